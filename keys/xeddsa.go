@@ -1,0 +1,175 @@
+package keys
+
+import (
+	"crypto/sha512"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+
+	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
+)
+
+// ErrInvalidSignature is wrapped by every refusal from Verify; the wrapping
+// error says which check failed.
+var ErrInvalidSignature = errors.New("keys: invalid signature")
+
+// hash1Prefix is the 32-byte prefix of XEdDSA's hash_1: 2^256 − 1 − 1 in
+// little-endian, that is 0xFE followed by 31 bytes of 0xFF. It separates the
+// nonce hash from the challenge hash.
+var hash1Prefix = func() [32]byte {
+	var b [32]byte
+	for i := range b {
+		b[i] = 0xFF
+	}
+	b[0] = 0xFE
+	return b
+}()
+
+// Sign returns the 64-byte XEdDSA signature R || s of msg under k. It reads
+// 64 random bytes from rand for the nonce (XEdDSA hedges: the nonce hash also
+// covers the key and the message, so a weak rand does not leak the key).
+func (k PrivateKey) Sign(rand io.Reader, msg []byte) ([]byte, error) {
+	var z [64]byte
+	if _, err := io.ReadFull(rand, z[:]); err != nil {
+		return nil, fmt.Errorf("keys: sign: reading randomness: %w", err)
+	}
+	pubA, a := edwardsKeyPair(k)
+
+	// r = hash_1(a || M || Z) mod q
+	h := sha512.New()
+	h.Write(hash1Prefix[:])
+	h.Write(a.Bytes())
+	h.Write(msg)
+	h.Write(z[:])
+	r, err := edwards25519.NewScalar().SetUniformBytes(h.Sum(nil))
+	if err != nil {
+		return nil, fmt.Errorf("keys: sign: nonce: %w", err)
+	}
+	R := new(edwards25519.Point).ScalarBaseMult(r).Bytes()
+
+	// s = r + h·a mod q, h = SHA-512(R || A || M) mod q
+	c := challenge(R, pubA[:], msg)
+	s := edwards25519.NewScalar().MultiplyAdd(c, a, r)
+
+	sig := make([]byte, 0, SignatureSize)
+	sig = append(sig, R...)
+	return append(sig, s.Bytes()...), nil
+}
+
+// edwardsKeyPair is XEdDSA's calculate_key_pair: E = kB for the clamped k;
+// the Edwards public key A is E with its sign bit forced to 0, and the
+// signing scalar a is k or −k so that A = aB. The choice is constant-time.
+func edwardsKeyPair(k PrivateKey) (pubA [32]byte, a *edwards25519.Scalar) {
+	kS, err := edwards25519.NewScalar().SetBytesWithClamping(k[:])
+	if err != nil {
+		panic("keys: clamping refused a 32-byte key: " + err.Error()) // unreachable: length is fixed
+	}
+	copy(pubA[:], new(edwards25519.Point).ScalarBaseMult(kS).Bytes())
+	sign := int(pubA[31] >> 7)
+	pubA[31] &= 0x7F
+
+	chosen := kS.Bytes()
+	neg := edwards25519.NewScalar().Negate(kS).Bytes()
+	subtle.ConstantTimeCopy(sign, chosen, neg)
+	a, err = edwards25519.NewScalar().SetCanonicalBytes(chosen)
+	if err != nil {
+		panic("keys: reduced scalar not canonical: " + err.Error()) // unreachable: Bytes is canonical
+	}
+	return pubA, a
+}
+
+// challenge returns SHA-512(R || A || M) mod q.
+func challenge(R, A, msg []byte) *edwards25519.Scalar {
+	h := sha512.New()
+	h.Write(R)
+	h.Write(A)
+	h.Write(msg)
+	c, err := edwards25519.NewScalar().SetUniformBytes(h.Sum(nil))
+	if err != nil {
+		panic("keys: 64-byte hash refused: " + err.Error()) // unreachable: SHA-512 is 64 bytes
+	}
+	return c
+}
+
+// Verify checks an XEdDSA signature of msg by pub. It returns nil for a valid
+// signature and otherwise an error wrapping ErrInvalidSignature that says
+// which check failed. Following the specification's xeddsa_verify it refuses
+// u ≥ p, a u with no point on the Edwards curve, a non-canonical R, and
+// s ≥ q, and then checks R == sB − hA (without the cofactor). It also refuses
+// a public key of small order, which no X25519 key pair produces and under
+// which signatures can be forged.
+func Verify(pub PublicKey, msg, sig []byte) error {
+	if len(sig) != SignatureSize {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrInvalidSignature, len(sig), SignatureSize)
+	}
+	R, sBytes := sig[:32], sig[32:]
+
+	if !canonicalField(pub[:]) {
+		return fmt.Errorf("%w: public key u is not below p = 2^255 − 19", ErrInvalidSignature)
+	}
+	var y [32]byte
+	copy(y[:], R)
+	y[31] &= 0x7F
+	if !canonicalField(y[:]) {
+		return fmt.Errorf("%w: R is not canonical (y ≥ p)", ErrInvalidSignature)
+	}
+	if sBytes[31]&0xE0 != 0 {
+		return fmt.Errorf("%w: s ≥ 2^253", ErrInvalidSignature)
+	}
+	s, err := edwards25519.NewScalar().SetCanonicalBytes(sBytes)
+	if err != nil {
+		return fmt.Errorf("%w: s is not reduced modulo q", ErrInvalidSignature)
+	}
+
+	A, err := montgomeryToEdwards(pub)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSignature, err)
+	}
+	AEnc := A.Bytes()
+
+	// Rcheck = sB − hA
+	negC := edwards25519.NewScalar().Negate(challenge(R, AEnc, msg))
+	check := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(negC, A, s)
+	if subtle.ConstantTimeCompare(check.Bytes(), R) != 1 {
+		return fmt.Errorf("%w: R ≠ sB − hA (wrong key, changed message or forged signature)", ErrInvalidSignature)
+	}
+	return nil
+}
+
+// canonicalField reports whether the 32 little-endian bytes b encode a field
+// element below p, with the top bit clear.
+func canonicalField(b []byte) bool {
+	fe, err := new(field.Element).SetBytes(b)
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(fe.Bytes(), b) == 1
+}
+
+// montgomeryToEdwards is XEdDSA's convert_mont for a canonical u: the
+// Edwards point with y = (u − 1)/(u + 1) and sign bit 0. It refuses u = −1
+// (where u + 1 has no inverse), a y with no x on the curve (u on the twist),
+// and points of small order.
+func montgomeryToEdwards(pub PublicKey) (*edwards25519.Point, error) {
+	u, err := new(field.Element).SetBytes(pub[:])
+	if err != nil {
+		return nil, fmt.Errorf("public key: %w", err)
+	}
+	one := new(field.Element).One()
+	den := new(field.Element).Add(u, one)
+	if den.Equal(new(field.Element).Zero()) == 1 {
+		return nil, errors.New("public key u = p − 1 has no Edwards point")
+	}
+	num := new(field.Element).Subtract(u, one)
+	y := new(field.Element).Multiply(num, new(field.Element).Invert(den))
+	A, err := new(edwards25519.Point).SetBytes(y.Bytes())
+	if err != nil {
+		return nil, errors.New("public key u has no point on the Edwards curve")
+	}
+	if new(edwards25519.Point).MultByCofactor(A).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return nil, errors.New("public key has small order")
+	}
+	return A, nil
+}
