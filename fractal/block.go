@@ -1,0 +1,147 @@
+package fractal
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/fractalvm/fractal/internal/enc"
+)
+
+// blockVersion is the first byte of every block encoding.
+const blockVersion = 1
+
+// MaxBlockTxs bounds the transactions in one block; it keeps a sealed block
+// within one badger transaction.
+const MaxBlockTxs = 4096
+
+// blockSigContext is prepended to the block hash before signing so that an
+// executor's block signature can never be taken for a signature over
+// anything else.
+const blockSigContext = "fractal block v1\x00"
+
+// Block is one sealed block: the header fields that the signature covers
+// (the manifest of issue 5), the executor's signature, and the IDs of the
+// transactions it committed, in order.
+type Block struct {
+	Instance       [32]byte   // instance ID
+	Height         uint64     // 0 for genesis
+	Prev           [32]byte   // hash of the previous block; zero for genesis
+	TxsHash        [32]byte   // TxsHash(TxIDs)
+	Roots          [][32]byte // state root after each transaction, in order
+	StateRoot      [32]byte   // state root after the block
+	CommitmentRoot [32]byte   // shielded commitment-tree root (zero until the shielded pool)
+	Executor       [32]byte   // executor public key
+	Signature      [64]byte   // XEdDSA by Executor over blockSigContext || Hash()
+	TxIDs          [][32]byte // committed transactions, in execution order
+}
+
+// TxsHash is SHA-256 over list<bytes[32]> of the transaction IDs.
+func TxsHash(ids [][32]byte) [32]byte {
+	w := enc.NewWriter(4 + 32*len(ids))
+	w.U32(uint32(len(ids)))
+	for _, id := range ids {
+		w.Fixed(id[:])
+	}
+	return sha256.Sum256(w.Bytes())
+}
+
+// header writes the signed fields.
+func (b *Block) header(w *enc.Writer) {
+	w.U8(blockVersion)
+	w.Fixed(b.Instance[:])
+	w.U64(b.Height)
+	w.Fixed(b.Prev[:])
+	w.Fixed(b.TxsHash[:])
+	w.U32(uint32(len(b.Roots)))
+	for _, r := range b.Roots {
+		w.Fixed(r[:])
+	}
+	w.Fixed(b.StateRoot[:])
+	w.Fixed(b.CommitmentRoot[:])
+	w.Fixed(b.Executor[:])
+}
+
+// Hash is SHA-256 over the header encoding (everything but the signature and
+// the transaction list, which TxsHash covers).
+func (b *Block) Hash() [32]byte {
+	w := enc.NewWriter(180 + 32*len(b.Roots))
+	b.header(w)
+	return sha256.Sum256(w.Bytes())
+}
+
+// signedMessage is what the executor signs.
+func (b *Block) signedMessage() []byte {
+	h := b.Hash()
+	return append([]byte(blockSigContext), h[:]...)
+}
+
+// Encode returns the canonical encoding: header, signature, transaction IDs.
+func (b *Block) Encode() []byte {
+	w := enc.NewWriter(250 + 64*len(b.Roots))
+	b.header(w)
+	w.Fixed(b.Signature[:])
+	w.U32(uint32(len(b.TxIDs)))
+	for _, id := range b.TxIDs {
+		w.Fixed(id[:])
+	}
+	return w.Bytes()
+}
+
+// DecodeBlock parses a block encoding and checks that it is consistent: one
+// root per transaction, the final root equal to the last per-transaction
+// root, the transactions hash matching the list. It does not check the
+// signature (see VerifyBlock).
+func DecodeBlock(data []byte) (*Block, error) {
+	r := enc.NewReader(data)
+	b := &Block{}
+	if v := r.U8(); r.Err() == nil && v != blockVersion {
+		return nil, fmt.Errorf("fractal: decode block: unknown version %d", v)
+	}
+	r.Into(b.Instance[:])
+	b.Height = r.U64()
+	r.Into(b.Prev[:])
+	r.Into(b.TxsHash[:])
+	b.Roots = readHashes(r, "roots")
+	r.Into(b.StateRoot[:])
+	r.Into(b.CommitmentRoot[:])
+	r.Into(b.Executor[:])
+	r.Into(b.Signature[:])
+	b.TxIDs = readHashes(r, "transactions")
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("fractal: decode block: %w", err)
+	}
+	if err := b.check(); err != nil {
+		return nil, fmt.Errorf("fractal: decode block: %w", err)
+	}
+	return b, nil
+}
+
+func readHashes(r *enc.Reader, what string) [][32]byte {
+	n := r.Count(MaxBlockTxs, what)
+	if n == 0 {
+		return nil
+	}
+	out := make([][32]byte, n)
+	for i := range out {
+		r.Into(out[i][:])
+	}
+	return out
+}
+
+// check verifies the block's internal consistency.
+func (b *Block) check() error {
+	if len(b.Roots) != len(b.TxIDs) {
+		return fmt.Errorf("%d roots for %d transactions", len(b.Roots), len(b.TxIDs))
+	}
+	if TxsHash(b.TxIDs) != b.TxsHash {
+		return errors.New("transactions hash does not match the transaction list")
+	}
+	if n := len(b.Roots); n > 0 && b.Roots[n-1] != b.StateRoot {
+		return errors.New("final state root differs from the last transaction's root")
+	}
+	if b.Height == 0 && (b.Prev != [32]byte{} || len(b.TxIDs) != 0) {
+		return errors.New("genesis block with a parent or transactions")
+	}
+	return nil
+}

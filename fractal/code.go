@@ -1,0 +1,117 @@
+package fractal
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/vp"
+)
+
+// MaxCodeBytes bounds one deployed Lua fragment.
+const MaxCodeBytes = 256 << 10
+
+// registry is the code registry: Lua source stored by SHA-256, compiled
+// programs cached in memory. Stored code is immutable, so a cached program
+// never goes stale.
+type registry struct {
+	db    *badger.DB
+	mu    sync.RWMutex
+	cache map[notes.Hash]*vp.Program
+}
+
+func newRegistry(db *badger.DB) *registry {
+	return &registry{db: db, cache: make(map[notes.Hash]*vp.Program)}
+}
+
+// Deploy compiles src and stores it under its SHA-256. Code that does not
+// compile is refused and nothing is stored. Deploying the same code again
+// returns the same hash and changes nothing.
+func (in *Instance) Deploy(src []byte) (notes.Hash, error) {
+	if len(src) > MaxCodeBytes {
+		return notes.Hash{}, fmt.Errorf("fractal: deploy: code is %d bytes, limit %d", len(src), MaxCodeBytes)
+	}
+	h := sha256.Sum256(src)
+	prog, err := vp.Compile(codeName(h), src)
+	if err != nil {
+		return notes.Hash{}, fmt.Errorf("fractal: deploy: %w", err)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	err = in.db.Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(hashKey(prefixCode, h)); err == nil {
+			return nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return txn.Set(hashKey(prefixCode, h), src)
+	})
+	if err != nil {
+		return notes.Hash{}, fmt.Errorf("fractal: deploy: %w", err)
+	}
+	in.code.put(h, prog)
+	return h, nil
+}
+
+// Program returns the compiled program whose source has SHA-256 h, from the
+// cache or compiled from the store. It implements phases.Code.
+func (in *Instance) Program(h notes.Hash) (*vp.Program, error) {
+	return in.code.program(h)
+}
+
+// Code returns the deployed source with SHA-256 h.
+func (in *Instance) Code(h notes.Hash) ([]byte, error) {
+	var src []byte
+	err := in.db.View(func(txn *badger.Txn) (err error) {
+		src, err = getValue(txn, hashKey(prefixCode, h))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("fractal: unknown code %x", h)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fractal: code %x: %w", h, err)
+	}
+	return src, nil
+}
+
+func (r *registry) put(h notes.Hash, p *vp.Program) {
+	r.mu.Lock()
+	r.cache[h] = p
+	r.mu.Unlock()
+}
+
+func (r *registry) program(h notes.Hash) (*vp.Program, error) {
+	r.mu.RLock()
+	p := r.cache[h]
+	r.mu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	var src []byte
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		src, err = getValue(txn, hashKey(prefixCode, h))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("unknown code %x", h)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("code %x: %w", h, err)
+	}
+	// Stored code compiled when deployed; a failure here means the store
+	// or the compiler changed, and is reported rather than hidden.
+	p, err = vp.Compile(codeName(h), src)
+	if err != nil {
+		return nil, fmt.Errorf("code %x: %w", h, err)
+	}
+	r.put(h, p)
+	return p, nil
+}
+
+// codeName is the chunk name errors mention: the first 8 bytes of the hash.
+func codeName(h notes.Hash) string { return fmt.Sprintf("code:%x", h[:8]) }

@@ -1,0 +1,65 @@
+package fractal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Head returns the last sealed block.
+func (in *Instance) Head() (*Block, error) {
+	var b *Block
+	err := in.db.View(func(txn *badger.Txn) error {
+		h, err := headHeight(txn)
+		if err != nil {
+			return err
+		}
+		b, err = in.blockAt(txn, h)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: head: %w", err)
+	}
+	return b, nil
+}
+
+// Block returns the block at height.
+func (in *Instance) Block(height uint64) (*Block, error) {
+	var b *Block
+	err := in.db.View(func(txn *badger.Txn) (err error) {
+		b, err = in.blockAt(txn, height)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: %w", err)
+	}
+	return b, nil
+}
+
+func (in *Instance) blockAt(txn *badger.Txn, height uint64) (*Block, error) {
+	raw, err := getValue(txn, seqKey(prefixBlock, height))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("no block at height %d", height)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	b, err := DecodeBlock(raw)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	return b, nil
+}
+
+func headHeight(txn *badger.Txn) (uint64, error) {
+	raw, err := getValue(txn, metaHead)
+	if err != nil {
+		return 0, fmt.Errorf("head height: %w", err)
+	}
+	if len(raw) != 8 {
+		return 0, fmt.Errorf("head height has %d bytes", len(raw))
+	}
+	return binary.BigEndian.Uint64(raw), nil
+}
