@@ -101,12 +101,17 @@ func decodeFixed(what, s string, out []byte) error {
 	if len(s) != b64.EncodedLen(len(out)) {
 		return fmt.Errorf("keys: %s: %d base64 characters, want %d (%d bytes)", what, len(s), b64.EncodedLen(len(out)), len(out))
 	}
-	n, err := b64.Decode(out, []byte(s))
+	// Decode into a buffer of the full decoded size: 44 characters without
+	// padding hold 33 bytes.
+	buf := make([]byte, b64.DecodedLen(len(s)))
+	n, err := b64.Decode(buf, []byte(s))
 	if err != nil {
 		return fmt.Errorf("keys: %s: not standard base64: %w", what, err)
 	}
 	if n != len(out) {
 		return fmt.Errorf("keys: %s: %d bytes, want %d", what, n, len(out))
 	}
+	copy(out, buf)
+	clear(buf)
 	return nil
 }
