@@ -1,0 +1,105 @@
+// Package statetree is Fractal's authenticated state map: a sparse Merkle
+// tree (SHA-256) over 256-bit keys with 32-byte values, stored in badger,
+// with inclusion and non-inclusion proofs that anyone can check offline.
+//
+// A subtree holding no key is empty and hashes to the zero hash; a subtree
+// holding one key is that key's leaf (the leaf sits at the shortest unique
+// prefix of its key, so depth grows with log2 of the number of keys, not 256);
+// a subtree holding two or more keys is an internal node over its two halves.
+// The shape therefore depends only on the set of (key, value) pairs, never on
+// the order in which they were written. Nodes are stored content-addressed
+// (badger key = prefix || node hash) and never overwritten or deleted, so every
+// root that was ever computed stays readable and provable.
+//
+// The format is specified in docs/formats/statetree.md.
+package statetree
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"math/bits"
+
+	"github.com/fractalvm/fractal/internal/enc"
+)
+
+// Hash is a SHA-256 digest, a key, or a value.
+type Hash = [32]byte
+
+// EmptyRoot is the root of the tree with no keys, and the hash of every empty
+// subtree: 32 zero bytes. No node hashes to it (that would be a SHA-256
+// preimage of zero), so it cannot be confused with a stored node.
+var EmptyRoot Hash
+
+// Node kinds; the kind byte is also the domain-separation tag hashed in front
+// of the node's body, so a leaf can never pass for an internal node.
+const (
+	kindLeaf     byte = 0x00
+	kindInternal byte = 0x01
+)
+
+// nodeSize is the length of an encoded node: kind, then two 32-byte fields.
+const nodeSize = 1 + 32 + 32
+
+// KeyBits is the key length in bits and the greatest possible depth.
+const KeyBits = 256
+
+// node is a stored node. For a leaf a and b are the key and the value; for an
+// internal node they are the hashes of the left (bit 0) and right (bit 1)
+// children, either of which may be EmptyRoot.
+type node struct {
+	kind byte
+	a, b Hash
+}
+
+// encode returns the node's canonical bytes, which are also its hash preimage.
+func (n *node) encode() []byte {
+	w := enc.NewWriter(nodeSize)
+	w.U8(n.kind)
+	w.Fixed(n.a[:])
+	w.Fixed(n.b[:])
+	return w.Bytes()
+}
+
+func (n *node) hash() Hash { return sha256.Sum256(n.encode()) }
+
+// decodeNode parses stored node bytes and checks that they hash to want, so a
+// corrupted store is reported instead of silently giving wrong answers.
+func decodeNode(b []byte, want Hash) (*node, error) {
+	r := enc.NewReader(b)
+	n := &node{kind: r.U8()}
+	r.Into(n.a[:])
+	r.Into(n.b[:])
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("node %x: %w", want, err)
+	}
+	if n.kind != kindLeaf && n.kind != kindInternal {
+		return nil, fmt.Errorf("node %x: unknown kind %d", want, n.kind)
+	}
+	if sha256.Sum256(b) != want {
+		return nil, fmt.Errorf("node %x: stored bytes do not hash to the node's name", want)
+	}
+	return n, nil
+}
+
+// leafHash is the hash of the leaf holding key → value.
+func leafHash(key, value Hash) Hash {
+	return (&node{kind: kindLeaf, a: key, b: value}).hash()
+}
+
+// internalHash is the hash of the internal node over left and right.
+func internalHash(left, right Hash) Hash {
+	return (&node{kind: kindInternal, a: left, b: right}).hash()
+}
+
+// bit returns bit i of key, most significant bit of key[0] first; 0 goes left.
+func bit(key *Hash, i int) byte { return (key[i/8] >> (7 - uint(i%8))) & 1 }
+
+// commonPrefix returns the number of leading bits a and b share.
+func commonPrefix(a, b *Hash) int {
+	for i := range a {
+		if x := a[i] ^ b[i]; x != 0 {
+			return i*8 + bits.LeadingZeros8(x)
+		}
+	}
+	return KeyBits
+}

@@ -1,0 +1,321 @@
+package statetree
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Tree reads and writes tree nodes under one badger key prefix. It holds no
+// root: every call names the root it works on, so any past root can be read,
+// proved or updated. A Tree is safe for concurrent use; the badger
+// transactions passed to it follow badger's own rules.
+type Tree struct {
+	prefix []byte
+	cache  *nodeCache
+}
+
+// New returns a Tree storing its nodes under prefix (copied). Callers give
+// each tree a prefix that no other data in the database starts with.
+func New(prefix []byte) *Tree {
+	return &Tree{prefix: bytes.Clone(prefix), cache: newNodeCache(defaultCacheEntries)}
+}
+
+// Change sets Key to *Value, or deletes Key when Value is nil.
+type Change struct {
+	Key   Hash
+	Value *Hash
+}
+
+// Leaf is one stored (key, value) pair.
+type Leaf struct {
+	Key, Value Hash
+}
+
+// storeKey is the badger key of the node named h.
+func (t *Tree) storeKey(h Hash) []byte {
+	k := make([]byte, 0, len(t.prefix)+len(h))
+	return append(append(k, t.prefix...), h[:]...)
+}
+
+// load reads the node named h (never EmptyRoot) through the cache.
+func (t *Tree) load(txn *badger.Txn, h Hash) (*node, error) {
+	if n := t.cache.get(h); n != nil {
+		return n, nil
+	}
+	item, err := txn.Get(t.storeKey(h))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("statetree: node %x is missing from the store", h)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("statetree: read node %x: %w", h, err)
+	}
+	var n *node
+	if err := item.Value(func(b []byte) error {
+		n, err = decodeNode(b, h)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("statetree: %w", err)
+	}
+	t.cache.put(h, n)
+	return n, nil
+}
+
+// walk follows key's path down from root. It returns the leaf where the path
+// ends (nil when it ends in an empty subtree) and, when sib is not nil,
+// appends the sibling hashes met on the way, root side first.
+func (t *Tree) walk(txn *badger.Txn, root, key Hash, sib *[]Hash) (*Leaf, error) {
+	h := root
+	for depth := 0; ; depth++ {
+		if h == EmptyRoot {
+			return nil, nil
+		}
+		n, err := t.load(txn, h)
+		if err != nil {
+			return nil, err
+		}
+		if n.kind == kindLeaf {
+			return &Leaf{Key: n.a, Value: n.b}, nil
+		}
+		if depth == KeyBits {
+			return nil, fmt.Errorf("statetree: internal node %x below the last key bit", h)
+		}
+		next, other := n.a, n.b
+		if bit(&key, depth) == 1 {
+			next, other = n.b, n.a
+		}
+		if sib != nil {
+			*sib = append(*sib, other)
+		}
+		h = next
+	}
+}
+
+// Get returns the value stored for key in the tree named root.
+func (t *Tree) Get(txn *badger.Txn, root Hash, key Hash) (value Hash, ok bool, err error) {
+	leaf, err := t.walk(txn, root, key, nil)
+	if err != nil || leaf == nil || leaf.Key != key {
+		return Hash{}, false, err
+	}
+	return leaf.Value, true, nil
+}
+
+// Update applies one change to the tree named root and returns the new root.
+// A nil value deletes the key; deleting an absent key is an error. See
+// UpdateBatch for what is written and how errors leave the transaction.
+func (t *Tree) Update(txn *badger.Txn, root Hash, key Hash, value *Hash) (Hash, error) {
+	return t.UpdateBatch(txn, root, []Change{{Key: key, Value: value}})
+}
+
+// UpdateBatch applies changes in order to the tree named root and returns the
+// new root, the same root that applying them one by one with Update gives.
+// It writes into txn only the new nodes of the resulting tree (one per level
+// along each changed path, shared paths once), and reads see txn's earlier
+// uncommitted writes, so a caller may chain roots inside one transaction.
+//
+// On a refused change (deleting a key that is absent at that point of the
+// sequence; the lowest-numbered such change is reported) nothing is written.
+// If badger refuses a write (badger.ErrTxnTooBig when the transaction is
+// full), the error wraps badger's and some of the new nodes may already be in
+// txn; they are unreachable and harmless, and the caller can commit txn and
+// retry the same UpdateBatch from the same root in a new transaction.
+func (t *Tree) UpdateBatch(txn *badger.Txn, root Hash, changes []Change) (Hash, error) {
+	if len(changes) == 0 {
+		return root, nil
+	}
+	u := &updater{t: t, txn: txn, pending: map[Hash]*node{}}
+	newRoot, err := u.apply(root, 0, groupChanges(changes))
+	if err == nil {
+		err = u.refused
+	}
+	if err != nil {
+		return root, err
+	}
+	for _, h := range u.order {
+		n := u.pending[h]
+		if err := txn.Set(t.storeKey(h), n.encode()); err != nil {
+			return root, fmt.Errorf("statetree: write node %x: %w", h, err)
+		}
+		t.cache.put(h, n)
+	}
+	return newRoot, nil
+}
+
+// keyChanges is the sequence of changes to one key, in the caller's order.
+type keyChanges struct {
+	key    Hash
+	values []*Hash
+	index  []int // position of each change in the caller's slice
+}
+
+// groupChanges sorts changes by key, keeping each key's changes in order.
+func groupChanges(changes []Change) []keyChanges {
+	idx := make([]int, len(changes))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(i, j int) int {
+		return bytes.Compare(changes[i].Key[:], changes[j].Key[:])
+	})
+	var out []keyChanges
+	for _, i := range idx {
+		c := changes[i]
+		if len(out) == 0 || out[len(out)-1].key != c.Key {
+			out = append(out, keyChanges{key: c.Key})
+		}
+		g := &out[len(out)-1]
+		g.values = append(g.values, c.Value)
+		g.index = append(g.index, i)
+	}
+	return out
+}
+
+// updater carries one UpdateBatch: the new nodes it made (in creation order,
+// written only when the whole batch is accepted) and its first refusal.
+type updater struct {
+	t        *Tree
+	txn      *badger.Txn
+	pending  map[Hash]*node
+	order    []Hash
+	refused  error
+	refusedI int
+}
+
+func (u *updater) put(n *node) Hash {
+	h := n.hash()
+	if _, ok := u.pending[h]; !ok {
+		u.pending[h] = n
+		u.order = append(u.order, h)
+	}
+	return h
+}
+
+func (u *updater) load(h Hash) (*node, error) {
+	if n, ok := u.pending[h]; ok {
+		return n, nil
+	}
+	return u.t.load(u.txn, h)
+}
+
+// refuse records a refused change, keeping the one the caller made first.
+func (u *updater) refuse(i int, key Hash) {
+	if u.refused == nil || i < u.refusedI {
+		u.refused = fmt.Errorf("statetree: change %d deletes key %x, which is absent", i, key)
+		u.refusedI = i
+	}
+}
+
+// apply returns the hash of the subtree that replaces h (found at depth)
+// once changes, all of whose keys lie under h, are applied.
+func (u *updater) apply(h Hash, depth int, changes []keyChanges) (Hash, error) {
+	if len(changes) == 0 {
+		return h, nil
+	}
+	if h == EmptyRoot {
+		return u.build(depth, u.merge(nil, changes))
+	}
+	n, err := u.load(h)
+	if err != nil {
+		return h, err
+	}
+	if n.kind == kindLeaf {
+		return u.build(depth, u.merge(&Leaf{Key: n.a, Value: n.b}, changes))
+	}
+	if depth == KeyBits {
+		return h, fmt.Errorf("statetree: internal node %x below the last key bit", h)
+	}
+	split, _ := slices.BinarySearchFunc(changes, byte(1), func(c keyChanges, b byte) int {
+		return int(bit(&c.key, depth)) - int(b)
+	})
+	left, err := u.apply(n.a, depth+1, changes[:split])
+	if err != nil {
+		return h, err
+	}
+	right, err := u.apply(n.b, depth+1, changes[split:])
+	if err != nil {
+		return h, err
+	}
+	return u.join(left, right)
+}
+
+// join returns the subtree over two halves, lifting a lone leaf up to the
+// shortest unique prefix so the shape stays canonical.
+func (u *updater) join(left, right Hash) (Hash, error) {
+	if left == EmptyRoot && right == EmptyRoot {
+		return EmptyRoot, nil
+	}
+	if left == EmptyRoot || right == EmptyRoot {
+		only := left
+		if only == EmptyRoot {
+			only = right
+		}
+		n, err := u.load(only)
+		if err != nil {
+			return EmptyRoot, err
+		}
+		if n.kind == kindLeaf {
+			return only, nil
+		}
+	}
+	return u.put(&node{kind: kindInternal, a: left, b: right}), nil
+}
+
+// merge returns the sorted leaves of a subtree that held at most the leaf
+// old, after changes; it records a refusal for deleting an absent key.
+func (u *updater) merge(old *Leaf, changes []keyChanges) []Leaf {
+	var out []Leaf
+	oldUsed := old == nil
+	for _, c := range changes {
+		if !oldUsed && bytes.Compare(old.Key[:], c.key[:]) < 0 {
+			out = append(out, *old)
+			oldUsed = true
+		}
+		var cur *Hash
+		if old != nil && old.Key == c.key {
+			cur = &old.Value
+			oldUsed = true
+		}
+		for j, v := range c.values {
+			if v == nil && cur == nil {
+				u.refuse(c.index[j], c.key)
+			}
+			cur = v
+		}
+		if cur != nil {
+			out = append(out, Leaf{Key: c.key, Value: *cur})
+		}
+	}
+	if !oldUsed {
+		out = append(out, *old)
+	}
+	return out
+}
+
+// build stores the canonical subtree at depth holding exactly leaves
+// (sorted, distinct keys sharing their first depth bits) and returns its hash.
+func (u *updater) build(depth int, leaves []Leaf) (Hash, error) {
+	switch len(leaves) {
+	case 0:
+		return EmptyRoot, nil
+	case 1:
+		return u.put(&node{kind: kindLeaf, a: leaves[0].Key, b: leaves[0].Value}), nil
+	}
+	if depth == KeyBits {
+		return EmptyRoot, fmt.Errorf("statetree: duplicate key %x", leaves[0].Key)
+	}
+	split, _ := slices.BinarySearchFunc(leaves, byte(1), func(l Leaf, b byte) int {
+		return int(bit(&l.Key, depth)) - int(b)
+	})
+	left, err := u.build(depth+1, leaves[:split])
+	if err != nil {
+		return EmptyRoot, err
+	}
+	right, err := u.build(depth+1, leaves[split:])
+	if err != nil {
+		return EmptyRoot, err
+	}
+	return u.put(&node{kind: kindInternal, a: left, b: right}), nil
+}
