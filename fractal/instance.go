@@ -22,6 +22,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/vp"
@@ -135,7 +136,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 	}
 	in = &Instance{home: home, cfg: cfg, db: db, key: key, pub: pub, id: id, pool: vp.NewPool()}
 	in.code = newRegistry(db)
-	genesis := &Block{Instance: id, TxsHash: TxsHash(nil), StateRoot: [32]byte{}, Executor: pub}
+	genesis := &Block{Instance: id, TxsHash: TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: pub}
 	if err := in.sign(genesis); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("fractal: init: %w", err)

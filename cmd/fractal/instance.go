@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
+)
+
+func init() {
+	rootCmd.AddCommand(initCmd, notesCmd, blockCmd)
+	notesCmd.Flags().String("pattern", "*/*/*/*", "constraint pattern the notes' state keys must match")
+}
+
+// trimmed wraps a verb so that its error loses the instance package's own
+// "fractal: " prefix, which main prints in front of every error anyway.
+func trimmed(f func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := f(cmd, args); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "fractal: "))
+		}
+		return nil
+	}
+}
+
+// openInstance opens the instance named by --home.
+func openInstance() (*fractal.Instance, error) { return fractal.Open(flagHome) }
+
+var initCmd = &cobra.Command{
+	Use:   "init",
+	Short: "Create a new instance in the --home folder",
+	Long: `init creates a Fractal instance in the --home folder (default ./.fractal):
+a new executor key (executor.key), the badger store (db/), the configuration
+(config.json) and the signed genesis block. It refuses a folder that already
+holds an instance. It prints the instance ID and the executor public key.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		in, err := fractal.Init(flagHome, fractal.DefaultConfig())
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		id := in.ID()
+		out := map[string]string{"home": flagHome, "instance": hex.EncodeToString(id[:]), "executor": in.Executor().String()}
+		return emit(cmd, out, func(w io.Writer) {
+			fmt.Fprintf(w, "initialised instance %x in %s\nexecutor key %s\n", id, flagHome, in.Executor())
+		})
+	}),
+}
+
+// noteJSON is the JSON form of a live note: hashes and bytes in lower-case
+// hex, and the value also as text when it is printable UTF-8.
+type noteJSON struct {
+	ID          string   `json:"id"`
+	StateKey    string   `json:"state_key"`
+	Provenance  []string `json:"provenance"`
+	Application string   `json:"application"`
+	Owner       string   `json:"owner"`
+	Key         string   `json:"key"`
+	Value       string   `json:"value"`
+	ValueText   *string  `json:"value_text,omitempty"`
+}
+
+func toNoteJSON(n *notes.Note) noteJSON {
+	id := n.ID()
+	j := noteJSON{
+		ID: hex.EncodeToString(id[:]), StateKey: n.StateKey().String(), Provenance: []string{},
+		Application: hex.EncodeToString(n.Application[:]), Owner: hex.EncodeToString(n.Owner[:]),
+		Key: hex.EncodeToString(n.Key), Value: hex.EncodeToString(n.Value),
+	}
+	for _, p := range n.Provenance {
+		j.Provenance = append(j.Provenance, hex.EncodeToString(p))
+	}
+	if s := string(n.Value); printable(s) {
+		j.ValueText = &s
+	}
+	return j
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+var notesCmd = &cobra.Command{
+	Use:   "notes [--pattern P]",
+	Short: "List the live notes, optionally those matching a constraint pattern",
+	Long: `notes lists the instance's live notes in state-key order. --pattern takes a
+constraint pattern in the state-key form {provenance}/{application}/{owner}/{key}
+where any part may be "*" (and the key part may end in "*" for a prefix); the
+default "*/*/*/*" lists every note. Each note is printed with its ID, state
+key, and value (as text when printable, else hex).`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		text, _ := cmd.Flags().GetString("pattern")
+		p, err := notes.ParsePattern(text)
+		if err != nil {
+			return err
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		list, err := in.Notes(p)
+		if err != nil {
+			return err
+		}
+		out := make([]noteJSON, 0, len(list))
+		for _, n := range list {
+			out = append(out, toNoteJSON(n))
+		}
+		return emit(cmd, out, func(w io.Writer) {
+			for _, n := range out {
+				v := "0x" + n.Value
+				if n.ValueText != nil {
+					v = strconv.Quote(*n.ValueText)
+				}
+				fmt.Fprintf(w, "%s %s = %s\n", n.ID[:16], n.StateKey, v)
+			}
+			fmt.Fprintf(w, "%d notes\n", len(out))
+		})
+	}),
+}
+
+// blockJSON is the JSON form of a block; hashes in lower-case hex, the
+// executor key and signature in standard base64.
+type blockJSON struct {
+	Height         uint64   `json:"height"`
+	Hash           string   `json:"hash"`
+	Instance       string   `json:"instance"`
+	Prev           string   `json:"prev"`
+	TxsHash        string   `json:"txs_hash"`
+	Transactions   []string `json:"transactions"`
+	Roots          []string `json:"roots"`
+	StateRoot      string   `json:"state_root"`
+	CommitmentRoot string   `json:"commitment_root"`
+	Executor       string   `json:"executor"`
+	Signature      string   `json:"signature"`
+}
+
+func hexes(hs [][32]byte) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = hex.EncodeToString(h[:])
+	}
+	return out
+}
+
+func toBlockJSON(b *fractal.Block) blockJSON {
+	h := b.Hash()
+	return blockJSON{
+		Height: b.Height, Hash: hex.EncodeToString(h[:]), Instance: hex.EncodeToString(b.Instance[:]),
+		Prev: hex.EncodeToString(b.Prev[:]), TxsHash: hex.EncodeToString(b.TxsHash[:]),
+		Transactions: hexes(b.TxIDs), Roots: hexes(b.Roots), StateRoot: hex.EncodeToString(b.StateRoot[:]),
+		CommitmentRoot: hex.EncodeToString(b.CommitmentRoot[:]), Executor: keys.PublicKey(b.Executor).String(),
+		Signature: keys.FormatSignature(b.Signature[:]),
+	}
+}
+
+var blockCmd = &cobra.Command{
+	Use:   "block [HEIGHT]",
+	Short: "Show a sealed block (the last one by default)",
+	Long: `block prints the block at HEIGHT, or the last sealed block: its hash, the
+previous block's hash, the transactions it committed, the state root after
+each of them, the final state root, and the executor's signature, which is
+checked before printing.`,
+	Args: cobra.MaximumNArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		var b *fractal.Block
+		if len(args) == 1 {
+			h, perr := strconv.ParseUint(args[0], 10, 64)
+			if perr != nil {
+				return fmt.Errorf("block height %q is not a number", args[0])
+			}
+			b, err = in.Block(h)
+		} else {
+			b, err = in.Head()
+		}
+		if err != nil {
+			return err
+		}
+		if err := fractal.VerifyBlock(b); err != nil {
+			return err
+		}
+		j := toBlockJSON(b)
+		return emit(cmd, j, func(w io.Writer) {
+			fmt.Fprintf(w, "block %d %s\n", j.Height, j.Hash)
+			fmt.Fprintf(w, "  prev        %s\n", j.Prev)
+			fmt.Fprintf(w, "  state root  %s\n", j.StateRoot)
+			fmt.Fprintf(w, "  executor    %s (signature valid)\n", j.Executor)
+			fmt.Fprintf(w, "  %d transactions\n", len(j.Transactions))
+			for i, id := range j.Transactions {
+				fmt.Fprintf(w, "    %s -> root %s\n", id, j.Roots[i])
+			}
+		})
+	}),
+}
