@@ -33,8 +33,8 @@ func LoadKeyFile(path string) (PrivateKey, error) {
 	if len(line) == 0 {
 		return PrivateKey{}, fmt.Errorf("keys: key file %s: first line is empty", path)
 	}
-	k, err := ParsePrivateKey(string(line))
-	if err != nil {
+	var k PrivateKey
+	if err := decodeFixed("private key", string(line), k[:]); err != nil {
 		return PrivateKey{}, fmt.Errorf("keys: key file %s: %w", path, err)
 	}
 	return k, nil

@@ -69,7 +69,7 @@ func (k PrivateKey) String() string { return b64.EncodeToString(k[:]) }
 func ParsePublicKey(s string) (PublicKey, error) {
 	var p PublicKey
 	if err := decodeFixed("public key", s, p[:]); err != nil {
-		return PublicKey{}, err
+		return PublicKey{}, fmt.Errorf("keys: %w", err)
 	}
 	return p, nil
 }
@@ -79,7 +79,7 @@ func ParsePublicKey(s string) (PublicKey, error) {
 func ParsePrivateKey(s string) (PrivateKey, error) {
 	var k PrivateKey
 	if err := decodeFixed("private key", s, k[:]); err != nil {
-		return PrivateKey{}, err
+		return PrivateKey{}, fmt.Errorf("keys: %w", err)
 	}
 	return k, nil
 }
@@ -91,25 +91,26 @@ func FormatSignature(sig []byte) string { return b64.EncodeToString(sig) }
 func ParseSignature(s string) ([]byte, error) {
 	sig := make([]byte, SignatureSize)
 	if err := decodeFixed("signature", s, sig); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keys: %w", err)
 	}
 	return sig, nil
 }
 
-// decodeFixed decodes s into out, refusing any other decoded length.
+// decodeFixed decodes s into out, refusing any other decoded length. Its
+// errors name what was decoded; callers add the package prefix.
 func decodeFixed(what, s string, out []byte) error {
 	if len(s) != b64.EncodedLen(len(out)) {
-		return fmt.Errorf("keys: %s: %d base64 characters, want %d (%d bytes)", what, len(s), b64.EncodedLen(len(out)), len(out))
+		return fmt.Errorf("%s: %d base64 characters, want %d (%d bytes)", what, len(s), b64.EncodedLen(len(out)), len(out))
 	}
 	// Decode into a buffer of the full decoded size: 44 characters without
 	// padding hold 33 bytes.
 	buf := make([]byte, b64.DecodedLen(len(s)))
 	n, err := b64.Decode(buf, []byte(s))
 	if err != nil {
-		return fmt.Errorf("keys: %s: not standard base64: %w", what, err)
+		return fmt.Errorf("%s: not standard base64: %w", what, err)
 	}
 	if n != len(out) {
-		return fmt.Errorf("keys: %s: %d bytes, want %d", what, n, len(out))
+		return fmt.Errorf("%s: %d bytes, want %d", what, n, len(out))
 	}
 	copy(out, buf)
 	clear(buf)
