@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fractalvm/fractal/fractal"
+)
+
+func init() {
+	codeCmd.AddCommand(codeDeployCmd)
+	rootCmd.AddCommand(codeCmd)
+}
+
+var codeCmd = &cobra.Command{
+	Use:   "code",
+	Short: "Manage the instance's code registry (Lua predicates by SHA-256)",
+	Long: `code manages the code registry: Lua validity predicates stored under the
+SHA-256 of their source. Notes name their application and owner predicates by
+that hash.`,
+}
+
+var codeDeployCmd = &cobra.Command{
+	Use:   "deploy FILE.lua",
+	Short: "Compile a Lua predicate and store it; print its hash",
+	Long: `deploy reads FILE.lua, compiles it in the sandbox (refusing code that does
+not compile or uses forbidden constructs), stores it in the code registry and
+prints its SHA-256 hash in hex: the value to use as a note's application or
+owner. Deploying the same code again prints the same hash.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		src, err := readLimited(args[0], fractal.MaxCodeBytes)
+		if err != nil {
+			return err
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		h, err := in.Deploy(src)
+		if err != nil {
+			return err
+		}
+		out := map[string]string{"file": args[0], "hash": hex.EncodeToString(h[:])}
+		return emit(cmd, out, func(w io.Writer) { fmt.Fprintln(w, out["hash"]) })
+	}),
+}
+
+// readLimited reads a file, refusing one larger than max bytes.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return data, nil
+}
