@@ -56,7 +56,7 @@ func TestNoteRoundTrip(t *testing.T) {
 		full[i] = bytes.Repeat([]byte{byte(i + 1)}, MaxProvenanceID)
 	}
 	cases := map[string]*Note{
-		"golden": goldenNote(),
+		"golden":                     goldenNote(),
 		"local, empty key and value": {Application: Hash{1}, Owner: Hash{2}},
 		"at every limit": {
 			Provenance: full, Application: Hash{3}, Owner: Hash{4},

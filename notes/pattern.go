@@ -135,22 +135,22 @@ func Overlap(a, b Pattern) bool {
 // String renders the canonical text form; ParsePattern(p.String()) gives p
 // back.
 func (p Pattern) String() string {
-	var b strings.Builder
+	b := make([]byte, 0, textSize(p.provenance, p.key)+1)
 	if p.anyProvenance {
-		b.WriteByte('*')
+		b = append(b, '*')
 	} else {
-		writeProvenanceText(&b, p.provenance)
+		b = appendProvenanceText(b, p.provenance)
 	}
-	b.WriteByte('/')
-	writeHashOrAny(&b, p.anyApplication, &p.application)
-	b.WriteByte('/')
-	writeHashOrAny(&b, p.anyOwner, &p.owner)
-	b.WriteByte('/')
-	b.WriteString(hex.EncodeToString(p.key))
+	b = append(b, '/')
+	b = appendHashOrAny(b, p.anyApplication, &p.application)
+	b = append(b, '/')
+	b = appendHashOrAny(b, p.anyOwner, &p.owner)
+	b = append(b, '/')
+	b = hex.AppendEncode(b, p.key)
 	if p.keyIsPrefix {
-		b.WriteByte('*')
+		b = append(b, '*')
 	}
-	return b.String()
+	return string(b)
 }
 
 // Prefix returns the longest literal prefix of p's text form: every state
@@ -307,12 +307,11 @@ func DecodeConstraintSet(r *enc.Reader) ConstraintSet {
 	return c
 }
 
-func writeHashOrAny(b *strings.Builder, wild bool, h *Hash) {
+func appendHashOrAny(b []byte, wild bool, h *Hash) []byte {
 	if wild {
-		b.WriteByte('*')
-	} else {
-		b.WriteString(hex.EncodeToString(h[:]))
+		return append(b, '*')
 	}
+	return hex.AppendEncode(b, h[:])
 }
 
 func parseHashOrAny(s, what string) (bool, Hash, error) {

@@ -21,16 +21,15 @@ type StateKey struct {
 // ",", then application, owner and key in lower-case hex, separated by "/".
 // Empty provenance and an empty key render as empty parts.
 func (k StateKey) String() string {
-	var b strings.Builder
-	b.Grow(len(k.Provenance)*(2*MaxProvenanceID+1) + 2*64 + 3 + 2*len(k.Key))
-	writeProvenanceText(&b, k.Provenance)
-	b.WriteByte('/')
-	b.WriteString(hex.EncodeToString(k.Application[:]))
-	b.WriteByte('/')
-	b.WriteString(hex.EncodeToString(k.Owner[:]))
-	b.WriteByte('/')
-	b.WriteString(hex.EncodeToString(k.Key))
-	return b.String()
+	b := make([]byte, 0, textSize(k.Provenance, k.Key))
+	b = appendProvenanceText(b, k.Provenance)
+	b = append(b, '/')
+	b = hex.AppendEncode(b, k.Application[:])
+	b = append(b, '/')
+	b = hex.AppendEncode(b, k.Owner[:])
+	b = append(b, '/')
+	b = hex.AppendEncode(b, k.Key)
+	return string(b)
 }
 
 // ParseStateKey is the strict inverse of String: for every s it accepts,
@@ -99,13 +98,24 @@ func provenanceEqual(a, b [][]byte) bool {
 	return true
 }
 
-func writeProvenanceText(b *strings.Builder, prov [][]byte) {
+func appendProvenanceText(b []byte, prov [][]byte) []byte {
 	for i, p := range prov {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(hex.EncodeToString(p))
+		b = hex.AppendEncode(b, p)
 	}
+	return b
+}
+
+// textSize is the length of a state key's text form (a pattern's is at most
+// one byte longer).
+func textSize(prov [][]byte, key []byte) int {
+	n := 3 + 2*64 + 2*len(key)
+	for _, p := range prov {
+		n += 1 + 2*len(p)
+	}
+	return n
 }
 
 // splitParts splits the text form into its four "/"-separated parts.
