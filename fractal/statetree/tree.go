@@ -123,8 +123,14 @@ func (t *Tree) Update(txn *badger.Txn, root Hash, key Hash, value *Hash) (Hash, 
 // txn; they are unreachable and harmless, and the caller can commit txn and
 // retry the same UpdateBatch from the same root in a new transaction.
 func (t *Tree) UpdateBatch(txn *badger.Txn, root Hash, changes []Change) (Hash, error) {
+	newRoot, _, err := t.updateBatch(txn, root, changes)
+	return newRoot, err
+}
+
+// updateBatch is UpdateBatch, also returning how many nodes it wrote.
+func (t *Tree) updateBatch(txn *badger.Txn, root Hash, changes []Change) (Hash, int, error) {
 	if len(changes) == 0 {
-		return root, nil
+		return root, 0, nil
 	}
 	u := &updater{t: t, txn: txn, pending: map[Hash]*node{}}
 	newRoot, err := u.apply(root, 0, groupChanges(changes))
@@ -132,16 +138,16 @@ func (t *Tree) UpdateBatch(txn *badger.Txn, root Hash, changes []Change) (Hash, 
 		err = u.refused
 	}
 	if err != nil {
-		return root, err
+		return root, 0, err
 	}
 	for _, h := range u.order {
 		n := u.pending[h]
 		if err := txn.Set(t.storeKey(h), n.encode()); err != nil {
-			return root, fmt.Errorf("statetree: write node %x: %w", h, err)
+			return root, 0, fmt.Errorf("statetree: write node %x: %w", h, err)
 		}
 		t.cache.put(h, n)
 	}
-	return newRoot, nil
+	return newRoot, len(u.order), nil
 }
 
 // keyChanges is the sequence of changes to one key, in the caller's order.

@@ -1,0 +1,134 @@
+package statetree
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// benchSizes are the tree sizes the benchmarks build; STATETREE_BENCH_MAX
+// lowers the largest for a quick run.
+func benchSizes() []int {
+	sizes := []int{10_000, 100_000, 1_000_000}
+	limit, err := strconv.Atoi(os.Getenv("STATETREE_BENCH_MAX"))
+	if err != nil {
+		return sizes
+	}
+	var out []int
+	for _, n := range sizes {
+		if n <= limit {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// buildTree loads keys 0..n-1, one batch per badger transaction.
+func buildTree(b *testing.B, db *badger.DB, tr *Tree, n int) Hash {
+	const chunk = 3000 // about 60,000 new nodes: within one transaction's limit
+	root := EmptyRoot
+	changes := make([]Change, 0, chunk)
+	start := time.Now()
+	for i := 0; i < n; i += chunk {
+		changes = changes[:0]
+		for j := i; j < min(i+chunk, n); j++ {
+			changes = append(changes, Change{key(j), val(j)})
+		}
+		root = update(b, db, tr, root, changes...)
+	}
+	b.Logf("built %d keys in %v", n, time.Since(start).Round(time.Millisecond))
+	return root
+}
+
+// BenchmarkTree builds trees of 10k, 100k and 1M keys once each and measures
+// on each: one inserted key per op ("change") and one transfer per op (one
+// key deleted, two inserted, one UpdateBatch), with and without the node
+// cache, 200 ops to a badger write transaction with the commit timed as the
+// instance applies a block; then Prove and VerifyProof, with the proof size.
+func BenchmarkTree(b *testing.B) {
+	for _, n := range benchSizes() {
+		db := openDB(b)
+		tr := New(testPrefix)
+		root := buildTree(b, db, tr, n)
+		next := n // next unused key
+		gone := 0 // next key to delete
+		shapes := []struct {
+			name    string
+			changes func() []Change
+		}{
+			{"change", func() []Change {
+				next++
+				return []Change{{key(next), val(next)}}
+			}},
+			{"transfer", func() []Change {
+				gone++
+				next += 2
+				return []Change{{key(gone), nil}, {key(next - 1), val(next - 1)}, {key(next), val(next)}}
+			}},
+		}
+		for _, cached := range []bool{true, false} {
+			for _, s := range shapes {
+				b.Run(fmt.Sprintf("keys=%d/update=%s/cache=%v", n, s.name, cached), func(b *testing.B) {
+					t := tr
+					if !cached {
+						t = &Tree{prefix: tr.prefix, cache: newNodeCache(0)}
+					}
+					nodes := 0
+					txn := db.NewTransaction(true)
+					for i := 0; i < b.N; i++ {
+						r, written, err := t.updateBatch(txn, root, s.changes())
+						if err != nil {
+							b.Fatal(err)
+						}
+						root, nodes = r, nodes+written
+						if i%200 == 199 {
+							if err := txn.Commit(); err != nil {
+								b.Fatal(err)
+							}
+							txn = db.NewTransaction(true)
+						}
+					}
+					if err := txn.Commit(); err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(float64(nodes)/float64(b.N), "nodes/op")
+				})
+			}
+		}
+		type proved struct {
+			i int
+			p *Proof
+		}
+		var proofs []proved
+		live := func(i int) int { return gone + 1 + i%(n-gone-1) } // keys 0..n-1 not yet deleted
+		txn := db.NewTransaction(false)
+		b.Run(fmt.Sprintf("keys=%d/prove", n), func(b *testing.B) {
+			size := 0
+			proofs = proofs[:0]
+			for i := 0; i < b.N; i++ {
+				p, err := tr.Prove(txn, root, key(live(i)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				size += len(p.Encode())
+				if len(proofs) < 1024 {
+					proofs = append(proofs, proved{live(i), p})
+				}
+			}
+			b.ReportMetric(float64(size)/float64(b.N), "proof-bytes")
+		})
+		txn.Discard()
+		b.Run(fmt.Sprintf("keys=%d/verify", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				pr := proofs[i%len(proofs)]
+				if err := VerifyProof(root, key(pr.i), val(pr.i), pr.p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
