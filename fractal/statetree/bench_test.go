@@ -54,20 +54,18 @@ func BenchmarkTree(b *testing.B) {
 		db := openDB(b)
 		tr := New(testPrefix)
 		root := buildTree(b, db, tr, n)
-		next := n // next unused key
-		gone := 0 // next key to delete
+		lo, hi := 0, n // the live keys are key(lo) .. key(hi-1)
 		shapes := []struct {
 			name    string
 			changes func() []Change
 		}{
 			{"change", func() []Change {
-				next++
-				return []Change{{key(next), val(next)}}
+				hi++
+				return []Change{{key(hi - 1), val(hi - 1)}}
 			}},
 			{"transfer", func() []Change {
-				gone++
-				next += 2
-				return []Change{{key(gone), nil}, {key(next - 1), val(next - 1)}, {key(next), val(next)}}
+				lo, hi = lo+1, hi+2
+				return []Change{{key(lo - 1), nil}, {key(hi - 2), val(hi - 2)}, {key(hi - 1), val(hi - 1)}}
 			}},
 		}
 		for _, cached := range []bool{true, false} {
@@ -104,7 +102,7 @@ func BenchmarkTree(b *testing.B) {
 			p *Proof
 		}
 		var proofs []proved
-		live := func(i int) int { return gone + 1 + i%(n-gone-1) } // keys 0..n-1 not yet deleted
+		live := func(i int) int { return lo + i%(hi-lo) }
 		txn := db.NewTransaction(false)
 		b.Run(fmt.Sprintf("keys=%d/prove", n), func(b *testing.B) {
 			size := 0
