@@ -30,7 +30,7 @@ import (
 )
 
 // MaxKeyholders bounds n.
-const MaxKeyholders = 1024
+const MaxKeyholders = 256
 
 // Envelope kinds.
 const (

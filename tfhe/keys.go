@@ -1,0 +1,293 @@
+// Package tfhe is Fractal's threshold encryption behind the Anoma seed's TFHE
+// interface (Setup, Encrypt, Eval, PartDec, FinDec), on edwards25519.
+//
+// Keys come from a distributed key generation (tfhe/dkg, kyber's Pedersen
+// DKG) or, for tests only, from a trusted dealer; the public key says which.
+// There are two ciphertext kinds:
+//
+//   - a Payload carries any bytes: ElGamal key encapsulation plus AES-256-GCM,
+//     with the sender's Schnorr proof of knowledge of its encapsulation
+//     randomness bound to the whole ciphertext, so a mauled payload is
+//     refused before any keyholder releases a share (chosen-ciphertext safe);
+//   - a Counter holds an integer below 2^32 as exponential ElGamal; Eval adds
+//     counters and multiplies them by public integers, and decryption finds
+//     the integer with a baby-step giant-step table built once per process.
+//
+// A keyholder's decryption Share carries a DLEQ proof whose Fiat–Shamir
+// challenge binds the key, the ciphertext, the keyholder's index and its
+// verification key; FinDec (Open, DecryptCounter) checks every share before
+// combining any k of them. Every point read from outside is checked to be
+// canonical and in the prime-order subgroup.
+package tfhe
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"filippo.io/edwards25519"
+
+	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/tfhe/dkg"
+	"github.com/fractalvm/fractal/tfhe/internal/group"
+)
+
+// Type tags: the first byte of every encoding, so one kind of file is never
+// read as another. The second byte is the format version.
+const (
+	tagPublicKey  = 0x01
+	tagKeyShare   = 0x02
+	tagCounter    = 0x03
+	tagPayload    = 0x04
+	tagShare      = 0x05
+	tagShareBatch = 0x06
+	version       = 1
+)
+
+// MaxKeyholders bounds n.
+const MaxKeyholders = dkg.MaxKeyholders
+
+// Origin says how a key was made.
+type Origin uint8
+
+const (
+	// OriginDKG: a distributed key generation; no one ever held the key.
+	OriginDKG Origin = 0
+	// OriginTrustedDealer: one process drew the key and split it. For tests
+	// only: the dealer could decrypt everything.
+	OriginTrustedDealer Origin = 1
+)
+
+func (o Origin) String() string {
+	switch o {
+	case OriginDKG:
+		return "dkg"
+	case OriginTrustedDealer:
+		return "trusted-dealer (TEST ONLY)"
+	}
+	return fmt.Sprintf("origin(%d)", uint8(o))
+}
+
+// PublicKey is the threshold public key: the public polynomial's k
+// coefficients (the first is the encryption key), from which each keyholder's
+// verification key follows.
+type PublicKey struct {
+	Origin  Origin
+	Session [32]byte
+	N, K    int
+
+	commits []*edwards25519.Point
+	verify  []*edwards25519.Point // verify[i-1] = x_i·G
+	enc     []byte
+	id      [32]byte
+}
+
+// ID is SHA-256 of the key's encoding. Ciphertexts and shares carry it.
+func (pk *PublicKey) ID() [32]byte { return pk.id }
+
+// Encode returns the key's canonical encoding.
+func (pk *PublicKey) Encode() []byte { return append([]byte(nil), pk.enc...) }
+
+// Y is the encryption key.
+func (pk *PublicKey) Y() *edwards25519.Point { return pk.commits[0] }
+
+func newPublicKey(origin Origin, session [32]byte, n, k int, commits [][]byte) (*PublicKey, error) {
+	if n < 1 || n > MaxKeyholders || k < 1 || k > n {
+		return nil, fmt.Errorf("tfhe: public key: n = %d, k = %d out of range", n, k)
+	}
+	if origin != OriginDKG && origin != OriginTrustedDealer {
+		return nil, fmt.Errorf("tfhe: public key: unknown origin %d", origin)
+	}
+	if len(commits) != k {
+		return nil, fmt.Errorf("tfhe: public key: %d commitments for k = %d", len(commits), k)
+	}
+	pk := &PublicKey{Origin: origin, Session: session, N: n, K: k}
+	for i, c := range commits {
+		p, err := group.DecodePoint(c, i != 0)
+		if err != nil {
+			return nil, fmt.Errorf("tfhe: public key: commitment %d: %w", i, err)
+		}
+		pk.commits = append(pk.commits, p)
+	}
+	for i := 1; i <= n; i++ {
+		// Horner's rule on the decoded coefficients.
+		x := group.ScalarFromUint64(uint64(i))
+		y := edwards25519.NewIdentityPoint()
+		for j := k - 1; j >= 0; j-- {
+			y.ScalarMult(x, y)
+			y.Add(y, pk.commits[j])
+		}
+		pk.verify = append(pk.verify, y)
+	}
+	w := enc.NewWriter(48 + 32*k)
+	w.U8(tagPublicKey)
+	w.U8(version)
+	w.U8(uint8(origin))
+	w.Fixed(session[:])
+	w.U32(uint32(n))
+	w.U32(uint32(k))
+	for _, c := range commits {
+		w.Fixed(c)
+	}
+	pk.enc = w.Bytes()
+	pk.id = sha256.Sum256(pk.enc)
+	return pk, nil
+}
+
+// DecodePublicKey parses a PublicKey encoding.
+func DecodePublicKey(b []byte) (*PublicKey, error) {
+	r := enc.NewReader(b)
+	header(r, tagPublicKey, "public key")
+	origin := Origin(r.U8())
+	var session [32]byte
+	r.Into(session[:])
+	n := int(r.U32())
+	k := r.Count(MaxKeyholders, "threshold")
+	var commits [][]byte
+	for i := 0; i < k && r.Err() == nil; i++ {
+		commits = append(commits, r.Fixed(group.PointSize))
+	}
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("tfhe: public key: %w", err)
+	}
+	return newPublicKey(origin, session, n, k, commits)
+}
+
+// header reads and checks a tag and version.
+func header(r *enc.Reader, tag byte, what string) {
+	t, v := r.U8(), r.U8()
+	if r.Err() != nil {
+		return
+	}
+	if t != tag {
+		r.Fail(fmt.Errorf("not a %s (type tag 0x%02x)", what, t))
+	} else if v != version {
+		r.Fail(fmt.Errorf("unknown %s version %d", what, v))
+	}
+}
+
+// KeyShare is keyholder Index's secret share x_i of the decryption key, with
+// the public key it belongs to.
+type KeyShare struct {
+	Index int
+	PK    *PublicKey
+	x     *edwards25519.Scalar
+}
+
+func newKeyShare(pk *PublicKey, index int, secret []byte) (*KeyShare, error) {
+	if index < 1 || index > pk.N {
+		return nil, fmt.Errorf("tfhe: key share: index %d out of 1..%d", index, pk.N)
+	}
+	x, err := group.DecodeScalar(secret)
+	if err != nil {
+		return nil, fmt.Errorf("tfhe: key share: %w", err)
+	}
+	if new(edwards25519.Point).ScalarBaseMult(x).Equal(pk.verify[index-1]) != 1 {
+		return nil, fmt.Errorf("tfhe: key share: secret of keyholder %d does not match the public key", index)
+	}
+	return &KeyShare{Index: index, PK: pk, x: x}, nil
+}
+
+// Encode returns the key share file's bytes. They hold a secret.
+func (s *KeyShare) Encode() []byte {
+	w := enc.NewWriter(80 + len(s.PK.enc))
+	w.U8(tagKeyShare)
+	w.U8(version)
+	w.U32(uint32(s.Index))
+	w.Fixed(s.x.Bytes())
+	w.Var(s.PK.enc)
+	return w.Bytes()
+}
+
+// DecodeKeyShare parses a KeyShare encoding and checks the secret against
+// the public key.
+func DecodeKeyShare(b []byte) (*KeyShare, error) {
+	r := enc.NewReader(b)
+	header(r, tagKeyShare, "key share")
+	index := int(r.U32())
+	secret := r.Fixed(group.ScalarSize)
+	pkb := r.Var(64+32*MaxKeyholders, "public key")
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("tfhe: key share: %w", err)
+	}
+	pk, err := DecodePublicKey(pkb)
+	if err != nil {
+		return nil, err
+	}
+	return newKeyShare(pk, index, secret)
+}
+
+// Setup runs the distributed key generation among n keyholders in this
+// process, with a fresh random session, and returns the key and all n shares
+// (the seed's TFHE.Setup).
+func Setup(n, k int) (*PublicKey, []*KeyShare, error) {
+	var session [32]byte
+	copy(session[:], group.RandomScalar().Bytes())
+	pk, shares, res, err := SetupDKG(dkg.Config{N: n, K: k, Session: session})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(shares) != n {
+		return nil, nil, fmt.Errorf("tfhe: setup: only %d of %d keyholders hold a share: %v", len(shares), n, res.Faults)
+	}
+	return pk, shares, nil
+}
+
+// SetupDKG runs the DKG as configured and returns the key, the shares of the
+// keyholders that hold one (sorted by index), and the DKG's result with its
+// faults and transcript.
+func SetupDKG(cfg dkg.Config) (*PublicKey, []*KeyShare, *dkg.Result, error) {
+	res, err := dkg.Run(cfg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("tfhe: setup: %w", err)
+	}
+	pk, err := newPublicKey(OriginDKG, res.Session, res.N, res.K, res.Commits)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var shares []*KeyShare
+	for _, s := range res.Shares {
+		ks, err := newKeyShare(pk, s.Index, s.Secret)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		shares = append(shares, ks)
+	}
+	return pk, shares, res, nil
+}
+
+// TrustedDealerSetup draws the key in this process and splits it by Shamir
+// sharing. FOR TESTS ONLY: whoever runs it can decrypt everything; the key
+// says OriginTrustedDealer.
+func TrustedDealerSetup(n, k int) (*PublicKey, []*KeyShare, error) {
+	if n < 1 || n > MaxKeyholders || k < 1 || k > n {
+		return nil, nil, fmt.Errorf("tfhe: dealer: n = %d, k = %d out of range", n, k)
+	}
+	coef := make([]*edwards25519.Scalar, k)
+	commits := make([][]byte, k)
+	for i := range coef {
+		coef[i] = group.RandomScalar()
+		commits[i] = new(edwards25519.Point).ScalarBaseMult(coef[i]).Bytes()
+	}
+	var session [32]byte
+	copy(session[:], group.RandomScalar().Bytes())
+	pk, err := newPublicKey(OriginTrustedDealer, session, n, k, commits)
+	if err != nil {
+		return nil, nil, err
+	}
+	shares := make([]*KeyShare, n)
+	for i := 1; i <= n; i++ {
+		x := group.ScalarFromUint64(uint64(i))
+		acc := edwards25519.NewScalar()
+		for j := k - 1; j >= 0; j-- {
+			acc.MultiplyAdd(acc, x, coef[j])
+		}
+		shares[i-1], err = newKeyShare(pk, i, acc.Bytes())
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return pk, shares, nil
+}
+
+var errWrongKey = errors.New("made for another key")
