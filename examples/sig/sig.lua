@@ -1,0 +1,20 @@
+-- sig: owner predicate "spent only with the owner's signature".
+--
+-- The owner is the X25519 public key, in standard base64 (44 characters), at
+-- the start of the note's key, followed by ":". Creating such a note needs
+-- only a well-formed key (so no value is sent to a key nobody holds by a
+-- typo); spending it needs the owner among the transaction's signers, whose
+-- signatures the host has already verified.
+local owner = string.match(note.key, "^([A-Za-z0-9+/]+=?):")
+if not owner or #owner ~= 44 then
+  error("note key does not start with '<owner public key>:'", 0)
+end
+if role == "output" then
+  return true
+end
+for _, s in ipairs(signers) do
+  if s == owner then
+    return true
+  end
+end
+error("owner " .. owner .. " has not signed", 0)
