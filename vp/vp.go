@@ -7,7 +7,6 @@
 package vp
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 )
@@ -25,19 +24,6 @@ type Limits struct {
 // DefaultLimits returns the limits used when a caller has no better figures.
 func DefaultLimits() Limits {
 	return Limits{Gas: 1_000_000, MaxMemory: 16 << 20, MaxString: 1 << 20, MaxTable: 1 << 16, MaxDepth: 200}
-}
-
-// Program is a compiled, instrumented fragment. It is immutable and safe for
-// concurrent runs.
-type Program struct {
-	Name string
-	Hash [32]byte // SHA-256 of the source
-}
-
-// Compile parses src, refuses forbidden constructs, instruments gas and
-// compiles it.
-func Compile(name string, src []byte) (*Program, error) {
-	return &Program{Name: name, Hash: sha256.Sum256(src)}, nil
 }
 
 // HostFunc is a Go function callable from Lua, using the Go value model.
@@ -92,18 +78,3 @@ type Result struct {
 	Log     []string // one entry per print call
 }
 
-// Pool keeps prepared VMs so that a call does not pay for creating one.
-type Pool struct{}
-
-// NewPool returns an empty pool.
-func NewPool() *Pool { return &Pool{} }
-
-// Run runs prog with call. Result.GasUsed and Log are filled even when err
-// is not nil; err is an *Error.
-func (p *Pool) Run(prog *Program, call Call) (Result, error) {
-	return Result{}, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: "not implemented"}
-}
-
-// Int applies the integer rule: v must be an integral number within
-// ±(2^53−1).
-func Int(v any) (int64, error) { return 0, errors.New("vp: not implemented") }

@@ -1,0 +1,264 @@
+package vp
+
+import (
+	"sort"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// openLibs builds the read-only library namespace. gopher-lua fills its own
+// library tables from Go maps, in an order that changes between processes, so
+// the sandbox copies the functions it keeps into new tables in sorted name
+// order. Left out: load, loadstring, loadfile, dofile, require, module,
+// getfenv, setfenv, collectgarbage, newproxy, rawget, rawset, rawequal,
+// string.dump, and the io, os, debug, package, channel and coroutine
+// libraries.
+func (v *vm) openLibs() {
+	L := v.L
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{{"", lua.OpenBase}, {"string", lua.OpenString}, {"table", lua.OpenTable}, {"math", lua.OpenMath}} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	orig := L.G.Global
+	from := func(lib, name string) lua.LValue {
+		t := orig
+		if lib != "" {
+			t = orig.RawGetString(lib).(*lua.LTable)
+		}
+		return t.RawGetString(name)
+	}
+	fn := func(f lua.LGFunction) lua.LValue { return L.NewFunction(f) }
+
+	base := map[string]lua.LValue{
+		"_VERSION":     lua.LString("Lua 5.1"),
+		"assert":       from("", "assert"),
+		"error":        from("", "error"),
+		"getmetatable": fn(v.getmetatable),
+		"ipairs":       from("", "ipairs"),
+		"next":         from("", "next"),
+		"pairs":        from("", "pairs"),
+		"pcall":        fn(v.pcall),
+		"print":        fn(v.print),
+		"select":       from("", "select"),
+		"setmetatable": fn(v.setmetatable),
+		"tonumber":     from("", "tonumber"),
+		"tostring":     fn(func(L *lua.LState) int { L.Push(lua.LString(v.tostring(L.CheckAny(1)))); return 1 }),
+		"type":         from("", "type"),
+		"unpack":       fn(v.unpack),
+		"xpcall":       fn(v.xpcall),
+	}
+	str := map[string]lua.LValue{
+		"byte":    fn(v.strByte(from("string", "byte"))),
+		"char":    fn(v.sized(from("string", "char"))),
+		"find":    fn(v.pattern(from("string", "find"))),
+		"format":  fn(v.format),
+		"gmatch":  fn(v.pattern(from("string", "gmatch"))),
+		"gsub":    fn(v.pattern(from("string", "gsub"))),
+		"len":     from("string", "len"),
+		"lower":   fn(v.sized(from("string", "lower"))),
+		"match":   fn(v.pattern(from("string", "match"))),
+		"rep":     fn(v.rep),
+		"reverse": fn(v.sized(from("string", "reverse"))),
+		"sub":     fn(v.sized(from("string", "sub"))),
+		"upper":   fn(v.sized(from("string", "upper"))),
+	}
+	tab := map[string]lua.LValue{
+		"concat": fn(v.concat),
+		"insert": fn(v.insert),
+		"pack":   fn(v.pack),
+		"remove": fn(v.remove),
+		"sort":   fn(v.sort(from("table", "sort"))),
+		"unpack": fn(v.unpack),
+	}
+	math := map[string]lua.LValue{
+		"abs":        from("math", "abs"),
+		"ceil":       from("math", "ceil"),
+		"floor":      from("math", "floor"),
+		"fmod":       from("math", "fmod"),
+		"huge":       from("math", "huge"),
+		"max":        from("math", "max"),
+		"maxinteger": lua.LNumber(maxInt),
+		"min":        from("math", "min"),
+		"mininteger": lua.LNumber(-maxInt),
+		"modf":       from("math", "modf"),
+		"pi":         from("math", "pi"),
+		"random":     fn(v.random),
+		"randomseed": fn(v.randomseed),
+		"sqrt":       from("math", "sqrt"),
+		"tointeger":  fn(mathToInteger),
+		"type":       fn(mathType),
+	}
+
+	v.libs = v.frozenTable(base)
+	for name, lib := range map[string]map[string]lua.LValue{"string": str, "table": tab, "math": math, "crypto": v.cryptoLib()} {
+		v.libs.RawSetString(name, v.frozenTable(lib))
+	}
+	sortTable(v.libs)
+	v.gmeta = v.frozenTable(map[string]lua.LValue{"__index": v.libs, "__metatable": lua.LFalse})
+	strMeta := v.frozenTable(map[string]lua.LValue{"__index": v.libs.RawGetString("string"), "__metatable": lua.LFalse})
+	L.SetMetatable(lua.LString(""), strMeta)
+	L.G.Global = L.NewTable()
+}
+
+// frozenTable builds a read-only table from m, inserting keys in sorted
+// order so that pairs visits them in the same order in every process.
+func (v *vm) frozenTable(m map[string]lua.LValue) *lua.LTable {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	t := v.L.CreateTable(0, len(m))
+	for _, n := range names {
+		t.RawSetString(n, m[n])
+	}
+	v.frozen[t] = true
+	return t
+}
+
+// sortTable re-inserts a table's string keys in sorted order.
+func sortTable(t *lua.LTable) {
+	var names []string
+	vals := map[string]lua.LValue{}
+	for k, val := t.Next(lua.LNil); k != lua.LNil; k, val = t.Next(k) {
+		names = append(names, string(k.(lua.LString)))
+		vals[string(k.(lua.LString))] = val
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t.RawSetString(n, lua.LNil)
+	}
+	for _, n := range names {
+		t.RawSetString(n, vals[n])
+	}
+}
+
+// tostring never shows an address: tables print as "table", Lua functions
+// as "function", Go functions as "function: builtin". __tostring is honoured.
+func (v *vm) tostring(x lua.LValue) string {
+	L := v.L
+	if h := L.GetMetaField(x, "__tostring"); h != lua.LNil {
+		L.Push(h)
+		L.Push(x)
+		L.Call(1, 1)
+		s, ok := L.Get(-1).(lua.LString)
+		L.Pop(1)
+		if !ok {
+			L.RaiseError("'__tostring' must return a string")
+		}
+		return string(s)
+	}
+	switch x := x.(type) {
+	case *lua.LTable:
+		return "table"
+	case *lua.LFunction:
+		if x.IsG {
+			return "function: builtin"
+		}
+		return "function"
+	case *lua.LUserData:
+		return "userdata"
+	case *lua.LState:
+		return "thread"
+	}
+	return x.String()
+}
+
+// print appends its arguments, tostring'ed and tab-joined, to the log.
+func (v *vm) print(L *lua.LState) int {
+	n := L.GetTop()
+	parts := make([]string, n)
+	size := n
+	for i := 1; i <= n; i++ {
+		parts[i-1] = v.tostring(L.Get(i))
+		size += len(parts[i-1])
+	}
+	v.charge(1)
+	v.built(size)
+	v.r.log = append(v.r.log, strings.Join(parts, "\t"))
+	return 0
+}
+
+// pcall is Lua's pcall, except that running out of gas, hitting a limit or a
+// host abort cannot be caught.
+func (v *vm) pcall(L *lua.LState) int {
+	v.charge(1)
+	L.CheckAny(1)
+	ev, ok := v.pcallMarked(L.GetTop()-1, v.handler)
+	if !ok {
+		L.Push(lua.LFalse)
+		L.Push(ev)
+		return 2
+	}
+	L.Insert(lua.LTrue, 1)
+	return L.GetTop()
+}
+
+// xpcall is Lua 5.1's xpcall(f, handler), with pcall's guarantees; the
+// handler does not run once the run is over.
+func (v *vm) xpcall(L *lua.LState) int {
+	v.charge(1)
+	f := L.CheckFunction(1)
+	h := L.CheckFunction(2)
+	handler := L.NewFunction(func(L *lua.LState) int {
+		if v.r.fatal != nil {
+			v.raise()
+		}
+		ev := L.Get(1)
+		L.Push(h)
+		L.Push(ev)
+		res, ok := v.pcallMarked(1, v.handler)
+		if !ok {
+			res = lua.LString("error in error handling")
+		} else {
+			res = L.Get(2) // the handler's first result; L.Get(1) is the error
+		}
+		L.Push(&lua.LUserData{Value: errMark{res}, Metatable: lua.LNil})
+		return 1
+	})
+	L.SetTop(0)
+	L.Push(f)
+	ev, ok := v.pcallMarked(0, handler)
+	if !ok {
+		L.Push(lua.LFalse)
+		L.Push(ev)
+		return 2
+	}
+	L.Insert(lua.LTrue, 1)
+	return L.GetTop()
+}
+
+func (v *vm) getmetatable(L *lua.LState) int {
+	mt := L.GetMetatable(L.CheckAny(1))
+	if t, ok := mt.(*lua.LTable); ok {
+		if p := t.RawGetString("__metatable"); p != lua.LNil {
+			L.Push(p)
+			return 1
+		}
+	}
+	L.Push(mt)
+	return 1
+}
+
+func (v *vm) setmetatable(L *lua.LState) int {
+	v.charge(1)
+	t := L.CheckTable(1)
+	mt := L.Get(2)
+	if _, ok := mt.(*lua.LTable); !ok && mt != lua.LNil {
+		L.ArgError(2, "nil or table expected")
+	}
+	if v.frozen[t] {
+		L.RaiseError("cannot change the metatable of a library table")
+	}
+	if cur, ok := t.Metatable.(*lua.LTable); ok && cur.RawGetString("__metatable") != lua.LNil {
+		L.RaiseError("cannot change a protected metatable")
+	}
+	t.Metatable = mt
+	L.SetTop(1)
+	return 1
+}

@@ -1,0 +1,153 @@
+package vp
+
+import (
+	"math/bits"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// writable returns argument n as a table the fragment may change.
+func (v *vm) writable(L *lua.LState, n int) *lua.LTable {
+	t := L.CheckTable(n)
+	if v.frozen[t] {
+		L.RaiseError("cannot modify a library table")
+	}
+	return t
+}
+
+// concat is table.concat, charged by the size it builds before building it.
+func (v *vm) concat(L *lua.LState) int {
+	v.charge(1)
+	t := L.CheckTable(1)
+	sep := L.OptString(2, "")
+	i := L.OptInt(3, 1)
+	j := L.OptInt(4, 0)
+	if L.Get(4) == lua.LNil {
+		j = v.border(t)
+	}
+	if j < i {
+		L.Push(lua.LString(""))
+		return 1
+	}
+	v.charge(uint64(j-i) / 8)
+	parts := make([]string, 0, min(j-i+1, 1024))
+	total := 0
+	for k := i; k <= j; k++ {
+		switch x := t.RawGetInt(k).(type) {
+		case lua.LString:
+			parts = append(parts, string(x))
+		case lua.LNumber:
+			parts = append(parts, x.String())
+		default:
+			L.RaiseError("invalid value (at index %d) in table for 'concat'", k)
+		}
+		total += len(parts[len(parts)-1]) + len(sep)
+		if total > v.r.lim.MaxString+len(sep) {
+			v.built(total)
+		}
+	}
+	v.built(total - len(sep))
+	L.Push(lua.LString(strings.Join(parts, sep)))
+	return 1
+}
+
+// insert is table.insert(t, [pos,] value), counted like a store.
+func (v *vm) insert(L *lua.LState) int {
+	v.charge(1)
+	t := v.writable(L, 1)
+	n := v.border(t)
+	switch L.GetTop() {
+	case 2:
+		v.store(t, lua.LNumber(n+1), L.Get(2), 0)
+	case 3:
+		pos := L.CheckInt(2)
+		if pos < 1 || pos > n+1 {
+			L.ArgError(2, "position out of bounds")
+		}
+		v.charge(uint64(n-pos+1) / 8)
+		if pos <= n {
+			v.store(t, lua.LNumber(n+1), t.RawGetInt(n), 0)
+			for k := n; k > pos; k-- {
+				t.RawSetInt(k, t.RawGetInt(k-1))
+			}
+		}
+		v.store(t, lua.LNumber(pos), L.Get(3), 0)
+	default:
+		L.RaiseError("wrong number of arguments to 'insert'")
+	}
+	return 0
+}
+
+// remove is table.remove(t [, pos]).
+func (v *vm) remove(L *lua.LState) int {
+	v.charge(1)
+	t := v.writable(L, 1)
+	n := v.border(t)
+	if n == 0 {
+		return 0
+	}
+	pos := L.OptInt(2, n)
+	if pos < 1 || pos > n {
+		L.ArgError(2, "position out of bounds")
+	}
+	v.charge(uint64(n-pos) / 8)
+	out := t.RawGetInt(pos)
+	for k := pos; k < n; k++ {
+		t.RawSetInt(k, t.RawGetInt(k+1))
+	}
+	t.RawSetInt(n, lua.LNil)
+	L.Push(out)
+	return 1
+}
+
+// pack is Lua 5.3's table.pack(...): the arguments and n.
+func (v *vm) pack(L *lua.LState) int {
+	v.charge(1)
+	n := L.GetTop()
+	t := L.CreateTable(n, 1)
+	for i := 1; i <= n; i++ {
+		t.RawSetInt(i, L.Get(i))
+	}
+	t.RawSetString("n", lua.LNumber(n))
+	v.newTable(t)
+	L.Push(t)
+	return 1
+}
+
+// unpack is unpack / table.unpack(t [, i [, j]]), charged by the values it
+// returns and refused beyond the table size limit.
+func (v *vm) unpack(L *lua.LState) int {
+	v.charge(1)
+	t := L.CheckTable(1)
+	i := L.OptInt(2, 1)
+	var j int
+	if L.Get(3) == lua.LNil {
+		j = v.border(t)
+	} else {
+		j = L.CheckInt(3)
+	}
+	if j < i {
+		return 0
+	}
+	if j-i >= v.r.lim.MaxTable {
+		L.RaiseError("too many results to unpack")
+	}
+	v.charge(uint64(j-i+1) / 8)
+	for k := i; k <= j; k++ {
+		L.Push(t.RawGetInt(k))
+	}
+	return j - i + 1
+}
+
+// sort wraps table.sort: the table must be writable, and n·log2(n) is
+// charged up front (the comparator, if Lua, charges for itself).
+func (v *vm) sort(f lua.LValue) lua.LGFunction {
+	g := f.(*lua.LFunction).GFunction
+	return func(L *lua.LState) int {
+		v.charge(1)
+		n := v.border(v.writable(L, 1))
+		v.charge(uint64(n * bits.Len(uint(n))))
+		return g(L)
+	}
+}

@@ -1,0 +1,323 @@
+package vp
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/fractalvm/fractal/notes"
+)
+
+// maxNesting bounds nested tables in value conversion (and catches cycles).
+const maxValueDepth = 64
+
+// Int applies the integer rule: v must be an integral number within
+// ±(2^53−1). It accepts int, int64, uint64 and float64.
+func Int(v any) (int64, error) {
+	switch x := v.(type) {
+	case int64:
+		if x < -maxInt || x > maxInt {
+			return 0, fmt.Errorf("vp: integer %d outside ±(2^53−1)", x)
+		}
+		return x, nil
+	case int:
+		return Int(int64(x))
+	case uint64:
+		if x > maxInt {
+			return 0, fmt.Errorf("vp: integer %d outside ±(2^53−1)", x)
+		}
+		return int64(x), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || x != math.Trunc(x) {
+			return 0, fmt.Errorf("vp: %v is not an integer", lua.LNumber(x))
+		}
+		if x < -maxInt || x > maxInt {
+			return 0, fmt.Errorf("vp: %v outside ±(2^53−1)", lua.LNumber(x))
+		}
+		return int64(x), nil
+	}
+	return 0, fmt.Errorf("vp: expected an integer, got %T", v)
+}
+
+// fromNumber is the Lua→Go rule for numbers: int64 when integral within
+// ±(2^53−1), float64 otherwise.
+func fromNumber(n lua.LNumber) any {
+	if isInt(n) {
+		return int64(n)
+	}
+	return float64(n)
+}
+
+// toLua converts a Go value (see docs/formats/lua-values.md) to Lua. Tables
+// it builds are counted as the run's tables but not as its memory.
+func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
+	if depth > maxValueDepth {
+		return nil, fmt.Errorf("nested deeper than %d", maxValueDepth)
+	}
+	L := v.L
+	switch x := x.(type) {
+	case nil:
+		return lua.LNil, nil
+	case bool:
+		return lua.LBool(x), nil
+	case int, int64, uint64:
+		i, err := Int(x)
+		if err != nil {
+			return nil, err
+		}
+		return lua.LNumber(i), nil
+	case float64:
+		return lua.LNumber(x), nil
+	case string:
+		return lua.LString(x), nil
+	case []byte:
+		return lua.LString(x), nil
+	case []any:
+		return v.array(len(x), func(i int) (lua.LValue, error) { return v.toLua(x[i], depth+1) })
+	case []string:
+		return v.array(len(x), func(i int) (lua.LValue, error) { return lua.LString(x[i]), nil })
+	case [][]byte:
+		return v.array(len(x), func(i int) (lua.LValue, error) { return lua.LString(x[i]), nil })
+	case map[string]any:
+		names := make([]string, 0, len(x))
+		for n := range x {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		t := L.CreateTable(0, len(x))
+		for _, n := range names {
+			lv, err := v.toLua(x[n], depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", n, err)
+			}
+			t.RawSetString(n, lv)
+		}
+		v.r.tables[t] = &tableInfo{slots: len(x)}
+		return t, nil
+	case notes.Note:
+		return v.toLua(NoteToValue(x), depth)
+	case *notes.Note:
+		if x == nil {
+			return lua.LNil, nil
+		}
+		return v.toLua(NoteToValue(*x), depth)
+	case []notes.Note:
+		return v.array(len(x), func(i int) (lua.LValue, error) { return v.toLua(NoteToValue(x[i]), depth+1) })
+	case HostFunc:
+		return v.host(x), nil
+	case func([]any) ([]any, error):
+		return v.host(x), nil
+	}
+	return nil, fmt.Errorf("cannot pass a %T to Lua", x)
+}
+
+func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error) {
+	t := v.L.CreateTable(n, 0)
+	for i := 0; i < n; i++ {
+		lv, err := at(i)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i+1, err)
+		}
+		t.RawSetInt(i+1, lv)
+	}
+	v.r.tables[t] = &tableInfo{slots: n, hw: n, top: n}
+	return t, nil
+}
+
+// fromLua converts a Lua value to Go (see docs/formats/lua-values.md).
+func (v *vm) fromLua(lv lua.LValue, depth int) (any, error) {
+	if depth > maxValueDepth {
+		return nil, fmt.Errorf("nested deeper than %d (a cycle?)", maxValueDepth)
+	}
+	switch x := lv.(type) {
+	case *lua.LNilType:
+		return nil, nil
+	case lua.LBool:
+		return bool(x), nil
+	case lua.LNumber:
+		return fromNumber(x), nil
+	case lua.LString:
+		return string(x), nil
+	case *lua.LTable:
+		return v.fromTable(x, depth)
+	}
+	return nil, fmt.Errorf("a %s value cannot leave Lua", lv.Type())
+}
+
+func (v *vm) fromTable(t *lua.LTable, depth int) (any, error) {
+	var keys []lua.LValue
+	strs, ints := 0, 0
+	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
+		keys = append(keys, k)
+		switch k := k.(type) {
+		case lua.LString:
+			strs++
+		case lua.LNumber:
+			if isInt(k) {
+				ints++
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return []any{}, nil
+	}
+	if ints == len(keys) {
+		out := make([]any, len(keys))
+		for i := range out {
+			ev := t.RawGetInt(i + 1)
+			if ev == lua.LNil {
+				return nil, errors.New("table is neither a sequence 1..n nor keyed by strings")
+			}
+			g, err := v.fromLua(ev, depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i+1, err)
+			}
+			out[i] = g
+		}
+		return out, nil
+	}
+	if strs == len(keys) {
+		out := make(map[string]any, len(keys))
+		for _, k := range keys {
+			g, err := v.fromLua(t.RawGet(k), depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", string(k.(lua.LString)), err)
+			}
+			out[string(k.(lua.LString))] = g
+		}
+		return out, nil
+	}
+	return nil, errors.New("table is neither a sequence 1..n nor keyed by strings")
+}
+
+// host wraps a HostFunc as a Lua function: arguments and results cross in
+// the Go value model; an error wrapping ErrAbort ends the run.
+func (v *vm) host(f HostFunc) *lua.LFunction {
+	return v.L.NewFunction(func(L *lua.LState) int {
+		v.charge(1)
+		args := make([]any, L.GetTop())
+		for i := range args {
+			g, err := v.fromLua(L.Get(i+1), 0)
+			if err != nil {
+				L.ArgError(i+1, err.Error())
+			}
+			args[i] = g
+		}
+		res, err := f(args)
+		if err != nil {
+			if errors.Is(err, ErrAbort) {
+				v.fail(KindAbort, err, "%s", err.Error())
+			}
+			L.RaiseError("%s", err.Error())
+		}
+		for i, r := range res {
+			lv, err := v.toLua(r, 0)
+			if err != nil {
+				L.RaiseError("host function result %d: %s", i+1, err.Error())
+			}
+			L.Push(lv)
+		}
+		return len(res)
+	})
+}
+
+// NoteToValue is the note table of the Go value model.
+func NoteToValue(n notes.Note) map[string]any {
+	prov := make([]any, len(n.Provenance))
+	for i, p := range n.Provenance {
+		prov[i] = hex.EncodeToString(p)
+	}
+	return map[string]any{
+		"provenance":  prov,
+		"application": hex.EncodeToString(n.Application[:]),
+		"owner":       hex.EncodeToString(n.Owner[:]),
+		"key":         string(n.Key),
+		"value":       string(n.Value),
+	}
+}
+
+// NoteFromValue reads a note table strictly: every field present with its
+// type, no other field, lower-case hex, and the limits of notes.Validate.
+func NoteFromValue(val any) (notes.Note, error) {
+	var n notes.Note
+	m, ok := val.(map[string]any)
+	if !ok {
+		return n, fmt.Errorf("vp: note: want a table keyed by field names, got %s", goType(val))
+	}
+	fields := []string{"application", "key", "owner", "provenance", "value"}
+	for k := range m {
+		if sort.SearchStrings(fields, k) == len(fields) || fields[sort.SearchStrings(fields, k)] != k {
+			return n, fmt.Errorf("vp: note: unknown field %q", k)
+		}
+	}
+	str := func(name string) (string, error) {
+		s, ok := m[name].(string)
+		if !ok {
+			return "", fmt.Errorf("vp: note: %s: want a string, got %s", name, goType(m[name]))
+		}
+		return s, nil
+	}
+	hash := func(name string, out *[32]byte) error {
+		s, err := str(name)
+		if err != nil {
+			return err
+		}
+		b, err := lowerHex(s)
+		if err != nil || len(b) != 32 {
+			return fmt.Errorf("vp: note: %s: want 64 lower-case hex digits", name)
+		}
+		copy(out[:], b)
+		return nil
+	}
+	if err := hash("application", &n.Application); err != nil {
+		return n, err
+	}
+	if err := hash("owner", &n.Owner); err != nil {
+		return n, err
+	}
+	key, err := str("key")
+	if err != nil {
+		return n, err
+	}
+	value, err := str("value")
+	if err != nil {
+		return n, err
+	}
+	n.Key, n.Value = []byte(key), []byte(value)
+	prov, ok := m["provenance"].([]any)
+	if !ok {
+		return n, fmt.Errorf("vp: note: provenance: want a list, got %s", goType(m["provenance"]))
+	}
+	for i, p := range prov {
+		s, ok := p.(string)
+		b, err := lowerHex(s)
+		if !ok || err != nil {
+			return n, fmt.Errorf("vp: note: provenance[%d]: want lower-case hex", i+1)
+		}
+		n.Provenance = append(n.Provenance, b)
+	}
+	if err := n.Validate(); err != nil {
+		return n, fmt.Errorf("vp: note: %w", err)
+	}
+	return n, nil
+}
+
+func lowerHex(s string) ([]byte, error) {
+	for _, c := range s {
+		if c >= 'A' && c <= 'F' {
+			return nil, errors.New("upper-case hex")
+		}
+	}
+	return hex.DecodeString(s)
+}
+
+func goType(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%T", v)
+}

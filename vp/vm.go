@@ -1,0 +1,527 @@
+package vp
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// maxArrayIndex replaces gopher-lua's 67108864: a store at an integer key
+// below it fills the array part up to that key, so one `t[67108863] = 1`
+// would allocate a gigabyte. The sandbox charges such gaps as table slots.
+const maxArrayIndex = 1 << 20
+
+func init() { lua.MaxArrayIndex = maxArrayIndex }
+
+// refillChunk is how much gas the Go side hands to the Lua-side counter at a
+// time. It changes only how often Lua calls into Go, never the gas used.
+const refillChunk = 1 << 14
+
+// Memory, as counted by the sandbox, in bytes.
+const (
+	tableBytes = 64 // a new table
+	slotBytes  = 16 // a new table entry (or array slot)
+)
+
+// vm is one prepared gopher-lua state with the sandbox's libraries, and the
+// meter upvalues every program run on it shares.
+type vm struct {
+	L        *lua.LState
+	maxDepth int
+	meter    [len(meterNames)]*lua.Upvalue
+	libs     *lua.LTable // the read-only namespace behind every run's globals
+	gmeta    *lua.LTable // metatable of every run's globals: {__index = libs}
+	frozen   map[*lua.LTable]bool
+	handler  *lua.LFunction // error handler that marks errors it saw (see pcall)
+	r        *run
+}
+
+// run is the state of one Pool.Run: budgets, counters and the log.
+type run struct {
+	prog      *Program
+	lim       Limits
+	remaining uint64 // gas not yet handed to the Lua-side counter
+	memory    int64
+	log       []string
+	rng       uint64
+	fatal     *Error // once set, every charge raises again: the run is over
+	tables    map[*lua.LTable]*tableInfo
+}
+
+// tableInfo counts a table's slots. hw is the highest array index stored
+// (never more than the real array length, so gaps are over- not
+// under-counted); top bounds the highest non-nil array index, so `#t`
+// never rescans what it already scanned.
+type tableInfo struct {
+	slots, hw, top int
+}
+
+// errMark wraps an error value that went through the sandbox's error
+// handler. An error without it was raised where no handler could run: with a
+// full call stack.
+type errMark struct{ v lua.LValue }
+
+// newVM is the one place that builds a sandboxed LState.
+func newVM(maxDepth int) *vm {
+	L := lua.NewState(lua.Options{
+		CallStackSize:   maxDepth + 1,
+		RegistrySize:    1 << 10,
+		RegistryMaxSize: 1 << 18,
+		SkipOpenLibs:    true,
+	})
+	v := &vm{L: L, maxDepth: maxDepth, frozen: map[*lua.LTable]bool{}}
+	for i := range v.meter {
+		v.meter[i] = &lua.Upvalue{} // a closed upvalue shared by all closures of a run
+	}
+	v.meter[1].SetValue(L.NewFunction(v.refill))
+	v.meter[2].SetValue(L.NewFunction(v.cat))
+	v.meter[3].SetValue(L.NewFunction(v.set))
+	v.meter[4].SetValue(L.NewFunction(v.tbl))
+	v.meter[5].SetValue(L.NewFunction(v.length))
+	v.handler = L.NewFunction(func(L *lua.LState) int {
+		L.Push(&lua.LUserData{Value: errMark{L.Get(1)}, Metatable: lua.LNil})
+		return 1
+	})
+	v.openLibs()
+	return v
+}
+
+// charge takes n gas from the run, first from the Go-side budget, then from
+// the Lua-side credit.
+func (v *vm) charge(n uint64) {
+	r := v.r
+	if r.fatal != nil {
+		v.raise()
+	}
+	if n <= r.remaining {
+		r.remaining -= n
+		return
+	}
+	credit := v.credit()
+	need := n - r.remaining
+	if float64(need) <= credit {
+		r.remaining = 0
+		v.meter[0].SetValue(lua.LNumber(credit - float64(need)))
+		return
+	}
+	v.outOfGas()
+}
+
+func (v *vm) credit() float64 {
+	if n, ok := v.meter[0].Value().(lua.LNumber); ok {
+		return float64(n)
+	}
+	return 0
+}
+
+// refill is called by instrumented code when the credit went below zero: it
+// pays the overdraft from the budget and hands out more credit.
+func (v *vm) refill(L *lua.LState) int {
+	r := v.r
+	if r.fatal != nil {
+		v.raise()
+	}
+	debt := uint64(-v.credit())
+	if debt > r.remaining {
+		v.outOfGas()
+	}
+	r.remaining -= debt
+	grant := min(uint64(refillChunk), r.remaining)
+	r.remaining -= grant
+	v.meter[0].SetValue(lua.LNumber(grant))
+	return 0
+}
+
+func (v *vm) outOfGas() {
+	v.r.remaining = 0
+	v.meter[0].SetValue(lua.LNumber(0))
+	v.fail(KindGas, nil, "out of gas (limit %d)", v.r.lim.Gas)
+}
+
+// fail ends the run with an error that pcall cannot catch.
+func (v *vm) fail(kind Kind, cause error, format string, args ...any) {
+	if v.r.fatal == nil {
+		v.r.fatal = &Error{Kind: kind, Chunk: v.r.prog.Name, Line: v.line(), Msg: fmt.Sprintf(format, args...), Cause: cause}
+	}
+	v.raise()
+}
+
+func (v *vm) raise() {
+	v.L.Error(lua.LString(v.r.fatal.Msg), 0)
+}
+
+var whereLine = regexp.MustCompile(`:(\d+):$`)
+
+// line is the line of the innermost Lua function on the stack.
+func (v *vm) line() int {
+	for level := 1; level < 8; level++ {
+		if m := whereLine.FindStringSubmatch(v.L.Where(level)); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// alloc counts n bytes against the memory limit.
+func (v *vm) alloc(n int64) {
+	v.r.memory += n
+	if v.r.memory > v.r.lim.MaxMemory {
+		v.fail(KindLimit, nil, "memory limit exceeded (%d bytes)", v.r.lim.MaxMemory)
+	}
+}
+
+// built charges for a string of n bytes that a builtin is about to build:
+// the string cap, 1 gas per started 32 bytes, and the memory.
+func (v *vm) built(n int) {
+	if n > v.r.lim.MaxString {
+		v.fail(KindLimit, nil, "string of %d bytes exceeds the limit (%d)", n, v.r.lim.MaxString)
+	}
+	v.charge(uint64(n+31) / 32)
+	v.alloc(int64(n))
+}
+
+// info returns the slot counts of t, counting a table made outside this
+// run's accounting once.
+func (v *vm) info(t *lua.LTable) *tableInfo {
+	if ti := v.r.tables[t]; ti != nil {
+		return ti
+	}
+	n := 0
+	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
+		n++
+	}
+	v.charge(uint64(1 + n/8))
+	mx := t.MaxN()
+	ti := &tableInfo{slots: n, hw: mx, top: mx}
+	v.r.tables[t] = ti
+	return ti
+}
+
+// newTable registers a table built in this run with n entries.
+func (v *vm) newTable(t *lua.LTable) {
+	v.r.tables[t] = nil
+	ti := v.info(t)
+	v.alloc(tableBytes + slotBytes*int64(ti.slots))
+	v.checkSlots(ti)
+}
+
+func (v *vm) checkSlots(ti *tableInfo) {
+	if ti.slots > v.r.lim.MaxTable {
+		v.fail(KindLimit, nil, "table has more than %d entries", v.r.lim.MaxTable)
+	}
+}
+
+func arrayKey(k lua.LValue) (int, bool) {
+	n, ok := k.(lua.LNumber)
+	if !ok {
+		return 0, false
+	}
+	i := int(n)
+	return i, float64(i) == float64(n) && i >= 1 && i < maxArrayIndex
+}
+
+// account counts the slots that storing a non-nil value at an absent key
+// adds to t.
+func (v *vm) account(t *lua.LTable, k lua.LValue) {
+	ti := v.info(t)
+	add := 1
+	if i, ok := arrayKey(k); ok {
+		add = 0
+		if i > ti.hw {
+			add = i - ti.hw // the array part grows through every index up to i
+			ti.hw = i
+		}
+		ti.top = max(ti.top, i)
+	}
+	ti.slots += add
+	v.alloc(slotBytes * int64(add))
+	v.checkSlots(ti)
+}
+
+// store is `t[k] = val` with the sandbox's checks: library tables are
+// read-only, new slots are counted, __newindex is honoured.
+func (v *vm) store(t *lua.LTable, k, val lua.LValue, hops int) {
+	L := v.L
+	if v.frozen[t] {
+		L.RaiseError("cannot modify a library table")
+	}
+	switch kk := k.(type) {
+	case *lua.LNilType:
+		L.RaiseError("table index is nil")
+	case lua.LNumber:
+		if kk != kk {
+			L.RaiseError("table index is NaN")
+		}
+	}
+	if t.RawGet(k) == lua.LNil {
+		if h := L.GetMetaField(t, "__newindex"); h != lua.LNil {
+			if hops >= 100 {
+				L.RaiseError("'__newindex' chain too long; possible loop")
+			}
+			switch h := h.(type) {
+			case *lua.LTable:
+				v.store(h, k, val, hops+1)
+			case *lua.LFunction:
+				L.Push(h)
+				L.Push(t)
+				L.Push(k)
+				L.Push(val)
+				L.Call(3, 0)
+			default:
+				L.RaiseError("'__newindex' is a %s value", h.Type())
+			}
+			return
+		}
+		if val == lua.LNil {
+			return
+		}
+		v.account(t, k)
+	} else if i, ok := arrayKey(k); ok && val != lua.LNil {
+		ti := v.info(t)
+		ti.top = max(ti.top, i)
+	}
+	t.RawSet(k, val)
+}
+
+// set is the metered `t[k] = v` of instrumented code.
+func (v *vm) set(L *lua.LState) int {
+	t, k, val := L.Get(1), L.Get(2), L.Get(3)
+	if tb, ok := t.(*lua.LTable); ok {
+		v.store(tb, k, val, 0)
+		return 0
+	}
+	if tb, ok := L.GetMetaField(t, "__newindex").(*lua.LTable); ok {
+		v.store(tb, k, val, 1)
+		return 0
+	}
+	L.RaiseError("attempt to index a %s value", t.Type())
+	return 0
+}
+
+// tbl counts a table that a constructor built.
+func (v *vm) tbl(L *lua.LState) int {
+	t := L.CheckTable(1)
+	v.newTable(t)
+	L.Push(t)
+	return 1
+}
+
+// length is `#x`: strings by bytes, tables by a border found scanning down
+// from the highest index ever stored, charged by the scan.
+func (v *vm) length(L *lua.LState) int {
+	switch x := L.Get(1).(type) {
+	case lua.LString:
+		L.Push(lua.LNumber(len(x)))
+	case *lua.LTable:
+		L.Push(lua.LNumber(v.border(x)))
+	default:
+		L.RaiseError("attempt to get length of a %s value", x.Type())
+	}
+	return 1
+}
+
+func (v *vm) border(t *lua.LTable) int {
+	ti := v.info(t)
+	i := ti.top
+	for i > 0 && t.RawGetInt(i) == lua.LNil {
+		i--
+	}
+	v.charge(uint64(ti.top-i) / 8)
+	ti.top = i
+	return i
+}
+
+// cat is the metered `a .. b .. c`: numbers and strings only, charged by the
+// size of the result before it is built.
+func (v *vm) cat(L *lua.LState) int {
+	n := L.GetTop()
+	parts := make([]string, n)
+	total := 0
+	for i := 1; i <= n; i++ {
+		switch x := L.Get(i).(type) {
+		case lua.LString:
+			parts[i-1] = string(x)
+		case lua.LNumber:
+			parts[i-1] = x.String()
+		default:
+			L.RaiseError("attempt to concatenate a %s value", x.Type())
+		}
+		total += len(parts[i-1])
+	}
+	v.built(total)
+	b := make([]byte, 0, total)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	L.Push(lua.LString(b))
+	return 1
+}
+
+// pcallMarked calls the function below the nargs arguments on the stack with
+// the marking handler. It returns the error value, or nil on success; a
+// fatal error, or one raised with a full call stack (which the handler could
+// not mark), ends the run.
+func (v *vm) pcallMarked(nargs int, handler *lua.LFunction) (lua.LValue, bool) {
+	err := v.L.PCall(nargs, lua.MultRet, handler)
+	if err == nil {
+		return nil, true
+	}
+	if v.r.fatal != nil {
+		v.raise()
+	}
+	var ae *lua.ApiError
+	if errors.As(err, &ae) {
+		if ud, ok := ae.Object.(*lua.LUserData); ok {
+			if m, ok := ud.Value.(errMark); ok {
+				return m.v, false
+			}
+		}
+	}
+	v.fail(KindLimit, nil, "call depth limit exceeded (%d)", v.maxDepth)
+	return nil, false
+}
+
+// Pool keeps prepared VMs so that a call does not pay for creating one.
+// It is safe for concurrent use.
+type Pool struct {
+	mu   sync.Mutex
+	idle map[int][]*vm // by call depth limit
+}
+
+// maxIdle bounds the VMs a pool keeps per depth limit.
+const maxIdle = 64
+
+// NewPool returns an empty pool.
+func NewPool() *Pool { return &Pool{idle: map[int][]*vm{}} }
+
+func (p *Pool) get(depth int) *vm {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l := p.idle[depth]; len(l) > 0 {
+		v := l[len(l)-1]
+		p.idle[depth] = l[:len(l)-1]
+		return v
+	}
+	return nil
+}
+
+func (p *Pool) put(v *vm) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle[v.maxDepth]) < maxIdle {
+		p.idle[v.maxDepth] = append(p.idle[v.maxDepth], v)
+		return
+	}
+	v.L.Close()
+}
+
+// Run runs prog with call. Result.GasUsed and Log are filled even when err
+// is not nil; err is an *Error.
+func (p *Pool) Run(prog *Program, call Call) (Result, error) {
+	lim := call.Limits
+	if lim.MaxDepth < 1 || lim.MaxDepth > 10000 {
+		return Result{}, &Error{Kind: KindLimit, Chunk: prog.Name, Msg: fmt.Sprintf("call depth limit %d outside 1..10000", lim.MaxDepth)}
+	}
+	v := p.get(lim.MaxDepth)
+	if v == nil {
+		v = newVM(lim.MaxDepth)
+	}
+	defer p.put(v)
+	return v.run(prog, call)
+}
+
+func (v *vm) run(prog *Program, call Call) (res Result, err error) {
+	L := v.L
+	r := &run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed, tables: map[*lua.LTable]*tableInfo{}}
+	v.r = r
+	v.meter[0].SetValue(lua.LNumber(0))
+	defer func() {
+		res.GasUsed = r.lim.Gas - r.remaining - uint64(v.credit())
+		res.Log = r.log
+		L.SetTop(0)
+		v.r = nil
+	}()
+
+	G := L.NewTable()
+	G.Metatable = v.gmeta
+	G.RawSetString("_G", G)
+	L.G.Global, L.Env = G, G
+	r.tables[G] = &tableInfo{slots: 1}
+	names := make([]string, 0, len(call.Globals))
+	for n := range call.Globals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		lv, cerr := v.toLua(call.Globals[n], 0)
+		if cerr != nil {
+			return res, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: fmt.Sprintf("global %s: %v", n, cerr)}
+		}
+		G.RawSetString(n, lv)
+	}
+
+	fn := L.NewFunctionFromProto(prog.proto)
+	fn.Env = G
+	for i, s := range prog.slots {
+		fn.Upvalues[i] = v.meter[s]
+	}
+	L.SetTop(0)
+	L.Push(fn)
+	var ev lua.LValue
+	ok := true
+	if perr := v.protect(func() { ev, ok = v.pcallMarked(0, v.handler) }); perr != nil {
+		return res, perr
+	}
+	if !ok {
+		return res, v.runtimeError(ev)
+	}
+	for i := 1; i <= L.GetTop(); i++ {
+		gv, cerr := v.fromLua(L.Get(i), 0)
+		if cerr != nil {
+			return res, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: fmt.Sprintf("return value %d: %v", i, cerr)}
+		}
+		res.Values = append(res.Values, gv)
+	}
+	return res, nil
+}
+
+// protect runs f and turns a fatal raise that escaped it into the run's error.
+func (v *vm) protect(f func()) (err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			if v.r.fatal == nil {
+				panic(rec)
+			}
+			err = v.r.fatal
+		}
+	}()
+	f()
+	if v.r.fatal != nil {
+		return v.r.fatal
+	}
+	return nil
+}
+
+var errPos = regexp.MustCompile(`^(.*?):(\d+): (?s:(.*))$`)
+
+// runtimeError turns the error value that reached the top into an *Error.
+func (v *vm) runtimeError(ev lua.LValue) *Error {
+	e := &Error{Kind: KindRuntime, Chunk: v.r.prog.Name}
+	s, ok := ev.(lua.LString)
+	if !ok {
+		e.Msg = "error object is a " + ev.Type().String() + " value"
+		return e
+	}
+	e.Msg = string(s)
+	if m := errPos.FindStringSubmatch(e.Msg); m != nil && m[1] == e.Chunk {
+		e.Line, _ = strconv.Atoi(m[2])
+		e.Msg = m[3]
+	}
+	return e
+}
