@@ -240,8 +240,8 @@ func (v *vm) account(t *lua.LTable, k lua.LValue) {
 		ti.top = max(ti.top, i)
 	}
 	ti.slots += add
-	v.alloc(slotBytes * int64(add))
 	v.checkSlots(ti)
+	v.alloc(slotBytes * int64(add))
 }
 
 // store is `t[k] = val` with the sandbox's checks: library tables are

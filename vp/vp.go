@@ -77,4 +77,3 @@ type Result struct {
 	GasUsed uint64
 	Log     []string // one entry per print call
 }
-

@@ -1,0 +1,2 @@
+-- want: runtime: with key 'getregistry'
+debug.getregistry()

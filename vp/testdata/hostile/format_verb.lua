@@ -1,0 +1,2 @@
+-- want: runtime: invalid option '%v' to 'format'
+return string.format("%v", 1)

@@ -1,0 +1,2 @@
+-- want: runtime: with key 'open'
+io.open("/etc/passwd")

@@ -1,0 +1,2 @@
+-- want: runtime: cannot modify a library table
+function string.upper(s) return s end

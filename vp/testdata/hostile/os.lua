@@ -1,0 +1,2 @@
+-- want: runtime: with key 'exit'
+os.exit(1)

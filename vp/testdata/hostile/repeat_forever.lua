@@ -1,0 +1,2 @@
+-- want: gas: out of gas (limit 100000)
+repeat local x = 1 until false

@@ -1,0 +1,2 @@
+-- want: runtime: cannot change a protected metatable
+setmetatable(_G, {})

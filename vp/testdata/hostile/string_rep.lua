@@ -1,0 +1,2 @@
+-- want: limit: exceeds the limit (1048576)
+return string.rep("x", 2^30)

@@ -1,0 +1,2 @@
+-- want: limit: exceeds the limit (1048576)
+return ("ab"):rep(1e8, ",")

@@ -1,0 +1,2 @@
+-- want: ok: table function function: builtin
+return tostring({}) .. " " .. tostring(function() end) .. " " .. tostring(print)

@@ -1,0 +1,2 @@
+-- want: gas: out of gas (limit 100000)
+while true do end
