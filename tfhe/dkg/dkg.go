@@ -583,3 +583,22 @@ func filippoScalar(s kyber.Scalar) (*edwards25519.Scalar, error) {
 	}
 	return group.DecodeScalar(b)
 }
+
+const transcriptTag, transcriptVersion = 0x07, 1
+
+// EncodeTranscript writes the run's envelopes, for audit: the session, n, k,
+// then each envelope's encoding (a deal's body is encrypted to its
+// recipient, so the transcript reveals no share).
+func (r *Result) EncodeTranscript() []byte {
+	w := enc.NewWriter(64 + 256*len(r.Transcript))
+	w.U8(transcriptTag)
+	w.U8(transcriptVersion)
+	w.Fixed(r.Session[:])
+	w.U32(uint32(r.N))
+	w.U32(uint32(r.K))
+	w.U32(uint32(len(r.Transcript)))
+	for _, e := range r.Transcript {
+		w.Var(e.Encode())
+	}
+	return w.Bytes()
+}

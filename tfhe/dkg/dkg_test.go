@@ -7,7 +7,7 @@ import (
 	"go.dedis.ch/kyber/v3"
 	"go.dedis.ch/kyber/v3/sign/schnorr"
 
-	"github.com/fractalvm/fractal/tfhe/internal/group"
+	"github.com/fractalvm/fractal/internal/enc"
 )
 
 type linkFunc func(e *Envelope) *Envelope
@@ -298,4 +298,28 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-var _ = group.PointSize
+
+func TestTranscriptEncoding(t *testing.T) {
+	res, err := Run(Config{N: 3, K: 2, Session: session(11)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := res.EncodeTranscript()
+	if b[0] != transcriptTag || b[1] != transcriptVersion || string(b[2:34]) != string(res.Session[:]) {
+		t.Fatal("transcript header")
+	}
+	r := enc.NewReader(b[34:])
+	if r.U32() != 3 || r.U32() != 2 {
+		t.Fatal("n, k")
+	}
+	n := r.Count(1000, "envelopes")
+	for i := 0; i < n; i++ {
+		e, err := DecodeEnvelope(r.Var(1<<20, "envelope"))
+		if err != nil || e.Session != res.Session {
+			t.Fatalf("envelope %d: %v", i, err)
+		}
+	}
+	if err := r.Finish(); err != nil || n != len(res.Transcript) {
+		t.Fatalf("%d envelopes, %v", n, err)
+	}
+}

@@ -146,9 +146,12 @@ func Verify(domain string, X *edwards25519.Point, msg, sig []byte) error {
 	if len(sig) != SignatureSize {
 		return fmt.Errorf("signature is %d bytes, want %d", len(sig), SignatureSize)
 	}
-	R, err := DecodePoint(sig[:32], true)
-	if err != nil {
-		return fmt.Errorf("signature nonce: %w", err)
+	// R needs no subgroup check: the equation below is an exact equality
+	// with a prime-order point, which a point with a torsion component never
+	// satisfies. Canonical encoding is still required.
+	R, err := new(edwards25519.Point).SetBytes(sig[:32])
+	if err != nil || string(R.Bytes()) != string(sig[:32]) {
+		return errors.New("signature nonce: invalid point encoding")
 	}
 	s, err := DecodeScalar(sig[32:])
 	if err != nil {

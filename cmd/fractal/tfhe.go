@@ -1,0 +1,425 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/fractalvm/fractal/tfhe"
+	"github.com/fractalvm/fractal/tfhe/dkg"
+)
+
+// Files of a setup folder.
+const (
+	tfhePublicKeyFile  = "public.key"
+	tfheShareFile      = "share.key"
+	tfheTranscriptFile = "transcript.bin"
+)
+
+func init() {
+	f := tfheSetupCmd.Flags()
+	f.Int("n", 0, "number of keyholders")
+	f.Int("k", 0, "keyholders needed to decrypt")
+	f.String("out", "", "folder to create (refused if it exists)")
+	f.Bool("trusted-dealer", false, "draw the key in this process instead of running the DKG (TESTS ONLY)")
+
+	f = tfheEncryptCmd.Flags()
+	f.String("key", "", "public key file")
+	f.Int64("counter", -1, "encrypt this integer (0 ≤ N < 2^32) as a counter")
+	f.String("in", "", "seal this file's bytes as a payload")
+	f.String("context", "", "context bound into a payload (e.g. chain and height)")
+	f.String("out", "", "ciphertext file to write")
+
+	f = tfheEvalCmd.Flags()
+	f.String("key", "", "public key file")
+	f.String("circuit", "", "sum, add or mul:N")
+	f.String("out", "", "ciphertext file to write")
+
+	f = tfhePartdecCmd.Flags()
+	f.String("share", "", "keyholder share file")
+	f.String("out", "", "decryption share file to write")
+
+	f = tfheCombineCmd.Flags()
+	f.String("key", "", "public key file")
+	f.String("ct", "", "ciphertext file")
+	f.String("out", "", "write a payload's plaintext to this file instead of stdout")
+
+	tfheCmd.AddCommand(tfheSetupCmd, tfheEncryptCmd, tfheEvalCmd, tfhePartdecCmd, tfheCombineCmd)
+	rootCmd.AddCommand(tfheCmd)
+}
+
+var tfheCmd = &cobra.Command{
+	Use:   "tfhe",
+	Short: "Threshold encryption: key generation, encryption, Eval and k-of-n decryption",
+	Long: `tfhe runs Fractal's threshold encryption (the seed's TFHE interface) on
+files: setup makes a key shared by n keyholders, any k of whom can decrypt;
+encrypt makes counter or payload ciphertexts; eval sums counters; partdec makes
+one keyholder's decryption share with its proof; combine checks k shares and
+decrypts. All files are binary, in the formats of docs/formats/tfhe.md.`,
+}
+
+var tfheSetupCmd = &cobra.Command{
+	Use:   "setup --n N --k K --out DIR",
+	Short: "Run the distributed key generation among N local keyholder folders",
+	Long: `setup runs kyber's Pedersen DKG among N keyholders in this process, with a
+fresh random session identifier, and writes DIR/public.key, DIR/transcript.bin
+(every signed DKG message) and DIR/keyholder-I/share.key (mode 0600) for each
+keyholder I that ends with a valid share. Keyholders that misbehaved or were
+left out are reported. The folder is written under a temporary name and
+renamed at the end, so a failed setup leaves nothing behind.
+
+--trusted-dealer draws the key in this process instead: for tests only, the
+key file says so.`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, _ []string) error {
+		n, _ := cmd.Flags().GetInt("n")
+		k, _ := cmd.Flags().GetInt("k")
+		out, _ := cmd.Flags().GetString("out")
+		dealer, _ := cmd.Flags().GetBool("trusted-dealer")
+		if out == "" {
+			return errors.New("tfhe setup: --out DIR is required")
+		}
+		if _, err := os.Stat(out); err == nil {
+			return fmt.Errorf("tfhe setup: %s already exists; refusing to overwrite it", out)
+		}
+		var (
+			pk     *tfhe.PublicKey
+			shares []*tfhe.KeyShare
+			res    *dkg.Result
+			err    error
+		)
+		if dealer {
+			pk, shares, err = tfhe.TrustedDealerSetup(n, k)
+		} else {
+			var session [32]byte
+			if _, err := rand.Read(session[:]); err != nil {
+				return err
+			}
+			cfg := dkg.Config{N: n, K: k, Session: session}
+			if bar := stderrBar(4*n, "dkg"); bar != nil {
+				cfg.Progress = func(done, _ int) { _ = bar.Set(done) }
+				defer bar.Finish()
+			}
+			pk, shares, res, err = tfhe.SetupDKG(cfg)
+		}
+		if err != nil {
+			return err
+		}
+		tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(out)), ".tfhe-setup-")
+		if err != nil {
+			return fmt.Errorf("tfhe setup: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		if err := os.WriteFile(filepath.Join(tmp, tfhePublicKeyFile), pk.Encode(), 0o644); err != nil {
+			return fmt.Errorf("tfhe setup: %w", err)
+		}
+		if res != nil {
+			if err := os.WriteFile(filepath.Join(tmp, tfheTranscriptFile), res.EncodeTranscript(), 0o644); err != nil {
+				return fmt.Errorf("tfhe setup: %w", err)
+			}
+		}
+		var holders []int
+		for _, s := range shares {
+			dir := filepath.Join(tmp, fmt.Sprintf("keyholder-%d", s.Index))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return fmt.Errorf("tfhe setup: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, tfheShareFile), s.Encode(), 0o600); err != nil {
+				return fmt.Errorf("tfhe setup: %w", err)
+			}
+			holders = append(holders, s.Index)
+		}
+		if err := os.Rename(tmp, out); err != nil {
+			return fmt.Errorf("tfhe setup: %w", err)
+		}
+		type faultJSON struct {
+			Keyholder int    `json:"keyholder"`
+			Reason    string `json:"reason"`
+		}
+		var faults []faultJSON
+		if res != nil {
+			for _, f := range res.Faults {
+				faults = append(faults, faultJSON{f.Keyholder, f.Reason})
+			}
+		}
+		id := pk.ID()
+		v := map[string]any{"key_id": hex.EncodeToString(id[:]), "origin": pk.Origin.String(),
+			"n": pk.N, "k": pk.K, "keyholders": holders, "faults": faults, "out": out}
+		return emit(cmd, v, func(w io.Writer) {
+			fmt.Fprintf(w, "key %x (%s), %d of %d\n", id, pk.Origin, pk.K, pk.N)
+			fmt.Fprintf(w, "keyholders with a share: %v\n", holders)
+			for _, f := range faults {
+				fmt.Fprintf(w, "keyholder %d: %s\n", f.Keyholder, f.Reason)
+			}
+		})
+	},
+}
+
+// stderrBar returns a progress bar on stderr when stderr is a terminal.
+func stderrBar(max int, what string) *progressbar.ProgressBar {
+	fi, err := os.Stderr.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return progressbar.NewOptions(max, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(what))
+}
+
+func loadPublicKey(path string) (*tfhe.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pk, err := tfhe.DecodePublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return pk, nil
+}
+
+func loadCiphertext(path string) (tfhe.Ciphertext, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := tfhe.DecodeCiphertext(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ct, nil
+}
+
+// writeNew writes a file that must not exist yet.
+func writeNew(path string, b []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s already exists; refusing to overwrite it", path)
+		}
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+func ctKind(ct tfhe.Ciphertext) string {
+	if _, ok := ct.(*tfhe.Counter); ok {
+		return "counter"
+	}
+	return "payload"
+}
+
+func emitCiphertext(cmd *cobra.Command, ct tfhe.Ciphertext, out string) error {
+	id := ct.ID()
+	v := map[string]any{"id": hex.EncodeToString(id[:]), "kind": ctKind(ct), "out": out}
+	return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "%s %x\n", ctKind(ct), id) })
+}
+
+func required(cmd *cobra.Command, names ...string) ([]string, error) {
+	var vals []string
+	for _, n := range names {
+		v, _ := cmd.Flags().GetString(n)
+		if v == "" {
+			return nil, fmt.Errorf("tfhe %s: --%s is required", cmd.Name(), n)
+		}
+		vals = append(vals, v)
+	}
+	return vals, nil
+}
+
+var tfheEncryptCmd = &cobra.Command{
+	Use:   "encrypt --key FILE (--counter N | --in FILE [--context TEXT]) --out FILE",
+	Short: "Encrypt an integer as a counter, or seal a file as a payload",
+	Long: `encrypt writes a ciphertext for the public key. With --counter N it is an
+exponential-ElGamal counter (0 ≤ N < 2^32) that eval can add up. With --in
+FILE it is a payload: the file's bytes under AES-256-GCM with a threshold key
+encapsulation and the sender's proof of knowledge, bound to --context. It
+prints the ciphertext's kind and ID.`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, _ []string) error {
+		v, err := required(cmd, "key", "out")
+		if err != nil {
+			return err
+		}
+		pk, err := loadPublicKey(v[0])
+		if err != nil {
+			return err
+		}
+		counter, _ := cmd.Flags().GetInt64("counter")
+		in, _ := cmd.Flags().GetString("in")
+		ctx, _ := cmd.Flags().GetString("context")
+		var ct tfhe.Ciphertext
+		switch {
+		case (counter >= 0) == (in != ""):
+			return errors.New("tfhe encrypt: give exactly one of --counter N and --in FILE")
+		case in != "":
+			b, err := os.ReadFile(in)
+			if err != nil {
+				return err
+			}
+			ct, err = tfhe.Seal(pk, b, []byte(ctx))
+			if err != nil {
+				return err
+			}
+		default:
+			if ctx != "" {
+				return errors.New("tfhe encrypt: --context applies to payloads only")
+			}
+			ct, err = tfhe.Encrypt(pk, uint64(counter))
+			if err != nil {
+				return err
+			}
+		}
+		if err := writeNew(v[1], ct.Encode(), 0o644); err != nil {
+			return fmt.Errorf("tfhe encrypt: %w", err)
+		}
+		return emitCiphertext(cmd, ct, v[1])
+	},
+}
+
+var tfheEvalCmd = &cobra.Command{
+	Use:   "eval --key FILE --circuit C --out FILE CIPHERTEXT...",
+	Short: "Apply a linear circuit (sum, add, mul:N) to counter ciphertexts",
+	Long: `eval computes a circuit on ciphertexts without decrypting them: sum (any
+number of counters), add (two counters) or mul:N (one counter times the
+public integer N). Any other circuit, and any payload input, is refused with
+"unsupported circuit". The result is a counter ciphertext; one above 2^32
+cannot be decrypted.`,
+	Args: cobra.MinimumNArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		v, err := required(cmd, "key", "circuit", "out")
+		if err != nil {
+			return err
+		}
+		pk, err := loadPublicKey(v[0])
+		if err != nil {
+			return err
+		}
+		c, err := tfhe.ParseCircuit(v[1])
+		if err != nil {
+			return err
+		}
+		var in []tfhe.Ciphertext
+		for _, a := range args {
+			ct, err := loadCiphertext(a)
+			if err != nil {
+				return err
+			}
+			in = append(in, ct)
+		}
+		out, err := tfhe.Eval(pk, c, in...)
+		if err != nil {
+			return err
+		}
+		if err := writeNew(v[2], out.Encode(), 0o644); err != nil {
+			return fmt.Errorf("tfhe eval: %w", err)
+		}
+		return emitCiphertext(cmd, out, v[2])
+	},
+}
+
+var tfhePartdecCmd = &cobra.Command{
+	Use:   "partdec --share FILE --out FILE CIPHERTEXT",
+	Short: "Make this keyholder's decryption share of a ciphertext, with its proof",
+	Long: `partdec reads a keyholder's share file and a ciphertext and writes the
+keyholder's decryption share with a DLEQ proof bound to the key, the
+ciphertext and the keyholder's index. A payload whose proof of knowledge
+fails (an altered ciphertext) gets no share.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		v, err := required(cmd, "share", "out")
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(v[0])
+		if err != nil {
+			return err
+		}
+		sk, err := tfhe.DecodeKeyShare(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v[0], err)
+		}
+		ct, err := loadCiphertext(args[0])
+		if err != nil {
+			return err
+		}
+		s, err := tfhe.PartDec(sk, ct)
+		if err != nil {
+			return err
+		}
+		if err := writeNew(v[1], s.Encode(), 0o644); err != nil {
+			return fmt.Errorf("tfhe partdec: %w", err)
+		}
+		id := ct.ID()
+		return emit(cmd, map[string]any{"keyholder": s.Index, "ciphertext": hex.EncodeToString(id[:]), "out": v[1]},
+			func(w io.Writer) { fmt.Fprintf(w, "share of keyholder %d for %x\n", s.Index, id) })
+	},
+}
+
+var tfheCombineCmd = &cobra.Command{
+	Use:   "combine --key FILE --ct FILE SHARE...",
+	Short: "Check k or more decryption shares and decrypt",
+	Long: `combine verifies every decryption share against the public key and the
+ciphertext and, with at least k valid shares from distinct keyholders,
+decrypts: a counter prints its integer, a payload prints its bytes (or writes
+them to --out). A bad share is refused with the keyholder at fault named.`,
+	Args: cobra.MinimumNArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		v, err := required(cmd, "key", "ct")
+		if err != nil {
+			return err
+		}
+		pk, err := loadPublicKey(v[0])
+		if err != nil {
+			return err
+		}
+		ct, err := loadCiphertext(v[1])
+		if err != nil {
+			return err
+		}
+		var ss []*tfhe.Share
+		for _, a := range args {
+			b, err := os.ReadFile(a)
+			if err != nil {
+				return err
+			}
+			s, err := tfhe.DecodeShare(b)
+			if err != nil {
+				return fmt.Errorf("%s: %w", a, err)
+			}
+			ss = append(ss, s)
+		}
+		switch c := ct.(type) {
+		case *tfhe.Counter:
+			m, err := tfhe.DecryptCounter(pk, c, ss)
+			if err != nil {
+				return err
+			}
+			return emit(cmd, map[string]any{"kind": "counter", "value": m}, func(w io.Writer) { fmt.Fprintln(w, m) })
+		case *tfhe.Payload:
+			pt, err := tfhe.Open(pk, c, ss)
+			if err != nil {
+				return err
+			}
+			if out, _ := cmd.Flags().GetString("out"); out != "" {
+				if err := writeNew(out, pt, 0o600); err != nil {
+					return fmt.Errorf("tfhe combine: %w", err)
+				}
+				return emit(cmd, map[string]any{"kind": "payload", "bytes": len(pt), "out": out},
+					func(w io.Writer) { fmt.Fprintf(w, "%d bytes to %s\n", len(pt), out) })
+			}
+			return emit(cmd, map[string]any{"kind": "payload", "plaintext": string(pt)}, func(w io.Writer) { w.Write(pt) })
+		}
+		return errors.New("tfhe combine: unknown ciphertext kind")
+	},
+}
