@@ -298,7 +298,6 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-
 func TestTranscriptEncoding(t *testing.T) {
 	res, err := Run(Config{N: 3, K: 2, Session: session(11)})
 	if err != nil {
