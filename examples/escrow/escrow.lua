@@ -14,9 +14,25 @@
 --            transaction's extradata equals lock);
 --   refund:  the payee signed (the payee gives the escrow up).
 -- Creating an escrow note needs only a well-formed key.
-local payer, payee, lock, payout = string.match(note.key,
-  "^escrow:([A-Za-z0-9+/]+=?):([A-Za-z0-9+/]+=?):([%x-]+):(%x+):")
-if not payer or #payer ~= 44 or #payee ~= 44 or #payout ~= 64 or (lock ~= "-" and #lock ~= 64) then
+local function split(s, sep)
+  local parts, start = {}, 1
+  while true do
+    local i = string.find(s, sep, start, true)
+    parts[#parts + 1] = string.sub(s, start, (i or 0) - 1)
+    if not i then return parts end
+    start = i + 1
+  end
+end
+
+local function iskey(s)
+  return #s == 44 and string.find(s, "^[%w+/]+=$") ~= nil
+end
+
+local f = split(note.key, ":")
+local payer, payee, lock, payout = f[2], f[3], f[4], f[5]
+if #f < 6 or f[1] ~= "escrow" or not iskey(payer) or not iskey(payee)
+    or #payout ~= 64 or not string.find(payout, "^%x+$")
+    or (lock ~= "-" and (#lock ~= 64 or not string.find(lock, "^%x+$"))) then
   error("note key is not 'escrow:<payer>:<payee>:<lock>:<payout>:<tag>'", 0)
 end
 if role == "output" then
@@ -30,6 +46,10 @@ local function signed(key)
   return false
 end
 
+local function hex(s)
+  return (string.gsub(s, ".", function(c) return string.format("%02x", string.byte(c)) end))
+end
+
 local out = outputs[index]
 if not out then
   error("escrow input " .. index .. " has no output " .. index, 0)
@@ -41,7 +61,7 @@ if string.sub(out.key, 1, 45) == payee .. ":" then
   if signed(payer) then
     return true
   end
-  if lock ~= "-" and crypto.sha256(extradata) == lock then
+  if lock ~= "-" and hex(crypto.digest("sha256", extradata)) == lock then
     return true
   end
   error("release to the payee needs the payer's signature or the secret", 0)

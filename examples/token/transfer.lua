@@ -5,33 +5,43 @@
 -- Outputs: "<recipient>:<txid16>:1" with the amount, and, when there is
 -- change, "<sender>:<txid16>:2" with the rest; both keep the inputs'
 -- application, owner predicate and token. The token predicate checks the sums.
-local to, amount = string.match(extradata, "^(%S+) (%d+)")
-if not to then
+local function split(s, sep)
+  local parts, start = {}, 1
+  while true do
+    local i = string.find(s, sep, start, true)
+    parts[#parts + 1] = string.sub(s, start, (i or 0) - 1)
+    if not i then return parts end
+    start = i + 1
+  end
+end
+
+local args = split(extradata, " ")
+local to, amount = args[1], tonumber(args[2])
+if not amount then
   error("extradata does not start with '<recipient> <amount>'", 0)
 end
-amount = tonumber(amount)
 if #inputs == 0 then
   error("no input notes", 0)
 end
 local first = inputs[1]
-local issuer, symbol = string.match(first.value, "^([^:]+):([^:]+):")
+local token = split(first.value, ":")
 local total = 0
 for i, n in ipairs(inputs) do
-  local iss, sym, v = string.match(n.value, "^([^:]+):([^:]+):(%d+)$")
-  if iss ~= issuer or sym ~= symbol then
+  local v = split(n.value, ":")
+  if v[1] ~= token[1] or v[2] ~= token[2] then
     error("input " .. i .. " is another token", 0)
   end
-  total = total + tonumber(v)
+  total = total + tonumber(v[3])
 end
-local tag = string.sub(txid, 1, 16)
+local prefix, tag = token[1] .. ":" .. token[2] .. ":", string.sub(txid, 1, 16)
 local out = { {
   application = first.application, owner = first.owner,
-  key = to .. ":" .. tag .. ":1", value = issuer .. ":" .. symbol .. ":" .. amount,
+  key = to .. ":" .. tag .. ":1", value = prefix .. amount,
 } }
 if total > amount then
   out[2] = {
     application = first.application, owner = first.owner,
-    key = signers[1] .. ":" .. tag .. ":2", value = issuer .. ":" .. symbol .. ":" .. (total - amount),
+    key = signers[1] .. ":" .. tag .. ":2", value = prefix .. (total - amount),
   }
 end
 return out

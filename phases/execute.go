@@ -1,0 +1,551 @@
+package phases
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/vp"
+)
+
+// MaxScanNotes is the most notes one scan call may return; a larger scan
+// aborts the lookup.
+const MaxScanNotes = 1024
+
+// State is the read-only view of live notes that the phases run against.
+// The instance implements it over a storage snapshot; the scheduler wraps it
+// in an overlay. It must allow concurrent calls. An error means the host
+// failed (not the transaction): Execute returns it instead of a receipt.
+type State interface {
+	// Get returns the live note at k, or nil, nil when there is none.
+	Get(k notes.StateKey) (*notes.Note, error)
+	// Scan calls fn for each live note matching p in state-key (String())
+	// order, and stops with fn's error.
+	Scan(p notes.Pattern, fn func(*notes.Note) error) error
+}
+
+// ErrUnknownCode is what Code.Program wraps when no code has the asked hash.
+var ErrUnknownCode = errors.New("unknown code")
+
+// Code gives the compiled predicate whose Lua source has SHA-256 h. It must
+// allow concurrent calls. For a hash it does not hold it returns an error
+// wrapping ErrUnknownCode, and the transaction is refused; a *vp.Error
+// (stored code that no longer compiles) also refuses it; any other error is a
+// host failure that Execute returns.
+type Code interface {
+	Program(h notes.Hash) (*vp.Program, error)
+}
+
+// Outcome is the result of phases 1–3 for one transaction: its receipt and,
+// when accepted, the effects that phase 4 commits atomically — delete every
+// Spent note, then write every Created note. A refused outcome has no
+// effects.
+type Outcome struct {
+	Receipt Receipt
+	Spent   []notes.Note // the inputs, in lookup order
+	Created []notes.Note // the outputs, in calculation order
+}
+
+// Execute runs phases 1–3 of tx against st: it checks the transaction's
+// fields and signatures, runs the lookup code, the calculation code and every
+// validity predicate, and returns the outcome. It never changes st. The error
+// is nil unless the host failed (st or code returned a host error), in which
+// case no outcome is given and nothing may be committed.
+func Execute(st State, code Code, pool *vp.Pool, tx *Tx) (*Outcome, error) {
+	if out := admit(tx); out != nil {
+		return out, nil
+	}
+	return execute(st, code, pool, tx)
+}
+
+// admit returns a refused outcome when tx is malformed or not signed by all
+// its signers, and nil when it may run.
+func admit(tx *Tx) *Outcome {
+	err := tx.validate()
+	if err == nil {
+		err = tx.VerifySignatures()
+	}
+	if err == nil {
+		return nil
+	}
+	x := &execution{tx: tx, id: tx.ID()}
+	return x.refuse(PhaseAdmission, Predicate{}, err.Error())
+}
+
+// execution is the state of one transaction's run through phases 1–3.
+type execution struct {
+	st      State
+	code    Code
+	pool    *vp.Pool
+	tx      *Tx
+	id      notes.Hash
+	txid    string // lower-case hex of id, for Lua
+	signers []any  // standard-base64 public keys, for Lua
+	rc      Receipt
+	inputs  []notes.Note
+	outputs []notes.Note
+}
+
+func execute(st State, code Code, pool *vp.Pool, tx *Tx) (*Outcome, error) {
+	x := &execution{st: st, code: code, pool: pool, tx: tx, id: tx.ID()}
+	x.txid = hex.EncodeToString(x.id[:])
+	for _, s := range tx.Signers {
+		x.signers = append(x.signers, s.String())
+	}
+	for _, phase := range []func() (*Outcome, error){x.lookup, x.calculate, x.validate} {
+		if out, err := phase(); out != nil || err != nil {
+			return out, err
+		}
+	}
+	x.rc.TxID, x.rc.Status = x.id, Accepted
+	return &Outcome{Receipt: x.rc, Spent: x.inputs, Created: x.outputs}, nil
+}
+
+// refuse ends the run with a refused receipt and no effects.
+func (x *execution) refuse(phase Phase, pred Predicate, reason string) *Outcome {
+	x.rc.TxID, x.rc.Status, x.rc.Phase, x.rc.Predicate = x.id, Refused, phase, pred
+	x.rc.Reason = clip(reason, MaxReason)
+	return &Outcome{Receipt: x.rc}
+}
+
+// remaining is the gas left of the transaction's limit.
+func (x *execution) remaining() uint64 {
+	if used := x.rc.Gas.Total(); used < x.tx.GasLimit {
+		return x.tx.GasLimit - used
+	}
+	return 0
+}
+
+// seed derives a run's math.random seed from the transaction ID and the
+// run's label, so every run is deterministic and runs differ.
+func (x *execution) seed(label string) uint64 {
+	h := sha256.New()
+	h.Write(x.id[:])
+	h.Write([]byte(label))
+	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
+// run runs one Lua program and adds its print output to the log.
+func (x *execution) run(label string, prog *vp.Program, globals map[string]any, gas uint64) (vp.Result, error) {
+	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: limitsWithGas(gas), Seed: x.seed(label)})
+	x.log(label, res.Log)
+	return res, err
+}
+
+func (x *execution) log(label string, lines []string) {
+	for _, l := range lines {
+		switch {
+		case len(x.rc.Log) < MaxLogLines-1:
+			x.rc.Log = append(x.rc.Log, clip(label+": "+l, MaxLogLine))
+		case len(x.rc.Log) == MaxLogLines-1:
+			x.rc.Log = append(x.rc.Log, "(log truncated)")
+		}
+	}
+}
+
+// hostError marks a State or Code failure inside a host function, so it is
+// returned as an error rather than blamed on the transaction.
+type hostError struct{ err error }
+
+func (e hostError) Error() string { return e.err.Error() }
+func (e hostError) Unwrap() error { return e.err }
+
+// abort ends a Lua run uncatchably.
+func abort(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", vp.ErrAbort, fmt.Sprintf(format, args...))
+}
+
+// luaFailure turns a failed run into either a host error or a refusal
+// reason.
+func luaFailure(err error) (reason string, host error) {
+	var he hostError
+	if errors.As(err, &he) {
+		return "", he.err
+	}
+	return err.Error(), nil
+}
+
+// lookup is phase 1: the lookup code names the input notes through a
+// read-only oracle bounded by the read constraints.
+func (x *execution) lookup() (*Outcome, error) {
+	if len(x.tx.Lookup) == 0 {
+		return nil, nil
+	}
+	prog, err := programs.compile("lookup", x.tx.Lookup)
+	if err != nil {
+		return x.refuse(PhaseLookup, Predicate{}, err.Error()), nil
+	}
+	globals := map[string]any{
+		"get": vp.HostFunc(x.get), "scan": vp.HostFunc(x.scan),
+		"extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid,
+	}
+	res, err := x.run("lookup", prog, globals, x.remaining())
+	x.rc.Gas.Lookup = res.GasUsed
+	if err != nil {
+		reason, host := luaFailure(err)
+		if host != nil {
+			return nil, host
+		}
+		return x.refuse(PhaseLookup, Predicate{}, reason), nil
+	}
+	list, err := resultList(res.Values, MaxInputs)
+	if err != nil {
+		return x.refuse(PhaseLookup, Predicate{}, "lookup code "+err.Error()), nil
+	}
+	seen := make(map[string]int, len(list))
+	for i, v := range list {
+		n, err := x.input(i+1, v, seen)
+		if err != nil {
+			var he hostError
+			if errors.As(err, &he) {
+				return nil, he.err
+			}
+			return x.refuse(PhaseLookup, Predicate{}, err.Error()), nil
+		}
+		x.inputs = append(x.inputs, *n)
+		x.rc.Inputs = append(x.rc.Inputs, refOf(n))
+	}
+	return nil, nil
+}
+
+// input resolves the i-th value the lookup code returned: a state key or a
+// note table, which must be the live note within the read and write
+// constraints (spending is a write).
+func (x *execution) input(i int, v any, seen map[string]int) (*notes.Note, error) {
+	var key notes.StateKey
+	var want *notes.Note
+	if s, ok := v.(string); ok {
+		k, err := notes.ParseStateKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("input %d: %w", i, err)
+		}
+		key = k
+	} else {
+		n, err := vp.NoteFromValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("input %d: %w", i, err)
+		}
+		want, key = &n, n.StateKey()
+	}
+	ks := key.String()
+	switch {
+	case !x.tx.Read.Match(key):
+		return nil, fmt.Errorf("input %d at %s is outside the read constraints", i, ks)
+	case !x.tx.Write.Match(key):
+		return nil, fmt.Errorf("input %d at %s is outside the write constraints (spending is a write)", i, ks)
+	}
+	if j, dup := seen[ks]; dup {
+		return nil, fmt.Errorf("input %d at %s repeats input %d", i, ks, j)
+	}
+	seen[ks] = i
+	live, err := x.st.Get(key)
+	if err != nil {
+		return nil, hostError{err}
+	}
+	if live == nil {
+		return nil, fmt.Errorf("input %d: no live note at %s", i, ks)
+	}
+	if want != nil && want.ID() != live.ID() {
+		return nil, fmt.Errorf("input %d: the live note at %s differs from the one named", i, ks)
+	}
+	return live, nil
+}
+
+// get is the lookup oracle's get(statekey): the live note or nil.
+func (x *execution) get(args []any) ([]any, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("get: want 1 argument (a state key), got %d", len(args))
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("get: the state key must be a string")
+	}
+	k, err := notes.ParseStateKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	if !x.tx.Read.Match(k) {
+		return nil, abort("get %s: outside the read constraints", s)
+	}
+	n, err := x.st.Get(k)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", vp.ErrAbort, hostError{err})
+	}
+	if n == nil {
+		return []any{nil}, nil
+	}
+	return []any{n}, nil
+}
+
+// scan is the lookup oracle's scan(pattern): the live notes matching the
+// pattern and the read constraints, in state-key order. A pattern that
+// shares no key with the read constraints aborts; notes outside them are not
+// seen, so the result depends only on state the transaction declared.
+func (x *execution) scan(args []any) ([]any, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("scan: want 1 argument (a pattern), got %d", len(args))
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("scan: the pattern must be a string")
+	}
+	p, err := notes.ParsePattern(s)
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	if !x.tx.Read.Overlaps(notes.ConstraintSet{p}) {
+		return nil, abort("scan %s: outside the read constraints", s)
+	}
+	found := []any{}
+	errTooMany := errors.New("too many")
+	err = x.st.Scan(p, func(n *notes.Note) error {
+		if !x.tx.Read.Match(n.StateKey()) {
+			return nil
+		}
+		if len(found) == MaxScanNotes {
+			return errTooMany
+		}
+		found = append(found, n)
+		return nil
+	})
+	switch {
+	case err == errTooMany:
+		return nil, abort("scan %s: more than %d notes", s, MaxScanNotes)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", vp.ErrAbort, hostError{err})
+	}
+	return []any{found}, nil
+}
+
+// calculate is phase 2: the calculation code returns the output notes.
+func (x *execution) calculate() (*Outcome, error) {
+	if len(x.tx.Calculation) == 0 {
+		return nil, nil
+	}
+	prog, err := programs.compile("calculation", x.tx.Calculation)
+	if err != nil {
+		return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
+	}
+	globals := map[string]any{"inputs": x.inputs, "extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid}
+	res, err := x.run("calculation", prog, globals, x.remaining())
+	x.rc.Gas.Calculation = res.GasUsed
+	if err != nil {
+		reason, host := luaFailure(err)
+		if host != nil {
+			return nil, host
+		}
+		return x.refuse(PhaseCalculation, Predicate{}, reason), nil
+	}
+	list, err := resultList(res.Values, MaxOutputs)
+	if err != nil {
+		return x.refuse(PhaseCalculation, Predicate{}, "calculation code "+err.Error()), nil
+	}
+	spent := make(map[string]bool, len(x.inputs))
+	for _, in := range x.inputs {
+		spent[in.StateKey().String()] = true
+	}
+	seen := make(map[string]int, len(list))
+	for i, v := range list {
+		n, err := x.output(i+1, v, spent, seen)
+		if err != nil {
+			var he hostError
+			if errors.As(err, &he) {
+				return nil, he.err
+			}
+			return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
+		}
+		x.outputs = append(x.outputs, *n)
+		x.rc.Outputs = append(x.rc.Outputs, refOf(n))
+	}
+	return nil, nil
+}
+
+// output checks the i-th note the calculation code returned: local (no
+// provenance), within the limits and the write constraints, at a key no other
+// output uses and no live note holds once the inputs are spent.
+func (x *execution) output(i int, v any, spent map[string]bool, seen map[string]int) (*notes.Note, error) {
+	if m, ok := v.(map[string]any); ok && m["provenance"] == nil {
+		// A local note may leave provenance out.
+		m["provenance"] = []any{}
+	}
+	n, err := vp.NoteFromValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("output %d: %w", i, err)
+	}
+	if len(n.Provenance) != 0 {
+		return nil, fmt.Errorf("output %d has provenance; notes created here must have none", i)
+	}
+	if err := n.Validate(); err != nil {
+		return nil, fmt.Errorf("output %d: %w", i, err)
+	}
+	key := n.StateKey()
+	ks := key.String()
+	if !x.tx.Write.Match(key) {
+		return nil, fmt.Errorf("output %d at %s is outside the write constraints", i, ks)
+	}
+	if j, dup := seen[ks]; dup {
+		return nil, fmt.Errorf("output %d at %s repeats output %d", i, ks, j)
+	}
+	seen[ks] = i
+	if !spent[ks] {
+		live, err := x.st.Get(key)
+		if err != nil {
+			return nil, hostError{err}
+		}
+		if live != nil {
+			return nil, fmt.Errorf("output %d at %s: a live note is already there", i, ks)
+		}
+	}
+	return &n, nil
+}
+
+// resultList takes a run's single return value as a list of at most max
+// elements. An empty Lua table is an empty list.
+func resultList(values []any, max int) ([]any, error) {
+	if len(values) != 1 {
+		return nil, fmt.Errorf("returned %d values, want 1 list", len(values))
+	}
+	switch v := values[0].(type) {
+	case []any:
+		if len(v) > max {
+			return nil, fmt.Errorf("returned %d notes, limit %d", len(v), max)
+		}
+		return v, nil
+	case map[string]any:
+		if len(v) == 0 {
+			return nil, nil
+		}
+	}
+	return nil, fmt.Errorf("returned %s, want a list", typeName(values[0]))
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nil"
+	case bool:
+		return "a boolean"
+	case int64, float64:
+		return "a number"
+	case string:
+		return "a string"
+	case map[string]any:
+		return "a table with string keys"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// check is one validity predicate to run.
+type check struct {
+	pred Predicate
+	prog *vp.Program
+	app  notes.Hash  // the application asked about (a note's own for owner predicates)
+	note *notes.Note // the note asked about; nil for an application predicate
+}
+
+// checks lists the predicates in their fixed order: each distinct
+// application in order of first appearance among inputs then outputs, then
+// the owner predicate of every input, then of every output.
+func (x *execution) checks() []check {
+	var list []check
+	seen := make(map[notes.Hash]bool)
+	all := append(append([]notes.Note{}, x.inputs...), x.outputs...)
+	for _, n := range all {
+		if !seen[n.Application] {
+			seen[n.Application] = true
+			list = append(list, check{pred: Predicate{Role: RoleApplication, Code: n.Application}, app: n.Application})
+		}
+	}
+	for i := range x.inputs {
+		n := &x.inputs[i]
+		list = append(list, check{pred: Predicate{Role: RoleInput, Index: uint32(i + 1), Code: n.Owner}, app: n.Application, note: n})
+	}
+	for i := range x.outputs {
+		n := &x.outputs[i]
+		list = append(list, check{pred: Predicate{Role: RoleOutput, Index: uint32(i + 1), Code: n.Owner}, app: n.Application, note: n})
+	}
+	return list
+}
+
+// validate is phase 3: every predicate runs, in parallel, with the rest of
+// the gas limit each; the refusal reported is the first in the fixed order,
+// and their gas together must fit the limit.
+func (x *execution) validate() (*Outcome, error) {
+	list := x.checks()
+	for i := range list {
+		c := &list[i]
+		prog, err := x.code.Program(c.pred.Code)
+		var vpErr *vp.Error
+		switch {
+		case errors.Is(err, ErrUnknownCode):
+			return x.refuse(PhaseValidity, c.pred, fmt.Sprintf("%s: unknown code %x", c.pred.label(), c.pred.Code)), nil
+		case errors.As(err, &vpErr):
+			return x.refuse(PhaseValidity, c.pred, c.pred.label()+": "+err.Error()), nil
+		case err != nil:
+			return nil, err
+		}
+		c.prog = prog
+	}
+	gas := x.remaining()
+	results := make([]vp.Result, len(list))
+	errs := make([]error, len(list))
+	parallel(len(list), func(i int) {
+		results[i], errs[i] = x.pool.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: limitsWithGas(gas), Seed: x.seed(list[i].pred.label())})
+	})
+	var used uint64
+	for i := range list {
+		used += results[i].GasUsed
+		x.log(list[i].pred.label(), results[i].Log)
+	}
+	x.rc.Gas.Validity = used
+	for i := range list {
+		if reason := verdict(results[i], errs[i]); reason != "" {
+			return x.refuse(PhaseValidity, list[i].pred, list[i].pred.label()+": "+reason), nil
+		}
+	}
+	if used > gas {
+		return x.refuse(PhaseValidity, Predicate{}, fmt.Sprintf("predicates used %d gas, only %d of the limit %d was left", used, gas, x.tx.GasLimit)), nil
+	}
+	return nil, nil
+}
+
+func limitsWithGas(gas uint64) vp.Limits {
+	l := vp.DefaultLimits()
+	l.Gas = gas
+	return l
+}
+
+// predicateGlobals are the globals of one predicate run.
+func (x *execution) predicateGlobals(c *check) map[string]any {
+	g := map[string]any{
+		"inputs": x.inputs, "outputs": x.outputs, "extradata": x.tx.Extradata,
+		"signers": x.signers, "txid": x.txid,
+		"role": c.pred.Role.String(), "index": int64(c.pred.Index),
+		"application": hex.EncodeToString(c.app[:]),
+	}
+	if c.note != nil {
+		g["note"] = c.note
+	}
+	return g
+}
+
+// verdict is "" when a predicate returned exactly true, and otherwise why
+// not.
+func verdict(res vp.Result, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	if len(res.Values) == 1 && res.Values[0] == true {
+		return ""
+	}
+	if len(res.Values) != 1 {
+		return fmt.Sprintf("returned %d values, want true", len(res.Values))
+	}
+	if b, ok := res.Values[0].(bool); ok && !b {
+		return "returned false"
+	}
+	return fmt.Sprintf("returned %s, want true", typeName(res.Values[0]))
+}

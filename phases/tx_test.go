@@ -1,0 +1,169 @@
+package phases
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
+)
+
+func sampleTx(t testing.TB, signers ...keys.PrivateKey) *Tx {
+	tx := &Tx{
+		Nonce: 9, GasLimit: 50_000,
+		Read:        notes.ConstraintSet{mustPattern(t, "*/*/*/6b*")},
+		Write:       notes.ConstraintSet{mustPattern(t, "/"+strings.Repeat("ab", 32)+"/*/*")},
+		Lookup:      []byte("return {}"),
+		Calculation: []byte("return {}"),
+		Extradata:   []byte{0, 1, 2},
+	}
+	for _, k := range signers {
+		tx.Signers = append(tx.Signers, k.Public())
+	}
+	return tx
+}
+
+func TestTxRoundTripAndID(t *testing.T) {
+	a, b := testKey(t, 1), testKey(t, 2)
+	tx := sampleTx(t, a, b)
+	unsignedID := tx.ID()
+	signed(t, tx, a, b)
+	if tx.ID() != unsignedID {
+		t.Fatal("signing changed the ID")
+	}
+	enc := tx.Encode()
+	back, err := DecodeTx(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.Encode(), enc) || back.ID() != unsignedID {
+		t.Fatal("encoding did not round-trip")
+	}
+	if err := back.VerifySignatures(); err != nil {
+		t.Fatal(err)
+	}
+	tx2 := sampleTx(t, a, b)
+	tx2.Nonce++
+	if tx2.ID() == unsignedID {
+		t.Fatal("nonce does not change the ID")
+	}
+	// An unsigned transaction decodes with no signatures.
+	u, err := DecodeTx(sampleTx(t, a).Encode())
+	if err != nil || u.Signatures != nil {
+		t.Fatalf("unsigned decode: %v %v", u, err)
+	}
+}
+
+func TestVerifySignaturesRefusals(t *testing.T) {
+	a, b, c := testKey(t, 1), testKey(t, 2), testKey(t, 3)
+	cases := []struct {
+		name string
+		tx   func() *Tx
+		want string
+	}{
+		{"no signers", func() *Tx { return sampleTx(t) }, "transaction lists no signers"},
+		{"unsigned", func() *Tx { return sampleTx(t, a) }, "transaction is unsigned"},
+		{"signer missing", func() *Tx { return signed(t, sampleTx(t, a, b), a) },
+			"signer 2 (" + b.Public().String() + ") has not signed"},
+		{"wrong signature", func() *Tx {
+			tx := signed(t, sampleTx(t, a, b), a, b)
+			tx.Signatures[0][5] ^= 1
+			return tx
+		}, "signature of signer 1 (" + a.Public().String() + ") does not verify"},
+		{"changed after signing", func() *Tx {
+			tx := signed(t, sampleTx(t, a), a)
+			tx.GasLimit++
+			return tx
+		}, "signature of signer 1 (" + a.Public().String() + ") does not verify"},
+		{"signed by another key", func() *Tx {
+			tx := sampleTx(t, a)
+			other := signed(t, sampleTx(t, c), c)
+			tx.Signatures = other.Signatures
+			return tx
+		}, "signature of signer 1 (" + a.Public().String() + ") does not verify"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.tx().VerifySignatures()
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if err := sampleTx(t, a).Sign(bytes.NewReader(make([]byte, 64)), c); err == nil ||
+		err.Error() != "phases: sign transaction: key "+c.Public().String()+" is not among the signers" {
+		t.Fatalf("sign by a non-signer: %v", err)
+	}
+}
+
+func TestDecodeTxRefusals(t *testing.T) {
+	a, b := testKey(t, 1), testKey(t, 2)
+	good := signed(t, sampleTx(t, a), a).Encode()
+	mutate := func(f func(tx *Tx)) []byte {
+		tx := sampleTx(t, a, b)
+		f(tx)
+		return tx.Encode()
+	}
+	cases := []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"empty", nil, "phases: decode transaction: truncated input"},
+		{"version", append([]byte{2}, good[1:]...), "phases: decode transaction: unknown version 2"},
+		{"truncated", good[:len(good)-1], "phases: decode transaction: truncated input"},
+		{"trailing", append(append([]byte{}, good...), 0), "phases: decode transaction: 1 trailing bytes"},
+		{"gas zero", mutate(func(tx *Tx) { tx.GasLimit = 0 }), "phases: transaction: gas limit 0 is outside 1..100000000"},
+		{"gas huge", mutate(func(tx *Tx) { tx.GasLimit = MaxGasLimit + 1 }), "phases: transaction: gas limit 100000001 is outside 1..100000000"},
+		{"repeated signer", mutate(func(tx *Tx) { tx.Signers[1] = tx.Signers[0] }),
+			"phases: transaction: signer 2 (" + a.Public().String() + ") repeats signer 1"},
+		{"code not utf-8", mutate(func(tx *Tx) { tx.Lookup = []byte{0xff} }), "phases: transaction: lookup code is not UTF-8 text"},
+		{"code too long", mutate(func(tx *Tx) { tx.Calculation = bytes.Repeat([]byte("-"), MaxCode+1) }),
+			"phases: decode transaction: calculation code: length 65537 exceeds limit 65536"},
+		{"too many signers", mutate(func(tx *Tx) {
+			tx.Signers = nil
+			for i := 0; i <= MaxSigners; i++ {
+				tx.Signers = append(tx.Signers, testKey(t, byte(10+i)).Public())
+			}
+		}), "phases: decode transaction: signers: count 17 exceeds limit 16"},
+		{"short signature", mutate(func(tx *Tx) { tx.Signatures = [][]byte{{1, 2, 3}, nil} }),
+			"phases: transaction: signature 1: 3 bytes, want 64"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := DecodeTx(tc.b)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got %v, %v; want %q", tx, err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeTx(f *testing.F) {
+	a := testKey(f, 1)
+	f.Add(signed(f, sampleTx(f, a), a).Encode())
+	f.Add(sampleTx(f).Encode())
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tx, err := DecodeTx(b)
+		if err != nil {
+			return
+		}
+		// Whatever decodes is canonical and survives the JSON form.
+		if !bytes.Equal(tx.Encode(), b) {
+			t.Fatal("decoded transaction re-encodes differently")
+		}
+		j, err := tx.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseJSON(bytes.NewReader(j), "")
+		if err != nil {
+			t.Fatalf("own JSON refused: %v", err)
+		}
+		if !bytes.Equal(back.Encode(), b) {
+			t.Fatal("JSON round trip changed the transaction")
+		}
+	})
+}
