@@ -421,11 +421,18 @@ type decoder struct {
 // other failures.
 var errNotState = errors.New("vp: state: decode")
 
-func (d *decoder) decode(b []byte) (*lua.LTable, error) {
-	fail := func(err error) (*lua.LTable, error) { return nil, fmt.Errorf("%w: %v", errNotState, err) }
+// parsed is a state's bytes split into fields, before any Lua object exists.
+type parsed struct {
+	chunks []*chunk
+	objs   []dobject
+}
+
+// parseState reads the fields of a state; compile turns each chunk source into
+// its compiled chunk.
+func parseState(b []byte, compile func(src []byte) (*chunk, error)) (*parsed, error) {
 	r := enc.NewReader(b)
 	if v := r.U8(); r.Err() == nil && v != stateVersion {
-		return fail(fmt.Errorf("version %d, want %d", v, stateVersion))
+		return nil, fmt.Errorf("version %d, want %d", v, stateVersion)
 	}
 	nchunks := r.Count(r.Remaining()/4, "chunks")
 	chunks := make([]*chunk, 0, nchunks)
@@ -434,12 +441,12 @@ func (d *decoder) decode(b []byte) (*lua.LTable, error) {
 		if r.Err() != nil {
 			break
 		}
-		c, err := d.compile(src)
+		c, err := compile(src)
 		if err != nil {
-			return fail(fmt.Errorf("chunk %d: %v", i, err))
+			return nil, fmt.Errorf("chunk %d: %v", i, err)
 		}
 		if i > 0 && bytes.Compare(chunks[i-1].hash[:], c.hash[:]) >= 0 {
-			return fail(errors.New("chunks are not in ascending hash order"))
+			return nil, errors.New("chunks are not in ascending hash order")
 		}
 		chunks = append(chunks, c)
 	}
@@ -471,11 +478,26 @@ func (d *decoder) decode(b []byte) (*lua.LTable, error) {
 		objs = append(objs, o)
 	}
 	if err := r.Finish(); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if len(objs) == 0 || objs[0].kind != kindTable {
-		return fail(errors.New("object 0 is not the global table"))
+		return nil, errors.New("object 0 is not the global table")
 	}
+	for i, o := range objs {
+		if o.kind == kindClosure && (int(o.chunk) >= len(chunks) || int(o.proto) >= len(chunks[o.chunk].protos)) {
+			return nil, fmt.Errorf("object %d: no prototype %d in chunk %d", i, o.proto, o.chunk)
+		}
+	}
+	return &parsed{chunks: chunks, objs: objs}, nil
+}
+
+func (d *decoder) decode(b []byte) (*lua.LTable, error) {
+	fail := func(err error) (*lua.LTable, error) { return nil, fmt.Errorf("%w: %v", errNotState, err) }
+	p, err := parseState(b, d.compile)
+	if err != nil {
+		return fail(err)
+	}
+	chunks, objs := p.chunks, p.objs
 	// Make every object first, then fill them, so references may point
 	// anywhere.
 	lv := make([]any, len(objs))
@@ -486,9 +508,6 @@ func (d *decoder) decode(b []byte) (*lua.LTable, error) {
 		case kindCell:
 			lv[i] = &lua.Upvalue{}
 		case kindClosure:
-			if int(o.chunk) >= len(chunks) || int(o.proto) >= len(chunks[o.chunk].protos) {
-				return fail(fmt.Errorf("object %d: no prototype %d in chunk %d", i, o.proto, o.chunk))
-			}
 			fn := d.L.NewFunctionFromProto(chunks[o.chunk].protos[o.proto])
 			fn.Env = d.env
 			lv[i] = fn

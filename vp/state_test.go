@@ -58,7 +58,11 @@ func TestBalanceTransfer(t *testing.T) {
 	if bytes.Equal(st, st2) {
 		t.Fatal("transfer left the state unchanged")
 	}
-	for _, tc := range []struct{ name, src string; call Call; want string }{
+	for _, tc := range []struct {
+		name, src string
+		call      Call
+		want      string
+	}{
 		{"two signers", "transfer('" + pub3 + "', 1)", signers(pub1, pub2), "assertion failed"},
 		{"no signer", "transfer('" + pub3 + "', 1)", signers(), "assertion failed"},
 		{"overdraft", "transfer('" + pub3 + "', 8)", signers(pub1), "assertion failed"},
@@ -75,4 +79,17 @@ func TestBalanceTransfer(t *testing.T) {
 			t.Errorf("%s: err %v, out %d bytes; want %q and no state", tc.name, err, len(out), tc.want)
 		}
 	}
+}
+
+func TestShowBalances(t *testing.T) {
+	p := NewPool()
+	st := balancesState(t)
+	_, st2 := step(t, p, st, "transfer('"+pub2+"', 3)", signers(pub1))
+	v, err := ShowState(st2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	v.WriteText(&b)
+	t.Log(b.String())
 }
