@@ -1,0 +1,388 @@
+package fractal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/vp"
+)
+
+// VerifyError names the first place where the stored chain disagrees with
+// its own signatures, hashes or re-execution.
+type VerifyError struct {
+	Kind   string   `json:"kind"`            // "block", "transaction", "receipt", "root", "note", "code", "manifest", "store"
+	Height uint64   `json:"height"`          // block height, when the finding is about a block
+	Tx     int      `json:"tx"`              // index in the block; -1 when not about one transaction
+	TxID   [32]byte `json:"-"`               // the transaction's ID when Tx >= 0
+	Where  string   `json:"where,omitempty"` // the state key or storage key, for note, code, manifest and store findings
+	Detail string   `json:"detail"`
+}
+
+func (e *VerifyError) Error() string {
+	switch {
+	case e.Tx >= 0:
+		return fmt.Sprintf("verify: block %d transaction %d (%x): %s: %s", e.Height, e.Tx, e.TxID[:8], e.Kind, e.Detail)
+	case e.Where != "":
+		return fmt.Sprintf("verify: %s %s: %s", e.Kind, e.Where, e.Detail)
+	default:
+		return fmt.Sprintf("verify: block %d: %s: %s", e.Height, e.Kind, e.Detail)
+	}
+}
+
+// VerifyReport sums up a successful verification.
+type VerifyReport struct {
+	Instance     [32]byte
+	Height       uint64 // last block
+	Transactions int
+	Notes        int
+	StateRoot    [32]byte
+	Manifests    int // imported manifests checked
+}
+
+// Verify checks the whole chain held in the store: the genesis descriptor,
+// every block's signature, hash link and transactions hash, every stored
+// transaction against its ID, and then re-executes every block from genesis
+// into a fresh temporary store, comparing every per-transaction root, the
+// final roots and every stored receipt with the replay, and finally the live
+// notes with the replayed ones. It also checks deployed code against its hash
+// and imported manifests against their signatures. The first disagreement is
+// returned as a *VerifyError. progress, when not nil, is called after each
+// block with the blocks done and the total.
+func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, error) {
+	rep := &VerifyReport{Instance: in.id}
+	rp, err := newReplay(in, in.pool)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: verify: %w", err)
+	}
+	defer rp.close()
+	err = in.db.View(func(txn *badger.Txn) error {
+		if err := checkCode(txn); err != nil {
+			return err
+		}
+		exec, err := in.checkGenesis(txn)
+		if err != nil {
+			return err
+		}
+		head, err := headHeight(txn)
+		if err != nil {
+			return &VerifyError{Kind: "store", Tx: -1, Where: "head", Detail: err.Error()}
+		}
+		prev, err := in.verifiedBlock(txn, 0, exec)
+		if err != nil {
+			return err
+		}
+		for h := uint64(1); h <= head; h++ {
+			b, err := in.verifiedBlock(txn, h, exec)
+			if err != nil {
+				return err
+			}
+			if b.Prev != prev.Hash() {
+				return &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "previous-block hash does not match block " + fmt.Sprint(h-1)}
+			}
+			txs, err := storedTxs(txn, b)
+			if err != nil {
+				return err
+			}
+			if err := rp.block(b, txs, func(i int, o *phases.Outcome, root [32]byte) error {
+				return compareTx(txn, b, i, o, root)
+			}); err != nil {
+				return err
+			}
+			rep.Transactions += len(txs)
+			prev = b
+			if progress != nil {
+				progress(h, head)
+			}
+		}
+		rep.Height, rep.StateRoot = head, prev.StateRoot
+		if err := checkTail(txn, head, prev.StateRoot, rep.Transactions); err != nil {
+			return err
+		}
+		if rep.Notes, err = compareNotes(txn, rp.db); err != nil {
+			return err
+		}
+		rep.Manifests, err = verifyImported(txn, in.id, exec)
+		return err
+	})
+	if err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			return nil, ve
+		}
+		return nil, fmt.Errorf("fractal: verify: %w", err)
+	}
+	return rep, nil
+}
+
+// checkCode checks every deployed fragment against the hash it is stored
+// under, so the replay runs exactly the code the transactions named.
+func checkCode(txn *badger.Txn) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixCode}})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		src, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if len(k) != 33 || !bytes.Equal(k[1:], hashOf(src)) {
+			return &VerifyError{Kind: "code", Tx: -1, Where: hex.EncodeToString(k[1:]), Detail: "stored code does not hash to its name"}
+		}
+	}
+	return nil
+}
+
+func hashOf(b []byte) []byte { h := sha256.Sum256(b); return h[:] }
+
+// checkGenesis checks that the instance ID is the hash of the stored genesis
+// descriptor and that the genesis block names its executor; it returns the
+// executor key every block must be signed by.
+func (in *Instance) checkGenesis(txn *badger.Txn) (keys.PublicKey, error) {
+	desc, err := getValue(txn, metaKey("genesis"))
+	if err != nil {
+		return keys.PublicKey{}, &VerifyError{Kind: "store", Tx: -1, Where: "genesis descriptor", Detail: err.Error()}
+	}
+	if sha256.Sum256(desc) != in.id || len(desc) != 65 {
+		return keys.PublicKey{}, &VerifyError{Kind: "store", Tx: -1, Where: "genesis descriptor", Detail: "does not hash to the instance ID"}
+	}
+	var exec keys.PublicKey
+	copy(exec[:], desc[1:33])
+	g, err := in.verifiedBlock(txn, 0, exec)
+	if err != nil {
+		return exec, err
+	}
+	if g.StateRoot != statetree.EmptyRoot || len(g.TxIDs) != 0 || g.Prev != ([32]byte{}) {
+		return exec, &VerifyError{Kind: "block", Tx: -1, Detail: "genesis block is not empty"}
+	}
+	return exec, nil
+}
+
+// verifiedBlock reads block h and checks its encoding, instance, height and
+// executor signature.
+func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey) (*Block, error) {
+	raw, err := getValue(txn, seqKey(prefixBlock, h))
+	if err != nil {
+		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "missing: " + err.Error()}
+	}
+	b, err := DecodeBlock(raw)
+	if err != nil {
+		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: err.Error()}
+	}
+	switch {
+	case b.Instance != in.id:
+		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: fmt.Sprintf("names instance %x", b.Instance[:8])}
+	case b.Height != h:
+		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: fmt.Sprintf("stored at height %d but says %d", h, b.Height)}
+	case b.Executor != exec:
+		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "not signed by the instance's executor key"}
+	}
+	if err := VerifyBlock(b); err != nil {
+		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "bad executor signature"}
+	}
+	return b, nil
+}
+
+// storedTxs reads the transactions of b from the transaction index and
+// checks each against its ID and block.
+func storedTxs(txn *badger.Txn, b *Block) ([]*phases.Tx, error) {
+	txs := make([]*phases.Tx, len(b.TxIDs))
+	for i, id := range b.TxIDs {
+		fail := func(d string) error {
+			return &VerifyError{Kind: "transaction", Height: b.Height, Tx: i, TxID: id, Detail: d}
+		}
+		raw, err := getValue(txn, hashKey(prefixTx, id))
+		if err != nil {
+			return nil, fail("not stored: " + err.Error())
+		}
+		if len(raw) < 8 || binary.BigEndian.Uint64(raw) != b.Height {
+			return nil, fail("stored transaction is not indexed under this block")
+		}
+		tx, err := phases.DecodeTx(raw[8:])
+		if err != nil {
+			return nil, fail("stored transaction is damaged: " + err.Error())
+		}
+		if tx.ID() != id {
+			return nil, fail("stored transaction does not match its ID")
+		}
+		txs[i] = tx
+	}
+	return txs, nil
+}
+
+// compareTx compares one replayed transaction with the stored block and
+// receipt.
+func compareTx(txn *badger.Txn, b *Block, i int, o *phases.Outcome, root [32]byte) error {
+	id := b.TxIDs[i]
+	fail := func(kind, d string) error {
+		return &VerifyError{Kind: kind, Height: b.Height, Tx: i, TxID: id, Detail: d}
+	}
+	if err := o.Receipt.Err(); err != nil {
+		return fail("transaction", "refused on replay: "+err.Error())
+	}
+	if root != b.Roots[i] {
+		return fail("root", fmt.Sprintf("block says root %x after it, the replay gives %x", b.Roots[i][:8], root[:8]))
+	}
+	raw, err := getValue(txn, hashKey(prefixReceipt, id))
+	if err != nil {
+		return fail("receipt", "not stored: "+err.Error())
+	}
+	if !bytes.Equal(raw, o.Receipt.Encode()) {
+		return fail("receipt", "stored receipt differs from the replay")
+	}
+	return nil
+}
+
+// checkTail checks what lies beyond the blocks: the head's root, no block
+// past the head, and exactly one index entry and receipt per committed
+// transaction.
+func checkTail(txn *badger.Txn, head uint64, root [32]byte, txCount int) error {
+	raw, err := getValue(txn, metaRoot)
+	if err != nil || !bytes.Equal(raw, root[:]) {
+		return &VerifyError{Kind: "store", Tx: -1, Where: "state root", Detail: "stored head root differs from the last block's"}
+	}
+	if _, err := txn.Get(seqKey(prefixBlock, head+1)); err == nil {
+		return &VerifyError{Kind: "block", Height: head + 1, Tx: -1, Detail: "stored beyond the head"}
+	}
+	for _, p := range []struct {
+		prefix byte
+		what   string
+	}{{prefixTx, "transaction index"}, {prefixReceipt, "receipts"}} {
+		if n := countPrefix(txn, p.prefix); n != txCount {
+			return &VerifyError{Kind: "store", Tx: -1, Where: p.what, Detail: fmt.Sprintf("%d entries for %d committed transactions", n, txCount)}
+		}
+	}
+	return nil
+}
+
+func countPrefix(txn *badger.Txn, prefix byte) int {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}})
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		n++
+	}
+	return n
+}
+
+// compareNotes walks the stored and the replayed live notes side by side
+// and names the first state key where they differ.
+func compareNotes(txn *badger.Txn, replayed *badger.DB) (int, error) {
+	rtxn := replayed.NewTransaction(false)
+	defer rtxn.Discard()
+	opts := badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefixNote}}
+	a, b := txn.NewIterator(opts), rtxn.NewIterator(opts)
+	defer a.Close()
+	defer b.Close()
+	n := 0
+	a.Rewind()
+	b.Rewind()
+	for ; a.Valid() || b.Valid(); a.Next() {
+		fail := func(k []byte, d string) error {
+			return &VerifyError{Kind: "note", Tx: -1, Where: string(k[1:]), Detail: d}
+		}
+		switch {
+		case !b.Valid():
+			return n, fail(a.Item().Key(), "stored but not live in the replay")
+		case !a.Valid():
+			return n, fail(b.Item().Key(), "live in the replay but not stored")
+		}
+		ka, kb := a.Item().Key(), b.Item().Key()
+		if c := bytes.Compare(ka, kb); c < 0 {
+			return n, fail(ka, "stored but not live in the replay")
+		} else if c > 0 {
+			return n, fail(kb, "live in the replay but not stored")
+		}
+		va, err := a.Item().ValueCopy(nil)
+		if err != nil {
+			return n, err
+		}
+		vb, err := b.Item().ValueCopy(nil)
+		if err != nil {
+			return n, err
+		}
+		if !bytes.Equal(va, vb) {
+			return n, fail(ka, "stored note differs from the replay")
+		}
+		n++
+		b.Next()
+	}
+	return n, nil
+}
+
+// replay re-executes blocks into a fresh store in a temporary folder.
+type replay struct {
+	dir  string
+	db   *badger.DB
+	code phases.Code
+	pool *vp.Pool
+	root [32]byte
+}
+
+func newReplay(code phases.Code, pool *vp.Pool) (*replay, error) {
+	dir, err := os.MkdirTemp("", "fractal-replay-*")
+	if err != nil {
+		return nil, err
+	}
+	// The replay store is thrown away, so it need not survive a crash.
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithSyncWrites(false))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("replay store: %w", err)
+	}
+	return &replay{dir: dir, db: db, code: code, pool: pool, root: statetree.EmptyRoot}, nil
+}
+
+func (r *replay) close() {
+	r.db.Close()
+	os.RemoveAll(r.dir)
+}
+
+// block re-executes b's transactions (with the scheduler, as sealing does),
+// applies the accepted ones' effects in order, calls check with each outcome
+// and the root after it, and commits when every check passed.
+func (r *replay) block(b *Block, txs []*phases.Tx, check func(i int, o *phases.Outcome, root [32]byte) error) error {
+	txn := r.db.NewTransaction(true)
+	defer txn.Discard()
+	root, err := r.apply(txn, b.Height, txs, check)
+	if err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("block %d: replay commit: %w", b.Height, err)
+	}
+	r.root = root
+	return nil
+}
+
+// apply runs txs on top of txn from the replay's root and returns the root
+// after them, leaving their effects in txn.
+func (r *replay) apply(txn *badger.Txn, height uint64, txs []*phases.Tx, check func(i int, o *phases.Outcome, root [32]byte) error) ([32]byte, error) {
+	root := r.root
+	outs, err := phases.ExecuteBlock(snapshot{txn}, r.code, r.pool, txs)
+	if err != nil {
+		return root, fmt.Errorf("block %d: replay: %w", height, err)
+	}
+	for i, o := range outs {
+		if o.Receipt.Status == phases.Accepted {
+			if root, err = applyEffects(txn, root, o); err != nil {
+				return root, &VerifyError{Kind: "transaction", Height: height, Tx: i, TxID: txs[i].ID(), Detail: "replay cannot apply its effects: " + err.Error()}
+			}
+		}
+		if check != nil {
+			if err := check(i, o, root); err != nil {
+				return root, err
+			}
+		}
+	}
+	return root, nil
+}
