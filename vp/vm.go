@@ -16,7 +16,12 @@ import (
 // would allocate a gigabyte. The sandbox charges such gaps as table slots.
 const maxArrayIndex = 1 << 20
 
-func init() { lua.MaxArrayIndex = maxArrayIndex }
+// Lua 5.1's compatibility `arg` table is switched off: every vararg call
+// would build it, unmetered.
+func init() {
+	lua.MaxArrayIndex = maxArrayIndex
+	lua.CompatVarArg = false
+}
 
 // refillChunk is how much gas the Go side hands to the Lua-side counter at a
 // time. It changes only how often Lua calls into Go, never the gas used.
@@ -448,11 +453,10 @@ func (v *vm) run(prog *Program, call Call) (res Result, err error) {
 		v.r = nil
 	}()
 
-	G := L.NewTable()
+	G := L.CreateTable(0, 1+len(call.Globals))
 	G.Metatable = v.gmeta
 	G.RawSetString("_G", G)
 	L.G.Global, L.Env = G, G
-	r.tables[G] = &tableInfo{slots: 1}
 	names := make([]string, 0, len(call.Globals))
 	for n := range call.Globals {
 		names = append(names, n)

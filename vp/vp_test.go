@@ -66,10 +66,10 @@ func TestSeedBalanceExample(t *testing.T) {
 		t.Fatalf("balances %v, want [3 17]", res.Values)
 	}
 	for _, bad := range []struct{ call, why string }{
-		{"transfer('" + b + "', 1.5)", "t.lua:18: assertion failed!"},           // not an integer
-		{"transfer('" + b + "', 11)", "t.lua:19: assertion failed!"},            // more than the balance
-		{"transfer('" + a + "', 1)", "t.lua:11: assertion failed!"},             // to oneself
-		{"transfer('" + b + "', 2^53)", "t.lua:18: assertion failed!"},          // outside ±(2^53−1)
+		{"transfer('" + b + "', 1.5)", "t.lua:18: assertion failed!"},                           // not an integer
+		{"transfer('" + b + "', 11)", "t.lua:19: assertion failed!"},                            // more than the balance
+		{"transfer('" + a + "', 1)", "t.lua:11: assertion failed!"},                             // to oneself
+		{"transfer('" + b + "', 2^53)", "t.lua:18: assertion failed!"},                          // outside ±(2^53−1)
 		{"signers = {'" + a + "', '" + b + "'} transfer('x', 1)", "t.lua:9: assertion failed!"}, // two signers
 	} {
 		_, err := runSrc(t, seedSource+bad.call+"\n", signers)

@@ -1,0 +1,65 @@
+package vp
+
+import (
+	"strings"
+	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// BenchmarkPredicate is a pooled predicate call that checks one table field.
+func BenchmarkPredicate(b *testing.B) {
+	p := mustCompile(b, "pred.lua", `return note.owner == owner`)
+	pool := NewPool()
+	note := map[string]any{"owner": "abc", "key": "k"}
+	call := Call{Globals: map[string]any{"note": note, "owner": "abc"}, Limits: DefaultLimits()}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := pool.Run(p, call)
+		if err != nil || res.Values[0] != true {
+			b.Fatal(res, err)
+		}
+	}
+}
+
+const loopSource = `local s = 0 for i = 1, 100000 do s = s + i % 7 end return s`
+
+// BenchmarkLoopInstrumented and BenchmarkLoopBare compare a tight loop with
+// and without gas instrumentation.
+func BenchmarkLoopInstrumented(b *testing.B) {
+	p := mustCompile(b, "loop.lua", loopSource)
+	pool := NewPool()
+	lim := DefaultLimits()
+	lim.Gas = 1 << 40
+	for b.Loop() {
+		if _, err := pool.Run(p, Call{Limits: lim}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLoopBare(b *testing.B) {
+	chunk, err := parse.Parse(strings.NewReader(loopSource), "loop.lua")
+	if err != nil {
+		b.Fatal(err)
+	}
+	proto, err := lua.Compile(chunk, "loop.lua")
+	if err != nil {
+		b.Fatal(err)
+	}
+	L := lua.NewState()
+	defer L.Close()
+	for b.Loop() {
+		L.Push(L.NewFunctionFromProto(proto))
+		L.Call(0, 1)
+		L.Pop(1)
+	}
+}
+
+// BenchmarkCompile measures parsing, instrumenting and compiling the seed.
+func BenchmarkCompile(b *testing.B) {
+	for b.Loop() {
+		mustCompile(b, "seed.lua", seedSource)
+	}
+}
