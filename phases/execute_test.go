@@ -33,11 +33,10 @@ func TestTokenMintTransferOverdraftForgery(t *testing.T) {
 	}
 
 	// Alice sends 30 to Bob: 1 input, 2 outputs.
-	send := w.transferTx(t, alice, []notes.StateKey{keyOf(minted)}, B, 30, 2)
+	send := w.transferTx(t, alice, []notes.Note{minted}, B, 30, 2)
 	out = w.exec(t, send)
 	accepted(t, out)
-	sendID := send.ID()
-	stag := hex.EncodeToString(sendID[:8])
+	stag := transferTag(minted)
 	toBob, change := w.gold(A, B, 30, stag+":1"), w.gold(A, A, 70, stag+":2")
 	if len(out.Created) != 2 || out.Created[0].ID() != toBob.ID() || out.Created[1].ID() != change.ID() ||
 		len(out.Spent) != 1 || out.Spent[0].ID() != minted.ID() {
@@ -53,10 +52,10 @@ func TestTokenMintTransferOverdraftForgery(t *testing.T) {
 		pred Predicate
 		want string
 	}{
-		{"overdraft", w.transferTx(t, bob, []notes.StateKey{keyOf(toBob)}, C, 50, 3),
+		{"overdraft", w.transferTx(t, bob, []notes.Note{toBob}, C, 50, 3),
 			Predicate{Role: RoleApplication, Code: w.token},
 			"application predicate " + h16(w.token) + ": token: " + A.String() + ":GOLD: outputs exceed inputs by 20 and the issuer has not signed"},
-		{"spend another's note", w.transferTx(t, carol, []notes.StateKey{keyOf(toBob)}, C, 30, 4),
+		{"spend another's note", w.transferTx(t, carol, []notes.Note{toBob}, C, 30, 4),
 			Predicate{Role: RoleInput, Index: 1, Code: w.sig},
 			"input 1 owner predicate " + h16(w.sig) + ": sig: " + "owner " + B.String() + " has not signed"},
 		{"forged mint", signed(t, &Tx{
@@ -105,7 +104,7 @@ func TestRefusals(t *testing.T) {
 	}
 	base := func(lookup, calc string) *Tx {
 		return &Tx{Nonce: 1, GasLimit: 200_000, Read: notes.ConstraintSet{notes.ExactPattern(hk)},
-			Write: notes.ConstraintSet{notes.ExactPattern(hk), mustPattern(t, "/"+app+"/*/*")},
+			Write:  notes.ConstraintSet{notes.ExactPattern(hk), mustPattern(t, "/"+app+"/*/*")},
 			Lookup: []byte(lookup), Calculation: []byte(calc), Signers: []keys.PublicKey{A}}
 	}
 	spendHeld := fmt.Sprintf("return {%q}", hkText)
@@ -258,8 +257,8 @@ func TestEscrow(t *testing.T) {
 	w.st.put(held)
 	release := func(signer keys.PrivateKey, extra string, to keys.PublicKey) *Tx {
 		return signed(t, &Tx{Nonce: 1, GasLimit: 1_000_000,
-			Read:  notes.ConstraintSet{notes.ExactPattern(held.StateKey())},
-			Write: notes.ConstraintSet{notes.ExactPattern(held.StateKey()), w.ownerPrefix(to)},
+			Read:   notes.ConstraintSet{notes.ExactPattern(held.StateKey())},
+			Write:  notes.ConstraintSet{notes.ExactPattern(held.StateKey()), w.ownerPrefix(to)},
 			Lookup: []byte(fmt.Sprintf("return {%q}", held.StateKey().String())), Calculation: readExample(t, "escrow/release.lua"),
 			Extradata: []byte(extra), Signers: []keys.PublicKey{signer.Public()}}, signer)
 	}

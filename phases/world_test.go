@@ -1,6 +1,8 @@
 package phases
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
@@ -56,17 +58,20 @@ func (w *world) mintTx(t testing.TB, issuer keys.PrivateKey, to keys.PublicKey, 
 	return signed(t, tx, issuer)
 }
 
-// transferTx sends amount from the notes at ins (owned by from) to to, with
-// the change back to from.
-func (w *world) transferTx(t testing.TB, from keys.PrivateKey, ins []notes.StateKey, to keys.PublicKey, amount int, nonce uint64) *Tx {
+// transferTx sends amount from the notes ins (owned by from) to to, with
+// the change back to from. Its write constraints are the inputs and the
+// exact output keys.
+func (w *world) transferTx(t testing.TB, from keys.PrivateKey, ins []notes.Note, to keys.PublicKey, amount int, nonce uint64) *Tx {
 	tx := &Tx{Nonce: nonce, GasLimit: 1_000_000, Lookup: w.lookup, Calculation: w.trans, Signers: []keys.PublicKey{from.Public()}}
 	words := []string{to.String(), fmt.Sprint(amount)}
-	for _, k := range ins {
+	for _, n := range ins {
+		k := n.StateKey()
 		tx.Read = append(tx.Read, notes.ExactPattern(k))
 		tx.Write = append(tx.Write, notes.ExactPattern(k))
 		words = append(words, k.String())
 	}
-	tx.Write = append(tx.Write, w.ownerPrefix(to), w.ownerPrefix(from.Public()))
+	tag := transferTag(ins[0])
+	tx.Write = append(tx.Write, notes.ExactPattern(keyOf(w.gold(to, to, 1, tag+":1"))), notes.ExactPattern(keyOf(w.gold(to, from.Public(), 1, tag+":2"))))
 	tx.Extradata = []byte(strings.Join(words, " "))
 	return signed(t, tx, from)
 }
@@ -90,3 +95,9 @@ func accepted(t testing.TB, out *Outcome) {
 }
 
 func keyOf(n notes.Note) notes.StateKey { return n.StateKey() }
+
+// transferTag is transfer.lua's output key tag for a first input n.
+func transferTag(n notes.Note) string {
+	h := sha256.Sum256(append(append(append([]byte{}, n.Key...), 0), n.Value...))
+	return hex.EncodeToString(h[:8])
+}

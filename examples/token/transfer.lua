@@ -2,9 +2,12 @@
 -- recipient and the change back to the sender, signers[1].
 -- extradata: "<recipient key> <amount> <input state key>..." (lookup.lua
 -- reads the state keys)
--- Outputs: "<recipient>:<txid16>:1" with the amount, and, when there is
--- change, "<sender>:<txid16>:2" with the rest; both keep the inputs'
--- application, owner predicate and token. The token predicate checks the sums.
+-- Outputs: "<recipient>:<tag>:1" with the amount, and, when there is change,
+-- "<sender>:<tag>:2" with the rest; both keep the inputs' application, owner
+-- predicate and token. tag is the first 16 hex digits of SHA-256(key ‖ 0x00 ‖
+-- value) of the first input, so a sender can declare the exact output keys as
+-- write constraints (transfers to one recipient then do not conflict). The
+-- token predicate checks the sums.
 local function split(s, sep)
   local parts, start = {}, 1
   while true do
@@ -33,7 +36,9 @@ for i, n in ipairs(inputs) do
   end
   total = total + tonumber(v[3])
 end
-local prefix, tag = token[1] .. ":" .. token[2] .. ":", string.sub(txid, 1, 16)
+local digest = string.sub(crypto.digest("sha256", first.key .. "\0" .. first.value), 1, 8)
+local tag = string.gsub(digest, ".", function(c) return string.format("%02x", string.byte(c)) end)
+local prefix = token[1] .. ":" .. token[2] .. ":"
 local out = { {
   application = first.application, owner = first.owner,
   key = to .. ":" .. tag .. ":1", value = prefix .. amount,

@@ -1,0 +1,86 @@
+package phases
+
+import (
+	"testing"
+
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
+)
+
+// BenchmarkTransfer runs one token transfer (1 input, 2 outputs, one
+// signer) through phases 1–3, signature verification included.
+func BenchmarkTransfer(b *testing.B) {
+	w := newWorld(b)
+	alice, bob := testKey(b, 1), testKey(b, 2)
+	n := w.gold(alice.Public(), alice.Public(), 100, "genesis")
+	w.st.put(n)
+	tx := w.transferTx(b, alice, []notes.Note{n}, bob.Public(), 30, 1)
+	b.ResetTimer()
+	for b.Loop() {
+		out, err := Execute(w.st, w.code, w.pool, tx)
+		if err != nil || out.Receipt.Status != Accepted {
+			b.Fatal(err, out.Receipt.Err())
+		}
+	}
+}
+
+// independentTransfers is n transfers from n distinct senders.
+func independentTransfers(b *testing.B, w *world, n int) []*Tx {
+	issuer := testKey(b, 200)
+	to := testKey(b, 201).Public()
+	txs := make([]*Tx, n)
+	for i := range txs {
+		k, err := keys.GenerateKey(&counterReader{n: uint64(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		note := w.gold(issuer.Public(), k.Public(), 100, "genesis")
+		w.st.put(note)
+		txs[i] = w.transferTx(b, k, []notes.Note{note}, to, 30, 1)
+	}
+	return txs
+}
+
+// counterReader yields bytes derived from n, for distinct fixed keys.
+type counterReader struct{ n uint64 }
+
+func (r *counterReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r.n >> (8 * (i % 8)))
+		if i%8 == 7 {
+			p[i] ^= byte(i)
+		}
+	}
+	return len(p), nil
+}
+
+func benchBlock(b *testing.B, run func(State, Code, *world, []*Tx) ([]*Outcome, error)) {
+	w := newWorld(b)
+	txs := independentTransfers(b, w, 1000)
+	b.ResetTimer()
+	for b.Loop() {
+		outs, err := run(w.st, w.code, w, txs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if outs[999].Receipt.Status != Accepted {
+			b.Fatal(outs[999].Receipt.Err())
+		}
+	}
+	b.ReportMetric(float64(b.N*len(txs))/b.Elapsed().Seconds(), "tx/s")
+}
+
+// BenchmarkBlock1000 runs 1,000 independent transfers serially and with
+// the scheduler.
+func BenchmarkBlock1000(b *testing.B) {
+	b.Run("serial", func(b *testing.B) {
+		benchBlock(b, func(st State, c Code, w *world, txs []*Tx) ([]*Outcome, error) {
+			return ExecuteSerial(st, c, w.pool, txs)
+		})
+	})
+	b.Run("scheduled", func(b *testing.B) {
+		benchBlock(b, func(st State, c Code, w *world, txs []*Tx) ([]*Outcome, error) {
+			return ExecuteBlock(st, c, w.pool, txs)
+		})
+	})
+}
