@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -399,4 +400,17 @@ func verifyImported(txn *badger.Txn, id [32]byte, exec keys.PublicKey) (int, err
 		return nil
 	})
 	return n, err
+}
+
+// SignBlock fills b.Executor and b.Signature with key's signature over the
+// block header: how a second executor of an instance signs its own result
+// for the same block (the dispute game compares two such claims).
+func SignBlock(b *Block, key keys.PrivateKey) error {
+	b.Executor = key.Public()
+	sig, err := key.Sign(rand.Reader, b.signedMessage())
+	if err != nil {
+		return fmt.Errorf("fractal: sign block: %w", err)
+	}
+	copy(b.Signature[:], sig)
+	return nil
 }
