@@ -63,3 +63,34 @@ func BenchmarkCompile(b *testing.B) {
 		mustCompile(b, "seed.lua", seedSource)
 	}
 }
+
+// BenchmarkPredicateBare is the same call on a bare gopher-lua state with
+// the same fresh globals and note table, for comparison.
+func BenchmarkPredicateBare(b *testing.B) {
+	chunk, err := parse.Parse(strings.NewReader(`return note.owner == owner`), "pred.lua")
+	if err != nil {
+		b.Fatal(err)
+	}
+	proto, err := lua.Compile(chunk, "pred.lua")
+	if err != nil {
+		b.Fatal(err)
+	}
+	L := lua.NewState()
+	defer L.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		G := L.CreateTable(0, 3)
+		note := L.CreateTable(0, 2)
+		note.RawSetString("key", lua.LString("k"))
+		note.RawSetString("owner", lua.LString("abc"))
+		G.RawSetString("note", note)
+		G.RawSetString("owner", lua.LString("abc"))
+		fn := L.NewFunctionFromProto(proto)
+		fn.Env = G
+		L.Push(fn)
+		if err := L.PCall(0, 1, nil); err != nil || L.Get(-1) != lua.LTrue {
+			b.Fatal(err)
+		}
+		L.Pop(1)
+	}
+}

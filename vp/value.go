@@ -96,7 +96,7 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 			}
 			t.RawSetString(n, lv)
 		}
-		v.r.tables[t] = &tableInfo{slots: len(x)}
+		v.r.track(t, &tableInfo{slots: len(x)})
 		return t, nil
 	case notes.Note:
 		return v.toLua(NoteToValue(x), depth)
@@ -124,7 +124,7 @@ func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error
 		}
 		t.RawSetInt(i+1, lv)
 	}
-	v.r.tables[t] = &tableInfo{slots: n, hw: n, top: n}
+	v.r.track(t, &tableInfo{slots: n, hw: n, top: n})
 	return t, nil
 }
 

@@ -204,13 +204,21 @@ func (v *vm) info(t *lua.LTable) *tableInfo {
 	v.charge(uint64(1 + n/8))
 	mx := t.MaxN()
 	ti := &tableInfo{slots: n, hw: mx, top: mx}
-	v.r.tables[t] = ti
+	v.r.track(t, ti)
 	return ti
+}
+
+// track records a table's slot counts, making the map on first use.
+func (r *run) track(t *lua.LTable, ti *tableInfo) {
+	if r.tables == nil {
+		r.tables = map[*lua.LTable]*tableInfo{}
+	}
+	r.tables[t] = ti
 }
 
 // newTable registers a table built in this run with n entries.
 func (v *vm) newTable(t *lua.LTable) {
-	v.r.tables[t] = nil
+	delete(v.r.tables, t)
 	ti := v.info(t)
 	v.alloc(tableBytes + slotBytes*int64(ti.slots))
 	v.checkSlots(ti)
@@ -443,9 +451,12 @@ func (p *Pool) Run(prog *Program, call Call) (Result, error) {
 
 func (v *vm) run(prog *Program, call Call) (res Result, err error) {
 	L := v.L
-	r := &run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed, tables: map[*lua.LTable]*tableInfo{}}
+	r := &run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed}
 	v.r = r
-	v.meter[0].SetValue(lua.LNumber(0))
+	// Hand out the first credit now rather than in a first refill call.
+	grant := min(uint64(refillChunk), r.remaining)
+	r.remaining -= grant
+	v.meter[0].SetValue(lua.LNumber(grant))
 	defer func() {
 		res.GasUsed = r.lim.Gas - r.remaining - uint64(v.credit())
 		res.Log = r.log
