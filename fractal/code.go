@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -58,7 +59,8 @@ func (in *Instance) Deploy(src []byte) (notes.Hash, error) {
 }
 
 // Program returns the compiled program whose source has SHA-256 h, from the
-// cache or compiled from the store. It implements phases.Code.
+// cache or compiled from the store. It implements phases.Code: an unknown
+// hash gives an error wrapping phases.ErrUnknownCode.
 func (in *Instance) Program(h notes.Hash) (*vp.Program, error) {
 	return in.code.program(h)
 }
@@ -98,16 +100,17 @@ func (r *registry) program(h notes.Hash) (*vp.Program, error) {
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, fmt.Errorf("unknown code %x", h)
+		return nil, fmt.Errorf("%w %x", phases.ErrUnknownCode, h)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("code %x: %w", h, err)
 	}
 	// Stored code compiled when deployed; a failure here means the store
-	// or the compiler changed, and is reported rather than hidden.
+	// or the compiler changed. The *vp.Error is returned as is, so phases
+	// refuses the transaction rather than failing the host.
 	p, err = vp.Compile(codeName(h), src)
 	if err != nil {
-		return nil, fmt.Errorf("code %x: %w", h, err)
+		return nil, err
 	}
 	r.put(h, p)
 	return p, nil

@@ -78,7 +78,8 @@ type Instance struct {
 	code *registry
 	pool *vp.Pool
 
-	mu sync.Mutex // serializes writers: Submit, Seal, Deploy
+	mu      sync.Mutex // serializes writers: Submit, Seal, Deploy
+	nextSeq uint64     // queue sequence of the next submission; guarded by mu
 }
 
 // genesisDescriptor is the encoding the instance ID is the SHA-256 of:
@@ -217,6 +218,9 @@ func (in *Instance) loadIdentity() error {
 			return fmt.Errorf("store instance ID has %d bytes", len(id))
 		}
 		copy(in.id[:], id)
+		if in.nextSeq, err = lastSeq(txn); err != nil {
+			return err
+		}
 		if hex.EncodeToString(id) != in.cfg.Instance {
 			return fmt.Errorf("%s names instance %s but the store holds %x", configFile, in.cfg.Instance, id)
 		}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+func init() {
+	txSubmitCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
+	txSubmitCmd.Flags().Bool("no-seal", false, "only queue the transaction; seal later with fractal block seal")
+	txCmd.AddCommand(txSubmitCmd)
+	blockCmd.AddCommand(blockSealCmd)
+	rootCmd.AddCommand(txCmd, receiptCmd)
+}
+
+var txCmd = &cobra.Command{
+	Use:   "tx",
+	Short: "Submit transactions",
+	Long:  `tx submits transactions to the instance (see fractal tx submit).`,
+}
+
+var txSubmitCmd = &cobra.Command{
+	Use:   "submit TX.json --key KEYFILE...",
+	Short: "Sign a transaction, queue it, seal a block and print its receipt",
+	Long: `submit reads a transaction in its JSON form (docs/formats/transactions.md;
+"lookup_file" and "calculation_file" are relative to TX.json's folder), signs
+it with every --key (when the JSON lists no signers, the keys' public keys
+become the signers, in order), and queues it. The instance refuses, changing
+nothing, a transaction that is malformed, unsigned, wrongly signed or already
+executed.
+
+Unless --no-seal is given it then seals a block with everything queued and
+prints this transaction's receipt. A transaction refused in lookup,
+calculation or validity is printed with the phase, predicate and reason, and
+the command fails; nothing of it is stored.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		tx, err := readTxFile(args[0])
+		if err != nil {
+			return err
+		}
+		keyFiles, _ := cmd.Flags().GetStringArray("key")
+		if err := signTx(tx, keyFiles); err != nil {
+			return err
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		id, err := in.Submit(tx)
+		if err != nil {
+			return err
+		}
+		if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal {
+			out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
+			return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
+		}
+		s, err := in.Seal()
+		if err != nil {
+			return err
+		}
+		for _, rc := range s.Receipts {
+			if rc.TxID != id {
+				continue
+			}
+			if err := emit(cmd, rc, func(w io.Writer) { printReceipt(w, rc, s.Block) }); err != nil {
+				return err
+			}
+			if err := rc.Err(); err != nil {
+				return fmt.Errorf("transaction %x %w", id[:8], err)
+			}
+			return nil
+		}
+		return fmt.Errorf("transaction %x was not sealed", id[:8])
+	}),
+}
+
+// readTxFile parses a transaction's JSON form from path.
+func readTxFile(path string) (*phases.Tx, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return phases.ParseJSON(f, filepath.Dir(path))
+}
+
+// signTx signs tx with each key file, first making the keys the signers
+// when the transaction names none.
+func signTx(tx *phases.Tx, keyFiles []string) error {
+	if len(keyFiles) == 0 {
+		return fmt.Errorf("no --key given: a transaction must be signed")
+	}
+	privs := make([]keys.PrivateKey, len(keyFiles))
+	for i, kf := range keyFiles {
+		k, err := keys.LoadKeyFile(kf)
+		if err != nil {
+			return err
+		}
+		privs[i] = k
+	}
+	if len(tx.Signers) == 0 {
+		for _, k := range privs {
+			tx.Signers = append(tx.Signers, k.Public())
+		}
+	}
+	for _, k := range privs {
+		if err := tx.Sign(rand.Reader, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var blockSealCmd = &cobra.Command{
+	Use:   "seal",
+	Short: "Seal a block from the queued transactions",
+	Long: `seal takes the queued transactions in arrival order (up to the configured
+block size), runs them through the four phases and commits the accepted ones
+as a new signed block. It prints the block and every transaction's status.
+Refused transactions leave the queue and are not stored. With nothing queued
+it prints that and changes nothing.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		s, err := in.Seal()
+		if err != nil {
+			return err
+		}
+		out := struct {
+			Block    *blockJSON        `json:"block"`
+			Receipts []*phases.Receipt `json:"receipts"`
+		}{Receipts: s.Receipts}
+		if s.Block != nil {
+			j := toBlockJSON(s.Block)
+			out.Block = &j
+		}
+		if out.Receipts == nil {
+			out.Receipts = []*phases.Receipt{}
+		}
+		return emit(cmd, out, func(w io.Writer) {
+			if len(s.Receipts) == 0 {
+				fmt.Fprintln(w, "nothing queued")
+				return
+			}
+			if s.Block != nil {
+				fmt.Fprintf(w, "sealed block %d %x with %d transactions\n", s.Block.Height, s.Block.Hash(), len(s.Block.TxIDs))
+			} else {
+				fmt.Fprintln(w, "no transaction accepted; no block sealed")
+			}
+			for _, rc := range s.Receipts {
+				fmt.Fprintf(w, "  %s\n", receiptLine(rc))
+			}
+		})
+	}),
+}
+
+var receiptCmd = &cobra.Command{
+	Use:   "receipt TXID",
+	Short: "Show the receipt of a committed transaction",
+	Long: `receipt prints the stored receipt of the committed transaction TXID (64 hex
+digits): its status, the gas of each phase, the notes it spent and created,
+and its log. Refused transactions are not stored and are reported unknown.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		id, err := parseHash(args[0])
+		if err != nil {
+			return fmt.Errorf("transaction ID: %w", err)
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		rc, err := in.Receipt(id)
+		if err != nil {
+			return err
+		}
+		return emit(cmd, rc, func(w io.Writer) { printReceipt(w, rc, nil) })
+	}),
+}
+
+// parseHash parses 64 lower-case hex digits.
+func parseHash(s string) (notes.Hash, error) {
+	var h notes.Hash
+	if len(s) != 64 {
+		return h, fmt.Errorf("%q is not 64 hex digits", s)
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil || hex.EncodeToString(h[:]) != s {
+		return h, fmt.Errorf("%q is not lower-case hex", s)
+	}
+	return h, nil
+}
+
+// receiptLine is a one-line summary of a receipt.
+func receiptLine(rc *phases.Receipt) string {
+	if rc.Status == phases.Accepted {
+		return fmt.Sprintf("%x accepted (%d spent, %d created, gas %d)", rc.TxID, len(rc.Inputs), len(rc.Outputs), rc.Gas.Total())
+	}
+	return fmt.Sprintf("%x %s", rc.TxID, rc.Err())
+}
+
+// printReceipt writes a receipt for people; b is the block that committed
+// it, when known.
+func printReceipt(w io.Writer, rc *phases.Receipt, b *fractal.Block) {
+	fmt.Fprintf(w, "transaction %x %s\n", rc.TxID, rc.Status)
+	if rc.Status != phases.Accepted {
+		fmt.Fprintf(w, "  refused in %s", rc.Phase)
+		if rc.Predicate.Role != phases.RoleNone {
+			fmt.Fprintf(w, " by %s predicate %x (note %d)", rc.Predicate.Role, rc.Predicate.Code, rc.Predicate.Index)
+		}
+		fmt.Fprintf(w, ": %s\n", rc.Reason)
+	}
+	if b != nil && rc.Status == phases.Accepted {
+		fmt.Fprintf(w, "  in block %d %x\n", b.Height, b.Hash())
+	}
+	fmt.Fprintf(w, "  gas lookup %d, calculation %d, validity %d\n", rc.Gas.Lookup, rc.Gas.Calculation, rc.Gas.Validity)
+	for _, r := range rc.Inputs {
+		fmt.Fprintf(w, "  spent   %x %s\n", r.ID[:8], r.Key)
+	}
+	for _, r := range rc.Outputs {
+		fmt.Fprintf(w, "  created %x %s\n", r.ID[:8], r.Key)
+	}
+	for _, l := range rc.Log {
+		fmt.Fprintf(w, "  log: %s\n", l)
+	}
+}

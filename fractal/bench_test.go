@@ -1,0 +1,102 @@
+package fractal
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// transferCalc is the calculation code of a benchmark transfer: one token
+// note in, 1 unit to the recipient and the change back to the sender, on
+// keys tagged by the extradata's nonce so that transfers touch disjoint keys
+// and their constraints do not conflict.
+const transferCalc = `
+local to, tag = string.match(extradata, "^(%S+) (%S+)$")
+local n = inputs[1]
+local issuer, symbol, total = string.match(n.value, "^([^:]+):([^:]+):(%d+)$")
+total = tonumber(total)
+return {
+  {provenance = {}, application = n.application, owner = n.owner, key = to .. ":" .. tag .. ":1", value = issuer .. ":" .. symbol .. ":1"},
+  {provenance = {}, application = n.application, owner = n.owner, key = signers[1] .. ":" .. tag .. ":2", value = issuer .. ":" .. symbol .. ":" .. (total - 1)},
+}`
+
+// tokenBench is an instance holding n token notes of Alice's, each of 1000
+// GOLD, with the real token and sig predicates, and n signed transfers of
+// one unit each from one of those notes to Bob.
+func tokenBench(b *testing.B, cfg Config, n int) (*fixture, []*phases.Tx) {
+	f := newFixture(b, cfg)
+	token := deploy(b, f.in, "../examples/token/token.lua")
+	sig := deploy(b, f.in, "../examples/sig/sig.lua")
+	alice, bob := f.alice.Public().String(), f.bob.Public().String()
+	value := alice + ":GOLD:1000"
+	keyOf := func(i int) string { return fmt.Sprintf("%s:seed:%d", alice, i) }
+	const perMint = 128 // notes per minting transaction, within the code size limit
+	for start := 0; start < n; start += perMint {
+		var out []string
+		for i := start; i < min(start+perMint, n); i++ {
+			out = append(out, luaNote(token, sig, keyOf(i), value))
+		}
+		f.nonce++
+		f.commit(b, f.sign(&phases.Tx{
+			Nonce: f.nonce, GasLimit: phases.MaxGasLimit,
+			Write:       notes.ConstraintSet{appPattern(token, sig)},
+			Calculation: []byte("return {" + strings.Join(out, ", ") + "}"),
+		}, f.alice))
+	}
+	txs := make([]*phases.Tx, n)
+	for i := range txs {
+		in := notes.StateKey{Application: token, Owner: sig, Key: []byte(keyOf(i))}
+		tag := fmt.Sprintf("t%d", i)
+		f.nonce++
+		txs[i] = f.sign(&phases.Tx{
+			Nonce: f.nonce, GasLimit: 1_000_000,
+			Read: notes.ConstraintSet{notes.ExactPattern(in)},
+			Write: notes.ConstraintSet{notes.ExactPattern(in),
+				appPattern(token, sig).WithKeyPrefix([]byte(bob + ":" + tag + ":")),
+				appPattern(token, sig).WithKeyPrefix([]byte(alice + ":" + tag + ":"))},
+			Lookup:      []byte(fmt.Sprintf("return {%q}", in.String())),
+			Calculation: []byte(transferCalc),
+			Extradata:   []byte(bob + " " + tag),
+		}, f.alice)
+	}
+	return f, txs
+}
+
+// BenchmarkTransfer measures token transfers (1 input, 2 outputs, one
+// signer) through submission (one durable queue write per block's worth),
+// phases 1–3 and the durable commit of blocks of Config.MaxBlockTxs,
+// serially and with the scheduler.
+func BenchmarkTransfer(b *testing.B) {
+	for _, mode := range []struct {
+		name   string
+		serial bool
+	}{{"serial", true}, {"scheduler", false}} {
+		b.Run(mode.name, func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.Serial = mode.serial
+			f, txs := tokenBench(b, cfg, b.N)
+			b.ResetTimer()
+			for start := 0; start < len(txs); start += cfg.MaxBlockTxs {
+				for _, err := range f.in.SubmitAll(txs[start:min(start+cfg.MaxBlockTxs, len(txs))]) {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				s, err := f.in.Seal()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, rc := range s.Receipts {
+					if err := rc.Err(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+		})
+	}
+}

@@ -1,0 +1,182 @@
+package fractal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// Submit checks tx and queues it for the next block. It refuses, changing
+// nothing, a transaction that is invalid, unsigned or wrongly signed, larger
+// than the configured limit, already executed (a replay) or already queued.
+// It returns the transaction ID.
+func (in *Instance) Submit(tx *phases.Tx) (notes.Hash, error) {
+	return tx.ID(), in.SubmitAll([]*phases.Tx{tx})[0]
+}
+
+// SubmitAll is Submit for many transactions with one durable write: it
+// checks them (signatures in parallel), queues the acceptable ones in the
+// given order, and returns one error per transaction, nil for those queued.
+func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
+	errs := make([]error, len(txs))
+	raws := make([][]byte, len(txs))
+	ids := make([]notes.Hash, len(txs))
+	parallel(len(txs), func(i int) {
+		ids[i] = txs[i].ID()
+		raws[i], errs[i] = in.admit(txs[i])
+	})
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	err := in.db.Update(func(txn *badger.Txn) error {
+		seq := in.nextSeq
+		for i := range txs {
+			if errs[i] != nil {
+				continue
+			}
+			if errs[i] = checkFresh(txn, ids[i]); errs[i] != nil {
+				continue
+			}
+			if err := txn.Set(seqKey(prefixQueue, seq), raws[i]); err != nil {
+				return err
+			}
+			if err := txn.Set(hashKey(prefixPending, ids[i]), u64(seq)); err != nil {
+				return err
+			}
+			seq++
+		}
+		in.nextSeq = seq // before commit: a failed commit only leaves a gap
+		return nil
+	})
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("fractal: submit %x: %w", ids[i][:8], errs[i])
+		}
+	}
+	return errs
+}
+
+// admit checks what needs no store: validity, size and signatures. It
+// returns the canonical encoding.
+func (in *Instance) admit(tx *phases.Tx) ([]byte, error) {
+	if err := tx.Validate(); err != nil {
+		return nil, err
+	}
+	raw := tx.Encode()
+	if len(raw) > in.cfg.MaxTxBytes {
+		return nil, fmt.Errorf("transaction is %d bytes, limit %d", len(raw), in.cfg.MaxTxBytes)
+	}
+	return raw, tx.VerifySignatures()
+}
+
+// parallel calls f(0) … f(n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := min(runtime.GOMAXPROCS(0), n); w > 0; w-- {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// checkFresh refuses a transaction ID that was executed or is queued.
+func checkFresh(txn *badger.Txn, id notes.Hash) error {
+	raw, err := getValue(txn, hashKey(prefixTx, id))
+	if err == nil {
+		if len(raw) < 8 {
+			return fmt.Errorf("transaction index entry has %d bytes", len(raw))
+		}
+		return fmt.Errorf("replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
+	}
+	if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
+		return errors.New("transaction is already queued")
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// lastSeq returns one more than the last queued sequence, or 0 for an
+// empty queue. No counter is stored, so a queue that empties leaves no
+// trace; Open reads it once and the instance counts on in memory (a reverse
+// seek over many deleted queue keys is slow).
+func lastSeq(txn *badger.Txn) (uint64, error) {
+	it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte{prefixQueue}})
+	defer it.Close()
+	it.Seek([]byte{prefixQueue, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	if !it.Valid() {
+		return 0, nil
+	}
+	k := it.Item().Key()
+	if len(k) != 9 {
+		return 0, fmt.Errorf("queue key %x is malformed", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]) + 1, nil
+}
+
+// queued is one transaction taken from the queue.
+type queued struct {
+	seq uint64
+	tx  *phases.Tx
+}
+
+// readQueue returns up to max queued transactions in arrival order.
+func readQueue(txn *badger.Txn, max int) ([]queued, error) {
+	var out []queued
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefixQueue}})
+	defer it.Close()
+	for it.Rewind(); it.Valid() && len(out) < max; it.Next() {
+		k := it.Item().Key()
+		if len(k) != 9 {
+			return nil, fmt.Errorf("queue key %x is malformed", k)
+		}
+		raw, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		tx, err := phases.DecodeTx(raw)
+		if err != nil {
+			return nil, fmt.Errorf("queue entry %d: %w", binary.BigEndian.Uint64(k[1:]), err)
+		}
+		out = append(out, queued{seq: binary.BigEndian.Uint64(k[1:]), tx: tx})
+	}
+	return out, nil
+}
+
+// Queued returns the IDs of the queued transactions in arrival order.
+func (in *Instance) Queued() ([]notes.Hash, error) {
+	var ids []notes.Hash
+	err := in.db.View(func(txn *badger.Txn) error {
+		q, err := readQueue(txn, MaxQueueRead)
+		for _, e := range q {
+			ids = append(ids, e.tx.ID())
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: queue: %w", err)
+	}
+	return ids, nil
+}
+
+// MaxQueueRead bounds how many queued transactions Queued lists.
+const MaxQueueRead = 1 << 16

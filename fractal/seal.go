@@ -1,0 +1,194 @@
+package fractal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// tree is the state tree over the live notes: SHA-256(state-key text) to
+// note ID, under prefixTree.
+var tree = statetree.New([]byte{prefixTree})
+
+// Sealed is the result of a seal: the block (nil when no transaction was
+// accepted) and the receipt of every transaction taken from the queue, in
+// queue order, accepted and refused.
+type Sealed struct {
+	Block    *Block
+	Receipts []*phases.Receipt
+}
+
+// Seal takes up to Config.MaxBlockTxs queued transactions in arrival order,
+// runs them through phases 1–3 and commits, in one badger transaction, the
+// effects and receipts of the accepted ones, the new block and the state
+// roots, and removes every taken transaction from the queue. Refused
+// transactions leave no trace but their returned receipts. If nothing is
+// queued, Seal returns an empty result and writes nothing.
+func (in *Instance) Seal() (*Sealed, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := in.cfg.MaxBlockTxs
+	for {
+		s, err := in.seal(n)
+		// A block too big for one badger transaction is retried with
+		// fewer transactions; the rest stay queued for the next block.
+		if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+			n /= 2
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fractal: seal: %w", err)
+		}
+		return s, nil
+	}
+}
+
+func (in *Instance) seal(max int) (*Sealed, error) {
+	// Phases 1–3 read a consistent snapshot; writers are serialized by
+	// in.mu, so nothing changes the notes before the commit below.
+	view := in.db.NewTransaction(false)
+	defer view.Discard()
+	q, err := readQueue(view, max)
+	if err != nil || len(q) == 0 {
+		return &Sealed{}, err
+	}
+	txs := make([]*phases.Tx, len(q))
+	for i, e := range q {
+		txs[i] = e.tx
+	}
+	execute := phases.ExecuteBlock
+	if in.cfg.Serial {
+		execute = phases.ExecuteSerial
+	}
+	outs, err := execute(snapshot{view}, in, in.pool, txs)
+	if err != nil {
+		return nil, err
+	}
+
+	txn := in.db.NewTransaction(true)
+	defer txn.Discard()
+	head, err := headHeight(txn)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := in.blockAt(txn, head)
+	if err != nil {
+		return nil, err
+	}
+	root := prev.StateRoot
+	b := &Block{Instance: in.id, Height: head + 1, Prev: prev.Hash()}
+	res := &Sealed{}
+	for i, o := range outs {
+		id := txs[i].ID()
+		res.Receipts = append(res.Receipts, &o.Receipt)
+		if err := txn.Delete(seqKey(prefixQueue, q[i].seq)); err != nil {
+			return nil, err
+		}
+		if err := txn.Delete(hashKey(prefixPending, id)); err != nil {
+			return nil, err
+		}
+		if o.Receipt.Status != phases.Accepted {
+			continue
+		}
+		if root, err = applyEffects(txn, root, o); err != nil {
+			return nil, fmt.Errorf("transaction %x: %w", id[:8], err)
+		}
+		if err := txn.Set(hashKey(prefixTx, id), append(u64(b.Height), txs[i].Encode()...)); err != nil {
+			return nil, err
+		}
+		if err := txn.Set(hashKey(prefixReceipt, id), o.Receipt.Encode()); err != nil {
+			return nil, err
+		}
+		b.TxIDs = append(b.TxIDs, id)
+		b.Roots = append(b.Roots, root)
+	}
+	if len(b.TxIDs) > 0 {
+		b.TxsHash = TxsHash(b.TxIDs)
+		b.StateRoot = root
+		if err := in.sign(b); err != nil {
+			return nil, err
+		}
+		for _, kv := range [][2][]byte{
+			{seqKey(prefixBlock, b.Height), b.Encode()},
+			{metaHead, u64(b.Height)},
+			{metaRoot, root[:]},
+		} {
+			if err := txn.Set(kv[0], kv[1]); err != nil {
+				return nil, err
+			}
+		}
+		res.Block = b
+	}
+	if err := txn.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// applyEffects deletes an accepted transaction's inputs and writes its
+// outputs into txn, updates the state tree from root, and returns the new
+// root. Phases 1–3 already checked that the inputs are live and the output
+// keys free; the checks here guard the store against a disagreement.
+func applyEffects(txn *badger.Txn, root statetree.Hash, o *phases.Outcome) (statetree.Hash, error) {
+	changes := make([]statetree.Change, 0, len(o.Spent)+len(o.Created))
+	for i := range o.Spent {
+		n := &o.Spent[i]
+		sk := n.StateKey().String()
+		raw, err := getValue(txn, noteKey(sk))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return root, fmt.Errorf("input %s is not live", sk)
+		}
+		if err != nil {
+			return root, err
+		}
+		if !bytes.Equal(raw, n.Encode()) {
+			return root, fmt.Errorf("input %s differs from the live note", sk)
+		}
+		if err := txn.Delete(noteKey(sk)); err != nil {
+			return root, err
+		}
+		changes = append(changes, statetree.Change{Key: sha256.Sum256([]byte(sk))})
+	}
+	for i := range o.Created {
+		n := &o.Created[i]
+		sk := n.StateKey().String()
+		if _, err := txn.Get(noteKey(sk)); err == nil {
+			return root, fmt.Errorf("output key %s is occupied", sk)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return root, err
+		}
+		if err := txn.Set(noteKey(sk), n.Encode()); err != nil {
+			return root, err
+		}
+		id := n.ID()
+		changes = append(changes, statetree.Change{Key: sha256.Sum256([]byte(sk)), Value: &id})
+	}
+	return tree.UpdateBatch(txn, root, changes)
+}
+
+// Receipt returns the stored receipt of the committed transaction id.
+func (in *Instance) Receipt(id notes.Hash) (*phases.Receipt, error) {
+	var rc *phases.Receipt
+	err := in.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, hashKey(prefixReceipt, id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return errors.New("no committed transaction with this ID")
+		}
+		if err != nil {
+			return err
+		}
+		rc, err = phases.DecodeReceipt(raw)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: receipt %x: %w", id, err)
+	}
+	return rc, nil
+}
