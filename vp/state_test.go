@@ -262,10 +262,10 @@ func TestReadOnlyGlobals(t *testing.T) {
 func TestRefusedValues(t *testing.T) {
 	p := NewPool()
 	for src, want := range map[string]string{
-		`it = ipairs({})`:            `_G["it"] is a host function that is not part of the sandbox`,
-		`t = {[{}] = 1}`:                              `_G["t"] has a table key`,
-		`local f = function() end; t = {[f] = 1}`:     `_G["t"] has a function key`,
-		`t = {a = {b = {c = ipairs({})}}}`: `_G["t"]["a"]["b"]["c"] is a host function`,
+		`it = ipairs({})`:                         `_G["it"] is a host function that is not part of the sandbox`,
+		`t = {[{}] = 1}`:                          `_G["t"] has a table key`,
+		`local f = function() end; t = {[f] = 1}`: `_G["t"] has a function key`,
+		`t = {a = {b = {c = ipairs({})}}}`:        `_G["t"]["a"]["b"]["c"] is a host function`,
 	} {
 		_, out, err := p.RunState([]byte(src), nil, signers())
 		if err == nil || !strings.Contains(err.Error(), want) || out != nil {
