@@ -58,7 +58,7 @@ func Execute(st State, code Code, pool *vp.Pool, tx *Tx) (*Outcome, error) {
 	if out := admit(tx); out != nil {
 		return out, nil
 	}
-	return execute(st, code, pool, tx)
+	return execute(st, code, pool, tx, false)
 }
 
 // admit returns a refused outcome when tx is malformed or not signed by all
@@ -85,12 +85,13 @@ type execution struct {
 	txid    string // lower-case hex of id, for Lua
 	signers []any  // standard-base64 public keys, for Lua
 	rc      Receipt
+	serial  bool // run predicates one after another (the scheduler already fills the cores)
 	inputs  []notes.Note
 	outputs []notes.Note
 }
 
-func execute(st State, code Code, pool *vp.Pool, tx *Tx) (*Outcome, error) {
-	x := &execution{st: st, code: code, pool: pool, tx: tx, id: tx.ID()}
+func execute(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) (*Outcome, error) {
+	x := &execution{st: st, code: code, pool: pool, tx: tx, id: tx.ID(), serial: serial}
 	x.txid = hex.EncodeToString(x.id[:])
 	for _, s := range tx.Signers {
 		x.signers = append(x.signers, s.String())
@@ -492,9 +493,16 @@ func (x *execution) validate() (*Outcome, error) {
 	gas := x.remaining()
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
-	parallel(len(list), func(i int) {
+	run := func(i int) {
 		results[i], errs[i] = x.pool.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: limitsWithGas(gas), Seed: x.seed(list[i].pred.label())})
-	})
+	}
+	if x.serial {
+		for i := range list {
+			run(i)
+		}
+	} else {
+		parallel(len(list), run)
+	}
 	var used uint64
 	for i := range list {
 		used += results[i].GasUsed

@@ -69,7 +69,7 @@ func ExecuteBlock(st State, code Code, pool *vp.Pool, txs []*Tx) ([]*Outcome, er
 			}
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			outs[i], errs[i] = execute(ov, code, pool, txs[i])
+			outs[i], errs[i] = execute(ov, code, pool, txs[i], true)
 			if errs[i] == nil && outs[i].Receipt.Status == Accepted {
 				ov.apply(outs[i])
 			}
