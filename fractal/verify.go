@@ -192,6 +192,20 @@ func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey
 	return b, nil
 }
 
+// Transactions returns the stored transactions of b, in block order, each
+// checked against its ID.
+func (in *Instance) Transactions(b *Block) ([]*phases.Tx, error) {
+	var txs []*phases.Tx
+	err := in.db.View(func(txn *badger.Txn) (err error) {
+		txs, err = storedTxs(txn, b)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: %w", err)
+	}
+	return txs, nil
+}
+
 // storedTxs reads the transactions of b from the transaction index and
 // checks each against its ID and block.
 func storedTxs(txn *badger.Txn, b *Block) ([]*phases.Tx, error) {

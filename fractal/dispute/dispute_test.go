@@ -278,7 +278,9 @@ func TestWitnessMissingAReadLoses(t *testing.T) {
 // liar commits in bisection to roots that contradict its signed manifest.
 type liar struct{ *Signed }
 
-func (l liar) Commit(i int) ([32]byte, error) { return l.Signed.Block.Roots[len(l.Signed.Block.Roots)-1], nil }
+func (l liar) Commit(i int) ([32]byte, error) {
+	return l.Signed.Block.Roots[len(l.Signed.Block.Roots)-1], nil
+}
 
 func TestEquivocationInARoundLoses(t *testing.T) {
 	s := newScene(t)

@@ -1,0 +1,232 @@
+package fractal
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+func TestQueryProofPresentAndAbsent(t *testing.T) {
+	f := chainFixture(t)
+	head, _ := f.in.Head()
+	live := notes.StateKey{Application: f.allow, Owner: f.allow, Key: []byte("e")}
+	spent := notes.StateKey{Application: f.allow, Owner: f.allow, Key: []byte("a")}
+	for _, c := range []struct {
+		key  notes.StateKey
+		want string
+	}{
+		{live, "lives at " + live.String()},
+		{spent, "no note at " + spent.String()},
+	} {
+		qp, err := f.in.Prove(c.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeQueryProof(qp.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := CheckQueryProof(back, f.in.Executor())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(st.String(), c.want) || st.Height != 3 || st.Root != head.StateRoot {
+			t.Fatalf("statement %q", st)
+		}
+	}
+}
+
+// TestQueryProofRefusesTampering flips every byte of an encoded proof and
+// checks that nothing but a refusal or the same statement comes out, and
+// that a claimed absence cannot be made from a presence proof.
+func TestQueryProofRefusesTampering(t *testing.T) {
+	f := chainFixture(t)
+	k := notes.StateKey{Application: f.allow, Owner: f.allow, Key: []byte("e")}
+	qp, err := f.in.Prove(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := qp.Encode()
+	for i := range raw {
+		bad := append([]byte(nil), raw...)
+		bad[i] ^= 0x01
+		p, err := DecodeQueryProof(bad)
+		if err != nil {
+			continue
+		}
+		if _, err := CheckQueryProof(p, f.in.Executor()); err == nil {
+			t.Fatalf("byte %d flipped: proof still checks", i)
+		}
+	}
+	// Dropping the note: the proof shows the key present, not absent.
+	qp2 := *qp
+	qp2.Note = nil
+	if _, err := CheckQueryProof(&qp2, f.in.Executor()); err == nil || !strings.Contains(err.Error(), "not absent") {
+		t.Fatalf("absence from a presence proof: %v", err)
+	}
+	if _, err := CheckQueryProof(qp, f.bob.Public()); err == nil || !strings.Contains(err.Error(), "not signed by the given executor key") {
+		t.Fatalf("wrong key: %v", err)
+	}
+}
+
+func FuzzDecodeQueryProof(f *testing.F) {
+	fx := chainFixture(f)
+	for _, key := range []string{"e", "a"} {
+		qp, err := fx.in.Prove(notes.StateKey{Application: fx.allow, Owner: fx.allow, Key: []byte(key)})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(qp.Encode())
+	}
+	exec := fx.in.Executor()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		qp, err := DecodeQueryProof(data)
+		if err != nil {
+			return
+		}
+		CheckQueryProof(qp, exec)
+		if again, err := DecodeQueryProof(qp.Encode()); err != nil || string(again.Encode()) != string(qp.Encode()) {
+			t.Fatalf("re-encoding does not round-trip: %v", err)
+		}
+	})
+}
+
+func TestManifestImportAndForkEvidence(t *testing.T) {
+	f := chainFixture(t)
+	own, err := f.in.Manifests()
+	if err != nil || len(own) != 4 {
+		t.Fatalf("manifests: %d %v", len(own), err)
+	}
+	file := EncodeManifests(own)
+	res, err := f.in.ImportManifests(file)
+	if err != nil || res.Known != 4 || res.Stored != 0 || len(res.Evidence) != 0 {
+		t.Fatalf("re-import of own manifests: %+v %v", res, err)
+	}
+	// The executor signs a second block 2 (an equivocation) and a block 4.
+	fork := *own[2]
+	fork.Roots = append([][32]byte(nil), fork.Roots...)
+	fork.Roots[0][5] ^= 0x40
+	if err := f.in.sign(&fork); err != nil {
+		t.Fatal(err)
+	}
+	next := &Block{Instance: f.in.ID(), Height: 4, Prev: own[3].Hash(), TxsHash: TxsHash(nil), StateRoot: own[3].StateRoot}
+	if err := f.in.sign(next); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.in.ImportManifests(EncodeManifests([]*Block{&fork, next}))
+	if err != nil || res.Stored != 2 || len(res.Evidence) != 1 || res.Evidence[0].Conflict != SameHeight {
+		t.Fatalf("import: %+v %v", res, err)
+	}
+	ev, err := f.in.Evidence()
+	if err != nil || len(ev) != 1 {
+		t.Fatalf("evidence: %d %v", len(ev), err)
+	}
+	hs := map[[32]byte]bool{ev[0].A.Hash(): true, ev[0].B.Hash(): true}
+	if !hs[fork.Hash()] || !hs[own[2].Hash()] {
+		t.Fatal("evidence does not hold both blocks")
+	}
+	// The chain is not changed by the import, and verify still passes.
+	if head, _ := f.in.Head(); head.Height != 3 {
+		t.Fatalf("head moved to %d", head.Height)
+	}
+	if rep, err := f.in.Verify(nil); err != nil || rep.Manifests != 2 {
+		t.Fatalf("verify after import: %+v %v", rep, err)
+	}
+	// Importing again records nothing new.
+	res, err = f.in.ImportManifests(EncodeManifests([]*Block{&fork, next}))
+	if err != nil || res.Known != 2 || len(res.Evidence) != 0 {
+		t.Fatalf("second import: %+v %v", res, err)
+	}
+}
+
+func TestManifestImportRefusals(t *testing.T) {
+	f := chainFixture(t)
+	own, _ := f.in.Manifests()
+	before := dumpStore(t, f.in)
+	forged := *own[2]
+	forged.Signature[10] ^= 1
+	other := newFixture(t, DefaultConfig())
+	foreign, _ := other.in.Manifests()
+	stranger := *own[2]
+	if err := SignBlock(&stranger, f.bob); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		file []byte
+		want string
+	}{
+		{"bad signature", EncodeManifests([]*Block{own[1], &forged}), "block 1 of the file: height 2: invalid executor signature"},
+		{"other instance", EncodeManifests(foreign), "not this one"},
+		{"other key", EncodeManifests([]*Block{&stranger}), "not signed by this instance's executor key"},
+		{"truncated", EncodeManifests(own)[:100], "manifest file"},
+	} {
+		if _, err := f.in.ImportManifests(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	if dumpStore(t, f.in) != before {
+		t.Fatal("a refused import changed the store")
+	}
+}
+
+func FuzzDecodeManifests(f *testing.F) {
+	fx := chainFixture(f)
+	own, _ := fx.in.Manifests()
+	f.Add(EncodeManifests(own))
+	f.Add(EncodeManifests(nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bs, err := DecodeManifests(data)
+		if err != nil {
+			return
+		}
+		if string(EncodeManifests(bs)) != string(data) {
+			t.Fatal("manifest file does not round-trip")
+		}
+	})
+}
+
+func TestWitnessRoundTrip(t *testing.T) {
+	f := chainFixture(t)
+	w, err := f.in.Witness(3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeWitness(w.Encode())
+	if err != nil || string(back.Encode()) != string(w.Encode()) {
+		t.Fatalf("witness round trip: %v", err)
+	}
+	b2, _ := f.in.Block(2)
+	b3, _ := f.in.Block(3)
+	txs, err := f.in.Transactions(b3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := back.Execute(b2.StateRoot, txs[0])
+	if err != nil || res.Root != b3.Roots[0] || res.Receipt.Status != phases.Accepted {
+		t.Fatalf("re-execution from the witness: %+v %v", res, err)
+	}
+	if _, err := f.in.Witness(9, 0); err == nil || !strings.Contains(err.Error(), "no block with transactions at height 9") {
+		t.Fatalf("witness past the head: %v", err)
+	}
+}
+
+func FuzzDecodeWitness(f *testing.F) {
+	fx := chainFixture(f)
+	w, err := fx.in.Witness(2, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(w.Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, err := DecodeWitness(data)
+		if err != nil {
+			return
+		}
+		if string(w.Encode()) != string(data) {
+			t.Fatal("witness does not round-trip")
+		}
+	})
+}
