@@ -71,13 +71,24 @@ lock="$(printf '%s' "$secret" | sha256sum | cut -d' ' -f1)"
 cat > lock.lua <<'EOF'
 -- Calculation code: move <amount> of the input token note into an escrow note
 -- for <payee> (key format of examples/escrow/escrow.lua), change to the signer.
-local escrow, payee, lock, payout, amount = string.match(extradata, "^(%x+) (%S+) (%S+) (%x+) (%d+) ")
-if not escrow then
-  error("extradata is not '<escrow> <payee> <lock> <payout> <amount> <input>'", 0)
+-- extradata: "<input state key> <escrow> <payee> <lock> <payout> <amount>"
+local function split(s, sep)
+  local parts, start = {}, 1
+  while true do
+    local i = string.find(s, sep, start, true)
+    parts[#parts + 1] = string.sub(s, start, (i or 0) - 1)
+    if not i then return parts end
+    start = i + 1
+  end
 end
+local f = split(extradata, " ")
+if #f ~= 6 then
+  error("extradata is not '<input> <escrow> <payee> <lock> <payout> <amount>'", 0)
+end
+local escrow, payee, lock, payout, amount = f[2], f[3], f[4], f[5], tonumber(f[6])
 local n = inputs[1]
-local issuer, symbol, total = string.match(n.value, "^([^:]+):([^:]+):(%d+)$")
-amount, total = tonumber(amount), tonumber(total)
+local v = split(n.value, ":")
+local issuer, symbol, total = v[1], v[2], tonumber(v[3])
 local tag = string.sub(txid, 1, 16)
 local out = { {
   application = n.application, owner = escrow,
@@ -94,8 +105,9 @@ return out
 EOF
 cat > lock.json <<EOF
 {"nonce": 4, "gas_limit": 1000000, "read": ["$tokens"], "write": ["$tokens", "$escrows"],
- "lookup": "return {string.match(extradata, '(%S+)\$')}", "calculation_file": "lock.lua",
- "extradata_text": "$escrow $alice $lock $sig 10 $bobs"}
+ "lookup": "return {string.sub(extradata, 1, string.find(extradata, ' ', 1, true) - 1)}",
+ "calculation_file": "lock.lua",
+ "extradata_text": "$bobs $escrow $alice $lock $sig 10"}
 EOF
 f tx submit lock.json --key bob.key
 

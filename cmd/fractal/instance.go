@@ -66,6 +66,7 @@ type noteJSON struct {
 	Application string   `json:"application"`
 	Owner       string   `json:"owner"`
 	Key         string   `json:"key"`
+	KeyText     *string  `json:"key_text,omitempty"`
 	Value       string   `json:"value"`
 	ValueText   *string  `json:"value_text,omitempty"`
 }
@@ -80,10 +81,24 @@ func toNoteJSON(n *notes.Note) noteJSON {
 	for _, p := range n.Provenance {
 		j.Provenance = append(j.Provenance, hex.EncodeToString(p))
 	}
-	if s := string(n.Value); printable(s) {
-		j.ValueText = &s
-	}
+	j.KeyText, j.ValueText = textOf(n.Key), textOf(n.Value)
 	return j
+}
+
+// textOf returns b as a string when it is printable UTF-8, else nil.
+func textOf(b []byte) *string {
+	if s := string(b); printable(s) {
+		return &s
+	}
+	return nil
+}
+
+// quoted renders bytes for people: quoted text when printable, else 0x hex.
+func quoted(text *string, hexText string) string {
+	if text != nil {
+		return strconv.Quote(*text)
+	}
+	return "0x" + hexText
 }
 
 // printable reports whether s is valid UTF-8 without control characters.
@@ -105,8 +120,9 @@ var notesCmd = &cobra.Command{
 	Long: `notes lists the instance's live notes in state-key order. --pattern takes a
 constraint pattern in the state-key form {provenance}/{application}/{owner}/{key}
 where any part may be "*" (and the key part may end in "*" for a prefix); the
-default "*/*/*/*" lists every note. Each note is printed with its ID, state
-key, and value (as text when printable, else hex).`,
+default "*/*/*/*" lists every note. Each note is printed with the start of
+its ID and its state key, then its key and value (quoted text when printable,
+else 0x and hex).`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		text, _ := cmd.Flags().GetString("pattern")
@@ -129,11 +145,7 @@ key, and value (as text when printable, else hex).`,
 		}
 		return emit(cmd, out, func(w io.Writer) {
 			for _, n := range out {
-				v := "0x" + n.Value
-				if n.ValueText != nil {
-					v = strconv.Quote(*n.ValueText)
-				}
-				fmt.Fprintf(w, "%s %s = %s\n", n.ID[:16], n.StateKey, v)
+				fmt.Fprintf(w, "%s %s\n    key %s = %s\n", n.ID[:16], n.StateKey, quoted(n.KeyText, n.Key), quoted(n.ValueText, n.Value))
 			}
 			fmt.Fprintf(w, "%d notes\n", len(out))
 		})

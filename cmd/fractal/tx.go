@@ -220,22 +220,20 @@ func receiptLine(rc *phases.Receipt) string {
 // it, when known.
 func printReceipt(w io.Writer, rc *phases.Receipt, b *fractal.Block) {
 	fmt.Fprintf(w, "transaction %x %s\n", rc.TxID, rc.Status)
+	spent, created := "spent  ", "created"
 	if rc.Status != phases.Accepted {
-		fmt.Fprintf(w, "  refused in %s", rc.Phase)
-		if rc.Predicate.Role != phases.RoleNone {
-			fmt.Fprintf(w, " by %s predicate %x (note %d)", rc.Predicate.Role, rc.Predicate.Code, rc.Predicate.Index)
-		}
-		fmt.Fprintf(w, ": %s\n", rc.Reason)
+		fmt.Fprintf(w, "  refused in %s: %s\n", rc.Phase, rc.Reason)
+		spent, created = "input  ", "output " // named, never committed
 	}
 	if b != nil && rc.Status == phases.Accepted {
 		fmt.Fprintf(w, "  in block %d %x\n", b.Height, b.Hash())
 	}
 	fmt.Fprintf(w, "  gas lookup %d, calculation %d, validity %d\n", rc.Gas.Lookup, rc.Gas.Calculation, rc.Gas.Validity)
 	for _, r := range rc.Inputs {
-		fmt.Fprintf(w, "  spent   %x %s\n", r.ID[:8], r.Key)
+		fmt.Fprintf(w, "  %s %x %s\n", spent, r.ID[:8], r.Key)
 	}
 	for _, r := range rc.Outputs {
-		fmt.Fprintf(w, "  created %x %s\n", r.ID[:8], r.Key)
+		fmt.Fprintf(w, "  %s %x %s\n", created, r.ID[:8], r.Key)
 	}
 	for _, l := range rc.Log {
 		fmt.Fprintf(w, "  log: %s\n", l)
