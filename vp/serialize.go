@@ -2,10 +2,12 @@ package vp
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,7 +133,7 @@ type encoder struct {
 	protos  func(*lua.FunctionProto) (protoRef, bool)
 	ids     map[any]uint32 // *lua.LTable, *lua.LFunction, *lua.Upvalue
 	objs    []any
-	keys    [][]lua.LValue // sorted keys, per table object
+	keys    [][]entry // entries in canonical key order, per table object
 	from    []origin       // how each object was first reached, for errors
 	chunks  map[*chunk]bool
 	root    *lua.LTable
@@ -142,16 +144,27 @@ type encoder struct {
 // name the path to a value that cannot be serialized.
 type origin struct {
 	parent int
-	step   string
+	step   step
 }
 
-func (e *encoder) path(obj int, last string) string {
-	var steps []string
-	if last != "" {
-		steps = append(steps, last)
+// step is how a value is reached from its parent: a table key, or a note
+// such as "<metatable>". It is formatted only for an error.
+type step struct {
+	key  lua.LValue
+	note string
+}
+
+func (s step) String() string {
+	if s.key == nil {
+		return s.note
 	}
+	return keyStep(s.key)
+}
+
+func (e *encoder) path(obj int, last step) string {
+	steps := []string{last.String()}
 	for obj > 0 {
-		steps = append(steps, e.from[obj].step)
+		steps = append(steps, e.from[obj].step.String())
 		obj = e.from[obj].parent
 	}
 	var b strings.Builder
@@ -174,7 +187,7 @@ func keyStep(k lua.LValue) string {
 
 // visit assigns an id to a reference value met at parent/step, or refuses
 // a value that is not state.
-func (e *encoder) visit(val lua.LValue, parent int, step string) error {
+func (e *encoder) visit(val lua.LValue, parent int, via step) error {
 	switch x := val.(type) {
 	case *lua.LNilType, lua.LBool, lua.LNumber, lua.LString:
 		return nil
@@ -182,69 +195,91 @@ func (e *encoder) visit(val lua.LValue, parent int, step string) error {
 		if _, ok := e.libs.names[x]; ok {
 			return nil
 		}
-		e.add(x, parent, step)
+		e.add(x, parent, via)
 		return nil
 	case *lua.LFunction:
 		if _, ok := e.libs.names[x]; ok {
 			return nil
 		}
 		if x.IsG {
-			return fmt.Errorf("vp: state: %s is a host function that is not part of the sandbox", e.path(parent, step))
+			return fmt.Errorf("vp: state: %s is a host function that is not part of the sandbox", e.path(parent, via))
 		}
 		if _, ok := e.protos(x.Proto); !ok {
-			return fmt.Errorf("vp: state: %s is a function from an unknown chunk", e.path(parent, step))
+			return fmt.Errorf("vp: state: %s is a function from an unknown chunk", e.path(parent, via))
 		}
-		e.add(x, parent, step)
+		e.add(x, parent, via)
 		return nil
 	}
-	return fmt.Errorf("vp: state: %s is a %s value, which cannot be serialized", e.path(parent, step), val.Type())
+	return fmt.Errorf("vp: state: %s is a %s value, which cannot be serialized", e.path(parent, via), val.Type())
 }
 
-func (e *encoder) add(x any, parent int, step string) {
+func (e *encoder) add(x any, parent int, via step) {
 	if _, ok := e.ids[x]; ok {
 		return
 	}
 	e.ids[x] = uint32(len(e.objs))
 	e.objs = append(e.objs, x)
 	e.keys = append(e.keys, nil)
-	e.from = append(e.from, origin{parent, step})
+	e.from = append(e.from, origin{parent, via})
+}
+
+// entries returns t's entries in canonical key order: booleans, numbers,
+// strings, each sorted by its own comparison (faster than one comparison
+// across types).
+func (e *encoder) entries(t *lua.LTable, obj int) ([]entry, error) {
+	var bools, nums, strs []entry
+	var bad error
+	t.ForEach(func(k, val lua.LValue) {
+		switch kk := k.(type) {
+		case lua.LBool:
+			bools = append(bools, entry{k, val})
+		case lua.LNumber:
+			nums = append(nums, entry{k, val})
+		case lua.LString:
+			if obj == 0 && hostGlobals[string(kk)] {
+				return
+			}
+			strs = append(strs, entry{k, val})
+		default:
+			if bad == nil {
+				bad = fmt.Errorf("vp: state: %s has a %s key; keys must be booleans, numbers or strings", e.path(obj, step{}), k.Type())
+			}
+		}
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	slices.SortFunc(bools, func(a, b entry) int { return cmp.Compare(lvBool(a.k), lvBool(b.k)) })
+	slices.SortFunc(nums, func(a, b entry) int { return cmp.Compare(a.k.(lua.LNumber), b.k.(lua.LNumber)) })
+	slices.SortFunc(strs, func(a, b entry) int { return strings.Compare(string(a.k.(lua.LString)), string(b.k.(lua.LString))) })
+	return append(append(bools, nums...), strs...), nil
+}
+
+func lvBool(v lua.LValue) int {
+	if v.(lua.LBool) {
+		return 1
+	}
+	return 0
 }
 
 // walk numbers every object reachable from root, breadth first.
 func (e *encoder) walk() error {
-	e.add(e.root, 0, "")
+	e.add(e.root, 0, step{})
 	for i := 0; i < len(e.objs); i++ {
 		switch x := e.objs[i].(type) {
 		case *lua.LTable:
-			var keys []lua.LValue
-			var bad error
-			x.ForEach(func(k, val lua.LValue) {
-				if i == 0 {
-					if s, ok := k.(lua.LString); ok && hostGlobals[string(s)] {
-						return
-					}
-				}
-				switch k.(type) {
-				case lua.LBool, lua.LNumber, lua.LString:
-					keys = append(keys, k)
-				default:
-					if bad == nil {
-						bad = fmt.Errorf("vp: state: %s has a %s key; keys must be booleans, numbers or strings", e.path(i, ""), k.Type())
-					}
-				}
-			})
-			if bad != nil {
-				return bad
+			ents, err := e.entries(x, i)
+			if err != nil {
+				return err
 			}
-			sort.Slice(keys, func(a, b int) bool { return keyLess(keys[a], keys[b]) })
-			e.keys[i] = keys
-			for _, k := range keys {
-				if err := e.visit(x.RawGet(k), i, keyStep(k)); err != nil {
+			e.keys[i] = ents
+			for _, en := range ents {
+				if err := e.visit(en.v, i, step{key: en.k}); err != nil {
 					return err
 				}
 			}
 			if i != 0 {
-				if err := e.visit(x.Metatable, i, "<metatable>"); err != nil {
+				if err := e.visit(x.Metatable, i, step{note: "<metatable>"}); err != nil {
 					return err
 				}
 			}
@@ -255,10 +290,10 @@ func (e *encoder) walk() error {
 				if strings.HasPrefix(name, reservedPrefix) {
 					continue
 				}
-				e.add(x.Upvalues[u], i, "<upvalue "+name+">")
+				e.add(x.Upvalues[u], i, step{note: "<upvalue " + name + ">"})
 			}
 		case *lua.Upvalue:
-			if err := e.visit(x.Value(), i, ""); err != nil {
+			if err := e.visit(x.Value(), i, step{}); err != nil {
 				return err
 			}
 		}
@@ -330,9 +365,9 @@ func (e *encoder) write() []byte {
 		case *lua.LTable:
 			w.U8(kindTable)
 			w.U32(uint32(len(e.keys[i])))
-			for _, k := range e.keys[i] {
-				e.key(w, k)
-				e.value(w, x.RawGet(k))
+			for _, en := range e.keys[i] {
+				e.key(w, en.k)
+				e.value(w, en.v)
 			}
 			if i == 0 {
 				e.value(w, lua.LNil)

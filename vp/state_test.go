@@ -36,7 +36,7 @@ func balancesState(t testing.TB) []byte {
 }
 
 // step runs src on st and fails the test on error.
-func step(t *testing.T, p *Pool, st []byte, src string, call Call) (Result, []byte) {
+func runStep(t *testing.T, p *Pool, st []byte, src string, call Call) (Result, []byte) {
 	t.Helper()
 	res, out, err := p.RunState([]byte(src), st, call)
 	if err != nil {
@@ -48,7 +48,7 @@ func step(t *testing.T, p *Pool, st []byte, src string, call Call) (Result, []by
 func TestBalanceTransfer(t *testing.T) {
 	p := NewPool()
 	st := balancesState(t)
-	_, st2 := step(t, p, st, "transfer('"+pub2+"', 3)", signers(pub1))
+	_, st2 := runStep(t, p, st, "transfer('"+pub2+"', 3)", signers(pub1))
 	if bytes.Equal(st, st2) {
 		t.Fatal("transfer left the state unchanged")
 	}
@@ -88,7 +88,7 @@ func showText(t *testing.T, st []byte) string {
 
 func TestShowBalances(t *testing.T) {
 	p := NewPool()
-	_, st := step(t, p, balancesState(t), "transfer('"+pub2+"', 3)", signers(pub1))
+	_, st := runStep(t, p, balancesState(t), "transfer('"+pub2+"', 3)", signers(pub1))
 	got := showText(t, st)
 	want := `_G = {
   ["transfer"] = function#1
@@ -120,8 +120,8 @@ func TestInsertionOrderIndependent(t *testing.T) {
 	}
 	var states [][]byte
 	for _, src := range progs {
-		_, st := step(t, p, nil, src, signers())
-		res, st2 := step(t, p, st, "return order()", signers())
+		_, st := runStep(t, p, nil, src, signers())
+		res, st2 := runStep(t, p, st, "return order()", signers())
 		if got := res.Values[0]; got != "1 2 3 true -1.5 a b " {
 			t.Errorf("pairs order %q", got)
 		}
@@ -132,8 +132,8 @@ func TestInsertionOrderIndependent(t *testing.T) {
 		t.Errorf("states differ:\n%s\n%s", a, b)
 	}
 	// Same program, same bytes, whatever process order: run twice.
-	_, again := step(t, p, nil, progs[0], signers())
-	_, first := step(t, p, nil, progs[0], signers())
+	_, again := runStep(t, p, nil, progs[0], signers())
+	_, first := runStep(t, p, nil, progs[0], signers())
 	if !bytes.Equal(again, first) {
 		t.Error("same program gave different bytes")
 	}
@@ -155,7 +155,7 @@ func runChain(t *testing.T, frags ...string) (Result, []byte) {
 	var st []byte
 	var res Result
 	for _, f := range frags {
-		res, st = step(t, p, st, f, signers())
+		res, st = runStep(t, p, st, f, signers())
 	}
 	return res, st
 }
@@ -216,14 +216,14 @@ func TestStateSurvives(t *testing.T) {
 // Closures from earlier states are metered like any code.
 func TestDeserializedClosuresAreMetered(t *testing.T) {
 	p := NewPool()
-	_, st := step(t, p, nil, `function spin(n) local x = 0 for i = 1, n do x = x + 1 end return x end`, signers())
+	_, st := runStep(t, p, nil, `function spin(n) local x = 0 for i = 1, n do x = x + 1 end return x end`, signers())
 	_, _, err := p.RunState([]byte(`spin(1e9)`), st, signers())
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != KindGas {
 		t.Fatalf("err %v, want out of gas", err)
 	}
-	a, _ := step(t, p, st, `spin(100)`, signers())
-	b, _ := step(t, p, st, `spin(200)`, signers())
+	a, _ := runStep(t, p, st, `spin(100)`, signers())
+	b, _ := runStep(t, p, st, `spin(200)`, signers())
 	if b.GasUsed <= a.GasUsed {
 		t.Errorf("gas %d for 200 iterations, %d for 100", b.GasUsed, a.GasUsed)
 	}
@@ -231,7 +231,7 @@ func TestDeserializedClosuresAreMetered(t *testing.T) {
 
 func TestReadOnlyGlobals(t *testing.T) {
 	p := NewPool()
-	_, st := step(t, p, nil, `reg = _G; counter = {n = 0}; function bump() counter.n = counter.n + 1 end; function sneak() reg.y = 1 end; function setg() z = 1 end`, signers())
+	_, st := runStep(t, p, nil, `reg = _G; counter = {n = 0}; function bump() counter.n = counter.n + 1 end; function sneak() reg.y = 1 end; function setg() z = 1 end`, signers())
 	for _, src := range []string{
 		"x = 1", "bump = nil", "_G.x = 1", "_G['bump'] = print", "reg.x = 1", "table.insert(_G, 5)",
 		"table.insert(reg, 5)", "sneak()", "setg()", "setmetatable(_G, nil)", "getmetatable(_G).__newindex = nil",
@@ -246,14 +246,14 @@ func TestReadOnlyGlobals(t *testing.T) {
 		}
 	}
 	// Changing tables reached through globals is how state changes.
-	_, st2 := step(t, p, st, "bump()", signers())
-	res, _ := step(t, p, st2, "return counter.n", signers())
+	_, st2 := runStep(t, p, st, "bump()", signers())
+	res, _ := runStep(t, p, st2, "return counter.n", signers())
 	if res.Values[0] != int64(1) {
 		t.Errorf("counter %v", res.Values[0])
 	}
 	// signers and _G are host globals, never state.
-	_, st3 := step(t, p, nil, "x = 1", signers(pub1))
-	_, st4 := step(t, p, nil, "x = 1", signers(pub2))
+	_, st3 := runStep(t, p, nil, "x = 1", signers(pub1))
+	_, st4 := runStep(t, p, nil, "x = 1", signers(pub2))
 	if !bytes.Equal(st3, st4) {
 		t.Error("signers leaked into the state")
 	}
