@@ -134,7 +134,7 @@ type encoder struct {
 	ids     map[any]uint32 // *lua.LTable, *lua.LFunction, *lua.Upvalue
 	objs    []any
 	keys    [][]entry // entries in canonical key order, per table object
-	from    []origin       // how each object was first reached, for errors
+	from    []origin  // how each object was first reached, for errors
 	chunks  map[*chunk]bool
 	root    *lua.LTable
 	chunkIx map[*chunk]uint32
