@@ -44,9 +44,9 @@ func (v *vm) openLibs() {
 		"pairs":        from("", "pairs"),
 		"pcall":        fn(v.pcall),
 		"print":        fn(v.print),
-		"select":       from("", "select"),
+		"select":       fn(guarded(from("", "select"), 1)),
 		"setmetatable": fn(v.setmetatable),
-		"tonumber":     from("", "tonumber"),
+		"tonumber":     fn(guarded(from("", "tonumber"), 2)),
 		"tostring":     fn(func(L *lua.LState) int { L.Push(lua.LString(v.tostring(L.CheckAny(1)))); return 1 }),
 		"type":         from("", "type"),
 		"unpack":       fn(v.unpack),
@@ -103,6 +103,17 @@ func (v *vm) openLibs() {
 	strMeta := v.frozenTable(map[string]lua.LValue{"__index": v.libs.RawGetString("string"), "__metatable": lua.LFalse})
 	L.SetMetatable(lua.LString(""), strMeta)
 	L.G.Global = L.NewTable()
+}
+
+// guarded wraps a gopher-lua builtin that converts argument n to int.
+func guarded(f lua.LValue, n int) lua.LGFunction {
+	g := f.(*lua.LFunction).GFunction
+	return func(L *lua.LState) int {
+		if x, ok := L.Get(n).(lua.LNumber); ok && !(x >= -maxInt && x <= maxInt) {
+			L.ArgError(n, "number outside ±(2^53−1)")
+		}
+		return g(L)
+	}
 }
 
 // frozenTable builds a read-only table from m, inserting keys in sorted
@@ -165,6 +176,9 @@ func (v *vm) tostring(x lua.LValue) string {
 		return "userdata"
 	case *lua.LState:
 		return "thread"
+	}
+	if n, ok := x.(lua.LNumber); ok {
+		return numString(n)
 	}
 	return x.String()
 }

@@ -2,6 +2,7 @@ package vp
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -23,12 +24,33 @@ func results(L *lua.LState, n int) int {
 	return size
 }
 
+// checkNumbers refuses number arguments outside ±(2^53−1) before a
+// gopher-lua builtin converts them to int, which Go leaves
+// implementation-dependent for out-of-range floats.
+func checkNumbers(L *lua.LState) {
+	for i := 1; i <= L.GetTop(); i++ {
+		if n, ok := L.Get(i).(lua.LNumber); ok && !(n >= -maxInt && n <= maxInt) {
+			L.ArgError(i, "number outside ±(2^53−1)")
+		}
+	}
+}
+
+// numString formats a number as gopher-lua does, except that integral values
+// beyond int64 are formatted as floats on every architecture.
+func numString(n lua.LNumber) string {
+	if f := float64(n); f == math.Trunc(f) && f > -(1<<63) && f < 1<<63 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return fmt.Sprint(float64(n))
+}
+
 // sized wraps a gopher-lua string builtin whose result is no larger than its
 // arguments, charging for the strings it returns.
 func (v *vm) sized(f lua.LValue) lua.LGFunction {
 	g := f.(*lua.LFunction).GFunction
 	return func(L *lua.LState) int {
 		v.charge(1)
+		checkNumbers(L)
 		n := g(L)
 		v.built(results(L, n))
 		return n
@@ -40,6 +62,7 @@ func (v *vm) strByte(f lua.LValue) lua.LGFunction {
 	g := f.(*lua.LFunction).GFunction
 	return func(L *lua.LState) int {
 		v.charge(1)
+		checkNumbers(L)
 		n := g(L)
 		v.charge(uint64(n / 8))
 		return n
@@ -100,6 +123,7 @@ func patternCost(n, q int) uint64 {
 func (v *vm) pattern(f lua.LValue) lua.LGFunction {
 	g := f.(*lua.LFunction).GFunction
 	return func(L *lua.LState) int {
+		checkNumbers(L)
 		s, p := L.CheckString(1), L.CheckString(2)
 		if len(s) > maxPatternSubject {
 			L.RaiseError("pattern subject of %d bytes is longer than %d", len(s), maxPatternSubject)
@@ -150,7 +174,7 @@ func (v *vm) gsubRepl(L *lua.LState, n int) {
 			case lua.LString:
 				total += len(o)
 			case lua.LNumber:
-				total += len(o.String())
+				total += len(numString(o))
 			}
 			if total > v.r.lim.MaxString {
 				v.built(total)
@@ -165,9 +189,9 @@ func (v *vm) gsubRepl(L *lua.LState, n int) {
 func (v *vm) rep(L *lua.LState) int {
 	v.charge(1)
 	s := L.CheckString(1)
-	n := L.CheckInt(2)
+	n := int(v.intArg(L, 2))
 	sep := L.OptString(3, "")
-	if n <= 0 {
+	if n <= 0 || len(s)+len(sep) == 0 {
 		L.Push(lua.LString(""))
 		return 1
 	}

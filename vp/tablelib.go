@@ -16,15 +16,24 @@ func (v *vm) writable(L *lua.LState, n int) *lua.LTable {
 	return t
 }
 
+// optInt reads optional argument n under the integer rule.
+func (v *vm) optInt(L *lua.LState, n, def int) int {
+	if L.Get(n) == lua.LNil {
+		return def
+	}
+	return int(v.intArg(L, n))
+}
+
 // concat is table.concat, charged by the size it builds before building it.
 func (v *vm) concat(L *lua.LState) int {
 	v.charge(1)
 	t := L.CheckTable(1)
 	sep := L.OptString(2, "")
-	i := L.OptInt(3, 1)
-	j := L.OptInt(4, 0)
+	i, j := v.optInt(L, 3, 1), 0
 	if L.Get(4) == lua.LNil {
 		j = v.border(t)
+	} else {
+		j = int(v.intArg(L, 4))
 	}
 	if j < i {
 		L.Push(lua.LString(""))
@@ -38,7 +47,7 @@ func (v *vm) concat(L *lua.LState) int {
 		case lua.LString:
 			parts = append(parts, string(x))
 		case lua.LNumber:
-			parts = append(parts, x.String())
+			parts = append(parts, numString(x))
 		default:
 			L.RaiseError("invalid value (at index %d) in table for 'concat'", k)
 		}
@@ -61,7 +70,7 @@ func (v *vm) insert(L *lua.LState) int {
 	case 2:
 		v.store(t, lua.LNumber(n+1), L.Get(2), 0)
 	case 3:
-		pos := L.CheckInt(2)
+		pos := int(v.intArg(L, 2))
 		if pos < 1 || pos > n+1 {
 			L.ArgError(2, "position out of bounds")
 		}
@@ -87,7 +96,7 @@ func (v *vm) remove(L *lua.LState) int {
 	if n == 0 {
 		return 0
 	}
-	pos := L.OptInt(2, n)
+	pos := v.optInt(L, 2, n)
 	if pos < 1 || pos > n {
 		L.ArgError(2, "position out of bounds")
 	}
@@ -120,12 +129,11 @@ func (v *vm) pack(L *lua.LState) int {
 func (v *vm) unpack(L *lua.LState) int {
 	v.charge(1)
 	t := L.CheckTable(1)
-	i := L.OptInt(2, 1)
-	var j int
+	i, j := v.optInt(L, 2, 1), 0
 	if L.Get(3) == lua.LNil {
 		j = v.border(t)
 	} else {
-		j = L.CheckInt(3)
+		j = int(v.intArg(L, 3))
 	}
 	if j < i {
 		return 0

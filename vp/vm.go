@@ -361,7 +361,7 @@ func (v *vm) cat(L *lua.LState) int {
 		case lua.LString:
 			parts[i-1] = string(x)
 		case lua.LNumber:
-			parts[i-1] = x.String()
+			parts[i-1] = numString(x)
 		default:
 			L.RaiseError("attempt to concatenate a %s value", x.Type())
 		}

@@ -1,0 +1,2 @@
+-- want: ok: 
+return string.rep("", 2^50)
