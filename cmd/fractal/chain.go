@@ -1,0 +1,467 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/dispute"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// The verifiable chain: queries with proofs, offline proof checks, replay,
+// manifest exchange, fork evidence and disputes (docs/cli/chain.md).
+func init() {
+	rootCmd.AddCommand(queryCmd, checkProofCmd, verifyCmd, manifestCmd, evidenceCmd, disputeCmd)
+	manifestCmd.AddCommand(manifestExportCmd, manifestImportCmd)
+	queryCmd.Flags().String("key", "", "state key {provenance}/{application}/{owner}/{key} (required)")
+	queryCmd.Flags().Bool("prove", false, "include a proof against the signed head block")
+	queryCmd.Flags().String("out", "", "also write the proof file (binary) here; needs --prove")
+	queryCmd.MarkFlagRequired("key")
+	checkProofCmd.Flags().String("instance-key", "", "the instance's executor public key, standard base64 (required)")
+	checkProofCmd.MarkFlagRequired("instance-key")
+	disputeCmd.Flags().String("out", "", "write the dispute transcript (binary) here")
+}
+
+// queryJSON is what query prints with --json.
+type queryJSON struct {
+	StateKey string     `json:"state_key"`
+	Note     *noteJSON  `json:"note"`
+	Proof    *proofJSON `json:"proof,omitempty"`
+}
+
+// proofJSON carries the proof: the signed block it is against, the tree
+// proof, and "encoded", the canonical proof file in base64, which is what
+// check-proof reads.
+type proofJSON struct {
+	Block   blockJSON `json:"block"`
+	Tree    string    `json:"tree_proof"`
+	Encoded string    `json:"encoded"`
+}
+
+var queryCmd = &cobra.Command{
+	Use:   "query --key STATEKEY [--prove [--out FILE]]",
+	Short: "Show the note at a state key, optionally with a proof anyone can check",
+	Long: `query prints the live note at a state key, or says that none lives there.
+With --prove it adds a proof: the state-tree path of the key under the head
+block's final state root, and that block signed by the executor. The proof
+is checkable offline by "fractal check-proof" with only the executor's
+public key; --json prints it with an "encoded" field (the proof file in
+base64), --out writes the proof file itself.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		text, _ := cmd.Flags().GetString("key")
+		prove, _ := cmd.Flags().GetBool("prove")
+		out, _ := cmd.Flags().GetString("out")
+		if out != "" && !prove {
+			return errors.New("query: --out needs --prove")
+		}
+		k, err := notes.ParseStateKey(text)
+		if err != nil {
+			return err
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		qp, err := in.Prove(k)
+		if err != nil {
+			return err
+		}
+		v := queryJSON{StateKey: k.String()}
+		if qp.Note != nil {
+			j := toNoteJSON(qp.Note)
+			v.Note = &j
+		}
+		if prove {
+			file := qp.Encode()
+			if out != "" {
+				if err := writeNew(out, file, 0o644); err != nil {
+					return err
+				}
+			}
+			v.Proof = &proofJSON{Block: toBlockJSON(qp.Block), Tree: hex.EncodeToString(qp.Proof.Encode()), Encoded: base64.StdEncoding.EncodeToString(file)}
+		}
+		return emit(cmd, v, func(w io.Writer) {
+			if v.Note == nil {
+				fmt.Fprintf(w, "no note at %s\n", v.StateKey)
+			} else {
+				fmt.Fprintf(w, "%s %s\n    key %s = %s\n", v.Note.ID[:16], v.StateKey, quoted(v.Note.KeyText, v.Note.Key), quoted(v.Note.ValueText, v.Note.Value))
+			}
+			if prove {
+				fmt.Fprintf(w, "proof against block %d, state root %x (%d levels)\n", qp.Block.Height, qp.Block.StateRoot, len(qp.Proof.Siblings))
+			}
+		})
+	}),
+}
+
+// readProofFile reads a proof file, binary or the JSON query prints.
+func readProofFile(path string) (*fractal.QueryProof, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		var v queryJSON
+		if err := json.Unmarshal(t, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if v.Proof == nil {
+			return nil, fmt.Errorf("%s: holds no proof (query without --prove)", path)
+		}
+		if raw, err = base64.StdEncoding.DecodeString(v.Proof.Encoded); err != nil {
+			return nil, fmt.Errorf("%s: encoded: %w", path, err)
+		}
+	}
+	qp, err := fractal.DecodeQueryProof(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return qp, nil
+}
+
+var checkProofCmd = &cobra.Command{
+	Use:   "check-proof FILE --instance-key KEY",
+	Short: "Check a query proof offline and say what it proves",
+	Long: `check-proof checks a proof made by "fractal query --prove" (the binary file
+from --out, or the JSON from --json, of which only the "encoded" field
+counts) with nothing but the executor's public key: the block's signature
+by that key, the note's place, and the state-tree path from the key to the
+block's final state root. It then says what is proven: that a note lives
+at the key in the instance at the block's height, or that none does. It
+needs no instance folder.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		text, _ := cmd.Flags().GetString("instance-key")
+		pub, err := keys.ParsePublicKey(text)
+		if err != nil {
+			return fmt.Errorf("--instance-key: %w", err)
+		}
+		qp, err := readProofFile(args[0])
+		if err != nil {
+			return err
+		}
+		st, err := fractal.CheckQueryProof(qp, pub)
+		if err != nil {
+			return err
+		}
+		v := map[string]any{
+			"valid": true, "statement": st.String(), "instance": hex.EncodeToString(st.Instance[:]),
+			"height": st.Height, "state_root": hex.EncodeToString(st.Root[:]), "state_key": st.Key.String(), "note": nil,
+		}
+		if st.Note != nil {
+			v["note"] = toNoteJSON(st.Note)
+		}
+		return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "valid: %s\n", st) })
+	}),
+}
+
+var verifyCmd = &cobra.Command{
+	Use:   "verify",
+	Short: "Replay the chain from genesis and check every signature, root and record",
+	Long: `verify re-executes every block from genesis into a fresh temporary store
+and checks the genesis descriptor, every block's executor signature, hash
+link and transactions hash, every stored transaction against its ID, the
+state root after every transaction and after every block, every stored
+receipt, the live notes, the deployed code against its hashes, and imported
+manifests and fork evidence against their signatures. On the first
+disagreement it names the block and transaction (or the note, code or
+record) and exits with status 1. The instance itself is only read.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		var progress func(done, total uint64)
+		if head, err := in.Head(); err == nil {
+			if bar := stderrBar(int(head.Height), "replaying"); bar != nil {
+				defer bar.Finish()
+				progress = func(done, _ uint64) { bar.Set(int(done)) }
+			}
+		}
+		rep, err := in.Verify(progress)
+		if err != nil {
+			return err
+		}
+		v := map[string]any{
+			"valid": true, "instance": hex.EncodeToString(rep.Instance[:]), "height": rep.Height,
+			"transactions": rep.Transactions, "notes": rep.Notes, "state_root": hex.EncodeToString(rep.StateRoot[:]),
+			"imported_manifests": rep.Manifests,
+		}
+		return emit(cmd, v, func(w io.Writer) {
+			fmt.Fprintf(w, "verified %d blocks, %d transactions, %d live notes\nstate root %x\n", rep.Height, rep.Transactions, rep.Notes, rep.StateRoot)
+		})
+	}),
+}
+
+var manifestCmd = &cobra.Command{
+	Use:   "manifest",
+	Short: "Export and import signed block manifests",
+	Long: `manifest exchanges signed blocks (the manifests of the chain) between
+copies of one instance, so each can detect a fork.`,
+}
+
+var manifestExportCmd = &cobra.Command{
+	Use:   "export FILE",
+	Short: "Write this instance's signed blocks to a manifest file",
+	Long: `export writes every signed block from genesis to the head into FILE (a new
+file), in the manifest file format of docs/formats/chain.md.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		blocks, err := in.Manifests()
+		if err != nil {
+			return err
+		}
+		if err := writeNew(args[0], fractal.EncodeManifests(blocks), 0o644); err != nil {
+			return err
+		}
+		v := map[string]any{"file": args[0], "blocks": len(blocks)}
+		return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "exported %d manifests to %s\n", len(blocks), args[0]) })
+	}),
+}
+
+var manifestImportCmd = &cobra.Command{
+	Use:   "import FILE",
+	Short: "Check another copy's manifests against this chain and record forks",
+	Long: `import reads a manifest file from another copy of this instance. Every
+block must belong to this instance and carry a valid signature by its
+executor key, or the whole file is refused and nothing is stored. Blocks
+identical to known ones are counted; new consistent ones are kept; a block
+that differs from a known one at the same height or with the same parent is
+stored, with the block it contradicts, as fork evidence (see "fractal
+evidence"). The chain itself is never changed.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		data, err := os.ReadFile(args[0])
+		if err != nil {
+			return err
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		res, err := in.ImportManifests(data)
+		if err != nil {
+			return err
+		}
+		ev := make([]evidenceJSON, 0, len(res.Evidence))
+		for _, e := range res.Evidence {
+			ev = append(ev, toEvidenceJSON(e))
+		}
+		v := map[string]any{"known": res.Known, "stored": res.Stored, "evidence": ev}
+		return emit(cmd, v, func(w io.Writer) {
+			fmt.Fprintf(w, "%d known, %d new, %d forks found\n", res.Known, res.Stored, len(ev))
+			for _, e := range ev {
+				fmt.Fprintf(w, "FORK at height %d (%s): %s vs %s\n", e.Height, e.Conflict, e.A.Hash[:16], e.B.Hash[:16])
+			}
+		})
+	}),
+}
+
+type evidenceJSON struct {
+	Conflict string    `json:"conflict"`
+	Height   uint64    `json:"height"`
+	A        blockJSON `json:"a"`
+	B        blockJSON `json:"b"`
+}
+
+func toEvidenceJSON(e *fractal.Evidence) evidenceJSON {
+	return evidenceJSON{Conflict: e.Conflict.String(), Height: e.B.Height, A: toBlockJSON(e.A), B: toBlockJSON(e.B)}
+}
+
+var evidenceCmd = &cobra.Command{
+	Use:   "evidence",
+	Short: "List the recorded fork evidence",
+	Long: `evidence lists every fork recorded by "fractal manifest import": two blocks
+of this instance, both validly signed by its executor key, at the same
+height or extending the same block. Each record is re-checked before it is
+printed.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		list, err := in.Evidence()
+		if err != nil {
+			return err
+		}
+		out := make([]evidenceJSON, 0, len(list))
+		for _, e := range list {
+			out = append(out, toEvidenceJSON(e))
+		}
+		return emit(cmd, out, func(w io.Writer) {
+			for _, e := range out {
+				fmt.Fprintf(w, "fork at height %d (%s), executor %s\n  %s\n  %s\n", e.Height, e.Conflict, e.A.Executor, e.A.Hash, e.B.Hash)
+			}
+			fmt.Fprintf(w, "%d forks\n", len(out))
+		})
+	}),
+}
+
+var disputeCmd = &cobra.Command{
+	Use:   "dispute FILE [--out TRANSCRIPT]",
+	Short: "Settle a disagreement with another executor's block by bisection",
+	Long: `dispute takes a manifest file holding another executor's signed block (the
+first one in the file that differs from this instance's block at its height)
+for a height this instance has sealed, with the same parent and transactions
+but different state roots. It plays the verification game: bisection over
+the two blocks' per-transaction roots (one commitment from each side per
+round, about log2(n) rounds), down to one transaction whose pre-state both
+accept; this instance then supplies the notes and state-tree nodes that
+transaction reads, proven under the agreed root, and the referee
+re-executes it alone and names the executor whose claim is wrong. It
+prints the rounds and the verdict; --out writes the transcript.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		data, err := os.ReadFile(args[0])
+		if err != nil {
+			return err
+		}
+		theirs, err := fractal.DecodeManifests(data)
+		if err != nil {
+			return err
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		other, ours, err := disputedBlock(in, theirs)
+		if err != nil {
+			return err
+		}
+		parent, err := in.Block(other.Height - 1)
+		if err != nil {
+			return err
+		}
+		txs, err := in.Transactions(ours)
+		if err != nil {
+			return err
+		}
+		a := &dispute.Signed{Block: ours, WitnessFor: func(i int) (*fractal.Witness, error) { return in.Witness(ours.Height, i) }}
+		tr, err := dispute.Play(parent, a, &dispute.Signed{Block: other}, func(i int) (*phases.Tx, error) { return txs[i], nil })
+		if err != nil {
+			return err
+		}
+		if out, _ := cmd.Flags().GetString("out"); out != "" {
+			if err := writeNew(out, tr.Encode(), 0o644); err != nil {
+				return err
+			}
+		}
+		return emit(cmd, toTranscriptJSON(tr), func(w io.Writer) { printTranscript(w, tr) })
+	}),
+}
+
+// disputedBlock returns the first block of theirs that differs from this
+// instance's block at its height, with that block.
+func disputedBlock(in *fractal.Instance, theirs []*fractal.Block) (other, ours *fractal.Block, err error) {
+	for _, b := range theirs {
+		if b.Height == 0 {
+			continue
+		}
+		mine, err := in.Block(b.Height)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dispute: %w", err)
+		}
+		if mine.Hash() != b.Hash() {
+			return b, mine, nil
+		}
+	}
+	return nil, nil, errors.New("dispute: every block in the file is identical to this instance's own")
+}
+
+type roundJSON struct {
+	Lo  int    `json:"agreed_after"`
+	Hi  int    `json:"disputed_after"`
+	Mid int    `json:"asked_after"`
+	A   string `json:"a"`
+	B   string `json:"b"`
+}
+
+type findingJSON struct {
+	Party    string `json:"party"`
+	Executor string `json:"executor"`
+	Reason   string `json:"reason"`
+}
+
+type transcriptJSON struct {
+	Instance    string        `json:"instance"`
+	Height      uint64        `json:"height"`
+	ExecutorA   string        `json:"executor_a"`
+	ExecutorB   string        `json:"executor_b"`
+	Rounds      []roundJSON   `json:"rounds"`
+	Transaction int           `json:"transaction"`
+	TxID        string        `json:"txid"`
+	PreRoot     string        `json:"pre_root"`
+	ClaimA      string        `json:"claim_a"`
+	ClaimB      string        `json:"claim_b"`
+	Decided     bool          `json:"decided"`
+	Root        string        `json:"root,omitempty"`
+	Wrong       []findingJSON `json:"wrong"`
+	Note        string        `json:"note,omitempty"`
+}
+
+func toTranscriptJSON(tr *dispute.Transcript) transcriptJSON {
+	h := func(b [32]byte) string { return hex.EncodeToString(b[:]) }
+	v := transcriptJSON{
+		Instance: h(tr.Instance), Height: tr.Height,
+		ExecutorA: keys.PublicKey(tr.ExecutorA).String(), ExecutorB: keys.PublicKey(tr.ExecutorB).String(),
+		Rounds: []roundJSON{}, Transaction: tr.Index, TxID: h(tr.TxID), PreRoot: h(tr.PreRoot),
+		ClaimA: h(tr.ClaimA), ClaimB: h(tr.ClaimB), Decided: tr.Decided, Wrong: []findingJSON{}, Note: tr.Note,
+	}
+	if tr.Decided {
+		v.Root = h(tr.Root)
+	}
+	for _, r := range tr.Rounds {
+		v.Rounds = append(v.Rounds, roundJSON{r.Lo, r.Hi, r.Mid, h(r.A), h(r.B)})
+	}
+	for _, f := range tr.Wrong {
+		exec := tr.ExecutorA
+		if f.Side == dispute.SideB {
+			exec = tr.ExecutorB
+		}
+		v.Wrong = append(v.Wrong, findingJSON{f.Side.String(), keys.PublicKey(exec).String(), f.Reason})
+	}
+	return v
+}
+
+func printTranscript(w io.Writer, tr *dispute.Transcript) {
+	fmt.Fprintf(w, "dispute over block %d: A (this instance) %s, B %s\n", tr.Height, keys.PublicKey(tr.ExecutorA), keys.PublicKey(tr.ExecutorB))
+	for i, r := range tr.Rounds {
+		verdict := "disagree"
+		if r.A == r.B {
+			verdict = "agree"
+		}
+		fmt.Fprintf(w, "round %d: after transaction %d: A %x B %x: %s\n", i+1, r.Mid, r.A[:8], r.B[:8], verdict)
+	}
+	fmt.Fprintf(w, "disputed transaction %d (%x)\n", tr.Index, tr.TxID)
+	if tr.Decided {
+		fmt.Fprintf(w, "re-executed from root %x: root %x\n", tr.PreRoot[:8], tr.Root[:8])
+	} else {
+		fmt.Fprintf(w, "undecided: %s\n", tr.Note)
+	}
+	for _, f := range tr.Wrong {
+		fmt.Fprintf(w, "WRONG: %s: %s\n", f.Side, f.Reason)
+	}
+}
