@@ -307,12 +307,16 @@ func FuzzDecodeTransition(f *testing.F) {
 	f.Add((&Transition{Version: 1, Fragment: []byte("x = 1")}).Encode())
 	f.Add((&Transition{Version: 1, Prev: &prev, Fragment: []byte("f()"), Keys: []keys.PublicKey{{1}, {2}}}).Encode())
 	f.Add(EncodeSigs([][]byte{make([]byte, 64)}))
+	f.Add(EncodeRecord(&Record{Transition: &Transition{Version: 1, Fragment: []byte("x = 1")}, State: []byte{1, 0, 0, 0, 0}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if tr, err := DecodeTransition(b); err == nil && !bytes.Equal(tr.Encode(), b) {
 			t.Fatal("decoded transition re-encodes differently")
 		}
 		if s, err := DecodeSigs(b); err == nil && !bytes.Equal(EncodeSigs(s), b) {
 			t.Fatal("decoded signatures re-encode differently")
+		}
+		if r, err := DecodeRecord(b); err == nil && !bytes.Equal(EncodeRecord(r), b) {
+			t.Fatal("decoded record re-encodes differently")
 		}
 	})
 }

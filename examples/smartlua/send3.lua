@@ -1,0 +1,1 @@
+transfer('Ifni9gFFvIBsyXRJTMSFKPnUJIU+lPpcm+Fn6ixtkTw=', 3)
