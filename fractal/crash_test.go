@@ -82,7 +82,7 @@ func TestCrashRecovery(t *testing.T) {
 	f := newFixture(t, DefaultConfig())
 	home := f.home
 	f.in.Close()
-	rounds := 6
+	rounds := 10
 	lastHeight := uint64(0)
 	for r := 0; r < rounds; r++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
@@ -122,6 +122,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		lastHeight = h
 	}
+	t.Logf("%d kills, %d blocks committed", rounds, lastHeight)
 }
 
 // checkConsistent replays the receipts of every block from genesis and
