@@ -101,118 +101,74 @@ func rawEntries(t *lua.LTable) []entry {
 	return es
 }
 
-func (v *vm) runState(c *chunk, state []byte, call Call) (res Result, out []byte, err error) {
+func (v *vm) runState(c *chunk, state []byte, call Call) (Result, []byte, error) {
 	L := v.L
 	libs := newLibIndex(v.libs)
 	used := stepChunks{}
 	used.add(c)
-	r := &run{prog: c.prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed, tables: map[*lua.LTable]*tableInfo{}}
-	v.r = r
-	v.meter[0].SetValue(lua.LNumber(0))
-	defer func() {
-		res.GasUsed = r.lim.Gas - r.remaining - uint64(v.credit())
-		res.Log = r.log
-		L.SetTop(0)
-		v.r = nil
-	}()
-	runErr := func(msg string) error { return &Error{Kind: KindRuntime, Chunk: c.prog.Name, Msg: msg} }
-
-	// host holds the globals the host provides on every run.
-	host := L.NewTable()
-	names := make([]string, 0, len(call.Globals))
-	for n := range call.Globals {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		lv, cerr := v.toLua(call.Globals[n], 0)
-		if cerr != nil {
-			return res, nil, runErr(fmt.Sprintf("global %s: %v", n, cerr))
-		}
-		host.RawSetString(n, lv)
-	}
-
-	var G, env *lua.LTable
-	var before []entry
-	var proxy, layer *lua.LTable
-	if state == nil {
-		// Initial state: the fragment writes its globals straight into G.
-		G = L.NewTable()
-		G.Metatable = v.gmeta
-		G.RawSetString("_G", G)
-		host.ForEach(func(k, val lua.LValue) { G.RawSet(k, val) })
-		env = G
-	} else {
-		// Later state: env is an empty proxy whose writes are refused; reads
-		// go to the host globals, then to the state's globals, then to the
-		// libraries.
-		proxy = L.NewTable()
-		layer = host
-		layer.RawSetString("_G", proxy)
-		layer.Metatable = L.NewTable()
-		refuse := L.NewFunction(func(L *lua.LState) int {
-			L.RaiseError("globals are read-only after the initial state (assigning %s)", L.Get(2).String())
-			return 0
-		})
-		proxy.Metatable = L.NewTable()
-		proxy.Metatable.(*lua.LTable).RawSetString("__index", layer)
-		proxy.Metatable.(*lua.LTable).RawSetString("__metatable", lua.LFalse)
-		proxy.Metatable.(*lua.LTable).RawSetString("__newindex", refuse)
-		d := &decoder{L: L, env: proxy, libs: libs, meter: v.meterByName, compile: func(src []byte) (*chunk, error) {
-			c, err := cachedChunk(src)
-			if err == nil {
-				used.add(c)
-			}
-			return c, err
-		}}
-		G, err = d.decode(state)
-		if err != nil {
-			return res, nil, err
-		}
-		// The bytes must be exactly the canonical form of what they rebuild.
-		again, err := serialize(G, libs, used.lookup)
-		if err != nil {
-			return res, nil, fmt.Errorf("%w: %v", errNotState, err)
-		}
-		if !bytes.Equal(again, state) {
-			return res, nil, fmt.Errorf("%w: bytes are not in canonical form", errNotState)
-		}
-		G.Metatable = v.gmeta
-		layer.Metatable.(*lua.LTable).RawSetString("__index", G)
-		before = rawEntries(G)
-		env = proxy
-	}
-	L.G.Global, L.Env = env, env
-	r.tables[G] = &tableInfo{slots: 1}
-
-	fn := L.NewFunctionFromProto(c.prog.proto)
-	fn.Env = env
-	for i, s := range c.prog.slots {
-		fn.Upvalues[i] = v.meter[s]
-	}
-	L.SetTop(0)
-	L.Push(fn)
-	var ev lua.LValue
-	ok := true
-	if perr := v.protect(func() { ev, ok = v.pcallMarked(0, v.handler) }); perr != nil {
-		return res, nil, perr
-	}
-	if !ok {
-		return res, nil, v.runtimeError(ev)
-	}
-	for i := 1; i <= L.GetTop(); i++ {
-		gv, cerr := v.fromLua(L.Get(i), 0)
-		if cerr != nil {
-			return res, nil, runErr(fmt.Sprintf("return value %d: %v", i, cerr))
-		}
-		res.Values = append(res.Values, gv)
+	var root *lua.LTable // the state's global table
+	hooks := &stepHooks{
+		// Initial state: the fragment writes its globals straight into the
+		// run's global table.
+		env:   func(host *lua.LTable) (*lua.LTable, error) { root = host; return host, nil },
+		after: func() error { return nil },
 	}
 	if state != nil {
-		if err := readOnlyKept(G, before, proxy, layer); err != nil {
-			return res, nil, runErr(err.Error())
+		var before []entry
+		var proxy, host *lua.LTable
+		hooks.env = func(h *lua.LTable) (*lua.LTable, error) {
+			// Later state: the environment is an empty proxy whose writes are
+			// refused; reads go to the host globals, then to the state's
+			// globals, then to the libraries.
+			host, proxy = h, L.NewTable()
+			refuse := L.NewFunction(func(L *lua.LState) int {
+				L.RaiseError("globals are read-only after the initial state (assigning %s)", L.Get(2).String())
+				return 0
+			})
+			pm := L.NewTable()
+			pm.RawSetString("__index", host)
+			pm.RawSetString("__metatable", lua.LFalse)
+			pm.RawSetString("__newindex", refuse)
+			proxy.Metatable = pm
+			d := &decoder{L: L, env: proxy, libs: libs, meter: v.meterByName, compile: func(src []byte) (*chunk, error) {
+				c, err := cachedChunk(src)
+				if err == nil {
+					used.add(c)
+				}
+				return c, err
+			}}
+			var err error
+			if root, err = d.decode(state); err != nil {
+				return nil, err
+			}
+			// The bytes must be exactly the canonical form of what they rebuild.
+			again, err := serialize(root, libs, used.lookup)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", errNotState, err)
+			}
+			if !bytes.Equal(again, state) {
+				return nil, fmt.Errorf("%w: bytes are not in canonical form", errNotState)
+			}
+			root.Metatable = v.gmeta
+			hm := L.NewTable()
+			hm.RawSetString("__index", root)
+			host.Metatable = hm
+			host.RawSetString("_G", proxy)
+			before = rawEntries(root)
+			return proxy, nil
+		}
+		hooks.after = func() error {
+			if err := readOnlyKept(root, before, proxy, host); err != nil {
+				return &Error{Kind: KindRuntime, Chunk: c.prog.Name, Msg: err.Error()}
+			}
+			return nil
 		}
 	}
-	out, err = serialize(G, libs, used.lookup)
+	res, err := v.exec(c.prog, call, hooks)
+	if err != nil {
+		return res, nil, err
+	}
+	out, err := serialize(root, libs, used.lookup)
 	if err != nil {
 		return res, nil, err
 	}

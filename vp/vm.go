@@ -449,7 +449,17 @@ func (p *Pool) Run(prog *Program, call Call) (Result, error) {
 	return v.run(prog, call)
 }
 
-func (v *vm) run(prog *Program, call Call) (res Result, err error) {
+func (v *vm) run(prog *Program, call Call) (Result, error) { return v.exec(prog, call, nil) }
+
+// stepHooks let a Smart Lua step (state.go) run on a deserialized state:
+// env turns the table of host globals into the run's environment, after
+// checks the state once the fragment has returned.
+type stepHooks struct {
+	env   func(host *lua.LTable) (*lua.LTable, error)
+	after func() error
+}
+
+func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err error) {
 	L := v.L
 	r := &run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed}
 	v.r = r
@@ -480,9 +490,16 @@ func (v *vm) run(prog *Program, call Call) (res Result, err error) {
 		}
 		G.RawSetString(n, lv)
 	}
+	env := G
+	if hooks != nil {
+		if env, err = hooks.env(G); err != nil {
+			return res, err
+		}
+		L.G.Global, L.Env = env, env
+	}
 
 	fn := L.NewFunctionFromProto(prog.proto)
-	fn.Env = G
+	fn.Env = env
 	for i, s := range prog.slots {
 		fn.Upvalues[i] = v.meter[s]
 	}
@@ -502,6 +519,11 @@ func (v *vm) run(prog *Program, call Call) (res Result, err error) {
 			return res, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: fmt.Sprintf("return value %d: %v", i, cerr)}
 		}
 		res.Values = append(res.Values, gv)
+	}
+	if hooks != nil {
+		if err := hooks.after(); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }
