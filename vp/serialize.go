@@ -452,9 +452,9 @@ type decoder struct {
 	compile func(src []byte) (*chunk, error)
 }
 
-// errNotState marks a decode failure, for callers that tell bad bytes from
-// other failures.
-var errNotState = errors.New("vp: state: decode")
+// ErrState wraps every failure to read state bytes: they are not a
+// canonical serialization this sandbox can rebuild.
+var ErrState = errors.New("vp: state: decode")
 
 // parsed is a state's bytes split into fields, before any Lua object exists.
 type parsed struct {
@@ -527,7 +527,7 @@ func parseState(b []byte, compile func(src []byte) (*chunk, error)) (*parsed, er
 }
 
 func (d *decoder) decode(b []byte) (*lua.LTable, error) {
-	fail := func(err error) (*lua.LTable, error) { return nil, fmt.Errorf("%w: %v", errNotState, err) }
+	fail := func(err error) (*lua.LTable, error) { return nil, fmt.Errorf("%w: %v", ErrState, err) }
 	p, err := parseState(b, d.compile)
 	if err != nil {
 		return fail(err)

@@ -10,10 +10,6 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// ErrState wraps every failure to read stored state bytes: they are not a
-// canonical serialization this sandbox can rebuild.
-var ErrState = errNotState
-
 // chunkCache keeps compiled state chunks by source hash, so a chain of
 // transitions compiles its initial fragment once per process. It forgets
 // everything when full: a cache, never a source of truth.
@@ -144,10 +140,10 @@ func (v *vm) runState(c *chunk, state []byte, call Call) (Result, []byte, error)
 			// The bytes must be exactly the canonical form of what they rebuild.
 			again, err := serialize(root, libs, used.lookup)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %v", errNotState, err)
+				return nil, fmt.Errorf("%w: %v", ErrState, err)
 			}
 			if !bytes.Equal(again, state) {
-				return nil, fmt.Errorf("%w: bytes are not in canonical form", errNotState)
+				return nil, fmt.Errorf("%w: bytes are not in canonical form", ErrState)
 			}
 			root.Metatable = v.gmeta
 			hm := L.NewTable()

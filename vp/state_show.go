@@ -49,7 +49,7 @@ func ShowState(b []byte) (*StateView, error) {
 	}
 	p, err := parseState(b, cachedChunk)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errNotState, err)
+		return nil, fmt.Errorf("%w: %v", ErrState, err)
 	}
 	// Cells are shown inside the closures that hold them; tables and
 	// closures are named by their object number.
