@@ -320,3 +320,23 @@ func FuzzDecodeTransition(f *testing.F) {
 		}
 	})
 }
+
+// Closures that later fragments make and store through the initial
+// state's functions are state: they survive, and verification re-executes
+// the chain to the same hashes.
+func TestLaterClosuresVerify(t *testing.T) {
+	c := newChain(t)
+	s := c.apply(t, nil, `local reg = {}
+function register(name, f) reg[name] = f end
+function call(name, ...) return reg[name](...) end`)
+	s = c.apply(t, &s.Hash, `local total = 0
+register('add', function(n) total = total + n; return total end)`)
+	s = c.apply(t, &s.Hash, `call('add', 40)`)
+	_, res, err := Apply(c.store, c.v, rand.Reader, &s.Hash, []byte(`return call('add', 2)`), nil)
+	if err != nil || len(res.Values) != 1 || res.Values[0] != int64(42) {
+		t.Fatalf("call: %v %v", res.Values, err)
+	}
+	if n, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get)); err != nil || n != 4 {
+		t.Fatalf("verify: %d %v", n, err)
+	}
+}
