@@ -47,6 +47,8 @@ type Outcome struct {
 	Receipt Receipt
 	Spent   []notes.Note // the inputs, in lookup order
 	Created []notes.Note // the outputs, in calculation order
+	Exports []Export     // notes leaving for other instances (transfer.go)
+	Import  *Import      // the checked claim of an import transaction
 }
 
 // Execute runs phases 1–3 of tx against st: it checks the transaction's
@@ -88,6 +90,9 @@ type execution struct {
 	serial  bool // run predicates one after another (the scheduler already fills the cores)
 	inputs  []notes.Note
 	outputs []notes.Note
+	exports []Export
+	imp     *Import      // set by an import transaction once its claim checked
+	seen    []notes.Note // outputs as the predicates see them (with exports)
 }
 
 func execute(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) (*Outcome, error) {
@@ -96,13 +101,20 @@ func execute(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) (*Outcome,
 	for _, s := range tx.Signers {
 		x.signers = append(x.signers, s.String())
 	}
-	for _, phase := range []func() (*Outcome, error){x.lookup, x.calculate, x.validate} {
+	steps := []func() (*Outcome, error){x.lookup, x.calculate, x.validate}
+	if IsImport(tx) {
+		steps = []func() (*Outcome, error){x.importClaim, x.validate}
+	}
+	for _, phase := range steps {
 		if out, err := phase(); out != nil || err != nil {
 			return out, err
 		}
 	}
 	x.rc.TxID, x.rc.Status = x.id, Accepted
-	return &Outcome{Receipt: x.rc, Spent: x.inputs, Created: x.outputs}, nil
+	if x.imp != nil { // the exported note is consumed by the import index, not spent here
+		return &Outcome{Receipt: x.rc, Created: x.outputs, Import: x.imp}, nil
+	}
+	return &Outcome{Receipt: x.rc, Spent: x.inputs, Created: x.outputs, Exports: x.exports}, nil
 }
 
 // refuse ends the run with a refused receipt and no effects.
@@ -340,7 +352,11 @@ func (x *execution) calculate() (*Outcome, error) {
 		}
 		return x.refuse(PhaseCalculation, Predicate{}, reason), nil
 	}
-	list, err := resultList(res.Values, MaxOutputs)
+	values, exports := res.Values, any(nil)
+	if len(values) == 2 { // outputs, exports
+		values, exports = values[:1], values[1]
+	}
+	list, err := resultList(values, MaxOutputs)
 	if err != nil {
 		return x.refuse(PhaseCalculation, Predicate{}, "calculation code "+err.Error()), nil
 	}
@@ -360,6 +376,9 @@ func (x *execution) calculate() (*Outcome, error) {
 		}
 		x.outputs = append(x.outputs, *n)
 		x.rc.Outputs = append(x.rc.Outputs, refOf(n))
+	}
+	if err := x.exportsOf(exports); err != nil {
+		return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
 	}
 	return nil, nil
 }
@@ -453,20 +472,25 @@ type check struct {
 func (x *execution) checks() []check {
 	var list []check
 	seen := make(map[notes.Hash]bool)
-	all := append(append([]notes.Note{}, x.inputs...), x.outputs...)
+	x.seen = x.seenOutputs()
+	all := append(append([]notes.Note{}, x.inputs...), x.seen...)
 	for _, n := range all {
 		if !seen[n.Application] {
 			seen[n.Application] = true
 			list = append(list, check{pred: Predicate{Role: RoleApplication, Code: n.Application}, app: n.Application})
 		}
 	}
-	for i := range x.inputs {
+	// An import's input owner predicate ran on the source, as the export's.
+	for i := 0; i < len(x.inputs) && x.imp == nil; i++ {
 		n := &x.inputs[i]
 		list = append(list, check{pred: Predicate{Role: RoleInput, Index: uint32(i + 1), Code: n.Owner}, app: n.Application, note: n})
 	}
-	for i := range x.outputs {
-		n := &x.outputs[i]
-		list = append(list, check{pred: Predicate{Role: RoleOutput, Index: uint32(i + 1), Code: n.Owner}, app: n.Application, note: n})
+	for i := range x.seen {
+		n, role := &x.seen[i], RoleOutput
+		if i >= len(x.outputs) {
+			role = RoleExport
+		}
+		list = append(list, check{pred: Predicate{Role: role, Index: uint32(i + 1), Code: n.Owner}, app: n.Application, note: n})
 	}
 	return list
 }
@@ -529,7 +553,7 @@ func limitsWithGas(gas uint64) vp.Limits {
 // predicateGlobals are the globals of one predicate run.
 func (x *execution) predicateGlobals(c *check) map[string]any {
 	g := map[string]any{
-		"inputs": x.inputs, "outputs": x.outputs, "extradata": x.tx.Extradata,
+		"inputs": x.inputs, "outputs": x.seen, "extradata": x.tx.Extradata,
 		"signers": x.signers, "txid": x.txid,
 		"role": c.pred.Role.String(), "index": int64(c.pred.Index),
 		"application": hex.EncodeToString(c.app[:]),
@@ -537,6 +561,7 @@ func (x *execution) predicateGlobals(c *check) map[string]any {
 	if c.note != nil {
 		g["note"] = c.note
 	}
+	x.transferGlobals(g)
 	return g
 }
 

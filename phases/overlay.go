@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"errors"
 	"sort"
 	"sync"
 
@@ -14,7 +15,8 @@ import (
 type overlay struct {
 	base State
 	mu   sync.RWMutex
-	live map[string]change // by state key text
+	live map[string]change   // by state key text
+	imp  map[notes.Hash]bool // exports imported earlier in the block
 }
 
 // change is the overlay's version of one state key.
@@ -25,7 +27,7 @@ type change struct {
 }
 
 func newOverlay(base State) *overlay {
-	return &overlay{base: base, live: make(map[string]change)}
+	return &overlay{base: base, live: make(map[string]change), imp: make(map[notes.Hash]bool)}
 }
 
 // apply records an accepted outcome's effects: inputs spent, then outputs
@@ -41,6 +43,24 @@ func (o *overlay) apply(out *Outcome) {
 		k := out.Created[i].StateKey()
 		o.live[k.String()] = change{key: k, text: k.String(), note: &out.Created[i]}
 	}
+	if out.Import != nil {
+		o.imp[out.Import.ExportID] = true
+	}
+}
+
+// Imported implements ImportIndex over the base's index.
+func (o *overlay) Imported(id notes.Hash) (bool, error) {
+	o.mu.RLock()
+	done := o.imp[id]
+	o.mu.RUnlock()
+	if done {
+		return true, nil
+	}
+	idx, ok := o.base.(ImportIndex)
+	if !ok {
+		return false, errors.New("phases: import: the state keeps no import index")
+	}
+	return idx.Imported(id)
 }
 
 func (o *overlay) Get(k notes.StateKey) (*notes.Note, error) {

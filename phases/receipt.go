@@ -78,9 +78,10 @@ const (
 	RoleApplication Role = 1 // an application predicate, once per distinct application
 	RoleInput       Role = 2 // the owner predicate of an input note
 	RoleOutput      Role = 3 // the owner predicate of an output note
+	RoleExport      Role = 4 // the owner predicate of an exported note (transfer.go)
 )
 
-var roleNames = [...]string{"", "application", "input", "output"}
+var roleNames = [...]string{"", "application", "input", "output", "export"}
 
 func (r Role) String() string {
 	if int(r) < len(roleNames) {
@@ -228,7 +229,7 @@ func (r *Receipt) check() error {
 		return fmt.Errorf("unknown status %d", r.Status)
 	case r.Phase > PhaseCommit:
 		return fmt.Errorf("unknown phase %d", r.Phase)
-	case r.Predicate.Role > RoleOutput:
+	case r.Predicate.Role > RoleExport:
 		return fmt.Errorf("unknown role %d", r.Predicate.Role)
 	case (r.Status == Accepted) != (r.Phase == PhaseNone):
 		return fmt.Errorf("status %s with phase %q", r.Status, r.Phase)

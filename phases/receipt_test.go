@@ -63,7 +63,7 @@ func TestDecodeReceiptRefusals(t *testing.T) {
 		{"version", set(0, 9), "unknown version 9"},
 		{"status", set(33, 7), "unknown status 7"},
 		{"phase", set(34, 6), "unknown phase 6"},
-		{"role", set(35, 4), "unknown role 4"},
+		{"role", set(35, 5), "unknown role 5"},
 		{"accepted with a phase", set(33, 1), `status accepted with phase "validity"`},
 		{"accepted with a reason", accepted.Encode(), "accepted receipt with a refusal"},
 		{"trailing", append(append([]byte{}, good...), 1), "1 trailing bytes"},
