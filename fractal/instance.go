@@ -221,6 +221,10 @@ func (in *Instance) loadIdentity() error {
 		if in.nextSeq, err = lastSeq(txn); err != nil {
 			return err
 		}
+		// The encrypted queue shares the arrival sequence (encrypted.go).
+		if in.nextSeq, err = afterEncryptedQueue(txn, in.nextSeq); err != nil {
+			return err
+		}
 		if hex.EncodeToString(id) != in.cfg.Instance {
 			return fmt.Errorf("%s names instance %s but the store holds %x", configFile, in.cfg.Instance, id)
 		}

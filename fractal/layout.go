@@ -14,6 +14,7 @@ const (
 	prefixQueue   = 'q' // q + u64 sequence: queued transaction, in arrival order
 	prefixPending = 'p' // p + 32-byte ID: u64 sequence of a queued transaction
 	prefixTree    = 's' // s + ...: state tree nodes (fractal/statetree)
+	// E + ...: the encrypted mempool (prefixEncrypted in encrypted.go)
 )
 
 // Metadata names under prefixMeta.

@@ -23,6 +23,9 @@ var tree = statetree.New([]byte{prefixTree})
 type Sealed struct {
 	Block    *Block
 	Receipts []*phases.Receipt
+	// Encrypted reports the encrypted batch this seal fixed, opened or is
+	// waiting for; nil when no encrypted batch was involved (encrypted.go).
+	Encrypted *EncryptedStatus
 }
 
 // Seal takes up to Config.MaxBlockTxs queued transactions in arrival order,
@@ -56,13 +59,38 @@ func (in *Instance) seal(max int) (*Sealed, error) {
 	view := in.db.NewTransaction(false)
 	defer view.Discard()
 	q, err := readQueue(view, max)
-	if err != nil || len(q) == 0 {
-		return &Sealed{}, err
+	if err != nil {
+		return nil, err
+	}
+	// An encrypted batch ahead in arrival order is fixed, opened or waited
+	// for first; otherwise q is cut before the first encrypted entry.
+	q, s, err := in.sealEncrypted(view, q, max)
+	if err != nil || s != nil {
+		return s, err
+	}
+	if len(q) == 0 {
+		return &Sealed{}, nil
 	}
 	txs := make([]*phases.Tx, len(q))
 	for i, e := range q {
 		txs[i] = e.tx
 	}
+	return in.commitTxs(view, txs, func(txn *badger.Txn, i int, _ *phases.Receipt) error {
+		if err := txn.Delete(seqKey(prefixQueue, q[i].seq)); err != nil {
+			return err
+		}
+		return txn.Delete(hashKey(prefixPending, txs[i].ID()))
+	}, nil)
+}
+
+// commitTxs runs txs through phases 1–3 against view and commits, in one
+// badger transaction, the effects and receipts of the accepted ones, the new
+// block (when any was accepted) and the state roots. taken is called for
+// every transaction, accepted or refused, to remove it from wherever it
+// waited; finish, when not nil, is called last before the commit.
+func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
+	taken func(txn *badger.Txn, i int, rc *phases.Receipt) error,
+	finish func(txn *badger.Txn, res *Sealed) error) (*Sealed, error) {
 	execute := phases.ExecuteBlock
 	if in.cfg.Serial {
 		execute = phases.ExecuteSerial
@@ -88,10 +116,7 @@ func (in *Instance) seal(max int) (*Sealed, error) {
 	for i, o := range outs {
 		id := txs[i].ID()
 		res.Receipts = append(res.Receipts, &o.Receipt)
-		if err := txn.Delete(seqKey(prefixQueue, q[i].seq)); err != nil {
-			return nil, err
-		}
-		if err := txn.Delete(hashKey(prefixPending, id)); err != nil {
+		if err := taken(txn, i, &o.Receipt); err != nil {
 			return nil, err
 		}
 		if o.Receipt.Status != phases.Accepted {
@@ -125,6 +150,11 @@ func (in *Instance) seal(max int) (*Sealed, error) {
 			}
 		}
 		res.Block = b
+	}
+	if finish != nil {
+		if err := finish(txn, res); err != nil {
+			return nil, err
+		}
 	}
 	if err := txn.Commit(); err != nil {
 		return nil, err

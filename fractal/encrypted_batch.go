@@ -1,0 +1,612 @@
+package fractal
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
+)
+
+// EncryptedBatch is the signed record that fixes the order of a batch of
+// encrypted transactions before anyone can decrypt them: the executor signs
+// the instance, the batch number, the threshold key and the payload IDs in
+// slot order. Keyholders release shares only for the batch that waits, and
+// the batch executes in exactly this order.
+type EncryptedBatch struct {
+	Instance   [32]byte
+	Number     uint64   // 1 for the first batch
+	Key        [32]byte // threshold key ID the payloads are sealed to
+	PayloadIDs [][32]byte
+	Executor   [32]byte
+	Signature  [64]byte // XEdDSA by Executor over encBatchSigContext || Hash()
+}
+
+const (
+	encBatchVersion    = 1
+	encBatchSigContext = "fractal encrypted batch v1\x00"
+	// maxBatchBytes bounds the payload bytes fixed into one batch, so that a
+	// batch's commit fits one badger transaction; a batch always takes at
+	// least one payload.
+	maxBatchBytes = 4 << 20
+)
+
+// Commitment is SHA-256 over list<bytes[32]> of the payload IDs (the same
+// construction as a block's transactions hash).
+func (b *EncryptedBatch) Commitment() [32]byte { return TxsHash(b.PayloadIDs) }
+
+func (b *EncryptedBatch) header(w *enc.Writer) {
+	c := b.Commitment()
+	w.U8(encBatchVersion)
+	w.Fixed(b.Instance[:])
+	w.U64(b.Number)
+	w.Fixed(b.Key[:])
+	w.U32(uint32(len(b.PayloadIDs)))
+	w.Fixed(c[:])
+	w.Fixed(b.Executor[:])
+}
+
+// Hash is SHA-256 over the header: every field before the signature, with
+// the payload IDs by their count and commitment.
+func (b *EncryptedBatch) Hash() [32]byte {
+	w := enc.NewWriter(180)
+	b.header(w)
+	return sha256.Sum256(w.Bytes())
+}
+
+func (b *EncryptedBatch) signedMessage() []byte {
+	h := b.Hash()
+	return append([]byte(encBatchSigContext), h[:]...)
+}
+
+// Verify checks the executor's signature.
+func (b *EncryptedBatch) Verify() error {
+	if err := keys.Verify(keys.PublicKey(b.Executor), b.signedMessage(), b.Signature[:]); err != nil {
+		return fmt.Errorf("fractal: encrypted batch %d: executor signature: %w", b.Number, err)
+	}
+	return nil
+}
+
+// Encode returns the canonical encoding: header, signature, payload IDs.
+func (b *EncryptedBatch) Encode() []byte {
+	w := enc.NewWriter(250 + 32*len(b.PayloadIDs))
+	b.header(w)
+	w.Fixed(b.Signature[:])
+	w.U32(uint32(len(b.PayloadIDs)))
+	for _, id := range b.PayloadIDs {
+		w.Fixed(id[:])
+	}
+	return w.Bytes()
+}
+
+// DecodeEncryptedBatch parses a batch record, refusing an unknown version,
+// truncation, trailing bytes, more than MaxBlockTxs payloads, an empty
+// batch, and a count or commitment that does not match the ID list. It does
+// not check the signature (see Verify).
+func DecodeEncryptedBatch(data []byte) (*EncryptedBatch, error) {
+	r := enc.NewReader(data)
+	b := &EncryptedBatch{}
+	if v := r.U8(); r.Err() == nil && v != encBatchVersion {
+		r.Fail(fmt.Errorf("unknown version %d", v))
+	}
+	r.Into(b.Instance[:])
+	b.Number = r.U64()
+	r.Into(b.Key[:])
+	count := r.U32()
+	var commitment [32]byte
+	r.Into(commitment[:])
+	r.Into(b.Executor[:])
+	r.Into(b.Signature[:])
+	b.PayloadIDs = readHashes(r, "payloads")
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("fractal: decode encrypted batch: %w", err)
+	}
+	switch {
+	case len(b.PayloadIDs) == 0:
+		return nil, errors.New("fractal: decode encrypted batch: no payloads")
+	case int(count) != len(b.PayloadIDs):
+		return nil, fmt.Errorf("fractal: decode encrypted batch: count %d for %d payloads", count, len(b.PayloadIDs))
+	case b.Commitment() != commitment:
+		return nil, errors.New("fractal: decode encrypted batch: commitment does not match the payload list")
+	}
+	return b, nil
+}
+
+// EncryptedState says where an encrypted batch stands.
+type EncryptedState uint8
+
+// The states an EncryptedStatus reports.
+const (
+	BatchFixed   EncryptedState = 1 // this seal fixed the batch's order
+	BatchWaiting EncryptedState = 2 // the batch waits for keyholder shares
+	BatchOpened  EncryptedState = 3 // the batch was decrypted and executed
+)
+
+func (s EncryptedState) String() string {
+	switch s {
+	case BatchFixed:
+		return "fixed"
+	case BatchWaiting:
+		return "waiting"
+	case BatchOpened:
+		return "opened"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// EncryptedStatus reports an encrypted batch: its record, its state, the
+// keyholders whose verified shares are in (ascending) and how many are
+// needed.
+type EncryptedStatus struct {
+	Batch  *EncryptedBatch
+	State  EncryptedState
+	Shares []int
+	Needed int
+}
+
+// sealEncrypted is Seal's first step. A batch waiting for shares is opened
+// when k are in and otherwise waited for: nothing queued after it runs
+// first. A payload queued before the first plaintext transaction in q
+// starts a new batch, fixed here. Otherwise q comes back cut before the
+// first queued payload.
+func (in *Instance) sealEncrypted(view *badger.Txn, q []queued, max int) ([]queued, *Sealed, error) {
+	n, waiting, err := waitingBatch(view)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encrypted mempool: %w", err)
+	}
+	if waiting {
+		s, err := in.openBatch(view, n)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encrypted batch %d: %w", n, err)
+		}
+		return nil, s, nil
+	}
+	first, ok, err := firstEncrypted(view)
+	if err != nil || !ok {
+		return q, nil, err
+	}
+	if len(q) > 0 && q[0].seq < first {
+		for i, e := range q {
+			if e.seq > first {
+				return q[:i], nil, nil
+			}
+		}
+		return q, nil, nil
+	}
+	limit := ^uint64(0)
+	if len(q) > 0 {
+		limit = q[0].seq
+	}
+	s, err := in.fixBatch(view, limit, max)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encrypted mempool: %w", err)
+	}
+	return nil, s, nil
+}
+
+func waitingBatch(txn *badger.Txn) (uint64, bool, error) {
+	raw, err := getValue(txn, encKeyOf(encWaiting))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if len(raw) != 8 {
+		return 0, false, fmt.Errorf("waiting batch entry has %d bytes", len(raw))
+	}
+	return binary.BigEndian.Uint64(raw), true, nil
+}
+
+// fixBatch takes the queued payloads that arrived before sequence limit (up
+// to max of them and maxBatchBytes), signs their order as the next batch and
+// stores it as the batch waiting for shares, in one badger transaction.
+func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, error) {
+	pk, err := thresholdKey(view)
+	if err != nil {
+		return nil, err
+	}
+	pre := encKeyOf(encQueue)
+	var seqs []uint64
+	var raws [][]byte
+	b := &EncryptedBatch{Instance: in.id, Key: pk.ID()}
+	size := 0
+	it := view.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: pre})
+	for it.Rewind(); it.Valid() && len(seqs) < max; it.Next() {
+		k := it.Item().Key()
+		if len(k) != len(pre)+8 {
+			it.Close()
+			return nil, fmt.Errorf("encrypted queue key %x is malformed", k)
+		}
+		seq := binary.BigEndian.Uint64(k[len(pre):])
+		if seq >= limit || (len(seqs) > 0 && size+int(it.Item().ValueSize()) > maxBatchBytes) {
+			break
+		}
+		raw, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		size += len(raw)
+		seqs = append(seqs, seq)
+		raws = append(raws, raw)
+		b.PayloadIDs = append(b.PayloadIDs, sha256.Sum256(raw))
+	}
+	it.Close()
+	if b.Number, err = lastBatch(view); err != nil {
+		return nil, err
+	}
+	b.Number++
+	b.Executor = in.pub
+	sig, err := in.key.Sign(rand.Reader, b.signedMessage())
+	if err != nil {
+		return nil, fmt.Errorf("sign encrypted batch: %w", err)
+	}
+	copy(b.Signature[:], sig)
+
+	txn := in.db.NewTransaction(true)
+	defer txn.Discard()
+	for i, seq := range seqs {
+		if err := txn.Delete(encKeyOf(encQueue, u64(seq))); err != nil {
+			return nil, err
+		}
+		if err := txn.Set(encKeyOf(encSlot, u64(b.Number), u32(uint32(i))), raws[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := txn.Set(encKeyOf(encBatch, u64(b.Number)), b.Encode()); err != nil {
+		return nil, err
+	}
+	if err := txn.Set(encKeyOf(encWaiting), u64(b.Number)); err != nil {
+		return nil, err
+	}
+	if err := txn.Commit(); err != nil {
+		return nil, err
+	}
+	return &Sealed{Encrypted: &EncryptedStatus{Batch: b, State: BatchFixed, Needed: pk.K}}, nil
+}
+
+// lastBatch returns the number of the last batch record, 0 for none.
+func lastBatch(txn *badger.Txn) (uint64, error) {
+	pre := encKeyOf(encBatch)
+	it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: pre})
+	defer it.Close()
+	it.Seek(append(pre, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+	if !it.Valid() {
+		return 0, nil
+	}
+	k := it.Item().Key()
+	if len(k) != len(pre)+8 {
+		return 0, fmt.Errorf("encrypted batch key %x is malformed", k)
+	}
+	return binary.BigEndian.Uint64(k[len(pre):]), nil
+}
+
+// pendingBatch is the stored state of batch n.
+type pendingBatch struct {
+	pk       *tfhe.PublicKey
+	batch    *EncryptedBatch
+	payloads []*tfhe.Payload
+	shares   []*tfhe.ShareBatch // ascending keyholder index
+}
+
+func loadBatch(txn *badger.Txn, n uint64) (*pendingBatch, error) {
+	pk, err := thresholdKey(txn)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := getValue(txn, encKeyOf(encBatch, u64(n)))
+	if err != nil {
+		return nil, fmt.Errorf("batch record: %w", err)
+	}
+	p := &pendingBatch{pk: pk}
+	if p.batch, err = DecodeEncryptedBatch(raw); err != nil {
+		return nil, err
+	}
+	if p.batch.Key != pk.ID() {
+		return nil, errors.New("batch is sealed to another threshold key")
+	}
+	p.payloads = make([]*tfhe.Payload, len(p.batch.PayloadIDs))
+	for i, id := range p.batch.PayloadIDs {
+		raw, err := getValue(txn, encKeyOf(encSlot, u64(n), u32(uint32(i))))
+		if err != nil {
+			return nil, fmt.Errorf("slot %d: %w", i, err)
+		}
+		if sha256.Sum256(raw) != id {
+			return nil, fmt.Errorf("slot %d: payload differs from the batch record", i)
+		}
+		if p.payloads[i], err = tfhe.DecodePayload(raw); err != nil {
+			return nil, fmt.Errorf("slot %d: %w", i, err)
+		}
+	}
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: encKeyOf(encShares, u64(n))})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		raw, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		sb, err := tfhe.DecodeShareBatch(raw)
+		if err != nil {
+			return nil, err
+		}
+		p.shares = append(p.shares, sb)
+	}
+	return p, nil
+}
+
+func (p *pendingBatch) status(state EncryptedState) *EncryptedStatus {
+	s := &EncryptedStatus{Batch: p.batch, State: state, Needed: p.pk.K, Shares: []int{}}
+	for _, sb := range p.shares {
+		s.Shares = append(s.Shares, sb.Index)
+	}
+	return s
+}
+
+// PendingEncrypted reports the batch waiting for keyholder shares, or nil
+// when none waits.
+func (in *Instance) PendingEncrypted() (*EncryptedStatus, error) {
+	var s *EncryptedStatus
+	err := in.db.View(func(txn *badger.Txn) error {
+		n, ok, err := waitingBatch(txn)
+		if err != nil || !ok {
+			return err
+		}
+		p, err := loadBatch(txn, n)
+		if err != nil {
+			return fmt.Errorf("encrypted batch %d: %w", n, err)
+		}
+		s = p.status(BatchWaiting)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: pending encrypted batch: %w", err)
+	}
+	return s, nil
+}
+
+// MakeShares computes keyholder sk's decryption shares for the batch
+// waiting for shares, in slot order (one tfhe.ShareBatch for the whole
+// batch). It changes nothing; submit the result with SubmitShares.
+func (in *Instance) MakeShares(sk *tfhe.KeyShare) (*tfhe.ShareBatch, error) {
+	var p *pendingBatch
+	err := in.db.View(func(txn *badger.Txn) error {
+		n, ok, err := waitingBatch(txn)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("no encrypted batch is waiting for shares")
+		}
+		if p, err = loadBatch(txn, n); err != nil {
+			return fmt.Errorf("encrypted batch %d: %w", n, err)
+		}
+		return nil
+	})
+	if err == nil && sk.PK.ID() != p.pk.ID() {
+		err = errors.New("key share is for another threshold key than the attached one")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fractal: make shares: %w", err)
+	}
+	sb, err := tfhe.PartDecBatch(sk, p.payloads)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: make shares for encrypted batch %d: %w", p.batch.Number, err)
+	}
+	return sb, nil
+}
+
+// SubmitShares checks one keyholder's share batch (a tfhe.ShareBatch
+// encoding) against the batch waiting for shares and stores it. Every share
+// is verified; a bad one is refused with an error naming the keyholder
+// (a *tfhe.ShareError in the chain) and nothing is stored. A second batch
+// from one keyholder is refused. The batch opens at the next Seal once k
+// batches are in.
+func (in *Instance) SubmitShares(raw []byte) (*EncryptedStatus, error) {
+	sb, err := tfhe.DecodeShareBatch(raw)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: submit shares: %w", err)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var st *EncryptedStatus
+	err = in.db.Update(func(txn *badger.Txn) error {
+		n, ok, err := waitingBatch(txn)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("no encrypted batch is waiting for shares")
+		}
+		p, err := loadBatch(txn, n)
+		if err != nil {
+			return fmt.Errorf("encrypted batch %d: %w", n, err)
+		}
+		if err := p.check(sb); err != nil {
+			return fmt.Errorf("encrypted batch %d: %w", n, err)
+		}
+		if err := txn.Set(encKeyOf(encShares, u64(n), u32(uint32(sb.Index))), sb.Encode()); err != nil {
+			return err
+		}
+		p.shares = append(p.shares, sb)
+		st = p.status(BatchWaiting)
+		slices.Sort(st.Shares)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: submit shares: %w", err)
+	}
+	return st, nil
+}
+
+// check verifies a keyholder's share batch against the waiting batch.
+func (p *pendingBatch) check(sb *tfhe.ShareBatch) error {
+	if sb.Key != p.pk.ID() {
+		return &tfhe.ShareError{Keyholder: sb.Index, Err: errors.New("shares are for another threshold key")}
+	}
+	if sb.Index < 1 || sb.Index > p.pk.N {
+		return &tfhe.ShareError{Keyholder: sb.Index, Err: fmt.Errorf("index out of 1..%d", p.pk.N)}
+	}
+	for _, have := range p.shares {
+		if have.Index == sb.Index {
+			return &tfhe.ShareError{Keyholder: sb.Index, Err: errors.New("shares already submitted")}
+		}
+	}
+	if len(sb.Shares) != len(p.payloads) {
+		return &tfhe.ShareError{Keyholder: sb.Index, Err: fmt.Errorf("%d shares for %d payloads", len(sb.Shares), len(p.payloads))}
+	}
+	errs := make([]error, len(p.payloads))
+	parallel(len(p.payloads), func(i int) {
+		if sb.Shares[i].Index != sb.Index {
+			errs[i] = errors.New("share index differs from the batch's")
+			return
+		}
+		errs[i] = tfhe.VerifyShare(p.pk, p.payloads[i], sb.Shares[i])
+	})
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("slot %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// slotTx is a decrypted transaction that goes on to phases 1–3.
+type slotTx struct {
+	slot  uint32
+	tx    *phases.Tx
+	plain uint64 // queue sequence of a plaintext copy of the same transaction, +1 (0: none)
+}
+
+// openBatch decrypts batch n when k share batches are in and runs its
+// transactions in slot order through phases 1–3 and one commit. A payload
+// that does not decrypt, a plaintext that does not parse or fails admission,
+// a transaction already executed, and a second copy within the batch are
+// dropped with a receipt; nothing else is affected. With fewer than k share
+// batches it reports the batch waiting and writes nothing.
+func (in *Instance) openBatch(view *badger.Txn, n uint64) (*Sealed, error) {
+	p, err := loadBatch(view, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.shares) < p.pk.K {
+		return &Sealed{Encrypted: p.status(BatchWaiting)}, nil
+	}
+	plain, slotErrs, err := tfhe.OpenBlock(p.pk, p.payloads, p.shares[:p.pk.K])
+	if err != nil {
+		return nil, err
+	}
+	dropped := make([]*phases.Receipt, len(p.payloads))
+	drop := func(i int, format string, args ...any) {
+		reason := strings.ToValidUTF8(fmt.Sprintf("encrypted transaction dropped: "+format, args...), "?")
+		if len(reason) > phases.MaxReason {
+			reason = strings.ToValidUTF8(reason[:phases.MaxReason], "")
+		}
+		dropped[i] = &phases.Receipt{TxID: p.batch.PayloadIDs[i], Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: reason}
+	}
+	var run []slotTx
+	seen := map[[32]byte]int{}
+	for i := range p.payloads {
+		if slotErrs[i] != nil {
+			drop(i, "payload does not decrypt")
+			continue
+		}
+		tx, err := phases.DecodeTx(plain[i])
+		if err != nil {
+			drop(i, "plaintext does not parse: %v", err)
+			continue
+		}
+		if _, err := in.admit(tx); err != nil {
+			drop(i, "%v", err)
+			continue
+		}
+		id := tx.ID()
+		if j, ok := seen[id]; ok {
+			drop(i, "transaction %x repeats slot %d", id[:8], j)
+			continue
+		}
+		seen[id] = i
+		e := slotTx{slot: uint32(i), tx: tx}
+		if raw, err := getValue(view, hashKey(prefixTx, id)); err == nil {
+			if len(raw) >= 8 {
+				drop(i, "replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
+			} else {
+				drop(i, "replayed transaction")
+			}
+			continue
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, err
+		}
+		if raw, err := getValue(view, hashKey(prefixPending, id)); err == nil && len(raw) == 8 {
+			e.plain = binary.BigEndian.Uint64(raw) + 1
+		} else if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, err
+		}
+		run = append(run, e)
+	}
+	txs := make([]*phases.Tx, len(run))
+	for i, e := range run {
+		txs[i] = e.tx
+	}
+	record := func(txn *badger.Txn, slot uint32, txID [32]byte, rc *phases.Receipt) error {
+		id := p.batch.PayloadIDs[slot]
+		o := &EncryptedOutcome{Batch: n, Slot: slot, TxID: txID, Receipt: rc}
+		if err := txn.Set(encKeyOf(encOutcome, id[:]), o.encode()); err != nil {
+			return err
+		}
+		return txn.Delete(encKeyOf(encIndex, id[:]))
+	}
+	taken := func(txn *badger.Txn, i int, rc *phases.Receipt) error {
+		e := run[i]
+		if err := record(txn, e.slot, e.tx.ID(), rc); err != nil {
+			return err
+		}
+		// The encrypted copy came first, so an accepted one retires a
+		// plaintext copy queued after it.
+		if e.plain == 0 || rc.Status != phases.Accepted {
+			return nil
+		}
+		if err := txn.Delete(seqKey(prefixQueue, e.plain-1)); err != nil {
+			return err
+		}
+		return txn.Delete(hashKey(prefixPending, e.tx.ID()))
+	}
+	finish := func(txn *badger.Txn, res *Sealed) error {
+		receipts := make([]*phases.Receipt, len(p.payloads))
+		for i, e := range run {
+			receipts[e.slot] = res.Receipts[i]
+		}
+		for i, rc := range dropped {
+			if rc == nil {
+				continue
+			}
+			receipts[i] = rc
+			if err := record(txn, uint32(i), [32]byte{}, rc); err != nil {
+				return err
+			}
+		}
+		var height uint64 // 0: no transaction was accepted, no block
+		if res.Block != nil {
+			height = res.Block.Height
+		}
+		if err := txn.Set(encKeyOf(encOpened, u64(n)), u64(height)); err != nil {
+			return err
+		}
+		if err := txn.Delete(encKeyOf(encWaiting)); err != nil {
+			return err
+		}
+		res.Receipts = receipts
+		res.Encrypted = p.status(BatchOpened)
+		return nil
+	}
+	return in.commitTxs(view, txs, taken, finish)
+}
