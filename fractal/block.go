@@ -95,8 +95,24 @@ func (b *Block) Encode() []byte {
 func DecodeBlock(data []byte) (*Block, error) {
 	r := enc.NewReader(data)
 	b := &Block{}
+	if err := b.readSigned(r); err != nil {
+		return nil, fmt.Errorf("fractal: decode block: %w", err)
+	}
+	b.TxIDs = readHashes(r, "transactions")
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("fractal: decode block: %w", err)
+	}
+	if err := b.check(); err != nil {
+		return nil, fmt.Errorf("fractal: decode block: %w", err)
+	}
+	return b, nil
+}
+
+// readSigned reads the header and the signature (what a signed manifest
+// without its transaction list holds, see export_claim.go).
+func (b *Block) readSigned(r *enc.Reader) error {
 	if v := r.U8(); r.Err() == nil && v != blockVersion {
-		return nil, fmt.Errorf("fractal: decode block: unknown version %d", v)
+		return fmt.Errorf("unknown version %d", v)
 	}
 	r.Into(b.Instance[:])
 	b.Height = r.U64()
@@ -107,14 +123,7 @@ func DecodeBlock(data []byte) (*Block, error) {
 	r.Into(b.CommitmentRoot[:])
 	r.Into(b.Executor[:])
 	r.Into(b.Signature[:])
-	b.TxIDs = readHashes(r, "transactions")
-	if err := r.Finish(); err != nil {
-		return nil, fmt.Errorf("fractal: decode block: %w", err)
-	}
-	if err := b.check(); err != nil {
-		return nil, fmt.Errorf("fractal: decode block: %w", err)
-	}
-	return b, nil
+	return nil
 }
 
 func readHashes(r *enc.Reader, what string) [][32]byte {

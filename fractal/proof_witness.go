@@ -280,7 +280,7 @@ func effectChanges(o *phases.Outcome) []statetree.Change {
 		id := o.Created[i].ID()
 		changes = append(changes, statetree.Change{Key: TreeKey(o.Created[i].StateKey()), Value: &id})
 	}
-	return changes
+	return append(changes, transferChanges(o)...)
 }
 
 // witnessState answers phases' reads from a witness only.

@@ -200,7 +200,11 @@ func applyEffects(txn *badger.Txn, root statetree.Hash, o *phases.Outcome) (stat
 		id := n.ID()
 		changes = append(changes, statetree.Change{Key: sha256.Sum256([]byte(sk)), Value: &id})
 	}
-	return tree.UpdateBatch(txn, root, changes)
+	xc, err := storeTransfers(txn, o) // outbox and import index (export.go)
+	if err != nil {
+		return root, err
+	}
+	return tree.UpdateBatch(txn, root, append(changes, xc...))
 }
 
 // Receipt returns the stored receipt of the committed transaction id.

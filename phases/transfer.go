@@ -43,8 +43,8 @@ type Import struct {
 // part in cross-instance transfer. Without it, exports are not checked
 // against the instance's own ID and import transactions are refused.
 type Transfers interface {
-	// Self is the executing instance's ID; an export to it is refused.
-	Self() notes.Hash
+	// ID is the executing instance's ID; an export to it is refused.
+	ID() notes.Hash
 	// VerifyImport checks an import claim (the extradata after
 	// ImportMagic) completely: trust, signature, inclusion proof and
 	// destination. Its error is the refusal reason.
@@ -154,7 +154,7 @@ func (x *execution) export(i int, v any) (*Export, error) {
 	if key := ex.Note.StateKey(); !x.tx.Write.Match(key) {
 		return nil, fmt.Errorf("export %d at %s is outside the write constraints", i, key)
 	}
-	if t, ok := x.code.(Transfers); ok && t.Self() == ex.To {
+	if t, ok := x.code.(Transfers); ok && t.ID() == ex.To {
 		return nil, fmt.Errorf("export %d is addressed to this instance", i)
 	}
 	return ex, nil

@@ -1,0 +1,185 @@
+package fractal
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/fractalvm/fractal/keys"
+)
+
+// peersFile is the trust file in the home folder: the instances whose
+// exports this one imports, with their genesis block hash and executor keys.
+const peersFile = "peers.json"
+
+const peersVersion = 1
+
+// Peer is one trusted instance.
+type Peer struct {
+	ID      [32]byte
+	Genesis [32]byte         // hash of its genesis block
+	Keys    []keys.PublicKey // executor keys whose signed manifests are believed, sorted
+}
+
+type peerJSON struct {
+	ID      string   `json:"id"`
+	Genesis string   `json:"genesis"`
+	Keys    []string `json:"keys"`
+}
+
+type peersJSON struct {
+	Version int        `json:"version"`
+	Peers   []peerJSON `json:"peers"`
+}
+
+// Peers returns the trust file's entries sorted by ID (none when there is no
+// file).
+func (in *Instance) Peers() ([]Peer, error) {
+	ps, err := readPeers(in.home)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: peers: %w", err)
+	}
+	return ps, nil
+}
+
+// peer returns the trust entry for id, or nil.
+func (in *Instance) peer(id [32]byte) (*Peer, error) {
+	ps, err := readPeers(in.home)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if ps[i].ID == id {
+			return &ps[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// AddPeer adds p to the trust file, or adds its keys to the entry with its
+// ID. It refuses this instance's own ID and a genesis hash that differs from
+// the one already recorded. Entries are only ever added to, so a chain
+// replayed later meets every key it met when it was sealed.
+func (in *Instance) AddPeer(p Peer) (*Peer, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if p.ID == in.id {
+		return nil, errors.New("fractal: peers add: that is this instance's own ID")
+	}
+	if len(p.Keys) == 0 {
+		return nil, errors.New("fractal: peers add: no executor key given")
+	}
+	ps, err := readPeers(in.home)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: peers add: %w", err)
+	}
+	i := slices.IndexFunc(ps, func(q Peer) bool { return q.ID == p.ID })
+	if i < 0 {
+		ps = append(ps, Peer{ID: p.ID, Genesis: p.Genesis})
+		i = len(ps) - 1
+	} else if ps[i].Genesis != p.Genesis {
+		return nil, fmt.Errorf("fractal: peers add: instance %x is trusted with genesis %x, not %x", p.ID, ps[i].Genesis, p.Genesis)
+	}
+	for _, k := range p.Keys {
+		if !slices.Contains(ps[i].Keys, k) {
+			ps[i].Keys = append(ps[i].Keys, k)
+		}
+	}
+	slices.SortFunc(ps[i].Keys, func(a, b keys.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(ps, func(a, b Peer) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	if err := writePeers(in.home, ps); err != nil {
+		return nil, fmt.Errorf("fractal: peers add: %w", err)
+	}
+	out := ps[slices.IndexFunc(ps, func(q Peer) bool { return q.ID == p.ID })]
+	return &out, nil
+}
+
+// TrustEntry returns this instance's own trust entry, what another
+// instance's `fractal peers add` needs.
+func (in *Instance) TrustEntry() (Peer, error) {
+	g, err := in.Block(0)
+	if err != nil {
+		return Peer{}, err
+	}
+	return Peer{ID: in.id, Genesis: g.Hash(), Keys: []keys.PublicKey{in.pub}}, nil
+}
+
+func readPeers(home string) ([]Peer, error) {
+	raw, err := os.ReadFile(filepath.Join(home, peersFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f peersJSON
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%s: %w", peersFile, err)
+	}
+	if f.Version != peersVersion {
+		return nil, fmt.Errorf("%s: version %d, this program reads %d", peersFile, f.Version, peersVersion)
+	}
+	out := make([]Peer, len(f.Peers))
+	for i, pj := range f.Peers {
+		p := &out[i]
+		if err := parseHex32(pj.ID, &p.ID); err != nil {
+			return nil, fmt.Errorf("%s: peer %d: id: %w", peersFile, i+1, err)
+		}
+		if err := parseHex32(pj.Genesis, &p.Genesis); err != nil {
+			return nil, fmt.Errorf("%s: peer %d: genesis: %w", peersFile, i+1, err)
+		}
+		for _, ks := range pj.Keys {
+			k, err := keys.ParsePublicKey(ks)
+			if err != nil {
+				return nil, fmt.Errorf("%s: peer %d: %w", peersFile, i+1, err)
+			}
+			p.Keys = append(p.Keys, k)
+		}
+	}
+	return out, nil
+}
+
+func writePeers(home string, ps []Peer) error {
+	f := peersJSON{Version: peersVersion, Peers: make([]peerJSON, len(ps))}
+	for i, p := range ps {
+		f.Peers[i] = p.json()
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(home, peersFile+".tmp")
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(home, peersFile))
+}
+
+func (p Peer) json() peerJSON {
+	j := peerJSON{ID: hex.EncodeToString(p.ID[:]), Genesis: hex.EncodeToString(p.Genesis[:]), Keys: []string{}}
+	for _, k := range p.Keys {
+		j.Keys = append(j.Keys, k.String())
+	}
+	return j
+}
+
+// MarshalJSON writes the entry as it stands in the trust file.
+func (p Peer) MarshalJSON() ([]byte, error) { return json.Marshal(p.json()) }
+
+// parseHex32 parses 64 lower-case hex digits.
+func parseHex32(s string, out *[32]byte) error {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 || strings.ToLower(s) != s {
+		return fmt.Errorf("%q is not 64 lower-case hex digits", s)
+	}
+	copy(out[:], b)
+	return nil
+}
