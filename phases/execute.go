@@ -515,17 +515,25 @@ func (x *execution) validate() (*Outcome, error) {
 		c.prog = prog
 	}
 	gas := x.remaining()
+	lim := limitsWithGas(gas)
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
-	run := func(i int) {
-		results[i], errs[i] = x.pool.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: limitsWithGas(gas), Seed: x.seed(list[i].pred.label())})
+	run := func(s *vp.Session, i int) {
+		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: predicateGlobals(&list[i]), Limits: lim, Seed: x.seed(list[i].pred.label())})
 	}
 	if x.serial {
+		// One VM session: the transaction's notes become Lua tables once.
+		s := x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
 		for i := range list {
-			run(i)
+			run(s, i)
 		}
+		s.Close()
 	} else {
-		parallel(len(list), run)
+		parallel(len(list), func(i int) {
+			s := x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
+			run(s, i)
+			s.Close()
+		})
 	}
 	var used uint64
 	for i := range list {
@@ -550,18 +558,27 @@ func limitsWithGas(gas uint64) vp.Limits {
 	return l
 }
 
-// predicateGlobals are the globals of one predicate run.
-func (x *execution) predicateGlobals(c *check) map[string]any {
+// sharedGlobals are the globals every predicate of the transaction sees;
+// no predicate can change them (vp.Session makes them read-only).
+func (x *execution) sharedGlobals() map[string]any {
 	g := map[string]any{
 		"inputs": x.inputs, "outputs": x.seen, "extradata": x.tx.Extradata,
 		"signers": x.signers, "txid": x.txid,
+	}
+	x.transferGlobals(g)
+	return g
+}
+
+// predicateGlobals are the globals of one predicate run besides the shared
+// ones.
+func predicateGlobals(c *check) map[string]any {
+	g := map[string]any{
 		"role": c.pred.Role.String(), "index": int64(c.pred.Index),
 		"application": hex.EncodeToString(c.app[:]),
 	}
 	if c.note != nil {
 		g["note"] = c.note
 	}
-	x.transferGlobals(g)
 	return g
 }
 

@@ -266,8 +266,8 @@ func (v *vm) setmetatable(L *lua.LState) int {
 	if _, ok := mt.(*lua.LTable); !ok && mt != lua.LNil {
 		L.ArgError(2, "nil or table expected")
 	}
-	if v.frozen[t] {
-		L.RaiseError("cannot change the metatable of a library table")
+	if what := v.lockedAs(t); what != "" {
+		L.RaiseError("cannot change the metatable of %s", what)
 	}
 	if cur, ok := t.Metatable.(*lua.LTable); ok && cur.RawGetString("__metatable") != lua.LNil {
 		L.RaiseError("cannot change a protected metatable")

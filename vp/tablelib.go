@@ -10,8 +10,8 @@ import (
 // writable returns argument n as a table the fragment may change.
 func (v *vm) writable(L *lua.LState, n int) *lua.LTable {
 	t := L.CheckTable(n)
-	if v.frozen[t] {
-		L.RaiseError("cannot modify a library table")
+	if what := v.lockedAs(t); what != "" {
+		L.RaiseError("cannot modify %s", what)
 	}
 	return t
 }

@@ -99,20 +99,38 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 		v.r.track(t, &tableInfo{slots: len(x)})
 		return t, nil
 	case notes.Note:
-		return v.toLua(NoteToValue(x), depth)
+		return v.noteTable(&x), nil
 	case *notes.Note:
 		if x == nil {
 			return lua.LNil, nil
 		}
-		return v.toLua(NoteToValue(*x), depth)
+		return v.noteTable(x), nil
 	case []notes.Note:
-		return v.array(len(x), func(i int) (lua.LValue, error) { return v.toLua(NoteToValue(x[i]), depth+1) })
+		return v.array(len(x), func(i int) (lua.LValue, error) { return v.noteTable(&x[i]), nil })
 	case HostFunc:
 		return v.host(x), nil
 	case func([]any) ([]any, error):
 		return v.host(x), nil
 	}
 	return nil, fmt.Errorf("cannot pass a %T to Lua", x)
+}
+
+// noteTable is NoteToValue(*n) converted, built directly: the same table,
+// fields inserted in the same (sorted) order, without the Go map between.
+func (v *vm) noteTable(n *notes.Note) *lua.LTable {
+	prov := v.L.CreateTable(len(n.Provenance), 0)
+	for i, p := range n.Provenance {
+		prov.RawSetInt(i+1, lua.LString(hex.EncodeToString(p)))
+	}
+	v.r.track(prov, &tableInfo{slots: len(n.Provenance), hw: len(n.Provenance), top: len(n.Provenance)})
+	t := v.L.CreateTable(0, 5)
+	t.RawSetString("application", lua.LString(hex.EncodeToString(n.Application[:])))
+	t.RawSetString("key", lua.LString(n.Key))
+	t.RawSetString("owner", lua.LString(hex.EncodeToString(n.Owner[:])))
+	t.RawSetString("provenance", prov)
+	t.RawSetString("value", lua.LString(n.Value))
+	v.r.track(t, &tableInfo{slots: 5})
+	return t
 }
 
 func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error) {

@@ -39,10 +39,11 @@ type vm struct {
 	L        *lua.LState
 	maxDepth int
 	meter    [len(meterNames)]*lua.Upvalue
-	libs     *lua.LTable // the read-only namespace behind every run's globals
-	gmeta    *lua.LTable // metatable of every run's globals: {__index = libs}
-	frozen   map[*lua.LTable]bool
-	handler  *lua.LFunction // error handler that marks errors it saw (see pcall)
+	libs     *lua.LTable          // the read-only namespace behind every run's globals
+	gmeta    *lua.LTable          // metatable of every run's globals: {__index = libs}
+	frozen   map[*lua.LTable]bool // library tables
+	sess     *Session             // the session holding this VM, if any
+	handler  *lua.LFunction       // error handler that marks errors it saw (see pcall)
 	r        *run
 }
 
@@ -261,8 +262,8 @@ func (v *vm) account(t *lua.LTable, k lua.LValue) {
 // read-only, new slots are counted, __newindex is honoured.
 func (v *vm) store(t *lua.LTable, k, val lua.LValue, hops int) {
 	L := v.L
-	if v.frozen[t] {
-		L.RaiseError("cannot modify a library table")
+	if what := v.lockedAs(t); what != "" {
+		L.RaiseError("cannot modify %s", what)
 	}
 	switch kk := k.(type) {
 	case *lua.LNilType:
@@ -474,21 +475,12 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 		v.r = nil
 	}()
 
-	G := L.CreateTable(0, 1+len(call.Globals))
+	G := L.CreateTable(0, 1+len(call.Globals)+v.sess.count())
 	G.Metatable = v.gmeta
 	G.RawSetString("_G", G)
 	L.G.Global, L.Env = G, G
-	names := make([]string, 0, len(call.Globals))
-	for n := range call.Globals {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		lv, cerr := v.toLua(call.Globals[n], 0)
-		if cerr != nil {
-			return res, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: fmt.Sprintf("global %s: %v", n, cerr)}
-		}
-		G.RawSetString(n, lv)
+	if msg := v.setGlobals(G, call.Globals); msg != "" {
+		return res, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: msg}
 	}
 	env := G
 	if hooks != nil {
@@ -526,6 +518,50 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 		}
 	}
 	return res, nil
+}
+
+// setGlobals stores the call's globals and the session's shared ones in G
+// in sorted name order (the order pairs(_G) visits them), and returns why
+// not when one cannot be converted. In a session every table the host
+// passed is read-only.
+func (v *vm) setGlobals(G *lua.LTable, own map[string]any) string {
+	s := v.sess
+	names := make([]string, 0, len(own)+s.count())
+	for n := range own {
+		names = append(names, n)
+	}
+	if s != nil {
+		if s.err != "" {
+			return s.err
+		}
+		for _, n := range s.names {
+			if _, dup := own[n]; dup {
+				return fmt.Sprintf("global %s: also shared by the session", n)
+			}
+		}
+		names = append(names, s.names...)
+		for t, ti := range s.tables {
+			c := ti
+			v.r.track(t, &c)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		lv, shared := s.value(n)
+		if !shared {
+			var err error
+			if lv, err = v.toLua(own[n], 0); err != nil {
+				return fmt.Sprintf("global %s: %v", n, err)
+			}
+		}
+		G.RawSetString(n, lv)
+	}
+	if s != nil {
+		for t := range v.r.tables {
+			s.readOnly[t] = true
+		}
+	}
+	return ""
 }
 
 // protect runs f and turns a fatal raise that escaped it into the run's error.
