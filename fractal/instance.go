@@ -25,6 +25,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -77,6 +78,8 @@ type Instance struct {
 	id   [32]byte
 	code *registry
 	pool *vp.Pool
+	// shielded checks and commits shielded transactions (package shielded).
+	shielded *shielded.Pool
 
 	mu      sync.Mutex // serializes writers: Submit, Seal, Deploy
 	nextSeq uint64     // queue sequence of the next submission; guarded by mu
@@ -137,6 +140,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 	}
 	in = &Instance{home: home, cfg: cfg, db: db, key: key, pub: pub, id: id, pool: vp.NewPool()}
 	in.code = newRegistry(db)
+	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	genesis := &Block{Instance: id, TxsHash: TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: pub}
 	if err := in.sign(genesis); err != nil {
 		db.Close()
@@ -199,6 +203,7 @@ func Open(home string) (*Instance, error) {
 	}
 	in := &Instance{home: home, cfg: cfg, db: db, key: key, pub: key.Public(), pool: vp.NewPool()}
 	in.code = newRegistry(db)
+	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	if err := in.loadIdentity(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)

@@ -91,11 +91,8 @@ func (in *Instance) seal(max int) (*Sealed, error) {
 func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	taken func(txn *badger.Txn, i int, rc *phases.Receipt) error,
 	finish func(txn *badger.Txn, res *Sealed) error) (*Sealed, error) {
-	execute := phases.ExecuteBlock
-	if in.cfg.Serial {
-		execute = phases.ExecuteSerial
-	}
-	outs, err := execute(snapshot{view}, in, in.pool, txs)
+	// The shielded pool admits its transactions first (shielded.go).
+	sh, outs, err := in.executeBlock(view, txs)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +122,9 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 		if root, err = applyEffects(txn, root, o); err != nil {
 			return nil, fmt.Errorf("transaction %x: %w", id[:8], err)
 		}
+		if err := sh.Commit(txn, txs[i], b.Height); err != nil {
+			return nil, fmt.Errorf("transaction %x: %w", id[:8], err)
+		}
 		if err := txn.Set(hashKey(prefixTx, id), append(u64(b.Height), txs[i].Encode()...)); err != nil {
 			return nil, err
 		}
@@ -137,6 +137,9 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	if len(b.TxIDs) > 0 {
 		b.TxsHash = TxsHash(b.TxIDs)
 		b.StateRoot = root
+		if b.CommitmentRoot, err = sh.Finish(txn); err != nil {
+			return nil, err
+		}
 		if err := in.sign(b); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,329 @@
+package shielded
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/circuits"
+	"github.com/fractalvm/fractal/circuits/merkle"
+	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/zk"
+)
+
+// Prefix is the first byte of every storage key the pool owns in the
+// instance's store.
+const Prefix = 'Z'
+
+var (
+	keyTree    = []byte{Prefix, 'T'} // the commitment tree (merkle.Tree encoding, no witnesses)
+	keyAnchors = []byte{Prefix, 'A'} // the recent roots: u32 n, n × 32 bytes, oldest first
+)
+
+// nullifierKey is Z N nf: the u64 height of the block that spent nf.
+func nullifierKey(nf fr.Element) []byte {
+	b := nf.Bytes()
+	return append([]byte{Prefix, 'N'}, b[:]...)
+}
+
+// DefaultWindow is how many recent commitment-tree roots the instance accepts
+// as anchors: the roots after the last DefaultWindow blocks that changed the
+// tree (and the empty tree's root until the window fills).
+const DefaultWindow = 100
+
+// MaxFee is the largest fee accepted. The instance charges no fee for
+// shielded transactions, so a fee would leave the pool without going
+// anywhere; the circuit's Fee input is kept for a later fee market.
+const MaxFee = 0
+
+// Pool checks and commits shielded transactions for one instance. Its
+// verifying key is loaded from the instance's key cache on first use.
+type Pool struct {
+	cache  zk.Cache
+	window int
+
+	once sync.Once
+	vk   *zk.VerifyingKey
+	err  error
+}
+
+// New returns the pool of an instance whose circuit keys are cached in
+// zkDir, accepting the last window roots as anchors.
+func New(zkDir string, window int) *Pool {
+	return &Pool{cache: zk.Cache{Dir: zkDir}, window: max(window, 1)}
+}
+
+var compiled = sync.OnceValues(func() (*zk.Compiled, error) {
+	return zk.CompileNamed(circuits.TransferName, &circuits.Transfer{})
+})
+
+// Compiled returns the transfer circuit, compiled once per process.
+func Compiled() (*zk.Compiled, error) { return compiled() }
+
+func (p *Pool) verifyingKey() (*zk.VerifyingKey, error) {
+	p.once.Do(func() {
+		cc, err := Compiled()
+		if err != nil {
+			p.err = err
+			return
+		}
+		k, err := p.cache.Load(cc)
+		if err != nil {
+			p.err = err
+			return
+		}
+		p.vk = k.VK
+	})
+	return p.vk, p.err
+}
+
+// Block is the pool's state while one block is sealed: the tree, the anchors,
+// and the transactions admitted so far with their nullifiers.
+type Block struct {
+	pool     *Pool
+	tree     *merkle.Tree
+	anchors  []fr.Element
+	seen     map[fr.Element]bool
+	admitted map[notes.Hash]*Bundle
+	changed  bool
+}
+
+// Begin reads the pool's state as of txn.
+func (p *Pool) Begin(txn *badger.Txn) (*Block, error) {
+	b := &Block{pool: p, tree: merkle.New(), seen: map[fr.Element]bool{}, admitted: map[notes.Hash]*Bundle{}}
+	raw, err := get(txn, keyTree)
+	if err != nil {
+		return nil, err
+	}
+	if raw != nil {
+		if err := b.tree.UnmarshalBinary(raw); err != nil {
+			return nil, fmt.Errorf("shielded: stored tree: %w", err)
+		}
+	}
+	if raw, err = get(txn, keyAnchors); err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		b.anchors = []fr.Element{merkle.EmptyRoot()}
+	} else if b.anchors, err = decodeAnchors(raw); err != nil {
+		return nil, fmt.Errorf("shielded: stored anchors: %w", err)
+	}
+	return b, nil
+}
+
+func get(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shielded: %w", err)
+	}
+	return item.ValueCopy(nil)
+}
+
+func encodeAnchors(a []fr.Element) []byte {
+	w := enc.NewWriter(4 + 32*len(a))
+	w.U32(uint32(len(a)))
+	for _, r := range a {
+		b := r.Bytes()
+		w.Fixed(b[:])
+	}
+	return w.Bytes()
+}
+
+func decodeAnchors(raw []byte) ([]fr.Element, error) {
+	r := enc.NewReader(raw)
+	n := r.Count(1<<16, "anchors")
+	out := make([]fr.Element, 0, n)
+	for i := 0; i < n && r.Err() == nil; i++ {
+		var e fr.Element
+		if err := e.SetBytesCanonical(r.Fixed(32)); r.Err() == nil && err != nil {
+			r.Fail(err)
+		}
+		out = append(out, e)
+	}
+	return out, r.Finish()
+}
+
+// Admit checks the shielded transactions among txs, in order, before they
+// run, and returns one error per transaction: nil for a transparent one and
+// for a shielded one that may run, otherwise the reason to refuse it. A
+// shielded transaction is admitted when its bundle parses, it carries the
+// pool's code and names the pool's predicate, its fee is acceptable, its two
+// nullifiers differ, its root is a recent anchor, its proof verifies against
+// its binding hash (all proofs of the block in one batch), and its nullifiers
+// were neither spent before nor by a transaction admitted earlier in this
+// block. txn is the snapshot the block runs against.
+func (b *Block) Admit(txn *badger.Txn, txs []*phases.Tx) []error {
+	errs := make([]error, len(txs))
+	var idx []int
+	var proofs []zk.Proof
+	var vectors []fr.Vector
+	bundles := make([]*Bundle, len(txs))
+	for i, tx := range txs {
+		if !IsShielded(tx) {
+			continue
+		}
+		bundles[i], errs[i] = b.precheck(tx)
+		if errs[i] != nil {
+			continue
+		}
+		var p zk.Proof
+		if err := p.UnmarshalBinary(bundles[i].Proof[:]); err != nil {
+			errs[i] = fmt.Errorf("shielded: proof: %w", err)
+			continue
+		}
+		idx, proofs, vectors = append(idx, i), append(proofs, p), append(vectors, bundles[i].Public.Vector())
+	}
+	if len(idx) > 0 {
+		b.verify(idx, proofs, vectors, errs)
+	}
+	for _, i := range idx {
+		if errs[i] != nil {
+			continue
+		}
+		if errs[i] = b.fresh(txn, bundles[i]); errs[i] == nil {
+			for _, nf := range bundles[i].Public.Nullifiers {
+				b.seen[nf] = true
+			}
+			b.admitted[txs[i].ID()] = bundles[i]
+		}
+	}
+	return errs
+}
+
+// precheck is every check that needs neither the proof nor the nullifier
+// set.
+func (b *Block) precheck(tx *phases.Tx) (*Bundle, error) {
+	bd, err := Parse(tx)
+	if err != nil {
+		return nil, err
+	}
+	pub := &bd.Public
+	switch {
+	case bd.Pool != PoolOwner:
+		return nil, fmt.Errorf("shielded: header names pool %x, this instance's pool predicate is %x", bd.Pool[:8], PoolOwner[:8])
+	case !bytes.Equal(tx.Lookup, Lookup) || !bytes.Equal(tx.Calculation, Calculation):
+		return nil, errors.New("shielded: lookup and calculation code must be the pool's (shielded/lua)")
+	case pub.Fee > MaxFee:
+		return nil, fmt.Errorf("shielded: fee %d not accepted (this instance takes at most %d)", pub.Fee, MaxFee)
+	case pub.Nullifiers[0] == pub.Nullifiers[1]:
+		return nil, errors.New("shielded: double spend: both inputs have the same nullifier")
+	case !b.isAnchor(pub.Root):
+		return nil, fmt.Errorf("shielded: root %x is not one of the %d recent commitment-tree roots (wrong or stale anchor)", rootBytes(pub.Root)[:8], len(b.anchors))
+	}
+	h, err := BindingHash(tx)
+	if err != nil {
+		return nil, err
+	}
+	if pub.Binding != circuits.BindingOf(h) {
+		return nil, errors.New("shielded: binding is not this transaction's hash (proof made for another transaction)")
+	}
+	return bd, nil
+}
+
+func rootBytes(e fr.Element) []byte { b := e.Bytes(); return b[:] }
+
+func (b *Block) isAnchor(root fr.Element) bool {
+	for _, a := range b.anchors {
+		if a == root {
+			return true
+		}
+	}
+	return false
+}
+
+// verify checks the proofs at idx in one batch, and marks the bad ones.
+func (b *Block) verify(idx []int, proofs []zk.Proof, vectors []fr.Vector, errs []error) {
+	vk, err := b.pool.verifyingKey()
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = fmt.Errorf("shielded: this instance has no usable circuit keys: %w", err)
+		}
+		return
+	}
+	err = zk.BatchVerify(vk, proofs, vectors)
+	var be *zk.BatchError
+	switch {
+	case err == nil:
+	case errors.As(err, &be):
+		for _, k := range be.Bad {
+			errs[idx[k]] = errors.New("shielded: proof does not verify")
+		}
+	default:
+		for _, i := range idx {
+			errs[i] = fmt.Errorf("shielded: %w", err)
+		}
+	}
+}
+
+// fresh refuses nullifiers spent before or admitted earlier in the block.
+func (b *Block) fresh(txn *badger.Txn, bd *Bundle) error {
+	for i, nf := range bd.Public.Nullifiers {
+		if b.seen[nf] {
+			return fmt.Errorf("shielded: double spend: nullifier %d is spent by an earlier transaction in this block", i+1)
+		}
+		raw, err := get(txn, nullifierKey(nf))
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			return fmt.Errorf("shielded: double spend: nullifier %d was spent in block %d", i+1, binary.BigEndian.Uint64(raw))
+		}
+	}
+	return nil
+}
+
+// Commit records the effects of tx, accepted in phases 1–3 at height:
+// its nullifiers, and its commitments appended to the tree. It does nothing
+// for a transaction Admit did not admit as shielded.
+func (b *Block) Commit(txn *badger.Txn, tx *phases.Tx, height uint64) error {
+	bd := b.admitted[tx.ID()]
+	if bd == nil {
+		return nil
+	}
+	for _, nf := range bd.Public.Nullifiers {
+		if err := txn.Set(nullifierKey(nf), binary.BigEndian.AppendUint64(nil, height)); err != nil {
+			return err
+		}
+	}
+	for _, cm := range bd.Public.Commitments {
+		if _, err := b.tree.Append(cm, false); err != nil {
+			return fmt.Errorf("shielded: %w", err)
+		}
+	}
+	b.changed = true
+	return nil
+}
+
+// Finish writes the tree and, when the block changed it, its new root as
+// the newest anchor; it returns the root for the block header.
+func (b *Block) Finish(txn *badger.Txn) ([32]byte, error) {
+	root := b.tree.Root()
+	if b.changed {
+		b.anchors = append(b.anchors, root)
+		if n := len(b.anchors) - b.pool.window; n > 0 {
+			b.anchors = b.anchors[n:]
+		}
+		raw, err := b.tree.MarshalBinary()
+		if err != nil {
+			return [32]byte{}, err
+		}
+		if err := txn.Set(keyTree, raw); err != nil {
+			return [32]byte{}, err
+		}
+		if err := txn.Set(keyAnchors, encodeAnchors(b.anchors)); err != nil {
+			return [32]byte{}, err
+		}
+		b.changed = false
+	}
+	return root.Bytes(), nil
+}

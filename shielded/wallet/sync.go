@@ -1,0 +1,117 @@
+package wallet
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/shielded"
+)
+
+// SyncReport sums up one sync.
+type SyncReport struct {
+	From, To uint64 // blocks scanned, inclusive; From > To when none were new
+	Found    int    // notes found
+	Spent    int    // own notes seen spent
+}
+
+// saveEvery is how many blocks a sync scans between saves, so an
+// interrupted sync resumes near where it stopped.
+const saveEvery = 256
+
+// Sync scans the instance's blocks after the last one the wallet saw, in
+// order: it checks each block's signature and link, appends every shielded
+// output's commitment to the wallet's tree (tracking the witnesses of the
+// notes it can decrypt), marks its notes whose nullifiers appear as spent,
+// and checks its tree's root against the block's commitment root. It saves
+// the state every saveEvery blocks and at the end. progress, when not nil,
+// is called after each block.
+func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (*SyncReport, error) {
+	st := w.State
+	if st.Next == 0 {
+		g, err := in.Block(0)
+		if err != nil {
+			return nil, fmt.Errorf("wallet: sync: %w", err)
+		}
+		st.Instance, st.Next, st.Last = in.ID(), 1, g.Hash()
+	}
+	if st.Instance != in.ID() {
+		return nil, fmt.Errorf("wallet: sync: the wallet follows instance %x, not %x", st.Instance[:8], in.ID())
+	}
+	head, err := in.Head()
+	if err != nil {
+		return nil, fmt.Errorf("wallet: sync: %w", err)
+	}
+	rep := &SyncReport{From: st.Next, To: head.Height}
+	nfs := w.nullifiers()
+	for h := st.Next; h <= head.Height; h++ {
+		if err := w.scan(in, h, nfs, rep); err != nil {
+			return rep, fmt.Errorf("wallet: sync: block %d: %w", h, err)
+		}
+		if (h-rep.From+1)%saveEvery == 0 {
+			if err := w.Save(); err != nil {
+				return rep, err
+			}
+		}
+		if progress != nil {
+			progress(h-rep.From+1, head.Height-rep.From+1)
+		}
+	}
+	return rep, w.Save()
+}
+
+// scan applies block h to the state.
+func (w *Wallet) scan(in *fractal.Instance, h uint64, nfs map[fr.Element]int, rep *SyncReport) error {
+	st := w.State
+	b, err := in.Block(h)
+	if err != nil {
+		return err
+	}
+	if err := fractal.VerifyBlock(b); err != nil {
+		return err
+	}
+	if b.Prev != st.Last {
+		return errors.New("does not follow the last block this wallet saw (the instance's chain changed)")
+	}
+	txs, err := in.Transactions(b)
+	if err != nil {
+		return err
+	}
+	for _, tx := range txs {
+		if !shielded.IsShielded(tx) {
+			continue
+		}
+		bd, err := shielded.Parse(tx)
+		if err != nil {
+			return fmt.Errorf("committed transaction %x: %w", tx.ID(), err)
+		}
+		for _, nf := range bd.Public.Nullifiers {
+			if i, ok := nfs[nf]; ok {
+				st.Notes[i].Spent = true
+				st.Tree.Forget(st.Notes[i].Position)
+				delete(nfs, nf)
+				rep.Spent++
+			}
+		}
+		for j, cm := range bd.Public.Commitments {
+			n, err := w.Keys.Decrypt(bd.Ciphertexts[j], cm)
+			mine := err == nil && n.Value > 0
+			pos, err := st.Tree.Append(cm, mine)
+			if err != nil {
+				return err
+			}
+			if mine {
+				nfs[noteNullifier(w.Keys, n)] = len(st.Notes)
+				st.Notes = append(st.Notes, Owned{Note: n, Position: pos, Height: h, Name: assetName(bd)})
+				rep.Found++
+			}
+		}
+	}
+	if root := st.Tree.Root(); root.Bytes() != b.CommitmentRoot {
+		return errors.New("the wallet's commitment tree disagrees with the block's commitment root")
+	}
+	st.Next, st.Last = h+1, b.Hash()
+	return nil
+}
