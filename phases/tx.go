@@ -42,6 +42,27 @@ type Tx struct {
 	Extradata   []byte
 	Signers     []keys.PublicKey
 	Signatures  [][]byte
+
+	// verified is the SHA-256 of the encoding whose signatures the holder
+	// has checked (MarkVerified); not part of the transaction.
+	verified *notes.Hash
+}
+
+// MarkVerified records that the caller has checked tx's signatures
+// (VerifySignatures returned nil for exactly this encoding), so that
+// phases 1–3 admit it without verifying them again. The instance marks
+// the transactions it reads back from its own queue, which holds only
+// transactions whose signatures it verified on submission; a replay of the
+// chain (fractal verify) reads blocks and marks nothing. Any later change
+// to the transaction, signatures included, drops the mark.
+func (tx *Tx) MarkVerified() {
+	h := sha256.Sum256(tx.Encode())
+	tx.verified = (*notes.Hash)(&h)
+}
+
+// markedVerified reports whether MarkVerified was called on tx as it is now.
+func (tx *Tx) markedVerified() bool {
+	return tx.verified != nil && *tx.verified == sha256.Sum256(tx.Encode())
 }
 
 // body writes the signed part: every field except the signatures.
