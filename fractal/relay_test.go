@@ -89,16 +89,19 @@ func (w *world) tokens() notes.Pattern {
 	return p
 }
 
-// run signs tx with alice, queues it on in and seals; it returns the receipt.
-func (w *world) run(t testing.TB, in *Instance, tx *phases.Tx) *phases.Receipt {
+// run signs tx with alice (or signer), queues it on in and seals; it
+// returns the receipt.
+func (w *world) run(t testing.TB, in *Instance, tx *phases.Tx, signer ...keys.PrivateKey) *phases.Receipt {
 	t.Helper()
 	w.nonce++
 	tx.Nonce, tx.GasLimit = w.nonce, 10_000_000
-	if len(tx.Signers) == 0 {
-		tx.Signers = []keys.PublicKey{w.alice.Public()}
-		if err := tx.Sign(rand.Reader, w.alice); err != nil {
-			t.Fatal(err)
-		}
+	k := w.alice
+	if len(signer) > 0 {
+		k = signer[0]
+	}
+	tx.Signers = []keys.PublicKey{k.Public()}
+	if err := tx.Sign(rand.Reader, k); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := in.Submit(tx); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,312 @@
+package fractal
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// exported mints on instance from and exports the whole note to to; it
+// returns the record and the height of the block before the export.
+func (w *world) exported(t testing.TB, from int, to [32]byte) (*ExportRecord, uint64) {
+	t.Helper()
+	key := w.mint(t, from, 100)
+	before, err := w.ins[from].Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := w.run(t, w.ins[from], w.exportTx(from, to, 0, key))
+	if err := rc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := w.ins[from].Exports(&to)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("exports: %d, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if r.TxID == rc.TxID {
+			return r, before.Height
+		}
+	}
+	t.Fatal("export not in the outbox")
+	return nil, 0
+}
+
+// importClaim queues an import of c on in (signed by alice, with a fresh
+// nonce) and seals; it returns the receipt.
+func (w *world) importClaim(t testing.TB, in *Instance, c *Claim) *phases.Receipt {
+	t.Helper()
+	tx := ImportTx(c, w.alice.Public())
+	w.nonce++
+	tx.Nonce = w.nonce
+	if err := tx.Sign(rand.Reader, w.alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Submit(tx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := in.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Receipts[len(s.Receipts)-1]
+}
+
+func claimOf(t testing.TB, in *Instance, rec *ExportRecord) *Claim {
+	t.Helper()
+	c, err := in.ExportClaim(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh copy through the encoding, so each case can alter its own.
+	c, err = DecodeClaim(c.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestImportRefusals: every way an import can be wrong is refused with its
+// reason, and the destination's store is byte for byte what it was.
+func TestImportRefusals(t *testing.T) {
+	w := newWorld(t, 3)
+	a, b, c := w.ins[0], w.ins[1], w.ins[2]
+	rec, beforeHeight := w.exported(t, 0, b.ID())
+	toC, _ := w.exported(t, 0, c.ID())
+
+	outsider, _ := newTestInstance(t) // not in b's trust file
+	deploy(t, outsider, "../examples/token/token.lua")
+	deploy(t, outsider, "../examples/sig/sig.lua")
+	w.ins = append(w.ins, outsider)
+	fromOutsider, _ := w.exported(t, 3, b.ID())
+
+	cases := []struct {
+		name  string
+		claim func() *Claim
+		want  string
+	}{
+		{"altered proof", func() *Claim {
+			cl := claimOf(t, a, rec)
+			cl.Proof.Siblings[len(cl.Proof.Siblings)-1][0] ^= 1
+			return cl
+		}, "the inclusion proof does not verify"},
+		{"altered record", func() *Claim {
+			cl := claimOf(t, a, rec)
+			cl.Record.Note.Value = bytes.Replace(cl.Record.Note.Value, []byte(":100"), []byte(":999"), 1)
+			return cl
+		}, "the export record differs from the one instance"},
+		{"manifest signed by an untrusted key", func() *Claim {
+			cl := claimOf(t, a, rec)
+			if err := SignBlock(cl.Manifest, genKey(t)); err != nil {
+				t.Fatal(err)
+			}
+			return cl
+		}, "a key the trust file does not name"},
+		{"forged signature", func() *Claim {
+			cl := claimOf(t, a, rec)
+			cl.Manifest.Signature[5] ^= 1
+			return cl
+		}, "the manifest's signature does not verify"},
+		{"not yet covered by a signed manifest", func() *Claim {
+			cl := claimOf(t, a, rec)
+			old, err := a.Block(beforeHeight)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old.TxIDs = nil
+			cl.Manifest = old
+			err = a.db.View(func(txn *badger.Txn) (err error) {
+				cl.Proof, err = tree.Prove(txn, old.StateRoot, outboxKey(rec.TxID, rec.Index))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cl
+		}, "not yet covered by a signed manifest"},
+		{"addressed to another instance", func() *Claim { return claimOf(t, a, toC) }, "is addressed to instance"},
+		{"source not trusted", func() *Claim { return claimOf(t, outsider, fromOutsider) }, "is not in the trust file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := tc.claim()
+			before := dumpStore(t, b)
+			rc := w.importClaim(t, b, cl)
+			if rc.Status != phases.Refused || rc.Phase != phases.PhaseAdmission || !strings.Contains(rc.Reason, tc.want) {
+				t.Fatalf("got %s: %q, want refused in admission with %q", rc.Status, rc.Reason, tc.want)
+			}
+			if after := dumpStore(t, b); after != before {
+				t.Fatalf("the refused import changed the store:\n%s", diffLines(before, after))
+			}
+		})
+	}
+
+	// The genuine claim is accepted once; a second import, in a later
+	// block or in the same block, is refused.
+	good := claimOf(t, a, rec)
+	if rc := w.importClaim(t, b, good); rc.Err() != nil {
+		t.Fatal(rc.Err())
+	}
+	before := dumpStore(t, b)
+	rc := w.importClaim(t, b, good)
+	if rc.Status != phases.Refused || !strings.Contains(rc.Reason, "was already imported") {
+		t.Fatalf("second import: %s %q", rc.Status, rc.Reason)
+	}
+	if dumpStore(t, b) != before {
+		t.Fatal("the refused second import changed the store")
+	}
+
+	twice, _ := w.exported(t, 0, b.ID())
+	cl := claimOf(t, a, twice)
+	var txs []*phases.Tx
+	for i := 0; i < 2; i++ {
+		tx := ImportTx(cl, w.alice.Public())
+		tx.Nonce = uint64(1000 + i)
+		if err := tx.Sign(rand.Reader, w.alice); err != nil {
+			t.Fatal(err)
+		}
+		txs = append(txs, tx)
+	}
+	for _, err := range b.SubmitAll(txs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := b.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Receipts) != 2 || s.Receipts[0].Err() != nil || !strings.Contains(s.Receipts[1].Reason, "was already imported") {
+		t.Fatalf("one block, two imports of one export: %v / %v", s.Receipts[0].Err(), s.Receipts[1].Err())
+	}
+	if _, err := b.Verify(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// localOnly is an owner predicate that refuses notes arriving from another
+// instance and otherwise behaves as sig.lua.
+const localOnly = `
+if imported then error("this owner takes no imported notes from " .. imported.from, 0) end
+if role == "output" then return true end
+for _, s in ipairs(signers) do
+  if s == string.sub(note.key, 1, 44) then return true end
+end
+error("owner has not signed", 0)`
+
+// TestImportRefusedByPredicate: a note whose owner predicate refuses on
+// arrival is not created, and nothing changes.
+func TestImportRefusedByPredicate(t *testing.T) {
+	w := newWorld(t, 2)
+	a, b := w.ins[0], w.ins[1]
+	var local notes.Hash
+	for _, in := range w.ins {
+		h, err := in.Deploy([]byte(localOnly))
+		if err != nil {
+			t.Fatal(err)
+		}
+		local = h
+	}
+	anyOwner, _ := notes.ParsePattern(fmt.Sprintf("*/%x/*/*", w.token))
+	rc := w.run(t, a, &phases.Tx{
+		Write:       notes.ConstraintSet{anyOwner},
+		Calculation: readFile(t, "../examples/token/mint.lua"),
+		Extradata:   []byte(fmt.Sprintf("%x %x %s GOLD 5", w.token, local, w.alice.Public())),
+	})
+	if err := rc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	tx := w.exportTx(0, b.ID(), 0, rc.Outputs[0].Key)
+	tx.Write = notes.ConstraintSet{anyOwner}
+	if rc := w.run(t, a, tx); rc.Err() != nil {
+		t.Fatal(rc.Err()) // leaving is allowed: alice signed
+	}
+	before := dumpStore(t, b)
+	res, err := Relay(a, b, w.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Imported) != 0 || len(res.Refused) != 1 {
+		t.Fatalf("relay: %+v", res)
+	}
+	r := res.Refused[0]
+	if r.Phase != phases.PhaseValidity || r.Predicate.Role != phases.RoleOutput || r.Predicate.Code != local ||
+		!strings.Contains(r.Reason, "this owner takes no imported notes from") {
+		t.Fatalf("refusal: %s %s %q", r.Phase, r.Predicate.Role, r.Reason)
+	}
+	if dumpStore(t, b) != before {
+		t.Fatal("the refused import changed the store")
+	}
+}
+
+// TestExportRefusals: an export with invented provenance, one addressed to
+// the exporting instance, and one whose owner has not signed are refused in
+// the exporting instance and leave no outbox entry.
+func TestExportRefusals(t *testing.T) {
+	w := newWorld(t, 2)
+	a := w.ins[0]
+	key := w.mint(t, 0, 10)
+	bob := genKey(t)
+	forged := strings.Replace(exportCalc, "if count == 0 then return {}, { { to = to, note = n } } end",
+		`if count == 0 then n.provenance = { string.rep("ab", 32) } return {}, { { to = to, note = n } } end`, 1)
+	cases := []struct {
+		name   string
+		tx     *phases.Tx
+		signer *keys.PrivateKey
+		want   string
+	}{
+		{"invented provenance", func() *phases.Tx {
+			tx := w.exportTx(0, w.ins[1].ID(), 0, key)
+			tx.Calculation = []byte(forged)
+			return tx
+		}(), nil,
+			"export 1: its provenance is neither empty nor that of an input"},
+		{"to itself", w.exportTx(0, a.ID(), 0, key), nil, "export 1 is addressed to this instance"},
+		{"owner has not signed", w.exportTx(0, w.ins[1].ID(), 0, key), &bob, "input 1 owner predicate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := dumpStore(t, a)
+			signer := w.alice
+			if tc.signer != nil {
+				signer = *tc.signer
+			}
+			rc := w.run(t, a, tc.tx, signer)
+			if rc.Status != phases.Refused || !strings.Contains(rc.Reason, tc.want) {
+				t.Fatalf("got %s %q, want %q", rc.Status, rc.Reason, tc.want)
+			}
+			if dumpStore(t, a) != before {
+				t.Fatal("the refused export changed the store")
+			}
+		})
+	}
+}
+
+// FuzzDecodeClaim: whatever decodes re-encodes to the same bytes, and
+// nothing panics.
+func FuzzDecodeClaim(f *testing.F) {
+	w := newWorld(f, 2)
+	rec, _ := w.exported(f, 0, w.ins[1].ID())
+	good := claimOf(f, w.ins[0], rec).Encode()
+	f.Add(good)
+	f.Add(good[:len(good)-1])
+	f.Add(append(append([]byte{}, good...), 0))
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := DecodeClaim(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(c.Encode(), data) {
+			t.Fatalf("claim re-encodes differently")
+		}
+	})
+}
