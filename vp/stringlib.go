@@ -9,10 +9,6 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// maxPatternSubject bounds the strings the pattern functions (find, match,
-// gmatch, gsub) search: gopher-lua's matcher recurses per character.
-const maxPatternSubject = 1 << 16
-
 // results sums the sizes of the string results a builtin left on the stack.
 func results(L *lua.LState, n int) int {
 	size := 0
@@ -66,122 +62,6 @@ func (v *vm) strByte(f lua.LValue) lua.LGFunction {
 		n := g(L)
 		v.charge(uint64(n / 8))
 		return n
-	}
-}
-
-// quantifiers counts the pattern items that can backtrack: *, +, -, ? and %b.
-func quantifiers(p string) int {
-	q := 0
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '%':
-			if i+1 < len(p) && p[i+1] == 'b' {
-				q++
-				i += 3
-			} else {
-				i++
-			}
-		case '[':
-			j := i + 1
-			if j < len(p) && p[j] == '^' {
-				j++
-			}
-			if j < len(p) && p[j] == ']' { // a leading ']' is literal
-				j++
-			}
-			for j < len(p) && p[j] != ']' {
-				if p[j] == '%' {
-					j++
-				}
-				j++
-			}
-			i = j
-		case '*', '+', '-', '?':
-			q++
-		}
-	}
-	return q
-}
-
-// patternCost bounds the steps of a backtracking match of a pattern with q
-// quantifiers over n bytes: (n+1)^(q+1), saturating.
-func patternCost(n, q int) uint64 {
-	const ceiling = uint64(1) << 62
-	c := uint64(1)
-	for i := 0; i <= q; i++ {
-		if c > ceiling/uint64(n+1) {
-			return ceiling
-		}
-		c *= uint64(n + 1)
-	}
-	return c
-}
-
-// pattern wraps find, match, gmatch and gsub: the subject is bounded, the
-// match is charged by patternCost/16 up front, a gsub result by its bound
-// before it is built, and returned strings by their size.
-func (v *vm) pattern(f lua.LValue) lua.LGFunction {
-	g := f.(*lua.LFunction).GFunction
-	return func(L *lua.LState) int {
-		checkNumbers(L)
-		s, p := L.CheckString(1), L.CheckString(2)
-		if len(s) > maxPatternSubject {
-			L.RaiseError("pattern subject of %d bytes is longer than %d", len(s), maxPatternSubject)
-		}
-		q := quantifiers(p)
-		if L.ToBool(4) && L.Get(4).Type() == lua.LTBool { // find(s, p, init, plain)
-			q = 0
-		}
-		v.charge(1 + patternCost(len(s), q)/16)
-		if L.GetTop() >= 3 {
-			v.gsubRepl(L, len(s))
-		}
-		n := g(L)
-		v.built(results(L, n))
-		return n
-	}
-}
-
-// gsubRepl bounds what string.gsub may build from its replacement (a
-// no-op for find's and match's third argument, a number). A replacement
-// string is bounded by its length and capture references; a table or
-// function is wrapped so that the replacements it yields are counted.
-func (v *vm) gsubRepl(L *lua.LState, n int) {
-	switch r := L.Get(3).(type) {
-	case lua.LString:
-		matches := n + 1
-		if mx, ok := L.Get(4).(lua.LNumber); ok && int(mx) < matches {
-			matches = max(int(mx), 0)
-		}
-		refs := strings.Count(string(r), "%")
-		v.built(min(n+matches*len(r)+refs*n, v.r.lim.MaxString+1))
-	case *lua.LTable, *lua.LFunction:
-		total := n
-		L.Replace(3, L.NewFunction(func(L *lua.LState) int {
-			var out lua.LValue
-			if t, ok := r.(*lua.LTable); ok {
-				out = L.GetTable(t, L.Get(1))
-			} else {
-				top := L.GetTop()
-				L.Push(r)
-				for i := 1; i <= top; i++ {
-					L.Push(L.Get(i))
-				}
-				L.Call(top, 1)
-				out = L.Get(-1)
-			}
-			switch o := out.(type) {
-			case lua.LString:
-				total += len(o)
-			case lua.LNumber:
-				total += len(numString(o))
-			}
-			if total > v.r.lim.MaxString {
-				v.built(total)
-			}
-			L.Push(out)
-			return 1
-		}))
 	}
 }
 
