@@ -54,6 +54,9 @@ the command fails; nothing of it is stored.`,
 		if err := signTx(tx, keyFiles); err != nil {
 			return err
 		}
+		if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
+			return submitEncrypted(cmd, tx) // the encrypted mempool, tfhe_mempool.go
+		}
 		in, err := openInstance()
 		if err != nil {
 			return err
@@ -144,9 +147,10 @@ it prints that and changes nothing.`,
 			return err
 		}
 		out := struct {
-			Block    *blockJSON        `json:"block"`
-			Receipts []*phases.Receipt `json:"receipts"`
-		}{Receipts: s.Receipts}
+			Block     *blockJSON        `json:"block"`
+			Receipts  []*phases.Receipt `json:"receipts"`
+			Encrypted *encryptedJSON    `json:"encrypted,omitempty"` // tfhe_mempool.go
+		}{Receipts: s.Receipts, Encrypted: toEncryptedJSON(s.Encrypted)}
 		if s.Block != nil {
 			j := toBlockJSON(s.Block)
 			out.Block = &j
@@ -155,18 +159,11 @@ it prints that and changes nothing.`,
 			out.Receipts = []*phases.Receipt{}
 		}
 		return emit(cmd, out, func(w io.Writer) {
-			if len(s.Receipts) == 0 {
+			if len(s.Receipts) == 0 && s.Encrypted == nil {
 				fmt.Fprintln(w, "nothing queued")
 				return
 			}
-			if s.Block != nil {
-				fmt.Fprintf(w, "sealed block %d %x with %d transactions\n", s.Block.Height, s.Block.Hash(), len(s.Block.TxIDs))
-			} else {
-				fmt.Fprintln(w, "no transaction accepted; no block sealed")
-			}
-			for _, rc := range s.Receipts {
-				fmt.Fprintf(w, "  %s\n", receiptLine(rc))
-			}
+			printSealed(w, s) // tfhe_mempool.go
 		})
 	}),
 }

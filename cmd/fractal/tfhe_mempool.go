@@ -1,0 +1,392 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
+)
+
+// The encrypted mempool's verbs: attach a threshold key to an instance, make
+// and submit keyholder shares, inspect the waiting batch and outcomes; and
+// tx submit --encrypt. docs/cli/encrypted-mempool.md.
+
+func init() {
+	txSubmitCmd.Flags().Bool("encrypt", false, "seal the signed transaction to the instance's threshold key and queue the ciphertext")
+
+	tfheAttachCmd.Flags().String("key", "", "threshold public key file (public.key from fractal tfhe setup)")
+	f := tfheShareCmd.Flags()
+	f.String("share", "", "this keyholder's share file (keyholder-I/share.key)")
+	f.String("out", "", "write the shares to this file instead of submitting them")
+	f.Bool("no-seal", false, "do not open the batch even when this makes k shares")
+	tfheSubmitShareCmd.Flags().Bool("no-seal", false, "do not open the batch even when this makes k shares")
+
+	tfheCmd.AddCommand(tfheAttachCmd, tfhePendingCmd, tfheShareCmd, tfheSubmitShareCmd, tfheOutcomeCmd)
+}
+
+var tfheAttachCmd = &cobra.Command{
+	Use:   "attach --key FILE",
+	Short: "Attach a threshold public key to the instance for encrypted transactions",
+	Long: `attach makes the threshold public key in FILE (public.key written by fractal
+tfhe setup) the key that fractal tx submit --encrypt seals transactions to.
+Attaching the same key again changes nothing; another key is refused while
+encrypted transactions are queued or wait for shares. A trusted-dealer key is
+accepted and reported as such: it is for tests only.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		vals, err := required(cmd, "key")
+		if err != nil {
+			return err
+		}
+		pk, err := loadPublicKey(vals[0])
+		if err != nil {
+			return err
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		if err := in.AttachThresholdKey(pk); err != nil {
+			return err
+		}
+		id := pk.ID()
+		out := map[string]any{"key": hex.EncodeToString(id[:]), "n": pk.N, "k": pk.K, "origin": pk.Origin.String()}
+		return emit(cmd, out, func(w io.Writer) {
+			fmt.Fprintf(w, "attached threshold key %x (%d of %d, %s)\n", id, pk.K, pk.N, pk.Origin)
+		})
+	}),
+}
+
+var tfhePendingCmd = &cobra.Command{
+	Use:   "pending",
+	Short: "Show the encrypted batch waiting for keyholder shares",
+	Long: `pending prints the encrypted batch whose order is fixed and which waits for
+keyholder shares: its number, payload IDs in slot order, commitment, the
+keyholders whose shares are in and how many are needed; and how many
+encrypted transactions are queued behind it.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		st, err := in.PendingEncrypted()
+		if err != nil {
+			return err
+		}
+		queued, err := in.QueuedEncrypted()
+		if err != nil {
+			return err
+		}
+		out := struct {
+			Batch  *encryptedJSON `json:"batch"`
+			Queued int            `json:"queued"`
+		}{toEncryptedJSON(st), len(queued)}
+		return emit(cmd, out, func(w io.Writer) {
+			if st == nil {
+				fmt.Fprintln(w, "no encrypted batch is waiting for shares")
+			} else {
+				fmt.Fprintln(w, encryptedLine(st))
+				for i, id := range st.Batch.PayloadIDs {
+					fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
+				}
+			}
+			fmt.Fprintf(w, "%d encrypted transactions queued\n", len(queued))
+		})
+	}),
+}
+
+var tfheShareCmd = &cobra.Command{
+	Use:   "share --share FILE [--out FILE]",
+	Short: "Make this keyholder's decryption shares for the waiting encrypted batch",
+	Long: `share computes keyholder I's decryption shares (with their proofs) for every
+payload of the encrypted batch that waits in the instance at --home, using
+the share file written by fractal tfhe setup (keyholder-I/share.key). A
+payload whose proof of knowledge fails gets no share.
+
+Without --out the shares are submitted at once: checked, stored, and, when
+they make k, the batch is opened and its transactions executed in the fixed
+order (unless --no-seal). With --out they are written to FILE for fractal
+tfhe submit-share instead.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		vals, err := required(cmd, "share")
+		if err != nil {
+			return err
+		}
+		raw, err := os.ReadFile(vals[0])
+		if err != nil {
+			return err
+		}
+		sk, err := tfhe.DecodeKeyShare(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", vals[0], err)
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		sb, err := in.MakeShares(sk)
+		if err != nil {
+			return err
+		}
+		if out, _ := cmd.Flags().GetString("out"); out != "" {
+			if err := writeNew(out, sb.Encode(), 0o644); err != nil {
+				return err
+			}
+			v := map[string]any{"keyholder": sb.Index, "shares": len(sb.Shares), "out": out}
+			return emit(cmd, v, func(w io.Writer) {
+				fmt.Fprintf(w, "wrote %d shares of keyholder %d to %s\n", len(sb.Shares), sb.Index, out)
+			})
+		}
+		return submitShares(cmd, in, sb.Encode())
+	}),
+}
+
+var tfheSubmitShareCmd = &cobra.Command{
+	Use:   "submit-share FILE",
+	Short: "Submit a keyholder's share file for the waiting encrypted batch",
+	Long: `submit-share checks the shares in FILE (written by fractal tfhe share --out)
+against the encrypted batch waiting in the instance: every share's proof must
+hold, for the right payload, from a keyholder who has not submitted yet. A
+bad file is refused naming the keyholder, and nothing is stored. When the
+stored shares make k, the batch is opened and its transactions executed in
+the fixed order (unless --no-seal).`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		raw, err := os.ReadFile(args[0])
+		if err != nil {
+			return err
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		return submitShares(cmd, in, raw)
+	}),
+}
+
+// submitShares stores one keyholder's shares and, when k are in, seals.
+func submitShares(cmd *cobra.Command, in *fractal.Instance, raw []byte) error {
+	st, err := in.SubmitShares(raw)
+	if err != nil {
+		return err
+	}
+	if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal || len(st.Shares) < st.Needed {
+		return emit(cmd, map[string]any{"batch": toEncryptedJSON(st)}, func(w io.Writer) {
+			fmt.Fprintln(w, encryptedLine(st))
+		})
+	}
+	s, err := in.Seal()
+	if err != nil {
+		return err
+	}
+	return emitSealed(cmd, s)
+}
+
+var tfheOutcomeCmd = &cobra.Command{
+	Use:   "outcome PAYLOADID",
+	Short: "Show what became of an encrypted transaction",
+	Long: `outcome prints, for the payload ID printed by fractal tx submit --encrypt,
+the encrypted batch and slot it was opened in, the transaction ID and its
+receipt: accepted, refused in a phase, or dropped because the payload did
+not decrypt or its plaintext did not parse or was not validly signed.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		id, err := parseHash(args[0])
+		if err != nil {
+			return fmt.Errorf("payload ID: %w", err)
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		o, err := in.Outcome(id)
+		if err != nil {
+			return err
+		}
+		out := map[string]any{"batch": o.Batch, "slot": o.Slot, "tx": hexOrEmpty(o.TxID), "receipt": o.Receipt}
+		return emit(cmd, out, func(w io.Writer) {
+			fmt.Fprintf(w, "payload %x opened in encrypted batch %d slot %d\n", id, o.Batch, o.Slot)
+			printReceipt(w, o.Receipt, nil)
+		})
+	}),
+}
+
+func hexOrEmpty(h [32]byte) string {
+	if h == [32]byte{} {
+		return ""
+	}
+	return hex.EncodeToString(h[:])
+}
+
+// submitEncrypted is tx submit --encrypt: it seals the signed transaction
+// to the instance's threshold key, queues the ciphertext and, unless
+// --no-seal, seals until the ciphertext's place in a batch is fixed (or it
+// waits behind a batch that is not yet opened).
+func submitEncrypted(cmd *cobra.Command, tx *phases.Tx) error {
+	in, err := openInstance()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	pk, err := in.ThresholdKey()
+	if err != nil {
+		return err
+	}
+	p, err := fractal.EncryptTx(pk, in.ID(), tx)
+	if err != nil {
+		return err
+	}
+	pid, err := in.SubmitEncrypted(p.Encode())
+	if err != nil {
+		return err
+	}
+	txid := tx.ID()
+	out := struct {
+		Payload string         `json:"payload"`
+		Tx      string         `json:"tx"`
+		Status  string         `json:"status"`
+		Sealed  []*sealedJSON  `json:"sealed"`
+		Batch   *encryptedJSON `json:"batch"`
+		text    []*fractal.Sealed
+	}{Payload: hex.EncodeToString(pid[:]), Tx: hex.EncodeToString(txid[:]), Status: "queued", Sealed: []*sealedJSON{}}
+	if noSeal, _ := cmd.Flags().GetBool("no-seal"); !noSeal {
+		// Each seal runs what arrived before this payload, fixes the batch
+		// it is in, or reports the batch it waits behind.
+		for range fractal.MaxBlockTxs {
+			s, err := in.Seal()
+			if err != nil {
+				return err
+			}
+			out.text = append(out.text, s)
+			out.Sealed = append(out.Sealed, toSealedJSON(s))
+			st := s.Encrypted
+			if st == nil && s.Block == nil && len(s.Receipts) == 0 {
+				break // nothing queued: cannot happen after a submission
+			}
+			if st != nil && st.State == fractal.BatchFixed && containsID(st.Batch.PayloadIDs, pid) {
+				out.Status, out.Batch = "fixed", toEncryptedJSON(st)
+				break
+			}
+			if st != nil && st.State == fractal.BatchWaiting {
+				break // behind a batch that waits for shares
+			}
+		}
+	}
+	return emit(cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "queued encrypted payload %x (transaction %x)\n", pid, txid)
+		for _, s := range out.text {
+			printSealed(w, s)
+		}
+	})
+}
+
+func containsID(ids [][32]byte, id [32]byte) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// encryptedJSON is an EncryptedStatus for --json.
+type encryptedJSON struct {
+	Batch      uint64   `json:"batch"`
+	State      string   `json:"state"`
+	Payloads   []string `json:"payloads"`
+	Commitment string   `json:"commitment"`
+	Shares     []int    `json:"shares"`
+	Needed     int      `json:"needed"`
+}
+
+func toEncryptedJSON(st *fractal.EncryptedStatus) *encryptedJSON {
+	if st == nil {
+		return nil
+	}
+	c := st.Batch.Commitment()
+	j := &encryptedJSON{Batch: st.Batch.Number, State: st.State.String(), Commitment: hex.EncodeToString(c[:]), Shares: st.Shares, Needed: st.Needed}
+	if j.Shares == nil {
+		j.Shares = []int{}
+	}
+	for _, id := range st.Batch.PayloadIDs {
+		j.Payloads = append(j.Payloads, hex.EncodeToString(id[:]))
+	}
+	return j
+}
+
+// encryptedLine is a one-line summary of an encrypted batch's state.
+func encryptedLine(st *fractal.EncryptedStatus) string {
+	b := st.Batch
+	switch st.State {
+	case fractal.BatchFixed:
+		c := b.Commitment()
+		return fmt.Sprintf("fixed encrypted batch %d: %d payloads, commitment %x; waiting for %d keyholder shares", b.Number, len(b.PayloadIDs), c, st.Needed)
+	case fractal.BatchOpened:
+		return fmt.Sprintf("opened encrypted batch %d with the shares of keyholders %s", b.Number, intList(st.Shares))
+	}
+	return fmt.Sprintf("encrypted batch %d waits for keyholder shares: %d of %d in (keyholders %s)", b.Number, len(st.Shares), st.Needed, intList(st.Shares))
+}
+
+func intList(a []int) string {
+	if len(a) == 0 {
+		return "none"
+	}
+	s := make([]string, len(a))
+	for i, v := range a {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ", ")
+}
+
+// sealedJSON is a seal's result for --json.
+type sealedJSON struct {
+	Block     *blockJSON        `json:"block"`
+	Receipts  []*phases.Receipt `json:"receipts"`
+	Encrypted *encryptedJSON    `json:"encrypted"`
+}
+
+func toSealedJSON(s *fractal.Sealed) *sealedJSON {
+	j := &sealedJSON{Receipts: s.Receipts, Encrypted: toEncryptedJSON(s.Encrypted)}
+	if s.Block != nil {
+		b := toBlockJSON(s.Block)
+		j.Block = &b
+	}
+	if j.Receipts == nil {
+		j.Receipts = []*phases.Receipt{}
+	}
+	return j
+}
+
+func emitSealed(cmd *cobra.Command, s *fractal.Sealed) error {
+	return emit(cmd, toSealedJSON(s), func(w io.Writer) { printSealed(w, s) })
+}
+
+// printSealed writes a seal's result for people: the encrypted batch's
+// state, the block and every receipt.
+func printSealed(w io.Writer, s *fractal.Sealed) {
+	if s.Encrypted != nil {
+		fmt.Fprintln(w, encryptedLine(s.Encrypted))
+	}
+	if s.Block != nil {
+		fmt.Fprintf(w, "sealed block %d %x with %d transactions\n", s.Block.Height, s.Block.Hash(), len(s.Block.TxIDs))
+	} else if len(s.Receipts) > 0 {
+		fmt.Fprintln(w, "no transaction accepted; no block sealed")
+	}
+	for _, rc := range s.Receipts {
+		fmt.Fprintf(w, "  %s\n", receiptLine(rc))
+	}
+}
