@@ -123,6 +123,9 @@ func TestEncryptedFullFlowDKG(t *testing.T) {
 		t.Fatalf("encrypted queue %x, %v", q, err)
 	}
 
+	if _, err := f.in.Outcome(p1); err == nil || !strings.Contains(err.Error(), "payload has not been opened yet") {
+		t.Fatalf("outcome before opening: %v", err)
+	}
 	s := f.seal(t)
 	wantState(t, s, BatchFixed, "[]")
 	b := s.Encrypted.Batch
@@ -548,4 +551,20 @@ func FuzzDecodeOutcome(f *testing.F) {
 			t.Fatal("decoded outcome re-encodes differently")
 		}
 	})
+}
+
+// TestPayloadOverhead: the size limit's allowance is exactly what a payload
+// adds to its plaintext.
+func TestPayloadOverhead(t *testing.T) {
+	pk, _, err := tfhe.TrustedDealerSetup(3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tfhe.Seal(pk, []byte("12345"), EncryptedContext([32]byte{1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(p.Encode()) - 5; got != payloadOverhead {
+		t.Fatalf("payload adds %d bytes, payloadOverhead is %d", got, payloadOverhead)
+	}
 }
