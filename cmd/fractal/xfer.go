@@ -1,0 +1,264 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/keys"
+)
+
+// Cross-instance transfer verbs: the trust file (peers), the outbox
+// (exports) and the relayer. docs/cli/cross-instance.md.
+
+func init() {
+	peersAddCmd.Flags().String("id", "", "the peer's instance ID (64 hex digits)")
+	peersAddCmd.Flags().String("genesis", "", "the hash of the peer's genesis block (64 hex digits)")
+	peersAddCmd.Flags().StringArray("key", nil, "an executor public key of the peer, standard base64 (repeatable)")
+	peersAddCmd.Flags().String("from", "", "read id, genesis and key from the local instance in this folder")
+	exportsCmd.Flags().String("to", "", "only exports to this instance ID")
+	relayCmd.Flags().String("from", "", "home folder of the source instance")
+	relayCmd.Flags().String("to", "", "home folder of the destination instance")
+	relayCmd.Flags().String("key", "", "key file that signs the import transactions (default: the destination's executor key)")
+	peersCmd.AddCommand(peersAddCmd, peersListCmd, peersSelfCmd)
+	rootCmd.AddCommand(peersCmd, exportsCmd, relayCmd)
+}
+
+var peersCmd = &cobra.Command{
+	Use:   "peers",
+	Short: "Manage the trust file: instances whose exports this one imports",
+	Long: `peers manages the trust file (peers.json in the home folder): for each trusted
+instance its ID, the hash of its genesis block and the executor keys whose signed
+manifests are believed. Entries are only added to.`,
+}
+
+var peersAddCmd = &cobra.Command{
+	Use:   "add (--id HEX --genesis HEX --key KEY... | --from DIR)",
+	Short: "Trust another instance's signed manifests",
+	Long: `add records a trusted instance: its ID, its genesis block hash and one or more
+executor public keys (what "fractal peers self" prints on that instance). With
+--from it reads them from a local instance folder. Adding keys to a known peer
+keeps the old ones; a different genesis hash for a known ID, and this instance's
+own ID, are refused.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		var p fractal.Peer
+		if from, _ := cmd.Flags().GetString("from"); from != "" {
+			other, err := fractal.Open(from)
+			if err != nil {
+				return err
+			}
+			p, err = other.TrustEntry()
+			other.Close()
+			if err != nil {
+				return err
+			}
+		} else {
+			id, _ := cmd.Flags().GetString("id")
+			gen, _ := cmd.Flags().GetString("genesis")
+			ks, _ := cmd.Flags().GetStringArray("key")
+			var err error
+			if p.ID, err = parseHash(id); err != nil {
+				return fmt.Errorf("--id: %w", err)
+			}
+			if p.Genesis, err = parseHash(gen); err != nil {
+				return fmt.Errorf("--genesis: %w", err)
+			}
+			for _, k := range ks {
+				pk, err := keys.ParsePublicKey(k)
+				if err != nil {
+					return fmt.Errorf("--key: %w", err)
+				}
+				p.Keys = append(p.Keys, pk)
+			}
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		got, err := in.AddPeer(p)
+		if err != nil {
+			return err
+		}
+		return emit(cmd, got, func(w io.Writer) { printPeer(w, *got) })
+	}),
+}
+
+var peersListCmd = &cobra.Command{
+	Use:   "list",
+	Short: "List the trusted instances",
+	Long:  `list prints every entry of the trust file, sorted by instance ID.`,
+	Args:  cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		ps, err := in.Peers()
+		if err != nil {
+			return err
+		}
+		if ps == nil {
+			ps = []fractal.Peer{}
+		}
+		return emit(cmd, ps, func(w io.Writer) {
+			for _, p := range ps {
+				printPeer(w, p)
+			}
+		})
+	}),
+}
+
+var peersSelfCmd = &cobra.Command{
+	Use:   "self",
+	Short: "Print this instance's own entry, for another instance's peers add",
+	Long:  `self prints this instance's ID, genesis block hash and executor key.`,
+	Args:  cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		p, err := in.TrustEntry()
+		if err != nil {
+			return err
+		}
+		return emit(cmd, p, func(w io.Writer) { printPeer(w, p) })
+	}),
+}
+
+func printPeer(w io.Writer, p fractal.Peer) {
+	fmt.Fprintf(w, "instance %x\n  genesis %x\n", p.ID, p.Genesis)
+	for _, k := range p.Keys {
+		fmt.Fprintf(w, "  key %s\n", k)
+	}
+}
+
+type exportJSON struct {
+	ID         string   `json:"id"`
+	To         string   `json:"to"`
+	Tx         string   `json:"tx"`
+	Index      uint32   `json:"index"`
+	Key        string   `json:"key"`
+	Value      string   `json:"value"`
+	Provenance []string `json:"provenance"`
+}
+
+var exportsCmd = &cobra.Command{
+	Use:   "exports [--to ID]",
+	Short: "List the exports this instance committed (its outbox)",
+	Long: `exports lists every note this instance's transactions exported: the export
+ID, the destination instance, the transaction and index that made it, and the
+note's state key as it left (the destination prepends this instance's ID).
+Exports stay in the outbox for good; the destination's import index says which
+were imported.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		var to *[32]byte
+		if s, _ := cmd.Flags().GetString("to"); s != "" {
+			h, err := parseHash(s)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			to = &h
+		}
+		in, err := openInstance()
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		recs, err := in.Exports(to)
+		if err != nil {
+			return err
+		}
+		out := []exportJSON{}
+		for _, r := range recs {
+			id := r.ID()
+			j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
+				Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
+			for _, p := range r.Note.Provenance {
+				j.Provenance = append(j.Provenance, hex.EncodeToString(p))
+			}
+			out = append(out, j)
+		}
+		return emit(cmd, out, func(w io.Writer) {
+			for _, j := range out {
+				fmt.Fprintf(w, "export %s to %s\n  %s %s\n", j.ID, j.To, j.Key, j.Value)
+			}
+		})
+	}),
+}
+
+var relayCmd = &cobra.Command{
+	Use:   "relay --from DIR_A --to DIR_B [--key KEYFILE]",
+	Short: "Move every pending export of one local instance to another",
+	Long: `relay opens the source and destination instances, and for every export of the
+source addressed to the destination that the destination has not imported,
+builds the claim (the export record, the source's signed head manifest and the
+inclusion proof), queues an import transaction on the destination signed by
+--key (default: the destination's executor key) and seals. Running it again
+imports nothing twice. The destination must trust the source (fractal peers
+add); an import refused by the destination (untrusted key, a predicate that
+refuses the note on arrival) is reported and changes nothing.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		fromDir, _ := cmd.Flags().GetString("from")
+		toDir, _ := cmd.Flags().GetString("to")
+		if fromDir == "" || toDir == "" {
+			return fmt.Errorf("relay needs --from and --to")
+		}
+		keyFile, _ := cmd.Flags().GetString("key")
+		if keyFile == "" {
+			keyFile = filepath.Join(toDir, "executor.key")
+		}
+		signer, err := keys.LoadKeyFile(keyFile)
+		if err != nil {
+			return err
+		}
+		from, err := fractal.Open(fromDir)
+		if err != nil {
+			return err
+		}
+		defer from.Close()
+		to, err := fractal.Open(toDir)
+		if err != nil {
+			return err
+		}
+		defer to.Close()
+		res, err := fractal.Relay(from, to, signer)
+		if err != nil {
+			return err
+		}
+		out := struct {
+			Pending  int      `json:"pending"`
+			Imported []string `json:"imported"`
+			Refused  []any    `json:"refused"`
+		}{Pending: res.Pending, Imported: []string{}, Refused: []any{}}
+		for _, id := range res.Imported {
+			out.Imported = append(out.Imported, hex.EncodeToString(id[:]))
+		}
+		for _, rc := range res.Refused {
+			out.Refused = append(out.Refused, rc)
+		}
+		err = emit(cmd, out, func(w io.Writer) {
+			fmt.Fprintf(w, "relayed %d pending exports: %d imported, %d refused\n", res.Pending, len(res.Imported), len(res.Refused))
+			for _, id := range out.Imported {
+				fmt.Fprintf(w, "  imported %s\n", id)
+			}
+			for _, rc := range res.Refused {
+				fmt.Fprintf(w, "  %s\n", receiptLine(rc))
+			}
+		})
+		if err == nil && len(res.Refused) > 0 {
+			err = fmt.Errorf("relay: %d imports refused", len(res.Refused))
+		}
+		return err
+	}),
+}
