@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/vp"
@@ -523,20 +524,19 @@ func (x *execution) validate() (*Outcome, error) {
 	run := func(s *vp.Session, i int) {
 		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: predicateGlobals(&list[i]), Limits: lim, Seed: x.seed(list[i].pred.label())})
 	}
+	// Each worker has one VM session: the transaction's notes become Lua
+	// tables once per worker, not once per predicate.
+	w := runtime.GOMAXPROCS(0)
 	if x.serial {
-		// One VM session: the transaction's notes become Lua tables once.
+		w = 1
+	}
+	workers(len(list), w, func(next func() (int, bool)) {
 		s := x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
-		for i := range list {
+		defer s.Close()
+		for i, ok := next(); ok; i, ok = next() {
 			run(s, i)
 		}
-		s.Close()
-	} else {
-		parallel(len(list), func(i int) {
-			s := x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
-			run(s, i)
-			s.Close()
-		})
-	}
+	})
 	var used uint64
 	for i := range list {
 		used += results[i].GasUsed

@@ -86,15 +86,27 @@ func ExecuteBlock(st State, code Code, pool *vp.Pool, txs []*Tx) ([]*Outcome, er
 
 // parallel calls f(0) … f(n-1) on GOMAXPROCS goroutines.
 func parallel(n int, f func(i int)) {
-	var next atomic.Int64
+	workers(n, runtime.GOMAXPROCS(0), func(next func() (int, bool)) {
+		for i, ok := next(); ok; i, ok = next() {
+			f(i)
+		}
+	})
+}
+
+// workers runs work on min(w, n) goroutines and waits for them; the calls
+// of next share out 0 … n-1, each index once, then report false.
+func workers(n, w int, work func(next func() (int, bool))) {
+	var counter atomic.Int64
+	next := func() (int, bool) {
+		i := int(counter.Add(1) - 1)
+		return i, i < n
+	}
 	var wg sync.WaitGroup
-	for w := min(runtime.GOMAXPROCS(0), n); w > 0; w-- {
+	for w = min(w, n); w > 0; w-- {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				f(i)
-			}
+			work(next)
 		}()
 	}
 	wg.Wait()

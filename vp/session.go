@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/fractalvm/fractal/notes"
 )
 
 // Session runs programs one after another on one pooled VM, with a set of
@@ -19,18 +21,20 @@ type Session struct {
 	pool     *Pool
 	v        *vm
 	depth    int
-	names    []string                  // shared global names, sorted
-	values   map[string]lua.LValue     // shared globals, converted
-	tables   map[*lua.LTable]tableInfo // slot counts of the shared tables
-	readOnly map[*lua.LTable]bool      // every table the host passed in this session
-	err      string                    // why a shared global could not be converted
+	names    []string                    // shared global names, sorted
+	values   map[string]lua.LValue       // shared globals, converted
+	tables   map[*lua.LTable]tableInfo   // slot counts of the shared tables
+	readOnly map[*lua.LTable]bool        // every table the host passed in this session
+	err      string                      // why a shared global could not be converted
+	notes    map[*notes.Note]*lua.LTable // the table of each note of a shared []notes.Note
+	sharing  bool                        // NewSession is converting the shared globals
 }
 
 // NewSession takes a VM for runs with call depth limit maxDepth and converts
 // shared once. A value that cannot be converted fails every Run of the
 // session with the error Pool.Run would give for that global.
 func (p *Pool) NewSession(maxDepth int, shared map[string]any) *Session {
-	s := &Session{pool: p, depth: maxDepth, values: make(map[string]lua.LValue, len(shared)), readOnly: map[*lua.LTable]bool{}}
+	s := &Session{pool: p, depth: maxDepth, values: make(map[string]lua.LValue, len(shared)), readOnly: map[*lua.LTable]bool{}, notes: map[*notes.Note]*lua.LTable{}}
 	for n := range shared {
 		s.names = append(s.names, n)
 	}
@@ -43,6 +47,7 @@ func (p *Pool) NewSession(maxDepth int, shared map[string]any) *Session {
 	}
 	v := s.v
 	v.r = &run{}
+	v.sess, s.sharing = s, true // toLua records the tables of shared notes (sharedNote)
 	for _, n := range s.names {
 		lv, err := v.toLua(shared[n], 0)
 		if err != nil {
@@ -56,7 +61,7 @@ func (p *Pool) NewSession(maxDepth int, shared map[string]any) *Session {
 		s.tables[t] = *ti
 		s.readOnly[t] = true
 	}
-	v.r = nil
+	v.r, v.sess, s.sharing = nil, nil, false
 	return s
 }
 
@@ -95,6 +100,26 @@ func (s *Session) value(n string) (lua.LValue, bool) {
 	}
 	lv, ok := s.values[n]
 	return lv, ok
+}
+
+// table returns the slot counts of t when it is one of the shared tables.
+func (s *Session) table(t *lua.LTable) (tableInfo, bool) {
+	if s == nil {
+		return tableInfo{}, false
+	}
+	ti, ok := s.tables[t]
+	return ti, ok
+}
+
+// sharedNote returns the table a shared []notes.Note was given for the note
+// at n, so that a run's note global is the same table as its place in the
+// shared list.
+func (s *Session) sharedNote(n *notes.Note) (*lua.LTable, bool) {
+	if s == nil {
+		return nil, false
+	}
+	t, ok := s.notes[n]
+	return t, ok
 }
 
 // lockedAs names what t is when a fragment may not change it, and is ""

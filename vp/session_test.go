@@ -123,3 +123,27 @@ func TestPoolRunGlobalsStayWritable(t *testing.T) {
 		t.Fatalf("got %v %v", res.Values, err)
 	}
 }
+
+// TestSessionNoteIsItsSharedTable: a run's note that points into a shared
+// []notes.Note is the very table of that place in the shared list; any
+// other note is converted on its own.
+func TestSessionNoteIsItsSharedTable(t *testing.T) {
+	ins := []notes.Note{testNote(), testNote()}
+	ins[1].Key = []byte("second")
+	s := NewPool().NewSession(DefaultLimits().MaxDepth, map[string]any{"inputs": ins})
+	defer s.Close()
+	p := mustCompile(t, "same.lua", `return note == inputs[1], note == inputs[2], note.key`)
+	for _, c := range []struct {
+		note any
+		want []any
+	}{
+		{&ins[1], []any{false, true, "second"}},
+		{&ins[0], []any{true, false, "balance/alice"}},
+		{ins[0], []any{false, false, "balance/alice"}},
+	} {
+		res, err := s.Run(p, Call{Globals: map[string]any{"note": c.note}, Limits: DefaultLimits()})
+		if err != nil || !reflect.DeepEqual(res.Values, c.want) {
+			t.Fatalf("note %v: got %v %v, want %v", c.note, res.Values, err, c.want)
+		}
+	}
+}

@@ -104,9 +104,18 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 		if x == nil {
 			return lua.LNil, nil
 		}
+		if t, ok := v.sess.sharedNote(x); ok {
+			return t, nil
+		}
 		return v.noteTable(x), nil
 	case []notes.Note:
-		return v.array(len(x), func(i int) (lua.LValue, error) { return v.noteTable(&x[i]), nil })
+		return v.array(len(x), func(i int) (lua.LValue, error) {
+			t := v.noteTable(&x[i])
+			if v.sess != nil && v.sess.sharing {
+				v.sess.notes[&x[i]] = t
+			}
+			return t, nil
+		})
 	case HostFunc:
 		return v.host(x), nil
 	case func([]any) ([]any, error):

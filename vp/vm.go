@@ -198,6 +198,10 @@ func (v *vm) info(t *lua.LTable) *tableInfo {
 	if ti := v.r.tables[t]; ti != nil {
 		return ti
 	}
+	if ti, ok := v.sess.table(t); ok {
+		v.r.track(t, &ti) // a copy: border moves top
+		return &ti
+	}
 	n := 0
 	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
 		n++
@@ -540,10 +544,6 @@ func (v *vm) setGlobals(G *lua.LTable, own map[string]any) string {
 			}
 		}
 		names = append(names, s.names...)
-		for t, ti := range s.tables {
-			c := ti
-			v.r.track(t, &c)
-		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
