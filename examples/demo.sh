@@ -124,3 +124,6 @@ f block
 
 step "Final notes"
 f notes
+
+step "Cross-instance transfer (examples/demo-relay.sh)"
+"$root/examples/demo-relay.sh"
