@@ -125,7 +125,7 @@ func (w *world) mint(to keys.PublicKey, amount uint64) {
 	w.t.Helper()
 	w.nonce++
 	tx := &phases.Tx{Nonce: w.nonce, GasLimit: 1_000_000, Calculation: read(w.t, "../../examples/token/mint.lua"),
-		Write: notes.ConstraintSet{notes.PatternFromKeyPrefix(notes.StateKey{Application: w.app, Owner: w.sig, Key: []byte(to.String() + ":")})},
+		Write:     notes.ConstraintSet{notes.PatternFromKeyPrefix(notes.StateKey{Application: w.app, Owner: w.sig, Key: []byte(to.String() + ":")})},
 		Extradata: fmt.Appendf(nil, "%x %x %s TOK %d", w.app, w.sig, to, amount), Signers: []keys.PublicKey{w.issuer.Public()}}
 	if err := tx.Sign(rand.Reader, w.issuer); err != nil {
 		w.t.Fatal(err)
