@@ -93,9 +93,30 @@ func gopherFind(s, p string) (out string, ok bool) {
 
 // gopherDeparts says whether p uses something gopher-lua's matcher does
 // differently from Lua 5.1 (checked against lua5.1 in the corpus): it has no
-// %f, it reads "[%a-z]" as a range from a class and "[0-0-0]" as two
-// ranges, and a back-reference to a position capture matches for it.
-var gopherDeparts = regexp.MustCompile(`%f|%.-|\[[^\]]*-[^\]]*-|\(\).*%[1-9]`).MatchString
+// %f, a back-reference to a position capture matches for it, and it reads a
+// '-' in a set otherwise than as Lua 5.1 does unless the set is plain
+// ranges of letters and digits ("[%a-z]", "[0-%0]", "[0-0-0]", "[]--0]").
+func gopherDeparts(p string) bool {
+	if departsOutsideSets.MatchString(p) {
+		return true
+	}
+	if !strings.Contains(p, "-") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' {
+			i++
+		} else if p[i] == '[' && !plainSet.MatchString(p[i:]) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	departsOutsideSets = regexp.MustCompile(`%f|\(\).*%[1-9]`)
+	plainSet           = regexp.MustCompile(`^\[\^?(?:[0-9A-Za-z]-[0-9A-Za-z]|[^-\]%\[])+\]`)
+)
 
 func checkFindAgrees(t *testing.T, pool *Pool, s, p string) {
 	want, ok := gopherFind(s, p)
@@ -153,4 +174,73 @@ func FuzzFindAgreesWithGopherLua(f *testing.F) {
 		}
 		checkFindAgrees(t, pool, s, p)
 	})
+}
+
+// TestPatternRefusals checks the message of every way a pattern call can be
+// refused, and that the sandbox goes on working after a caught refusal.
+func TestPatternRefusals(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{`string.find("a", "%")`, "malformed pattern (ends with '%')"},
+		{`string.find("a", "[a")`, "malformed pattern (missing ']')"},
+		{`string.find("a", "[]")`, "malformed pattern (missing ']')"},
+		{`string.find("a", "x[%")`, "malformed pattern (missing ']')"},
+		{`string.match("a", "%b(")`, "malformed pattern (missing arguments to '%b')"},
+		{`string.match("a", "%fa")`, "missing '[' after '%f' in pattern"},
+		{`string.match("a", "(a")`, "unfinished capture"},
+		{`string.match("a", "a)")`, "invalid pattern capture (')' without '(')"},
+		{`string.match("aa", "(a%1)")`, "invalid capture index %1 in pattern"},
+		{`string.match("a", "%0")`, "invalid capture index %0 in pattern"},
+		{`string.match("a", "(a)%2")`, "invalid capture index %2 in pattern"},
+		{`string.gmatch("a", "[")`, "malformed pattern (missing ']')"},
+		{`string.gsub("a", "(", "")`, "unfinished capture"},
+		{`string.match("a", string.rep("()", 33))`, "too many captures"},
+		{`string.match(string.rep("a", 300), string.rep("a?", 300))`, "pattern too complex"},
+		{`string.gsub("abc", "b", "%2")`, "invalid capture index %2 in replacement string"},
+		{`string.gsub("abc", "(b)", "%")`, "invalid use of '%' in replacement string"},
+		{`string.gsub("abc", "b", {b = {}})`, "invalid replacement value (a table)"},
+		{`string.gsub("abc", "b", function() return true end)`, "invalid replacement value (a boolean)"},
+		{`string.gsub("abc", "b", true)`, "bad argument #3 to gsub (string/function/table expected)"},
+	} {
+		res, err := runSrc(t, "local ok, err = pcall(function() return "+c.src+" end)\nreturn ok, err, string.find('xay', 'a')", nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.src, err)
+		}
+		if len(res.Values) != 4 || res.Values[0] != false || !strings.HasSuffix(res.Values[1].(string), ": "+c.want) || res.Values[2] != int64(2) {
+			t.Errorf("%s: got %q, want an error ending %q", c.src, res.Values, c.want)
+		}
+	}
+}
+
+// TestPatternGas pins the gas schedule of the pattern functions. Every
+// fragment is `return <expr>`: 2 gas for the chunk, the rest for the call.
+func TestPatternGas(t *testing.T) {
+	for _, c := range []struct {
+		expr string
+		gas  uint64
+	}{
+		// call 1 + compile 1; steps: 'b' fails at 1, matches at 2, then the
+		// end of the pattern: 3; result "b" 1
+		{`string.match("abc", "b")`, 2 + 2 + 3 + 1},
+		// plain find (no specials): call 1 + 1 per started 32 bytes searched
+		{`string.find(string.rep("a", 64), "b")`, 2 + 1 + 2 + 1 + 2},
+		// a*: dispatch 1, 3 bytes tested + 1 at the end, then the end of pattern 1
+		{`string.find("aaa", "a*")`, 2 + 2 + 1 + 3 + 1},
+		// ^(%x+) (%x+) over 190 bytes (string.rep: 1 + 6), the case that cost
+		// about 389 000 gas before: call 1 + compile 2; steps: ( 1, %x+ 1 and
+		// 4 bytes tested after the first, ) 1, ' ' 1, twice, end 1 = 17;
+		// results 1
+		{`string.match(string.rep("ab12 ", 38), "^(%x+) (%x+) ")`, 2 + 7 + 3 + 17 + 1},
+		// gsub: call 1 + compile 1; steps: "." and the end at 0, 1, 2, "."
+		// failing at 3: 7; the function's body (1 + 1 statement) 3 times;
+		// result 1
+		{`(string.gsub("abc", ".", function(c) return c end))`, 2 + 2 + 7 + 3*2 + 1},
+	} {
+		res, err := runSrc(t, "return "+c.expr, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.expr, err)
+		}
+		if res.GasUsed != c.gas {
+			t.Errorf("%s: gas %d, want %d", c.expr, res.GasUsed, c.gas)
+		}
+	}
 }

@@ -200,7 +200,7 @@ func (g *gsubber) expand(r string, s, e int) {
 		}
 		g.add(r[:i])
 		if i+1 == len(r) {
-			g.L.RaiseError("invalid use of '%%' in replacement string")
+			g.L.RaiseError("%s", "invalid use of '%' in replacement string")
 		}
 		c := r[i+1]
 		r = r[i+2:]

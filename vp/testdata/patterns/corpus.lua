@@ -24,6 +24,7 @@ local cases = {
   {"banana", "an+"}, {"banana", "a(n?)a"}, {"Hello", "%a%a?%a?"}, {"aaa", "a?a?a?a?a"},
   {"\255\128x", "[\128-\255]+"}, {"\255\128x", "%W+"}, {"CamelCaseWord", "%u%l*"}, {"x", "[x-]"},
   {"a", "[%]]"}, {"]", "[%]]"}, {"%", "%%"}, {"100%", "%d+%%"}, {"abc", "[b-a]"}, {"abc", "[a-a]"},
+  {"00ab", "()%1"}, {"0", "[0-0-0]"}, {"-", "[0-0-0]"}, {"0", "[0-%0]"}, {"0", "[]--0]"}, {"a-b", "[^]-]+"},
 }
 local function show(v)
   if type(v) ~= "string" then return tostring(v) end
