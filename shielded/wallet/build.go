@@ -123,8 +123,8 @@ func (w *Wallet) Unshield(pk *zk.Keys, token Token, amount uint64, recipient key
 
 // spend plans spending the wallet's notes of token worth at least amount:
 // the largest note if it is enough, else the two largest. It leaves their
-// total in outs[1].Value for the caller to split, and signs with a one-time
-// key (a shielded spend is authorised by the proof, not a signature).
+// total in outs[1].Value for the caller to split. The transaction is signed
+// by w.Signer or a one-time key.
 func (w *Wallet) spend(token Token, amount uint64, net int64) (*plan, error) {
 	if amount == 0 {
 		return nil, errors.New("amount must be at least 1")
@@ -151,7 +151,7 @@ func (w *Wallet) spend(token Token, amount uint64, net int64) (*plan, error) {
 	if total < amount {
 		return nil, fmt.Errorf("insufficient shielded balance of %s: %d in at most two notes, %d wanted (sync first?)", token.Name, total, amount)
 	}
-	signer, err := keys.GenerateKey(rand.Reader)
+	signer, err := w.oneTimeSigner()
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +172,13 @@ func (w *Wallet) spend(token Token, amount uint64, net int64) (*plan, error) {
 	}
 	p.outs[1].Value = total
 	return p, nil
+}
+
+func (w *Wallet) oneTimeSigner() (keys.PrivateKey, error) {
+	if w.Signer != nil {
+		return *w.Signer, nil
+	}
+	return keys.GenerateKey(rand.Reader)
 }
 
 // prove builds the transaction of p: output notes, ciphertexts, the

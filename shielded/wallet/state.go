@@ -15,6 +15,7 @@ import (
 	"github.com/fractalvm/fractal/circuits/merkle"
 	"github.com/fractalvm/fractal/circuits/note"
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/keys"
 )
 
 // Files of a wallet folder.
@@ -140,6 +141,10 @@ type Wallet struct {
 	Dir   string
 	Keys  *Keys
 	State *State
+	// Signer signs the transfers and unshields the wallet builds. A
+	// shielded spend is authorised by its proof, not by a signature, so by
+	// default (nil) each transaction gets a fresh one-time key.
+	Signer *keys.PrivateKey
 }
 
 // Create makes a new wallet in dir (created if absent) with a fresh
