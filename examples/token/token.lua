@@ -29,19 +29,24 @@ local function signed(key)
   return false
 end
 
+-- checked remembers the issuer:symbol pairs already found well-formed: the
+-- notes of one transfer share them, and patterns are the costly checks.
+local checked = {}
 local function parse(n, where)
   local f = split(n.value, ":")
   local issuer, symbol, amount = f[1], f[2], f[3]
-  if #f ~= 3 or #issuer ~= 44 or not string.find(issuer, "^[%w+/]+=$")
-      or #symbol > 16 or not string.find(symbol, "^[A-Z0-9]+$")
-      or #amount > 15 or not string.find(amount, "^[0-9]+$") then
+  local ok = #f == 3 and #amount <= 15 and string.find(amount, "^[0-9]+$")
+  local token = ok and issuer .. ":" .. symbol
+  if not (ok and (checked[token] or (#issuer == 44 and string.find(issuer, "^[%w+/]+=$")
+      and #symbol <= 16 and string.find(symbol, "^[A-Z0-9]+$")))) then
     error(where .. ": value is not <issuer>:<symbol>:<amount>", 0)
   end
+  checked[token] = true
   local value = tonumber(amount)
   if value < 1 then
     error(where .. ": amount must be at least 1", 0)
   end
-  return issuer .. ":" .. symbol, issuer, value
+  return token, issuer, value
 end
 
 local tokens, order = {}, {}
