@@ -6,8 +6,10 @@
 //
 // Phase 4, commit, belongs to the instance: for an accepted Outcome it
 // deletes Outcome.Spent, writes Outcome.Created and stores the receipt in one
-// atomic storage transaction; for a refused one it stores only the receipt.
-// The instance supplies the live notes (State) and the code registry (Code).
+// atomic storage transaction; a refused one changes nothing and is not
+// stored (its receipt goes back to the submitter only; see
+// docs/decisions/080-refused-transactions-leave-no-trace.md). The instance
+// supplies the live notes (State) and the code registry (Code).
 //
 // What Lua code sees (docs/formats/transactions.md has the details):
 //
@@ -21,7 +23,10 @@
 //     ("application", "input" or "output"), index (1-based position of the
 //     note in inputs or outputs; 0 for an application), note (the note asked
 //     about; nil for an application), application (hex hash of the
-//     application asked about). Each must return exactly true.
+//     application asked about). Each must return exactly true. The tables
+//     a predicate is given are read-only, shared by all the predicates of
+//     the transaction (note is the same table as its place in inputs or
+//     outputs): changing one is an error (docs/decisions/042-throughput.md).
 //
 // Notes are tables {provenance={hex…}, application=hex, owner=hex, key=bytes,
 // value=bytes}; signers are standard-base64 public keys; txid is lower-case
