@@ -1,6 +1,11 @@
 package wallet_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/fractalvm/fractal/shielded/wallet"
+)
 
 // TestEndToEnd: shield 100, send 30 to a second wallet, both see 70 and 30
 // after syncing, the second unshields 30 to Bob; the total supply
@@ -41,6 +46,22 @@ func TestEndToEnd(t *testing.T) {
 	ra, rb := w.sync(a), w.sync(b)
 	if w.balance(a) != 70 || w.balance(b) != 30 || ra.Spent != 1 || ra.Found != 1 || rb.Found != 1 {
 		t.Fatalf("after transfer: balances %d and %d, reports %+v %+v", w.balance(a), w.balance(b), ra, rb)
+	}
+
+	// A wallet reopened from its folder resumes after the last block it saw.
+	again, err := wallet.Open(a.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	rep, err := again.Sync(w.in, func(done, total uint64) { calls++ })
+	if err != nil || rep.From != again.State.Next || calls != 0 || w.balance(again) != 70 {
+		t.Fatalf("resumed sync: %+v, %d progress calls, balance %d, %v", rep, calls, w.balance(again), err)
+	}
+	// It follows one instance only.
+	stranger := newWorld(t)
+	if _, err := again.Sync(stranger.in, nil); err == nil || !strings.Contains(err.Error(), "the wallet follows instance") {
+		t.Fatalf("sync against another instance: %v", err)
 	}
 
 	tx, err = b.Unshield(w.pk, w.tok, 30, w.bob.Public(), w.sig)
