@@ -1,6 +1,8 @@
 package fractal
 
 import (
+	"fmt"
+
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/phases"
@@ -41,4 +43,33 @@ func (in *Instance) executeBlock(view *badger.Txn, txs []*phases.Tx) (*shielded.
 		outs[i] = &phases.Outcome{Receipt: phases.Receipt{TxID: tx.ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: errs[i].Error()}}
 	}
 	return sh, outs, nil
+}
+
+// replayShielded re-runs the shielded pool on a replay store for the
+// committed transactions of b: each must be admitted again (proof, anchor,
+// nullifiers), and the commitment-tree root after them must be the block's.
+func replayShielded(p *shielded.Pool, txn *badger.Txn, b *Block, txs []*phases.Tx) error {
+	sh, err := p.Begin(txn)
+	if err != nil {
+		return err
+	}
+	for i, err := range sh.Admit(txn, txs) {
+		if err != nil {
+			return &VerifyError{Kind: "transaction", Height: b.Height, Tx: i, TxID: txs[i].ID(), Detail: "refused on replay: " + err.Error()}
+		}
+	}
+	for _, tx := range txs {
+		if err := sh.Commit(txn, tx, b.Height); err != nil {
+			return err
+		}
+	}
+	root, err := sh.Finish(txn)
+	if err != nil {
+		return err
+	}
+	if root != b.CommitmentRoot {
+		return &VerifyError{Kind: "root", Height: b.Height, Tx: -1,
+			Detail: fmt.Sprintf("block says commitment-tree root %x, the replay gives %x", b.CommitmentRoot[:8], root[:8])}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -65,6 +66,7 @@ func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, er
 		return nil, fmt.Errorf("fractal: verify: %w", err)
 	}
 	defer rp.close()
+	rp.shielded = in.shielded
 	err = in.db.View(func(txn *badger.Txn) error {
 		if err := checkCode(txn); err != nil {
 			return err
@@ -340,6 +342,9 @@ type replay struct {
 	code phases.Code
 	pool *vp.Pool
 	root [32]byte
+	// shielded, when set, re-runs the shielded pool and checks each block's
+	// commitment-tree root (shielded.go).
+	shielded *shielded.Pool
 }
 
 func newReplay(code phases.Code, pool *vp.Pool) (*replay, error) {
@@ -370,6 +375,11 @@ func (r *replay) block(b *Block, txs []*phases.Tx, check func(i int, o *phases.O
 	root, err := r.apply(txn, b.Height, txs, check)
 	if err != nil {
 		return err
+	}
+	if r.shielded != nil {
+		if err := replayShielded(r.shielded, txn, b, txs); err != nil {
+			return err
+		}
 	}
 	if err := txn.Commit(); err != nil {
 		return fmt.Errorf("block %d: replay commit: %w", b.Height, err)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
@@ -79,8 +80,14 @@ func TestEndToEnd(t *testing.T) {
 	if w.balance(a) != 70 || w.balance(b) != 0 {
 		t.Fatalf("after unshield: balances %d and %d", w.balance(a), w.balance(b))
 	}
-	// The chain replays from genesis to the same roots.
+	// The chain replays from genesis to the same roots, commitment-tree
+	// roots included: a head block re-signed with another commitment root
+	// is caught.
 	if _, err := w.in.Verify(nil); err != nil {
 		t.Fatal(err)
+	}
+	w.forgeHead(func(b *fractal.Block) { b.CommitmentRoot[0] ^= 1 })
+	if _, err := w.in.Verify(nil); err == nil || !strings.Contains(err.Error(), "root: block says commitment-tree root") {
+		t.Fatalf("verify of a forged commitment root: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package wallet_test
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -265,5 +266,41 @@ func sameStore(t testing.TB, before, after map[string]string) {
 		if _, ok := before[k]; !ok {
 			t.Fatalf("store gained key %q", k)
 		}
+	}
+}
+
+// forgeHead rewrites the head block with f and re-signs it with the
+// executor key, as a dishonest executor could (storage layout:
+// docs/formats/instance.md).
+func (w *world) forgeHead(f func(*fractal.Block)) {
+	w.t.Helper()
+	head, err := w.in.Head()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	f(head)
+	exec, err := keys.LoadKeyFile(filepath.Join(w.home, "executor.key"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := fractal.SignBlock(head, exec); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.in.Close(); err != nil {
+		w.t.Fatal(err)
+	}
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(w.home, "db")).WithLogger(nil))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	err = db.Update(func(txn *badger.Txn) error {
+		return txn.Set(binary.BigEndian.AppendUint64([]byte{'b'}, head.Height), head.Encode())
+	})
+	db.Close()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if w.in, err = fractal.Open(w.home); err != nil {
+		w.t.Fatal(err)
 	}
 }
