@@ -150,14 +150,23 @@ func (in *Instance) witness(height uint64, index int) (*Witness, error) {
 		return nil, err
 	}
 	rec := &recorder{st: snapshot{txn}, code: in, seen: map[string]bool{}, progs: map[notes.Hash]bool{}}
-	if _, err := phases.Execute(rec, rec, in.pool, txs[index]); err != nil {
+	out, err := phases.Execute(rec, rec, in.pool, txs[index])
+	if err != nil {
 		return nil, err
 	}
 	if rec.scanned {
 		return nil, ErrScanWitness
 	}
+	// The paths of every key the effects change, beyond the notes read
+	// (exports and imports live in the tree under keys of their own).
+	treeKeys := rec.keys
+	if out.Receipt.Status == phases.Accepted {
+		for _, c := range effectChanges(out) {
+			treeKeys = append(treeKeys, c.Key)
+		}
+	}
 	w := &Witness{Notes: rec.notes}
-	if w.Nodes, err = tree.Witness(txn, pre, rec.keys); err != nil {
+	if w.Nodes, err = tree.Witness(txn, pre, treeKeys); err != nil {
 		return nil, err
 	}
 	for h := range rec.progs {
@@ -270,7 +279,8 @@ func (w *Witness) Execute(pre [32]byte, tx *phases.Tx) (*WitnessResult, error) {
 }
 
 // effectChanges is the state-tree change list of an accepted outcome, in
-// the order sealing applies it: inputs deleted, then outputs written.
+// the order sealing applies it (applyEffects): inputs deleted, outputs
+// written, then its exports and import (export.go).
 func effectChanges(o *phases.Outcome) []statetree.Change {
 	changes := make([]statetree.Change, 0, len(o.Spent)+len(o.Created))
 	for i := range o.Spent {
