@@ -209,6 +209,10 @@ func (tr *Transcript) referee(a, b Party, tx *phases.Tx) error {
 		party Party
 	}{{SideA, a}, {SideB, b}} {
 		w, err := p.party.Witness(tr.Index)
+		if errors.Is(err, fractal.ErrScanWitness) {
+			undecided = err.Error() // no party can do better: not a fault
+			continue
+		}
 		if err != nil {
 			tr.Wrong = append(tr.Wrong, Finding{p.side, "supplied no usable witness: " + err.Error()})
 			continue
