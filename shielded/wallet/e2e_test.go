@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
@@ -89,5 +90,40 @@ func TestEndToEnd(t *testing.T) {
 	w.forgeHead(func(b *fractal.Block) { b.CommitmentRoot[0] ^= 1 })
 	if _, err := w.in.Verify(nil); err == nil || !strings.Contains(err.Error(), "root: block says commitment-tree root") {
 		t.Fatalf("verify of a forged commitment root: %v", err)
+	}
+}
+
+// TestShieldChange: shielding 100 from notes of 60 and 70 spends both and
+// returns 30 to the sender as a transparent note.
+func TestShieldChange(t *testing.T) {
+	w := newWorld(t)
+	w.mint(w.alice.Public(), 60)
+	w.mint(w.alice.Public(), 70)
+	a := w.newWallet()
+	w.sync(a)
+	tx, err := a.Shield(w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mustAccept(tx)
+	left := w.tokenNotes(w.alice.Public())
+	if len(left) != 1 || string(left[0].Value) != w.tok.Name+":30" || !strings.HasSuffix(string(left[0].Key), ":2") {
+		t.Fatalf("alice's notes after shielding: %v", left)
+	}
+	if tr, pool := w.supply(); tr != 30 || pool != 100 {
+		t.Fatalf("supply %d + %d", tr, pool)
+	}
+	w.sync(a)
+	if w.balance(a) != 100 {
+		t.Fatalf("balance %d", w.balance(a))
+	}
+	// Shielding more than the notes hold is refused in calculation.
+	tx, err = a.Shield(w.pk, w.tok, 31, left, w.alice, a.Keys.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := w.seal(tx)[0]
+	if rc.Status != phases.Refused || !strings.Contains(rc.Reason, "the transparent inputs hold 30 "+w.tok.Name+", cannot shield 31") {
+		t.Fatalf("overdraft: %s %q", rc.Status, rc.Reason)
 	}
 }
