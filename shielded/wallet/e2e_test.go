@@ -127,3 +127,29 @@ func TestShieldChange(t *testing.T) {
 		t.Fatalf("overdraft: %s %q", rc.Status, rc.Reason)
 	}
 }
+
+// TestTwoShieldsOneBlock: two shields of one token in one block both grow
+// the pool note (the scheduler orders them: both write it), and a
+// shielded transfer in the same block runs beside them.
+func TestTwoShieldsOneBlock(t *testing.T) {
+	w, a := shieldedWorld(t)
+	w.mint(w.alice.Public(), 40)
+	w.mint(w.bob.Public(), 50)
+	b := w.newWallet()
+	w.sync(a)
+	s1 := must(a.Shield(w.pk, w.tok, 40, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address()))
+	s2 := must(a.Shield(w.pk, w.tok, 50, w.tokenNotes(w.bob.Public()), w.bob, b.Keys.Address()))
+	tr := must(a.Transfer(w.pk, w.tok, 25, b.Keys.Address()))
+	w.mustAccept(s1, s2, tr)
+	if tr, pool := w.supply(); tr != 0 || pool != 190 {
+		t.Fatalf("supply %d + %d, want 0 + 190", tr, pool)
+	}
+	w.sync(a)
+	w.sync(b)
+	if w.balance(a) != 115 || w.balance(b) != 75 {
+		t.Fatalf("balances %d and %d, want 115 and 75", w.balance(a), w.balance(b))
+	}
+	if _, err := w.in.Verify(nil); err != nil {
+		t.Fatal(err)
+	}
+}
