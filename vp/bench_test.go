@@ -23,6 +23,22 @@ func BenchmarkPredicate(b *testing.B) {
 	}
 }
 
+// BenchmarkPredicateSession is the same check as a transaction's
+// predicates run it: in a session whose note and owner were converted once.
+func BenchmarkPredicateSession(b *testing.B) {
+	p := mustCompile(b, "pred.lua", `return note.owner == owner`)
+	s := NewPool().NewSession(DefaultLimits().MaxDepth, map[string]any{"note": map[string]any{"owner": "abc", "key": "k"}, "owner": "abc"})
+	defer s.Close()
+	call := Call{Limits: DefaultLimits()}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := s.Run(p, call)
+		if err != nil || res.Values[0] != true {
+			b.Fatal(res, err)
+		}
+	}
+}
+
 const loopSource = `local s = 0 for i = 1, 100000 do s = s + i % 7 end return s`
 
 // BenchmarkLoopInstrumented and BenchmarkLoopBare compare a tight loop with
