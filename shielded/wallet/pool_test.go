@@ -5,6 +5,7 @@ package wallet_test
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -122,15 +123,25 @@ func TestPoolNoteNeedsProof(t *testing.T) {
 	}
 }
 
-// BenchmarkAdmit measures the instance's check of one shielded transfer:
-// reading the pool state, parsing, the binding hash, proof verification and
-// the two nullifier lookups.
+// BenchmarkAdmit measures the instance's check of shielded transactions:
+// reading the pool state, parsing, the binding hash, proof verification (one
+// batch per block) and the nullifier lookups; for one transaction and for a
+// block of 16.
 func BenchmarkAdmit(b *testing.B) {
+	for _, n := range []int{1, 16} {
+		b.Run(fmt.Sprintf("txs=%d", n), func(b *testing.B) { benchmarkAdmit(b, n) })
+	}
+}
+
+func benchmarkAdmit(b *testing.B, n int) {
 	w := newWorld(b)
 	_, dir := zkKeys(b)
 	db, p := poolDB(b), shielded.New(dir, shielded.DefaultWindow)
-	tx := shieldFromNowhere(b, w, w.newWallet())
-	txs := []*phases.Tx{tx}
+	wl := w.newWallet()
+	var txs []*phases.Tx
+	for range n {
+		txs = append(txs, shieldFromNowhere(b, w, wl))
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		err := db.View(func(txn *badger.Txn) error {
@@ -138,10 +149,11 @@ func BenchmarkAdmit(b *testing.B) {
 			if err != nil {
 				return err
 			}
-			return blk.Admit(txn, txs)[0]
+			return errors.Join(blk.Admit(txn, txs)...)
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n)/1e6, "ms/tx")
 }
