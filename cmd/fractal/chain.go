@@ -70,38 +70,35 @@ base64), --out writes the proof file itself.`,
 		if err != nil {
 			return err
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		qp, err := in.Prove(k)
-		if err != nil {
-			return err
-		}
-		v := queryJSON{StateKey: k.String()}
-		if qp.Note != nil {
-			j := toNoteJSON(qp.Note)
-			v.Note = &j
-		}
-		if prove {
-			file := qp.Encode()
-			if out != "" {
-				if err := writeNew(out, file, 0o644); err != nil {
-					return err
-				}
+		return withInstance(func(in *fractal.Instance) error {
+			qp, err := in.Prove(k)
+			if err != nil {
+				return err
 			}
-			v.Proof = &proofJSON{Block: toBlockJSON(qp.Block), Tree: hex.EncodeToString(qp.Proof.Encode()), Encoded: base64.StdEncoding.EncodeToString(file)}
-		}
-		return emit(cmd, v, func(w io.Writer) {
-			if v.Note == nil {
-				fmt.Fprintf(w, "no note at %s\n", v.StateKey)
-			} else {
-				fmt.Fprintf(w, "%s %s\n    key %s = %s\n", v.Note.ID[:16], v.StateKey, quoted(v.Note.KeyText, v.Note.Key), quoted(v.Note.ValueText, v.Note.Value))
+			v := queryJSON{StateKey: k.String()}
+			if qp.Note != nil {
+				j := toNoteJSON(qp.Note)
+				v.Note = &j
 			}
 			if prove {
-				fmt.Fprintf(w, "proof against block %d, state root %x (%d levels)\n", qp.Block.Height, qp.Block.StateRoot, len(qp.Proof.Siblings))
+				file := qp.Encode()
+				if out != "" {
+					if err := writeNew(out, file, 0o644); err != nil {
+						return err
+					}
+				}
+				v.Proof = &proofJSON{Block: toBlockJSON(qp.Block), Tree: hex.EncodeToString(qp.Proof.Encode()), Encoded: base64.StdEncoding.EncodeToString(file)}
 			}
+			return emit(cmd, v, func(w io.Writer) {
+				if v.Note == nil {
+					fmt.Fprintf(w, "no note at %s\n", v.StateKey)
+				} else {
+					fmt.Fprintf(w, "%s %s\n    key %s = %s\n", v.Note.ID[:16], v.StateKey, quoted(v.Note.KeyText, v.Note.Key), quoted(v.Note.ValueText, v.Note.Value))
+				}
+				if prove {
+					fmt.Fprintf(w, "proof against block %d, state root %x (%d levels)\n", qp.Block.Height, qp.Block.StateRoot, len(qp.Proof.Siblings))
+				}
+			})
 		})
 	}),
 }
@@ -180,29 +177,26 @@ disagreement it names the block and transaction (or the note, code or
 record) and exits with status 1. The instance itself is only read.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		var progress func(done, total uint64)
-		if head, err := in.Head(); err == nil {
-			if bar := stderrBar(int(head.Height), "replaying"); bar != nil {
-				defer bar.Finish()
-				progress = func(done, _ uint64) { bar.Set(int(done)) }
+		return withInstance(func(in *fractal.Instance) error {
+			var progress func(done, total uint64)
+			if head, err := in.Head(); err == nil {
+				if bar := stderrBar(int(head.Height), "replaying"); bar != nil {
+					defer bar.Finish()
+					progress = func(done, _ uint64) { bar.Set(int(done)) }
+				}
 			}
-		}
-		rep, err := in.Verify(progress)
-		if err != nil {
-			return err
-		}
-		v := map[string]any{
-			"valid": true, "instance": hex.EncodeToString(rep.Instance[:]), "height": rep.Height,
-			"transactions": rep.Transactions, "notes": rep.Notes, "state_root": hex.EncodeToString(rep.StateRoot[:]),
-			"imported_manifests": rep.Manifests,
-		}
-		return emit(cmd, v, func(w io.Writer) {
-			fmt.Fprintf(w, "verified %d blocks, %d transactions, %d live notes\nstate root %x\n", rep.Height, rep.Transactions, rep.Notes, rep.StateRoot)
+			rep, err := in.Verify(progress)
+			if err != nil {
+				return err
+			}
+			v := map[string]any{
+				"valid": true, "instance": hex.EncodeToString(rep.Instance[:]), "height": rep.Height,
+				"transactions": rep.Transactions, "notes": rep.Notes, "state_root": hex.EncodeToString(rep.StateRoot[:]),
+				"imported_manifests": rep.Manifests,
+			}
+			return emit(cmd, v, func(w io.Writer) {
+				fmt.Fprintf(w, "verified %d blocks, %d transactions, %d live notes\nstate root %x\n", rep.Height, rep.Transactions, rep.Notes, rep.StateRoot)
+			})
 		})
 	}),
 }
@@ -221,20 +215,17 @@ var manifestExportCmd = &cobra.Command{
 file), in the manifest file format of docs/formats/chain.md.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		blocks, err := in.Manifests()
-		if err != nil {
-			return err
-		}
-		if err := writeNew(args[0], fractal.EncodeManifests(blocks), 0o644); err != nil {
-			return err
-		}
-		v := map[string]any{"file": args[0], "blocks": len(blocks)}
-		return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "exported %d manifests to %s\n", len(blocks), args[0]) })
+		return withInstance(func(in *fractal.Instance) error {
+			blocks, err := in.Manifests()
+			if err != nil {
+				return err
+			}
+			if err := writeNew(args[0], fractal.EncodeManifests(blocks), 0o644); err != nil {
+				return err
+			}
+			v := map[string]any{"file": args[0], "blocks": len(blocks)}
+			return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "exported %d manifests to %s\n", len(blocks), args[0]) })
+		})
 	}),
 }
 
@@ -254,25 +245,22 @@ evidence"). The chain itself is never changed.`,
 		if err != nil {
 			return err
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		res, err := in.ImportManifests(data)
-		if err != nil {
-			return err
-		}
-		ev := make([]evidenceJSON, 0, len(res.Evidence))
-		for _, e := range res.Evidence {
-			ev = append(ev, toEvidenceJSON(e))
-		}
-		v := map[string]any{"known": res.Known, "stored": res.Stored, "evidence": ev}
-		return emit(cmd, v, func(w io.Writer) {
-			fmt.Fprintf(w, "%d known, %d new, %d forks found\n", res.Known, res.Stored, len(ev))
-			for _, e := range ev {
-				fmt.Fprintf(w, "FORK at height %d (%s): %s vs %s\n", e.Height, e.Conflict, e.A.Hash[:16], e.B.Hash[:16])
+		return withInstance(func(in *fractal.Instance) error {
+			res, err := in.ImportManifests(data)
+			if err != nil {
+				return err
 			}
+			ev := make([]evidenceJSON, 0, len(res.Evidence))
+			for _, e := range res.Evidence {
+				ev = append(ev, toEvidenceJSON(e))
+			}
+			v := map[string]any{"known": res.Known, "stored": res.Stored, "evidence": ev}
+			return emit(cmd, v, func(w io.Writer) {
+				fmt.Fprintf(w, "%d known, %d new, %d forks found\n", res.Known, res.Stored, len(ev))
+				for _, e := range ev {
+					fmt.Fprintf(w, "FORK at height %d (%s): %s vs %s\n", e.Height, e.Conflict, e.A.Hash[:16], e.B.Hash[:16])
+				}
+			})
 		})
 	}),
 }
@@ -297,24 +285,21 @@ height or extending the same block. Each record is re-checked before it is
 printed.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		list, err := in.Evidence()
-		if err != nil {
-			return err
-		}
-		out := make([]evidenceJSON, 0, len(list))
-		for _, e := range list {
-			out = append(out, toEvidenceJSON(e))
-		}
-		return emit(cmd, out, func(w io.Writer) {
-			for _, e := range out {
-				fmt.Fprintf(w, "fork at height %d (%s), executor %s\n  %s\n  %s\n", e.Height, e.Conflict, e.A.Executor, e.A.Hash, e.B.Hash)
+		return withInstance(func(in *fractal.Instance) error {
+			list, err := in.Evidence()
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "%d forks\n", len(out))
+			out := make([]evidenceJSON, 0, len(list))
+			for _, e := range list {
+				out = append(out, toEvidenceJSON(e))
+			}
+			return emit(cmd, out, func(w io.Writer) {
+				for _, e := range out {
+					fmt.Fprintf(w, "fork at height %d (%s), executor %s\n  %s\n  %s\n", e.Height, e.Conflict, e.A.Executor, e.A.Hash, e.B.Hash)
+				}
+				fmt.Fprintf(w, "%d forks\n", len(out))
+			})
 		})
 	}),
 }
@@ -342,34 +327,31 @@ prints the rounds and the verdict; --out writes the transcript.`,
 		if err != nil {
 			return err
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		other, ours, err := disputedBlock(in, theirs)
-		if err != nil {
-			return err
-		}
-		parent, err := in.Block(other.Height - 1)
-		if err != nil {
-			return err
-		}
-		txs, err := in.Transactions(ours)
-		if err != nil {
-			return err
-		}
-		a := &dispute.Signed{Block: ours, WitnessFor: func(i int) (*fractal.Witness, error) { return in.Witness(ours.Height, i) }}
-		tr, err := dispute.Play(parent, a, &dispute.Signed{Block: other}, func(i int) (*phases.Tx, error) { return txs[i], nil })
-		if err != nil {
-			return err
-		}
-		if out, _ := cmd.Flags().GetString("out"); out != "" {
-			if err := writeNew(out, tr.Encode(), 0o644); err != nil {
+		return withInstance(func(in *fractal.Instance) error {
+			other, ours, err := disputedBlock(in, theirs)
+			if err != nil {
 				return err
 			}
-		}
-		return emit(cmd, toTranscriptJSON(tr), func(w io.Writer) { printTranscript(w, tr) })
+			parent, err := in.Block(other.Height - 1)
+			if err != nil {
+				return err
+			}
+			txs, err := in.Transactions(ours)
+			if err != nil {
+				return err
+			}
+			a := &dispute.Signed{Block: ours, WitnessFor: func(i int) (*fractal.Witness, error) { return in.Witness(ours.Height, i) }}
+			tr, err := dispute.Play(parent, a, &dispute.Signed{Block: other}, func(i int) (*phases.Tx, error) { return txs[i], nil })
+			if err != nil {
+				return err
+			}
+			if out, _ := cmd.Flags().GetString("out"); out != "" {
+				if err := writeNew(out, tr.Encode(), 0o644); err != nil {
+					return err
+				}
+			}
+			return emit(cmd, toTranscriptJSON(tr), func(w io.Writer) { printTranscript(w, tr) })
+		})
 	}),
 }
 

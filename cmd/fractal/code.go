@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -37,33 +36,13 @@ owner. Deploying the same code again prints the same hash.`,
 		if err != nil {
 			return err
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		h, err := in.Deploy(src)
-		if err != nil {
-			return err
-		}
-		out := map[string]string{"file": args[0], "hash": hex.EncodeToString(h[:])}
-		return emit(cmd, out, func(w io.Writer) { fmt.Fprintln(w, out["hash"]) })
+		return withInstance(func(in *fractal.Instance) error {
+			h, err := in.Deploy(src)
+			if err != nil {
+				return err
+			}
+			out := map[string]string{"file": args[0], "hash": hex.EncodeToString(h[:])}
+			return emit(cmd, out, func(w io.Writer) { fmt.Fprintln(w, out["hash"]) })
+		})
 	}),
-}
-
-// readLimited reads a file, refusing one larger than max bytes.
-func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return data, nil
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -20,20 +18,6 @@ func init() {
 	rootCmd.AddCommand(initCmd, notesCmd, blockCmd)
 	notesCmd.Flags().String("pattern", "*/*/*/*", "constraint pattern the notes' state keys must match")
 }
-
-// trimmed wraps a verb so that its error loses the instance package's own
-// "fractal: " prefix, which main prints in front of every error anyway.
-func trimmed(f func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := f(cmd, args); err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), "fractal: "))
-		}
-		return nil
-	}
-}
-
-// openInstance opens the instance named by --home.
-func openInstance() (*fractal.Instance, error) { return fractal.Open(flagHome) }
 
 var initCmd = &cobra.Command{
 	Use:   "init",
@@ -130,24 +114,21 @@ else 0x and hex).`,
 		if err != nil {
 			return err
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		list, err := in.Notes(p)
-		if err != nil {
-			return err
-		}
-		out := make([]noteJSON, 0, len(list))
-		for _, n := range list {
-			out = append(out, toNoteJSON(n))
-		}
-		return emit(cmd, out, func(w io.Writer) {
-			for _, n := range out {
-				fmt.Fprintf(w, "%s %s\n    key %s = %s\n", n.ID[:16], n.StateKey, quoted(n.KeyText, n.Key), quoted(n.ValueText, n.Value))
+		return withInstance(func(in *fractal.Instance) error {
+			list, err := in.Notes(p)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "%d notes\n", len(out))
+			out := make([]noteJSON, 0, len(list))
+			for _, n := range list {
+				out = append(out, toNoteJSON(n))
+			}
+			return emit(cmd, out, func(w io.Writer) {
+				for _, n := range out {
+					fmt.Fprintf(w, "%s %s\n    key %s = %s\n", n.ID[:16], n.StateKey, quoted(n.KeyText, n.Key), quoted(n.ValueText, n.Value))
+				}
+				fmt.Fprintf(w, "%d notes\n", len(out))
+			})
 		})
 	}),
 }
@@ -196,37 +177,37 @@ each of them, the final state root, and the executor's signature, which is
 checked before printing.`,
 	Args: cobra.MaximumNArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		var b *fractal.Block
-		if len(args) == 1 {
-			h, perr := strconv.ParseUint(args[0], 10, 64)
-			if perr != nil {
-				return fmt.Errorf("block height %q is not a number", args[0])
+		return withInstance(func(in *fractal.Instance) error {
+			var (
+				b   *fractal.Block
+				err error
+			)
+			if len(args) == 1 {
+				h, perr := strconv.ParseUint(args[0], 10, 64)
+				if perr != nil {
+					return fmt.Errorf("block height %q is not a number", args[0])
+				}
+				b, err = in.Block(h)
+			} else {
+				b, err = in.Head()
 			}
-			b, err = in.Block(h)
-		} else {
-			b, err = in.Head()
-		}
-		if err != nil {
-			return err
-		}
-		if err := fractal.VerifyBlock(b); err != nil {
-			return err
-		}
-		j := toBlockJSON(b)
-		return emit(cmd, j, func(w io.Writer) {
-			fmt.Fprintf(w, "block %d %s\n", j.Height, j.Hash)
-			fmt.Fprintf(w, "  prev        %s\n", j.Prev)
-			fmt.Fprintf(w, "  state root  %s\n", j.StateRoot)
-			fmt.Fprintf(w, "  executor    %s (signature valid)\n", j.Executor)
-			fmt.Fprintf(w, "  %d transactions\n", len(j.Transactions))
-			for i, id := range j.Transactions {
-				fmt.Fprintf(w, "    %s -> root %s\n", id, j.Roots[i])
+			if err != nil {
+				return err
 			}
+			if err := fractal.VerifyBlock(b); err != nil {
+				return err
+			}
+			j := toBlockJSON(b)
+			return emit(cmd, j, func(w io.Writer) {
+				fmt.Fprintf(w, "block %d %s\n", j.Height, j.Hash)
+				fmt.Fprintf(w, "  prev        %s\n", j.Prev)
+				fmt.Fprintf(w, "  state root  %s\n", j.StateRoot)
+				fmt.Fprintf(w, "  executor    %s (signature valid)\n", j.Executor)
+				fmt.Fprintf(w, "  %d transactions\n", len(j.Transactions))
+				for i, id := range j.Transactions {
+					fmt.Fprintf(w, "    %s -> root %s\n", id, j.Roots[i])
+				}
+			})
 		})
 	}),
 }

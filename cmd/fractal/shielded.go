@@ -113,23 +113,20 @@ the balances.`,
 		if err != nil {
 			return err
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		rep, err := syncWallet(cmd, in, w)
-		if err != nil {
-			return err
-		}
-		v := syncJSON{From: rep.From, To: rep.To, Found: rep.Found, Spent: rep.Spent, Balances: balances(w)}
-		return emit(cmd, v, func(out io.Writer) {
-			if rep.From > rep.To {
-				fmt.Fprintf(out, "up to date at block %d\n", rep.To)
-			} else {
-				fmt.Fprintf(out, "scanned blocks %d..%d: %d notes found, %d spent\n", rep.From, rep.To, rep.Found, rep.Spent)
+		return withInstance(func(in *fractal.Instance) error {
+			rep, err := syncWallet(cmd, in, w)
+			if err != nil {
+				return err
 			}
-			printBalances(out, v.Balances)
+			v := syncJSON{From: rep.From, To: rep.To, Found: rep.Found, Spent: rep.Spent, Balances: balances(w)}
+			return emit(cmd, v, func(out io.Writer) {
+				if rep.From > rep.To {
+					fmt.Fprintf(out, "up to date at block %d\n", rep.To)
+				} else {
+					fmt.Fprintf(out, "scanned blocks %d..%d: %d notes found, %d spent\n", rep.From, rep.To, rep.Found, rep.Spent)
+				}
+				printBalances(out, v.Balances)
+			})
 		})
 	}),
 }
@@ -224,50 +221,41 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 	if err != nil {
 		return err
 	}
-	in, err := openInstance()
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	// The pool notes' owner predicate must be deployed for phase 3 to run
-	// it; deploying is idempotent.
-	if _, err := in.Deploy(shielded.PoolPredicate); err != nil {
-		return err
-	}
-	if _, err := syncWallet(cmd, in, w); err != nil {
-		return err
-	}
-	bar := stderrBar(1, "proving")
-	tx, err := build(in, w, pk, tok, amount)
-	if bar != nil {
-		bar.Finish()
-		fmt.Fprintln(cmd.ErrOrStderr())
-	}
-	if err != nil {
-		return err
-	}
-	id, err := in.Submit(tx)
-	if err != nil {
-		return err
-	}
-	s, err := in.Seal()
-	if err != nil {
-		return err
-	}
-	for _, rc := range s.Receipts {
-		if rc.TxID != id {
-			continue
+	return withInstance(func(in *fractal.Instance) error {
+		// The pool notes' owner predicate must be deployed for phase 3 to run
+		// it; deploying is idempotent.
+		if _, err := in.Deploy(shielded.PoolPredicate); err != nil {
+			return err
+		}
+		if _, err := syncWallet(cmd, in, w); err != nil {
+			return err
+		}
+		bar := stderrBar(1, "proving")
+		tx, err := build(in, w, pk, tok, amount)
+		if bar != nil {
+			bar.Finish()
+			fmt.Fprintln(cmd.ErrOrStderr())
+		}
+		if err != nil {
+			return err
+		}
+		id, err := in.Submit(tx)
+		if err != nil {
+			return err
+		}
+		rc, b, err := sealFor(in, id)
+		if err != nil {
+			return err
 		}
 		if err := rc.Err(); err != nil {
-			emit(cmd, rc, func(out io.Writer) { printReceipt(out, rc, s.Block) })
+			emitReceipt(cmd, rc, b)
 			return fmt.Errorf("transaction %x %w", id[:8], err)
 		}
 		if _, err := syncWallet(cmd, in, w); err != nil {
 			return err
 		}
-		return emit(cmd, rc, func(out io.Writer) { printReceipt(out, rc, s.Block) })
-	}
-	return fmt.Errorf("transaction %x was not sealed", id[:8])
+		return emitReceipt(cmd, rc, b)
+	})
 }
 
 var shieldedShieldCmd = &cobra.Command{

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/tfhe"
@@ -162,56 +161,6 @@ key file says so.`,
 	},
 }
 
-// stderrBar returns a progress bar on stderr when stderr is a terminal.
-func stderrBar(max int, what string) *progressbar.ProgressBar {
-	fi, err := os.Stderr.Stat()
-	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return nil
-	}
-	return progressbar.NewOptions(max, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(what))
-}
-
-func loadPublicKey(path string) (*tfhe.PublicKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pk, err := tfhe.DecodePublicKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return pk, nil
-}
-
-func loadCiphertext(path string) (tfhe.Ciphertext, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	ct, err := tfhe.DecodeCiphertext(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ct, nil
-}
-
-// writeNew writes a file that must not exist yet.
-func writeNew(path string, b []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists; refusing to overwrite it", path)
-		}
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
-}
-
 func ctKind(ct tfhe.Ciphertext) string {
 	if _, ok := ct.(*tfhe.Counter); ok {
 		return "counter"
@@ -251,7 +200,7 @@ prints the ciphertext's kind and ID.`,
 		if err != nil {
 			return err
 		}
-		pk, err := loadPublicKey(v[0])
+		pk, err := readDecoded(v[0], tfhe.DecodePublicKey)
 		if err != nil {
 			return err
 		}
@@ -301,7 +250,7 @@ cannot be decrypted.`,
 		if err != nil {
 			return err
 		}
-		pk, err := loadPublicKey(v[0])
+		pk, err := readDecoded(v[0], tfhe.DecodePublicKey)
 		if err != nil {
 			return err
 		}
@@ -311,7 +260,7 @@ cannot be decrypted.`,
 		}
 		var in []tfhe.Ciphertext
 		for _, a := range args {
-			ct, err := loadCiphertext(a)
+			ct, err := readDecoded(a, tfhe.DecodeCiphertext)
 			if err != nil {
 				return err
 			}
@@ -341,15 +290,11 @@ fails (an altered ciphertext) gets no share.`,
 		if err != nil {
 			return err
 		}
-		b, err := os.ReadFile(v[0])
+		sk, err := readDecoded(v[0], tfhe.DecodeKeyShare)
 		if err != nil {
 			return err
 		}
-		sk, err := tfhe.DecodeKeyShare(b)
-		if err != nil {
-			return fmt.Errorf("%s: %w", v[0], err)
-		}
-		ct, err := loadCiphertext(args[0])
+		ct, err := readDecoded(args[0], tfhe.DecodeCiphertext)
 		if err != nil {
 			return err
 		}
@@ -379,23 +324,19 @@ them to --out). A bad share is refused with the keyholder at fault named.`,
 		if err != nil {
 			return err
 		}
-		pk, err := loadPublicKey(v[0])
+		pk, err := readDecoded(v[0], tfhe.DecodePublicKey)
 		if err != nil {
 			return err
 		}
-		ct, err := loadCiphertext(v[1])
+		ct, err := readDecoded(v[1], tfhe.DecodeCiphertext)
 		if err != nil {
 			return err
 		}
 		var ss []*tfhe.Share
 		for _, a := range args {
-			b, err := os.ReadFile(a)
+			s, err := readDecoded(a, tfhe.DecodeShare)
 			if err != nil {
 				return err
-			}
-			s, err := tfhe.DecodeShare(b)
-			if err != nil {
-				return fmt.Errorf("%s: %w", a, err)
 			}
 			ss = append(ss, s)
 		}

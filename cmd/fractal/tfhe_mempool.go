@@ -45,22 +45,19 @@ accepted and reported as such: it is for tests only.`,
 		if err != nil {
 			return err
 		}
-		pk, err := loadPublicKey(vals[0])
+		pk, err := readDecoded(vals[0], tfhe.DecodePublicKey)
 		if err != nil {
 			return err
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		if err := in.AttachThresholdKey(pk); err != nil {
-			return err
-		}
-		id := pk.ID()
-		out := map[string]any{"key": hex.EncodeToString(id[:]), "n": pk.N, "k": pk.K, "origin": pk.Origin.String()}
-		return emit(cmd, out, func(w io.Writer) {
-			fmt.Fprintf(w, "attached threshold key %x (%d of %d, %s)\n", id, pk.K, pk.N, pk.Origin)
+		return withInstance(func(in *fractal.Instance) error {
+			if err := in.AttachThresholdKey(pk); err != nil {
+				return err
+			}
+			id := pk.ID()
+			out := map[string]any{"key": hex.EncodeToString(id[:]), "n": pk.N, "k": pk.K, "origin": pk.Origin.String()}
+			return emit(cmd, out, func(w io.Writer) {
+				fmt.Fprintf(w, "attached threshold key %x (%d of %d, %s)\n", id, pk.K, pk.N, pk.Origin)
+			})
 		})
 	}),
 }
@@ -74,33 +71,30 @@ keyholders whose shares are in and how many are needed; and how many
 encrypted transactions are queued behind it.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		st, err := in.PendingEncrypted()
-		if err != nil {
-			return err
-		}
-		queued, err := in.QueuedEncrypted()
-		if err != nil {
-			return err
-		}
-		out := struct {
-			Batch  *encryptedJSON `json:"batch"`
-			Queued int            `json:"queued"`
-		}{toEncryptedJSON(st), len(queued)}
-		return emit(cmd, out, func(w io.Writer) {
-			if st == nil {
-				fmt.Fprintln(w, "no encrypted batch is waiting for shares")
-			} else {
-				fmt.Fprintln(w, encryptedLine(st))
-				for i, id := range st.Batch.PayloadIDs {
-					fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
-				}
+		return withInstance(func(in *fractal.Instance) error {
+			st, err := in.PendingEncrypted()
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "%d encrypted transactions queued\n", len(queued))
+			queued, err := in.QueuedEncrypted()
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Batch  *encryptedJSON `json:"batch"`
+				Queued int            `json:"queued"`
+			}{toEncryptedJSON(st), len(queued)}
+			return emit(cmd, out, func(w io.Writer) {
+				if st == nil {
+					fmt.Fprintln(w, "no encrypted batch is waiting for shares")
+				} else {
+					fmt.Fprintln(w, encryptedLine(st))
+					for i, id := range st.Batch.PayloadIDs {
+						fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
+					}
+				}
+				fmt.Fprintf(w, "%d encrypted transactions queued\n", len(queued))
+			})
 		})
 	}),
 }
@@ -123,33 +117,26 @@ tfhe submit-share instead.`,
 		if err != nil {
 			return err
 		}
-		raw, err := os.ReadFile(vals[0])
+		sk, err := readDecoded(vals[0], tfhe.DecodeKeyShare)
 		if err != nil {
 			return err
 		}
-		sk, err := tfhe.DecodeKeyShare(raw)
-		if err != nil {
-			return fmt.Errorf("%s: %w", vals[0], err)
-		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		sb, err := in.MakeShares(sk)
-		if err != nil {
-			return err
-		}
-		if out, _ := cmd.Flags().GetString("out"); out != "" {
-			if err := writeNew(out, sb.Encode(), 0o644); err != nil {
+		return withInstance(func(in *fractal.Instance) error {
+			sb, err := in.MakeShares(sk)
+			if err != nil {
 				return err
 			}
-			v := map[string]any{"keyholder": sb.Index, "shares": len(sb.Shares), "out": out}
-			return emit(cmd, v, func(w io.Writer) {
-				fmt.Fprintf(w, "wrote %d shares of keyholder %d to %s\n", len(sb.Shares), sb.Index, out)
-			})
-		}
-		return submitShares(cmd, in, sb.Encode())
+			if out, _ := cmd.Flags().GetString("out"); out != "" {
+				if err := writeNew(out, sb.Encode(), 0o644); err != nil {
+					return err
+				}
+				v := map[string]any{"keyholder": sb.Index, "shares": len(sb.Shares), "out": out}
+				return emit(cmd, v, func(w io.Writer) {
+					fmt.Fprintf(w, "wrote %d shares of keyholder %d to %s\n", len(sb.Shares), sb.Index, out)
+				})
+			}
+			return submitShares(cmd, in, sb.Encode())
+		})
 	}),
 }
 
@@ -168,12 +155,9 @@ the fixed order (unless --no-seal).`,
 		if err != nil {
 			return err
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		return submitShares(cmd, in, raw)
+		return withInstance(func(in *fractal.Instance) error {
+			return submitShares(cmd, in, raw)
+		})
 	}),
 }
 
@@ -208,19 +192,16 @@ not decrypt or its plaintext did not parse or was not validly signed.`,
 		if err != nil {
 			return fmt.Errorf("payload ID: %w", err)
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		o, err := in.Outcome(id)
-		if err != nil {
-			return err
-		}
-		out := map[string]any{"batch": o.Batch, "slot": o.Slot, "tx": hexOrEmpty(o.TxID), "receipt": o.Receipt}
-		return emit(cmd, out, func(w io.Writer) {
-			fmt.Fprintf(w, "payload %x opened in encrypted batch %d slot %d\n", id, o.Batch, o.Slot)
-			printReceipt(w, o.Receipt, nil)
+		return withInstance(func(in *fractal.Instance) error {
+			o, err := in.Outcome(id)
+			if err != nil {
+				return err
+			}
+			out := map[string]any{"batch": o.Batch, "slot": o.Slot, "tx": hexOrEmpty(o.TxID), "receipt": o.Receipt}
+			return emit(cmd, out, func(w io.Writer) {
+				fmt.Fprintf(w, "payload %x opened in encrypted batch %d slot %d\n", id, o.Batch, o.Slot)
+				printReceipt(w, o.Receipt, nil)
+			})
 		})
 	}),
 }
@@ -237,60 +218,57 @@ func hexOrEmpty(h [32]byte) string {
 // --no-seal, seals until the ciphertext's place in a batch is fixed (or it
 // waits behind a batch that is not yet opened).
 func submitEncrypted(cmd *cobra.Command, tx *phases.Tx) error {
-	in, err := openInstance()
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	pk, err := in.ThresholdKey()
-	if err != nil {
-		return err
-	}
-	p, err := fractal.EncryptTx(pk, in.ID(), tx)
-	if err != nil {
-		return err
-	}
-	pid, err := in.SubmitEncrypted(p.Encode())
-	if err != nil {
-		return err
-	}
-	txid := tx.ID()
-	out := struct {
-		Payload string         `json:"payload"`
-		Tx      string         `json:"tx"`
-		Status  string         `json:"status"`
-		Sealed  []*sealedJSON  `json:"sealed"`
-		Batch   *encryptedJSON `json:"batch"`
-		text    []*fractal.Sealed
-	}{Payload: hex.EncodeToString(pid[:]), Tx: hex.EncodeToString(txid[:]), Status: "queued", Sealed: []*sealedJSON{}}
-	if noSeal, _ := cmd.Flags().GetBool("no-seal"); !noSeal {
-		// Each seal runs what arrived before this payload, fixes the batch
-		// it is in, or reports the batch it waits behind.
-		for range fractal.MaxBlockTxs {
-			s, err := in.Seal()
-			if err != nil {
-				return err
-			}
-			out.text = append(out.text, s)
-			out.Sealed = append(out.Sealed, toSealedJSON(s))
-			st := s.Encrypted
-			if st == nil && s.Block == nil && len(s.Receipts) == 0 {
-				break // nothing queued: cannot happen after a submission
-			}
-			if st != nil && st.State == fractal.BatchFixed && containsID(st.Batch.PayloadIDs, pid) {
-				out.Status, out.Batch = "fixed", toEncryptedJSON(st)
-				break
-			}
-			if st != nil && st.State == fractal.BatchWaiting {
-				break // behind a batch that waits for shares
+	return withInstance(func(in *fractal.Instance) error {
+		pk, err := in.ThresholdKey()
+		if err != nil {
+			return err
+		}
+		p, err := fractal.EncryptTx(pk, in.ID(), tx)
+		if err != nil {
+			return err
+		}
+		pid, err := in.SubmitEncrypted(p.Encode())
+		if err != nil {
+			return err
+		}
+		txid := tx.ID()
+		out := struct {
+			Payload string         `json:"payload"`
+			Tx      string         `json:"tx"`
+			Status  string         `json:"status"`
+			Sealed  []*sealedJSON  `json:"sealed"`
+			Batch   *encryptedJSON `json:"batch"`
+			text    []*fractal.Sealed
+		}{Payload: hex.EncodeToString(pid[:]), Tx: hex.EncodeToString(txid[:]), Status: "queued", Sealed: []*sealedJSON{}}
+		if noSeal, _ := cmd.Flags().GetBool("no-seal"); !noSeal {
+			// Each seal runs what arrived before this payload, fixes the batch
+			// it is in, or reports the batch it waits behind.
+			for range fractal.MaxBlockTxs {
+				s, err := in.Seal()
+				if err != nil {
+					return err
+				}
+				out.text = append(out.text, s)
+				out.Sealed = append(out.Sealed, toSealedJSON(s))
+				st := s.Encrypted
+				if st == nil && s.Block == nil && len(s.Receipts) == 0 {
+					break // nothing queued: cannot happen after a submission
+				}
+				if st != nil && st.State == fractal.BatchFixed && containsID(st.Batch.PayloadIDs, pid) {
+					out.Status, out.Batch = "fixed", toEncryptedJSON(st)
+					break
+				}
+				if st != nil && st.State == fractal.BatchWaiting {
+					break // behind a batch that waits for shares
+				}
 			}
 		}
-	}
-	return emit(cmd, out, func(w io.Writer) {
-		fmt.Fprintf(w, "queued encrypted payload %x (transaction %x)\n", pid, txid)
-		for _, s := range out.text {
-			printSealed(w, s)
-		}
+		return emit(cmd, out, func(w io.Writer) {
+			fmt.Fprintf(w, "queued encrypted payload %x (transaction %x)\n", pid, txid)
+			for _, s := range out.text {
+				printSealed(w, s)
+			}
+		})
 	})
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/keys"
-	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -57,36 +56,27 @@ the command fails; nothing of it is stored.`,
 		if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
 			return submitEncrypted(cmd, tx) // the encrypted mempool, tfhe_mempool.go
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		id, err := in.Submit(tx)
-		if err != nil {
-			return err
-		}
-		if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal {
-			out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
-			return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
-		}
-		s, err := in.Seal()
-		if err != nil {
-			return err
-		}
-		for _, rc := range s.Receipts {
-			if rc.TxID != id {
-				continue
+		return withInstance(func(in *fractal.Instance) error {
+			id, err := in.Submit(tx)
+			if err != nil {
+				return err
 			}
-			if err := emit(cmd, rc, func(w io.Writer) { printReceipt(w, rc, s.Block) }); err != nil {
+			if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal {
+				out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
+				return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
+			}
+			rc, b, err := sealFor(in, id)
+			if err != nil {
+				return err
+			}
+			if err := emitReceipt(cmd, rc, b); err != nil {
 				return err
 			}
 			if err := rc.Err(); err != nil {
 				return fmt.Errorf("transaction %x %w", id[:8], err)
 			}
 			return nil
-		}
-		return fmt.Errorf("transaction %x was not sealed", id[:8])
+		})
 	}),
 }
 
@@ -137,33 +127,30 @@ Refused transactions leave the queue and are not stored. With nothing queued
 it prints that and changes nothing.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		s, err := in.Seal()
-		if err != nil {
-			return err
-		}
-		out := struct {
-			Block     *blockJSON        `json:"block"`
-			Receipts  []*phases.Receipt `json:"receipts"`
-			Encrypted *encryptedJSON    `json:"encrypted,omitempty"` // tfhe_mempool.go
-		}{Receipts: s.Receipts, Encrypted: toEncryptedJSON(s.Encrypted)}
-		if s.Block != nil {
-			j := toBlockJSON(s.Block)
-			out.Block = &j
-		}
-		if out.Receipts == nil {
-			out.Receipts = []*phases.Receipt{}
-		}
-		return emit(cmd, out, func(w io.Writer) {
-			if len(s.Receipts) == 0 && s.Encrypted == nil {
-				fmt.Fprintln(w, "nothing queued")
-				return
+		return withInstance(func(in *fractal.Instance) error {
+			s, err := in.Seal()
+			if err != nil {
+				return err
 			}
-			printSealed(w, s) // tfhe_mempool.go
+			out := struct {
+				Block     *blockJSON        `json:"block"`
+				Receipts  []*phases.Receipt `json:"receipts"`
+				Encrypted *encryptedJSON    `json:"encrypted,omitempty"` // tfhe_mempool.go
+			}{Receipts: s.Receipts, Encrypted: toEncryptedJSON(s.Encrypted)}
+			if s.Block != nil {
+				j := toBlockJSON(s.Block)
+				out.Block = &j
+			}
+			if out.Receipts == nil {
+				out.Receipts = []*phases.Receipt{}
+			}
+			return emit(cmd, out, func(w io.Writer) {
+				if len(s.Receipts) == 0 && s.Encrypted == nil {
+					fmt.Fprintln(w, "nothing queued")
+					return
+				}
+				printSealed(w, s) // tfhe_mempool.go
+			})
 		})
 	}),
 }
@@ -180,29 +167,14 @@ and its log. Refused transactions are not stored and are reported unknown.`,
 		if err != nil {
 			return fmt.Errorf("transaction ID: %w", err)
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		rc, err := in.Receipt(id)
-		if err != nil {
-			return err
-		}
-		return emit(cmd, rc, func(w io.Writer) { printReceipt(w, rc, nil) })
+		return withInstance(func(in *fractal.Instance) error {
+			rc, err := in.Receipt(id)
+			if err != nil {
+				return err
+			}
+			return emitReceipt(cmd, rc, nil)
+		})
 	}),
-}
-
-// parseHash parses 64 lower-case hex digits.
-func parseHash(s string) (notes.Hash, error) {
-	var h notes.Hash
-	if len(s) != 64 {
-		return h, fmt.Errorf("%q is not 64 hex digits", s)
-	}
-	if _, err := hex.Decode(h[:], []byte(s)); err != nil || hex.EncodeToString(h[:]) != s {
-		return h, fmt.Errorf("%q is not lower-case hex", s)
-	}
-	return h, nil
 }
 
 // receiptLine is a one-line summary of a receipt.

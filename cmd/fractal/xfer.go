@@ -76,16 +76,13 @@ own ID, are refused.`,
 				p.Keys = append(p.Keys, pk)
 			}
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		got, err := in.AddPeer(p)
-		if err != nil {
-			return err
-		}
-		return emit(cmd, got, func(w io.Writer) { printPeer(w, *got) })
+		return withInstance(func(in *fractal.Instance) error {
+			got, err := in.AddPeer(p)
+			if err != nil {
+				return err
+			}
+			return emit(cmd, got, func(w io.Writer) { printPeer(w, *got) })
+		})
 	}),
 }
 
@@ -95,22 +92,19 @@ var peersListCmd = &cobra.Command{
 	Long:  `list prints every entry of the trust file, sorted by instance ID.`,
 	Args:  cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		ps, err := in.Peers()
-		if err != nil {
-			return err
-		}
-		if ps == nil {
-			ps = []fractal.Peer{}
-		}
-		return emit(cmd, ps, func(w io.Writer) {
-			for _, p := range ps {
-				printPeer(w, p)
+		return withInstance(func(in *fractal.Instance) error {
+			ps, err := in.Peers()
+			if err != nil {
+				return err
 			}
+			if ps == nil {
+				ps = []fractal.Peer{}
+			}
+			return emit(cmd, ps, func(w io.Writer) {
+				for _, p := range ps {
+					printPeer(w, p)
+				}
+			})
 		})
 	}),
 }
@@ -121,16 +115,13 @@ var peersSelfCmd = &cobra.Command{
 	Long:  `self prints this instance's ID, genesis block hash and executor key.`,
 	Args:  cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		p, err := in.TrustEntry()
-		if err != nil {
-			return err
-		}
-		return emit(cmd, p, func(w io.Writer) { printPeer(w, p) })
+		return withInstance(func(in *fractal.Instance) error {
+			p, err := in.TrustEntry()
+			if err != nil {
+				return err
+			}
+			return emit(cmd, p, func(w io.Writer) { printPeer(w, p) })
+		})
 	}),
 }
 
@@ -169,29 +160,26 @@ were imported.`,
 			}
 			to = &h
 		}
-		in, err := openInstance()
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		recs, err := in.Exports(to)
-		if err != nil {
-			return err
-		}
-		out := []exportJSON{}
-		for _, r := range recs {
-			id := r.ID()
-			j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
-				Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
-			for _, p := range r.Note.Provenance {
-				j.Provenance = append(j.Provenance, hex.EncodeToString(p))
+		return withInstance(func(in *fractal.Instance) error {
+			recs, err := in.Exports(to)
+			if err != nil {
+				return err
 			}
-			out = append(out, j)
-		}
-		return emit(cmd, out, func(w io.Writer) {
-			for _, j := range out {
-				fmt.Fprintf(w, "export %s to %s\n  %s %s\n", j.ID, j.To, j.Key, j.Value)
+			out := []exportJSON{}
+			for _, r := range recs {
+				id := r.ID()
+				j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
+					Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
+				for _, p := range r.Note.Provenance {
+					j.Provenance = append(j.Provenance, hex.EncodeToString(p))
+				}
+				out = append(out, j)
 			}
+			return emit(cmd, out, func(w io.Writer) {
+				for _, j := range out {
+					fmt.Fprintf(w, "export %s to %s\n  %s %s\n", j.ID, j.To, j.Key, j.Value)
+				}
+			})
 		})
 	}),
 }

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// Helpers shared by the verbs of every group.
+
+// trimmed wraps a verb so that its error loses the instance package's own
+// "fractal: " prefix, which main prints in front of every error anyway.
+func trimmed(f func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := f(cmd, args); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "fractal: "))
+		}
+		return nil
+	}
+}
+
+// openInstance opens the instance named by --home.
+func openInstance() (*fractal.Instance, error) { return fractal.Open(flagHome) }
+
+// withInstance opens the instance named by --home, runs f on it and closes it.
+func withInstance(f func(in *fractal.Instance) error) error {
+	in, err := openInstance()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return f(in)
+}
+
+// sealFor seals queued transactions and returns the receipt of transaction
+// id with the block that committed it (nil when refused).
+func sealFor(in *fractal.Instance, id [32]byte) (*phases.Receipt, *fractal.Block, error) {
+	s, err := in.Seal()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rc := range s.Receipts {
+		if rc.TxID == id {
+			return rc, s.Block, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("transaction %x was not sealed", id[:8])
+}
+
+// emitReceipt prints a receipt as JSON or for people; b is the block that
+// committed it, when known.
+func emitReceipt(cmd *cobra.Command, rc *phases.Receipt, b *fractal.Block) error {
+	return emit(cmd, rc, func(w io.Writer) { printReceipt(w, rc, b) })
+}
+
+// readLimited reads a file, refusing one larger than max bytes.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return data, nil
+}
+
+// readDecoded reads path and decodes it, naming the file in a decoding error.
+func readDecoded[T any](path string, decode func([]byte) (T, error)) (T, error) {
+	var zero T
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return zero, err
+	}
+	v, err := decode(b)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
+
+// writeNew writes a file that must not exist yet; on a failed write it
+// removes the partial file.
+func writeNew(path string, b []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s already exists; refusing to overwrite it", path)
+		}
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// parseHash parses 64 lower-case hex digits.
+func parseHash(s string) (notes.Hash, error) {
+	var h notes.Hash
+	if len(s) != 64 {
+		return h, fmt.Errorf("%q is not 64 hex digits", s)
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil || hex.EncodeToString(h[:]) != s {
+		return h, fmt.Errorf("%q is not lower-case hex", s)
+	}
+	return h, nil
+}
+
+// stderrBar returns a progress bar on stderr when stderr is a terminal.
+func stderrBar(max int, what string) *progressbar.ProgressBar {
+	fi, err := os.Stderr.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return progressbar.NewOptions(max, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(what))
+}
