@@ -44,41 +44,86 @@ func DecodeRecord(b []byte) (*Record, error) {
 	return &Record{Hash: StateHash(t, st), Transition: t, State: st, Sigs: sigs}, nil
 }
 
+// Gas costs of CheckSuccessor, besides the gas the re-execution itself uses
+// (docs/decisions/049-smartlua-on-an-instance.md). Decoding, deserializing,
+// serializing and hashing the states are not metered by the sandbox, so they
+// are paid by the byte; a signature costs what crypto.verify costs a
+// fragment.
+const (
+	GasCheck    = 100 // each call
+	GasPerSig   = 100 // each listed key's XEdDSA verification
+	BytesPerGas = 8   // of prev and next together
+)
+
+// ErrOutOfGas is wrapped by CheckSuccessor's error when the gas it was given
+// ran out.
+var ErrOutOfGas = errors.New("out of gas")
+
 // CheckSuccessor verifies that next (an EncodeRecord value) is a valid
 // successor of prev, or with prev nil a valid initial state: signatures,
 // the link to prev's hash, and re-execution to the same state. prev itself
 // is trusted: on an instance it was checked when its note was created.
-func CheckSuccessor(pool *vp.Pool, prev, next []byte) (*Record, error) {
+//
+// It spends at most gas and returns what it spent, with or without an
+// error: GasCheck, the bytes of prev and next, GasPerSig a key and the gas
+// of the re-execution, which runs under Limits capped at what is left. When
+// that is not enough it spends all of gas and its error wraps ErrOutOfGas.
+// The figure depends only on the arguments.
+func CheckSuccessor(pool *vp.Pool, prev, next []byte, gas uint64) (*Record, uint64, error) {
+	used := uint64(GasCheck) + uint64(len(prev)+len(next))/BytesPerGas
+	outOfGas := func(need string) (*Record, uint64, error) {
+		return nil, gas, fmt.Errorf("smartlua: %w: %s (%d gas given)", ErrOutOfGas, need, gas)
+	}
+	if used > gas {
+		return outOfGas(fmt.Sprintf("decoding %d bytes needs %d", len(prev)+len(next), used))
+	}
 	rec, err := DecodeRecord(next)
 	if err != nil {
-		return nil, err
+		return nil, used, err
+	}
+	if used += GasPerSig * uint64(len(rec.Transition.Keys)); used > gas {
+		return outOfGas(fmt.Sprintf("decoding and %d signatures need %d", len(rec.Transition.Keys), used))
 	}
 	v := NewVerifier(pool, func(h Hash) (*Record, error) { return nil, fmt.Errorf("%w: %s", ErrNotFound, h) })
 	if prev == nil {
 		if rec.Transition.Prev != nil {
-			return nil, fmt.Errorf("smartlua: state %s is not an initial state", rec.Hash)
+			return nil, used, fmt.Errorf("smartlua: state %s is not an initial state", rec.Hash)
 		}
 	} else {
 		p, err := DecodeRecord(prev)
 		if err != nil {
-			return nil, err
+			return nil, used, err
 		}
 		if rec.Transition.Prev == nil || *rec.Transition.Prev != p.Hash {
-			return nil, fmt.Errorf("smartlua: state %s does not follow state %s", rec.Hash, p.Hash)
+			return nil, used, fmt.Errorf("smartlua: state %s does not follow state %s", rec.Hash, p.Hash)
 		}
 		v.trusted[p.Hash] = p.State
 	}
-	if err := v.Check(rec); err != nil {
-		return nil, err
+	left := gas - used
+	ran, err := v.check(rec, left)
+	var ve *vp.Error
+	if errors.As(err, &ve) && ve.Kind == vp.KindGas && left < Limits().Gas {
+		return outOfGas("re-execution ran out")
 	}
-	return rec, nil
+	if err != nil {
+		return nil, used + ran, err
+	}
+	return rec, used + ran, nil
+}
+
+// Gas is the budget that a HostCheck function draws on; Used grows with
+// every call and never passes Limit.
+type Gas struct {
+	Limit, Used uint64
 }
 
 // HostCheck is the host function `smartlua_check(prev, next)` that the
 // smartlua application predicate calls (examples/smartlua): prev is the
 // spent note's value or nil, next the created note's value; it returns the
 // new state hash in lower-case hex, or raises the reason it is refused.
-func HostCheck(pool *vp.Pool) vp.HostFunc {
+// Every call spends from gas what CheckSuccessor spent; when gas runs out
+// the error wraps vp.ErrAbort, so the whole run ends (pcall cannot catch it).
+func HostCheck(pool *vp.Pool, gas *Gas) vp.HostFunc {
 	return func(args []any) ([]any, error) {
 		if len(args) != 2 {
 			return nil, errors.New("smartlua_check: want (prev value or nil, next value)")
@@ -95,7 +140,11 @@ func HostCheck(pool *vp.Pool) vp.HostFunc {
 		default:
 			return nil, errors.New("smartlua_check: prev value must be a string or nil")
 		}
-		rec, err := CheckSuccessor(pool, prev, []byte(next))
+		rec, used, err := CheckSuccessor(pool, prev, []byte(next), gas.Limit-gas.Used)
+		gas.Used += used
+		if errors.Is(err, ErrOutOfGas) {
+			return nil, fmt.Errorf("%w: smartlua_check: %w", vp.ErrAbort, err)
+		}
 		if err != nil {
 			return nil, err
 		}

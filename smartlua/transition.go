@@ -168,13 +168,15 @@ func DecodeSigs(b []byte) ([][]byte, error) {
 func Limits() vp.Limits { return vp.DefaultLimits() }
 
 // call is the sandbox input of a step: `signers` as an array of standard
-// base64 public keys.
-func call(t *Transition) vp.Call {
+// base64 public keys, and at most gas of Limits' gas.
+func call(t *Transition, gas uint64) vp.Call {
 	s := make([]any, len(t.Keys))
 	for i, k := range t.Keys {
 		s[i] = k.String()
 	}
-	return vp.Call{Globals: map[string]any{"signers": s}, Limits: Limits()}
+	lim := Limits()
+	lim.Gas = min(lim.Gas, gas)
+	return vp.Call{Globals: map[string]any{"signers": s}, Limits: lim}
 }
 
 // Outcome is what running a transition produced.
@@ -187,13 +189,20 @@ type Outcome struct {
 // Execute runs t on prev (nil for an initial state; the serialized previous
 // state otherwise) and names the resulting state. It signs nothing.
 func Execute(pool *vp.Pool, t *Transition, prev []byte) (*Outcome, error) {
+	return execute(pool, t, prev, Limits().Gas)
+}
+
+// execute is Execute with the step's gas capped at gas. Gas is never part of
+// what a step computes (running out is uncatchable), so a step that finishes
+// under a lower cap gives the same state as under Limits.
+func execute(pool *vp.Pool, t *Transition, prev []byte, gas uint64) (*Outcome, error) {
 	if err := t.check(); err != nil {
 		return nil, fmt.Errorf("smartlua: %w", err)
 	}
 	if (t.Prev == nil) != (prev == nil) {
 		return nil, errors.New("smartlua: previous state given for an initial transition, or missing for a later one")
 	}
-	res, st, err := pool.RunState(t.Fragment, prev, call(t))
+	res, st, err := pool.RunState(t.Fragment, prev, call(t, gas))
 	if err != nil {
 		return &Outcome{Result: res}, fmt.Errorf("smartlua: fragment: %w", err)
 	}

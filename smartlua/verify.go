@@ -75,40 +75,52 @@ func (v *Verifier) Verify(h Hash) error {
 // Check verifies one record whose previous state is already trusted:
 // signatures, re-execution to the same state and hash, and no fork.
 func (v *Verifier) Check(rec *Record) error {
+	_, err := v.check(rec, Limits().Gas)
+	return err
+}
+
+// check is Check with the re-execution's gas capped at gas; it returns the
+// gas the re-execution used (0 when it did not run).
+func (v *Verifier) check(rec *Record, gas uint64) (uint64, error) {
 	t := rec.Transition
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("smartlua: state %s: %s", rec.Hash, fmt.Sprintf(format, args...))
 	}
 	if len(rec.Sigs) != len(t.Keys) {
-		return fail("%d signatures for %d keys", len(rec.Sigs), len(t.Keys))
+		return 0, fail("%d signatures for %d keys", len(rec.Sigs), len(t.Keys))
 	}
 	for i, k := range t.Keys {
 		if err := keys.Verify(k, rec.Hash[:], rec.Sigs[i]); err != nil {
-			return fail("signature %d (key %s): %v", i+1, k, err)
+			return 0, fail("signature %d (key %s): %v", i+1, k, err)
 		}
 	}
 	var prev []byte
 	if t.Prev != nil {
 		var ok bool
 		if prev, ok = v.trusted[*t.Prev]; !ok {
-			return fail("previous state %s is not verified", *t.Prev)
+			return 0, fail("previous state %s is not verified", *t.Prev)
 		}
 		if first := v.succ[*t.Prev]; first != nil && first.Hash != rec.Hash {
-			return &ForkError{Prev: *t.Prev, First: first, Second: rec}
+			return 0, &ForkError{Prev: *t.Prev, First: first, Second: rec}
 		}
 	}
-	out, err := Execute(v.pool, t, prev)
+	out, err := execute(v.pool, t, prev, gas)
 	if err != nil {
-		return fail("re-execution failed: %v", err)
+		var used uint64
+		if out != nil {
+			used = out.Result.GasUsed
+		}
+		return used, fmt.Errorf("smartlua: state %s: re-execution failed: %w", rec.Hash, err)
 	}
+	used := out.Result.GasUsed
 	if !bytes.Equal(out.State, rec.State) {
-		return fail("stored state differs from re-execution")
+		return used, fail("stored state differs from re-execution")
 	}
 	if out.Hash != rec.Hash {
-		return fail("re-execution gives hash %s", out.Hash)
+		return used, fail("re-execution gives hash %s", out.Hash)
 	}
 	v.trust(rec)
-	return nil
+	return used, nil
 }
 
 func (v *Verifier) trust(rec *Record) {
