@@ -51,16 +51,20 @@ type node struct {
 	a, b Hash
 }
 
-// encode returns the node's canonical bytes, which are also its hash preimage.
-func (n *node) encode() []byte {
-	w := enc.NewWriter(nodeSize)
-	w.U8(n.kind)
-	w.Fixed(n.a[:])
-	w.Fixed(n.b[:])
-	return w.Bytes()
+// encode returns the node's canonical bytes, kind ‖ a ‖ b, which are also
+// its hash preimage. A fixed-size array: hashing a node allocates nothing.
+func (n *node) encode() [nodeSize]byte {
+	var b [nodeSize]byte
+	b[0] = n.kind
+	copy(b[1:33], n.a[:])
+	copy(b[33:], n.b[:])
+	return b
 }
 
-func (n *node) hash() Hash { return sha256.Sum256(n.encode()) }
+func (n *node) hash() Hash {
+	b := n.encode()
+	return sha256.Sum256(b[:])
+}
 
 // decodeNode parses stored node bytes and checks that they hash to want, so a
 // corrupted store is reported instead of silently giving wrong answers.
@@ -83,12 +87,14 @@ func decodeNode(b []byte, want Hash) (*node, error) {
 
 // leafHash is the hash of the leaf holding key → value.
 func leafHash(key, value Hash) Hash {
-	return (&node{kind: kindLeaf, a: key, b: value}).hash()
+	n := node{kind: kindLeaf, a: key, b: value}
+	return n.hash()
 }
 
 // internalHash is the hash of the internal node over left and right.
 func internalHash(left, right Hash) Hash {
-	return (&node{kind: kindInternal, a: left, b: right}).hash()
+	n := node{kind: kindInternal, a: left, b: right}
+	return n.hash()
 }
 
 // bit returns bit i of key, most significant bit of key[0] first; 0 goes left.

@@ -115,6 +115,7 @@ func (t *Tree) Update(txn *badger.Txn, root Hash, key Hash, value *Hash) (Hash, 
 // It writes into txn only the new nodes of the resulting tree (one per level
 // along each changed path, shared paths once), and reads see txn's earlier
 // uncommitted writes, so a caller may chain roots inside one transaction.
+// It is a Batch of one Apply (Begin, Apply, Commit).
 //
 // On a refused change (deleting a key that is absent at that point of the
 // sequence; the lowest-numbered such change is reported) nothing is written.
@@ -129,25 +130,16 @@ func (t *Tree) UpdateBatch(txn *badger.Txn, root Hash, changes []Change) (Hash, 
 
 // updateBatch is UpdateBatch, also returning how many nodes it wrote.
 func (t *Tree) updateBatch(txn *badger.Txn, root Hash, changes []Change) (Hash, int, error) {
-	if len(changes) == 0 {
-		return root, 0, nil
-	}
-	u := &updater{t: t, txn: txn, pending: map[Hash]*node{}}
-	newRoot, err := u.apply(root, 0, groupChanges(changes))
-	if err == nil {
-		err = u.refused
-	}
+	b := t.Begin(txn, root)
+	newRoot, err := b.Apply(changes)
 	if err != nil {
 		return root, 0, err
 	}
-	for _, h := range u.order {
-		n := u.pending[h]
-		if err := txn.Set(t.storeKey(h), n.encode()); err != nil {
-			return root, 0, fmt.Errorf("statetree: write node %x: %w", h, err)
-		}
-		t.cache.put(h, n)
+	written, err := b.Commit()
+	if err != nil {
+		return root, 0, err
 	}
-	return newRoot, len(u.order), nil
+	return newRoot, written, nil
 }
 
 // keyChanges is the sequence of changes to one key, in the caller's order.
@@ -179,32 +171,25 @@ func groupChanges(changes []Change) []keyChanges {
 	return out
 }
 
-// updater carries one UpdateBatch: the new nodes it made (in creation order,
-// written only when the whole batch is accepted) and its first refusal.
+// updater carries one Apply: the nodes it added to the batch's overlay (so
+// a refusal can take them out again) and its first refusal.
 type updater struct {
-	t        *Tree
-	txn      *badger.Txn
-	pending  map[Hash]*node
-	order    []Hash
+	b        *Batch
+	made     []Hash
 	refused  error
 	refusedI int
 }
 
 func (u *updater) put(n *node) Hash {
 	h := n.hash()
-	if _, ok := u.pending[h]; !ok {
-		u.pending[h] = n
-		u.order = append(u.order, h)
+	if _, ok := u.b.nodes[h]; !ok {
+		u.b.nodes[h] = n
+		u.made = append(u.made, h)
 	}
 	return h
 }
 
-func (u *updater) load(h Hash) (*node, error) {
-	if n, ok := u.pending[h]; ok {
-		return n, nil
-	}
-	return u.t.load(u.txn, h)
-}
+func (u *updater) load(h Hash) (*node, error) { return u.b.load(h) }
 
 // refuse records a refused change, keeping the one the caller made first.
 func (u *updater) refuse(i int, key Hash) {

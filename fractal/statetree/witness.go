@@ -30,7 +30,8 @@ func (t *Tree) Witness(txn *badger.Txn, root Hash, keys []Hash) ([][]byte, error
 		}
 		if !seen[h] {
 			seen[h] = true
-			out = append(out, n.encode())
+			raw := n.encode()
+			out = append(out, raw[:])
 		}
 		return n, nil
 	}

@@ -79,7 +79,8 @@ func view2(t *testing.T, db *badger.DB, tr *Tree, root, k Hash) (v Hash, ok bool
 func TestPutWitnessRefusesMalformed(t *testing.T) {
 	db := openDB(t, func(o badger.Options) badger.Options { return o.WithInMemory(true).WithDir("").WithValueDir("") })
 	tr := New(testPrefix)
-	good := (&node{kind: kindLeaf, a: *val(1), b: *val(2)}).encode()
+	raw := (&node{kind: kindLeaf, a: *val(1), b: *val(2)}).encode()
+	good := raw[:]
 	for name, bad := range map[string][]byte{
 		"short":        good[:64],
 		"unknown kind": append([]byte{7}, good[1:]...),

@@ -1,0 +1,105 @@
+package statetree
+
+import (
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Batch computes a chain of roots over a stored tree in memory and writes
+// only what the last one needs. Each Apply starts from the root the previous
+// one returned and keeps its new nodes in an in-memory overlay; Commit then
+// writes into the transaction only the overlay nodes reachable from the
+// final root. Nodes of intermediate roots that later changes superseded are
+// never written, so an intermediate root can be recomputed (by applying the
+// same changes again from a stored root) but not read back from the store.
+//
+// A Batch belongs to one goroutine and one badger transaction.
+type Batch struct {
+	t     *Tree
+	txn   *badger.Txn
+	root  Hash
+	nodes map[Hash]*node // made by Apply and not yet written
+}
+
+// Begin starts a Batch on the tree named root, reading stored nodes
+// through txn and writing into it on Commit.
+func (t *Tree) Begin(txn *badger.Txn, root Hash) *Batch {
+	return &Batch{t: t, txn: txn, root: root, nodes: map[Hash]*node{}}
+}
+
+// Root returns the root after the last accepted Apply.
+func (b *Batch) Root() Hash { return b.root }
+
+// Apply applies changes in order to the batch's current root and returns
+// the new root, the same root Tree.UpdateBatch gives from that root. On a
+// refused change (deleting a key that is absent at that point; the
+// lowest-numbered such change is reported) the batch's root and overlay
+// stay as they were. Nothing is written until Commit.
+func (b *Batch) Apply(changes []Change) (Hash, error) {
+	if len(changes) == 0 {
+		return b.root, nil
+	}
+	u := &updater{b: b}
+	newRoot, err := u.apply(b.root, 0, groupChanges(changes))
+	if err == nil {
+		err = u.refused
+	}
+	if err != nil {
+		for _, h := range u.made {
+			delete(b.nodes, h)
+		}
+		return b.root, err
+	}
+	b.root = newRoot
+	return newRoot, nil
+}
+
+// Commit writes into the transaction the overlay nodes reachable from the
+// current root (the stored tree holds every other node it reaches) and
+// returns how many it wrote. The batch stays usable: later Applies go on
+// from the same root. If badger refuses a write (badger.ErrTxnTooBig), the
+// error wraps badger's; the nodes already set are harmless, as for
+// UpdateBatch, and the batch must not be used again.
+func (b *Batch) Commit() (int, error) {
+	written := 0
+	// One allocation holds every key and value badger keeps until the
+	// transaction ends; the overlay's size bounds what is written.
+	slab := make([]byte, 0, len(b.nodes)*(len(b.t.prefix)+len(Hash{})+nodeSize))
+	// Depth-first from the root; a child that is not in the overlay was
+	// read from the store (or is empty), and so is everything below it.
+	stack := []Hash{b.root}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		n, ok := b.nodes[h]
+		if !ok {
+			continue
+		}
+		delete(b.nodes, h) // a subtree shared twice is written once
+		raw := n.encode()
+		k := len(slab)
+		slab = append(append(slab, b.t.prefix...), h[:]...)
+		v := len(slab)
+		slab = append(slab, raw[:]...)
+		if err := b.txn.Set(slab[k:v:v], slab[v:len(slab):len(slab)]); err != nil {
+			return written, fmt.Errorf("statetree: write node %x: %w", h, err)
+		}
+		b.t.cache.put(h, n)
+		written++
+		if n.kind == kindInternal {
+			stack = append(stack, n.b, n.a)
+		}
+	}
+	clear(b.nodes) // superseded: unreachable from the root
+	return written, nil
+}
+
+// load reads the node named h (never EmptyRoot) from the overlay or the
+// store.
+func (b *Batch) load(h Hash) (*node, error) {
+	if n, ok := b.nodes[h]; ok {
+		return n, nil
+	}
+	return b.t.load(b.txn, h)
+}
