@@ -107,6 +107,9 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	if err != nil {
 		return nil, err
 	}
+	// Per-transaction roots are computed in memory; only the final root's
+	// new nodes are written (decision 058).
+	batch := tree.Begin(txn, prev.StateRoot)
 	root := prev.StateRoot
 	b := &Block{Instance: in.id, Height: head + 1, Prev: prev.Hash()}
 	res := &Sealed{}
@@ -119,7 +122,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 		if o.Receipt.Status != phases.Accepted {
 			continue
 		}
-		if root, err = applyEffects(txn, root, o); err != nil {
+		if root, err = applyEffects(txn, batch, o); err != nil {
 			return nil, fmt.Errorf("transaction %x: %w", id[:8], err)
 		}
 		if err := sh.Commit(txn, txs[i], b.Height); err != nil {
@@ -133,6 +136,9 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 		}
 		b.TxIDs = append(b.TxIDs, id)
 		b.Roots = append(b.Roots, root)
+	}
+	if _, err := batch.Commit(); err != nil {
+		return nil, err
 	}
 	if len(b.TxIDs) > 0 {
 		b.TxsHash = TxsHash(b.TxIDs)
@@ -166,10 +172,12 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 }
 
 // applyEffects deletes an accepted transaction's inputs and writes its
-// outputs into txn, updates the state tree from root, and returns the new
-// root. Phases 1–3 already checked that the inputs are live and the output
-// keys free; the checks here guard the store against a disagreement.
-func applyEffects(txn *badger.Txn, root statetree.Hash, o *phases.Outcome) (statetree.Hash, error) {
+// outputs into txn, applies its tree changes to batch, and returns the new
+// root (written when the caller commits batch). Phases 1–3 already checked
+// that the inputs are live and the output keys free; the checks here guard
+// the store against a disagreement.
+func applyEffects(txn *badger.Txn, batch *statetree.Batch, o *phases.Outcome) (statetree.Hash, error) {
+	root := batch.Root()
 	changes := make([]statetree.Change, 0, len(o.Spent)+len(o.Created))
 	for i := range o.Spent {
 		n := &o.Spent[i]
@@ -207,7 +215,7 @@ func applyEffects(txn *badger.Txn, root statetree.Hash, o *phases.Outcome) (stat
 	if err != nil {
 		return root, err
 	}
-	return tree.UpdateBatch(txn, root, append(changes, xc...))
+	return batch.Apply(append(changes, xc...))
 }
 
 // Receipt returns the stored receipt of the committed transaction id.

@@ -389,16 +389,18 @@ func (r *replay) block(b *Block, txs []*phases.Tx, check func(i int, o *phases.O
 }
 
 // apply runs txs on top of txn from the replay's root and returns the root
-// after them, leaving their effects in txn.
+// after them, leaving their effects and the tree nodes of that root (only
+// those: decision 058) in txn.
 func (r *replay) apply(txn *badger.Txn, height uint64, txs []*phases.Tx, check func(i int, o *phases.Outcome, root [32]byte) error) ([32]byte, error) {
 	root := r.root
 	outs, err := phases.ExecuteBlock(snapshot{txn}, r.code, r.pool, txs)
 	if err != nil {
 		return root, fmt.Errorf("block %d: replay: %w", height, err)
 	}
+	batch := tree.Begin(txn, root)
 	for i, o := range outs {
 		if o.Receipt.Status == phases.Accepted {
-			if root, err = applyEffects(txn, root, o); err != nil {
+			if root, err = applyEffects(txn, batch, o); err != nil {
 				return root, &VerifyError{Kind: "transaction", Height: height, Tx: i, TxID: txs[i].ID(), Detail: "replay cannot apply its effects: " + err.Error()}
 			}
 		}
@@ -407,6 +409,9 @@ func (r *replay) apply(txn *badger.Txn, height uint64, txs []*phases.Tx, check f
 				return root, err
 			}
 		}
+	}
+	if _, err := batch.Commit(); err != nil {
+		return root, fmt.Errorf("block %d: replay: %w", height, err)
 	}
 	return root, nil
 }
