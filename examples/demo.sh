@@ -72,23 +72,15 @@ cat > lock.lua <<'EOF'
 -- Calculation code: move <amount> of the input token note into an escrow note
 -- for <payee> (key format of examples/escrow/escrow.lua), change to the signer.
 -- extradata: "<input state key> <escrow> <payee> <lock> <payout> <amount>"
-local function split(s, sep)
-  local parts, start = {}, 1
-  while true do
-    local i = string.find(s, sep, start, true)
-    parts[#parts + 1] = string.sub(s, start, (i or 0) - 1)
-    if not i then return parts end
-    start = i + 1
-  end
-end
-local f = split(extradata, " ")
-if #f ~= 6 then
+local _, escrow, payee, lock, payout, amount =
+  string.match(extradata, "^([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*)$")
+if not escrow then
   error("extradata is not '<input> <escrow> <payee> <lock> <payout> <amount>'", 0)
 end
-local escrow, payee, lock, payout, amount = f[2], f[3], f[4], f[5], tonumber(f[6])
+amount = tonumber(amount)
 local n = inputs[1]
-local v = split(n.value, ":")
-local issuer, symbol, total = v[1], v[2], tonumber(v[3])
+local issuer, symbol, total = string.match(n.value, "^([^:]*):([^:]*):([^:]*)")
+total = tonumber(total)
 local tag = string.sub(txid, 1, 16)
 local out = { {
   application = n.application, owner = escrow,

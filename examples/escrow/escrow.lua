@@ -14,23 +14,13 @@
 --            transaction's extradata equals lock);
 --   refund:  the payee signed (the payee gives the escrow up).
 -- Creating an escrow note needs only a well-formed key.
-local function split(s, sep)
-  local parts, start = {}, 1
-  while true do
-    local i = string.find(s, sep, start, true)
-    parts[#parts + 1] = string.sub(s, start, (i or 0) - 1)
-    if not i then return parts end
-    start = i + 1
-  end
-end
-
 local function iskey(s)
   return #s == 44 and string.find(s, "^[%w+/]+=$") ~= nil
 end
 
-local f = split(note.key, ":")
-local payer, payee, lock, payout = f[2], f[3], f[4], f[5]
-if #f < 6 or f[1] ~= "escrow" or not iskey(payer) or not iskey(payee)
+-- The tag is the rest of the key: it may be empty or hold more colons.
+local payer, payee, lock, payout = string.match(note.key, "^escrow:([^:]*):([^:]*):([^:]*):([^:]*):")
+if not payer or not iskey(payer) or not iskey(payee)
     or #payout ~= 64 or not string.find(payout, "^%x+$")
     or (lock ~= "-" and (#lock ~= 64 or not string.find(lock, "^%x+$"))) then
   error("note key is not 'escrow:<payer>:<payee>:<lock>:<payout>:<tag>'", 0)

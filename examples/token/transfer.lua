@@ -8,17 +8,17 @@
 -- value) of the first input, so a sender can declare the exact output keys as
 -- write constraints (transfers to one recipient then do not conflict). The
 -- token predicate checks the sums.
-local function split(s, sep)
-  local parts, start = {}, 1
-  while true do
-    local i = string.find(s, sep, start, true)
-    parts[#parts + 1] = string.sub(s, start, (i or 0) - 1)
-    if not i then return parts end
-    start = i + 1
+-- fields splits s at every sep (one character that is not magic in a
+-- pattern), keeping empty fields: fields("a::b", ":") is {"a", "", "b"}.
+local function fields(s, sep)
+  local t = {}
+  for f in string.gmatch(s .. sep, "([^" .. sep .. "]*)" .. sep) do
+    t[#t + 1] = f
   end
+  return t
 end
 
-local args = split(extradata, " ")
+local args = fields(extradata, " ")
 local to, amount = args[1], tonumber(args[2])
 if not amount then
   error("extradata does not start with '<recipient> <amount>'", 0)
@@ -27,10 +27,10 @@ if #inputs == 0 then
   error("no input notes", 0)
 end
 local first = inputs[1]
-local token = split(first.value, ":")
+local token = fields(first.value, ":")
 local total = 0
 for i, n in ipairs(inputs) do
-  local v = split(n.value, ":")
+  local v = fields(n.value, ":")
   if v[1] ~= token[1] or v[2] ~= token[2] then
     error("input " .. i .. " is another token", 0)
   end
