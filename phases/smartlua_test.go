@@ -43,6 +43,7 @@ func TestSmartLuaBlockEqualsSerial(t *testing.T) {
 	// Every chain's state lets the signer pay itself a counter.
 	initial := "local n = 0\nfunction bump(k) n = n + k end\nfunction count() return n end"
 	var txs []*Tx
+	var err error
 	step := func(chain string, value []byte) {
 		sk := notes.StateKey{Application: app, Owner: owner, Key: []byte(chain)}
 		p := mustPattern(t, sk.String())
@@ -63,7 +64,11 @@ func TestSmartLuaBlockEqualsSerial(t *testing.T) {
 		step(chain, smartlua.EncodeRecord(a))
 		step(chain, smartlua.EncodeRecord(record(init, "bump(2)"))) // a fork: init is spent
 		forged := *record(a, "bump(3)")
-		forged.State = a.State
+		forged.State = a.State // signed, but not what re-execution gives
+		h := smartlua.StateHash(forged.Transition, forged.State)
+		if forged.Sigs, err = smartlua.Sign(rand.Reader, h, []keys.PrivateKey{signer}); err != nil {
+			t.Fatal(err)
+		}
 		step(chain, smartlua.EncodeRecord(&forged))
 		step(chain, smartlua.EncodeRecord(record(a, fmt.Sprintf("bump(%d)", i))))
 	}
