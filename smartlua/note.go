@@ -52,7 +52,7 @@ func DecodeRecord(b []byte) (*Record, error) {
 const (
 	GasCheck    = 100 // each call
 	GasPerSig   = 100 // each listed key's XEdDSA verification
-	BytesPerGas = 8   // of prev and next together
+	BytesPerGas = 4   // of prev and next together
 )
 
 // ErrOutOfGas is wrapped by CheckSuccessor's error when the gas it was given
