@@ -182,17 +182,22 @@ func applyEffects(txn *badger.Txn, batch *statetree.Batch, o *phases.Outcome) (s
 	for i := range o.Spent {
 		n := &o.Spent[i]
 		sk := n.StateKey().String()
-		raw, err := getValue(txn, noteKey(sk))
+		k := noteKey(sk)
+		item, err := txn.Get(k)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return root, fmt.Errorf("input %s is not live", sk)
 		}
 		if err != nil {
 			return root, err
 		}
-		if !bytes.Equal(raw, n.Encode()) {
+		same := false
+		if err := item.Value(func(raw []byte) error { same = bytes.Equal(raw, n.Encode()); return nil }); err != nil {
+			return root, err
+		}
+		if !same {
 			return root, fmt.Errorf("input %s differs from the live note", sk)
 		}
-		if err := txn.Delete(noteKey(sk)); err != nil {
+		if err := txn.Delete(k); err != nil {
 			return root, err
 		}
 		changes = append(changes, statetree.Change{Key: sha256.Sum256([]byte(sk))})
@@ -200,15 +205,18 @@ func applyEffects(txn *badger.Txn, batch *statetree.Batch, o *phases.Outcome) (s
 	for i := range o.Created {
 		n := &o.Created[i]
 		sk := n.StateKey().String()
-		if _, err := txn.Get(noteKey(sk)); err == nil {
+		k := noteKey(sk)
+		if _, err := txn.Get(k); err == nil {
 			return root, fmt.Errorf("output key %s is occupied", sk)
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return root, err
 		}
-		if err := txn.Set(noteKey(sk), n.Encode()); err != nil {
+		// One encoding is both the stored note and its ID's preimage.
+		raw := n.Encode()
+		if err := txn.Set(k, raw); err != nil {
 			return root, err
 		}
-		id := n.ID()
+		id := sha256.Sum256(raw)
 		changes = append(changes, statetree.Change{Key: sha256.Sum256([]byte(sk)), Value: &id})
 	}
 	xc, err := storeTransfers(txn, o) // outbox and import index (export.go)

@@ -9,7 +9,9 @@
 // The shape therefore depends only on the set of (key, value) pairs, never on
 // the order in which they were written. Nodes are stored content-addressed
 // (badger key = prefix || node hash) and never overwritten or deleted, so every
-// root that was ever computed stays readable and provable.
+// committed root stays readable and provable. A Batch computes a chain of roots
+// in memory and commits only the last one's nodes; the roots between are
+// recomputed by applying the same changes again.
 //
 // The format is specified in docs/formats/statetree.md.
 package statetree
