@@ -106,3 +106,18 @@ func DecodeClaim(data []byte) (*Claim, error) {
 	}
 	return c, nil
 }
+
+// ClaimFor returns the claim for the export named id (as "fractal exports"
+// lists it), proven against the head block: what a claim file holds.
+func (in *Instance) ClaimFor(id [32]byte) (*Claim, error) {
+	recs, err := in.Exports(nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		if rec.ID() == id {
+			return in.ExportClaim(rec)
+		}
+	}
+	return nil, fmt.Errorf("fractal: export claim: no export %x in this instance's outbox", id)
+}

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,5 +98,52 @@ func ImportTx(c *Claim, signer keys.PublicKey) *phases.Tx {
 		Write:     notes.ConstraintSet{notes.ExactPattern(n.StateKey())},
 		Extradata: append([]byte(phases.ImportMagic), c.Encode()...),
 		Signers:   []keys.PublicKey{signer},
+	}
+}
+
+// ImportClaim imports one claim given as its encoding (a claim file, which
+// may come from anywhere): it refuses bytes that do not decode and an export
+// already imported here, then queues the import transaction signed by
+// signer, seals, and returns its receipt with the block that committed it
+// (nil when the import was refused; the receipt says why and nothing is
+// stored).
+func (in *Instance) ImportClaim(raw []byte, signer keys.PrivateKey) (*phases.Receipt, *Block, error) {
+	c, err := DecodeClaim(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := c.Record.ID()
+	done, err := in.Imported(id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fractal: import: %w", err)
+	}
+	if done {
+		return nil, nil, fmt.Errorf("fractal: import: export %x was already imported", id)
+	}
+	tx := ImportTx(c, signer.Public())
+	if err := tx.Sign(rand.Reader, signer); err != nil {
+		return nil, nil, fmt.Errorf("fractal: import: %w", err)
+	}
+	txid, err := in.Submit(tx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fractal: import: %w", err)
+	}
+	for { // others' transactions queued before it may fill a block first
+		s, err := in.Seal()
+		if err != nil {
+			return nil, nil, fmt.Errorf("fractal: import: %w", err)
+		}
+		if len(s.Receipts) == 0 {
+			return nil, nil, fmt.Errorf("fractal: import: transaction %x was not sealed", txid[:8])
+		}
+		for _, rc := range s.Receipts {
+			switch {
+			case rc.TxID != txid:
+			case rc.Status != phases.Accepted:
+				return rc, nil, nil
+			default:
+				return rc, s.Block, nil
+			}
+		}
 	}
 }

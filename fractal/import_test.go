@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -309,4 +311,103 @@ func FuzzDecodeClaim(f *testing.F) {
 			t.Fatalf("claim re-encodes differently")
 		}
 	})
+}
+
+// TestImportClaimFile: a claim written to a file and altered byte by byte
+// is refused by ImportClaim with a reason naming what is wrong, and the
+// destination's store is unchanged; the genuine file imports once.
+func TestImportClaimFile(t *testing.T) {
+	w := newWorld(t, 3)
+	a, b, c := w.ins[0], w.ins[1], w.ins[2]
+	rec, _ := w.exported(t, 0, b.ID())
+	toC, _ := w.exported(t, 0, c.ID())
+	write := func(cl *Claim) string {
+		path := filepath.Join(t.TempDir(), "claim.bin")
+		if err := os.WriteFile(path, cl.Encode(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cl, err := a.ClaimFor(rec.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := write(cl)
+	forC := write(claimOf(t, a, toC))
+	// Offsets in the file (docs/formats/cross-instance.md, "Claim").
+	// The record comes first (version, from, to, ...), the proof last, and
+	// the manifest before the proof's length ends with the signature.
+	from, to := 1+4+1, 1+4+1+32
+	proof := len(cl.Encode()) - len(cl.Proof.Encode())
+	sig := proof - 4 - 64
+	sibling := proof + 1 + 4 + (len(cl.Proof.Siblings)+7)/8 // the first non-empty sibling
+	alter := func(f func(b []byte) []byte) func() []byte {
+		return func() []byte {
+			raw, err := os.ReadFile(good)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f(raw)
+		}
+	}
+	flip := func(at int) func() []byte {
+		return alter(func(b []byte) []byte { b[at] ^= 1; return b })
+	}
+	cases := []struct {
+		name string
+		file func() []byte
+		want string
+	}{
+		{"truncated", alter(func(b []byte) []byte { return b[:len(b)-1] }), "fractal: claim: truncated input"},
+		{"trailing byte", alter(func(b []byte) []byte { return append(b, 0) }), "fractal: claim: 1 trailing bytes"},
+		{"another version", alter(func(b []byte) []byte { b[0] = 2; return b }), "fractal: claim: unknown version 2"},
+		{"altered amount", alter(func(b []byte) []byte { return bytes.Replace(b, []byte(":100"), []byte(":900"), 1) }),
+			"the export record differs from the one instance"},
+		{"altered destination", flip(to), "is addressed to instance"},
+		{"altered source", flip(from), "is not in the trust file (fractal peers add)"},
+		{"altered signature", flip(sig), "the manifest's signature does not verify"},
+		{"altered proof", flip(sibling), "the inclusion proof does not verify against the manifest of height"},
+		{"addressed to c", func() []byte { raw, _ := os.ReadFile(forC); return raw }, "not this one"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := dumpStore(t, b)
+			rc, blk, err := b.ImportClaim(tc.file(), w.alice)
+			got := ""
+			switch {
+			case err != nil:
+				got = err.Error()
+			case rc.Status == phases.Refused && rc.Phase == phases.PhaseAdmission && blk == nil:
+				got = rc.Reason
+			default:
+				t.Fatalf("accepted: %s", rc.Status)
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+			if after := dumpStore(t, b); after != before {
+				t.Fatalf("the refused import changed the store:\n%s", diffLines(before, after))
+			}
+		})
+	}
+
+	raw, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, blk, err := b.ImportClaim(raw, w.alice)
+	if err != nil || rc.Err() != nil || blk == nil {
+		t.Fatalf("genuine claim: %v %v", err, rc.Err())
+	}
+	if p, id := rc.Outputs[0].Key.Provenance, a.ID(); len(p) != 1 || !bytes.Equal(p[0], id[:]) {
+		t.Fatalf("provenance %x, want [a]", p)
+	}
+	before := dumpStore(t, b)
+	_, _, err = b.ImportClaim(raw, w.alice)
+	if want := fmt.Sprintf("fractal: import: export %x was already imported", rec.ID()); err == nil || err.Error() != want {
+		t.Fatalf("second import: %v, want %q", err, want)
+	}
+	if dumpStore(t, b) != before {
+		t.Fatal("the refused second import changed the store")
+	}
 }
