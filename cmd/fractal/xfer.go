@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
 )
 
 // Cross-instance transfer verbs: the trust file (peers), the outbox
-// (exports) and the relayer. docs/cli/cross-instance.md.
+// (exports), claim files for instances that cannot open each other's
+// folders (exports claim, import) and the relayer. docs/cli/cross-instance.md.
 
 func init() {
 	peersAddCmd.Flags().String("id", "", "the peer's instance ID (64 hex digits)")
@@ -24,8 +27,11 @@ func init() {
 	relayCmd.Flags().String("from", "", "home folder of the source instance")
 	relayCmd.Flags().String("to", "", "home folder of the destination instance")
 	relayCmd.Flags().String("key", "", "key file that signs the import transactions (default: the destination's executor key)")
+	exportsClaimCmd.Flags().String("out", "", "the claim file to write (must not exist)")
+	importCmd.Flags().String("key", "", "key file that signs the import transaction (default: this instance's executor key)")
 	peersCmd.AddCommand(peersAddCmd, peersListCmd, peersSelfCmd)
-	rootCmd.AddCommand(peersCmd, exportsCmd, relayCmd)
+	exportsCmd.AddCommand(exportsClaimCmd)
+	rootCmd.AddCommand(peersCmd, exportsCmd, relayCmd, importCmd)
 }
 
 var peersCmd = &cobra.Command{
@@ -248,5 +254,89 @@ refuses the note on arrival) is reported and changes nothing.`,
 			err = fmt.Errorf("relay: %d imports refused", len(res.Refused))
 		}
 		return err
+	}),
+}
+
+var exportsClaimCmd = &cobra.Command{
+	Use:   "claim EXPORT_ID --out FILE",
+	Short: "Write the claim file of one export, for the destination's fractal import",
+	Long: `claim writes the claim of the export EXPORT_ID (as "fractal exports" lists it)
+to FILE: the export record, this instance's signed head manifest and the
+inclusion proof of the export against it (the Claim encoding of
+docs/formats/cross-instance.md). Carry the file to the destination by any
+means and run "fractal import FILE" there; the destination checks everything
+in it against its trust file, so the file needs no protection in transit.
+FILE must not exist. An export committed after the head block cannot be
+claimed until a block is signed (every seal signs one).`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		id, err := parseHash(args[0])
+		if err != nil {
+			return fmt.Errorf("export ID: %w", err)
+		}
+		out, _ := cmd.Flags().GetString("out")
+		if out == "" {
+			return fmt.Errorf("exports claim needs --out FILE")
+		}
+		return withInstance(func(in *fractal.Instance) error {
+			c, err := in.ClaimFor(id)
+			if err != nil {
+				return err
+			}
+			raw := c.Encode()
+			if err := writeNew(out, raw, 0o644); err != nil {
+				return err
+			}
+			v := map[string]any{"file": out, "export": args[0], "to": hex.EncodeToString(c.Record.To[:]),
+				"height": c.Manifest.Height, "bytes": len(raw)}
+			return emit(cmd, v, func(w io.Writer) {
+				fmt.Fprintf(w, "wrote the claim of export %s to %s (%d bytes, proven at height %d)\n", args[0], out, len(raw), c.Manifest.Height)
+			})
+		})
+	}),
+}
+
+var importCmd = &cobra.Command{
+	Use:   "import FILE [--key KEYFILE]",
+	Short: "Import a note from a claim file another instance wrote",
+	Long: `import reads a claim file ("fractal exports claim" on the source instance),
+builds the import transaction from it, signs it with --key (default: this
+instance's executor key), seals and prints the receipt. The note is created
+with the source's ID prepended to its provenance.
+
+Refused, changing nothing, with one line naming the reason: a file that does
+not decode, an export already imported here, an export addressed to another
+instance, a source not in the trust file (fractal peers add), a manifest
+signed by a key the trust file does not name or whose signature does not
+verify, an inclusion proof that does not verify, a record that differs from
+what the source committed, and a note its predicates refuse on arrival.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		keyFile, _ := cmd.Flags().GetString("key")
+		if keyFile == "" {
+			keyFile = filepath.Join(flagHome, "executor.key")
+		}
+		signer, err := keys.LoadKeyFile(keyFile)
+		if err != nil {
+			return err
+		}
+		raw, err := readLimited(args[0], phases.MaxExtradata)
+		if err != nil {
+			return err
+		}
+		return withInstance(func(in *fractal.Instance) error {
+			rc, b, err := in.ImportClaim(raw, signer)
+			if err != nil {
+				why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
+				return fmt.Errorf("import: %s: %s", args[0], why)
+			}
+			if err := emitReceipt(cmd, rc, b); err != nil {
+				return err
+			}
+			if err := rc.Err(); err != nil {
+				return fmt.Errorf("import: %s: %w", args[0], err)
+			}
+			return nil
+		})
 	}),
 }
