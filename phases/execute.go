@@ -9,7 +9,6 @@ import (
 	"runtime"
 
 	"github.com/fractalvm/fractal/notes"
-	"github.com/fractalvm/fractal/smartlua"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -523,9 +522,7 @@ func (x *execution) validate() (*Outcome, error) {
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
 	run := func(s *vp.Session, i int) {
-		globals, host := x.predicateGlobals(&list[i], gas)
-		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed(list[i].pred.label())})
-		results[i].GasUsed += host.Used
+		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: lim, Seed: x.seed(list[i].pred.label())})
 	}
 	// Each worker has one VM session: the transaction's notes become Lua
 	// tables once per worker, not once per predicate.
@@ -575,9 +572,9 @@ func (x *execution) sharedGlobals() map[string]any {
 }
 
 // predicateGlobals are the globals of one predicate run besides the shared
-// ones, with the predicate host functions (hostlib.go) drawing on a budget of
-// gas; what they spent is added to the run's gas.
-func (x *execution) predicateGlobals(c *check, gas uint64) (map[string]any, *smartlua.Gas) {
+// ones, with the predicate host functions (hostlib.go), which charge the
+// run's own gas.
+func (x *execution) predicateGlobals(c *check) map[string]any {
 	g := map[string]any{
 		"role": c.pred.Role.String(), "index": int64(c.pred.Index),
 		"application": hex.EncodeToString(c.app[:]),
@@ -585,9 +582,8 @@ func (x *execution) predicateGlobals(c *check, gas uint64) (map[string]any, *sma
 	if c.note != nil {
 		g["note"] = c.note
 	}
-	host := &smartlua.Gas{Limit: gas}
-	predicateHost(g, x.pool, host)
-	return g, host
+	predicateHost(g, x.pool)
+	return g
 }
 
 // verdict is "" when a predicate returned exactly true, and otherwise why

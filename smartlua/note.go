@@ -111,20 +111,15 @@ func CheckSuccessor(pool *vp.Pool, prev, next []byte, gas uint64) (*Record, uint
 	return rec, used + ran, nil
 }
 
-// Gas is the budget that a HostCheck function draws on; Used grows with
-// every call and never passes Limit.
-type Gas struct {
-	Limit, Used uint64
-}
-
 // HostCheck is the host function `smartlua_check(prev, next)` that the
 // smartlua application predicate calls (examples/smartlua): prev is the
 // spent note's value or nil, next the created note's value; it returns the
 // new state hash in lower-case hex, or raises the reason it is refused.
-// Every call spends from gas what CheckSuccessor spent; when gas runs out
-// the error wraps vp.ErrAbort, so the whole run ends (pcall cannot catch it).
-func HostCheck(pool *vp.Pool, gas *Gas) vp.HostFunc {
-	return func(args []any) ([]any, error) {
+// CheckSuccessor gets what is left of the calling run's gas and its spending
+// is charged to that run, so the predicate's Lua and its checks share one
+// budget; when it runs out the run ends out of gas (pcall cannot catch it).
+func HostCheck(pool *vp.Pool) vp.HostFuncCtx {
+	return func(c *vp.HostCall, args []any) ([]any, error) {
 		if len(args) != 2 {
 			return nil, errors.New("smartlua_check: want (prev value or nil, next value)")
 		}
@@ -140,10 +135,12 @@ func HostCheck(pool *vp.Pool, gas *Gas) vp.HostFunc {
 		default:
 			return nil, errors.New("smartlua_check: prev value must be a string or nil")
 		}
-		rec, used, err := CheckSuccessor(pool, prev, []byte(next), gas.Limit-gas.Used)
-		gas.Used += used
+		rec, used, err := CheckSuccessor(pool, prev, []byte(next), c.Remaining())
 		if errors.Is(err, ErrOutOfGas) {
-			return nil, fmt.Errorf("%w: smartlua_check: %w", vp.ErrAbort, err)
+			return nil, c.OutOfGas()
+		}
+		if cerr := c.Charge(used); cerr != nil {
+			return nil, cerr
 		}
 		if err != nil {
 			return nil, err

@@ -117,8 +117,12 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 			return t, nil
 		})
 	case HostFunc:
-		return v.host(x), nil
+		return v.host(plain(x)), nil
 	case func([]any) ([]any, error):
+		return v.host(plain(x)), nil
+	case HostFuncCtx:
+		return v.host(x), nil
+	case func(*HostCall, []any) ([]any, error):
 		return v.host(x), nil
 	}
 	return nil, fmt.Errorf("cannot pass a %T to Lua", x)
@@ -219,37 +223,6 @@ func (v *vm) fromTable(t *lua.LTable, depth int) (any, error) {
 		return out, nil
 	}
 	return nil, errors.New("table is neither a sequence 1..n nor keyed by strings")
-}
-
-// host wraps a HostFunc as a Lua function: arguments and results cross in
-// the Go value model; an error wrapping ErrAbort ends the run.
-func (v *vm) host(f HostFunc) *lua.LFunction {
-	return v.L.NewFunction(func(L *lua.LState) int {
-		v.charge(1)
-		args := make([]any, L.GetTop())
-		for i := range args {
-			g, err := v.fromLua(L.Get(i+1), 0)
-			if err != nil {
-				L.ArgError(i+1, err.Error())
-			}
-			args[i] = g
-		}
-		res, err := f(args)
-		if err != nil {
-			if errors.Is(err, ErrAbort) {
-				v.fail(KindAbort, err, "%s", err.Error())
-			}
-			L.RaiseError("%s", err.Error())
-		}
-		for i, r := range res {
-			lv, err := v.toLua(r, 0)
-			if err != nil {
-				L.RaiseError("host function result %d: %s", i+1, err.Error())
-			}
-			L.Push(lv)
-		}
-		return len(res)
-	})
 }
 
 // NoteToValue is the note table of the Go value model.

@@ -98,24 +98,48 @@ func newVM(maxDepth int) *vm {
 }
 
 // charge takes n gas from the run, first from the Go-side budget, then from
-// the Lua-side credit.
+// the Lua-side credit; out of gas it ends the run.
 func (v *vm) charge(n uint64) {
+	if !v.spend(n) {
+		v.raise()
+	}
+}
+
+// spend is charge without raising: it reports false, the run's fatal error
+// set, when the run is over or n is more than is left.
+func (v *vm) spend(n uint64) bool {
 	r := v.r
 	if r.fatal != nil {
-		v.raise()
+		return false
 	}
 	if n <= r.remaining {
 		r.remaining -= n
-		return
+		return true
 	}
 	credit := v.credit()
 	need := n - r.remaining
 	if float64(need) <= credit {
 		r.remaining = 0
 		v.meter[0].SetValue(lua.LNumber(credit - float64(need)))
-		return
+		return true
 	}
-	v.outOfGas()
+	v.exhaust()
+	return false
+}
+
+// left is the gas the run has left: the budget plus the Lua-side credit,
+// less an overdraft not yet paid. It does not depend on how the credit was
+// handed out.
+func (v *vm) left() uint64 {
+	r := v.r
+	if r.fatal != nil {
+		return 0
+	}
+	c := v.credit()
+	if c >= 0 {
+		return r.remaining + uint64(c)
+	}
+	return r.remaining - min(r.remaining, uint64(-c))
 }
 
 func (v *vm) credit() float64 {
@@ -144,17 +168,29 @@ func (v *vm) refill(L *lua.LState) int {
 }
 
 func (v *vm) outOfGas() {
+	v.exhaust()
+	v.raise()
+}
+
+// exhaust spends all the gas left and sets the out-of-gas error, without
+// raising it.
+func (v *vm) exhaust() {
 	v.r.remaining = 0
 	v.meter[0].SetValue(lua.LNumber(0))
-	v.fail(KindGas, nil, "out of gas (limit %d)", v.r.lim.Gas)
+	v.over(KindGas, nil, "out of gas (limit %d)", v.r.lim.Gas)
 }
 
 // fail ends the run with an error that pcall cannot catch.
 func (v *vm) fail(kind Kind, cause error, format string, args ...any) {
+	v.over(kind, cause, format, args...)
+	v.raise()
+}
+
+// over sets the run's fatal error, unless it has one already.
+func (v *vm) over(kind Kind, cause error, format string, args ...any) {
 	if v.r.fatal == nil {
 		v.r.fatal = &Error{Kind: kind, Chunk: v.r.prog.Name, Line: v.line(), Msg: fmt.Sprintf(format, args...), Cause: cause}
 	}
-	v.raise()
 }
 
 func (v *vm) raise() {

@@ -28,7 +28,9 @@ func DefaultLimits() Limits {
 
 // HostFunc is a Go function callable from Lua, using the Go value model.
 // A returned error raises a Lua error (catchable by pcall) unless it wraps
-// ErrAbort, which ends the whole run at once (pcall cannot catch it).
+// ErrAbort, which ends the whole run at once (pcall cannot catch it). A
+// call costs 1 gas; a host function whose work costs more charges it as a
+// HostFuncCtx (host.go).
 type HostFunc func(args []any) ([]any, error)
 
 // ErrAbort, wrapped by a HostFunc's error, ends the run uncatchably.

@@ -67,7 +67,7 @@ func TestPredicate(t *testing.T) {
 		_, err := pool.Run(prog, vp.Call{Limits: vp.DefaultLimits(), Globals: map[string]any{
 			"inputs": in, "outputs": out, "extradata": "", "signers": []any{k1.Public().String()},
 			"txid": strings.Repeat("0", 64), "role": "application", "index": int64(0),
-			"application": hex.EncodeToString(app[:]), "smartlua_check": smartlua.HostCheck(pool, &smartlua.Gas{Limit: 10_000_000}),
+			"application": hex.EncodeToString(app[:]), "smartlua_check": smartlua.HostCheck(pool),
 		}})
 		return err
 	}
