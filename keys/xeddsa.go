@@ -97,45 +97,88 @@ func challenge(R, A, msg []byte) *edwards25519.Scalar {
 // signature and otherwise an error wrapping ErrInvalidSignature that says
 // which check failed. Following the specification's xeddsa_verify it refuses
 // u ≥ p, a u with no point on the Edwards curve, a non-canonical R, and
-// s ≥ q, and then checks R == sB − hA (without the cofactor). It also refuses
-// a public key of small order, which no X25519 key pair produces and under
-// which signatures can be forged.
+// s ≥ q; it also refuses a public key of small order, which no X25519 key
+// pair produces and under which signatures can be forged. The equation is
+// cofactored: 8·(sB − hA − R) = 0 with R the canonical encoding of a point,
+// so that VerifyBatch, which needs the cofactor, accepts exactly the same
+// signatures (docs/formats/keys.md). A signature whose R equals sB − hA
+// byte for byte, as every honest signer's does, is accepted without more work.
 func Verify(pub PublicKey, msg, sig []byte) error {
+	p, err := parse(pub, msg, sig)
+	if err != nil {
+		return err
+	}
+	// Rcheck = sB − hA
+	negH := edwards25519.NewScalar().Negate(p.h)
+	check := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(negH, p.A, p.s)
+	if subtle.ConstantTimeCompare(check.Bytes(), p.R) == 1 {
+		return nil
+	}
+	R, err := p.point()
+	if err != nil {
+		return err
+	}
+	if !smallOrder(check.Subtract(check, R)) {
+		return errEquation
+	}
+	return nil
+}
+
+// errEquation is the refusal of a signature whose equation does not hold.
+var errEquation = fmt.Errorf("%w: R ≠ sB − hA (wrong key, changed message or forged signature)", ErrInvalidSignature)
+
+// parsed is a signature that passed every check but the equation.
+type parsed struct {
+	A    *edwards25519.Point  // the signer's Edwards key
+	R    []byte               // R as signed, y canonical
+	s, h *edwards25519.Scalar // s, and the challenge SHA-512(R ‖ A ‖ M) mod q
+}
+
+// parse runs every check of Verify that comes before the equation, in the
+// specification's order, and computes the challenge.
+func parse(pub PublicKey, msg, sig []byte) (*parsed, error) {
 	if len(sig) != SignatureSize {
-		return fmt.Errorf("%w: %d bytes, want %d", ErrInvalidSignature, len(sig), SignatureSize)
+		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrInvalidSignature, len(sig), SignatureSize)
 	}
 	R, sBytes := sig[:32], sig[32:]
 
 	if !canonicalField(pub[:]) {
-		return fmt.Errorf("%w: public key u is not below p = 2^255 − 19", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: public key u is not below p = 2^255 − 19", ErrInvalidSignature)
 	}
 	var y [32]byte
 	copy(y[:], R)
 	y[31] &= 0x7F
 	if !canonicalField(y[:]) {
-		return fmt.Errorf("%w: R is not canonical (y ≥ p)", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: R is not canonical (y ≥ p)", ErrInvalidSignature)
 	}
 	if sBytes[31]&0xE0 != 0 {
-		return fmt.Errorf("%w: s ≥ 2^253", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: s ≥ 2^253", ErrInvalidSignature)
 	}
 	s, err := edwards25519.NewScalar().SetCanonicalBytes(sBytes)
 	if err != nil {
-		return fmt.Errorf("%w: s is not reduced modulo q", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: s is not reduced modulo q", ErrInvalidSignature)
 	}
-
 	A, err := montgomeryToEdwards(pub)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidSignature, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
 	}
-	AEnc := A.Bytes()
+	return &parsed{A: A, R: R, s: s, h: challenge(R, A.Bytes(), msg)}, nil
+}
 
-	// Rcheck = sB − hA
-	negC := edwards25519.NewScalar().Negate(challenge(R, AEnc, msg))
-	check := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(negC, A, s)
-	if subtle.ConstantTimeCompare(check.Bytes(), R) != 1 {
-		return fmt.Errorf("%w: R ≠ sB − hA (wrong key, changed message or forged signature)", ErrInvalidSignature)
+// point decodes R. An R that is no point, or not the canonical encoding of
+// its point (x = 0 with the sign bit set), cannot equal an encoding of
+// sB − hA and fails the equation.
+func (p *parsed) point() (*edwards25519.Point, error) {
+	R, err := new(edwards25519.Point).SetBytes(p.R)
+	if err != nil || subtle.ConstantTimeCompare(R.Bytes(), p.R) != 1 {
+		return nil, errEquation
 	}
-	return nil
+	return R, nil
+}
+
+// smallOrder reports whether 8·P is the identity.
+func smallOrder(P *edwards25519.Point) bool {
+	return new(edwards25519.Point).MultByCofactor(P).Equal(edwards25519.NewIdentityPoint()) == 1
 }
 
 // canonicalField reports whether the 32 little-endian bytes b encode a field
@@ -168,7 +211,7 @@ func montgomeryToEdwards(pub PublicKey) (*edwards25519.Point, error) {
 	if err != nil {
 		return nil, errors.New("public key u has no point on the Edwards curve")
 	}
-	if new(edwards25519.Point).MultByCofactor(A).Equal(edwards25519.NewIdentityPoint()) == 1 {
+	if smallOrder(A) {
 		return nil, errors.New("public key has small order")
 	}
 	return A, nil
