@@ -34,7 +34,8 @@ const (
 	encSlot    = 's' // E s u64 n u32 slot: the payload in slot of batch n
 	encShares  = 'h' // E h u64 n u32 keyholder: that keyholder's verified share batch for batch n
 	encWaiting = 'w' // E w: u64 number of the batch waiting for shares (absent when none)
-	encOpened  = 'o' // E o u64 n: how batch n opened
+	encOpened  = 'o' // E o u64 n: how batch n closed (batchClose: opened or expired)
+	encArchive = 'a' // E a key ID: every threshold key ever attached
 	encOutcome = 'r' // E r payload ID: what became of the payload (encryptedOutcome)
 )
 
@@ -93,6 +94,12 @@ func (in *Instance) AttachThresholdKey(pk *tfhe.PublicKey) error {
 			if err == nil {
 				err = errors.New("encrypted transactions are queued or waiting for shares under the current key")
 			}
+			return err
+		}
+		id := pk.ID()
+		// Every key ever attached stays, so verification can check the
+		// shares of batches sealed to an earlier one.
+		if err := txn.Set(encKeyOf(encArchive, id[:]), pk.Encode()); err != nil {
 			return err
 		}
 		return txn.Set(encKeyOf(encKey), pk.Encode())

@@ -25,6 +25,7 @@ import (
 type EncryptedBatch struct {
 	Instance   [32]byte
 	Number     uint64   // 1 for the first batch
+	Head       uint64   // chain height when the order was fixed: the batch's block, if any, is Head+1
 	Key        [32]byte // threshold key ID the payloads are sealed to
 	PayloadIDs [][32]byte
 	Executor   [32]byte
@@ -32,7 +33,7 @@ type EncryptedBatch struct {
 }
 
 const (
-	encBatchVersion    = 1
+	encBatchVersion    = 2 // 1 had no Head
 	encBatchSigContext = "fractal encrypted batch v1\x00"
 	// maxBatchBytes bounds the payload bytes fixed into one batch, so that a
 	// batch's commit fits one badger transaction; a batch always takes at
@@ -49,6 +50,7 @@ func (b *EncryptedBatch) header(w *enc.Writer) {
 	w.U8(encBatchVersion)
 	w.Fixed(b.Instance[:])
 	w.U64(b.Number)
+	w.U64(b.Head)
 	w.Fixed(b.Key[:])
 	w.U32(uint32(len(b.PayloadIDs)))
 	w.Fixed(c[:])
@@ -58,7 +60,7 @@ func (b *EncryptedBatch) header(w *enc.Writer) {
 // Hash is SHA-256 over the header: every field before the signature, with
 // the payload IDs by their count and commitment.
 func (b *EncryptedBatch) Hash() [32]byte {
-	w := enc.NewWriter(180)
+	w := enc.NewWriter(190)
 	b.header(w)
 	return sha256.Sum256(w.Bytes())
 }
@@ -100,6 +102,7 @@ func DecodeEncryptedBatch(data []byte) (*EncryptedBatch, error) {
 	}
 	r.Into(b.Instance[:])
 	b.Number = r.U64()
+	b.Head = r.U64()
 	r.Into(b.Key[:])
 	count := r.U32()
 	var commitment [32]byte
@@ -129,6 +132,7 @@ const (
 	BatchFixed   EncryptedState = 1 // this seal fixed the batch's order
 	BatchWaiting EncryptedState = 2 // the batch waits for keyholder shares
 	BatchOpened  EncryptedState = 3 // the batch was decrypted and executed
+	BatchExpired EncryptedState = 4 // the batch was closed undecrypted (ExpireEncrypted)
 )
 
 func (s EncryptedState) String() string {
@@ -139,6 +143,8 @@ func (s EncryptedState) String() string {
 		return "waiting"
 	case BatchOpened:
 		return "opened"
+	case BatchExpired:
+		return "expired"
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
@@ -243,6 +249,9 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 	}
 	it.Close()
 	if b.Number, err = lastBatch(view); err != nil {
+		return nil, err
+	}
+	if b.Head, err = headHeight(view); err != nil {
 		return nil, err
 	}
 	b.Number++
@@ -420,6 +429,9 @@ func (in *Instance) SubmitShares(raw []byte) (*EncryptedStatus, error) {
 	defer in.mu.Unlock()
 	var st *EncryptedStatus
 	err = in.db.Update(func(txn *badger.Txn) error {
+		if err := refuseClosed(txn, sb); err != nil {
+			return err
+		}
 		n, ok, err := waitingBatch(txn)
 		if err != nil {
 			return err
@@ -487,35 +499,29 @@ type slotTx struct {
 	plain uint64 // queue sequence of a plaintext copy of the same transaction, +1 (0: none)
 }
 
-// openBatch decrypts batch n when k share batches are in and runs its
-// transactions in slot order through phases 1–3 and one commit. A payload
-// that does not decrypt, a plaintext that does not parse or fails admission,
-// a transaction already executed, and a second copy within the batch are
-// dropped with a receipt; nothing else is affected. With fewer than k share
-// batches it reports the batch waiting and writes nothing.
-func (in *Instance) openBatch(view *badger.Txn, n uint64) (*Sealed, error) {
-	p, err := loadBatch(view, n)
-	if err != nil {
-		return nil, err
+// dropReceipt is the receipt of a payload dropped before phases 1–3: refused
+// in admission, naming the payload ID, with a reason that says why.
+func dropReceipt(payload [32]byte, format string, args ...any) *phases.Receipt {
+	reason := strings.ToValidUTF8(fmt.Sprintf("encrypted transaction dropped: "+format, args...), "?")
+	if len(reason) > phases.MaxReason {
+		reason = strings.ToValidUTF8(reason[:phases.MaxReason], "")
 	}
-	if len(p.shares) < p.pk.K {
-		return &Sealed{Encrypted: p.status(BatchWaiting)}, nil
-	}
-	plain, slotErrs, err := tfhe.OpenBlock(p.pk, p.payloads, p.shares[:p.pk.K])
-	if err != nil {
-		return nil, err
-	}
-	dropped := make([]*phases.Receipt, len(p.payloads))
+	return &phases.Receipt{TxID: payload, Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: reason}
+}
+
+// classify decides, from batch b's plaintexts (slotErrs says which did not
+// decrypt), which slots go on to phases 1–3, in slot order, and the drop
+// receipt of every other slot. A transaction stored in a block below height
+// before is a replay. It depends only on the plaintexts, the configuration
+// and the blocks below before, so verification recomputes it exactly.
+func (in *Instance) classify(txn *badger.Txn, b *EncryptedBatch, plain [][]byte, slotErrs []error, before uint64) ([]slotTx, []*phases.Receipt, error) {
+	dropped := make([]*phases.Receipt, len(plain))
 	drop := func(i int, format string, args ...any) {
-		reason := strings.ToValidUTF8(fmt.Sprintf("encrypted transaction dropped: "+format, args...), "?")
-		if len(reason) > phases.MaxReason {
-			reason = strings.ToValidUTF8(reason[:phases.MaxReason], "")
-		}
-		dropped[i] = &phases.Receipt{TxID: p.batch.PayloadIDs[i], Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: reason}
+		dropped[i] = dropReceipt(b.PayloadIDs[i], format, args...)
 	}
 	var run []slotTx
 	seen := map[[32]byte]int{}
-	for i := range p.payloads {
+	for i := range plain {
 		if slotErrs[i] != nil {
 			drop(i, "payload does not decrypt")
 			continue
@@ -535,39 +541,70 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64) (*Sealed, error) {
 			continue
 		}
 		seen[id] = i
-		e := slotTx{slot: uint32(i), tx: tx}
-		if raw, err := getValue(view, hashKey(prefixTx, id)); err == nil {
-			if len(raw) >= 8 {
-				drop(i, "replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
-			} else {
+		if raw, err := getValue(txn, hashKey(prefixTx, id)); err == nil {
+			if len(raw) < 8 {
 				drop(i, "replayed transaction")
+				continue
 			}
-			continue
+			if h := binary.BigEndian.Uint64(raw); h < before {
+				drop(i, "replayed transaction: already executed in block %d", h)
+				continue
+			}
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
-			return nil, err
+			return nil, nil, err
 		}
-		if raw, err := getValue(view, hashKey(prefixPending, id)); err == nil && len(raw) == 8 {
+		run = append(run, slotTx{slot: uint32(i), tx: tx})
+	}
+	return run, dropped, nil
+}
+
+// recordOutcome stores what became of slot of batch b and retires its
+// payload ID from the index of waiting payloads.
+func recordOutcome(txn *badger.Txn, b *EncryptedBatch, slot uint32, txID [32]byte, rc *phases.Receipt) error {
+	id := b.PayloadIDs[slot]
+	o := &EncryptedOutcome{Batch: b.Number, Slot: slot, TxID: txID, Receipt: rc}
+	if err := txn.Set(encKeyOf(encOutcome, id[:]), o.encode()); err != nil {
+		return err
+	}
+	return txn.Delete(encKeyOf(encIndex, id[:]))
+}
+
+// openBatch decrypts batch n when k share batches are in and runs its
+// transactions in slot order through phases 1–3 and one commit. A payload
+// that does not decrypt, a plaintext that does not parse or fails admission,
+// a transaction already executed, and a second copy within the batch are
+// dropped with a receipt; nothing else is affected. With fewer than k share
+// batches it reports the batch waiting and writes nothing.
+func (in *Instance) openBatch(view *badger.Txn, n uint64) (*Sealed, error) {
+	p, err := loadBatch(view, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.shares) < p.pk.K {
+		return &Sealed{Encrypted: p.status(BatchWaiting)}, nil
+	}
+	used := p.shares[:p.pk.K]
+	plain, slotErrs, err := tfhe.OpenBlock(p.pk, p.payloads, used)
+	if err != nil {
+		return nil, err
+	}
+	run, dropped, err := in.classify(view, p.batch, plain, slotErrs, p.batch.Head+1)
+	if err != nil {
+		return nil, err
+	}
+	txs := make([]*phases.Tx, len(run))
+	for i := range run {
+		e := &run[i]
+		txs[i] = e.tx
+		if raw, err := getValue(view, hashKey(prefixPending, e.tx.ID())); err == nil && len(raw) == 8 {
 			e.plain = binary.BigEndian.Uint64(raw) + 1
 		} else if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 			return nil, err
 		}
-		run = append(run, e)
-	}
-	txs := make([]*phases.Tx, len(run))
-	for i, e := range run {
-		txs[i] = e.tx
-	}
-	record := func(txn *badger.Txn, slot uint32, txID [32]byte, rc *phases.Receipt) error {
-		id := p.batch.PayloadIDs[slot]
-		o := &EncryptedOutcome{Batch: n, Slot: slot, TxID: txID, Receipt: rc}
-		if err := txn.Set(encKeyOf(encOutcome, id[:]), o.encode()); err != nil {
-			return err
-		}
-		return txn.Delete(encKeyOf(encIndex, id[:]))
 	}
 	taken := func(txn *badger.Txn, i int, rc *phases.Receipt) error {
 		e := run[i]
-		if err := record(txn, e.slot, e.tx.ID(), rc); err != nil {
+		if err := recordOutcome(txn, p.batch, e.slot, e.tx.ID(), rc); err != nil {
 			return err
 		}
 		// The encrypted copy came first, so an accepted one retires a
@@ -590,18 +627,18 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64) (*Sealed, error) {
 				continue
 			}
 			receipts[i] = rc
-			if err := record(txn, uint32(i), [32]byte{}, rc); err != nil {
+			if err := recordOutcome(txn, p.batch, uint32(i), [32]byte{}, rc); err != nil {
 				return err
 			}
 		}
-		var height uint64 // 0: no transaction was accepted, no block
+		c := &batchClose{}
 		if res.Block != nil {
-			height = res.Block.Height
+			c.Block = res.Block.Height
 		}
-		if err := txn.Set(encKeyOf(encOpened, u64(n)), u64(height)); err != nil {
-			return err
+		for _, sb := range used {
+			c.Keyholders = append(c.Keyholders, sb.Index)
 		}
-		if err := txn.Delete(encKeyOf(encWaiting)); err != nil {
+		if err := closeBatch(txn, n, c); err != nil {
 			return err
 		}
 		res.Receipts = receipts

@@ -56,7 +56,8 @@ type VerifyReport struct {
 // into a fresh temporary store, comparing every per-transaction root, the
 // final roots and every stored receipt with the replay, and finally the live
 // notes with the replayed ones. It also checks deployed code against its hash
-// and imported manifests against their signatures. The first disagreement is
+// and imported manifests against their signatures, and every encrypted
+// batch against the blocks it opened into (decision 079). The first disagreement is
 // returned as a *VerifyError. progress, when not nil, is called after each
 // block with the blocks done and the total.
 func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, error) {
@@ -81,6 +82,10 @@ func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, er
 		}
 		prev, err := in.verifiedBlock(txn, 0, exec)
 		if err != nil {
+			return err
+		}
+		// Encrypted batches: the order fixed before decryption (encrypted_verify.go).
+		if err := in.verifyBatches(txn, exec, head); err != nil {
 			return err
 		}
 		for h := uint64(1); h <= head; h++ {
@@ -273,15 +278,15 @@ func checkTail(txn *badger.Txn, head uint64, root [32]byte, txCount int) error {
 		prefix byte
 		what   string
 	}{{prefixTx, "transaction index"}, {prefixReceipt, "receipts"}} {
-		if n := countPrefix(txn, p.prefix); n != txCount {
+		if n := countPrefix(txn, []byte{p.prefix}); n != txCount {
 			return &VerifyError{Kind: "store", Tx: -1, Where: p.what, Detail: fmt.Sprintf("%d entries for %d committed transactions", n, txCount)}
 		}
 	}
 	return nil
 }
 
-func countPrefix(txn *badger.Txn, prefix byte) int {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}})
+func countPrefix(txn *badger.Txn, prefix []byte) int {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	n := 0
 	for it.Rewind(); it.Valid(); it.Next() {

@@ -1,0 +1,195 @@
+package fractal
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
+)
+
+// How an encrypted batch closed: opened with k keyholders' shares, or
+// expired undecrypted by the executor (decision 078). The record is kept so
+// that verification can re-derive every outcome (decision 079).
+
+// batchClose is the record under E o n once batch n has closed.
+type batchClose struct {
+	Expired bool
+	// Opened: the height of the block it opened into (0 when no transaction
+	// was accepted) and the keyholders whose shares decrypted it, ascending.
+	Block      uint64
+	Keyholders []int
+	// Expired: the executor's signature over encExpirySigContext || batch hash.
+	Signature [64]byte
+}
+
+const (
+	closeVersion        = 1
+	closeOpened         = 1
+	closeExpired        = 2
+	encExpirySigContext = "fractal encrypted batch expiry v1\x00"
+	// maxKeyholders bounds a close record's keyholder list (tfhe keys have
+	// at most this many keyholders).
+	maxKeyholders = 1 << 16
+)
+
+func (c *batchClose) encode() []byte {
+	w := enc.NewWriter(80 + 4*len(c.Keyholders))
+	w.U8(closeVersion)
+	if c.Expired {
+		w.U8(closeExpired)
+		w.Fixed(c.Signature[:])
+		return w.Bytes()
+	}
+	w.U8(closeOpened)
+	w.U64(c.Block)
+	w.U32(uint32(len(c.Keyholders)))
+	for _, i := range c.Keyholders {
+		w.U32(uint32(i))
+	}
+	return w.Bytes()
+}
+
+func decodeClose(b []byte) (*batchClose, error) {
+	r := enc.NewReader(b)
+	c := &batchClose{}
+	if v := r.U8(); r.Err() == nil && v != closeVersion {
+		r.Fail(fmt.Errorf("unknown version %d", v))
+	}
+	switch how := r.U8(); {
+	case r.Err() != nil:
+	case how == closeExpired:
+		c.Expired = true
+		r.Into(c.Signature[:])
+	case how == closeOpened:
+		c.Block = r.U64()
+		n := r.Count(maxKeyholders, "keyholders")
+		for range n {
+			c.Keyholders = append(c.Keyholders, int(r.U32()))
+		}
+	default:
+		r.Fail(fmt.Errorf("unknown closing %d", how))
+	}
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("batch close record: %w", err)
+	}
+	return c, nil
+}
+
+// closeBatch stores how batch n closed and clears the waiting mark.
+func closeBatch(txn *badger.Txn, n uint64, c *batchClose) error {
+	if err := txn.Set(encKeyOf(encOpened, u64(n)), c.encode()); err != nil {
+		return err
+	}
+	return txn.Delete(encKeyOf(encWaiting))
+}
+
+// readClose returns how batch n closed; badger.ErrKeyNotFound when it has
+// not.
+func readClose(txn *badger.Txn, n uint64) (*batchClose, error) {
+	raw, err := getValue(txn, encKeyOf(encOpened, u64(n)))
+	if err != nil {
+		return nil, err
+	}
+	return decodeClose(raw)
+}
+
+func expiryMessage(b *EncryptedBatch) []byte {
+	h := b.Hash()
+	return append([]byte(encExpirySigContext), h[:]...)
+}
+
+// expiredReason is the drop reason of every slot of an expired batch.
+func expiredReason(k int) string {
+	return fmt.Sprintf("expired: not decrypted by %d keyholders", k)
+}
+
+// ExpireEncrypted closes batch n, the batch waiting for shares, without
+// decrypting it: the executor signs the expiry, every slot is dropped with a
+// receipt "expired: not decrypted by k keyholders", and what arrived after
+// the batch can be sealed again. It is refused when n is not the waiting
+// batch or k shares are already in (then Seal opens it). Shares for an
+// expired batch are refused afterwards (decision 078).
+func (in *Instance) ExpireEncrypted(n uint64) (*Sealed, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var res *Sealed
+	err := in.db.Update(func(txn *badger.Txn) error {
+		w, ok, err := waitingBatch(txn)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return errors.New("no encrypted batch is waiting for shares")
+		case w != n:
+			return fmt.Errorf("encrypted batch %d is not waiting (batch %d is)", n, w)
+		}
+		p, err := loadBatch(txn, n)
+		if err != nil {
+			return fmt.Errorf("encrypted batch %d: %w", n, err)
+		}
+		if len(p.shares) >= p.pk.K {
+			return fmt.Errorf("encrypted batch %d has %d of %d shares: seal opens it", n, len(p.shares), p.pk.K)
+		}
+		sig, err := in.key.Sign(rand.Reader, expiryMessage(p.batch))
+		if err != nil {
+			return fmt.Errorf("sign expiry: %w", err)
+		}
+		c := &batchClose{Expired: true}
+		copy(c.Signature[:], sig)
+		res = &Sealed{Encrypted: p.status(BatchExpired), Receipts: expiredReceipts(p.batch, p.pk.K)}
+		for i, rc := range res.Receipts {
+			if err := recordOutcome(txn, p.batch, uint32(i), [32]byte{}, rc); err != nil {
+				return err
+			}
+		}
+		return closeBatch(txn, n, c)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: expire: %w", err)
+	}
+	return res, nil
+}
+
+// checkExpiry verifies an expired batch's signature by its executor.
+func checkExpiry(b *EncryptedBatch, c *batchClose) error {
+	return keys.Verify(keys.PublicKey(b.Executor), expiryMessage(b), c.Signature[:])
+}
+
+// refuseClosed refuses shares made for a batch that has already closed
+// (opened or expired), naming it; nil when the shares name no closed
+// payload.
+func refuseClosed(txn *badger.Txn, sb *tfhe.ShareBatch) error {
+	if len(sb.Shares) == 0 {
+		return nil
+	}
+	o, err := readOutcome(txn, sb.Shares[0].Ciphertext)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c, err := readClose(txn, o.Batch)
+	if err != nil {
+		return fmt.Errorf("encrypted batch %d: %w", o.Batch, err)
+	}
+	if c.Expired {
+		return fmt.Errorf("encrypted batch %d expired: shares are no longer accepted", o.Batch)
+	}
+	return fmt.Errorf("encrypted batch %d is already opened", o.Batch)
+}
+
+// expiredReceipts are the receipts of an expired batch's slots.
+func expiredReceipts(b *EncryptedBatch, k int) []*phases.Receipt {
+	out := make([]*phases.Receipt, len(b.PayloadIDs))
+	for i, id := range b.PayloadIDs {
+		out[i] = dropReceipt(id, "%s", expiredReason(k))
+	}
+	return out
+}
