@@ -237,20 +237,25 @@ func TestSmartLuaOnInstance(t *testing.T) {
 		}
 	}
 
-	// The check is charged to the predicate: too little gas for it aborts
-	// (here the re-execution's cap), and its gas counts against the limit
-	// with the predicates' own.
+	// The check is charged to the application predicate's own meter: lookup
+	// and calculation take 10 gas, the application predicate 861 (its Lua
+	// and the check together), the owner predicate 88. With 815 left the
+	// application predicate runs out in the check (line 32), with 860 just
+	// after it (line 34); with 861 it passes, but the predicates' sum does
+	// not fit; 959 is exactly enough.
 	for limit, want := range map[uint64]string{
-		825: "aborted: smartlua_check: smartlua: out of gas: re-execution ran out (815 gas given)",
-		850: "predicates used 949 gas, only 840 of the limit 850 was left",
+		825: "code:f3b184a864e1e161:32: out of gas (limit 815)",
+		870: "code:f3b184a864e1e161:34: out of gas (limit 860)",
+		871: "predicates used 949 gas, only 861 of the limit 871 was left",
+		958: "predicates used 949 gas, only 948 of the limit 958 was left",
 	} {
 		wantRefused(t, c.seal(t, c.step(true, smartlua.EncodeRecord(good), limit)), want)
 		if dumpStore(t, c.in) != before {
 			t.Fatal("step out of gas changed the store")
 		}
 	}
-	if rc := c.seal(t, c.step(true, smartlua.EncodeRecord(good), 1_000_000)); rc.Err() != nil {
-		t.Fatalf("second transfer: %v", rc.Err())
+	if rc := c.seal(t, c.step(true, smartlua.EncodeRecord(good), 959)); rc.Err() != nil || rc.Gas.Validity != 949 {
+		t.Fatalf("second transfer with exactly enough gas: %v, validity gas %d", rc.Err(), rc.Gas.Validity)
 	}
 	if got := balances(t, c.live(t)); got != "ByRn70=10 HbaGF7=6 Ifni9g=14" {
 		t.Fatalf("balances after the second transfer %s", got)
