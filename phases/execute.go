@@ -73,6 +73,12 @@ func admit(tx *Tx) *Outcome {
 	if err == nil && !tx.markedVerified() {
 		err = tx.VerifySignatures()
 	}
+	return admission(tx, err)
+}
+
+// admission returns the outcome of a transaction refused at admission for
+// err, or nil when err is nil.
+func admission(tx *Tx, err error) *Outcome {
 	if err == nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/vp"
 )
@@ -34,16 +35,34 @@ func ExecuteSerial(st State, code Code, pool *vp.Pool, txs []*Tx) ([]*Outcome, e
 }
 
 // ExecuteBlock gives the same outcomes as ExecuteSerial, byte for byte, but
-// verifies signatures in parallel and runs transactions that do not conflict
-// at the same time. Two transactions conflict when one's write constraints
-// overlap the other's read or write constraints; a transaction starts only
-// after every earlier transaction it conflicts with has finished and its
-// effects are visible. Since a transaction reads and writes only inside its
-// constraints, the effects of the non-conflicting ones running beside it
-// cannot change its outcome.
+// verifies signatures in batches (VerifyAll) and runs transactions that do
+// not conflict at the same time. Two transactions conflict when one's write
+// constraints overlap the other's read or write constraints; a transaction
+// starts only after every earlier transaction it conflicts with has finished
+// and its effects are visible. Since a transaction reads and writes only
+// inside its constraints, the effects of the non-conflicting ones running
+// beside it cannot change its outcome.
 func ExecuteBlock(st State, code Code, pool *vp.Pool, txs []*Tx) ([]*Outcome, error) {
 	outs := make([]*Outcome, len(txs))
-	parallel(len(txs), func(i int) { outs[i] = admit(txs[i]) })
+	err := ExecuteBlockFunc(st, code, pool, txs, func(i int, out *Outcome) error {
+		outs[i] = out
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// ExecuteBlockFunc is ExecuteBlock handing each outcome to emit as soon as
+// it and every earlier one are final, in block order, while later
+// transactions still run: the caller can commit outcome i beside the
+// execution of the rest. emit runs on the caller's goroutine and must not
+// change the outcome. A host failure (the first in block order) or an error
+// from emit stops it: nothing more is emitted, no further transaction
+// starts, and the error is returned once the running ones have finished.
+func ExecuteBlockFunc(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i int, out *Outcome) error) error {
+	outs := admitAll(txs)
 	var admitted []int
 	for i, out := range outs {
 		if out == nil {
@@ -57,6 +76,7 @@ func ExecuteBlock(st State, code Code, pool *vp.Pool, txs []*Tx) ([]*Outcome, er
 	for _, i := range admitted {
 		done[i] = make(chan struct{})
 	}
+	var stop atomic.Bool
 	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for _, i := range admitted {
@@ -69,19 +89,111 @@ func ExecuteBlock(st State, code Code, pool *vp.Pool, txs []*Tx) ([]*Outcome, er
 			}
 			slots <- struct{}{}
 			defer func() { <-slots }()
+			if stop.Load() {
+				return
+			}
 			outs[i], errs[i] = execute(ov, code, pool, txs[i], true)
 			if errs[i] == nil && outs[i].Receipt.Status == Accepted {
 				ov.apply(outs[i])
 			}
 		}()
 	}
-	wg.Wait()
-	for _, err := range errs {
+	var err error
+	for i := range txs {
+		if done[i] != nil {
+			<-done[i]
+		}
+		if err = errs[i]; err == nil {
+			err = emit(i, outs[i])
+		}
 		if err != nil {
-			return nil, err
+			stop.Store(true)
+			break
 		}
 	}
-	return outs, nil
+	wg.Wait()
+	return err
+}
+
+// admitAll is admit for a block: it returns, for each transaction, its
+// refused outcome or nil when it may run, checking the signatures of the
+// transactions not marked verified with VerifyAll.
+func admitAll(txs []*Tx) []*Outcome {
+	errs := make([]error, len(txs))
+	check := make([]bool, len(txs))
+	parallel(len(txs), func(i int) {
+		errs[i] = txs[i].validate()
+		check[i] = errs[i] == nil && !txs[i].markedVerified()
+	})
+	var idx []int
+	var unverified []*Tx
+	for i := range txs {
+		if check[i] {
+			idx, unverified = append(idx, i), append(unverified, txs[i])
+		}
+	}
+	for k, err := range VerifyAll(unverified) {
+		errs[idx[k]] = err
+	}
+	outs := make([]*Outcome, len(txs))
+	for i, tx := range txs {
+		outs[i] = admission(tx, errs[i])
+	}
+	return outs
+}
+
+// verifyChunk bounds the transactions in one signature batch: large enough
+// to share most of the batch's fixed cost, small enough that one bad
+// signature sends few others to one-by-one verification.
+const verifyChunk = 128
+
+// VerifyAll returns, for each transaction, exactly the error of its
+// VerifySignatures. Transactions that list their signers and a signature
+// for each are checked together with keys.VerifyBatch, in chunks on
+// GOMAXPROCS goroutines; a chunk whose batch fails, and every other
+// transaction, are checked one by one so that each refusal names its signer.
+func VerifyAll(txs []*Tx) []error {
+	errs := make([]error, len(txs))
+	n := len(txs)
+	chunk := min(verifyChunk, max(1, (n+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0)))
+	parallel((n+chunk-1)/chunk, func(c int) {
+		part := txs[c*chunk : min(n, (c+1)*chunk)]
+		var items []keys.BatchItem
+		ids := make([]notes.Hash, len(part))
+		for k, tx := range part {
+			if !signedByAll(tx) {
+				errs[c*chunk+k] = tx.VerifySignatures()
+				continue
+			}
+			ids[k] = tx.ID()
+			for j, pub := range tx.Signers {
+				items = append(items, keys.BatchItem{Pub: pub, Msg: ids[k][:], Sig: tx.Signatures[j]})
+			}
+		}
+		if keys.VerifyBatch(items) == nil {
+			return
+		}
+		for k, tx := range part {
+			if signedByAll(tx) {
+				errs[c*chunk+k] = tx.VerifySignatures()
+			}
+		}
+	})
+	return errs
+}
+
+// signedByAll reports whether tx lists signers and a non-empty signature
+// for each: what VerifySignatures checks before any signature.
+func signedByAll(tx *Tx) bool {
+	if len(tx.Signers) == 0 || len(tx.Signatures) != len(tx.Signers) {
+		return false
+	}
+	for _, sig := range tx.Signatures {
+		if len(sig) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parallel calls f(0) … f(n-1) on GOMAXPROCS goroutines.
