@@ -34,7 +34,7 @@ func extradata(t testing.TB, b *Bundle) []byte {
 
 func TestBundleRoundTrip(t *testing.T) {
 	x := extradata(t, testBundle())
-	want := "fractal-shielded/1 ab" + strings.Repeat("0", 62) + " 297c3639cb1ced247c984efbe64ac0afbf5db885a451459b82384a4cb8aaccdc " + testToken + " -5 x y\n"
+	want := "fractal-shielded/1 ab" + strings.Repeat("0", 62) + " 2fcd69cad05d61e0751bf98f9eacbbab59213653e575ba576f09c28490d3e685 " + testToken + " -5 x y\n"
 	if !bytes.HasPrefix(x, []byte(want)) {
 		t.Fatalf("header line %q", x[:len(want)])
 	}

@@ -6,20 +6,17 @@
 -- net < 0 (unshield, args "<recipient key> <recipient owner>"): -net goes to
 -- "<recipient>:<tag>:1". net = 0: no transparent notes at all. tag is the
 -- first 16 hex digits of txid.
-local function split(s, sep)
-  local parts, start = {}, 1
-  while true do
-    local i = string.find(s, sep, start, true)
-    parts[#parts + 1] = string.sub(s, start, (i or 0) - 1)
-    if not i then return parts end
-    start = i + 1
-  end
+-- fields cuts s at every sep, empty fields included ("a::b" has three).
+local function fields(s, sep)
+  local f = {}
+  for x in string.gmatch(s .. sep, "([^" .. sep .. "]*)" .. sep) do f[#f + 1] = x end
+  return f
 end
-local f = split(string.sub(extradata, 1, string.find(extradata, "\n", 1, true) - 1), " ")
+local f = fields(string.sub(extradata, 1, string.find(extradata, "\n", 1, true) - 1), " ")
 local app, pool, token, net = f[2], f[3], f[4], tonumber(f[5])
 local poolIn, userIn, firstUser = 0, 0, nil
 for i, n in ipairs(inputs) do
-  local v = split(n.value, ":")
+  local v = fields(n.value, ":")
   if n.application ~= app or v[1] .. ":" .. v[2] ~= token then
     error("input " .. i .. " is not a " .. token .. " note of application " .. app, 0)
   end

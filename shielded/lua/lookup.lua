@@ -6,13 +6,9 @@
 -- the sender's token notes named by state key in args.
 local nl = string.find(extradata, "\n", 1, true)
 if not nl then error("extradata has no shielded header line", 0) end
-local f, start, line = {}, 1, string.sub(extradata, 1, nl - 1)
-while true do
-  local i = string.find(line, " ", start, true)
-  f[#f + 1] = string.sub(line, start, (i or 0) - 1)
-  if not i then break end
-  start = i + 1
-end
+-- The header line's fields, empty ones included ("a  b" has three).
+local f = {}
+for x in string.gmatch(string.sub(extradata, 1, nl - 1) .. " ", "([^ ]*) ") do f[#f + 1] = x end
 local net = tonumber(f[5])
 if net == 0 then return {} end
 local key = string.gsub("shielded-pool:" .. f[4], ".", function(c) return string.format("%02x", string.byte(c)) end)

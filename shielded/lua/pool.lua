@@ -9,22 +9,19 @@ local nl = string.find(extradata, "\n", 1, true)
 if string.sub(extradata, 1, 19) ~= "fractal-shielded/1 " or not nl then
   error("pool notes change only in a shielded transaction with a proof", 0)
 end
-local function split(s, sep)
-  local parts, start = {}, 1
-  while true do
-    local i = string.find(s, sep, start, true)
-    parts[#parts + 1] = string.sub(s, start, (i or 0) - 1)
-    if not i then return parts end
-    start = i + 1
-  end
+-- fields cuts s at every sep, empty fields included ("a::b" has three).
+local function fields(s, sep)
+  local f = {}
+  for x in string.gmatch(s .. sep, "([^" .. sep .. "]*)" .. sep) do f[#f + 1] = x end
+  return f
 end
-local f = split(string.sub(extradata, 1, nl - 1), " ")
+local f = fields(string.sub(extradata, 1, nl - 1), " ")
 local app, pool, token, net = f[2], f[3], f[4], tonumber(f[5])
 if pool ~= note.owner then
   error("the transaction's header names another pool", 0)
 end
 local function amount(n, what)
-  local v = split(n.value, ":")
+  local v = fields(n.value, ":")
   if n.application ~= app or n.key ~= "shielded-pool:" .. token or v[1] .. ":" .. v[2] ~= token then
     error(what .. " is not the " .. token .. " pool note of application " .. app, 0)
   end
