@@ -28,7 +28,10 @@ func init() {
 	f.Bool("no-seal", false, "do not open the batch even when this makes k shares")
 	tfheSubmitShareCmd.Flags().Bool("no-seal", false, "do not open the batch even when this makes k shares")
 
-	tfheCmd.AddCommand(tfheAttachCmd, tfhePendingCmd, tfheShareCmd, tfheSubmitShareCmd, tfheOutcomeCmd)
+	tfheExpireCmd.Flags().Uint64("batch", 0, "number of the waiting batch to expire (as fractal tfhe pending prints it)")
+	tfheExpireCmd.MarkFlagRequired("batch")
+
+	tfheCmd.AddCommand(tfheAttachCmd, tfhePendingCmd, tfheShareCmd, tfheSubmitShareCmd, tfheOutcomeCmd, tfheExpireCmd)
 }
 
 var tfheAttachCmd = &cobra.Command{
@@ -206,6 +209,30 @@ not decrypt or its plaintext did not parse or was not validly signed.`,
 	}),
 }
 
+var tfheExpireCmd = &cobra.Command{
+	Use:   "expire --batch N",
+	Short: "Close the waiting encrypted batch undecrypted, dropping every payload",
+	Long: `expire is the executor's way out when fewer than k keyholders answer: it
+closes encrypted batch N, the batch waiting for shares, without decrypting it.
+The executor signs the expiry; every payload of the batch is dropped with the
+receipt "encrypted transaction dropped: expired: not decrypted by K
+keyholders"; transactions that arrived after the batch can be sealed again.
+Shares for the batch are refused afterwards, and fractal verify checks the
+expiry. It is refused when N is not the waiting batch, or when k shares are
+already in (fractal block seal opens it then). Decision 078.`,
+	Args: cobra.NoArgs,
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		n, _ := cmd.Flags().GetUint64("batch")
+		return withInstance(func(in *fractal.Instance) error {
+			s, err := in.ExpireEncrypted(n)
+			if err != nil {
+				return err
+			}
+			return emitSealed(cmd, s)
+		})
+	}),
+}
+
 func hexOrEmpty(h [32]byte) string {
 	if h == [32]byte{} {
 		return ""
@@ -315,6 +342,8 @@ func encryptedLine(st *fractal.EncryptedStatus) string {
 		return fmt.Sprintf("fixed encrypted batch %d: %d payloads, commitment %x; waiting for %d keyholder shares", b.Number, len(b.PayloadIDs), c, st.Needed)
 	case fractal.BatchOpened:
 		return fmt.Sprintf("opened encrypted batch %d with the shares of keyholders %s", b.Number, intList(st.Shares))
+	case fractal.BatchExpired:
+		return fmt.Sprintf("expired encrypted batch %d: %d payloads dropped, %d of %d shares were in", b.Number, len(b.PayloadIDs), len(st.Shares), st.Needed)
 	}
 	return fmt.Sprintf("encrypted batch %d waits for keyholder shares: %d of %d in (keyholders %s)", b.Number, len(st.Shares), st.Needed, intList(st.Shares))
 }
