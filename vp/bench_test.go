@@ -110,3 +110,30 @@ func BenchmarkPredicateBare(b *testing.B) {
 		L.Pop(1)
 	}
 }
+
+// BenchmarkHostCall is 1,000 host calls in a loop, plain and charging the
+// run's meter: what a HostCall costs beyond the call itself.
+func BenchmarkHostCall(b *testing.B) {
+	p := mustCompile(b, "host.lua", `for i = 1, 1000 do f(i) end`)
+	for _, c := range []struct {
+		name string
+		f    any
+	}{
+		{"plain", HostFunc(func(args []any) ([]any, error) { return nil, nil })},
+		{"charging", HostFuncCtx(func(c *HostCall, args []any) ([]any, error) {
+			_ = c.Remaining()
+			return nil, c.Charge(10)
+		})},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			pool := NewPool()
+			call := Call{Globals: map[string]any{"f": c.f}, Limits: DefaultLimits()}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := pool.Run(p, call); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
