@@ -23,16 +23,28 @@ func (in *Instance) Submit(tx *phases.Tx) (notes.Hash, error) {
 }
 
 // SubmitAll is Submit for many transactions with one durable write: it
-// checks them (signatures in parallel), queues the acceptable ones in the
+// checks them (signatures in batches, in parallel), queues the acceptable ones in the
 // given order, and returns one error per transaction, nil for those queued.
+// Signatures are checked in batches (phases.VerifyAll), each refusal naming
+// its signer as VerifySignatures does.
 func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	errs := make([]error, len(txs))
 	raws := make([][]byte, len(txs))
 	ids := make([]notes.Hash, len(txs))
 	parallel(len(txs), func(i int) {
 		ids[i] = txs[i].ID()
-		raws[i], errs[i] = in.admit(txs[i])
+		raws[i], errs[i] = in.checkForm(txs[i])
 	})
+	var idx []int
+	var sigs []*phases.Tx
+	for i := range txs {
+		if errs[i] == nil {
+			idx, sigs = append(idx, i), append(sigs, txs[i])
+		}
+	}
+	for k, err := range phases.VerifyAll(sigs) {
+		errs[idx[k]] = err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	err := in.db.Update(func(txn *badger.Txn) error {
@@ -69,6 +81,15 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 // admit checks what needs no store: validity, size and signatures. It
 // returns the canonical encoding.
 func (in *Instance) admit(tx *phases.Tx) ([]byte, error) {
+	raw, err := in.checkForm(tx)
+	if err != nil {
+		return nil, err
+	}
+	return raw, tx.VerifySignatures()
+}
+
+// checkForm is admit without the signatures: validity and size.
+func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 	if err := tx.Validate(); err != nil {
 		return nil, err
 	}
@@ -76,7 +97,7 @@ func (in *Instance) admit(tx *phases.Tx) ([]byte, error) {
 	if len(raw) > in.cfg.MaxTxBytes {
 		return nil, fmt.Errorf("transaction is %d bytes, limit %d", len(raw), in.cfg.MaxTxBytes)
 	}
-	return raw, tx.VerifySignatures()
+	return raw, nil
 }
 
 // parallel calls f(0) … f(n-1) on up to GOMAXPROCS goroutines.

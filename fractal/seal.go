@@ -91,12 +91,10 @@ func (in *Instance) seal(max int) (*Sealed, error) {
 func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	taken func(txn *badger.Txn, i int, rc *phases.Receipt) error,
 	finish func(txn *badger.Txn, res *Sealed) error) (*Sealed, error) {
-	// The shielded pool admits its transactions first (shielded.go).
-	sh, outs, err := in.executeBlock(view, txs)
+	sh, err := in.shielded.Begin(view)
 	if err != nil {
 		return nil, err
 	}
-
 	txn := in.db.NewTransaction(true)
 	defer txn.Discard()
 	head, err := headHeight(txn)
@@ -113,29 +111,36 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	root := prev.StateRoot
 	b := &Block{Instance: in.id, Height: head + 1, Prev: prev.Hash()}
 	res := &Sealed{}
-	for i, o := range outs {
+	// Each outcome is committed into txn, in block order, while later
+	// transactions still run; txn commits only once all are in.
+	commit := func(i int, o *phases.Outcome) error {
 		id := txs[i].ID()
 		res.Receipts = append(res.Receipts, &o.Receipt)
 		if err := taken(txn, i, &o.Receipt); err != nil {
-			return nil, err
+			return err
 		}
 		if o.Receipt.Status != phases.Accepted {
-			continue
+			return nil
 		}
 		if root, err = applyEffects(txn, batch, o); err != nil {
-			return nil, fmt.Errorf("transaction %x: %w", id[:8], err)
+			return fmt.Errorf("transaction %x: %w", id[:8], err)
 		}
 		if err := sh.Commit(txn, txs[i], b.Height); err != nil {
-			return nil, fmt.Errorf("transaction %x: %w", id[:8], err)
+			return fmt.Errorf("transaction %x: %w", id[:8], err)
 		}
 		if err := txn.Set(hashKey(prefixTx, id), append(u64(b.Height), txs[i].Encode()...)); err != nil {
-			return nil, err
+			return err
 		}
 		if err := txn.Set(hashKey(prefixReceipt, id), o.Receipt.Encode()); err != nil {
-			return nil, err
+			return err
 		}
 		b.TxIDs = append(b.TxIDs, id)
 		b.Roots = append(b.Roots, root)
+		return nil
+	}
+	// The shielded pool admits its transactions first (shielded.go).
+	if err := in.executeBlock(view, sh, txs, commit); err != nil {
+		return nil, err
 	}
 	if _, err := batch.Commit(); err != nil {
 		return nil, err

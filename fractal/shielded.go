@@ -10,39 +10,51 @@ import (
 )
 
 // executeBlock runs txs through phases 1–3 against view, after the shielded
-// pool admitted them: a shielded transaction whose proof, anchor, nullifiers
+// pool's block sh (begun on view) admitted them: a shielded transaction whose proof, anchor, nullifiers
 // or fee the pool refuses gets a refused receipt and does not run, so no
-// other transaction of the block sees its effects. The returned pool block
-// commits the admitted ones' nullifiers and commitments (package shielded).
-func (in *Instance) executeBlock(view *badger.Txn, txs []*phases.Tx) (*shielded.Block, []*phases.Outcome, error) {
-	sh, err := in.shielded.Begin(view)
-	if err != nil {
-		return nil, nil, err
-	}
+// other transaction of the block sees its effects. It hands every outcome to
+// emit in block order, as soon as it is final (phases.ExecuteBlockFunc), so
+// the caller commits while later transactions run; sh then commits the
+// admitted ones' nullifiers and commitments (package shielded).
+func (in *Instance) executeBlock(view *badger.Txn, sh *shielded.Block, txs []*phases.Tx, emit func(i int, o *phases.Outcome) error) error {
 	errs := sh.Admit(view, txs)
 	run := make([]*phases.Tx, 0, len(txs))
+	var pos []int // the index in txs of each of run
 	for i, tx := range txs {
 		if errs[i] == nil {
-			run = append(run, tx)
+			run, pos = append(run, tx), append(pos, i)
 		}
 	}
-	execute := phases.ExecuteBlock
+	next := 0 // the first index of txs not yet emitted
+	// emitUpTo emits the pool's refusals before index end.
+	emitUpTo := func(end int) error {
+		for ; next < end; next++ {
+			rc := phases.Receipt{TxID: txs[next].ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: errs[next].Error()}
+			if err := emit(next, &phases.Outcome{Receipt: rc}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	emitRun := func(k int, o *phases.Outcome) error {
+		if err := emitUpTo(pos[k]); err != nil {
+			return err
+		}
+		next++
+		return emit(pos[k], o)
+	}
 	if in.cfg.Serial {
-		execute = phases.ExecuteSerial
-	}
-	ran, err := execute(snapshot{view}, in, in.pool, run)
-	if err != nil {
-		return nil, nil, err
-	}
-	outs := make([]*phases.Outcome, len(txs))
-	for i, tx := range txs {
-		if errs[i] == nil {
-			outs[i], ran = ran[0], ran[1:]
-			continue
+		outs, err := phases.ExecuteSerial(snapshot{view}, in, in.pool, run)
+		for k := 0; err == nil && k < len(outs); k++ {
+			err = emitRun(k, outs[k])
 		}
-		outs[i] = &phases.Outcome{Receipt: phases.Receipt{TxID: tx.ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: errs[i].Error()}}
+		if err != nil {
+			return err
+		}
+	} else if err := phases.ExecuteBlockFunc(snapshot{view}, in, in.pool, run, emitRun); err != nil {
+		return err
 	}
-	return sh, outs, nil
+	return emitUpTo(len(txs))
 }
 
 // replayShielded re-runs the shielded pool on a replay store for the
