@@ -23,10 +23,10 @@ func (in *Instance) Submit(tx *phases.Tx) (notes.Hash, error) {
 }
 
 // SubmitAll is Submit for many transactions with one durable write: it
-// checks them (signatures in batches, in parallel), queues the acceptable ones in the
-// given order, and returns one error per transaction, nil for those queued.
-// Signatures are checked in batches (phases.VerifyAll), each refusal naming
-// its signer as VerifySignatures does.
+// checks them, signatures in batches on every core (phases.VerifyAll, each
+// refusal naming its signer as VerifySignatures does), queues the
+// acceptable ones in the given order, and returns one error per
+// transaction, nil for those queued.
 func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	errs := make([]error, len(txs))
 	raws := make([][]byte, len(txs))
