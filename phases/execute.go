@@ -201,7 +201,7 @@ func (x *execution) lookup() (*Outcome, error) {
 		return x.refuse(PhaseLookup, Predicate{}, err.Error()), nil
 	}
 	globals := map[string]any{
-		"get": vp.HostFunc(x.get), "scan": vp.HostFunc(x.scan),
+		"get": vp.HostFuncCtx(x.get), "scan": vp.HostFuncCtx(x.scan),
 		"extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid,
 	}
 	res, err := x.run("lookup", prog, globals, x.remaining())
@@ -276,8 +276,33 @@ func (x *execution) input(i int, v any, seen map[string]int) (*notes.Note, error
 	return live, nil
 }
 
+// Gas of the lookup oracle, charged on the lookup's own meter on top of the
+// 1 gas every host call costs, before the work it pays for, so a lookup
+// whose budget runs out stops the reading and converting (out of gas, which
+// pcall cannot catch). The rates follow the sandbox's schedule: a note table
+// costs about what Lua pays to build one (a table, a provenance array, two
+// 64-digit hex strings), and note bytes cost what built strings cost, 1 per
+// started 32 (docs/formats/transactions.md, "What the phases do").
+const (
+	LookupCallGas  = 10 // each get or scan: a storage read or seek
+	LookupNoteGas  = 8  // each note returned, converted to a note table
+	LookupByteSpan = 32 // 1 gas per started span of a returned note's key, value and provenance bytes
+)
+
+// noteGas is what returning n to the lookup costs.
+func noteGas(n *notes.Note) uint64 {
+	size := len(n.Key) + len(n.Value)
+	for _, p := range n.Provenance {
+		size += len(p)
+	}
+	return LookupNoteGas + uint64(size+LookupByteSpan-1)/LookupByteSpan
+}
+
 // get is the lookup oracle's get(statekey): the live note or nil.
-func (x *execution) get(args []any) ([]any, error) {
+func (x *execution) get(c *vp.HostCall, args []any) ([]any, error) {
+	if err := c.Charge(LookupCallGas); err != nil {
+		return nil, err
+	}
 	if len(args) != 1 {
 		return nil, fmt.Errorf("get: want 1 argument (a state key), got %d", len(args))
 	}
@@ -299,14 +324,22 @@ func (x *execution) get(args []any) ([]any, error) {
 	if n == nil {
 		return []any{nil}, nil
 	}
+	if err := c.Charge(noteGas(n)); err != nil {
+		return nil, err
+	}
 	return []any{n}, nil
 }
 
 // scan is the lookup oracle's scan(pattern): the live notes matching the
 // pattern and the read constraints, in state-key order. A pattern that
 // shares no key with the read constraints aborts; notes outside them are not
-// seen, so the result depends only on state the transaction declared.
-func (x *execution) scan(args []any) ([]any, error) {
+// seen, so the result depends only on state the transaction declared. For
+// the same reason they are not charged: a transaction that does not
+// conflict with this one may be writing there while it runs (decision 041).
+func (x *execution) scan(c *vp.HostCall, args []any) ([]any, error) {
+	if err := c.Charge(LookupCallGas); err != nil {
+		return nil, err
+	}
 	if len(args) != 1 {
 		return nil, fmt.Errorf("scan: want 1 argument (a pattern), got %d", len(args))
 	}
@@ -323,6 +356,7 @@ func (x *execution) scan(args []any) ([]any, error) {
 	}
 	found := []any{}
 	errTooMany := errors.New("too many")
+	var errGas error // the charge that ran out, which ends the scan
 	err = x.st.Scan(p, func(n *notes.Note) error {
 		if !x.tx.Read.Match(n.StateKey()) {
 			return nil
@@ -330,10 +364,15 @@ func (x *execution) scan(args []any) ([]any, error) {
 		if len(found) == MaxScanNotes {
 			return errTooMany
 		}
+		if errGas = c.Charge(noteGas(n)); errGas != nil {
+			return errGas
+		}
 		found = append(found, n)
 		return nil
 	})
 	switch {
+	case errGas != nil:
+		return nil, errGas
 	case err == errTooMany:
 		return nil, abort("scan %s: more than %d notes", s, MaxScanNotes)
 	case err != nil:
