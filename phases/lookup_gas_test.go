@@ -188,3 +188,29 @@ func TestScanGasScheduledEqualsSerial(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScan1024 is a lookup scanning the most notes a scan may return
+// (1 KiB values): its time beside the gas it is now charged.
+func BenchmarkScan1024(b *testing.B) {
+	w := newWorld(b)
+	alice := testKey(b, 1)
+	for i := range MaxScanNotes {
+		note := w.gold(alice.Public(), alice.Public(), 1, fmt.Sprintf("%04d", i))
+		note.Value = bytes.Repeat([]byte("x"), 1024)
+		w.st.put(note)
+	}
+	p := w.ownerPrefix(alice.Public())
+	tx := &Tx{Nonce: 1, GasLimit: 10_000_000, Read: notes.ConstraintSet{p}, Write: notes.ConstraintSet{p},
+		Lookup: []byte(fmt.Sprintf("local found = scan(%q) return {}", p.String())), Signers: []keys.PublicKey{alice.Public()}}
+	tx = signed(b, tx, alice)
+	b.ResetTimer()
+	var gas uint64
+	for b.Loop() {
+		out, err := Execute(w.st, w.code, w.pool, tx)
+		if err != nil || out.Receipt.Status != Accepted {
+			b.Fatal(err, out.Receipt.Err())
+		}
+		gas = out.Receipt.Gas.Lookup
+	}
+	b.ReportMetric(float64(gas), "gas/op")
+}
