@@ -125,3 +125,39 @@ func FuzzDecodeConstraintSet(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIntersect: for any two parsed patterns and any state key, the
+// intersection matches the key exactly when both patterns do, it exists
+// exactly when they overlap, and it is a valid pattern whose text parses back.
+func FuzzIntersect(f *testing.F) {
+	f.Add("*/*/*/*", goldenPattern, goldenStateKey)
+	f.Add(pat("*", "*", "*", "6b*"), pat("*", "*", "*", "6b6c*"), pat("", appHex, appHex, "6b6c6d"))
+	f.Add(pat("*", "*", "*", "6b*"), pat("*", "*", "*", "6b"), pat("", appHex, appHex, "6b"))
+	f.Add(pat("0a", "*", "*", "*"), pat("0a,0b", "*", "*", "*"), pat("0a", appHex, appHex, ""))
+	f.Fuzz(func(t *testing.T, as, bs, ks string) {
+		a, errA := ParsePattern(as)
+		b, errB := ParsePattern(bs)
+		if errA != nil || errB != nil {
+			return
+		}
+		p, ok := Intersect(a, b)
+		if ok != Overlap(a, b) {
+			t.Fatalf("Intersect(%s, %s) ok = %v, Overlap disagrees", as, bs, ok)
+		}
+		if ok {
+			if err := p.Validate(); err != nil {
+				t.Fatalf("Intersect(%s, %s) = %s is invalid: %v", as, bs, p, err)
+			}
+			if back, err := ParsePattern(p.String()); err != nil || back.String() != p.String() {
+				t.Fatalf("Intersect(%s, %s) = %s does not parse back: %v", as, bs, p, err)
+			}
+		}
+		k, err := ParseStateKey(ks)
+		if err != nil {
+			return
+		}
+		if got, want := ok && p.Match(k), a.Match(k) && b.Match(k); got != want {
+			t.Fatalf("Intersect(%s, %s) = %s (%v) matches %s: %v, both match: %v", as, bs, p, ok, ks, got, want)
+		}
+	})
+}

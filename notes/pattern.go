@@ -106,30 +106,62 @@ func (p Pattern) Match(k StateKey) bool {
 	return bytes.Equal(k.Key, p.key)
 }
 
-// Overlap reports whether some state key matches both a and b. The parts are
-// independent, so they overlap exactly when every part does; two key prefixes
-// overlap when one extends the other (the longer one is a witness, and it is
-// within MaxKey for valid patterns).
-func Overlap(a, b Pattern) bool {
-	if !a.anyProvenance && !b.anyProvenance && !provenanceEqual(a.provenance, b.provenance) {
-		return false
+// Intersect returns the pattern matching exactly the state keys that both a
+// and b match, and false when there is none. The parts are independent, so
+// each part is intersected alone: an exact part with "*" is the exact part,
+// two exact parts must be equal; two key prefixes give the longer when one
+// extends the other, an exact key and a prefix give the key when it starts
+// with the prefix. The result may share a's and b's slices.
+func Intersect(a, b Pattern) (Pattern, bool) {
+	var p Pattern
+	switch {
+	case a.anyProvenance:
+		p.anyProvenance, p.provenance = b.anyProvenance, b.provenance
+	case b.anyProvenance || provenanceEqual(a.provenance, b.provenance):
+		p.provenance = a.provenance
+	default:
+		return Pattern{}, false
 	}
-	if !a.anyApplication && !b.anyApplication && a.application != b.application {
-		return false
+	var ok bool
+	if p.anyApplication, p.application, ok = intersectHash(a.anyApplication, a.application, b.anyApplication, b.application); !ok {
+		return Pattern{}, false
 	}
-	if !a.anyOwner && !b.anyOwner && a.owner != b.owner {
-		return false
+	if p.anyOwner, p.owner, ok = intersectHash(a.anyOwner, a.owner, b.anyOwner, b.owner); !ok {
+		return Pattern{}, false
+	}
+	// Order the keys so that a prefix, when there is one, is in short.
+	short, long := a, b
+	if !a.keyIsPrefix || (b.keyIsPrefix && len(b.key) < len(a.key)) {
+		short, long = b, a
 	}
 	switch {
-	case a.keyIsPrefix && b.keyIsPrefix:
-		return bytes.HasPrefix(a.key, b.key) || bytes.HasPrefix(b.key, a.key)
-	case a.keyIsPrefix:
-		return bytes.HasPrefix(b.key, a.key)
-	case b.keyIsPrefix:
-		return bytes.HasPrefix(a.key, b.key)
+	case short.keyIsPrefix && bytes.HasPrefix(long.key, short.key):
+		p.keyIsPrefix, p.key = long.keyIsPrefix, long.key
+	case !short.keyIsPrefix && !long.keyIsPrefix && bytes.Equal(a.key, b.key):
+		p.key = a.key
 	default:
-		return bytes.Equal(a.key, b.key)
+		return Pattern{}, false
 	}
+	return p, true
+}
+
+func intersectHash(anyA bool, a Hash, anyB bool, b Hash) (bool, Hash, bool) {
+	switch {
+	case anyA:
+		return anyB, b, true
+	case anyB || a == b:
+		return false, a, true
+	default:
+		return false, Hash{}, false
+	}
+}
+
+// Overlap reports whether some state key matches both a and b. Two key
+// prefixes overlap when one extends the other; the longer one is a witness,
+// and it is within MaxKey for valid patterns.
+func Overlap(a, b Pattern) bool {
+	_, ok := Intersect(a, b)
+	return ok
 }
 
 // String renders the canonical text form; ParsePattern(p.String()) gives p

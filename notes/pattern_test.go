@@ -3,6 +3,7 @@ package notes
 import (
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -190,10 +191,10 @@ func TestOverlapTable(t *testing.T) {
 	}
 }
 
-// TestOverlapAgreesWithWitnessSearch checks Overlap on every pair from a small
-// universe of patterns against a search for a state key that both match, and
-// checks that Prefix is a prefix of every matched key's String().
-func TestOverlapAgreesWithWitnessSearch(t *testing.T) {
+// smallUniverse is every state key over a small alphabet, every pattern
+// over it (5*3*3*14 of them), and for each pattern the set of keys it
+// matches as a bitset over the universe.
+func smallUniverse(t *testing.T) (universe []StateKey, patterns []Pattern, matches [][]uint64) {
 	provs := [][][]byte{nil, {{1}}, {{2}}, {{1}, {2}}, {{2}, {1}}}
 	hashes := []Hash{{1}, {2}, {3}}
 	var keys [][]byte
@@ -205,8 +206,6 @@ func TestOverlapAgreesWithWitnessSearch(t *testing.T) {
 			keys = append(keys, []byte(a+b))
 		}
 	}
-
-	var universe []StateKey
 	for _, p := range provs {
 		for _, a := range hashes {
 			for _, o := range hashes {
@@ -216,8 +215,6 @@ func TestOverlapAgreesWithWitnessSearch(t *testing.T) {
 			}
 		}
 	}
-
-	var patterns []Pattern
 	for _, p := range append([]Pattern{AnyPattern()}, provPatterns(provs[:4])...) {
 		for _, a := range []Pattern{p, p.WithApplication(hashes[0]), p.WithApplication(hashes[1])} {
 			for _, o := range []Pattern{a, a.WithOwner(hashes[0]), a.WithOwner(hashes[1])} {
@@ -227,26 +224,43 @@ func TestOverlapAgreesWithWitnessSearch(t *testing.T) {
 			}
 		}
 	}
-
-	// matches[i] is the set of universe keys that pattern i matches.
-	words := (len(universe) + 63) / 64
-	matches := make([][]uint64, len(patterns))
+	if len(patterns) != 5*3*3*14 {
+		t.Fatalf("%d patterns", len(patterns))
+	}
+	matches = make([][]uint64, len(patterns))
 	for i, p := range patterns {
-		matches[i] = make([]uint64, words)
+		matches[i] = matchSet(universe, p)
+	}
+	return universe, patterns, matches
+}
+
+func matchSet(universe []StateKey, p Pattern) []uint64 {
+	set := make([]uint64, (len(universe)+63)/64)
+	for j, k := range universe {
+		if p.Match(k) {
+			set[j/64] |= 1 << (j % 64)
+		}
+	}
+	return set
+}
+
+// TestOverlapAgreesWithWitnessSearch checks Overlap on every pair from the
+// small universe against a search for a state key that both match, and
+// checks that Prefix is a prefix of every matched key's String().
+func TestOverlapAgreesWithWitnessSearch(t *testing.T) {
+	universe, patterns, matches := smallUniverse(t)
+	for i, p := range patterns {
 		prefix := p.Prefix()
 		for j, k := range universe {
-			if p.Match(k) {
-				matches[i][j/64] |= 1 << (j % 64)
-				if !strings.HasPrefix(k.String(), prefix) {
-					t.Fatalf("%s matches %s but Prefix is %s", p, k, prefix)
-				}
+			if matches[i][j/64]&(1<<(j%64)) != 0 && !strings.HasPrefix(k.String(), prefix) {
+				t.Fatalf("%s matches %s but Prefix is %s", p, k, prefix)
 			}
 		}
 	}
 	for i := range patterns {
 		for j := range patterns {
 			witness := false
-			for w := range words {
+			for w := range matches[i] {
 				if matches[i][w]&matches[j][w] != 0 {
 					witness = true
 					break
@@ -257,8 +271,69 @@ func TestOverlapAgreesWithWitnessSearch(t *testing.T) {
 			}
 		}
 	}
-	if len(patterns) != 5*3*3*14 {
-		t.Fatalf("%d patterns", len(patterns))
+}
+
+// TestIntersectAgreesWithBruteForce checks Intersect on every pair from the
+// small universe: the intersection matches exactly the keys both match, and
+// it exists exactly when the patterns overlap.
+func TestIntersectAgreesWithBruteForce(t *testing.T) {
+	universe, patterns, matches := smallUniverse(t)
+	for i, a := range patterns {
+		for j, b := range patterns {
+			both := make([]uint64, len(matches[i]))
+			empty := true
+			for w := range both {
+				both[w] = matches[i][w] & matches[j][w]
+				empty = empty && both[w] == 0
+			}
+			p, ok := Intersect(a, b)
+			if ok != !empty || ok != Overlap(a, b) {
+				t.Fatalf("Intersect(%s, %s) ok = %v; a key both match exists: %v", a, b, ok, !empty)
+			}
+			if !ok {
+				if p.String() != (Pattern{}).String() {
+					t.Fatalf("Intersect(%s, %s) = %s with false, want the zero pattern", a, b, p)
+				}
+				continue
+			}
+			if got := matchSet(universe, p); !slices.Equal(got, both) {
+				t.Fatalf("Intersect(%s, %s) = %s matches other keys than both do", a, b, p)
+			}
+			if q, _ := Intersect(b, a); q.String() != p.String() {
+				t.Fatalf("Intersect(%s, %s) = %s but swapped gives %s", a, b, p, q)
+			}
+		}
+	}
+}
+
+func TestIntersectTable(t *testing.T) {
+	const app, owner = "0101010101010101010101010101010101010101010101010101010101010101", "0202020202020202020202020202020202020202020202020202020202020202"
+	cases := []struct{ a, b, want string }{
+		{"*/*/*/*", "*/*/*/*", "*/*/*/*"},
+		{"*/*/*/*", pat("0a", app, owner, "6b"), pat("0a", app, owner, "6b")},
+		{pat("0a", "*", "*", "*"), pat("*", app, "*", "6b*"), pat("0a", app, "*", "6b*")},
+		{pat("*", "*", "*", "6b*"), pat("*", "*", "*", "6b6c*"), pat("*", "*", "*", "6b6c*")},
+		{pat("*", "*", "*", "6b6c*"), pat("*", "*", "*", "6b*"), pat("*", "*", "*", "6b6c*")},
+		{pat("*", "*", "*", "6b*"), pat("*", "*", "*", "6b6c"), pat("*", "*", "*", "6b6c")},
+		{pat("*", "*", "*", "6b*"), pat("*", "*", "*", "6b"), pat("*", "*", "*", "6b")},
+		{pat("*", "*", "*", "6b*"), pat("*", "*", "*", "6c*"), ""},
+		{pat("*", "*", "*", "6b6c*"), pat("*", "*", "*", "6b"), ""},
+		{pat("*", "*", "*", "6b"), pat("*", "*", "*", "6b6c"), ""},
+		{pat("0a", "*", "*", "*"), pat("0b", "*", "*", "*"), ""},
+		{pat("0a", "*", "*", "*"), pat("0a,0b", "*", "*", "*"), ""},
+		{pat("", "*", "*", "*"), pat("0a", "*", "*", "*"), ""},
+		{pat("*", app, "*", "*"), pat("*", owner, "*", "*"), ""},
+		{pat("*", "*", app, "*"), pat("*", "*", owner, "*"), ""},
+	}
+	for _, c := range cases {
+		p, ok := Intersect(mustPattern(t, c.a), mustPattern(t, c.b))
+		got := ""
+		if ok {
+			got = p.String()
+		}
+		if got != c.want {
+			t.Errorf("Intersect(%s, %s) = %q, want %q", c.a, c.b, got, c.want)
+		}
 	}
 }
 
