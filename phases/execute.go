@@ -1,11 +1,13 @@
 package phases
 
 import (
+	"container/heap"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"runtime"
 
 	"github.com/fractalvm/fractal/notes"
@@ -332,10 +334,11 @@ func (x *execution) get(c *vp.HostCall, args []any) ([]any, error) {
 
 // scan is the lookup oracle's scan(pattern): the live notes matching the
 // pattern and the read constraints, in state-key order. A pattern that
-// shares no key with the read constraints aborts; notes outside them are not
-// seen, so the result depends only on state the transaction declared. For
-// the same reason they are not charged: a transaction that does not
-// conflict with this one may be writing there while it runs (decision 041).
+// shares no key with the read constraints aborts. The store scans only the
+// pattern's intersection with each read constraint, so notes outside them
+// are neither returned nor read, and the result depends only on state the
+// transaction declared (decision 041). Each intersection beyond the first
+// is a seek of its own and costs LookupCallGas more.
 func (x *execution) scan(c *vp.HostCall, args []any) ([]any, error) {
 	if err := c.Charge(LookupCallGas); err != nil {
 		return nil, err
@@ -351,16 +354,17 @@ func (x *execution) scan(c *vp.HostCall, args []any) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
-	if !x.tx.Read.Overlaps(notes.ConstraintSet{p}) {
+	parts := intersections(x.tx.Read, p)
+	if len(parts) == 0 {
 		return nil, abort("scan %s: outside the read constraints", s)
+	}
+	if err := c.Charge(uint64(len(parts)-1) * LookupCallGas); err != nil {
+		return nil, err
 	}
 	found := []any{}
 	errTooMany := errors.New("too many")
 	var errGas error // the charge that ran out, which ends the scan
-	err = x.st.Scan(p, func(n *notes.Note) error {
-		if !x.tx.Read.Match(n.StateKey()) {
-			return nil
-		}
+	err = scanMerged(x.st, parts, func(n *notes.Note) error {
 		if len(found) == MaxScanNotes {
 			return errTooMany
 		}
@@ -379,6 +383,117 @@ func (x *execution) scan(c *vp.HostCall, args []any) ([]any, error) {
 		return nil, fmt.Errorf("%w: %w", vp.ErrAbort, hostError{err})
 	}
 	return []any{found}, nil
+}
+
+// intersections is p's intersection with each pattern of read that it
+// overlaps, in read's order.
+func intersections(read notes.ConstraintSet, p notes.Pattern) []notes.Pattern {
+	var parts []notes.Pattern
+	for _, r := range read {
+		if q, ok := notes.Intersect(p, r); ok {
+			parts = append(parts, q)
+		}
+	}
+	return parts
+}
+
+// scanMerged calls fn once for each live note matching any of ps, in
+// state-key order, and stops with fn's error. Each pattern is scanned alone,
+// so the store seeks to each one's own prefix, and the scans are merged as
+// they go: a scan reads a note only once fn has taken every note before it.
+func scanMerged(st State, ps []notes.Pattern, fn func(*notes.Note) error) error {
+	if len(ps) == 1 {
+		return st.Scan(ps[0], fn)
+	}
+	var h scanHeap
+	defer func() {
+		for _, s := range h {
+			s.stop()
+		}
+	}()
+	for _, p := range ps {
+		s := startScan(st, p)
+		if ok, err := s.advance(); err != nil {
+			return err
+		} else if ok {
+			heap.Push(&h, s)
+		}
+	}
+	last := "" // no state key's text is empty
+	for len(h) > 0 {
+		s := h[0]
+		if s.key != last { // patterns may overlap: the same note once
+			last = s.key
+			if err := fn(s.note); err != nil {
+				return err
+			}
+		}
+		ok, err := s.advance()
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
+	}
+	return nil
+}
+
+// errStopScan ends a store scan whose consumer has stopped pulling.
+var errStopScan = errors.New("scan stopped")
+
+// scanStream is one pattern's store scan turned into a pull iterator, at
+// its current note.
+type scanStream struct {
+	next func() (*notes.Note, bool)
+	stop func()
+	err  error // what the store's Scan returned, once it has
+	note *notes.Note
+	key  string // note's state key text
+}
+
+func startScan(st State, p notes.Pattern) *scanStream {
+	s := &scanStream{}
+	s.next, s.stop = iter.Pull(func(yield func(*notes.Note) bool) {
+		err := st.Scan(p, func(n *notes.Note) error {
+			if !yield(n) {
+				return errStopScan
+			}
+			return nil
+		})
+		if !errors.Is(err, errStopScan) {
+			s.err = err
+		}
+	})
+	return s
+}
+
+// advance moves s to its next note, and reports false at its end (with the
+// store's error, if it failed).
+func (s *scanStream) advance() (bool, error) {
+	n, ok := s.next()
+	if !ok {
+		s.stop()
+		return false, s.err
+	}
+	s.note, s.key = n, n.StateKey().String()
+	return true, nil
+}
+
+// scanHeap orders streams by their current note's state key.
+type scanHeap []*scanStream
+
+func (h scanHeap) Len() int           { return len(h) }
+func (h scanHeap) Less(i, j int) bool { return h[i].key < h[j].key }
+func (h scanHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *scanHeap) Push(x any)        { *h = append(*h, x.(*scanStream)) }
+func (h *scanHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return s
 }
 
 // calculate is phase 2: the calculation code returns the output notes.
