@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 )
 
@@ -282,4 +284,33 @@ func TestScanMergedStops(t *testing.T) {
 	if !errors.Is(err, errDisk) || st.live.Load() != 0 || taken == 0 {
 		t.Fatalf("failing store: err %v after %d notes, %d scans still running", err, taken, st.live.Load())
 	}
+}
+
+// BenchmarkScanMerged4 is BenchmarkScan1024's 1,024 notes spread over four
+// owners, scanned with "*/*/*/*" under the four owners' prefixes: four
+// store scans merged.
+func BenchmarkScanMerged4(b *testing.B) {
+	w := newWorld(b)
+	var read notes.ConstraintSet
+	for o := range 4 {
+		owner := testKey(b, byte(o+1)).Public()
+		for i := range MaxScanNotes / 4 {
+			note := w.gold(owner, owner, 1, fmt.Sprintf("%04d", i))
+			note.Value = bytes.Repeat([]byte("x"), 1024)
+			w.st.put(note)
+		}
+		read = append(read, w.ownerPrefix(owner))
+	}
+	alice := testKey(b, 1)
+	tx := signed(b, &Tx{Nonce: 1, GasLimit: 10_000_000, Read: read, Write: read,
+		Lookup: []byte(`local found = scan("*/*/*/*") assert(#found == 1024) return {}`), Signers: []keys.PublicKey{alice.Public()}}, alice)
+	var gas uint64
+	for b.Loop() {
+		out, err := Execute(w.st, w.code, w.pool, tx)
+		if err != nil || out.Receipt.Status != Accepted {
+			b.Fatal(err, out.Receipt.Err())
+		}
+		gas = out.Receipt.Gas.Lookup
+	}
+	b.ReportMetric(float64(gas), "gas/op")
 }
