@@ -18,8 +18,8 @@
 //     them aborts the transaction), extradata, signers, txid; returns a list
 //     of state keys or notes, the inputs. get and scan cost 10 gas a call (and
 //     a scan 10 per read-constraint intersection beyond the first), 8 a note
-//     returned, 1 per started 32 bytes of it; a scan reads only the
-//     pattern's intersections with the read constraints.
+//     returned, 1 per started 32 bytes of it; a scan asks the store
+//     only for the pattern's intersections with the read constraints.
 //   - calculation code: inputs, extradata, signers, txid; returns a list of
 //     notes, the outputs, which must have empty provenance.
 //   - validity predicates: inputs, outputs, extradata, signers, txid, role
