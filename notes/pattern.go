@@ -112,21 +112,34 @@ func (p Pattern) Match(k StateKey) bool {
 // two exact parts must be equal; two key prefixes give the longer when one
 // extends the other, an exact key and a prefix give the key when it starts
 // with the prefix. The result may share a's and b's slices.
-func Intersect(a, b Pattern) (Pattern, bool) {
-	var p Pattern
-	switch {
-	case a.anyProvenance:
-		p.anyProvenance, p.provenance = b.anyProvenance, b.provenance
-	case b.anyProvenance || provenanceEqual(a.provenance, b.provenance):
-		p.provenance = a.provenance
-	default:
+func Intersect(a, b Pattern) (Pattern, bool) { return intersect(&a, &b) }
+
+// Overlap reports whether some state key matches both a and b. Two key
+// prefixes overlap when one extends the other; the longer one is a witness,
+// and it is within MaxKey for valid patterns.
+func Overlap(a, b Pattern) bool {
+	_, ok := intersect(&a, &b)
+	return ok
+}
+
+// intersect checks every part before it builds the result, so the
+// scheduler's many failing Overlap calls copy nothing.
+func intersect(a, b *Pattern) (Pattern, bool) {
+	// Each part comes from the pattern that fixes it (a when both do).
+	prov, app, owner := a, a, a
+	if a.anyProvenance {
+		prov = b
+	} else if !b.anyProvenance && !provenanceEqual(a.provenance, b.provenance) {
 		return Pattern{}, false
 	}
-	var ok bool
-	if p.anyApplication, p.application, ok = intersectHash(a.anyApplication, a.application, b.anyApplication, b.application); !ok {
+	if a.anyApplication {
+		app = b
+	} else if !b.anyApplication && a.application != b.application {
 		return Pattern{}, false
 	}
-	if p.anyOwner, p.owner, ok = intersectHash(a.anyOwner, a.owner, b.anyOwner, b.owner); !ok {
+	if a.anyOwner {
+		owner = b
+	} else if !b.anyOwner && a.owner != b.owner {
 		return Pattern{}, false
 	}
 	// Order the keys so that a prefix, when there is one, is in short.
@@ -136,32 +149,16 @@ func Intersect(a, b Pattern) (Pattern, bool) {
 	}
 	switch {
 	case short.keyIsPrefix && bytes.HasPrefix(long.key, short.key):
-		p.keyIsPrefix, p.key = long.keyIsPrefix, long.key
-	case !short.keyIsPrefix && !long.keyIsPrefix && bytes.Equal(a.key, b.key):
-		p.key = a.key
+	case !short.keyIsPrefix && !long.keyIsPrefix && bytes.Equal(short.key, long.key):
 	default:
 		return Pattern{}, false
 	}
-	return p, true
-}
-
-func intersectHash(anyA bool, a Hash, anyB bool, b Hash) (bool, Hash, bool) {
-	switch {
-	case anyA:
-		return anyB, b, true
-	case anyB || a == b:
-		return false, a, true
-	default:
-		return false, Hash{}, false
-	}
-}
-
-// Overlap reports whether some state key matches both a and b. Two key
-// prefixes overlap when one extends the other; the longer one is a witness,
-// and it is within MaxKey for valid patterns.
-func Overlap(a, b Pattern) bool {
-	_, ok := Intersect(a, b)
-	return ok
+	return Pattern{
+		anyProvenance: prov.anyProvenance, provenance: prov.provenance,
+		anyApplication: app.anyApplication, application: app.application,
+		anyOwner: owner.anyOwner, owner: owner.owner,
+		keyIsPrefix: long.keyIsPrefix, key: long.key,
+	}, true
 }
 
 // String renders the canonical text form; ParsePattern(p.String()) gives p
