@@ -91,7 +91,7 @@ func (p Pattern) Validate() error {
 
 // Match reports whether k lies inside p.
 func (p Pattern) Match(k StateKey) bool {
-	if !p.anyProvenance && !provenanceEqual(p.provenance, k.Provenance) {
+	if !p.anyProvenance && !ProvenanceEqual(p.provenance, k.Provenance) {
 		return false
 	}
 	if !p.anyApplication && p.application != k.Application {
@@ -129,7 +129,7 @@ func intersect(a, b *Pattern) (Pattern, bool) {
 	prov, app, owner := a, a, a
 	if a.anyProvenance {
 		prov = b
-	} else if !b.anyProvenance && !provenanceEqual(a.provenance, b.provenance) {
+	} else if !b.anyProvenance && !ProvenanceEqual(a.provenance, b.provenance) {
 		return Pattern{}, false
 	}
 	if a.anyApplication {

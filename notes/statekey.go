@@ -60,7 +60,7 @@ func ParseStateKey(s string) (StateKey, error) {
 // Equal reports whether k and o name the same state key (nil and empty
 // slices are equal).
 func (k StateKey) Equal(o StateKey) bool {
-	return provenanceEqual(k.Provenance, o.Provenance) &&
+	return ProvenanceEqual(k.Provenance, o.Provenance) &&
 		k.Application == o.Application && k.Owner == o.Owner &&
 		bytes.Equal(k.Key, o.Key)
 }
@@ -86,7 +86,9 @@ func (k *StateKey) UnmarshalText(b []byte) error {
 	return nil
 }
 
-func provenanceEqual(a, b [][]byte) bool {
+// ProvenanceEqual reports whether two provenance chains name the same
+// instances in the same order (nil and empty are equal).
+func ProvenanceEqual(a, b [][]byte) bool {
 	if len(a) != len(b) {
 		return false
 	}

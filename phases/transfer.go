@@ -167,23 +167,11 @@ func (x *execution) provenanceOfInput(p [][]byte) bool {
 		return true
 	}
 	for i := range x.inputs {
-		if provenanceEqual(x.inputs[i].Provenance, p) {
+		if notes.ProvenanceEqual(x.inputs[i].Provenance, p) {
 			return true
 		}
 	}
 	return false
-}
-
-func provenanceEqual(a, b [][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !bytes.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // transferGlobals adds what predicates see of exports and imports:
