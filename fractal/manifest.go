@@ -27,8 +27,11 @@ const manifestFileVersion = 1
 // MaxManifestFileBlocks bounds the blocks one manifest file may carry.
 const MaxManifestFileBlocks = 1 << 20
 
-// maxBlockBytes bounds one block encoding inside a file or record.
-const maxBlockBytes = 256 + 64*MaxBlockTxs
+// maxBlockBytes bounds one block encoding inside a file or record: the
+// encoding of a block of MaxBlockTxs transactions (version 1, instance 32,
+// height 8, prev 32, transactions hash 32, roots 4+32n, state root 32,
+// commitment root 32, executor 32, signature 64, transactions 4+32n).
+const maxBlockBytes = 273 + 64*MaxBlockTxs
 
 // EncodeManifests returns the manifest file holding blocks: version, count,
 // then each block's canonical encoding as a var.
