@@ -102,7 +102,7 @@ func DecodeBlock(data []byte) (*Block, error) {
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("fractal: decode block: %w", err)
 	}
-	if err := b.check(); err != nil {
+	if err := b.Check(); err != nil {
 		return nil, fmt.Errorf("fractal: decode block: %w", err)
 	}
 	return b, nil
@@ -138,8 +138,10 @@ func readHashes(r *enc.Reader, what string) [][32]byte {
 	return out
 }
 
-// check verifies the block's internal consistency.
-func (b *Block) check() error {
+// Check verifies the block's internal consistency (what DecodeBlock checks
+// of every block it returns): one root per transaction, the transactions
+// hash matching the list, the final root equal to the last transaction's.
+func (b *Block) Check() error {
 	if len(b.Roots) != len(b.TxIDs) {
 		return fmt.Errorf("%d roots for %d transactions", len(b.Roots), len(b.TxIDs))
 	}

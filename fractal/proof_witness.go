@@ -27,6 +27,11 @@ var ErrOutsideWitness = errors.New("read outside the witness")
 // point proofs cannot show that a scan saw every matching note.
 var ErrScanWitness = errors.New("the transaction scans, and a scan cannot be proven from point proofs")
 
+// ErrBadWitness is what re-executing against a witness wraps when the
+// witness itself is malformed (a tree node no store could hold, too many
+// nodes): the fault of whoever supplied it, like a read outside it.
+var ErrBadWitness = errors.New("malformed witness")
+
 const witnessVersion = 1
 
 // Limits on a witness's parts.
@@ -250,7 +255,7 @@ func (w *Witness) Execute(pre [32]byte, tx *phases.Tx) (*WitnessResult, error) {
 	txn := db.NewTransaction(true)
 	defer txn.Discard()
 	if err := t.PutWitness(txn, w.Nodes); err != nil {
-		return nil, fmt.Errorf("fractal: %w", err)
+		return nil, fmt.Errorf("fractal: %w: %w", ErrBadWitness, err)
 	}
 	ws := &witnessState{t: t, txn: txn, root: pre, byID: map[[32]byte]*notes.Note{}, code: map[notes.Hash][]byte{}}
 	for _, n := range w.Notes {

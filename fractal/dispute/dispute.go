@@ -180,6 +180,13 @@ func checkClaims(parent, a, b *fractal.Block) error {
 			return err
 		}
 	}
+	// The game indexes both blocks' root and transaction lists: a signed
+	// block whose lists do not match its header is no claim.
+	for _, blk := range []*fractal.Block{a, b} {
+		if err := blk.Check(); err != nil {
+			return fmt.Errorf("block %d by %x: %w", blk.Height, blk.Executor[:8], err)
+		}
+	}
 	switch {
 	case a.Instance != b.Instance || a.Instance != parent.Instance:
 		return errors.New("the blocks belong to different instances")
@@ -224,6 +231,9 @@ func (tr *Transcript) referee(a, b Party, tx *phases.Tx) error {
 		switch {
 		case errors.Is(err, fractal.ErrOutsideWitness):
 			tr.Wrong = append(tr.Wrong, Finding{p.side, "its witness does not hold what the transaction reads: " + err.Error()})
+			continue
+		case errors.Is(err, fractal.ErrBadWitness):
+			tr.Wrong = append(tr.Wrong, Finding{p.side, "its witness is malformed: " + err.Error()})
 			continue
 		case errors.Is(err, fractal.ErrScanWitness):
 			undecided = err.Error()
