@@ -64,8 +64,12 @@ func (v *vm) host(f HostFuncCtx) *lua.LFunction {
 	return v.L.NewFunction(func(L *lua.LState) int {
 		v.charge(1)
 		args := make([]any, L.GetTop())
+		conv := converter{v: v}
 		for i := range args {
-			g, err := v.fromLua(L.Get(i+1), 0)
+			g, err := conv.value(L.Get(i+1), 0)
+			if v.r.fatal != nil {
+				v.raise()
+			}
 			if err != nil {
 				L.ArgError(i+1, err.Error())
 			}

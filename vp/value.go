@@ -159,8 +159,18 @@ func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error
 	return t, nil
 }
 
-// fromLua converts a Lua value to Go (see docs/formats/lua-values.md).
-func (v *vm) fromLua(lv lua.LValue, depth int) (any, error) {
+// converter converts Lua values to Go (see docs/formats/lua-values.md):
+// one for all the return values of a run, one for all the arguments of a
+// host call. A table it meets again (shared, not nested in itself) is
+// converted again, and then each of its entries costs 1 gas: otherwise a
+// chain of n tables, each holding the next twice, built for n gas, would
+// make the host build 2^n values.
+type converter struct {
+	v    *vm
+	seen map[*lua.LTable]bool
+}
+
+func (c *converter) value(lv lua.LValue, depth int) (any, error) {
 	if depth > maxValueDepth {
 		return nil, fmt.Errorf("nested deeper than %d (a cycle?)", maxValueDepth)
 	}
@@ -174,12 +184,12 @@ func (v *vm) fromLua(lv lua.LValue, depth int) (any, error) {
 	case lua.LString:
 		return string(x), nil
 	case *lua.LTable:
-		return v.fromTable(x, depth)
+		return c.table(x, depth)
 	}
 	return nil, fmt.Errorf("a %s value cannot leave Lua", lv.Type())
 }
 
-func (v *vm) fromTable(t *lua.LTable, depth int) (any, error) {
+func (c *converter) table(t *lua.LTable, depth int) (any, error) {
 	var keys []lua.LValue
 	strs, ints := 0, 0
 	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
@@ -193,6 +203,16 @@ func (v *vm) fromTable(t *lua.LTable, depth int) (any, error) {
 			}
 		}
 	}
+	if c.seen[t] {
+		if !c.v.spend(uint64(len(keys))) {
+			return nil, c.v.r.fatal
+		}
+	} else {
+		if c.seen == nil {
+			c.seen = map[*lua.LTable]bool{}
+		}
+		c.seen[t] = true
+	}
 	if len(keys) == 0 {
 		return []any{}, nil
 	}
@@ -203,7 +223,7 @@ func (v *vm) fromTable(t *lua.LTable, depth int) (any, error) {
 			if ev == lua.LNil {
 				return nil, errors.New("table is neither a sequence 1..n nor keyed by strings")
 			}
-			g, err := v.fromLua(ev, depth+1)
+			g, err := c.value(ev, depth+1)
 			if err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i+1, err)
 			}
@@ -214,7 +234,7 @@ func (v *vm) fromTable(t *lua.LTable, depth int) (any, error) {
 	if strs == len(keys) {
 		out := make(map[string]any, len(keys))
 		for _, k := range keys {
-			g, err := v.fromLua(t.RawGet(k), depth+1)
+			g, err := c.value(t.RawGet(k), depth+1)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", string(k.(lua.LString)), err)
 			}

@@ -545,8 +545,12 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 	if !ok {
 		return res, v.runtimeError(ev)
 	}
+	conv := converter{v: v}
 	for i := 1; i <= L.GetTop(); i++ {
-		gv, cerr := v.fromLua(L.Get(i), 0)
+		gv, cerr := conv.value(L.Get(i), 0)
+		if v.r.fatal != nil {
+			return res, v.r.fatal
+		}
 		if cerr != nil {
 			return res, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: fmt.Sprintf("return value %d: %v", i, cerr)}
 		}
