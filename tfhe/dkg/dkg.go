@@ -24,6 +24,7 @@ import (
 	"go.dedis.ch/kyber/v3"
 	kyed "go.dedis.ch/kyber/v3/group/edwards25519"
 	pedersen "go.dedis.ch/kyber/v3/share/dkg/pedersen"
+	vss "go.dedis.ch/kyber/v3/share/vss/pedersen"
 
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/tfhe/internal/group"
@@ -308,6 +309,9 @@ func Run(cfg Config) (*Result, error) {
 			if err == nil && int(d.Index) != int(e.From)-1 {
 				err = fmt.Errorf("deal names dealer %d", d.Index+1)
 			}
+			if err == nil {
+				err = h.checkDealCommits(d, pubs)
+			}
 			var resp *pedersen.Response
 			if err == nil {
 				resp, err = h.gen.ProcessDeal(d)
@@ -394,6 +398,34 @@ func Run(cfg Config) (*Result, error) {
 		return nil
 	})
 	return finish(res, hs)
+}
+
+// checkDealCommits opens a deal addressed to h in a throwaway verifier (so
+// h's own DKG state is untouched) and refuses it when a commitment has a
+// small-order component. kyber decodes the commitments inside the encrypted
+// deal without a subgroup check, and its share check cannot see torsion that
+// vanishes at every index (an order-2 point added to two coefficients adds
+// x(x+1)·T = 0 at every x): such a deal would be approved by all, and the
+// summed public key would carry torsion, failing the whole run at the end
+// instead of excluding one dealer.
+func (h *keyholder) checkDealCommits(d *pedersen.Deal, pubs []kyber.Point) error {
+	v, err := vss.NewVerifier(Suite, h.long, pubs[d.Index], pubs)
+	if err != nil {
+		return err
+	}
+	if _, err := v.ProcessEncryptedDeal(d.Deal); err != nil {
+		return err
+	}
+	for i, c := range v.Commits() {
+		b, err := c.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if _, err := group.DecodePoint(b, true); err != nil {
+			return fmt.Errorf("deal commitment %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // view is what one keyholder concluded.

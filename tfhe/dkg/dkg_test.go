@@ -1,11 +1,19 @@
 package dkg
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"reflect"
 	"strings"
 	"testing"
 
 	"go.dedis.ch/kyber/v3"
+	vss "go.dedis.ch/kyber/v3/share/vss/pedersen"
 	"go.dedis.ch/kyber/v3/sign/schnorr"
+	"go.dedis.ch/protobuf"
 
 	"github.com/fractalvm/fractal/internal/enc"
 )
@@ -321,4 +329,138 @@ func TestTranscriptEncoding(t *testing.T) {
 	if err := r.Finish(); err != nil || n != len(res.Transcript) {
 		t.Fatalf("%d envelopes, %v", n, err)
 	}
+}
+
+// A dealer that adds an order-2 point T to the commitments of x and x² (so
+// every keyholder's share check still passes: x(x+1)·T = 0) is excluded, and
+// the run completes with the others, instead of every keyholder approving
+// the deal and the summed key failing the subgroup check at the end.
+func TestTorsionInDealCommitmentsExcluded(t *testing.T) {
+	const n, k = 5, 3
+	longs := longterms(n)
+	pubs := make([]kyber.Point, n)
+	for i, l := range longs {
+		pubs[i] = Suite.Point().Mul(l, nil)
+	}
+	// (0, −1): y = p − 1, the point of order 2.
+	tb := make([]byte, 32)
+	tb[0], tb[31] = 0xec, 0x7f
+	for i := 1; i < 31; i++ {
+		tb[i] = 0xff
+	}
+	torsion := Suite.Point()
+	if err := torsion.UnmarshalBinary(tb); err != nil {
+		t.Fatal(err)
+	}
+	link := linkFunc(func(e *Envelope) *Envelope {
+		if e.From != 2 || e.Kind != KindDeal {
+			return e
+		}
+		d, err := decodeDeal(e.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vpub := pubs[e.To-1]
+		// Open the deal as its recipient would (kyber's vss encryption).
+		dh := Suite.Point()
+		if err := dh.UnmarshalBinary(d.Deal.DHKey); err != nil {
+			t.Fatal(err)
+		}
+		plain, err := dealAEAD(t, Suite.Point().Mul(longs[e.To-1], dh), pubs[1], pubs).
+			Open(nil, d.Deal.Nonce, d.Deal.Cipher, dealContext(pubs[1], pubs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deal := &vss.Deal{}
+		if err := protobuf.DecodeWithConstructors(plain, deal, protobuf.Constructors{
+			reflect.TypeOf((*kyber.Point)(nil)).Elem():  func() interface{} { return Suite.Point() },
+			reflect.TypeOf((*kyber.Scalar)(nil)).Elem(): func() interface{} { return Suite.Scalar() },
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Poison: T on the x and x² coefficients, and the session ID that
+		// kyber derives from the commitments.
+		deal.Commitments[1] = Suite.Point().Add(deal.Commitments[1], torsion)
+		deal.Commitments[2] = Suite.Point().Add(deal.Commitments[2], torsion)
+		h := Suite.Hash()
+		pubs[1].MarshalTo(h)
+		for _, p := range pubs {
+			p.MarshalTo(h)
+		}
+		for _, c := range deal.Commitments {
+			c.MarshalTo(h)
+		}
+		binary.Write(h, binary.LittleEndian, deal.T)
+		deal.SessionID = h.Sum(nil)
+		// Seal it again to the recipient and sign every layer.
+		buf, err := protobuf.Encode(deal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eph := Suite.Scalar().Pick(Suite.RandomStream())
+		d.Deal.DHKey, _ = Suite.Point().Mul(eph, nil).MarshalBinary()
+		d.Deal.Signature, _ = schnorr.Sign(Suite, longs[1], d.Deal.DHKey)
+		d.Deal.Cipher = dealAEAD(t, Suite.Point().Mul(eph, vpub), pubs[1], pubs).
+			Seal(nil, d.Deal.Nonce, buf, dealContext(pubs[1], pubs))
+		msg, _ := d.MarshalBinary()
+		d.Signature, _ = schnorr.Sign(Suite, longs[1], msg)
+		bad := *e
+		bad.Body = encodeDeal(d)
+		if err := bad.Sign(longs[1]); err != nil {
+			t.Fatal(err)
+		}
+		return &bad
+	})
+	res, err := Run(Config{N: n, K: k, Session: session(9), Longterm: longs, Link: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{1, 3, 4, 5}; !equalInts(res.Qual, want) {
+		t.Fatalf("qual %v, want %v", res.Qual, want)
+	}
+	blamed := 0
+	for _, f := range res.Faults {
+		if f.Keyholder != 2 {
+			t.Fatalf("honest keyholder blamed: %+v", f)
+		}
+		if strings.Contains(f.Reason, "deal commitment 1: point outside the prime-order subgroup") {
+			blamed++
+		}
+	}
+	if blamed != n-1 {
+		t.Fatalf("%d refusals of keyholder 2's deals, want %d: %v", blamed, n-1, res.Faults)
+	}
+	reconstructs(t, res, []int{1, 2, 3})
+	reconstructs(t, res, []int{3, 4, 5})
+}
+
+// dealContext and dealAEAD are kyber vss's deal encryption (share/vss/pedersen
+// dh.go), which it does not export.
+func dealContext(dealer kyber.Point, verifiers []kyber.Point) []byte {
+	h := Suite.Hash()
+	h.Write([]byte("vss-dealer"))
+	dealer.MarshalTo(h)
+	h.Write([]byte("vss-verifiers"))
+	for _, v := range verifiers {
+		v.MarshalTo(h)
+	}
+	return h.Sum(nil)
+}
+
+func dealAEAD(t *testing.T, pre, dealer kyber.Point, verifiers []kyber.Point) cipher.AEAD {
+	t.Helper()
+	pb, _ := pre.MarshalBinary()
+	key, err := hkdf.Key(sha256.New, pb, nil, string(dealContext(dealer, verifiers)), 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aead
 }
