@@ -72,7 +72,7 @@ func (v *vm) openLibs() {
 		"insert": fn(v.insert),
 		"pack":   fn(v.pack),
 		"remove": fn(v.remove),
-		"sort":   fn(v.sort(from("table", "sort"))),
+		"sort":   fn(v.sort),
 		"unpack": fn(v.unpack),
 	}
 	math := map[string]lua.LValue{

@@ -148,14 +148,53 @@ func (v *vm) unpack(L *lua.LState) int {
 	return j - i + 1
 }
 
-// sort wraps table.sort: the table must be writable, and n·log2(n) is
-// charged up front (the comparator, if Lua, charges for itself).
-func (v *vm) sort(f lua.LValue) lua.LGFunction {
-	g := f.(*lua.LFunction).GFunction
-	return func(L *lua.LState) int {
-		v.charge(1)
-		n := v.border(v.writable(L, 1))
-		v.charge(uint64(n * bits.Len(uint(n))))
-		return g(L)
+// sort is table.sort(t [, less]) on t[1..n], n the border: a bottom-up
+// merge sort of the sandbox's own, so that which comparisons it makes (and
+// so the gas a Lua comparator spends, and the order of elements that
+// compare equal) never depends on the Go release's sort.Sort. It makes at
+// most n·⌈log2 n⌉ comparisons, all paid for up front; an inconsistent
+// comparator cannot make it loop. The sort is stable; t is written only
+// once the sort is done, so an error leaves it as it was.
+func (v *vm) sort(L *lua.LState) int {
+	v.charge(1)
+	t := v.writable(L, 1)
+	n := v.border(t)
+	v.charge(uint64(n * bits.Len(uint(n))))
+	less := L.LessThan
+	if L.Get(2) != lua.LNil {
+		fn := L.CheckFunction(2)
+		less = func(a, b lua.LValue) bool {
+			L.Push(fn)
+			L.Push(a)
+			L.Push(b)
+			L.Call(2, 1)
+			r := lua.LVAsBool(L.Get(-1))
+			L.Pop(1)
+			return r
+		}
 	}
+	src, dst := make([]lua.LValue, n), make([]lua.LValue, n)
+	for i := range src {
+		src[i] = t.RawGetInt(i + 1)
+	}
+	for w := 1; w < n; w *= 2 {
+		for lo := 0; lo < n; lo += 2 * w {
+			mid, hi := min(lo+w, n), min(lo+2*w, n)
+			i, j, k := lo, mid, lo
+			for ; i < mid && j < hi; k++ {
+				if less(src[j], src[i]) {
+					dst[k], j = src[j], j+1
+				} else {
+					dst[k], i = src[i], i+1
+				}
+			}
+			k += copy(dst[k:], src[i:mid])
+			copy(dst[k:], src[j:hi])
+		}
+		src, dst = dst, src
+	}
+	for i, x := range src {
+		t.RawSetInt(i+1, x)
+	}
+	return 0
 }
