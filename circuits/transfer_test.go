@@ -247,6 +247,20 @@ func TestRefusals(t *testing.T) {
 		if !errors.Is(err, ErrNotMember) {
 			t.Fatalf("got %v", err)
 		}
+		// Forge in the circuit: give the dummy input value 5 and pay it out,
+		// so only the membership constraint (root − Root)·value = 0 objects.
+		w := f.pay100(t)
+		w.Assignment.In[1].Value = 5
+		forgeOutput(w, 0, 35)
+		err = check(t, w)
+		if err == nil {
+			t.Fatal("accepted a dummy input with value outside the tree")
+		}
+		w.Assignment.In[1].Value = 0
+		forgeOutput(w, 0, 30)
+		if err := check(t, w); err != nil {
+			t.Fatalf("the untampered witness no longer solves: %v", err)
+		}
 	})
 
 	t.Run("other asset", func(t *testing.T) {
