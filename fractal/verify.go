@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -55,10 +56,10 @@ type VerifyReport struct {
 // transaction against its ID, and then re-executes every block from genesis
 // into a fresh temporary store, comparing every per-transaction root, the
 // final roots and every stored receipt with the replay, and finally the live
-// notes with the replayed ones. It also checks deployed code against its hash
-// and imported manifests against their signatures, and every encrypted
-// batch against the blocks it opened into (decision 079). The first disagreement is
-// returned as a *VerifyError. progress, when not nil, is called after each
+// notes, the outbox and the import index with the replayed ones. It also
+// checks deployed code against its hash and imported manifests against
+// their signatures, and every encrypted batch against the blocks it opened
+// into (decision 079). The first disagreement is returned as a *VerifyError. progress, when not nil, is called after each
 // block with the blocks done and the total.
 func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, error) {
 	rep := &VerifyReport{Instance: in.id}
@@ -115,7 +116,7 @@ func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, er
 		if err := checkTail(txn, head, prev.StateRoot, rep.Transactions); err != nil {
 			return err
 		}
-		if rep.Notes, err = compareNotes(txn, rp.db); err != nil {
+		if rep.Notes, err = compareReplayed(txn, rp.db); err != nil {
 			return err
 		}
 		rep.Manifests, err = verifyImported(txn, in.id, exec)
@@ -295,12 +296,44 @@ func countPrefix(txn *badger.Txn, prefix []byte) int {
 	return n
 }
 
-// compareNotes walks the stored and the replayed live notes side by side
-// and names the first state key where they differ.
-func compareNotes(txn *badger.Txn, replayed *badger.DB) (int, error) {
+// replayedSets are the stored sets that sealing writes beside the state
+// tree and that the replay rebuilds: the live notes, the outbox and the
+// import index (which refuses a second import of one export, so a missing
+// entry must not pass). Each is compared entry by entry with the replay.
+var replayedSets = []struct {
+	prefix byte
+	kind   string // the finding's Kind, and the noun of its detail
+	where  func(k []byte) string
+}{
+	{prefixNote, "note", func(k []byte) string { return string(k[1:]) }},
+	{prefixOutbox, "outbox", func(k []byte) string { return hex.EncodeToString(k[1:]) }},
+	{prefixImportIx, "import index", func(k []byte) string { return hex.EncodeToString(k[1:]) }},
+}
+
+// compareReplayed compares every set of replayedSets with the replay and
+// returns the number of live notes.
+func compareReplayed(txn *badger.Txn, replayed *badger.DB) (int, error) {
 	rtxn := replayed.NewTransaction(false)
 	defer rtxn.Discard()
-	opts := badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefixNote}}
+	notes := 0
+	for _, s := range replayedSets {
+		n, err := compareSet(txn, rtxn, s.prefix, func(k []byte, d string) error {
+			return &VerifyError{Kind: s.kind, Tx: -1, Where: s.where(k), Detail: strings.ReplaceAll(d, "entry", s.kind)}
+		})
+		if err != nil {
+			return 0, err
+		}
+		if s.prefix == prefixNote {
+			notes = n
+		}
+	}
+	return notes, nil
+}
+
+// compareSet walks the stored and the replayed entries under prefix side
+// by side and fails at the first key where they differ.
+func compareSet(txn, rtxn *badger.Txn, prefix byte, fail func(k []byte, d string) error) (int, error) {
+	opts := badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefix}}
 	a, b := txn.NewIterator(opts), rtxn.NewIterator(opts)
 	defer a.Close()
 	defer b.Close()
@@ -308,20 +341,17 @@ func compareNotes(txn *badger.Txn, replayed *badger.DB) (int, error) {
 	a.Rewind()
 	b.Rewind()
 	for ; a.Valid() || b.Valid(); a.Next() {
-		fail := func(k []byte, d string) error {
-			return &VerifyError{Kind: "note", Tx: -1, Where: string(k[1:]), Detail: d}
-		}
 		switch {
 		case !b.Valid():
-			return n, fail(a.Item().Key(), "stored but not live in the replay")
+			return n, fail(a.Item().Key(), "stored but not in the replay")
 		case !a.Valid():
-			return n, fail(b.Item().Key(), "live in the replay but not stored")
+			return n, fail(b.Item().Key(), "in the replay but not stored")
 		}
 		ka, kb := a.Item().Key(), b.Item().Key()
 		if c := bytes.Compare(ka, kb); c < 0 {
-			return n, fail(ka, "stored but not live in the replay")
+			return n, fail(ka, "stored but not in the replay")
 		} else if c > 0 {
-			return n, fail(kb, "live in the replay but not stored")
+			return n, fail(kb, "in the replay but not stored")
 		}
 		va, err := a.Item().ValueCopy(nil)
 		if err != nil {
@@ -332,7 +362,7 @@ func compareNotes(txn *badger.Txn, replayed *badger.DB) (int, error) {
 			return n, err
 		}
 		if !bytes.Equal(va, vb) {
-			return n, fail(ka, "stored note differs from the replay")
+			return n, fail(ka, "stored entry differs from the replay")
 		}
 		n++
 		b.Next()
