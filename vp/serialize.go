@@ -58,6 +58,13 @@ var hostGlobals = map[string]bool{"_G": true, "signers": true}
 // hostile state cannot make the decoder allocate gigabytes.
 const maxDecodeSlots = 1 << 22
 
+// maxDecodeObjects bounds the objects of one state, and table entries count
+// against maxDecodeSlots as they are read, so that a few bytes claiming a
+// huge count, or many tiny objects, cannot make the parser hold gigabytes
+// (a parsed object takes about 80 times its smallest encoding). A state
+// made under DefaultLimits stays well below both.
+const maxDecodeObjects = 1 << 21
+
 // canonicalNaN is the one bit pattern a NaN value is written with.
 const canonicalNaN = 0x7ff8000000000000
 
@@ -485,13 +492,16 @@ func parseState(b []byte, compile func(src []byte) (*chunk, error)) (*parsed, er
 		}
 		chunks = append(chunks, c)
 	}
-	nobj := r.Count(r.Remaining(), "objects")
-	objs := make([]dobject, 0, nobj)
+	// Every object takes at least 2 bytes, every table entry 2.
+	nobj := r.Count(min(r.Remaining()/2, maxDecodeObjects), "objects")
+	objs := make([]dobject, 0, min(nobj, 1024))
+	entries := 0
 	for i := 0; i < nobj && r.Err() == nil; i++ {
 		o := dobject{kind: r.U8()}
 		switch o.kind {
 		case kindTable:
-			n := r.Count(r.Remaining()/2, "table entries")
+			n := r.Count(min(r.Remaining()/2, maxDecodeSlots-entries), "table entries")
+			entries += n
 			o.keys = make([]dvalue, 0, n)
 			o.vals = make([]dvalue, 0, n)
 			for j := 0; j < n && r.Err() == nil; j++ {

@@ -2,6 +2,7 @@ package vp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
@@ -321,4 +322,30 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatal("accepted state does not re-serialize to itself")
 		}
 	})
+}
+
+// TestHugeStateCounts: a state claiming, or holding, more objects or table
+// entries than a decoder may hold is refused while it is read, naming the
+// count, before the parser allocates for them.
+func TestHugeStateCounts(t *testing.T) {
+	header := []byte{stateVersion, 0, 0, 0, 0} // no chunks
+	count := func(n int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(n)) }
+	// 2^22 upvalue cells holding nil: 2 bytes each, 8 MiB in all.
+	cells := append(append(bytes.Clone(header), count(1<<22)...), bytes.Repeat([]byte{kindCell, tagNil}, 1<<22)...)
+	// One table claiming 2^22 + 1 entries of two nil values.
+	table := append(append(append(bytes.Clone(header), count(1)...), kindTable), count(1<<22+1)...)
+	table = append(table, make([]byte, 2*(1<<22+1)+1)...)
+	p := NewPool()
+	for name, c := range map[string]struct {
+		b    []byte
+		want string
+	}{
+		"objects": {cells, "objects: count 4194304 exceeds limit 2097152"},
+		"entries": {table, "table entries: count 4194305 exceeds limit 4194304"},
+	} {
+		_, out, err := p.RunState(nil, c.b, signers())
+		if !errors.Is(err, ErrState) || !strings.Contains(err.Error(), c.want) || out != nil {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
 }
