@@ -124,3 +124,27 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkReadQueue measures reading and decoding a block's worth of
+// queued transfers (Config.MaxBlockTxs), the first step of a seal.
+func BenchmarkReadQueue(b *testing.B) {
+	cfg := DefaultConfig()
+	f, txs := tokenBench(b, cfg, cfg.MaxBlockTxs)
+	for _, err := range f.in.SubmitAll(txs) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	view := f.in.db.NewTransaction(false)
+	defer view.Discard()
+	b.ResetTimer()
+	for range b.N {
+		q, err := readQueue(view, cfg.MaxBlockTxs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(q) != len(txs) {
+			b.Fatalf("read %d queued transactions, want %d", len(q), len(txs))
+		}
+	}
+}

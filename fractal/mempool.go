@@ -160,9 +160,12 @@ type queued struct {
 	tx  *phases.Tx
 }
 
-// readQueue returns up to max queued transactions in arrival order.
+// readQueue returns up to max queued transactions in arrival order. The
+// entries are read in order and decoded on every core; an undecodable entry
+// fails the read with the first such entry's error, as a serial decode did.
 func readQueue(txn *badger.Txn, max int) ([]queued, error) {
 	var out []queued
+	var raws [][]byte
 	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: []byte{prefixQueue}})
 	defer it.Close()
 	for it.Rewind(); it.Valid() && len(out) < max; it.Next() {
@@ -174,14 +177,25 @@ func readQueue(txn *badger.Txn, max int) ([]queued, error) {
 		if err != nil {
 			return nil, err
 		}
-		tx, err := phases.DecodeTx(raw)
+		out = append(out, queued{seq: binary.BigEndian.Uint64(k[1:])})
+		raws = append(raws, raw)
+	}
+	errs := make([]error, len(out))
+	parallel(len(out), func(i int) {
+		tx, err := phases.DecodeTx(raws[i])
 		if err != nil {
-			return nil, fmt.Errorf("queue entry %d: %w", binary.BigEndian.Uint64(k[1:]), err)
+			errs[i] = fmt.Errorf("queue entry %d: %w", out[i].seq, err)
+			return
 		}
 		// Only SubmitAll writes the queue, after verifying the signatures
 		// (docs/decisions/042-throughput.md): phases need not verify them again.
 		tx.MarkVerified()
-		out = append(out, queued{seq: binary.BigEndian.Uint64(k[1:]), tx: tx})
+		out[i].tx = tx
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
