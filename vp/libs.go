@@ -54,7 +54,7 @@ func (v *vm) openLibs() {
 	}
 	str := map[string]lua.LValue{
 		"byte":    fn(v.strByte(from("string", "byte"))),
-		"char":    fn(v.sized(from("string", "char"))),
+		"char":    fn(v.strChar),
 		"find":    fn(v.strFind),
 		"format":  fn(v.format),
 		"gmatch":  fn(v.strGmatch),

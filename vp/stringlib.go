@@ -53,6 +53,23 @@ func (v *vm) sized(f lua.LValue) lua.LGFunction {
 	}
 }
 
+// strChar is string.char: every argument an integer 0..255 ("invalid
+// value" otherwise, as in Lua), where gopher-lua's would wrap 256 to "\0".
+func (v *vm) strChar(L *lua.LState) int {
+	v.charge(1)
+	b := make([]byte, L.GetTop())
+	for i := range b {
+		c := v.intArg(L, i+1)
+		if c < 0 || c > 255 {
+			L.ArgError(i+1, "invalid value")
+		}
+		b[i] = byte(c)
+	}
+	v.built(len(b))
+	L.Push(lua.LString(b))
+	return 1
+}
+
 // strByte is string.byte, charged by the number of values it returns.
 func (v *vm) strByte(f lua.LValue) lua.LGFunction {
 	g := f.(*lua.LFunction).GFunction

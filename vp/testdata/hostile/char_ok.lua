@@ -1,0 +1,2 @@
+-- want: ok: AB
+return string.char(65, 66.0)
