@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -263,14 +264,29 @@ func (w *Wallet) Balances() []Balance {
 	return out
 }
 
-// nullifiers maps the nullifier of every unspent note to its index.
+// nullifiers maps the nullifier of every owned note, spent or not, to its
+// index: spent ones too, so a copy of a spent note is not counted as new.
 func (w *Wallet) nullifiers() map[fr.Element]int {
 	nk := w.Keys.Spend.NullifierKey()
 	m := map[fr.Element]int{}
 	for i, o := range w.State.Notes {
-		if !o.Spent {
-			m[note.Nullifier(nk, o.Note.Rho)] = i
-		}
+		m[note.Nullifier(nk, o.Note.Rho)] = i
 	}
 	return m
+}
+
+// clone returns a deep copy of the state, for applying a block that may
+// fail part-way. The tree is copied through its encoding.
+func (s *State) clone() (*State, error) {
+	raw, err := s.Tree.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("wallet: copy state: %w", err)
+	}
+	c := *s
+	c.Tree = merkle.New()
+	if err := c.Tree.UnmarshalBinary(raw); err != nil {
+		return nil, fmt.Errorf("wallet: copy state: %w", err)
+	}
+	c.Notes = slices.Clone(s.Notes)
+	return &c, nil
 }

@@ -3,10 +3,12 @@ package wallet
 import (
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
 )
 
@@ -25,9 +27,10 @@ const saveEvery = 256
 // order: it checks each block's signature and link, appends every shielded
 // output's commitment to the wallet's tree (tracking the witnesses of the
 // notes it can decrypt), marks its notes whose nullifiers appear as spent,
-// and checks its tree's root against the block's commitment root. It saves
-// the state every saveEvery blocks and at the end. progress, when not nil,
-// is called after each block.
+// and checks its tree's root against the block's commitment root. A block
+// is applied whole or not at all: on an error the state is the one after
+// the previous block. It saves the state every saveEvery blocks and at the
+// end. progress, when not nil, is called after each block.
 func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (*SyncReport, error) {
 	st := w.State
 	if st.Next == 0 {
@@ -62,9 +65,8 @@ func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (
 	return rep, w.Save()
 }
 
-// scan applies block h to the state.
+// scan reads, checks and applies block h.
 func (w *Wallet) scan(in *fractal.Instance, h uint64, nfs map[fr.Element]int, rep *SyncReport) error {
-	st := w.State
 	b, err := in.Block(h)
 	if err != nil {
 		return err
@@ -72,13 +74,29 @@ func (w *Wallet) scan(in *fractal.Instance, h uint64, nfs map[fr.Element]int, re
 	if err := fractal.VerifyBlock(b); err != nil {
 		return err
 	}
-	if b.Prev != st.Last {
+	if b.Prev != w.State.Last {
 		return errors.New("does not follow the last block this wallet saw (the instance's chain changed)")
 	}
 	txs, err := in.Transactions(b)
 	if err != nil {
 		return err
 	}
+	return w.apply(b, txs, nfs, rep)
+}
+
+// apply applies block b with its transactions txs to a copy of the state
+// and replaces the state with the copy only when the whole block applied,
+// so an error part-way (a malformed transaction, a full tree, a root that
+// disagrees) leaves no half-applied block for a later save to record. nfs
+// maps the nullifier of every owned note to its index (see nullifiers); the
+// block's new notes join it only with the block.
+//
+// A decrypted note whose nullifier the wallet already knows (the same note
+// sent twice: two outputs with one commitment, or a ciphertext replayed to
+// the wallet) is not counted again: its commitment is appended untracked,
+// since only one copy can ever be spent.
+func (w *Wallet) apply(b *fractal.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
+	var bundles []*shielded.Bundle
 	for _, tx := range txs {
 		if !shielded.IsShielded(tx) {
 			continue
@@ -87,31 +105,59 @@ func (w *Wallet) scan(in *fractal.Instance, h uint64, nfs map[fr.Element]int, re
 		if err != nil {
 			return fmt.Errorf("committed transaction %x: %w", tx.ID(), err)
 		}
+		bundles = append(bundles, bd)
+	}
+	st := w.State
+	if len(bundles) > 0 {
+		var err error
+		if st, err = w.State.clone(); err != nil {
+			return err
+		}
+	}
+	added := map[fr.Element]int{}
+	owned := func(nf fr.Element) (int, bool) {
+		if i, ok := nfs[nf]; ok {
+			return i, true
+		}
+		i, ok := added[nf]
+		return i, ok
+	}
+	var found, spent int
+	for _, bd := range bundles {
 		for _, nf := range bd.Public.Nullifiers {
-			if i, ok := nfs[nf]; ok {
+			if i, ok := owned(nf); ok && !st.Notes[i].Spent {
 				st.Notes[i].Spent = true
 				st.Tree.Forget(st.Notes[i].Position)
-				delete(nfs, nf)
-				rep.Spent++
+				spent++
 			}
 		}
 		for j, cm := range bd.Public.Commitments {
 			n, err := w.Keys.Decrypt(bd.Ciphertexts[j], cm)
 			mine := err == nil && n.Value > 0
+			var nf fr.Element
+			if mine {
+				nf = noteNullifier(w.Keys, n)
+				_, known := owned(nf)
+				mine = !known
+			}
 			pos, err := st.Tree.Append(cm, mine)
 			if err != nil {
 				return err
 			}
 			if mine {
-				nfs[noteNullifier(w.Keys, n)] = len(st.Notes)
-				st.Notes = append(st.Notes, Owned{Note: n, Position: pos, Height: h, Name: assetName(bd)})
-				rep.Found++
+				added[nf] = len(st.Notes)
+				st.Notes = append(st.Notes, Owned{Note: n, Position: pos, Height: b.Height, Name: assetName(bd)})
+				found++
 			}
 		}
 	}
 	if root := st.Tree.Root(); root.Bytes() != b.CommitmentRoot {
 		return errors.New("the wallet's commitment tree disagrees with the block's commitment root")
 	}
-	st.Next, st.Last = h+1, b.Hash()
+	st.Next, st.Last = b.Height+1, b.Hash()
+	w.State = st
+	maps.Copy(nfs, added)
+	rep.Found += found
+	rep.Spent += spent
 	return nil
 }
