@@ -142,9 +142,9 @@ type encoder struct {
 	objs    []any
 	keys    [][]entry // entries in canonical key order, per table object
 	from    []origin  // how each object was first reached, for errors
-	chunks  map[*chunk]bool
+	chunks  map[[32]byte]*chunk // by source hash: two compiles of one source are one chunk
 	root    *lua.LTable
-	chunkIx map[*chunk]uint32
+	chunkIx map[[32]byte]uint32
 }
 
 // origin records the parent object and the step from it, so an error can
@@ -292,7 +292,7 @@ func (e *encoder) walk() error {
 			}
 		case *lua.LFunction:
 			ref, _ := e.protos(x.Proto)
-			e.chunks[ref.c] = true
+			e.chunks[ref.c.hash] = ref.c
 			for u, name := range x.Proto.DbgUpvalues {
 				if strings.HasPrefix(name, reservedPrefix) {
 					continue
@@ -350,14 +350,14 @@ func (e *encoder) key(w *enc.Writer, k lua.LValue) {
 
 func (e *encoder) write() []byte {
 	chunks := make([]*chunk, 0, len(e.chunks))
-	for c := range e.chunks {
+	for _, c := range e.chunks {
 		chunks = append(chunks, c)
 	}
 	sort.Slice(chunks, func(a, b int) bool { return bytes.Compare(chunks[a].hash[:], chunks[b].hash[:]) < 0 })
-	e.chunkIx = map[*chunk]uint32{}
+	e.chunkIx = map[[32]byte]uint32{}
 	size := 16
 	for i, c := range chunks {
-		e.chunkIx[c] = uint32(i)
+		e.chunkIx[c.hash] = uint32(i)
 		size += 4 + len(c.src)
 	}
 	w := enc.NewWriter(size + 32*len(e.objs))
@@ -384,7 +384,7 @@ func (e *encoder) write() []byte {
 		case *lua.LFunction:
 			ref, _ := e.protos(x.Proto)
 			w.U8(kindClosure)
-			w.U32(e.chunkIx[ref.c])
+			w.U32(e.chunkIx[ref.c.hash])
 			w.U32(uint32(ref.pos))
 			var cells []uint32
 			for u, name := range x.Proto.DbgUpvalues {
@@ -406,7 +406,7 @@ func (e *encoder) write() []byte {
 
 // serialize returns the canonical bytes of the state rooted at root.
 func serialize(root *lua.LTable, libs *libIndex, protos func(*lua.FunctionProto) (protoRef, bool)) ([]byte, error) {
-	e := &encoder{libs: libs, protos: protos, root: root, ids: map[any]uint32{}, chunks: map[*chunk]bool{}}
+	e := &encoder{libs: libs, protos: protos, root: root, ids: map[any]uint32{}, chunks: map[[32]byte]*chunk{}}
 	if err := e.walk(); err != nil {
 		return nil, err
 	}
