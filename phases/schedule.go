@@ -224,12 +224,31 @@ func workers(n, w int, work func(next func() (int, bool))) {
 	wg.Wait()
 }
 
+// Conflict analysis compares pattern pairs whose prefixes nest; patterns
+// with short prefixes (`*/...`) nest with everything, so an attacker's block
+// of transactions with 256 such patterns each would cost comparisons
+// quadratic in all the block's patterns (hours for a full block). Past
+// conflictBaseWork + conflictWorkPerPattern × patterns comparisons the
+// analysis stops and the block runs serially, which is always correct.
+const (
+	conflictBaseWork       = 1 << 16
+	conflictWorkPerPattern = 16
+)
+
 // conflicts returns, for each transaction in idx, the earlier ones in idx it
-// conflicts with. Every state key a pattern matches has a text form that
-// starts with the pattern's Prefix(), so two patterns can overlap only when
-// one prefix starts the other; with the patterns sorted by prefix, each one
-// is compared only with those whose prefix extends its own.
+// must wait for: those it conflicts with, or, when the analysis would cost
+// more than its bound, the one just before it (serial order). Every state
+// key a pattern matches has a text form that starts with the pattern's
+// Prefix(), so two patterns can overlap only when one prefix starts the
+// other; with the patterns sorted by prefix, each one is compared only with
+// those whose prefix extends its own.
 func conflicts(txs []*Tx, idx []int) map[int][]int {
+	deps, _ := conflictsWork(txs, idx)
+	return deps
+}
+
+// conflictsWork is conflicts also reporting the comparisons it made.
+func conflictsWork(txs []*Tx, idx []int) (map[int][]int, int) {
 	type entry struct {
 		tx     int
 		write  bool
@@ -247,9 +266,13 @@ func conflicts(txs []*Tx, idx []int) map[int][]int {
 	}
 	sort.Slice(entries, func(a, b int) bool { return entries[a].prefix < entries[b].prefix })
 	deps := make(map[int][]int)
+	work, budget := 0, conflictBaseWork+conflictWorkPerPattern*len(entries)
 	for a := range entries {
 		e := &entries[a]
 		for b := a + 1; b < len(entries) && strings.HasPrefix(entries[b].prefix, e.prefix); b++ {
+			if work++; work > budget {
+				return serialOrder(idx), work
+			}
 			f := &entries[b]
 			if e.tx == f.tx || !(e.write || f.write) || !notes.Overlap(e.p, f.p) {
 				continue
@@ -261,6 +284,15 @@ func conflicts(txs []*Tx, idx []int) map[int][]int {
 	for i, d := range deps {
 		slices.Sort(d)
 		deps[i] = slices.Compact(d)
+	}
+	return deps, work
+}
+
+// serialOrder makes each transaction in idx wait for the one before it.
+func serialOrder(idx []int) map[int][]int {
+	deps := make(map[int][]int, len(idx))
+	for k := 1; k < len(idx); k++ {
+		deps[idx[k]] = []int{idx[k-1]}
 	}
 	return deps
 }

@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -76,5 +77,57 @@ func TestOverlayScanOrder(t *testing.T) {
 	}
 	if n, _ := base.Get(c.StateKey()); n == nil {
 		t.Fatal("overlay changed the base")
+	}
+}
+
+// wildcardBlock is n transactions that each read and write 256 patterns
+// with an empty prefix (any provenance): every pattern nests with every
+// other, the worst case of the prefix-sorted comparison.
+func wildcardBlock(t testing.TB, n int) ([]*Tx, []int) {
+	txs := make([]*Tx, n)
+	idx := make([]int, n)
+	for i := range txs {
+		var set notes.ConstraintSet
+		for j := 0; j < notes.MaxPatterns; j++ {
+			set = append(set, mustPattern(t, fmt.Sprintf("*/*/*/%02x%02x", i, j)))
+		}
+		txs[i], idx[i] = &Tx{Read: set, Write: set}, i
+	}
+	return txs, idx
+}
+
+// TestConflictsBoundedWork: a block of all-nesting patterns costs at most
+// the bound (8 transactions cost 8M comparisons, a full block hours before the
+// bound), and the fallback still orders every conflicting pair.
+func TestConflictsBoundedWork(t *testing.T) {
+	txs, idx := wildcardBlock(t, 8)
+	deps, work := conflictsWork(txs, idx)
+	if budget := conflictBaseWork + conflictWorkPerPattern*8*2*notes.MaxPatterns; work > budget+1 {
+		t.Fatalf("conflict analysis made %d comparisons, bound %d", work, budget)
+	}
+	// before reports whether j runs before i finishes waiting (reachable).
+	var before func(i, j int) bool
+	before = func(i, j int) bool {
+		for _, d := range deps[i] {
+			if d == j || before(d, j) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range txs {
+		for j := 0; j < i; j++ {
+			if txs[i].Write.Overlaps(txs[j].Write) && !before(i, j) {
+				t.Fatalf("tx %d does not wait for conflicting tx %d (deps %v)", i, j, deps[i])
+			}
+		}
+	}
+}
+
+func BenchmarkConflictsWildcard(b *testing.B) {
+	txs, idx := wildcardBlock(b, 256)
+	b.ResetTimer()
+	for range b.N {
+		conflicts(txs, idx)
 	}
 }
