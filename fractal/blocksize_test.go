@@ -50,7 +50,7 @@ func TestFullBlockFitsEveryFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("query proof against a full block: %v", err)
 	}
-	if st, err := CheckQueryProof(back, key.Public()); err != nil || st.Note != nil {
+	if st, err := CheckQueryProof(back, key.Public(), nil); err != nil || st.Note != nil {
 		t.Fatalf("query proof against a full block: %v %v", st, err)
 	}
 }

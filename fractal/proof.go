@@ -136,10 +136,16 @@ func (s *Statement) String() string {
 
 // CheckQueryProof checks qp offline against the executor key: the block's
 // signature by that key, the note's place, and the state-tree proof against
-// the block's final root. It returns what the proof proves.
-func CheckQueryProof(qp *QueryProof, executor keys.PublicKey) (*Statement, error) {
+// the block's final root. When instance is not nil it also refuses a proof
+// for another instance: one executor key may sign blocks of several
+// instances, so the key alone does not say which instance a proof is about.
+// It returns what the proof proves.
+func CheckQueryProof(qp *QueryProof, executor keys.PublicKey, instance *[32]byte) (*Statement, error) {
 	if qp.Block.Executor != executor {
 		return nil, errors.New("fractal: check proof: the block is not signed by the given executor key")
+	}
+	if instance != nil && qp.Block.Instance != *instance {
+		return nil, fmt.Errorf("fractal: check proof: the proof is for instance %x, not %x", qp.Block.Instance, *instance)
 	}
 	if err := VerifyBlock(qp.Block); err != nil {
 		return nil, fmt.Errorf("fractal: check proof: %w", err)

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -28,7 +29,8 @@ func TestQueryProofPresentAndAbsent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := CheckQueryProof(back, f.in.Executor())
+		id := f.in.ID()
+		st, err := CheckQueryProof(back, f.in.Executor(), &id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,18 +58,44 @@ func TestQueryProofRefusesTampering(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if _, err := CheckQueryProof(p, f.in.Executor()); err == nil {
+		if _, err := CheckQueryProof(p, f.in.Executor(), nil); err == nil {
 			t.Fatalf("byte %d flipped: proof still checks", i)
 		}
 	}
 	// Dropping the note: the proof shows the key present, not absent.
 	qp2 := *qp
 	qp2.Note = nil
-	if _, err := CheckQueryProof(&qp2, f.in.Executor()); err == nil || !strings.Contains(err.Error(), "not absent") {
+	if _, err := CheckQueryProof(&qp2, f.in.Executor(), nil); err == nil || !strings.Contains(err.Error(), "not absent") {
 		t.Fatalf("absence from a presence proof: %v", err)
 	}
-	if _, err := CheckQueryProof(qp, f.bob.Public()); err == nil || !strings.Contains(err.Error(), "not signed by the given executor key") {
+	if _, err := CheckQueryProof(qp, f.bob.Public(), nil); err == nil || !strings.Contains(err.Error(), "not signed by the given executor key") {
 		t.Fatalf("wrong key: %v", err)
+	}
+}
+
+// TestQueryProofRefusesOtherInstance: one executor key may sign blocks of
+// several instances; a proof whose block names another instance checks
+// against the key alone but is refused once the instance is given.
+func TestQueryProofRefusesOtherInstance(t *testing.T) {
+	f := chainFixture(t)
+	qp, err := f.in.Prove(notes.StateKey{Application: f.allow, Owner: f.allow, Key: []byte("e")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := *qp.Block
+	other.Instance[0] ^= 1
+	if err := f.in.sign(&other); err != nil {
+		t.Fatal(err)
+	}
+	foreign := *qp
+	foreign.Block = &other
+	if st, err := CheckQueryProof(&foreign, f.in.Executor(), nil); err != nil || st.Instance != other.Instance {
+		t.Fatalf("without an instance: %v %v", st, err)
+	}
+	id := f.in.ID()
+	want := fmt.Sprintf("fractal: check proof: the proof is for instance %x, not %x", other.Instance, id)
+	if _, err := CheckQueryProof(&foreign, f.in.Executor(), &id); err == nil || err.Error() != want {
+		t.Fatalf("another instance: %v, want %q", err, want)
 	}
 }
 
@@ -86,7 +114,7 @@ func FuzzDecodeQueryProof(f *testing.F) {
 		if err != nil {
 			return
 		}
-		CheckQueryProof(qp, exec)
+		CheckQueryProof(qp, exec, nil)
 		if again, err := DecodeQueryProof(qp.Encode()); err != nil || string(again.Encode()) != string(qp.Encode()) {
 			t.Fatalf("re-encoding does not round-trip: %v", err)
 		}

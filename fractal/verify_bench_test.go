@@ -141,7 +141,7 @@ func BenchmarkQueryProofCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := CheckQueryProof(q, in.Executor()); err != nil {
+		if _, err := CheckQueryProof(q, in.Executor(), nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -30,6 +30,7 @@ func init() {
 	queryCmd.MarkFlagRequired("key")
 	checkProofCmd.Flags().String("instance-key", "", "the instance's executor public key, standard base64 (required)")
 	checkProofCmd.MarkFlagRequired("instance-key")
+	checkProofCmd.Flags().String("instance", "", "the instance ID (64 hex digits) the proof must be about; without it the instance is not checked")
 	disputeCmd.Flags().String("out", "", "write the dispute transcript (binary) here")
 }
 
@@ -129,7 +130,7 @@ func readProofFile(path string) (*fractal.QueryProof, error) {
 }
 
 var checkProofCmd = &cobra.Command{
-	Use:   "check-proof FILE --instance-key KEY",
+	Use:   "check-proof FILE --instance-key KEY [--instance ID]",
 	Short: "Check a query proof offline and say what it proves",
 	Long: `check-proof checks a proof made by "fractal query --prove" (the binary file
 from --out, or the JSON from --json, of which only the "encoded" field
@@ -137,7 +138,12 @@ counts) with nothing but the executor's public key: the block's signature
 by that key, the note's place, and the state-tree path from the key to the
 block's final state root. It then says what is proven: that a note lives
 at the key in the instance at the block's height, or that none does. It
-needs no instance folder.`,
+needs no instance folder.
+
+One executor key may sign blocks of several instances, so the key alone
+does not say which instance a proof is about: --instance ID refuses a
+proof for any other instance. Without it the output says that the
+instance was not checked.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		text, _ := cmd.Flags().GetString("instance-key")
@@ -145,22 +151,35 @@ needs no instance folder.`,
 		if err != nil {
 			return fmt.Errorf("--instance-key: %w", err)
 		}
+		var instance *[32]byte
+		if text, _ := cmd.Flags().GetString("instance"); text != "" {
+			id, err := parseHash(text)
+			if err != nil {
+				return fmt.Errorf("--instance: %w", err)
+			}
+			instance = (*[32]byte)(&id)
+		}
 		qp, err := readProofFile(args[0])
 		if err != nil {
 			return err
 		}
-		st, err := fractal.CheckQueryProof(qp, pub)
+		st, err := fractal.CheckQueryProof(qp, pub, instance)
 		if err != nil {
 			return err
 		}
 		v := map[string]any{
-			"valid": true, "statement": st.String(), "instance": hex.EncodeToString(st.Instance[:]),
+			"valid": true, "statement": st.String(), "instance": hex.EncodeToString(st.Instance[:]), "instance_checked": instance != nil,
 			"height": st.Height, "state_root": hex.EncodeToString(st.Root[:]), "state_key": st.Key.String(), "note": nil,
 		}
 		if st.Note != nil {
 			v["note"] = toNoteJSON(st.Note)
 		}
-		return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "valid: %s\n", st) })
+		return emit(cmd, v, func(w io.Writer) {
+			fmt.Fprintf(w, "valid: %s\n", st)
+			if instance == nil {
+				fmt.Fprintln(w, "instance not checked: pass --instance ID to refuse a proof for another instance signed by the same key")
+			}
+		})
 	}),
 }
 
