@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -89,6 +91,9 @@ func parseJSON(r io.Reader, dir string) (*Tx, error) {
 	if len(data) > MaxTxJSON {
 		return nil, fmt.Errorf("larger than %d bytes", MaxTxJSON)
 	}
+	if err := checkFieldNames(data); err != nil {
+		return nil, err
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
 	var j txJSON
@@ -163,6 +168,47 @@ func parseJSON(r io.Reader, dir string) (*Tx, error) {
 		}
 	}
 	return tx, nil
+}
+
+// txFields are the JSON form's field names.
+var txFields = func() map[string]bool {
+	m := make(map[string]bool)
+	t := reflect.TypeFor[txJSON]()
+	for i := range t.NumField() {
+		m[strings.Split(t.Field(i).Tag.Get("json"), ",")[0]] = true
+	}
+	return m
+}()
+
+// checkFieldNames refuses an object naming a field twice or in another
+// case: encoding/json would keep the last value, or match "LOOKUP" to
+// "lookup", so a reader of the JSON could see code other than what is
+// signed. Anything else malformed is left to the decoder's message.
+func checkFieldNames(data []byte) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := make(map[string]bool)
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := tok.(string)
+		switch {
+		case !txFields[name]:
+			return fmt.Errorf("json: unknown field %q", name)
+		case seen[name]:
+			return fmt.Errorf("field %q given twice", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // codeField takes code inline or from a file relative to dir, never both.

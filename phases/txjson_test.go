@@ -73,6 +73,10 @@ func TestJSONRefusals(t *testing.T) {
 		{"wrong id", `{"id": "00", ` + base + `}`, `"id" 00 does not match the transaction's ID `},
 		{"bad signature", `{` + base + `, "signatures": ["AAAA"]}`, "signature 1: keys: signature: 4 base64 characters, want 88 (64 bytes)"},
 		{"code too long", `{` + base + `, "lookup": "` + strings.Repeat("x", MaxCode+1) + `"}`, "lookup code: length 65537 exceeds limit 65536"},
+		{"field twice", `{` + base + `, "lookup": "return {}", "lookup": "return {'x'}"}`, `field "lookup" given twice`},
+		{"field in other case", `{` + base + `, "LOOKUP": "return {}"}`, `json: unknown field "LOOKUP"`},
+		{"float nonce", `{"nonce": 1.5}`, "json: cannot unmarshal number 1.5 into Go struct field txJSON.nonce of type uint64"},
+		{"nonce past 2^64", `{"nonce": 18446744073709551616}`, "json: cannot unmarshal number 18446744073709551616 into Go struct field txJSON.nonce of type uint64"},
 		{"oversize", `{` + base + `, "lookup": "` + strings.Repeat("x", MaxTxJSON) + `"}`, "larger than 4194304 bytes"},
 	}
 	for _, tc := range cases {
