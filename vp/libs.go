@@ -223,7 +223,7 @@ func (v *vm) xpcall(L *lua.LState) int {
 		if v.r.fatal != nil {
 			v.raise()
 		}
-		ev := L.Get(1)
+		ev := addressFree(L.Get(1))
 		L.Push(h)
 		L.Push(ev)
 		res, ok := v.pcallMarked(1, v.handler)

@@ -90,11 +90,32 @@ func (s stepChunks) lookup(p *lua.FunctionProto) (protoRef, bool) {
 // entry is one raw global, for the read-only check.
 type entry struct{ k, v lua.LValue }
 
-func rawEntries(t *lua.LTable) []entry {
+// rawEntries returns t's entries in key order, or a key keyLess cannot
+// order (a state function holding the global table can store a table key
+// in it).
+func rawEntries(t *lua.LTable) ([]entry, lua.LValue) {
 	var es []entry
-	t.ForEach(func(k, v lua.LValue) { es = append(es, entry{k, v}) })
+	var bad lua.LValue
+	t.ForEach(func(k, v lua.LValue) {
+		switch k.(type) {
+		case lua.LBool, lua.LNumber, lua.LString:
+			es = append(es, entry{k, v})
+		default:
+			bad = k
+		}
+	})
 	sort.Slice(es, func(i, j int) bool { return keyLess(es[i].k, es[j].k) })
-	return es
+	return es, bad
+}
+
+// keyText names a key in a message without a memory address, which would
+// differ between runs.
+func keyText(k lua.LValue) string {
+	switch k.(type) {
+	case lua.LBool, lua.LNumber, lua.LString:
+		return k.String()
+	}
+	return "a " + k.Type().String() + " key"
 }
 
 func (v *vm) runState(c *chunk, state []byte, call Call) (Result, []byte, error) {
@@ -118,7 +139,7 @@ func (v *vm) runState(c *chunk, state []byte, call Call) (Result, []byte, error)
 			// globals, then to the libraries.
 			host, proxy = h, L.NewTable()
 			refuse := L.NewFunction(func(L *lua.LState) int {
-				L.RaiseError("globals are read-only after the initial state (assigning %s)", L.Get(2).String())
+				L.RaiseError("globals are read-only after the initial state (assigning %s)", keyText(L.Get(2)))
 				return 0
 			})
 			pm := L.NewTable()
@@ -150,7 +171,7 @@ func (v *vm) runState(c *chunk, state []byte, call Call) (Result, []byte, error)
 			hm.RawSetString("__index", root)
 			host.Metatable = hm
 			host.RawSetString("_G", proxy)
-			before = rawEntries(root)
+			before, _ = rawEntries(root) // a decoded state has no other keys
 			return proxy, nil
 		}
 		hooks.after = func() error {
@@ -175,9 +196,12 @@ func (v *vm) runState(c *chunk, state []byte, call Call) (Result, []byte, error)
 // route (rawset-like library calls on _G included): the state's global
 // table holds the same values, and the proxy and host layer are untouched.
 func readOnlyKept(G *lua.LTable, before []entry, proxy, layer *lua.LTable) error {
-	after := rawEntries(G)
 	changed := func(k lua.LValue) error {
-		return fmt.Errorf("globals are read-only after the initial state (assigning %s)", k.String())
+		return fmt.Errorf("globals are read-only after the initial state (assigning %s)", keyText(k))
+	}
+	after, bad := rawEntries(G)
+	if bad != nil {
+		return changed(bad)
 	}
 	i, j := 0, 0
 	for i < len(before) || j < len(after) {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
@@ -72,6 +73,22 @@ type tableInfo struct {
 // full call stack.
 type errMark struct{ v lua.LValue }
 
+// addressText is how gopher-lua prints a reference value.
+var addressText = regexp.MustCompile(`(table|function|userdata|thread|channel): 0x[0-9a-f]+`)
+
+// addressFree drops the memory address gopher-lua writes into some errors
+// ("attempt to index a non-table object(number) with key 'table: 0x…'"):
+// it differs between runs, and an error message can reach a note, a log or
+// a state. Such a message is short; long strings are not scanned, as that
+// would be work no gas pays for.
+func addressFree(ev lua.LValue) lua.LValue {
+	s, ok := ev.(lua.LString)
+	if !ok || len(s) > 1024 || !strings.Contains(string(s), ": 0x") {
+		return ev
+	}
+	return lua.LString(addressText.ReplaceAllString(string(s), "$1"))
+}
+
 // newVM is the one place that builds a sandboxed LState.
 func newVM(maxDepth int) *vm {
 	L := lua.NewState(lua.Options{
@@ -90,7 +107,7 @@ func newVM(maxDepth int) *vm {
 	v.meter[4].SetValue(L.NewFunction(v.tbl))
 	v.meter[5].SetValue(L.NewFunction(v.length))
 	v.handler = L.NewFunction(func(L *lua.LState) int {
-		L.Push(&lua.LUserData{Value: errMark{L.Get(1)}, Metatable: lua.LNil})
+		L.Push(&lua.LUserData{Value: errMark{addressFree(L.Get(1))}, Metatable: lua.LNil})
 		return 1
 	})
 	v.openLibs()
