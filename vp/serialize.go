@@ -140,8 +140,8 @@ type encoder struct {
 	protos  func(*lua.FunctionProto) (protoRef, bool)
 	ids     map[any]uint32 // *lua.LTable, *lua.LFunction, *lua.Upvalue
 	objs    []any
-	keys    [][]entry // entries in canonical key order, per table object
-	from    []origin  // how each object was first reached, for errors
+	keys    [][]entry           // entries in canonical key order, per table object
+	from    []origin            // how each object was first reached, for errors
 	chunks  map[[32]byte]*chunk // by source hash: two compiles of one source are one chunk
 	root    *lua.LTable
 	chunkIx map[[32]byte]uint32
