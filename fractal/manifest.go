@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -26,6 +27,12 @@ const manifestFileVersion = 1
 
 // MaxManifestFileBlocks bounds the blocks one manifest file may carry.
 const MaxManifestFileBlocks = 1 << 20
+
+// maxImported bounds the imported manifests an instance stores, all imports
+// together, so other copies cannot grow its store and every later import
+// without end; an import that would store more is refused whole. A
+// variable only so tests can lower it.
+var maxImported = 1 << 16
 
 // maxBlockBytes bounds one block encoding inside a file or record: the
 // encoding of a block of MaxBlockTxs transactions (version 1, instance 32,
@@ -210,7 +217,8 @@ type ImportResult struct {
 // block is then compared with this instance's chain and with manifests
 // imported before; a block that conflicts with a known one at the same
 // height or with the same parent is stored as evidence (never adopted), a
-// new consistent one is kept.
+// new consistent one is kept. An import that would keep more than
+// maxImported manifests in all is refused whole.
 func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
 	blocks, err := DecodeManifests(data)
 	if err != nil {
@@ -240,7 +248,10 @@ func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
 				res.Known++
 				continue
 			}
-			for _, k := range known.list {
+			if known.imported >= maxImported {
+				return fmt.Errorf("this instance already holds %d imported manifests, the limit (%d); the file's block at height %d would be one more", known.imported, maxImported, b.Height)
+			}
+			for _, k := range known.rivals(b) {
 				c, ok := conflict(k, b)
 				if !ok {
 					continue
@@ -263,6 +274,7 @@ func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
 				return err
 			}
 			known.add(b)
+			known.imported++
 			res.Stored++
 		}
 		return nil
@@ -294,21 +306,48 @@ func importedKey(height uint64, h [32]byte) []byte {
 }
 
 // blockSet is the blocks an import compares against: this instance's chain
-// and the manifests imported before.
+// and the manifests imported before, indexed by height and by parent so an
+// import costs about one lookup per block, not one comparison with every
+// known block.
 type blockSet struct {
-	list   []*Block
-	hashes map[[32]byte]bool
+	list     []*Block // in the order added: chain by height, imported in key order, then the file's
+	hashes   map[[32]byte]bool
+	byHeight map[uint64][]int   // indexes into list
+	byParent map[[32]byte][]int // indexes into list, blocks above genesis only
+	imported int                // stored imported manifests
 }
 
 func (s *blockSet) has(h [32]byte) bool { return s.hashes[h] }
 
 func (s *blockSet) add(b *Block) {
+	i := len(s.list)
 	s.list = append(s.list, b)
 	s.hashes[b.Hash()] = true
+	s.byHeight[b.Height] = append(s.byHeight[b.Height], i)
+	if b.Height > 0 {
+		s.byParent[b.Prev] = append(s.byParent[b.Prev], i)
+	}
+}
+
+// rivals returns the known blocks that may conflict with b (same height, or
+// same parent above genesis), in the order they were added, so evidence
+// comes out in the same order whatever the maps do.
+func (s *blockSet) rivals(b *Block) []*Block {
+	idx := append([]int(nil), s.byHeight[b.Height]...)
+	if b.Height > 0 {
+		idx = append(idx, s.byParent[b.Prev]...)
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	out := make([]*Block, len(idx))
+	for j, i := range idx {
+		out[j] = s.list[i]
+	}
+	return out
 }
 
 func (in *Instance) knownBlocks(txn *badger.Txn) (*blockSet, error) {
-	s := &blockSet{hashes: map[[32]byte]bool{}}
+	s := &blockSet{hashes: map[[32]byte]bool{}, byHeight: map[uint64][]int{}, byParent: map[[32]byte][]int{}}
 	head, err := headHeight(txn)
 	if err != nil {
 		return nil, err
@@ -326,6 +365,7 @@ func (in *Instance) knownBlocks(txn *badger.Txn) (*blockSet, error) {
 			return fmt.Errorf("imported manifest %x: %w", k[1:], err)
 		}
 		s.add(b)
+		s.imported++
 		return nil
 	})
 	return s, err

@@ -169,6 +169,92 @@ func TestManifestImportAndForkEvidence(t *testing.T) {
 	}
 }
 
+// TestManifestImportLarge imports 20,000 new blocks with an equivocation
+// and a block lying about its height among them: every block is kept and
+// exactly the two conflicts are found (the import looks blocks up by height
+// and parent rather than comparing every pair).
+func TestManifestImportLarge(t *testing.T) {
+	const n = 20_000
+	f := chainFixture(t)
+	own, _ := f.in.Manifests()
+	prev := own[len(own)-1]
+	var file []*Block
+	for h := prev.Height + 1; len(file) < n; h++ {
+		b := &Block{Instance: f.in.ID(), Height: h, Prev: prev.Hash(), TxsHash: TxsHash(nil), StateRoot: prev.StateRoot}
+		if err := f.in.sign(b); err != nil {
+			t.Fatal(err)
+		}
+		file, prev = append(file, b), b
+	}
+	twin := *file[100] // another block at the same height
+	twin.StateRoot[0] ^= 1
+	liar := *file[5000] // same parent, claims another height
+	liar.Height += 3 * n
+	for _, b := range []*Block{&twin, &liar} {
+		if err := f.in.sign(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file = append(file, &twin, &liar)
+	res, err := f.in.ImportManifests(EncodeManifests(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Known != 0 || res.Stored != n+2 || len(res.Evidence) != 2 {
+		t.Fatalf("import: known %d, stored %d, evidence %d; want 0, %d, 2", res.Known, res.Stored, len(res.Evidence), n+2)
+	}
+	for i, want := range []struct {
+		c    Conflict
+		a, b *Block
+	}{{SameHeight, file[100], &twin}, {SameParent, file[5000], &liar}} {
+		e := res.Evidence[i]
+		if e.Conflict != want.c || string(e.key()) != string(newEvidence(want.c, want.a, want.b).key()) {
+			t.Fatalf("evidence %d: %v between %x and %x", i, e.Conflict, e.A.Hash(), e.B.Hash())
+		}
+	}
+	res, err = f.in.ImportManifests(EncodeManifests(file))
+	if err != nil || res.Known != n+2 || res.Stored != 0 || len(res.Evidence) != 0 {
+		t.Fatalf("second import: %+v %v", res, err)
+	}
+}
+
+// TestManifestImportCap: imports stop at maxImported stored manifests; an
+// import that would go past it is refused whole and stores nothing, while
+// blocks already known still import.
+func TestManifestImportCap(t *testing.T) {
+	saved := maxImported
+	maxImported = 3
+	t.Cleanup(func() { maxImported = saved })
+	f := chainFixture(t)
+	own, _ := f.in.Manifests()
+	prev := own[len(own)-1]
+	var extra []*Block
+	for len(extra) < 4 {
+		b := &Block{Instance: f.in.ID(), Height: prev.Height + 1, Prev: prev.Hash(), TxsHash: TxsHash(nil), StateRoot: prev.StateRoot}
+		if err := f.in.sign(b); err != nil {
+			t.Fatal(err)
+		}
+		extra, prev = append(extra, b), b
+	}
+	before := dumpStore(t, f.in)
+	want := "fractal: manifest import: this instance already holds 3 imported manifests, the limit (3); the file's block at height 7 would be one more"
+	if _, err := f.in.ImportManifests(EncodeManifests(append(own, extra...))); err == nil || err.Error() != want {
+		t.Fatalf("over the cap: %v, want %q", err, want)
+	}
+	if dumpStore(t, f.in) != before {
+		t.Fatal("a refused import changed the store")
+	}
+	if res, err := f.in.ImportManifests(EncodeManifests(append(own, extra[:3]...))); err != nil || res.Stored != 3 || res.Known != len(own) {
+		t.Fatalf("up to the cap: %+v %v", res, err)
+	}
+	if res, err := f.in.ImportManifests(EncodeManifests(append(own, extra[:3]...))); err != nil || res.Known != len(own)+3 {
+		t.Fatalf("known blocks at the cap: %+v %v", res, err)
+	}
+	if _, err := f.in.ImportManifests(EncodeManifests(extra[3:])); err == nil || err.Error() != want {
+		t.Fatalf("one more at the cap: %v, want %q", err, want)
+	}
+}
+
 func TestManifestImportRefusals(t *testing.T) {
 	f := chainFixture(t)
 	own, _ := f.in.Manifests()
