@@ -2,6 +2,11 @@ package vp
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -85,6 +90,64 @@ func TestRunStateTableKeyInGlobalsRefused(t *testing.T) {
 		_, out, err := p.RunState([]byte(frag), s1, signers(pub1))
 		if err == nil || !strings.HasSuffix(err.Error(), want) || out != nil {
 			t.Errorf("%s: got %v (state %d bytes), want %q", frag, err, len(out), want)
+		}
+	}
+}
+
+// stateChainSteps build a Smart Lua state with what could differ between
+// processes: closures and shared upvalues, pairs order, caught error
+// messages, number formatting, string keys added and removed.
+var stateChainSteps = []string{
+	`book = {}
+	local n = 0
+	function add(k, v) n = n + 1; book[k] = {v = v, at = n, f = function() return n end} end
+	function drop(k) book[k] = nil end
+	local tries = 0
+	function try(k) tries = tries + 1; local ok, e = pcall(function() local x = 1; return x[k] end); book["err" .. tries] = e end
+	function list() local s = {} for k, v in pairs(book) do s[#s+1] = k .. "=" .. tostring(type(v) == "table" and v.v or v) end print(table.concat(s, ",")) end`,
+	`for i = 1, 40 do add("k" .. i, i / 7) end`,
+	`for i = 1, 40, 3 do drop("k" .. i) end try({}) try(add) try("s")`,
+	`add("x", 2^60) add("y", -0.0) list()`,
+}
+
+// runStateChain runs stateChainSteps and returns what each step gave.
+func runStateChain() []string {
+	p := NewPool()
+	var st []byte
+	var out []string
+	for _, src := range stateChainSteps {
+		res, next, err := p.RunState([]byte(src), st, signers(pub1, pub2))
+		if err != nil {
+			return append(out, "error: "+err.Error())
+		}
+		st = next
+		out = append(out, fmt.Sprintf("%x gas=%d log=%q", sha256.Sum256(st), res.GasUsed, res.Log))
+	}
+	return out
+}
+
+// TestStateChainAcrossProcesses: the same chain of steps gives the same
+// state bytes, gas and log in two fresh processes and in this one (whose
+// chunk cache is warm).
+func TestStateChainAcrossProcesses(t *testing.T) {
+	if os.Getenv("VP_STATE_CHILD") == "1" {
+		json.NewEncoder(os.Stdout).Encode(runStateChain())
+		os.Exit(0)
+	}
+	runStateChain()
+	here, _ := json.Marshal(runStateChain())
+	if strings.Contains(string(here), "error: ") {
+		t.Fatalf("chain failed: %s", here)
+	}
+	for i := range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestStateChainAcrossProcesses$")
+		cmd.Env = append(os.Environ(), "VP_STATE_CHILD=1")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		if got := strings.TrimSpace(string(out)); got != string(here) {
+			t.Fatalf("child %d differs:\n%s\nwant\n%s", i, got, here)
 		}
 	}
 }
