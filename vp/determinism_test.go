@@ -151,3 +151,23 @@ func TestStateChainAcrossProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedKeyMessageIsStable: a table with keys of two refused types is
+// refused naming the same one every time (Go's map order picked it).
+func TestRefusedKeyMessageIsStable(t *testing.T) {
+	p := NewPool()
+	_, s1, err := p.RunState([]byte("G = _G\n"), nil, signers(pub1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		_, _, err := p.RunState([]byte("local f = function() end; t = {[{}] = 1, [f] = 2, [{}] = 3}"), nil, signers(pub1))
+		if err == nil || !strings.HasSuffix(err.Error(), `_G["t"] has a function key; keys must be booleans, numbers or strings`) {
+			t.Fatalf("initial state: got %v", err)
+		}
+		_, _, err = p.RunState([]byte("G[{}] = 1; G[print] = 2; G[{}] = 3"), s1, signers(pub1))
+		if err == nil || !strings.HasSuffix(err.Error(), "(assigning a function key)") {
+			t.Fatalf("later step: got %v", err)
+		}
+	}
+}

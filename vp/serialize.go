@@ -235,7 +235,7 @@ func (e *encoder) add(x any, parent int, via step) {
 // across types).
 func (e *encoder) entries(t *lua.LTable, obj int) ([]entry, error) {
 	var bools, nums, strs []entry
-	var bad error
+	var bad lua.LValue // the refused key of the lowest type: ForEach's order is Go's map order
 	t.ForEach(func(k, val lua.LValue) {
 		switch kk := k.(type) {
 		case lua.LBool:
@@ -248,13 +248,13 @@ func (e *encoder) entries(t *lua.LTable, obj int) ([]entry, error) {
 			}
 			strs = append(strs, entry{k, val})
 		default:
-			if bad == nil {
-				bad = fmt.Errorf("vp: state: %s has a %s key; keys must be booleans, numbers or strings", e.path(obj, step{}), k.Type())
+			if bad == nil || k.Type() < bad.Type() {
+				bad = k
 			}
 		}
 	})
 	if bad != nil {
-		return nil, bad
+		return nil, fmt.Errorf("vp: state: %s has a %s key; keys must be booleans, numbers or strings", e.path(obj, step{}), bad.Type())
 	}
 	slices.SortFunc(bools, func(a, b entry) int { return cmp.Compare(lvBool(a.k), lvBool(b.k)) })
 	slices.SortFunc(nums, func(a, b entry) int { return cmp.Compare(a.k.(lua.LNumber), b.k.(lua.LNumber)) })

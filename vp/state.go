@@ -90,9 +90,10 @@ func (s stepChunks) lookup(p *lua.FunctionProto) (protoRef, bool) {
 // entry is one raw global, for the read-only check.
 type entry struct{ k, v lua.LValue }
 
-// rawEntries returns t's entries in key order, or a key keyLess cannot
-// order (a state function holding the global table can store a table key
-// in it).
+// rawEntries returns t's entries in key order, and a key keyLess cannot
+// order if there is one (a state function holding the global table can
+// store a table key in it): of those, one of the lowest type, as ForEach
+// visits them in Go's map order.
 func rawEntries(t *lua.LTable) ([]entry, lua.LValue) {
 	var es []entry
 	var bad lua.LValue
@@ -101,7 +102,9 @@ func rawEntries(t *lua.LTable) ([]entry, lua.LValue) {
 		case lua.LBool, lua.LNumber, lua.LString:
 			es = append(es, entry{k, v})
 		default:
-			bad = k
+			if bad == nil || k.Type() < bad.Type() {
+				bad = k
+			}
 		}
 	})
 	sort.Slice(es, func(i, j int) bool { return keyLess(es[i].k, es[j].k) })
