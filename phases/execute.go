@@ -677,8 +677,12 @@ func (x *execution) validate() (*Outcome, error) {
 		}
 		c.prog = prog
 	}
+	// Predicates run in parallel, so each gets an equal share of what is
+	// left: the work of all of them together stays within the limit (with the
+	// whole remainder each, n predicates could burn n times the limit before
+	// the sum is checked), and the share does not depend on which finishes first.
 	gas := x.remaining()
-	lim := limitsWithGas(gas)
+	lim := limitsWithGas(gas / uint64(max(len(list), 1)))
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
 	run := func(s *vp.Session, i int) {
