@@ -19,10 +19,11 @@ const (
 	nameSet        = "__fx_set" // Go: metered, checked indexed assignment
 	nameTable      = "__fx_tbl" // Go: counts a table built by a constructor
 	nameLen        = "__fx_len" // Go: `#x`, charged by the scan
+	namePow        = "__fx_pow" // Go: `x ^ y`, the same bits on every CPU
 )
 
 // meterNames lists the meter upvalues in the order of upvalue slots a VM keeps.
-var meterNames = [...]string{nameGas, nameRefill, nameCat, nameSet, nameTable, nameLen}
+var meterNames = [...]string{nameGas, nameRefill, nameCat, nameSet, nameTable, nameLen, namePow}
 
 // instrument rewrites a parsed chunk in place so that it charges gas and
 // counts memory; see docs/formats/lua-values.md for the schedule. It returns
@@ -306,6 +307,11 @@ func (in *instrumenter) expr(e ast.Expr) ast.Expr {
 		e.Lhs, e.Rhs = in.expr(e.Lhs), in.expr(e.Rhs)
 	case *ast.ArithmeticOpExpr:
 		e.Lhs, e.Rhs = in.expr(e.Lhs), in.expr(e.Rhs)
+		if e.Operator == "^" {
+			// OP_POW (and the compiler's constant folding) use math.Pow,
+			// whose last bit depends on the CPU.
+			return call(namePow, e.Line(), first(e.Lhs), first(e.Rhs))
+		}
 	case *ast.StringConcatOpExpr:
 		// `a .. b .. c` becomes one metered call, charged by the size built.
 		var parts []ast.Expr

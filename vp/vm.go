@@ -106,6 +106,7 @@ func newVM(maxDepth int) *vm {
 	v.meter[3].SetValue(L.NewFunction(v.set))
 	v.meter[4].SetValue(L.NewFunction(v.tbl))
 	v.meter[5].SetValue(L.NewFunction(v.length))
+	v.meter[6].SetValue(L.NewFunction(v.pow))
 	v.handler = L.NewFunction(func(L *lua.LState) int {
 		L.Push(&lua.LUserData{Value: errMark{addressFree(L.Get(1))}, Metatable: lua.LNil})
 		return 1

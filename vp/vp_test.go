@@ -92,6 +92,13 @@ func TestExactGas(t *testing.T) {
 		// chunk 1+2; .. of 64 bytes: 2 gas
 		{`local s = string.rep("a", 32) return s .. s`, 3 + 1 + 1 + 2},
 		{`return nil`, 2},
+		// chunk 1+1; ^ with exponent n: 1 + ⌊log2 |n|⌋ squarings, the base
+		// and the sign of n do not count
+		{`return 2^10`, 2 + 1 + 3},
+		{`return 1^(2^53-1)`, 2 + (1 + 5) + (1 + 52)},
+		{`return 3^-1`, 2 + 1},
+		{`return 2^0.5`, 2 + 1},
+		{`return 7^0`, 2 + 1},
 	} {
 		res, err := runSrc(t, c.src, nil)
 		if err != nil {
