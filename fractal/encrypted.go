@@ -164,6 +164,7 @@ func (in *Instance) SubmitEncrypted(raw []byte) ([32]byte, error) {
 	id = p.ID()
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	qc := in.queueCount()
 	err = in.db.Update(func(txn *badger.Txn) error {
 		pk, err := thresholdKey(txn)
 		if err != nil {
@@ -185,6 +186,9 @@ func (in *Instance) SubmitEncrypted(raw []byte) ([32]byte, error) {
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
+		if err := in.queueFull(txn, &qc); err != nil {
+			return err
+		}
 		seq := in.nextSeq
 		if err := txn.Set(encKeyOf(encQueue, u64(seq)), raw); err != nil {
 			return err
@@ -195,6 +199,9 @@ func (in *Instance) SubmitEncrypted(raw []byte) ([32]byte, error) {
 		in.nextSeq = seq + 1 // before commit: a failed commit only leaves a gap
 		return nil
 	})
+	if err == nil {
+		in.settleQueue(qc)
+	}
 	if err != nil {
 		return id, fmt.Errorf("fractal: submit encrypted %x: %w", id[:8], err)
 	}

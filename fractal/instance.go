@@ -46,13 +46,18 @@ type Config struct {
 	Instance    string `json:"instance"`      // instance ID, hex (the store holds the authoritative copy)
 	MaxBlockTxs int    `json:"max_block_txs"` // transactions per sealed block
 	MaxTxBytes  int    `json:"max_tx_bytes"`  // largest transaction encoding or JSON accepted
+	MaxQueue    int    `json:"max_queue"`     // queued submissions (plain and encrypted) the mempool holds
 	Serial      bool   `json:"serial"`        // run blocks one transaction at a time instead of with the scheduler
 }
 
 // DefaultConfig returns the configuration written by Init.
 func DefaultConfig() Config {
-	return Config{Version: configVersion, MaxBlockTxs: 1024, MaxTxBytes: 1 << 20}
+	return Config{Version: configVersion, MaxBlockTxs: 1024, MaxTxBytes: 1 << 20, MaxQueue: defaultMaxQueue}
 }
+
+// defaultMaxQueue is max_queue for a new instance and for a config.json
+// written before the field existed.
+const defaultMaxQueue = 1 << 16
 
 func (c Config) check() error {
 	if c.Version != configVersion {
@@ -63,6 +68,9 @@ func (c Config) check() error {
 	}
 	if c.MaxTxBytes < 1024 || c.MaxTxBytes > 64<<20 {
 		return fmt.Errorf("max_tx_bytes %d outside 1024..%d", c.MaxTxBytes, 64<<20)
+	}
+	if c.MaxQueue < 1 || c.MaxQueue > 1<<20 {
+		return fmt.Errorf("max_queue %d outside 1..%d", c.MaxQueue, 1<<20)
 	}
 	return nil
 }
@@ -83,6 +91,10 @@ type Instance struct {
 
 	mu      sync.Mutex // serializes writers: Submit, Seal, Deploy
 	nextSeq uint64     // queue sequence of the next submission; guarded by mu
+	// queueBound is at least the number of queued submissions, exactly that
+	// when the store's version is still queueExact (mempool.go); guarded by mu.
+	queueBound int
+	queueExact uint64
 }
 
 // genesisDescriptor is the encoding the instance ID is the SHA-256 of:
@@ -180,7 +192,7 @@ func Open(home string) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)
 	}
-	var cfg Config
+	cfg := Config{MaxQueue: defaultMaxQueue} // a config.json older than max_queue keeps the default
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
@@ -230,6 +242,8 @@ func (in *Instance) loadIdentity() error {
 		if in.nextSeq, err = afterEncryptedQueue(txn, in.nextSeq); err != nil {
 			return err
 		}
+		in.queueBound = countQueued(txn)
+		in.queueExact = in.db.MaxVersion()
 		if hex.EncodeToString(id) != in.cfg.Instance {
 			return fmt.Errorf("%s names instance %s but the store holds %x", configFile, in.cfg.Instance, id)
 		}

@@ -47,6 +47,7 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	qc := in.queueCount()
 	err := in.db.Update(func(txn *badger.Txn) error {
 		seq := in.nextSeq
 		for i := range txs {
@@ -54,6 +55,9 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 				continue
 			}
 			if errs[i] = checkFresh(txn, ids[i]); errs[i] != nil {
+				continue
+			}
+			if errs[i] = in.queueFull(txn, &qc); errs[i] != nil {
 				continue
 			}
 			if err := txn.Set(seqKey(prefixQueue, seq), raws[i]); err != nil {
@@ -67,6 +71,9 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 		in.nextSeq = seq // before commit: a failed commit only leaves a gap
 		return nil
 	})
+	if err == nil {
+		in.settleQueue(qc)
+	}
 	for i := range errs {
 		if errs[i] == nil {
 			errs[i] = err
@@ -76,6 +83,59 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 		}
 	}
 	return errs
+}
+
+// queueCount is the mempool size as one submitting call tracks it: n is at
+// least the number of queued entries, and exactly that when exact.
+type queueCount struct {
+	n     int
+	exact bool
+}
+
+// queueCount starts a count from the instance's bound. The bound only grows
+// by submissions; seals and encrypted batches shrink the queue without
+// telling it, so it is exact only while nothing else has committed since it
+// was (badger's version is unchanged). Caller holds mu.
+func (in *Instance) queueCount() queueCount {
+	return queueCount{n: in.queueBound, exact: in.db.MaxVersion() == in.queueExact}
+}
+
+// queueFull takes one place in the mempool for a submission, or returns
+// the refusal when max_queue is reached. Only a bound that looks full is
+// recounted from txn, so a flood against a full queue costs one count per
+// store change, not one per submission.
+func (in *Instance) queueFull(txn *badger.Txn, c *queueCount) error {
+	if c.n >= in.cfg.MaxQueue && !c.exact {
+		c.n, c.exact = countQueued(txn), true
+	}
+	if c.n >= in.cfg.MaxQueue {
+		return fmt.Errorf("mempool full (%d queued, max_queue %d)", c.n, in.cfg.MaxQueue)
+	}
+	c.n++
+	return nil
+}
+
+// settleQueue keeps a committed count as the instance's bound. Caller
+// holds mu.
+func (in *Instance) settleQueue(c queueCount) {
+	in.queueBound = c.n
+	if c.exact {
+		in.queueExact = in.db.MaxVersion()
+	}
+}
+
+// countQueued counts the queued submissions, plain and encrypted (they share
+// the arrival order), reading keys only.
+func countQueued(txn *badger.Txn) int {
+	n := 0
+	for _, pre := range [][]byte{{prefixQueue}, encKeyOf(encQueue)} {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pre})
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		it.Close()
+	}
+	return n
 }
 
 // admit checks what needs no store: validity, size and signatures. It
