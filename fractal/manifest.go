@@ -204,11 +204,38 @@ func (e *Evidence) key() []byte {
 	return hashKey(prefixEvidence, sha256.Sum256(append(ha[:], hb[:]...)))
 }
 
+// slot names what an evidence record proves forked: its conflict kind and
+// the height (SameHeight) or parent (SameParent) the two blocks share.
+func (e *Evidence) slot() string {
+	if e.Conflict == SameHeight {
+		return string(binary.BigEndian.AppendUint64([]byte{byte(SameHeight)}, e.A.Height))
+	}
+	return string(append([]byte{byte(e.Conflict)}, e.A.Prev[:]...))
+}
+
+// evidenceSlots returns the slots of the stored evidence records.
+func evidenceSlots(txn *badger.Txn) (map[string]bool, error) {
+	slots := map[string]bool{}
+	err := eachValue(txn, prefixEvidence, func(k, v []byte) error {
+		e, err := DecodeEvidence(v)
+		if err != nil {
+			return fmt.Errorf("evidence record %x: %w", k[1:], err)
+		}
+		slots[e.slot()] = true
+		return nil
+	})
+	return slots, err
+}
+
 // ImportResult says what an import did with each manifest.
 type ImportResult struct {
 	Known    int         // identical to a block this instance holds or imported before
 	Stored   int         // new, consistent with everything known, kept for later comparison
 	Evidence []*Evidence // new fork evidence found, stored
+	// Unstored counts further conflicts found at a height or parent that
+	// already has evidence of that kind: one record proves the fork, and
+	// storing every pair would grow quadratically with an equivocator's blocks.
+	Unstored int
 }
 
 // ImportManifests checks a manifest file from another copy of this
@@ -217,8 +244,10 @@ type ImportResult struct {
 // block is then compared with this instance's chain and with manifests
 // imported before; a block that conflicts with a known one at the same
 // height or with the same parent is stored as evidence (never adopted), a
-// new consistent one is kept. An import that would keep more than
-// maxImported manifests in all is refused whole.
+// new consistent one is kept. Only the first conflict found per height and
+// per parent is stored (ImportResult.Unstored counts the rest), in file
+// order against known blocks in the order they became known. An import
+// that would keep more than maxImported manifests in all is refused whole.
 func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
 	blocks, err := DecodeManifests(data)
 	if err != nil {
@@ -241,7 +270,10 @@ func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
 		if err != nil {
 			return err
 		}
-		seenEvidence := map[string]bool{}
+		covered, err := evidenceSlots(txn)
+		if err != nil {
+			return err
+		}
 		for _, b := range blocks {
 			h := b.Hash()
 			if known.has(h) {
@@ -257,15 +289,12 @@ func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
 					continue
 				}
 				e := newEvidence(c, k, b)
-				key := e.key()
-				if seenEvidence[string(key)] {
+				if covered[e.slot()] {
+					res.Unstored++
 					continue
 				}
-				seenEvidence[string(key)] = true
-				if _, err := txn.Get(key); err == nil {
-					continue // recorded by an earlier import
-				}
-				if err := txn.Set(key, e.Encode()); err != nil {
+				covered[e.slot()] = true
+				if err := txn.Set(e.key(), e.Encode()); err != nil {
 					return err
 				}
 				res.Evidence = append(res.Evidence, e)

@@ -344,3 +344,45 @@ func FuzzDecodeWitness(f *testing.F) {
 		}
 	})
 }
+
+// TestManifestImportEquivocationFlood: 50 blocks signed at one height hold
+// 1,275 conflicting pairs with each other and the chain's block; one
+// evidence record proves the fork and the rest are only counted, in this
+// import and the next.
+func TestManifestImportEquivocationFlood(t *testing.T) {
+	f := chainFixture(t)
+	own, _ := f.in.Manifests()
+	forks := make([]*Block, 51)
+	for i := range forks {
+		b := *own[2]
+		b.Roots = append([][32]byte(nil), b.Roots...)
+		b.Roots[0][5] ^= byte(i + 1) // an earlier root: the last is the state root
+		if err := f.in.sign(&b); err != nil {
+			t.Fatal(err)
+		}
+		forks[i] = &b
+	}
+	res, err := f.in.ImportManifests(EncodeManifests(forks[:50]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stored != 50 || len(res.Evidence) != 1 || res.Unstored != 50*51/2-1 {
+		t.Fatalf("import: stored %d, evidence %d, unstored %d; want 50, 1, %d", res.Stored, len(res.Evidence), res.Unstored, 50*51/2-1)
+	}
+	// The first pair found: the first file block against the chain's block.
+	if e := res.Evidence[0]; e.Conflict != SameHeight || string(e.key()) != string(newEvidence(SameHeight, own[2], forks[0]).key()) {
+		t.Fatalf("evidence: %v between %x and %x", e.Conflict, e.A.Hash(), e.B.Hash())
+	}
+	ev, err := f.in.Evidence()
+	if err != nil || len(ev) != 1 {
+		t.Fatalf("stored evidence: %d, %v", len(ev), err)
+	}
+	before := dumpStore(t, f.in)
+	res, err = f.in.ImportManifests(EncodeManifests(forks))
+	if err != nil || res.Known != 50 || res.Stored != 1 || len(res.Evidence) != 0 || res.Unstored != 51 {
+		t.Fatalf("second import: %+v, %v", res, err)
+	}
+	if added := diffLines(before, dumpStore(t, f.in)); strings.Count(added, "\n") != 0 || !strings.Contains(added, fmt.Sprintf("%x", importedKey(2, forks[50].Hash()))) {
+		t.Fatalf("second import stored more than the new manifest:\n%s", added)
+	}
+}
