@@ -273,9 +273,12 @@ evidence"). The chain itself is never changed.`,
 			for _, e := range res.Evidence {
 				ev = append(ev, toEvidenceJSON(e))
 			}
-			v := map[string]any{"known": res.Known, "stored": res.Stored, "evidence": ev}
+			v := map[string]any{"known": res.Known, "stored": res.Stored, "evidence": ev, "unstored": res.Unstored}
 			return emit(cmd, v, func(w io.Writer) {
 				fmt.Fprintf(w, "%d known, %d new, %d forks found\n", res.Known, res.Stored, len(ev))
+				if res.Unstored > 0 {
+					fmt.Fprintf(w, "%d further conflicts not stored (one record per height and per parent proves the fork)\n", res.Unstored)
+				}
 				for _, e := range ev {
 					fmt.Fprintf(w, "FORK at height %d (%s): %s vs %s\n", e.Height, e.Conflict, e.A.Hash[:16], e.B.Hash[:16])
 				}
