@@ -39,10 +39,7 @@ type Block struct {
 // TxsHash is SHA-256 over list<bytes[32]> of the transaction IDs.
 func TxsHash(ids [][32]byte) [32]byte {
 	w := enc.NewWriter(4 + 32*len(ids))
-	w.U32(uint32(len(ids)))
-	for _, id := range ids {
-		w.Fixed(id[:])
-	}
+	writeHashes(w, ids)
 	return sha256.Sum256(w.Bytes())
 }
 
@@ -53,10 +50,7 @@ func (b *Block) header(w *enc.Writer) {
 	w.U64(b.Height)
 	w.Fixed(b.Prev[:])
 	w.Fixed(b.TxsHash[:])
-	w.U32(uint32(len(b.Roots)))
-	for _, r := range b.Roots {
-		w.Fixed(r[:])
-	}
+	writeHashes(w, b.Roots)
 	w.Fixed(b.StateRoot[:])
 	w.Fixed(b.CommitmentRoot[:])
 	w.Fixed(b.Executor[:])
@@ -81,10 +75,7 @@ func (b *Block) Encode() []byte {
 	w := enc.NewWriter(250 + 64*len(b.Roots))
 	b.header(w)
 	w.Fixed(b.Signature[:])
-	w.U32(uint32(len(b.TxIDs)))
-	for _, id := range b.TxIDs {
-		w.Fixed(id[:])
-	}
+	writeHashes(w, b.TxIDs)
 	return w.Bytes()
 }
 
@@ -124,6 +115,15 @@ func (b *Block) readSigned(r *enc.Reader) error {
 	r.Into(b.Executor[:])
 	r.Into(b.Signature[:])
 	return nil
+}
+
+// writeHashes writes list<bytes[32]>; readHashes reads it back (at most
+// MaxBlockTxs entries).
+func writeHashes(w *enc.Writer, list [][32]byte) {
+	w.U32(uint32(len(list)))
+	for _, h := range list {
+		w.Fixed(h[:])
+	}
 }
 
 func readHashes(r *enc.Reader, what string) [][32]byte {

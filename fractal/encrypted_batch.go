@@ -83,10 +83,7 @@ func (b *EncryptedBatch) Encode() []byte {
 	w := enc.NewWriter(250 + 32*len(b.PayloadIDs))
 	b.header(w)
 	w.Fixed(b.Signature[:])
-	w.U32(uint32(len(b.PayloadIDs)))
-	for _, id := range b.PayloadIDs {
-		w.Fixed(id[:])
-	}
+	writeHashes(w, b.PayloadIDs)
 	return w.Bytes()
 }
 
