@@ -23,6 +23,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/shielded"
@@ -127,7 +128,6 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 		if err != nil { // leave no partial instance behind
 			os.RemoveAll(filepath.Join(home, dbDir))
 			os.Remove(filepath.Join(home, keyFile))
-			os.Remove(filepath.Join(home, configFile+".tmp"))
 		}
 	}()
 	key, err := keys.GenerateKey(rand.Reader)
@@ -287,30 +287,14 @@ func openDB(dir string) (*badger.DB, error) {
 	return db, nil
 }
 
-// writeConfig writes config.json through a temporary file and a rename, so
-// that it is either absent or complete.
+// writeConfig writes config.json atomically, so that it is either absent or
+// complete.
 func writeConfig(home string, cfg Config) error {
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(home, configFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(home, configFile))
+	return atomicfile.Write(filepath.Join(home, configFile), append(data, '\n'), 0o600)
 }
 
 // sign fills b.Executor and b.Signature.

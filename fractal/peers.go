@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/keys"
 )
 
@@ -156,11 +157,7 @@ func writePeers(home string, ps []Peer) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(home, peersFile+".tmp")
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(home, peersFile))
+	return atomicfile.Write(filepath.Join(home, peersFile), append(data, '\n'), 0o600)
 }
 
 func (p Peer) json() peerJSON {

@@ -12,6 +12,7 @@ import (
 	groth16bn "github.com/consensys/gnark/backend/groth16/bn254"
 	"github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
 
+	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
 )
 
@@ -47,7 +48,7 @@ func InitCeremony(dir string, cc *Compiled) (*Ceremony, error) {
 	w.String(cc.Name)
 	w.Fixed(cc.Hash[:])
 	w.U64(c.n)
-	if err := writeFileAtomic(filepath.Join(dir, "ceremony.bin"), w.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "ceremony.bin"), w.Bytes(), 0o644); err != nil {
 		return nil, fmt.Errorf("zk: mpc: %w", err)
 	}
 	return c, nil
@@ -125,7 +126,7 @@ func writeObject(path string, v io.WriterTo) error {
 	if _, err := v.WriteTo(&b); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b.Bytes())
+	return atomicfile.Write(path, b.Bytes(), 0o644)
 }
 
 // Contribute adds this process's randomness to the open phase and writes the
@@ -277,7 +278,7 @@ func (c *Ceremony) Seal(beacon []byte, cache Cache) (*Keys, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(filepath.Join(c.dir, "phase1-beacon.bin"), beacon); err != nil {
+		if err := atomicfile.Write(filepath.Join(c.dir, "phase1-beacon.bin"), beacon, 0o644); err != nil {
 			return nil, fmt.Errorf("zk: mpc: %w", err)
 		}
 		if err := writeObject(filepath.Join(c.dir, "srs.bin"), &srs); err != nil {

@@ -16,6 +16,7 @@ import (
 	cs "github.com/consensys/gnark/constraint/bn254"
 	"github.com/consensys/gnark/frontend"
 
+	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
 )
 
@@ -125,7 +126,7 @@ func (c Cache) Store(cc *Compiled, pk *groth16bn.ProvingKey, vk *groth16bn.Verif
 		name string
 		b    []byte
 	}{{"pk.bin", pkb.Bytes()}, {"vk.bin", vkb.Bytes()}, {"info.bin", info.marshal()}} {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.b); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.b, 0o644); err != nil {
 			return nil, fmt.Errorf("zk: cache: %w", err)
 		}
 	}
@@ -282,13 +283,4 @@ func unmarshalInfo(b []byte) (Info, error) {
 		return Info{}, fmt.Errorf("zk: info.bin: unknown setup kind %q", i.Setup)
 	}
 	return i, nil
-}
-
-// writeFileAtomic writes b to path through a temporary file and a rename.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fractalvm/fractal/circuits/merkle"
 	"github.com/fractalvm/fractal/circuits/note"
+	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/keys"
 )
@@ -163,7 +164,7 @@ func Create(dir string) (*Wallet, error) {
 	}
 	w := &Wallet{Dir: dir, Keys: k, State: &State{Tree: merkle.New()}}
 	line := base64.StdEncoding.EncodeToString(k.Spend.Bytes()) + "\n"
-	if err := writeFile(filepath.Join(dir, keyFile), []byte(line)); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, keyFile), []byte(line), 0o600); err != nil {
 		return nil, fmt.Errorf("wallet: %w", err)
 	}
 	return w, w.Save()
@@ -208,30 +209,10 @@ func (w *Wallet) Save() error {
 	if err != nil {
 		return fmt.Errorf("wallet: save: %w", err)
 	}
-	if err := writeFile(filepath.Join(w.Dir, stateFile), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(w.Dir, stateFile), b, 0o600); err != nil {
 		return fmt.Errorf("wallet: save: %w", err)
 	}
 	return nil
-}
-
-func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // Balance is the unspent total of one asset.
