@@ -16,13 +16,23 @@ test:
 	$(MAKE) --no-print-directory fuzz
 
 # Runs every `func FuzzXxx` for FUZZTIME (go test allows one target per run).
+# A run that fails and saves a failing input fails at once; a run that fails
+# without saving one (the fuzzing engine itself gave up, e.g. a worker that did
+# not start in time on a loaded machine) is run once more, and fails if that
+# run fails too.
 fuzz:
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	@set -e; log=$$(mktemp); for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
 	  pkg=./$$(dirname $$f); \
 	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
 	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || \
-	      { $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; exit 1; }; \
+	    before=$$(ls $$pkg/testdata/fuzz/$$t 2>/dev/null | wc -l); \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1; then \
+	      cat $$log; \
+	      after=$$(ls $$pkg/testdata/fuzz/$$t 2>/dev/null | wc -l); \
+	      if [ "$$after" != "$$before" ]; then echo "fuzz: $$t found a failing input (saved in $$pkg/testdata/fuzz/$$t)"; exit 1; fi; \
+	      echo "fuzz: $$t failed without a failing input; running it once more"; \
+	      $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    fi; \
 	  done; \
 	done
 
