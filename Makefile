@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench demo clean
+.PHONY: build test fuzz bench demo clean proto proto-check proto-breaking
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -41,6 +41,32 @@ bench:
 
 demo: build
 	./examples/demo.sh
+
+# The node API schema (proto/fractal/v1, decision 110). buf is built once into
+# bin/tools at its pinned version; the protoc plugins are go.mod tools, so
+# go.mod pins them. `make proto` lints the schema and regenerates api/fractalv1
+# (committed); `make proto-check` fails when the committed code is not what
+# the schema generates; `make proto-breaking` compares the schema with BASE's.
+BUF_VERSION := v1.75.0
+BUF         := bin/tools/buf-$(BUF_VERSION)
+BASE        ?= main
+
+$(BUF):
+	GOBIN=$(CURDIR)/bin/tools/buf-install $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	mv bin/tools/buf-install/buf $@
+	rmdir bin/tools/buf-install
+
+proto: $(BUF)
+	$(BUF) lint
+	$(BUF) generate
+	$(GO) build ./api/...
+
+proto-check: proto
+	git diff --exit-code -- api
+	@test -z "$$(git status --porcelain -- api)" || { git status --porcelain -- api; echo "proto-check: generated files not committed"; exit 1; }
+
+proto-breaking: $(BUF)
+	$(BUF) breaking --against "$$(git rev-parse --git-common-dir)#branch=$(BASE),subdir=proto"
 
 clean:
 	rm -rf bin
