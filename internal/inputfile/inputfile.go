@@ -41,7 +41,7 @@ const openFlags = os.O_RDONLY | syscall.O_NONBLOCK
 func Read(path string, max int64) ([]byte, error) {
 	f, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
-		return nil, err
+		return nil, named(path, err)
 	}
 	defer f.Close()
 	return read(f, path, max)
@@ -57,7 +57,7 @@ func ReadIn(dir, name string, max int64) ([]byte, error) {
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, err
+		return nil, named(dir, err)
 	}
 	defer root.Close()
 	f, err := root.OpenFile(name, openFlags, 0)
@@ -68,10 +68,21 @@ func ReadIn(dir, name string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", name, ErrOutside)
 	}
 	if err != nil {
-		return nil, err
+		return nil, named(name, err)
 	}
 	defer f.Close()
 	return read(f, name, max)
+}
+
+// named words an error of opening as "NAME: reason", the form of every
+// other error here, rather than the os package's "open NAME: reason". It
+// still wraps the cause (fs.ErrNotExist for a missing file).
+func named(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 // read checks that f is a regular file of at most max bytes, then reads at

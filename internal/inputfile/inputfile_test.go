@@ -29,8 +29,9 @@ func TestReadUpToTheLimit(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) || err.Error() != p+": too large: 5 bytes, the limit is 4" {
 		t.Fatalf("Read over the limit: %v", err)
 	}
-	_, err = Read(filepath.Join(t.TempDir(), "missing"), 5)
-	if !errors.Is(err, fs.ErrNotExist) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	_, err = Read(missing, 5)
+	if !errors.Is(err, fs.ErrNotExist) || err.Error() != missing+": no such file or directory" {
 		t.Fatalf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }
