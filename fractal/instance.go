@@ -25,6 +25,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/vp"
@@ -185,7 +186,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 // Open opens the instance in home. It refuses a folder that is not a
 // complete instance, and one that another process has open.
 func Open(home string) (*Instance, error) {
-	raw, err := os.ReadFile(filepath.Join(home, configFile))
+	raw, err := inputfile.Read(filepath.Join(home, configFile), 64<<10) // a config is a few hundred bytes
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("fractal: open %s: not a fractal instance (no %s; run fractal init)", home, configFile)
 	}

@@ -5,9 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/fractalvm/fractal/internal/inputfile/badfile"
 )
 
 func TestJSONRoundTrip(t *testing.T) {
@@ -69,16 +69,7 @@ func TestJSONCodeFilesStayInTheFolder(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "link.lua")); err != nil {
 		t.Fatal(err)
 	}
-	pipe := filepath.Join(dir, "pipe.lua")
-	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	go func() { // a reader that waits for a writer is let go after 10 s, so the test ends
-		time.Sleep(10 * time.Second)
-		if f, err := os.OpenFile(pipe, os.O_RDWR, 0); err == nil {
-			f.Close()
-		}
-	}()
+	badfile.Pipe(t, filepath.Join(dir, "pipe.lua"))
 	if err := os.WriteFile(filepath.Join(dir, "big.lua"), make([]byte, MaxCode+1), 0o600); err != nil {
 		t.Fatal(err)
 	}

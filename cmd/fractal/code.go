@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 )
 
 func init() {
@@ -32,9 +33,9 @@ prints its SHA-256 hash in hex: the value to use as a note's application or
 owner. Deploying the same code again prints the same hash.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		src, err := readLimited(args[0], fractal.MaxCodeBytes)
+		src, err := inputfile.Read(args[0], fractal.MaxCodeBytes)
 		if err != nil {
-			return err
+			return fmt.Errorf("deploy: %w", err)
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			h, err := in.Deploy(src)

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -166,11 +166,15 @@ only the wallet folder; run sync first to see new blocks.`,
 	},
 }
 
+// maxAddressFile bounds an address file: one 88-character line, with room
+// for a comment.
+const maxAddressFile = 4 << 10
+
 // addressFlag reads --to: an address, or @FILE holding one (as printed by
 // fractal shielded address).
 func addressFlag(s string) (wallet.Address, error) {
 	if name, ok := strings.CutPrefix(s, "@"); ok {
-		b, err := os.ReadFile(name)
+		b, err := inputfile.Read(name, maxAddressFile)
 		if err != nil {
 			return wallet.Address{}, fmt.Errorf("--to: %w", err)
 		}

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/smartlua"
 	"github.com/fractalvm/fractal/vp"
@@ -112,7 +112,7 @@ func runStep(cmd *cobra.Command, later bool) error {
 		}
 		prev = &h
 	}
-	frag, err := os.ReadFile(fragPath)
+	frag, err := inputfile.Read(fragPath, vp.MaxSource)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}

@@ -1,16 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -80,14 +81,14 @@ the command fails; nothing of it is stored.`,
 	}),
 }
 
-// readTxFile parses a transaction's JSON form from path.
+// readTxFile parses a transaction's JSON form from path; the code files it
+// names are read from path's folder.
 func readTxFile(path string) (*phases.Tx, error) {
-	f, err := os.Open(path)
+	data, err := inputfile.Read(path, phases.MaxTxJSON)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return phases.ParseJSON(f, filepath.Dir(path))
+	return phases.ParseJSON(bytes.NewReader(data), filepath.Dir(path))
 }
 
 // signTx signs tx with each key file, first making the keys the signers

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -63,27 +64,11 @@ func emitReceipt(cmd *cobra.Command, rc *phases.Receipt, b *fractal.Block) error
 	return emit(cmd, rc, func(w io.Writer) { printReceipt(w, rc, b) })
 }
 
-// readLimited reads a file, refusing one larger than max bytes.
-func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return data, nil
-}
-
-// readDecoded reads path and decodes it, naming the file in a decoding error.
-func readDecoded[T any](path string, decode func([]byte) (T, error)) (T, error) {
+// readDecoded reads path (at most max bytes) and decodes it, naming the
+// file in a decoding error.
+func readDecoded[T any](path string, max int64, decode func([]byte) (T, error)) (T, error) {
 	var zero T
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, max)
 	if err != nil {
 		return zero, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -320,9 +321,9 @@ what the source committed, and a note its predicates refuse on arrival.`,
 		if err != nil {
 			return err
 		}
-		raw, err := readLimited(args[0], phases.MaxExtradata)
+		raw, err := inputfile.Read(args[0], phases.MaxExtradata)
 		if err != nil {
-			return err
+			return fmt.Errorf("import: %w", err)
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			rc, b, err := in.ImportClaim(raw, signer)

@@ -6,9 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fractalvm/fractal/internal/inputfile/badfile"
 )
 
 func write(t *testing.T, path, data string) {
@@ -37,23 +38,14 @@ func TestReadUpToTheLimit(t *testing.T) {
 }
 
 // TestNamedPipeRefusedAtOnce: opening a FIFO for reading blocks until a
-// writer comes. Read must refuse it without waiting; if it blocks, the test
-// opens the pipe itself after a deadline so that it ends either way.
+// writer comes. Read must refuse it without waiting.
 func TestNamedPipeRefusedAtOnce(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Skipf("no named pipes here: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { _, err := Read(p, 1<<20); done <- err }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(10 * time.Second):
-		if w, oerr := os.OpenFile(p, os.O_RDWR, 0); oerr == nil { // unblocks the reader
-			w.Close()
-		}
-		t.Fatalf("Read of a named pipe still waits after 10 s (ended with %v)", <-done)
+	badfile.Pipe(t, p)
+	start := time.Now()
+	_, err := Read(p, 1<<20)
+	if waited := time.Since(start); waited >= badfile.Release {
+		t.Fatalf("Read of a named pipe waited %v for a writer", waited)
 	}
 	if !errors.Is(err, ErrNotRegular) || err.Error() != p+": not a regular file (a named pipe)" {
 		t.Fatalf("Read of a named pipe: %v", err)
@@ -73,18 +65,11 @@ func TestDeviceAndFolderRefused(t *testing.T) {
 // alone; reading even its first limit+1 bytes would allocate them.
 func TestOversizeRefusedUnread(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "sparse")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(64 << 30); err != nil {
-		t.Skipf("no sparse files here: %v", err)
-	}
-	f.Close()
+	badfile.Sparse(t, p, 64<<30)
 	const limit = 8 << 20
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err = Read(p, limit)
+	_, err := Read(p, limit)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Read of a 64 GiB file: %v", err)
