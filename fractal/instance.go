@@ -276,12 +276,15 @@ func (in *Instance) Executor() keys.PublicKey { return in.pub }
 // Config returns the configuration.
 func (in *Instance) Config() Config { return in.cfg }
 
+// ErrInUse reports a store that another process has open.
+var ErrInUse = errors.New("store is in use by another process")
+
 func openDB(dir string) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil)
 	db, err := badger.Open(opts)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, errors.New("store is in use by another process")
+			return nil, ErrInUse
 		}
 		return nil, fmt.Errorf("store: %w", err)
 	}

@@ -37,10 +37,14 @@ owner. Deploying the same code again prints the same hash.`,
 		if err != nil {
 			return fmt.Errorf("deploy: %w", err)
 		}
+		shown.addCode(src, args[0])
 		return withInstance(func(in *fractal.Instance) error {
 			h, err := in.Deploy(src)
 			if err != nil {
 				return err
+			}
+			if err := recordName(flagHome, src, args[0]); err != nil {
+				return fmt.Errorf("deploy: code %x stored, but its file name was not recorded: %w", h, err)
 			}
 			out := map[string]string{"file": args[0], "hash": hex.EncodeToString(h[:])}
 			return emit(cmd, out, func(w io.Writer) { fmt.Fprintln(w, out["hash"]) })

@@ -251,7 +251,7 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 		if err != nil {
 			return err
 		}
-		if err := rc.Err(); err != nil {
+		if err := refused(rc); err != nil {
 			emitReceipt(cmd, rc, b)
 			return fmt.Errorf("transaction %x %w", id[:8], err)
 		}

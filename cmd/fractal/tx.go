@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -73,7 +74,7 @@ the command fails; nothing of it is stored.`,
 			if err := emitReceipt(cmd, rc, b); err != nil {
 				return err
 			}
-			if err := rc.Err(); err != nil {
+			if err := refused(rc); err != nil {
 				return fmt.Errorf("transaction %x %w", id[:8], err)
 			}
 			return nil
@@ -88,7 +89,22 @@ func readTxFile(path string) (*phases.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return phases.ParseJSON(bytes.NewReader(data), filepath.Dir(path))
+	tx, err := phases.ParseJSON(bytes.NewReader(data), filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	// Messages name the code files rather than "lookup" and "calculation".
+	var files struct {
+		Lookup      *string `json:"lookup_file"`
+		Calculation *string `json:"calculation_file"`
+	}
+	json.Unmarshal(data, &files) // parsed strictly above
+	for chunk, file := range map[string]*string{"lookup": files.Lookup, "calculation": files.Calculation} {
+		if file != nil {
+			shown[chunk] = filepath.Base(*file)
+		}
+	}
+	return tx, nil
 }
 
 // signTx signs tx with each key file, first making the keys the signers
@@ -183,7 +199,7 @@ func receiptLine(rc *phases.Receipt) string {
 	if rc.Status == phases.Accepted {
 		return fmt.Sprintf("%x accepted (%d spent, %d created, gas %d)", rc.TxID, len(rc.Inputs), len(rc.Outputs), rc.Gas.Total())
 	}
-	return fmt.Sprintf("%x %s", rc.TxID, rc.Err())
+	return fmt.Sprintf("%x %s", rc.TxID, shown.show(rc.Err().Error()))
 }
 
 // printReceipt writes a receipt for people; b is the block that committed
@@ -192,7 +208,7 @@ func printReceipt(w io.Writer, rc *phases.Receipt, b *fractal.Block) {
 	fmt.Fprintf(w, "transaction %x %s\n", rc.TxID, rc.Status)
 	spent, created := "spent  ", "created"
 	if rc.Status != phases.Accepted {
-		fmt.Fprintf(w, "  refused in %s: %s\n", rc.Phase, rc.Reason)
+		fmt.Fprintf(w, "  refused in %s: %s\n", rc.Phase, shown.show(rc.Reason))
 		spent, created = "input  ", "output " // named, never committed
 	}
 	if b != nil && rc.Status == phases.Accepted {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -19,19 +19,25 @@ import (
 
 // Helpers shared by the verbs of every group.
 
-// trimmed wraps a verb so that its error loses the instance package's own
-// "fractal: " prefix, which main prints in front of every error anyway.
-func trimmed(f func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := f(cmd, args); err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), "fractal: "))
+// openInstance opens the instance named by --home.
+func openInstance() (*fractal.Instance, error) { return openWaiting(flagHome) }
+
+// openWaiting opens the instance in home. While another process holds it,
+// it tries again until --wait has passed, so two commands run one after
+// the other rather than the second failing.
+func openWaiting(home string) (*fractal.Instance, error) {
+	start := time.Now()
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 250*time.Millisecond) {
+		in, err := fractal.Open(home)
+		if !errors.Is(err, fractal.ErrInUse) {
+			return in, err
 		}
-		return nil
+		if time.Since(start)+delay > flagWait {
+			return nil, fmt.Errorf("%w (waited %v; --wait DURATION waits longer)", err, flagWait)
+		}
+		time.Sleep(delay)
 	}
 }
-
-// openInstance opens the instance named by --home.
-func openInstance() (*fractal.Instance, error) { return fractal.Open(flagHome) }
 
 // withInstance opens the instance named by --home, runs f on it and closes it.
 func withInstance(f func(in *fractal.Instance) error) error {
@@ -40,6 +46,7 @@ func withInstance(f func(in *fractal.Instance) error) error {
 		return err
 	}
 	defer in.Close()
+	shown.load(flagHome)
 	return f(in)
 }
 

@@ -55,7 +55,7 @@ own ID, are refused.`,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		var p fractal.Peer
 		if from, _ := cmd.Flags().GetString("from"); from != "" {
-			other, err := fractal.Open(from)
+			other, err := openWaiting(from)
 			if err != nil {
 				return err
 			}
@@ -217,16 +217,17 @@ refuses the note on arrival) is reported and changes nothing.`,
 		if err != nil {
 			return err
 		}
-		from, err := fractal.Open(fromDir)
+		from, err := openWaiting(fromDir)
 		if err != nil {
 			return err
 		}
 		defer from.Close()
-		to, err := fractal.Open(toDir)
+		to, err := openWaiting(toDir)
 		if err != nil {
 			return err
 		}
 		defer to.Close()
+		shown.load(toDir)
 		res, err := fractal.Relay(from, to, signer)
 		if err != nil {
 			return err
@@ -334,7 +335,7 @@ what the source committed, and a note its predicates refuse on arrival.`,
 			if err := emitReceipt(cmd, rc, b); err != nil {
 				return err
 			}
-			if err := rc.Err(); err != nil {
+			if err := refused(rc); err != nil {
 				return fmt.Errorf("import: %s: %w", args[0], err)
 			}
 			return nil
