@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -235,7 +236,9 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 			return err
 		}
 		bar := stderrBar(1, "proving")
+		start := time.Now()
 		tx, err := build(in, w, pk, tok, amount)
+		proving := time.Since(start)
 		if bar != nil {
 			bar.Finish()
 			fmt.Fprintln(cmd.ErrOrStderr())
@@ -251,14 +254,16 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 		if err != nil {
 			return err
 		}
+		v := viewReceipt(in, rc, b)
+		v.proving = proving
 		if err := refused(rc); err != nil {
-			emitReceipt(cmd, rc, b)
+			emitReceipt(cmd, v)
 			return fmt.Errorf("transaction %x %w", id[:8], err)
 		}
 		if _, err := syncWallet(cmd, in, w); err != nil {
 			return err
 		}
-		return emitReceipt(cmd, rc, b)
+		return emitReceipt(cmd, v)
 	})
 }
 

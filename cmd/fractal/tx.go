@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,7 +72,7 @@ the command fails; nothing of it is stored.`,
 			if err != nil {
 				return err
 			}
-			if err := emitReceipt(cmd, rc, b); err != nil {
+			if err := emitReceipt(cmd, viewReceipt(in, rc, b)); err != nil {
 				return err
 			}
 			if err := refused(rc); err != nil {
@@ -189,7 +190,7 @@ and its log. Refused transactions are not stored and are reported unknown.`,
 			if err != nil {
 				return err
 			}
-			return emitReceipt(cmd, rc, nil)
+			return emitReceipt(cmd, viewReceipt(in, rc, nil))
 		})
 	}),
 }
@@ -200,6 +201,61 @@ func receiptLine(rc *phases.Receipt) string {
 		return fmt.Sprintf("%x accepted (%d spent, %d created, gas %d)", rc.TxID, len(rc.Inputs), len(rc.Outputs), rc.Gas.Total())
 	}
 	return fmt.Sprintf("%x %s", rc.TxID, shown.show(rc.Err().Error()))
+}
+
+// receiptView is a receipt as the verbs print it: the stored receipt, the
+// exports an accepted transaction committed (they live in the outbox, not
+// in the receipt) and, for a shielded verb, how long proving took.
+type receiptView struct {
+	rc      *phases.Receipt
+	block   *fractal.Block // the block that committed it, when known
+	exports []exportJSON
+	proving time.Duration
+}
+
+// viewReceipt finds the exports of rc's transaction in in's outbox.
+func viewReceipt(in *fractal.Instance, rc *phases.Receipt, b *fractal.Block) receiptView {
+	v := receiptView{rc: rc, block: b}
+	if rc.Status != phases.Accepted {
+		return v
+	}
+	recs, err := in.Exports(nil)
+	if err != nil {
+		return v // the receipt is still worth printing; exports lists the outbox
+	}
+	for _, r := range recs {
+		if r.TxID == rc.TxID {
+			v.exports = append(v.exports, toExportJSON(r))
+		}
+	}
+	return v
+}
+
+// MarshalJSON is the receipt's JSON with "exports" and "proving_seconds"
+// added when there are any.
+func (v receiptView) MarshalJSON() ([]byte, error) {
+	b, err := v.rc.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(struct {
+		Exports []exportJSON `json:"exports,omitempty"`
+		Proving float64      `json:"proving_seconds,omitempty"`
+	}{v.exports, v.proving.Round(time.Millisecond).Seconds()})
+	if err != nil || string(extra) == "{}" {
+		return b, err
+	}
+	return append(append(b[:len(b)-1], ','), extra[1:]...), nil
+}
+
+func (v receiptView) print(w io.Writer) {
+	printReceipt(w, v.rc, v.block)
+	for _, e := range v.exports {
+		fmt.Fprintf(w, "  exported %s to %s\n    %s\n", e.ID[:16], e.To[:16], e.Key)
+	}
+	if v.proving > 0 {
+		fmt.Fprintf(w, "  proof made in %v\n", v.proving.Round(time.Millisecond))
+	}
 }
 
 // printReceipt writes a receipt for people; b is the block that committed

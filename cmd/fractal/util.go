@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -65,10 +64,9 @@ func sealFor(in *fractal.Instance, id [32]byte) (*phases.Receipt, *fractal.Block
 	return nil, nil, fmt.Errorf("transaction %x was not sealed", id[:8])
 }
 
-// emitReceipt prints a receipt as JSON or for people; b is the block that
-// committed it, when known.
-func emitReceipt(cmd *cobra.Command, rc *phases.Receipt, b *fractal.Block) error {
-	return emit(cmd, rc, func(w io.Writer) { printReceipt(w, rc, b) })
+// emitReceipt prints a receipt as JSON or for people.
+func emitReceipt(cmd *cobra.Command, v receiptView) error {
+	return emit(cmd, v, v.print)
 }
 
 // readDecoded reads path (at most max bytes) and decodes it, naming the

@@ -149,6 +149,16 @@ type exportJSON struct {
 	Provenance []string `json:"provenance"`
 }
 
+func toExportJSON(r *fractal.ExportRecord) exportJSON {
+	id := r.ID()
+	j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
+		Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
+	for _, p := range r.Note.Provenance {
+		j.Provenance = append(j.Provenance, hex.EncodeToString(p))
+	}
+	return j
+}
+
 var exportsCmd = &cobra.Command{
 	Use:   "exports [--to ID]",
 	Short: "List the exports this instance committed (its outbox)",
@@ -174,13 +184,7 @@ were imported.`,
 			}
 			out := []exportJSON{}
 			for _, r := range recs {
-				id := r.ID()
-				j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
-					Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
-				for _, p := range r.Note.Provenance {
-					j.Provenance = append(j.Provenance, hex.EncodeToString(p))
-				}
-				out = append(out, j)
+				out = append(out, toExportJSON(r))
 			}
 			return emit(cmd, out, func(w io.Writer) {
 				for _, j := range out {
@@ -332,7 +336,7 @@ what the source committed, and a note its predicates refuse on arrival.`,
 				why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
 				return fmt.Errorf("import: %s: %s", args[0], why)
 			}
-			if err := emitReceipt(cmd, rc, b); err != nil {
+			if err := emitReceipt(cmd, viewReceipt(in, rc, b)); err != nil {
 				return err
 			}
 			if err := refused(rc); err != nil {
