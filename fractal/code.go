@@ -37,7 +37,7 @@ func (in *Instance) Deploy(src []byte) (notes.Hash, error) {
 		return notes.Hash{}, fmt.Errorf("fractal: deploy: code is %d bytes, limit %d", len(src), MaxCodeBytes)
 	}
 	h := sha256.Sum256(src)
-	prog, err := vp.Compile(codeName(h), src)
+	prog, err := vp.Compile(CodeName(h), src)
 	if err != nil {
 		return notes.Hash{}, fmt.Errorf("fractal: deploy: %w", err)
 	}
@@ -108,7 +108,7 @@ func (r *registry) program(h notes.Hash) (*vp.Program, error) {
 	// Stored code compiled when deployed; a failure here means the store
 	// or the compiler changed. The *vp.Error is returned as is, so phases
 	// refuses the transaction rather than failing the host.
-	p, err = vp.Compile(codeName(h), src)
+	p, err = vp.Compile(CodeName(h), src)
 	if err != nil {
 		return nil, err
 	}
@@ -116,5 +116,7 @@ func (r *registry) program(h notes.Hash) (*vp.Program, error) {
 	return p, nil
 }
 
-// codeName is the chunk name errors mention: the first 8 bytes of the hash.
-func codeName(h notes.Hash) string { return fmt.Sprintf("code:%x", h[:8]) }
+// CodeName is the chunk name deployed code runs under, which its errors
+// mention: "code:" and the first 8 bytes of its SHA-256 in hex. It is part of
+// what re-execution reproduces; the CLI shows the file name instead.
+func CodeName(h notes.Hash) string { return fmt.Sprintf("code:%x", h[:8]) }

@@ -25,6 +25,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/vp"
@@ -185,7 +186,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 // Open opens the instance in home. It refuses a folder that is not a
 // complete instance, and one that another process has open.
 func Open(home string) (*Instance, error) {
-	raw, err := os.ReadFile(filepath.Join(home, configFile))
+	raw, err := inputfile.Read(filepath.Join(home, configFile), 64<<10) // a config is a few hundred bytes
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("fractal: open %s: not a fractal instance (no %s; run fractal init)", home, configFile)
 	}
@@ -275,12 +276,15 @@ func (in *Instance) Executor() keys.PublicKey { return in.pub }
 // Config returns the configuration.
 func (in *Instance) Config() Config { return in.cfg }
 
+// ErrInUse reports a store that another process has open.
+var ErrInUse = errors.New("store is in use by another process")
+
 func openDB(dir string) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil)
 	db, err := badger.Open(opts)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, errors.New("store is in use by another process")
+			return nil, ErrInUse
 		}
 		return nil, fmt.Errorf("store: %w", err)
 	}

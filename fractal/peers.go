@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/fractalvm/fractal/internal/atomicfile"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 )
 
@@ -20,6 +21,10 @@ import (
 const peersFile = "peers.json"
 
 const peersVersion = 1
+
+// maxPeersFile bounds the trust file: tens of thousands of peers with a few
+// keys each. peers add refuses to grow it past this.
+const maxPeersFile = 16 << 20
 
 // Peer is one trusted instance.
 type Peer struct {
@@ -112,7 +117,7 @@ func (in *Instance) TrustEntry() (Peer, error) {
 }
 
 func readPeers(home string) ([]Peer, error) {
-	raw, err := os.ReadFile(filepath.Join(home, peersFile))
+	raw, err := inputfile.Read(filepath.Join(home, peersFile), maxPeersFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -156,6 +161,9 @@ func writePeers(home string, ps []Peer) error {
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
+	}
+	if len(data)+1 > maxPeersFile {
+		return fmt.Errorf("%s would be %d bytes, more than the limit of %d", peersFile, len(data)+1, maxPeersFile)
 	}
 	return atomicfile.Write(filepath.Join(home, peersFile), append(data, '\n'), 0o600)
 }

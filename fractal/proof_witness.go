@@ -334,5 +334,5 @@ func (s *witnessState) Program(h notes.Hash) (*vp.Program, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: code %x", ErrOutsideWitness, h)
 	}
-	return vp.Compile(codeName(h), src)
+	return vp.Compile(CodeName(h), src)
 }

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+
+	"github.com/fractalvm/fractal/internal/inputfile"
 )
 
 // maxKeyFile bounds how much of a key file is read: the key is one 44-byte
@@ -16,17 +17,9 @@ const maxKeyFile = 4096
 // standard-base64 private key (surrounding spaces and a CR are ignored; later
 // lines are free for comments).
 func LoadKeyFile(path string) (PrivateKey, error) {
-	f, err := os.Open(path)
+	data, err := inputfile.Read(path, maxKeyFile)
 	if err != nil {
-		return PrivateKey{}, fmt.Errorf("keys: key file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return PrivateKey{}, fmt.Errorf("keys: key file %s: %w", path, err)
-	}
-	if len(data) > maxKeyFile {
-		return PrivateKey{}, fmt.Errorf("keys: key file %s: larger than %d bytes", path, maxKeyFile)
+		return PrivateKey{}, fmt.Errorf("keys: key file %w", err)
 	}
 	line, _, _ := bytes.Cut(data, []byte("\n"))
 	line = bytes.TrimSpace(line)

@@ -28,7 +28,7 @@ func TestLoadKeyFileRefusals(t *testing.T) {
 		{"fail_url_alphabet.key", "private key: not standard base64: illegal base64 data at input byte 14"},
 		{"fail_short_31_bytes.key", "private key: 31 bytes, want 32"},
 		{"fail_long_34_bytes.key", "private key: 48 base64 characters, want 44 (32 bytes)"},
-		{"fail_too_large.key", "larger than 4096 bytes"},
+		{"fail_too_large.key", "fail_too_large.key: too large: 5001 bytes, the limit is 4096"},
 		{"does_not_exist.key", "no such file or directory"},
 	} {
 		path := filepath.Join("testdata", tc.file)

@@ -8,11 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 )
@@ -73,8 +72,9 @@ func orEmpty(c notes.ConstraintSet) []notes.Pattern {
 // ParseJSON reads the JSON form strictly: unknown fields, trailing data,
 // input over MaxTxJSON, malformed keys, patterns or base64, and an "id" that
 // differs from the computed one are refused. Code given as "lookup_file" or
-// "calculation_file" is read from a path relative to dir; dir == "" refuses
-// file references (for JSON that arrives over a network).
+// "calculation_file" is read from a path relative to dir, which must resolve
+// inside dir (no "..", absolute path or symbolic link out of it); dir == ""
+// refuses file references (for JSON that arrives over a network).
 func ParseJSON(r io.Reader, dir string) (*Tx, error) {
 	tx, err := parseJSON(r, dir)
 	if err != nil {
@@ -91,7 +91,7 @@ func parseJSON(r io.Reader, dir string) (*Tx, error) {
 	if len(data) > MaxTxJSON {
 		return nil, fmt.Errorf("larger than %d bytes", MaxTxJSON)
 	}
-	if err := checkFieldNames(data); err != nil {
+	if err := checkFields(data); err != nil {
 		return nil, err
 	}
 	d := json.NewDecoder(bytes.NewReader(data))
@@ -180,11 +180,13 @@ var txFields = func() map[string]bool {
 	return m
 }()
 
-// checkFieldNames refuses an object naming a field twice or in another
-// case: encoding/json would keep the last value, or match "LOOKUP" to
-// "lookup", so a reader of the JSON could see code other than what is
-// signed. Anything else malformed is left to the decoder's message.
-func checkFieldNames(data []byte) error {
+// checkFields refuses an object naming a field twice or in another case:
+// encoding/json would keep the last value, or match "LOOKUP" to "lookup",
+// so a reader of the JSON could see code other than what is signed. It also
+// refuses null anywhere in a field's value, which encoding/json would take
+// as the zero value ("nonce": null as nonce 0, [null] as an empty pattern
+// or signature). Anything else malformed is left to the decoder's message.
+func checkFields(data []byte) error {
 	d := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
 		return nil
@@ -203,12 +205,38 @@ func checkFieldNames(data []byte) error {
 			return fmt.Errorf("field %q given twice", name)
 		}
 		seen[name] = true
-		var skip json.RawMessage
-		if err := d.Decode(&skip); err != nil {
+		top, null, err := holdsNull(d)
+		switch {
+		case err != nil:
 			return nil
+		case null && top:
+			return fmt.Errorf("field %q is null: give a value or leave the field out", name)
+		case null:
+			return fmt.Errorf("field %q holds a null", name)
 		}
 	}
 	return nil
+}
+
+// holdsNull reads one value from d and reports whether it holds a null,
+// and whether that null is the value itself.
+func holdsNull(d *json.Decoder) (top, null bool, err error) {
+	depth := 0
+	for first := true; first || depth > 0; first = false {
+		tok, err := d.Token()
+		if err != nil {
+			return false, false, err
+		}
+		switch tok {
+		case nil:
+			return first, true, nil
+		case json.Delim('['), json.Delim('{'):
+			depth++
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+		}
+	}
+	return false, false, nil
 }
 
 // codeField takes code inline or from a file relative to dir, never both.
@@ -230,24 +258,19 @@ func codeField(name string, inline, file *string, dir string) ([]byte, error) {
 	return nil, nil
 }
 
+// readCodeFile reads a code file named by the JSON form. It must resolve
+// inside dir, the JSON file's folder: a transaction file handed over by
+// someone else cannot make its signer commit a file from elsewhere.
 func readCodeFile(name, path, dir string) ([]byte, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%s_file: file references are not allowed here", name)
 	}
-	if filepath.IsAbs(path) || path == "" {
-		return nil, fmt.Errorf("%s_file: %q is not a relative path", name, path)
+	if path == "" {
+		return nil, fmt.Errorf("%s_file: empty path", name)
 	}
-	f, err := os.Open(filepath.Join(dir, path))
+	src, err := inputfile.ReadIn(dir, path, MaxCode)
 	if err != nil {
 		return nil, fmt.Errorf("%s_file: %w", name, err)
-	}
-	defer f.Close()
-	src, err := io.ReadAll(io.LimitReader(f, MaxCode+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s_file: %w", name, err)
-	}
-	if len(src) > MaxCode {
-		return nil, fmt.Errorf("%s_file %s: longer than %d bytes", name, path, MaxCode)
 	}
 	if len(src) == 0 {
 		return nil, nil

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fractalvm/fractal/internal/inputfile/badfile"
 )
 
 func TestJSONRoundTrip(t *testing.T) {
@@ -50,6 +52,43 @@ func TestJSONCodeFilesAndText(t *testing.T) {
 	}
 }
 
+// TestJSONCodeFilesStayInTheFolder: a transaction file handed over by
+// someone else must not make its signer commit code from outside the
+// file's folder, through "..", an absolute path or a symbolic link; nor
+// read a named pipe or an oversize file.
+func TestJSONCodeFilesStayInTheFolder(t *testing.T) {
+	top := t.TempDir()
+	dir := filepath.Join(top, "a", "b", "tx")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(top, "outside.lua")
+	if err := os.WriteFile(outside, []byte("return {}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "link.lua")); err != nil {
+		t.Fatal(err)
+	}
+	badfile.Pipe(t, filepath.Join(dir, "pipe.lua"))
+	if err := os.WriteFile(filepath.Join(dir, "big.lua"), make([]byte, MaxCode+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub := testKey(t, 1).Public().String()
+	for file, want := range map[string]string{
+		"../../../outside.lua": "calculation_file: ../../../outside.lua: resolves outside its folder",
+		outside:                "calculation_file: " + outside + ": resolves outside its folder",
+		"link.lua":             "calculation_file: link.lua: resolves outside its folder",
+		"pipe.lua":             "calculation_file: pipe.lua: not a regular file (a named pipe)",
+		"big.lua":              "calculation_file: big.lua: too large: 65537 bytes, the limit is 65536",
+	} {
+		src := `{"nonce": 1, "gas_limit": 1000, "calculation_file": "` + file + `", "signers": ["` + pub + `"]}`
+		_, err := ParseJSON(strings.NewReader(src), dir)
+		if err == nil || err.Error() != "phases: transaction JSON: "+want {
+			t.Errorf("%s: %v\nwant %s", file, err, want)
+		}
+	}
+}
+
 func TestJSONRefusals(t *testing.T) {
 	a := testKey(t, 1)
 	pub := a.Public().String()
@@ -68,7 +107,8 @@ func TestJSONRefusals(t *testing.T) {
 		{"bad extradata", `{` + base + `, "extradata": "!!"}`, "extradata: not standard base64: illegal base64 data at input byte 0"},
 		{"both extradata", `{` + base + `, "extradata": "", "extradata_text": ""}`, `both "extradata" and "extradata_text" given`},
 		{"both lookup", `{` + base + `, "lookup": "", "lookup_file": "x.lua"}`, `both "lookup" and "lookup_file" given`},
-		{"absolute path", `{` + base + `, "lookup_file": "/etc/passwd"}`, `lookup_file: "/etc/passwd" is not a relative path`},
+		{"absolute path", `{` + base + `, "lookup_file": "/etc/passwd"}`, `lookup_file: /etc/passwd: resolves outside its folder`},
+		{"empty path", `{` + base + `, "lookup_file": ""}`, `lookup_file: empty path`},
 		{"gas zero", `{"nonce": 1, "gas_limit": 0, "signers": []}`, "gas limit 0 is outside 1..100000000"},
 		{"wrong id", `{"id": "00", ` + base + `}`, `"id" 00 does not match the transaction's ID `},
 		{"bad signature", `{` + base + `, "signatures": ["AAAA"]}`, "signature 1: keys: signature: 4 base64 characters, want 88 (64 bytes)"},
@@ -77,6 +117,19 @@ func TestJSONRefusals(t *testing.T) {
 		{"field in other case", `{` + base + `, "LOOKUP": "return {}"}`, `json: unknown field "LOOKUP"`},
 		{"float nonce", `{"nonce": 1.5}`, "json: cannot unmarshal number 1.5 into Go struct field txJSON.nonce of type uint64"},
 		{"nonce past 2^64", `{"nonce": 18446744073709551616}`, "json: cannot unmarshal number 18446744073709551616 into Go struct field txJSON.nonce of type uint64"},
+		{"null nonce", `{"nonce": null, "gas_limit": 1000, "read": [], "write": [], "signers": ["` + pub + `"]}`,
+			`field "nonce" is null: give a value or leave the field out`},
+		{"null gas", `{"nonce": 1, "gas_limit": null, "signers": ["` + pub + `"]}`, `field "gas_limit" is null`},
+		{"null read", `{"nonce": 1, "gas_limit": 1000, "read": null, "signers": ["` + pub + `"]}`, `field "read" is null`},
+		{"null write", `{"nonce": 1, "gas_limit": 1000, "write": null, "signers": ["` + pub + `"]}`, `field "write" is null`},
+		{"null pattern", `{"nonce": 1, "gas_limit": 1000, "read": [null], "signers": ["` + pub + `"]}`, `field "read" holds a null`},
+		{"null lookup", `{` + base + `, "lookup": null}`, `field "lookup" is null`},
+		{"null calculation_file", `{` + base + `, "calculation_file": null}`, `field "calculation_file" is null`},
+		{"null extradata", `{` + base + `, "extradata_text": null}`, `field "extradata_text" is null`},
+		{"null signers", `{"nonce": 1, "gas_limit": 1000, "signers": null}`, `field "signers" is null`},
+		{"null signer", `{"nonce": 1, "gas_limit": 1000, "signers": [null]}`, `field "signers" holds a null`},
+		{"null signature", `{` + base + `, "signatures": [null]}`, `field "signatures" holds a null`},
+		{"null id", `{"id": null, ` + base + `}`, `field "id" is null`},
 		{"oversize", `{` + base + `, "lookup": "` + strings.Repeat("x", MaxTxJSON) + `"}`, "larger than 4194304 bytes"},
 	}
 	for _, tc := range cases {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/fractalvm/fractal/internal/atomicfile"
+	"github.com/fractalvm/fractal/internal/inputfile"
+	"github.com/fractalvm/fractal/keys"
 )
 
 // Store is a chain store in a folder, as plain files named by lower-case
@@ -26,6 +28,13 @@ import (
 type Store struct{ dir string }
 
 var storeDirs = []string{"states", "transitions", "signatures", "next"}
+
+// The longest file of each kind the decoders accept: nothing longer is read.
+const (
+	maxTransitionFile = 1 + 1 + 32 + 4 + maxFragment + 4 + MaxKeys*32
+	maxSigsFile       = 4 + MaxKeys*(4+keys.SignatureSize)
+	maxNextFile       = 64 + 2 // a hash in hex and a line end
+)
 
 // ErrNotFound reports a hash the store has no record of.
 var ErrNotFound = errors.New("smartlua: no such state")
@@ -44,7 +53,7 @@ func (s *Store) path(kind string, h Hash) string { return filepath.Join(s.dir, k
 
 // Get reads the record named h. It decodes but does not verify it.
 func (s *Store) Get(h Hash) (*Record, error) {
-	tb, err := os.ReadFile(s.path("transitions", h))
+	tb, err := inputfile.Read(s.path("transitions", h), maxTransitionFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, h)
 	}
@@ -55,11 +64,11 @@ func (s *Store) Get(h Hash) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smartlua: state %s: %w", h, err)
 	}
-	st, err := os.ReadFile(s.path("states", h))
+	st, err := inputfile.Read(s.path("states", h), maxState)
 	if err != nil {
 		return nil, fmt.Errorf("smartlua: read state %s: %w", h, err)
 	}
-	sb, err := os.ReadFile(s.path("signatures", h))
+	sb, err := inputfile.Read(s.path("signatures", h), maxSigsFile)
 	if err != nil {
 		return nil, fmt.Errorf("smartlua: read signatures %s: %w", h, err)
 	}
@@ -72,7 +81,7 @@ func (s *Store) Get(h Hash) (*Record, error) {
 
 // Next returns the recorded successor of h, if any.
 func (s *Store) Next(h Hash) (Hash, bool, error) {
-	b, err := os.ReadFile(s.path("next", h))
+	b, err := inputfile.Read(s.path("next", h), maxNextFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Hash{}, false, nil
 	}

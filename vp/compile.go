@@ -3,9 +3,10 @@ package vp
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/ast"
@@ -25,8 +26,6 @@ type Program struct {
 	slots []int              // for each upvalue of proto, its index in meterNames
 }
 
-var parseLine = regexp.MustCompile(`line:(\d+)`)
-
 // Compile parses src, refuses forbidden constructs (identifiers with the
 // reserved prefix "__fx_", nesting deeper than 200), instruments gas and
 // compiles it.
@@ -39,11 +38,7 @@ func Compile(name string, src []byte) (*Program, error) {
 	}
 	chunk, err := parse.Parse(bytes.NewReader(src), name)
 	if err != nil {
-		line := 0
-		if m := parseLine.FindStringSubmatch(err.Error()); m != nil {
-			line, _ = strconv.Atoi(m[1])
-		}
-		return fail(line, "syntax error: "+err.Error())
+		return fail(syntaxError(err, src))
 	}
 	in := &instrumenter{}
 	line := 1
@@ -79,4 +74,33 @@ func Compile(name string, src []byte) (*Program, error) {
 		p.slots = append(p.slots, slot)
 	}
 	return p, nil
+}
+
+// syntaxError words a parse error as one line, "syntax error" once: the
+// parser's own text repeats the chunk name and the words and ends in a
+// line break. A token is quoted and cut short: it may be a long string.
+func syntaxError(err error, src []byte) (line int, msg string) {
+	var pe *parse.Error
+	if !errors.As(err, &pe) {
+		return 0, "syntax error: " + strings.TrimSpace(err.Error())
+	}
+	msg = "syntax error"
+	if pe.Message != msg {
+		msg += ": " + pe.Message
+	}
+	if pe.Pos.Line == parse.EOF {
+		return bytes.Count(bytes.TrimRight(src, "\n"), []byte("\n")) + 1, msg + " at the end of the file"
+	}
+	return pe.Pos.Line, msg + " near " + QuoteShort(pe.Token)
+}
+
+// QuoteShort quotes s as a Go string literal on one line (control bytes and
+// invalid UTF-8 escaped), cut to its first 40 bytes, for error messages
+// that show bytes which came from outside.
+func QuoteShort(s string) string {
+	const max = 40
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
 }

@@ -85,7 +85,7 @@ func TestRunStateTableKeyInGlobalsRefused(t *testing.T) {
 	for frag, want := range map[string]string{
 		"G[{}] = 1":    "globals are read-only after the initial state (assigning a table key)",
 		"G[print] = 1": "globals are read-only after the initial state (assigning a function key)",
-		"G.x = 1":      "globals are read-only after the initial state (assigning x)",
+		"G.x = 1":      `globals are read-only after the initial state (assigning "x")`,
 	} {
 		_, out, err := p.RunState([]byte(frag), s1, signers(pub1))
 		if err == nil || !strings.HasSuffix(err.Error(), want) || out != nil {

@@ -12,8 +12,8 @@ import (
 // the sandbox copies the functions it keeps into new tables in sorted name
 // order. Left out: load, loadstring, loadfile, dofile, require, module,
 // getfenv, setfenv, collectgarbage, newproxy, rawget, rawset, rawequal,
-// string.dump, and the io, os, debug, package, channel and coroutine
-// libraries.
+// (each of these a stand-in that refuses with its name), string.dump, and
+// the io, os, debug, package, channel and coroutine libraries.
 func (v *vm) openLibs() {
 	L := v.L
 	for _, lib := range []struct {
@@ -94,6 +94,13 @@ func (v *vm) openLibs() {
 		"type":       fn(mathType),
 	}
 
+	// Left out, but named: a call says what is not allowed rather than
+	// "attempt to call a non-function object".
+	for _, name := range []string{"collectgarbage", "dofile", "getfenv", "load", "loadfile", "loadstring",
+		"module", "newproxy", "rawequal", "rawget", "rawset", "require", "setfenv"} {
+		base[name] = fn(notAllowed(name))
+	}
+
 	v.libs = v.frozenTable(base)
 	for name, lib := range map[string]map[string]lua.LValue{"string": str, "table": tab, "math": math, "crypto": v.cryptoLib()} {
 		v.libs.RawSetString(name, v.frozenTable(lib))
@@ -103,6 +110,14 @@ func (v *vm) openLibs() {
 	strMeta := v.frozenTable(map[string]lua.LValue{"__index": v.libs.RawGetString("string"), "__metatable": lua.LFalse})
 	L.SetMetatable(lua.LString(""), strMeta)
 	L.G.Global = L.NewTable()
+}
+
+// notAllowed is the stand-in for a function the sandbox leaves out.
+func notAllowed(name string) lua.LGFunction {
+	return func(L *lua.LState) int {
+		L.RaiseError("%s is not allowed in the sandbox", name)
+		return 0
+	}
 }
 
 // guarded wraps a gopher-lua builtin that converts argument n to int.

@@ -666,13 +666,14 @@ func (d *decoder) decode(b []byte) (*lua.LTable, error) {
 	return lv[0].(*lua.LTable), nil
 }
 
-// chunkName is the name a state's chunk is compiled under: derived from its
+// ChunkName is the name a state's chunk is compiled under: derived from its
 // hash, so error messages (which a state may keep) are the same everywhere.
-func chunkName(hash [32]byte) string { return fmt.Sprintf("chunk-%x", hash[:6]) }
+// The CLI shows the file name instead where it knows it.
+func ChunkName(hash [32]byte) string { return fmt.Sprintf("chunk-%x", hash[:6]) }
 
 func newChunk(src []byte) (*chunk, error) {
 	hash := sha256.Sum256(src)
-	prog, err := Compile(chunkName(hash), src)
+	prog, err := Compile(ChunkName(hash), src)
 	if err != nil {
 		return nil, err
 	}

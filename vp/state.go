@@ -112,10 +112,13 @@ func rawEntries(t *lua.LTable) ([]entry, lua.LValue) {
 }
 
 // keyText names a key in a message without a memory address, which would
-// differ between runs.
+// differ between runs; a string key is quoted and cut short, so bytes a
+// fragment chose never make a message span lines.
 func keyText(k lua.LValue) string {
-	switch k.(type) {
-	case lua.LBool, lua.LNumber, lua.LString:
+	switch k := k.(type) {
+	case lua.LString:
+		return QuoteShort(string(k))
+	case lua.LBool, lua.LNumber:
 		return k.String()
 	}
 	return "a " + k.Type().String() + " key"

@@ -68,6 +68,9 @@ func TestBalanceTransfer(t *testing.T) {
 		{"assign new global", "x = 1", signers(pub1), "globals are read-only"},
 		{"via _G", "_G.transfer = print", signers(pub1), "globals are read-only"},
 		{"via _G index", "_G['y'] = 1", signers(pub1), "globals are read-only"},
+		{"rawset on _G", "rawset(_G, 'x', 1)", signers(pub1), ":1: rawset is not allowed in the sandbox"},
+		{"raw bytes in a name", "_G['a\\n\\0' .. string.rep('b', 60)] = 1", signers(pub1),
+			`globals are read-only after the initial state (assigning "a\n\x00` + strings.Repeat("b", 37) + `"...)`},
 	} {
 		_, out, err := p.RunState([]byte(tc.src), st2, tc.call)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || out != nil {

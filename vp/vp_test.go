@@ -136,6 +136,25 @@ func TestRuntimeErrorLine(t *testing.T) {
 	}
 }
 
+// TestSyntaxErrorOneLine: a syntax error is one line that says so once,
+// names the line, and quotes the token it stopped at.
+func TestSyntaxErrorOneLine(t *testing.T) {
+	for src, want := range map[string]string{
+		"local x = \n\n)":   `bad.lua:3: syntax error near ")"`,
+		"local x = = 1\n":   `bad.lua:1: syntax error near "="`,
+		"x = 1 +\n\n":       `bad.lua:1: syntax error at the end of the file`,
+		"x = 1\nreturn x +": `bad.lua:2: syntax error at the end of the file`,
+		"x = 'abc\n":        `bad.lua:2: syntax error: unterminated string near "abc"`,
+		"x = '" + strings.Repeat("\x01", 50) + "\n": `bad.lua:2: syntax error: unterminated string near "` + strings.Repeat(`\x01`, 40) + `"...`,
+	} {
+		_, err := Compile("bad.lua", []byte(src))
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindCompile || err.Error() != want {
+			t.Errorf("%q: got %v\nwant %s", src, err, want)
+		}
+	}
+}
+
 func TestPrintAndTostring(t *testing.T) {
 	res, err := runSrc(t, `print("a", 1, 2.5, nil, true, {}, print, function() end, 2^53, -0.0)
 		print(setmetatable({}, {__tostring = function() return "custom" end}))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/internal/inputfile"
 )
 
 // Ceremony is a file-based multi-party Groth16 setup for one circuit, run
@@ -56,7 +57,7 @@ func InitCeremony(dir string, cc *Compiled) (*Ceremony, error) {
 
 // OpenCeremony opens the ceremony in dir and checks that it is for cc.
 func OpenCeremony(dir string, cc *Compiled) (*Ceremony, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "ceremony.bin"))
+	b, err := inputfile.Read(filepath.Join(dir, "ceremony.bin"), maxInfoFile)
 	if err != nil {
 		return nil, fmt.Errorf("zk: mpc: no ceremony in %s: %w", dir, err)
 	}
@@ -86,6 +87,10 @@ type Status struct {
 	Sealed1        bool // phase 1 sealed (phase 2 open)
 }
 
+// maxBeacon bounds a beacon: public randomness is a few dozen bytes, with
+// room for the text that names where it came from.
+const maxBeacon = 64 << 10
+
 func (c *Ceremony) file(phase, i int) string {
 	return filepath.Join(c.dir, fmt.Sprintf("phase%d-%04d.bin", phase, i))
 }
@@ -106,8 +111,9 @@ func (c *Ceremony) Status() Status {
 	return Status{Phase1: c.count(1), Phase2: c.count(2), Sealed1: err == nil}
 }
 
-func readObject(path string, v io.ReaderFrom) error {
-	b, err := os.ReadFile(path)
+// readObject reads a gnark object of the ceremony from path.
+func (c *Ceremony) readObject(path string, v io.ReaderFrom) error {
+	b, err := inputfile.Read(path, c.cc.maxFile())
 	if err != nil {
 		return err
 	}
@@ -138,7 +144,7 @@ func (c *Ceremony) Contribute() (phase, index int, err error) {
 		p := mpcsetup.NewPhase1(c.n)
 		if st.Phase1 > 0 {
 			p = new(mpcsetup.Phase1)
-			if err := readObject(c.file(1, st.Phase1), p); err != nil {
+			if err := c.readObject(c.file(1, st.Phase1), p); err != nil {
 				return 0, 0, fmt.Errorf("zk: mpc: %w", err)
 			}
 		}
@@ -158,7 +164,7 @@ func (c *Ceremony) Contribute() (phase, index int, err error) {
 		p.Initialize(c.cc.CCS, srs)
 	} else {
 		p = new(mpcsetup.Phase2)
-		if err := readObject(c.file(2, st.Phase2), p); err != nil {
+		if err := c.readObject(c.file(2, st.Phase2), p); err != nil {
 			return 0, 0, fmt.Errorf("zk: mpc: %w", err)
 		}
 	}
@@ -171,7 +177,7 @@ func (c *Ceremony) Contribute() (phase, index int, err error) {
 
 func (c *Ceremony) srs() (*mpcsetup.SrsCommons, error) {
 	srs := new(mpcsetup.SrsCommons)
-	if err := readObject(filepath.Join(c.dir, "srs.bin"), srs); err != nil {
+	if err := c.readObject(filepath.Join(c.dir, "srs.bin"), srs); err != nil {
 		return nil, fmt.Errorf("zk: mpc: %w", err)
 	}
 	return srs, nil
@@ -185,7 +191,7 @@ func (c *Ceremony) phase1() ([]*mpcsetup.Phase1, error) {
 	ps := make([]*mpcsetup.Phase1, st.Phase1)
 	for i := range ps {
 		ps[i] = new(mpcsetup.Phase1)
-		if err := readObject(c.file(1, i+1), ps[i]); err != nil {
+		if err := c.readObject(c.file(1, i+1), ps[i]); err != nil {
 			return nil, fmt.Errorf("zk: mpc: %w", err)
 		}
 	}
@@ -200,7 +206,7 @@ func (c *Ceremony) phase2() ([]*mpcsetup.Phase2, error) {
 	ps := make([]*mpcsetup.Phase2, st.Phase2)
 	for i := range ps {
 		ps[i] = new(mpcsetup.Phase2)
-		if err := readObject(c.file(2, i+1), ps[i]); err != nil {
+		if err := c.readObject(c.file(2, i+1), ps[i]); err != nil {
 			return nil, fmt.Errorf("zk: mpc: %w", err)
 		}
 	}
@@ -230,7 +236,7 @@ func (c *Ceremony) Verify() (Status, error) {
 		_, err := c.verifyPhase1(nil)
 		return st, err
 	}
-	beacon, err := os.ReadFile(filepath.Join(c.dir, "phase1-beacon.bin"))
+	beacon, err := inputfile.Read(filepath.Join(c.dir, "phase1-beacon.bin"), maxBeacon)
 	if err != nil {
 		return st, fmt.Errorf("zk: mpc: %w", err)
 	}
@@ -271,6 +277,9 @@ func (c *Ceremony) Verify() (Status, error) {
 func (c *Ceremony) Seal(beacon []byte, cache Cache) (*Keys, error) {
 	if len(beacon) == 0 {
 		return nil, errors.New("zk: mpc: seal needs a beacon")
+	}
+	if len(beacon) > maxBeacon {
+		return nil, fmt.Errorf("zk: mpc: beacon of %d bytes, the limit is %d", len(beacon), maxBeacon)
 	}
 	st := c.Status()
 	if !st.Sealed1 {

@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 
 	"github.com/consensys/gnark"
+	"github.com/consensys/gnark-crypto/ecc"
 	groth16bn "github.com/consensys/gnark/backend/groth16/bn254"
 	cs "github.com/consensys/gnark/constraint/bn254"
 	"github.com/consensys/gnark/frontend"
 
 	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/internal/inputfile"
 )
 
 // Setup kinds recorded beside cached keys.
@@ -62,6 +64,19 @@ type Compiled struct {
 	CCS  *cs.R1CS
 	Hash [32]byte
 }
+
+// maxFile bounds every key or ceremony file read for the circuit: a margin
+// over the largest gnark object for a circuit of its size (a few points of
+// 64 or 128 bytes per domain element and per wire), so a file that cannot
+// belong to the circuit is refused before it is read.
+func (cc *Compiled) maxFile() int64 {
+	n := ecc.NextPowerOfTwo(uint64(cc.CCS.GetNbConstraints()))
+	wires := cc.CCS.GetNbInternalVariables() + cc.CCS.GetNbPublicVariables() + cc.CCS.GetNbSecretVariables()
+	return 1<<20 + 1024*(int64(n)+int64(wires))
+}
+
+// maxInfoFile bounds info.bin: three short strings and four hashes.
+const maxInfoFile = 1 << 10
 
 // CompileNamed compiles c and hashes its constraint system together with the
 // gnark version.
@@ -140,7 +155,7 @@ func (c Cache) Store(cc *Compiled, pk *groth16bn.ProvingKey, vk *groth16bn.Verif
 // checked loader, which validates every point.
 func (c Cache) Load(cc *Compiled) (*Keys, error) {
 	dir := filepath.Join(c.Dir, cc.Name)
-	ib, err := os.ReadFile(filepath.Join(dir, "info.bin"))
+	ib, err := inputfile.Read(filepath.Join(dir, "info.bin"), maxInfoFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoKeys
 	}
@@ -157,11 +172,11 @@ func (c Cache) Load(cc *Compiled) (*Keys, error) {
 	if info.GnarkVersion != gnark.Version.String() {
 		return nil, fmt.Errorf("zk: cached keys made with gnark %s, this is %s; run setup again", info.GnarkVersion, gnark.Version)
 	}
-	pkb, err := os.ReadFile(filepath.Join(dir, "pk.bin"))
+	pkb, err := inputfile.Read(filepath.Join(dir, "pk.bin"), cc.maxFile())
 	if err != nil {
 		return nil, fmt.Errorf("zk: cache: %w", err)
 	}
-	vkb, err := os.ReadFile(filepath.Join(dir, "vk.bin"))
+	vkb, err := inputfile.Read(filepath.Join(dir, "vk.bin"), cc.maxFile())
 	if err != nil {
 		return nil, fmt.Errorf("zk: cache: %w", err)
 	}
@@ -205,7 +220,7 @@ func (c Cache) Load(cc *Compiled) (*Keys, error) {
 // It returns nil without error when it does not exist and create is unset.
 func (c Cache) localKey(create bool) ([]byte, error) {
 	path := filepath.Join(c.Dir, "local.key")
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, 64)
 	if err == nil && len(b) == 32 {
 		return b, nil
 	}

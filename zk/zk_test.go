@@ -11,6 +11,8 @@ import (
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/consensys/gnark/frontend"
+
+	"github.com/fractalvm/fractal/internal/inputfile/badfile"
 )
 
 // cubic proves knowledge of x with x³ + x + A = B, for public A and B.
@@ -337,5 +339,57 @@ func TestCeremony(t *testing.T) {
 	}
 	if _, err := OpenCeremony(filepath.Join(dir, "mpc"), &Compiled{Name: "square", CCS: cc.CCS}); err == nil {
 		t.Fatal("ceremony opened for another circuit")
+	}
+}
+
+// TestKeyAndCeremonyFilesBounded: key and ceremony files come from other
+// people (a ceremony folder is passed along); a named pipe, a device or a
+// file too large for the circuit is refused before it is read.
+func TestKeyAndCeremonyFilesBounded(t *testing.T) {
+	dir := t.TempDir()
+	cc, err := CompileNamed("cubic", &cubic{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Cache{Dir: dir}
+	if _, err := c.DevSetup(cc); err != nil {
+		t.Fatal(err)
+	}
+	pk := filepath.Join(dir, "cubic", "pk.bin")
+	os.Remove(pk)
+	badfile.Sparse(t, pk, 64<<30)
+	if _, err := c.Load(cc); err == nil || !strings.Contains(err.Error(), "pk.bin: too large: 68719476736 bytes, the limit is ") {
+		t.Fatalf("oversize pk.bin: %v", err)
+	}
+	vk := filepath.Join(dir, "cubic", "vk.bin")
+	os.Remove(vk)
+	badfile.Pipe(t, vk)
+	os.WriteFile(pk, nil, 0o644)
+	if _, err := c.Load(cc); err == nil || !strings.HasSuffix(err.Error(), "vk.bin: not a regular file (a named pipe)") {
+		t.Fatalf("vk.bin a named pipe: %v", err)
+	}
+
+	cer, err := InitCeremony(filepath.Join(dir, "mpc"), cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cer.Contribute(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(cer.file(1, 1))
+	badfile.Pipe(t, cer.file(1, 1))
+	if _, err := cer.Verify(); err == nil || !strings.HasSuffix(err.Error(), "phase1-0001.bin: not a regular file (a named pipe)") {
+		t.Fatalf("contribution a named pipe: %v", err)
+	}
+	if _, err := cer.Seal(make([]byte, 64<<10+1), c); err == nil || err.Error() != "zk: mpc: beacon of 65537 bytes, the limit is 65536" {
+		t.Fatalf("oversize beacon: %v", err)
+	}
+	ceremony := filepath.Join(dir, "mpc", "ceremony.bin")
+	os.Remove(ceremony)
+	if err := os.Symlink("/dev/zero", ceremony); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCeremony(filepath.Join(dir, "mpc"), cc); err == nil || !strings.HasSuffix(err.Error(), "ceremony.bin: not a regular file (a device)") {
+		t.Fatalf("ceremony.bin a device: %v", err)
 	}
 }

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/dispute"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -104,9 +104,18 @@ base64), --out writes the proof file itself.`,
 	}),
 }
 
+// Limits on the files the chain verbs read. A proof's JSON form carries its
+// block in hex and its binary form in base64: a few MiB at most. A manifest
+// file of 256 MiB holds several hundred thousand blocks of a few
+// transactions each.
+const (
+	maxProofFile    = 8 << 20
+	maxManifestFile = 256 << 20
+)
+
 // readProofFile reads a proof file, binary or the JSON query prints.
 func readProofFile(path string) (*fractal.QueryProof, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := inputfile.Read(path, maxProofFile)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +269,7 @@ stored, with the block it contradicts, as fork evidence (see "fractal
 evidence"). The chain itself is never changed.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		data, err := os.ReadFile(args[0])
+		data, err := inputfile.Read(args[0], maxManifestFile)
 		if err != nil {
 			return err
 		}
@@ -341,7 +350,7 @@ re-executes it alone and names the executor whose claim is wrong. It
 prints the rounds and the verdict; --out writes the transcript.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		data, err := os.ReadFile(args[0])
+		data, err := inputfile.Read(args[0], maxManifestFile)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 )
 
 func init() {
@@ -32,14 +33,18 @@ prints its SHA-256 hash in hex: the value to use as a note's application or
 owner. Deploying the same code again prints the same hash.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		src, err := readLimited(args[0], fractal.MaxCodeBytes)
+		src, err := inputfile.Read(args[0], fractal.MaxCodeBytes)
 		if err != nil {
-			return err
+			return fmt.Errorf("deploy: %w", err)
 		}
+		shown.addCode(src, args[0])
 		return withInstance(func(in *fractal.Instance) error {
 			h, err := in.Deploy(src)
 			if err != nil {
 				return err
+			}
+			if err := recordName(flagHome, src, args[0]); err != nil {
+				return fmt.Errorf("deploy: code %x stored, but its file name was not recorded: %w", h, err)
 			}
 			out := map[string]string{"file": args[0], "hash": hex.EncodeToString(h[:])}
 			return emit(cmd, out, func(w io.Writer) { fmt.Fprintln(w, out["hash"]) })

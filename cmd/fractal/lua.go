@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -50,7 +50,7 @@ of gas, a limit) exits with status 1 and the reason as
 "fractal: FILE:LINE: ..." on stderr, after printing the gas used and log.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
-		src, err := os.ReadFile(args[0])
+		src, err := inputfile.Read(args[0], vp.MaxSource)
 		if err != nil {
 			return fmt.Errorf("lua run: %w", err)
 		}

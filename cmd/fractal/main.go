@@ -7,10 +7,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -19,6 +21,7 @@ import (
 var (
 	flagHome string
 	flagJSON bool
+	flagWait time.Duration
 )
 
 var rootCmd = &cobra.Command{
@@ -28,21 +31,46 @@ var rootCmd = &cobra.Command{
 transactions checked by Lua validity predicates, shielded transfers proven
 with gnark, threshold encryption, and signed, re-executable state.
 
-The instance lives in the folder given by --home (default ./.fractal).`,
+The instance lives in the folder given by --home (default ./.fractal). A
+command that finds it open in another process waits for it up to --wait
+(default 3s). With --json a failed command prints {"error": {...}} on
+stdout as well as its one-line error on stderr (docs/CLI.md).`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }
 
+// jsonOut holds what a verb prints with --json until it is known whether it
+// failed: a failed verb prints one JSON object instead (errorJSON).
+var jsonOut *bytes.Buffer
+
 func init() {
 	rootCmd.PersistentFlags().StringVar(&flagHome, "home", ".fractal", "instance folder")
 	rootCmd.PersistentFlags().BoolVar(&flagJSON, "json", false, "print results as JSON")
+	rootCmd.PersistentFlags().DurationVar(&flagWait, "wait", 3*time.Second, "how long to wait for an instance another process has open")
+	rootCmd.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if flagJSON {
+			jsonOut = new(bytes.Buffer)
+			cmd.SetOut(jsonOut)
+		}
+	}
 }
 
-// run executes the command line and returns the process exit status. Errors
-// are printed as one line on stderr.
+// run executes the command line and returns the process exit status. An
+// error is one line on stderr and, with --json, a JSON object on stdout.
 func run() int {
-	if err := rootCmd.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "fractal: "+err.Error())
+	err := rootCmd.Execute()
+	if flagJSON {
+		var out []byte
+		if jsonOut != nil {
+			out = jsonOut.Bytes()
+		}
+		if err != nil {
+			out = jsonError(err, out)
+		}
+		os.Stdout.Write(out)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fractal: "+shown.show(err.Error()))
 		return 1
 	}
 	return 0

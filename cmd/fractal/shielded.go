@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -166,11 +167,15 @@ only the wallet folder; run sync first to see new blocks.`,
 	},
 }
 
+// maxAddressFile bounds an address file: one 88-character line, with room
+// for a comment.
+const maxAddressFile = 4 << 10
+
 // addressFlag reads --to: an address, or @FILE holding one (as printed by
 // fractal shielded address).
 func addressFlag(s string) (wallet.Address, error) {
 	if name, ok := strings.CutPrefix(s, "@"); ok {
-		b, err := os.ReadFile(name)
+		b, err := inputfile.Read(name, maxAddressFile)
 		if err != nil {
 			return wallet.Address{}, fmt.Errorf("--to: %w", err)
 		}
@@ -231,7 +236,9 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 			return err
 		}
 		bar := stderrBar(1, "proving")
+		start := time.Now()
 		tx, err := build(in, w, pk, tok, amount)
+		proving := time.Since(start)
 		if bar != nil {
 			bar.Finish()
 			fmt.Fprintln(cmd.ErrOrStderr())
@@ -247,14 +254,16 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 		if err != nil {
 			return err
 		}
-		if err := rc.Err(); err != nil {
-			emitReceipt(cmd, rc, b)
+		v := viewReceipt(in, rc, b)
+		v.proving = proving
+		if err := refused(rc); err != nil {
+			emitReceipt(cmd, v)
 			return fmt.Errorf("transaction %x %w", id[:8], err)
 		}
 		if _, err := syncWallet(cmd, in, w); err != nil {
 			return err
 		}
-		return emitReceipt(cmd, rc, b)
+		return emitReceipt(cmd, v)
 	})
 }
 

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/smartlua"
 	"github.com/fractalvm/fractal/vp"
@@ -91,6 +91,7 @@ func openChain(cmd *cobra.Command) (*smartlua.Store, *smartlua.Verifier, error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	shown.load(dir)
 	return st, smartlua.NewVerifier(vp.NewPool(), st.Get), nil
 }
 
@@ -112,7 +113,7 @@ func runStep(cmd *cobra.Command, later bool) error {
 		}
 		prev = &h
 	}
-	frag, err := os.ReadFile(fragPath)
+	frag, err := inputfile.Read(fragPath, vp.MaxSource)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -129,9 +130,14 @@ func runStep(cmd *cobra.Command, later bool) error {
 	if err != nil {
 		return err
 	}
+	shown.addCode(frag, fragPath)
 	rec, res, err := smartlua.Apply(store, v, rand.Reader, prev, frag, signers)
 	if err != nil {
 		return err
+	}
+	dir, _ := cmd.Flags().GetString("dir")
+	if err := recordName(dir, frag, fragPath); err != nil {
+		return fmt.Errorf("%s: state %s stored, but the fragment's file name was not recorded: %w", name, rec.Hash, err)
 	}
 	out := stepJSON{Hash: rec.Hash.String(), Values: res.Values, Log: res.Log, Gas: res.GasUsed, Signers: []string{}}
 	if prev != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/dkg"
 )
@@ -21,6 +22,11 @@ const (
 	tfheShareFile      = "share.key"
 	tfheTranscriptFile = "transcript.bin"
 )
+
+// maxTfheFile bounds every tfhe file read (keys, shares, ciphertexts, share
+// batches): the largest is a payload ciphertext, its sealed body with the
+// context and a few hundred bytes of header, key encapsulation and proof.
+const maxTfheFile = tfhe.MaxBody + tfhe.MaxContext + 4<<10
 
 func init() {
 	f := tfheSetupCmd.Flags()
@@ -200,7 +206,7 @@ prints the ciphertext's kind and ID.`,
 		if err != nil {
 			return err
 		}
-		pk, err := readDecoded(v[0], tfhe.DecodePublicKey)
+		pk, err := readDecoded(v[0], maxTfheFile, tfhe.DecodePublicKey)
 		if err != nil {
 			return err
 		}
@@ -212,7 +218,7 @@ prints the ciphertext's kind and ID.`,
 		case (counter >= 0) == (in != ""):
 			return errors.New("tfhe encrypt: give exactly one of --counter N and --in FILE")
 		case in != "":
-			b, err := os.ReadFile(in)
+			b, err := inputfile.Read(in, tfhe.MaxBody-16)
 			if err != nil {
 				return err
 			}
@@ -250,7 +256,7 @@ cannot be decrypted.`,
 		if err != nil {
 			return err
 		}
-		pk, err := readDecoded(v[0], tfhe.DecodePublicKey)
+		pk, err := readDecoded(v[0], maxTfheFile, tfhe.DecodePublicKey)
 		if err != nil {
 			return err
 		}
@@ -260,7 +266,7 @@ cannot be decrypted.`,
 		}
 		var in []tfhe.Ciphertext
 		for _, a := range args {
-			ct, err := readDecoded(a, tfhe.DecodeCiphertext)
+			ct, err := readDecoded(a, maxTfheFile, tfhe.DecodeCiphertext)
 			if err != nil {
 				return err
 			}
@@ -290,11 +296,11 @@ fails (an altered ciphertext) gets no share.`,
 		if err != nil {
 			return err
 		}
-		sk, err := readDecoded(v[0], tfhe.DecodeKeyShare)
+		sk, err := readDecoded(v[0], maxTfheFile, tfhe.DecodeKeyShare)
 		if err != nil {
 			return err
 		}
-		ct, err := readDecoded(args[0], tfhe.DecodeCiphertext)
+		ct, err := readDecoded(args[0], maxTfheFile, tfhe.DecodeCiphertext)
 		if err != nil {
 			return err
 		}
@@ -324,17 +330,17 @@ them to --out). A bad share is refused with the keyholder at fault named.`,
 		if err != nil {
 			return err
 		}
-		pk, err := readDecoded(v[0], tfhe.DecodePublicKey)
+		pk, err := readDecoded(v[0], maxTfheFile, tfhe.DecodePublicKey)
 		if err != nil {
 			return err
 		}
-		ct, err := readDecoded(v[1], tfhe.DecodeCiphertext)
+		ct, err := readDecoded(v[1], maxTfheFile, tfhe.DecodeCiphertext)
 		if err != nil {
 			return err
 		}
 		var ss []*tfhe.Share
 		for _, a := range args {
-			s, err := readDecoded(a, tfhe.DecodeShare)
+			s, err := readDecoded(a, maxTfheFile, tfhe.DecodeShare)
 			if err != nil {
 				return err
 			}

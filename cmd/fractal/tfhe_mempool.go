@@ -4,12 +4,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
@@ -48,7 +48,7 @@ accepted and reported as such: it is for tests only.`,
 		if err != nil {
 			return err
 		}
-		pk, err := readDecoded(vals[0], tfhe.DecodePublicKey)
+		pk, err := readDecoded(vals[0], maxTfheFile, tfhe.DecodePublicKey)
 		if err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ tfhe submit-share instead.`,
 		if err != nil {
 			return err
 		}
-		sk, err := readDecoded(vals[0], tfhe.DecodeKeyShare)
+		sk, err := readDecoded(vals[0], maxTfheFile, tfhe.DecodeKeyShare)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ stored shares make k, the batch is opened and its transactions executed in
 the fixed order (unless --no-seal).`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		raw, err := os.ReadFile(args[0])
+		raw, err := inputfile.Read(args[0], maxTfheFile)
 		if err != nil {
 			return err
 		}

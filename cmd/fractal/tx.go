@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -69,10 +72,10 @@ the command fails; nothing of it is stored.`,
 			if err != nil {
 				return err
 			}
-			if err := emitReceipt(cmd, rc, b); err != nil {
+			if err := emitReceipt(cmd, viewReceipt(in, rc, b)); err != nil {
 				return err
 			}
-			if err := rc.Err(); err != nil {
+			if err := refused(rc); err != nil {
 				return fmt.Errorf("transaction %x %w", id[:8], err)
 			}
 			return nil
@@ -80,14 +83,29 @@ the command fails; nothing of it is stored.`,
 	}),
 }
 
-// readTxFile parses a transaction's JSON form from path.
+// readTxFile parses a transaction's JSON form from path; the code files it
+// names are read from path's folder.
 func readTxFile(path string) (*phases.Tx, error) {
-	f, err := os.Open(path)
+	data, err := inputfile.Read(path, phases.MaxTxJSON)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return phases.ParseJSON(f, filepath.Dir(path))
+	tx, err := phases.ParseJSON(bytes.NewReader(data), filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	// Messages name the code files rather than "lookup" and "calculation".
+	var files struct {
+		Lookup      *string `json:"lookup_file"`
+		Calculation *string `json:"calculation_file"`
+	}
+	json.Unmarshal(data, &files) // parsed strictly above
+	for chunk, file := range map[string]*string{"lookup": files.Lookup, "calculation": files.Calculation} {
+		if file != nil {
+			shown[chunk] = filepath.Base(*file)
+		}
+	}
+	return tx, nil
 }
 
 // signTx signs tx with each key file, first making the keys the signers
@@ -172,7 +190,7 @@ and its log. Refused transactions are not stored and are reported unknown.`,
 			if err != nil {
 				return err
 			}
-			return emitReceipt(cmd, rc, nil)
+			return emitReceipt(cmd, viewReceipt(in, rc, nil))
 		})
 	}),
 }
@@ -182,7 +200,62 @@ func receiptLine(rc *phases.Receipt) string {
 	if rc.Status == phases.Accepted {
 		return fmt.Sprintf("%x accepted (%d spent, %d created, gas %d)", rc.TxID, len(rc.Inputs), len(rc.Outputs), rc.Gas.Total())
 	}
-	return fmt.Sprintf("%x %s", rc.TxID, rc.Err())
+	return fmt.Sprintf("%x %s", rc.TxID, shown.show(rc.Err().Error()))
+}
+
+// receiptView is a receipt as the verbs print it: the stored receipt, the
+// exports an accepted transaction committed (they live in the outbox, not
+// in the receipt) and, for a shielded verb, how long proving took.
+type receiptView struct {
+	rc      *phases.Receipt
+	block   *fractal.Block // the block that committed it, when known
+	exports []exportJSON
+	proving time.Duration
+}
+
+// viewReceipt finds the exports of rc's transaction in in's outbox.
+func viewReceipt(in *fractal.Instance, rc *phases.Receipt, b *fractal.Block) receiptView {
+	v := receiptView{rc: rc, block: b}
+	if rc.Status != phases.Accepted {
+		return v
+	}
+	recs, err := in.Exports(nil)
+	if err != nil {
+		return v // the receipt is still worth printing; exports lists the outbox
+	}
+	for _, r := range recs {
+		if r.TxID == rc.TxID {
+			v.exports = append(v.exports, toExportJSON(r))
+		}
+	}
+	return v
+}
+
+// MarshalJSON is the receipt's JSON with "exports" and "proving_seconds"
+// added when there are any.
+func (v receiptView) MarshalJSON() ([]byte, error) {
+	b, err := v.rc.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(struct {
+		Exports []exportJSON `json:"exports,omitempty"`
+		Proving float64      `json:"proving_seconds,omitempty"`
+	}{v.exports, v.proving.Round(time.Millisecond).Seconds()})
+	if err != nil || string(extra) == "{}" {
+		return b, err
+	}
+	return append(append(b[:len(b)-1], ','), extra[1:]...), nil
+}
+
+func (v receiptView) print(w io.Writer) {
+	printReceipt(w, v.rc, v.block)
+	for _, e := range v.exports {
+		fmt.Fprintf(w, "  exported %s to %s\n    %s\n", e.ID[:16], e.To[:16], e.Key)
+	}
+	if v.proving > 0 {
+		fmt.Fprintf(w, "  proof made in %v\n", v.proving.Round(time.Millisecond))
+	}
 }
 
 // printReceipt writes a receipt for people; b is the block that committed
@@ -191,7 +264,7 @@ func printReceipt(w io.Writer, rc *phases.Receipt, b *fractal.Block) {
 	fmt.Fprintf(w, "transaction %x %s\n", rc.TxID, rc.Status)
 	spent, created := "spent  ", "created"
 	if rc.Status != phases.Accepted {
-		fmt.Fprintf(w, "  refused in %s: %s\n", rc.Phase, rc.Reason)
+		fmt.Fprintf(w, "  refused in %s: %s\n", rc.Phase, shown.show(rc.Reason))
 		spent, created = "input  ", "output " // named, never committed
 	}
 	if b != nil && rc.Status == phases.Accepted {

@@ -4,33 +4,39 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
 // Helpers shared by the verbs of every group.
 
-// trimmed wraps a verb so that its error loses the instance package's own
-// "fractal: " prefix, which main prints in front of every error anyway.
-func trimmed(f func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := f(cmd, args); err != nil {
-			return errors.New(strings.TrimPrefix(err.Error(), "fractal: "))
+// openInstance opens the instance named by --home.
+func openInstance() (*fractal.Instance, error) { return openWaiting(flagHome) }
+
+// openWaiting opens the instance in home. While another process holds it,
+// it tries again until --wait has passed, so two commands run one after
+// the other rather than the second failing.
+func openWaiting(home string) (*fractal.Instance, error) {
+	start := time.Now()
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 250*time.Millisecond) {
+		in, err := fractal.Open(home)
+		if !errors.Is(err, fractal.ErrInUse) {
+			return in, err
 		}
-		return nil
+		if time.Since(start)+delay > flagWait {
+			return nil, fmt.Errorf("%w (waited %v; --wait DURATION waits longer)", err, flagWait)
+		}
+		time.Sleep(delay)
 	}
 }
-
-// openInstance opens the instance named by --home.
-func openInstance() (*fractal.Instance, error) { return fractal.Open(flagHome) }
 
 // withInstance opens the instance named by --home, runs f on it and closes it.
 func withInstance(f func(in *fractal.Instance) error) error {
@@ -39,6 +45,7 @@ func withInstance(f func(in *fractal.Instance) error) error {
 		return err
 	}
 	defer in.Close()
+	shown.load(flagHome)
 	return f(in)
 }
 
@@ -57,33 +64,16 @@ func sealFor(in *fractal.Instance, id [32]byte) (*phases.Receipt, *fractal.Block
 	return nil, nil, fmt.Errorf("transaction %x was not sealed", id[:8])
 }
 
-// emitReceipt prints a receipt as JSON or for people; b is the block that
-// committed it, when known.
-func emitReceipt(cmd *cobra.Command, rc *phases.Receipt, b *fractal.Block) error {
-	return emit(cmd, rc, func(w io.Writer) { printReceipt(w, rc, b) })
+// emitReceipt prints a receipt as JSON or for people.
+func emitReceipt(cmd *cobra.Command, v receiptView) error {
+	return emit(cmd, v, v.print)
 }
 
-// readLimited reads a file, refusing one larger than max bytes.
-func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return data, nil
-}
-
-// readDecoded reads path and decodes it, naming the file in a decoding error.
-func readDecoded[T any](path string, decode func([]byte) (T, error)) (T, error) {
+// readDecoded reads path (at most max bytes) and decodes it, naming the
+// file in a decoding error.
+func readDecoded[T any](path string, max int64, decode func([]byte) (T, error)) (T, error) {
 	var zero T
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, max)
 	if err != nil {
 		return zero, err
 	}

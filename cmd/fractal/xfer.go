@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -54,7 +55,7 @@ own ID, are refused.`,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		var p fractal.Peer
 		if from, _ := cmd.Flags().GetString("from"); from != "" {
-			other, err := fractal.Open(from)
+			other, err := openWaiting(from)
 			if err != nil {
 				return err
 			}
@@ -148,6 +149,16 @@ type exportJSON struct {
 	Provenance []string `json:"provenance"`
 }
 
+func toExportJSON(r *fractal.ExportRecord) exportJSON {
+	id := r.ID()
+	j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
+		Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
+	for _, p := range r.Note.Provenance {
+		j.Provenance = append(j.Provenance, hex.EncodeToString(p))
+	}
+	return j
+}
+
 var exportsCmd = &cobra.Command{
 	Use:   "exports [--to ID]",
 	Short: "List the exports this instance committed (its outbox)",
@@ -173,13 +184,7 @@ were imported.`,
 			}
 			out := []exportJSON{}
 			for _, r := range recs {
-				id := r.ID()
-				j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
-					Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
-				for _, p := range r.Note.Provenance {
-					j.Provenance = append(j.Provenance, hex.EncodeToString(p))
-				}
-				out = append(out, j)
+				out = append(out, toExportJSON(r))
 			}
 			return emit(cmd, out, func(w io.Writer) {
 				for _, j := range out {
@@ -216,16 +221,17 @@ refuses the note on arrival) is reported and changes nothing.`,
 		if err != nil {
 			return err
 		}
-		from, err := fractal.Open(fromDir)
+		from, err := openWaiting(fromDir)
 		if err != nil {
 			return err
 		}
 		defer from.Close()
-		to, err := fractal.Open(toDir)
+		to, err := openWaiting(toDir)
 		if err != nil {
 			return err
 		}
 		defer to.Close()
+		shown.load(toDir)
 		res, err := fractal.Relay(from, to, signer)
 		if err != nil {
 			return err
@@ -320,9 +326,9 @@ what the source committed, and a note its predicates refuse on arrival.`,
 		if err != nil {
 			return err
 		}
-		raw, err := readLimited(args[0], phases.MaxExtradata)
+		raw, err := inputfile.Read(args[0], phases.MaxExtradata)
 		if err != nil {
-			return err
+			return fmt.Errorf("import: %w", err)
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			rc, b, err := in.ImportClaim(raw, signer)
@@ -330,10 +336,10 @@ what the source committed, and a note its predicates refuse on arrival.`,
 				why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
 				return fmt.Errorf("import: %s: %s", args[0], why)
 			}
-			if err := emitReceipt(cmd, rc, b); err != nil {
+			if err := emitReceipt(cmd, viewReceipt(in, rc, b)); err != nil {
 				return err
 			}
-			if err := rc.Err(); err != nil {
+			if err := refused(rc); err != nil {
 				return fmt.Errorf("import: %s: %w", args[0], err)
 			}
 			return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/fractalvm/fractal/circuits/note"
 	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 )
 
@@ -53,6 +54,10 @@ const (
 	maxName  = 256
 	maxTree  = 64 << 20
 	stateVer = 1
+	// maxStateFile is the longest state encoding the limits above allow.
+	maxStateFile = 1 + 32 + 8 + 32 + 4 + maxTree + 4 + maxNotes*(note.Size+8+8+4+maxName+1)
+	// maxKeyFile bounds spend.key: one base64 line.
+	maxKeyFile = 4 << 10
 )
 
 // MarshalBinary encodes the state: u8 version=1 | instance (32) | next u64 |
@@ -172,7 +177,7 @@ func Create(dir string) (*Wallet, error) {
 
 // Open reads the wallet in dir.
 func Open(dir string) (*Wallet, error) {
-	line, err := os.ReadFile(filepath.Join(dir, keyFile))
+	line, err := inputfile.Read(filepath.Join(dir, keyFile), maxKeyFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("wallet: %s holds no wallet (run `fractal shielded address --new`)", dir)
 	}
@@ -192,7 +197,7 @@ func Open(dir string) (*Wallet, error) {
 		return nil, err
 	}
 	st := &State{}
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	b, err := inputfile.Read(filepath.Join(dir, stateFile), maxStateFile)
 	if err != nil {
 		return nil, fmt.Errorf("wallet: %w", err)
 	}

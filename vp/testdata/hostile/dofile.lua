@@ -1,2 +1,2 @@
--- want: runtime: attempt to call a non-function object
+-- want: runtime: dofile is not allowed in the sandbox
 dofile("/etc/passwd")

@@ -1,3 +1,3 @@
--- want: runtime: attempt to call a non-function object
+-- want: runtime: getfenv is not allowed in the sandbox
 local env = getfenv(0)
 return env

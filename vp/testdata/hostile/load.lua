@@ -1,2 +1,2 @@
--- want: runtime: attempt to call a non-function object
+-- want: runtime: load is not allowed in the sandbox
 return load("return 1")()

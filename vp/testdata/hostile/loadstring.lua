@@ -1,2 +1,2 @@
--- want: runtime: attempt to call a non-function object
+-- want: runtime: loadstring is not allowed in the sandbox
 return loadstring("return 1")()

@@ -1,2 +1,2 @@
--- want: runtime: attempt to call a non-function object
+-- want: runtime: rawset is not allowed in the sandbox
 rawset(string, "rep", nil)

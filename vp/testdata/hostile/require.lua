@@ -1,2 +1,2 @@
--- want: runtime: attempt to call a non-function object
+-- want: runtime: require is not allowed in the sandbox
 local os = require("os")

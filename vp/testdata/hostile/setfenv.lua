@@ -1,2 +1,2 @@
--- want: runtime: attempt to call a non-function object
+-- want: runtime: setfenv is not allowed in the sandbox
 setfenv(1, {})
