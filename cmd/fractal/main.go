@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -39,8 +40,16 @@ func init() {
 }
 
 // run executes the command line and returns the process exit status. Errors
-// are printed as one line on stderr.
-func run() int {
+// are printed as one line on stderr; so is a panic, which is a bug or a
+// damaged store, never a stack trace for the user.
+func run() (status int) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, _, _ := strings.Cut(strings.TrimSpace(fmt.Sprint(r)), "\n")
+			fmt.Fprintf(os.Stderr, "fractal: internal error: %s (if the instance's store is damaged, see docs/cli/backup.md)\n", msg)
+			status = 2
+		}
+	}()
 	if err := rootCmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "fractal: "+err.Error())
 		return 1

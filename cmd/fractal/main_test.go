@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spf13/cobra"
 )
 
 func TestMain(m *testing.M) {
@@ -55,4 +57,31 @@ func flipByte(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	data[at] ^= 1
 	ts.Check(os.WriteFile(files[len(files)-1], data, 0o600))
+}
+
+// TestPanicIsOneLine: whatever panics under a verb, the user gets one line
+// on stderr and status 2, never a stack trace.
+func TestPanicIsOneLine(t *testing.T) {
+	boom := &cobra.Command{Use: "zz-boom", RunE: func(*cobra.Command, []string) error {
+		panic("runtime error: slice bounds out of range [:7]\n\ngoroutine 1 [running]:\nmain.boom()")
+	}}
+	rootCmd.AddCommand(boom)
+	defer rootCmd.RemoveCommand(boom)
+	rootCmd.SetArgs([]string{"zz-boom"})
+	defer rootCmd.SetArgs(nil)
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	status := run()
+	os.Stderr = stderr
+	w.Close()
+	out, _ := io.ReadAll(r)
+	want := "fractal: internal error: runtime error: slice bounds out of range [:7] (if the instance's store is damaged, see docs/cli/backup.md)\n"
+	if status != 2 || string(out) != want {
+		t.Fatalf("status %d, stderr %q\nwant %q", status, out, want)
+	}
 }
