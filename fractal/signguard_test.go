@@ -11,19 +11,6 @@ import (
 	"github.com/fractalvm/fractal/fractal/guard"
 )
 
-// reopen closes f's instance and opens it again.
-func (f *fixture) reopen(t testing.TB) {
-	t.Helper()
-	if err := f.in.Close(); err != nil {
-		t.Fatal(err)
-	}
-	in, err := Open(f.home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.in = in
-}
-
 // sealMint mints one note under key k and seals it into a block.
 func (f *fixture) sealMint(t testing.TB, k string) *Block {
 	t.Helper()
