@@ -242,3 +242,18 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkBeginDone is what the guard adds to a seal: two synced writes
+// of the guard file.
+func BenchmarkBeginDone(b *testing.B) {
+	g := New(filepath.Join(b.TempDir(), "guard.json"), instance)
+	for i := 0; i < b.N; i++ {
+		blk := Block{Height: uint64(i), Hash: hashOf(fmt.Sprint(i))}
+		if err := g.Begin(blk); err != nil {
+			b.Fatal(err)
+		}
+		if err := g.Done(blk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
