@@ -285,9 +285,6 @@ func TestDamagedStoreFlips(t *testing.T) {
 					t.Fatalf("%s byte %d: the error does not name the file: %s", sf.rel, at, msg)
 				}
 				refused++
-				if os.Getenv("ZZ") != "" {
-					fmt.Println(sf.rel, at, msg)
-				}
 			case got != want:
 				t.Fatalf("%s byte %d: accepted, but the user sees another instance:\nreport %s\nwant   %s\nnotes %q\nwant  %q",
 					sf.rel, at, got.report, want.report, got.notes, want.notes)
