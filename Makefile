@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench demo clean proto proto-check proto-breaking
+.PHONY: build test fuzz bench demo clean proto proto-check proto-breaking flip-full
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -35,6 +35,12 @@ fuzz:
 	    fi; \
 	  done; \
 	done
+
+# Flips every byte of every file of a three-block instance home and opens,
+# verifies and lists it each time (make test flips a spread of positions);
+# prints the files, positions, refusals and unchanged results. Minutes.
+flip-full:
+	FRACTAL_FLIP_FULL=1 $(GO) test -count=1 -timeout 120m -run '^TestDamagedStoreFlips$$' -v ./fractal
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

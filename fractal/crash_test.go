@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,14 +18,18 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
 // crashHomeEnv names the instance a re-executed test binary commits blocks
-// to until it is killed.
-const crashHomeEnv = "FRACTAL_CRASH_HOME"
+// to (or verifies, when crashVerifyEnv is set) until it is killed.
+const (
+	crashHomeEnv   = "FRACTAL_CRASH_HOME"
+	crashVerifyEnv = "FRACTAL_CRASH_VERIFY"
+)
 
 // TestCrashChild is the child side of TestCrashRecovery: it does nothing
 // unless started by it.
@@ -35,6 +42,15 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(2)
+	}
+	if os.Getenv(crashVerifyEnv) != "" {
+		for {
+			fmt.Println("verifying")
+			if _, err := in.Verify(nil); err != nil {
+				fmt.Println("verify:", err)
+				os.Exit(2)
+			}
+		}
 	}
 	f := &fixture{in: in, home: home, nonce: rand.Uint64()}
 	f.allow = sha256.Sum256([]byte("return true\n"))
@@ -72,9 +88,14 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
-// TestCrashRecovery kills a process committing blocks with SIGKILL at
-// random points, again and again, and checks after each kill that the
-// reopened store holds exactly the committed transactions, none half-applied.
+// TestCrashRecovery kills a process committing blocks (every third round:
+// verifying the chain) with SIGKILL at random points, again and again, and
+// checks after each kill that the reopened store holds exactly the
+// committed transactions, none half-applied, and the guard its last block.
+// Each round also leaves what a kill between creating a memtable or value
+// log file and sizing it leaves, an empty file, which badger alone refused
+// to open ("Create a new file"). The first open after a kill must work, and
+// a killed verify must leave nothing in the system's temporary folder.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
@@ -82,11 +103,16 @@ func TestCrashRecovery(t *testing.T) {
 	f := newFixture(t, DefaultConfig())
 	home := f.home
 	f.in.Close()
-	rounds := 10
+	sysTmp := t.TempDir() // the children's TMPDIR
+	rounds := 12
 	lastHeight := uint64(0)
 	for r := 0; r < rounds; r++ {
+		verifying := r%3 == 2
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashHomeEnv+"="+home)
+		cmd.Env = append(os.Environ(), crashHomeEnv+"="+home, "TMPDIR="+sysTmp)
+		if verifying {
+			cmd.Env = append(cmd.Env, crashVerifyEnv+"=1")
+		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -94,9 +120,10 @@ func TestCrashRecovery(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Wait for the first sealed block, then kill at a random moment.
+		// Wait for the first sealed block (or verify), then kill at a
+		// random moment.
 		lines := bufio.NewScanner(out)
-		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "sealed ") {
+		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "sealed ") && !(verifying && lines.Text() == "verifying") {
 			cmd.Process.Kill()
 			cmd.Wait()
 			t.Fatalf("round %d: child said %q", r, lines.Text())
@@ -110,19 +137,49 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd.Wait()
+		if left, _ := os.ReadDir(sysTmp); len(left) > 0 {
+			t.Fatalf("round %d: the killed child left %s in the temporary folder", r, left[0].Name())
+		}
+		leaveEmptyLogs(t, filepath.Join(home, dbDir))
 
 		in, err := Open(home)
 		if err != nil {
 			t.Fatalf("round %d: reopen: %v", r, err)
 		}
+		if _, err := os.Stat(filepath.Join(home, tmpDir)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("round %d: the scratch folder survived the open: %v", r, err)
+		}
 		h := checkConsistent(t, in)
 		in.Close()
-		if h <= lastHeight {
-			t.Fatalf("round %d: height %d did not grow past %d", r, h, lastHeight)
+		if h < lastHeight || !verifying && h == lastHeight {
+			t.Fatalf("round %d: height %d after %d", r, h, lastHeight)
 		}
 		lastHeight = h
 	}
 	t.Logf("%d kills, %d blocks committed", rounds, lastHeight)
+}
+
+// leaveEmptyLogs adds, to the store in dir, the empty memtable and value
+// log files that a kill between creating such a file and sizing it leaves:
+// numbered one past the last of each.
+func leaveEmptyLogs(t *testing.T, dir string) {
+	t.Helper()
+	for _, ext := range []string{".mem", ".vlog"} {
+		names, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
+		last := 0
+		for _, n := range names {
+			if id, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(n), ext)); err == nil && id > last {
+				last = id
+			}
+		}
+		width := 6 // badger names value logs %06d, memtables %05d
+		if ext == ".mem" {
+			width = 5
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%0*d%s", width, last+1, ext)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // checkConsistent replays the receipts of every block from genesis and
@@ -133,6 +190,13 @@ func checkConsistent(t *testing.T, in *Instance) uint64 {
 	head, err := in.Head()
 	if err != nil {
 		t.Fatal(err)
+	}
+	g, err := guard.Load(filepath.Join(in.home, guardFile), in.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := g.Signed(); s != (guard.Block{Height: head.Height, Hash: head.Hash()}) {
+		t.Fatalf("guard records block %v, the head is %d", s, head.Height)
 	}
 	live := map[string]notes.Hash{} // state key → note ID, from the receipts
 	committed := map[notes.Hash]bool{}

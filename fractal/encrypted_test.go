@@ -433,15 +433,8 @@ func TestEncryptedRestart(t *testing.T) {
 	second := f.mint(f.allow, f.allow, f.alice, "second", "2")
 	f.encrypt(t, second) // queued, not in a batch, and the last entry of any queue
 	before := dumpStore(t, f.in)
-	if err := f.in.Close(); err != nil {
-		t.Fatal(err)
-	}
-	in, err := Open(f.home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.in = in
-	t.Cleanup(func() { in.Close() })
+	f.reopen(t)
+	in := f.in
 	if dumpStore(t, in) != before {
 		t.Fatal("store changed across reopen")
 	}

@@ -132,7 +132,7 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 		}
 		b.TxIDs[0], b.TxIDs[1] = b.TxIDs[1], b.TxIDs[0]
 		b.TxsHash = TxsHash(b.TxIDs)
-		if err := f.in.sign(b); err != nil {
+		if err := SignBlock(b, f.in.key); err != nil {
 			t.Fatal(err)
 		}
 		storeSet(t, f.in, k, b.Encode())

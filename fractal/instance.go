@@ -8,6 +8,7 @@
 package fractal
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -17,13 +18,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/atomicfile"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
@@ -35,7 +37,11 @@ import (
 const (
 	configFile = "config.json"
 	keyFile    = "executor.key"
+	guardFile  = "guard.json" // the double-sign guard (package guard)
 	dbDir      = "db"
+	// tmpDir holds scratch stores (verify's replay) of the process that has
+	// the instance open; every open empties it (decision 097).
+	tmpDir = "tmp"
 )
 
 // configVersion is the version of config.json this code reads.
@@ -82,7 +88,7 @@ func (c Config) check() error {
 type Instance struct {
 	home string
 	cfg  Config
-	db   *badger.DB
+	db   *badgerdb.DB
 	key  keys.PrivateKey
 	pub  keys.PublicKey
 	id   [32]byte
@@ -90,6 +96,9 @@ type Instance struct {
 	pool *vp.Pool
 	// shielded checks and commits shielded transactions (package shielded).
 	shielded *shielded.Pool
+	// guard records what the key signed; every block signature goes
+	// through signAndStore, which checks and updates it.
+	guard *guard.Guard
 
 	mu      sync.Mutex // serializes writers: Submit, Seal, Deploy
 	nextSeq uint64     // queue sequence of the next submission; guarded by mu
@@ -117,7 +126,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	for _, name := range []string{configFile, keyFile, dbDir} {
+	for _, name := range []string{configFile, keyFile, guardFile, dbDir} {
 		if _, err := os.Lstat(filepath.Join(home, name)); err == nil {
 			return nil, fmt.Errorf("fractal: init: %s already holds an instance (%s exists)", home, name)
 		}
@@ -129,6 +138,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 		if err != nil { // leave no partial instance behind
 			os.RemoveAll(filepath.Join(home, dbDir))
 			os.Remove(filepath.Join(home, keyFile))
+			os.Remove(filepath.Join(home, guardFile))
 		}
 	}()
 	key, err := keys.GenerateKey(rand.Reader)
@@ -152,27 +162,25 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
 	in = &Instance{home: home, cfg: cfg, db: db, key: key, pub: pub, id: id, pool: vp.NewPool()}
-	in.code = newRegistry(db)
+	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
-	genesis := &Block{Instance: id, TxsHash: TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: pub}
-	if err := in.sign(genesis); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("fractal: init: %w", err)
-	}
-	err = db.Update(func(txn *badger.Txn) error {
-		for _, kv := range [][2][]byte{
-			{metaKey("genesis"), desc},
-			{metaInstance, id[:]},
-			{metaHead, u64(0)},
-			{metaRoot, genesis.StateRoot[:]},
-			{seqKey(prefixBlock, 0), genesis.Encode()},
-		} {
-			if err := txn.Set(kv[0], kv[1]); err != nil {
-				return err
-			}
+	in.guard = guard.New(filepath.Join(home, guardFile), id)
+	genesis := &Block{Instance: id, TxsHash: TxsHash(nil), StateRoot: statetree.EmptyRoot}
+	txn := db.NewTransaction(true)
+	defer txn.Discard()
+	for _, kv := range [][2][]byte{
+		{metaKey("genesis"), desc},
+		{metaInstance, id[:]},
+		{metaHead, u64(0)},
+		{metaRoot, genesis.StateRoot[:]},
+	} {
+		if err = txn.Set(kv[0], kv[1]); err != nil {
+			break
 		}
-		return nil
-	})
+	}
+	if err == nil {
+		err = in.signAndStore(txn, genesis)
+	}
 	if err == nil {
 		err = writeConfig(home, cfg)
 	}
@@ -193,13 +201,8 @@ func Open(home string) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)
 	}
-	cfg := Config{MaxQueue: defaultMaxQueue} // a config.json older than max_queue keeps the default
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("fractal: open %s: %s: %w", home, configFile, err)
-	}
-	if err := cfg.check(); err != nil {
+	cfg, err := decodeConfig(raw)
+	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %s: %w", home, configFile, err)
 	}
 	key, err := keys.LoadKeyFile(filepath.Join(home, keyFile))
@@ -215,13 +218,43 @@ func Open(home string) (*Instance, error) {
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)
 	}
 	in := &Instance{home: home, cfg: cfg, db: db, key: key, pub: key.Public(), pool: vp.NewPool()}
-	in.code = newRegistry(db)
+	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
-	if err := in.loadIdentity(); err != nil {
+	if err := in.opened(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)
 	}
 	return in, nil
+}
+
+// opened finishes Open once the store is open (and so locked): it empties
+// the scratch folder a killed process may have left, reads the identity and
+// checks the store against the guard, creating the guard from the store's
+// head for an instance that has none (decision 095).
+func (in *Instance) opened() error {
+	if err := os.RemoveAll(filepath.Join(in.home, tmpDir)); err != nil {
+		return err
+	}
+	if err := in.loadIdentity(); err != nil {
+		return err
+	}
+	path := filepath.Join(in.home, guardFile)
+	g, err := guard.Load(path, in.id)
+	if errors.Is(err, os.ErrNotExist) {
+		var head guard.Block
+		if err := in.db.View(func(txn *badger.Txn) (err error) {
+			head, err = txnChain{in, txn}.Head()
+			return err
+		}); err != nil {
+			return err
+		}
+		g, err = guard.Create(path, in.id, head)
+	}
+	if err != nil {
+		return err
+	}
+	in.guard = g
+	return in.db.View(func(txn *badger.Txn) error { return g.Check(txnChain{in, txn}) })
 }
 
 // loadIdentity reads the instance ID and checks it against config.json and
@@ -277,39 +310,116 @@ func (in *Instance) Executor() keys.PublicKey { return in.pub }
 func (in *Instance) Config() Config { return in.cfg }
 
 // ErrInUse reports a store that another process has open.
-var ErrInUse = errors.New("store is in use by another process")
+var ErrInUse = badgerdb.ErrInUse
 
-func openDB(dir string) (*badger.DB, error) {
-	opts := badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil)
-	db, err := badger.Open(opts)
-	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, ErrInUse
-		}
-		return nil, fmt.Errorf("store: %w", err)
+// openDB opens the instance's store (package badgerdb: checked before
+// badger reads it, every block and value verified when read).
+func openDB(dir string) (*badgerdb.DB, error) {
+	db, err := badgerdb.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil))
+	var damaged *badgerdb.Damaged
+	if errors.As(err, &damaged) {
+		return nil, fmt.Errorf("%w; restore a backup (docs/cli/backup.md)", err)
 	}
-	return db, nil
+	return db, err
 }
 
 // writeConfig writes config.json atomically, so that it is either absent or
 // complete.
 func writeConfig(home string, cfg Config) error {
-	data, err := json.MarshalIndent(cfg, "", "  ")
+	data, err := encodeConfig(cfg)
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(home, configFile), append(data, '\n'), 0o600)
+	return atomicfile.Write(filepath.Join(home, configFile), data, 0o600)
 }
 
-// sign fills b.Executor and b.Signature.
-func (in *Instance) sign(b *Block) error {
+// encodeConfig is config.json's contents.
+func encodeConfig(cfg Config) ([]byte, error) {
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// decodeConfig parses and checks config.json's contents.
+func decodeConfig(raw []byte) (Config, error) {
+	cfg := Config{MaxQueue: defaultMaxQueue} // a config.json older than max_queue keeps the default
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.check()
+}
+
+// signAndStore is the one place where the executor key signs a block: it
+// fills b.Executor and b.Signature, sets the block in txn and commits txn.
+// The guard is checked against the store first (a store that lost signed
+// blocks is refused), a block that an imported manifest shows this key
+// already signed differently at b's height is refused, and b is recorded
+// in the guard file, synced, before the key signs; once txn is committed b
+// is recorded as signed. A failure after the signature leaves the guard
+// recording b as being signed, which the next check settles by looking at
+// the store (decision 095).
+func (in *Instance) signAndStore(txn *badger.Txn, b *Block) error {
 	b.Executor = in.pub
+	gb := guard.Block{Height: b.Height, Hash: b.Hash()}
+	if _, signed := in.guard.Signed(); signed {
+		// The committed store, not txn, which holds the new head already.
+		view := in.db.NewTransaction(false)
+		defer view.Discard()
+		if err := in.guard.Check(txnChain{in, view}); err != nil {
+			return err
+		}
+		if err := refuseImportedRival(view, gb); err != nil {
+			return err
+		}
+	}
+	if err := in.guard.Begin(gb); err != nil {
+		return err
+	}
 	sig, err := in.key.Sign(rand.Reader, b.signedMessage())
 	if err != nil {
 		return fmt.Errorf("sign block: %w", err)
 	}
 	copy(b.Signature[:], sig)
-	return nil
+	if err := txn.Set(seqKey(prefixBlock, b.Height), b.Encode()); err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	return in.guard.Done(gb)
+}
+
+// txnChain shows the guard the blocks of the store as txn sees them.
+type txnChain struct {
+	in  *Instance
+	txn *badger.Txn
+}
+
+func (c txnChain) Head() (guard.Block, error) {
+	h, err := headHeight(c.txn)
+	if err != nil {
+		return guard.Block{}, err
+	}
+	b, err := c.in.blockAt(c.txn, h)
+	if err != nil {
+		return guard.Block{}, err
+	}
+	return guard.Block{Height: h, Hash: b.Hash()}, nil
+}
+
+func (c txnChain) HashAt(h uint64) ([32]byte, bool, error) {
+	if _, err := c.txn.Get(seqKey(prefixBlock, h)); errors.Is(err, badger.ErrKeyNotFound) {
+		return [32]byte{}, false, nil
+	}
+	b, err := c.in.blockAt(c.txn, h)
+	if err != nil {
+		return [32]byte{}, false, err
+	}
+	return b.Hash(), true, nil
 }
 
 // VerifyBlock checks b's executor signature.

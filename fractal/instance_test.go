@@ -153,7 +153,7 @@ func TestBlockEncodingRoundTrip(t *testing.T) {
 	ids := [][32]byte{{1}, {2}, {3}}
 	b := &Block{Instance: in.ID(), Height: 7, Prev: [32]byte{9}, TxsHash: TxsHash(ids),
 		Roots: [][32]byte{{4}, {5}, {6}}, StateRoot: [32]byte{6}, TxIDs: ids}
-	if err := in.sign(b); err != nil {
+	if err := SignBlock(b, in.key); err != nil {
 		t.Fatal(err)
 	}
 	enc := b.Encode()

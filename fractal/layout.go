@@ -22,6 +22,7 @@ var (
 	metaInstance = metaKey("instance") // 32-byte instance ID
 	metaHead     = metaKey("head")     // u64 height of the last block
 	metaRoot     = metaKey("root")     // 32-byte state root after the last block
+	metaExported = metaKey("exported") // u64 height + 32-byte hash: the highest block exported in a manifest file
 )
 
 func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/keys"
 )
@@ -99,6 +100,35 @@ func (in *Instance) Manifests() ([]*Block, error) {
 		return nil, fmt.Errorf("fractal: manifests: %w", err)
 	}
 	return out, nil
+}
+
+// ExportManifests returns the manifest file of this instance's chain, from
+// genesis to the head, and the number of blocks in it. It first records the
+// head as exported (when higher than the last recorded), so that verify
+// fails on a chain that later ends before a block handed out.
+func (in *Instance) ExportManifests() ([]byte, int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	blocks, err := in.Manifests()
+	if err != nil {
+		return nil, 0, err
+	}
+	head := blocks[len(blocks)-1]
+	err = in.db.Update(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, metaExported)
+		if err == nil && len(raw) == 40 && binary.BigEndian.Uint64(raw) >= head.Height {
+			return nil
+		}
+		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		h := head.Hash()
+		return txn.Set(metaExported, append(u64(head.Height), h[:]...))
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("fractal: manifest export: %w", err)
+	}
+	return EncodeManifests(blocks), len(blocks), nil
 }
 
 // Conflict says how two signed manifests of one instance contradict each
@@ -312,6 +342,21 @@ func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
 		return nil, fmt.Errorf("fractal: manifest import: %w", err)
 	}
 	return res, nil
+}
+
+// refuseImportedRival refuses to sign b when a manifest imported from
+// another copy of this instance shows that its executor already signed a
+// different block at b's height: signing b would make the fork.
+func refuseImportedRival(txn *badger.Txn, b guard.Block) error {
+	prefix := binary.BigEndian.AppendUint64([]byte{prefixImported}, b.Height)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if h := it.Item().Key()[len(prefix):]; !bytes.Equal(h, b.Hash[:]) {
+			return fmt.Errorf("refusing to sign block %s: a manifest imported from another copy shows this executor signed block %d as %x…", b, b.Height, h[:min(8, len(h))])
+		}
+	}
+	return nil
 }
 
 // checkForeign checks a block from outside against the instance ID and its

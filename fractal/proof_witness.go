@@ -116,7 +116,7 @@ func (in *Instance) Witness(height uint64, index int) (*Witness, error) {
 }
 
 func (in *Instance) witness(height uint64, index int) (*Witness, error) {
-	rp, err := newReplay(in, in.pool)
+	rp, err := in.newReplay()
 	if err != nil {
 		return nil, err
 	}

@@ -151,11 +151,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 		if b.CommitmentRoot, err = sh.Finish(txn); err != nil {
 			return nil, err
 		}
-		if err := in.sign(b); err != nil {
-			return nil, err
-		}
 		for _, kv := range [][2][]byte{
-			{seqKey(prefixBlock, b.Height), b.Encode()},
 			{metaHead, u64(b.Height)},
 			{metaRoot, root[:]},
 		} {
@@ -170,7 +166,15 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 			return nil, err
 		}
 	}
-	if err := txn.Commit(); err != nil {
+	// Everything but the block itself is in txn: the block is signed, set
+	// and committed last, so that a seal that fails before wastes no
+	// signature.
+	if res.Block != nil {
+		err = in.signAndStore(txn, b)
+	} else {
+		err = txn.Commit()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return res, nil

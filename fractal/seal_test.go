@@ -39,6 +39,20 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	return f
 }
 
+// reopen closes f's instance and opens it again (closed at the test's end).
+func (f *fixture) reopen(t testing.TB) {
+	t.Helper()
+	if err := f.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := Open(f.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.in = in
+	t.Cleanup(func() { in.Close() })
+}
+
 func deploy(t testing.TB, in *Instance, path string) notes.Hash {
 	t.Helper()
 	src, err := os.ReadFile(path)

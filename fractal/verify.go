@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -22,7 +24,7 @@ import (
 // VerifyError names the first place where the stored chain disagrees with
 // its own signatures, hashes or re-execution.
 type VerifyError struct {
-	Kind   string   `json:"kind"`            // "block", "transaction", "receipt", "root", "note", "code", "manifest", "store"
+	Kind   string   `json:"kind"`            // "block", "transaction", "receipt", "root", "note", "code", "manifest", "guard", "store"
 	Height uint64   `json:"height"`          // block height, when the finding is about a block
 	Tx     int      `json:"tx"`              // index in the block; -1 when not about one transaction
 	TxID   [32]byte `json:"-"`               // the transaction's ID when Tx >= 0
@@ -57,13 +59,20 @@ type VerifyReport struct {
 // into a fresh temporary store, comparing every per-transaction root, the
 // final roots and every stored receipt with the replay, and finally the live
 // notes, the outbox and the import index with the replayed ones. It also
-// checks deployed code against its hash and imported manifests against
-// their signatures, and every encrypted batch against the blocks it opened
-// into (decision 079). The first disagreement is returned as a *VerifyError. progress, when not nil, is called after each
-// block with the blocks done and the total.
+// checks deployed code against its hash, imported manifests against their
+// signatures, that the chain reaches every block known to have been signed
+// or handed out (checkReach), and every encrypted batch against the blocks
+// it opened into (decision 079). The first disagreement is returned as a
+// *VerifyError. progress, when not nil, is called after each block with the
+// blocks done and the total.
 func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, error) {
 	rep := &VerifyReport{Instance: in.id}
-	rp, err := newReplay(in, in.pool)
+	// The guard is read before the snapshot: a block it records as signed
+	// is committed before it is recorded, so the snapshot holds it.
+	in.mu.Lock()
+	signed, hasSigned := in.guard.Signed()
+	in.mu.Unlock()
+	rp, err := in.newReplay()
 	if err != nil {
 		return nil, fmt.Errorf("fractal: verify: %w", err)
 	}
@@ -119,8 +128,10 @@ func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, er
 		if rep.Notes, err = compareReplayed(txn, rp.db); err != nil {
 			return err
 		}
-		rep.Manifests, err = verifyImported(txn, in.id, exec)
-		return err
+		if rep.Manifests, err = verifyImported(txn, in.id, exec); err != nil {
+			return err
+		}
+		return in.checkReach(txn, head, exec, signed, hasSigned)
 	})
 	if err != nil {
 		var ve *VerifyError
@@ -130,6 +141,60 @@ func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, er
 		return nil, fmt.Errorf("fractal: verify: %w", err)
 	}
 	return rep, nil
+}
+
+// checkReach checks that the chain, ending at block head, reaches every
+// block known to have been signed or handed out: the last block the guard
+// records as signed, the last block exported in a manifest file, and every
+// manifest imported from another copy (all signed by this instance's
+// executor, checked by verifyImported before). A chain shorter than any of
+// them has lost committed blocks; one holding another block at the height
+// of the guard's or the export's block is another history. An imported
+// manifest that differs from the chain at a height the chain holds is fork
+// evidence, kept apart (decision 056).
+func (in *Instance) checkReach(txn *badger.Txn, head uint64, exec keys.PublicKey, signed guard.Block, hasSigned bool) error {
+	reach := func(kind, where, what string, b guard.Block, sameHash bool) error {
+		fail := func(d string) error { return &VerifyError{Kind: kind, Tx: -1, Where: where, Detail: d} }
+		if b.Height > head {
+			return fail(fmt.Sprintf("%s block %d (hash %x…) but the chain ends at block %d: committed blocks are missing", what, b.Height, b.Hash[:8], head))
+		}
+		if !sameHash {
+			return nil
+		}
+		ours, err := in.verifiedBlock(txn, b.Height, exec)
+		if err != nil {
+			return err
+		}
+		if h := ours.Hash(); h != b.Hash {
+			return fail(fmt.Sprintf("%s block %d as %x but the chain's block %d is %x", what, b.Height, b.Hash, b.Height, h))
+		}
+		return nil
+	}
+	if hasSigned {
+		if err := reach("guard", in.guard.Path(), "this executor signed", signed, true); err != nil {
+			return err
+		}
+	}
+	raw, err := getValue(txn, metaExported)
+	switch {
+	case err == nil && len(raw) == 40:
+		b := guard.Block{Height: binary.BigEndian.Uint64(raw)}
+		copy(b.Hash[:], raw[8:])
+		if err := reach("manifest", "exported", "a manifest file exported", b, true); err != nil {
+			return err
+		}
+	case err == nil:
+		return &VerifyError{Kind: "store", Tx: -1, Where: "exported", Detail: fmt.Sprintf("record has %d bytes", len(raw))}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return err
+	}
+	return eachValue(txn, prefixImported, func(k, v []byte) error {
+		b, err := DecodeBlock(v) // checked by verifyImported before
+		if err != nil {
+			return err
+		}
+		return reach("manifest", hex.EncodeToString(k), "another copy's manifest, imported, holds", guard.Block{Height: b.Height, Hash: b.Hash()}, false)
+	})
 }
 
 // checkCode checks every deployed fragment against the hash it is stored
@@ -370,7 +435,9 @@ func compareSet(txn, rtxn *badger.Txn, prefix byte, fail func(k []byte, d string
 	return n, nil
 }
 
-// replay re-executes blocks into a fresh store in a temporary folder.
+// replay re-executes blocks into a fresh store in the instance's scratch
+// folder (tmpDir), which the next open empties if this process is killed
+// before close (decision 097).
 type replay struct {
 	dir  string
 	db   *badger.DB
@@ -382,8 +449,12 @@ type replay struct {
 	shielded *shielded.Pool
 }
 
-func newReplay(code phases.Code, pool *vp.Pool) (*replay, error) {
-	dir, err := os.MkdirTemp("", "fractal-replay-*")
+func (in *Instance) newReplay() (*replay, error) {
+	parent := filepath.Join(in.home, tmpDir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(parent, "replay-*")
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +464,7 @@ func newReplay(code phases.Code, pool *vp.Pool) (*replay, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("replay store: %w", err)
 	}
-	return &replay{dir: dir, db: db, code: code, pool: pool, root: statetree.EmptyRoot}, nil
+	return &replay{dir: dir, db: db, code: in, pool: in.pool, root: statetree.EmptyRoot}, nil
 }
 
 func (r *replay) close() {

@@ -126,7 +126,7 @@ func BenchmarkQueryProofCheck(b *testing.B) {
 	n := envInt("FRACTAL_BENCH_NOTES", 100_000)
 	root := fillTree(b, in, n)
 	blk := &Block{Instance: in.id, Height: 1, StateRoot: root, TxsHash: TxsHash(nil)}
-	if err := in.sign(blk); err != nil {
+	if err := SignBlock(blk, in.key); err != nil {
 		b.Fatal(err)
 	}
 	// An absent state key: its proof runs as deep as a present one's.

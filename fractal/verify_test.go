@@ -160,7 +160,7 @@ func TestVerifyNamesFirstDivergentTransaction(t *testing.T) {
 	b, _ := f.in.Block(2)
 	b.Roots[1][0] ^= 0xff
 	b.StateRoot = b.Roots[1]
-	if err := f.in.sign(b); err != nil {
+	if err := SignBlock(b, f.in.key); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.in.db.Update(func(txn *badger.Txn) error {

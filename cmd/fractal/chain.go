@@ -200,9 +200,14 @@ and checks the genesis descriptor, every block's executor signature, hash
 link and transactions hash, every stored transaction against its ID, the
 state root after every transaction and after every block, every stored
 receipt, the live notes, the deployed code against its hashes, and imported
-manifests and fork evidence against their signatures. On the first
-disagreement it names the block and transaction (or the note, code or
-record) and exits with status 1. The instance itself is only read.`,
+manifests and fork evidence against their signatures. The chain must also
+reach every block known to have left this instance: the last block the
+guard (guard.json) records as signed, the last block exported by
+"manifest export", and every manifest imported from another copy; a
+shorter chain has lost committed blocks. On the first disagreement it
+names the block and transaction (or the note, code, record or guard) and
+exits with status 1. The instance itself is only read; the replay store
+lives in the instance's tmp/ folder, which every open empties.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		return withInstance(func(in *fractal.Instance) error {
@@ -240,19 +245,21 @@ var manifestExportCmd = &cobra.Command{
 	Use:   "export FILE",
 	Short: "Write this instance's signed blocks to a manifest file",
 	Long: `export writes every signed block from genesis to the head into FILE (a new
-file), in the manifest file format of docs/formats/chain.md.`,
+file), in the manifest file format of docs/formats/chain.md. The instance
+records the last block it exported: "fractal verify" fails if the chain
+later ends before it.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		return withInstance(func(in *fractal.Instance) error {
-			blocks, err := in.Manifests()
+			file, n, err := in.ExportManifests()
 			if err != nil {
 				return err
 			}
-			if err := writeNew(args[0], fractal.EncodeManifests(blocks), 0o644); err != nil {
+			if err := writeNew(args[0], file, 0o644); err != nil {
 				return err
 			}
-			v := map[string]any{"file": args[0], "blocks": len(blocks)}
-			return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "exported %d manifests to %s\n", len(blocks), args[0]) })
+			v := map[string]any{"file": args[0], "blocks": n}
+			return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "exported %d manifests to %s\n", n, args[0]) })
 		})
 	}),
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,8 +57,17 @@ func init() {
 }
 
 // run executes the command line and returns the process exit status. An
-// error is one line on stderr and, with --json, a JSON object on stdout.
-func run() int {
+// error is one line on stderr and, with --json, a JSON object on stdout; so
+// is a panic, which is a bug or a damaged store, never a stack trace for the
+// user (status 2).
+func run() (status int) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, _, _ := strings.Cut(strings.TrimSpace(fmt.Sprint(r)), "\n")
+			fmt.Fprintf(os.Stderr, "fractal: internal error: %s (if the instance's store is damaged, see docs/cli/backup.md)\n", shown.show(msg))
+			status = 2
+		}
+	}()
 	err := rootCmd.Execute()
 	if flagJSON {
 		var out []byte

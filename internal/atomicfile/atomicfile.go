@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 // Write stores data at path with the given permissions: it writes a hidden
-// temporary file in the same folder, syncs it, and renames it over path. On
-// any error the temporary file is removed and path is left as it was.
+// temporary file in the same folder, syncs it, renames it over path and
+// syncs the folder, so that once Write returns the new contents survive a
+// crash. On an error before the rename the temporary file is removed and
+// path is left as it was.
 func Write(path string, data []byte, perm os.FileMode) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -35,5 +38,22 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename inside dir durable. Windows cannot open a folder
+// for syncing; there the rename is left to the file system.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -300,6 +300,11 @@ func (w *world) forgeHead(f func(*fractal.Block)) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	// A dishonest executor ignores its guard, which records the block it
+	// signed first and would refuse the store (decision 095).
+	if err := os.Remove(filepath.Join(w.home, "guard.json")); err != nil {
+		w.t.Fatal(err)
+	}
 	if w.in, err = fractal.Open(w.home); err != nil {
 		w.t.Fatal(err)
 	}
