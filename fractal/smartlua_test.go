@@ -240,20 +240,20 @@ func TestSmartLuaOnInstance(t *testing.T) {
 	// The check is charged to the application predicate's own meter: lookup
 	// and calculation take 113 gas; the three predicates (application, the
 	// input's and the output's owner) each get a third of the rest. The
-	// application predicate needs 1153 (its Lua and the check together), the
+	// application predicate needs 3885 (its Lua and the check together), the
 	// owners 171 together. With a share of 300 it runs out in the check
-	// (line 32), with 1152 just after it (line 34); a share of 1153 (limit
-	// 3572) is exactly enough.
+	// (line 32), with 3884 just after it (line 34); a share of 3885 (limit
+	// 11768) is exactly enough.
 	for limit, want := range map[uint64]string{
-		1013: "code:f3b184a864e1e161:32: out of gas (limit 300)",
-		3571: "code:f3b184a864e1e161:34: out of gas (limit 1152)",
+		1013:  "code:f3b184a864e1e161:32: out of gas (limit 300)",
+		11767: "code:f3b184a864e1e161:34: out of gas (limit 3884)",
 	} {
 		wantRefused(t, c.seal(t, c.step(true, smartlua.EncodeRecord(good), limit)), want)
 		if dumpStore(t, c.in) != before {
 			t.Fatal("step out of gas changed the store")
 		}
 	}
-	if rc := c.seal(t, c.step(true, smartlua.EncodeRecord(good), 3572)); rc.Err() != nil || rc.Gas.Validity != 1324 {
+	if rc := c.seal(t, c.step(true, smartlua.EncodeRecord(good), 11768)); rc.Err() != nil || rc.Gas.Validity != 4056 {
 		t.Fatalf("second transfer with exactly enough gas: %v, validity gas %d", rc.Err(), rc.Gas.Validity)
 	}
 	if got := balances(t, c.live(t)); got != "ByRn70=10 HbaGF7=6 Ifni9g=14" {
