@@ -235,7 +235,7 @@ func (c *converter) table(t *lua.LTable, depth int) (any, error) {
 			}
 		}
 	}
-	gas := uint64(arrayEntryGas*ints + hashEntryGas*(len(keys)-ints) + walkGas*(span(t)-len(keys)))
+	gas := uint64(arrayEntryGas*ints + hashEntryGas*(len(keys)-ints) + walkGas*max(span(t)-len(keys), 0))
 	if !c.v.spend(gas) {
 		return nil, c.v.r.fatal
 	}
