@@ -29,6 +29,7 @@ import (
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/vp"
 )
@@ -55,13 +56,22 @@ type Config struct {
 	MaxBlockTxs int    `json:"max_block_txs"` // transactions per sealed block
 	MaxTxBytes  int    `json:"max_tx_bytes"`  // largest transaction encoding or JSON accepted
 	MaxQueue    int    `json:"max_queue"`     // queued submissions (plain and encrypted) the mempool holds
+	MaxBlockGas uint64 `json:"max_block_gas"` // gas one block may spend; a transaction asking for more is refused
 	Serial      bool   `json:"serial"`        // run blocks one transaction at a time instead of with the scheduler
 }
 
 // DefaultConfig returns the configuration written by Init.
 func DefaultConfig() Config {
-	return Config{Version: configVersion, MaxBlockTxs: 1024, MaxTxBytes: 1 << 20, MaxQueue: defaultMaxQueue}
+	return Config{Version: configVersion, MaxBlockTxs: 1024, MaxTxBytes: 1 << 20, MaxQueue: defaultMaxQueue, MaxBlockGas: defaultMaxBlockGas}
 }
+
+// defaultMaxBlockGas is max_block_gas for a new instance and for a
+// config.json written before the field existed: the largest gas limit a
+// transaction may ask for, so that every valid transaction fits a block.
+const defaultMaxBlockGas = phases.MaxGasLimit
+
+// maxBlockGas bounds max_block_gas: about a day of execution.
+const maxBlockGas = 1_000_000_000_000
 
 // defaultMaxQueue is max_queue for a new instance and for a config.json
 // written before the field existed.
@@ -79,6 +89,9 @@ func (c Config) check() error {
 	}
 	if c.MaxQueue < 1 || c.MaxQueue > 1<<20 {
 		return fmt.Errorf("max_queue %d outside 1..%d", c.MaxQueue, 1<<20)
+	}
+	if c.MaxBlockGas < 1 || c.MaxBlockGas > maxBlockGas {
+		return fmt.Errorf("max_block_gas %d outside 1..%d", c.MaxBlockGas, uint64(maxBlockGas))
 	}
 	return nil
 }
@@ -344,7 +357,8 @@ func encodeConfig(cfg Config) ([]byte, error) {
 
 // decodeConfig parses and checks config.json's contents.
 func decodeConfig(raw []byte) (Config, error) {
-	cfg := Config{MaxQueue: defaultMaxQueue} // a config.json older than max_queue keeps the default
+	// A config.json older than max_queue or max_block_gas gets the default.
+	cfg := Config{MaxQueue: defaultMaxQueue, MaxBlockGas: defaultMaxBlockGas}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {

@@ -148,10 +148,13 @@ func (in *Instance) admit(tx *phases.Tx) ([]byte, error) {
 	return raw, tx.VerifySignatures()
 }
 
-// checkForm is admit without the signatures: validity and size.
+// checkForm is admit without the signatures: validity, gas and size.
 func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 	if err := tx.Validate(); err != nil {
 		return nil, err
+	}
+	if tx.GasLimit > in.cfg.MaxBlockGas {
+		return nil, fmt.Errorf("gas limit %d exceeds the block gas limit (max_block_gas %d)", tx.GasLimit, in.cfg.MaxBlockGas)
 	}
 	raw := tx.Encode()
 	if len(raw) > in.cfg.MaxTxBytes {

@@ -152,9 +152,12 @@ func (x *execution) seed(label string) uint64 {
 	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
-// run runs one Lua program and adds its print output to the log.
+// run runs one Lua program, within the memory budget, and adds its print
+// output to the log.
 func (x *execution) run(label string, prog *vp.Program, globals map[string]any, gas uint64) (vp.Result, error) {
-	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: limitsWithGas(gas), Seed: x.seed(label)})
+	lim := limitsWithGas(gas)
+	defer runMemory.reserve(lim.MaxMemory)()
+	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed(label)})
 	x.log(label, res.Log)
 	return res, err
 }
@@ -686,6 +689,7 @@ func (x *execution) validate() (*Outcome, error) {
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
 	run := func(s *vp.Session, i int) {
+		defer runMemory.reserve(2 * lim.MaxMemory)() // its run and a nested Smart Lua step
 		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: lim, Seed: x.seed(list[i].pred.label())})
 	}
 	// Each worker has one VM session: the transaction's notes become Lua

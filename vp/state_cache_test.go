@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"testing"
+
+	"github.com/fractalvm/fractal/internal/sizedcache"
 )
 
 // TestRunStateCacheEvictionSameBytes: the chunk cache forgets everything
@@ -44,17 +46,12 @@ func TestRunStateCacheEvictionSameBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunkCache.Lock()
-	chunkCache.byHash = map[[32]byte]*chunk{fc.hash: fc}
-	for i := 0; len(chunkCache.byHash) < maxCachedChunks; i++ {
-		chunkCache.byHash[sha256.Sum256([]byte(fmt.Sprint("filler ", i)))] = &chunk{}
-	}
-	chunkCache.Unlock()
-	t.Cleanup(func() {
-		chunkCache.Lock()
-		chunkCache.byHash = map[[32]byte]*chunk{}
-		chunkCache.Unlock()
-	})
+	kept := chunkCache
+	t.Cleanup(func() { chunkCache = kept })
+	chunkCache = sizedcache.New[[32]byte, *chunk](maxCachedChunkBytes)
+	size := fc.prog.Size() + int64(len(frag))
+	chunkCache.Put(fc.hash, fc, size)
+	chunkCache.Put(sha256.Sum256([]byte("filler")), &chunk{}, maxCachedChunkBytes-size)
 	got := step(frag, s2)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("state bytes depend on the chunk cache: %d bytes, want %d", len(got), len(want))
