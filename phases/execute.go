@@ -2,6 +2,7 @@ package phases
 
 import (
 	"container/heap"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"iter"
 	"runtime"
 
+	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/vp"
 )
@@ -694,13 +696,19 @@ func (x *execution) validate() (*Outcome, error) {
 	if x.serial {
 		w = 1
 	}
-	workers(len(list), w, func(next func() (int, bool)) {
-		s := x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
-		defer s.Close()
-		for i, ok := next(); ok; i, ok = next() {
-			run(s, i)
+	sessions := make([]*vp.Session, w) // made on a worker's first predicate
+	_ = workers.Run(context.Background(), len(list), w, func(worker, i int) error {
+		if sessions[worker] == nil {
+			sessions[worker] = x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
 		}
+		run(sessions[worker], i)
+		return nil
 	})
+	for _, s := range sessions {
+		if s != nil {
+			s.Close()
+		}
+	}
 	var used uint64
 	for i := range list {
 		used += results[i].GasUsed

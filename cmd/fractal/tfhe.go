@@ -112,7 +112,7 @@ key file says so.`,
 				cfg.Progress = func(done, _ int) { _ = bar.Set(done) }
 				defer bar.Finish()
 			}
-			pk, shares, res, err = tfhe.SetupDKG(cfg)
+			pk, shares, res, err = tfhe.SetupDKG(cmd.Context(), cfg)
 		}
 		if err != nil {
 			return err

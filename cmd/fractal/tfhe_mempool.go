@@ -125,7 +125,7 @@ tfhe submit-share instead.`,
 			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
-			sb, err := in.MakeShares(sk)
+			sb, err := in.MakeShares(cmd.Context(), sk)
 			if err != nil {
 				return err
 			}
