@@ -35,13 +35,18 @@ type State interface {
 // ErrUnknownCode is what Code.Program wraps when no code has the asked hash.
 var ErrUnknownCode = errors.New("unknown code")
 
-// Code gives the compiled predicate whose Lua source has SHA-256 h. It must
-// allow concurrent calls. For a hash it does not hold it returns an error
-// wrapping ErrUnknownCode, and the transaction is refused; a *vp.Error
-// (stored code that no longer compiles) also refuses it; any other error is a
-// host failure that Execute returns.
+// Code is what the instance gives Lua code to run with: the deployed
+// predicates and the host functions. It must allow concurrent calls.
 type Code interface {
+	// Program returns the compiled predicate whose Lua source has SHA-256
+	// h. For a hash it does not hold it returns an error wrapping
+	// ErrUnknownCode, and the transaction is refused; a *vp.Error (stored
+	// code that no longer compiles) also refuses it; any other error is a
+	// host failure that Execute returns.
 	Program(h notes.Hash) (*vp.Program, error)
+	// Hosts returns the host functions Lua code may call (hostlib.go); nil
+	// is none. Every run of a transaction must get the same set.
+	Hosts() *Hosts
 }
 
 // Outcome is the result of phases 1–3 for one transaction: its receipt and,
@@ -208,6 +213,7 @@ func (x *execution) lookup() (*Outcome, error) {
 		"get": vp.HostFuncCtx(x.get), "scan": vp.HostFuncCtx(x.scan),
 		"extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid,
 	}
+	x.host(globals, StageLookup)
 	res, err := x.run("lookup", prog, globals, x.remaining())
 	x.rc.Gas.Lookup = res.GasUsed
 	if err != nil {
@@ -508,6 +514,7 @@ func (x *execution) calculate() (*Outcome, error) {
 		return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
 	}
 	globals := map[string]any{"inputs": x.inputs, "extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid}
+	x.host(globals, StageCalculation)
 	res, err := x.run("calculation", prog, globals, x.remaining())
 	x.rc.Gas.Calculation = res.GasUsed
 	if err != nil {
@@ -754,7 +761,7 @@ func (x *execution) predicateGlobals(c *check) map[string]any {
 	if c.note != nil {
 		g["note"] = c.note
 	}
-	predicateHost(g, x.pool)
+	x.host(g, StagePredicate)
 	return g
 }
 
