@@ -42,8 +42,9 @@ become the signers, in order), and queues it. The instance refuses, changing
 nothing, a transaction that is malformed, unsigned, wrongly signed or already
 executed.
 
-Unless --no-seal is given it then seals a block with everything queued and
-prints this transaction's receipt. A transaction refused in lookup,
+Unless --no-seal is given it then seals a block with everything queued (more
+blocks when more than a block's worth was queued before it) and prints this
+transaction's receipt. A transaction refused in lookup,
 calculation or validity is printed with the phase, predicate and reason, and
 the command fails; nothing of it is stored.`,
 	Args: cobra.ExactArgs(1),
@@ -68,7 +69,7 @@ the command fails; nothing of it is stored.`,
 				out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
 				return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
 			}
-			rc, b, err := sealFor(in, id)
+			rc, b, err := in.SealFor(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
