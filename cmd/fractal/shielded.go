@@ -67,24 +67,10 @@ With --new it first creates the wallet folder with a fresh spending key
 	},
 }
 
-// syncBar is a progress function for wallet syncs that shows a bar on a
-// terminal from the first block on, and ends its line after the last.
+// syncBar is a progress function for wallet syncs (progressBar).
 func syncBar(cmd *cobra.Command) func(done, total uint64) {
-	var bar interface{ Set(int) error }
-	return func(done, total uint64) {
-		if bar == nil {
-			b := stderrBar(int(total), "sync")
-			if b == nil {
-				return
-			}
-			bar = b
-		}
-		bar.Set(int(done))
-		if done == total {
-			fmt.Fprintln(cmd.ErrOrStderr())
-			bar = nil
-		}
-	}
+	bar := progressBar(cmd, "sync")
+	return func(done, total uint64) { bar(int(done), int(total)) }
 }
 
 // proveBar is a progress function for proving: a bar on a terminal while

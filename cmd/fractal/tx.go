@@ -109,8 +109,7 @@ func readTxFile(path string) (*phases.Tx, error) {
 	return tx, nil
 }
 
-// signTx signs tx with each key file, first making the keys the signers
-// when the transaction names none.
+// signTx signs tx with each key file (phases.Tx.SignAll).
 func signTx(tx *phases.Tx, keyFiles []string) error {
 	if len(keyFiles) == 0 {
 		return fmt.Errorf("no --key given: a transaction must be signed")
@@ -123,17 +122,7 @@ func signTx(tx *phases.Tx, keyFiles []string) error {
 		}
 		privs[i] = k
 	}
-	if len(tx.Signers) == 0 {
-		for _, k := range privs {
-			tx.Signers = append(tx.Signers, k.Public())
-		}
-	}
-	for _, k := range privs {
-		if err := tx.Sign(rand.Reader, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.SignAll(rand.Reader, privs)
 }
 
 var blockSealCmd = &cobra.Command{

@@ -98,6 +98,27 @@ func parseHash(s string) (notes.Hash, error) {
 	return h, nil
 }
 
+// progressBar returns a progress function for long work whose total is
+// known once it starts: on a terminal, a bar on stderr made at the first
+// call and ended with its line when done reaches the total.
+func progressBar(cmd *cobra.Command, what string) func(done, total int) {
+	var bar *progressbar.ProgressBar
+	started := false
+	return func(done, total int) {
+		if !started {
+			bar, started = stderrBar(total, what), true
+		}
+		if bar == nil {
+			return
+		}
+		bar.Set(done)
+		if done >= total {
+			fmt.Fprintln(cmd.ErrOrStderr())
+			bar, started = nil, false
+		}
+	}
+}
+
 // stderrBar returns a progress bar on stderr when stderr is a terminal.
 func stderrBar(max int, what string) *progressbar.ProgressBar {
 	fi, err := os.Stderr.Stat()
