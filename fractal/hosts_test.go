@@ -1,7 +1,6 @@
 package fractal
 
 import (
-	"os"
 	"testing"
 
 	"github.com/fractalvm/fractal/phases"
@@ -21,11 +20,7 @@ func TestEveryRunHasTheInstanceHosts(t *testing.T) {
 		t.Fatalf("lookup and calculation host functions %v", got)
 	}
 	c := newChainFixture(t)
-	src, err := os.ReadFile("../examples/smartlua/balances.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := c.record(t, nil, string(src))
+	init := c.initialBalances(t)
 	next := c.record(t, init, "transfer('"+seedPub2+"', 3)", c.k1)
 	if rc := c.seal(t, c.step(false, smartlua.EncodeRecord(init), 1_000_000)); rc.Err() != nil {
 		t.Fatal(rc.Err())
