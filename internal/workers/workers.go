@@ -24,7 +24,8 @@ func Each(ctx context.Context, n int, f func(i int) error) error {
 
 // Run calls f(worker, i) for every i in [0, n) on min(limit, n) goroutines,
 // numbered 0 … limit-1 (a worker's calls are one after another, so f may
-// keep per-worker state indexed by worker), and waits for them.
+// keep per-worker state indexed by worker), and waits for them. One worker
+// is the calling goroutine itself.
 //
 // Indexes are handed out in increasing order. Once a call fails, or ctx is
 // done, no further index is handed out; calls already running finish. Run
@@ -36,6 +37,17 @@ func Run(ctx context.Context, n, limit int, f func(worker, i int) error) error {
 		return nil
 	}
 	limit = max(1, min(limit, n))
+	if limit == 1 { // one worker: the caller's goroutine, no group to set up
+		for i := range n {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := f(0, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit)
 	var (

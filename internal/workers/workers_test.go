@@ -108,3 +108,35 @@ func TestRunCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunOneWorker: with one worker the calls run in order on the caller's
+// goroutine, stop at the first failure, and see a cancel at once.
+func TestRunOneWorker(t *testing.T) {
+	var order []int
+	boom := errors.New("boom")
+	err := Run(t.Context(), 10, 1, func(w, i int) error {
+		if w != 0 {
+			t.Errorf("worker %d", w)
+		}
+		order = append(order, i) // no lock: one goroutine
+		if i == 4 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || fmt.Sprint(order) != "[0 1 2 3 4]" {
+		t.Fatalf("err %v, calls %v", err, order)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	order = nil
+	err = Run(ctx, 10, 1, func(_, i int) error {
+		order = append(order, i)
+		if i == 2 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || fmt.Sprint(order) != "[0 1 2]" {
+		t.Fatalf("err %v, calls %v", err, order)
+	}
+}
