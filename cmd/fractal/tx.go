@@ -44,9 +44,9 @@ executed.
 
 Unless --no-seal is given it then seals a block with everything queued (more
 blocks when more than a block's worth was queued before it) and prints this
-transaction's receipt. A transaction refused in lookup,
-calculation or validity is printed with the phase, predicate and reason, and
-the command fails; nothing of it is stored.`,
+transaction's receipt. A transaction refused in lookup, calculation or
+validity is printed with the phase, predicate and reason, and the command
+fails; nothing of it is stored.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		tx, err := readTxFile(args[0])
