@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -12,6 +13,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
@@ -382,8 +384,9 @@ func (in *Instance) PendingEncrypted() (*EncryptedStatus, error) {
 
 // MakeShares computes keyholder sk's decryption shares for the batch
 // waiting for shares, in slot order (one tfhe.ShareBatch for the whole
-// batch). It changes nothing; submit the result with SubmitShares.
-func (in *Instance) MakeShares(sk *tfhe.KeyShare) (*tfhe.ShareBatch, error) {
+// batch). It changes nothing; submit the result with SubmitShares. ctx can
+// stop the work.
+func (in *Instance) MakeShares(ctx context.Context, sk *tfhe.KeyShare) (*tfhe.ShareBatch, error) {
 	var p *pendingBatch
 	err := in.db.View(func(txn *badger.Txn) error {
 		n, ok, err := waitingBatch(txn)
@@ -404,7 +407,7 @@ func (in *Instance) MakeShares(sk *tfhe.KeyShare) (*tfhe.ShareBatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: make shares: %w", err)
 	}
-	sb, err := tfhe.PartDecBatch(sk, p.payloads)
+	sb, err := tfhe.PartDecBatch(ctx, sk, p.payloads)
 	if err != nil {
 		return nil, fmt.Errorf("fractal: make shares for encrypted batch %d: %w", p.batch.Number, err)
 	}
@@ -473,20 +476,17 @@ func (p *pendingBatch) check(sb *tfhe.ShareBatch) error {
 	if len(sb.Shares) != len(p.payloads) {
 		return &tfhe.ShareError{Keyholder: sb.Index, Err: fmt.Errorf("%d shares for %d payloads", len(sb.Shares), len(p.payloads))}
 	}
-	errs := make([]error, len(p.payloads))
-	parallel(len(p.payloads), func(i int) {
-		if sb.Shares[i].Index != sb.Index {
-			errs[i] = errors.New("share index differs from the batch's")
-			return
+	// The first bad slot is named, as one by one (workers.Each).
+	return workers.Each(context.Background(), len(p.payloads), func(i int) error {
+		err := errors.New("share index differs from the batch's")
+		if sb.Shares[i].Index == sb.Index {
+			err = tfhe.VerifyShare(p.pk, p.payloads[i], sb.Shares[i])
 		}
-		errs[i] = tfhe.VerifyShare(p.pk, p.payloads[i], sb.Shares[i])
-	})
-	for i, err := range errs {
 		if err != nil {
 			return fmt.Errorf("slot %d: %w", i, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // slotTx is a decrypted transaction that goes on to phases 1–3.

@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"strings"
@@ -204,7 +205,7 @@ func TestExpireEncrypted(t *testing.T) {
 	}
 	f.share(t, 2)
 	wantState(t, f.seal(t), BatchWaiting, "[2]")
-	late, err := f.in.MakeShares(f.sks[0])
+	late, err := f.in.MakeShares(context.Background(), f.sks[0])
 	if err != nil {
 		t.Fatal(err)
 	}

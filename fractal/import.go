@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -128,22 +129,10 @@ func (in *Instance) ImportClaim(raw []byte, signer keys.PrivateKey) (*phases.Rec
 	if err != nil {
 		return nil, nil, fmt.Errorf("fractal: import: %w", err)
 	}
-	for { // others' transactions queued before it may fill a block first
-		s, err := in.Seal()
-		if err != nil {
-			return nil, nil, fmt.Errorf("fractal: import: %w", err)
-		}
-		if len(s.Receipts) == 0 {
-			return nil, nil, fmt.Errorf("fractal: import: transaction %x was not sealed", txid[:8])
-		}
-		for _, rc := range s.Receipts {
-			switch {
-			case rc.TxID != txid:
-			case rc.Status != phases.Accepted:
-				return rc, nil, nil
-			default:
-				return rc, s.Block, nil
-			}
-		}
+	// Others' transactions queued before it may fill a block first.
+	rc, b, err := in.SealFor(context.Background(), txid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fractal: import: %w", err)
 	}
+	return rc, b, nil
 }

@@ -222,6 +222,8 @@ func (r *recorder) Scan(p notes.Pattern, fn func(*notes.Note) error) error {
 	return r.st.Scan(p, fn)
 }
 
+func (r *recorder) Hosts() *phases.Hosts { return r.code.Hosts() }
+
 func (r *recorder) Program(h notes.Hash) (*vp.Program, error) {
 	r.mu.Lock()
 	r.progs[h] = true
@@ -328,6 +330,9 @@ func (s *witnessState) Get(k notes.StateKey) (*notes.Note, error) {
 func (s *witnessState) Scan(notes.Pattern, func(*notes.Note) error) error {
 	return ErrScanWitness
 }
+
+// Hosts is the instance's set: the referee re-executes as the executors did.
+func (s *witnessState) Hosts() *phases.Hosts { return hosts }
 
 func (s *witnessState) Program(h notes.Hash) (*vp.Program, error) {
 	src, ok := s.code[h]

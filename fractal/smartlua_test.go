@@ -69,6 +69,17 @@ func (c *luaChain) record(t *testing.T, prev *smartlua.Record, fragment string, 
 	return &smartlua.Record{Hash: out.Hash, Transition: tr, State: out.State, Sigs: sigs}
 }
 
+// initialBalances is the initial state of the seed's balance chain
+// (examples/smartlua/balances.lua).
+func (c *luaChain) initialBalances(t *testing.T) *smartlua.Record {
+	t.Helper()
+	src, err := os.ReadFile("../examples/smartlua/balances.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.record(t, nil, string(src))
+}
+
 // step is a transaction that spends the chain's live note (when spend) and
 // creates the note holding value, carried in the extradata.
 func (c *luaChain) step(spend bool, value []byte, gasLimit uint64) *phases.Tx {
@@ -150,11 +161,7 @@ func balances(t *testing.T, value []byte) string {
 // refused by the application predicate and change nothing.
 func TestSmartLuaOnInstance(t *testing.T) {
 	c := newChainFixture(t)
-	src, err := os.ReadFile("../examples/smartlua/balances.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := c.record(t, nil, string(src))
+	init := c.initialBalances(t)
 	next := c.record(t, init, "transfer('"+seedPub2+"', 3)", c.k1)
 	other := c.record(t, init, "transfer('"+seedPub3+"', 3)", c.k1)
 

@@ -111,6 +111,9 @@ func CheckSuccessor(pool *vp.Pool, prev, next []byte, gas uint64) (*Record, uint
 	return rec, used + ran, nil
 }
 
+// HostName is the global HostCheck is bound to in an instance's predicates.
+const HostName = "smartlua_check"
+
 // HostCheck is the host function `smartlua_check(prev, next)` that the
 // smartlua application predicate calls (examples/smartlua): prev is the
 // spent note's value or nil, next the created note's value; it returns the

@@ -21,6 +21,7 @@
 package tfhe
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -219,11 +220,11 @@ func DecodeKeyShare(b []byte) (*KeyShare, error) {
 
 // Setup runs the distributed key generation among n keyholders in this
 // process, with a fresh random session, and returns the key and all n shares
-// (the seed's TFHE.Setup).
-func Setup(n, k int) (*PublicKey, []*KeyShare, error) {
+// (the seed's TFHE.Setup). ctx can stop the DKG.
+func Setup(ctx context.Context, n, k int) (*PublicKey, []*KeyShare, error) {
 	var session [32]byte
 	copy(session[:], group.RandomScalar().Bytes())
-	pk, shares, res, err := SetupDKG(dkg.Config{N: n, K: k, Session: session})
+	pk, shares, res, err := SetupDKG(ctx, dkg.Config{N: n, K: k, Session: session})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,9 +236,9 @@ func Setup(n, k int) (*PublicKey, []*KeyShare, error) {
 
 // SetupDKG runs the DKG as configured and returns the key, the shares of the
 // keyholders that hold one (sorted by index), and the DKG's result with its
-// faults and transcript.
-func SetupDKG(cfg dkg.Config) (*PublicKey, []*KeyShare, *dkg.Result, error) {
-	res, err := dkg.Run(cfg)
+// faults and transcript. ctx can stop the DKG.
+func SetupDKG(ctx context.Context, cfg dkg.Config) (*PublicKey, []*KeyShare, *dkg.Result, error) {
+	res, err := dkg.Run(ctx, cfg)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("tfhe: setup: %w", err)
 	}

@@ -99,7 +99,7 @@ func TestAnyKOfNDecryptKMinusOneDoNot(t *testing.T) {
 }
 
 func TestSetupByDKG(t *testing.T) {
-	pk, sks, err := Setup(5, 3)
+	pk, sks, err := Setup(t.Context(), 5, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestMauledPayloadRefused(t *testing.T) {
 	}
 	_, err = PartDec(sks[0], round)
 	wantErr(t, err, "payload: invalid proof of knowledge (altered ciphertext)")
-	_, err = PartDecBatch(sks[0], []*Payload{p, round})
+	_, err = PartDecBatch(t.Context(), sks[0], []*Payload{p, round})
 	wantErr(t, err, "partdec: payload 1: tfhe: payload: invalid proof of knowledge")
 	// Changing the context or the body is caught the same way.
 	ctx := *p
@@ -411,7 +411,7 @@ func TestOpenBlock(t *testing.T) {
 	ps[7] = garbageBody(pk)
 	var batches []*ShareBatch
 	for _, i := range []int{5, 2, 4} {
-		b, err := PartDecBatch(sks[i-1], ps)
+		b, err := PartDecBatch(t.Context(), sks[i-1], ps)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -532,7 +532,7 @@ func FuzzDecodeShare(f *testing.F) {
 	pk, sks := dealer(f, 3, 2)
 	c, _ := Encrypt(pk, 3)
 	s, _ := PartDec(sks[0], c)
-	b, _ := PartDecBatch(sks[1], nil)
+	b, _ := PartDecBatch(f.Context(), sks[1], nil)
 	f.Add(s.Encode())
 	f.Add(b.Encode())
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -8,13 +8,14 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
-	"github.com/fractalvm/fractal/internal/sizedcache"
+	"github.com/fractalvm/fractal/internal/cache"
 )
 
 // chunkCache keeps compiled state chunks by source hash, so a chain of
 // transitions compiles its initial fragment once per process, up to
-// maxCachedChunkBytes of compiled code.
-var chunkCache = sizedcache.New[[32]byte, *chunk](maxCachedChunkBytes)
+// maxCachedChunkBytes of compiled code: a cache, never a source of truth
+// (internal/cache).
+var chunkCache = cache.NewSized[[32]byte](maxCachedChunkBytes, (*chunk).size)
 
 const maxCachedChunkBytes = 128 << 20
 
@@ -27,7 +28,7 @@ func cachedChunk(src []byte) (*chunk, error) {
 	if err != nil {
 		return nil, err
 	}
-	chunkCache.Put(hash, c, c.prog.Size()+int64(len(src)))
+	chunkCache.Put(hash, c)
 	return c, nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
-	"github.com/fractalvm/fractal/phases"
 )
 
 // The verifiable chain: queries with proofs, offline proof checks, replay,
@@ -366,20 +365,7 @@ prints the rounds and the verdict; --out writes the transcript.`,
 			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
-			other, ours, err := disputedBlock(in, theirs)
-			if err != nil {
-				return err
-			}
-			parent, err := in.Block(other.Height - 1)
-			if err != nil {
-				return err
-			}
-			txs, err := in.Transactions(ours)
-			if err != nil {
-				return err
-			}
-			a := &dispute.Signed{Block: ours, WitnessFor: func(i int) (*fractal.Witness, error) { return in.Witness(ours.Height, i) }}
-			tr, err := dispute.Play(parent, a, &dispute.Signed{Block: other}, func(i int) (*phases.Tx, error) { return txs[i], nil })
+			tr, err := dispute.Challenge(cmd.Context(), in, theirs)
 			if err != nil {
 				return err
 			}
@@ -391,24 +377,6 @@ prints the rounds and the verdict; --out writes the transcript.`,
 			return emit(cmd, toTranscriptJSON(tr), func(w io.Writer) { printTranscript(w, tr) })
 		})
 	}),
-}
-
-// disputedBlock returns the first block of theirs that differs from this
-// instance's block at its height, with that block.
-func disputedBlock(in *fractal.Instance, theirs []*fractal.Block) (other, ours *fractal.Block, err error) {
-	for _, b := range theirs {
-		if b.Height == 0 {
-			continue
-		}
-		mine, err := in.Block(b.Height)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dispute: %w", err)
-		}
-		if mine.Hash() != b.Hash() {
-			return b, mine, nil
-		}
-	}
-	return nil, nil, errors.New("dispute: every block in the file is identical to this instance's own")
 }
 
 type roundJSON struct {

@@ -1,26 +1,16 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/tfhe"
-	"github.com/fractalvm/fractal/tfhe/dkg"
-)
-
-// Files of a setup folder.
-const (
-	tfhePublicKeyFile  = "public.key"
-	tfheShareFile      = "share.key"
-	tfheTranscriptFile = "transcript.bin"
+	"github.com/fractalvm/fractal/tfhe/keyholder"
 )
 
 // maxTfheFile bounds every tfhe file read (keys, shares, ciphertexts, share
@@ -91,66 +81,31 @@ key file says so.`,
 		if out == "" {
 			return errors.New("tfhe setup: --out DIR is required")
 		}
-		if _, err := os.Stat(out); err == nil {
-			return fmt.Errorf("tfhe setup: %s already exists; refusing to overwrite it", out)
+		if err := keyholder.CheckNew(out); err != nil {
+			return fmt.Errorf("tfhe setup: %w", err)
 		}
-		var (
-			pk     *tfhe.PublicKey
-			shares []*tfhe.KeyShare
-			res    *dkg.Result
-			err    error
-		)
-		if dealer {
-			pk, shares, err = tfhe.TrustedDealerSetup(n, k)
-		} else {
-			var session [32]byte
-			if _, err := rand.Read(session[:]); err != nil {
-				return err
-			}
-			cfg := dkg.Config{N: n, K: k, Session: session}
+		var progress func(done, total int)
+		if !dealer {
 			if bar := stderrBar(4*n, "dkg"); bar != nil {
-				cfg.Progress = func(done, _ int) { _ = bar.Set(done) }
+				progress = func(done, _ int) { _ = bar.Set(done) }
 				defer bar.Finish()
 			}
-			pk, shares, res, err = tfhe.SetupDKG(cfg)
 		}
+		s, err := keyholder.Generate(cmd.Context(), n, k, dealer, progress)
 		if err != nil {
 			return err
 		}
-		tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(out)), ".tfhe-setup-")
-		if err != nil {
+		if err := s.WriteFolder(out); err != nil {
 			return fmt.Errorf("tfhe setup: %w", err)
 		}
-		defer os.RemoveAll(tmp)
-		if err := os.WriteFile(filepath.Join(tmp, tfhePublicKeyFile), pk.Encode(), 0o644); err != nil {
-			return fmt.Errorf("tfhe setup: %w", err)
-		}
-		if res != nil {
-			if err := os.WriteFile(filepath.Join(tmp, tfheTranscriptFile), res.EncodeTranscript(), 0o644); err != nil {
-				return fmt.Errorf("tfhe setup: %w", err)
-			}
-		}
-		var holders []int
-		for _, s := range shares {
-			dir := filepath.Join(tmp, fmt.Sprintf("keyholder-%d", s.Index))
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				return fmt.Errorf("tfhe setup: %w", err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, tfheShareFile), s.Encode(), 0o600); err != nil {
-				return fmt.Errorf("tfhe setup: %w", err)
-			}
-			holders = append(holders, s.Index)
-		}
-		if err := os.Rename(tmp, out); err != nil {
-			return fmt.Errorf("tfhe setup: %w", err)
-		}
+		pk, holders := s.Key, s.Holders()
 		type faultJSON struct {
 			Keyholder int    `json:"keyholder"`
 			Reason    string `json:"reason"`
 		}
 		var faults []faultJSON
-		if res != nil {
-			for _, f := range res.Faults {
+		if s.DKG != nil {
+			for _, f := range s.DKG.Faults {
 				faults = append(faults, faultJSON{f.Keyholder, f.Reason})
 			}
 		}

@@ -125,7 +125,7 @@ tfhe submit-share instead.`,
 			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
-			sb, err := in.MakeShares(sk)
+			sb, err := in.MakeShares(cmd.Context(), sk)
 			if err != nil {
 				return err
 			}
@@ -246,15 +246,7 @@ func hexOrEmpty(h [32]byte) string {
 // waits behind a batch that is not yet opened).
 func submitEncrypted(cmd *cobra.Command, tx *phases.Tx) error {
 	return withInstance(func(in *fractal.Instance) error {
-		pk, err := in.ThresholdKey()
-		if err != nil {
-			return err
-		}
-		p, err := fractal.EncryptTx(pk, in.ID(), tx)
-		if err != nil {
-			return err
-		}
-		pid, err := in.SubmitEncrypted(p.Encode())
+		pid, err := in.SubmitEncryptedTx(tx)
 		if err != nil {
 			return err
 		}
@@ -268,26 +260,16 @@ func submitEncrypted(cmd *cobra.Command, tx *phases.Tx) error {
 			text    []*fractal.Sealed
 		}{Payload: hex.EncodeToString(pid[:]), Tx: hex.EncodeToString(txid[:]), Status: "queued", Sealed: []*sealedJSON{}}
 		if noSeal, _ := cmd.Flags().GetBool("no-seal"); !noSeal {
-			// Each seal runs what arrived before this payload, fixes the batch
-			// it is in, or reports the batch it waits behind.
-			for range fractal.MaxBlockTxs {
-				s, err := in.Seal()
-				if err != nil {
-					return err
-				}
-				out.text = append(out.text, s)
+			seals, fixed, err := in.SealUntilPlaced(cmd.Context(), pid)
+			if err != nil {
+				return err
+			}
+			out.text = seals
+			for _, s := range seals {
 				out.Sealed = append(out.Sealed, toSealedJSON(s))
-				st := s.Encrypted
-				if st == nil && s.Block == nil && len(s.Receipts) == 0 {
-					break // nothing queued: cannot happen after a submission
-				}
-				if st != nil && st.State == fractal.BatchFixed && containsID(st.Batch.PayloadIDs, pid) {
-					out.Status, out.Batch = "fixed", toEncryptedJSON(st)
-					break
-				}
-				if st != nil && st.State == fractal.BatchWaiting {
-					break // behind a batch that waits for shares
-				}
+			}
+			if fixed != nil {
+				out.Status, out.Batch = "fixed", toEncryptedJSON(fixed)
 			}
 		}
 		return emit(cmd, out, func(w io.Writer) {
@@ -297,15 +279,6 @@ func submitEncrypted(cmd *cobra.Command, tx *phases.Tx) error {
 			}
 		})
 	})
-}
-
-func containsID(ids [][32]byte, id [32]byte) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // encryptedJSON is an EncryptedStatus for --json.

@@ -42,10 +42,11 @@ become the signers, in order), and queues it. The instance refuses, changing
 nothing, a transaction that is malformed, unsigned, wrongly signed or already
 executed.
 
-Unless --no-seal is given it then seals a block with everything queued and
-prints this transaction's receipt. A transaction refused in lookup,
-calculation or validity is printed with the phase, predicate and reason, and
-the command fails; nothing of it is stored.`,
+Unless --no-seal is given it then seals a block with everything queued (more
+blocks when more than a block's worth was queued before it) and prints this
+transaction's receipt. A transaction refused in lookup, calculation or
+validity is printed with the phase, predicate and reason, and the command
+fails; nothing of it is stored.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		tx, err := readTxFile(args[0])
@@ -68,7 +69,7 @@ the command fails; nothing of it is stored.`,
 				out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
 				return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
 			}
-			rc, b, err := sealFor(in, id)
+			rc, b, err := in.SealFor(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -108,8 +109,7 @@ func readTxFile(path string) (*phases.Tx, error) {
 	return tx, nil
 }
 
-// signTx signs tx with each key file, first making the keys the signers
-// when the transaction names none.
+// signTx signs tx with each key file (phases.Tx.SignAll).
 func signTx(tx *phases.Tx, keyFiles []string) error {
 	if len(keyFiles) == 0 {
 		return fmt.Errorf("no --key given: a transaction must be signed")
@@ -122,17 +122,7 @@ func signTx(tx *phases.Tx, keyFiles []string) error {
 		}
 		privs[i] = k
 	}
-	if len(tx.Signers) == 0 {
-		for _, k := range privs {
-			tx.Signers = append(tx.Signers, k.Public())
-		}
-	}
-	for _, k := range privs {
-		if err := tx.Sign(rand.Reader, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.SignAll(rand.Reader, privs)
 }
 
 var blockSealCmd = &cobra.Command{

@@ -1,8 +1,10 @@
 package dispute
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -319,5 +321,46 @@ func TestPlayRefusesNonDisputes(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
+	}
+}
+
+// TestChallengeFindsTheDisputedBlock: given another executor's blocks as a
+// manifest file holds them (genesis, an identical block 1, its faulty block
+// 2), Challenge disputes block 2 with the instance as party A and reaches
+// the verdict Play reaches; blocks all identical, or past the instance's
+// head, are refused naming why.
+func TestChallengeFindsTheDisputedBlock(t *testing.T) {
+	s := newScene(t)
+	faultyKey := genKey(t)
+	faulty := faultyExecutor(t, s, 20, faultyKey)
+	genesis, err := s.in.Block(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Challenge(t.Context(), s.in, []*fractal.Block{genesis, s.parent, faulty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Play(s.parent, s.honest(), &Signed{Block: faulty}, s.txAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loser, ok := tr.Loser(); !ok || loser != faultyKey.Public() || tr.Index != 20 || string(tr.Encode()) != string(want.Encode()) {
+		t.Fatalf("challenge: transaction %d, verdict %+v; want Play's transcript naming the faulty executor", tr.Index, tr.Wrong)
+	}
+
+	if _, err := Challenge(t.Context(), s.in, []*fractal.Block{genesis, s.parent, s.block}); err == nil ||
+		err.Error() != "dispute: every block in the file is identical to this instance's own" {
+		t.Fatalf("identical blocks: %v", err)
+	}
+	later := *faulty
+	later.Height = 3
+	if _, err := Challenge(t.Context(), s.in, []*fractal.Block{&later}); err == nil || !strings.HasPrefix(err.Error(), "dispute: ") {
+		t.Fatalf("block past the head: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Challenge(ctx, s.in, []*fractal.Block{faulty}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
 	}
 }

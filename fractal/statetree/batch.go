@@ -85,7 +85,7 @@ func (b *Batch) Commit() (int, error) {
 		if err := b.txn.Set(slab[k:v:v], slab[v:len(slab):len(slab)]); err != nil {
 			return written, fmt.Errorf("statetree: write node %x: %w", h, err)
 		}
-		b.t.cache.put(h, n)
+		b.t.cache.Put(h, n)
 		written++
 		if n.kind == kindInternal {
 			stack = append(stack, n.b, n.a)

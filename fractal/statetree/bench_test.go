@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/internal/cache"
 )
 
 // benchSizes are the tree sizes the benchmarks build; STATETREE_BENCH_MAX
@@ -78,7 +80,7 @@ func BenchmarkTree(b *testing.B) {
 				b.Run(fmt.Sprintf("keys=%d/update=%s/cache=%v", n, s.name, cached), func(b *testing.B) {
 					t := tr
 					if !cached {
-						t = &Tree{prefix: tr.prefix, cache: newNodeCache(0)}
+						t = &Tree{prefix: tr.prefix, cache: cache.New[Hash, *node](0)}
 					}
 					nodes := 0
 					txn := db.NewTransaction(true)

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/internal/cache"
 )
 
 // Tree reads and writes tree nodes under one badger key prefix. It holds no
@@ -15,13 +17,18 @@ import (
 // transactions passed to it follow badger's own rules.
 type Tree struct {
 	prefix []byte
-	cache  *nodeCache
+	cache  *cache.Cache[Hash, *node] // nodes are named by their hash: never stale
 }
+
+// cachedNodes bounds a Tree's node cache, 32,768 nodes a generation
+// (internal/cache): one generation holds the top 15 levels of a tree, the
+// part that every update and proof passes through.
+const cachedNodes = 1 << 16
 
 // New returns a Tree storing its nodes under prefix (copied). Callers give
 // each tree a prefix that no other data in the database starts with.
 func New(prefix []byte) *Tree {
-	return &Tree{prefix: bytes.Clone(prefix), cache: newNodeCache(defaultCacheEntries)}
+	return &Tree{prefix: bytes.Clone(prefix), cache: cache.New[Hash, *node](cachedNodes)}
 }
 
 // Change sets Key to *Value, or deletes Key when Value is nil.
@@ -43,7 +50,7 @@ func (t *Tree) storeKey(h Hash) []byte {
 
 // load reads the node named h (never EmptyRoot) through the cache.
 func (t *Tree) load(txn *badger.Txn, h Hash) (*node, error) {
-	if n := t.cache.get(h); n != nil {
+	if n, ok := t.cache.Get(h); ok {
 		return n, nil
 	}
 	item, err := txn.Get(t.storeKey(h))
@@ -60,7 +67,7 @@ func (t *Tree) load(txn *badger.Txn, h Hash) (*node, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("statetree: %w", err)
 	}
-	t.cache.put(h, n)
+	t.cache.Put(h, n)
 	return n, nil
 }
 

@@ -26,7 +26,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	check("minted", 100, 0)
 
-	tx, err := a.Shield(w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
+	tx, err := a.Shield(w.t.Context(), w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("after shield: found %d, balance %d", rep.Found, w.balance(a))
 	}
 
-	tx, err = a.Transfer(w.pk, w.tok, 30, b.Keys.Address())
+	tx, err = a.Transfer(w.t.Context(), w.pk, w.tok, 30, b.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("sync against another instance: %v", err)
 	}
 
-	tx, err = b.Unshield(w.pk, w.tok, 30, w.bob.Public(), w.sig)
+	tx, err = b.Unshield(w.t.Context(), w.pk, w.tok, 30, w.bob.Public(), w.sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestShieldChange(t *testing.T) {
 	w.mint(w.alice.Public(), 70)
 	a := w.newWallet()
 	w.sync(a)
-	tx, err := a.Shield(w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
+	tx, err := a.Shield(w.t.Context(), w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestShieldChange(t *testing.T) {
 		t.Fatalf("balance %d", w.balance(a))
 	}
 	// Shielding more than the notes hold is refused in calculation.
-	tx, err = a.Shield(w.pk, w.tok, 31, left, w.alice, a.Keys.Address())
+	tx, err = a.Shield(w.t.Context(), w.pk, w.tok, 31, left, w.alice, a.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +137,9 @@ func TestTwoShieldsOneBlock(t *testing.T) {
 	w.mint(w.bob.Public(), 50)
 	b := w.newWallet()
 	w.sync(a)
-	s1 := must(a.Shield(w.pk, w.tok, 40, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address()))
-	s2 := must(a.Shield(w.pk, w.tok, 50, w.tokenNotes(w.bob.Public()), w.bob, b.Keys.Address()))
-	tr := must(a.Transfer(w.pk, w.tok, 25, b.Keys.Address()))
+	s1 := must(a.Shield(w.t.Context(), w.pk, w.tok, 40, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address()))
+	s2 := must(a.Shield(w.t.Context(), w.pk, w.tok, 50, w.tokenNotes(w.bob.Public()), w.bob, b.Keys.Address()))
+	tr := must(a.Transfer(w.t.Context(), w.pk, w.tok, 25, b.Keys.Address()))
 	w.mustAccept(s1, s2, tr)
 	if tr, pool := w.supply(); tr != 0 || pool != 190 {
 		t.Fatalf("supply %d + %d, want 0 + 190", tr, pool)

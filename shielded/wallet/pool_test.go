@@ -62,7 +62,7 @@ func sealPool(t testing.TB, db *badger.DB, p *shielded.Pool, height uint64, txs 
 func shieldFromNowhere(t testing.TB, w *world, wl *wallet.Wallet) *phases.Tx {
 	t.Helper()
 	n := &notes.Note{Application: w.app, Owner: w.sig, Key: []byte(w.alice.Public().String() + ":x"), Value: []byte(w.tok.Name + ":5")}
-	tx, err := wl.Shield(w.pk, w.tok, 5, []*notes.Note{n}, w.alice, wl.Keys.Address())
+	tx, err := wl.Shield(w.t.Context(), w.pk, w.tok, 5, []*notes.Note{n}, w.alice, wl.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ package dkg
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sort"
 	"sync"
 
@@ -27,6 +27,7 @@ import (
 	vss "go.dedis.ch/kyber/v3/share/vss/pedersen"
 
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/tfhe/internal/group"
 )
 
@@ -176,8 +177,9 @@ func (h *keyholder) send(session [32]byte, kind uint8, to uint32, body []byte) e
 }
 
 // Run executes the DKG and returns the agreed key, or an error when fewer
-// than k keyholders end with the same key.
-func Run(cfg Config) (*Result, error) {
+// than k keyholders end with the same key. Once ctx is done no further
+// keyholder step starts and Run returns ctx's error.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
 	n, k := cfg.N, cfg.K
 	if n < 2 || n > MaxKeyholders {
 		return nil, fmt.Errorf("dkg: n = %d, want 2..%d", n, MaxKeyholders)
@@ -278,7 +280,7 @@ func Run(cfg Config) (*Result, error) {
 	}
 
 	// Round 1: deals.
-	err := parallel(hs, func(h *keyholder) error {
+	err := each(ctx, hs, func(h *keyholder) error {
 		deals, err := h.gen.Deals()
 		if err != nil {
 			return err
@@ -299,7 +301,7 @@ func Run(cfg Config) (*Result, error) {
 	deliver()
 
 	// Round 2: each keyholder checks its deals and broadcasts a response.
-	err = parallel(hs, func(h *keyholder) error {
+	err = each(ctx, hs, func(h *keyholder) error {
 		for _, e := range sorted(inbox[h.num-1]) {
 			if err := open(h, e, KindDeal); err != nil {
 				h.fault(int(e.From), "deal to keyholder %d refused: %v", h.num, err)
@@ -333,7 +335,7 @@ func Run(cfg Config) (*Result, error) {
 	deliver()
 
 	// Round 3: responses; a dealer answers each complaint with a justification.
-	err = parallel(hs, func(h *keyholder) error {
+	err = each(ctx, hs, func(h *keyholder) error {
 		for _, e := range sorted(inbox[h.num-1]) {
 			if err := open(h, e, KindResponse); err != nil {
 				h.fault(int(e.From), "response refused by keyholder %d: %v", h.num, err)
@@ -374,7 +376,7 @@ func Run(cfg Config) (*Result, error) {
 	deliver()
 
 	// Round 4: justifications, then the timeout.
-	_ = parallel(hs, func(h *keyholder) error {
+	err = each(ctx, hs, func(h *keyholder) error {
 		for _, e := range sorted(inbox[h.num-1]) {
 			if err := open(h, e, KindJustification); err != nil {
 				h.fault(int(e.From), "justification refused by keyholder %d: %v", h.num, err)
@@ -397,6 +399,9 @@ func Run(cfg Config) (*Result, error) {
 		step()
 		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("dkg: certification: %w", err)
+	}
 	return finish(res, hs)
 }
 
@@ -585,27 +590,11 @@ func sorted(es []*Envelope) []*Envelope {
 	return es
 }
 
-// parallel runs f for every keyholder on up to GOMAXPROCS goroutines; each
-// keyholder's state is touched by one goroutine only.
-func parallel(hs []*keyholder, f func(*keyholder) error) error {
-	work := make(chan *keyholder)
-	errs := make([]error, len(hs))
-	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for h := range work {
-				errs[h.num-1] = f(h)
-			}
-		}()
-	}
-	for _, h := range hs {
-		work <- h
-	}
-	close(work)
-	wg.Wait()
-	return errors.Join(errs...)
+// each runs f for every keyholder on up to GOMAXPROCS goroutines; each
+// keyholder's state is touched by one goroutine only. The error is the
+// lowest-numbered keyholder's, or ctx's.
+func each(ctx context.Context, hs []*keyholder, f func(*keyholder) error) error {
+	return workers.Each(ctx, len(hs), func(i int) error { return f(hs[i]) })
 }
 
 func filippoScalar(s kyber.Scalar) (*edwards25519.Scalar, error) {

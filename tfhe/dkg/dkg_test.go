@@ -1,13 +1,16 @@
 package dkg
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"go.dedis.ch/kyber/v3"
@@ -75,7 +78,7 @@ func reconstructs(t *testing.T, res *Result, idx []int) {
 
 func TestRunAllHonest(t *testing.T) {
 	var steps int
-	res, err := Run(Config{N: 5, K: 3, Session: session(1), Progress: func(d, tot int) { steps = d; _ = tot }})
+	res, err := Run(t.Context(), Config{N: 5, K: 3, Session: session(1), Progress: func(d, tot int) { steps = d; _ = tot }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +118,7 @@ func TestBadDealerExcluded(t *testing.T) {
 		}
 		return &bad
 	})
-	res, err := Run(Config{N: 5, K: 3, Session: session(2), Longterm: longs, Link: link})
+	res, err := Run(t.Context(), Config{N: 5, K: 3, Session: session(2), Longterm: longs, Link: link})
 	dealerTwoExcluded(t, res, err, "invalid deal")
 }
 
@@ -127,7 +130,7 @@ func TestTooManyBadDealers(t *testing.T) {
 		}
 		return e
 	})
-	_, err := Run(Config{N: 5, K: 3, Session: session(3), Link: link})
+	_, err := Run(t.Context(), Config{N: 5, K: 3, Session: session(3), Link: link})
 	if err == nil || !strings.Contains(err.Error(), "dkg: failed") {
 		t.Fatalf("got %v", err)
 	}
@@ -142,7 +145,7 @@ func TestDroppedDealTimeoutPath(t *testing.T) {
 		}
 		return e
 	})
-	res, err := Run(Config{N: 5, K: 3, Session: session(4), Link: link})
+	res, err := Run(t.Context(), Config{N: 5, K: 3, Session: session(4), Link: link})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +173,7 @@ func TestDroppedResponse(t *testing.T) {
 		}
 		return e
 	})
-	res, err := Run(Config{N: 5, K: 3, Session: session(5), Link: link})
+	res, err := Run(t.Context(), Config{N: 5, K: 3, Session: session(5), Link: link})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +187,7 @@ func TestDroppedResponse(t *testing.T) {
 // blamed on their claimed sender.
 func TestSessionAndSignatureBound(t *testing.T) {
 	longs := longterms(5)
-	old, err := Run(Config{N: 5, K: 3, Session: session(6), Longterm: longs})
+	old, err := Run(t.Context(), Config{N: 5, K: 3, Session: session(6), Longterm: longs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +209,7 @@ func TestSessionAndSignatureBound(t *testing.T) {
 		}
 		return e
 	})
-	res, err := Run(Config{N: 5, K: 3, Session: session(7), Longterm: longs, Link: link})
+	res, err := Run(t.Context(), Config{N: 5, K: 3, Session: session(7), Longterm: longs, Link: link})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,9 +226,27 @@ func TestSessionAndSignatureBound(t *testing.T) {
 	}
 }
 
+// TestRunCancelled: a DKG whose context ends part-way stops at the next
+// keyholder step, names the round, and returns no result.
+func TestRunCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var steps atomic.Int32
+	res, err := Run(ctx, Config{N: 5, K: 3, Session: session(12), Progress: func(done, _ int) {
+		if steps.Add(1) == 5 { // every keyholder has dealt
+			cancel()
+		}
+	}})
+	if res != nil || !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "dkg: responses: ") {
+		t.Fatalf("result %v, err %v; want none and a cancelled responses round", res, err)
+	}
+	if n := steps.Load(); n != 5 {
+		t.Fatalf("%d keyholder steps, want the 5 deals before the cancel", n)
+	}
+}
+
 func TestRunRefusesBadParameters(t *testing.T) {
 	for _, c := range []struct{ n, k int }{{1, 1}, {5, 1}, {5, 6}, {MaxKeyholders + 1, 3}} {
-		if _, err := Run(Config{N: c.n, K: c.k}); err == nil {
+		if _, err := Run(t.Context(), Config{N: c.n, K: c.k}); err == nil {
 			t.Fatalf("n=%d k=%d accepted", c.n, c.k)
 		}
 	}
@@ -288,7 +309,7 @@ func equalInts(a, b []int) bool {
 }
 
 func TestTranscriptEncoding(t *testing.T) {
-	res, err := Run(Config{N: 3, K: 2, Session: session(11)})
+	res, err := Run(t.Context(), Config{N: 3, K: 2, Session: session(11)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +413,7 @@ func TestTorsionInDealCommitmentsExcluded(t *testing.T) {
 		}
 		return &bad
 	})
-	res, err := Run(Config{N: n, K: k, Session: session(9), Longterm: longs, Link: link})
+	res, err := Run(t.Context(), Config{N: n, K: k, Session: session(9), Longterm: longs, Link: link})
 	dealerTwoExcluded(t, res, err, "deal commitment 1: point outside the prime-order subgroup")
 }
 
