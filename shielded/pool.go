@@ -44,7 +44,8 @@ const DefaultWindow = 100
 const MaxFee = 0
 
 // Pool checks and commits shielded transactions for one instance. Its
-// verifying key is loaded from the instance's key cache on first use.
+// verifying key (only that: the proving key is the wallet's) is loaded from
+// the instance's key cache on first use.
 type Pool struct {
 	cache  zk.Cache
 	window int
@@ -74,12 +75,7 @@ func (p *Pool) verifyingKey() (*zk.VerifyingKey, error) {
 			p.err = err
 			return
 		}
-		k, err := p.cache.Load(cc)
-		if err != nil {
-			p.err = err
-			return
-		}
-		p.vk = k.VK
+		p.vk, p.err = p.cache.LoadVerifyingKey(cc)
 	})
 	return p.vk, p.err
 }
