@@ -20,6 +20,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -247,7 +248,7 @@ func checkConsistent(t *testing.T, in *Instance) uint64 {
 			if live[sk] != n.ID() {
 				return fmt.Errorf("note at %s is not what the receipts left", sk)
 			}
-			v, ok, err := tree.Get(txn, head.StateRoot, sha256.Sum256([]byte(sk)))
+			v, ok, err := tree.Get(badgerdb.KV{Txn: txn}, head.StateRoot, sha256.Sum256([]byte(sk)))
 			if err != nil || !ok || v != n.ID() {
 				return fmt.Errorf("state tree at %s: %x %v %v", sk, v, ok, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/internal/enc"
 )
 
@@ -50,7 +51,7 @@ func (in *Instance) ExportClaim(rec *ExportRecord) (*Claim, error) {
 		}
 		b.TxIDs = nil
 		c.Manifest = b
-		c.Proof, err = tree.Prove(txn, b.StateRoot, outboxKey(rec.TxID, rec.Index))
+		c.Proof, err = tree.Prove(badgerdb.KV{Txn: txn}, b.StateRoot, outboxKey(rec.TxID, rec.Index))
 		return err
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -126,7 +127,7 @@ func TestImportRefusals(t *testing.T) {
 			old.TxIDs = nil
 			cl.Manifest = old
 			err = a.db.View(func(txn *badger.Txn) (err error) {
-				cl.Proof, err = tree.Prove(txn, old.StateRoot, outboxKey(rec.TxID, rec.Index))
+				cl.Proof, err = tree.Prove(badgerdb.KV{Txn: txn}, old.StateRoot, outboxKey(rec.TxID, rec.Index))
 				return err
 			})
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -52,7 +53,7 @@ func (in *Instance) Prove(k notes.StateKey) (*QueryProof, error) {
 		if qp.Note, err = (snapshot{txn}).Get(k); err != nil {
 			return err
 		}
-		if qp.Proof, err = tree.Prove(txn, qp.Block.StateRoot, TreeKey(k)); err != nil {
+		if qp.Proof, err = tree.Prove(badgerdb.KV{Txn: txn}, qp.Block.StateRoot, TreeKey(k)); err != nil {
 			return err
 		}
 		// The store's note and the tree must agree; a proof of anything

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/dgraph-io/badger/v4"
-
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -171,7 +171,7 @@ func (in *Instance) witness(height uint64, index int) (*Witness, error) {
 		}
 	}
 	w := &Witness{Notes: rec.notes}
-	if w.Nodes, err = tree.Witness(txn, pre, treeKeys); err != nil {
+	if w.Nodes, err = tree.Witness(badgerdb.KV{Txn: txn}, pre, treeKeys); err != nil {
 		return nil, err
 	}
 	for h := range rec.progs {
@@ -237,27 +237,21 @@ type WitnessResult struct {
 }
 
 // witnessPrefix is where a witness's tree nodes live in the referee's
-// scratch store.
+// scratch map.
 var witnessPrefix = []byte{prefixTree}
 
 // Execute re-executes tx (phases 1–3, then its effects on the state tree)
 // against the state proven by w under the root pre, in a scratch store in
-// memory, and returns the receipt and the root after it. A read of a note,
+// memory (a kv.Map), and returns the receipt and the root after it. A read of a note,
 // tree node or code that w does not hold fails with ErrOutsideWitness; a
 // note whose ID the tree does not hold at its key counts as not held.
 func (w *Witness) Execute(pre [32]byte, tx *phases.Tx) (*WitnessResult, error) {
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
-	if err != nil {
-		return nil, fmt.Errorf("fractal: witness store: %w", err)
-	}
-	defer db.Close()
 	t := statetree.New(witnessPrefix)
-	txn := db.NewTransaction(true)
-	defer txn.Discard()
-	if err := t.PutWitness(txn, w.Nodes); err != nil {
+	nodes := kv.Map{}
+	if err := t.PutWitness(nodes, w.Nodes); err != nil {
 		return nil, fmt.Errorf("fractal: %w: %w", ErrBadWitness, err)
 	}
-	ws := &witnessState{t: t, txn: txn, root: pre, byID: map[[32]byte]*notes.Note{}, code: map[notes.Hash][]byte{}}
+	ws := &witnessState{t: t, nodes: nodes, root: pre, byID: map[[32]byte]*notes.Note{}, code: map[notes.Hash][]byte{}}
 	for _, n := range w.Notes {
 		ws.byID[n.ID()] = n
 	}
@@ -272,7 +266,7 @@ func (w *Witness) Execute(pre [32]byte, tx *phases.Tx) (*WitnessResult, error) {
 	if out.Receipt.Status != phases.Accepted {
 		return res, nil
 	}
-	root, err := t.UpdateBatch(txn, pre, effectChanges(out))
+	root, err := t.UpdateBatch(nodes, pre, effectChanges(out))
 	if err != nil {
 		if strings.Contains(err.Error(), "missing from the store") {
 			err = fmt.Errorf("%w: %v", ErrOutsideWitness, err)
@@ -300,17 +294,17 @@ func effectChanges(o *phases.Outcome) []statetree.Change {
 
 // witnessState answers phases' reads from a witness only.
 type witnessState struct {
-	t    *statetree.Tree
-	txn  *badger.Txn
-	mu   sync.Mutex // badger transactions are not safe for concurrent use
-	root [32]byte
-	byID map[[32]byte]*notes.Note
-	code map[notes.Hash][]byte
+	t     *statetree.Tree
+	nodes kv.Map
+	mu    sync.Mutex // a kv.Map is not safe for concurrent use
+	root  [32]byte
+	byID  map[[32]byte]*notes.Note
+	code  map[notes.Hash][]byte
 }
 
 func (s *witnessState) Get(k notes.StateKey) (*notes.Note, error) {
 	s.mu.Lock()
-	id, ok, err := s.t.Get(s.txn, s.root, TreeKey(k))
+	id, ok, err := s.t.Get(s.nodes, s.root, TreeKey(k))
 	s.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("%w: key %s: %v", ErrOutsideWitness, k, err)

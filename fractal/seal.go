@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -107,7 +108,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	}
 	// Per-transaction roots are computed in memory; only the final root's
 	// new nodes are written (decision 058).
-	batch := tree.Begin(txn, prev.StateRoot)
+	batch := tree.Begin(badgerdb.KV{Txn: txn}, prev.StateRoot)
 	root := prev.StateRoot
 	b := &Block{Instance: in.id, Height: head + 1, Prev: prev.Hash()}
 	res := &Sealed{}
@@ -142,7 +143,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	if err := in.executeBlock(view, sh, txs, commit); err != nil {
 		return nil, err
 	}
-	if _, err := batch.Commit(); err != nil {
+	if _, err := batch.Commit(badgerdb.KV{Txn: txn}); err != nil {
 		return nil, err
 	}
 	if len(b.TxIDs) > 0 {

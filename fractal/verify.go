@@ -15,6 +15,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
@@ -503,7 +504,7 @@ func (r *replay) apply(txn *badger.Txn, height uint64, txs []*phases.Tx, check f
 	if err != nil {
 		return root, fmt.Errorf("block %d: replay: %w", height, err)
 	}
-	batch := tree.Begin(txn, root)
+	batch := tree.Begin(badgerdb.KV{Txn: txn}, root)
 	for i, o := range outs {
 		if o.Receipt.Status == phases.Accepted {
 			if root, err = applyEffects(txn, batch, o); err != nil {
@@ -516,7 +517,7 @@ func (r *replay) apply(txn *badger.Txn, height uint64, txs []*phases.Tx, check f
 			}
 		}
 	}
-	if _, err := batch.Commit(); err != nil {
+	if _, err := batch.Commit(badgerdb.KV{Txn: txn}); err != nil {
 		return root, fmt.Errorf("block %d: replay: %w", height, err)
 	}
 	return root, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -105,7 +106,7 @@ func BenchmarkStateRootPerTx(b *testing.B) {
 		v1, v2 := benchKey("v", i), benchKey("w", i)
 		changes := []statetree.Change{{Key: benchKey("k", i)}, {Key: benchKey("a", i), Value: &v1}, {Key: benchKey("b", i), Value: &v2}}
 		var err error
-		if root, err = tree.UpdateBatch(txn, root, changes); err != nil {
+		if root, err = tree.UpdateBatch(badgerdb.KV{Txn: txn}, root, changes); err != nil {
 			b.Fatal(err)
 		}
 		if i%100 == 99 || i == b.N-1 {
@@ -132,7 +133,10 @@ func BenchmarkQueryProofCheck(b *testing.B) {
 	// An absent state key: its proof runs as deep as a present one's.
 	k := notes.StateKey{Key: []byte("absent")}
 	var p *statetree.Proof
-	in.db.View(func(txn *badger.Txn) (err error) { p, err = tree.Prove(txn, root, TreeKey(k)); return })
+	in.db.View(func(txn *badger.Txn) (err error) {
+		p, err = tree.Prove(badgerdb.KV{Txn: txn}, root, TreeKey(k))
+		return
+	})
 	qp := &QueryProof{Key: k, Proof: p, Block: blk}
 	raw := qp.Encode()
 	b.ResetTimer()
@@ -172,7 +176,7 @@ func fillTree(b *testing.B, in *Instance, n int) [32]byte {
 			ch = append(ch, statetree.Change{Key: benchKey("k", j), Value: &v})
 		}
 		err := in.db.Update(func(txn *badger.Txn) (err error) {
-			root, err = tree.UpdateBatch(txn, root, ch)
+			root, err = tree.UpdateBatch(badgerdb.KV{Txn: txn}, root, ch)
 			return err
 		})
 		if err != nil {

@@ -9,9 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -148,14 +147,8 @@ func faultyExecutor(t *testing.T, s *scene, bad int, key keys.PrivateKey) *fract
 		id := n.ID()
 		changes = append(changes, statetree.Change{Key: fractal.TreeKey(n.StateKey()), Value: &id})
 	}
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	tr := statetree.New([]byte{'s'})
-	txn := db.NewTransaction(true)
-	defer txn.Discard()
+	txn := kv.Map{}
 	root, err := tr.UpdateBatch(txn, statetree.EmptyRoot, changes)
 	if err != nil || root != s.parent.StateRoot {
 		t.Fatalf("faulty executor's pre-state root %x, parent %x (%v)", root[:8], s.parent.StateRoot[:8], err)
