@@ -92,7 +92,7 @@ func (in *Instance) seal(max int) (*Sealed, error) {
 func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	taken func(txn *badger.Txn, i int, rc *phases.Receipt) error,
 	finish func(txn *badger.Txn, res *Sealed) error) (*Sealed, error) {
-	sh, err := in.shielded.Begin(view)
+	sh, err := in.shielded.Begin(badgerdb.KV{Txn: view})
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 		if root, err = applyEffects(txn, batch, o); err != nil {
 			return fmt.Errorf("transaction %x: %w", id[:8], err)
 		}
-		if err := sh.Commit(txn, txs[i], b.Height); err != nil {
+		if err := sh.Commit(badgerdb.KV{Txn: txn}, txs[i], b.Height); err != nil {
 			return fmt.Errorf("transaction %x: %w", id[:8], err)
 		}
 		if err := txn.Set(hashKey(prefixTx, id), append(u64(b.Height), txs[i].Encode()...)); err != nil {
@@ -149,7 +149,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	if len(b.TxIDs) > 0 {
 		b.TxsHash = TxsHash(b.TxIDs)
 		b.StateRoot = root
-		if b.CommitmentRoot, err = sh.Finish(txn); err != nil {
+		if b.CommitmentRoot, err = sh.Finish(badgerdb.KV{Txn: txn}); err != nil {
 			return nil, err
 		}
 		for _, kv := range [][2][]byte{

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
 )
@@ -17,7 +18,7 @@ import (
 // the caller commits while later transactions run; sh then commits the
 // admitted ones' nullifiers and commitments (package shielded).
 func (in *Instance) executeBlock(view *badger.Txn, sh *shielded.Block, txs []*phases.Tx, emit func(i int, o *phases.Outcome) error) error {
-	errs := sh.Admit(view, txs)
+	errs := sh.Admit(badgerdb.KV{Txn: view}, txs)
 	run := make([]*phases.Tx, 0, len(txs))
 	var pos []int // the index in txs of each of run
 	for i, tx := range txs {
@@ -61,21 +62,22 @@ func (in *Instance) executeBlock(view *badger.Txn, sh *shielded.Block, txs []*ph
 // committed transactions of b: each must be admitted again (proof, anchor,
 // nullifiers), and the commitment-tree root after them must be the block's.
 func replayShielded(p *shielded.Pool, txn *badger.Txn, b *Block, txs []*phases.Tx) error {
-	sh, err := p.Begin(txn)
+	s := badgerdb.KV{Txn: txn}
+	sh, err := p.Begin(s)
 	if err != nil {
 		return err
 	}
-	for i, err := range sh.Admit(txn, txs) {
+	for i, err := range sh.Admit(s, txs) {
 		if err != nil {
 			return &VerifyError{Kind: "transaction", Height: b.Height, Tx: i, TxID: txs[i].ID(), Detail: "refused on replay: " + err.Error()}
 		}
 	}
 	for _, tx := range txs {
-		if err := sh.Commit(txn, tx, b.Height); err != nil {
+		if err := sh.Commit(s, tx, b.Height); err != nil {
 			return err
 		}
 	}
-	root, err := sh.Finish(txn)
+	root, err := sh.Finish(s)
 	if err != nil {
 		return err
 	}

@@ -8,10 +8,10 @@ import (
 	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/circuits"
 	"github.com/fractalvm/fractal/circuits/merkle"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -91,10 +91,10 @@ type Block struct {
 	changed  bool
 }
 
-// Begin reads the pool's state as of txn.
-func (p *Pool) Begin(txn *badger.Txn) (*Block, error) {
+// Begin reads the pool's state as of r.
+func (p *Pool) Begin(r kv.Reader) (*Block, error) {
 	b := &Block{pool: p, tree: merkle.New(), seen: map[fr.Element]bool{}, admitted: map[notes.Hash]*Bundle{}}
-	raw, err := get(txn, keyTree)
+	raw, err := get(r, keyTree)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (p *Pool) Begin(txn *badger.Txn) (*Block, error) {
 			return nil, fmt.Errorf("shielded: stored tree: %w", err)
 		}
 	}
-	if raw, err = get(txn, keyAnchors); err != nil {
+	if raw, err = get(r, keyAnchors); err != nil {
 		return nil, err
 	}
 	if raw == nil {
@@ -114,15 +114,13 @@ func (p *Pool) Begin(txn *badger.Txn) (*Block, error) {
 	return b, nil
 }
 
-func get(txn *badger.Txn, key []byte) ([]byte, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
-	}
+// get returns the value under key, nil when there is none.
+func get(r kv.Reader, key []byte) ([]byte, error) {
+	v, _, err := r.Get(key)
 	if err != nil {
 		return nil, fmt.Errorf("shielded: %w", err)
 	}
-	return item.ValueCopy(nil)
+	return v, nil
 }
 
 func encodeAnchors(a []fr.Element) []byte {
@@ -157,8 +155,8 @@ func decodeAnchors(raw []byte) ([]fr.Element, error) {
 // nullifiers differ, its root is a recent anchor, its proof verifies against
 // its binding hash (all proofs of the block in one batch), and its nullifiers
 // were neither spent before nor by a transaction admitted earlier in this
-// block. txn is the snapshot the block runs against.
-func (b *Block) Admit(txn *badger.Txn, txs []*phases.Tx) []error {
+// block. r is the snapshot the block runs against.
+func (b *Block) Admit(r kv.Reader, txs []*phases.Tx) []error {
 	errs := make([]error, len(txs))
 	var idx []int
 	var proofs []zk.Proof
@@ -186,7 +184,7 @@ func (b *Block) Admit(txn *badger.Txn, txs []*phases.Tx) []error {
 		if errs[i] != nil {
 			continue
 		}
-		if errs[i] = b.fresh(txn, bundles[i]); errs[i] == nil {
+		if errs[i] = b.fresh(r, bundles[i]); errs[i] == nil {
 			for _, nf := range bundles[i].Public.Nullifiers {
 				b.seen[nf] = true
 			}
@@ -262,12 +260,12 @@ func (b *Block) verify(idx []int, proofs []zk.Proof, vectors []fr.Vector, errs [
 }
 
 // fresh refuses nullifiers spent before or admitted earlier in the block.
-func (b *Block) fresh(txn *badger.Txn, bd *Bundle) error {
+func (b *Block) fresh(r kv.Reader, bd *Bundle) error {
 	for i, nf := range bd.Public.Nullifiers {
 		if b.seen[nf] {
 			return fmt.Errorf("shielded: double spend: nullifier %d is spent by an earlier transaction in this block", i+1)
 		}
-		raw, err := get(txn, nullifierKey(nf))
+		raw, err := get(r, nullifierKey(nf))
 		if err != nil {
 			return err
 		}
@@ -281,13 +279,13 @@ func (b *Block) fresh(txn *badger.Txn, bd *Bundle) error {
 // Commit records the effects of tx, accepted in phases 1–3 at height:
 // its nullifiers, and its commitments appended to the tree. It does nothing
 // for a transaction Admit did not admit as shielded.
-func (b *Block) Commit(txn *badger.Txn, tx *phases.Tx, height uint64) error {
+func (b *Block) Commit(w kv.Writer, tx *phases.Tx, height uint64) error {
 	bd := b.admitted[tx.ID()]
 	if bd == nil {
 		return nil
 	}
 	for _, nf := range bd.Public.Nullifiers {
-		if err := txn.Set(nullifierKey(nf), binary.BigEndian.AppendUint64(nil, height)); err != nil {
+		if err := w.Set(nullifierKey(nf), binary.BigEndian.AppendUint64(nil, height)); err != nil {
 			return err
 		}
 	}
@@ -302,7 +300,7 @@ func (b *Block) Commit(txn *badger.Txn, tx *phases.Tx, height uint64) error {
 
 // Finish writes the tree and, when the block changed it, its new root as
 // the newest anchor; it returns the root for the block header.
-func (b *Block) Finish(txn *badger.Txn) ([32]byte, error) {
+func (b *Block) Finish(w kv.Writer) ([32]byte, error) {
 	root := b.tree.Root()
 	if b.changed {
 		b.anchors = append(b.anchors, root)
@@ -313,10 +311,10 @@ func (b *Block) Finish(txn *badger.Txn) ([32]byte, error) {
 		if err != nil {
 			return [32]byte{}, err
 		}
-		if err := txn.Set(keyTree, raw); err != nil {
+		if err := w.Set(keyTree, raw); err != nil {
 			return [32]byte{}, err
 		}
-		if err := txn.Set(keyAnchors, encodeAnchors(b.anchors)); err != nil {
+		if err := w.Set(keyAnchors, encodeAnchors(b.anchors)); err != nil {
 			return [32]byte{}, err
 		}
 		b.changed = false
