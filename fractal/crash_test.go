@@ -18,6 +18,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/badgerdb"
@@ -201,13 +202,13 @@ func checkConsistent(t *testing.T, in *Instance) uint64 {
 	}
 	live := map[string]notes.Hash{} // state key → note ID, from the receipts
 	committed := map[notes.Hash]bool{}
-	var prev *Block
+	var prev *chain.Block
 	for h := uint64(0); h <= head.Height; h++ {
 		b, err := in.Block(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := VerifyBlock(b); err != nil {
+		if err := chain.VerifyBlock(b); err != nil {
 			t.Fatal(err)
 		}
 		if prev != nil && (b.Prev != prev.Hash() || len(b.TxIDs) == 0) {

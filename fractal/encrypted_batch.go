@@ -11,115 +11,15 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/fractalvm/fractal/internal/enc"
-	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
 
-// EncryptedBatch is the signed record that fixes the order of a batch of
-// encrypted transactions before anyone can decrypt them: the executor signs
-// the instance, the batch number, the threshold key and the payload IDs in
-// slot order. Keyholders release shares only for the batch that waits, and
-// the batch executes in exactly this order.
-type EncryptedBatch struct {
-	Instance   [32]byte
-	Number     uint64   // 1 for the first batch
-	Head       uint64   // chain height when the order was fixed: the batch's block, if any, is Head+1
-	Key        [32]byte // threshold key ID the payloads are sealed to
-	PayloadIDs [][32]byte
-	Executor   [32]byte
-	Signature  [64]byte // XEdDSA by Executor over encBatchSigContext || Hash()
-}
-
-const (
-	encBatchVersion    = 2 // 1 had no Head
-	encBatchSigContext = "fractal encrypted batch v1\x00"
-	// maxBatchBytes bounds the payload bytes fixed into one batch, so that a
-	// batch's commit fits one badger transaction; a batch always takes at
-	// least one payload.
-	maxBatchBytes = 4 << 20
-)
-
-// Commitment is SHA-256 over list<bytes[32]> of the payload IDs (the same
-// construction as a block's transactions hash).
-func (b *EncryptedBatch) Commitment() [32]byte { return TxsHash(b.PayloadIDs) }
-
-func (b *EncryptedBatch) header(w *enc.Writer) {
-	c := b.Commitment()
-	w.U8(encBatchVersion)
-	w.Fixed(b.Instance[:])
-	w.U64(b.Number)
-	w.U64(b.Head)
-	w.Fixed(b.Key[:])
-	w.U32(uint32(len(b.PayloadIDs)))
-	w.Fixed(c[:])
-	w.Fixed(b.Executor[:])
-}
-
-// Hash is SHA-256 over the header: every field before the signature, with
-// the payload IDs by their count and commitment.
-func (b *EncryptedBatch) Hash() [32]byte {
-	w := enc.NewWriter(190)
-	b.header(w)
-	return sha256.Sum256(w.Bytes())
-}
-
-func (b *EncryptedBatch) signedMessage() []byte {
-	h := b.Hash()
-	return append([]byte(encBatchSigContext), h[:]...)
-}
-
-// Verify checks the executor's signature.
-func (b *EncryptedBatch) Verify() error {
-	if err := keys.Verify(keys.PublicKey(b.Executor), b.signedMessage(), b.Signature[:]); err != nil {
-		return fmt.Errorf("fractal: encrypted batch %d: executor signature: %w", b.Number, err)
-	}
-	return nil
-}
-
-// Encode returns the canonical encoding: header, signature, payload IDs.
-func (b *EncryptedBatch) Encode() []byte {
-	w := enc.NewWriter(250 + 32*len(b.PayloadIDs))
-	b.header(w)
-	w.Fixed(b.Signature[:])
-	writeHashes(w, b.PayloadIDs)
-	return w.Bytes()
-}
-
-// DecodeEncryptedBatch parses a batch record, refusing an unknown version,
-// truncation, trailing bytes, more than MaxBlockTxs payloads, an empty
-// batch, and a count or commitment that does not match the ID list. It does
-// not check the signature (see Verify).
-func DecodeEncryptedBatch(data []byte) (*EncryptedBatch, error) {
-	r := enc.NewReader(data)
-	b := &EncryptedBatch{}
-	if v := r.U8(); r.Err() == nil && v != encBatchVersion {
-		r.Fail(fmt.Errorf("unknown version %d", v))
-	}
-	r.Into(b.Instance[:])
-	b.Number = r.U64()
-	b.Head = r.U64()
-	r.Into(b.Key[:])
-	count := r.U32()
-	var commitment [32]byte
-	r.Into(commitment[:])
-	r.Into(b.Executor[:])
-	r.Into(b.Signature[:])
-	b.PayloadIDs = readHashes(r, "payloads")
-	if err := r.Finish(); err != nil {
-		return nil, fmt.Errorf("fractal: decode encrypted batch: %w", err)
-	}
-	switch {
-	case len(b.PayloadIDs) == 0:
-		return nil, errors.New("fractal: decode encrypted batch: no payloads")
-	case int(count) != len(b.PayloadIDs):
-		return nil, fmt.Errorf("fractal: decode encrypted batch: count %d for %d payloads", count, len(b.PayloadIDs))
-	case b.Commitment() != commitment:
-		return nil, errors.New("fractal: decode encrypted batch: commitment does not match the payload list")
-	}
-	return b, nil
-}
+// maxBatchBytes bounds the payload bytes fixed into one batch, so that a
+// batch's commit fits one badger transaction; a batch always takes at least
+// one payload.
+const maxBatchBytes = 4 << 20
 
 // EncryptedState says where an encrypted batch stands.
 type EncryptedState uint8
@@ -150,7 +50,7 @@ func (s EncryptedState) String() string {
 // keyholders whose verified shares are in (ascending) and how many are
 // needed.
 type EncryptedStatus struct {
-	Batch  *EncryptedBatch
+	Batch  *chain.EncryptedBatch
 	State  EncryptedState
 	Shares []int
 	Needed int
@@ -221,7 +121,7 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 	pre := encKeyOf(encQueue)
 	var seqs []uint64
 	var raws [][]byte
-	b := &EncryptedBatch{Instance: in.id, Key: pk.ID()}
+	b := &chain.EncryptedBatch{Instance: in.id, Key: pk.ID()}
 	size := 0
 	it := view.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: pre})
 	for it.Rewind(); it.Valid() && len(seqs) < max; it.Next() {
@@ -253,7 +153,7 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 	}
 	b.Number++
 	b.Executor = in.pub
-	sig, err := in.key.Sign(rand.Reader, b.signedMessage())
+	sig, err := in.key.Sign(rand.Reader, b.SignedMessage())
 	if err != nil {
 		return nil, fmt.Errorf("sign encrypted batch: %w", err)
 	}
@@ -300,7 +200,7 @@ func lastBatch(txn *badger.Txn) (uint64, error) {
 // pendingBatch is the stored state of batch n.
 type pendingBatch struct {
 	pk       *tfhe.PublicKey
-	batch    *EncryptedBatch
+	batch    *chain.EncryptedBatch
 	payloads []*tfhe.Payload
 	shares   []*tfhe.ShareBatch // ascending keyholder index
 }
@@ -315,7 +215,7 @@ func loadBatch(txn *badger.Txn, n uint64) (*pendingBatch, error) {
 		return nil, fmt.Errorf("batch record: %w", err)
 	}
 	p := &pendingBatch{pk: pk}
-	if p.batch, err = DecodeEncryptedBatch(raw); err != nil {
+	if p.batch, err = chain.DecodeEncryptedBatch(raw); err != nil {
 		return nil, err
 	}
 	if p.batch.Key != pk.ID() {
@@ -511,7 +411,7 @@ func dropReceipt(payload [32]byte, format string, args ...any) *phases.Receipt {
 // receipt of every other slot. A transaction stored in a block below height
 // before is a replay. It depends only on the plaintexts, the configuration
 // and the blocks below before, so verification recomputes it exactly.
-func (in *Instance) classify(txn *badger.Txn, b *EncryptedBatch, plain [][]byte, slotErrs []error, before uint64) ([]slotTx, []*phases.Receipt, error) {
+func (in *Instance) classify(txn *badger.Txn, b *chain.EncryptedBatch, plain [][]byte, slotErrs []error, before uint64) ([]slotTx, []*phases.Receipt, error) {
 	dropped := make([]*phases.Receipt, len(plain))
 	drop := func(i int, format string, args ...any) {
 		dropped[i] = dropReceipt(b.PayloadIDs[i], format, args...)
@@ -557,7 +457,7 @@ func (in *Instance) classify(txn *badger.Txn, b *EncryptedBatch, plain [][]byte,
 
 // recordOutcome stores what became of slot of batch b and retires its
 // payload ID from the index of waiting payloads.
-func recordOutcome(txn *badger.Txn, b *EncryptedBatch, slot uint32, txID [32]byte, rc *phases.Receipt) error {
+func recordOutcome(txn *badger.Txn, b *chain.EncryptedBatch, slot uint32, txID [32]byte, rc *phases.Receipt) error {
 	id := b.PayloadIDs[slot]
 	o := &EncryptedOutcome{Batch: b.Number, Slot: slot, TxID: txID, Receipt: rc}
 	if err := txn.Set(encKeyOf(encOutcome, id[:]), o.encode()); err != nil {

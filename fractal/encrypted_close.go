@@ -7,8 +7,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/enc"
-	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
@@ -29,10 +29,9 @@ type batchClose struct {
 }
 
 const (
-	closeVersion        = 1
-	closeOpened         = 1
-	closeExpired        = 2
-	encExpirySigContext = "fractal encrypted batch expiry v1\x00"
+	closeVersion = 1
+	closeOpened  = 1
+	closeExpired = 2
 	// maxKeyholders bounds a close record's keyholder list (tfhe keys have
 	// at most this many keyholders).
 	maxKeyholders = 1 << 16
@@ -99,11 +98,6 @@ func readClose(txn *badger.Txn, n uint64) (*batchClose, error) {
 	return decodeClose(raw)
 }
 
-func expiryMessage(b *EncryptedBatch) []byte {
-	h := b.Hash()
-	return append([]byte(encExpirySigContext), h[:]...)
-}
-
 // expiredReason is the drop reason of every slot of an expired batch.
 func expiredReason(k int) string {
 	return fmt.Sprintf("expired: not decrypted by %d keyholders", k)
@@ -136,7 +130,7 @@ func (in *Instance) ExpireEncrypted(n uint64) (*Sealed, error) {
 		if len(p.shares) >= p.pk.K {
 			return fmt.Errorf("encrypted batch %d has %d of %d shares: seal opens it", n, len(p.shares), p.pk.K)
 		}
-		sig, err := in.key.Sign(rand.Reader, expiryMessage(p.batch))
+		sig, err := in.key.Sign(rand.Reader, p.batch.ExpiryMessage())
 		if err != nil {
 			return fmt.Errorf("sign expiry: %w", err)
 		}
@@ -154,11 +148,6 @@ func (in *Instance) ExpireEncrypted(n uint64) (*Sealed, error) {
 		return nil, fmt.Errorf("fractal: expire: %w", err)
 	}
 	return res, nil
-}
-
-// checkExpiry verifies an expired batch's signature by its executor.
-func checkExpiry(b *EncryptedBatch, c *batchClose) error {
-	return keys.Verify(keys.PublicKey(b.Executor), expiryMessage(b), c.Signature[:])
 }
 
 // refuseClosed refuses shares made for a batch that has already closed
@@ -186,7 +175,7 @@ func refuseClosed(txn *badger.Txn, sb *tfhe.ShareBatch) error {
 }
 
 // expiredReceipts are the receipts of an expired batch's slots.
-func expiredReceipts(b *EncryptedBatch, k int) []*phases.Receipt {
+func expiredReceipts(b *chain.EncryptedBatch, k int) []*phases.Receipt {
 	out := make([]*phases.Receipt, len(b.PayloadIDs))
 	for i, id := range b.PayloadIDs {
 		out[i] = dropReceipt(id, "%s", expiredReason(k))

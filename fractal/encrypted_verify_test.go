@@ -9,6 +9,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -96,13 +97,13 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 	})
 	t.Run("batch record order", func(t *testing.T) {
 		raw := storeGet(t, f.in, batchKey)
-		b, err := DecodeEncryptedBatch(raw)
+		b, err := chain.DecodeEncryptedBatch(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Re-signed with the slots swapped: the stored payloads no longer match.
 		b.PayloadIDs[0], b.PayloadIDs[2] = b.PayloadIDs[2], b.PayloadIDs[0]
-		sig, err := f.in.key.Sign(rand.Reader, b.signedMessage())
+		sig, err := f.in.key.Sign(rand.Reader, b.SignedMessage())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,13 +127,13 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 	t.Run("swapped block", func(t *testing.T) {
 		k := seqKey(prefixBlock, 2)
 		raw := storeGet(t, f.in, k)
-		b, err := DecodeBlock(raw)
+		b, err := chain.DecodeBlock(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b.TxIDs[0], b.TxIDs[1] = b.TxIDs[1], b.TxIDs[0]
-		b.TxsHash = TxsHash(b.TxIDs)
-		if err := SignBlock(b, f.in.key); err != nil {
+		b.TxsHash = chain.TxsHash(b.TxIDs)
+		if err := chain.SignBlock(b, f.in.key); err != nil {
 			t.Fatal(err)
 		}
 		storeSet(t, f.in, k, b.Encode())
@@ -176,7 +177,7 @@ func slotPayload(t testing.TB, f *encFixture, slot int) [32]byte {
 		if err != nil {
 			return err
 		}
-		b, err := DecodeEncryptedBatch(raw)
+		b, err := chain.DecodeEncryptedBatch(raw)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -19,7 +20,7 @@ import (
 
 // exported mints on instance from and exports the whole note to to; it
 // returns the record and the height of the block before the export.
-func (w *world) exported(t testing.TB, from int, to [32]byte) (*ExportRecord, uint64) {
+func (w *world) exported(t testing.TB, from int, to [32]byte) (*chain.ExportRecord, uint64) {
 	t.Helper()
 	key := w.mint(t, from, 100)
 	before, err := w.ins[from].Head()
@@ -45,9 +46,9 @@ func (w *world) exported(t testing.TB, from int, to [32]byte) (*ExportRecord, ui
 
 // importClaim queues an import of c on in (signed by alice, with a fresh
 // nonce) and seals; it returns the receipt.
-func (w *world) importClaim(t testing.TB, in *Instance, c *Claim) *phases.Receipt {
+func (w *world) importClaim(t testing.TB, in *Instance, c *chain.Claim) *phases.Receipt {
 	t.Helper()
-	tx := ImportTx(c, w.alice.Public())
+	tx := chain.ImportTx(c, w.alice.Public())
 	w.nonce++
 	tx.Nonce = w.nonce
 	if err := tx.Sign(rand.Reader, w.alice); err != nil {
@@ -63,14 +64,14 @@ func (w *world) importClaim(t testing.TB, in *Instance, c *Claim) *phases.Receip
 	return s.Receipts[len(s.Receipts)-1]
 }
 
-func claimOf(t testing.TB, in *Instance, rec *ExportRecord) *Claim {
+func claimOf(t testing.TB, in *Instance, rec *chain.ExportRecord) *chain.Claim {
 	t.Helper()
 	c, err := in.ExportClaim(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A fresh copy through the encoding, so each case can alter its own.
-	c, err = DecodeClaim(c.Encode())
+	c, err = chain.DecodeClaim(c.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,32 +94,32 @@ func TestImportRefusals(t *testing.T) {
 
 	cases := []struct {
 		name  string
-		claim func() *Claim
+		claim func() *chain.Claim
 		want  string
 	}{
-		{"altered proof", func() *Claim {
+		{"altered proof", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
 			cl.Proof.Siblings[len(cl.Proof.Siblings)-1][0] ^= 1
 			return cl
 		}, "the inclusion proof does not verify"},
-		{"altered record", func() *Claim {
+		{"altered record", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
 			cl.Record.Note.Value = bytes.Replace(cl.Record.Note.Value, []byte(":100"), []byte(":999"), 1)
 			return cl
 		}, "the export record differs from the one instance"},
-		{"manifest signed by an untrusted key", func() *Claim {
+		{"manifest signed by an untrusted key", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
-			if err := SignBlock(cl.Manifest, genKey(t)); err != nil {
+			if err := chain.SignBlock(cl.Manifest, genKey(t)); err != nil {
 				t.Fatal(err)
 			}
 			return cl
 		}, "a key the trust file does not name"},
-		{"forged signature", func() *Claim {
+		{"forged signature", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
 			cl.Manifest.Signature[5] ^= 1
 			return cl
 		}, "the manifest's signature does not verify"},
-		{"not yet covered by a signed manifest", func() *Claim {
+		{"not yet covered by a signed manifest", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
 			old, err := a.Block(beforeHeight)
 			if err != nil {
@@ -127,7 +128,7 @@ func TestImportRefusals(t *testing.T) {
 			old.TxIDs = nil
 			cl.Manifest = old
 			err = a.db.View(func(txn *badger.Txn) (err error) {
-				cl.Proof, err = tree.Prove(badgerdb.KV{Txn: txn}, old.StateRoot, outboxKey(rec.TxID, rec.Index))
+				cl.Proof, err = tree.Prove(badgerdb.KV{Txn: txn}, old.StateRoot, chain.OutboxKey(rec.TxID, rec.Index))
 				return err
 			})
 			if err != nil {
@@ -135,8 +136,8 @@ func TestImportRefusals(t *testing.T) {
 			}
 			return cl
 		}, "not yet covered by a signed manifest"},
-		{"addressed to another instance", func() *Claim { return claimOf(t, a, toC) }, "is addressed to instance"},
-		{"source not trusted", func() *Claim { return claimOf(t, outsider, fromOutsider) }, "is not in the trust file"},
+		{"addressed to another instance", func() *chain.Claim { return claimOf(t, a, toC) }, "is addressed to instance"},
+		{"source not trusted", func() *chain.Claim { return claimOf(t, outsider, fromOutsider) }, "is not in the trust file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,7 +172,7 @@ func TestImportRefusals(t *testing.T) {
 	cl := claimOf(t, a, twice)
 	var txs []*phases.Tx
 	for i := 0; i < 2; i++ {
-		tx := ImportTx(cl, w.alice.Public())
+		tx := chain.ImportTx(cl, w.alice.Public())
 		tx.Nonce = uint64(1000 + i)
 		if err := tx.Sign(rand.Reader, w.alice); err != nil {
 			t.Fatal(err)
@@ -304,7 +305,7 @@ func FuzzDecodeClaim(f *testing.F) {
 	f.Add(append(append([]byte{}, good...), 0))
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := DecodeClaim(data)
+		c, err := chain.DecodeClaim(data)
 		if err != nil {
 			return
 		}
@@ -322,7 +323,7 @@ func TestImportClaimFile(t *testing.T) {
 	a, b, c := w.ins[0], w.ins[1], w.ins[2]
 	rec, _ := w.exported(t, 0, b.ID())
 	toC, _ := w.exported(t, 0, c.ID())
-	write := func(cl *Claim) string {
+	write := func(cl *chain.Claim) string {
 		path := filepath.Join(t.TempDir(), "claim.bin")
 		if err := os.WriteFile(path, cl.Encode(), 0o644); err != nil {
 			t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/atomicfile"
@@ -71,8 +72,8 @@ func (c Config) check() error {
 	if c.Version != configVersion {
 		return fmt.Errorf("config version %d, this program reads %d", c.Version, configVersion)
 	}
-	if c.MaxBlockTxs < 1 || c.MaxBlockTxs > MaxBlockTxs {
-		return fmt.Errorf("max_block_txs %d outside 1..%d", c.MaxBlockTxs, MaxBlockTxs)
+	if c.MaxBlockTxs < 1 || c.MaxBlockTxs > chain.MaxBlockTxs {
+		return fmt.Errorf("max_block_txs %d outside 1..%d", c.MaxBlockTxs, chain.MaxBlockTxs)
 	}
 	if c.MaxTxBytes < 1024 || c.MaxTxBytes > 64<<20 {
 		return fmt.Errorf("max_tx_bytes %d outside 1024..%d", c.MaxTxBytes, 64<<20)
@@ -165,7 +166,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	in.guard = guard.New(filepath.Join(home, guardFile), id)
-	genesis := &Block{Instance: id, TxsHash: TxsHash(nil), StateRoot: statetree.EmptyRoot}
+	genesis := &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil), StateRoot: statetree.EmptyRoot}
 	txn := db.NewTransaction(true)
 	defer txn.Discard()
 	for _, kv := range [][2][]byte{
@@ -362,7 +363,7 @@ func decodeConfig(raw []byte) (Config, error) {
 // is recorded as signed. A failure after the signature leaves the guard
 // recording b as being signed, which the next check settles by looking at
 // the store (decision 095).
-func (in *Instance) signAndStore(txn *badger.Txn, b *Block) error {
+func (in *Instance) signAndStore(txn *badger.Txn, b *chain.Block) error {
 	b.Executor = in.pub
 	gb := guard.Block{Height: b.Height, Hash: b.Hash()}
 	if _, signed := in.guard.Signed(); signed {
@@ -379,7 +380,7 @@ func (in *Instance) signAndStore(txn *badger.Txn, b *Block) error {
 	if err := in.guard.Begin(gb); err != nil {
 		return err
 	}
-	sig, err := in.key.Sign(rand.Reader, b.signedMessage())
+	sig, err := in.key.Sign(rand.Reader, b.SignedMessage())
 	if err != nil {
 		return fmt.Errorf("sign block: %w", err)
 	}
@@ -420,14 +421,6 @@ func (c txnChain) HashAt(h uint64) ([32]byte, bool, error) {
 		return [32]byte{}, false, err
 	}
 	return b.Hash(), true, nil
-}
-
-// VerifyBlock checks b's executor signature.
-func VerifyBlock(b *Block) error {
-	if err := keys.Verify(keys.PublicKey(b.Executor), b.signedMessage(), b.Signature[:]); err != nil {
-		return fmt.Errorf("fractal: block %d: executor signature: %w", b.Height, err)
-	}
-	return nil
 }
 
 func getValue(txn *badger.Txn, key []byte) ([]byte, error) {

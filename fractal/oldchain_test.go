@@ -10,6 +10,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/statetree"
 )
 
@@ -204,7 +205,7 @@ func reseal(t testing.TB, old, in *Instance) {
 
 // oldBatch is an encrypted batch of the old chain that opened into a block.
 type oldBatch struct {
-	record   *EncryptedBatch
+	record   *chain.EncryptedBatch
 	payloads [][]byte
 	shares   [][]byte // of the keyholders that opened it, in their order
 }
@@ -226,7 +227,7 @@ func oldBatches(t testing.TB, old *Instance) map[uint64]*oldBatch {
 				return err
 			}
 			ob := &oldBatch{}
-			if ob.record, err = DecodeEncryptedBatch(raw); err != nil {
+			if ob.record, err = chain.DecodeEncryptedBatch(raw); err != nil {
 				return err
 			}
 			c, err := readClose(txn, n)
@@ -303,14 +304,14 @@ func unsignedDump(t testing.TB, in *Instance) string {
 		val, _ := hex.DecodeString(v)
 		switch {
 		case len(key) == 9 && key[0] == prefixBlock:
-			b, err := DecodeBlock(val)
+			b, err := chain.DecodeBlock(val)
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, txs := b.Hash(), TxsHash(b.TxIDs)
+			h, txs := b.Hash(), chain.TxsHash(b.TxIDs)
 			line = k + "=block " + hex.EncodeToString(h[:]) + " " + hex.EncodeToString(txs[:])
 		case bytes.HasPrefix(key, encKeyOf(encBatch)):
-			b, err := DecodeEncryptedBatch(val)
+			b, err := chain.DecodeEncryptedBatch(val)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/chain"
 )
 
 // Head returns the last sealed block.
-func (in *Instance) Head() (*Block, error) {
-	var b *Block
+func (in *Instance) Head() (*chain.Block, error) {
+	var b *chain.Block
 	err := in.db.View(func(txn *badger.Txn) error {
 		h, err := headHeight(txn)
 		if err != nil {
@@ -26,8 +28,8 @@ func (in *Instance) Head() (*Block, error) {
 }
 
 // Block returns the block at height.
-func (in *Instance) Block(height uint64) (*Block, error) {
-	var b *Block
+func (in *Instance) Block(height uint64) (*chain.Block, error) {
+	var b *chain.Block
 	err := in.db.View(func(txn *badger.Txn) (err error) {
 		b, err = in.blockAt(txn, height)
 		return err
@@ -38,7 +40,7 @@ func (in *Instance) Block(height uint64) (*Block, error) {
 	return b, nil
 }
 
-func (in *Instance) blockAt(txn *badger.Txn, height uint64) (*Block, error) {
+func (in *Instance) blockAt(txn *badger.Txn, height uint64) (*chain.Block, error) {
 	raw, err := getValue(txn, seqKey(prefixBlock, height))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, fmt.Errorf("no block at height %d", height)
@@ -46,7 +48,7 @@ func (in *Instance) blockAt(txn *badger.Txn, height uint64) (*Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}
-	b, err := DecodeBlock(raw)
+	b, err := chain.DecodeBlock(raw)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}

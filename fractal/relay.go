@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -57,7 +58,7 @@ func Relay(from, to *Instance, signer keys.PrivateKey) (*RelayResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fractal: relay: %w", err)
 		}
-		tx := ImportTx(c, signer.Public())
+		tx := chain.ImportTx(c, signer.Public())
 		if err := tx.Sign(rand.Reader, signer); err != nil {
 			return nil, fmt.Errorf("fractal: relay: %w", err)
 		}

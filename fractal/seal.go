@@ -2,12 +2,12 @@ package fractal
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
@@ -22,7 +22,7 @@ var tree = statetree.New([]byte{prefixTree})
 // accepted) and the receipt of every transaction taken from the queue, in
 // queue order, accepted and refused.
 type Sealed struct {
-	Block    *Block
+	Block    *chain.Block
 	Receipts []*phases.Receipt
 	// Encrypted reports the encrypted batch this seal fixed, opened or is
 	// waiting for; nil when no encrypted batch was involved (encrypted.go).
@@ -110,7 +110,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	// new nodes are written (decision 058).
 	batch := tree.Begin(badgerdb.KV{Txn: txn}, prev.StateRoot)
 	root := prev.StateRoot
-	b := &Block{Instance: in.id, Height: head + 1, Prev: prev.Hash()}
+	b := &chain.Block{Instance: in.id, Height: head + 1, Prev: prev.Hash()}
 	res := &Sealed{}
 	// Each outcome is committed into txn, in block order, while later
 	// transactions still run; txn commits only once all are in.
@@ -147,7 +147,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 		return nil, err
 	}
 	if len(b.TxIDs) > 0 {
-		b.TxsHash = TxsHash(b.TxIDs)
+		b.TxsHash = chain.TxsHash(b.TxIDs)
 		b.StateRoot = root
 		if b.CommitmentRoot, err = sh.Finish(badgerdb.KV{Txn: txn}); err != nil {
 			return nil, err
@@ -188,7 +188,6 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 // the store against a disagreement.
 func applyEffects(txn *badger.Txn, batch *statetree.Batch, o *phases.Outcome) (statetree.Hash, error) {
 	root := batch.Root()
-	changes := make([]statetree.Change, 0, len(o.Spent)+len(o.Created))
 	for i := range o.Spent {
 		n := &o.Spent[i]
 		sk := n.StateKey().String()
@@ -210,7 +209,6 @@ func applyEffects(txn *badger.Txn, batch *statetree.Batch, o *phases.Outcome) (s
 		if err := txn.Delete(k); err != nil {
 			return root, err
 		}
-		changes = append(changes, statetree.Change{Key: sha256.Sum256([]byte(sk))})
 	}
 	for i := range o.Created {
 		n := &o.Created[i]
@@ -221,19 +219,14 @@ func applyEffects(txn *badger.Txn, batch *statetree.Batch, o *phases.Outcome) (s
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return root, err
 		}
-		// One encoding is both the stored note and its ID's preimage.
-		raw := n.Encode()
-		if err := txn.Set(k, raw); err != nil {
+		if err := txn.Set(k, n.Encode()); err != nil {
 			return root, err
 		}
-		id := sha256.Sum256(raw)
-		changes = append(changes, statetree.Change{Key: sha256.Sum256([]byte(sk)), Value: &id})
 	}
-	xc, err := storeTransfers(txn, o) // outbox and import index (export.go)
-	if err != nil {
+	if err := storeTransfers(txn, o); err != nil { // outbox and import index (export.go)
 		return root, err
 	}
-	return batch.Apply(append(changes, xc...))
+	return batch.Apply(chain.EffectChanges(o))
 }
 
 // Receipt returns the stored receipt of the committed transaction id.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -182,7 +183,7 @@ func TestMintMoveAndBlocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := VerifyBlock(b); err != nil {
+		if err := chain.VerifyBlock(b); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
@@ -61,7 +62,7 @@ func (in *Instance) executeBlock(view *badger.Txn, sh *shielded.Block, txs []*ph
 // replayShielded re-runs the shielded pool on a replay store for the
 // committed transactions of b: each must be admitted again (proof, anchor,
 // nullifiers), and the commitment-tree root after them must be the block's.
-func replayShielded(p *shielded.Pool, txn *badger.Txn, b *Block, txs []*phases.Tx) error {
+func replayShielded(p *shielded.Pool, txn *badger.Txn, b *chain.Block, txs []*phases.Tx) error {
 	s := badgerdb.KV{Txn: txn}
 	sh, err := p.Begin(s)
 	if err != nil {

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 )
 
 // sealMint mints one note under key k and seals it into a block.
-func (f *fixture) sealMint(t testing.TB, k string) *Block {
+func (f *fixture) sealMint(t testing.TB, k string) *chain.Block {
 	t.Helper()
 	f.submit(t, f.mint(f.allow, f.allow, f.alice, k, "1"))
 	return f.seal(t).Block
@@ -111,7 +112,7 @@ func TestOpenSettlesTheGuardAfterACrash(t *testing.T) {
 	}
 }
 
-func mustBlock(t testing.TB, home string, h uint64) *Block {
+func mustBlock(t testing.TB, home string, h uint64) *chain.Block {
 	t.Helper()
 	in, err := Open(home)
 	if err != nil {
@@ -131,11 +132,11 @@ func mustBlock(t testing.TB, home string, h uint64) *Block {
 func TestSealRefusesARivalOfAnImportedManifest(t *testing.T) {
 	f := chainFixture(t)
 	head, _ := f.in.Head()
-	theirs := &Block{Instance: f.in.ID(), Height: 4, Prev: head.Hash(), TxsHash: TxsHash(nil), StateRoot: head.StateRoot}
-	if err := SignBlock(theirs, f.in.key); err != nil {
+	theirs := &chain.Block{Instance: f.in.ID(), Height: 4, Prev: head.Hash(), TxsHash: chain.TxsHash(nil), StateRoot: head.StateRoot}
+	if err := chain.SignBlock(theirs, f.in.key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.in.ImportManifests(EncodeManifests([]*Block{theirs})); err != nil {
+	if _, err := f.in.ImportManifests(chain.EncodeManifests([]*chain.Block{theirs})); err != nil {
 		t.Fatal(err)
 	}
 	f.submit(t, f.mint(f.allow, f.allow, f.alice, "z", "1"))
@@ -212,7 +213,7 @@ func TestVerifyChecksTheChainReachesWhatLeft(t *testing.T) {
 	wantVerify(t, other, fmt.Sprintf("verify: guard %s: this executor signed block 3 (hash %x…) but the chain ends at block 2: committed blocks are missing", g.Path(), h3[:8]))
 }
 
-func mustHead(t testing.TB, in *Instance) *Block {
+func mustHead(t testing.TB, in *Instance) *chain.Block {
 	t.Helper()
 	b, err := in.Head()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/badgerdb"
@@ -190,7 +191,7 @@ func (in *Instance) checkReach(txn *badger.Txn, head uint64, exec keys.PublicKey
 		return err
 	}
 	return eachValue(txn, prefixImported, func(k, v []byte) error {
-		b, err := DecodeBlock(v) // checked by verifyImported before
+		b, err := chain.DecodeBlock(v) // checked by verifyImported before
 		if err != nil {
 			return err
 		}
@@ -243,12 +244,12 @@ func (in *Instance) checkGenesis(txn *badger.Txn) (keys.PublicKey, error) {
 
 // verifiedBlock reads block h and checks its encoding, instance, height and
 // executor signature.
-func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey) (*Block, error) {
+func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey) (*chain.Block, error) {
 	raw, err := getValue(txn, seqKey(prefixBlock, h))
 	if err != nil {
 		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "missing: " + err.Error()}
 	}
-	b, err := DecodeBlock(raw)
+	b, err := chain.DecodeBlock(raw)
 	if err != nil {
 		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: err.Error()}
 	}
@@ -260,7 +261,7 @@ func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey
 	case b.Executor != exec:
 		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "not signed by the instance's executor key"}
 	}
-	if err := VerifyBlock(b); err != nil {
+	if err := chain.VerifyBlock(b); err != nil {
 		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "bad executor signature"}
 	}
 	return b, nil
@@ -268,7 +269,7 @@ func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey
 
 // Transactions returns the stored transactions of b, in block order, each
 // checked against its ID.
-func (in *Instance) Transactions(b *Block) ([]*phases.Tx, error) {
+func (in *Instance) Transactions(b *chain.Block) ([]*phases.Tx, error) {
 	var txs []*phases.Tx
 	err := in.db.View(func(txn *badger.Txn) (err error) {
 		txs, err = storedTxs(txn, b)
@@ -282,7 +283,7 @@ func (in *Instance) Transactions(b *Block) ([]*phases.Tx, error) {
 
 // storedTxs reads the transactions of b from the transaction index and
 // checks each against its ID and block.
-func storedTxs(txn *badger.Txn, b *Block) ([]*phases.Tx, error) {
+func storedTxs(txn *badger.Txn, b *chain.Block) ([]*phases.Tx, error) {
 	txs := make([]*phases.Tx, len(b.TxIDs))
 	for i, id := range b.TxIDs {
 		fail := func(d string) error {
@@ -309,7 +310,7 @@ func storedTxs(txn *badger.Txn, b *Block) ([]*phases.Tx, error) {
 
 // compareTx compares one replayed transaction with the stored block and
 // receipt.
-func compareTx(txn *badger.Txn, b *Block, i int, o *phases.Outcome, root [32]byte) error {
+func compareTx(txn *badger.Txn, b *chain.Block, i int, o *phases.Outcome, root [32]byte) error {
 	id := b.TxIDs[i]
 	fail := func(kind, d string) error {
 		return &VerifyError{Kind: kind, Height: b.Height, Tx: i, TxID: id, Detail: d}
@@ -476,7 +477,7 @@ func (r *replay) close() {
 // block re-executes b's transactions (with the scheduler, as sealing does),
 // applies the accepted ones' effects in order, calls check with each outcome
 // and the root after it, and commits when every check passed.
-func (r *replay) block(b *Block, txs []*phases.Tx, check func(i int, o *phases.Outcome, root [32]byte) error) error {
+func (r *replay) block(b *chain.Block, txs []*phases.Tx, check func(i int, o *phases.Outcome, root [32]byte) error) error {
 	txn := r.db.NewTransaction(true)
 	defer txn.Discard()
 	root, err := r.apply(txn, b.Height, txs, check)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
@@ -126,26 +127,26 @@ func BenchmarkQueryProofCheck(b *testing.B) {
 	in, _ := newTestInstance(b)
 	n := envInt("FRACTAL_BENCH_NOTES", 100_000)
 	root := fillTree(b, in, n)
-	blk := &Block{Instance: in.id, Height: 1, StateRoot: root, TxsHash: TxsHash(nil)}
-	if err := SignBlock(blk, in.key); err != nil {
+	blk := &chain.Block{Instance: in.id, Height: 1, StateRoot: root, TxsHash: chain.TxsHash(nil)}
+	if err := chain.SignBlock(blk, in.key); err != nil {
 		b.Fatal(err)
 	}
 	// An absent state key: its proof runs as deep as a present one's.
 	k := notes.StateKey{Key: []byte("absent")}
 	var p *statetree.Proof
 	in.db.View(func(txn *badger.Txn) (err error) {
-		p, err = tree.Prove(badgerdb.KV{Txn: txn}, root, TreeKey(k))
+		p, err = tree.Prove(badgerdb.KV{Txn: txn}, root, chain.TreeKey(k))
 		return
 	})
-	qp := &QueryProof{Key: k, Proof: p, Block: blk}
+	qp := &chain.QueryProof{Key: k, Proof: p, Block: blk}
 	raw := qp.Encode()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		q, err := DecodeQueryProof(raw)
+		q, err := chain.DecodeQueryProof(raw)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := CheckQueryProof(q, in.Executor(), nil); err != nil {
+		if _, err := chain.CheckQueryProof(q, in.Executor(), nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -160,7 +161,7 @@ func TestVerifyNamesFirstDivergentTransaction(t *testing.T) {
 	b, _ := f.in.Block(2)
 	b.Roots[1][0] ^= 0xff
 	b.StateRoot = b.Roots[1]
-	if err := SignBlock(b, f.in.key); err != nil {
+	if err := chain.SignBlock(b, f.in.key); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.in.db.Update(func(txn *badger.Txn) error {
@@ -197,7 +198,7 @@ func TestReplayIdenticalAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var blocks []*Block
+	var blocks []*chain.Block
 	for h := uint64(1); h <= 3; h++ {
 		b, _ := f.in.Block(h)
 		blocks = append(blocks, b)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/chain"
 )
 
 // TestVerifyChecksOutboxAndImportIndex: the outbox and the import index
@@ -24,7 +26,7 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 		}
 	}
 	ixKey := hashKey(prefixImportIx, rec.ID())
-	obKey := outboxStoreKey(rec.To, outboxKey(rec.TxID, rec.Index))
+	obKey := outboxStoreKey(rec.To, chain.OutboxKey(rec.TxID, rec.Index))
 	edit := func(in *Instance, fn func(txn *badger.Txn) error) {
 		t.Helper()
 		if err := in.db.Update(fn); err != nil {

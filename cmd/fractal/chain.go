@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/dispute"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
@@ -114,7 +115,7 @@ const (
 )
 
 // readProofFile reads a proof file, binary or the JSON query prints.
-func readProofFile(path string) (*fractal.QueryProof, error) {
+func readProofFile(path string) (*chain.QueryProof, error) {
 	raw, err := inputfile.Read(path, maxProofFile)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func readProofFile(path string) (*fractal.QueryProof, error) {
 			return nil, fmt.Errorf("%s: encoded: %w", path, err)
 		}
 	}
-	qp, err := fractal.DecodeQueryProof(raw)
+	qp, err := chain.DecodeQueryProof(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -172,7 +173,7 @@ instance was not checked.`,
 		if err != nil {
 			return err
 		}
-		st, err := fractal.CheckQueryProof(qp, pub, instance)
+		st, err := chain.CheckQueryProof(qp, pub, instance)
 		if err != nil {
 			return err
 		}
@@ -310,7 +311,7 @@ type evidenceJSON struct {
 	B        blockJSON `json:"b"`
 }
 
-func toEvidenceJSON(e *fractal.Evidence) evidenceJSON {
+func toEvidenceJSON(e *chain.Evidence) evidenceJSON {
 	return evidenceJSON{Conflict: e.Conflict.String(), Height: e.B.Height, A: toBlockJSON(e.A), B: toBlockJSON(e.B)}
 }
 
@@ -361,7 +362,7 @@ prints the rounds and the verdict; --out writes the transcript.`,
 		if err != nil {
 			return err
 		}
-		theirs, err := fractal.DecodeManifests(data)
+		theirs, err := chain.DecodeManifests(data)
 		if err != nil {
 			return err
 		}
@@ -378,7 +379,7 @@ prints the rounds and the verdict; --out writes the transcript.`,
 			if err != nil {
 				return err
 			}
-			a := &dispute.Signed{Block: ours, WitnessFor: func(i int) (*fractal.Witness, error) { return in.Witness(ours.Height, i) }}
+			a := &dispute.Signed{Block: ours, WitnessFor: func(i int) (*chain.Witness, error) { return in.Witness(ours.Height, i) }}
 			tr, err := dispute.Play(parent, a, &dispute.Signed{Block: other}, func(i int) (*phases.Tx, error) { return txs[i], nil })
 			if err != nil {
 				return err
@@ -395,7 +396,7 @@ prints the rounds and the verdict; --out writes the transcript.`,
 
 // disputedBlock returns the first block of theirs that differs from this
 // instance's block at its height, with that block.
-func disputedBlock(in *fractal.Instance, theirs []*fractal.Block) (other, ours *fractal.Block, err error) {
+func disputedBlock(in *fractal.Instance, theirs []*chain.Block) (other, ours *chain.Block, err error) {
 	for _, b := range theirs {
 		if b.Height == 0 {
 			continue

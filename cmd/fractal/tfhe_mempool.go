@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
@@ -270,7 +271,7 @@ func submitEncrypted(cmd *cobra.Command, tx *phases.Tx) error {
 		if noSeal, _ := cmd.Flags().GetBool("no-seal"); !noSeal {
 			// Each seal runs what arrived before this payload, fixes the batch
 			// it is in, or reports the batch it waits behind.
-			for range fractal.MaxBlockTxs {
+			for range chain.MaxBlockTxs {
 				s, err := in.Seal()
 				if err != nil {
 					return err

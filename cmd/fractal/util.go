@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -51,7 +52,7 @@ func withInstance(f func(in *fractal.Instance) error) error {
 
 // sealFor seals queued transactions and returns the receipt of transaction
 // id with the block that committed it (nil when refused).
-func sealFor(in *fractal.Instance, id [32]byte) (*phases.Receipt, *fractal.Block, error) {
+func sealFor(in *fractal.Instance, id [32]byte) (*phases.Receipt, *chain.Block, error) {
 	s, err := in.Seal()
 	if err != nil {
 		return nil, nil, err

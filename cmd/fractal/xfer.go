@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -149,7 +150,7 @@ type exportJSON struct {
 	Provenance []string `json:"provenance"`
 }
 
-func toExportJSON(r *fractal.ExportRecord) exportJSON {
+func toExportJSON(r *chain.ExportRecord) exportJSON {
 	id := r.ID()
 	j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
 		Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}

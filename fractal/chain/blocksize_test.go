@@ -1,4 +1,4 @@
-package fractal
+package chain
 
 import (
 	"crypto/rand"
@@ -42,7 +42,7 @@ func TestFullBlockFitsEveryFile(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Hash() != a.Hash() {
 		t.Fatalf("manifest file of a full block: %v", err)
 	}
-	if _, err := DecodeEvidence(newEvidence(SameHeight, a, b).Encode()); err != nil {
+	if _, err := DecodeEvidence(NewEvidence(SameHeight, a, b).Encode()); err != nil {
 		t.Fatalf("evidence of two full blocks: %v", err)
 	}
 	qp := &QueryProof{Key: notes.StateKey{Key: []byte("k")}, Proof: &statetree.Proof{}, Block: a}
