@@ -69,7 +69,12 @@ func (in *Instance) Backup(w io.Writer, withKey bool) (*BackupInfo, error) {
 	}
 	var key []byte
 	if withKey {
-		key = in.key[:]
+		ks, ok := in.signer.(*keys.KeySigner)
+		if !ok {
+			return nil, errors.New("fractal: backup: the executor key is not held by this instance (it signs through another signer)")
+		}
+		k := ks.Key()
+		key = k[:]
 	}
 	sum := sha256.New()
 	out := io.MultiWriter(w, sum)

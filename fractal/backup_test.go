@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fractalvm/fractal/fractal/guard"
+	"github.com/fractalvm/fractal/keys"
 )
 
 // backupTo writes a backup of in to a new file and returns its path.
@@ -45,7 +46,7 @@ func TestBackupRestoresTheSameInstance(t *testing.T) {
 	if _, err := os.Stat(home); !os.IsNotExist(err) {
 		t.Fatalf("a refused restore left %s: %v", home, err)
 	}
-	got, err := Restore(path, home, &f.in.key, "")
+	got, err := Restore(path, home, executorKey(t, f.in), "")
 	if err != nil || *got != *info {
 		t.Fatalf("restore: %+v %v", got, err)
 	}
@@ -61,7 +62,7 @@ func TestBackupRestoresTheSameInstance(t *testing.T) {
 	if s, _ := in.guard.Signed(); s != info.Head {
 		t.Fatalf("guard %v", s)
 	}
-	if _, err := Restore(path, home, &f.in.key, ""); err == nil || !strings.Contains(err.Error(), "already holds an instance (config.json exists)") {
+	if _, err := Restore(path, home, executorKey(t, f.in), ""); err == nil || !strings.Contains(err.Error(), "already holds an instance (config.json exists)") {
 		t.Fatalf("restore over an instance: %v", err)
 	}
 }
@@ -189,4 +190,14 @@ func FuzzDecodeBackupHeader(f *testing.F) {
 			t.Fatalf("header did not round-trip: %v", err)
 		}
 	})
+}
+
+// executorKey is the instance's executor key, read from its key file.
+func executorKey(t testing.TB, in *Instance) *keys.PrivateKey {
+	t.Helper()
+	k, err := keys.LoadKeyFile(filepath.Join(in.home, keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &k
 }

@@ -1,7 +1,7 @@
 package fractal
 
 import (
-	"crypto/rand"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
@@ -153,7 +154,7 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 	}
 	b.Number++
 	b.Executor = in.pub
-	sig, err := in.key.Sign(rand.Reader, b.SignedMessage())
+	sig, err := keys.SignChecked(context.Background(), in.signer, b.SignedMessage())
 	if err != nil {
 		return nil, fmt.Errorf("sign encrypted batch: %w", err)
 	}

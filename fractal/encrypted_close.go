@@ -1,7 +1,7 @@
 package fractal
 
 import (
-	"crypto/rand"
+	"context"
 	"errors"
 	"fmt"
 
@@ -9,6 +9,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
@@ -130,7 +131,7 @@ func (in *Instance) ExpireEncrypted(n uint64) (*Sealed, error) {
 		if len(p.shares) >= p.pk.K {
 			return fmt.Errorf("encrypted batch %d has %d of %d shares: seal opens it", n, len(p.shares), p.pk.K)
 		}
-		sig, err := in.key.Sign(rand.Reader, p.batch.ExpiryMessage())
+		sig, err := keys.SignChecked(context.Background(), in.signer, p.batch.ExpiryMessage())
 		if err != nil {
 			return fmt.Errorf("sign expiry: %w", err)
 		}

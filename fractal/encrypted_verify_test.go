@@ -2,7 +2,7 @@ package fractal
 
 import (
 	"bytes"
-	"crypto/rand"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -103,7 +103,7 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 		}
 		// Re-signed with the slots swapped: the stored payloads no longer match.
 		b.PayloadIDs[0], b.PayloadIDs[2] = b.PayloadIDs[2], b.PayloadIDs[0]
-		sig, err := f.in.key.Sign(rand.Reader, b.SignedMessage())
+		sig, err := f.in.signer.Sign(context.Background(), b.SignedMessage())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 		}
 		b.TxIDs[0], b.TxIDs[1] = b.TxIDs[1], b.TxIDs[0]
 		b.TxsHash = chain.TxsHash(b.TxIDs)
-		if err := chain.SignBlock(b, f.in.key); err != nil {
+		if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 		storeSet(t, f.in, k, b.Encode())

@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -109,7 +110,7 @@ func TestImportRefusals(t *testing.T) {
 		}, "the export record differs from the one instance"},
 		{"manifest signed by an untrusted key", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
-			if err := chain.SignBlock(cl.Manifest, genKey(t)); err != nil {
+			if err := chain.SignBlock(context.Background(), cl.Manifest, keys.NewKeySigner(genKey(t))); err != nil {
 				t.Fatal(err)
 			}
 			return cl

@@ -9,6 +9,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -90,11 +91,14 @@ type Instance struct {
 	home string
 	cfg  Config
 	db   *badgerdb.DB
-	key  keys.PrivateKey
-	pub  keys.PublicKey
-	id   [32]byte
-	code *registry
-	pool *vp.Pool
+	// signer makes every signature of the executor: blocks (through the
+	// guard, signAndStore), encrypted batch records and expiries.
+	signer      keys.Signer
+	keyFromFile bool           // signer holds the key read from executor.key
+	pub         keys.PublicKey // signer.Public()
+	id          [32]byte
+	code        *registry
+	pool        *vp.Pool
 	// shielded checks and commits shielded transactions (package shielded).
 	shielded *shielded.Pool
 	// guard records what the key signed; every block signature goes
@@ -120,13 +124,36 @@ func genesisDescriptor(pub keys.PublicKey, salt [32]byte) []byte {
 	return w.Bytes()
 }
 
-// Init creates an instance in home: a new executor key, the store, and the
-// signed genesis block. It refuses a folder that already holds an instance
-// (or part of one).
-func Init(home string, cfg Config) (in *Instance, err error) {
+// An Option changes how Init and Open set an instance up.
+type Option func(*options)
+
+type options struct {
+	signer keys.Signer
+}
+
+// WithSigner makes s the executor's signer instead of the key file
+// executor.key: Init writes no key file and names s's key in the genesis
+// block; Open reads no key file and refuses a signer whose key is not the
+// instance's executor key. Every signature the executor makes goes through
+// it (decision 102).
+func WithSigner(s keys.Signer) Option { return func(o *options) { o.signer = s } }
+
+func optionsOf(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// Init creates an instance in home: a new executor key (unless WithSigner
+// gives one), the store, and the signed genesis block. It refuses a folder
+// that already holds an instance (or part of one).
+func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
+	o := optionsOf(opts)
 	for _, name := range []string{configFile, keyFile, guardFile, dbDir} {
 		if _, err := os.Lstat(filepath.Join(home, name)); err == nil {
 			return nil, fmt.Errorf("fractal: init: %s already holds an instance (%s exists)", home, name)
@@ -142,18 +169,21 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 			os.Remove(filepath.Join(home, guardFile))
 		}
 	}()
-	key, err := keys.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("fractal: init: %w", err)
-	}
-	if err := keys.WriteKeyFile(filepath.Join(home, keyFile), key); err != nil {
-		return nil, fmt.Errorf("fractal: init: %w", err)
+	if o.signer == nil {
+		key, err := keys.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("fractal: init: %w", err)
+		}
+		if err := keys.WriteKeyFile(filepath.Join(home, keyFile), key); err != nil {
+			return nil, fmt.Errorf("fractal: init: %w", err)
+		}
+		o.signer = keys.NewKeySigner(key)
 	}
 	var salt [32]byte
 	if _, err := rand.Read(salt[:]); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	pub := key.Public()
+	pub := o.signer.Public()
 	desc := genesisDescriptor(pub, salt)
 	id := sha256.Sum256(desc)
 	cfg.Instance = hex.EncodeToString(id[:])
@@ -162,7 +192,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	in = &Instance{home: home, cfg: cfg, db: db, key: key, pub: pub, id: id, pool: vp.NewPool()}
+	in = &Instance{home: home, cfg: cfg, db: db, signer: o.signer, pub: pub, id: id, pool: vp.NewPool()}
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	in.guard = guard.New(filepath.Join(home, guardFile), id)
@@ -180,7 +210,7 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 		}
 	}
 	if err == nil {
-		err = in.signAndStore(txn, genesis)
+		err = in.signAndStore(context.Background(), txn, genesis)
 	}
 	if err == nil {
 		err = writeConfig(home, cfg)
@@ -194,7 +224,8 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 
 // Open opens the instance in home. It refuses a folder that is not a
 // complete instance, and one that another process has open.
-func Open(home string) (*Instance, error) {
+func Open(home string, opts ...Option) (*Instance, error) {
+	o := optionsOf(opts)
 	raw, err := inputfile.Read(filepath.Join(home, configFile), 64<<10) // a config is a few hundred bytes
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("fractal: open %s: not a fractal instance (no %s; run fractal init)", home, configFile)
@@ -206,9 +237,13 @@ func Open(home string) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %s: %w", home, configFile, err)
 	}
-	key, err := keys.LoadKeyFile(filepath.Join(home, keyFile))
-	if err != nil {
-		return nil, fmt.Errorf("fractal: open %s: executor key: %w", home, err)
+	fromFile := o.signer == nil
+	if fromFile {
+		key, err := keys.LoadKeyFile(filepath.Join(home, keyFile))
+		if err != nil {
+			return nil, fmt.Errorf("fractal: open %s: executor key: %w", home, err)
+		}
+		o.signer = keys.NewKeySigner(key)
 	}
 	dbPath := filepath.Join(home, dbDir)
 	if _, err := os.Stat(dbPath); err != nil {
@@ -218,7 +253,7 @@ func Open(home string) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)
 	}
-	in := &Instance{home: home, cfg: cfg, db: db, key: key, pub: key.Public(), pool: vp.NewPool()}
+	in := &Instance{home: home, cfg: cfg, db: db, signer: o.signer, keyFromFile: fromFile, pub: o.signer.Public(), pool: vp.NewPool()}
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	if err := in.opened(); err != nil {
@@ -287,7 +322,10 @@ func (in *Instance) loadIdentity() error {
 			return err
 		}
 		if g.Executor != in.pub {
-			return fmt.Errorf("%s is not the executor key of this instance", keyFile)
+			if in.keyFromFile {
+				return fmt.Errorf("%s is not the executor key of this instance", keyFile)
+			}
+			return fmt.Errorf("the signer's key %s is not the executor key of this instance", in.pub)
 		}
 		return nil
 	})
@@ -363,7 +401,7 @@ func decodeConfig(raw []byte) (Config, error) {
 // is recorded as signed. A failure after the signature leaves the guard
 // recording b as being signed, which the next check settles by looking at
 // the store (decision 095).
-func (in *Instance) signAndStore(txn *badger.Txn, b *chain.Block) error {
+func (in *Instance) signAndStore(ctx context.Context, txn *badger.Txn, b *chain.Block) error {
 	b.Executor = in.pub
 	gb := guard.Block{Height: b.Height, Hash: b.Hash()}
 	if _, signed := in.guard.Signed(); signed {
@@ -380,7 +418,7 @@ func (in *Instance) signAndStore(txn *badger.Txn, b *chain.Block) error {
 	if err := in.guard.Begin(gb); err != nil {
 		return err
 	}
-	sig, err := in.key.Sign(rand.Reader, b.SignedMessage())
+	sig, err := keys.SignChecked(ctx, in.signer, b.SignedMessage())
 	if err != nil {
 		return fmt.Errorf("sign block: %w", err)
 	}

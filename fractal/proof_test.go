@@ -1,11 +1,13 @@
 package fractal
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -85,7 +87,7 @@ func TestQueryProofRefusesOtherInstance(t *testing.T) {
 	}
 	other := *qp.Block
 	other.Instance[0] ^= 1
-	if err := chain.SignBlock(&other, f.in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), &other, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
 	foreign := *qp
@@ -137,11 +139,11 @@ func TestManifestImportAndForkEvidence(t *testing.T) {
 	fork := *own[2]
 	fork.Roots = append([][32]byte(nil), fork.Roots...)
 	fork.Roots[0][5] ^= 0x40
-	if err := chain.SignBlock(&fork, f.in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), &fork, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
 	next := &chain.Block{Instance: f.in.ID(), Height: 4, Prev: own[3].Hash(), TxsHash: chain.TxsHash(nil), StateRoot: own[3].StateRoot}
-	if err := chain.SignBlock(next, f.in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), next, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
 	res, err = f.in.ImportManifests(chain.EncodeManifests([]*chain.Block{&fork, next}))
@@ -184,7 +186,7 @@ func TestManifestImportLarge(t *testing.T) {
 	var file []*chain.Block
 	for h := prev.Height + 1; len(file) < n; h++ {
 		b := &chain.Block{Instance: f.in.ID(), Height: h, Prev: prev.Hash(), TxsHash: chain.TxsHash(nil), StateRoot: prev.StateRoot}
-		if err := chain.SignBlock(b, f.in.key); err != nil {
+		if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 		file, prev = append(file, b), b
@@ -194,7 +196,7 @@ func TestManifestImportLarge(t *testing.T) {
 	liar := *file[5000] // same parent, claims another height
 	liar.Height += 3 * n
 	for _, b := range []*chain.Block{&twin, &liar} {
-		if err := chain.SignBlock(b, f.in.key); err != nil {
+		if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -234,7 +236,7 @@ func TestManifestImportCap(t *testing.T) {
 	var extra []*chain.Block
 	for len(extra) < 4 {
 		b := &chain.Block{Instance: f.in.ID(), Height: prev.Height + 1, Prev: prev.Hash(), TxsHash: chain.TxsHash(nil), StateRoot: prev.StateRoot}
-		if err := chain.SignBlock(b, f.in.key); err != nil {
+		if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 		extra, prev = append(extra, b), b
@@ -267,7 +269,7 @@ func TestManifestImportRefusals(t *testing.T) {
 	other := newFixture(t, DefaultConfig())
 	foreign, _ := other.in.Manifests()
 	stranger := *own[2]
-	if err := chain.SignBlock(&stranger, f.bob); err != nil {
+	if err := chain.SignBlock(context.Background(), &stranger, keys.NewKeySigner(f.bob)); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -360,7 +362,7 @@ func TestManifestImportEquivocationFlood(t *testing.T) {
 		b := *own[2]
 		b.Roots = append([][32]byte(nil), b.Roots...)
 		b.Roots[0][5] ^= byte(i + 1) // an earlier root: the last is the state root
-		if err := chain.SignBlock(&b, f.in.key); err != nil {
+		if err := chain.SignBlock(context.Background(), &b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 		forks[i] = &b

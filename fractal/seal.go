@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 
@@ -171,7 +172,7 @@ func (in *Instance) commitTxs(view *badger.Txn, txs []*phases.Tx,
 	// and committed last, so that a seal that fails before wastes no
 	// signature.
 	if res.Block != nil {
-		err = in.signAndStore(txn, b)
+		err = in.signAndStore(context.Background(), txn, b)
 	} else {
 		err = txn.Commit()
 	}

@@ -24,10 +24,10 @@ type fixture struct {
 	nonce                   uint64
 }
 
-func newFixture(t testing.TB, cfg Config) *fixture {
+func newFixture(t testing.TB, cfg Config, opts ...Option) *fixture {
 	t.Helper()
 	home := t.TempDir() + "/inst"
-	in, err := Init(home, cfg)
+	in, err := Init(home, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

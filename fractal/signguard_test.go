@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -133,7 +134,7 @@ func TestSealRefusesARivalOfAnImportedManifest(t *testing.T) {
 	f := chainFixture(t)
 	head, _ := f.in.Head()
 	theirs := &chain.Block{Instance: f.in.ID(), Height: 4, Prev: head.Hash(), TxsHash: chain.TxsHash(nil), StateRoot: head.StateRoot}
-	if err := chain.SignBlock(theirs, f.in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), theirs, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.in.ImportManifests(chain.EncodeManifests([]*chain.Block{theirs})); err != nil {

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -128,7 +129,7 @@ func BenchmarkQueryProofCheck(b *testing.B) {
 	n := envInt("FRACTAL_BENCH_NOTES", 100_000)
 	root := fillTree(b, in, n)
 	blk := &chain.Block{Instance: in.id, Height: 1, StateRoot: root, TxsHash: chain.TxsHash(nil)}
-	if err := chain.SignBlock(blk, in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), blk, in.signer); err != nil {
 		b.Fatal(err)
 	}
 	// An absent state key: its proof runs as deep as a present one's.

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -161,7 +162,7 @@ func TestVerifyNamesFirstDivergentTransaction(t *testing.T) {
 	b, _ := f.in.Block(2)
 	b.Roots[1][0] ^= 0xff
 	b.StateRoot = b.Roots[1]
-	if err := chain.SignBlock(b, f.in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.in.db.Update(func(txn *badger.Txn) error {

@@ -11,7 +11,7 @@
 package chain
 
 import (
-	"crypto/rand"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -178,12 +178,14 @@ func VerifyBlock(b *Block) error {
 	return nil
 }
 
-// SignBlock fills b.Executor and b.Signature with key's signature over the
-// block header: how a second executor of an instance signs its own result
-// for the same block (the dispute game compares two such claims).
-func SignBlock(b *Block, key keys.PrivateKey) error {
-	b.Executor = key.Public()
-	sig, err := key.Sign(rand.Reader, b.SignedMessage())
+// SignBlock fills b.Executor and b.Signature with s's signature over the
+// block header (checked before it is kept). An instance signs its blocks
+// through its guard (Instance.Sign); this is how anyone else signs one: a
+// second executor of an instance signing its own result for the same block
+// (the dispute game compares two such claims), or a test.
+func SignBlock(ctx context.Context, b *Block, s keys.Signer) error {
+	b.Executor = s.Public()
+	sig, err := keys.SignChecked(ctx, s, b.SignedMessage())
 	if err != nil {
 		return fmt.Errorf("fractal: sign block: %w", err)
 	}

@@ -2,6 +2,7 @@ package chain
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ func TestBlockEncodingRoundTrip(t *testing.T) {
 	ids := [][32]byte{{1}, {2}, {3}}
 	b := &Block{Instance: [32]byte{8}, Height: 7, Prev: [32]byte{9}, TxsHash: TxsHash(ids),
 		Roots: [][32]byte{{4}, {5}, {6}}, StateRoot: [32]byte{6}, TxIDs: ids}
-	if err := SignBlock(b, key); err != nil {
+	if err := SignBlock(context.Background(), b, keys.NewKeySigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	enc := b.Encode()

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"context"
 	"crypto/rand"
 	"testing"
 
@@ -20,7 +21,7 @@ func fullBlock(t *testing.T, key keys.PrivateKey, first byte) *Block {
 	}
 	b.Roots[0][0] = first
 	b.TxsHash = TxsHash(b.TxIDs)
-	if err := SignBlock(b, key); err != nil {
+	if err := SignBlock(context.Background(), b, keys.NewKeySigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -1,6 +1,7 @@
 package dispute
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -182,7 +183,7 @@ func faultyExecutor(t *testing.T, s *scene, bad int, key keys.PrivateKey) *chain
 		b.Roots = append(b.Roots, root)
 	}
 	b.StateRoot = root
-	if err := chain.SignBlock(&b, key); err != nil {
+	if err := chain.SignBlock(context.Background(), &b, keys.NewKeySigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	return &b
@@ -292,7 +293,7 @@ func TestPlayRefusesNonDisputes(t *testing.T) {
 	s := newScene(t)
 	other := genKey(t)
 	same := *s.block
-	if err := chain.SignBlock(&same, other); err != nil {
+	if err := chain.SignBlock(context.Background(), &same, keys.NewKeySigner(other)); err != nil {
 		t.Fatal(err)
 	}
 	forged := *faultyExecutor(t, s, 3, other)

@@ -1,10 +1,12 @@
 package dispute
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/keys"
 )
 
 // junkWitness answers with a witness holding a tree node of an unknown
@@ -54,7 +56,7 @@ func TestPlayRefusesInconsistentBlocks(t *testing.T) {
 	short := *faulty
 	short.Roots = faulty.Roots[:10]
 	short.StateRoot = short.Roots[9]
-	if err := chain.SignBlock(&short, key); err != nil {
+	if err := chain.SignBlock(context.Background(), &short, keys.NewKeySigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -284,7 +285,7 @@ func (w *world) forgeHead(f func(*chain.Block)) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if err := chain.SignBlock(head, exec); err != nil {
+	if err := chain.SignBlock(context.Background(), head, keys.NewKeySigner(exec)); err != nil {
 		w.t.Fatal(err)
 	}
 	if err := w.in.Close(); err != nil {
