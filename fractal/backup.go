@@ -57,7 +57,7 @@ func (in *Instance) Backup(w io.Writer, withKey bool) (*BackupInfo, error) {
 	defer in.mu.Unlock()
 	info := &BackupInfo{Instance: in.id, WithKey: withKey}
 	err := in.db.View(func(txn *badger.Txn) (err error) {
-		info.Head, err = txnChain{in, txn}.Head()
+		info.Head, _, err = txnChain{in, txn}.Last(guard.Blocks)
 		return err
 	})
 	if err != nil {

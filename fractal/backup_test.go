@@ -59,7 +59,7 @@ func TestBackupRestoresTheSameInstance(t *testing.T) {
 		t.Fatal("the restored store differs from the original")
 	}
 	wantVerify(t, in, "")
-	if s, _ := in.guard.Signed(); s != info.Head {
+	if s, _ := in.guard.Signed(guard.Blocks); s != info.Head {
 		t.Fatalf("guard %v", s)
 	}
 	if _, err := Restore(path, home, executorKey(t, f.in), ""); err == nil || !strings.Contains(err.Error(), "already holds an instance (config.json exists)") {
@@ -139,7 +139,7 @@ func TestRestoreKeepsTheOldGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	if s, _ := in.guard.Signed(); s.Hash != b3.Hash() {
+	if s, _ := in.guard.Signed(guard.Blocks); s.Hash != b3.Hash() {
 		t.Fatalf("guard %v", s)
 	}
 }

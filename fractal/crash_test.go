@@ -197,7 +197,7 @@ func checkConsistent(t *testing.T, in *Instance) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := g.Signed(); s != (guard.Block{Height: head.Height, Hash: head.Hash()}) {
+	if s, _ := g.Signed(guard.Blocks); s != (guard.Block{Height: head.Height, Hash: head.Hash()}) {
 		t.Fatalf("guard records block %v, the head is %d", s, head.Height)
 	}
 	live := map[string]notes.Hash{} // state key → note ID, from the receipts

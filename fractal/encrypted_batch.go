@@ -12,7 +12,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/chain"
-	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
@@ -154,11 +154,6 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 	}
 	b.Number++
 	b.Executor = in.pub
-	sig, err := keys.SignChecked(context.Background(), in.signer, b.SignedMessage())
-	if err != nil {
-		return nil, fmt.Errorf("sign encrypted batch: %w", err)
-	}
-	copy(b.Signature[:], sig)
 
 	txn := in.db.NewTransaction(true)
 	defer txn.Discard()
@@ -170,13 +165,18 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 			return nil, err
 		}
 	}
-	if err := txn.Set(encKeyOf(encBatch, u64(b.Number)), b.Encode()); err != nil {
-		return nil, err
-	}
 	if err := txn.Set(encKeyOf(encWaiting), u64(b.Number)); err != nil {
 		return nil, err
 	}
-	if err := txn.Commit(); err != nil {
+	// The record is signed last, once everything else is in txn.
+	err = in.signGuarded(context.Background(), guard.Batches, guard.Block{Height: b.Number, Hash: b.Hash()}, b.SignedMessage(), func(sig []byte) error {
+		copy(b.Signature[:], sig)
+		if err := txn.Set(encKeyOf(encBatch, u64(b.Number)), b.Encode()); err != nil {
+			return err
+		}
+		return txn.Commit()
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &Sealed{Encrypted: &EncryptedStatus{Batch: b, State: BatchFixed, Needed: pk.K}}, nil

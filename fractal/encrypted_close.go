@@ -8,8 +8,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/internal/enc"
-	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
@@ -110,11 +110,13 @@ func expiredReason(k int) string {
 // the batch can be sealed again. It is refused when n is not the waiting
 // batch or k shares are already in (then Seal opens it). Shares for an
 // expired batch are refused afterwards (decision 078).
-func (in *Instance) ExpireEncrypted(n uint64) (*Sealed, error) {
+func (in *Instance) ExpireEncrypted(ctx context.Context, n uint64) (*Sealed, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var res *Sealed
-	err := in.db.Update(func(txn *badger.Txn) error {
+	txn := in.db.NewTransaction(true)
+	defer txn.Discard()
+	err := func() error {
 		w, ok, err := waitingBatch(txn)
 		switch {
 		case err != nil:
@@ -131,20 +133,22 @@ func (in *Instance) ExpireEncrypted(n uint64) (*Sealed, error) {
 		if len(p.shares) >= p.pk.K {
 			return fmt.Errorf("encrypted batch %d has %d of %d shares: seal opens it", n, len(p.shares), p.pk.K)
 		}
-		sig, err := keys.SignChecked(context.Background(), in.signer, p.batch.ExpiryMessage())
-		if err != nil {
-			return fmt.Errorf("sign expiry: %w", err)
-		}
-		c := &batchClose{Expired: true}
-		copy(c.Signature[:], sig)
 		res = &Sealed{Encrypted: p.status(BatchExpired), Receipts: expiredReceipts(p.batch, p.pk.K)}
 		for i, rc := range res.Receipts {
 			if err := recordOutcome(txn, p.batch, uint32(i), [32]byte{}, rc); err != nil {
 				return err
 			}
 		}
-		return closeBatch(txn, n, c)
-	})
+		// The expiry is signed last, once everything else is in txn.
+		return in.signGuarded(ctx, guard.Expiries, guard.Block{Height: n, Hash: p.batch.Hash()}, p.batch.ExpiryMessage(), func(sig []byte) error {
+			c := &batchClose{Expired: true}
+			copy(c.Signature[:], sig)
+			if err := closeBatch(txn, n, c); err != nil {
+				return err
+			}
+			return txn.Commit()
+		})
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("fractal: expire: %w", err)
 	}

@@ -211,12 +211,12 @@ func TestExpireEncrypted(t *testing.T) {
 	}
 
 	before := dumpStore(t, f.in)
-	_, err = f.in.ExpireEncrypted(2)
+	_, err = f.in.ExpireEncrypted(context.Background(), 2)
 	wantErr(t, err, "fractal: expire: encrypted batch 2 is not waiting (batch 1 is)")
 	if dumpStore(t, f.in) != before {
 		t.Fatal("a refused expiry changed the store")
 	}
-	s, err := f.in.ExpireEncrypted(1)
+	s, err := f.in.ExpireEncrypted(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestExpireEncrypted(t *testing.T) {
 	}
 	_, err = f.in.SubmitShares(late.Encode())
 	wantErr(t, err, "fractal: submit shares: encrypted batch 1 expired: shares are no longer accepted")
-	_, err = f.in.ExpireEncrypted(1)
+	_, err = f.in.ExpireEncrypted(context.Background(), 1)
 	wantErr(t, err, "fractal: expire: no encrypted batch is waiting for shares")
 
 	// The plaintext that arrived after the batch runs now.
@@ -248,7 +248,7 @@ func TestExpireEncrypted(t *testing.T) {
 	f.share(t, 1)
 	f.share(t, 3)
 	before = dumpStore(t, f.in)
-	_, err = f.in.ExpireEncrypted(2)
+	_, err = f.in.ExpireEncrypted(context.Background(), 2)
 	wantErr(t, err, "fractal: expire: encrypted batch 2 has 2 of 2 shares: seal opens it")
 	if dumpStore(t, f.in) != before {
 		t.Fatal("a refused expiry changed the store")

@@ -279,7 +279,7 @@ func (in *Instance) opened() error {
 	if errors.Is(err, os.ErrNotExist) {
 		var head guard.Block
 		if err := in.db.View(func(txn *badger.Txn) (err error) {
-			head, err = txnChain{in, txn}.Head()
+			head, _, err = txnChain{in, txn}.Last(guard.Blocks)
 			return err
 		}); err != nil {
 			return err
@@ -390,75 +390,6 @@ func decodeConfig(raw []byte) (Config, error) {
 		return cfg, err
 	}
 	return cfg, cfg.check()
-}
-
-// signAndStore is the one place where the executor key signs a block: it
-// fills b.Executor and b.Signature, sets the block in txn and commits txn.
-// The guard is checked against the store first (a store that lost signed
-// blocks is refused), a block that an imported manifest shows this key
-// already signed differently at b's height is refused, and b is recorded
-// in the guard file, synced, before the key signs; once txn is committed b
-// is recorded as signed. A failure after the signature leaves the guard
-// recording b as being signed, which the next check settles by looking at
-// the store (decision 095).
-func (in *Instance) signAndStore(ctx context.Context, txn *badger.Txn, b *chain.Block) error {
-	b.Executor = in.pub
-	gb := guard.Block{Height: b.Height, Hash: b.Hash()}
-	if _, signed := in.guard.Signed(); signed {
-		// The committed store, not txn, which holds the new head already.
-		view := in.db.NewTransaction(false)
-		defer view.Discard()
-		if err := in.guard.Check(txnChain{in, view}); err != nil {
-			return err
-		}
-		if err := refuseImportedRival(view, gb); err != nil {
-			return err
-		}
-	}
-	if err := in.guard.Begin(gb); err != nil {
-		return err
-	}
-	sig, err := keys.SignChecked(ctx, in.signer, b.SignedMessage())
-	if err != nil {
-		return fmt.Errorf("sign block: %w", err)
-	}
-	copy(b.Signature[:], sig)
-	if err := txn.Set(seqKey(prefixBlock, b.Height), b.Encode()); err != nil {
-		return err
-	}
-	if err := txn.Commit(); err != nil {
-		return err
-	}
-	return in.guard.Done(gb)
-}
-
-// txnChain shows the guard the blocks of the store as txn sees them.
-type txnChain struct {
-	in  *Instance
-	txn *badger.Txn
-}
-
-func (c txnChain) Head() (guard.Block, error) {
-	h, err := headHeight(c.txn)
-	if err != nil {
-		return guard.Block{}, err
-	}
-	b, err := c.in.blockAt(c.txn, h)
-	if err != nil {
-		return guard.Block{}, err
-	}
-	return guard.Block{Height: h, Hash: b.Hash()}, nil
-}
-
-func (c txnChain) HashAt(h uint64) ([32]byte, bool, error) {
-	if _, err := c.txn.Get(seqKey(prefixBlock, h)); errors.Is(err, badger.ErrKeyNotFound) {
-		return [32]byte{}, false, nil
-	}
-	b, err := c.in.blockAt(c.txn, h)
-	if err != nil {
-		return [32]byte{}, false, err
-	}
-	return b.Hash(), true, nil
 }
 
 func getValue(txn *badger.Txn, key []byte) ([]byte, error) {

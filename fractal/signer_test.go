@@ -60,7 +60,7 @@ func TestExternalSigner(t *testing.T) {
 	f.commit(t, f.mint(f.allow, f.allow, f.alice, "coin", "1"))
 	f.encrypt(t, f.move(f.allow, f.allow, f.alice, "coin", "sealed", "1"))
 	wantState(t, f.seal(t), BatchFixed, "[]")
-	if _, err := f.in.ExpireEncrypted(1); err != nil {
+	if _, err := f.in.ExpireEncrypted(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
 	f.commit(t, f.mint(f.allow, f.allow, f.bob, "after", "2"))

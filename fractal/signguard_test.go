@@ -222,3 +222,45 @@ func mustHead(t testing.TB, in *Instance) *chain.Block {
 	}
 	return b
 }
+
+// TestStoreWithoutItsSignedBatchDoesNotOpen: the guard covers encrypted
+// batch records and expiries as it covers blocks (decision 102). A store
+// that lost the batch record the executor signed (here it is replaced by
+// its own copy from before) does not open, since the executor could
+// otherwise fix another order for batch 1 after keyholders saw the first;
+// nor does one that lost the batch's expiry.
+func TestStoreWithoutItsSignedBatchDoesNotOpen(t *testing.T) {
+	f := newEncFixture(t, 3, 2, false)
+	f.commit(t, f.mint(f.allow, f.allow, f.alice, "coin", "1"))
+	f.encrypt(t, f.move(f.allow, f.allow, f.alice, "coin", "sealed", "1"))
+	f.in.Close()
+	copyDB(t, f.home, filepath.Join(f.home, "db-queued"))
+	f.reopen(t)
+	s := f.seal(t)
+	wantState(t, s, BatchFixed, "[]")
+	batch := s.Encrypted.Batch.Hash()
+	f.in.Close()
+	copyDB(t, f.home, filepath.Join(f.home, "db-fixed"))
+	f.reopen(t)
+	if _, err := f.in.ExpireEncrypted(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	f.in.Close()
+	path := filepath.Join(f.home, guardFile)
+	for _, c := range []struct{ db, want string }{
+		{"db-queued", fmt.Sprintf("the store holds none but this executor signed encrypted batch 1 (hash %x…, %s): committed records are missing", batch[:8], path)},
+		{"db-fixed", fmt.Sprintf("the store holds none but this executor signed expiry of encrypted batch 1 (hash %x…, %s): committed records are missing", batch[:8], path)},
+	} {
+		os.Rename(filepath.Join(f.home, dbDir), filepath.Join(f.home, "db-now"))
+		os.Rename(filepath.Join(f.home, c.db), filepath.Join(f.home, dbDir))
+		_, err := Open(f.home)
+		var behind *guard.BehindError
+		if !errors.As(err, &behind) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("open the store %s: %v\nwant %s", c.db, err, c.want)
+		}
+		os.Rename(filepath.Join(f.home, dbDir), filepath.Join(f.home, c.db))
+		os.Rename(filepath.Join(f.home, "db-now"), filepath.Join(f.home, dbDir))
+	}
+	f.reopen(t)
+	wantVerify(t, f.in, "")
+}

@@ -72,7 +72,7 @@ func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, er
 	// The guard is read before the snapshot: a block it records as signed
 	// is committed before it is recorded, so the snapshot holds it.
 	in.mu.Lock()
-	signed, hasSigned := in.guard.Signed()
+	signed, hasSigned := in.guard.Signed(guard.Blocks)
 	in.mu.Unlock()
 	rp, err := in.newReplay()
 	if err != nil {

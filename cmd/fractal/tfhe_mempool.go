@@ -225,7 +225,7 @@ already in (fractal block seal opens it then). Decision 078.`,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		n, _ := cmd.Flags().GetUint64("batch")
 		return withInstance(func(in *fractal.Instance) error {
-			s, err := in.ExpireEncrypted(n)
+			s, err := in.ExpireEncrypted(cmd.Context(), n)
 			if err != nil {
 				return err
 			}
