@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -79,7 +80,7 @@ func TestBackupOfARunningInstance(t *testing.T) {
 		defer wg.Done()
 		for i := 0; i < 12 && sealErr == nil; i++ {
 			if _, sealErr = f.in.Submit(f.mint(f.allow, f.allow, f.alice, fmt.Sprint("k", i), "1")); sealErr == nil {
-				_, sealErr = f.in.Seal()
+				_, sealErr = f.in.Seal(context.Background())
 			}
 		}
 	}()
@@ -102,7 +103,7 @@ func TestBackupOfARunningInstance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := in.Verify(nil)
+		rep, err := in.Verify(context.Background(), nil)
 		in.Close()
 		if err != nil || rep.Height != info.Head.Height || rep.Notes != int(info.Head.Height) {
 			t.Fatalf("backup %d at %v: %+v %v", i, info.Head, rep, err)

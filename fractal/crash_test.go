@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -48,7 +49,7 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(crashVerifyEnv) != "" {
 		for {
 			fmt.Println("verifying")
-			if _, err := in.Verify(nil); err != nil {
+			if _, err := in.Verify(context.Background(), nil); err != nil {
 				fmt.Println("verify:", err)
 				os.Exit(2)
 			}
@@ -79,7 +80,7 @@ func TestCrashChild(t *testing.T) {
 				os.Exit(2)
 			}
 		}
-		s, err := in.Seal()
+		s, err := in.Seal(context.Background())
 		if err != nil {
 			fmt.Println("seal:", err)
 			os.Exit(2)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
@@ -82,11 +84,11 @@ func decodeClose(b []byte) (*batchClose, error) {
 }
 
 // closeBatch stores how batch n closed and clears the waiting mark.
-func closeBatch(txn *badger.Txn, n uint64, c *batchClose) error {
-	if err := txn.Set(encKeyOf(encOpened, u64(n)), c.encode()); err != nil {
+func closeBatch(w kv.Writer, n uint64, c *batchClose) error {
+	if err := w.Set(encKeyOf(encOpened, u64(n)), c.encode()); err != nil {
 		return err
 	}
-	return txn.Delete(encKeyOf(encWaiting))
+	return w.Delete(encKeyOf(encWaiting))
 }
 
 // readClose returns how batch n closed; badger.ErrKeyNotFound when it has
@@ -135,7 +137,7 @@ func (in *Instance) ExpireEncrypted(ctx context.Context, n uint64) (*Sealed, err
 		}
 		res = &Sealed{Encrypted: p.status(BatchExpired), Receipts: expiredReceipts(p.batch, p.pk.K)}
 		for i, rc := range res.Receipts {
-			if err := recordOutcome(txn, p.batch, uint32(i), [32]byte{}, rc); err != nil {
+			if err := recordOutcome(badgerdb.KV{Txn: txn}, p.batch, uint32(i), [32]byte{}, rc); err != nil {
 				return err
 			}
 		}
@@ -143,7 +145,7 @@ func (in *Instance) ExpireEncrypted(ctx context.Context, n uint64) (*Sealed, err
 		return in.signGuarded(ctx, guard.Expiries, guard.Block{Height: n, Hash: p.batch.Hash()}, p.batch.ExpiryMessage(), func(sig []byte) error {
 			c := &batchClose{Expired: true}
 			copy(c.Signature[:], sig)
-			if err := closeBatch(txn, n, c); err != nil {
+			if err := closeBatch(badgerdb.KV{Txn: txn}, n, c); err != nil {
 				return err
 			}
 			return txn.Commit()

@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -82,7 +83,7 @@ func (f *encFixture) share(t testing.TB, i int) *EncryptedStatus {
 
 func (f *encFixture) seal(t testing.TB) *Sealed {
 	t.Helper()
-	s, err := f.in.Seal()
+	s, err := f.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func storeGet(t testing.TB, in *Instance, key []byte) []byte {
 // wantVerify runs Verify and checks its error text (empty: success).
 func wantVerify(t testing.TB, in *Instance, text string) {
 	t.Helper()
-	_, err := in.Verify(nil)
+	_, err := in.Verify(context.Background(), nil)
 	switch {
 	case text == "" && err != nil:
 		t.Fatalf("verify: %v", err)
@@ -80,7 +80,7 @@ func openedBatchFixture(t testing.TB) (*encFixture, *phases.Tx, *phases.Tx) {
 // record, payloads and stored shares, and names each tampering.
 func TestVerifyEncryptedBatch(t *testing.T) {
 	f, one, two := openedBatchFixture(t)
-	rep, err := f.in.Verify(nil)
+	rep, err := f.in.Verify(context.Background(), nil)
 	if err != nil || rep.Height != 2 || rep.Transactions != 3 {
 		t.Fatalf("verify: %+v, %v", rep, err)
 	}
@@ -119,7 +119,7 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 		bad := bytes.Clone(raw)
 		bad[len(bad)-1] ^= 1 // the last share's proof
 		storeSet(t, f.in, k, bad)
-		_, err := f.in.Verify(nil)
+		_, err := f.in.Verify(context.Background(), nil)
 		wantErr(t, err, "verify: encrypted batch 1 keyholder 3: ")
 		storeSet(t, f.in, k, raw)
 		wantVerify(t, f.in, "")

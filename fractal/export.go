@@ -7,6 +7,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -14,36 +15,54 @@ import (
 
 // Cross-instance transfer (docs/formats/cross-instance.md): the outbox of
 // exports this instance committed and the index of exports it imported.
-// Both live in the state tree, so a query proof against a signed block
-// proves them, and in badger under their own prefixes.
-const (
-	prefixOutbox   = 'o' // o + destination[32] + outbox key[32]: txid, u32 index, note of an export
-	prefixImportIx = 'x' // x + export ID[32]: ID of the note the import created
-)
+// Both live in the state tree (chain.EffectChanges), so a query proof
+// against a signed block proves them, and in the store under the prefixes
+// of the transfers component (layout.go).
 
-// storeTransfers writes an accepted outcome's outbox and import index
-// entries into txn (their state-tree changes are part of
-// chain.EffectChanges).
-func storeTransfers(txn *badger.Txn, o *phases.Outcome) error {
-	for i := range o.Exports {
-		ex := &o.Exports[i]
-		w := enc.NewWriter(256)
-		w.Fixed(o.Receipt.TxID[:])
-		w.U32(uint32(i))
-		w.Var(ex.Note.Encode())
-		if err := txn.Set(outboxStoreKey(ex.To, chain.OutboxKey(o.Receipt.TxID, uint32(i))), w.Bytes()); err != nil {
-			return err
-		}
+// transfers is the per-block component of cross-instance transfer: it
+// keeps the accepted outcomes that export or import and writes their
+// outbox and import index entries when the block commits.
+type transfers struct {
+	outcomes []*phases.Outcome
+}
+
+func (t *transfers) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
+
+func (t *transfers) apply(r *TxResult) error {
+	if o := r.Outcome; o.Receipt.Status == phases.Accepted && (len(o.Exports) > 0 || o.Import != nil) {
+		t.outcomes = append(t.outcomes, o)
 	}
-	if o.Import != nil {
+	return nil
+}
+
+func (t *transfers) finish(*chain.Block) {}
+
+// write stores each export under its destination and outbox key, and each
+// import under its export ID (refusing a second one: phases already did,
+// this guards the store).
+func (t *transfers) write(w kv.Store, _ *Execution) error {
+	for _, o := range t.outcomes {
+		for i := range o.Exports {
+			ex := &o.Exports[i]
+			e := enc.NewWriter(256)
+			e.Fixed(o.Receipt.TxID[:])
+			e.U32(uint32(i))
+			e.Var(ex.Note.Encode())
+			if err := w.Set(outboxStoreKey(ex.To, chain.OutboxKey(o.Receipt.TxID, uint32(i))), e.Bytes()); err != nil {
+				return err
+			}
+		}
+		if o.Import == nil {
+			continue
+		}
 		k := hashKey(prefixImportIx, o.Import.ExportID)
-		if _, err := txn.Get(k); err == nil {
-			return fmt.Errorf("export %x is already imported", o.Import.ExportID)
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		if _, done, err := w.Get(k); err != nil {
 			return err
+		} else if done {
+			return fmt.Errorf("export %x is already imported", o.Import.ExportID)
 		}
 		id := o.Created[0].ID()
-		if err := txn.Set(k, id[:]); err != nil {
+		if err := w.Set(k, id[:]); err != nil {
 			return err
 		}
 	}

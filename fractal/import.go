@@ -1,15 +1,15 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/keys"
-	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -39,23 +39,11 @@ func (in *Instance) VerifyImport(raw []byte) (*phases.Import, error) {
 	return chain.VerifyClaim(c, in.id, trusted)
 }
 
-// Imported implements phases.ImportIndex over a storage snapshot.
-func (s snapshot) Imported(id notes.Hash) (bool, error) {
-	_, err := s.txn.Get(hashKey(prefixImportIx, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("fractal: import index: %w", err)
-	}
-	return true, nil
-}
-
 // Imported reports whether the export named id was imported here.
 func (in *Instance) Imported(id [32]byte) (bool, error) {
 	var done bool
 	err := in.db.View(func(txn *badger.Txn) (err error) {
-		done, err = snapshot{txn}.Imported(id)
+		done, err = snapshot{badgerdb.KV{Txn: txn}}.Imported(id)
 		return err
 	})
 	return done, err
@@ -67,7 +55,7 @@ func (in *Instance) Imported(id [32]byte) (bool, error) {
 // signer, seals, and returns its receipt with the block that committed it
 // (nil when the import was refused; the receipt says why and nothing is
 // stored).
-func (in *Instance) ImportClaim(raw []byte, signer keys.PrivateKey) (*phases.Receipt, *chain.Block, error) {
+func (in *Instance) ImportClaim(ctx context.Context, raw []byte, signer keys.PrivateKey) (*phases.Receipt, *chain.Block, error) {
 	c, err := chain.DecodeClaim(raw)
 	if err != nil {
 		return nil, nil, err
@@ -89,7 +77,7 @@ func (in *Instance) ImportClaim(raw []byte, signer keys.PrivateKey) (*phases.Rec
 		return nil, nil, fmt.Errorf("fractal: import: %w", err)
 	}
 	for { // others' transactions queued before it may fill a block first
-		s, err := in.Seal()
+		s, err := in.Seal(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("fractal: import: %w", err)
 		}

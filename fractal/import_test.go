@@ -58,7 +58,7 @@ func (w *world) importClaim(t testing.TB, in *Instance, c *chain.Claim) *phases.
 	if _, err := in.Submit(tx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,14 +185,14 @@ func TestImportRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := b.Seal()
+	s, err := b.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Receipts) != 2 || s.Receipts[0].Err() != nil || !strings.Contains(s.Receipts[1].Reason, "was already imported") {
 		t.Fatalf("one block, two imports of one export: %v / %v", s.Receipts[0].Err(), s.Receipts[1].Err())
 	}
-	if _, err := b.Verify(nil); err != nil {
+	if _, err := b.Verify(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -235,7 +235,7 @@ func TestImportRefusedByPredicate(t *testing.T) {
 		t.Fatal(rc.Err()) // leaving is allowed: alice signed
 	}
 	before := dumpStore(t, b)
-	res, err := Relay(a, b, w.alice)
+	res, err := Relay(context.Background(), a, b, w.alice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestImportClaimFile(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := dumpStore(t, b)
-			rc, blk, err := b.ImportClaim(tc.file(), w.alice)
+			rc, blk, err := b.ImportClaim(context.Background(), tc.file(), w.alice)
 			got := ""
 			switch {
 			case err != nil:
@@ -398,7 +398,7 @@ func TestImportClaimFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, blk, err := b.ImportClaim(raw, w.alice)
+	rc, blk, err := b.ImportClaim(context.Background(), raw, w.alice)
 	if err != nil || rc.Err() != nil || blk == nil {
 		t.Fatalf("genuine claim: %v %v", err, rc.Err())
 	}
@@ -406,7 +406,7 @@ func TestImportClaimFile(t *testing.T) {
 		t.Fatalf("provenance %x, want [a]", p)
 	}
 	before := dumpStore(t, b)
-	_, _, err = b.ImportClaim(raw, w.alice)
+	_, _, err = b.ImportClaim(context.Background(), raw, w.alice)
 	if want := fmt.Sprintf("fractal: import: export %x was already imported", rec.ID()); err == nil || err.Error() != want {
 		t.Fatalf("second import: %v, want %q", err, want)
 	}

@@ -196,11 +196,11 @@ func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	in.guard = guard.New(filepath.Join(home, guardFile), id)
-	genesis := &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil), StateRoot: statetree.EmptyRoot}
+	genesis := &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: pub}
 	txn := db.NewTransaction(true)
 	defer txn.Discard()
 	for _, kv := range [][2][]byte{
-		{metaKey("genesis"), desc},
+		{metaGenesis, desc},
 		{metaInstance, id[:]},
 		{metaHead, u64(0)},
 		{metaRoot, genesis.StateRoot[:]},
@@ -210,7 +210,12 @@ func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 		}
 	}
 	if err == nil {
-		err = in.signAndStore(context.Background(), txn, genesis)
+		err = in.Sign(context.Background(), genesis, func() error {
+			if err := txn.Set(seqKey(prefixBlock, 0), genesis.Encode()); err != nil {
+				return err
+			}
+			return txn.Commit()
+		})
 	}
 	if err == nil {
 		err = writeConfig(home, cfg)

@@ -14,13 +14,6 @@ import (
 	"github.com/fractalvm/fractal/keys"
 )
 
-// Storage prefixes of the verifiable chain (docs/formats/chain.md), beside
-// those of layout.go.
-const (
-	prefixImported = 'i' // i + u64 height + 32-byte hash: a manifest imported from another copy
-	prefixEvidence = 'e' // e + 32-byte pair hash: fork evidence
-)
-
 // maxImported bounds the imported manifests an instance stores, all imports
 // together, so other copies cannot grow its store and every later import
 // without end; an import that would store more is refused whole. A

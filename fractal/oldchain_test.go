@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -75,7 +76,7 @@ func TestOldChainVerifies(t *testing.T) {
 	for _, c := range oldChains {
 		t.Run(c.home, func(t *testing.T) {
 			in := openOldChain(t, c.home)
-			rep, err := in.Verify(nil)
+			rep, err := in.Verify(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +103,7 @@ func TestOldChainReseals(t *testing.T) {
 			if got, want := unsignedDump(t, in), unsignedDump(t, old); got != want {
 				t.Fatalf("re-sealed store differs from the old one:\n%s", firstDiff(got, want))
 			}
-			if _, err := in.Verify(nil); err != nil {
+			if _, err := in.Verify(context.Background(), nil); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -132,7 +133,7 @@ func genesisClone(t testing.TB, old *Instance) *Instance {
 					return err
 				}
 			}
-			for _, pre := range [][]byte{metaKey("genesis"), metaInstance, seqKey(prefixBlock, 0), {prefixCode}, encKeyOf(encKey), encKeyOf(encArchive)} {
+			for _, pre := range [][]byte{metaGenesis, metaInstance, seqKey(prefixBlock, 0), {prefixCode}, encKeyOf(encKey), encKeyOf(encArchive)} {
 				it := src.NewIterator(badger.IteratorOptions{Prefix: pre})
 				for it.Rewind(); it.Valid(); it.Next() {
 					v, err := it.Item().ValueCopy(nil)
@@ -193,7 +194,7 @@ func reseal(t testing.TB, old, in *Instance) {
 					t.Fatalf("block %d transaction %d: %v", h, i, err)
 				}
 			}
-			if s, err = in.Seal(); err != nil {
+			if s, err = in.Seal(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -271,7 +272,7 @@ func resealBatch(t testing.TB, in *Instance, ob *oldBatch) *Sealed {
 			t.Fatal(err)
 		}
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func resealBatch(t testing.TB, in *Instance, ob *oldBatch) *Sealed {
 			t.Fatal(err)
 		}
 	}
-	if s, err = in.Seal(); err != nil {
+	if s, err = in.Seal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if s.Encrypted == nil || s.Encrypted.State != BatchOpened {

@@ -25,10 +25,11 @@ func (in *Instance) Prove(k notes.StateKey) (*chain.QueryProof, error) {
 		if qp.Block, err = in.blockAt(txn, h); err != nil {
 			return err
 		}
-		if qp.Note, err = (snapshot{txn}).Get(k); err != nil {
+		view := badgerdb.KV{Txn: txn}
+		if qp.Note, err = (snapshot{view}).Get(k); err != nil {
 			return err
 		}
-		if qp.Proof, err = tree.Prove(badgerdb.KV{Txn: txn}, qp.Block.StateRoot, chain.TreeKey(k)); err != nil {
+		if qp.Proof, err = tree.Prove(view, qp.Block.StateRoot, chain.TreeKey(k)); err != nil {
 			return err
 		}
 		// The store's note and the tree must agree; a proof of anything

@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -27,6 +28,7 @@ func (in *Instance) Witness(height uint64, index int) (*chain.Witness, error) {
 }
 
 func (in *Instance) witness(height uint64, index int) (*chain.Witness, error) {
+	ctx := context.Background()
 	rp, err := in.newReplay()
 	if err != nil {
 		return nil, err
@@ -41,6 +43,10 @@ func (in *Instance) witness(height uint64, index int) (*chain.Witness, error) {
 	if height == 0 || height > head {
 		return nil, fmt.Errorf("no block with transactions at height %d", height)
 	}
+	parent, err := in.blockAt(src, 0)
+	if err != nil {
+		return nil, err
+	}
 	var b *chain.Block
 	var txs []*phases.Tx
 	for h := uint64(1); h <= height; h++ {
@@ -51,21 +57,26 @@ func (in *Instance) witness(height uint64, index int) (*chain.Witness, error) {
 			return nil, err
 		}
 		if h < height {
-			if err := rp.block(b, txs, nil); err != nil {
+			if _, err := rp.block(ctx, parent, b, txs, nil); err != nil {
 				return nil, err
 			}
+			parent = b
 		}
 	}
 	if index < 0 || index >= len(txs) {
 		return nil, fmt.Errorf("block has %d transactions", len(txs))
 	}
+	// The state before the transaction: the block's earlier ones applied,
+	// uncommitted, in txn.
 	txn := rp.db.NewTransaction(true)
 	defer txn.Discard()
-	pre, err := rp.apply(txn, height, txs[:index], nil)
+	x, err := rp.execute(ctx, txn, parent, b, txs[:index], nil)
 	if err != nil {
 		return nil, err
 	}
-	rec := &recorder{st: snapshot{txn}, code: in, seen: map[string]bool{}, progs: map[notes.Hash]bool{}}
+	pre := x.tree.Root()
+	view := badgerdb.KV{Txn: txn}
+	rec := &recorder{st: snapshot{view}, code: in, seen: map[string]bool{}, progs: map[notes.Hash]bool{}}
 	out, err := phases.Execute(rec, rec, in.pool, txs[index])
 	if err != nil {
 		return nil, err
@@ -82,7 +93,7 @@ func (in *Instance) witness(height uint64, index int) (*chain.Witness, error) {
 		}
 	}
 	w := &chain.Witness{Notes: rec.notes}
-	if w.Nodes, err = tree.Witness(badgerdb.KV{Txn: txn}, pre, treeKeys); err != nil {
+	if w.Nodes, err = tree.Witness(view, pre, treeKeys); err != nil {
 		return nil, err
 	}
 	for h := range rec.progs {

@@ -8,6 +8,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
 )
 
 // Head returns the last sealed block.
@@ -64,4 +66,24 @@ func headHeight(txn *badger.Txn) (uint64, error) {
 		return 0, fmt.Errorf("head height has %d bytes", len(raw))
 	}
 	return binary.BigEndian.Uint64(raw), nil
+}
+
+// Receipt returns the stored receipt of the committed transaction id.
+func (in *Instance) Receipt(id notes.Hash) (*phases.Receipt, error) {
+	var rc *phases.Receipt
+	err := in.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, hashKey(prefixReceipt, id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return errors.New("no committed transaction with this ID")
+		}
+		if err != nil {
+			return err
+		}
+		rc, err = phases.DecodeReceipt(raw)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: receipt %x: %w", id, err)
+	}
+	return rc, nil
 }

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 
@@ -23,7 +24,7 @@ type RelayResult struct {
 // already imported are skipped, and a repeated claim is refused by the
 // import index. It refuses a source whose genesis block is not the one the
 // destination's trust file names.
-func Relay(from, to *Instance, signer keys.PrivateKey) (*RelayResult, error) {
+func Relay(ctx context.Context, from, to *Instance, signer keys.PrivateKey) (*RelayResult, error) {
 	p, err := to.peer(from.ID())
 	if err != nil {
 		return nil, fmt.Errorf("fractal: relay: %w", err)
@@ -75,7 +76,7 @@ func Relay(from, to *Instance, signer keys.PrivateKey) (*RelayResult, error) {
 		}
 	}
 	for {
-		s, err := to.Seal()
+		s, err := to.Seal(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("fractal: relay: %w", err)
 		}

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -130,7 +131,7 @@ func (f *fixture) commit(t testing.TB, tx *phases.Tx) *Sealed {
 	if _, err := f.in.Submit(tx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := f.in.Seal()
+	s, err := f.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestMintMoveAndBlocks(t *testing.T) {
 	}
 	// Sealing an empty queue writes nothing.
 	before := dumpStore(t, f.in)
-	if s, err := f.in.Seal(); err != nil || s.Block != nil || len(s.Receipts) != 0 {
+	if s, err := f.in.Seal(context.Background()); err != nil || s.Block != nil || len(s.Receipts) != 0 {
 		t.Fatalf("empty seal: %+v, %v", s, err)
 	}
 	if dumpStore(t, f.in) != before {
@@ -290,7 +291,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 			case err != nil:
 				t.Fatalf("submit: %v", err)
 			default:
-				s, err := f.in.Seal()
+				s, err := f.in.Seal(context.Background())
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -53,21 +53,6 @@ func (in *Instance) signGuarded(ctx context.Context, k guard.Kind, rec guard.Blo
 
 var signedWhat = map[guard.Kind]string{guard.Blocks: "block", guard.Batches: "encrypted batch", guard.Expiries: "expiry"}
 
-// signAndStore signs block b (filling b.Executor and b.Signature), sets it
-// in txn and commits txn, through signGuarded. Everything else the block
-// writes is in txn before, so a seal that fails earlier wastes no
-// signature.
-func (in *Instance) signAndStore(ctx context.Context, txn *badger.Txn, b *chain.Block) error {
-	b.Executor = in.pub
-	return in.signGuarded(ctx, guard.Blocks, guard.Block{Height: b.Height, Hash: b.Hash()}, b.SignedMessage(), func(sig []byte) error {
-		copy(b.Signature[:], sig)
-		if err := txn.Set(seqKey(prefixBlock, b.Height), b.Encode()); err != nil {
-			return err
-		}
-		return txn.Commit()
-	})
-}
-
 // txnChain shows the guard what the store holds, as txn sees it: its
 // blocks, its encrypted batch records and the expiries among their closes.
 type txnChain struct {

@@ -143,7 +143,7 @@ func TestSealRefusesARivalOfAnImportedManifest(t *testing.T) {
 	f.submit(t, f.mint(f.allow, f.allow, f.alice, "z", "1"))
 	before := dumpStore(t, f.in)
 	guardBefore, _ := os.ReadFile(filepath.Join(f.home, guardFile))
-	_, err := f.in.Seal()
+	_, err := f.in.Seal(context.Background())
 	th := theirs.Hash()
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf(": a manifest imported from another copy shows this executor signed block 4 as %x…", th[:8])) ||
 		!strings.HasPrefix(err.Error(), "fractal: seal: refusing to sign block 4 (hash ") {

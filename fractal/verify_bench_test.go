@@ -79,7 +79,7 @@ func BenchmarkReplayVersusSeal(b *testing.B) {
 	var txs int
 	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
-		rep, err := f.in.Verify(nil)
+		rep, err := f.in.Verify(context.Background(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 		t.Fatal(rc.Err())
 	}
 	for _, in := range []*Instance{a, b} {
-		if _, err := in.Verify(nil); err != nil {
+		if _, err := in.Verify(context.Background(), nil); err != nil {
 			t.Fatalf("clean chain: %v", err)
 		}
 	}
@@ -44,7 +45,7 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 	} {
 		raw := storedValue(t, c.in, c.key)
 		edit(c.in, func(txn *badger.Txn) error { return txn.Delete(c.key) })
-		_, err := c.in.Verify(nil)
+		_, err := c.in.Verify(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "in the replay but not stored") {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -56,7 +57,7 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 			}
 			return txn.Set(extra, raw)
 		})
-		_, err = c.in.Verify(nil)
+		_, err = c.in.Verify(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "stored but not in the replay") {
 			t.Fatalf("%s, extra entry: %v", c.name, err)
 		}
@@ -69,12 +70,12 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 			}
 			return txn.Set(c.key, bad)
 		})
-		_, err = c.in.Verify(nil)
+		_, err = c.in.Verify(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "differs from the replay") {
 			t.Fatalf("%s, changed value: %v", c.name, err)
 		}
 		edit(c.in, func(txn *badger.Txn) error { return txn.Set(c.key, raw) })
-		if _, err := c.in.Verify(nil); err != nil {
+		if _, err := c.in.Verify(context.Background(), nil); err != nil {
 			t.Fatalf("%s, restored: %v", c.name, err)
 		}
 	}

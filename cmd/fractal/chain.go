@@ -219,7 +219,7 @@ lives in the instance's tmp/ folder, which every open empties.`,
 					progress = func(done, _ uint64) { bar.Set(int(done)) }
 				}
 			}
-			rep, err := in.Verify(progress)
+			rep, err := in.Verify(cmd.Context(), progress)
 			if err != nil {
 				return err
 			}

@@ -250,7 +250,7 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 		if err != nil {
 			return err
 		}
-		rc, b, err := sealFor(in, id)
+		rc, b, err := sealFor(cmd.Context(), in, id)
 		if err != nil {
 			return err
 		}

@@ -176,7 +176,7 @@ func submitShares(cmd *cobra.Command, in *fractal.Instance, raw []byte) error {
 			fmt.Fprintln(w, encryptedLine(st))
 		})
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(cmd.Context())
 	if err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func submitEncrypted(cmd *cobra.Command, tx *phases.Tx) error {
 			// Each seal runs what arrived before this payload, fixes the batch
 			// it is in, or reports the batch it waits behind.
 			for range chain.MaxBlockTxs {
-				s, err := in.Seal()
+				s, err := in.Seal(cmd.Context())
 				if err != nil {
 					return err
 				}

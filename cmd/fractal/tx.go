@@ -69,7 +69,7 @@ the command fails; nothing of it is stored.`,
 				out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
 				return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
 			}
-			rc, b, err := sealFor(in, id)
+			rc, b, err := sealFor(cmd.Context(), in, id)
 			if err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ it prints that and changes nothing.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		return withInstance(func(in *fractal.Instance) error {
-			s, err := in.Seal()
+			s, err := in.Seal(cmd.Context())
 			if err != nil {
 				return err
 			}

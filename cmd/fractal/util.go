@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,8 +53,8 @@ func withInstance(f func(in *fractal.Instance) error) error {
 
 // sealFor seals queued transactions and returns the receipt of transaction
 // id with the block that committed it (nil when refused).
-func sealFor(in *fractal.Instance, id [32]byte) (*phases.Receipt, *chain.Block, error) {
-	s, err := in.Seal()
+func sealFor(ctx context.Context, in *fractal.Instance, id [32]byte) (*phases.Receipt, *chain.Block, error) {
+	s, err := in.Seal(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -233,7 +233,7 @@ refuses the note on arrival) is reported and changes nothing.`,
 		}
 		defer to.Close()
 		shown.load(toDir)
-		res, err := fractal.Relay(from, to, signer)
+		res, err := fractal.Relay(cmd.Context(), from, to, signer)
 		if err != nil {
 			return err
 		}
@@ -332,7 +332,7 @@ what the source committed, and a note its predicates refuse on arrival.`,
 			return fmt.Errorf("import: %w", err)
 		}
 		return withInstance(func(in *fractal.Instance) error {
-			rc, b, err := in.ImportClaim(raw, signer)
+			rc, b, err := in.ImportClaim(cmd.Context(), raw, signer)
 			if err != nil {
 				why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
 				return fmt.Errorf("import: %s: %s", args[0], why)

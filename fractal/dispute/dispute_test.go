@@ -95,7 +95,7 @@ func sealOne(t *testing.T, in *fractal.Instance, txs ...*phases.Tx) *chain.Block
 			t.Fatal(err)
 		}
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

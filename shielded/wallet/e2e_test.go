@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -93,11 +94,11 @@ func TestEndToEnd(t *testing.T) {
 	// The chain replays from genesis to the same roots, commitment-tree
 	// roots included: a head block re-signed with another commitment root
 	// is caught.
-	if _, err := w.in.Verify(nil); err != nil {
+	if _, err := w.in.Verify(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	w.forgeHead(func(b *chain.Block) { b.CommitmentRoot[0] ^= 1 })
-	if _, err := w.in.Verify(nil); err == nil || !strings.Contains(err.Error(), "root: block says commitment-tree root") {
+	if _, err := w.in.Verify(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "root: block says commitment-tree root") {
 		t.Fatalf("verify of a forged commitment root: %v", err)
 	}
 }
@@ -158,7 +159,7 @@ func TestTwoShieldsOneBlock(t *testing.T) {
 	if w.balance(a) != 115 || w.balance(b) != 75 {
 		t.Fatalf("balances %d and %d, want 115 and 75", w.balance(a), w.balance(b))
 	}
-	if _, err := w.in.Verify(nil); err != nil {
+	if _, err := w.in.Verify(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -30,13 +30,13 @@ func sealPool(t testing.TB, db kv.Map, p *shielded.Pool, height uint64, txs ...*
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := b.Admit(db, txs)
+	errs := b.Admit(txs)
 	for _, tx := range txs {
-		if err := b.Commit(db, tx, height); err != nil {
+		if err := b.Apply(tx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err = b.Finish(db); err != nil {
+	if err := b.Write(db, height); err != nil {
 		t.Fatal(err)
 	}
 	return errs
@@ -132,7 +132,7 @@ func benchmarkAdmit(b *testing.B, n int) {
 	for b.Loop() {
 		blk, err := p.Begin(db)
 		if err == nil {
-			err = errors.Join(blk.Admit(db, txs)...)
+			err = errors.Join(blk.Admit(txs)...)
 		}
 		if err != nil {
 			b.Fatal(err)

@@ -144,7 +144,7 @@ func (w *world) seal(txs ...*phases.Tx) []*phases.Receipt {
 			w.t.Fatalf("submit %d: %v", i, err)
 		}
 	}
-	s, err := w.in.Seal()
+	s, err := w.in.Seal(context.Background())
 	if err != nil {
 		w.t.Fatal(err)
 	}
