@@ -49,26 +49,41 @@ func exampleKey() keys.PrivateKey {
 	return k
 }
 
-// An instance embedded in a program: create it, deploy a predicate, submit
-// a transaction, seal a block, and prove what lives at a state key, checked
-// as anyone holding only the executor's public key would.
-func Example() {
-	home, err := os.MkdirTemp("", "fractal-example-")
+// newExampleHome creates an instance in a temporary folder (removed by
+// done), deploys allowAll in it, whose hash it returns, and closes it.
+func newExampleHome() (home string, app notes.Hash, done func()) {
+	dir, err := os.MkdirTemp("", "fractal-example-")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(home)
+	home = filepath.Join(dir, "instance")
+	in, err := fractal.Init(home, fractal.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if app, err = in.Deploy(allowAll); err != nil {
+		log.Fatal(err)
+	}
+	if err := in.Close(); err != nil {
+		log.Fatal(err)
+	}
+	return home, app, func() { os.RemoveAll(dir) }
+}
+
+// An instance embedded in a program: open its home folder (made by
+// fractal.Init, or fractal init), submit a transaction, seal a block, and
+// prove what lives at a state key, checked as anyone holding only the
+// executor's public key would.
+func Example() {
+	home, app, done := newExampleHome()
+	defer done()
 	ctx := context.Background()
 
-	in, err := fractal.Init(filepath.Join(home, "instance"), fractal.DefaultConfig())
+	in, err := fractal.Open(home)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer in.Close()
-	app, err := in.Deploy(allowAll)
-	if err != nil {
-		log.Fatal(err)
-	}
 	tx := mintTx(app, "greeting", "hello", exampleKey())
 	if _, err := in.Submit(tx); err != nil {
 		log.Fatal(err)
@@ -106,21 +121,14 @@ func Example() {
 // written, the manifest hash is the app hash), Commit it (Commit), signed
 // through the instance's signer.
 func Example_stages() {
-	home, err := os.MkdirTemp("", "fractal-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(home)
+	home, app, done := newExampleHome()
+	defer done()
 	ctx := context.Background()
-	in, err := fractal.Init(filepath.Join(home, "instance"), fractal.DefaultConfig())
+	in, err := fractal.Open(home)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer in.Close()
-	app, err := in.Deploy(allowAll)
-	if err != nil {
-		log.Fatal(err)
-	}
 
 	tx, err := in.Check(ctx, mintTx(app, "k", "v", exampleKey()).Encode())
 	if err != nil {

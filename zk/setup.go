@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -162,18 +163,9 @@ func (c Cache) Load(cc *Compiled) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	pkb, err := c.keyFile(cc, "pk.bin", info.PKHash)
-	if err != nil {
-		return nil, err
-	}
 	var pk groth16bn.ProvingKey
-	if info.Raw {
-		_, err = pk.UnsafeReadFrom(bytes.NewReader(pkb))
-	} else {
-		_, err = pk.ReadFrom(bytes.NewReader(pkb))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("zk: decode cached keys: %w", err)
+	if err := c.readKey(cc, "pk.bin", info, info.PKHash, &pk); err != nil {
+		return nil, err
 	}
 	return &Keys{CCS: cc.CCS, PK: &pk, VK: vk, Info: info}, nil
 }
@@ -217,33 +209,38 @@ func (c Cache) info(cc *Compiled) (Info, error) {
 	return info, nil
 }
 
-// keyFile reads one key file of the circuit and checks it against its
-// recorded hash.
-func (c Cache) keyFile(cc *Compiled, name string, hash [32]byte) ([]byte, error) {
-	b, err := inputfile.Read(filepath.Join(c.Dir, cc.Name, name), cc.maxFile())
-	if err != nil {
-		return nil, fmt.Errorf("zk: cache: %w", err)
-	}
-	if sha256.Sum256(b) != hash {
-		return nil, errors.New("zk: cached key files do not match info.bin; run setup again")
-	}
-	return b, nil
+// gnarkKey is a Groth16 key as gnark reads it: checked, or raw.
+type gnarkKey interface {
+	ReadFrom(io.Reader) (int64, error)
+	UnsafeReadFrom(io.Reader) (int64, error)
 }
 
-// verifyingKey reads vk.bin, with the raw loader when info says so.
-func (c Cache) verifyingKey(cc *Compiled, info Info) (*VerifyingKey, error) {
-	vkb, err := c.keyFile(cc, "vk.bin", info.VKHash)
+// readKey reads the key file name of the circuit into k, after checking it
+// against its recorded hash, with the raw loader when info says so.
+func (c Cache) readKey(cc *Compiled, name string, info Info, hash [32]byte, k gnarkKey) error {
+	b, err := inputfile.Read(filepath.Join(c.Dir, cc.Name, name), cc.maxFile())
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("zk: cache: %w", err)
 	}
-	var vk groth16bn.VerifyingKey
+	if sha256.Sum256(b) != hash {
+		return errors.New("zk: cached key files do not match info.bin; run setup again")
+	}
 	if info.Raw {
-		_, err = vk.UnsafeReadFrom(bytes.NewReader(vkb))
+		_, err = k.UnsafeReadFrom(bytes.NewReader(b))
 	} else {
-		_, err = vk.ReadFrom(bytes.NewReader(vkb))
+		_, err = k.ReadFrom(bytes.NewReader(b))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("zk: decode cached keys: %w", err)
+		return fmt.Errorf("zk: decode cached keys: %w", err)
+	}
+	return nil
+}
+
+// verifyingKey reads vk.bin.
+func (c Cache) verifyingKey(cc *Compiled, info Info) (*VerifyingKey, error) {
+	var vk groth16bn.VerifyingKey
+	if err := c.readKey(cc, "vk.bin", info, info.VKHash, &vk); err != nil {
+		return nil, err
 	}
 	if len(vk.G1.K) != cc.CCS.GetNbPublicVariables() {
 		return nil, fmt.Errorf("zk: cached verifying key has %d public points, circuit needs %d", len(vk.G1.K), cc.CCS.GetNbPublicVariables())
