@@ -99,8 +99,9 @@ func (in *Instance) seal(ctx context.Context, max int) (*Sealed, error) {
 // it, one that does not decode, a transaction that is invalid (constraint
 // sanity, limits: phases.Tx.Validate) or not signed by each of its signers,
 // and one that was executed (a replay) or is queued, as the committed store
-// shows. It changes nothing. Submit runs the same checks, and the store's
-// under its lock.
+// shows. It changes nothing and takes no lock. Submit runs the same
+// checks, those against the store inside its write, under the writers'
+// lock, so that one transaction cannot be queued twice.
 func (in *Instance) Check(ctx context.Context, raw []byte) (*phases.Tx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
