@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestMaxQueue(t *testing.T) {
 	}
 	// A refused transaction was not queued: it may be submitted once there
 	// is room.
-	if _, err := f.in.Seal(); err != nil { // takes two of three
+	if _, err := f.in.Seal(context.Background()); err != nil { // takes two of three
 		t.Fatal(err)
 	}
 	if ids, err := f.in.Queued(); err != nil || len(ids) != 1 {
@@ -66,7 +67,7 @@ func TestMaxQueue(t *testing.T) {
 	if _, err := re.Submit(f.mint(f.allow, f.allow, f.alice, "k", "v")); err == nil || !strings.HasSuffix(err.Error(), ": mempool full (3 queued, max_queue 3)") {
 		t.Fatalf("submit after reopen: %v", err)
 	}
-	if _, err := re.Seal(); err != nil {
+	if _, err := re.Seal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := re.Submit(f.mint(f.allow, f.allow, f.alice, "k", "v")); err != nil {
@@ -166,7 +167,7 @@ func TestMaxBlockGas(t *testing.T) {
 	if _, err := f.in.Submit(fits); err != nil {
 		t.Fatalf("submit at max_block_gas: %v", err)
 	}
-	s, err := f.in.Seal()
+	s, err := f.in.Seal(t.Context())
 	if err != nil || len(s.Receipts) != 1 || s.Receipts[0].Err() != nil {
 		t.Fatalf("seal: %v %v", s, err)
 	}

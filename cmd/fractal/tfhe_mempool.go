@@ -175,7 +175,7 @@ func submitShares(cmd *cobra.Command, in *fractal.Instance, raw []byte) error {
 			fmt.Fprintln(w, encryptedLine(st))
 		})
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(cmd.Context())
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ already in (fractal block seal opens it then). Decision 078.`,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		n, _ := cmd.Flags().GetUint64("batch")
 		return withInstance(func(in *fractal.Instance) error {
-			s, err := in.ExpireEncrypted(n)
+			s, err := in.ExpireEncrypted(cmd.Context(), n)
 			if err != nil {
 				return err
 			}

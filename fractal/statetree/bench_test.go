@@ -85,7 +85,7 @@ func BenchmarkTree(b *testing.B) {
 					nodes := 0
 					txn := db.NewTransaction(true)
 					for i := 0; i < b.N; i++ {
-						r, written, err := t.updateBatch(txn, root, s.changes())
+						r, written, err := t.updateBatch(kvOf(txn), root, s.changes())
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -115,7 +115,7 @@ func BenchmarkTree(b *testing.B) {
 			size := 0
 			proofs = proofs[:0]
 			for i := 0; i < b.N; i++ {
-				p, err := tr.Prove(txn, root, key(live(i)))
+				p, err := tr.Prove(kvOf(txn), root, key(live(i)))
 				if err != nil {
 					b.Fatal(err)
 				}
