@@ -183,6 +183,7 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if err != nil || len(q) == 0 {
 		return p, err
 	}
+	q = withinBlockGas(q, in.cfg.MaxBlockGas)
 	part := &queuePart{}
 	for _, e := range q {
 		p.Txs = append(p.Txs, e.tx)
@@ -190,6 +191,20 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	}
 	p.mempool = part
 	return p, nil
+}
+
+// withinBlockGas cuts q, in arrival order, before the first transaction
+// whose gas limit would take the block's total past maxGas; the rest wait
+// for later blocks. Check refuses a transaction asking for more than
+// maxGas alone, so the first always fits.
+func withinBlockGas(q []queued, maxGas uint64) []queued {
+	var sum uint64
+	for i, e := range q {
+		if sum += e.tx.GasLimit; sum > maxGas {
+			return q[:max(i, 1)]
+		}
+	}
+	return q
 }
 
 // TxResult is one transaction's result as Execute hands it on: its index
