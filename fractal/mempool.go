@@ -167,6 +167,19 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 
 // checkFresh refuses a transaction ID that was executed or is queued.
 func checkFresh(txn *badger.Txn, id notes.Hash) error {
+	if err := checkExecuted(txn, id); err != nil {
+		return err
+	}
+	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
+		return errors.New("transaction is already queued")
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// checkExecuted refuses a transaction ID that was executed (a replay).
+func checkExecuted(txn *badger.Txn, id notes.Hash) error {
 	raw, err := getValue(txn, hashKey(prefixTx, id))
 	if err == nil {
 		if len(raw) < 8 {
@@ -175,11 +188,6 @@ func checkFresh(txn *badger.Txn, id notes.Hash) error {
 		return fmt.Errorf("replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
 	}
 	if !errors.Is(err, badger.ErrKeyNotFound) {
-		return err
-	}
-	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
-		return errors.New("transaction is already queued")
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
 	return nil
