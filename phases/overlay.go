@@ -30,22 +30,46 @@ func newOverlay(base State) *overlay {
 	return &overlay{base: base, live: make(map[string]change), imp: make(map[notes.Hash]bool)}
 }
 
-// apply records an accepted outcome's effects: inputs spent, then outputs
-// created (an output may reuse a spent input's key).
+// apply records a committed outcome's effects: inputs spent, then outputs
+// created (an output may reuse a spent input's key), then its fee's (the
+// fee note spent, the change and payment created).
 func (o *overlay) apply(out *Outcome) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for i := range out.Spent {
-		k := out.Spent[i].StateKey()
+	spend := func(n *notes.Note) {
+		k := n.StateKey()
 		o.live[k.String()] = change{key: k, text: k.String()}
 	}
+	create := func(n *notes.Note) {
+		k := n.StateKey()
+		o.live[k.String()] = change{key: k, text: k.String(), note: n}
+	}
+	for i := range out.Spent {
+		spend(&out.Spent[i])
+	}
 	for i := range out.Created {
-		k := out.Created[i].StateKey()
-		o.live[k.String()] = change{key: k, text: k.String(), note: &out.Created[i]}
+		create(&out.Created[i])
 	}
 	if out.Import != nil {
 		o.imp[out.Import.ExportID] = true
 	}
+	if f := out.Fee; f != nil {
+		spend(&f.Spent)
+		if f.Change != nil {
+			create(f.Change)
+		}
+		create(&f.Paid)
+	}
+}
+
+// Labels implements LabelIndex over the base's index: follow knows only
+// transactions of earlier blocks, so the block's own outcomes add nothing.
+func (o *overlay) Labels(txid notes.Hash) ([]Labelled, error) {
+	idx, ok := o.base.(LabelIndex)
+	if !ok {
+		return nil, errors.New("phases: follow: the state keeps no label index")
+	}
+	return idx.Labels(txid)
 }
 
 // Imported implements ImportIndex over the base's index.
