@@ -126,8 +126,11 @@ func execute(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) (*Outcome,
 		return out, err
 	}
 	steps := []func() (*Outcome, error){x.lookup, x.feeInputs, x.calculate, x.feeOutputs, x.validate}
-	if IsImport(tx) {
+	switch {
+	case IsImport(tx):
 		steps = []func() (*Outcome, error){x.importClaim, x.validate}
+	case IsReward(tx):
+		steps = []func() (*Outcome, error){x.rewardMint}
 	}
 	for _, phase := range steps {
 		if out, err := phase(); out != nil || err != nil {

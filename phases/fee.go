@@ -99,7 +99,32 @@ type FeeCharge struct {
 
 // Committed reports whether phase 4 commits the outcome: an accepted one,
 // and a refused one that paid a fee.
-func (o *Outcome) Committed() bool { return o.Receipt.Status == Accepted || o.Fee != nil }
+func (o *Outcome) Committed() bool { return o.Receipt.Committed() }
+
+// Committed reports whether the receipt is of a committed transaction: an
+// accepted one, or a refused one that paid a fee.
+func (r *Receipt) Committed() bool { return r.Status == Accepted || r.Fee != nil }
+
+// Effects calls fn for each note a committed outcome deletes (created
+// false) or writes (created true), in the order phase 4 applies them: the
+// transaction's inputs, its outputs (an output may take a spent input's
+// key), then its fee's note, change and payment. A refused outcome has
+// only its fee's.
+func (o *Outcome) Effects(fn func(n *notes.Note, created bool)) {
+	for i := range o.Spent {
+		fn(&o.Spent[i], false)
+	}
+	for i := range o.Created {
+		fn(&o.Created[i], true)
+	}
+	if f := o.Fee; f != nil {
+		fn(&f.Spent, false)
+		if f.Change != nil {
+			fn(f.Change, true)
+		}
+		fn(&f.Paid, true)
+	}
+}
 
 // owner is the public key, in standard base64, that a fee-token note's
 // key names: its first 44 bytes, before a ':'.

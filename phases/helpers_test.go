@@ -54,23 +54,16 @@ func (s *memState) Scan(p notes.Pattern, fn func(*notes.Note) error) error {
 	return nil
 }
 
-// commit applies outcomes as phase 4 would: an accepted one's effects,
-// then the fee any committed one paid.
+// commit applies outcomes as phase 4 would (Outcome.Effects).
 func (s *memState) commit(outs []*Outcome) {
 	for _, o := range outs {
-		for _, n := range o.Spent {
-			delete(s.m, n.StateKey().String())
-		}
-		for _, n := range o.Created {
-			s.put(n)
-		}
-		if f := o.Fee; f != nil {
-			delete(s.m, f.Spent.StateKey().String())
-			if f.Change != nil {
-				s.put(*f.Change)
+		o.Effects(func(n *notes.Note, created bool) {
+			if created {
+				s.put(*n)
+			} else {
+				delete(s.m, n.StateKey().String())
 			}
-			s.put(f.Paid)
-		}
+		})
 	}
 }
 

@@ -30,35 +30,20 @@ func newOverlay(base State) *overlay {
 	return &overlay{base: base, live: make(map[string]change), imp: make(map[notes.Hash]bool)}
 }
 
-// apply records a committed outcome's effects: inputs spent, then outputs
-// created (an output may reuse a spent input's key), then its fee's (the
-// fee note spent, the change and payment created).
+// apply records a committed outcome's effects (Outcome.Effects).
 func (o *overlay) apply(out *Outcome) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	spend := func(n *notes.Note) {
+	out.Effects(func(n *notes.Note, created bool) {
 		k := n.StateKey()
-		o.live[k.String()] = change{key: k, text: k.String()}
-	}
-	create := func(n *notes.Note) {
-		k := n.StateKey()
-		o.live[k.String()] = change{key: k, text: k.String(), note: n}
-	}
-	for i := range out.Spent {
-		spend(&out.Spent[i])
-	}
-	for i := range out.Created {
-		create(&out.Created[i])
-	}
+		c := change{key: k, text: k.String()}
+		if created {
+			c.note = n
+		}
+		o.live[c.text] = c
+	})
 	if out.Import != nil {
 		o.imp[out.Import.ExportID] = true
-	}
-	if f := out.Fee; f != nil {
-		spend(&f.Spent)
-		if f.Change != nil {
-			create(f.Change)
-		}
-		create(&f.Paid)
 	}
 }
 

@@ -230,30 +230,17 @@ func (f *FeePaid) encode(w *enc.Writer) {
 }
 
 func decodeFeePaid(r *enc.Reader) *FeePaid {
-	if !decodeBool(r, "fee") {
+	if !r.Bool() {
 		return nil
 	}
 	f := &FeePaid{Price: r.U64(), Gas: r.U64(), Amount: r.U64()}
 	f.Note = decodeRef(r, "fee note")
 	f.Paid = decodeRef(r, "fee payment")
-	if decodeBool(r, "fee change") {
+	if r.Bool() {
 		ch := decodeRef(r, "fee change")
 		f.Change = &ch
 	}
 	return f
-}
-
-// decodeBool reads a u8 that must be 0 or 1.
-func decodeBool(r *enc.Reader, what string) bool {
-	switch b := r.U8(); {
-	case r.Err() != nil:
-		return false
-	case b > 1:
-		r.Fail(fmt.Errorf("%s: flag %d is neither 0 nor 1", what, b))
-		return false
-	default:
-		return b == 1
-	}
 }
 
 // DecodeReceipt parses a canonical receipt encoding, refusing unknown

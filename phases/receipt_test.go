@@ -125,7 +125,7 @@ func TestDecodeReceiptRefusals(t *testing.T) {
 			b := r.Encode()
 			b[len(b)-(1+4+4+4+1)] = 2 // the fee flag before the label list
 			return b
-		}(), "fee: flag 2 is neither 0 nor 1"},
+		}(), "boolean byte 2 is not 0 or 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
