@@ -17,8 +17,9 @@ import (
 
 // Submit checks tx and queues it for the next block. It refuses, changing
 // nothing, a transaction that is invalid, unsigned or wrongly signed, larger
-// than the configured limit, already executed (a replay) or already queued.
-// It returns the transaction ID.
+// than the configured limit, already executed (a replay) or already queued,
+// and one whose fee does not pass admission (Check). It returns the
+// transaction ID.
 func (in *Instance) Submit(tx *phases.Tx) (notes.Hash, error) {
 	return tx.ID(), in.SubmitAll([]*phases.Tx{tx})[0]
 }
@@ -59,13 +60,13 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 			if errs[i] = checkFresh(txn, ids[i]); errs[i] != nil {
 				continue
 			}
+			if errs[i] = in.checkFee(txn, txs[i], true); errs[i] != nil {
+				continue
+			}
 			if errs[i] = in.queueFull(txn, &qc); errs[i] != nil {
 				continue
 			}
-			if err := txn.Set(seqKey(prefixQueue, seq), raws[i]); err != nil {
-				return err
-			}
-			if err := txn.Set(hashKey(prefixPending, ids[i]), u64(seq)); err != nil {
+			if err := enqueue(txn, seq, ids[i], raws[i], txs[i]); err != nil {
 				return err
 			}
 			seq++
@@ -259,7 +260,7 @@ func readQueue(txn *badger.Txn, max int) ([]queued, error) {
 // transaction taken leaves the queue when the block commits, accepted or
 // refused.
 type queuePart struct {
-	seqs []uint64 // queue sequence of each of the block's transactions
+	taken []queued // the block's transactions from the queue, with their sequences
 }
 
 func (q *queuePart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
@@ -268,12 +269,9 @@ func (q *queuePart) apply(*TxResult) error { return nil }
 
 func (q *queuePart) finish(*chain.Block) {}
 
-func (q *queuePart) write(w kv.Store, x *Execution) error {
-	for i, seq := range q.seqs {
-		if err := w.Delete(seqKey(prefixQueue, seq)); err != nil {
-			return err
-		}
-		if err := w.Delete(hashKey(prefixPending, x.Receipts[i].TxID)); err != nil {
+func (q *queuePart) write(w kv.Store, _ *Execution) error {
+	for _, e := range q.taken {
+		if err := dequeue(w, e.seq, e.tx); err != nil {
 			return err
 		}
 	}
