@@ -111,14 +111,7 @@ func newPublicKey(origin Origin, session [32]byte, n, k int, commits [][]byte) (
 		pk.commits = append(pk.commits, p)
 	}
 	for i := 1; i <= n; i++ {
-		// Horner's rule on the decoded coefficients.
-		x := group.ScalarFromUint64(uint64(i))
-		y := edwards25519.NewIdentityPoint()
-		for j := k - 1; j >= 0; j-- {
-			y.ScalarMult(x, y)
-			y.Add(y, pk.commits[j])
-		}
-		pk.verify = append(pk.verify, y)
+		pk.verify = append(pk.verify, group.EvalCommits(pk.commits, uint64(i)))
 	}
 	w := enc.NewWriter(48 + 32*k)
 	w.U8(tagPublicKey)
@@ -264,11 +257,10 @@ func TrustedDealerSetup(n, k int) (*PublicKey, []*KeyShare, error) {
 	if n < 1 || n > MaxKeyholders || k < 1 || k > n {
 		return nil, nil, fmt.Errorf("tfhe: dealer: n = %d, k = %d out of range", n, k)
 	}
-	coef := make([]*edwards25519.Scalar, k)
+	coef := group.RandomPoly(k)
 	commits := make([][]byte, k)
-	for i := range coef {
-		coef[i] = group.RandomScalar()
-		commits[i] = new(edwards25519.Point).ScalarBaseMult(coef[i]).Bytes()
+	for i, c := range group.Commit(coef) {
+		commits[i] = c.Bytes()
 	}
 	var session [32]byte
 	copy(session[:], group.RandomScalar().Bytes())
@@ -278,12 +270,7 @@ func TrustedDealerSetup(n, k int) (*PublicKey, []*KeyShare, error) {
 	}
 	shares := make([]*KeyShare, n)
 	for i := 1; i <= n; i++ {
-		x := group.ScalarFromUint64(uint64(i))
-		acc := edwards25519.NewScalar()
-		for j := k - 1; j >= 0; j-- {
-			acc.MultiplyAdd(acc, x, coef[j])
-		}
-		shares[i-1], err = newKeyShare(pk, i, acc.Bytes())
+		shares[i-1], err = newKeyShare(pk, i, group.EvalPoly(coef, uint64(i)).Bytes())
 		if err != nil {
 			return nil, nil, err
 		}
