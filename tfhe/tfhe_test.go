@@ -13,6 +13,7 @@ import (
 	"go.dedis.ch/kyber/v3/proof/dleq"
 	"go.dedis.ch/kyber/v3/share"
 
+	"github.com/fractalvm/fractal/tfhe/dkg"
 	"github.com/fractalvm/fractal/tfhe/internal/group"
 )
 
@@ -103,8 +104,23 @@ func TestSetupByDKG(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pk.Origin != OriginDKG || len(sks) != 5 {
+	if pk.Origin != OriginDevDealer || len(sks) != 5 {
 		t.Fatalf("origin %v, %d shares", pk.Origin, len(sks))
+	}
+	// The key names its DKG: session and transcript hash, kept through
+	// its encoding; a version 1 key (no transcript) is refused.
+	pk2, _, res, err := SetupDKG(t.Context(), dkg.Config{N: 3, K: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodePublicKey(pk2.Encode())
+	if err != nil || back.Transcript != res.Transcript.Hash() || back.Session != res.Session.ID() || back.ID() != pk2.ID() {
+		t.Fatalf("key read back: %v; transcript %x, want %x", err, back.Transcript, res.Transcript.Hash())
+	}
+	v1 := pk2.Encode()
+	v1[1] = 1
+	if _, err := DecodePublicKey(v1); err == nil || err.Error() != "tfhe: public key: unknown public key version 1" {
+		t.Fatalf("version 1 key: %v", err)
 	}
 	p, err := Seal(pk, []byte("transfer 5 to bob"), []byte("block 7"))
 	if err != nil {

@@ -10,7 +10,6 @@ package keyholder
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -49,11 +48,7 @@ func Generate(ctx context.Context, n, k int, trustedDealer bool, progress func(d
 		}
 		return &Setup{Key: pk, Shares: shares}, nil
 	}
-	cfg := dkg.Config{N: n, K: k, Progress: progress}
-	if _, err := rand.Read(cfg.Session[:]); err != nil {
-		return nil, err
-	}
-	pk, shares, res, err := tfhe.SetupDKG(ctx, cfg)
+	pk, shares, res, err := tfhe.SetupDKG(ctx, dkg.Config{N: n, K: k, Progress: progress})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +94,7 @@ func (s *Setup) WriteFolder(dir string) error {
 		return err
 	}
 	if s.DKG != nil {
-		if err := atomicfile.Write(filepath.Join(tmp, TranscriptFile), s.DKG.EncodeTranscript(), 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(tmp, TranscriptFile), s.DKG.Transcript.Encode(), 0o644); err != nil {
 			return err
 		}
 	}
