@@ -93,22 +93,6 @@ func New(s *dkg.Session, self int, addrs []string, ln net.Listener, log func(str
 	return t, nil
 }
 
-// Listen is New on a listener at addrs[self-1].
-func Listen(s *dkg.Session, self int, addrs []string, log func(string)) (*Transport, error) {
-	if self < 1 || self > len(addrs) {
-		return nil, fmt.Errorf("dkg: keyholder %d of %d addresses", self, len(addrs))
-	}
-	ln, err := net.Listen("tcp", addrs[self-1])
-	if err != nil {
-		return nil, fmt.Errorf("dkg: listen: %w", err)
-	}
-	t, err := New(s, self, addrs, ln, log)
-	if err != nil {
-		ln.Close()
-	}
-	return t, err
-}
-
 // serve takes one envelope: 204 when it opens, 400 with the reason when it
 // does not, 503 when too many are being handled or waiting (the sender
 // tries again).

@@ -1,11 +1,3 @@
-// Package keyholder makes a threshold key for keyholders that share one
-// machine and writes the folder they take their shares from: the public
-// key, the DKG's transcript, and one subfolder per keyholder holding its
-// share (docs/formats/tfhe.md, docs/cli/tfhe.md).
-//
-//	DIR/public.key
-//	DIR/transcript.bin          (a DKG's; none for a trusted dealer)
-//	DIR/keyholder-I/share.key   (mode 0600, in a 0700 folder)
 package keyholder
 
 import (
@@ -21,12 +13,13 @@ import (
 	"github.com/fractalvm/fractal/tfhe/dkg"
 )
 
-// Files of a setup folder.
-const (
-	PublicKeyFile  = "public.key"
-	ShareFile      = "share.key"
-	TranscriptFile = "transcript.bin"
-)
+// The development dealer's folder, written by fractal tfhe setup
+// --dev-dealer (docs/cli/tfhe.md): the one place where one process writes
+// every keyholder's share.
+//
+//	DIR/public.key
+//	DIR/transcript.bin          (the DKG's; none for a trusted dealer)
+//	DIR/keyholder-I/share.key   (mode 0600, in a 0700 folder)
 
 // Setup is a threshold key with the shares of the keyholders that hold one.
 type Setup struct {
@@ -35,9 +28,10 @@ type Setup struct {
 	DKG    *dkg.Result      // the DKG's faults and transcript; nil for a trusted dealer
 }
 
-// Generate makes an n-keyholder key that any k decrypt: by kyber's Pedersen
-// DKG run in this process with a fresh random session identifier, or, with
-// trustedDealer, drawn in this process (FOR TESTS ONLY: the key says so).
+// Generate makes an n-keyholder key that any k decrypt, in this process,
+// which holds every share (DEVELOPMENT ONLY; the key says so): by the DKG
+// run among n parties here, or, with trustedDealer, drawn at once (FOR
+// TESTS ONLY).
 // progress, when not nil, is called after each keyholder step of the DKG;
 // ctx can stop the DKG.
 func Generate(ctx context.Context, n, k int, trustedDealer bool, progress func(done, total int)) (*Setup, error) {
@@ -77,35 +71,46 @@ func CheckNew(dir string) error {
 	return err
 }
 
-// WriteFolder writes s into the folder dir, which must not exist. The
-// folder is made under a temporary name beside dir, each file written
-// whole (internal/atomicfile), and renamed to dir at the end, so a failed
-// write leaves nothing behind and dir is never seen half-written.
+// WriteFolder writes s into the folder dir, which must not exist, all or
+// nothing (writeNewFolder).
 func (s *Setup) WriteFolder(dir string) error {
+	return writeNewFolder(dir, func(tmp string) error {
+		if err := atomicfile.Write(filepath.Join(tmp, PublicKeyFile), s.Key.Encode(), 0o644); err != nil {
+			return err
+		}
+		if s.DKG != nil {
+			if err := atomicfile.Write(filepath.Join(tmp, TranscriptFile), s.DKG.Transcript.Encode(), 0o644); err != nil {
+				return err
+			}
+		}
+		for _, sh := range s.Shares {
+			sub := filepath.Join(tmp, fmt.Sprintf("keyholder-%d", sh.Index))
+			if err := os.Mkdir(sub, 0o700); err != nil {
+				return err
+			}
+			if err := atomicfile.Write(filepath.Join(sub, ShareFile), sh.Encode(), 0o600); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeNewFolder makes the folder dir, which must not exist: fill writes
+// its files into a folder made under a temporary name beside dir (mode
+// 0700), which is renamed to dir at the end, so a failed write leaves
+// nothing behind and dir is never seen half-written.
+func writeNewFolder(dir string, fill func(tmp string) error) error {
 	if err := CheckNew(dir); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(dir)), ".tfhe-setup-")
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(dir)), "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp) // gone once renamed
-	if err := atomicfile.Write(filepath.Join(tmp, PublicKeyFile), s.Key.Encode(), 0o644); err != nil {
+	if err := fill(tmp); err != nil {
 		return err
-	}
-	if s.DKG != nil {
-		if err := atomicfile.Write(filepath.Join(tmp, TranscriptFile), s.DKG.Transcript.Encode(), 0o644); err != nil {
-			return err
-		}
-	}
-	for _, sh := range s.Shares {
-		sub := filepath.Join(tmp, fmt.Sprintf("keyholder-%d", sh.Index))
-		if err := os.Mkdir(sub, 0o700); err != nil {
-			return err
-		}
-		if err := atomicfile.Write(filepath.Join(sub, ShareFile), sh.Encode(), 0o600); err != nil {
-			return err
-		}
 	}
 	if err := CheckNew(dir); err != nil { // made meanwhile: rename would replace an empty folder
 		return err
