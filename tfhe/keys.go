@@ -315,3 +315,24 @@ func TrustedDealerSetup(n, k int) (*PublicKey, []*KeyShare, error) {
 }
 
 var errWrongKey = errors.New("made for another key")
+
+// CheckTranscript checks a DKG transcript from nothing but itself
+// (dkg.Check) and that it fixes pk: the same session, transcript hash and
+// commitments. A trusted dealer's key has no transcript.
+func CheckTranscript(pk *PublicKey, t *dkg.Transcript) (*dkg.Outcome, error) {
+	if pk.Origin == OriginTrustedDealer {
+		return nil, errors.New("tfhe: a trusted dealer's key has no DKG transcript")
+	}
+	o, err := dkg.Check(t)
+	if err != nil {
+		return nil, err
+	}
+	want, err := KeyFromDKG(pk.Origin, o)
+	if err != nil {
+		return nil, err
+	}
+	if want.ID() != pk.ID() {
+		return nil, fmt.Errorf("tfhe: the transcript (hash %x) makes key %x, not this key %x", o.Hash[:8], want.ID(), pk.ID())
+	}
+	return o, nil
+}

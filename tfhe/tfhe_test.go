@@ -577,3 +577,28 @@ func FuzzDecodeKeyShare(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckTranscript: a key and its DKG's transcript agree; another key,
+// and a trusted dealer's, are refused.
+func TestCheckTranscript(t *testing.T) {
+	pk, _, res, err := SetupDKG(t.Context(), dkg.Config{N: 4, K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := CheckTranscript(pk, res.Transcript)
+	if err != nil || len(o.Holders) != 4 {
+		t.Fatalf("own transcript: %v", err)
+	}
+	other, _, _, err := SetupDKG(t.Context(), dkg.Config{N: 4, K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckTranscript(other, res.Transcript); err == nil || !strings.Contains(err.Error(), "tfhe: the transcript (hash ") ||
+		!strings.Contains(err.Error(), ", not this key") {
+		t.Fatalf("another key: %v", err)
+	}
+	dealt, _ := dealer(t, 4, 3)
+	if _, err := CheckTranscript(dealt, res.Transcript); err == nil || err.Error() != "tfhe: a trusted dealer's key has no DKG transcript" {
+		t.Fatalf("trusted dealer: %v", err)
+	}
+}
