@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/tfhe/dkg"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
+	"github.com/fractalvm/fractal/tfhe/keyholder/release"
 )
 
 // The keyholder's verbs: make a keyholder's home, run its one party of the
@@ -27,7 +30,12 @@ func init() {
 	f.Uint64("epoch", 1, "epoch of the key")
 	f.Uint32("attempt", 1, "attempt number: run a failed DKG again with the next one")
 	f.Duration("timeout", time.Minute, "how long each round waits for the other keyholders")
-	keyholderCmd.AddCommand(keyholderInitCmd, keyholderShowCmd, keyholderDKGCmd)
+	f = keyholderServeCmd.Flags()
+	f.String("node", "", "URL of the instance's node (http://HOST:PORT)")
+	f.Uint64("epoch", 1, "epoch whose share to release")
+	f.Duration("interval", time.Second, "how often to look for a batch waiting for shares")
+	f.Bool("once", false, "look once, release if there is a batch, and exit")
+	keyholderCmd.AddCommand(keyholderInitCmd, keyholderShowCmd, keyholderDKGCmd, keyholderServeCmd)
 	rootCmd.AddCommand(keyholderCmd)
 }
 
@@ -38,7 +46,8 @@ var keyholderCmd = &cobra.Command{
 home folder (--home) holds its own key pair and, per epoch, its own share of
 the key and nothing else. init makes the home, show prints its public key
 and the shares it holds, dkg runs its party of the distributed key
-generation against the other keyholders' processes.`,
+generation against the other keyholders' processes, serve releases its
+decryption shares for each encrypted batch an instance's node has fixed.`,
 }
 
 // keyholderHome is --home for the keyholder verbs, which must be given:
@@ -222,4 +231,69 @@ func emitDKG(cmd *cobra.Command, keyID [32]byte, origin string, o *dkg.Outcome, 
 			lines(w)
 		}
 	})
+}
+
+var keyholderServeCmd = &cobra.Command{
+	Use:   "serve --home DIR --node URL [--epoch E] [--interval 1s] [--once]",
+	Short: "Release this keyholder's decryption shares for each batch a node has fixed",
+	Long: `serve follows the encrypted batch that the instance's node (fractal node, at
+--node) has waiting for keyholder shares and hands in this keyholder's
+decryption shares, with their proofs, made from its own share of epoch E
+(DIR/epoch-E/share.key) and nothing else. Before any share leaves it checks
+the batch record: the executor's signature, that the batch is of the
+instance the key was made for and sealed to this key, that the payloads are
+those the record names; and it logs the batch in DIR/epoch-E/released.log,
+so that it never answers two different batches under one number, nor
+another executor than the first. A refused batch stays waiting for other
+keyholders (fractal tfhe pending shows who is not yet in).
+
+It looks every --interval and prints a line on stderr whenever what it finds
+changes; SIGINT or SIGTERM stops it (exit 0). --once looks once, prints the
+result on stdout and exits (1 when the batch was refused).`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, _ []string) error {
+		dir, err := keyholderHome(cmd)
+		if err != nil {
+			return err
+		}
+		url, _ := cmd.Flags().GetString("node")
+		if url == "" {
+			return errors.New("keyholder serve: --node URL is required")
+		}
+		epoch, _ := cmd.Flags().GetUint64("epoch")
+		interval, _ := cmd.Flags().GetDuration("interval")
+		once, _ := cmd.Flags().GetBool("once")
+		if interval <= 0 {
+			return errors.New("keyholder serve: --interval must be positive")
+		}
+		h, err := keyholder.OpenHome(dir)
+		if err != nil {
+			return err
+		}
+		k, err := release.Open(h, epoch)
+		if err != nil {
+			return err
+		}
+		node, err := release.DialAPI(url)
+		if err != nil {
+			return err
+		}
+		if once {
+			st, err := k.Step(cmd.Context(), node)
+			if err != nil {
+				return fmt.Errorf("keyholder serve: %w", err)
+			}
+			v := map[string]any{"state": []string{"idle", "released", "already in"}[st.State]}
+			if st.Batch != nil {
+				v["batch"], v["shares"], v["needed"], v["not_yet"] = st.Batch.Number, st.Shares, st.Needed, st.NotYet(k.Share.PK.N)
+			}
+			return emit(cmd, v, func(w io.Writer) { fmt.Fprintln(w, k.Describe(st, nil)) })
+		}
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		stderr := cmd.ErrOrStderr()
+		fmt.Fprintf(stderr, "serve: keyholder %d of key %x (epoch %d), node %s\n", k.Share.Index, k.Share.PK.ID(), epoch, node.URL)
+		k.Serve(ctx, node, interval, func(line string) { fmt.Fprintln(stderr, "serve: "+line) })
+		return nil
+	},
 }

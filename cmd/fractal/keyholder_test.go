@@ -178,6 +178,10 @@ func keyholderProcesses(t *testing.T, n, k int) {
 	if want := "fractal: the key was made for instance " + instance[:16] + ", this is "; code != 1 || !strings.HasPrefix(errOut, want) {
 		t.Fatalf("attach to another instance: exit %d, %q, want %q…", code, errOut, want)
 	}
+	_, errOut, code, _ = fractalCmd(t, dir, time.Minute, "--home", "kh1", "keyholder", "serve", "--node", "127.0.0.1:1", "--once")
+	if want := "fractal: keyholder serve: node http://127.0.0.1:1: "; code != 1 || !strings.HasPrefix(errOut, want) || !strings.HasSuffix(errOut, "(unavailable)\n") {
+		t.Fatalf("serve with no node: exit %d, %q", code, errOut)
+	}
 	out = mustFractal(t, dir, "tfhe", "attach", "--key", "kh3/epoch-1/public.key")
 	if !strings.HasPrefix(out, "attached threshold key "+keyID+" ("+strconv.Itoa(k)+" of "+strconv.Itoa(n)+", dkg)\ntranscript ") {
 		t.Fatalf("attach:\n%s", out)

@@ -99,6 +99,9 @@ func (h *Home) writeEpoch(e uint64, pk *tfhe.PublicKey, share *tfhe.KeyShare, t 
 
 // Share reads this keyholder's share of epoch e's key.
 func (h *Home) Share(e uint64) (*tfhe.KeyShare, error) {
+	if _, err := os.Stat(h.EpochDir(e)); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("keyholder: %s holds no share for epoch %d (fractal keyholder dkg makes one)", h.Dir, e)
+	}
 	path := filepath.Join(h.EpochDir(e), ShareFile)
 	raw, err := inputfile.Read(path, maxKeyFile)
 	if err != nil {

@@ -181,7 +181,7 @@ func TestInitAndOpen(t *testing.T) {
 	if _, err := OpenHome(t.TempDir()); err == nil || !strings.Contains(err.Error(), "is not a keyholder home (no keyholder.key; run fractal keyholder init --home") {
 		t.Fatalf("open a plain folder: %v", err)
 	}
-	if _, err := back.Share(1); err == nil || !strings.Contains(err.Error(), "epoch 1: ") {
+	if _, err := back.Share(1); err == nil || err.Error() != "keyholder: "+dir+" holds no share for epoch 1 (fractal keyholder dkg makes one)" {
 		t.Fatalf("no share yet: %v", err)
 	}
 }
