@@ -206,14 +206,7 @@ to stderr, one line per round.`,
 // with extra fields and lines.
 func emitDKG(cmd *cobra.Command, keyID [32]byte, origin string, o *dkg.Outcome, extra map[string]any, lines func(io.Writer)) error {
 	s := o.Session
-	type faultJSON struct {
-		Keyholder int    `json:"keyholder"`
-		Reason    string `json:"reason"`
-	}
-	faults := []faultJSON{}
-	for _, f := range o.Faults {
-		faults = append(faults, faultJSON{f.Keyholder, f.Reason})
-	}
+	faults := toFaultsJSON(o.Faults)
 	v := map[string]any{"key_id": hex.EncodeToString(keyID[:]), "origin": origin, "n": s.N(), "k": s.K,
 		"instance": hex.EncodeToString(s.Instance[:]), "epoch": s.Epoch, "attempt": s.Attempt,
 		"transcript": hex.EncodeToString(o.Hash[:]), "qualified": o.Qual, "holders": o.Holders,
@@ -296,4 +289,18 @@ result on stdout and exits (1 when the batch was refused).`,
 		k.Serve(ctx, node, interval, func(line string) { fmt.Fprintln(stderr, "serve: "+line) })
 		return nil
 	},
+}
+
+// faultJSON is a DKG fault for --json.
+type faultJSON struct {
+	Keyholder int    `json:"keyholder"`
+	Reason    string `json:"reason"`
+}
+
+func toFaultsJSON(fs []dkg.Fault) []faultJSON {
+	out := []faultJSON{}
+	for _, f := range fs {
+		out = append(out, faultJSON{f.Keyholder, f.Reason})
+	}
+	return out
 }

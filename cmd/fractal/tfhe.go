@@ -112,15 +112,9 @@ at the end, so a failed setup leaves nothing behind.`,
 			return fmt.Errorf("tfhe setup: %w", err)
 		}
 		pk, holders := s.Key, s.Holders()
-		type faultJSON struct {
-			Keyholder int    `json:"keyholder"`
-			Reason    string `json:"reason"`
-		}
-		var faults []faultJSON
+		faults := []faultJSON{}
 		if s.DKG != nil {
-			for _, f := range s.DKG.Faults {
-				faults = append(faults, faultJSON{f.Keyholder, f.Reason})
-			}
+			faults = toFaultsJSON(s.DKG.Faults)
 		}
 		id := pk.ID()
 		v := map[string]any{"key_id": hex.EncodeToString(id[:]), "origin": pk.Origin.String(),

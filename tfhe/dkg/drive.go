@@ -14,7 +14,8 @@ import (
 // own and may deliver an envelope twice or from anyone.
 type Transport interface {
 	// Send hands e to every other keyholder without waiting; a transport
-	// keeps trying in the background while the run lasts.
+	// keeps trying in the background while the run lasts, and delivers one
+	// sender's envelopes to each keyholder in the order they were sent.
 	Send(e *Envelope)
 	// Received delivers the envelopes that arrive, as received.
 	Received() <-chan []byte

@@ -219,17 +219,20 @@ func (p *Party) justify() ([]*Envelope, error) {
 			}
 		}
 	}
-	e, err := p.send(KindJustification, encodeJustification(rs))
-	if err != nil {
-		return nil, err
-	}
-	out := []*Envelope{e}
+	// The deals passed on go first: a keyholder ends round 3 once it has
+	// every justification, and a transport keeps each sender's order, so
+	// it has the evidence by then.
+	var out []*Envelope
 	for i := 1; i <= s.N(); i++ {
 		if i != p.self && len(named[i]) >= 2 {
 			out = append(out, p.v.msgs[KindDeal][i]...)
 		}
 	}
-	return out, nil
+	e, err := p.send(KindJustification, encodeJustification(rs))
+	if err != nil {
+		return nil, err
+	}
+	return append(out, e), nil
 }
 
 // confirm applies the rules to rounds 1–3 and confirms the transcript's
@@ -291,7 +294,7 @@ func outcome(s *Session, v *view, d *decision, hash [32]byte) (*Outcome, error) 
 	}
 	if len(o.Confirmed) < s.K {
 		return o, fmt.Errorf("dkg: failed: this transcript is confirmed by %d holders (%s), needs %d; confirmed another: %s; no confirmation: %s",
-			len(o.Confirmed), intList(o.Confirmed), s.K, intList(other), intList(none))
+			len(o.Confirmed), KeyholderList(o.Confirmed), s.K, KeyholderList(other), KeyholderList(none))
 	}
 	return o, nil
 }
@@ -350,8 +353,8 @@ func contains(xs []int, x int) bool {
 	return false
 }
 
-// intList names keyholders for people: "keyholders 1, 3" or "none".
-func intList(xs []int) string {
+// KeyholderList names keyholders for people: "keyholders 1, 3" or "none".
+func KeyholderList(xs []int) string {
 	if len(xs) == 0 {
 		return "none"
 	}

@@ -99,31 +99,28 @@ func (h *Home) writeEpoch(e uint64, pk *tfhe.PublicKey, share *tfhe.KeyShare, t 
 
 // Share reads this keyholder's share of epoch e's key.
 func (h *Home) Share(e uint64) (*tfhe.KeyShare, error) {
-	if _, err := os.Stat(h.EpochDir(e)); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("keyholder: %s holds no share for epoch %d (fractal keyholder dkg makes one)", h.Dir, e)
-	}
-	path := filepath.Join(h.EpochDir(e), ShareFile)
-	raw, err := inputfile.Read(path, maxKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("keyholder: epoch %d: %w", e, err)
-	}
-	sk, err := tfhe.DecodeKeyShare(raw)
-	if err != nil {
-		return nil, fmt.Errorf("keyholder: %s: %w", path, err)
-	}
-	return sk, nil
+	return readEpochFile(h, e, ShareFile, maxKeyFile, tfhe.DecodeKeyShare)
 }
 
 // Transcript reads the transcript of epoch e's DKG.
 func (h *Home) Transcript(e uint64) (*dkg.Transcript, error) {
-	path := filepath.Join(h.EpochDir(e), TranscriptFile)
-	raw, err := inputfile.Read(path, dkg.MaxTranscript)
-	if err != nil {
-		return nil, fmt.Errorf("keyholder: epoch %d: %w", e, err)
+	return readEpochFile(h, e, TranscriptFile, dkg.MaxTranscript, dkg.DecodeTranscript)
+}
+
+// readEpochFile reads and decodes one file of epoch e's folder.
+func readEpochFile[T any](h *Home, e uint64, name string, max int64, decode func([]byte) (T, error)) (T, error) {
+	var zero T
+	if _, err := os.Stat(h.EpochDir(e)); errors.Is(err, fs.ErrNotExist) {
+		return zero, fmt.Errorf("keyholder: %s holds no share for epoch %d (fractal keyholder dkg makes one)", h.Dir, e)
 	}
-	t, err := dkg.DecodeTranscript(raw)
+	path := filepath.Join(h.EpochDir(e), name)
+	raw, err := inputfile.Read(path, max)
 	if err != nil {
-		return nil, fmt.Errorf("keyholder: %s: %w", path, err)
+		return zero, fmt.Errorf("keyholder: epoch %d: %w", e, err)
 	}
-	return t, nil
+	v, err := decode(raw)
+	if err != nil {
+		return zero, fmt.Errorf("keyholder: %s: %w", path, err)
+	}
+	return v, nil
 }

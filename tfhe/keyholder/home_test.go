@@ -1,43 +1,21 @@
-package keyholder
+package keyholder_test
 
 import (
 	"bytes"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/dkg"
+	"github.com/fractalvm/fractal/tfhe/keyholder"
+	"github.com/fractalvm/fractal/tfhe/keyholder/keyholdertest"
 )
-
-// homes makes n keyholder homes and a peers file with a listener each on
-// loopback port 0.
-func homes(t *testing.T, n int) ([]*Home, *Peers, []net.Listener) {
-	t.Helper()
-	var hs []*Home
-	var lns []net.Listener
-	p := &Peers{}
-	for range n {
-		h, err := Init(filepath.Join(t.TempDir(), "kh"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs, lns = append(hs, h), append(lns, ln)
-		p.Keys, p.Addrs = append(p.Keys, h.Key.Public()), append(p.Addrs, ln.Addr().String())
-	}
-	return hs, p, lns
-}
 
 // shareFiles finds every file under dir that reads as a key share.
 func shareFiles(t *testing.T, dir string) map[string]*tfhe.KeyShare {
@@ -66,26 +44,12 @@ func shareFiles(t *testing.T, dir string) map[string]*tfhe.KeyShare {
 // endpoint: each home then holds exactly one share, its own, beside the
 // same key and the same transcript, which checks.
 func TestEveryHomeHoldsItsOwnShareOnly(t *testing.T) {
-	hs, peers, lns := homes(t, 4)
-	res := make([]*DKGResult, 4)
-	errs := make([]error, 4)
-	var wg sync.WaitGroup
-	for i, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res[i], errs[i] = h.RunDKG(t.Context(), DKGConfig{Instance: [32]byte{7}, Epoch: 1, Attempt: 1, N: 4, K: 3,
-				Peers: peers, RoundTimeout: 20 * time.Second, Listener: lns[i]})
-		}()
-	}
-	wg.Wait()
+	hs, res := keyholdertest.DKG(t, [32]byte{7}, 1, 4, 3)
+	_, peers, _ := keyholdertest.Homes(t, 4)
 	var transcript []byte
 	for i, h := range hs {
-		if errs[i] != nil {
-			t.Fatalf("keyholder %d: %v", i+1, errs[i])
-		}
 		found := shareFiles(t, h.Dir)
-		want := filepath.Join(h.Dir, "epoch-1", ShareFile)
+		want := filepath.Join(h.Dir, "epoch-1", keyholder.ShareFile)
 		if len(found) != 1 || found[want] == nil || found[want].Index != i+1 {
 			t.Fatalf("home of keyholder %d holds shares %v, want only its own at %s", i+1, found, want)
 		}
@@ -95,7 +59,7 @@ func TestEveryHomeHoldsItsOwnShareOnly(t *testing.T) {
 		if found[want].PK.ID() != res[0].Key.ID() || res[i].Key.Origin != tfhe.OriginDKG || res[i].Self != i+1 {
 			t.Fatalf("keyholder %d: key %x origin %v self %d", i+1, found[want].PK.ID(), res[i].Key.Origin, res[i].Self)
 		}
-		b, err := os.ReadFile(filepath.Join(h.Dir, "epoch-1", TranscriptFile))
+		b, err := os.ReadFile(filepath.Join(h.Dir, "epoch-1", keyholder.TranscriptFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,26 +101,24 @@ func TestEveryHomeHoldsItsOwnShareOnly(t *testing.T) {
 		t.Fatalf("decrypted %d, %v", m, err)
 	}
 	// The epoch is never run twice into the same home.
-	if _, err := hs[0].RunDKG(t.Context(), DKGConfig{Epoch: 1, N: 4, K: 3, Peers: peers, RoundTimeout: time.Second}); err == nil ||
+	peers.Keys[0] = hs[0].Key.Public()
+	if _, err := hs[0].RunDKG(t.Context(), keyholder.DKGConfig{Epoch: 1, N: 4, K: 3, Peers: peers, RoundTimeout: time.Second}); err == nil ||
 		!strings.Contains(err.Error(), "epoch-1 already exists; refusing to overwrite it (this keyholder already holds a share for it)") {
 		t.Fatalf("second run of epoch 1: %v", err)
 	}
 }
 
 func TestRunDKGRefusals(t *testing.T) {
-	hs, peers, lns := homes(t, 3)
-	for _, ln := range lns {
-		ln.Close()
-	}
-	if _, err := hs[0].RunDKG(t.Context(), DKGConfig{Epoch: 1, N: 4, K: 3, Peers: peers}); err == nil ||
+	hs, peers, _ := keyholdertest.Homes(t, 3)
+	if _, err := hs[0].RunDKG(t.Context(), keyholder.DKGConfig{Epoch: 1, N: 4, K: 3, Peers: peers}); err == nil ||
 		err.Error() != "keyholder: n = 4, but the peers file lists 3 keyholders" {
 		t.Fatalf("n mismatch: %v", err)
 	}
-	outsider, err := Init(filepath.Join(t.TempDir(), "x"))
+	outsider, err := keyholder.Init(filepath.Join(t.TempDir(), "x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := outsider.RunDKG(t.Context(), DKGConfig{Epoch: 1, N: 3, K: 2, Peers: peers}); err == nil ||
+	if _, err := outsider.RunDKG(t.Context(), keyholder.DKGConfig{Epoch: 1, N: 3, K: 2, Peers: peers}); err == nil ||
 		!strings.Contains(err.Error(), "is not in the peers file") {
 		t.Fatalf("outsider: %v", err)
 	}
@@ -164,21 +126,21 @@ func TestRunDKGRefusals(t *testing.T) {
 
 func TestInitAndOpen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kh")
-	h, err := Init(dir)
+	h, err := keyholder.Init(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("home mode %v, %v", fi.Mode(), err)
 	}
-	if _, err := Init(dir); err == nil || !strings.Contains(err.Error(), "is not empty") {
+	if _, err := keyholder.Init(dir); err == nil || !strings.Contains(err.Error(), "is not empty") {
 		t.Fatalf("init twice: %v", err)
 	}
-	back, err := OpenHome(dir)
+	back, err := keyholder.OpenHome(dir)
 	if err != nil || back.Key != h.Key {
 		t.Fatalf("open: %v", err)
 	}
-	if _, err := OpenHome(t.TempDir()); err == nil || !strings.Contains(err.Error(), "is not a keyholder home (no keyholder.key; run fractal keyholder init --home") {
+	if _, err := keyholder.OpenHome(t.TempDir()); err == nil || !strings.Contains(err.Error(), "is not a keyholder home (no keyholder.key; run fractal keyholder init --home") {
 		t.Fatalf("open a plain folder: %v", err)
 	}
 	if _, err := back.Share(1); err == nil || err.Error() != "keyholder: "+dir+" holds no share for epoch 1 (fractal keyholder dkg makes one)" {
@@ -188,8 +150,8 @@ func TestInitAndOpen(t *testing.T) {
 
 func TestParsePeers(t *testing.T) {
 	k1, k2 := mustKey(t), mustKey(t)
-	good := &Peers{Keys: []keys.PublicKey{k1, k2}, Addrs: []string{"127.0.0.1:1", "127.0.0.1:2"}}
-	p, err := ParsePeers(good.Encode())
+	good := &keyholder.Peers{Keys: []keys.PublicKey{k1, k2}, Addrs: []string{"127.0.0.1:1", "127.0.0.1:2"}}
+	p, err := keyholder.ParsePeers(good.Encode())
 	if err != nil || !reflect.DeepEqual(p, good) {
 		t.Fatalf("round trip: %v %+v", err, p)
 	}
@@ -203,7 +165,7 @@ func TestParsePeers(t *testing.T) {
 		{strings.Replace(string(good.Encode()), "127.0.0.1:2", "127.0.0.1:1", 1), "keyholders 1 and 2 have the same address 127.0.0.1:1"},
 		{string(good.Encode()) + "{}", "more than one JSON value"},
 	} {
-		if _, err := ParsePeers([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := keyholder.ParsePeers([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: %v, want %q", c.in, err, c.want)
 		}
 	}
@@ -211,7 +173,7 @@ func TestParsePeers(t *testing.T) {
 
 func mustKey(t *testing.T) keys.PublicKey {
 	t.Helper()
-	h, err := Init(filepath.Join(t.TempDir(), "k"))
+	h, err := keyholder.Init(filepath.Join(t.TempDir(), "k"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,11 +183,11 @@ func mustKey(t *testing.T) keys.PublicKey {
 func FuzzParsePeers(f *testing.F) {
 	f.Add([]byte(`{"keyholders":[{"key":"HbaGF7h9gqcVvwq+l219m7trwOIk44wuDZpQDSclpCE=","address":"127.0.0.1:1"},{"key":"Ifni9gFFvIBsyXRJTMSFKPnUJIU+lPpcm+Fn6ixtkTw=","address":"127.0.0.1:2"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := ParsePeers(b)
+		p, err := keyholder.ParsePeers(b)
 		if err != nil {
 			return
 		}
-		back, err := ParsePeers(p.Encode())
+		back, err := keyholder.ParsePeers(p.Encode())
 		if err != nil || !reflect.DeepEqual(back, p) {
 			t.Fatalf("re-encoded peers read back as %v, %v", back, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
+	"github.com/fractalvm/fractal/tfhe/keyholder/keyholdertest"
 )
 
 // instanceNode serves the two calls a keyholder makes from an open
@@ -90,43 +90,6 @@ type setup struct {
 	pk    *tfhe.PublicKey
 }
 
-// dkg runs a 3-of-4 DKG for instance among four new keyholder homes.
-func dkg(t *testing.T, instance [32]byte, epoch uint64) []*keyholder.Home {
-	t.Helper()
-	var hs []*keyholder.Home
-	var lns []net.Listener
-	p := &keyholder.Peers{}
-	for range 4 {
-		h, err := keyholder.Init(filepath.Join(t.TempDir(), "kh"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs, lns = append(hs, h), append(lns, ln)
-		p.Keys, p.Addrs = append(p.Keys, h.Key.Public()), append(p.Addrs, ln.Addr().String())
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = h.RunDKG(t.Context(), keyholder.DKGConfig{Instance: instance, Epoch: epoch, Attempt: 1, N: 4, K: 3,
-				Peers: p, RoundTimeout: 20 * time.Second, Listener: lns[i]})
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("keyholder %d: %v", i+1, err)
-		}
-	}
-	return hs
-}
-
 func newSetup(t *testing.T) *setup {
 	t.Helper()
 	s := &setup{home: filepath.Join(t.TempDir(), "inst")}
@@ -135,7 +98,7 @@ func newSetup(t *testing.T) *setup {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.in.Close() })
-	s.homes = dkg(t, s.in.ID(), 1)
+	s.homes, _ = keyholdertest.DKG(t, s.in.ID(), 1, 4, 3)
 	for _, h := range s.homes {
 		k, err := Open(h, 1)
 		if err != nil {
@@ -264,7 +227,7 @@ func TestReleaseRefusals(t *testing.T) {
 	}
 
 	// Another epoch's keyholder.
-	other := dkg(t, s.in.ID(), 2)
+	other, _ := keyholdertest.DKG(t, s.in.ID(), 2, 4, 3)
 	k2, err := Open(other[0], 2)
 	if err != nil {
 		t.Fatal(err)

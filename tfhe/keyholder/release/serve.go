@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/fractalvm/fractal/tfhe/dkg"
 )
 
 // Serve steps every interval until ctx ends and writes a line to log
@@ -37,22 +39,8 @@ func (k *Keyholder) Describe(s *Step, err error) string {
 		return "no encrypted batch waits for shares"
 	case Released:
 		return fmt.Sprintf("batch %d: released the shares of keyholder %d for %d payloads; %d of %d in, not yet: %s",
-			s.Batch.Number, k.Share.Index, len(s.Batch.PayloadIDs), len(s.Shares), s.Needed, list(s.NotYet(k.Share.PK.N)))
+			s.Batch.Number, k.Share.Index, len(s.Batch.PayloadIDs), len(s.Shares), s.Needed, dkg.KeyholderList(s.NotYet(k.Share.PK.N)))
 	}
 	return fmt.Sprintf("batch %d: this keyholder's shares are in; %d of %d in, not yet: %s",
-		s.Batch.Number, len(s.Shares), s.Needed, list(s.NotYet(k.Share.PK.N)))
-}
-
-func list(xs []int) string {
-	if len(xs) == 0 {
-		return "none"
-	}
-	s := ""
-	for i, x := range xs {
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprint(x)
-	}
-	return "keyholders " + s
+		s.Batch.Number, len(s.Shares), s.Needed, dkg.KeyholderList(s.NotYet(k.Share.PK.N)))
 }
