@@ -249,3 +249,58 @@ func TestEndpointRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A keyholder that sends keyholders 1 and 3 one deal and keyholder 4
+// another (both signed: two parties with its key) and then goes silent:
+// over HTTP, keyholders 1 and 4 pass on the deal they hold when the
+// responses show two, every keyholder ends with both, and all three reach
+// one transcript that leaves keyholder 2's deal out, with the evidence.
+func TestTwoDifferentDealsOverHTTP(t *testing.T) {
+	nw := newNetwork(t, 4, 3, 1)
+	post := func(to int, e *dkg.Envelope) {
+		resp, err := http.Post("http://"+nw.addrs[to-1]+Path, "application/octet-stream", strings.NewReader(string(e.Encode())))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("keyholder %d took the deal with %d", to, resp.StatusCode)
+		}
+	}
+	var deals []*dkg.Envelope
+	for range 2 {
+		p, err := dkg.NewParty(nw.s, nw.keys[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := p.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		deals = append(deals, e)
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond) // the others' endpoints are up
+		post(1, deals[0])
+		post(3, deals[0])
+		post(4, deals[1])
+	}()
+	out := nw.drive(t, 2*time.Second, 1, 3, 4)
+	var hash [32]byte
+	for _, i := range []int{1, 3, 4} {
+		r := out[i]
+		if r.err != nil {
+			t.Fatalf("keyholder %d: %v\n%s", i, r.err, nw.logs[i-1].all())
+		}
+		want := []dkg.Fault{{Keyholder: 2, Reason: "deal left out: sent two different deals (equivocation; both are in the transcript)"},
+			{Keyholder: 2, Reason: "holds no share: sent no response"}}
+		if !reflect.DeepEqual(r.o.Faults, want) || !reflect.DeepEqual(r.o.Qual, []int{1, 3, 4}) {
+			t.Fatalf("keyholder %d: qual %v faults %v", i, r.o.Qual, r.o.Faults)
+		}
+		if i != 1 && r.o.Hash != hash {
+			t.Fatalf("keyholder %d reached another transcript", i)
+		}
+		hash = r.o.Hash
+	}
+}
