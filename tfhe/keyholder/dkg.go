@@ -31,7 +31,6 @@ type DKGConfig struct {
 // DKGResult is what a keyholder's DKG wrote into its home.
 type DKGResult struct {
 	Self    int
-	Session *dkg.Session
 	Key     *tfhe.PublicKey
 	Outcome *dkg.Outcome
 	Dir     string // the epoch folder written
@@ -105,5 +104,5 @@ func (h *Home) RunDKG(ctx context.Context, c DKGConfig) (*DKGResult, error) {
 	if err := h.writeEpoch(c.Epoch, pk, share, o.Transcript); err != nil {
 		return nil, fmt.Errorf("keyholder: %w", err)
 	}
-	return &DKGResult{Self: self, Session: s, Key: pk, Outcome: o, Dir: h.EpochDir(c.Epoch)}, nil
+	return &DKGResult{Self: self, Key: pk, Outcome: o, Dir: h.EpochDir(c.Epoch)}, nil
 }
