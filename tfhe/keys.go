@@ -46,16 +46,12 @@ const (
 	tagShare      = 0x05
 	tagShareBatch = 0x06
 	version       = 1
-	// publicKeyVersion 2 added the transcript hash and the dev-dealer origin.
+	// publicKeyVersion 2 added the transcript hash and the dev-dealer
+	// origin. Version 1 keys still decode, as they were (their encoding is
+	// their ID, which ciphertexts and instances already name): only made
+	// keys are version 2.
 	publicKeyVersion = 2
 )
-
-func versionOf(tag byte) byte {
-	if tag == tagPublicKey {
-		return publicKeyVersion
-	}
-	return version
-}
 
 // MaxKeyholders bounds n.
 const MaxKeyholders = dkg.MaxKeyholders
@@ -98,6 +94,7 @@ type PublicKey struct {
 	Transcript [32]byte
 	N, K       int
 
+	version uint8 // of the encoding: 1 (no transcript) or publicKeyVersion
 	commits []*edwards25519.Point
 	verify  []*edwards25519.Point // verify[i-1] = x_i·G
 	enc     []byte
@@ -113,17 +110,17 @@ func (pk *PublicKey) Encode() []byte { return append([]byte(nil), pk.enc...) }
 // Y is the encryption key.
 func (pk *PublicKey) Y() *edwards25519.Point { return pk.commits[0] }
 
-func newPublicKey(origin Origin, session, transcript [32]byte, n, k int, commits [][]byte) (*PublicKey, error) {
+func newPublicKey(version uint8, origin Origin, session, transcript [32]byte, n, k int, commits [][]byte) (*PublicKey, error) {
 	if n < 1 || n > MaxKeyholders || k < 1 || k > n {
 		return nil, fmt.Errorf("tfhe: public key: n = %d, k = %d out of range", n, k)
 	}
-	if origin > OriginDevDealer {
+	if origin > OriginDevDealer || version == 1 && origin > OriginTrustedDealer {
 		return nil, fmt.Errorf("tfhe: public key: unknown origin %d", origin)
 	}
 	if len(commits) != k {
 		return nil, fmt.Errorf("tfhe: public key: %d commitments for k = %d", len(commits), k)
 	}
-	pk := &PublicKey{Origin: origin, Session: session, Transcript: transcript, N: n, K: k}
+	pk := &PublicKey{Origin: origin, Session: session, Transcript: transcript, N: n, K: k, version: version}
 	for i, c := range commits {
 		p, err := group.DecodePoint(c, i != 0)
 		if err != nil {
@@ -136,10 +133,12 @@ func newPublicKey(origin Origin, session, transcript [32]byte, n, k int, commits
 	}
 	w := enc.NewWriter(80 + 32*k)
 	w.U8(tagPublicKey)
-	w.U8(publicKeyVersion)
+	w.U8(version)
 	w.U8(uint8(origin))
 	w.Fixed(session[:])
-	w.Fixed(transcript[:])
+	if version != 1 {
+		w.Fixed(transcript[:])
+	}
 	w.U32(uint32(n))
 	w.U32(uint32(k))
 	for _, c := range commits {
@@ -153,11 +152,19 @@ func newPublicKey(origin Origin, session, transcript [32]byte, n, k int, commits
 // DecodePublicKey parses a PublicKey encoding.
 func DecodePublicKey(b []byte) (*PublicKey, error) {
 	r := enc.NewReader(b)
-	header(r, tagPublicKey, "public key")
+	if t := r.U8(); r.Err() == nil && t != tagPublicKey {
+		r.Fail(fmt.Errorf("not a public key (type tag 0x%02x)", t))
+	}
+	v := r.U8()
+	if r.Err() == nil && v != 1 && v != publicKeyVersion {
+		r.Fail(fmt.Errorf("unknown public key version %d", v))
+	}
 	origin := Origin(r.U8())
 	var session, transcript [32]byte
 	r.Into(session[:])
-	r.Into(transcript[:])
+	if v != 1 {
+		r.Into(transcript[:])
+	}
 	n := int(r.U32())
 	k := r.Count(MaxKeyholders, "threshold")
 	var commits [][]byte
@@ -167,7 +174,7 @@ func DecodePublicKey(b []byte) (*PublicKey, error) {
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("tfhe: public key: %w", err)
 	}
-	return newPublicKey(origin, session, transcript, n, k, commits)
+	return newPublicKey(v, origin, session, transcript, n, k, commits)
 }
 
 // header reads and checks a tag and version.
@@ -178,7 +185,7 @@ func header(r *enc.Reader, tag byte, what string) {
 	}
 	if t != tag {
 		r.Fail(fmt.Errorf("not a %s (type tag 0x%02x)", what, t))
-	} else if v != versionOf(tag) {
+	} else if v != version {
 		r.Fail(fmt.Errorf("unknown %s version %d", what, v))
 	}
 }
@@ -277,7 +284,7 @@ func SetupDKG(ctx context.Context, cfg dkg.Config) (*PublicKey, []*KeyShare, *dk
 // its transcript's hash and its commitments. origin is OriginDKG for
 // keyholders apart, OriginDevDealer for a run in one process.
 func KeyFromDKG(origin Origin, o *dkg.Outcome) (*PublicKey, error) {
-	return newPublicKey(origin, o.Session.ID(), o.Hash, o.Session.N(), o.Session.K, o.Commits)
+	return newPublicKey(publicKeyVersion, origin, o.Session.ID(), o.Hash, o.Session.N(), o.Session.K, o.Commits)
 }
 
 // ShareFromDKG returns a keyholder's key share from its DKG share, checked
@@ -300,7 +307,7 @@ func TrustedDealerSetup(n, k int) (*PublicKey, []*KeyShare, error) {
 	}
 	var session [32]byte
 	copy(session[:], group.RandomScalar().Bytes())
-	pk, err := newPublicKey(OriginTrustedDealer, session, [32]byte{}, n, k, commits)
+	pk, err := newPublicKey(publicKeyVersion, OriginTrustedDealer, session, [32]byte{}, n, k, commits)
 	if err != nil {
 		return nil, nil, err
 	}

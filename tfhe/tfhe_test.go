@@ -108,7 +108,10 @@ func TestSetupByDKG(t *testing.T) {
 		t.Fatalf("origin %v, %d shares", pk.Origin, len(sks))
 	}
 	// The key names its DKG: session and transcript hash, kept through
-	// its encoding; a version 1 key (no transcript) is refused.
+	// its encoding. A version 1 key (made before transcripts: no
+	// transcript hash, origin dkg or trusted dealer) still decodes to its
+	// own bytes and ID, which instances and ciphertexts already name; an
+	// unknown version is refused.
 	pk2, _, res, err := SetupDKG(t.Context(), dkg.Config{N: 3, K: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -117,10 +120,20 @@ func TestSetupByDKG(t *testing.T) {
 	if err != nil || back.Transcript != res.Transcript.Hash() || back.Session != res.Session.ID() || back.ID() != pk2.ID() {
 		t.Fatalf("key read back: %v; transcript %x, want %x", err, back.Transcript, res.Transcript.Hash())
 	}
-	v1 := pk2.Encode()
-	v1[1] = 1
-	if _, err := DecodePublicKey(v1); err == nil || err.Error() != "tfhe: public key: unknown public key version 1" {
+	v2 := pk2.Encode()
+	v1 := append([]byte{tagPublicKey, 1, byte(OriginDKG)}, v2[3:3+32]...) // session
+	v1 = append(v1, v2[3+64:]...)                                           // n, k, commitments
+	old, err := DecodePublicKey(v1)
+	if err != nil || !bytes.Equal(old.Encode(), v1) || old.ID() != sha256.Sum256(v1) || old.Transcript != ([32]byte{}) || old.Y().Equal(pk2.Y()) != 1 {
 		t.Fatalf("version 1 key: %v", err)
+	}
+	v1[2] = byte(OriginDevDealer)
+	if _, err := DecodePublicKey(v1); err == nil || err.Error() != "tfhe: public key: unknown origin 2" {
+		t.Fatalf("version 1 key with a version 2 origin: %v", err)
+	}
+	v2[1] = 3
+	if _, err := DecodePublicKey(v2); err == nil || err.Error() != "tfhe: public key: unknown public key version 3" {
+		t.Fatalf("version 3 key: %v", err)
 	}
 	p, err := Seal(pk, []byte("transfer 5 to bob"), []byte("block 7"))
 	if err != nil {

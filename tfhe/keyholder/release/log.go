@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 )
@@ -94,13 +94,13 @@ func (l *Log) check(num uint64, h [32]byte, exec keys.PublicKey) error {
 }
 
 // Check refuses a batch the log forbids answering.
-func (l *Log) Check(b *fractal.EncryptedBatch) error {
+func (l *Log) Check(b *chain.EncryptedBatch) error {
 	return l.check(b.Number, b.Hash(), keys.PublicKey(b.Executor))
 }
 
 // Record appends b and syncs the file; a batch already there is not
 // repeated.
-func (l *Log) Record(b *fractal.EncryptedBatch) error {
+func (l *Log) Record(b *chain.EncryptedBatch) error {
 	h, exec := b.Hash(), keys.PublicKey(b.Executor)
 	if err := l.check(b.Number, h, exec); err != nil {
 		return err

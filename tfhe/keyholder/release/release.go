@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
 )
@@ -32,7 +32,7 @@ type Node interface {
 
 // Batch is a batch waiting for shares, as a node reports it.
 type Batch struct {
-	Record   []byte   // the executor-signed batch record (fractal.EncryptedBatch)
+	Record   []byte   // the executor-signed batch record (chain.EncryptedBatch)
 	Payloads [][]byte // the payloads' encodings, in slot order
 	Shares   []int    // keyholders whose shares are in
 	Needed   int
@@ -79,7 +79,7 @@ const (
 // Step is one look at the instance and what came of it.
 type Step struct {
 	State  State
-	Batch  *fractal.EncryptedBatch
+	Batch  *chain.EncryptedBatch
 	Shares []int // keyholders whose shares are in
 	Needed int
 }
@@ -136,8 +136,8 @@ func (k *Keyholder) Step(ctx context.Context, node Node) (*Step, error) {
 }
 
 // check verifies a waiting batch before any share is made for it.
-func (k *Keyholder) check(p *Batch) (*fractal.EncryptedBatch, error) {
-	b, err := fractal.DecodeEncryptedBatch(p.Record)
+func (k *Keyholder) check(p *Batch) (*chain.EncryptedBatch, error) {
+	b, err := chain.DecodeEncryptedBatch(p.Record)
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}

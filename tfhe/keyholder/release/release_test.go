@@ -20,6 +20,7 @@ import (
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
@@ -134,7 +135,7 @@ func (s *setup) fix(t *testing.T, body string) {
 	if _, err := s.in.SubmitEncrypted(p.Encode()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.in.Seal(); err != nil {
+	if _, err := s.in.Seal(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -143,7 +144,7 @@ func (s *setup) seal(t *testing.T) *fractal.Sealed {
 	t.Helper()
 	s.node.mu.Lock()
 	defer s.node.mu.Unlock()
-	sealed, err := s.in.Seal()
+	sealed, err := s.in.Seal(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestReleaseRefusals(t *testing.T) {
 	}
 	resign := func(signer keys.PrivateKey, number uint64) func(*v1.GetPendingEncryptedResponse) {
 		return func(r *v1.GetPendingEncryptedResponse) {
-			b, err := fractal.DecodeEncryptedBatch(r.Batch.Record)
+			b, err := chain.DecodeEncryptedBatch(r.Batch.Record)
 			if err != nil {
 				t.Fatal(err)
 			}
