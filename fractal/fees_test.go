@@ -1,7 +1,10 @@
 package fractal
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
@@ -78,4 +81,183 @@ func (f *feeFixture) goldOf(t testing.TB, owner keys.PublicKey) uint64 {
 		sum += a
 	}
 	return sum
+}
+
+// mintFeeNotes commits, without fees, n GOLD notes of amount each to
+// owner, at tags "f1" .. "fN", 250 to a transaction.
+func (f *feeFixture) mintFeeNotes(t testing.TB, owner keys.PublicKey, n int, amount uint64) {
+	t.Helper()
+	app := hex.EncodeToString(f.allow[:])
+	var txs []*phases.Tx
+	for base := 0; base < n; base += 250 {
+		f.nonce++
+		txs = append(txs, f.sign(&phases.Tx{
+			Nonce: f.nonce, GasLimit: 5_000_000,
+			Write: notes.ConstraintSet{appPattern(f.allow, f.allow)},
+			Calculation: []byte(fmt.Sprintf(`local out = {}
+for i = %d, %d do out[#out+1] = {application=%q, owner=%q, key=%q .. i, value=%q} end
+return out`, base+1, min(base+250, n), app, app, owner.String()+":f", f.token.Token+":"+strconv.FormatUint(amount, 10))),
+		}, f.alice))
+	}
+	for _, err := range f.in.SubmitAll(txs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.sealAll(t)
+}
+
+// sealAll seals until the queue is empty and returns every receipt.
+func (f *fixture) sealAll(t testing.TB) []*phases.Receipt {
+	t.Helper()
+	var out []*phases.Receipt
+	for {
+		s, err := f.in.Seal(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Block == nil {
+			return out
+		}
+		out = append(out, s.Receipts...)
+	}
+}
+
+// TestFeeFlood: 10,000 transactions that fail in validity each pay their
+// fee (gas used × price): the sender's GOLD drops by exactly the sum of
+// the fees, the producer's rises by it, the supply does not change, and
+// verify replays the chain. One key sends them all, so the per-key limit
+// is off (it would spread them over thousands of blocks).
+func TestFeeFlood(t *testing.T) {
+	const n = 10_000
+	f := newFeeFixture(t, oneKeyConfig(), false)
+	f.mintFeeNotes(t, f.alice.Public(), n, 1_000_000)
+	producer := f.in.Executor()
+	before, supply := f.goldOf(t, f.alice.Public()), f.goldOf(t, f.alice.Public())+f.goldOf(t, producer)
+	if before != n*1_000_000 {
+		t.Fatalf("alice holds %d GOLD", before)
+	}
+	f.in.cfg.MinGasPrice = 2
+	var txs []*phases.Tx
+	for i := 1; i <= n; i++ {
+		tx := f.mint(f.deny, f.deny, f.alice, "x"+strconv.Itoa(i), "1")
+		tx.GasLimit = 100_000
+		txs = append(txs, f.paying(tx, f.alice.Public(), "f"+strconv.Itoa(i), 3, f.alice))
+	}
+	for i := 0; i < n; i += 1000 {
+		for _, err := range f.in.SubmitAll(txs[i : i+1000]) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var fees uint64
+	for _, rc := range f.sealAll(t) {
+		if rc.Status != phases.Refused || rc.Phase != phases.PhaseValidity || rc.Fee == nil || rc.Fee.Amount != rc.Gas.Total()*3 {
+			t.Fatalf("receipt %+v, fee %+v", rc, rc.Fee)
+		}
+		stored, err := f.in.Receipt(rc.TxID)
+		if err != nil || !bytes.Equal(stored.Encode(), rc.Encode()) {
+			t.Fatalf("stored receipt %+v %v", stored, err)
+		}
+		fees += rc.Fee.Amount
+	}
+	after, got := f.goldOf(t, f.alice.Public()), f.goldOf(t, producer)
+	if fees == 0 || before-after != fees || got != fees || after+got != supply {
+		t.Fatalf("fees %d: alice %d → %d, producer %d, supply %d", fees, before, after, got, supply)
+	}
+	if _, err := f.in.Verify(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFeeRefusals: admission refuses, with its reason and changing
+// nothing, a fee note the signers do not own, a price below min_gas_price,
+// no fee at all under a positive minimum, a fee note too small for gas
+// limit × price, one that is not of the fee token, a fee note another
+// queued transaction already offers (two in one block), and a submitted
+// reward transaction. Simulate refuses the same with the same reasons.
+func TestFeeRefusals(t *testing.T) {
+	f := newFeeFixture(t, DefaultConfig(), false)
+	f.mintFeeNotes(t, f.alice.Public(), 2, 10_000_000)
+	f.in.cfg.MinGasPrice = 2
+	note := f.feeKey(f.alice.Public(), "f1")
+	tx := func(k string) *phases.Tx { return f.mint(f.allow, f.allow, f.alice, k, "1") }
+	queued := f.paying(tx("q"), f.alice.Public(), "f1", 2, f.alice)
+	if _, err := f.in.Submit(queued); err != nil {
+		t.Fatal(err)
+	}
+	reward := &chain.Reward{Application: f.allow, Owner: f.allow, Amount: 1}
+	for _, c := range []struct {
+		name string
+		tx   *phases.Tx
+		want string
+	}{
+		{"not the signers' note", f.paying(f.mint(f.allow, f.allow, f.bob, "b", "1"), f.alice.Public(), "f2", 2, f.bob),
+			fmt.Sprintf("fee: fee note %s belongs to %s, who is not a signer", f.feeKey(f.alice.Public(), "f2"), f.alice.Public())},
+		{"price below the minimum", f.paying(tx("p"), f.alice.Public(), "f2", 1, f.alice), "fee: gas price 1 is below the minimum 2 (min_gas_price)"},
+		{"no fee", tx("n"), "no fee offered, and this instance's minimum gas price is 2 (min_gas_price): name a fee note and a gas price"},
+		{"too small", f.paying(tx("s"), f.alice.Public(), "f2", 11, f.alice),
+			fmt.Sprintf("fee: fee note %s holds 10000000, less than gas limit 1000000 × price 11 = 11000000", f.feeKey(f.alice.Public(), "f2"))},
+		{"not of the fee token", func() *phases.Tx {
+			t := tx("o")
+			t.Fee = &phases.Fee{Note: notes.StateKey{Application: f.deny, Owner: f.allow, Key: note.Key}, Price: 2}
+			return f.sign(t, f.alice)
+		}(), "is not a note of the fee token"},
+		{"fee note of a queued transaction", f.paying(tx("twice"), f.alice.Public(), "f1", 3, f.alice),
+			fmt.Sprintf("fee: fee note %s is the fee of queued transaction %x", note, queued.ID())},
+		{"reward submitted", f.sign(reward.RewardTx(f.alice.Public(), 2), f.alice), "a reward transaction is made by the block's producer, never submitted (decision 143)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := dumpStore(t, f.in)
+			_, err := f.in.Submit(c.tx)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("submit: %v, want %q", err, c.want)
+			}
+			if dumpStore(t, f.in) != before {
+				t.Fatal("a refused submission changed the store")
+			}
+			if c.name == "fee note of a queued transaction" {
+				return // Simulate looks at the committed state, not the queue
+			}
+			rc, err := f.in.Simulate(context.Background(), c.tx)
+			if err != nil || rc.Phase != phases.PhaseAdmission || !strings.Contains(rc.Reason, c.want) {
+				t.Fatalf("simulate: %+v %v", rc, err)
+			}
+		})
+	}
+	// Two transactions offering one fee note in one call: the second is
+	// refused, the first queued.
+	a, b := f.paying(tx("a"), f.alice.Public(), "f2", 2, f.alice), f.paying(tx("b"), f.alice.Public(), "f2", 2, f.alice)
+	errs := f.in.SubmitAll([]*phases.Tx{a, b})
+	if errs[0] != nil || errs[1] == nil || !strings.Contains(errs[1].Error(), fmt.Sprintf("is the fee of queued transaction %x", a.ID())) {
+		t.Fatalf("submit all: %v", errs)
+	}
+}
+
+// TestSimulateWithFee: simulate reports exactly the gas and fee the
+// committed execution then uses, on the same state; EstimateGas gives the
+// gas used plus GasMargin percent.
+func TestSimulateWithFee(t *testing.T) {
+	f := newFeeFixture(t, DefaultConfig(), false)
+	f.mintFeeNotes(t, f.alice.Public(), 1, 10_000_000)
+	tx := f.paying(f.mint(f.allow, f.allow, f.alice, "k", "v"), f.alice.Public(), "f1", 5, f.alice)
+	rc, limit, err := f.in.EstimateGas(context.Background(), tx)
+	if err != nil || rc.Err() != nil {
+		t.Fatalf("estimate: %+v %v", rc, err)
+	}
+	used := rc.Gas.Total()
+	if limit != used+(used*GasMargin+99)/100 || rc.Fee == nil || rc.Fee.Amount != used*5 {
+		t.Fatalf("estimate: limit %d for gas %d, fee %+v", limit, used, rc.Fee)
+	}
+	tx.GasLimit = limit
+	tx = f.sign(tx, f.alice)
+	sim, err := f.in.Simulate(context.Background(), tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.commit(t, tx)
+	if !bytes.Equal(s.Receipts[0].Encode(), sim.Encode()) || sim.Gas.Total() != used {
+		t.Fatalf("committed %+v, simulated %+v", s.Receipts[0], sim)
+	}
 }

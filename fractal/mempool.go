@@ -156,6 +156,9 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 	if err := tx.Validate(); err != nil {
 		return nil, err
 	}
+	if phases.IsReward(tx) {
+		return nil, errors.New("a reward transaction is made by the block's producer, never submitted (decision 143)")
+	}
 	if tx.GasLimit > in.cfg.MaxBlockGas {
 		return nil, fmt.Errorf("gas limit %d exceeds the block gas limit (max_block_gas %d)", tx.GasLimit, in.cfg.MaxBlockGas)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/internal/badgerdb"
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -70,5 +71,56 @@ func (in *Instance) simulateAdmission(view *badger.Txn, tx *phases.Tx) error {
 			return err
 		}
 	}
+	if err := in.checkFee(view, tx, false); err != nil {
+		return err
+	}
 	return checkExecuted(view, tx.ID())
+}
+
+// GasMargin is the share EstimateGas adds to the gas a simulation used,
+// in percent (decision 145): a block may see a state that costs a little
+// more (a longer note read, another branch taken) than the simulation's.
+const GasMargin = 20
+
+// EstimateGas simulates tx, unsigned, with the largest gas limit admission
+// allows it (the smallest of phases.MaxGasLimit, max_block_gas and, when it
+// offers a fee, what its fee note can pay at its price) and returns the
+// receipt and a gas limit: the gas used plus GasMargin percent, rounded
+// up, within that largest limit. The receipt of a transaction that would
+// be refused says why; the limit is then 0. tx is not changed: set the
+// limit, then sign (the ID covers it).
+func (in *Instance) EstimateGas(ctx context.Context, tx *phases.Tx) (*phases.Receipt, uint64, error) {
+	run := *tx
+	run.Signatures = nil
+	limit, err := in.largestGasLimit(tx)
+	if err != nil {
+		return nil, 0, err
+	}
+	run.GasLimit = limit
+	rc, err := in.Simulate(ctx, &run)
+	if err != nil || rc.Err() != nil {
+		return rc, 0, err
+	}
+	used := rc.Gas.Total()
+	return rc, min(limit, used+(used*GasMargin+99)/100), nil
+}
+
+// largestGasLimit is the largest gas limit admission lets tx ask for.
+func (in *Instance) largestGasLimit(tx *phases.Tx) (uint64, error) {
+	limit := min(uint64(phases.MaxGasLimit), in.cfg.MaxBlockGas)
+	if tx.Fee == nil || tx.Fee.Price == 0 || in.rules.Fee == nil {
+		return limit, nil
+	}
+	list, err := in.Notes(notes.PatternFromKeyPrefix(tx.Fee.Note))
+	if err != nil {
+		return 0, fmt.Errorf("fractal: estimate gas: %w", err)
+	}
+	for _, n := range list {
+		if n.StateKey().Equal(tx.Fee.Note) {
+			if amount, err := in.rules.Fee.Payable(&phases.Tx{Fee: tx.Fee, Signers: tx.Signers}, n); err == nil {
+				return min(limit, amount/tx.Fee.Price), nil
+			}
+		}
+	}
+	return limit, nil // Simulate says why the fee cannot be paid
 }
