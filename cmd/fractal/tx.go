@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,7 +23,9 @@ import (
 func init() {
 	txSubmitCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
 	txSubmitCmd.Flags().Bool("no-seal", false, "only queue the transaction; seal later with fractal block seal")
-	txCmd.AddCommand(txSubmitCmd)
+	txSubmitCmd.Flags().String("gas", "", `gas limit: "auto" simulates the transaction and asks for the gas it used plus 20% (decision 145); a number replaces the file's gas_limit`)
+	txSimulateCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
+	txCmd.AddCommand(txSubmitCmd, txSimulateCmd)
 	blockCmd.AddCommand(blockSealCmd)
 	rootCmd.AddCommand(txCmd, receiptCmd)
 }
@@ -43,11 +46,18 @@ become the signers, in order), and queues it. The instance refuses, changing
 nothing, a transaction that is malformed, unsigned, wrongly signed or already
 executed.
 
+--gas auto first simulates the transaction on the committed state (as fractal
+tx simulate) and sets its gas limit to the gas used plus 20%, at most what
+admission allows (max_block_gas, and what the fee note pays at its price); a
+transaction the simulation refuses is printed with the reason, and nothing is
+queued. --gas N sets the gas limit to N.
+
 Unless --no-seal is given it then seals a block with everything queued (more
 blocks when more than a block's worth was queued before it) and prints this
-transaction's receipt. A transaction refused in lookup, calculation or
-validity is printed with the phase, predicate and reason, and the command
-fails; nothing of it is stored.`,
+transaction's receipt, with the fee it paid when it offered one. A
+transaction refused in lookup, calculation or validity is printed with the
+phase, predicate and reason, and the command fails; it is stored only when it
+paid a fee (decision 140), and then only its fee moved.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		tx, err := readTxFile(args[0])
@@ -55,7 +65,14 @@ fails; nothing of it is stored.`,
 			return err
 		}
 		keyFiles, _ := cmd.Flags().GetStringArray("key")
-		if err := signTx(tx, keyFiles); err != nil {
+		privs, err := loadKeys(keyFiles)
+		if err != nil {
+			return err
+		}
+		if err := setGas(cmd, tx, privs); err != nil {
+			return err
+		}
+		if err := tx.SignAll(rand.Reader, privs); err != nil {
 			return err
 		}
 		if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
@@ -110,20 +127,110 @@ func readTxFile(path string) (*phases.Tx, error) {
 	return tx, nil
 }
 
-// signTx signs tx with each key file (phases.Tx.SignAll).
-func signTx(tx *phases.Tx, keyFiles []string) error {
+// loadKeys reads the signers' key files, at least one.
+func loadKeys(keyFiles []string) ([]keys.PrivateKey, error) {
 	if len(keyFiles) == 0 {
-		return fmt.Errorf("no --key given: a transaction must be signed")
+		return nil, fmt.Errorf("no --key given: a transaction must be signed")
 	}
 	privs := make([]keys.PrivateKey, len(keyFiles))
 	for i, kf := range keyFiles {
 		k, err := keys.LoadKeyFile(kf)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		privs[i] = k
 	}
+	return privs, nil
+}
+
+// signTx signs tx with each key file (phases.Tx.SignAll).
+func signTx(tx *phases.Tx, keyFiles []string) error {
+	privs, err := loadKeys(keyFiles)
+	if err != nil {
+		return err
+	}
 	return tx.SignAll(rand.Reader, privs)
+}
+
+// setGas applies submit's --gas to the unsigned tx, whose signers are
+// privs' keys when the file lists none: a number is the gas limit; "auto"
+// asks the instance for an estimate (fractal.Instance.EstimateGas) and
+// says what it chose on stderr.
+func setGas(cmd *cobra.Command, tx *phases.Tx, privs []keys.PrivateKey) error {
+	gas, _ := cmd.Flags().GetString("gas")
+	switch gas {
+	case "":
+		return nil
+	case "auto":
+	default:
+		n, err := strconv.ParseUint(gas, 10, 64)
+		if err != nil || n == 0 {
+			return fmt.Errorf(`--gas %q: want "auto" or a gas limit of at least 1`, gas)
+		}
+		tx.GasLimit = n
+		return nil
+	}
+	if len(tx.Signers) == 0 {
+		for _, k := range privs {
+			tx.Signers = append(tx.Signers, k.Public())
+		}
+	}
+	return withInstance(func(in *fractal.Instance) error {
+		rc, limit, err := in.EstimateGas(cmd.Context(), tx)
+		if err != nil {
+			return err
+		}
+		if rc.Err() != nil {
+			if err := emitReceipt(cmd, viewReceipt(in, rc, nil)); err != nil {
+				return err
+			}
+			return fmt.Errorf("--gas auto: the simulation %w; nothing was queued", refused(rc))
+		}
+		tx.GasLimit = limit
+		fmt.Fprintf(cmd.ErrOrStderr(), "gas limit %d: the simulation used %d, plus %d%%\n", limit, rc.Gas.Total(), fractal.GasMargin)
+		return nil
+	})
+}
+
+var txSimulateCmd = &cobra.Command{
+	Use:   "simulate TX.json --key KEYFILE...",
+	Short: "Run a transaction on the committed state without committing it, and print its receipt",
+	Long: `simulate reads a transaction as fractal tx submit does, signs it with every
+--key, and runs it as the next block would, against the committed state:
+admission (form, size, gas limit, fee and minimum gas price, not executed
+before), then lookup, calculation and validity. It prints the receipt: the gas
+of each phase, the notes it would spend and create, the fee it would pay. It
+writes nothing: no queue entry, no block, no note.
+
+A transaction that would be refused prints its refused receipt with the phase
+and reason, and the command fails. The gas a run uses does not depend on its
+gas limit unless it runs out, so the receipt's gas is what the committed
+execution uses on the same state (decision 145); tx submit --gas auto adds a
+margin to it.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		tx, err := readTxFile(args[0])
+		if err != nil {
+			return err
+		}
+		keyFiles, _ := cmd.Flags().GetStringArray("key")
+		if err := signTx(tx, keyFiles); err != nil {
+			return err
+		}
+		return withInstance(func(in *fractal.Instance) error {
+			rc, err := in.Simulate(cmd.Context(), tx)
+			if err != nil {
+				return err
+			}
+			if err := emitReceipt(cmd, viewReceipt(in, rc, nil)); err != nil {
+				return err
+			}
+			if err := refused(rc); err != nil {
+				return fmt.Errorf("transaction %x %w (simulated; nothing was written)", rc.TxID[:8], err)
+			}
+			return nil
+		})
+	}),
 }
 
 var blockSealCmd = &cobra.Command{
@@ -258,15 +365,26 @@ func printReceipt(w io.Writer, rc *phases.Receipt, b *chain.Block) {
 		fmt.Fprintf(w, "  refused in %s: %s\n", rc.Phase, shown.show(rc.Reason))
 		spent, created = "input  ", "output " // named, never committed
 	}
-	if b != nil && rc.Status == phases.Accepted {
+	if b != nil && rc.Committed() {
 		fmt.Fprintf(w, "  in block %d %x\n", b.Height, b.Hash())
 	}
 	fmt.Fprintf(w, "  gas lookup %d, calculation %d, validity %d\n", rc.Gas.Lookup, rc.Gas.Calculation, rc.Gas.Validity)
+	if f := rc.Fee; f != nil {
+		fmt.Fprintf(w, "  fee %d (gas %d × price %d) from %s\n", f.Amount, f.Gas, f.Price, f.Note.Key)
+		if f.Change != nil {
+			fmt.Fprintf(w, "    change %x %s\n", f.Change.ID[:8], f.Change.Key)
+		}
+		fmt.Fprintf(w, "    paid   %x %s\n", f.Paid.ID[:8], f.Paid.Key)
+	}
 	for _, r := range rc.Inputs {
 		fmt.Fprintf(w, "  %s %x %s\n", spent, r.ID[:8], r.Key)
 	}
-	for _, r := range rc.Outputs {
-		fmt.Fprintf(w, "  %s %x %s\n", created, r.ID[:8], r.Key)
+	labels := map[uint32]string{}
+	for _, l := range rc.Labels {
+		labels[l.Output] = " label " + l.Label
+	}
+	for i, r := range rc.Outputs {
+		fmt.Fprintf(w, "  %s %x %s%s\n", created, r.ID[:8], r.Key, labels[uint32(i+1)])
 	}
 	for _, l := range rc.Log {
 		fmt.Fprintf(w, "  log: %s\n", l)
