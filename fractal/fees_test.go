@@ -236,19 +236,37 @@ func TestFeeRefusals(t *testing.T) {
 }
 
 // TestSimulateWithFee: simulate reports exactly the gas and fee the
-// committed execution then uses, on the same state; EstimateGas gives the
-// gas used plus GasMargin percent.
+// committed execution then uses, on the same state. The transaction runs
+// two predicates of unequal cost, so a gas limit equal to the gas used is
+// not enough (each predicate may use half of what calculation left);
+// EstimateGas finds the smallest limit that is, plus GasMargin percent.
 func TestSimulateWithFee(t *testing.T) {
 	f := newFeeFixture(t, DefaultConfig(), false)
 	f.mintFeeNotes(t, f.alice.Public(), 1, 10_000_000)
-	tx := f.paying(f.mint(f.allow, f.allow, f.alice, "k", "v"), f.alice.Public(), "f1", 5, f.alice)
+	f.commit(t, f.paying(f.mint(f.allow, f.signed, f.alice, "coin", f.alice.Public().String()), f.alice.Public(), "f1", 0, f.alice))
+	tx := f.paying(f.move(f.allow, f.signed, f.alice, "coin", "paid", f.bob.Public().String()), f.alice.Public(), "f1", 5, f.alice)
 	rc, limit, err := f.in.EstimateGas(context.Background(), tx)
 	if err != nil || rc.Err() != nil {
 		t.Fatalf("estimate: %+v %v", rc, err)
 	}
 	used := rc.Gas.Total()
-	if limit != used+(used*GasMargin+99)/100 || rc.Fee == nil || rc.Fee.Amount != used*5 {
-		t.Fatalf("estimate: limit %d for gas %d, fee %+v", limit, used, rc.Fee)
+	tx.GasLimit = used
+	if sim, err := f.in.Simulate(context.Background(), f.sign(tx, f.alice)); err != nil || !strings.Contains(sim.Reason, "out of gas") {
+		t.Fatalf("a limit of the gas used (%d): %+v %v", used, sim, err)
+	}
+	smallest := limit * 100 / (100 + GasMargin)
+	for _, c := range []struct {
+		limit uint64
+		ok    bool
+	}{{smallest - 1, false}, {smallest, true}} {
+		tx.GasLimit = c.limit
+		sim, err := f.in.Simulate(context.Background(), f.sign(tx, f.alice))
+		if err != nil || (sim.Err() == nil) != c.ok {
+			t.Fatalf("limit %d (estimate %d for gas %d): %+v %v", c.limit, limit, used, sim, err)
+		}
+	}
+	if limit != smallest+(smallest*GasMargin+99)/100 || rc.Fee == nil || rc.Fee.Amount != used*5 {
+		t.Fatalf("estimate: limit %d (smallest %d) for gas %d, fee %+v", limit, smallest, used, rc.Fee)
 	}
 	tx.GasLimit = limit
 	tx = f.sign(tx, f.alice)

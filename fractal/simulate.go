@@ -77,32 +77,64 @@ func (in *Instance) simulateAdmission(view *badger.Txn, tx *phases.Tx) error {
 	return checkExecuted(view, tx.ID())
 }
 
-// GasMargin is the share EstimateGas adds to the gas a simulation used,
-// in percent (decision 145): a block may see a state that costs a little
-// more (a longer note read, another branch taken) than the simulation's.
+// GasMargin is the share EstimateGas adds to the smallest sufficient gas
+// limit, in percent (decision 145): a block may see a state that costs a
+// little more (a longer note read, another branch taken) than the
+// simulation's.
 const GasMargin = 20
 
-// EstimateGas simulates tx, unsigned, with the largest gas limit admission
-// allows it (the smallest of phases.MaxGasLimit, max_block_gas and, when it
-// offers a fee, what its fee note can pay at its price) and returns the
-// receipt and a gas limit: the gas used plus GasMargin percent, rounded
-// up, within that largest limit. The receipt of a transaction that would
-// be refused says why; the limit is then 0. tx is not changed: set the
-// limit, then sign (the ID covers it).
+// EstimateGas finds a gas limit for tx. It simulates tx, unsigned, with the
+// largest gas limit admission allows it (the smallest of
+// phases.MaxGasLimit, max_block_gas and, when it offers a fee, what its fee
+// note can pay at its price), then searches for the smallest limit with
+// which the simulation is still accepted: the gas used is not always
+// enough, since each of the N validity predicates may use only 1/N of what
+// calculation left. It returns that simulation's receipt and the limit plus
+// GasMargin percent, rounded up, within the largest. The receipt of a
+// transaction that would be refused says why; the limit is then 0. tx is
+// not changed: set the limit, then sign (the ID covers it).
 func (in *Instance) EstimateGas(ctx context.Context, tx *phases.Tx) (*phases.Receipt, uint64, error) {
 	run := *tx
 	run.Signatures = nil
-	limit, err := in.largestGasLimit(tx)
+	largest, err := in.largestGasLimit(tx)
 	if err != nil {
 		return nil, 0, err
 	}
-	run.GasLimit = limit
-	rc, err := in.Simulate(ctx, &run)
+	simulate := func(limit uint64) (*phases.Receipt, error) {
+		run.GasLimit = limit
+		return in.Simulate(ctx, &run)
+	}
+	rc, err := simulate(largest)
 	if err != nil || rc.Err() != nil {
 		return rc, 0, err
 	}
-	used := rc.Gas.Total()
-	return rc, min(limit, used+(used*GasMargin+99)/100), nil
+	// The smallest sufficient limit lies in [used, largest]: double from
+	// the gas used until a run is accepted, then halve the gap.
+	lo, hi := rc.Gas.Total(), largest // lo-1 fails (or is below used), hi passes
+	for try := lo; try < hi; try = min(hi, 2*try) {
+		r, err := simulate(try)
+		if err != nil {
+			return nil, 0, err
+		}
+		if r.Err() == nil {
+			hi, rc = try, r
+			break
+		}
+		lo = try + 1
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		r, err := simulate(mid)
+		if err != nil {
+			return nil, 0, err
+		}
+		if r.Err() == nil {
+			hi, rc = mid, r
+		} else {
+			lo = mid + 1
+		}
+	}
+	return rc, min(largest, hi+(hi*GasMargin+99)/100), nil
 }
 
 // largestGasLimit is the largest gas limit admission lets tx ask for.

@@ -23,7 +23,7 @@ import (
 func init() {
 	txSubmitCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
 	txSubmitCmd.Flags().Bool("no-seal", false, "only queue the transaction; seal later with fractal block seal")
-	txSubmitCmd.Flags().String("gas", "", `gas limit: "auto" simulates the transaction and asks for the gas it used plus 20% (decision 145); a number replaces the file's gas_limit`)
+	txSubmitCmd.Flags().String("gas", "", `gas limit: "auto" simulates the transaction and asks for the smallest sufficient limit plus 20% (decision 145); a number replaces the file's gas_limit`)
 	txSimulateCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
 	txCmd.AddCommand(txSubmitCmd, txSimulateCmd)
 	blockCmd.AddCommand(blockSealCmd)
@@ -47,8 +47,9 @@ nothing, a transaction that is malformed, unsigned, wrongly signed or already
 executed.
 
 --gas auto first simulates the transaction on the committed state (as fractal
-tx simulate) and sets its gas limit to the gas used plus 20%, at most what
-admission allows (max_block_gas, and what the fee note pays at its price); a
+tx simulate), finds the smallest gas limit with which it is still accepted (the
+gas used may not be enough: each validity predicate gets a share of what
+calculation left) and asks for that plus 20%, at most what admission allows (max_block_gas, and what the fee note pays at its price); a
 transaction the simulation refuses is printed with the reason, and nothing is
 queued. --gas N sets the gas limit to N.
 
@@ -187,7 +188,7 @@ func setGas(cmd *cobra.Command, tx *phases.Tx, privs []keys.PrivateKey) error {
 			return fmt.Errorf("--gas auto: the simulation %w; nothing was queued", refused(rc))
 		}
 		tx.GasLimit = limit
-		fmt.Fprintf(cmd.ErrOrStderr(), "gas limit %d: the simulation used %d, plus %d%%\n", limit, rc.Gas.Total(), fractal.GasMargin)
+		fmt.Fprintf(cmd.ErrOrStderr(), "gas limit %d: the simulation used %d; the smallest sufficient limit plus %d%%\n", limit, rc.Gas.Total(), fractal.GasMargin)
 		return nil
 	})
 }
