@@ -3,10 +3,8 @@ package fractal
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,11 +28,7 @@ type feeFixture struct {
 
 func newFeeFixture(t testing.TB, cfg Config, reward bool) *feeFixture {
 	t.Helper()
-	src, err := os.ReadFile("testdata/allow.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	allow := notes.Hash(sha256.Sum256(src))
+	allow := codeHash(t, "testdata/allow.lua")
 	issuer := genKey(t)
 	rules := chain.Rules{Fee: &phases.FeeToken{Application: allow, Owner: allow, Token: issuer.Public().String() + ":GOLD"}}
 	if reward {

@@ -91,10 +91,7 @@ func initRules(cmd *cobra.Command) (chain.Rules, error) {
 		}
 		r.Fee = &phases.FeeToken{Token: token}
 		var err error
-		if r.Fee.Application, err = codeHash(feeApp); err != nil {
-			return r, err
-		}
-		if r.Fee.Owner, err = codeHash(feeOwner); err != nil {
+		if r.Fee.Application, r.Fee.Owner, err = codeHashes(feeApp, feeOwner); err != nil {
 			return r, err
 		}
 	}
@@ -106,14 +103,20 @@ func initRules(cmd *cobra.Command) (chain.Rules, error) {
 		}
 		r.Reward = &chain.Reward{Amount: amount}
 		var err error
-		if r.Reward.Application, err = codeHash(rewardApp); err != nil {
-			return r, err
-		}
-		if r.Reward.Owner, err = codeHash(rewardOwner); err != nil {
+		if r.Reward.Application, r.Reward.Owner, err = codeHashes(rewardApp, rewardOwner); err != nil {
 			return r, err
 		}
 	}
 	return r, r.Check()
+}
+
+// codeHashes reads an application and an owner predicate's hashes
+// (codeHash).
+func codeHashes(app, owner string) (a, o notes.Hash, err error) {
+	if a, err = codeHash(app); err == nil {
+		o, err = codeHash(owner)
+	}
+	return a, o, err
 }
 
 // codeHash reads a predicate's hash: 64 hex digits, or a Lua file whose
