@@ -273,3 +273,28 @@ func TestSimulateWithFee(t *testing.T) {
 		t.Fatalf("committed %+v, simulated %+v", s.Receipts[0], sim)
 	}
 }
+
+// TestFeeChainReseals: a chain with fees paid by accepted and refused
+// transactions and a block reward in every block, re-sealed from its
+// transactions on an instance with its genesis, gives byte-identical
+// blocks and store (signatures aside), and verifies.
+func TestFeeChainReseals(t *testing.T) {
+	f := newFeeFixture(t, DefaultConfig(), true)
+	f.mintFeeNotes(t, f.alice.Public(), 3, 10_000_000)
+	f.commit(t, f.paying(f.mint(f.allow, f.allow, f.alice, "k", "v"), f.alice.Public(), "f1", 2, f.alice))
+	refused := f.paying(f.mint(f.deny, f.deny, f.alice, "no", "v"), f.alice.Public(), "f2", 3, f.alice)
+	if _, err := f.in.Submit(refused); err != nil {
+		t.Fatal(err)
+	}
+	if rcs := f.sealAll(t); len(rcs) != 2 || rcs[1].Phase != phases.PhaseValidity || rcs[1].Fee == nil {
+		t.Fatalf("refused with a fee: %+v", rcs)
+	}
+	clone := genesisClone(t, f.in)
+	reseal(t, f.in, clone)
+	if got, want := unsignedDump(t, clone), unsignedDump(t, f.in); got != want {
+		t.Fatalf("re-sealed store differs:\n%s", firstDiff(got, want))
+	}
+	if _, err := clone.Verify(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
