@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/fractalvm/fractal/circuits/note"
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/phases"
-	"github.com/fractalvm/fractal/shielded"
 )
 
 // SyncReport sums up one sync.
@@ -23,7 +25,13 @@ type SyncReport struct {
 // interrupted sync resumes near where it stopped.
 const saveEvery = 256
 
-// Sync scans the instance's blocks after the last one the wallet saw, in
+// Sync scans the instance's blocks after the last one the wallet saw; see
+// SyncFrom.
+func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (*SyncReport, error) {
+	return w.SyncFrom(Local(in), progress)
+}
+
+// SyncFrom scans the blocks src has after the last one the wallet saw, in
 // order: it checks each block's signature and link, appends every shielded
 // output's commitment to the wallet's tree (tracking the witnesses of the
 // notes it can decrypt), marks its notes whose nullifiers appear as spent,
@@ -31,84 +39,103 @@ const saveEvery = 256
 // is applied whole or not at all: on an error the state is the one after
 // the previous block. It saves the state every saveEvery blocks and at the
 // end. progress, when not nil, is called after each block.
-func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (*SyncReport, error) {
-	st := w.State
-	if st.Next == 0 {
-		g, err := in.Block(0)
-		if err != nil {
-			return nil, fmt.Errorf("wallet: sync: %w", err)
-		}
-		st.Instance, st.Next, st.Last = in.ID(), 1, g.Hash()
-	}
-	if st.Instance != in.ID() {
-		return nil, fmt.Errorf("wallet: sync: the wallet follows instance %x, not %x", st.Instance[:8], in.ID())
-	}
-	head, err := in.Head()
+func (w *Wallet) SyncFrom(src Source, progress func(done, total uint64)) (*SyncReport, error) {
+	g, err := src.Genesis()
 	if err != nil {
 		return nil, fmt.Errorf("wallet: sync: %w", err)
 	}
-	rep := &SyncReport{From: st.Next, To: head.Height}
+	st := w.State
+	if st.Next == 0 {
+		st.Instance, st.Next, st.Last = g.Instance, 1, g.Hash()
+	}
+	if st.Instance != g.Instance {
+		return nil, fmt.Errorf("wallet: sync: the wallet follows instance %x, not %x", st.Instance[:8], g.Instance)
+	}
+	head, err := src.Head()
+	if err != nil {
+		return nil, fmt.Errorf("wallet: sync: %w", err)
+	}
+	rep := &SyncReport{From: st.Next, To: head}
+	if st.Next > head {
+		return rep, w.Save()
+	}
 	nfs := w.nullifiers()
-	for h := st.Next; h <= head.Height; h++ {
-		if err := w.scan(in, h, nfs, rep); err != nil {
-			return rep, fmt.Errorf("wallet: sync: block %d: %w", h, err)
+	var saveErr error
+	err = src.Blocks(st.Next, head, func(cb *CompactBlock) error {
+		h := cb.Header.Height
+		if h != w.State.Next {
+			return fmt.Errorf("block %d: the source sent height %d", w.State.Next, h)
+		}
+		if err := w.scan(cb, nfs, rep); err != nil {
+			return fmt.Errorf("block %d: %w", h, err)
 		}
 		if (h-rep.From+1)%saveEvery == 0 {
-			if err := w.Save(); err != nil {
-				return rep, err
+			if saveErr = w.Save(); saveErr != nil {
+				return saveErr
 			}
 		}
 		if progress != nil {
-			progress(h-rep.From+1, head.Height-rep.From+1)
+			progress(h-rep.From+1, head-rep.From+1)
 		}
+		return nil
+	})
+	if saveErr != nil {
+		return rep, saveErr
+	}
+	if err != nil {
+		return rep, fmt.Errorf("wallet: sync: %w", err)
 	}
 	return rep, w.Save()
 }
 
-// scan reads, checks and applies block h.
-func (w *Wallet) scan(in *fractal.Instance, h uint64, nfs map[fr.Element]int, rep *SyncReport) error {
-	b, err := in.Block(h)
-	if err != nil {
+// scan checks and applies one block.
+func (w *Wallet) scan(cb *CompactBlock, nfs map[fr.Element]int, rep *SyncReport) error {
+	if err := fractal.VerifyBlock(cb.Header); err != nil {
 		return err
 	}
-	if err := fractal.VerifyBlock(b); err != nil {
-		return err
-	}
-	if b.Prev != w.State.Last {
+	if cb.Header.Prev != w.State.Last {
 		return errors.New("does not follow the last block this wallet saw (the instance's chain changed)")
 	}
-	txs, err := in.Transactions(b)
+	return w.applyCompact(cb, nfs, rep)
+}
+
+// apply applies block b with its committed transactions txs (see
+// applyCompact).
+func (w *Wallet) apply(b *fractal.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
+	cb, err := Compact(b, txs)
 	if err != nil {
 		return err
 	}
-	return w.apply(b, txs, nfs, rep)
+	return w.applyCompact(cb, nfs, rep)
 }
 
-// apply applies block b with its transactions txs to a copy of the state
-// and replaces the state with the copy only when the whole block applied,
-// so an error part-way (a malformed transaction, a full tree, a root that
-// disagrees) leaves no half-applied block for a later save to record. nfs
-// maps the nullifier of every owned note to its index (see nullifiers); the
-// block's new notes join it only with the block.
+// applyCompact applies one block to a copy of the state and replaces the
+// state with the copy only when the whole block applied, so an error
+// part-way (a full tree, a root that disagrees) leaves no half-applied
+// block for a later save to record. nfs maps the nullifier of every owned
+// note to its index (see nullifiers); the block's new notes join it only
+// with the block. Every output is tried for decryption on every core first;
+// the commitments are then appended in one batch.
 //
 // A decrypted note whose nullifier the wallet already knows (the same note
 // sent twice: two outputs with one commitment, or a ciphertext replayed to
 // the wallet) is not counted again: its commitment is appended untracked,
 // since only one copy can ever be spent.
-func (w *Wallet) apply(b *fractal.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
-	var bundles []*shielded.Bundle
-	for _, tx := range txs {
-		if !shielded.IsShielded(tx) {
-			continue
+func (w *Wallet) applyCompact(cb *CompactBlock, nfs map[fr.Element]int, rep *SyncReport) error {
+	b := cb.Header
+	var outs []output
+	for t := range cb.Txs {
+		tx := &cb.Txs[t]
+		if len(tx.Ciphertexts) != len(tx.Commitments) {
+			return fmt.Errorf("shielded transaction %x: %d ciphertexts for %d commitments", tx.ID, len(tx.Ciphertexts), len(tx.Commitments))
 		}
-		bd, err := shielded.Parse(tx)
-		if err != nil {
-			return fmt.Errorf("committed transaction %x: %w", tx.ID(), err)
+		for j := range tx.Commitments {
+			outs = append(outs, output{tx: t, cm: tx.Commitments[j], ct: &tx.Ciphertexts[j]})
 		}
-		bundles = append(bundles, bd)
 	}
+	w.decryptAll(outs)
 	st := w.State
-	if len(bundles) > 0 {
+	if len(cb.Txs) > 0 {
 		var err error
 		if st, err = w.State.clone(); err != nil {
 			return err
@@ -122,34 +149,42 @@ func (w *Wallet) apply(b *fractal.Block, txs []*phases.Tx, nfs map[fr.Element]in
 		i, ok := added[nf]
 		return i, ok
 	}
+	first := st.Tree.Size()
+	leaves := make([]fr.Element, len(outs))
+	track := make([]bool, len(outs))
 	var found, spent int
-	for _, bd := range bundles {
-		for _, nf := range bd.Public.Nullifiers {
+	for k, next := 0, 0; next < len(cb.Txs); next++ {
+		// A transaction's nullifiers are revealed before its outputs are
+		// appended.
+		for _, nf := range cb.Txs[next].Nullifiers {
 			if i, ok := owned(nf); ok && !st.Notes[i].Spent {
 				st.Notes[i].Spent = true
-				st.Tree.Forget(st.Notes[i].Position)
+				if pos := st.Notes[i].Position; pos >= first {
+					track[pos-first] = false // found in this block: never tracked
+				} else {
+					st.Tree.Forget(pos)
+				}
 				spent++
 			}
 		}
-		for j, cm := range bd.Public.Commitments {
-			n, err := w.Keys.Decrypt(bd.Ciphertexts[j], cm)
-			mine := err == nil && n.Value > 0
-			var nf fr.Element
-			if mine {
-				nf = noteNullifier(w.Keys, n)
-				_, known := owned(nf)
-				mine = !known
+		for ; k < len(outs) && outs[k].tx == next; k++ {
+			o := &outs[k]
+			leaves[k] = o.cm
+			if !o.mine {
+				continue
 			}
-			pos, err := st.Tree.Append(cm, mine)
-			if err != nil {
-				return err
+			nf := noteNullifier(w.Keys, o.note)
+			if _, known := owned(nf); known {
+				continue
 			}
-			if mine {
-				added[nf] = len(st.Notes)
-				st.Notes = append(st.Notes, Owned{Note: n, Position: pos, Height: b.Height, Name: assetName(bd)})
-				found++
-			}
+			added[nf] = len(st.Notes)
+			track[k] = true
+			st.Notes = append(st.Notes, Owned{Note: o.note, Position: first + uint64(k), Height: b.Height, Name: cb.Txs[next].Asset})
+			found++
 		}
+	}
+	if _, err := st.Tree.AppendBatch(leaves, func(k int) bool { return track[k] }); err != nil {
+		return err
 	}
 	if root := st.Tree.Root(); root.Bytes() != b.CommitmentRoot {
 		return errors.New("the wallet's commitment tree disagrees with the block's commitment root")
@@ -160,4 +195,28 @@ func (w *Wallet) apply(b *fractal.Block, txs []*phases.Tx, nfs map[fr.Element]in
 	rep.Found += found
 	rep.Spent += spent
 	return nil
+}
+
+// output is one shielded output of a block and what decrypting it gave.
+type output struct {
+	tx   int // index of its transaction in the block
+	cm   fr.Element
+	ct   *Ciphertext
+	note note.Note
+	mine bool // decrypted to a note of this wallet with a value
+}
+
+// decryptAll tries every output with the wallet's key, on every core.
+func (w *Wallet) decryptAll(outs []output) {
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for k := range outs {
+		g.Go(func() error {
+			o := &outs[k]
+			n, err := w.Keys.Decrypt(*o.ct, o.cm)
+			o.note, o.mine = n, err == nil && n.Value > 0
+			return nil
+		})
+	}
+	g.Wait()
 }
