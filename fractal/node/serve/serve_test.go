@@ -1,0 +1,87 @@
+package serve_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/fractalvm/fractal/api/fractalv1"
+	"github.com/fractalvm/fractal/internal/nodetest"
+	"github.com/fractalvm/fractal/keys"
+)
+
+// TestSubmitAndWatch: a transfer submitted over the API is committed, its
+// receipt and block read back, and a Watch from genesis sees every block
+// in order with the transfer's receipt and notes.
+func TestSubmitAndWatch(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	alice, bob := nodetest.Key(t), nodetest.Key(t)
+	seed := tk.MintTo(t, []keys.PublicKey{alice.Public()}, 100)[0]
+	tk.Close(t)
+	n := nodetest.Start(t, tk.Home, nodetest.Config())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	st, err := n.Client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Head.Height != 1 || st.MempoolDepth != 0 {
+		t.Fatalf("status: head %d, depth %d", st.Head.Height, st.MempoolDepth)
+	}
+	tx, _ := tk.Transfer(t, alice, seed, bob.Public(), 30)
+	out, err := n.Client.Submit(ctx, tx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED || out.Height != 2 || out.Receipt.Err() != nil || out.ID != tx.ID() {
+		t.Fatalf("submit: %+v", out)
+	}
+	rc, err := n.Client.Receipt(ctx, tx.ID())
+	if err != nil || rc.Height != 2 || len(rc.Receipt.Outputs) != 2 {
+		t.Fatalf("receipt: %+v %v", rc, err)
+	}
+	if _, err := n.Client.Submit(ctx, tx, false); connect.CodeOf(err) != connect.CodeAlreadyExists {
+		t.Fatalf("replay: %v", err)
+	}
+
+	var kinds []string
+	wctx, wcancel := context.WithCancel(ctx)
+	start := uint64(0)
+	err = n.Client.Watch(wctx, &v1.WatchRequest{StartHeight: &start, Receipts: true, NotePatterns: []string{"*/*/*/*"}}, func(ev *v1.WatchResponse) error {
+		switch e := ev.Event.(type) {
+		case *v1.WatchResponse_Block:
+			kinds = append(kinds, "block")
+			if e.Block.Height == 2 {
+				wcancel()
+			}
+		case *v1.WatchResponse_Receipt:
+			kinds = append(kinds, "receipt")
+		case *v1.WatchResponse_NoteCreated:
+			kinds = append(kinds, "created")
+		case *v1.WatchResponse_NoteSpent:
+			kinds = append(kinds, "spent")
+		}
+		return nil
+	})
+	if connect.CodeOf(err) != connect.CodeCanceled {
+		t.Fatalf("watch ended with %v", err)
+	}
+	want := "[block receipt created block receipt spent created created block]"
+	if got := fmtList(kinds); got != want {
+		t.Fatalf("events %s\nwant   %s", got, want)
+	}
+}
+
+func fmtList(s []string) string {
+	out := "["
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out + "]"
+}
