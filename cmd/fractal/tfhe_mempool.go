@@ -83,23 +83,29 @@ encrypted transactions are queued behind it.`,
 			if err != nil {
 				return err
 			}
-			out := struct {
-				Batch  *encryptedJSON `json:"batch"`
-				Queued int            `json:"queued"`
-			}{toEncryptedJSON(st), len(queued)}
-			return emit(cmd, out, func(w io.Writer) {
-				if st == nil {
-					fmt.Fprintln(w, "no encrypted batch is waiting for shares")
-				} else {
-					fmt.Fprintln(w, encryptedLine(st))
-					for i, id := range st.Batch.PayloadIDs {
-						fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
-					}
-				}
-				fmt.Fprintf(w, "%d encrypted transactions queued\n", len(queued))
-			})
+			return emitPending(cmd, st, len(queued))
 		})
 	}),
+}
+
+// emitPending prints the batch waiting for shares (st, nil when none) and
+// how many encrypted transactions are queued behind it.
+func emitPending(cmd *cobra.Command, st *fractal.EncryptedStatus, queued int) error {
+	out := struct {
+		Batch  *encryptedJSON `json:"batch"`
+		Queued int            `json:"queued"`
+	}{toEncryptedJSON(st), queued}
+	return emit(cmd, out, func(w io.Writer) {
+		if st == nil {
+			fmt.Fprintln(w, "no encrypted batch is waiting for shares")
+		} else {
+			fmt.Fprintln(w, encryptedLine(st))
+			for i, id := range st.Batch.PayloadIDs {
+				fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
+			}
+		}
+		fmt.Fprintf(w, "%d encrypted transactions queued\n", queued)
+	})
 }
 
 var tfheShareCmd = &cobra.Command{
@@ -130,13 +136,7 @@ tfhe submit-share instead.`,
 				return err
 			}
 			if out, _ := cmd.Flags().GetString("out"); out != "" {
-				if err := writeNew(out, sb.Encode(), 0o644); err != nil {
-					return err
-				}
-				v := map[string]any{"keyholder": sb.Index, "shares": len(sb.Shares), "out": out}
-				return emit(cmd, v, func(w io.Writer) {
-					fmt.Fprintf(w, "wrote %d shares of keyholder %d to %s\n", len(sb.Shares), sb.Index, out)
-				})
+				return writeShares(cmd, sb, out)
 			}
 			return submitShares(cmd, in, sb.Encode())
 		})
@@ -164,6 +164,17 @@ the fixed order (unless --no-seal).`,
 	}),
 }
 
+// writeShares writes one keyholder's share batch to the file out.
+func writeShares(cmd *cobra.Command, sb *tfhe.ShareBatch, out string) error {
+	if err := writeNew(out, sb.Encode(), 0o644); err != nil {
+		return err
+	}
+	v := map[string]any{"keyholder": sb.Index, "shares": len(sb.Shares), "out": out}
+	return emit(cmd, v, func(w io.Writer) {
+		fmt.Fprintf(w, "wrote %d shares of keyholder %d to %s\n", len(sb.Shares), sb.Index, out)
+	})
+}
+
 // submitShares stores one keyholder's shares and, when k are in, seals.
 func submitShares(cmd *cobra.Command, in *fractal.Instance, raw []byte) error {
 	st, err := in.SubmitShares(raw)
@@ -171,15 +182,20 @@ func submitShares(cmd *cobra.Command, in *fractal.Instance, raw []byte) error {
 		return err
 	}
 	if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal || len(st.Shares) < st.Needed {
-		return emit(cmd, map[string]any{"batch": toEncryptedJSON(st)}, func(w io.Writer) {
-			fmt.Fprintln(w, encryptedLine(st))
-		})
+		return emitBatch(cmd, st)
 	}
 	s, err := in.Seal()
 	if err != nil {
 		return err
 	}
 	return emitSealed(cmd, s)
+}
+
+// emitBatch prints an encrypted batch's state.
+func emitBatch(cmd *cobra.Command, st *fractal.EncryptedStatus) error {
+	return emit(cmd, map[string]any{"batch": toEncryptedJSON(st)}, func(w io.Writer) {
+		fmt.Fprintln(w, encryptedLine(st))
+	})
 }
 
 var tfheOutcomeCmd = &cobra.Command{
@@ -200,13 +216,18 @@ not decrypt or its plaintext did not parse or was not validly signed.`,
 			if err != nil {
 				return err
 			}
-			out := map[string]any{"batch": o.Batch, "slot": o.Slot, "tx": hexOrEmpty(o.TxID), "receipt": o.Receipt}
-			return emit(cmd, out, func(w io.Writer) {
-				fmt.Fprintf(w, "payload %x opened in encrypted batch %d slot %d\n", id, o.Batch, o.Slot)
-				printReceipt(w, o.Receipt, nil)
-			})
+			return emitEncryptedOutcome(cmd, id, o)
 		})
 	}),
+}
+
+// emitEncryptedOutcome prints what became of the payload id.
+func emitEncryptedOutcome(cmd *cobra.Command, id [32]byte, o *fractal.EncryptedOutcome) error {
+	out := map[string]any{"batch": o.Batch, "slot": o.Slot, "tx": hexOrEmpty(o.TxID), "receipt": o.Receipt}
+	return emit(cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "payload %x opened in encrypted batch %d slot %d\n", id, o.Batch, o.Slot)
+		printReceipt(w, o.Receipt, nil)
+	})
 }
 
 var tfheExpireCmd = &cobra.Command{

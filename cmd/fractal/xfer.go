@@ -169,30 +169,43 @@ Exports stay in the outbox for good; the destination's import index says which
 were imported.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		var to *[32]byte
-		if s, _ := cmd.Flags().GetString("to"); s != "" {
-			h, err := parseHash(s)
-			if err != nil {
-				return fmt.Errorf("--to: %w", err)
-			}
-			to = &h
+		to, err := exportsTo(cmd)
+		if err != nil {
+			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			recs, err := in.Exports(to)
 			if err != nil {
 				return err
 			}
-			out := []exportJSON{}
-			for _, r := range recs {
-				out = append(out, toExportJSON(r))
-			}
-			return emit(cmd, out, func(w io.Writer) {
-				for _, j := range out {
-					fmt.Fprintf(w, "export %s to %s\n  %s %s\n", j.ID, j.To, j.Key, j.Value)
-				}
-			})
+			return emitExports(cmd, recs)
 		})
 	}),
+}
+
+// exportsTo reads exports' --to flag.
+func exportsTo(cmd *cobra.Command) (*[32]byte, error) {
+	s, _ := cmd.Flags().GetString("to")
+	if s == "" {
+		return nil, nil
+	}
+	h, err := parseHash(s)
+	if err != nil {
+		return nil, fmt.Errorf("--to: %w", err)
+	}
+	return &h, nil
+}
+
+func emitExports(cmd *cobra.Command, recs []*fractal.ExportRecord) error {
+	out := []exportJSON{}
+	for _, r := range recs {
+		out = append(out, toExportJSON(r))
+	}
+	return emit(cmd, out, func(w io.Writer) {
+		for _, j := range out {
+			fmt.Fprintf(w, "export %s to %s\n  %s %s\n", j.ID, j.To, j.Key, j.Value)
+		}
+	})
 }
 
 var relayCmd = &cobra.Command{
@@ -236,31 +249,36 @@ refuses the note on arrival) is reported and changes nothing.`,
 		if err != nil {
 			return err
 		}
-		out := struct {
-			Pending  int      `json:"pending"`
-			Imported []string `json:"imported"`
-			Refused  []any    `json:"refused"`
-		}{Pending: res.Pending, Imported: []string{}, Refused: []any{}}
-		for _, id := range res.Imported {
-			out.Imported = append(out.Imported, hex.EncodeToString(id[:]))
+		return emitRelay(cmd, res)
+	}),
+}
+
+// emitRelay prints what a relay did and fails when an import was refused.
+func emitRelay(cmd *cobra.Command, res *fractal.RelayResult) error {
+	out := struct {
+		Pending  int      `json:"pending"`
+		Imported []string `json:"imported"`
+		Refused  []any    `json:"refused"`
+	}{Pending: res.Pending, Imported: []string{}, Refused: []any{}}
+	for _, id := range res.Imported {
+		out.Imported = append(out.Imported, hex.EncodeToString(id[:]))
+	}
+	for _, rc := range res.Refused {
+		out.Refused = append(out.Refused, rc)
+	}
+	err := emit(cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "relayed %d pending exports: %d imported, %d refused\n", res.Pending, len(res.Imported), len(res.Refused))
+		for _, id := range out.Imported {
+			fmt.Fprintf(w, "  imported %s\n", id)
 		}
 		for _, rc := range res.Refused {
-			out.Refused = append(out.Refused, rc)
+			fmt.Fprintf(w, "  %s\n", receiptLine(rc))
 		}
-		err = emit(cmd, out, func(w io.Writer) {
-			fmt.Fprintf(w, "relayed %d pending exports: %d imported, %d refused\n", res.Pending, len(res.Imported), len(res.Refused))
-			for _, id := range out.Imported {
-				fmt.Fprintf(w, "  imported %s\n", id)
-			}
-			for _, rc := range res.Refused {
-				fmt.Fprintf(w, "  %s\n", receiptLine(rc))
-			}
-		})
-		if err == nil && len(res.Refused) > 0 {
-			err = fmt.Errorf("relay: %d imports refused", len(res.Refused))
-		}
-		return err
-	}),
+	})
+	if err == nil && len(res.Refused) > 0 {
+		err = fmt.Errorf("relay: %d imports refused", len(res.Refused))
+	}
+	return err
 }
 
 var exportsClaimCmd = &cobra.Command{
@@ -289,17 +307,22 @@ claimed until a block is signed (every seal signs one).`,
 			if err != nil {
 				return err
 			}
-			raw := c.Encode()
-			if err := writeNew(out, raw, 0o644); err != nil {
-				return err
-			}
-			v := map[string]any{"file": out, "export": args[0], "to": hex.EncodeToString(c.Record.To[:]),
-				"height": c.Manifest.Height, "bytes": len(raw)}
-			return emit(cmd, v, func(w io.Writer) {
-				fmt.Fprintf(w, "wrote the claim of export %s to %s (%d bytes, proven at height %d)\n", args[0], out, len(raw), c.Manifest.Height)
-			})
+			return writeClaim(cmd, args[0], c, out)
 		})
 	}),
+}
+
+// writeClaim writes the claim of export id to the file out.
+func writeClaim(cmd *cobra.Command, id string, c *fractal.Claim, out string) error {
+	raw := c.Encode()
+	if err := writeNew(out, raw, 0o644); err != nil {
+		return err
+	}
+	v := map[string]any{"file": out, "export": id, "to": hex.EncodeToString(c.Record.To[:]),
+		"height": c.Manifest.Height, "bytes": len(raw)}
+	return emit(cmd, v, func(w io.Writer) {
+		fmt.Fprintf(w, "wrote the claim of export %s to %s (%d bytes, proven at height %d)\n", id, out, len(raw), c.Manifest.Height)
+	})
 }
 
 var importCmd = &cobra.Command{
@@ -332,17 +355,22 @@ what the source committed, and a note its predicates refuse on arrival.`,
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			rc, b, err := in.ImportClaim(raw, signer)
-			if err != nil {
-				why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
-				return fmt.Errorf("import: %s: %s", args[0], why)
-			}
-			if err := emitReceipt(cmd, viewReceipt(in, rc, b)); err != nil {
-				return err
-			}
-			if err := refused(rc); err != nil {
-				return fmt.Errorf("import: %s: %w", args[0], err)
-			}
-			return nil
+			return emitImport(cmd, args[0], in, rc, b, err)
 		})
 	}),
+}
+
+// emitImport prints an import's receipt, or fails naming the claim file.
+func emitImport(cmd *cobra.Command, file string, ex exportLister, rc *phases.Receipt, b *fractal.Block, err error) error {
+	if err != nil {
+		why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
+		return fmt.Errorf("import: %s: %s", file, why)
+	}
+	if err := emitReceipt(cmd, viewReceipt(ex, rc, b)); err != nil {
+		return err
+	}
+	if err := refused(rc); err != nil {
+		return fmt.Errorf("import: %s: %w", file, err)
+	}
+	return nil
 }

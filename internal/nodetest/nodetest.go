@@ -222,7 +222,11 @@ func Start(t testing.TB, home string, cfg node.Config) *Node {
 	started := make(chan string, 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		level := slog.LevelWarn
+		if os.Getenv("FRACTAL_NODE_LOG") != "" {
+			level = slog.LevelInfo
+		}
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
 	go func() {
 		n.done <- serve.Run(ctx, home, serve.Options{Config: cfg, Log: log, Started: func(url string) { started <- url }})

@@ -7,6 +7,7 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
 )
 
 // Client is a connection to one node.
@@ -244,4 +246,173 @@ func (c *Client) Watch(ctx context.Context, req *v1.WatchRequest, fn func(*v1.Wa
 		}
 	}
 	return c.wrap(st.Err())
+}
+
+// Deploy stores Lua source on the node and returns its hash.
+func (c *Client) Deploy(ctx context.Context, src []byte) (notes.Hash, error) {
+	r, err := c.API.DeployCode(ctx, connect.NewRequest(&v1.DeployCodeRequest{Code: src}))
+	if err != nil {
+		return notes.Hash{}, c.wrap(err)
+	}
+	h, err := wire.ParseHash(r.Msg.CodeHash)
+	if err == nil && h != sha256.Sum256(src) {
+		err = fmt.Errorf("the node named the code %x, which is not its SHA-256", h)
+	}
+	if err != nil {
+		return h, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	return h, nil
+}
+
+// Prove returns what lives at a state key with its proof against the
+// node's head block, decoded from the proof's bytes.
+func (c *Client) Prove(ctx context.Context, k notes.StateKey) (*fractal.QueryProof, error) {
+	r, err := c.API.QueryWithProof(ctx, connect.NewRequest(&v1.QueryWithProofRequest{StateKey: k.String()}))
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	qp, err := fractal.DecodeQueryProof(r.Msg.Proof)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	return qp, nil
+}
+
+// Peers returns the node's trust file, every page of it.
+func (c *Client) Peers(ctx context.Context) ([]fractal.Peer, error) {
+	var out []fractal.Peer
+	req := &v1.ListPeersRequest{}
+	for {
+		r, err := c.API.ListPeers(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, c.wrap(err)
+		}
+		for _, m := range r.Msg.Peers {
+			p, err := wire.ToPeer(m)
+			if err != nil {
+				return nil, fmt.Errorf("node %s: %w", c.URL, err)
+			}
+			out = append(out, p)
+		}
+		if req.PageToken = r.Msg.NextPageToken; req.PageToken == "" {
+			return out, nil
+		}
+	}
+}
+
+// TrustEntry is the node's own instance as another instance's trust file
+// names it: its ID, genesis hash and executor key, as the node reports them.
+func (c *Client) TrustEntry(ctx context.Context) (fractal.Peer, error) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return fractal.Peer{}, err
+	}
+	p, err := wire.ToPeer(&v1.Peer{InstanceId: st.InstanceId, GenesisHash: st.GenesisHash, ExecutorKeys: []string{st.Executor}})
+	if err != nil {
+		return p, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	return p, nil
+}
+
+// ThresholdKey returns the threshold key the node's encrypted mempool takes
+// payloads for, and the instance ID they must be bound to.
+func (c *Client) ThresholdKey(ctx context.Context) (*tfhe.PublicKey, [32]byte, error) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	id, err := wire.ParseHash(st.InstanceId)
+	if err != nil {
+		return nil, id, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	r, err := c.API.GetThresholdKey(ctx, connect.NewRequest(&v1.GetThresholdKeyRequest{}))
+	if err != nil {
+		return nil, id, c.wrap(err)
+	}
+	pk, err := tfhe.DecodePublicKey(r.Msg.Key)
+	if err != nil {
+		return nil, id, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	return pk, id, nil
+}
+
+// SubmitEncrypted queues an encrypted payload and returns its ID.
+func (c *Client) SubmitEncrypted(ctx context.Context, payload []byte) ([32]byte, error) {
+	r, err := c.API.SubmitEncrypted(ctx, connect.NewRequest(&v1.SubmitEncryptedRequest{Payload: payload}))
+	if err != nil {
+		return [32]byte{}, c.wrap(err)
+	}
+	id, err := wire.ParseHash(r.Msg.PayloadId)
+	if err != nil {
+		return id, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	return id, nil
+}
+
+// Pending returns the encrypted batch waiting for shares (nil when none),
+// its payloads when asked, and how many payloads are queued behind it.
+func (c *Client) Pending(ctx context.Context, payloads bool) (*fractal.EncryptedStatus, []*tfhe.Payload, int, error) {
+	r, err := c.API.GetPendingEncrypted(ctx, connect.NewRequest(&v1.GetPendingEncryptedRequest{IncludePayloads: payloads}))
+	if err != nil {
+		return nil, nil, 0, c.wrap(err)
+	}
+	st, err := wire.ToEncryptedStatus(r.Msg.Batch)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	var ps []*tfhe.Payload
+	for _, raw := range r.Msg.Payloads {
+		p, err := tfhe.DecodePayload(raw)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("node %s: %w", c.URL, err)
+		}
+		ps = append(ps, p)
+	}
+	if st != nil && payloads {
+		if len(ps) != len(st.Batch.PayloadIDs) {
+			return nil, nil, 0, fmt.Errorf("node %s sent %d payloads for a batch of %d", c.URL, len(ps), len(st.Batch.PayloadIDs))
+		}
+		for i, p := range ps {
+			if p.ID() != st.Batch.PayloadIDs[i] {
+				return nil, nil, 0, fmt.Errorf("node %s sent payload %x in slot %d, the batch names %x", c.URL, p.ID(), i, st.Batch.PayloadIDs[i])
+			}
+		}
+	}
+	return st, ps, int(r.Msg.Queued), nil
+}
+
+// SubmitShares submits one keyholder's shares for the waiting batch.
+func (c *Client) SubmitShares(ctx context.Context, raw []byte) (*fractal.EncryptedStatus, error) {
+	r, err := c.API.SubmitShares(ctx, connect.NewRequest(&v1.SubmitSharesRequest{Shares: raw}))
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	st, err := wire.ToEncryptedStatus(r.Msg.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	return st, nil
+}
+
+// EncryptedOutcome says what became of an encrypted transaction: its
+// outcome once its batch opened, else nil and the state it waits in.
+func (c *Client) EncryptedOutcome(ctx context.Context, id [32]byte) (*fractal.EncryptedOutcome, *v1.GetEncryptedOutcomeResponse, error) {
+	r, err := c.API.GetEncryptedOutcome(ctx, connect.NewRequest(&v1.GetEncryptedOutcomeRequest{PayloadId: wire.Hex(id)}))
+	if err != nil {
+		return nil, nil, c.wrap(err)
+	}
+	m := r.Msg
+	if m.State != v1.EncryptedPayloadState_ENCRYPTED_PAYLOAD_STATE_EXECUTED && m.State != v1.EncryptedPayloadState_ENCRYPTED_PAYLOAD_STATE_DROPPED {
+		return nil, m, nil
+	}
+	o := &fractal.EncryptedOutcome{Batch: m.Batch, Slot: m.Slot}
+	if m.TxId != "" {
+		if o.TxID, err = wire.ParseHash(m.TxId); err != nil {
+			return nil, m, fmt.Errorf("node %s: %w", c.URL, err)
+		}
+	}
+	if o.Receipt, err = wire.ToReceipt(m.Receipt); err != nil {
+		return nil, m, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	return o, m, nil
 }

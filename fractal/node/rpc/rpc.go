@@ -51,6 +51,7 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 		connect.WithCodec(JSONCodec("json")),
 		connect.WithCodec(JSONCodec("json; charset=utf-8")),
 		connect.WithReadMaxBytes(int(s.n.Config().MaxRequestBytes)),
+		connect.WithCompressMinBytes(compressMinBytes),
 	}, opts...)
 	return fractalv1connect.NewFractalServiceHandler(s, opts...)
 }
@@ -204,3 +205,7 @@ func (s *Service) receiptWait(ctx context.Context) time.Duration {
 	}
 	return max(wait, 0)
 }
+
+// compressMinBytes is the smallest response the node compresses (when the
+// client accepts gzip): smaller ones cost more CPU than they save bytes.
+const compressMinBytes = 64 << 10

@@ -207,3 +207,43 @@ func ToBlock(m *v1.Block) (*fractal.Block, error) {
 	}
 	return fractal.DecodeBlock(m.Encoding)
 }
+
+// ToPeer reads a trust-file entry back.
+func ToPeer(m *v1.Peer) (fractal.Peer, error) {
+	var p fractal.Peer
+	var err error
+	if p.ID, err = ParseHash(m.InstanceId); err != nil {
+		return p, fmt.Errorf("peer instance_id: %w", err)
+	}
+	if p.Genesis, err = ParseHash(m.GenesisHash); err != nil {
+		return p, fmt.Errorf("peer genesis_hash: %w", err)
+	}
+	for _, s := range m.ExecutorKeys {
+		k, err := keys.ParsePublicKey(s)
+		if err != nil {
+			return p, fmt.Errorf("peer executor key: %w", err)
+		}
+		p.Keys = append(p.Keys, k)
+	}
+	return p, nil
+}
+
+// ToEncryptedStatus reads an encrypted batch's status back from its signed
+// record; nil for nil.
+func ToEncryptedStatus(m *v1.EncryptedBatch) (*fractal.EncryptedStatus, error) {
+	if m == nil {
+		return nil, nil
+	}
+	b, err := fractal.DecodeEncryptedBatch(m.Record)
+	if err != nil {
+		return nil, err
+	}
+	if m.State < v1.EncryptedBatchState_ENCRYPTED_BATCH_STATE_FIXED || m.State > v1.EncryptedBatchState_ENCRYPTED_BATCH_STATE_EXPIRED {
+		return nil, fmt.Errorf("encrypted batch state %d unknown", m.State)
+	}
+	st := &fractal.EncryptedStatus{Batch: b, State: fractal.EncryptedState(m.State), Needed: int(m.Needed)}
+	for _, s := range m.Shares {
+		st.Shares = append(st.Shares, int(s))
+	}
+	return st, nil
+}
