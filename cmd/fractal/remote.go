@@ -71,7 +71,7 @@ type nodeRef struct {
 // through gives cmd a --node flag and makes it talk to a node when one is
 // given or runs on --home.
 func through(cmd *cobra.Command, remote remoteVerb) {
-	cmd.Flags().String("node", "", "talk to the node at URL (default: the node running on --home, if any)")
+	nodeFlag(cmd)
 	local := cmd.RunE
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		n, err := nodeOf(cmd)
@@ -85,6 +85,11 @@ func through(cmd *cobra.Command, remote remoteVerb) {
 		defer cancel()
 		return trimmed(func(cmd *cobra.Command, args []string) error { return remote(ctx, cmd, args, n) })(cmd, args)
 	}
+}
+
+// nodeFlag gives cmd the --node flag.
+func nodeFlag(cmd *cobra.Command) {
+	cmd.Flags().String("node", "", "talk to the node at URL (default: the node running on --home, if any)")
 }
 
 // homeOnly makes cmd refuse, naming the node and why, while a node runs on

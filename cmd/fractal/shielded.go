@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -69,21 +68,21 @@ With --new it first creates the wallet folder with a fresh spending key
 	},
 }
 
-// syncWallet brings w up to the instance's head, with a progress bar on a
-// terminal.
-func syncWallet(cmd *cobra.Command, in *fractal.Instance, w *wallet.Wallet) (*wallet.SyncReport, error) {
+// syncWallet brings w up to the head of src (an instance, or a node), with
+// a progress bar on a terminal.
+func syncWallet(cmd *cobra.Command, src wallet.Source, w *wallet.Wallet) (*wallet.SyncReport, error) {
 	var bar interface{ Set(int) error }
-	head, err := in.Head()
+	head, err := src.Head()
 	if err != nil {
 		return nil, err
 	}
-	if next := w.State.Next; next <= head.Height {
-		if b := stderrBar(int(head.Height-max(next, 1)+1), "sync"); b != nil {
+	if next := w.State.Next; next <= head {
+		if b := stderrBar(int(head-max(next, 1)+1), "sync"); b != nil {
 			bar = b
 			defer fmt.Fprintln(cmd.ErrOrStderr())
 		}
 	}
-	return w.Sync(in, func(done, _ uint64) {
+	return w.SyncFrom(src, func(done, _ uint64) {
 		if bar != nil {
 			bar.Set(int(done))
 		}
@@ -99,7 +98,7 @@ type syncJSON struct {
 }
 
 var shieldedSyncCmd = &cobra.Command{
-	Use:   "sync [--wallet DIR]",
+	Use:   "sync [--wallet DIR] [--node URL]",
 	Short: "Scan new blocks for the wallet's notes",
 	Long: `sync scans the blocks sealed since the wallet's last sync: it checks each
 block's signature and link, tries to decrypt every shielded output, keeps
@@ -107,15 +106,17 @@ the Merkle witnesses of the wallet's notes current, marks notes whose
 nullifiers appear as spent, and checks its commitment tree against each
 block's commitment root. It saves as it goes, so an interrupted sync resumes
 where it stopped. It prints the blocks scanned, notes found and spent, and
-the balances.`,
+the balances. Through a node (--node URL, or the node running on --home) it
+reads the blocks as one stream of compact blocks: each block's signed header
+and its shielded transactions' public outputs.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		w, err := wallet.Open(walletDir(cmd))
 		if err != nil {
 			return err
 		}
-		return withInstance(func(in *fractal.Instance) error {
-			rep, err := syncWallet(cmd, in, w)
+		return withShielded(cmd, func(b shieldedBackend) error {
+			rep, err := syncWallet(cmd, b.source(), w)
 			if err != nil {
 				return err
 			}
@@ -202,10 +203,10 @@ func tokenFlags(cmd *cobra.Command) (wallet.Token, error) {
 	return wallet.Token{App: h, Name: token}, nil
 }
 
-// shieldedVerb opens the wallet, the instance and the proving keys, syncs
-// the wallet, builds a transaction with build (proving with a progress bar),
-// submits and seals it, prints its receipt and syncs again.
-func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error)) error {
+// shieldedVerb opens the wallet, the instance (or its node) and the proving
+// keys, syncs the wallet, builds a transaction with build (proving with a
+// progress bar), submits and seals it, prints its receipt and syncs again.
+func shieldedVerb(cmd *cobra.Command, build func(b shieldedBackend, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error)) error {
 	tok, err := tokenFlags(cmd)
 	if err != nil {
 		return err
@@ -226,18 +227,18 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 	if err != nil {
 		return err
 	}
-	return withInstance(func(in *fractal.Instance) error {
+	return withShielded(cmd, func(b shieldedBackend) error {
 		// The pool notes' owner predicate must be deployed for phase 3 to run
 		// it; deploying is idempotent.
-		if _, err := in.Deploy(shielded.PoolPredicate); err != nil {
+		if err := b.deployPool(); err != nil {
 			return err
 		}
-		if _, err := syncWallet(cmd, in, w); err != nil {
+		if _, err := syncWallet(cmd, b.source(), w); err != nil {
 			return err
 		}
 		bar := stderrBar(1, "proving")
 		start := time.Now()
-		tx, err := build(in, w, pk, tok, amount)
+		tx, err := build(b, w, pk, tok, amount)
 		proving := time.Since(start)
 		if bar != nil {
 			bar.Finish()
@@ -246,21 +247,16 @@ func shieldedVerb(cmd *cobra.Command, build func(in *fractal.Instance, w *wallet
 		if err != nil {
 			return err
 		}
-		id, err := in.Submit(tx)
+		v, err := b.submit(tx)
 		if err != nil {
 			return err
 		}
-		rc, b, err := sealFor(in, id)
-		if err != nil {
-			return err
-		}
-		v := viewReceipt(in, rc, b)
 		v.proving = proving
-		if err := refused(rc); err != nil {
+		if err := refused(v.rc); err != nil {
 			emitReceipt(cmd, v)
-			return fmt.Errorf("transaction %x %w", id[:8], err)
+			return fmt.Errorf("transaction %x %w", v.rc.TxID[:8], err)
 		}
-		if _, err := syncWallet(cmd, in, w); err != nil {
+		if _, err := syncWallet(cmd, b.source(), w); err != nil {
 			return err
 		}
 		return emitReceipt(cmd, v)
@@ -288,14 +284,14 @@ is printed.`,
 		if err != nil {
 			return err
 		}
-		return shieldedVerb(cmd, func(in *fractal.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
+		return shieldedVerb(cmd, func(b shieldedBackend, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
 			to := w.Keys.Address()
 			if s, _ := cmd.Flags().GetString("to"); s != "" {
 				if to, err = addressFlag(s); err != nil {
 					return nil, err
 				}
 			}
-			in2, err := tokenNotes(in, tok, key.Public(), amount)
+			in2, err := tokenNotes(b, tok, key.Public(), amount)
 			if err != nil {
 				return nil, err
 			}
@@ -306,8 +302,8 @@ is printed.`,
 
 // tokenNotes picks the key's notes of tok, largest first, until they cover
 // amount.
-func tokenNotes(in *fractal.Instance, tok wallet.Token, owner keys.PublicKey, amount uint64) ([]*notes.Note, error) {
-	all, err := in.Notes(notes.AnyPattern().WithProvenance(nil).WithApplication(tok.App).WithKeyPrefix([]byte(owner.String() + ":")))
+func tokenNotes(b shieldedBackend, tok wallet.Token, owner keys.PublicKey, amount uint64) ([]*notes.Note, error) {
+	all, err := b.notes(notes.AnyPattern().WithProvenance(nil).WithApplication(tok.App).WithKeyPrefix([]byte(owner.String() + ":")))
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +341,7 @@ submits and seals, prints the receipt and syncs again.`,
 		if err != nil {
 			return err
 		}
-		return shieldedVerb(cmd, func(_ *fractal.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
+		return shieldedVerb(cmd, func(_ shieldedBackend, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
 			return w.Transfer(pk, tok, amount, to)
 		})
 	}),
@@ -371,7 +367,7 @@ stays shielded in the wallet.`,
 		if err != nil {
 			return fmt.Errorf("--owner: %w", err)
 		}
-		return shieldedVerb(cmd, func(_ *fractal.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
+		return shieldedVerb(cmd, func(_ shieldedBackend, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
 			return w.Unshield(pk, tok, amount, to, owner)
 		})
 	}),
