@@ -25,8 +25,8 @@ func init() {
 	peersAddCmd.Flags().StringArray("key", nil, "an executor public key of the peer, standard base64 (repeatable)")
 	peersAddCmd.Flags().String("from", "", "read id, genesis and key from the local instance in this folder")
 	exportsCmd.Flags().String("to", "", "only exports to this instance ID")
-	relayCmd.Flags().String("from", "", "home folder of the source instance")
-	relayCmd.Flags().String("to", "", "home folder of the destination instance")
+	relayCmd.Flags().String("from", "", "the source: a home folder, or a node's URL")
+	relayCmd.Flags().String("to", "", "the destination: a home folder, or a node's URL")
 	relayCmd.Flags().String("key", "", "key file that signs the import transactions (default: the destination's executor key)")
 	exportsClaimCmd.Flags().String("out", "", "the claim file to write (must not exist)")
 	importCmd.Flags().String("key", "", "key file that signs the import transaction (default: this instance's executor key)")
@@ -209,8 +209,8 @@ func emitExports(cmd *cobra.Command, recs []*fractal.ExportRecord) error {
 }
 
 var relayCmd = &cobra.Command{
-	Use:   "relay --from DIR_A --to DIR_B [--key KEYFILE]",
-	Short: "Move every pending export of one local instance to another",
+	Use:   "relay --from DIR_A|URL --to DIR_B|URL [--key KEYFILE] [--follow]",
+	Short: "Move every pending export of one instance to another",
 	Long: `relay opens the source and destination instances, and for every export of the
 source addressed to the destination that the destination has not imported,
 builds the claim (the export record, the source's signed head manifest and the
@@ -218,7 +218,16 @@ inclusion proof), queues an import transaction on the destination signed by
 --key (default: the destination's executor key) and seals. Running it again
 imports nothing twice. The destination must trust the source (fractal peers
 add); an import refused by the destination (untrusted key, a predicate that
-refuses the note on arrival) is reported and changes nothing.`,
+refuses the note on arrival) is reported and changes nothing.
+
+Between nodes (--from and --to each a node's URL, http://HOST:PORT, or a
+folder a node runs on) it reads and writes nothing but the two APIs: the
+claims come from the source node, the import transactions go to the
+destination node, signed here by --key (the relayer's own key: anyone may
+sign an import; required when --to is a URL). With --follow it keeps
+relaying, after every block the source seals, until SIGINT or SIGTERM,
+printing each import as it is made (with --json, one object per pass).
+`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		fromDir, _ := cmd.Flags().GetString("from")
