@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -68,7 +69,7 @@ func knownMethods(api http.Handler) http.Handler {
 			api.ServeHTTP(w, r)
 			return
 		}
-		err := connect.NewError(connect.CodeUnimplemented, fmt.Errorf("no method %s in fractal.v1.FractalService", r.URL.Path))
+		err := connect.NewError(connect.CodeUnimplemented, fmt.Errorf("no method %s in fractal.v1.FractalService", strings.TrimPrefix(r.URL.Path, "/fractal.v1.FractalService/")))
 		if ew.IsSupported(r) {
 			ew.Write(w, r, err)
 			return
