@@ -2,6 +2,9 @@ package serve_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
 )
 
 // TestSubmitAndWatch: a transfer submitted over the API is committed, its
@@ -84,4 +88,47 @@ func fmtList(s []string) string {
 		out += x
 	}
 	return out + "]"
+}
+
+// TestMetrics: after an accepted and a refused transfer, /metrics counts
+// the block, both transactions with the refusing phase, the seal time, the
+// block's gas, the mempool depth and the API calls by method and code.
+func TestMetrics(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	alice, bob, carol := nodetest.Key(t), nodetest.Key(t), nodetest.Key(t)
+	seeds := tk.MintTo(t, []keys.PublicKey{alice.Public(), carol.Public()}, 100)
+	tk.Close(t)
+	n := nodetest.Start(t, tk.Home, nodetest.Config())
+	ctx := context.Background()
+	good, _ := tk.Transfer(t, alice, seeds[0], bob.Public(), 1)
+	bad, _ := tk.Transfer(t, bob, seeds[1], bob.Public(), 2) // bob spends carol's note
+	for _, tx := range []*phases.Tx{good, bad} {
+		if _, err := n.Client.Submit(ctx, tx, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(raw)
+	for _, want := range []string{
+		"\nfractal_blocks_total 1\n", // the transfer's (the mint was sealed before the node ran)
+		"\nfractal_head_height 2\n",
+		`fractal_transactions_total{phase="none",status="accepted"} 1`,
+		`fractal_transactions_total{phase="validity",status="refused"} 1`,
+		"\nfractal_mempool_depth 0\n",
+		`fractal_submissions_total{result="accepted"} 2`,
+		"\nfractal_seal_duration_seconds_count ",
+		"\nfractal_block_gas_count 1\n",
+		`fractal_api_request_duration_seconds_count{code="ok",method="SubmitTransaction"} 2`,
+		"\nfractal_api_connections ",
+		"\ngo_goroutines ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
 }
