@@ -33,11 +33,14 @@ func handler(n *node.Node, svc *rpc.Service, reg *prometheus.Registry, root http
 	reg.MustRegister(lat)
 	cfg := n.Config()
 	limits := func(h http.Handler) http.Handler {
-		return bounded(h, cfg.MaxRequestBytes, time.Duration(cfg.RequestReadTimeout), time.Duration(cfg.WriteTimeout))
+		return bounded(h, cfg.MaxRequestBytes, time.Duration(cfg.RequestReadTimeout))
 	}
 	path, api := svc.Handler(connect.WithInterceptors(latency{lat}))
 	mux := http.NewServeMux()
 	mux.Handle(path, limits(knownMethods(api)))
+	for _, m := range []string{"Watch", "CompactBlocks"} {
+		mux.Handle(path+m, limits(streaming(api, time.Duration(cfg.WriteTimeout))))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := n.Ready(); err != nil {
@@ -47,7 +50,7 @@ func handler(n *node.Node, svc *rpc.Service, reg *prometheus.Registry, root http
 		io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /events", limits(events(svc)))
+	mux.Handle("GET /events", limits(streaming(events(svc), time.Duration(cfg.WriteTimeout))))
 	if root == nil {
 		root = index(n)
 	}
@@ -79,9 +82,8 @@ func knownMethods(api http.Handler) http.Handler {
 }
 
 // bounded holds a call to the node's limits: a body of at most max bytes,
-// read within readTimeout (a client that trickles its request is cut off),
-// and each write of the response taken in within writeTimeout.
-func bounded(h http.Handler, max int64, readTimeout, writeTimeout time.Duration) http.Handler {
+// read within readTimeout (a client that trickles its request is cut off).
+func bounded(h http.Handler, max int64, readTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		body := &timedBody{ReadCloser: http.MaxBytesReader(w, r.Body, max)}
@@ -92,7 +94,17 @@ func bounded(h http.Handler, max int64, readTimeout, writeTimeout time.Duration)
 		})
 		defer body.timer.Stop()
 		r.Body = body
-		h.ServeHTTP(&timedWriter{ResponseWriter: w, rc: rc, timeout: writeTimeout}, r)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// streaming gives every write of a stream's response a deadline, so that a
+// client that stops reading is cut off and its stream slot freed. (A
+// unary answer is one small write; the connection's flow control bounds
+// what a client that does not read it holds up.)
+func streaming(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&timedWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout}, r)
 	})
 }
 
