@@ -91,3 +91,20 @@ func BenchmarkAppend32(b *testing.B) {
 		}
 	})
 }
+
+// A clone is independent of its tree: appending to one leaves the other
+// exactly as it was.
+func TestClone(t *testing.T) {
+	tr := New()
+	tr.AppendBatch([]fr.Element{leafN(0), leafN(1), leafN(2)}, func(j int) bool { return j == 1 })
+	before, _ := tr.MarshalBinary()
+	c := tr.Clone()
+	c.AppendBatch([]fr.Element{leafN(3), leafN(4)}, func(int) bool { return true })
+	after, _ := tr.MarshalBinary()
+	if string(before) != string(after) {
+		t.Fatal("appending to the clone changed the tree")
+	}
+	if c.Size() != 5 || len(c.tracked) != 3 {
+		t.Fatalf("clone: size %d, %d tracked", c.Size(), len(c.tracked))
+	}
+}

@@ -193,6 +193,18 @@ func (t *Tree) AppendBatch(leaves []fr.Element, track func(j int) bool) (uint64,
 	return first, nil
 }
 
+// Clone returns a deep copy of the tree: appending to one leaves the other
+// as it was.
+func (t *Tree) Clone() *Tree {
+	c := *t
+	c.tracked = make([]*Path, len(t.tracked))
+	for i, p := range t.tracked {
+		cp := *p
+		c.tracked[i] = &cp
+	}
+	return &c
+}
+
 // updateWitnesses sets, in every tracked witness whose sibling at height i is
 // the subtree now holding pos, that sibling to node (the subtree's new value).
 func (t *Tree) updateWitnesses(pos uint64, i int, node fr.Element) {

@@ -60,86 +60,133 @@ func (w *Wallet) SyncFrom(src Source, progress func(done, total uint64)) (*SyncR
 		return rep, w.Save()
 	}
 	nfs := w.nullifiers()
-	var saveErr error
-	err = src.Blocks(st.Next, head, func(cb *CompactBlock) error {
-		h := cb.Header.Height
-		if h != w.State.Next {
-			return fmt.Errorf("block %d: the source sent height %d", w.State.Next, h)
+	// Two stages: the source's goroutine tries every output of a block for
+	// decryption (on every core) while this one applies the block before
+	// it and appends its commitments.
+	type decrypted struct {
+		cb   *CompactBlock
+		outs []output
+	}
+	ch := make(chan decrypted, pipelineDepth)
+	stop := make(chan struct{})
+	var srcErr error
+	go func() {
+		defer close(ch)
+		srcErr = src.Blocks(st.Next, head, func(cb *CompactBlock) error {
+			outs, err := w.decrypt(cb)
+			if err != nil {
+				return fmt.Errorf("block %d: %w", cb.Header.Height, err)
+			}
+			select {
+			case ch <- decrypted{cb, outs}:
+				return nil
+			case <-stop:
+				return errStopped
+			}
+		})
+	}()
+	var applyErr error
+	for d := range ch {
+		if applyErr != nil {
+			continue // drain until the source stops
 		}
-		if err := w.scan(cb, nfs, rep); err != nil {
-			return fmt.Errorf("block %d: %w", h, err)
+		if applyErr = w.scan(d.cb, d.outs, nfs, rep); applyErr != nil {
+			close(stop)
+			continue
 		}
+		h := d.cb.Header.Height
 		if (h-rep.From+1)%saveEvery == 0 {
-			if saveErr = w.Save(); saveErr != nil {
-				return saveErr
+			if applyErr = w.Save(); applyErr != nil {
+				close(stop)
+				continue
 			}
 		}
 		if progress != nil {
 			progress(h-rep.From+1, head-rep.From+1)
 		}
-		return nil
-	})
-	if saveErr != nil {
-		return rep, saveErr
 	}
-	if err != nil {
-		return rep, fmt.Errorf("wallet: sync: %w", err)
+	switch {
+	case applyErr != nil:
+		return rep, applyErr
+	case srcErr != nil:
+		return rep, fmt.Errorf("wallet: sync: %w", srcErr)
 	}
 	return rep, w.Save()
 }
 
-// scan checks and applies one block.
-func (w *Wallet) scan(cb *CompactBlock, nfs map[fr.Element]int, rep *SyncReport) error {
+// pipelineDepth is how many decrypted blocks may wait to be applied.
+const pipelineDepth = 8
+
+// errStopped stops the source once applying failed.
+var errStopped = errors.New("stopped")
+
+// scan checks and applies one block whose outputs outs are decrypted
+// already; its errors name the block.
+func (w *Wallet) scan(cb *CompactBlock, outs []output, nfs map[fr.Element]int, rep *SyncReport) error {
+	h := cb.Header.Height
+	if h != w.State.Next {
+		return fmt.Errorf("wallet: sync: block %d: the source sent height %d", w.State.Next, h)
+	}
 	if err := fractal.VerifyBlock(cb.Header); err != nil {
-		return err
+		return fmt.Errorf("wallet: sync: block %d: %w", h, err)
 	}
 	if cb.Header.Prev != w.State.Last {
-		return errors.New("does not follow the last block this wallet saw (the instance's chain changed)")
+		return fmt.Errorf("wallet: sync: block %d: does not follow the last block this wallet saw (the instance's chain changed)", h)
 	}
-	return w.applyCompact(cb, nfs, rep)
+	if err := w.applyDecrypted(cb, outs, nfs, rep); err != nil {
+		return fmt.Errorf("wallet: sync: block %d: %w", h, err)
+	}
+	return nil
 }
 
 // apply applies block b with its committed transactions txs (see
-// applyCompact).
+// applyDecrypted).
 func (w *Wallet) apply(b *fractal.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
 	cb, err := Compact(b, txs)
 	if err != nil {
 		return err
 	}
-	return w.applyCompact(cb, nfs, rep)
+	outs, err := w.decrypt(cb)
+	if err != nil {
+		return err
+	}
+	return w.applyDecrypted(cb, outs, nfs, rep)
 }
 
-// applyCompact applies one block to a copy of the state and replaces the
-// state with the copy only when the whole block applied, so an error
-// part-way (a full tree, a root that disagrees) leaves no half-applied
-// block for a later save to record. nfs maps the nullifier of every owned
-// note to its index (see nullifiers); the block's new notes join it only
-// with the block. Every output is tried for decryption on every core first;
-// the commitments are then appended in one batch.
-//
-// A decrypted note whose nullifier the wallet already knows (the same note
-// sent twice: two outputs with one commitment, or a ciphertext replayed to
-// the wallet) is not counted again: its commitment is appended untracked,
-// since only one copy can ever be spent.
-func (w *Wallet) applyCompact(cb *CompactBlock, nfs map[fr.Element]int, rep *SyncReport) error {
-	b := cb.Header
+// decrypt lists a block's outputs in block order, each tried for
+// decryption with the wallet's key on every core.
+func (w *Wallet) decrypt(cb *CompactBlock) ([]output, error) {
 	var outs []output
 	for t := range cb.Txs {
 		tx := &cb.Txs[t]
 		if len(tx.Ciphertexts) != len(tx.Commitments) {
-			return fmt.Errorf("shielded transaction %x: %d ciphertexts for %d commitments", tx.ID, len(tx.Ciphertexts), len(tx.Commitments))
+			return nil, fmt.Errorf("shielded transaction %x: %d ciphertexts for %d commitments", tx.ID, len(tx.Ciphertexts), len(tx.Commitments))
 		}
 		for j := range tx.Commitments {
 			outs = append(outs, output{tx: t, cm: tx.Commitments[j], ct: &tx.Ciphertexts[j]})
 		}
 	}
 	w.decryptAll(outs)
+	return outs, nil
+}
+
+// applyDecrypted applies one block, whose outputs outs are decrypted
+// already (decrypt), to a copy of the state and replaces the state with the
+// copy only when the whole block applied, so an error part-way (a full
+// tree, a root that disagrees) leaves no half-applied block for a later
+// save to record. nfs maps the nullifier of every owned note to its index
+// (see nullifiers); the block's new notes join it only with the block. The
+// block's commitments are appended in one batch.
+//
+// A decrypted note whose nullifier the wallet already knows (the same note
+// sent twice: two outputs with one commitment, or a ciphertext replayed to
+// the wallet) is not counted again: its commitment is appended untracked,
+// since only one copy can ever be spent.
+func (w *Wallet) applyDecrypted(cb *CompactBlock, outs []output, nfs map[fr.Element]int, rep *SyncReport) error {
+	b := cb.Header
 	st := w.State
 	if len(cb.Txs) > 0 {
-		var err error
-		if st, err = w.State.clone(); err != nil {
-			return err
-		}
+		st = w.State.clone()
 	}
 	added := map[fr.Element]int{}
 	owned := func(nf fr.Element) (int, bool) {
