@@ -54,7 +54,13 @@ func init() {
 		if err != nil {
 			return err
 		}
-		r := relay.New(from, to, signer, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		// A one-off relay prints what it did; a following one logs each
+		// import as it is made.
+		level := slog.LevelWarn
+		if follow {
+			level = slog.LevelInfo
+		}
+		r := relay.New(from, to, signer, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 		if !follow {
 			ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
 			defer cancel()
