@@ -75,9 +75,27 @@ structured lines on stderr (--log-format text or json).`,
 		tuneGC()
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return serve.Run(ctx, flagHome, serve.Options{Config: cfg, Log: slog.New(h).With("home", flagHome)})
+		done := make(chan error, 1)
+		go func() { done <- serve.Run(ctx, flagHome, serve.Options{Config: cfg, Log: slog.New(h).With("home", flagHome)}) }()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+		}
+		// A stop seals the block in progress and closes the store within
+		// seconds; one that does not (a store whose folder was removed
+		// under it retries its writes forever) ends the process anyway.
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(stopTimeout):
+			return fmt.Errorf("node: not stopped %v after the signal: the store does not close (is %s still there?)", stopTimeout, flagHome)
+		}
 	}),
 }
+
+// stopTimeout bounds how long the node may take to stop after a signal.
+const stopTimeout = 15 * time.Second
 
 // tuneGC trades memory for CPU in a long-running node: the collector runs
 // when the heap has grown by 400% rather than 100% (a fifth less CPU per
