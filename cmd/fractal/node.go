@@ -76,7 +76,9 @@ structured lines on stderr (--log-format text or json).`,
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		done := make(chan error, 1)
-		go func() { done <- serve.Run(ctx, flagHome, serve.Options{Config: cfg, Log: slog.New(h).With("home", flagHome)}) }()
+		go func() {
+			done <- serve.Run(ctx, flagHome, serve.Options{Config: cfg, Log: slog.New(h).With("home", flagHome)})
+		}()
 		select {
 		case err := <-done:
 			return err
