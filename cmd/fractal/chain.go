@@ -61,13 +61,7 @@ public key; --json prints it with an "encoded" field (the proof file in
 base64), --out writes the proof file itself.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		text, _ := cmd.Flags().GetString("key")
-		prove, _ := cmd.Flags().GetBool("prove")
-		out, _ := cmd.Flags().GetString("out")
-		if out != "" && !prove {
-			return errors.New("query: --out needs --prove")
-		}
-		k, err := notes.ParseStateKey(text)
+		k, prove, out, err := queryFlags(cmd)
 		if err != nil {
 			return err
 		}
@@ -79,6 +73,18 @@ base64), --out writes the proof file itself.`,
 			return emitQuery(cmd, k, qp, prove, out)
 		})
 	}),
+}
+
+// queryFlags reads query's --key, --prove and --out.
+func queryFlags(cmd *cobra.Command) (k notes.StateKey, prove bool, out string, err error) {
+	text, _ := cmd.Flags().GetString("key")
+	prove, _ = cmd.Flags().GetBool("prove")
+	out, _ = cmd.Flags().GetString("out")
+	if out != "" && !prove {
+		return k, prove, out, errors.New("query: --out needs --prove")
+	}
+	k, err = notes.ParseStateKey(text)
+	return k, prove, out, err
 }
 
 // emitQuery prints a query's answer and, with prove, its proof (also

@@ -14,7 +14,6 @@ import (
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/internal/nodetest"
-	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -34,12 +33,7 @@ func TestLoad(t *testing.T) {
 	}
 	clients, perClient, chain := envInt(t, "FRACTAL_LOAD_CLIENTS", 100), envInt(t, "FRACTAL_LOAD_SENDERS", 30), envInt(t, "FRACTAL_LOAD_CHAIN", 10)
 	tk := nodetest.NewToken(t)
-	senders := nodetest.Keys(t, clients*perClient)
-	pubs := make([]keys.PublicKey, len(senders))
-	for i, k := range senders {
-		pubs[i] = k.Public()
-	}
-	seeds := tk.MintTo(t, pubs, 1_000_000)
+	senders, seeds := tk.Senders(t, clients*perClient, 1_000_000)
 	sink := nodetest.Key(t).Public()
 	code := os.Getenv("FRACTAL_LOAD_CODE")
 	chains := make([][]*phases.Tx, len(senders))

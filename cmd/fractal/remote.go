@@ -196,12 +196,8 @@ func emitNodeOutcome(ctx context.Context, cmd *cobra.Command, n *nodeRef, out *c
 }
 
 func remoteSubmit(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {
-	tx, err := readTxFile(args[0])
+	tx, err := readSignedTx(cmd, args[0])
 	if err != nil {
-		return err
-	}
-	keyFiles, _ := cmd.Flags().GetStringArray("key")
-	if err := signTx(tx, keyFiles); err != nil {
 		return err
 	}
 	if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
@@ -234,13 +230,7 @@ func remoteDeploy(ctx context.Context, cmd *cobra.Command, args []string, n *nod
 }
 
 func remoteQuery(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeRef) error {
-	text, _ := cmd.Flags().GetString("key")
-	prove, _ := cmd.Flags().GetBool("prove")
-	out, _ := cmd.Flags().GetString("out")
-	if out != "" && !prove {
-		return errors.New("query: --out needs --prove")
-	}
-	k, err := notes.ParseStateKey(text)
+	k, prove, out, err := queryFlags(cmd)
 	if err != nil {
 		return err
 	}
@@ -353,14 +343,7 @@ func remotePeers(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeRef
 	if err != nil {
 		return err
 	}
-	if ps == nil {
-		ps = []fractal.Peer{}
-	}
-	return emit(cmd, ps, func(w io.Writer) {
-		for _, p := range ps {
-			printPeer(w, p)
-		}
-	})
+	return emitPeers(cmd, ps)
 }
 
 func remotePeersSelf(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeRef) error {

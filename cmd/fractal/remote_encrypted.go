@@ -49,11 +49,7 @@ func remotePending(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeR
 }
 
 func remoteShare(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeRef) error {
-	vals, err := required(cmd, "share")
-	if err != nil {
-		return err
-	}
-	sk, err := readDecoded(vals[0], maxTfheFile, tfhe.DecodeKeyShare)
+	sk, err := keyShareFlag(cmd)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
 	"github.com/fractalvm/fractal/internal/nodetest"
-	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -74,12 +73,7 @@ func TestKilledUnderLoad(t *testing.T) {
 	}
 	const senders, chain = 40, 25 // per round
 	tk := nodetest.NewToken(t)
-	keysAll := nodetest.Keys(t, kills*senders)
-	pubs := make([]keys.PublicKey, len(keysAll))
-	for i, k := range keysAll {
-		pubs[i] = k.Public()
-	}
-	seeds := tk.MintTo(t, pubs, 1000)
+	keysAll, seeds := tk.Senders(t, kills*senders, 1000)
 	sink := nodetest.Key(t).Public()
 	rounds := make([]soakRound, kills)
 	for r := range rounds {

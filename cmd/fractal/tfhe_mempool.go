@@ -122,11 +122,7 @@ order (unless --no-seal). With --out they are written to FILE for fractal
 tfhe submit-share instead.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		vals, err := required(cmd, "share")
-		if err != nil {
-			return err
-		}
-		sk, err := readDecoded(vals[0], maxTfheFile, tfhe.DecodeKeyShare)
+		sk, err := keyShareFlag(cmd)
 		if err != nil {
 			return err
 		}
@@ -162,6 +158,15 @@ the fixed order (unless --no-seal).`,
 			return submitShares(cmd, in, raw)
 		})
 	}),
+}
+
+// keyShareFlag reads the key share file --share names.
+func keyShareFlag(cmd *cobra.Command) (*tfhe.KeyShare, error) {
+	vals, err := required(cmd, "share")
+	if err != nil {
+		return nil, err
+	}
+	return readDecoded(vals[0], maxTfheFile, tfhe.DecodeKeyShare)
 }
 
 // writeShares writes one keyholder's share batch to the file out.

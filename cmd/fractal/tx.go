@@ -49,12 +49,8 @@ calculation or validity is printed with the phase, predicate and reason, and
 the command fails; nothing of it is stored.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readTxFile(args[0])
+		tx, err := readSignedTx(cmd, args[0])
 		if err != nil {
-			return err
-		}
-		keyFiles, _ := cmd.Flags().GetStringArray("key")
-		if err := signTx(tx, keyFiles); err != nil {
 			return err
 		}
 		if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
@@ -118,6 +114,17 @@ func readTxFile(path string) (*phases.Tx, error) {
 		}
 	}
 	return tx, nil
+}
+
+// readSignedTx reads tx submit's transaction file and signs it with its
+// --key files.
+func readSignedTx(cmd *cobra.Command, path string) (*phases.Tx, error) {
+	tx, err := readTxFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keyFiles, _ := cmd.Flags().GetStringArray("key")
+	return tx, signTx(tx, keyFiles)
 }
 
 // signTx signs tx with each key file, first making the keys the signers

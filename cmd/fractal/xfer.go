@@ -104,14 +104,7 @@ var peersListCmd = &cobra.Command{
 			if err != nil {
 				return err
 			}
-			if ps == nil {
-				ps = []fractal.Peer{}
-			}
-			return emit(cmd, ps, func(w io.Writer) {
-				for _, p := range ps {
-					printPeer(w, p)
-				}
-			})
+			return emitPeers(cmd, ps)
 		})
 	}),
 }
@@ -130,6 +123,18 @@ var peersSelfCmd = &cobra.Command{
 			return emit(cmd, p, func(w io.Writer) { printPeer(w, p) })
 		})
 	}),
+}
+
+// emitPeers prints the trust file's entries.
+func emitPeers(cmd *cobra.Command, ps []fractal.Peer) error {
+	if ps == nil {
+		ps = []fractal.Peer{}
+	}
+	return emit(cmd, ps, func(w io.Writer) {
+		for _, p := range ps {
+			printPeer(w, p)
+		}
+	})
 }
 
 func printPeer(w io.Writer, p fractal.Peer) {

@@ -157,6 +157,18 @@ func (tk *Token) MintTo(t testing.TB, owners []keys.PublicKey, amount int) []Not
 	}
 }
 
+// Senders returns n fresh keys, each holding a GOLD note of amount (minted
+// on the open instance), and those notes.
+func (tk *Token) Senders(t testing.TB, n, amount int) ([]keys.PrivateKey, []Note) {
+	t.Helper()
+	ks := Keys(t, n)
+	pubs := make([]keys.PublicKey, n)
+	for i, k := range ks {
+		pubs[i] = k.Public()
+	}
+	return ks, tk.MintTo(t, pubs, amount)
+}
+
 // Sign makes keys the transaction's signers and signs it with each.
 func Sign(t testing.TB, tx *phases.Tx, ks ...keys.PrivateKey) *phases.Tx {
 	t.Helper()

@@ -21,12 +21,24 @@ import (
 // so that a sparse pattern costs a bounded read per call.
 const notesScanBudget = 4096
 
-// block returns the block at h, or not_found above the head.
+// block returns the block at h, or not_found above the head. Blocks are
+// read from the store, which a client that saw a seal's effects may be
+// ahead of the node's own record of its head by a moment.
 func (s *Service) block(h uint64) (*fractal.Block, error) {
-	if head := s.n.Head(); h > head.Height {
+	b, err := s.in.Block(h)
+	if err == nil {
+		return b, nil
+	}
+	head, herr := s.in.Head()
+	if herr == nil && h > head.Height {
 		return nil, notFound("no block at height %d (the head is %d)", h, head.Height)
 	}
-	b, err := s.in.Block(h)
+	return nil, internal(err)
+}
+
+// head returns the last sealed block, from the store.
+func (s *Service) head() (*fractal.Block, error) {
+	b, err := s.in.Head()
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -38,11 +50,14 @@ func (s *Service) GetBlock(ctx context.Context, req *connect.Request[v1.GetBlock
 	if err != nil {
 		return nil, err
 	}
-	b := s.n.Head()
+	var b *fractal.Block
 	if m.Height != nil {
-		if b, err = s.block(*m.Height); err != nil {
-			return nil, err
-		}
+		b, err = s.block(*m.Height)
+	} else {
+		b, err = s.head()
+	}
+	if err != nil {
+		return nil, err
 	}
 	return connect.NewResponse(&v1.GetBlockResponse{Block: wire.Block(b)}), nil
 }
@@ -62,7 +77,11 @@ func (s *Service) ListBlocks(ctx context.Context, req *connect.Request[v1.ListBl
 	if err != nil {
 		return nil, err
 	}
-	head := s.n.Head().Height
+	hb, err := s.head()
+	if err != nil {
+		return nil, err
+	}
+	head := hb.Height
 	up := m.OldestFirst
 	var pos uint64
 	switch {

@@ -171,12 +171,16 @@ func (s *Service) GetStatus(ctx context.Context, req *connect.Request[v1.GetStat
 		return nil, err
 	}
 	cfg := s.in.Config()
+	head, err := s.head()
+	if err != nil {
+		return nil, err
+	}
 	out := &v1.GetStatusResponse{
 		InstanceId: wire.Hex(s.in.ID()), GenesisHash: wire.Hex(s.genesis), Executor: s.in.Executor().String(),
-		Head: wire.Header(s.n.Head()), MempoolDepth: uint64(s.n.QueueDepth()), MaxQueue: uint64(cfg.MaxQueue),
+		Head: wire.Header(head), MempoolDepth: uint64(s.n.QueueDepth()), MaxQueue: uint64(cfg.MaxQueue),
 		MaxBlockTxs: uint32(cfg.MaxBlockTxs), MaxTxBytes: uint32(cfg.MaxTxBytes),
 	}
-	_, err := s.in.ThresholdKey()
+	_, err = s.in.ThresholdKey()
 	switch {
 	case err == nil:
 		out.EncryptedMempool = true

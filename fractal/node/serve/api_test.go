@@ -28,12 +28,8 @@ type apiNode struct {
 func newAPINode(t *testing.T, n int, tune func(*node.Config)) *apiNode {
 	t.Helper()
 	tk := nodetest.NewToken(t)
-	a := &apiNode{tk: tk, keys: nodetest.Keys(t, n)}
-	pubs := make([]keys.PublicKey, n)
-	for i, k := range a.keys {
-		pubs[i] = k.Public()
-	}
-	a.seeds = tk.MintTo(t, pubs, 100)
+	a := &apiNode{tk: tk}
+	a.keys, a.seeds = tk.Senders(t, n, 100)
 	tk.Close(t)
 	cfg := nodetest.Config()
 	if tune != nil {
