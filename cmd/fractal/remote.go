@@ -257,13 +257,9 @@ func remoteExports(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeR
 }
 
 func remoteClaim(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {
-	id, err := parseHash(args[0])
+	id, out, err := claimArgs(cmd, args)
 	if err != nil {
-		return fmt.Errorf("export ID: %w", err)
-	}
-	out, _ := cmd.Flags().GetString("out")
-	if out == "" {
-		return fmt.Errorf("exports claim needs --out FILE")
+		return err
 	}
 	raw, err := n.Claim(ctx, id)
 	if err != nil {

@@ -308,13 +308,9 @@ FILE must not exist. An export committed after the head block cannot be
 claimed until a block is signed (every seal signs one).`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		id, err := parseHash(args[0])
+		id, out, err := claimArgs(cmd, args)
 		if err != nil {
-			return fmt.Errorf("export ID: %w", err)
-		}
-		out, _ := cmd.Flags().GetString("out")
-		if out == "" {
-			return fmt.Errorf("exports claim needs --out FILE")
+			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			c, err := in.ClaimFor(id)
@@ -324,6 +320,19 @@ claimed until a block is signed (every seal signs one).`,
 			return writeClaim(cmd, args[0], c, out)
 		})
 	}),
+}
+
+// claimArgs reads exports claim's EXPORT_ID and --out.
+func claimArgs(cmd *cobra.Command, args []string) ([32]byte, string, error) {
+	id, err := parseHash(args[0])
+	if err != nil {
+		return id, "", fmt.Errorf("export ID: %w", err)
+	}
+	out, _ := cmd.Flags().GetString("out")
+	if out == "" {
+		return id, out, fmt.Errorf("exports claim needs --out FILE")
+	}
+	return id, out, nil
 }
 
 // writeClaim writes the claim of export id to the file out.
