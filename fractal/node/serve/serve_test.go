@@ -107,6 +107,17 @@ func TestMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ready\n"} {
+		resp, err := http.Get(n.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != want {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, body)
+		}
+	}
 	resp, err := http.Get(n.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
