@@ -52,6 +52,10 @@ type Node struct {
 	closing sync.RWMutex
 	stopped bool
 
+	// lastEncrypted names the encrypted batch state the seal loop last
+	// reported (encryptedChanged); used by the seal loop only.
+	lastEncrypted string
+
 	head      atomic.Pointer[fractal.Block]
 	sealErr   atomic.Pointer[error] // the last seal's failure, nil after a success
 	stop      chan struct{}         // closed by Stop
@@ -239,8 +243,7 @@ func (n *Node) SubmitShares(raw []byte) (*fractal.EncryptedStatus, error) {
 		}
 		return nil, &Error{Kind: Invalid, Err: err}
 	}
-	n.dirty.Store(true)
-	n.hub.publish(&SealEvent{Height: n.Head().Height, Encrypted: st})
+	n.dirty.Store(true) // the next seal reports the batch, and opens it once k shares are in
 	return st, nil
 }
 

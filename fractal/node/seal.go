@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -57,8 +58,8 @@ func (n *Node) sealOnce() error {
 		return err
 	}
 	n.sealErr.Store(nil)
-	if len(s.Receipts) == 0 && s.Encrypted == nil {
-		return nil
+	if len(s.Receipts) == 0 && !n.encryptedChanged(s.Encrypted) {
+		return nil // nothing sealed, and a batch still waits as it did
 	}
 	ev := &SealEvent{Height: n.Head().Height, Block: s.Block, Receipts: s.Receipts, Encrypted: s.Encrypted}
 	if s.Block != nil {
@@ -87,6 +88,19 @@ func (n *Node) sealOnce() error {
 	}
 	n.log.Info("sealed", attrs...)
 	return nil
+}
+
+// encryptedChanged reports whether st (an encrypted batch a seal reported,
+// or nil) differs from the last one reported, and remembers it: a batch
+// waiting for shares is reported by every seal, but is news once.
+func (n *Node) encryptedChanged(st *fractal.EncryptedStatus) bool {
+	key := ""
+	if st != nil {
+		key = fmt.Sprintf("%d/%v/%d", st.Batch.Number, st.State, len(st.Shares))
+	}
+	changed := key != n.lastEncrypted
+	n.lastEncrypted = key
+	return changed && st != nil
 }
 
 // recount sets the queue depth from the store after a seal.

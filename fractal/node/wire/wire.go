@@ -199,8 +199,8 @@ func ToNote(m *v1.Note) (*notes.Note, error) {
 	return notes.Decode(m.Encoding)
 }
 
-// ToBlock decodes a block from its encoding and checks it is the one its
-// header names (signature not checked: fractal.VerifyBlock).
+// ToBlock decodes a block from its encoding (the readable header is not
+// read; the signature is not checked: fractal.VerifyBlock).
 func ToBlock(m *v1.Block) (*fractal.Block, error) {
 	if m == nil {
 		return nil, fmt.Errorf("block: missing")
