@@ -200,12 +200,14 @@ func (s *Service) GetStatus(ctx context.Context, req *connect.Request[v1.GetStat
 }
 
 // receiptWait is how long SubmitTransaction may wait for a receipt: until
-// shortly before the call's deadline, within the node's own limit.
+// shortly before the call's deadline (a quarter of what is left, at most a
+// second, for the answer to reach the caller on a busy machine), within the
+// node's own limit.
 func (s *Service) receiptWait(ctx context.Context) time.Duration {
 	wait := time.Duration(s.n.Config().MaxReceiptWait)
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
-		wait = min(wait, left-min(left/10, 500*time.Millisecond))
+		wait = min(wait, left-min(left/4, time.Second))
 	}
 	return max(wait, 0)
 }
