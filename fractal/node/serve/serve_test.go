@@ -187,8 +187,8 @@ func TestEventsOutliveTheReadTimeout(t *testing.T) {
 
 // TestFullBlocksSealBackToBack: a block cut by max_block_gas before all
 // that was queued is followed at once by the next, not a block time later.
-// Four transfers of gas limit 1,000,000 are queued (a block's worth by
-// max_block_txs, which starts a seal) under max_block_gas 2,000,000 and a
+// Four transfers are queued (a block's worth by max_block_txs, which
+// starts a seal) under a max_block_gas of two transfers' gas limits and a
 // block time of an hour: they commit in two blocks of two.
 func TestFullBlocksSealBackToBack(t *testing.T) {
 	tk := nodetest.NewToken(t)
@@ -203,7 +203,7 @@ func TestFullBlocksSealBackToBack(t *testing.T) {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	cfg["max_block_txs"], cfg["max_block_gas"] = 4, 2_000_000
+	cfg["max_block_txs"], cfg["max_block_gas"] = 4, 2*nodetest.TransferGas
 	if raw, err = json.Marshal(cfg); err != nil {
 		t.Fatal(err)
 	}
