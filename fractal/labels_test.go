@@ -50,7 +50,7 @@ func TestFollowAcrossTwoTransactions(t *testing.T) {
 		{follows(first.ID(), "change", "y", onlyC), fmt.Sprintf("follow %x: its labelled outputs are outside the read constraints", first.ID())},
 	} {
 		before := dumpStore(t, f.in)
-		rc, err := f.in.Simulate(t.Context(), c.tx)
+		rc, _, err := f.in.Simulate(t.Context(), c.tx, false)
 		if err != nil || rc.Phase != phases.PhaseLookup || !strings.Contains(rc.Reason, c.want) {
 			t.Fatalf("simulate: %+v %v, want %q", rc, err, c.want)
 		}

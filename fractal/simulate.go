@@ -4,78 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
-	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
-
-// Simulate runs tx as the next block would and writes nothing: the
-// admission checks of Check that need no queue (form, size, the block gas
-// limit, the fee, not executed before), then phases 1–3 through the Execute
-// stage against the committed state, with the executor as the block's
-// producer. It returns tx's receipt, with the gas of each phase and the fee
-// it would pay; a transaction that admission or the phases refuse gets a
-// refused receipt saying why (phase admission for the checks before phase
-// 1). The error is for a host failure only.
-//
-// A transaction with signers but no signatures at all runs as if each
-// signer had signed: no Lua code sees a signature and the ID does not
-// cover them, so the gas is the signed transaction's, and a wallet can
-// estimate before signing. Any signature given must verify. The gas of a
-// run depends on the gas limit only when it runs out, so a simulation with
-// a higher limit reports what the transaction needs (decision 145).
-//
-// It takes no lock: like Execute it reads one snapshot of the store, and
-// the next block may still see another state (a note spent meanwhile).
-func (in *Instance) Simulate(ctx context.Context, tx *phases.Tx) (*phases.Receipt, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	run := tx
-	if len(tx.Signatures) == 0 && len(tx.Signers) > 0 {
-		cp := *tx
-		run = &cp
-		run.MarkVerified()
-	}
-	view := in.db.NewTransaction(false)
-	defer view.Discard()
-	id := tx.ID()
-	if err := in.simulateAdmission(view, run); err != nil {
-		return &phases.Receipt{TxID: id, Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: err.Error()}, nil
-	}
-	head, err := headHeight(view)
-	if err != nil {
-		return nil, fmt.Errorf("fractal: simulate: %w", err)
-	}
-	p := &Proposal{Producer: in.pub, Txs: []*phases.Tx{run}}
-	if p.Parent, err = in.blockAt(view, head); err != nil {
-		return nil, fmt.Errorf("fractal: simulate: %w", err)
-	}
-	x, err := in.execute(ctx, badgerdb.KV{Txn: view}, p, nil)
-	if err != nil {
-		return nil, fmt.Errorf("fractal: simulate: %w", err)
-	}
-	return x.Receipts[0], nil
-}
-
-// simulateAdmission is Check's admission for Simulate: everything but the
-// queue, and signatures only when tx is not marked as verified.
-func (in *Instance) simulateAdmission(view *badger.Txn, tx *phases.Tx) error {
-	if _, err := in.checkForm(tx); err != nil {
-		return err
-	}
-	if len(tx.Signatures) > 0 {
-		if err := tx.VerifySignatures(); err != nil {
-			return err
-		}
-	}
-	if err := in.checkFee(view, tx, false); err != nil {
-		return err
-	}
-	return checkExecuted(view, tx.ID())
-}
 
 // GasMargin is the share EstimateGas adds to the smallest sufficient gas
 // limit, in percent (decision 145): a block may see a state that costs a
@@ -91,8 +22,9 @@ const GasMargin = 20
 // enough, since each of the N validity predicates may use only 1/N of what
 // calculation left. It returns that simulation's receipt and the limit plus
 // GasMargin percent, rounded up, within the largest. The receipt of a
-// transaction that would be refused says why; the limit is then 0. tx is
-// not changed: set the limit, then sign (the ID covers it).
+// transaction that phases 1–3 would refuse says why, and the limit is then
+// 0; one that admission refuses is an error, as for Simulate. tx is not
+// changed: set the limit, then sign (the ID covers it).
 func (in *Instance) EstimateGas(ctx context.Context, tx *phases.Tx) (*phases.Receipt, uint64, error) {
 	run := *tx
 	run.Signatures = nil
@@ -102,7 +34,8 @@ func (in *Instance) EstimateGas(ctx context.Context, tx *phases.Tx) (*phases.Rec
 	}
 	simulate := func(limit uint64) (*phases.Receipt, error) {
 		run.GasLimit = limit
-		return in.Simulate(ctx, &run)
+		rc, _, err := in.Simulate(ctx, &run, true)
+		return rc, err
 	}
 	rc, err := simulate(largest)
 	if err != nil || rc.Err() != nil {

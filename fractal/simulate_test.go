@@ -22,8 +22,8 @@ func TestSimulateGivesTheCommittedGas(t *testing.T) {
 	unsigned.Signatures = nil
 	before := dumpStore(t, f.in)
 	var sims [][]byte
-	for _, c := range []*phases.Tx{tx, &unsigned} {
-		rc, err := f.in.Simulate(context.Background(), c)
+	for i, c := range []*phases.Tx{tx, &unsigned} {
+		rc, _, err := f.in.Simulate(context.Background(), c, i == 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,9 +48,9 @@ func TestSimulateGivesTheCommittedGas(t *testing.T) {
 	}
 }
 
-// TestSimulateRefusals: a transaction that admission or the phases would
-// refuse simulates to a refused receipt with the reason, and nothing is
-// written.
+// TestSimulateRefusals: a transaction that admission would refuse is an
+// error with the reason; one that the phases would refuse simulates to a
+// refused receipt with the reason; nothing is written either way.
 func TestSimulateRefusals(t *testing.T) {
 	f := newFixture(t, DefaultConfig())
 	done := f.mint(f.allow, f.allow, f.alice, "once", "1")
@@ -60,12 +60,12 @@ func TestSimulateRefusals(t *testing.T) {
 	cases := []struct {
 		name  string
 		tx    *phases.Tx
-		phase phases.Phase
+		phase phases.Phase // PhaseAdmission: an error
 		want  string
 	}{
 		{"predicate refuses", f.mint(f.deny, f.allow, f.alice, "k", "1"), phases.PhaseValidity, fmt.Sprintf("application predicate %x: returned false", f.deny[:8])},
 		{"spends a note that is gone", f.move(f.allow, f.allow, f.alice, "never", "g", "1"), phases.PhaseLookup, "no live note at"},
-		{"replayed", done, phases.PhaseAdmission, "replayed transaction: already executed in block 1"},
+		{"replayed", done, phases.PhaseAdmission, "already executed in block 1"},
 		{"bad signature", badSig, phases.PhaseAdmission, "does not verify"},
 		{"no signers", f.sign(f.mint(f.allow, f.allow, f.alice, "n", "1")), phases.PhaseAdmission, "transaction lists no signers"},
 		{"gas limit over the block's", func() *phases.Tx {
@@ -77,12 +77,13 @@ func TestSimulateRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := dumpStore(t, f.in)
-			rc, err := f.in.Simulate(context.Background(), c.tx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rc.Status != phases.Refused || rc.Phase != c.phase || !strings.Contains(rc.Reason, c.want) || rc.TxID != c.tx.ID() {
-				t.Fatalf("simulation: %+v, want refused in %s: %q", rc, c.phase, c.want)
+			rc, _, err := f.in.Simulate(context.Background(), c.tx, false)
+			if c.phase == phases.PhaseAdmission {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("simulation: %+v %v, want the error %q", rc, err, c.want)
+				}
+			} else if err != nil || rc.Status != phases.Refused || rc.Phase != c.phase || !strings.Contains(rc.Reason, c.want) || rc.TxID != c.tx.ID() {
+				t.Fatalf("simulation: %+v %v, want refused in %s: %q", rc, err, c.phase, c.want)
 			}
 			if dumpStore(t, f.in) != before {
 				t.Fatal("Simulate changed the store")

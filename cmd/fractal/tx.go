@@ -37,21 +37,24 @@ var txCmd = &cobra.Command{
 }
 
 var txSubmitCmd = &cobra.Command{
-	Use:   "submit TX.json --key KEYFILE...",
+	Use:   "submit TX.json [--key KEYFILE...] [--gas auto|N]",
 	Short: "Sign a transaction, queue it, seal a block and print its receipt",
 	Long: `submit reads a transaction in its JSON form (docs/formats/transactions.md;
 "lookup_file" and "calculation_file" are relative to TX.json's folder), signs
 it with every --key (when the JSON lists no signers, the keys' public keys
-become the signers, in order), and queues it. The instance refuses, changing
-nothing, a transaction that is malformed, unsigned, wrongly signed or already
-executed.
+become the signers, in order), and queues it. Without --key the file must be
+signed by every signer already (fractal tx sign). The instance refuses,
+changing nothing, a transaction that is malformed, unsigned, wrongly signed
+or already executed, and one whose fee does not pass admission.
 
---gas auto first simulates the transaction on the committed state (as fractal
-tx simulate), finds the smallest gas limit with which it is still accepted (the
-gas used may not be enough: each validity predicate gets a share of what
-calculation left) and asks for that plus 20%, at most what admission allows (max_block_gas, and what the fee note pays at its price); a
+--gas auto first simulates the transaction on the instance in --home (as
+fractal tx simulate), finds the smallest gas limit with which it is still
+accepted (the gas used may not be enough: each validity predicate gets a
+share of what calculation left) and asks for that plus 20%, at most what
+admission allows (max_block_gas, and what the fee note pays at its price); a
 transaction the simulation refuses is printed with the reason, and nothing is
-queued. --gas N sets the gas limit to N.
+queued. --gas N sets the gas limit to N. Either needs --key: the gas limit is
+part of the ID the signatures cover.
 
 Unless --no-seal is given it then seals a block with everything queued (more
 blocks when more than a block's worth was queued before it) and prints this
@@ -61,19 +64,8 @@ phase, predicate and reason, and the command fails; it is stored only when it
 paid a fee (decision 140), and then only its fee moved.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readTxFile(args[0])
+		tx, err := readSignedTx(cmd, args[0])
 		if err != nil {
-			return err
-		}
-		keyFiles, _ := cmd.Flags().GetStringArray("key")
-		privs, err := loadKeys(keyFiles)
-		if err != nil {
-			return err
-		}
-		if err := setGas(cmd, tx, privs); err != nil {
-			return err
-		}
-		if err := tx.SignAll(rand.Reader, privs); err != nil {
 			return err
 		}
 		if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
@@ -85,22 +77,33 @@ paid a fee (decision 140), and then only its fee moved.`,
 				return err
 			}
 			if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal {
-				out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
-				return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
+				return emitQueued(cmd, id)
 			}
 			rc, b, err := in.SealFor(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
-			if err := emitReceipt(cmd, viewReceipt(in, rc, b)); err != nil {
-				return err
-			}
-			if err := refused(rc); err != nil {
-				return fmt.Errorf("transaction %x %w", id[:8], err)
-			}
-			return nil
+			return emitOutcome(cmd, viewReceipt(in, rc, b))
 		})
 	}),
+}
+
+// emitQueued prints that transaction id is queued.
+func emitQueued(cmd *cobra.Command, id [32]byte) error {
+	out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
+	return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
+}
+
+// emitOutcome prints a transaction's receipt and fails when it was
+// refused.
+func emitOutcome(cmd *cobra.Command, v receiptView) error {
+	if err := emitReceipt(cmd, v); err != nil {
+		return err
+	}
+	if err := refused(v.rc); err != nil {
+		return fmt.Errorf("transaction %x %w", v.rc.TxID[:8], err)
+	}
+	return nil
 }
 
 // readTxFile parses a transaction's JSON form from path; the code files it
@@ -128,41 +131,53 @@ func readTxFile(path string) (*phases.Tx, error) {
 	return tx, nil
 }
 
-// loadKeys reads the signers' key files, at least one.
-func loadKeys(keyFiles []string) ([]keys.PrivateKey, error) {
+// readSignedTx reads tx submit's transaction file, sets its gas limit as
+// --gas says, and signs it with its --key files.
+func readSignedTx(cmd *cobra.Command, path string) (*phases.Tx, error) {
+	tx, err := readTxFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keyFiles, _ := cmd.Flags().GetStringArray("key")
+	if err := setGas(cmd, tx, keyFiles); err != nil {
+		return nil, err
+	}
+	return tx, signTx(tx, keyFiles)
+}
+
+// signTx signs tx with each key file, first making the keys the signers
+// when the transaction names none. Without key files the transaction must
+// be signed by all its signers already (fractal tx sign).
+func signTx(tx *phases.Tx, keyFiles []string) error {
 	if len(keyFiles) == 0 {
-		return nil, fmt.Errorf("no --key given: a transaction must be signed")
+		if err := tx.VerifySignatures(); err != nil {
+			return fmt.Errorf("no --key given, and the transaction is not fully signed: %w (sign it with --key, or with fractal tx sign)", err)
+		}
+		return nil
 	}
 	privs := make([]keys.PrivateKey, len(keyFiles))
 	for i, kf := range keyFiles {
 		k, err := keys.LoadKeyFile(kf)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		privs[i] = k
-	}
-	return privs, nil
-}
-
-// signTx signs tx with each key file (phases.Tx.SignAll).
-func signTx(tx *phases.Tx, keyFiles []string) error {
-	privs, err := loadKeys(keyFiles)
-	if err != nil {
-		return err
 	}
 	return tx.SignAll(rand.Reader, privs)
 }
 
-// setGas applies submit's --gas to the unsigned tx, whose signers are
-// privs' keys when the file lists none: a number is the gas limit; "auto"
-// asks the instance for an estimate (fractal.Instance.EstimateGas) and
-// says what it chose on stderr.
-func setGas(cmd *cobra.Command, tx *phases.Tx, privs []keys.PrivateKey) error {
+// setGas applies submit's --gas to tx before it is signed with keyFiles,
+// whose keys become its signers when the file lists none: a number is the
+// gas limit; "auto" asks the instance for an estimate
+// (fractal.Instance.EstimateGas) and says what it chose on stderr.
+func setGas(cmd *cobra.Command, tx *phases.Tx, keyFiles []string) error {
 	gas, _ := cmd.Flags().GetString("gas")
-	switch gas {
-	case "":
+	switch {
+	case gas == "":
 		return nil
-	case "auto":
+	case len(keyFiles) == 0:
+		return fmt.Errorf("--gas needs --key: the gas limit is part of the ID the signatures cover")
+	case gas == "auto":
 	default:
 		n, err := strconv.ParseUint(gas, 10, 64)
 		if err != nil || n == 0 {
@@ -172,7 +187,11 @@ func setGas(cmd *cobra.Command, tx *phases.Tx, privs []keys.PrivateKey) error {
 		return nil
 	}
 	if len(tx.Signers) == 0 {
-		for _, k := range privs {
+		for _, kf := range keyFiles {
+			k, err := keys.LoadKeyFile(kf)
+			if err != nil {
+				return err
+			}
 			tx.Signers = append(tx.Signers, k.Public())
 		}
 	}
@@ -203,23 +222,21 @@ before), then lookup, calculation and validity. It prints the receipt: the gas
 of each phase, the notes it would spend and create, the fee it would pay. It
 writes nothing: no queue entry, no block, no note.
 
-A transaction that would be refused prints its refused receipt with the phase
-and reason, and the command fails. The gas a run uses does not depend on its
+A transaction refused at admission (malformed, wrongly signed, a fee that
+does not pass, executed before) fails with the reason in one line; one that
+lookup, calculation or validity would refuse prints its refused receipt with
+the phase and reason, and the command fails. The gas a run uses does not depend on its
 gas limit unless it runs out, so the receipt's gas is what the committed
 execution uses on the same state (decision 145); tx submit --gas auto adds a
 margin to it.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readTxFile(args[0])
+		tx, err := readSignedTx(cmd, args[0])
 		if err != nil {
 			return err
 		}
-		keyFiles, _ := cmd.Flags().GetStringArray("key")
-		if err := signTx(tx, keyFiles); err != nil {
-			return err
-		}
 		return withInstance(func(in *fractal.Instance) error {
-			rc, err := in.Simulate(cmd.Context(), tx)
+			rc, _, err := in.Simulate(cmd.Context(), tx, false)
 			if err != nil {
 				return err
 			}
@@ -240,7 +257,8 @@ var blockSealCmd = &cobra.Command{
 	Long: `seal takes the queued transactions in arrival order (up to the configured
 block size), runs them through the four phases and commits the accepted ones
 as a new signed block. It prints the block and every transaction's status.
-Refused transactions leave the queue and are not stored. With nothing queued
+Refused transactions leave the queue and are not stored, unless they paid a
+fee (decision 140). With nothing queued
 it prints that and changes nothing.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
@@ -277,7 +295,8 @@ var receiptCmd = &cobra.Command{
 	Short: "Show the receipt of a committed transaction",
 	Long: `receipt prints the stored receipt of the committed transaction TXID (64 hex
 digits): its status, the gas of each phase, the notes it spent and created,
-and its log. Refused transactions are not stored and are reported unknown.`,
+and its log. Refused transactions are not stored and are reported unknown,
+unless they paid a fee (decision 140).`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		id, err := parseHash(args[0])
@@ -312,8 +331,13 @@ type receiptView struct {
 	proving time.Duration
 }
 
+// exportLister lists an outbox: an instance, or a node through its API.
+type exportLister interface {
+	Exports(to *[32]byte) ([]*chain.ExportRecord, error)
+}
+
 // viewReceipt finds the exports of rc's transaction in in's outbox.
-func viewReceipt(in *fractal.Instance, rc *phases.Receipt, b *chain.Block) receiptView {
+func viewReceipt(in exportLister, rc *phases.Receipt, b *chain.Block) receiptView {
 	v := receiptView{rc: rc, block: b}
 	if rc.Status != phases.Accepted {
 		return v
