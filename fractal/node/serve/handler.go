@@ -83,8 +83,14 @@ func knownMethods(api http.Handler) http.Handler {
 
 // bounded holds a call to the node's limits: a body of at most max bytes,
 // read within readTimeout (a client that trickles its request is cut off).
+// A request without a body (a GET, such as a browser's /events) has nothing
+// to trickle: a read deadline would only end its stream.
 func bounded(h http.Handler, max int64, readTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
 		rc := http.NewResponseController(w)
 		body := &timedBody{ReadCloser: http.MaxBytesReader(w, r.Body, max)}
 		body.timer = time.AfterFunc(readTimeout, func() {
