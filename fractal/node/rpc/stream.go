@@ -25,7 +25,9 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[v1.WatchReques
 
 // WatchEvents runs a Watch request, sending each event with send: the
 // stream of the API, or another transport of the same events (the node's
-// server-sent events).
+// server-sent events). send(nil) comes once, when the stream is subscribed
+// to live events: the transport sends its headers then, so a client whose
+// call returned misses no event it causes afterwards.
 func (s *Service) WatchEvents(ctx context.Context, m *v1.WatchRequest, send func(*v1.WatchResponse) error) error {
 	if err := check(m); err != nil {
 		return err
@@ -47,13 +49,14 @@ func (s *Service) WatchEvents(ctx context.Context, m *v1.WatchRequest, send func
 	if m.StartHeight != nil {
 		next = *m.StartHeight
 	}
-	return s.follow(ctx, next, len(w.patterns) > 0, w.stored, w.sealed)
+	return s.follow(ctx, next, len(w.patterns) > 0, w.stored, func() error { return send(nil) }, w.sealed)
 }
 
-// follow sends the stored blocks from next on with stored, then the live
-// events with sealed, until ctx ends or the subscription is dropped.
+// follow sends the stored blocks from next on with stored, calls
+// subscribed once it follows the live events, then sends them with sealed,
+// until ctx ends or the subscription is dropped.
 func (s *Service) follow(ctx context.Context, next uint64, wantNotes bool,
-	stored func(ctx context.Context, h uint64) error, sealed func(ev *node.SealEvent) error) error {
+	stored func(ctx context.Context, h uint64) error, subscribed func() error, sealed func(ev *node.SealEvent) error) error {
 	catchUp := func() error {
 		for ; next <= s.n.Head().Height; next++ {
 			if err := ctx.Err(); err != nil {
@@ -71,6 +74,9 @@ func (s *Service) follow(ctx context.Context, next uint64, wantNotes bool,
 	sub := s.n.Subscribe(wantNotes)
 	defer s.n.Unsubscribe(sub)
 	if err := catchUp(); err != nil {
+		return err
+	}
+	if err := subscribed(); err != nil {
 		return err
 	}
 	for {
@@ -250,7 +256,8 @@ func (s *Service) CompactBlocks(ctx context.Context, req *connect.Request[v1.Com
 		}
 		return nil
 	}
-	return s.follow(ctx, m.StartHeight, false, send, func(ev *node.SealEvent) error {
+	flush := func() error { return stream.Send(nil) }
+	return s.follow(ctx, m.StartHeight, false, send, flush, func(ev *node.SealEvent) error {
 		if ev.Block == nil {
 			return nil
 		}

@@ -79,11 +79,11 @@ func knownMethods(api http.Handler) http.Handler {
 
 // bounded holds a call to the node's limits: a body of at most max bytes,
 // read within readTimeout (a client that trickles its request is cut off).
-// A request without a body (a GET, such as a browser's /events) has nothing
-// to trickle: a read deadline would only end its stream.
+// A request without a body (GET /events) is read once its headers are: a
+// read deadline then would cut off the stream it answers.
 func bounded(h http.Handler, max int64, readTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == http.NoBody {
+		if r.Body == http.NoBody || r.ContentLength == 0 {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -202,6 +202,9 @@ func events(svc *rpc.Service) http.Handler {
 				w.Header().Set("Cache-Control", "no-cache")
 				w.WriteHeader(http.StatusOK)
 				started = true
+			}
+			if ev == nil { // subscribed: the headers go now
+				return http.NewResponseController(w).Flush()
 			}
 			b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(ev)
 			if err != nil {

@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
+	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -141,5 +143,40 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 		}
+	}
+}
+
+// TestEventsOutliveTheReadTimeout: an /events stream (HTTP/1.1, GET, no
+// body) and a Watch stream go on receiving live blocks long after
+// request_read_timeout, which bounds only the sending of a request.
+func TestEventsOutliveTheReadTimeout(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	keys, seeds := tk.Senders(t, 1, 100)
+	tk.Close(t)
+	cfg := nodetest.Config()
+	cfg.RequestReadTimeout = node.Duration(200 * time.Millisecond)
+	n := nodetest.Start(t, tk.Home, cfg)
+	resp, err := http.Get(n.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	st, err := n.Client.API.Watch(wctx, connect.NewRequest(&v1.WatchRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond) // three read timeouts
+	tx, _ := tk.Transfer(t, keys[0], seeds[0], nodetest.Key(t).Public(), 1)
+	if _, err := n.Client.Submit(context.Background(), tx, true); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, `data: {"height":"2"`) && !strings.HasPrefix(line, `data: {"height": "2"`) {
+		t.Fatalf("/events after the read timeout: %q %v", line, err)
+	}
+	if !st.Receive() || st.Msg().GetBlock().GetHeight() != 2 {
+		t.Fatalf("Watch after the read timeout: %v", st.Err())
 	}
 }
