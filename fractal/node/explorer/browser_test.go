@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,10 +17,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
+	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
 )
 
 // Hostile text the chain holds: a note's key and value, a predicate's
@@ -118,6 +121,23 @@ func (b *browser) expect(sel, want string) {
 		}
 	}
 	b.t.Errorf("%s: %q\nwant %q", sel, got, want)
+}
+
+// expectRow fails when no row of the table sel has exactly the cells want
+// within 10 s.
+func (b *browser) expectRow(sel string, want ...string) {
+	b.t.Helper()
+	js := fmt.Sprintf(`Array.from(document.querySelectorAll(%q + " tbody tr")).map(function (tr) {
+		return Array.from(tr.cells).map(function (td) { return td.textContent; }).join("|");
+	}).join("\n")`, sel)
+	row, rows := strings.Join(want, "|"), ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		rows = run(b, chromedp.Evaluate[string](js))
+		if slices.Contains(strings.Split(rows, "\n"), row) {
+			return
+		}
+	}
+	b.t.Errorf("%s has no row %q; its rows:\n%s", sel, row, rows)
 }
 
 // inert fails when hostile text ran or made elements: no pwned flag, no
@@ -484,4 +504,85 @@ func TestExplorer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestExplorerEncrypted follows an encrypted transaction on the encrypted
+// mempool's page: its batch waiting for shares, each keyholder's share
+// arriving live, the batch opened, and the payload's outcome.
+func TestExplorerEncrypted(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	pk, sks, err := tfhe.TrustedDealerSetup(3, 2) // a dealer: tests only
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.In.AttachThresholdKey(pk); err != nil {
+		t.Fatal(err)
+	}
+	open, err := tk.In.Deploy([]byte(openLua))
+	if err != nil {
+		t.Fatal(err)
+	}
+	instance := tk.In.ID()
+	tk.Close(t)
+	n := nodetest.Start(t, tk.Home, nodetest.Config())
+	b := newBrowser(t, n.URL)
+	ctx := context.Background()
+
+	b.open("/encrypted")
+	keyID := pk.ID()
+	b.expect("#mempool-state", fmt.Sprintf("Open: payloads are sealed to threshold key %x; 2 of 3 keyholders' shares open a batch.", keyID))
+	b.expect("#live", "following")
+	tx := create(t, open, "sealed", "note", nodetest.Key(t))
+	p, err := fractal.EncryptTx(pk, instance, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := n.Client.SubmitEncrypted(ctx, p.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.expectRow("#batches", "1", "fixed", "1", "0 of 2")
+	// The batch then waits for keyholder shares (the API says so at once;
+	// the stream says it with the next change).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, _, _, err := n.Client.Pending(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != nil && st.State == fractal.BatchWaiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the batch does not wait for shares: %+v", st)
+		}
+	}
+
+	b.open("/encrypted")
+	b.expect("#batch-number", "1")
+	b.expect("#batch-state", "waiting")
+	b.expect("#shares", "0 of 2")
+	b.expect("#payloads", hex.EncodeToString(pid[:]))
+	b.expect("#live", "following")
+	for i, want := range [][]string{{"1", "waiting", "1", "1 of 2"}, {"1", "opened", "1", "2 of 2"}} {
+		_, payloads, _, err := n.Client.Pending(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := tfhe.PartDecBatch(sks[2*i], payloads) // keyholders 1 and 3
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Client.SubmitShares(ctx, sb.Encode()); err != nil {
+			t.Fatal(err)
+		}
+		b.expectRow("#batches", want...)
+	}
+
+	b.open("/encrypted?payload=" + hex.EncodeToString(pid[:]))
+	txid := tx.ID()
+	b.expect("#payload-state", "executed")
+	b.expect("#payload-tx", hex.EncodeToString(txid[:]))
+	b.expect("#status", "accepted")
+	b.click("#payload-tx", "#tx-id")
+	b.expect("#state", "committed")
 }

@@ -89,9 +89,7 @@
     var url = live;
     if (next !== null) url = url.replace(/([?&]start_height=)\d+/, "$1" + next);
     var src = new EventSource(url);
-    // The node answers with the first event, so the stream counts as
-    // followed from here on.
-    if (state) state.textContent = "following";
+    src.onopen = function () { if (state) state.textContent = "following"; };
     src.onmessage = function (msg) { handle(JSON.parse(msg.data)); };
     // A break (or the node's "error" event): reconnect from the next
     // block, not from where the page began, so nothing repeats.
