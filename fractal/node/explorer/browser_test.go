@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/node/relay"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -190,6 +192,19 @@ func create(t *testing.T, app notes.Hash, key, value string, signer keys.Private
 	}, signer)
 }
 
+// exportTx exports the note at key, unchanged, to the instance dest,
+// signed by its owner (the calculation of examples/demo-relay.sh).
+func exportTx(t *testing.T, owner keys.PrivateKey, dest [32]byte, key notes.StateKey) *phases.Tx {
+	return nodetest.Sign(t, &phases.Tx{
+		Nonce: 1, GasLimit: 1_000_000,
+		Read:        notes.ConstraintSet{notes.ExactPattern(key)},
+		Write:       notes.ConstraintSet{notes.ExactPattern(key)},
+		Lookup:      []byte(`return { string.sub(extradata, 66) }`),
+		Calculation: []byte(`return {}, { { to = string.sub(extradata, 1, 64), note = inputs[1] } }`),
+		Extradata:   []byte(fmt.Sprintf("%x %s", dest, key)),
+	}, owner)
+}
+
 func newChain(t *testing.T) *chain {
 	tk := nodetest.NewToken(t)
 	id := tk.In.ID()
@@ -219,14 +234,7 @@ func newChain(t *testing.T) *chain {
 	c.transfer = submit(t, c.Node, tx)
 	tx, _ = tk.Transfer(t, bob, seeds[1], bob.Public(), 2) // bob spends carol's note
 	c.refused = submit(t, c.Node, tx)
-	c.export = submit(t, c.Node, nodetest.Sign(t, &phases.Tx{
-		Nonce: 1, GasLimit: 1_000_000,
-		Read:        notes.ConstraintSet{notes.ExactPattern(change.Key)},
-		Write:       notes.ConstraintSet{notes.ExactPattern(change.Key)},
-		Lookup:      []byte(`return { string.sub(extradata, 66) }`),
-		Calculation: []byte(`return {}, { { to = string.sub(extradata, 1, 64), note = inputs[1] } }`),
-		Extradata:   []byte(fmt.Sprintf("%x %s", c.dest, change.Key)),
-	}, alice))
+	c.export = submit(t, c.Node, exportTx(t, alice, c.dest, change.Key))
 	c.denied = submit(t, c.Node, create(t, deny, "k", "v", alice))
 	for name, r := range map[string]*v1.SubmitTransactionResponse{"transfer": c.transfer, "export": c.export} {
 		if r.Receipt.Status != v1.ReceiptStatus_RECEIPT_STATUS_ACCEPTED {
@@ -585,4 +593,56 @@ func TestExplorerEncrypted(t *testing.T) {
 	b.expect("#status", "accepted")
 	b.click("#payload-tx", "#tx-id")
 	b.expect("#state", "committed")
+}
+
+// TestExplorerImport: a note exported by one node and relayed to another
+// shows on the second's pages as an import: the import transaction names
+// the export and its source, the note's provenance is the source, the
+// source is in the trust file, and the export counts as imported.
+func TestExplorerImport(t *testing.T) {
+	a, bt := nodetest.NewToken(t), nodetest.NewToken(t)
+	e, err := a.In.TrustEntry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bt.In.AddPeer(e); err != nil {
+		t.Fatal(err)
+	}
+	alice := nodetest.Key(t)
+	seed := a.MintTo(t, []keys.PublicKey{alice.Public()}, 100)[0]
+	ida, idb := a.In.ID(), bt.In.ID()
+	a.Close(t)
+	bt.Close(t)
+	na, nb := nodetest.Start(t, a.Home, nodetest.Config()), nodetest.Start(t, bt.Home, nodetest.Config())
+	ctx := context.Background()
+	export := submit(t, na, exportTx(t, alice, idb, seed.Key))
+	res, err := relay.New(na.Client, nb.Client, nodetest.Key(t), slog.New(slog.DiscardHandler)).Once(ctx)
+	if err != nil || len(res.Imported) != 1 {
+		t.Fatalf("relay: %+v %v", res, err)
+	}
+	exportID := hex.EncodeToString(res.Imported[0][:])
+	head, err := nb.Client.Block(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	importTx := hex.EncodeToString(head.TxIDs[0][:])
+	hexa := hex.EncodeToString(ida[:])
+
+	b := newBrowser(t, nb.URL)
+	b.open("/tx/" + importTx)
+	b.expect("#import", fmt.Sprintf("export %s of transaction %s from instance %s, proven at its height %d", exportID, export.TxId, hexa, export.Height))
+	b.expect("#status", "accepted")
+	b.click("#outputs a", "#proof")
+	b.expect("#provenance", hexa)
+	imported := b.text("#note-id")
+
+	b.open("/exports?export=" + exportID)
+	b.expect("#import", "imported as note "+imported)
+	b.expect("#peers tbody tr td:first-child", hexa)
+	b.click("#peers tbody tr a", "table.notes")
+	b.expect("table.notes tr:nth-child(2) td:nth-child(3)", seed.Value)
+	b.expect("table.notes tr:nth-child(2) td:nth-child(4)", hexa)
+	if n := b.count("table.notes tr"); n != 2 {
+		t.Errorf("%d rows of notes from a, want the one imported", n-1)
+	}
 }
