@@ -61,7 +61,9 @@ type browser struct {
 	base string
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+// newBrowser starts Chromium (first thing in a test, so that a machine
+// without it skips at once); set base before opening pages.
+func newBrowser(t *testing.T) *browser {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
 		chromedp.Flag("disable-dev-shm-usage", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -72,7 +74,7 @@ func newBrowser(t *testing.T, base string) *browser {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	return &browser{t: t, ctx: ctx, base: base}
+	return &browser{t: t, ctx: ctx}
 }
 
 // run runs an action with a deadline, failing the test on an error.
@@ -272,8 +274,9 @@ func gas(g *v1.Gas) string {
 
 // TestExplorer drives a headless Chromium through a node's explorer.
 func TestExplorer(t *testing.T) {
+	b := newBrowser(t)
 	c := newChain(t)
-	b := newBrowser(t, c.URL)
+	b.base = c.URL
 	head := c.head(t) // 22 blocks minted, then the hostile note, the transfer and the export
 	if head != 25 {
 		t.Fatalf("head %d, want 25", head)
@@ -518,6 +521,7 @@ func TestExplorer(t *testing.T) {
 // mempool's page: its batch waiting for shares, each keyholder's share
 // arriving live, the batch opened, and the payload's outcome.
 func TestExplorerEncrypted(t *testing.T) {
+	b := newBrowser(t)
 	tk := nodetest.NewToken(t)
 	pk, sks, err := tfhe.TrustedDealerSetup(3, 2) // a dealer: tests only
 	if err != nil {
@@ -533,7 +537,7 @@ func TestExplorerEncrypted(t *testing.T) {
 	instance := tk.In.ID()
 	tk.Close(t)
 	n := nodetest.Start(t, tk.Home, nodetest.Config())
-	b := newBrowser(t, n.URL)
+	b.base = n.URL
 	ctx := context.Background()
 
 	b.open("/encrypted")
@@ -600,6 +604,7 @@ func TestExplorerEncrypted(t *testing.T) {
 // the export and its source, the note's provenance is the source, the
 // source is in the trust file, and the export counts as imported.
 func TestExplorerImport(t *testing.T) {
+	b := newBrowser(t)
 	a, bt := nodetest.NewToken(t), nodetest.NewToken(t)
 	e, err := a.In.TrustEntry()
 	if err != nil {
@@ -628,7 +633,7 @@ func TestExplorerImport(t *testing.T) {
 	importTx := hex.EncodeToString(head.TxIDs[0][:])
 	hexa := hex.EncodeToString(ida[:])
 
-	b := newBrowser(t, nb.URL)
+	b.base = nb.URL
 	b.open("/tx/" + importTx)
 	b.expect("#import", fmt.Sprintf("export %s of transaction %s from instance %s, proven at its height %d", exportID, export.TxId, hexa, export.Height))
 	b.expect("#status", "accepted")
