@@ -194,19 +194,6 @@ func create(t *testing.T, app notes.Hash, key, value string, signer keys.Private
 	}, signer)
 }
 
-// exportTx exports the note at key, unchanged, to the instance dest,
-// signed by its owner (the calculation of examples/demo-relay.sh).
-func exportTx(t *testing.T, owner keys.PrivateKey, dest [32]byte, key notes.StateKey) *phases.Tx {
-	return nodetest.Sign(t, &phases.Tx{
-		Nonce: 1, GasLimit: 1_000_000,
-		Read:        notes.ConstraintSet{notes.ExactPattern(key)},
-		Write:       notes.ConstraintSet{notes.ExactPattern(key)},
-		Lookup:      []byte(`return { string.sub(extradata, 66) }`),
-		Calculation: []byte(`return {}, { { to = string.sub(extradata, 1, 64), note = inputs[1] } }`),
-		Extradata:   []byte(fmt.Sprintf("%x %s", dest, key)),
-	}, owner)
-}
-
 func newChain(t *testing.T) *chain {
 	tk := nodetest.NewToken(t)
 	id := tk.In.ID()
@@ -236,7 +223,7 @@ func newChain(t *testing.T) *chain {
 	c.transfer = submit(t, c.Node, tx)
 	tx, _ = tk.Transfer(t, bob, seeds[1], bob.Public(), 2) // bob spends carol's note
 	c.refused = submit(t, c.Node, tx)
-	c.export = submit(t, c.Node, exportTx(t, alice, c.dest, change.Key))
+	c.export = submit(t, c.Node, nodetest.ExportTx(t, alice, c.dest, change.Key, 1))
 	c.denied = submit(t, c.Node, create(t, deny, "k", "v", alice))
 	for name, r := range map[string]*v1.SubmitTransactionResponse{"transfer": c.transfer, "export": c.export} {
 		if r.Receipt.Status != v1.ReceiptStatus_RECEIPT_STATUS_ACCEPTED {
@@ -605,22 +592,10 @@ func TestExplorerEncrypted(t *testing.T) {
 // source is in the trust file, and the export counts as imported.
 func TestExplorerImport(t *testing.T) {
 	b := newBrowser(t)
-	a, bt := nodetest.NewToken(t), nodetest.NewToken(t)
-	e, err := a.In.TrustEntry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bt.In.AddPeer(e); err != nil {
-		t.Fatal(err)
-	}
-	alice := nodetest.Key(t)
-	seed := a.MintTo(t, []keys.PublicKey{alice.Public()}, 100)[0]
-	ida, idb := a.In.ID(), bt.In.ID()
-	a.Close(t)
-	bt.Close(t)
-	na, nb := nodetest.Start(t, a.Home, nodetest.Config()), nodetest.Start(t, bt.Home, nodetest.Config())
+	p := nodetest.StartPair(t, func(a, b *nodetest.Token) { b.Trust(t, a) })
+	alice, seed, ida, idb, na, nb := p.Alice, p.Seed, p.IDA, p.IDB, p.NA, p.NB
 	ctx := context.Background()
-	export := submit(t, na, exportTx(t, alice, idb, seed.Key))
+	export := submit(t, na, nodetest.ExportTx(t, alice, idb, seed.Key, 1))
 	res, err := relay.New(na.Client, nb.Client, nodetest.Key(t), slog.New(slog.DiscardHandler)).Once(ctx)
 	if err != nil || len(res.Imported) != 1 {
 		t.Fatalf("relay: %+v %v", res, err)
