@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench demo clean proto proto-check proto-breaking flip-full load soak
+.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -42,8 +42,22 @@ fuzz:
 flip-full:
 	FRACTAL_FLIP_FULL=1 $(GO) test -count=1 -timeout 120m -run '^TestDamagedStoreFlips$$' -v ./fractal
 
+# The DKG among separate keyholder processes over loopback, n = 4, k = 3 and
+# n = 16, k = 11, three times each, with the wall time of each run.
+dkg-timing:
+	$(GO) test -count=3 -run '^TestKeyholderDKGProcesses$$' -v ./cmd/fractal | grep -E 'wall time|^(ok|FAIL|---)'
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# Gas calibration: nanoseconds per gas for the hostile corpus and generated
+# fragments, and the worst/median ratio (at most 10); then the peak memory of
+# the hostile corpus and of a block of 40 memory-hungry transactions, each in
+# a process of its own (docs/decisions/090-gas-tracks-work.md).
+calibrate:
+	$(GO) test ./vp -run '^$$' -bench GasCalibration -benchtime 3x -count 3 -timeout 60m
+	$(GO) test ./vp -run '^$$' -bench HostileMemory -benchtime 1x
+	$(GO) test ./phases -run '^$$' -bench BlockMemory -benchtime 1x
 
 demo: build
 	./examples/demo.sh

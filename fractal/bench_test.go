@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"syscall"
@@ -97,7 +98,7 @@ func BenchmarkTransfer(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				s, err := f.in.Seal()
+				s, err := f.in.Seal(context.Background())
 				if err != nil {
 					b.Fatal(err)
 				}

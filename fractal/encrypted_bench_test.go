@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"fmt"
 	"testing"
 )
@@ -23,7 +24,7 @@ func batchOf(b *testing.B, n int) *encFixture {
 func BenchmarkMakeShares1000(b *testing.B) {
 	f := batchOf(b, 1000)
 	for b.Loop() {
-		if _, err := f.in.MakeShares(f.sks[0]); err != nil {
+		if _, err := f.in.MakeShares(context.Background(), f.sks[0]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -34,7 +35,7 @@ func BenchmarkMakeShares1000(b *testing.B) {
 // storing them.
 func BenchmarkCheckShares1000(b *testing.B) {
 	f := batchOf(b, 1000)
-	sb, err := f.in.MakeShares(f.sks[0])
+	sb, err := f.in.MakeShares(context.Background(), f.sks[0])
 	if err != nil {
 		b.Fatal(err)
 	}

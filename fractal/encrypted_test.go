@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -12,6 +13,7 @@ import (
 
 	"filippo.io/edwards25519"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
@@ -33,7 +35,7 @@ func newEncFixture(t testing.TB, n, k int, dkg bool) *encFixture {
 	f := &encFixture{fixture: newFixture(t, DefaultConfig())}
 	var err error
 	if dkg {
-		f.pk, f.sks, err = tfhe.Setup(n, k)
+		f.pk, f.sks, err = tfhe.Setup(context.Background(), n, k)
 	} else {
 		f.pk, f.sks, err = tfhe.TrustedDealerSetup(n, k)
 	}
@@ -68,7 +70,7 @@ func (f *encFixture) submitPayload(t testing.TB, raw []byte) [32]byte {
 // share makes and submits keyholder i's shares for the waiting batch.
 func (f *encFixture) share(t testing.TB, i int) *EncryptedStatus {
 	t.Helper()
-	sb, err := f.in.MakeShares(f.sks[i-1])
+	sb, err := f.in.MakeShares(context.Background(), f.sks[i-1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,7 @@ func (f *encFixture) share(t testing.TB, i int) *EncryptedStatus {
 
 func (f *encFixture) seal(t testing.TB) *Sealed {
 	t.Helper()
-	s, err := f.in.Seal()
+	s, err := f.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +114,8 @@ func wantState(t testing.TB, s *Sealed, state EncryptedState, shares string) {
 // waiting, the third opens it, and the block holds both in slot order.
 func TestEncryptedFullFlowDKG(t *testing.T) {
 	f := newEncFixture(t, 5, 3, true)
-	if f.pk.Origin != tfhe.OriginDKG {
-		t.Fatal("key is not from the DKG")
+	if f.pk.Origin != tfhe.OriginDevDealer {
+		t.Fatal("key is not from the DKG run in one process")
 	}
 	f.commit(t, f.mint(f.allow, f.allow, f.alice, "coin", "1"))
 	move := f.move(f.allow, f.allow, f.alice, "coin", "moved", "1")
@@ -135,7 +137,7 @@ func TestEncryptedFullFlowDKG(t *testing.T) {
 	if err := b.Verify(); err != nil {
 		t.Fatal(err)
 	}
-	round, err := DecodeEncryptedBatch(b.Encode())
+	round, err := chain.DecodeEncryptedBatch(b.Encode())
 	if err != nil || !bytes.Equal(round.Encode(), b.Encode()) {
 		t.Fatalf("batch round trip: %v", err)
 	}
@@ -179,7 +181,7 @@ func TestEncryptedFullFlowDKG(t *testing.T) {
 	if st, err := f.in.PendingEncrypted(); err != nil || st != nil {
 		t.Fatalf("pending after opening: %+v, %v", st, err)
 	}
-	if _, err := f.in.MakeShares(f.sks[0]); err == nil || !strings.Contains(err.Error(), "no encrypted batch is waiting for shares") {
+	if _, err := f.in.MakeShares(context.Background(), f.sks[0]); err == nil || !strings.Contains(err.Error(), "no encrypted batch is waiting for shares") {
 		t.Fatalf("shares with nothing waiting: %v", err)
 	}
 	// A fresh payload of an executed transaction is queued (its content is
@@ -376,7 +378,7 @@ func TestEncryptedBadShares(t *testing.T) {
 	f.encrypt(t, f.mint(f.allow, f.allow, f.alice, "a", "1"))
 	f.encrypt(t, f.mint(f.allow, f.allow, f.alice, "b", "2"))
 	f.seal(t)
-	sb, err := f.in.MakeShares(f.sks[1])
+	sb, err := f.in.MakeShares(context.Background(), f.sks[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,11 +399,11 @@ func TestEncryptedBadShares(t *testing.T) {
 
 	f.share(t, 1)
 	before = dumpStore(t, f.in)
-	sb1, _ := f.in.MakeShares(f.sks[0])
+	sb1, _ := f.in.MakeShares(context.Background(), f.sks[0])
 	_, err = f.in.SubmitShares(sb1.Encode())
 	wantErr(t, err, "share from keyholder 1: shares already submitted")
 	// Shares of the other payload order are for other ciphertexts.
-	sb4, _ := f.in.MakeShares(f.sks[3])
+	sb4, _ := f.in.MakeShares(context.Background(), f.sks[3])
 	sb4.Shares[0], sb4.Shares[1] = sb4.Shares[1], sb4.Shares[0]
 	_, err = f.in.SubmitShares(sb4.Encode())
 	wantErr(t, err, "slot 0: tfhe: share from keyholder 4: share is for another ciphertext")
@@ -512,17 +514,17 @@ func TestSubmitEncryptedRefusals(t *testing.T) {
 	if pk, err := bare.in.ThresholdKey(); err != nil || pk.ID() != otherKey.ID() {
 		t.Fatalf("attached key: %v", err)
 	}
-	if _, err := bare.in.MakeShares(f.sks[0]); err == nil || !strings.Contains(err.Error(), "no encrypted batch is waiting") {
+	if _, err := bare.in.MakeShares(context.Background(), f.sks[0]); err == nil || !strings.Contains(err.Error(), "no encrypted batch is waiting") {
 		t.Fatalf("make shares: %v", err)
 	}
 }
 
 func FuzzDecodeEncryptedBatch(f *testing.F) {
-	b := &EncryptedBatch{Number: 3, PayloadIDs: [][32]byte{{1}, {2}}}
+	b := &chain.EncryptedBatch{Number: 3, PayloadIDs: [][32]byte{{1}, {2}}}
 	f.Add(b.Encode())
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := DecodeEncryptedBatch(data)
+		b, err := chain.DecodeEncryptedBatch(data)
 		if err != nil {
 			return
 		}

@@ -1,15 +1,16 @@
 package fractal
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -31,9 +32,10 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	errs := make([]error, len(txs))
 	raws := make([][]byte, len(txs))
 	ids := make([]notes.Hash, len(txs))
-	parallel(len(txs), func(i int) {
+	_ = workers.Each(context.Background(), len(txs), func(i int) error {
 		ids[i] = txs[i].ID()
-		raws[i], errs[i] = in.checkForm(txs[i])
+		raws[i], errs[i] = in.checkForm(txs[i]) // one refusal each, not the call's
+		return nil
 	})
 	var idx []int
 	var sigs []*phases.Tx
@@ -148,32 +150,19 @@ func (in *Instance) admit(tx *phases.Tx) ([]byte, error) {
 	return raw, tx.VerifySignatures()
 }
 
-// checkForm is admit without the signatures: validity and size.
+// checkForm is admit without the signatures: validity, gas and size.
 func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 	if err := tx.Validate(); err != nil {
 		return nil, err
+	}
+	if tx.GasLimit > in.cfg.MaxBlockGas {
+		return nil, fmt.Errorf("gas limit %d exceeds the block gas limit (max_block_gas %d)", tx.GasLimit, in.cfg.MaxBlockGas)
 	}
 	raw := tx.Encode()
 	if len(raw) > in.cfg.MaxTxBytes {
 		return nil, fmt.Errorf("transaction is %d bytes, limit %d", len(raw), in.cfg.MaxTxBytes)
 	}
 	return raw, nil
-}
-
-// parallel calls f(0) … f(n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := min(runtime.GOMAXPROCS(0), n); w > 0; w-- {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // checkFresh refuses a transaction ID that was executed or is queued.
@@ -222,7 +211,8 @@ type queued struct {
 
 // readQueue returns up to max queued transactions in arrival order. The
 // entries are read in order and decoded on every core; an undecodable entry
-// fails the read with the first such entry's error, as a serial decode did.
+// fails the read with the first such entry's error, as a serial decode did
+// (workers.Each returns the lowest failing index's).
 func readQueue(txn *badger.Txn, max int) ([]queued, error) {
 	var out []queued
 	var raws [][]byte
@@ -240,24 +230,46 @@ func readQueue(txn *badger.Txn, max int) ([]queued, error) {
 		out = append(out, queued{seq: binary.BigEndian.Uint64(k[1:])})
 		raws = append(raws, raw)
 	}
-	errs := make([]error, len(out))
-	parallel(len(out), func(i int) {
+	err := workers.Each(context.Background(), len(out), func(i int) error {
 		tx, err := phases.DecodeTx(raws[i])
 		if err != nil {
-			errs[i] = fmt.Errorf("queue entry %d: %w", out[i].seq, err)
-			return
+			return fmt.Errorf("queue entry %d: %w", out[i].seq, err)
 		}
 		// Only SubmitAll writes the queue, after verifying the signatures
 		// (docs/decisions/042-throughput.md): phases need not verify them again.
 		tx.MarkVerified()
 		out[i].tx = tx
+		return nil
 	})
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// queuePart is the queue's part in a block Propose took from it: every
+// transaction taken leaves the queue when the block commits, accepted or
+// refused.
+type queuePart struct {
+	seqs []uint64 // queue sequence of each of the block's transactions
+}
+
+func (q *queuePart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
+
+func (q *queuePart) apply(*TxResult) error { return nil }
+
+func (q *queuePart) finish(*chain.Block) {}
+
+func (q *queuePart) write(w kv.Store, x *Execution) error {
+	for i, seq := range q.seqs {
+		if err := w.Delete(seqKey(prefixQueue, seq)); err != nil {
+			return err
+		}
+		if err := w.Delete(hashKey(prefixPending, x.Receipts[i].TxID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Queued returns the IDs of the queued transactions in arrival order.

@@ -1,12 +1,16 @@
 package fractal
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -41,7 +45,7 @@ func TestMaxQueue(t *testing.T) {
 	}
 	// A refused transaction was not queued: it may be submitted once there
 	// is room.
-	if _, err := f.in.Seal(); err != nil { // takes two of three
+	if _, err := f.in.Seal(context.Background()); err != nil { // takes two of three
 		t.Fatal(err)
 	}
 	if ids, err := f.in.Queued(); err != nil || len(ids) != 1 {
@@ -66,7 +70,7 @@ func TestMaxQueue(t *testing.T) {
 	if _, err := re.Submit(f.mint(f.allow, f.allow, f.alice, "k", "v")); err == nil || !strings.HasSuffix(err.Error(), ": mempool full (3 queued, max_queue 3)") {
 		t.Fatalf("submit after reopen: %v", err)
 	}
-	if _, err := re.Seal(); err != nil {
+	if _, err := re.Seal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := re.Submit(f.mint(f.allow, f.allow, f.alice, "k", "v")); err != nil {
@@ -102,11 +106,10 @@ func TestMaxQueueCountsEncrypted(t *testing.T) {
 	}
 }
 
-// TestConfigWithoutMaxQueue: a config.json written before max_queue opens
-// with the default; a max_queue out of range is refused.
-func TestConfigWithoutMaxQueue(t *testing.T) {
-	in, home := newTestInstance(t)
-	in.Close()
+// rewriteConfig edits the config.json of the closed instance in home, as
+// a JSON object.
+func rewriteConfig(t *testing.T, home string, edit func(m map[string]any)) {
+	t.Helper()
 	path := filepath.Join(home, configFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -116,11 +119,19 @@ func TestConfigWithoutMaxQueue(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	delete(m, "max_queue")
-	old, _ := json.Marshal(m)
-	if err := os.WriteFile(path, old, 0o600); err != nil {
+	edit(m)
+	raw, _ = json.Marshal(m)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestConfigWithoutMaxQueue: a config.json written before max_queue opens
+// with the default; a max_queue out of range is refused.
+func TestConfigWithoutMaxQueue(t *testing.T) {
+	in, home := newTestInstance(t)
+	in.Close()
+	rewriteConfig(t, home, func(m map[string]any) { delete(m, "max_queue") })
 	re, err := Open(home)
 	if err != nil {
 		t.Fatal(err)
@@ -129,10 +140,92 @@ func TestConfigWithoutMaxQueue(t *testing.T) {
 		t.Fatalf("max_queue of an old config: %d", got)
 	}
 	re.Close()
-	m["max_queue"] = 1<<20 + 1
-	bad, _ := json.Marshal(m)
-	os.WriteFile(path, bad, 0o600)
+	rewriteConfig(t, home, func(m map[string]any) { m["max_queue"] = 1<<20 + 1 })
 	if _, err := Open(home); err == nil || !strings.HasSuffix(err.Error(), "config.json: max_queue 1048577 outside 1..1048576") {
 		t.Fatalf("open with max_queue too large: %v", err)
+	}
+}
+
+// TestMaxBlockGas: a transaction asking for more gas than one block may
+// spend is refused at submission, with both figures, and nothing is stored;
+// one asking for exactly max_block_gas is queued and runs.
+func TestMaxBlockGas(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxBlockGas = 500_000
+	f := newFixture(t, cfg)
+	before := dumpStore(t, f.in)
+	over := f.mint(f.allow, f.allow, f.alice, "k", "v") // gas limit 1 000 000
+	if _, err := f.in.Submit(over); err == nil || !strings.HasSuffix(err.Error(), ": gas limit 1000000 exceeds the block gas limit (max_block_gas 500000)") {
+		t.Fatalf("submit over max_block_gas: %v", err)
+	}
+	if errs := f.in.SubmitAll([]*phases.Tx{over}); errs[0] == nil || !strings.Contains(errs[0].Error(), "exceeds the block gas limit") {
+		t.Fatalf("submit all over max_block_gas: %v", errs[0])
+	}
+	if dumpStore(t, f.in) != before {
+		t.Fatal("refused submission changed the store")
+	}
+	fits := f.mint(f.allow, f.allow, f.alice, "k", "v")
+	fits.GasLimit, fits.Signatures = 500_000, nil
+	f.sign(fits, f.alice)
+	if _, err := f.in.Submit(fits); err != nil {
+		t.Fatalf("submit at max_block_gas: %v", err)
+	}
+	s, err := f.in.Seal(t.Context())
+	if err != nil || len(s.Receipts) != 1 || s.Receipts[0].Err() != nil {
+		t.Fatalf("seal: %v %v", s, err)
+	}
+}
+
+// TestProposeWithinBlockGas: a block takes queued transactions in arrival
+// order while their gas limits add up to at most max_block_gas; the rest
+// wait, in order, for the next block.
+func TestProposeWithinBlockGas(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxBlockGas = 700_000
+	f := newFixture(t, cfg)
+	var ids []notes.Hash
+	for i := range 3 {
+		tx := f.mint(f.allow, f.allow, f.alice, fmt.Sprintf("k%d", i), "v")
+		tx.GasLimit, tx.Signatures = 300_000, nil
+		f.sign(tx, f.alice)
+		id, err := f.in.Submit(tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, want := range [][]notes.Hash{ids[:2], ids[2:]} {
+		s, err := f.in.Seal(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []notes.Hash
+		for _, rc := range s.Receipts {
+			got = append(got, rc.TxID)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("block took %x, want %x", got, want)
+		}
+	}
+}
+
+// TestConfigWithoutMaxBlockGas: a config.json written before max_block_gas
+// opens with the default, the largest gas limit a transaction may ask for;
+// a max_block_gas out of range is refused.
+func TestConfigWithoutMaxBlockGas(t *testing.T) {
+	in, home := newTestInstance(t)
+	in.Close()
+	rewriteConfig(t, home, func(m map[string]any) { delete(m, "max_block_gas") })
+	re, err := Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := re.Config().MaxBlockGas; got != phases.MaxGasLimit {
+		t.Fatalf("max_block_gas of an old config: %d", got)
+	}
+	re.Close()
+	rewriteConfig(t, home, func(m map[string]any) { m["max_block_gas"] = 0 })
+	if _, err := Open(home); err == nil || !strings.HasSuffix(err.Error(), "config.json: max_block_gas 0 outside 1..1000000000000") {
+		t.Fatalf("open with max_block_gas 0: %v", err)
 	}
 }

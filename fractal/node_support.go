@@ -1,13 +1,15 @@
 package fractal
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -170,7 +172,7 @@ func (in *Instance) NotesPage(p notes.Pattern, after string, limit, budget int) 
 // starting after the position after (nil for the first page); next is the
 // position of the last one returned, nil when nothing is left. heights holds
 // the height of the block that committed each export's transaction.
-func (in *Instance) ExportsPage(to *[32]byte, after []byte, limit int) (recs []*ExportRecord, heights []uint64, next []byte, err error) {
+func (in *Instance) ExportsPage(to *[32]byte, after []byte, limit int) (recs []*chain.ExportRecord, heights []uint64, next []byte, err error) {
 	prefix := []byte{prefixOutbox}
 	if to != nil {
 		prefix = hashKey(prefixOutbox, *to)
@@ -185,7 +187,7 @@ func (in *Instance) ExportsPage(to *[32]byte, after []byte, limit int) (recs []*
 		for it.Seek(start); it.Valid(); it.Next() {
 			k := it.Item().KeyCopy(nil)
 			if len(recs) == limit {
-				next = recs[len(recs)-1].position()
+				next = exportPosition(recs[len(recs)-1])
 				return nil
 			}
 			v, err := it.Item().ValueCopy(nil)
@@ -215,8 +217,8 @@ func (in *Instance) ExportsPage(to *[32]byte, after []byte, limit int) (recs []*
 
 // position is where an export sits in the outbox's storage order: its
 // destination and outbox key (64 bytes).
-func (r *ExportRecord) position() []byte {
-	k := outboxKey(r.TxID, r.Index)
+func exportPosition(r *chain.ExportRecord) []byte {
+	k := chain.OutboxKey(r.TxID, r.Index)
 	return append(append([]byte(nil), r.To[:]...), k[:]...)
 }
 
@@ -239,44 +241,12 @@ type Snapshot struct{ txn *badger.Txn }
 func (in *Instance) Snapshot() *Snapshot { return &Snapshot{in.db.NewTransaction(false)} }
 
 // Note returns the note that lived at k when the snapshot was taken, or nil.
-func (s *Snapshot) Note(k notes.StateKey) (*notes.Note, error) { return snapshot{s.txn}.Get(k) }
+func (s *Snapshot) Note(k notes.StateKey) (*notes.Note, error) {
+	return snapshot{badgerdb.KV{Txn: s.txn}}.Get(k)
+}
 
 // Close releases the snapshot.
 func (s *Snapshot) Close() { s.txn.Discard() }
-
-// EncodeManifest returns the block's signed header: the header encoding then
-// the signature, without the transaction list (what a claim carries as its
-// manifest, docs/formats/cross-instance.md "Claim").
-func (b *Block) EncodeManifest() []byte {
-	w := enc.NewWriter(256 + 32*len(b.Roots))
-	b.header(w)
-	w.Fixed(b.Signature[:])
-	return w.Bytes()
-}
-
-// DecodeManifest parses EncodeManifest's output: a block without its
-// transaction IDs, its roots checked for consistency. It does not check the
-// signature (see VerifyBlock).
-func DecodeManifest(raw []byte) (*Block, error) {
-	if len(raw) > maxBlockBytes {
-		return nil, fmt.Errorf("fractal: manifest: %d bytes exceeds limit %d", len(raw), maxBlockBytes)
-	}
-	b := &Block{}
-	r := enc.NewReader(raw)
-	if err := b.readSigned(r); err != nil {
-		return nil, fmt.Errorf("fractal: manifest: %w", err)
-	}
-	if err := r.Finish(); err != nil {
-		return nil, fmt.Errorf("fractal: manifest: %w", err)
-	}
-	if n := len(b.Roots); n > 0 && b.Roots[n-1] != b.StateRoot {
-		return nil, errors.New("fractal: manifest: final state root differs from the last transaction's root")
-	}
-	if b.Height == 0 && (b.Prev != [32]byte{} || len(b.Roots) != 0) {
-		return nil, errors.New("fractal: manifest: genesis block with a parent or transactions")
-	}
-	return b, nil
-}
 
 // Simulate runs the admission checks and phases 1–3 of tx against the state
 // after the head block, as the next seal would if tx were first in its
@@ -286,7 +256,7 @@ func DecodeManifest(raw []byte) (*Block, error) {
 // already executed is refused with ErrCommitted; one that is malformed,
 // oversize or wrongly signed with the reason. Simulate does not wait for
 // seals or submissions: it reads one snapshot.
-func (in *Instance) Simulate(tx *phases.Tx, allowUnsigned bool) (*phases.Receipt, uint64, error) {
+func (in *Instance) Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned bool) (*phases.Receipt, uint64, error) {
 	if _, err := in.checkForm(tx); err != nil {
 		return nil, 0, fmt.Errorf("fractal: simulate: %w", err)
 	}
@@ -306,13 +276,13 @@ func (in *Instance) Simulate(tx *phases.Tx, allowUnsigned bool) (*phases.Receipt
 	if err != nil {
 		return nil, 0, fmt.Errorf("fractal: simulate: %w", err)
 	}
-	sh, err := in.shielded.Begin(view)
-	if err != nil {
+	p := &Proposal{Producer: in.pub, Txs: []*phases.Tx{tx}}
+	if p.Parent, err = in.blockAt(view, head); err != nil {
 		return nil, 0, fmt.Errorf("fractal: simulate: %w", err)
 	}
 	var rc *phases.Receipt
-	err = in.executeBlock(view, sh, []*phases.Tx{tx}, func(_ int, o *phases.Outcome) error {
-		rc = &o.Receipt
+	_, err = in.execute(ctx, badgerdb.KV{Txn: view}, p, func(r *TxResult) error {
+		rc = &r.Outcome.Receipt
 		return nil
 	})
 	if err != nil {

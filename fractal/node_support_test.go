@@ -1,7 +1,6 @@
 package fractal
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 
@@ -75,45 +74,4 @@ func TestNotesPage(t *testing.T) {
 	if len(found) != 1 || string(found[0].Key) != "k05" || empty < 10 {
 		t.Fatalf("one note of 40 by a scan budget of 3: found %d, %d empty pages", len(found), empty)
 	}
-}
-
-// A manifest is a block's header and signature: it decodes back to the
-// block without its transaction list, with the same hash, and its encoding
-// is canonical.
-func TestManifestRoundTrip(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	f.commit(t, f.mint(f.allow, f.allow, f.alice, "a", "1", "b", "2"))
-	b, err := f.in.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := DecodeManifest(b.EncodeManifest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Hash() != b.Hash() || VerifyBlock(m) != nil || len(m.TxIDs) != 0 || !bytes.Equal(m.EncodeManifest(), b.EncodeManifest()) {
-		t.Fatal("the manifest does not decode to the block's header")
-	}
-	raw := b.EncodeManifest()
-	if _, err := DecodeManifest(append(raw, 0)); err == nil {
-		t.Fatal("a manifest with a trailing byte decoded")
-	}
-	if _, err := DecodeManifest(raw[:len(raw)-1]); err == nil {
-		t.Fatal("a truncated manifest decoded")
-	}
-}
-
-func FuzzDecodeManifest(f *testing.F) {
-	b := &Block{Height: 3, Roots: [][32]byte{{1}}, StateRoot: [32]byte{1}}
-	f.Add(b.EncodeManifest())
-	f.Add([]byte{1})
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		m, err := DecodeManifest(raw)
-		if err != nil {
-			return
-		}
-		if !bytes.Equal(m.EncodeManifest(), raw) {
-			t.Fatalf("a manifest that decodes re-encodes differently")
-		}
-	})
 }

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -69,6 +70,17 @@ func (c *luaChain) record(t *testing.T, prev *smartlua.Record, fragment string, 
 	return &smartlua.Record{Hash: out.Hash, Transition: tr, State: out.State, Sigs: sigs}
 }
 
+// initialBalances is the initial state of the seed's balance chain
+// (examples/smartlua/balances.lua).
+func (c *luaChain) initialBalances(t *testing.T) *smartlua.Record {
+	t.Helper()
+	src, err := os.ReadFile("../examples/smartlua/balances.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.record(t, nil, string(src))
+}
+
 // step is a transaction that spends the chain's live note (when spend) and
 // creates the note holding value, carried in the extradata.
 func (c *luaChain) step(spend bool, value []byte, gasLimit uint64) *phases.Tx {
@@ -94,7 +106,7 @@ func (c *luaChain) seal(t *testing.T, tx *phases.Tx) *phases.Receipt {
 	if _, err := c.in.Submit(tx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.in.Seal()
+	s, err := c.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +162,7 @@ func balances(t *testing.T, value []byte) string {
 // refused by the application predicate and change nothing.
 func TestSmartLuaOnInstance(t *testing.T) {
 	c := newChainFixture(t)
-	src, err := os.ReadFile("../examples/smartlua/balances.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := c.record(t, nil, string(src))
+	init := c.initialBalances(t)
 	next := c.record(t, init, "transfer('"+seedPub2+"', 3)", c.k1)
 	other := c.record(t, init, "transfer('"+seedPub3+"', 3)", c.k1)
 
@@ -238,22 +246,22 @@ func TestSmartLuaOnInstance(t *testing.T) {
 	}
 
 	// The check is charged to the application predicate's own meter: lookup
-	// and calculation take 10 gas; the three predicates (application, the
+	// and calculation take 113 gas; the three predicates (application, the
 	// input's and the output's owner) each get a third of the rest. The
-	// application predicate needs 861 (its Lua and the check together), the
-	// owners 88 each. With a share of 271 it runs out in the check (line 32),
-	// with 860 just after it (line 34); a share of 861 (limit 2593) is
-	// exactly enough.
+	// application predicate needs 3885 (its Lua and the check together), the
+	// owners 171 together. With a share of 300 it runs out in the check
+	// (line 32), with 3884 just after it (line 34); a share of 3885 (limit
+	// 11768) is exactly enough.
 	for limit, want := range map[uint64]string{
-		825:  "code:f3b184a864e1e161:32: out of gas (limit 271)",
-		2592: "code:f3b184a864e1e161:34: out of gas (limit 860)",
+		1013:  "code:f3b184a864e1e161:32: out of gas (limit 300)",
+		11767: "code:f3b184a864e1e161:34: out of gas (limit 3884)",
 	} {
 		wantRefused(t, c.seal(t, c.step(true, smartlua.EncodeRecord(good), limit)), want)
 		if dumpStore(t, c.in) != before {
 			t.Fatal("step out of gas changed the store")
 		}
 	}
-	if rc := c.seal(t, c.step(true, smartlua.EncodeRecord(good), 2593)); rc.Err() != nil || rc.Gas.Validity != 949 {
+	if rc := c.seal(t, c.step(true, smartlua.EncodeRecord(good), 11768)); rc.Err() != nil || rc.Gas.Validity != 4056 {
 		t.Fatalf("second transfer with exactly enough gas: %v, validity gas %d", rc.Err(), rc.Gas.Validity)
 	}
 	if got := balances(t, c.live(t)); got != "ByRn70=10 HbaGF7=6 Ifni9g=14" {

@@ -25,20 +25,26 @@ func BenchmarkTransfer(b *testing.B) {
 }
 
 // independentTransfers is n transfers from n distinct senders.
-func independentTransfers(b *testing.B, w *world, n int) []*Tx {
+func independentTransfers(b testing.TB, w *world, n int) []*Tx {
 	issuer := testKey(b, 200)
 	to := testKey(b, 201).Public()
 	txs := make([]*Tx, n)
 	for i := range txs {
-		k, err := keys.GenerateKey(&counterReader{n: uint64(i)})
-		if err != nil {
-			b.Fatal(err)
-		}
+		k := senderKey(b, i)
 		note := w.gold(issuer.Public(), k.Public(), 100, "genesis")
 		w.st.put(note)
 		txs[i] = w.transferTx(b, k, []notes.Note{note}, to, 30, 1)
 	}
 	return txs
+}
+
+// senderKey is the key of independentTransfers' i-th sender.
+func senderKey(t testing.TB, i int) keys.PrivateKey {
+	k, err := keys.GenerateKey(&counterReader{n: uint64(i)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // counterReader yields bytes derived from n, for distinct fixed keys.

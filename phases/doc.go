@@ -30,9 +30,11 @@
 //     a predicate is given are read-only, shared by all the predicates of
 //     the transaction (note is the same table as its place in inputs or
 //     outputs): changing one is an error (docs/decisions/042-throughput.md).
-//     Predicates may also call the host functions of hostlib.go
-//     (smartlua_check), whose work is charged to the predicate's gas
-//     (docs/decisions/044-predicate-host-functions.md).
+//     Code may also call the host functions the instance registers for its
+//     stage (Code.Hosts, hostlib.go; an instance gives predicates
+//     smartlua_check), whose work is charged to the calling run's gas
+//     (docs/decisions/044-predicate-host-functions.md,
+//     104-host-function-registry.md).
 //
 // Notes are tables {provenance={hex…}, application=hex, owner=hex, key=bytes,
 // value=bytes}; signers are standard-base64 public keys; txid is lower-case

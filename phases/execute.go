@@ -2,6 +2,7 @@ package phases
 
 import (
 	"container/heap"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"iter"
 	"runtime"
 
+	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/vp"
 )
@@ -33,13 +35,18 @@ type State interface {
 // ErrUnknownCode is what Code.Program wraps when no code has the asked hash.
 var ErrUnknownCode = errors.New("unknown code")
 
-// Code gives the compiled predicate whose Lua source has SHA-256 h. It must
-// allow concurrent calls. For a hash it does not hold it returns an error
-// wrapping ErrUnknownCode, and the transaction is refused; a *vp.Error
-// (stored code that no longer compiles) also refuses it; any other error is a
-// host failure that Execute returns.
+// Code is what the instance gives Lua code to run with: the deployed
+// predicates and the host functions. It must allow concurrent calls.
 type Code interface {
+	// Program returns the compiled predicate whose Lua source has SHA-256
+	// h. For a hash it does not hold it returns an error wrapping
+	// ErrUnknownCode, and the transaction is refused; a *vp.Error (stored
+	// code that no longer compiles) also refuses it; any other error is a
+	// host failure that Execute returns.
 	Program(h notes.Hash) (*vp.Program, error)
+	// Hosts returns the host functions Lua code may call (hostlib.go); nil
+	// is none. Every run of a transaction must get the same set.
+	Hosts() *Hosts
 }
 
 // Outcome is the result of phases 1–3 for one transaction: its receipt and,
@@ -152,9 +159,12 @@ func (x *execution) seed(label string) uint64 {
 	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
-// run runs one Lua program and adds its print output to the log.
+// run runs one Lua program, within the memory budget, and adds its print
+// output to the log.
 func (x *execution) run(label string, prog *vp.Program, globals map[string]any, gas uint64) (vp.Result, error) {
-	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: limitsWithGas(gas), Seed: x.seed(label)})
+	lim := limitsWithGas(gas)
+	defer runMemory.reserve(lim.MaxMemory)()
+	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed(label)})
 	x.log(label, res.Log)
 	return res, err
 }
@@ -206,6 +216,7 @@ func (x *execution) lookup() (*Outcome, error) {
 		"get": vp.HostFuncCtx(x.get), "scan": vp.HostFuncCtx(x.scan),
 		"extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid,
 	}
+	x.host(globals, StageLookup)
 	res, err := x.run("lookup", prog, globals, x.remaining())
 	x.rc.Gas.Lookup = res.GasUsed
 	if err != nil {
@@ -506,6 +517,7 @@ func (x *execution) calculate() (*Outcome, error) {
 		return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
 	}
 	globals := map[string]any{"inputs": x.inputs, "extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid}
+	x.host(globals, StageCalculation)
 	res, err := x.run("calculation", prog, globals, x.remaining())
 	x.rc.Gas.Calculation = res.GasUsed
 	if err != nil {
@@ -686,6 +698,7 @@ func (x *execution) validate() (*Outcome, error) {
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
 	run := func(s *vp.Session, i int) {
+		defer runMemory.reserve(2 * lim.MaxMemory)() // its run and a nested Smart Lua step
 		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: lim, Seed: x.seed(list[i].pred.label())})
 	}
 	// Each worker has one VM session: the transaction's notes become Lua
@@ -694,13 +707,19 @@ func (x *execution) validate() (*Outcome, error) {
 	if x.serial {
 		w = 1
 	}
-	workers(len(list), w, func(next func() (int, bool)) {
-		s := x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
-		defer s.Close()
-		for i, ok := next(); ok; i, ok = next() {
-			run(s, i)
+	sessions := make([]*vp.Session, w) // made on a worker's first predicate
+	_ = workers.Run(context.Background(), len(list), w, func(worker, i int) error {
+		if sessions[worker] == nil {
+			sessions[worker] = x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
 		}
+		run(sessions[worker], i)
+		return nil
 	})
+	for _, s := range sessions {
+		if s != nil {
+			s.Close()
+		}
+	}
 	var used uint64
 	for i := range list {
 		used += results[i].GasUsed
@@ -746,7 +765,7 @@ func (x *execution) predicateGlobals(c *check) map[string]any {
 	if c.note != nil {
 		g["note"] = c.note
 	}
-	predicateHost(g, x.pool)
+	x.host(g, StagePredicate)
 	return g
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/smartlua"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -91,8 +92,14 @@ func (s *memState) clone() *memState {
 	return c
 }
 
-// memCode is an in-memory code registry.
+// memCode is an in-memory code registry with the host functions an
+// instance registers.
 type memCode map[notes.Hash]*vp.Program
+
+var testHosts = MustHosts(HostFunc{Name: smartlua.HostName, Stages: StagePredicate,
+	New: func(run HostRun) vp.HostFuncCtx { return smartlua.HostCheck(run.Pool) }})
+
+func (memCode) Hosts() *Hosts { return testHosts }
 
 func (c memCode) Program(h notes.Hash) (*vp.Program, error) {
 	if p := c[h]; p != nil {

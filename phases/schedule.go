@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"context"
 	"runtime"
 	"slices"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/vp"
@@ -77,6 +79,9 @@ func ExecuteBlockFunc(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i
 		done[i] = make(chan struct{})
 	}
 	var stop atomic.Bool
+	// Not a workers pool: a transaction takes one of the GOMAXPROCS slots
+	// only once its dependencies are done, so one that waits does not hold
+	// a core a later, independent transaction could use.
 	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for _, i := range admitted {
@@ -121,9 +126,10 @@ func ExecuteBlockFunc(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i
 func admitAll(txs []*Tx) []*Outcome {
 	errs := make([]error, len(txs))
 	check := make([]bool, len(txs))
-	parallel(len(txs), func(i int) {
+	_ = workers.Each(context.Background(), len(txs), func(i int) error {
 		errs[i] = txs[i].validate()
 		check[i] = errs[i] == nil && !txs[i].markedVerified()
+		return nil
 	})
 	var idx []int
 	var unverified []*Tx
@@ -156,7 +162,7 @@ func VerifyAll(txs []*Tx) []error {
 	errs := make([]error, len(txs))
 	n := len(txs)
 	chunk := min(verifyChunk, max(1, (n+runtime.GOMAXPROCS(0)-1)/runtime.GOMAXPROCS(0)))
-	parallel((n+chunk-1)/chunk, func(c int) {
+	_ = workers.Each(context.Background(), (n+chunk-1)/chunk, func(c int) error {
 		part := txs[c*chunk : min(n, (c+1)*chunk)]
 		var items []keys.BatchItem
 		ids := make([]notes.Hash, len(part))
@@ -171,13 +177,14 @@ func VerifyAll(txs []*Tx) []error {
 			}
 		}
 		if keys.VerifyBatch(items) == nil {
-			return
+			return nil
 		}
 		for k, tx := range part {
 			if signedByAll(tx) {
 				errs[c*chunk+k] = tx.VerifySignatures()
 			}
 		}
+		return nil
 	})
 	return errs
 }
@@ -194,34 +201,6 @@ func signedByAll(tx *Tx) bool {
 		}
 	}
 	return true
-}
-
-// parallel calls f(0) … f(n-1) on GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) {
-	workers(n, runtime.GOMAXPROCS(0), func(next func() (int, bool)) {
-		for i, ok := next(); ok; i, ok = next() {
-			f(i)
-		}
-	})
-}
-
-// workers runs work on min(w, n) goroutines and waits for them; the calls
-// of next share out 0 … n-1, each index once, then report false.
-func workers(n, w int, work func(next func() (int, bool))) {
-	var counter atomic.Int64
-	next := func() (int, bool) {
-		i := int(counter.Add(1) - 1)
-		return i, i < n
-	}
-	var wg sync.WaitGroup
-	for w = min(w, n); w > 0; w-- {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work(next)
-		}()
-	}
-	wg.Wait()
 }
 
 // Conflict analysis compares pattern pairs whose prefixes nest; patterns

@@ -230,6 +230,24 @@ func (tx *Tx) Sign(rand io.Reader, priv keys.PrivateKey) error {
 	return fmt.Errorf("phases: sign transaction: key %s is not among the signers", pub)
 }
 
+// SignAll signs tx with each key in privs, in order. A transaction that
+// lists no signers first gets the keys' public keys as its signers, in the
+// same order, so that a transaction written without them is signed by
+// whoever signs it.
+func (tx *Tx) SignAll(rand io.Reader, privs []keys.PrivateKey) error {
+	if len(tx.Signers) == 0 {
+		for _, k := range privs {
+			tx.Signers = append(tx.Signers, k.Public())
+		}
+	}
+	for _, k := range privs {
+		if err := tx.Sign(rand, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ErrNoSigners reports a transaction that lists no signer: every transaction
 // is signed by at least one key.
 var ErrNoSigners = errors.New("transaction lists no signers")

@@ -2,6 +2,7 @@ package phases
 
 import (
 	"bytes"
+	"crypto/rand"
 	"strings"
 	"testing"
 
@@ -94,6 +95,28 @@ func TestVerifySignaturesRefusals(t *testing.T) {
 	if err := sampleTx(t, a).Sign(bytes.NewReader(make([]byte, 64)), c); err == nil ||
 		err.Error() != "phases: sign transaction: key "+c.Public().String()+" is not among the signers" {
 		t.Fatalf("sign by a non-signer: %v", err)
+	}
+}
+
+// TestSignAll: a transaction naming no signers gets the keys as its
+// signers, in order, and is signed by all; one naming its signers keeps
+// them, and a key not among them is refused.
+func TestSignAll(t *testing.T) {
+	a, b, c := testKey(t, 1), testKey(t, 2), testKey(t, 3)
+	rnd := rand.Reader
+	tx := sampleTx(t)
+	if err := tx.SignAll(rnd, []keys.PrivateKey{b, a}); err != nil {
+		t.Fatal(err)
+	}
+	if len(tx.Signers) != 2 || tx.Signers[0] != b.Public() || tx.Signers[1] != a.Public() || tx.VerifySignatures() != nil {
+		t.Fatalf("signers %v, verify %v", tx.Signers, tx.VerifySignatures())
+	}
+	named := sampleTx(t, a, b)
+	if err := named.SignAll(rnd, []keys.PrivateKey{b, a}); err != nil || named.Signers[0] != a.Public() || named.VerifySignatures() != nil {
+		t.Fatalf("named signers: %v, %v", err, named.Signers)
+	}
+	if err := sampleTx(t, a).SignAll(rnd, []keys.PrivateKey{a, c}); err == nil || !strings.Contains(err.Error(), "is not among the signers") {
+		t.Fatalf("a key not among the signers: %v", err)
 	}
 }
 

@@ -47,12 +47,12 @@ func DecodeRecord(b []byte) (*Record, error) {
 // Gas costs of CheckSuccessor, besides the gas the re-execution itself uses
 // (docs/decisions/049-smartlua-on-an-instance.md). Decoding, deserializing,
 // serializing and hashing the states are not metered by the sandbox, so they
-// are paid by the byte; a signature costs what crypto.verify costs a
-// fragment.
+// are paid by the byte (about 50 ns a byte, the sandbox's median time per
+// gas: decision 090); a signature costs what crypto.verify costs a fragment.
 const (
-	GasCheck    = 100 // each call
-	GasPerSig   = 100 // each listed key's XEdDSA verification
-	BytesPerGas = 4   // of prev and next together
+	GasCheck    = 100          // each call
+	GasPerSig   = vp.VerifyGas // each listed key's XEdDSA verification
+	BytesPerGas = 1            // of prev and next together
 )
 
 // ErrOutOfGas is wrapped by CheckSuccessor's error when the gas it was given
@@ -110,6 +110,9 @@ func CheckSuccessor(pool *vp.Pool, prev, next []byte, gas uint64) (*Record, uint
 	}
 	return rec, used + ran, nil
 }
+
+// HostName is the global HostCheck is bound to in an instance's predicates.
+const HostName = "smartlua_check"
 
 // HostCheck is the host function `smartlua_check(prev, next)` that the
 // smartlua application predicate calls (examples/smartlua): prev is the

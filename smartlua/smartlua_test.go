@@ -128,10 +128,13 @@ func TestSeedBalanceExample(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("refused transitions stored something: %d records, had %d", len(after), len(before))
 	}
-	// A fresh verifier accepts the chain.
-	n, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get))
-	if err != nil || n != 2 {
-		t.Fatalf("verify: %d, %v", n, err)
+	// A fresh verifier accepts the chain, reporting each record.
+	var seen []string
+	n, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get), func(done, total int) {
+		seen = append(seen, fmt.Sprintf("%d/%d", done, total))
+	})
+	if err != nil || n != 2 || strings.Join(seen, " ") != "1/2 2/2" {
+		t.Fatalf("verify: %d, %v, progress %v", n, err, seen)
 	}
 }
 
@@ -173,7 +176,7 @@ func TestFork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get)); !errors.As(err, &fe) {
+	if _, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get), nil); !errors.As(err, &fe) {
 		t.Fatalf("verify store with a fork: %v", err)
 	}
 }
@@ -198,7 +201,7 @@ func TestTamperingCaught(t *testing.T) {
 				if err := os.WriteFile(path, bad, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := VerifyStore(c.store, NewVerifier(pool, c.store.Get)); err == nil {
+				if _, err := VerifyStore(c.store, NewVerifier(pool, c.store.Get), nil); err == nil {
 					t.Fatalf("%s/%s byte %d: tampering not caught", kind, h, i)
 				}
 			}
@@ -212,7 +215,7 @@ func TestTamperingCaught(t *testing.T) {
 	if err := os.WriteFile(next, []byte(init.Hash.String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyStore(c.store, NewVerifier(pool, c.store.Get)); err == nil || !strings.Contains(err.Error(), "successor index") {
+	if _, err := VerifyStore(c.store, NewVerifier(pool, c.store.Get), nil); err == nil || !strings.Contains(err.Error(), "successor index") {
 		t.Fatalf("tampered index: %v", err)
 	}
 }
@@ -272,7 +275,7 @@ function last() return seen[#seen] end`)
 	if got := res.Values[0]; got != "1,3,true,2.5,a,k1,m,z," {
 		t.Errorf("pairs order %q", got)
 	}
-	if _, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get)); err != nil {
+	if _, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get), nil); err != nil {
 		t.Fatal(err)
 	}
 	_ = rec
@@ -336,7 +339,7 @@ register('add', function(n) total = total + n; return total end)`)
 	if err != nil || len(res.Values) != 1 || res.Values[0] != int64(42) {
 		t.Fatalf("call: %v %v", res.Values, err)
 	}
-	if n, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get)); err != nil || n != 4 {
+	if n, err := VerifyStore(c.store, NewVerifier(vp.NewPool(), c.store.Get), nil); err != nil || n != 4 {
 		t.Fatalf("verify: %d %v", n, err)
 	}
 }

@@ -184,15 +184,19 @@ func Apply(store *Store, v *Verifier, rand io.Reader, prev *Hash, fragment []byt
 }
 
 // VerifyStore verifies every record in store and the successor index,
-// returning the first failure.
-func VerifyStore(store *Store, v *Verifier) (int, error) {
+// returning the first failure. progress, when not nil, is called after
+// each record with the records verified and their number.
+func VerifyStore(store *Store, v *Verifier, progress func(done, total int)) (int, error) {
 	hs, err := store.Hashes()
 	if err != nil {
 		return 0, err
 	}
-	for _, h := range hs {
+	for i, h := range hs {
 		if err := v.Verify(h); err != nil {
 			return 0, err
+		}
+		if progress != nil {
+			progress(i+1, len(hs))
 		}
 	}
 	for _, h := range hs {

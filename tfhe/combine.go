@@ -1,12 +1,14 @@
 package tfhe
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 
 	"filippo.io/edwards25519"
 
+	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/tfhe/internal/group"
 )
 
@@ -141,8 +143,9 @@ func OpenBlock(pk *PublicKey, ps []*Payload, batches []*ShareBatch) ([][]byte, [
 	}
 	out := make([][]byte, len(ps))
 	errs := make([]error, len(ps))
-	forEach(len(ps), func(i int) {
-		out[i], errs[i] = openWith(ps[i], combine(pk, groups[i]))
+	_ = workers.Each(context.Background(), len(ps), func(i int) error {
+		out[i], errs[i] = openWith(ps[i], combine(pk, groups[i])) // one verdict per payload
+		return nil
 	})
 	return out, errs, nil
 }

@@ -1,14 +1,14 @@
 package tfhe
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
 
 	"filippo.io/edwards25519"
 
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/tfhe/internal/group"
 )
 
@@ -76,53 +76,25 @@ func (s *Share) challenge(y, u *edwards25519.Point) *edwards25519.Scalar {
 }
 
 // PartDecBatch makes keyholder sk's shares for a sealed block of payloads,
-// in order, as one message. It refuses the whole block, naming the payload,
-// if any payload fails its check. The work is spread over GOMAXPROCS.
-func PartDecBatch(sk *KeyShare, ps []*Payload) (*ShareBatch, error) {
+// in order, as one message. It refuses the whole block, naming the first
+// payload that fails its check. The work is spread over GOMAXPROCS; once ctx
+// is done no further share is made and ctx's error is returned.
+func PartDecBatch(ctx context.Context, sk *KeyShare, ps []*Payload) (*ShareBatch, error) {
 	if len(ps) > MaxBatch {
 		return nil, fmt.Errorf("tfhe: partdec: %d payloads exceed %d", len(ps), MaxBatch)
 	}
 	b := &ShareBatch{Key: sk.PK.ID(), Index: sk.Index, Shares: make([]*Share, len(ps))}
-	errs := make([]error, len(ps))
-	forEach(len(ps), func(i int) {
-		if errs[i] = ps[i].Check(sk.PK); errs[i] == nil {
-			b.Shares[i] = partDec(sk, ps[i].ID(), ps[i].u)
+	err := workers.Each(ctx, len(ps), func(i int) error {
+		if err := ps[i].Check(sk.PK); err != nil {
+			return fmt.Errorf("payload %d: %w", i, err)
 		}
+		b.Shares[i] = partDec(sk, ps[i].ID(), ps[i].u)
+		return nil
 	})
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("tfhe: partdec: payload %d: %w", i, err)
-		}
+	if err != nil {
+		return nil, fmt.Errorf("tfhe: partdec: %w", err)
 	}
 	return b, nil
-}
-
-// forEach runs f(0..n-1) on up to GOMAXPROCS goroutines.
-func forEach(n int, f func(i int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if workers > n {
-		workers = n
-	}
-	var next int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // check is the single-share verification: A == z·G − c·Y_i and

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,45 @@ type Program struct {
 
 	proto *lua.FunctionProto // the instrumented fragment as a function of `...`
 	slots []int              // for each upvalue of proto, its index in meterNames
+	size  int64              // the modelled bytes of its prototypes (Size)
+}
+
+// Size is a model of the memory the compiled program holds, in bytes: its
+// instructions with their line numbers, constants, calls and variable
+// names, for each function prototype. It depends only on the source, so a
+// cache can bound what it keeps by it.
+func (p *Program) Size() int64 { return p.size }
+
+// Modelled sizes, in bytes, of what a function prototype holds.
+const (
+	protoBytes       = 1024 // the prototype, and the buffers gopher-lua does not let go
+	instructionBytes = 12   // an instruction and its line number
+	constantBytes    = 24   // a constant (a string's bytes besides)
+	debugBytes       = 48   // a call, a local or an upvalue name recorded for errors
+)
+
+// trim copies the slices of p and the prototypes nested in it to their
+// length (gopher-lua leaves each with room for 1024 instructions, 16 KiB a
+// function) and returns their modelled size.
+func trim(p *lua.FunctionProto) int64 {
+	p.Code = slices.Clone(p.Code)
+	p.DbgSourcePositions = slices.Clone(p.DbgSourcePositions)
+	p.Constants = slices.Clone(p.Constants)
+	p.FunctionPrototypes = slices.Clone(p.FunctionPrototypes)
+	p.DbgLocals = slices.Clone(p.DbgLocals)
+	p.DbgCalls = slices.Clone(p.DbgCalls)
+	p.DbgUpvalues = slices.Clone(p.DbgUpvalues)
+	n := protoBytes + instructionBytes*int64(len(p.Code)) + constantBytes*int64(len(p.Constants)) +
+		debugBytes*int64(len(p.DbgLocals)+len(p.DbgCalls)+len(p.DbgUpvalues))
+	for _, c := range p.Constants {
+		if s, ok := c.(lua.LString); ok {
+			n += int64(len(s))
+		}
+	}
+	for _, q := range p.FunctionPrototypes {
+		n += trim(q)
+	}
+	return n
 }
 
 // Compile parses src, refuses forbidden constructs (identifiers with the
@@ -45,7 +85,7 @@ func Compile(name string, src []byte) (*Program, error) {
 	if len(chunk) > 0 {
 		line = chunk[0].Line()
 	}
-	body := in.block(chunk, line)
+	body := in.block(chunk, line, 0)
 	if in.err != nil {
 		e := in.err.(*Error)
 		e.Chunk = name
@@ -61,6 +101,7 @@ func Compile(name string, src []byte) (*Program, error) {
 		return fail(0, "compile: "+err.Error())
 	}
 	p := &Program{Name: name, Hash: sha256.Sum256(src), proto: proto.FunctionPrototypes[0]}
+	p.size = trim(p.proto)
 	for _, up := range p.proto.DbgUpvalues {
 		slot := -1
 		for i, n := range meterNames {

@@ -10,6 +10,15 @@ import (
 	"github.com/fractalvm/fractal/keys"
 )
 
+// What the crypto functions cost besides 1 per started 32 bytes they read:
+// an XEdDSA verification takes about 60 µs, an HMAC two hashes and their
+// set-up.
+const (
+	VerifyGas = 1000
+	digestGas = 4
+	hmacGas   = 16
+)
+
 // cryptoLib is the crypto library: digests and MACs return raw bytes.
 //
 //	crypto.digest('sha256', s)       SHA-256 of s (32 bytes)
@@ -28,7 +37,7 @@ func (v *vm) cryptoLib() map[string]lua.LValue {
 		"digest": fn(func(L *lua.LState) int {
 			alg(L)
 			s := L.CheckString(2)
-			v.charge(1 + uint64(len(s))/32)
+			v.charge(digestGas + uint64(len(s))/32)
 			v.built(sha256.Size)
 			sum := sha256.Sum256([]byte(s))
 			L.Push(lua.LString(sum[:]))
@@ -37,7 +46,7 @@ func (v *vm) cryptoLib() map[string]lua.LValue {
 		"hmac": fn(func(L *lua.LState) int {
 			alg(L)
 			key, s := L.CheckString(2), L.CheckString(3)
-			v.charge(1 + uint64(len(key)+len(s))/32)
+			v.charge(hmacGas + uint64(len(key)+len(s))/32)
 			v.built(sha256.Size)
 			m := hmac.New(sha256.New, []byte(key))
 			m.Write([]byte(s))
@@ -64,7 +73,7 @@ func (v *vm) cryptoLib() map[string]lua.LValue {
 		}),
 		"verify": fn(func(L *lua.LState) int {
 			pub, msg, sig := L.CheckString(1), L.CheckString(2), L.CheckString(3)
-			v.charge(100 + uint64(len(msg))/32)
+			v.charge(VerifyGas + uint64(len(msg))/32)
 			pk, err := keys.ParsePublicKey(pub)
 			L.Push(lua.LBool(err == nil && keys.Verify(pk, []byte(msg), []byte(sig)) == nil))
 			return 1

@@ -58,8 +58,9 @@ func (c *HostCall) OutOfGas() error {
 }
 
 // host wraps a host function as a Lua function: 1 gas a call, arguments and
-// results cross in the Go value model; an error wrapping ErrAbort, or a
-// charge the run could not pay, ends the run.
+// results cross in the Go value model (the arguments charged as converted
+// values, the results counted as the run's memory); an error wrapping
+// ErrAbort, or a charge the run could not pay, ends the run.
 func (v *vm) host(f HostFuncCtx) *lua.LFunction {
 	return v.L.NewFunction(func(L *lua.LState) int {
 		v.charge(1)
@@ -87,6 +88,8 @@ func (v *vm) host(f HostFuncCtx) *lua.LFunction {
 			}
 			L.RaiseError("%s", err.Error())
 		}
+		v.r.counting = true
+		defer func() { v.r.counting = false }()
 		for i, r := range res {
 			lv, err := v.toLua(r, 0)
 			if err != nil {

@@ -10,7 +10,7 @@ import (
 // hostileLimits are the limits the hostile corpus runs under.
 func hostileLimits() Limits {
 	l := DefaultLimits()
-	l.Gas = 100_000
+	l.Gas = 1_000_000
 	l.MaxMemory = 4 << 20
 	l.MaxTable = 10_000
 	return l

@@ -33,6 +33,14 @@ func (v *vm) openLibs() {
 		return t.RawGetString(name)
 	}
 	fn := func(f lua.LGFunction) lua.LValue { return L.NewFunction(f) }
+	next := fn(v.next)
+	pairs := func(L *lua.LState) int { // the sandbox's next, which charges what it walks
+		t := L.CheckTable(1)
+		L.Push(next)
+		L.Push(t)
+		L.Push(lua.LNil)
+		return 3
+	}
 
 	base := map[string]lua.LValue{
 		"_VERSION":     lua.LString("Lua 5.1"),
@@ -40,32 +48,32 @@ func (v *vm) openLibs() {
 		"error":        from("", "error"),
 		"getmetatable": fn(v.getmetatable),
 		"ipairs":       from("", "ipairs"),
-		"next":         from("", "next"),
-		"pairs":        from("", "pairs"),
+		"next":         next,
+		"pairs":        fn(pairs),
 		"pcall":        fn(v.pcall),
 		"print":        fn(v.print),
 		"select":       fn(guarded(from("", "select"), 1)),
 		"setmetatable": fn(v.setmetatable),
-		"tonumber":     fn(guarded(from("", "tonumber"), 2)),
-		"tostring":     fn(func(L *lua.LState) int { L.Push(lua.LString(v.tostring(L.CheckAny(1)))); return 1 }),
+		"tonumber":     fn(v.coercing(guarded(from("", "tonumber"), 2))),
+		"tostring":     fn(v.tostringLib),
 		"type":         from("", "type"),
 		"unpack":       fn(v.unpack),
 		"xpcall":       fn(v.xpcall),
 	}
 	str := map[string]lua.LValue{
-		"byte":    fn(v.strByte(from("string", "byte"))),
+		"byte":    fn(v.strByte),
 		"char":    fn(v.strChar),
 		"find":    fn(v.strFind),
 		"format":  fn(v.format),
 		"gmatch":  fn(v.strGmatch),
 		"gsub":    fn(v.strGsub),
 		"len":     from("string", "len"),
-		"lower":   fn(v.sized(from("string", "lower"))),
+		"lower":   fn(v.caseMapped(from("string", "lower"))),
 		"match":   fn(v.strMatch),
 		"rep":     fn(v.rep),
 		"reverse": fn(v.sized(from("string", "reverse"))),
 		"sub":     fn(v.sized(from("string", "sub"))),
-		"upper":   fn(v.sized(from("string", "upper"))),
+		"upper":   fn(v.caseMapped(from("string", "upper"))),
 	}
 	tab := map[string]lua.LValue{
 		"concat": fn(v.concat),
@@ -76,20 +84,20 @@ func (v *vm) openLibs() {
 		"unpack": fn(v.unpack),
 	}
 	math := map[string]lua.LValue{
-		"abs":        from("math", "abs"),
-		"ceil":       from("math", "ceil"),
-		"floor":      from("math", "floor"),
-		"fmod":       from("math", "fmod"),
+		"abs":        fn(v.coercing(from("math", "abs").(*lua.LFunction).GFunction)),
+		"ceil":       fn(v.coercing(from("math", "ceil").(*lua.LFunction).GFunction)),
+		"floor":      fn(v.coercing(from("math", "floor").(*lua.LFunction).GFunction)),
+		"fmod":       fn(v.coercing(from("math", "fmod").(*lua.LFunction).GFunction)),
 		"huge":       from("math", "huge"),
-		"max":        from("math", "max"),
+		"max":        fn(v.coercing(from("math", "max").(*lua.LFunction).GFunction)),
 		"maxinteger": lua.LNumber(maxInt),
-		"min":        from("math", "min"),
+		"min":        fn(v.coercing(from("math", "min").(*lua.LFunction).GFunction)),
 		"mininteger": lua.LNumber(-maxInt),
-		"modf":       from("math", "modf"),
+		"modf":       fn(v.coercing(from("math", "modf").(*lua.LFunction).GFunction)),
 		"pi":         from("math", "pi"),
 		"random":     fn(v.random),
 		"randomseed": fn(v.randomseed),
-		"sqrt":       from("math", "sqrt"),
+		"sqrt":       fn(v.coercing(from("math", "sqrt").(*lua.LFunction).GFunction)),
 		"tointeger":  fn(mathToInteger),
 		"type":       fn(mathType),
 	}
@@ -107,8 +115,11 @@ func (v *vm) openLibs() {
 	}
 	sortTable(v.libs)
 	v.gmeta = v.frozenTable(map[string]lua.LValue{"__index": v.libs, "__metatable": lua.LFalse})
-	strMeta := v.frozenTable(map[string]lua.LValue{"__index": v.libs.RawGetString("string"), "__metatable": lua.LFalse})
-	L.SetMetatable(lua.LString(""), strMeta)
+	strMeta := map[string]lua.LValue{"__index": v.libs.RawGetString("string"), "__metatable": lua.LFalse}
+	for _, event := range []string{"__add", "__sub", "__mul", "__div", "__mod", "__unm"} {
+		strMeta[event] = fn(v.stringArith(event))
+	}
+	L.SetMetatable(lua.LString(""), v.frozenTable(strMeta))
 	L.G.Global = L.NewTable()
 }
 
@@ -193,9 +204,45 @@ func (v *vm) tostring(x lua.LValue) string {
 		return "thread"
 	}
 	if n, ok := x.(lua.LNumber); ok {
-		return numString(n)
+		return v.numText(n)
 	}
 	return x.String()
+}
+
+// tostringLib is the library's tostring: a number's text is a string it
+// builds.
+func (v *vm) tostringLib(L *lua.LState) int {
+	x := L.CheckAny(1)
+	s := v.tostring(x)
+	if _, ok := x.(lua.LNumber); ok {
+		v.built(len(s))
+	}
+	L.Push(lua.LString(s))
+	return 1
+}
+
+// next is Lua's next(t [, k]), charged for hashing k and for the places it
+// walks past: empty array slots and keys removed from the hash part, which
+// gopher-lua keeps in its key order (ltable.go).
+func (v *vm) next(L *lua.LState) int {
+	t := L.CheckTable(1)
+	k := L.Get(2)
+	v.charge(hashCost(k))
+	from := place(t, k)
+	nk, nv := t.Next(k)
+	to := span(t) + 1
+	if nk != lua.LNil {
+		v.charge(hashCost(nk))
+		to = place(t, nk)
+	}
+	v.charge(walkGas * uint64(max(to-from-1, 0)))
+	if nk == lua.LNil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(nk)
+	L.Push(nv)
+	return 2
 }
 
 // print appends its arguments, tostring'ed and tab-joined, to the log.
@@ -203,6 +250,7 @@ func (v *vm) print(L *lua.LState) int {
 	n := L.GetTop()
 	parts := make([]string, n)
 	size := n
+	v.charge(uint64(n)) // each argument is written as text
 	for i := 1; i <= n; i++ {
 		parts[i-1] = v.tostring(L.Get(i))
 		size += len(parts[i-1])
@@ -224,6 +272,13 @@ func (v *vm) pcall(L *lua.LState) int {
 		L.Push(ev)
 		return 2
 	}
+	return v.succeeded(L)
+}
+
+// succeeded returns true before the results of the function pcall or
+// xpcall called, which it moves: they are charged by their number.
+func (v *vm) succeeded(L *lua.LState) int {
+	v.values(L.GetTop())
 	L.Insert(lua.LTrue, 1)
 	return L.GetTop()
 }
@@ -238,7 +293,7 @@ func (v *vm) xpcall(L *lua.LState) int {
 		if v.r.fatal != nil {
 			v.raise()
 		}
-		ev := addressFree(L.Get(1))
+		ev := v.errorValue(L.Get(1))
 		L.Push(h)
 		L.Push(ev)
 		res, ok := v.pcallMarked(1, v.handler)
@@ -258,8 +313,7 @@ func (v *vm) xpcall(L *lua.LState) int {
 		L.Push(ev)
 		return 2
 	}
-	L.Insert(lua.LTrue, 1)
-	return L.GetTop()
+	return v.succeeded(L)
 }
 
 func (v *vm) getmetatable(L *lua.LState) int {

@@ -212,7 +212,8 @@ func TestPatternRefusals(t *testing.T) {
 }
 
 // TestPatternGas pins the gas schedule of the pattern functions. Every
-// fragment is `return <expr>`: 2 gas for the chunk, the rest for the call.
+// fragment is `return <expr>`: 2 gas for the chunk and the static cost of
+// the expression (a call 2, each index 1), the rest for the calls.
 func TestPatternGas(t *testing.T) {
 	for _, c := range []struct {
 		expr string
@@ -220,20 +221,20 @@ func TestPatternGas(t *testing.T) {
 	}{
 		// call 1 + compile 1; steps: 'b' fails at 1, matches at 2, then the
 		// end of the pattern: 3; result "b" 1
-		{`string.match("abc", "b")`, 2 + 2 + 3 + 1},
+		{`string.match("abc", "b")`, 2 + 3 + 2 + 3 + 1},
 		// plain find (no specials): call 1 + 1 per started 32 bytes searched
-		{`string.find(string.rep("a", 64), "b")`, 2 + 1 + 2 + 1 + 2},
+		{`string.find(string.rep("a", 64), "b")`, 2 + 6 + 1 + 2 + 1 + 2},
 		// a*: dispatch 1, 3 bytes tested + 1 at the end, then the end of pattern 1
-		{`string.find("aaa", "a*")`, 2 + 2 + 1 + 3 + 1},
+		{`string.find("aaa", "a*")`, 2 + 3 + 2 + 1 + 3 + 1},
 		// ^(%x+) (%x+) over 190 bytes (string.rep: 1 + 6), the case that cost
 		// about 389 000 gas before: call 1 + compile 2; steps: ( 1, %x+ 1 and
 		// 4 bytes tested after the first, ) 1, ' ' 1, twice, end 1 = 17;
 		// results 1
-		{`string.match(string.rep("ab12 ", 38), "^(%x+) (%x+) ")`, 2 + 7 + 3 + 17 + 1},
-		// gsub: call 1 + compile 1; steps: "." and the end at 0, 1, 2, "."
-		// failing at 3: 7; the function's body (1 + 1 statement) 3 times;
-		// result 1
-		{`(string.gsub("abc", ".", function(c) return c end))`, 2 + 2 + 7 + 3*2 + 1},
+		{`string.match(string.rep("ab12 ", 38), "^(%x+) (%x+) ")`, 2 + 6 + 7 + 3 + 17 + 1},
+		// gsub: the closure (static 1; 4, and 3 for its 112 bytes); call 1 +
+		// compile 1; steps: "." and the end at 0, 1, 2, "." failing at 3: 7;
+		// the function's body (1 + 1 statement) 3 times; result 1
+		{`(string.gsub("abc", ".", function(c) return c end))`, 2 + 4 + 7 + 2 + 7 + 3*2 + 1},
 	} {
 		res, err := runSrc(t, "return "+c.expr, nil)
 		if err != nil {

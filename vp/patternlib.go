@@ -181,7 +181,7 @@ func (g *gsubber) replace(repl lua.LValue, s, e int) {
 	case lua.LString:
 		g.add(string(x))
 	case lua.LNumber:
-		g.add(numString(x))
+		g.add(g.v.numText(x))
 	default:
 		L.RaiseError("invalid replacement value (a %s)", val.Type())
 	}

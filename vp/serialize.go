@@ -688,3 +688,6 @@ func newChunk(src []byte) (*chunk, error) {
 	walk(prog.proto)
 	return c, nil
 }
+
+// size is what a cached chunk holds: its compiled code and its source.
+func (c *chunk) size() int64 { return c.prog.Size() + int64(len(c.src)) }

@@ -5,39 +5,30 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sort"
-	"sync"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/fractalvm/fractal/internal/cache"
 )
 
 // chunkCache keeps compiled state chunks by source hash, so a chain of
-// transitions compiles its initial fragment once per process. It forgets
-// everything when full: a cache, never a source of truth.
-var chunkCache = struct {
-	sync.Mutex
-	byHash map[[32]byte]*chunk
-}{byHash: map[[32]byte]*chunk{}}
+// transitions compiles its initial fragment once per process, up to
+// maxCachedChunkBytes of compiled code: a cache, never a source of truth
+// (internal/cache).
+var chunkCache = cache.NewSized[[32]byte](maxCachedChunkBytes, (*chunk).size)
 
-const maxCachedChunks = 1024
+const maxCachedChunkBytes = 128 << 20
 
 func cachedChunk(src []byte) (*chunk, error) {
 	hash := sha256.Sum256(src)
-	chunkCache.Lock()
-	c := chunkCache.byHash[hash]
-	chunkCache.Unlock()
-	if c != nil {
+	if c, ok := chunkCache.Get(hash); ok {
 		return c, nil
 	}
 	c, err := newChunk(src)
 	if err != nil {
 		return nil, err
 	}
-	chunkCache.Lock()
-	if len(chunkCache.byHash) >= maxCachedChunks {
-		chunkCache.byHash = map[[32]byte]*chunk{}
-	}
-	chunkCache.byHash[hash] = c
-	chunkCache.Unlock()
+	chunkCache.Put(hash, c)
 	return c, nil
 }
 

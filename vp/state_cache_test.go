@@ -5,18 +5,20 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"testing"
+
+	"github.com/fractalvm/fractal/internal/cache"
 )
 
-// TestRunStateCacheEvictionSameBytes: the chunk cache forgets everything
-// when it fills; when that happens while a state is decoded, after the
-// step's own fragment was fetched, the fragment and the state's copy of the
-// same source become two compiled chunks. The state must still name that
-// source once: its bytes may not depend on what the process ran before.
+// TestRunStateCacheEvictionSameBytes: when the chunk cache has forgotten a
+// source between the step's own fragment being fetched and the state being
+// decoded, the fragment and the state's copy of the same source become two
+// compiled chunks. The state must still name that source once: its bytes
+// may not depend on what the process ran before.
 func TestRunStateCacheEvictionSameBytes(t *testing.T) {
 	init := []byte("kept = {}\nfunction keep(f) kept[#kept+1] = f end\n")
 	// The fragment stores a closure of its own chunk in the state; its hash
 	// must sort after the initial chunk's, so that decoding meets the
-	// initial chunk (and fills the cache) before the fragment's source.
+	// initial chunk before the fragment's source.
 	var frag []byte
 	for i := 0; ; i++ {
 		frag = []byte(fmt.Sprintf("keep(function() return 1 end) -- %d\n", i))
@@ -38,23 +40,11 @@ func TestRunStateCacheEvictionSameBytes(t *testing.T) {
 	s2 := step(frag, s1)
 	want := step(frag, s2)
 
-	// Same step again, with the cache full and holding
-	// the fragment but not the initial chunk.
-	fc, err := cachedChunk(frag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunkCache.Lock()
-	chunkCache.byHash = map[[32]byte]*chunk{fc.hash: fc}
-	for i := 0; len(chunkCache.byHash) < maxCachedChunks; i++ {
-		chunkCache.byHash[sha256.Sum256([]byte(fmt.Sprint("filler ", i)))] = &chunk{}
-	}
-	chunkCache.Unlock()
-	t.Cleanup(func() {
-		chunkCache.Lock()
-		chunkCache.byHash = map[[32]byte]*chunk{}
-		chunkCache.Unlock()
-	})
+	// Same step again with a cache that forgets at once, so every fetch of
+	// a source compiles a chunk of its own.
+	kept := chunkCache
+	chunkCache = cache.New[[32]byte, *chunk](0)
+	t.Cleanup(func() { chunkCache = kept })
 	got := step(frag, s2)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("state bytes depend on the chunk cache: %d bytes, want %d", len(got), len(want))

@@ -40,24 +40,37 @@ func (v *vm) concat(L *lua.LState) int {
 		return 1
 	}
 	v.charge(uint64(j-i) / 8)
-	parts := make([]string, 0, min(j-i+1, 1024))
-	total := 0
+	// Size the result from its strings first, so that it is built in one
+	// allocation (a number is written as it comes).
+	size := len(sep) * (j - i)
+	for k := i; k <= j && size <= v.r.lim.MaxString; k++ {
+		if s, ok := t.RawGetInt(k).(lua.LString); ok {
+			size += len(s)
+		}
+	}
+	if size > v.r.lim.MaxString {
+		v.built(size)
+	}
+	var b strings.Builder
+	b.Grow(size)
 	for k := i; k <= j; k++ {
+		if k > i {
+			b.WriteString(sep)
+		}
 		switch x := t.RawGetInt(k).(type) {
 		case lua.LString:
-			parts = append(parts, string(x))
+			b.WriteString(string(x))
 		case lua.LNumber:
-			parts = append(parts, numString(x))
+			b.WriteString(v.numText(x))
 		default:
 			L.RaiseError("invalid value (at index %d) in table for 'concat'", k)
 		}
-		total += len(parts[len(parts)-1]) + len(sep)
-		if total > v.r.lim.MaxString+len(sep) {
-			v.built(total)
+		if b.Len() > v.r.lim.MaxString {
+			v.built(b.Len())
 		}
 	}
-	v.built(total - len(sep))
-	L.Push(lua.LString(strings.Join(parts, sep)))
+	v.built(b.Len())
+	L.Push(lua.LString(b.String()))
 	return 1
 }
 
@@ -141,7 +154,8 @@ func (v *vm) unpack(L *lua.LState) int {
 	if j-i >= v.r.lim.MaxTable {
 		L.RaiseError("too many results to unpack")
 	}
-	v.charge(uint64(j-i+1) / 8)
+	v.values(j - i + 1)
+	grow(L, j-i+1)
 	for k := i; k <= j; k++ {
 		L.Push(t.RawGetInt(k))
 	}
@@ -160,18 +174,10 @@ func (v *vm) sort(L *lua.LState) int {
 	t := v.writable(L, 1)
 	n := v.border(t)
 	v.charge(uint64(n * bits.Len(uint(n))))
-	less := L.LessThan
+	less := v.less // strings charged by the bytes compared
 	if L.Get(2) != lua.LNil {
 		fn := L.CheckFunction(2)
-		less = func(a, b lua.LValue) bool {
-			L.Push(fn)
-			L.Push(a)
-			L.Push(b)
-			L.Call(2, 1)
-			r := lua.LVAsBool(L.Get(-1))
-			L.Pop(1)
-			return r
-		}
+		less = func(a, b lua.LValue) bool { return callBool(L, fn, a, b) }
 	}
 	src, dst := make([]lua.LValue, n), make([]lua.LValue, n)
 	for i := range src {

@@ -53,7 +53,9 @@ func fromNumber(n lua.LNumber) any {
 }
 
 // toLua converts a Go value (see docs/formats/lua-values.md) to Lua. Tables
-// it builds are counted as the run's tables but not as its memory.
+// it builds are counted as the run's tables; what it builds counts as the
+// run's memory while the run is counting (a host function's results), not
+// for the globals the host sets before the run.
 func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 	if depth > maxValueDepth {
 		return nil, fmt.Errorf("nested deeper than %d", maxValueDepth)
@@ -73,15 +75,17 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 	case float64:
 		return lua.LNumber(x), nil
 	case string:
+		v.made(0, int64(len(x))+stringBytes)
 		return lua.LString(x), nil
 	case []byte:
+		v.made(0, int64(len(x))+stringBytes)
 		return lua.LString(x), nil
 	case []any:
 		return v.array(len(x), func(i int) (lua.LValue, error) { return v.toLua(x[i], depth+1) })
 	case []string:
-		return v.array(len(x), func(i int) (lua.LValue, error) { return lua.LString(x[i]), nil })
+		return v.array(len(x), func(i int) (lua.LValue, error) { return v.toLua(x[i], depth+1) })
 	case [][]byte:
-		return v.array(len(x), func(i int) (lua.LValue, error) { return lua.LString(x[i]), nil })
+		return v.array(len(x), func(i int) (lua.LValue, error) { return v.toLua(x[i], depth+1) })
 	case map[string]any:
 		names := make([]string, 0, len(x))
 		for n := range x {
@@ -96,7 +100,7 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 			}
 			t.RawSetString(n, lv)
 		}
-		v.r.track(t, &tableInfo{slots: len(x)})
+		v.hostTable(t, len(x), &tableInfo{slots: len(x), hash: len(x), strMap: len(x) > 0})
 		return t, nil
 	case notes.Note:
 		return v.noteTable(&x), nil
@@ -131,18 +135,22 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 // noteTable is NoteToValue(*n) converted, built directly: the same table,
 // fields inserted in the same (sorted) order, without the Go map between.
 func (v *vm) noteTable(n *notes.Note) *lua.LTable {
-	prov := v.L.CreateTable(len(n.Provenance), 0)
+	np := len(n.Provenance)
+	prov := v.L.CreateTable(np, 0)
+	strs := 2*(64+stringBytes) + int64(len(n.Key)+len(n.Value)) + 2*stringBytes
 	for i, p := range n.Provenance {
 		prov.RawSetInt(i+1, lua.LString(hex.EncodeToString(p)))
+		strs += int64(2*len(p)) + stringBytes
 	}
-	v.r.track(prov, &tableInfo{slots: len(n.Provenance), hw: len(n.Provenance), top: len(n.Provenance)})
+	v.hostTable(prov, 0, &tableInfo{slots: np, hw: np, top: np, cap: np})
 	t := v.L.CreateTable(0, 5)
 	t.RawSetString("application", lua.LString(hex.EncodeToString(n.Application[:])))
 	t.RawSetString("key", lua.LString(n.Key))
 	t.RawSetString("owner", lua.LString(hex.EncodeToString(n.Owner[:])))
 	t.RawSetString("provenance", prov)
 	t.RawSetString("value", lua.LString(n.Value))
-	v.r.track(t, &tableInfo{slots: 5})
+	v.made(5+np, strs) // its fields, provenance entries and strings
+	v.hostTable(t, 0, &tableInfo{slots: 5, hash: 5, strMap: true})
 	return t
 }
 
@@ -155,19 +163,43 @@ func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error
 		}
 		t.RawSetInt(i+1, lv)
 	}
-	v.r.track(t, &tableInfo{slots: n, hw: n, top: n})
+	v.hostTable(t, n, &tableInfo{slots: n, hw: n, top: n, cap: n})
 	return t, nil
 }
 
+// hostTable tracks a table toLua built with its entries and counts it as
+// made.
+func (v *vm) hostTable(t *lua.LTable, entries int, ti *tableInfo) {
+	v.r.track(t, ti)
+	v.made(entries, ti.bytes())
+}
+
+// made counts, while the run is counting them (a host function's results),
+// the entries toLua put in tables, 1 gas each, and the bytes it built.
+func (v *vm) made(entries int, bytes int64) {
+	if v.r.counting {
+		v.charge(uint64(entries))
+		v.alloc(bytes)
+	}
+}
+
+// What converting a table entry between Lua and Go costs: a value built on
+// the other side, and for a hash entry several map operations.
+const (
+	arrayEntryGas = 2
+	hashEntryGas  = 4
+)
+
 // converter converts Lua values to Go (see docs/formats/lua-values.md):
 // one for all the return values of a run, one for all the arguments of a
-// host call. A table it meets again (shared, not nested in itself) is
-// converted again, and then each of its entries costs 1 gas: otherwise a
-// chain of n tables, each holding the next twice, built for n gas, would
-// make the host build 2^n values.
+// host call. Each table costs arrayEntryGas per integer key, hashEntryGas
+// per other key, and walkGas for each other place its traversal walks past
+// (empty array slots, removed keys: ltable.go), each time it is converted: a table
+// met again (shared, not nested in itself) is converted again, so a chain
+// of n tables, each holding the next twice, built for n gas, costs 2^n gas,
+// not 2^n values built for free.
 type converter struct {
-	v    *vm
-	seen map[*lua.LTable]bool
+	v *vm
 }
 
 func (c *converter) value(lv lua.LValue, depth int) (any, error) {
@@ -203,15 +235,9 @@ func (c *converter) table(t *lua.LTable, depth int) (any, error) {
 			}
 		}
 	}
-	if c.seen[t] {
-		if !c.v.spend(uint64(len(keys))) {
-			return nil, c.v.r.fatal
-		}
-	} else {
-		if c.seen == nil {
-			c.seen = map[*lua.LTable]bool{}
-		}
-		c.seen[t] = true
+	gas := uint64(arrayEntryGas*ints + hashEntryGas*(len(keys)-ints) + walkGas*max(span(t)-len(keys), 0))
+	if !c.v.spend(gas) {
+		return nil, c.v.r.fatal
 	}
 	if len(keys) == 0 {
 		return []any{}, nil

@@ -18,21 +18,17 @@ import (
 const maxArrayIndex = 1 << 20
 
 // Lua 5.1's compatibility `arg` table is switched off: every vararg call
-// would build it, unmetered.
+// would build it, unmetered. An __index chain passes at most maxChainLinks
+// tables (Lua's 100 would make one read cost 100).
 func init() {
 	lua.MaxArrayIndex = maxArrayIndex
 	lua.CompatVarArg = false
+	lua.MaxTableGetLoop = maxChainLinks
 }
 
 // refillChunk is how much gas the Go side hands to the Lua-side counter at a
 // time. It changes only how often Lua calls into Go, never the gas used.
 const refillChunk = 1 << 14
-
-// Memory, as counted by the sandbox, in bytes.
-const (
-	tableBytes = 64 // a new table
-	slotBytes  = 16 // a new table entry (or array slot)
-)
 
 // vm is one prepared gopher-lua state with the sandbox's libraries, and the
 // meter upvalues every program run on it shares.
@@ -46,6 +42,7 @@ type vm struct {
 	sess     *Session             // the session holding this VM, if any
 	handler  *lua.LFunction       // error handler that marks errors it saw (see pcall)
 	r        *run
+	grown    bool // a run left its stack larger than bigStack: the pool drops this VM
 }
 
 // run is the state of one Pool.Run: budgets, counters and the log.
@@ -58,14 +55,8 @@ type run struct {
 	rng       uint64
 	fatal     *Error // once set, every charge raises again: the run is over
 	tables    map[*lua.LTable]*tableInfo
-}
-
-// tableInfo counts a table's slots. hw is the highest array index stored
-// (never more than the real array length, so gaps are over- not
-// under-counted); top bounds the highest non-nil array index, so `#t`
-// never rescans what it already scanned.
-type tableInfo struct {
-	slots, hw, top int
+	stack     int  // the most values the run placed on the stack at once (stackBytes each)
+	counting  bool // values converted from Go count as memory: a host function's results
 }
 
 // errMark wraps an error value that went through the sandbox's error
@@ -75,6 +66,20 @@ type errMark struct{ v lua.LValue }
 
 // addressText is how gopher-lua prints a reference value.
 var addressText = regexp.MustCompile(`(table|function|userdata|thread|channel): 0x[0-9a-f]+`)
+
+// errorValue is what the error handler passes on for an error value: the
+// error costs errorGas, a string is charged as built, since raising it
+// built it (a position prepended, a value quoted), and has no address
+// (addressFree).
+func (v *vm) errorValue(ev lua.LValue) lua.LValue {
+	if v.r.fatal == nil {
+		v.charge(errorGas)
+		if s, ok := ev.(lua.LString); ok {
+			v.built(len(s))
+		}
+	}
+	return addressFree(ev)
+}
 
 // addressFree drops the memory address gopher-lua writes into some errors
 // ("attempt to index a non-table object(number) with key 'table: 0x…'"):
@@ -107,8 +112,12 @@ func newVM(maxDepth int) *vm {
 	v.meter[4].SetValue(L.NewFunction(v.tbl))
 	v.meter[5].SetValue(L.NewFunction(v.length))
 	v.meter[6].SetValue(L.NewFunction(v.pow))
+	v.meter[7].SetValue(L.NewFunction(v.va))
+	v.meter[8].SetValue(L.NewFunction(v.cmp))
+	v.meter[9].SetValue(L.NewFunction(v.get))
+	v.meter[10].SetValue(L.NewFunction(v.fn))
 	v.handler = L.NewFunction(func(L *lua.LState) int {
-		L.Push(&lua.LUserData{Value: errMark{addressFree(L.Get(1))}, Metatable: lua.LNil})
+		L.Push(&lua.LUserData{Value: errMark{v.errorValue(L.Get(1))}, Metatable: lua.LNil})
 		return 1
 	})
 	v.openLibs()
@@ -228,98 +237,16 @@ func (v *vm) line() int {
 	return 0
 }
 
-// alloc counts n bytes against the memory limit.
-func (v *vm) alloc(n int64) {
-	v.r.memory += n
-	if v.r.memory > v.r.lim.MaxMemory {
-		v.fail(KindLimit, nil, "memory limit exceeded (%d bytes)", v.r.lim.MaxMemory)
-	}
-}
-
-// built charges for a string of n bytes that a builtin is about to build:
-// the string cap, 1 gas per started 32 bytes, and the memory.
-func (v *vm) built(n int) {
-	if n > v.r.lim.MaxString {
-		v.fail(KindLimit, nil, "string of %d bytes exceeds the limit (%d)", n, v.r.lim.MaxString)
-	}
-	v.charge(uint64(n+31) / 32)
-	v.alloc(int64(n))
-}
-
-// info returns the slot counts of t, counting a table made outside this
-// run's accounting once.
-func (v *vm) info(t *lua.LTable) *tableInfo {
-	if ti := v.r.tables[t]; ti != nil {
-		return ti
-	}
-	if ti, ok := v.sess.table(t); ok {
-		v.r.track(t, &ti) // a copy: border moves top
-		return &ti
-	}
-	n := 0
-	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
-		n++
-	}
-	v.charge(uint64(1 + n/8))
-	mx := t.MaxN()
-	ti := &tableInfo{slots: n, hw: mx, top: mx}
-	v.r.track(t, ti)
-	return ti
-}
-
-// track records a table's slot counts, making the map on first use.
-func (r *run) track(t *lua.LTable, ti *tableInfo) {
-	if r.tables == nil {
-		r.tables = map[*lua.LTable]*tableInfo{}
-	}
-	r.tables[t] = ti
-}
-
-// newTable registers a table built in this run with n entries.
-func (v *vm) newTable(t *lua.LTable) {
-	delete(v.r.tables, t)
-	ti := v.info(t)
-	v.alloc(tableBytes + slotBytes*int64(ti.slots))
-	v.checkSlots(ti)
-}
-
-func (v *vm) checkSlots(ti *tableInfo) {
-	if ti.slots > v.r.lim.MaxTable {
-		v.fail(KindLimit, nil, "table has more than %d entries", v.r.lim.MaxTable)
-	}
-}
-
-func arrayKey(k lua.LValue) (int, bool) {
-	n, ok := k.(lua.LNumber)
-	if !ok {
-		return 0, false
-	}
-	i := int(n)
-	return i, float64(i) == float64(n) && i >= 1 && i < maxArrayIndex
-}
-
-// account counts the slots that storing a non-nil value at an absent key
-// adds to t.
-func (v *vm) account(t *lua.LTable, k lua.LValue) {
-	ti := v.info(t)
-	add := 1
-	if i, ok := arrayKey(k); ok {
-		add = 0
-		if i > ti.hw {
-			add = i - ti.hw // the array part grows through every index up to i
-			ti.hw = i
-		}
-		ti.top = max(ti.top, i)
-	}
-	ti.slots += add
-	v.checkSlots(ti)
-	v.alloc(slotBytes * int64(add))
-}
-
 // store is `t[k] = val` with the sandbox's checks: library tables are
-// read-only, new slots are counted, __newindex is honoured.
+// read-only, new slots are counted, __newindex is honoured (at most
+// maxChainLinks tables), a long string key is charged by its length at each
+// table, and a number stored gets a box of its own (rebox).
 func (v *vm) store(t *lua.LTable, k, val lua.LValue, hops int) {
 	L := v.L
+	if hops > 0 {
+		v.charge(hopGas)
+	}
+	v.charge(hashCost(k))
 	if what := v.lockedAs(t); what != "" {
 		L.RaiseError("cannot modify %s", what)
 	}
@@ -333,7 +260,7 @@ func (v *vm) store(t *lua.LTable, k, val lua.LValue, hops int) {
 	}
 	if t.RawGet(k) == lua.LNil {
 		if h := L.GetMetaField(t, "__newindex"); h != lua.LNil {
-			if hops >= 100 {
+			if hops+1 >= maxChainLinks {
 				L.RaiseError("'__newindex' chain too long; possible loop")
 			}
 			switch h := h.(type) {
@@ -358,7 +285,10 @@ func (v *vm) store(t *lua.LTable, k, val lua.LValue, hops int) {
 		ti := v.info(t)
 		ti.top = max(ti.top, i)
 	}
-	t.RawSet(k, val)
+	if _, ok := arrayKey(k); !ok {
+		k = rebox(k)
+	}
+	t.RawSet(k, rebox(val))
 }
 
 // set is the metered `t[k] = v` of instrumented code.
@@ -420,18 +350,19 @@ func (v *vm) cat(L *lua.LState) int {
 		case lua.LString:
 			parts[i-1] = string(x)
 		case lua.LNumber:
-			parts[i-1] = numString(x)
+			parts[i-1] = v.numText(x)
 		default:
 			L.RaiseError("attempt to concatenate a %s value", x.Type())
 		}
 		total += len(parts[i-1])
 	}
 	v.built(total)
-	b := make([]byte, 0, total)
+	var b strings.Builder
+	b.Grow(total)
 	for _, p := range parts {
-		b = append(b, p...)
+		b.WriteString(p)
 	}
-	L.Push(lua.LString(b))
+	L.Push(lua.LString(b.String()))
 	return 1
 }
 
@@ -486,7 +417,7 @@ func (p *Pool) get(depth int) *vm {
 func (p *Pool) put(v *vm) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.idle[v.maxDepth]) < maxIdle {
+	if len(p.idle[v.maxDepth]) < maxIdle && !v.grown {
 		p.idle[v.maxDepth] = append(p.idle[v.maxDepth], v)
 		return
 	}
@@ -528,7 +459,9 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 	v.meter[0].SetValue(lua.LNumber(grant))
 	defer func() {
 		res.GasUsed = r.lim.Gas - r.remaining - uint64(v.credit())
+		res.Memory = r.memory
 		res.Log = r.log
+		v.grown = v.grown || r.stack > bigStack
 		L.SetTop(0)
 		v.r = nil
 	}()

@@ -15,7 +15,7 @@ import (
 // (never read from the Go runtime), so they are the same on every machine.
 type Limits struct {
 	Gas       uint64 // gas budget for the run
-	MaxMemory int64  // bytes, as counted by the sandbox (strings built + table slots)
+	MaxMemory int64  // bytes, as counted by the sandbox (a model of what the run builds)
 	MaxString int    // longest string a fragment may build
 	MaxTable  int    // most entries in one table
 	MaxDepth  int    // deepest call stack
@@ -77,5 +77,6 @@ type Call struct {
 type Result struct {
 	Values  []any // the chunk's return values, Go value model
 	GasUsed uint64
+	Memory  int64    // bytes counted against Limits.MaxMemory
 	Log     []string // one entry per print call
 }

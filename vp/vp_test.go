@@ -85,20 +85,28 @@ func TestExactGas(t *testing.T) {
 		src string
 		gas uint64
 	}{
-		// chunk: 1 + 3 statements; loop: 100 × (1 + 1)
-		{`local s = 0 for i = 1, 100 do s = s + i end return s`, 204},
-		// chunk 1+2; f entered 10 times × (1+1)
-		{`local function f(n) return n end for i = 1, 10 do f(i) end`, 3 + 10*2 + 10*2},
-		// chunk 1+2; .. of 64 bytes: 2 gas
-		{`local s = string.rep("a", 32) return s .. s`, 3 + 1 + 1 + 2},
+		// chunk: 1 + 3 statements; loop: 100 × (1 + 1 statement + 1 operator)
+		{`local s = 0 for i = 1, 100 do s = s + i end return s`, 4 + 100*3},
+		// chunk: 1 + 2 statements + the closure (static 1; 4 and 112 bytes:
+		// 3); the loop 10 × (1 + 1 statement + a call 2); f's body 10 × (1 + 1)
+		{`local function f(n) return n end for i = 1, 10 do f(i) end`, 4 + 7 + 10*4 + 10*2},
+		// chunk: 1 + 2 statements + a call 2, an index 1, an operator 1;
+		// rep 1 and 32 bytes built: 1; .. of 64 bytes: 2
+		{`local s = string.rep("a", 32) return s .. s`, 7 + 1 + 1 + 2},
 		{`return nil`, 2},
-		// chunk 1+1; ^ with exponent n: 1 + ⌊log2 |n|⌋ squarings, the base
-		// and the sign of n do not count
-		{`return 2^10`, 2 + 1 + 3},
-		{`return 1^(2^53-1)`, 2 + (1 + 5) + (1 + 52)},
-		{`return 3^-1`, 2 + 1},
-		{`return 2^0.5`, 2 + 1},
-		{`return 7^0`, 2 + 1},
+		// chunk 1 + 1 + the ^ 1; ^ with exponent n: 1 + ⌊log2 |n|⌋
+		// squarings, the base and the sign of n do not count
+		{`return 2^10`, 3 + 1 + 3},
+		{`return 1^(2^53-1)`, 5 + (1 + 5) + (1 + 52)},
+		{`return 3^-1`, 4 + 1},
+		{`return 2^0.5`, 3 + 1},
+		{`return 7^0`, 3 + 1},
+		// a string comparison the compiler cannot bound: 1 per 64 bytes
+		// compared; against a literal it can
+		{`local a, b = string.rep("a", 640), string.rep("a", 640) return a == b, a == "x"`, 11 + 2*(1+20) + 10 + 0},
+		// ... moved as a list: 1 per 8 values, and the stack's new high
+		// (8 values of 16 bytes: 4); chunk 6, the closure 7, f's body 4
+		{`local function f(...) return select("#", ...) end return f(1, 2, 3, 4, 5, 6, 7, 8)`, 6 + 7 + 4 + 1 + 4},
 	} {
 		res, err := runSrc(t, c.src, nil)
 		if err != nil {

@@ -1,14 +1,17 @@
 package zk
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"math/big"
-	"sync"
+	"runtime"
 
 	"github.com/consensys/gnark-crypto/ecc"
 	curve "github.com/consensys/gnark-crypto/ecc/bn254"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/fractalvm/fractal/internal/workers"
 )
 
 // BatchError reports a batch that failed, with the indexes of the proofs
@@ -92,33 +95,29 @@ func batchCheck(v *VerifyingKey, proofs []Proof, public []fr.Vector) (bool, erro
 	var alpha curve.G1Affine
 	alpha.ScalarMultiplication(&v.vk.G1.Alpha, rSum.BigInt(new(big.Int)))
 
-	// The per-proof Miller loops are split across workers; their product is
-	// multiplied with the fixed-argument loops before one final exponentiation.
-	nw := workers(n)
+	// The per-proof Miller loops are split into one range per core and run
+	// beside the fixed-argument loops (the last part); the parts' product
+	// goes through one final exponentiation.
+	nw := max(1, min(n, runtime.GOMAXPROCS(0)))
 	parts := make([]curve.GT, nw+1)
-	errs := make([]error, nw+1)
-	var wg sync.WaitGroup
-	for w := 0; w < nw; w++ {
-		lo, hi := w*n/nw, (w+1)*n/nw
-		wg.Add(1)
-		go func(w, lo, hi int) {
-			defer wg.Done()
-			ps := make([]curve.G1Affine, hi-lo)
-			qs := make([]curve.G2Affine, hi-lo)
-			for k := lo; k < hi; k++ {
-				ps[k-lo].ScalarMultiplication(&proofs[k].a, r[k].BigInt(new(big.Int)))
-				qs[k-lo] = proofs[k].b
-			}
-			parts[w], errs[w] = curve.MillerLoop(ps, qs)
-		}(w, lo, hi)
-	}
-	parts[nw], errs[nw] = curve.MillerLoopFixedQ([]curve.G1Affine{cSum, l, alpha},
-		[][2][len(curve.LoopCounter)]curve.LineEvaluationAff{v.deltaNeg, v.gammaNeg, v.betaNeg})
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return false, fmt.Errorf("zk: batch: %w", err)
+	err = workers.Run(context.Background(), nw+1, nw+1, func(_, part int) (err error) {
+		if part == nw {
+			parts[part], err = curve.MillerLoopFixedQ([]curve.G1Affine{cSum, l, alpha},
+				[][2][len(curve.LoopCounter)]curve.LineEvaluationAff{v.deltaNeg, v.gammaNeg, v.betaNeg})
+			return err
 		}
+		lo, hi := part*n/nw, (part+1)*n/nw
+		ps := make([]curve.G1Affine, hi-lo)
+		qs := make([]curve.G2Affine, hi-lo)
+		for k := lo; k < hi; k++ {
+			ps[k-lo].ScalarMultiplication(&proofs[k].a, r[k].BigInt(new(big.Int)))
+			qs[k-lo] = proofs[k].b
+		}
+		parts[part], err = curve.MillerLoop(ps, qs)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("zk: batch: %w", err)
 	}
 	prod := parts[0]
 	for i := 1; i < len(parts); i++ {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"runtime"
 
 	"github.com/consensys/gnark-crypto/ecc"
 	curve "github.com/consensys/gnark-crypto/ecc/bn254"
@@ -214,6 +213,3 @@ func Verify(v *VerifyingKey, p Proof, public fr.Vector) error {
 	}
 	return nil
 }
-
-// workers is how many goroutines share a batch's Miller loops.
-func workers(n int) int { return max(1, min(n, runtime.GOMAXPROCS(0))) }

@@ -12,11 +12,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/dispute"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
-	"github.com/fractalvm/fractal/phases"
 )
 
 // The verifiable chain: queries with proofs, offline proof checks, replay,
@@ -89,7 +89,7 @@ func queryFlags(cmd *cobra.Command) (k notes.StateKey, prove bool, out string, e
 
 // emitQuery prints a query's answer and, with prove, its proof (also
 // written to out when given).
-func emitQuery(cmd *cobra.Command, k notes.StateKey, qp *fractal.QueryProof, prove bool, out string) error {
+func emitQuery(cmd *cobra.Command, k notes.StateKey, qp *chain.QueryProof, prove bool, out string) error {
 	v := queryJSON{StateKey: k.String()}
 	if qp.Note != nil {
 		j := toNoteJSON(qp.Note)
@@ -126,7 +126,7 @@ const (
 )
 
 // readProofFile reads a proof file, binary or the JSON query prints.
-func readProofFile(path string) (*fractal.QueryProof, error) {
+func readProofFile(path string) (*chain.QueryProof, error) {
 	raw, err := inputfile.Read(path, maxProofFile)
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func readProofFile(path string) (*fractal.QueryProof, error) {
 			return nil, fmt.Errorf("%s: encoded: %w", path, err)
 		}
 	}
-	qp, err := fractal.DecodeQueryProof(raw)
+	qp, err := chain.DecodeQueryProof(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -184,7 +184,7 @@ instance was not checked.`,
 		if err != nil {
 			return err
 		}
-		st, err := fractal.CheckQueryProof(qp, pub, instance)
+		st, err := chain.CheckQueryProof(qp, pub, instance)
 		if err != nil {
 			return err
 		}
@@ -230,7 +230,7 @@ lives in the instance's tmp/ folder, which every open empties.`,
 					progress = func(done, _ uint64) { bar.Set(int(done)) }
 				}
 			}
-			rep, err := in.Verify(progress)
+			rep, err := in.Verify(cmd.Context(), progress)
 			if err != nil {
 				return err
 			}
@@ -322,7 +322,7 @@ type evidenceJSON struct {
 	B        blockJSON `json:"b"`
 }
 
-func toEvidenceJSON(e *fractal.Evidence) evidenceJSON {
+func toEvidenceJSON(e *chain.Evidence) evidenceJSON {
 	return evidenceJSON{Conflict: e.Conflict.String(), Height: e.B.Height, A: toBlockJSON(e.A), B: toBlockJSON(e.B)}
 }
 
@@ -373,25 +373,12 @@ prints the rounds and the verdict; --out writes the transcript.`,
 		if err != nil {
 			return err
 		}
-		theirs, err := fractal.DecodeManifests(data)
+		theirs, err := chain.DecodeManifests(data)
 		if err != nil {
 			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
-			other, ours, err := disputedBlock(in, theirs)
-			if err != nil {
-				return err
-			}
-			parent, err := in.Block(other.Height - 1)
-			if err != nil {
-				return err
-			}
-			txs, err := in.Transactions(ours)
-			if err != nil {
-				return err
-			}
-			a := &dispute.Signed{Block: ours, WitnessFor: func(i int) (*fractal.Witness, error) { return in.Witness(ours.Height, i) }}
-			tr, err := dispute.Play(parent, a, &dispute.Signed{Block: other}, func(i int) (*phases.Tx, error) { return txs[i], nil })
+			tr, err := dispute.Challenge(cmd.Context(), in, theirs)
 			if err != nil {
 				return err
 			}
@@ -403,24 +390,6 @@ prints the rounds and the verdict; --out writes the transcript.`,
 			return emit(cmd, toTranscriptJSON(tr), func(w io.Writer) { printTranscript(w, tr) })
 		})
 	}),
-}
-
-// disputedBlock returns the first block of theirs that differs from this
-// instance's block at its height, with that block.
-func disputedBlock(in *fractal.Instance, theirs []*fractal.Block) (other, ours *fractal.Block, err error) {
-	for _, b := range theirs {
-		if b.Height == 0 {
-			continue
-		}
-		mine, err := in.Block(b.Height)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dispute: %w", err)
-		}
-		if mine.Hash() != b.Hash() {
-			return b, mine, nil
-		}
-	}
-	return nil, nil, errors.New("dispute: every block in the file is identical to this instance's own")
 }
 
 type roundJSON struct {

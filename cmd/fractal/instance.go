@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 )
@@ -162,7 +163,7 @@ func hexes(hs [][32]byte) []string {
 	return out
 }
 
-func toBlockJSON(b *fractal.Block) blockJSON {
+func toBlockJSON(b *chain.Block) blockJSON {
 	h := b.Hash()
 	return blockJSON{
 		Height: b.Height, Hash: hex.EncodeToString(h[:]), Instance: hex.EncodeToString(b.Instance[:]),
@@ -187,7 +188,7 @@ checked before printing.`,
 			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
-			var b *fractal.Block
+			var b *chain.Block
 			var err error
 			if h != nil {
 				b, err = in.Block(*h)
@@ -215,8 +216,8 @@ func blockHeight(args []string) (*uint64, error) {
 }
 
 // emitBlock prints a block after checking its executor signature.
-func emitBlock(cmd *cobra.Command, b *fractal.Block) error {
-	if err := fractal.VerifyBlock(b); err != nil {
+func emitBlock(cmd *cobra.Command, b *chain.Block) error {
+	if err := chain.VerifyBlock(b); err != nil {
 		return err
 	}
 	j := toBlockJSON(b)

@@ -3,7 +3,9 @@
 // encryption and transfers between instances.
 //
 // Each group of verbs lives in its own file and adds itself to rootCmd in an
-// init function.
+// init function. A verb reads its flags and files, calls the library and
+// prints; the work itself lives in the library packages
+// (docs/decisions/106-cmd-fractal-parses-and-prints.md).
 package main
 
 import (

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
 	"github.com/fractalvm/fractal/internal/inputfile"
@@ -131,12 +131,12 @@ type nodeExports struct {
 	n   *nodeRef
 }
 
-func (e nodeExports) Exports(to *[32]byte) ([]*fractal.ExportRecord, error) {
+func (e nodeExports) Exports(to *[32]byte) ([]*chain.ExportRecord, error) {
 	list, err := e.n.Exports(e.ctx, to)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*fractal.ExportRecord, len(list))
+	out := make([]*chain.ExportRecord, len(list))
 	for i, x := range list {
 		out[i] = x.Record
 	}
@@ -185,7 +185,7 @@ func emitNodeOutcome(ctx context.Context, cmd *cobra.Command, n *nodeRef, out *c
 	if out.State == v1.TransactionState_TRANSACTION_STATE_QUEUED {
 		return emitQueued(cmd, out.ID)
 	}
-	var b *fractal.Block
+	var b *chain.Block
 	if out.State == v1.TransactionState_TRANSACTION_STATE_COMMITTED {
 		var err error
 		if b, err = n.Block(ctx, &out.Height); err != nil {
@@ -212,7 +212,7 @@ func remoteSubmit(ctx context.Context, cmd *cobra.Command, args []string, n *nod
 }
 
 func remoteDeploy(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {
-	src, err := inputfile.Read(args[0], fractal.MaxCodeBytes)
+	src, err := inputfile.Read(args[0], chain.MaxCodeBytes)
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
@@ -265,7 +265,7 @@ func remoteClaim(ctx context.Context, cmd *cobra.Command, args []string, n *node
 	if err != nil {
 		return err
 	}
-	c, err := fractal.DecodeClaim(raw)
+	c, err := chain.DecodeClaim(raw)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.URL, err)
 	}
@@ -304,8 +304,8 @@ func remoteImport(ctx context.Context, cmd *cobra.Command, args []string, n *nod
 // importThrough imports one claim on a node, as Instance.ImportClaim does
 // locally: the import transaction signed by signer, submitted, and its
 // receipt waited for.
-func importThrough(ctx context.Context, n *nodeRef, raw []byte, signer keys.PrivateKey) (*phases.Receipt, *fractal.Block, error) {
-	c, err := fractal.DecodeClaim(raw)
+func importThrough(ctx context.Context, n *nodeRef, raw []byte, signer keys.PrivateKey) (*phases.Receipt, *chain.Block, error) {
+	c, err := chain.DecodeClaim(raw)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -316,7 +316,7 @@ func importThrough(ctx context.Context, n *nodeRef, raw []byte, signer keys.Priv
 	if done {
 		return nil, nil, fmt.Errorf("export %x was already imported", c.Record.ID())
 	}
-	tx := fractal.ImportTx(c, signer.Public())
+	tx := chain.ImportTx(c, signer.Public())
 	if err := tx.Sign(rand.Reader, signer); err != nil {
 		return nil, nil, err
 	}

@@ -45,7 +45,15 @@ func remotePending(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeR
 	if err != nil {
 		return err
 	}
-	return emitPending(cmd, st, queued)
+	keyholders := 0
+	if st != nil {
+		pk, _, err := n.ThresholdKey(ctx)
+		if err != nil {
+			return err
+		}
+		keyholders = pk.N
+	}
+	return emitPending(cmd, st, keyholders, queued)
 }
 
 func remoteShare(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeRef) error {
@@ -65,7 +73,7 @@ func remoteShare(ctx context.Context, cmd *cobra.Command, _ []string, n *nodeRef
 	}
 	// The shares are made here, with the key share that never leaves this
 	// machine; the node checks each against the batch it signed.
-	sb, err := tfhe.PartDecBatch(sk, payloads)
+	sb, err := tfhe.PartDecBatch(ctx, sk, payloads)
 	if err != nil {
 		return fmt.Errorf("make shares for encrypted batch %d: %w", st.Batch.Number, err)
 	}

@@ -1,19 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
-	"github.com/fractalvm/fractal/notes"
-	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/shielded/wallet"
 	"github.com/fractalvm/fractal/zk"
@@ -68,25 +66,29 @@ With --new it first creates the wallet folder with a fresh spending key
 	},
 }
 
-// syncWallet brings w up to the head of src (an instance, or a node), with
-// a progress bar on a terminal.
-func syncWallet(cmd *cobra.Command, src wallet.Source, w *wallet.Wallet) (*wallet.SyncReport, error) {
-	var bar interface{ Set(int) error }
-	head, err := src.Head()
-	if err != nil {
-		return nil, err
-	}
-	if next := w.State.Next; next <= head {
-		if b := stderrBar(int(head-max(next, 1)+1), "sync"); b != nil {
-			bar = b
-			defer fmt.Fprintln(cmd.ErrOrStderr())
+// syncBar is a progress function for wallet syncs (progressBar).
+func syncBar(cmd *cobra.Command) func(done, total uint64) {
+	bar := progressBar(cmd, "sync")
+	return func(done, total uint64) { bar(int(done), int(total)) }
+}
+
+// proveBar is a progress function for proving: a bar on a terminal while
+// the proof is made.
+func proveBar(cmd *cobra.Command) func(finished bool) {
+	var bar interface{ Finish() error }
+	return func(finished bool) {
+		if !finished {
+			if b := stderrBar(1, "proving"); b != nil {
+				bar = b
+			}
+			return
 		}
-	}
-	return w.SyncFrom(src, func(done, _ uint64) {
 		if bar != nil {
-			bar.Set(int(done))
+			bar.Finish()
+			fmt.Fprintln(cmd.ErrOrStderr())
+			bar = nil
 		}
-	})
+	}
 }
 
 type syncJSON struct {
@@ -115,8 +117,8 @@ and its shielded transactions' public outputs.`,
 		if err != nil {
 			return err
 		}
-		return withShielded(cmd, func(b shieldedBackend) error {
-			rep, err := syncWallet(cmd, b.source(), w)
+		return withShielded(cmd, func(in wallet.Instance, _ exportLister) error {
+			rep, err := w.Sync(in, syncBar(cmd))
 			if err != nil {
 				return err
 			}
@@ -203,10 +205,14 @@ func tokenFlags(cmd *cobra.Command) (wallet.Token, error) {
 	return wallet.Token{App: h, Name: token}, nil
 }
 
-// shieldedVerb opens the wallet, the instance (or its node) and the proving
-// keys, syncs the wallet, builds a transaction with build (proving with a
-// progress bar), submits and seals it, prints its receipt and syncs again.
-func shieldedVerb(cmd *cobra.Command, build func(b shieldedBackend, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error)) error {
+// sendFunc runs one shielded transaction through an instance (the
+// wallet's SendShield, SendTransfer or SendUnshield).
+type sendFunc func(ctx context.Context, in wallet.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error)
+
+// shieldedVerb reads --app, --token and --amount, opens the wallet, the
+// proving keys and the instance, runs send with progress bars and prints
+// the receipt.
+func shieldedVerb(cmd *cobra.Command, send sendFunc) error {
 	tok, err := tokenFlags(cmd)
 	if err != nil {
 		return err
@@ -227,37 +233,16 @@ func shieldedVerb(cmd *cobra.Command, build func(b shieldedBackend, w *wallet.Wa
 	if err != nil {
 		return err
 	}
-	return withShielded(cmd, func(b shieldedBackend) error {
-		// The pool notes' owner predicate must be deployed for phase 3 to run
-		// it; deploying is idempotent.
-		if err := b.deployPool(); err != nil {
-			return err
-		}
-		if _, err := syncWallet(cmd, b.source(), w); err != nil {
-			return err
-		}
-		bar := stderrBar(1, "proving")
-		start := time.Now()
-		tx, err := build(b, w, pk, tok, amount)
-		proving := time.Since(start)
-		if bar != nil {
-			bar.Finish()
-			fmt.Fprintln(cmd.ErrOrStderr())
-		}
+	return withShielded(cmd, func(in wallet.Instance, ex exportLister) error {
+		sent, err := send(cmd.Context(), in, w, pk, tok, amount, wallet.Progress{Sync: syncBar(cmd), Prove: proveBar(cmd)})
 		if err != nil {
 			return err
 		}
-		v, err := b.submit(tx)
-		if err != nil {
-			return err
-		}
-		v.proving = proving
-		if err := refused(v.rc); err != nil {
+		v := viewReceipt(ex, sent.Receipt, sent.Block)
+		v.proving = sent.Proving
+		if err := refused(sent.Receipt); err != nil {
 			emitReceipt(cmd, v)
-			return fmt.Errorf("transaction %x %w", v.rc.TxID[:8], err)
-		}
-		if _, err := syncWallet(cmd, b.source(), w); err != nil {
-			return err
+			return fmt.Errorf("transaction %x %w", sent.TxID[:8], err)
 		}
 		return emitReceipt(cmd, v)
 	})
@@ -284,46 +269,22 @@ is printed.`,
 		if err != nil {
 			return err
 		}
-		return shieldedVerb(cmd, func(b shieldedBackend, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
-			to := w.Keys.Address()
-			if s, _ := cmd.Flags().GetString("to"); s != "" {
-				if to, err = addressFlag(s); err != nil {
-					return nil, err
-				}
-			}
-			in2, err := tokenNotes(b, tok, key.Public(), amount)
+		var to *wallet.Address // default: the wallet's own
+		if s, _ := cmd.Flags().GetString("to"); s != "" {
+			a, err := addressFlag(s)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			return w.Shield(pk, tok, amount, in2, key, to)
+			to = &a
+		}
+		return shieldedVerb(cmd, func(ctx context.Context, in wallet.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
+			addr := w.Keys.Address()
+			if to != nil {
+				addr = *to
+			}
+			return w.SendShield(ctx, in, pk, tok, amount, key, addr, pr)
 		})
 	}),
-}
-
-// tokenNotes picks the key's notes of tok, largest first, until they cover
-// amount.
-func tokenNotes(b shieldedBackend, tok wallet.Token, owner keys.PublicKey, amount uint64) ([]*notes.Note, error) {
-	all, err := b.notes(notes.AnyPattern().WithProvenance(nil).WithApplication(tok.App).WithKeyPrefix([]byte(owner.String() + ":")))
-	if err != nil {
-		return nil, err
-	}
-	var picked []*notes.Note
-	var total uint64
-	for _, n := range all {
-		v, ok := strings.CutPrefix(string(n.Value), tok.Name+":")
-		var x uint64
-		if _, err := fmt.Sscan(v, &x); !ok || err != nil || n.Owner == shielded.PoolOwner {
-			continue
-		}
-		picked, total = append(picked, n), total+x
-		if total >= amount || len(picked) == shielded.MaxShieldIns {
-			break
-		}
-	}
-	if total < amount {
-		return nil, fmt.Errorf("%s holds %d %s in its first %d notes, %d wanted", owner, total, tok.Name, len(picked), amount)
-	}
-	return picked, nil
 }
 
 var shieldedTransferCmd = &cobra.Command{
@@ -341,8 +302,8 @@ submits and seals, prints the receipt and syncs again.`,
 		if err != nil {
 			return err
 		}
-		return shieldedVerb(cmd, func(_ shieldedBackend, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
-			return w.Transfer(pk, tok, amount, to)
+		return shieldedVerb(cmd, func(ctx context.Context, in wallet.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
+			return w.SendTransfer(ctx, in, pk, tok, amount, to, pr)
 		})
 	}),
 }
@@ -367,8 +328,8 @@ stays shielded in the wallet.`,
 		if err != nil {
 			return fmt.Errorf("--owner: %w", err)
 		}
-		return shieldedVerb(cmd, func(_ shieldedBackend, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64) (*phases.Tx, error) {
-			return w.Unshield(pk, tok, amount, to, owner)
+		return shieldedVerb(cmd, func(ctx context.Context, in wallet.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
+			return w.SendUnshield(ctx, in, pk, tok, amount, to, owner, pr)
 		})
 	}),
 }

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
-	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal"
-	"github.com/fractalvm/fractal/notes"
-	"github.com/fractalvm/fractal/phases"
-	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
@@ -20,84 +15,22 @@ func init() {
 	}
 }
 
-// shieldedBackend is what the shielded verbs need of an instance: the pool
-// predicate deployed, the blocks for the wallet, transparent token notes,
-// and a transaction submitted and sealed. An instance opened from --home
-// gives it, or a node through its API.
-type shieldedBackend interface {
-	deployPool() error
-	source() wallet.Source
-	notes(p notes.Pattern) ([]*notes.Note, error)
-	submit(tx *phases.Tx) (receiptView, error)
-}
-
-// withShielded runs f on the node cmd talks to, or on the instance in
-// --home when none.
-func withShielded(cmd *cobra.Command, f func(shieldedBackend) error) error {
+// withShielded runs f on what the shielded verbs send through: the node cmd
+// talks to (its client as a wallet.Instance, reading compact blocks), or the
+// instance in --home when none; ex lists its outbox for the receipt.
+func withShielded(cmd *cobra.Command, f func(in wallet.Instance, ex exportLister) error) error {
 	n, err := nodeOf(cmd)
 	if err != nil {
 		return err
 	}
 	if n == nil {
-		return withInstance(func(in *fractal.Instance) error { return f(localShielded{in}) })
+		return withInstance(func(in *fractal.Instance) error { return f(in, in) })
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), remoteTimeout)
 	defer cancel()
-	return f(nodeShielded{ctx, n})
-}
-
-type localShielded struct{ in *fractal.Instance }
-
-func (l localShielded) deployPool() error {
-	_, err := l.in.Deploy(shielded.PoolPredicate)
-	return err
-}
-
-func (l localShielded) source() wallet.Source { return wallet.Local(l.in) }
-
-func (l localShielded) notes(p notes.Pattern) ([]*notes.Note, error) { return l.in.Notes(p) }
-
-func (l localShielded) submit(tx *phases.Tx) (receiptView, error) {
-	id, err := l.in.Submit(tx)
+	in, err := n.WalletInstance(ctx)
 	if err != nil {
-		return receiptView{}, err
+		return err
 	}
-	rc, b, err := sealFor(l.in, id)
-	if err != nil {
-		return receiptView{}, err
-	}
-	return viewReceipt(l.in, rc, b), nil
-}
-
-type nodeShielded struct {
-	ctx context.Context
-	n   *nodeRef
-}
-
-func (r nodeShielded) deployPool() error {
-	_, err := r.n.Deploy(r.ctx, shielded.PoolPredicate)
-	return err
-}
-
-func (r nodeShielded) source() wallet.Source { return r.n.WalletSource(r.ctx) }
-
-func (r nodeShielded) notes(p notes.Pattern) ([]*notes.Note, error) {
-	return r.n.Notes(r.ctx, p.String())
-}
-
-func (r nodeShielded) submit(tx *phases.Tx) (receiptView, error) {
-	out, err := r.n.Submit(r.ctx, tx, true)
-	if err != nil {
-		return receiptView{}, err
-	}
-	var b *fractal.Block
-	switch out.State {
-	case v1.TransactionState_TRANSACTION_STATE_QUEUED:
-		return receiptView{}, fmt.Errorf("transaction %x is queued on the node and not sealed yet: fractal receipt %x", out.ID[:8], out.ID)
-	case v1.TransactionState_TRANSACTION_STATE_COMMITTED:
-		if b, err = r.n.Block(r.ctx, &out.Height); err != nil {
-			return receiptView{}, err
-		}
-	}
-	return viewReceipt(nodeExports{r.ctx, r.n}, out.Receipt, b), nil
+	return f(in, nodeExports{ctx, n})
 }

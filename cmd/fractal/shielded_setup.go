@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/circuits"
+	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/zk"
 )
 
@@ -37,7 +38,7 @@ use "fractal shielded mpc" for keys meant to hold value.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		bar := stderrBar(2, "compiling circuit")
-		cc, err := zk.CompileNamed(circuits.TransferName, &circuits.Transfer{})
+		cc, err := shielded.Compiled()
 		if err != nil {
 			return err
 		}
@@ -117,7 +118,7 @@ var shieldedMPCInitCmd = &cobra.Command{
 	Long:  `init writes DIR/ceremony.bin naming the circuit, its hash and its domain size.`,
 	Args:  cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
-		cc, err := zk.CompileNamed(circuits.TransferName, &circuits.Transfer{})
+		cc, err := shielded.Compiled()
 		if err != nil {
 			return err
 		}
@@ -133,7 +134,7 @@ var shieldedMPCInitCmd = &cobra.Command{
 
 // openCeremony compiles the transfer circuit and opens the ceremony in dir.
 func openCeremony(dir string) (*zk.Ceremony, error) {
-	cc, err := zk.CompileNamed(circuits.TransferName, &circuits.Transfer{})
+	cc, err := shielded.Compiled()
 	if err != nil {
 		return nil, err
 	}

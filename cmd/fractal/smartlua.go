@@ -203,20 +203,7 @@ It exits non-zero naming the first state that fails.`,
 			}
 			out.Hash, out.Verified = h.String(), 1
 		} else {
-			hs, err := store.Hashes()
-			if err != nil {
-				return err
-			}
-			if bar := stderrBar(len(hs), "verifying"); bar != nil {
-				defer bar.Finish()
-				for _, h := range hs {
-					if err := v.Verify(h); err != nil {
-						return err
-					}
-					bar.Add(1)
-				}
-			}
-			if out.Verified, err = smartlua.VerifyStore(store, v); err != nil {
+			if out.Verified, err = smartlua.VerifyStore(store, v, progressBar(cmd, "verifying")); err != nil {
 				return err
 			}
 		}

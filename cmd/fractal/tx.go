@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -43,10 +44,11 @@ signed by every signer already (fractal tx sign). The instance refuses,
 changing nothing, a transaction that is malformed, unsigned, wrongly signed
 or already executed.
 
-Unless --no-seal is given it then seals a block with everything queued and
-prints this transaction's receipt. A transaction refused in lookup,
-calculation or validity is printed with the phase, predicate and reason, and
-the command fails; nothing of it is stored.`,
+Unless --no-seal is given it then seals a block with everything queued (more
+blocks when more than a block's worth was queued before it) and prints this
+transaction's receipt. A transaction refused in lookup, calculation or
+validity is printed with the phase, predicate and reason, and the command
+fails; nothing of it is stored.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		tx, err := readSignedTx(cmd, args[0])
@@ -64,7 +66,7 @@ the command fails; nothing of it is stored.`,
 			if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal {
 				return emitQueued(cmd, id)
 			}
-			rc, b, err := sealFor(in, id)
+			rc, b, err := in.SealFor(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -145,17 +147,7 @@ func signTx(tx *phases.Tx, keyFiles []string) error {
 		}
 		privs[i] = k
 	}
-	if len(tx.Signers) == 0 {
-		for _, k := range privs {
-			tx.Signers = append(tx.Signers, k.Public())
-		}
-	}
-	for _, k := range privs {
-		if err := tx.Sign(rand.Reader, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.SignAll(rand.Reader, privs)
 }
 
 var blockSealCmd = &cobra.Command{
@@ -169,7 +161,7 @@ it prints that and changes nothing.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		return withInstance(func(in *fractal.Instance) error {
-			s, err := in.Seal()
+			s, err := in.Seal(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -231,18 +223,18 @@ func receiptLine(rc *phases.Receipt) string {
 // in the receipt) and, for a shielded verb, how long proving took.
 type receiptView struct {
 	rc      *phases.Receipt
-	block   *fractal.Block // the block that committed it, when known
+	block   *chain.Block // the block that committed it, when known
 	exports []exportJSON
 	proving time.Duration
 }
 
 // exportLister lists an outbox: an instance, or a node through its API.
 type exportLister interface {
-	Exports(to *[32]byte) ([]*fractal.ExportRecord, error)
+	Exports(to *[32]byte) ([]*chain.ExportRecord, error)
 }
 
 // viewReceipt finds the exports of rc's transaction in in's outbox.
-func viewReceipt(in exportLister, rc *phases.Receipt, b *fractal.Block) receiptView {
+func viewReceipt(in exportLister, rc *phases.Receipt, b *chain.Block) receiptView {
 	v := receiptView{rc: rc, block: b}
 	if rc.Status != phases.Accepted {
 		return v
@@ -288,7 +280,7 @@ func (v receiptView) print(w io.Writer) {
 
 // printReceipt writes a receipt for people; b is the block that committed
 // it, when known.
-func printReceipt(w io.Writer, rc *phases.Receipt, b *fractal.Block) {
+func printReceipt(w io.Writer, rc *phases.Receipt, b *chain.Block) {
 	fmt.Fprintf(w, "transaction %x %s\n", rc.TxID, rc.Status)
 	spent, created := "spent  ", "created"
 	if rc.Status != phases.Accepted {

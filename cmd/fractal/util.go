@@ -13,7 +13,6 @@ import (
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/notes"
-	"github.com/fractalvm/fractal/phases"
 )
 
 // Helpers shared by the verbs of every group.
@@ -47,21 +46,6 @@ func withInstance(f func(in *fractal.Instance) error) error {
 	defer in.Close()
 	shown.load(flagHome)
 	return f(in)
-}
-
-// sealFor seals queued transactions and returns the receipt of transaction
-// id with the block that committed it (nil when refused).
-func sealFor(in *fractal.Instance, id [32]byte) (*phases.Receipt, *fractal.Block, error) {
-	s, err := in.Seal()
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, rc := range s.Receipts {
-		if rc.TxID == id {
-			return rc, s.Block, nil
-		}
-	}
-	return nil, nil, fmt.Errorf("transaction %x was not sealed", id[:8])
 }
 
 // emitReceipt prints a receipt as JSON or for people.
@@ -112,6 +96,27 @@ func parseHash(s string) (notes.Hash, error) {
 		return h, fmt.Errorf("%q is not lower-case hex", s)
 	}
 	return h, nil
+}
+
+// progressBar returns a progress function for long work whose total is
+// known once it starts: on a terminal, a bar on stderr made at the first
+// call and ended with its line when done reaches the total.
+func progressBar(cmd *cobra.Command, what string) func(done, total int) {
+	var bar *progressbar.ProgressBar
+	started := false
+	return func(done, total int) {
+		if !started {
+			bar, started = stderrBar(total, what), true
+		}
+		if bar == nil {
+			return
+		}
+		bar.Set(done)
+		if done >= total {
+			fmt.Fprintln(cmd.ErrOrStderr())
+			bar, started = nil, false
+		}
+	}
 }
 
 // stderrBar returns a progress bar on stderr when stderr is a terminal.

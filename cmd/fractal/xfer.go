@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -154,7 +155,7 @@ type exportJSON struct {
 	Provenance []string `json:"provenance"`
 }
 
-func toExportJSON(r *fractal.ExportRecord) exportJSON {
+func toExportJSON(r *chain.ExportRecord) exportJSON {
 	id := r.ID()
 	j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
 		Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
@@ -201,7 +202,7 @@ func exportsTo(cmd *cobra.Command) (*[32]byte, error) {
 	return &h, nil
 }
 
-func emitExports(cmd *cobra.Command, recs []*fractal.ExportRecord) error {
+func emitExports(cmd *cobra.Command, recs []*chain.ExportRecord) error {
 	out := []exportJSON{}
 	for _, r := range recs {
 		out = append(out, toExportJSON(r))
@@ -259,7 +260,7 @@ printing each import as it is made (with --json, one object per pass).
 		}
 		defer to.Close()
 		shown.load(toDir)
-		res, err := fractal.Relay(from, to, signer)
+		res, err := fractal.Relay(cmd.Context(), from, to, signer)
 		if err != nil {
 			return err
 		}
@@ -336,7 +337,7 @@ func claimArgs(cmd *cobra.Command, args []string) ([32]byte, string, error) {
 }
 
 // writeClaim writes the claim of export id to the file out.
-func writeClaim(cmd *cobra.Command, id string, c *fractal.Claim, out string) error {
+func writeClaim(cmd *cobra.Command, id string, c *chain.Claim, out string) error {
 	raw := c.Encode()
 	if err := writeNew(out, raw, 0o644); err != nil {
 		return err
@@ -377,14 +378,14 @@ what the source committed, and a note its predicates refuse on arrival.`,
 			return fmt.Errorf("import: %w", err)
 		}
 		return withInstance(func(in *fractal.Instance) error {
-			rc, b, err := in.ImportClaim(raw, signer)
+			rc, b, err := in.ImportClaim(cmd.Context(), raw, signer)
 			return emitImport(cmd, args[0], in, rc, b, err)
 		})
 	}),
 }
 
 // emitImport prints an import's receipt, or fails naming the claim file.
-func emitImport(cmd *cobra.Command, file string, ex exportLister, rc *phases.Receipt, b *fractal.Block, err error) error {
+func emitImport(cmd *cobra.Command, file string, ex exportLister, rc *phases.Receipt, b *chain.Block, err error) error {
 	if err != nil {
 		why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
 		return fmt.Errorf("import: %s: %s", file, why)

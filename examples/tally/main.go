@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +21,7 @@ func main() {
 }
 
 func run(w io.Writer, votes []uint64) error {
-	pk, keyholders, err := tfhe.Setup(5, 3)
+	pk, keyholders, err := tfhe.Setup(context.Background(), 5, 3)
 	if err != nil {
 		return err
 	}

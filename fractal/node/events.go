@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -14,7 +15,7 @@ type SealEvent struct {
 	// Height is the sealed block's, or the head's when no block was sealed
 	// (every transaction refused, an encrypted batch fixed or given shares).
 	Height    uint64
-	Block     *fractal.Block    // nil when no block was sealed
+	Block     *chain.Block      // nil when no block was sealed
 	Receipts  []*phases.Receipt // in queue order, accepted and refused
 	Encrypted *fractal.EncryptedStatus
 	// Notes holds, by ID, the notes the accepted transactions spent and

@@ -10,6 +10,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -56,7 +58,7 @@ type Node struct {
 	// reported (encryptedChanged); used by the seal loop only.
 	lastEncrypted string
 
-	head      atomic.Pointer[fractal.Block]
+	head      atomic.Pointer[chain.Block]
 	sealErr   atomic.Pointer[error] // the last seal's failure, nil after a success
 	stop      chan struct{}         // closed by Stop
 	sealDone  chan struct{}         // closed when the seal loop returned
@@ -103,7 +105,7 @@ func (n *Node) Instance() *fractal.Instance { return n.in }
 func (n *Node) Config() Config { return n.cfg }
 
 // Head returns the last sealed block.
-func (n *Node) Head() *fractal.Block { return n.head.Load() }
+func (n *Node) Head() *chain.Block { return n.head.Load() }
 
 // QueueDepth returns the number of queued submissions, plain and encrypted.
 func (n *Node) QueueDepth() int { return int(n.queue.Load()) }
@@ -183,8 +185,8 @@ type Result struct {
 // Deploy stores Lua source in the code registry, within the node-wide
 // deploy budget (DeployBytesPerMinute).
 func (n *Node) Deploy(src []byte) (notes.Hash, error) {
-	if len(src) > fractal.MaxCodeBytes {
-		return notes.Hash{}, refuse(Invalid, "code is %d bytes, limit %d", len(src), fractal.MaxCodeBytes)
+	if len(src) > chain.MaxCodeBytes {
+		return notes.Hash{}, refuse(Invalid, "code is %d bytes, limit %d", len(src), chain.MaxCodeBytes)
 	}
 	if !n.deploy.take(int64(len(src))) {
 		return notes.Hash{}, refuse(Exhausted, "the node's deploy budget (%d bytes a minute) is spent; try again later", n.cfg.DeployBytesPerMinute)
@@ -198,7 +200,7 @@ func (n *Node) Deploy(src []byte) (notes.Hash, error) {
 
 // Simulate runs tx through admission and phases 1–3 against the head
 // state, committing nothing, within the node's simulation limits.
-func (n *Node) Simulate(tx *phases.Tx, allowUnsigned bool) (*phases.Receipt, uint64, error) {
+func (n *Node) Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned bool) (*phases.Receipt, uint64, error) {
 	if tx.GasLimit > n.cfg.SimulateGasLimit {
 		return nil, 0, refuse(Invalid, "gas limit %d exceeds the node's simulation limit %d", tx.GasLimit, n.cfg.SimulateGasLimit)
 	}
@@ -208,7 +210,7 @@ func (n *Node) Simulate(tx *phases.Tx, allowUnsigned bool) (*phases.Receipt, uin
 	default:
 		return nil, 0, refuse(Exhausted, "%d simulations are running, the node's limit; try again", cap(n.sims))
 	}
-	rc, h, err := n.in.Simulate(tx, allowUnsigned)
+	rc, h, err := n.in.Simulate(ctx, tx, allowUnsigned)
 	switch {
 	case errors.Is(err, fractal.ErrCommitted):
 		return nil, 0, &Error{Kind: Exists, Err: err}

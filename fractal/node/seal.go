@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -49,7 +50,9 @@ func (n *Node) sealOnce() error {
 		defer before.Close()
 	}
 	start := time.Now()
-	s, err := n.in.Seal()
+	// The seal in progress finishes even when the node is stopping
+	// (decision 113): it gets no context that Stop cancels.
+	s, err := n.in.Seal(context.Background())
 	took := time.Since(start)
 	n.recount()
 	if err != nil {

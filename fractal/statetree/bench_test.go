@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/internal/cache"
 )
 
 // benchSizes are the tree sizes the benchmarks build; STATETREE_BENCH_MAX
@@ -78,12 +80,12 @@ func BenchmarkTree(b *testing.B) {
 				b.Run(fmt.Sprintf("keys=%d/update=%s/cache=%v", n, s.name, cached), func(b *testing.B) {
 					t := tr
 					if !cached {
-						t = &Tree{prefix: tr.prefix, cache: newNodeCache(0)}
+						t = &Tree{prefix: tr.prefix, cache: cache.New[Hash, *node](0)}
 					}
 					nodes := 0
 					txn := db.NewTransaction(true)
 					for i := 0; i < b.N; i++ {
-						r, written, err := t.updateBatch(txn, root, s.changes())
+						r, written, err := t.updateBatch(kvOf(txn), root, s.changes())
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -113,7 +115,7 @@ func BenchmarkTree(b *testing.B) {
 			size := 0
 			proofs = proofs[:0]
 			for i := 0; i < b.N; i++ {
-				p, err := tr.Prove(txn, root, key(live(i)))
+				p, err := tr.Prove(kvOf(txn), root, key(live(i)))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -142,7 +142,7 @@ func (tk *Token) MintTo(t testing.TB, owners []keys.PublicKey, amount int) []Not
 		}
 	}
 	for {
-		s, err := tk.In.Seal()
+		s, err := tk.In.Seal(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package nodetest
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net"
 	"net/http"
 	"testing"
@@ -14,8 +15,9 @@ import (
 	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/circuits/merkle"
 	"github.com/fractalvm/fractal/circuits/note"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/wire"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/shielded/wallet"
@@ -36,7 +38,8 @@ type ShieldedChain struct {
 	Blocks []*v1.CompactBlock // Blocks[h-1] is block h
 	Mine   int                // notes of the wallet in the chain
 	fractalv1connect.UnimplementedFractalServiceHandler
-	genesis *fractal.Block
+	genesis *chain.Block
+	headers []*chain.Block // headers[h-1] is block h, with its transaction IDs
 }
 
 // NewShieldedChain makes and serves a chain of n blocks of txs shielded
@@ -47,8 +50,8 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 	exec := Key(t)
 	var id [32]byte
 	rand.Read(id[:])
-	c := &ShieldedChain{genesis: &fractal.Block{Instance: id, TxsHash: fractal.TxsHash(nil)}}
-	if err := fractal.SignBlock(c.genesis, exec); err != nil {
+	c := &ShieldedChain{genesis: &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil)}}
+	if err := chain.SignBlock(context.Background(), c.genesis, keys.NewKeySigner(exec)); err != nil {
 		t.Fatal(err)
 	}
 	app := notes.Hash{0xab}
@@ -92,12 +95,18 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 			t.Fatal(err)
 		}
 		root := tree.Root()
-		cb.Header = &fractal.Block{Instance: id, Height: uint64(h), Prev: prev, CommitmentRoot: root.Bytes()}
-		if err := fractal.SignBlock(cb.Header, exec); err != nil {
+		var ids [][32]byte
+		for _, tx := range cb.Txs {
+			ids = append(ids, tx.ID)
+		}
+		cb.Header = &chain.Block{Instance: id, Height: uint64(h), Prev: prev, CommitmentRoot: root.Bytes(),
+			TxIDs: ids, TxsHash: chain.TxsHash(ids), Roots: make([][32]byte, len(ids))}
+		if err := chain.SignBlock(context.Background(), cb.Header, keys.NewKeySigner(exec)); err != nil {
 			t.Fatal(err)
 		}
 		prev = cb.Header.Hash()
 		c.Blocks = append(c.Blocks, wire.CompactBlock(cb))
+		c.headers = append(c.headers, cb.Header)
 	}
 	c.serve(t)
 	return c
@@ -124,10 +133,18 @@ func (c *ShieldedChain) GetStatus(context.Context, *connect.Request[v1.GetStatus
 }
 
 func (c *ShieldedChain) GetBlock(_ context.Context, req *connect.Request[v1.GetBlockRequest]) (*connect.Response[v1.GetBlockResponse], error) {
-	if req.Msg.GetHeight() != 0 {
-		return nil, connect.NewError(connect.CodeUnimplemented, nil)
+	h := uint64(len(c.headers))
+	if req.Msg.Height != nil {
+		h = *req.Msg.Height
 	}
-	return connect.NewResponse(&v1.GetBlockResponse{Block: wire.Block(c.genesis)}), nil
+	b := c.genesis
+	switch {
+	case h > uint64(len(c.headers)):
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("no block at height %d", h))
+	case h > 0:
+		b = c.headers[h-1]
+	}
+	return connect.NewResponse(&v1.GetBlockResponse{Block: wire.Block(b)}), nil
 }
 
 func (c *ShieldedChain) CompactBlocks(ctx context.Context, req *connect.Request[v1.CompactBlocksRequest], st *connect.ServerStream[v1.CompactBlocksResponse]) error {

@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -60,8 +61,9 @@ type plan struct {
 
 // Shield moves amount of token from the transparent notes in (owned by
 // signer's key, of the token application) into a shielded note for to.
-// signer signs; the change of in goes back to signer's key.
-func (w *Wallet) Shield(pk *zk.Keys, token Token, amount uint64, in []*notes.Note, signer keys.PrivateKey, to Address) (*phases.Tx, error) {
+// signer signs; the change of in goes back to signer's key. ctx is checked
+// before proving (which gnark cannot stop part-way).
+func (w *Wallet) Shield(ctx context.Context, pk *zk.Keys, token Token, amount uint64, in []*notes.Note, signer keys.PrivateKey, to Address) (*phases.Tx, error) {
 	if amount == 0 || amount > shielded.MaxAmount {
 		return nil, fmt.Errorf("wallet: shield: amount %d outside 1..%d", amount, shielded.MaxAmount)
 	}
@@ -86,25 +88,26 @@ func (w *Wallet) Shield(pk *zk.Keys, token Token, amount uint64, in []*notes.Not
 	}
 	p.to = [2]Address{to, w.Keys.Address()}
 	p.outs[0].Value = amount
-	return w.prove(pk, p)
+	return w.prove(ctx, pk, p)
 }
 
 // Transfer sends amount of token from the wallet's notes to to, with the
-// change back to the wallet.
-func (w *Wallet) Transfer(pk *zk.Keys, token Token, amount uint64, to Address) (*phases.Tx, error) {
+// change back to the wallet. ctx is checked before proving.
+func (w *Wallet) Transfer(ctx context.Context, pk *zk.Keys, token Token, amount uint64, to Address) (*phases.Tx, error) {
 	p, err := w.spend(token, amount, 0)
 	if err != nil {
 		return nil, fmt.Errorf("wallet: transfer: %w", err)
 	}
 	p.to = [2]Address{to, w.Keys.Address()}
 	p.outs[0].Value, p.outs[1].Value = amount, p.outs[1].Value-amount
-	return w.prove(pk, p)
+	return w.prove(ctx, pk, p)
 }
 
 // Unshield moves amount of token from the wallet's notes to a transparent
 // token note of recipient, owned by the predicate recipientOwner (for
-// example examples/sig/sig.lua), with the change back to the wallet.
-func (w *Wallet) Unshield(pk *zk.Keys, token Token, amount uint64, recipient keys.PublicKey, recipientOwner notes.Hash) (*phases.Tx, error) {
+// example examples/sig/sig.lua), with the change back to the wallet. ctx is
+// checked before proving.
+func (w *Wallet) Unshield(ctx context.Context, pk *zk.Keys, token Token, amount uint64, recipient keys.PublicKey, recipientOwner notes.Hash) (*phases.Tx, error) {
 	if amount > shielded.MaxAmount {
 		return nil, fmt.Errorf("wallet: unshield: amount %d over %d", amount, shielded.MaxAmount)
 	}
@@ -118,7 +121,7 @@ func (w *Wallet) Unshield(pk *zk.Keys, token Token, amount uint64, recipient key
 	p.read = notes.ConstraintSet{notes.ExactPattern(token.poolKey())}
 	p.write = notes.ConstraintSet{notes.ExactPattern(token.poolKey()),
 		notes.PatternFromKeyPrefix(notes.StateKey{Application: token.App, Owner: recipientOwner, Key: []byte(recipient.String() + ":")})}
-	return w.prove(pk, p)
+	return w.prove(ctx, pk, p)
 }
 
 // spend plans spending the wallet's notes of token worth at least amount:
@@ -184,7 +187,7 @@ func (w *Wallet) oneTimeSigner() (keys.PrivateKey, error) {
 // prove builds the transaction of p: output notes, ciphertexts, the
 // transaction with a blank proof, its binding hash, the proof, the
 // signature.
-func (w *Wallet) prove(pk *zk.Keys, p *plan) (*phases.Tx, error) {
+func (w *Wallet) prove(ctx context.Context, pk *zk.Keys, p *plan) (*phases.Tx, error) {
 	for j := range p.outs {
 		p.outs[j].Owner = p.to[j].Owner
 		rcm, err := note.RandomElement(rand.Reader)
@@ -223,6 +226,9 @@ func (w *Wallet) prove(pk *zk.Keys, p *plan) (*phases.Tx, error) {
 	}
 	if wit, err = circuits.NewTransferWitness(root, p.spends, p.outs, asset, p.net, 0, circuits.BindingOf(h)); err != nil {
 		return nil, fmt.Errorf("wallet: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("wallet: prove: %w", err)
 	}
 	proof, err := zk.Prove(pk, wit.Assignment)
 	if err != nil {

@@ -1,10 +1,11 @@
 package wallet_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
@@ -26,7 +27,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	check("minted", 100, 0)
 
-	tx, err := a.Shield(w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
+	tx, err := a.Shield(w.t.Context(), w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("after shield: found %d, balance %d", rep.Found, w.balance(a))
 	}
 
-	tx, err = a.Transfer(w.pk, w.tok, 30, b.Keys.Address())
+	tx, err = a.Transfer(w.t.Context(), w.pk, w.tok, 30, b.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +61,22 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || rep.From != again.State.Next || calls != 0 || w.balance(again) != 70 {
 		t.Fatalf("resumed sync: %+v, %d progress calls, balance %d, %v", rep, calls, w.balance(again), err)
 	}
+	// A source that hands out other transactions than a block lists is
+	// refused at that block.
+	c := w.newWallet()
+	if _, err := c.Sync(otherTxs{w.in}, nil); err == nil || !strings.Contains(err.Error(), "wallet: sync: block 1: transaction 0 given is not the one the block lists") {
+		t.Fatalf("sync from a source that swaps transactions: %v", err)
+	}
+	if c.State.Next != 1 {
+		t.Fatalf("the refused block moved the wallet to block %d", c.State.Next)
+	}
 	// It follows one instance only.
 	stranger := newWorld(t)
 	if _, err := again.Sync(stranger.in, nil); err == nil || !strings.Contains(err.Error(), "the wallet follows instance") {
 		t.Fatalf("sync against another instance: %v", err)
 	}
 
-	tx, err = b.Unshield(w.pk, w.tok, 30, w.bob.Public(), w.sig)
+	tx, err = b.Unshield(w.t.Context(), w.pk, w.tok, 30, w.bob.Public(), w.sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +94,11 @@ func TestEndToEnd(t *testing.T) {
 	// The chain replays from genesis to the same roots, commitment-tree
 	// roots included: a head block re-signed with another commitment root
 	// is caught.
-	if _, err := w.in.Verify(nil); err != nil {
+	if _, err := w.in.Verify(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	w.forgeHead(func(b *fractal.Block) { b.CommitmentRoot[0] ^= 1 })
-	if _, err := w.in.Verify(nil); err == nil || !strings.Contains(err.Error(), "root: block says commitment-tree root") {
+	w.forgeHead(func(b *chain.Block) { b.CommitmentRoot[0] ^= 1 })
+	if _, err := w.in.Verify(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "root: block says commitment-tree root") {
 		t.Fatalf("verify of a forged commitment root: %v", err)
 	}
 }
@@ -101,7 +111,7 @@ func TestShieldChange(t *testing.T) {
 	w.mint(w.alice.Public(), 70)
 	a := w.newWallet()
 	w.sync(a)
-	tx, err := a.Shield(w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
+	tx, err := a.Shield(w.t.Context(), w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +128,7 @@ func TestShieldChange(t *testing.T) {
 		t.Fatalf("balance %d", w.balance(a))
 	}
 	// Shielding more than the notes hold is refused in calculation.
-	tx, err = a.Shield(w.pk, w.tok, 31, left, w.alice, a.Keys.Address())
+	tx, err = a.Shield(w.t.Context(), w.pk, w.tok, 31, left, w.alice, a.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +147,9 @@ func TestTwoShieldsOneBlock(t *testing.T) {
 	w.mint(w.bob.Public(), 50)
 	b := w.newWallet()
 	w.sync(a)
-	s1 := must(a.Shield(w.pk, w.tok, 40, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address()))
-	s2 := must(a.Shield(w.pk, w.tok, 50, w.tokenNotes(w.bob.Public()), w.bob, b.Keys.Address()))
-	tr := must(a.Transfer(w.pk, w.tok, 25, b.Keys.Address()))
+	s1 := must(a.Shield(w.t.Context(), w.pk, w.tok, 40, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address()))
+	s2 := must(a.Shield(w.t.Context(), w.pk, w.tok, 50, w.tokenNotes(w.bob.Public()), w.bob, b.Keys.Address()))
+	tr := must(a.Transfer(w.t.Context(), w.pk, w.tok, 25, b.Keys.Address()))
 	w.mustAccept(s1, s2, tr)
 	if tr, pool := w.supply(); tr != 0 || pool != 190 {
 		t.Fatalf("supply %d + %d, want 0 + 190", tr, pool)
@@ -149,7 +159,19 @@ func TestTwoShieldsOneBlock(t *testing.T) {
 	if w.balance(a) != 115 || w.balance(b) != 75 {
 		t.Fatalf("balances %d and %d, want 115 and 75", w.balance(a), w.balance(b))
 	}
-	if _, err := w.in.Verify(nil); err != nil {
+	if _, err := w.in.Verify(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// otherTxs is a wallet.Chain that replaces the first transaction of every
+// block with another one.
+type otherTxs struct{ wallet.Chain }
+
+func (c otherTxs) Transactions(b *chain.Block) ([]*phases.Tx, error) {
+	txs, err := c.Chain.Transactions(b)
+	if err == nil && len(txs) > 0 {
+		txs[0] = &phases.Tx{GasLimit: 1}
+	}
+	return txs, err
 }

@@ -25,7 +25,7 @@ func shieldedWorld(t *testing.T) (*world, *wallet.Wallet) {
 	signer := genKey(t)
 	a.Signer = &signer
 	w.sync(a)
-	tx, err := a.Shield(w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
+	tx, err := a.Shield(w.t.Context(), w.pk, w.tok, 100, w.tokenNotes(w.alice.Public()), w.alice, a.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +80,11 @@ func (w *world) refused(tx *phases.Tx, want string) {
 func TestRefusals(t *testing.T) {
 	w, a := shieldedWorld(t)
 	b := w.newWallet()
-	good, err := a.Transfer(w.pk, w.tok, 30, b.Keys.Address())
+	good, err := a.Transfer(w.t.Context(), w.pk, w.tok, 30, b.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := a.Transfer(w.pk, w.tok, 40, b.Keys.Address())
+	other, err := a.Transfer(w.t.Context(), w.pk, w.tok, 40, b.Keys.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,9 +192,9 @@ func foreignProof(t *testing.T) [zk.ProofSize]byte {
 func TestDoubleSpend(t *testing.T) {
 	w, a := shieldedWorld(t)
 	b := w.newWallet()
-	tx1 := must(a.Transfer(w.pk, w.tok, 10, b.Keys.Address()))
-	tx2 := must(a.Transfer(w.pk, w.tok, 20, b.Keys.Address()))
-	tx3 := must(a.Transfer(w.pk, w.tok, 30, b.Keys.Address()))
+	tx1 := must(a.Transfer(w.t.Context(), w.pk, w.tok, 10, b.Keys.Address()))
+	tx2 := must(a.Transfer(w.t.Context(), w.pk, w.tok, 20, b.Keys.Address()))
+	tx3 := must(a.Transfer(w.t.Context(), w.pk, w.tok, 30, b.Keys.Address()))
 	rcs := w.seal(tx1, tx2)
 	if rcs[0].Status != phases.Accepted || rcs[1].Status != phases.Refused ||
 		!strings.Contains(rcs[1].Reason, "double spend: nullifier 1 is spent by an earlier transaction in this block") {

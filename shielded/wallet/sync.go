@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fractalvm/fractal/circuits/note"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -25,13 +25,28 @@ type SyncReport struct {
 // interrupted sync resumes near where it stopped.
 const saveEvery = 256
 
-// Sync scans the instance's blocks after the last one the wallet saw; see
-// SyncFrom.
-func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (*SyncReport, error) {
-	return w.SyncFrom(Local(in), progress)
+// Chain is what a wallet reads from an instance to sync: its ID, its
+// blocks and their transactions. An open *fractal.Instance is one; a node's
+// client can be another. Sync checks what it is given (signatures, links,
+// the commitment root), so the source need not be trusted.
+type Chain interface {
+	ID() [32]byte
+	Head() (*chain.Block, error)
+	Block(height uint64) (*chain.Block, error)
+	// Transactions returns b's transactions in block order.
+	Transactions(b *chain.Block) ([]*phases.Tx, error)
 }
 
-// SyncFrom scans the blocks src has after the last one the wallet saw, in
+// CompactChain is a Chain that serves compact blocks itself (a node's
+// client, in one stream); Sync reads those instead of whole blocks.
+type CompactChain interface {
+	Chain
+	// CompactBlocks calls fn with the compact blocks from..to in order,
+	// and stops at fn's first error, which it returns.
+	CompactBlocks(from, to uint64, fn func(*CompactBlock) error) error
+}
+
+// Sync scans the instance's blocks after the last one the wallet saw, in
 // order: it checks each block's signature and link, appends every shielded
 // output's commitment to the wallet's tree (tracking the witnesses of the
 // notes it can decrypt), marks its notes whose nullifiers appear as spent,
@@ -39,25 +54,30 @@ func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (
 // is applied whole or not at all: on an error the state is the one after
 // the previous block. It saves the state every saveEvery blocks and at the
 // end. progress, when not nil, is called after each block.
-func (w *Wallet) SyncFrom(src Source, progress func(done, total uint64)) (*SyncReport, error) {
-	g, err := src.Genesis()
-	if err != nil {
-		return nil, fmt.Errorf("wallet: sync: %w", err)
-	}
+func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport, error) {
 	st := w.State
 	if st.Next == 0 {
-		st.Instance, st.Next, st.Last = g.Instance, 1, g.Hash()
+		g, err := in.Block(0)
+		if err != nil {
+			return nil, fmt.Errorf("wallet: sync: %w", err)
+		}
+		st.Instance, st.Next, st.Last = in.ID(), 1, g.Hash()
 	}
-	if st.Instance != g.Instance {
-		return nil, fmt.Errorf("wallet: sync: the wallet follows instance %x, not %x", st.Instance[:8], g.Instance)
+	if st.Instance != in.ID() {
+		return nil, fmt.Errorf("wallet: sync: the wallet follows instance %x, not %x", st.Instance[:8], in.ID())
 	}
-	head, err := src.Head()
+	hb, err := in.Head()
 	if err != nil {
 		return nil, fmt.Errorf("wallet: sync: %w", err)
 	}
+	head := hb.Height
 	rep := &SyncReport{From: st.Next, To: head}
 	if st.Next > head {
 		return rep, w.Save()
+	}
+	blocks := wholeBlocks(in)
+	if cc, ok := in.(CompactChain); ok {
+		blocks = cc.CompactBlocks
 	}
 	nfs := w.nullifiers()
 	// Two stages: the source's goroutine tries every output of a block for
@@ -72,7 +92,7 @@ func (w *Wallet) SyncFrom(src Source, progress func(done, total uint64)) (*SyncR
 	var srcErr error
 	go func() {
 		defer close(ch)
-		srcErr = src.Blocks(st.Next, head, func(cb *CompactBlock) error {
+		srcErr = blocks(st.Next, head, func(cb *CompactBlock) error {
 			outs, err := w.decrypt(cb)
 			if err != nil {
 				return fmt.Errorf("block %d: %w", cb.Header.Height, err)
@@ -114,6 +134,39 @@ func (w *Wallet) SyncFrom(src Source, progress func(done, total uint64)) (*SyncR
 	return rep, w.Save()
 }
 
+// wholeBlocks serves compact blocks made from in's whole blocks, checking
+// that the transactions given are the ones each block lists.
+func wholeBlocks(in Chain) func(from, to uint64, fn func(*CompactBlock) error) error {
+	return func(from, to uint64, fn func(*CompactBlock) error) error {
+		for h := from; h <= to; h++ {
+			b, err := in.Block(h)
+			if err != nil {
+				return err
+			}
+			txs, err := in.Transactions(b)
+			if err != nil {
+				return err
+			}
+			if len(txs) != len(b.TxIDs) {
+				return fmt.Errorf("block %d: %d transactions given for a block of %d", h, len(txs), len(b.TxIDs))
+			}
+			for i, tx := range txs {
+				if tx.ID() != b.TxIDs[i] {
+					return fmt.Errorf("block %d: transaction %d given is not the one the block lists", h, i)
+				}
+			}
+			cb, err := Compact(b, txs)
+			if err != nil {
+				return fmt.Errorf("block %d: %w", h, err)
+			}
+			if err := fn(cb); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // pipelineDepth is how many decrypted blocks may wait to be applied.
 const pipelineDepth = 8
 
@@ -127,7 +180,7 @@ func (w *Wallet) scan(cb *CompactBlock, outs []output, nfs map[fr.Element]int, r
 	if h != w.State.Next {
 		return fmt.Errorf("wallet: sync: block %d: the source sent height %d", w.State.Next, h)
 	}
-	if err := fractal.VerifyBlock(cb.Header); err != nil {
+	if err := chain.VerifyBlock(cb.Header); err != nil {
 		return fmt.Errorf("wallet: sync: block %d: %w", h, err)
 	}
 	if cb.Header.Prev != w.State.Last {
@@ -141,7 +194,7 @@ func (w *Wallet) scan(cb *CompactBlock, outs []output, nfs map[fr.Element]int, r
 
 // apply applies block b with its committed transactions txs (see
 // applyDecrypted).
-func (w *Wallet) apply(b *fractal.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
+func (w *Wallet) apply(b *chain.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
 	cb, err := Compact(b, txs)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -144,14 +145,14 @@ func (c *Client) Receipt(ctx context.Context, id notes.Hash) (*Outcome, error) {
 
 // Block returns the block at height (the head when nil), its signature
 // checked.
-func (c *Client) Block(ctx context.Context, height *uint64) (*fractal.Block, error) {
+func (c *Client) Block(ctx context.Context, height *uint64) (*chain.Block, error) {
 	r, err := c.API.GetBlock(ctx, connect.NewRequest(&v1.GetBlockRequest{Height: height}))
 	if err != nil {
 		return nil, c.wrap(err)
 	}
 	b, err := wire.ToBlock(r.Msg.Block)
 	if err == nil {
-		err = fractal.VerifyBlock(b)
+		err = chain.VerifyBlock(b)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", c.URL, err)
@@ -183,7 +184,7 @@ func (c *Client) Notes(ctx context.Context, pattern string) ([]*notes.Note, erro
 
 // Export is one export a node lists, decoded from its record.
 type Export struct {
-	Record *fractal.ExportRecord
+	Record *chain.ExportRecord
 	Height uint64
 }
 
@@ -201,7 +202,7 @@ func (c *Client) Exports(ctx context.Context, to *[32]byte) ([]Export, error) {
 			return nil, c.wrap(err)
 		}
 		for _, m := range r.Msg.Exports {
-			rec, err := fractal.DecodeExportRecord(m.Record)
+			rec, err := chain.DecodeExportRecord(m.Record)
 			if err != nil {
 				return nil, fmt.Errorf("node %s: %w", c.URL, err)
 			}
@@ -266,12 +267,12 @@ func (c *Client) Deploy(ctx context.Context, src []byte) (notes.Hash, error) {
 
 // Prove returns what lives at a state key with its proof against the
 // node's head block, decoded from the proof's bytes.
-func (c *Client) Prove(ctx context.Context, k notes.StateKey) (*fractal.QueryProof, error) {
+func (c *Client) Prove(ctx context.Context, k notes.StateKey) (*chain.QueryProof, error) {
 	r, err := c.API.QueryWithProof(ctx, connect.NewRequest(&v1.QueryWithProofRequest{StateKey: k.String()}))
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	qp, err := fractal.DecodeQueryProof(r.Msg.Proof)
+	qp, err := chain.DecodeQueryProof(r.Msg.Proof)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", c.URL, err)
 	}

@@ -35,24 +35,39 @@ func copyWallet(t testing.TB, w *wallet.Wallet) *wallet.Wallet {
 	return c
 }
 
-// stopAfter is a source that fails after a number of blocks: a sync killed
-// part-way (the wallet's saves are atomic files, so a kill leaves what this
-// leaves).
+// stopAfter is a node that fails after sending a number of blocks: a sync
+// killed part-way (the wallet's saves are atomic files, so a kill leaves
+// what this leaves).
 type stopAfter struct {
-	wallet.Source
+	wallet.CompactChain
 	n int
 }
 
 var errKilled = errors.New("killed")
 
-func (s stopAfter) Blocks(from, to uint64, fn func(*wallet.CompactBlock) error) error {
+func (s stopAfter) CompactBlocks(from, to uint64, fn func(*wallet.CompactBlock) error) error {
 	seen := 0
-	return s.Source.Blocks(from, to, func(cb *wallet.CompactBlock) error {
+	return s.CompactChain.CompactBlocks(from, to, func(cb *wallet.CompactBlock) error {
 		if seen++; seen > s.n {
 			return errKilled
 		}
 		return fn(cb)
 	})
+}
+
+// walletInstance is the node c as a wallet's instance, reading compact
+// blocks.
+func walletInstance(t testing.TB, c *client.Client, ctx context.Context) wallet.CompactChain {
+	t.Helper()
+	in, err := c.WalletInstance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, ok := in.(wallet.CompactChain)
+	if !ok {
+		t.Fatal("a node's wallet instance does not serve compact blocks")
+	}
+	return cc
 }
 
 // TestWalletSyncResumes: a sync over the API killed after 300 of 600 blocks
@@ -71,7 +86,8 @@ func TestWalletSyncResumes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := w.SyncFrom(stopAfter{c.WalletSource(ctx), 300}, nil); !errors.Is(err, errKilled) {
+	node := walletInstance(t, c, ctx)
+	if _, err := w.Sync(stopAfter{node, 300}, nil); !errors.Is(err, errKilled) {
 		t.Fatalf("interrupted sync: %v", err)
 	}
 	again, err := wallet.Open(w.Dir)
@@ -81,11 +97,11 @@ func TestWalletSyncResumes(t *testing.T) {
 	if again.State.Next != 257 {
 		t.Fatalf("after the kill the wallet resumes at block %d, want 257 (saved every 256)", again.State.Next)
 	}
-	rep, err := again.SyncFrom(c.WalletSource(ctx), nil)
+	rep, err := again.Sync(node, nil)
 	if err != nil || rep.From != 257 || rep.To != 600 {
 		t.Fatalf("resumed sync: %+v %v", rep, err)
 	}
-	if _, err := twin.SyncFrom(c.WalletSource(ctx), nil); err != nil {
+	if _, err := twin.Sync(node, nil); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := again.State.MarshalBinary()
@@ -112,7 +128,7 @@ func TestWalletSyncRefusesForgedBlocks(t *testing.T) {
 	chain := nodetest.NewShieldedChain(t, w.Keys.Address(), 4, 1, 3)
 	chain.Blocks[2].Manifest[len(chain.Blocks[2].Manifest)-1] ^= 1 // block 3's signature
 	c, _ := client.New(chain.URL)
-	rep, err := w.SyncFrom(c.WalletSource(context.Background()), nil)
+	rep, err := w.Sync(walletInstance(t, c, context.Background()), nil)
 	if err == nil || w.State.Next != 3 {
 		t.Fatalf("a forged block 3: %+v %v, next %d", rep, err, w.State.Next)
 	}
@@ -131,11 +147,12 @@ func BenchmarkWalletSync(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	node := walletInstance(b, c, context.Background())
 	b.ResetTimer()
 	cpu := cpuTime()
 	for range b.N {
 		fresh := copyWallet(b, w)
-		if _, err := fresh.SyncFrom(c.WalletSource(context.Background()), nil); err != nil {
+		if _, err := fresh.Sync(node, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -567,7 +567,7 @@ func TestExplorerEncrypted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sb, err := tfhe.PartDecBatch(sks[2*i], payloads) // keyholders 1 and 3
+		sb, err := tfhe.PartDecBatch(ctx, sks[2*i], payloads) // keyholders 1 and 3
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -39,11 +39,11 @@ func checkProof(raw []byte, executor, instance string) (proofCheck, *v1.Note) {
 	if err != nil {
 		return fail(err)
 	}
-	qp, err := fractal.DecodeQueryProof(raw)
+	qp, err := chain.DecodeQueryProof(raw)
 	if err != nil {
 		return fail(err)
 	}
-	st, err := fractal.CheckQueryProof(qp, pub, &id)
+	st, err := chain.CheckQueryProof(qp, pub, &id)
 	if err != nil {
 		return fail(err)
 	}
@@ -74,7 +74,7 @@ func importOf(encoding []byte) (*importClaim, error) {
 	if !phases.IsImport(tx) {
 		return nil, nil
 	}
-	c, err := fractal.DecodeClaim(bytes.TrimPrefix(tx.Extradata, []byte(phases.ImportMagic)))
+	c, err := chain.DecodeClaim(bytes.TrimPrefix(tx.Extradata, []byte(phases.ImportMagic)))
 	if err != nil {
 		return nil, fmt.Errorf("explorer: import claim: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/keys"
@@ -60,7 +61,7 @@ func (r *Relayer) Once(ctx context.Context) (*fractal.RelayResult, error) {
 		return nil, err
 	}
 	res := &fractal.RelayResult{}
-	var pending []*fractal.ExportRecord
+	var pending []*chain.ExportRecord
 	for _, e := range exports {
 		id := e.Record.ID()
 		if r.known(id) {
@@ -136,19 +137,19 @@ func (r *Relayer) check(ctx context.Context) (from, to [32]byte, err error) {
 }
 
 // relay imports one export: its receipt, or nil while it is still queued.
-func (r *Relayer) relay(ctx context.Context, rec *fractal.ExportRecord) (*phases.Receipt, error) {
+func (r *Relayer) relay(ctx context.Context, rec *chain.ExportRecord) (*phases.Receipt, error) {
 	raw, err := r.From.Claim(ctx, rec.ID())
 	if err != nil {
 		return nil, err
 	}
-	c, err := fractal.DecodeClaim(raw)
+	c, err := chain.DecodeClaim(raw)
 	if err != nil {
 		return nil, fmt.Errorf("relay: the source's claim of export %x: %w", rec.ID(), err)
 	}
 	if c.Record.ID() != rec.ID() {
 		return nil, fmt.Errorf("relay: the source sent the claim of export %x for %x", c.Record.ID(), rec.ID())
 	}
-	tx := fractal.ImportTx(c, r.Signer.Public())
+	tx := chain.ImportTx(c, r.Signer.Public())
 	if err := tx.Sign(rand.Reader, r.Signer); err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/fractalvm/fractal/api"
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -24,7 +24,7 @@ const notesScanBudget = 4096
 // block returns the block at h, or not_found above the head. Blocks are
 // read from the store, which a client that saw a seal's effects may be
 // ahead of the node's own record of its head by a moment.
-func (s *Service) block(h uint64) (*fractal.Block, error) {
+func (s *Service) block(h uint64) (*chain.Block, error) {
 	b, err := s.in.Block(h)
 	if err == nil {
 		return b, nil
@@ -37,7 +37,7 @@ func (s *Service) block(h uint64) (*fractal.Block, error) {
 }
 
 // head returns the last sealed block, from the store.
-func (s *Service) head() (*fractal.Block, error) {
+func (s *Service) head() (*chain.Block, error) {
 	b, err := s.in.Head()
 	if err != nil {
 		return nil, internal(err)
@@ -50,7 +50,7 @@ func (s *Service) GetBlock(ctx context.Context, req *connect.Request[v1.GetBlock
 	if err != nil {
 		return nil, err
 	}
-	var b *fractal.Block
+	var b *chain.Block
 	if m.Height != nil {
 		b, err = s.block(*m.Height)
 	} else {
@@ -236,7 +236,7 @@ func (s *Service) ListExports(ctx context.Context, req *connect.Request[v1.ListE
 }
 
 // export finds the export named id in the outbox.
-func (s *Service) export(id [32]byte) (*fractal.ExportRecord, uint64, error) {
+func (s *Service) export(id [32]byte) (*chain.ExportRecord, uint64, error) {
 	var after []byte
 	for {
 		recs, heights, next, err := s.in.ExportsPage(nil, after, 1024)

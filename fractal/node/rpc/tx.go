@@ -84,7 +84,7 @@ func (s *Service) Simulate(ctx context.Context, req *connect.Request[v1.Simulate
 		return nil, err
 	}
 	id := tx.ID()
-	rc, h, err := s.n.Simulate(tx, m.AllowUnsigned)
+	rc, h, err := s.n.Simulate(ctx, tx, m.AllowUnsigned)
 	if err != nil {
 		return nil, codeOf(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
@@ -40,7 +40,7 @@ func CompactBlock(cb *wallet.CompactBlock) *v1.CompactBlock {
 // signature is the wallet's to check), every element canonical, every
 // ciphertext of its size, one per commitment.
 func ToCompactBlock(m *v1.CompactBlock) (*wallet.CompactBlock, error) {
-	h, err := fractal.DecodeManifest(m.GetManifest())
+	h, err := chain.DecodeManifest(m.GetManifest())
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -42,7 +43,7 @@ func hexes(hs [][32]byte) []string {
 }
 
 // Header is a block's readable header.
-func Header(b *fractal.Block) *v1.BlockHeader {
+func Header(b *chain.Block) *v1.BlockHeader {
 	return &v1.BlockHeader{
 		InstanceId: Hex(b.Instance), Height: b.Height, Hash: Hex(b.Hash()), PrevHash: Hex(b.Prev),
 		TxsHash: Hex(b.TxsHash), StateRoot: Hex(b.StateRoot), CommitmentRoot: Hex(b.CommitmentRoot),
@@ -51,7 +52,7 @@ func Header(b *fractal.Block) *v1.BlockHeader {
 }
 
 // Block is a sealed block: its header, encoding and transaction IDs.
-func Block(b *fractal.Block) *v1.Block {
+func Block(b *chain.Block) *v1.Block {
 	return &v1.Block{Header: Header(b), Encoding: b.Encode(), TxIds: hexes(b.TxIDs)}
 }
 
@@ -101,7 +102,7 @@ func Receipt(rc *phases.Receipt) *v1.Receipt {
 }
 
 // Export is one export with the height of the block that committed it.
-func Export(r *fractal.ExportRecord, height uint64) *v1.Export {
+func Export(r *chain.ExportRecord, height uint64) *v1.Export {
 	return &v1.Export{
 		ExportId: Hex(r.ID()), From: Hex(r.From), To: Hex(r.To), TxId: Hex(r.TxID), Index: r.Index,
 		Height: height, Note: Note(&r.Note), Record: r.Encode(),
@@ -200,12 +201,12 @@ func ToNote(m *v1.Note) (*notes.Note, error) {
 }
 
 // ToBlock decodes a block from its encoding (the readable header is not
-// read; the signature is not checked: fractal.VerifyBlock).
-func ToBlock(m *v1.Block) (*fractal.Block, error) {
+// read; the signature is not checked: chain.VerifyBlock).
+func ToBlock(m *v1.Block) (*chain.Block, error) {
 	if m == nil {
 		return nil, fmt.Errorf("block: missing")
 	}
-	return fractal.DecodeBlock(m.Encoding)
+	return chain.DecodeBlock(m.Encoding)
 }
 
 // ToPeer reads a trust-file entry back.
@@ -234,7 +235,7 @@ func ToEncryptedStatus(m *v1.EncryptedBatch) (*fractal.EncryptedStatus, error) {
 	if m == nil {
 		return nil, nil
 	}
-	b, err := fractal.DecodeEncryptedBatch(m.Record)
+	b, err := chain.DecodeEncryptedBatch(m.Record)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded/wallet"
@@ -53,7 +53,7 @@ func FuzzToReceipt(f *testing.F) {
 }
 
 func FuzzToCompactBlock(f *testing.F) {
-	b := &fractal.Block{Height: 1}
+	b := &chain.Block{Height: 1}
 	raw, _ := proto.Marshal(CompactBlock(&wallet.CompactBlock{Header: b, Txs: []wallet.CompactTx{{Asset: "x"}}}))
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, raw []byte) {

@@ -1,3 +1,3 @@
--- want: gas: out of gas (limit 100000)
+-- want: gas: out of gas (limit 1000000)
 local function f() error("x") end
 while true do pcall(f) end

@@ -1,3 +1,3 @@
--- want: gas: out of gas (limit 100000)
+-- want: gas: out of gas (limit 1000000)
 ::top::
 goto top

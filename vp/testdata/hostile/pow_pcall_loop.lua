@@ -1,3 +1,4 @@
--- want: gas: out of gas (limit 100000)
+-- want: gas: out of gas (limit 1000000)
 -- a refused power is caught, but each try still pays
-while true do pcall(function() return 2 ^ 0.1 end) end
+local function f() return 2 ^ 0.1 end
+while true do pcall(f) end

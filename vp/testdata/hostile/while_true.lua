@@ -1,2 +1,2 @@
--- want: gas: out of gas (limit 100000)
+-- want: gas: out of gas (limit 1000000)
 while true do end

@@ -1,2 +1,2 @@
--- want: gas: out of gas (limit 100000)
+-- want: gas: out of gas (limit 1000000)
 return xpcall(function() while true do end end, function(e) while true do end end)
