@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,6 +21,7 @@ import (
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/relay"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
@@ -155,10 +158,10 @@ func (b *browser) inert() {
 	}
 }
 
-// chain is a node with a history: 22 minted blocks, a hostile note, an
+// history is a node that has been through 22 minted blocks, a hostile note, an
 // accepted transfer, a transfer refused by the sig predicate, an export and
 // a transaction refused with a hostile reason.
-type chain struct {
+type history struct {
 	*nodetest.Node
 	tk                                *nodetest.Token
 	open                              notes.Hash
@@ -194,10 +197,10 @@ func create(t *testing.T, app notes.Hash, key, value string, signer keys.Private
 	}, signer)
 }
 
-func newChain(t *testing.T) *chain {
+func newHistory(t *testing.T) *history {
 	tk := nodetest.NewToken(t)
 	id := tk.In.ID()
-	c := &chain{tk: tk, instance: hex.EncodeToString(id[:]), dest: [32]byte{7, 7, 7}}
+	c := &history{tk: tk, instance: hex.EncodeToString(id[:]), dest: [32]byte{7, 7, 7}}
 	alice, bob, carol := nodetest.Key(t), nodetest.Key(t), nodetest.Key(t)
 	seeds := tk.MintTo(t, []keys.PublicKey{alice.Public(), carol.Public()}, 100)
 	c.spares = nodetest.Keys(t, 21)
@@ -241,12 +244,46 @@ func newChain(t *testing.T) *chain {
 	return c
 }
 
-func (c *chain) head(t *testing.T) uint64 {
+func (c *history) head(t *testing.T) uint64 {
 	st, err := c.Client.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return st.Head.Height
+}
+
+// checkProofFile fetches a proof file from the explorer and checks it as
+// "fractal check-proof" does, with the executor key and instance the
+// node's status gives.
+func (c *history) checkProofFile(t *testing.T, path string) *chain.Statement {
+	t.Helper()
+	resp, err := http.Get(c.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d %s", path, resp.StatusCode, raw)
+	}
+	st, err := c.Client.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := keys.ParsePublicKey(st.Executor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qp, err := chain.DecodeQueryProof(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := hex.DecodeString(c.instance)
+	proven, err := chain.CheckQueryProof(qp, pub, (*[32]byte)(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proven
 }
 
 // noteID is the ID of a note created here under app (its owner too).
@@ -262,7 +299,7 @@ func gas(g *v1.Gas) string {
 // TestExplorer drives a headless Chromium through a node's explorer.
 func TestExplorer(t *testing.T) {
 	b := newBrowser(t)
-	c := newChain(t)
+	c := newHistory(t)
 	b.base = c.URL
 	head := c.head(t) // 22 blocks minted, then the hostile note, the transfer and the export
 	if head != 25 {
@@ -352,6 +389,12 @@ func TestExplorer(t *testing.T) {
 		b.expect("#proof", fmt.Sprintf("valid: note %s lives at %s in instance %s at height %d", out.Id, out.StateKey, c.instance, head))
 		b.expect("#note-id", out.Id)
 		b.expect("#provenance", "created here")
+		// The page's proof file is what check-proof reads: it proves the same.
+		href := run(b, chromedp.Evaluate[string](`document.getElementById("proof-file").getAttribute("href")`))
+		st := c.checkProofFile(t, href)
+		if st.Note == nil || hex.EncodeToString(st.Note.Key) != out.StateKey[strings.LastIndexByte(out.StateKey, '/')+1:] || st.Height != head {
+			t.Errorf("the proof file proves %s", st)
+		}
 		// The spent input: the proof shows that no note lives there now.
 		b.open("/note?key=" + rc.Inputs[0].StateKey)
 		b.expect("#proof", fmt.Sprintf("valid: no note at %s in instance %s at height %d", rc.Inputs[0].StateKey, c.instance, head))

@@ -232,7 +232,8 @@ func (e *Explorer) note(r *http.Request, st *v1.GetStatusResponse) (*view, error
 func (e *Explorer) proofFile(w http.ResponseWriter, r *http.Request) {
 	qp, err := e.api.QueryWithProof(r.Context(), connect.NewRequest(&v1.QueryWithProofRequest{StateKey: r.URL.Query().Get("key")}))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		v := e.errorView(r, err)
+		http.Error(w, v.Data.(string), v.Code)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
