@@ -86,7 +86,7 @@ func BenchmarkTransfer(b *testing.B) {
 		serial bool
 	}{{"serial", true}, {"scheduler", false}} {
 		b.Run(mode.name, func(b *testing.B) {
-			cfg := DefaultConfig()
+			cfg := oneKeyConfig() // one sender: Alice signs every transfer
 			cfg.Serial = mode.serial
 			f, txs := tokenBench(b, cfg, b.N)
 			b.ReportAllocs()
@@ -129,7 +129,7 @@ func cpuTime() time.Duration {
 // BenchmarkReadQueue measures reading and decoding a block's worth of
 // queued transfers (Config.MaxBlockTxs), the first step of a seal.
 func BenchmarkReadQueue(b *testing.B) {
-	cfg := DefaultConfig()
+	cfg := oneKeyConfig() // one sender
 	f, txs := tokenBench(b, cfg, cfg.MaxBlockTxs)
 	for _, err := range f.in.SubmitAll(txs) {
 		if err != nil {

@@ -30,22 +30,31 @@ func newOverlay(base State) *overlay {
 	return &overlay{base: base, live: make(map[string]change), imp: make(map[notes.Hash]bool)}
 }
 
-// apply records an accepted outcome's effects: inputs spent, then outputs
-// created (an output may reuse a spent input's key).
+// apply records a committed outcome's effects (Outcome.Effects).
 func (o *overlay) apply(out *Outcome) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for i := range out.Spent {
-		k := out.Spent[i].StateKey()
-		o.live[k.String()] = change{key: k, text: k.String()}
-	}
-	for i := range out.Created {
-		k := out.Created[i].StateKey()
-		o.live[k.String()] = change{key: k, text: k.String(), note: &out.Created[i]}
-	}
+	out.Effects(func(n *notes.Note, created bool) {
+		k := n.StateKey()
+		c := change{key: k, text: k.String()}
+		if created {
+			c.note = n
+		}
+		o.live[c.text] = c
+	})
 	if out.Import != nil {
 		o.imp[out.Import.ExportID] = true
 	}
+}
+
+// Labels implements LabelIndex over the base's index: follow knows only
+// transactions of earlier blocks, so the block's own outcomes add nothing.
+func (o *overlay) Labels(txid notes.Hash) ([]Labelled, error) {
+	idx, ok := o.base.(LabelIndex)
+	if !ok {
+		return nil, errors.New("phases: follow: the state keeps no label index")
+	}
+	return idx.Labels(txid)
 }
 
 // Imported implements ImportIndex over the base's index.

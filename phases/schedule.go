@@ -28,7 +28,7 @@ func ExecuteSerial(st State, code Code, pool *vp.Pool, txs []*Tx) ([]*Outcome, e
 		if err != nil {
 			return nil, err
 		}
-		if out.Receipt.Status == Accepted {
+		if out.Committed() {
 			ov.apply(out)
 		}
 		outs[i] = out
@@ -71,7 +71,7 @@ func ExecuteBlockFunc(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i
 			admitted = append(admitted, i)
 		}
 	}
-	deps := conflicts(txs, admitted)
+	deps, _ := conflictsWork(txs, admitted, feeWrites(code, txs))
 	ov := newOverlay(st)
 	errs := make([]error, len(txs))
 	done := make([]chan struct{}, len(txs))
@@ -98,7 +98,7 @@ func ExecuteBlockFunc(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i
 				return
 			}
 			outs[i], errs[i] = execute(ov, code, pool, txs[i], true)
-			if errs[i] == nil && outs[i].Receipt.Status == Accepted {
+			if errs[i] == nil && outs[i].Committed() {
 				ov.apply(outs[i])
 			}
 		}()
@@ -222,12 +222,14 @@ const (
 // other; with the patterns sorted by prefix, each one is compared only with
 // those whose prefix extends its own.
 func conflicts(txs []*Tx, idx []int) map[int][]int {
-	deps, _ := conflictsWork(txs, idx)
+	deps, _ := conflictsWork(txs, idx, nil)
 	return deps
 }
 
-// conflictsWork is conflicts also reporting the comparisons it made.
-func conflictsWork(txs []*Tx, idx []int) (map[int][]int, int) {
+// conflictsWork is conflicts also reporting the comparisons it made, with
+// extra[i] (when extra is not nil) counted among transaction i's write
+// constraints: what its fee writes (feeWrites).
+func conflictsWork(txs []*Tx, idx []int, extra [][]notes.Pattern) (map[int][]int, int) {
 	type entry struct {
 		tx     int
 		write  bool
@@ -241,6 +243,11 @@ func conflictsWork(txs []*Tx, idx []int) (map[int][]int, int) {
 		}
 		for _, p := range txs[i].Write {
 			entries = append(entries, entry{i, true, p.Prefix(), p})
+		}
+		if extra != nil {
+			for _, p := range extra[i] {
+				entries = append(entries, entry{i, true, p.Prefix(), p})
+			}
 		}
 	}
 	sort.Slice(entries, func(a, b int) bool { return entries[a].prefix < entries[b].prefix })
