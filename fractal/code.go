@@ -7,8 +7,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/fractalvm/fractal/internal/cache"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/cache"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/vp"
@@ -35,6 +35,9 @@ func newRegistry(db *badger.DB) *registry {
 func (in *Instance) Deploy(src []byte) (notes.Hash, error) {
 	if len(src) > chain.MaxCodeBytes {
 		return notes.Hash{}, fmt.Errorf("fractal: deploy: code is %d bytes, limit %d", len(src), chain.MaxCodeBytes)
+	}
+	if err := in.errValidatorSet("deploy"); err != nil {
+		return notes.Hash{}, err
 	}
 	h := sha256.Sum256(src)
 	prog, err := vp.Compile(chain.CodeName(h), src)

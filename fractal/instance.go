@@ -23,6 +23,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
@@ -60,6 +61,10 @@ type Config struct {
 	MaxQueue    int    `json:"max_queue"`     // queued submissions (plain and encrypted) the mempool holds
 	MaxBlockGas uint64 `json:"max_block_gas"` // gas one block may spend; a transaction asking for more is refused
 	Serial      bool   `json:"serial"`        // run blocks one transaction at a time instead of with the scheduler
+	// ValidatorSet marks a validator-set instance (decision 121): its
+	// blocks come from a CometBFT network and are certified by its
+	// validators' commits; the genesis descriptor in the store says so too.
+	ValidatorSet bool `json:"validator_set,omitempty"`
 }
 
 // DefaultConfig returns the configuration written by Init.
@@ -106,17 +111,21 @@ type Instance struct {
 	db   *badgerdb.DB
 	// signer makes every signature of the executor: blocks (through the
 	// guard, signAndStore), encrypted batch records and expiries.
-	signer      keys.Signer
+	signer      keys.Signer    // nil for a validator set
 	keyFromFile bool           // signer holds the key read from executor.key
-	pub         keys.PublicKey // signer.Public()
+	pub         keys.PublicKey // signer.Public(), or a validator set's hash
 	id          [32]byte
 	code        *registry
 	pool        *vp.Pool
 	// shielded checks and commits shielded transactions (package shielded).
 	shielded *shielded.Pool
 	// guard records what the key signed; every block signature goes
-	// through signAndStore, which checks and updates it.
+	// through signAndStore, which checks and updates it. Nil for a
+	// validator set, which signs nothing.
 	guard *guard.Guard
+	// validators is a validator-set instance's set (decision 121); nil for a
+	// solo instance. Its hash stands where an executor key would (pub).
+	validators *certify.ValidatorSet
 
 	mu      sync.Mutex // serializes writers: Submit, Seal, Deploy
 	nextSeq uint64     // queue sequence of the next submission; guarded by mu
@@ -126,13 +135,20 @@ type Instance struct {
 	queueExact uint64
 }
 
+// Versions of the genesis descriptor (its first byte): what the 32 bytes
+// after it name, the instance's authority.
+const (
+	descExecutor   = 1 // the executor's public key: a solo instance
+	descValidators = 2 // the validator set's hash (certify.ValidatorSet.Hash)
+)
+
 // genesisDescriptor is the encoding the instance ID is the SHA-256 of:
-// version, executor public key, and 32 random bytes so that two instances
-// with one executor key still differ.
-func genesisDescriptor(pub keys.PublicKey, salt [32]byte) []byte {
+// version, the authority (executor public key or validator set hash), and
+// 32 random bytes so that two instances with one authority still differ.
+func genesisDescriptor(version uint8, authority [32]byte, salt [32]byte) []byte {
 	w := enc.NewWriter(65)
-	w.U8(1)
-	w.Fixed(pub[:])
+	w.U8(version)
+	w.Fixed(authority[:])
 	w.Fixed(salt[:])
 	return w.Bytes()
 }
@@ -163,10 +179,50 @@ func optionsOf(opts []Option) options {
 // gives one), the store, and the signed genesis block. It refuses a folder
 // that already holds an instance (or part of one).
 func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
+	cfg.ValidatorSet = false
+	o := optionsOf(opts)
+	var salt [32]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return nil, fmt.Errorf("fractal: init: %w", err)
+	}
+	return create(home, cfg, func() (desc []byte, signer keys.Signer, err error) {
+		if o.signer == nil {
+			key, err := keys.GenerateKey(rand.Reader)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := keys.WriteKeyFile(filepath.Join(home, keyFile), key); err != nil {
+				return nil, nil, err
+			}
+			o.signer = keys.NewKeySigner(key)
+		}
+		return genesisDescriptor(descExecutor, o.signer.Public(), salt), o.signer, nil
+	}, nil)
+}
+
+// InitValidatorSet creates a validator-set instance in home: its blocks
+// are decided and certified by the validators of vs (a CometBFT network,
+// package fractal/validator), never signed by a key of its own, and its
+// genesis block is unsigned. The instance ID is the SHA-256 of a version-2
+// genesis descriptor naming vs and salt, so every validator that creates
+// its home from the same set and salt holds the same instance. It writes
+// no key file and no guard (decision 121).
+func InitValidatorSet(home string, cfg Config, vs *certify.ValidatorSet, salt [32]byte) (*Instance, error) {
+	cfg.ValidatorSet = true
+	return create(home, cfg, func() ([]byte, keys.Signer, error) {
+		return genesisDescriptor(descValidators, vs.Hash(), salt), nil, nil
+	}, vs)
+}
+
+// create makes the instance: it refuses a folder that holds one (or part of
+// one), asks authority for the genesis descriptor and the executor's
+// signer (none for a validator set, vs), writes the store with the genesis
+// block, signed when there is a signer, and config.json last. On failure
+// it leaves nothing behind.
+func create(home string, cfg Config, authority func() ([]byte, keys.Signer, error), vs *certify.ValidatorSet) (in *Instance, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	o := optionsOf(opts)
 	for _, name := range []string{configFile, keyFile, guardFile, dbDir} {
 		if _, err := os.Lstat(filepath.Join(home, name)); err == nil {
 			return nil, fmt.Errorf("fractal: init: %s already holds an instance (%s exists)", home, name)
@@ -182,22 +238,10 @@ func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 			os.Remove(filepath.Join(home, guardFile))
 		}
 	}()
-	if o.signer == nil {
-		key, err := keys.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, fmt.Errorf("fractal: init: %w", err)
-		}
-		if err := keys.WriteKeyFile(filepath.Join(home, keyFile), key); err != nil {
-			return nil, fmt.Errorf("fractal: init: %w", err)
-		}
-		o.signer = keys.NewKeySigner(key)
-	}
-	var salt [32]byte
-	if _, err := rand.Read(salt[:]); err != nil {
+	desc, signer, err := authority()
+	if err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	pub := o.signer.Public()
-	desc := genesisDescriptor(pub, salt)
 	id := sha256.Sum256(desc)
 	cfg.Instance = hex.EncodeToString(id[:])
 
@@ -205,30 +249,38 @@ func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	in = &Instance{home: home, cfg: cfg, db: db, signer: o.signer, pub: pub, id: id, pool: vp.NewPool()}
+	in = &Instance{home: home, cfg: cfg, db: db, signer: signer, id: id, pool: vp.NewPool(), validators: vs}
+	copy(in.pub[:], desc[1:33])
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
-	in.guard = guard.New(filepath.Join(home, guardFile), id)
-	genesis := &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: pub}
-	txn := db.NewTransaction(true)
-	defer txn.Discard()
-	for _, kv := range [][2][]byte{
+	genesis := &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: in.pub}
+	meta := [][2][]byte{
 		{metaGenesis, desc},
 		{metaInstance, id[:]},
 		{metaHead, u64(0)},
 		{metaRoot, genesis.StateRoot[:]},
-	} {
+	}
+	if vs != nil {
+		meta = append(meta, [2][]byte{metaValidators, vs.Encode()})
+	}
+	txn := db.NewTransaction(true)
+	defer txn.Discard()
+	for _, kv := range meta {
 		if err = txn.Set(kv[0], kv[1]); err != nil {
 			break
 		}
 	}
-	if err == nil {
-		err = in.Sign(context.Background(), genesis, func() error {
-			if err := txn.Set(seqKey(prefixBlock, 0), genesis.Encode()); err != nil {
-				return err
-			}
-			return txn.Commit()
-		})
+	store := func() error {
+		if err := txn.Set(seqKey(prefixBlock, 0), genesis.Encode()); err != nil {
+			return err
+		}
+		return txn.Commit()
+	}
+	if err == nil && signer != nil {
+		in.guard = guard.New(filepath.Join(home, guardFile), id)
+		err = in.Sign(context.Background(), genesis, store)
+	} else if err == nil {
+		err = store()
 	}
 	if err == nil {
 		err = writeConfig(home, cfg)
@@ -255,7 +307,10 @@ func Open(home string, opts ...Option) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %s: %w", home, configFile, err)
 	}
-	fromFile := o.signer == nil
+	fromFile := o.signer == nil && !cfg.ValidatorSet
+	if cfg.ValidatorSet && o.signer != nil {
+		return nil, fmt.Errorf("fractal: open %s: a validator-set instance has no executor to sign with", home)
+	}
 	if fromFile {
 		key, err := keys.LoadKeyFile(filepath.Join(home, keyFile))
 		if err != nil {
@@ -271,7 +326,10 @@ func Open(home string, opts ...Option) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)
 	}
-	in := &Instance{home: home, cfg: cfg, db: db, signer: o.signer, keyFromFile: fromFile, pub: o.signer.Public(), pool: vp.NewPool()}
+	in := &Instance{home: home, cfg: cfg, db: db, signer: o.signer, keyFromFile: fromFile, pool: vp.NewPool()}
+	if o.signer != nil {
+		in.pub = o.signer.Public()
+	}
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	if err := in.opened(); err != nil {
@@ -291,6 +349,9 @@ func (in *Instance) opened() error {
 	}
 	if err := in.loadIdentity(); err != nil {
 		return err
+	}
+	if in.validators != nil {
+		return nil // it signs nothing, so it keeps no guard (decision 121)
 	}
 	path := filepath.Join(in.home, guardFile)
 	g, err := guard.Load(path, in.id)
@@ -335,6 +396,9 @@ func (in *Instance) loadIdentity() error {
 		if hex.EncodeToString(id) != in.cfg.Instance {
 			return fmt.Errorf("%s names instance %s but the store holds %x", configFile, in.cfg.Instance, id)
 		}
+		if in.cfg.ValidatorSet {
+			return in.loadValidators(txn)
+		}
 		g, err := in.blockAt(txn, 0)
 		if err != nil {
 			return err
@@ -360,8 +424,13 @@ func (in *Instance) Close() error {
 // ID returns the instance ID.
 func (in *Instance) ID() [32]byte { return in.id }
 
-// Executor returns the executor public key.
+// Executor returns the executor public key; for a validator-set instance,
+// the hash of its validator set, which its blocks name in that place.
 func (in *Instance) Executor() keys.PublicKey { return in.pub }
+
+// Validators returns a validator-set instance's validator set, nil for a
+// solo instance.
+func (in *Instance) Validators() *certify.ValidatorSet { return in.validators }
 
 // Config returns the configuration.
 func (in *Instance) Config() Config { return in.cfg }

@@ -42,7 +42,7 @@ func owners(key []byte) []string {
 // TestEveryStoredKeyIsListed: in stores holding every kind of record (the
 // old-chain fixture's two instances, one of them also with a queued plain
 // and a queued encrypted transaction, imported manifests, fork evidence
-// and an exported manifest file), every key starts with exactly one listed
+// and an exported manifest file) and a validator-set instance's, every key starts with exactly one listed
 // prefix: layout.go lists them all.
 func TestEveryStoredKeyIsListed(t *testing.T) {
 	a, b := openOldChain(t, "a"), openOldChain(t, "b")
@@ -81,8 +81,12 @@ func TestEveryStoredKeyIsListed(t *testing.T) {
 	if _, _, err := a.ExportManifests(); err != nil {
 		t.Fatal(err)
 	}
+	// A validator-set instance's records: its set, the decided heights, a
+	// misbehaviour record.
+	v := newValidatorSetFixture(t)
+	decide(t, v.in, 2, [][]byte{{1}}, v.mint(v.allow, v.allow, v.alice, "k", "1").Encode())
 	seen := map[string]bool{}
-	for _, in := range []*Instance{a, b} {
+	for _, in := range []*Instance{a, b, v.in} {
 		err := in.db.View(func(txn *badger.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{})
 			defer it.Close()

@@ -30,6 +30,12 @@ func (in *Instance) Submit(tx *phases.Tx) (notes.Hash, error) {
 // transaction, nil for those queued.
 func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	errs := make([]error, len(txs))
+	if err := in.errValidatorSet("submit"); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	raws := make([][]byte, len(txs))
 	ids := make([]notes.Hash, len(txs))
 	_ = workers.Each(context.Background(), len(txs), func(i int) error {
@@ -167,14 +173,7 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 
 // checkFresh refuses a transaction ID that was executed or is queued.
 func checkFresh(txn *badger.Txn, id notes.Hash) error {
-	raw, err := getValue(txn, hashKey(prefixTx, id))
-	if err == nil {
-		if len(raw) < 8 {
-			return fmt.Errorf("transaction index entry has %d bytes", len(raw))
-		}
-		return fmt.Errorf("replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
-	}
-	if !errors.Is(err, badger.ErrKeyNotFound) {
+	if err := checkExecuted(txn, id); err != nil {
 		return err
 	}
 	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {

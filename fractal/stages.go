@@ -52,6 +52,9 @@ type Sealed struct {
 // receipts. If nothing is queued, Seal returns an empty result and writes
 // nothing.
 func (in *Instance) Seal(ctx context.Context) (*Sealed, error) {
+	if err := in.errValidatorSet("seal"); err != nil {
+		return nil, err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	n := in.cfg.MaxBlockTxs
@@ -152,6 +155,9 @@ func (p *Proposal) nothing() bool { return len(p.Txs) == 0 && p.mempool == nil }
 // Otherwise up to max_block_txs queued transactions in arrival order, cut
 // before the first queued payload.
 func (in *Instance) Propose(ctx context.Context) (*Proposal, error) {
+	if err := in.errValidatorSet("propose"); err != nil {
+		return nil, err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	view := in.db.NewTransaction(false)
