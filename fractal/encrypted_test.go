@@ -114,8 +114,8 @@ func wantState(t testing.TB, s *Sealed, state EncryptedState, shares string) {
 // waiting, the third opens it, and the block holds both in slot order.
 func TestEncryptedFullFlowDKG(t *testing.T) {
 	f := newEncFixture(t, 5, 3, true)
-	if f.pk.Origin != tfhe.OriginDKG {
-		t.Fatal("key is not from the DKG")
+	if f.pk.Origin != tfhe.OriginDevDealer {
+		t.Fatal("key is not from the DKG run in one process")
 	}
 	f.commit(t, f.mint(f.allow, f.allow, f.alice, "coin", "1"))
 	move := f.move(f.allow, f.allow, f.alice, "coin", "moved", "1")
