@@ -198,6 +198,23 @@ func (tn *testnet) submit(i int, raw []byte) {
 	}
 }
 
+// deploy submits a deploy of src and waits until every running validator
+// holds the code; it returns the code's hash.
+func (tn *testnet) deploy(src []byte) notes.Hash {
+	tn.t.Helper()
+	h := sha256.Sum256(src)
+	tn.submit(0, fractal.DeployTx(src))
+	tn.waitFor(30*time.Second, "the code is deployed everywhere", func() bool {
+		for _, i := range tn.running() {
+			if _, err := tn.nodes[i].Instance().Code(h); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	return h
+}
+
 // committed waits until every running validator holds an accepted receipt
 // for each transaction.
 func (tn *testnet) committed(ids ...notes.Hash) {
@@ -322,16 +339,7 @@ func TestFourValidators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.app = sha256.Sum256(src)
-	tn.submit(0, fractal.DeployTx(src))
-	tn.waitFor(30*time.Second, "the code is deployed everywhere", func() bool {
-		for _, i := range tn.running() {
-			if _, err := tn.nodes[i].Instance().Code(w.app); err != nil {
-				return false
-			}
-		}
-		return true
-	})
+	w.app = tn.deploy(src)
 	mint := w.tx(t, "", "coin", "1")
 	tn.submit(1, mint.Encode())
 	tn.committed(mint.ID())
@@ -417,3 +425,135 @@ func otherSet(t *testing.T) *certify.ValidatorSet {
 	}
 	return vs
 }
+
+// exportTx spends the note at key and exports it whole to instance to.
+func (w *world) exportTx(t *testing.T, key notes.StateKey, to [32]byte) *phases.Tx {
+	w.nonce++
+	tx := &phases.Tx{Nonce: w.nonce, GasLimit: 1_000_000,
+		Read: notes.ConstraintSet{notes.ExactPattern(key)}, Write: notes.ConstraintSet{notes.ExactPattern(key)},
+		Lookup:      fmt.Appendf(nil, "return {%q}", key.String()),
+		Calculation: fmt.Appendf(nil, "return {}, {{to = %q, note = inputs[1]}}", hex.EncodeToString(to[:])),
+		Signers:     []keys.PublicKey{w.alice.Public()}}
+	if err := tx.Sign(rand.Reader, w.alice); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// TestCrossInstanceBothWays: a note moves from a solo instance to a
+// four-validator instance (the claim's manifest signed by the solo
+// executor, checked by every validator against its trust file) and back
+// (the claim's manifest certified by the validators' commit, checked by
+// the solo instance against the validator set in its trust file).
+func TestCrossInstanceBothWays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four CometBFT validators")
+	}
+	ctx := context.Background()
+	w := newWorld(t)
+	src, err := os.ReadFile("../testdata/allow.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	solo, err := fractal.Init(filepath.Join(t.TempDir(), "solo"), fractal.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer solo.Close()
+	if w.app, err = solo.Deploy(src); err != nil {
+		t.Fatal(err)
+	}
+	soloEntry, err := solo.TrustEntry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := newTestnet(t, 4, DevnetOptions{Trust: []fractal.Peer{soloEntry}})
+	trust := readTrust(t, tn.dir+"/devnet")
+	if _, err := solo.AddPeer(trust); err != nil {
+		t.Fatal(err)
+	}
+	tn.deploy(src)
+
+	// Solo → validators.
+	run := func(tx *phases.Tx) {
+		t.Helper()
+		if _, err := solo.Submit(tx); err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := solo.SealFor(ctx, tx.ID())
+		if err != nil || rc.Status != phases.Accepted {
+			t.Fatalf("solo: %v %+v", err, rc)
+		}
+	}
+	run(w.tx(t, "", "gold", "7"))
+	run(w.exportTx(t, w.key("gold"), trust.ID))
+	recs, err := solo.Exports(&trust.ID)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("exports %d %v", len(recs), err)
+	}
+	claim, err := solo.ExportClaim(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp := chain.ImportTx(claim, w.alice.Public())
+	if err := imp.Sign(rand.Reader, w.alice); err != nil {
+		t.Fatal(err)
+	}
+	tn.submit(1, imp.Encode())
+	tn.committed(imp.ID())
+	var there notes.StateKey // the note with the solo instance in its provenance
+	for _, i := range tn.running() {
+		rc, err := tn.nodes[i].Instance().Receipt(imp.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		there = rc.Outputs[0].Key
+		if n := live(t, tn.nodes[i].Instance(), there); n == nil || string(n.Value) != "7" || len(n.Provenance) != 1 || [32]byte(n.Provenance[0]) != solo.ID() {
+			t.Fatalf("v%d: imported note %+v", i, n)
+		}
+	}
+
+	// Validators → solo, with a claim certified by their commit.
+	back := w.exportTx(t, there, solo.ID())
+	tn.submit(2, back.Encode())
+	tn.committed(back.ID())
+	recs, err = tn.nodes[3].Instance().Exports(ptr(solo.ID()))
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("exports %d %v", len(recs), err)
+	}
+	c, err := Dial(tn.devn.RPC[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	certified, err := c.Claim(ctx, recs[0].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(certified.Certificate) == 0 {
+		t.Fatal("the validators' claim carries no certificate")
+	}
+	// A claim whose certificate is gone is refused, changing nothing.
+	bare := *certified
+	bare.Certificate = nil
+	if rc, _, err := solo.ImportClaim(ctx, bare.Encode(), w.alice); err == nil && rc.Status == phases.Accepted {
+		t.Fatal("a claim without its certificate was imported")
+	}
+	rc, _, err := solo.ImportClaim(ctx, certified.Encode(), w.alice)
+	if err != nil || rc.Status != phases.Accepted {
+		t.Fatalf("import on solo: %v %+v", err, rc)
+	}
+	if n := live(t, solo, rc.Outputs[0].Key); n == nil || string(n.Value) != "7" || len(n.Provenance) != 2 || [32]byte(n.Provenance[0]) != trust.ID {
+		t.Fatalf("solo: note back %+v", n)
+	}
+}
+
+// live is the note living at k in in, nil when none does.
+func live(t *testing.T, in *fractal.Instance, k notes.StateKey) *notes.Note {
+	qp, err := in.Prove(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return qp.Note
+}
+
+func ptr[T any](v T) *T { return &v }
