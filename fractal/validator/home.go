@@ -10,7 +10,9 @@ import (
 
 	cfg "github.com/cometbft/cometbft/config"
 	cmtjson "github.com/cometbft/cometbft/libs/json"
+	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/types"
 	"github.com/spf13/viper"
 
 	"github.com/fractalvm/fractal/internal/atomicfile"
@@ -110,12 +112,21 @@ func loadConfig(home string) (*cfg.Config, error) {
 	if err := c.ValidateBasic(); err != nil {
 		return nil, fmt.Errorf("%s: %w", cometConfigFile, err)
 	}
-	if fi, err := os.Stat(c.GenesisFile()); err != nil {
-		return nil, err
-	} else if fi.Size() > maxGenesisFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", c.GenesisFile(), maxGenesisFile)
-	}
 	return c, nil
+}
+
+// readGenesis reads and checks the genesis CometBFT's config names,
+// bounded (CometBFT's own reader is not).
+func readGenesis(c *cfg.Config) (*types.GenesisDoc, error) {
+	raw, err := inputfile.Read(c.GenesisFile(), maxGenesisFile)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := types.GenesisDocFromJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.GenesisFile(), err)
+	}
+	return doc, nil
 }
 
 // loadFilePV reads the validator's consensus key and last-sign state.
@@ -139,4 +150,17 @@ func loadFilePV(c *cfg.Config) (*privval.FilePV, error) {
 		return nil, fmt.Errorf("validator sign state %s is damaged: %v", c.PrivValidatorStateFile(), err)
 	}
 	return privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile()), nil
+}
+
+// loadNodeKey reads the node's P2P key, bounded (p2p.LoadNodeKey is not).
+func loadNodeKey(c *cfg.Config) (*p2p.NodeKey, error) {
+	raw, err := inputfile.Read(c.NodeKeyFile(), maxKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	var nk p2p.NodeKey
+	if err := cmtjson.Unmarshal(raw, &nk); err != nil || nk.PrivKey == nil {
+		return nil, fmt.Errorf("node key %s is damaged: %v", c.NodeKeyFile(), err)
+	}
+	return &nk, nil
 }

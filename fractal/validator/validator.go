@@ -87,21 +87,26 @@ func Open(home string, o Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
-	nodeKey, err := p2p.LoadNodeKey(n.conf.NodeKeyFile())
+	nodeKey, err := loadNodeKey(n.conf)
 	if err != nil {
-		return nil, fmt.Errorf("validator: node key: %w", err)
+		return nil, fmt.Errorf("validator: %w", err)
 	}
 	if n.in, err = fractal.Open(home); err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
+	opened := n // n is nil once a failure returns
 	defer func() {
 		if err != nil {
-			n.dbs.closeAll()
-			n.in.Close()
+			opened.dbs.closeAll()
+			opened.in.Close()
 		}
 	}()
-	genesis := node.DefaultGenesisDocProviderFunc(n.conf)
-	if err = checkGenesis(genesis, n.in); err != nil {
+	doc, err := readGenesis(n.conf)
+	if err != nil {
+		return nil, fmt.Errorf("validator: %w", err)
+	}
+	genesis := func() (*types.GenesisDoc, error) { return doc, nil }
+	if err = checkGenesis(doc, n.in); err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
 	if n.app, err = abci.New(n.in); err != nil {
@@ -135,11 +140,7 @@ func newNode(conf *cfg.Config, pv types.PrivValidator, key *p2p.NodeKey, app abc
 
 // checkGenesis checks that CometBFT's genesis is the instance's: its chain
 // ID, its validator set and its app_state (the instance's trust entry).
-func checkGenesis(genesis node.GenesisDocProvider, in *fractal.Instance) error {
-	doc, err := genesis()
-	if err != nil {
-		return fmt.Errorf("genesis: %w", err)
-	}
+func checkGenesis(doc *types.GenesisDoc, in *fractal.Instance) error {
 	if want := certify.ChainID(in.ID()); doc.ChainID != want {
 		return fmt.Errorf("genesis: chain ID %q, the instance's is %q", doc.ChainID, want)
 	}
