@@ -49,6 +49,10 @@ type Options struct {
 	LogLevel string
 	// OnCommit is called after each block the instance commits.
 	OnCommit func(abci.Committed)
+
+	// faulty, in this package's tests only, stands between CometBFT and
+	// the application: a validator that goes wrong on purpose.
+	faulty func(abcitypes.Application) abcitypes.Application
 }
 
 // A Node is a running validator (or a full node, when its key is not in
@@ -118,7 +122,11 @@ func Open(home string, o Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
-	n.node, err = newNode(n.conf, pv, nodeKey, n.app, genesis, n.dbs, logger)
+	var app abcitypes.Application = n.app
+	if o.faulty != nil {
+		app = o.faulty(app)
+	}
+	n.node, err = newNode(n.conf, pv, nodeKey, app, genesis, n.dbs, logger)
 	if err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}

@@ -54,6 +54,8 @@ type testnet struct {
 	devn  *Devnet
 	nodes []*Node // nil when stopped
 	logs  []*syncBuffer
+	// faulty makes validator i go wrong on purpose (Options.faulty).
+	faulty map[int]func(abcitypes.Application) abcitypes.Application
 }
 
 // freeBase returns a base port whose P2P and RPC ports are free on every
@@ -84,14 +86,14 @@ func freeBase(t *testing.T, n int) int {
 
 // newTestnet writes a devnet of n validators with short timeouts and
 // starts them all; every node is stopped when the test ends.
-func newTestnet(t *testing.T, n int, o DevnetOptions) *testnet {
+func newTestnet(t *testing.T, n int, o DevnetOptions, faulty map[int]func(abcitypes.Application) abcitypes.Application) *testnet {
 	t.Helper()
 	o.Validators, o.BasePort = n, freeBase(t, n)
 	if o.Instance.Instance == "" && o.Instance.MaxBlockTxs == 0 {
 		o.Instance = fractal.DefaultConfig()
 	}
 	o.TimeoutPropose, o.TimeoutCommit = time.Second, 300*time.Millisecond
-	tn := &testnet{t: t, dir: t.TempDir(), nodes: make([]*Node, n), logs: make([]*syncBuffer, n)}
+	tn := &testnet{t: t, dir: t.TempDir(), nodes: make([]*Node, n), logs: make([]*syncBuffer, n), faulty: faulty}
 	var err error
 	if tn.devn, err = WriteDevnet(filepath.Join(tn.dir, "devnet"), o); err != nil {
 		t.Fatal(err)
@@ -126,7 +128,7 @@ func (tn *testnet) start(i int) {
 	if tn.logs[i] == nil {
 		tn.logs[i] = &syncBuffer{}
 	}
-	n, err := Open(tn.devn.Homes[i], Options{Log: tn.logs[i]})
+	n, err := Open(tn.devn.Homes[i], Options{Log: tn.logs[i], faulty: tn.faulty[i]})
 	if err != nil {
 		tn.t.Fatalf("open v%d: %v", i, err)
 	}
@@ -333,7 +335,7 @@ func TestFourValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators")
 	}
-	tn := newTestnet(t, 4, DevnetOptions{})
+	tn := newTestnet(t, 4, DevnetOptions{}, nil)
 	w := newWorld(t)
 	src, err := os.ReadFile("../testdata/allow.lua")
 	if err != nil {
@@ -467,7 +469,7 @@ func TestCrossInstanceBothWays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := newTestnet(t, 4, DevnetOptions{Trust: []fractal.Peer{soloEntry}})
+	tn := newTestnet(t, 4, DevnetOptions{Trust: []fractal.Peer{soloEntry}}, nil)
 	trust := readTrust(t, tn.dir+"/devnet")
 	if _, err := solo.AddPeer(trust); err != nil {
 		t.Fatal(err)
