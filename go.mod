@@ -17,7 +17,6 @@ require (
 	github.com/spf13/viper v1.19.0
 	github.com/yuin/gopher-lua v1.1.2
 	go.dedis.ch/kyber/v3 v3.1.0
-	go.dedis.ch/protobuf v1.0.11
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.48.0
 	google.golang.org/protobuf v1.36.12
