@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing devnet devnet-stop
+.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing devnet devnet-stop devnet-bench
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -80,6 +80,11 @@ devnet-stop:
 	@for f in $(DEVNET)/v*.pid; do [ -f $$f ] || continue; \
 	  kill $$(cat $$f) 2>/dev/null && echo "stopped $$(basename $$f .pid) (pid $$(cat $$f))"; rm -f $$f; \
 	done
+
+# Issue 14's benchmark (decision 127): 4 validators under 64 clients for 20 s,
+# then CometBFT's kvstore under the same load, in the same run. Minutes.
+devnet-bench:
+	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDevnet$$' -benchtime 1x -v ./fractal/validator
 
 demo: build
 	./examples/demo.sh

@@ -136,7 +136,7 @@ func TestFaults(t *testing.T) {
 }
 
 // blockOf is the height of n's block holding transaction id.
-func blockOf(t *testing.T, n *Node, id [32]byte) uint64 {
+func blockOf(t testing.TB, n *Node, id [32]byte) uint64 {
 	head, err := n.Instance().Head()
 	if err != nil {
 		t.Fatal(err)

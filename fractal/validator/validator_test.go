@@ -49,7 +49,7 @@ func (s *syncBuffer) String() string {
 
 // testnet is a devnet of validators running in this process on loopback.
 type testnet struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	devn  *Devnet
 	nodes []*Node // nil when stopped
@@ -60,7 +60,7 @@ type testnet struct {
 
 // freeBase returns a base port whose P2P and RPC ports are free on every
 // validator's loopback address now.
-func freeBase(t *testing.T, n int) int {
+func freeBase(t testing.TB, n int) int {
 	t.Helper()
 	for range 50 {
 		base := 20000 + 2*mrand.IntN(20000)
@@ -86,13 +86,15 @@ func freeBase(t *testing.T, n int) int {
 
 // newTestnet writes a devnet of n validators with short timeouts and
 // starts them all; every node is stopped when the test ends.
-func newTestnet(t *testing.T, n int, o DevnetOptions, faulty map[int]func(abcitypes.Application) abcitypes.Application) *testnet {
+func newTestnet(t testing.TB, n int, o DevnetOptions, faulty map[int]func(abcitypes.Application) abcitypes.Application) *testnet {
 	t.Helper()
 	o.Validators, o.BasePort = n, freeBase(t, n)
 	if o.Instance.Instance == "" && o.Instance.MaxBlockTxs == 0 {
 		o.Instance = fractal.DefaultConfig()
 	}
-	o.TimeoutPropose, o.TimeoutCommit = time.Second, 300*time.Millisecond
+	if o.TimeoutCommit == 0 { // short blocks for the tests; the benchmark sets its own
+		o.TimeoutPropose, o.TimeoutCommit = time.Second, 300*time.Millisecond
+	}
 	tn := &testnet{t: t, dir: t.TempDir(), nodes: make([]*Node, n), logs: make([]*syncBuffer, n), faulty: faulty}
 	var err error
 	if tn.devn, err = WriteDevnet(filepath.Join(tn.dir, "devnet"), o); err != nil {
@@ -275,7 +277,7 @@ type world struct {
 	nonce uint64
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	k, err := keys.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +290,7 @@ func (w *world) pattern() notes.Pattern {
 }
 
 // tx creates the note key = value, spending the note at spend when given.
-func (w *world) tx(t *testing.T, spend, key, value string) *phases.Tx {
+func (w *world) tx(t testing.TB, spend, key, value string) *phases.Tx {
 	h := hex.EncodeToString(w.app[:])
 	w.nonce++
 	tx := &phases.Tx{Nonce: w.nonce, GasLimit: 1_000_000, Write: notes.ConstraintSet{w.pattern()},
@@ -310,7 +312,7 @@ func (w *world) key(k string) notes.StateKey {
 
 // readTrust reads the devnet's trust.json: the instance's genesis
 // validator set, all a checker holds.
-func readTrust(t *testing.T, dir string) fractal.Peer {
+func readTrust(t testing.TB, dir string) fractal.Peer {
 	raw, err := os.ReadFile(filepath.Join(dir, TrustFile))
 	if err != nil {
 		t.Fatal(err)
