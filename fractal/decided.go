@@ -160,12 +160,9 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 	}
 	view := in.db.NewTransaction(false)
 	defer view.Discard()
-	head, err := headHeight(view)
-	if err != nil {
-		return nil, fmt.Errorf("fractal: execute decided: %w", err)
-	}
 	p := &Proposal{Producer: in.pub}
-	if p.Parent, err = in.blockAt(view, head); err != nil {
+	var err error
+	if p.Parent, err = in.headBlock(view); err != nil {
 		return nil, fmt.Errorf("fractal: execute decided: %w", err)
 	}
 	dc := &Decision{Height: d.Height, Results: make([]DecidedResult, len(d.Txs)), in: in, records: d.Misbehavior}
@@ -307,11 +304,7 @@ func (in *Instance) Decided() (uint64, [32]byte, error) {
 		default:
 			height = binary.BigEndian.Uint64(raw)
 		}
-		h, err := headHeight(txn)
-		if err != nil {
-			return err
-		}
-		b, err := in.blockAt(txn, h)
+		b, err := in.headBlock(txn)
 		if err != nil {
 			return err
 		}

@@ -173,12 +173,9 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	head, err := headHeight(view)
-	if err != nil {
-		return nil, err
-	}
 	p := &Proposal{Producer: in.pub}
-	if p.Parent, err = in.blockAt(view, head); err != nil {
+	var err error
+	if p.Parent, err = in.headBlock(view); err != nil {
 		return nil, err
 	}
 	q, err := readQueue(view, max)

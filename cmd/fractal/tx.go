@@ -50,12 +50,8 @@ validity is printed with the phase, predicate and reason, and the command
 fails; nothing of it is stored.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readTxFile(args[0])
+		tx, err := readSignedTx(cmd, args[0])
 		if err != nil {
-			return err
-		}
-		keyFiles, _ := cmd.Flags().GetStringArray("key")
-		if err := signTx(tx, keyFiles); err != nil {
 			return err
 		}
 		if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
@@ -108,6 +104,17 @@ func readTxFile(path string) (*phases.Tx, error) {
 		}
 	}
 	return tx, nil
+}
+
+// readSignedTx reads the transaction at path (readTxFile) and signs it
+// with every --key file.
+func readSignedTx(cmd *cobra.Command, path string) (*phases.Tx, error) {
+	tx, err := readTxFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keyFiles, _ := cmd.Flags().GetStringArray("key")
+	return tx, signTx(tx, keyFiles)
 }
 
 // signTx signs tx with each key file (phases.Tx.SignAll).

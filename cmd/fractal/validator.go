@@ -141,21 +141,9 @@ whose result differs; a failing store stops it too (exit 1).`,
 		level, _ := cmd.Flags().GetString("log-level")
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		n, err := validator.Open(flagHome, validator.Options{Log: cmd.ErrOrStderr(), LogLevel: level})
-		if err != nil {
-			return err
-		}
-		if err := n.Start(); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "validator %s of instance %x: running\n", flagHome, n.Instance().ID())
-		select {
-		case <-ctx.Done():
-			return n.Stop()
-		case err := <-n.Failed():
-			n.Stop()
-			return err
-		}
+		return validator.Run(ctx, flagHome, validator.Options{Log: cmd.ErrOrStderr(), LogLevel: level, OnStart: func(n *validator.Node) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "validator %s of instance %x: running\n", flagHome, n.Instance().ID())
+		}})
 	}),
 }
 
@@ -194,12 +182,8 @@ signatures, not executed before, its inputs live now); a refusal is one line
 with the reason. The validators then put it in a block in turn.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readTxFile(args[0])
+		tx, err := readSignedTx(cmd, args[0])
 		if err != nil {
-			return err
-		}
-		keyFiles, _ := cmd.Flags().GetStringArray("key")
-		if err := signTx(tx, keyFiles); err != nil {
 			return err
 		}
 		return submitted(cmd, tx.Encode(), "tx", tx.ID())

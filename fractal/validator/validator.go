@@ -49,6 +49,8 @@ type Options struct {
 	LogLevel string
 	// OnCommit is called after each block the instance commits.
 	OnCommit func(abci.Committed)
+	// OnStart is called by Run once the node started.
+	OnStart func(*Node)
 
 	// faulty, in this package's tests only, stands between CometBFT and
 	// the application: a validator that goes wrong on purpose.
@@ -247,6 +249,9 @@ func Run(ctx context.Context, home string, o Options) error {
 	}
 	if err := n.Start(); err != nil {
 		return err
+	}
+	if o.OnStart != nil {
+		o.OnStart(n)
 	}
 	select {
 	case <-ctx.Done():
