@@ -137,14 +137,18 @@ SIGINT or SIGTERM (exit 0). A validator whose execution differs from the
 others' stops with one line naming the height and the first transaction
 whose result differs; a failing store stops it too (exit 1).`,
 	Args: cobra.NoArgs,
-	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		level, _ := cmd.Flags().GetString("log-level")
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		return validator.Run(ctx, flagHome, validator.Options{Log: cmd.ErrOrStderr(), LogLevel: level, OnStart: func(n *validator.Node) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "validator %s of instance %x: running\n", flagHome, n.Instance().ID())
-		}})
-	}),
+	RunE: trimmed(func(cmd *cobra.Command, _ []string) error { return runValidator(cmd) }),
+}
+
+// runValidator runs the validator of --home until SIGINT or SIGTERM
+// (validator run, and node on a validator's home).
+func runValidator(cmd *cobra.Command) error {
+	level, _ := cmd.Flags().GetString("log-level") // node has no such flag: the default
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return validator.Run(ctx, flagHome, validator.Options{Log: cmd.ErrOrStderr(), LogLevel: level, OnStart: func(n *validator.Node) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "validator %s of instance %x: running\n", flagHome, n.Instance().ID())
+	}})
 }
 
 // dialValidator is the client of --rpc, or of --home's validator.
