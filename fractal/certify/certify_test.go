@@ -8,8 +8,8 @@ import (
 
 	"github.com/cometbft/cometbft/crypto/ed25519"
 	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
-	"github.com/cometbft/cometbft/types"
 	cmtversion "github.com/cometbft/cometbft/proto/tendermint/version"
+	"github.com/cometbft/cometbft/types"
 	"github.com/cometbft/cometbft/version"
 
 	"github.com/fractalvm/fractal/fractal/chain"
