@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak devnet devnet-stop devnet-bench
+.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak devnet devnet-stop devnet-long devnet-bench
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -83,6 +83,11 @@ devnet-stop:
 
 # Issue 14's benchmark (decision 127): 4 validators under 64 clients for 20 s,
 # then CometBFT's kvstore under the same load, in the same run. Minutes.
+# The longer validator-set tests: a Smart Lua chain and the shielded pool on four
+# validators (setup, proofs), beside the ones make test runs.
+devnet-long:
+	FRACTAL_DEVNET_LONG=1 $(GO) test -count=1 -timeout 20m -v -run '^(TestAppsOnValidators|TestFourValidators|TestFaults|TestCrossInstanceBothWays)$$' ./fractal/validator
+
 devnet-bench:
 	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDevnet$$' -benchtime 1x -v ./fractal/validator
 

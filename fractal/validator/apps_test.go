@@ -74,8 +74,8 @@ func (v through) SealFor(_ context.Context, id notes.Hash) (*phases.Receipt, *ch
 // nullifier both enter the mempools, block order takes one and the other
 // never commits.
 func TestAppsOnValidators(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs four CometBFT validators and proves shielded transactions")
+	if os.Getenv("FRACTAL_DEVNET_LONG") == "" {
+		t.Skip("a minute of blocks and Groth16 proofs: make devnet-long runs it")
 	}
 	zkDir := t.TempDir()
 	cc, err := shielded.Compiled()
