@@ -180,16 +180,24 @@ func (r *Relayer) mark(id [32]byte) {
 	r.done[id] = true
 }
 
+// finishPass bounds how long a stopped follower waits for its last pass.
+const finishPass = 5 * time.Second
+
 // Follow relays once, then again after every block the source seals, as
 // its Watch stream reports them, until ctx ends. Blocks sealed during a
 // pass make one more pass, not one each. A stream that breaks (the source
 // restarting, a stream too far behind) is opened again after a pause;
 // since each pass looks at every pending export, no export is missed.
-// report, when not nil, is told each pass's result.
+// report, when not nil, is told each pass's result. When ctx ends, a pass
+// in progress still finishes (for at most finishPass), so that an import
+// already submitted is waited for and reported rather than dropped.
 func (r *Relayer) Follow(ctx context.Context, report func(*fractal.RelayResult)) error {
 	kick := make(chan struct{}, 1)
 	kick <- struct{}{}
 	passes := make(chan struct{})
+	passCtx, cancelPass := context.WithCancel(context.WithoutCancel(ctx))
+	stopPass := context.AfterFunc(ctx, func() { time.AfterFunc(finishPass, cancelPass) })
+	defer func() { stopPass(); cancelPass() }()
 	go func() {
 		defer close(passes)
 		for {
@@ -198,9 +206,9 @@ func (r *Relayer) Follow(ctx context.Context, report func(*fractal.RelayResult))
 				return
 			case <-kick:
 			}
-			res, err := r.Once(ctx)
+			res, err := r.Once(passCtx)
 			switch {
-			case err != nil && ctx.Err() == nil:
+			case err != nil && passCtx.Err() == nil:
 				r.Log.Warn("relay pass failed", "err", err)
 			case err == nil && report != nil:
 				report(res)
