@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak
+.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak devnet devnet-stop devnet-long devnet-bench
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -58,6 +58,38 @@ calibrate:
 	$(GO) test ./vp -run '^$$' -bench GasCalibration -benchtime 3x -count 3 -timeout 60m
 	$(GO) test ./vp -run '^$$' -bench HostileMemory -benchtime 1x
 	$(GO) test ./phases -run '^$$' -bench BlockMemory -benchtime 1x
+
+# A 4-validator instance on 127.0.0.1-.4 in the background (docs/cli/validator.md):
+# `make devnet` writes DEVNET (once) and starts one `fractal validator run`
+# per home, its log in DEVNET/vK.log and its process ID in DEVNET/vK.pid;
+# `make devnet-stop` stops exactly those processes (SIGTERM, by PID).
+DEVNET    ?= .devnet
+DEVNET_N  ?= 4
+DEVNET_PORT ?= 26600
+
+devnet: build
+	@test -d $(DEVNET)/v0 || ./$(BIN) devnet --validators $(DEVNET_N) --out $(DEVNET) --base-port $(DEVNET_PORT)
+	@for d in $(DEVNET)/v*/; do v=$$(basename $$d); \
+	  if [ -f $(DEVNET)/$$v.pid ] && kill -0 $$(cat $(DEVNET)/$$v.pid) 2>/dev/null; then echo "$$v already runs (pid $$(cat $(DEVNET)/$$v.pid))"; continue; fi; \
+	  ./$(BIN) --home $$d validator run >$(DEVNET)/$$v.log 2>&1 & echo $$! >$(DEVNET)/$$v.pid; \
+	  echo "$$v: pid $$(cat $(DEVNET)/$$v.pid), log $(DEVNET)/$$v.log"; \
+	done
+	@echo "trust entry: $(DEVNET)/trust.json; stop with make devnet-stop"
+
+devnet-stop:
+	@for f in $(DEVNET)/v*.pid; do [ -f $$f ] || continue; \
+	  kill $$(cat $$f) 2>/dev/null && echo "stopped $$(basename $$f .pid) (pid $$(cat $$f))"; rm -f $$f; \
+	done
+
+# Issue 14's benchmark (decision 127): 4 validators under 64 clients for 20 s,
+# then CometBFT's kvstore under the same load, in the same run. Minutes.
+# The longer validator-set tests: a Smart Lua chain and the shielded pool on four
+# validators (setup, proofs), beside the ones make test runs.
+devnet-long:
+	FRACTAL_DEVNET_LONG=1 $(GO) test -count=1 -timeout 20m -v -run '^(TestAppsOnValidators|TestFourValidators|TestFaults|TestCrossInstanceBothWays)$$' ./fractal/validator
+
+devnet-bench:
+	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDevnet$$' -benchtime 1x -v ./fractal/validator
 
 demo: build
 	./examples/demo.sh

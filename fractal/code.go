@@ -36,6 +36,9 @@ func (in *Instance) Deploy(src []byte) (notes.Hash, error) {
 	if len(src) > chain.MaxCodeBytes {
 		return notes.Hash{}, fmt.Errorf("fractal: deploy: code is %d bytes, limit %d", len(src), chain.MaxCodeBytes)
 	}
+	if err := in.errValidatorSet("deploy"); err != nil {
+		return notes.Hash{}, err
+	}
 	h := sha256.Sum256(src)
 	prog, err := vp.Compile(chain.CodeName(h), src)
 	if err != nil {

@@ -54,6 +54,9 @@ var ErrNoThresholdKey = errors.New("no threshold key attached (run fractal tfhe 
 // refused while any encrypted transaction is queued or waits in a batch,
 // since those could then never be opened.
 func (in *Instance) AttachThresholdKey(pk *tfhe.PublicKey) error {
+	if err := in.errValidatorSet("attach threshold key"); err != nil {
+		return err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	err := in.db.Update(func(txn *badger.Txn) error {
@@ -136,6 +139,9 @@ func (in *Instance) SubmitEncrypted(raw []byte) ([32]byte, error) {
 		return id, fmt.Errorf("fractal: submit encrypted: %w", err)
 	}
 	id = p.ID()
+	if err := in.errValidatorSet("submit encrypted"); err != nil {
+		return id, err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	qc := in.queueCount()

@@ -331,6 +331,9 @@ func (in *Instance) SubmitShares(raw []byte) (*EncryptedStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: submit shares: %w", err)
 	}
+	if err := in.errValidatorSet("submit shares"); err != nil {
+		return nil, err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var st *EncryptedStatus

@@ -113,6 +113,9 @@ func expiredReason(k int) string {
 // batch or k shares are already in (then Seal opens it). Shares for an
 // expired batch are refused afterwards (decision 078).
 func (in *Instance) ExpireEncrypted(ctx context.Context, n uint64) (*Sealed, error) {
+	if err := in.errValidatorSet("expire encrypted"); err != nil {
+		return nil, err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var res *Sealed

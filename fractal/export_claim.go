@@ -27,11 +27,7 @@ func (in *Instance) ExportClaim(rec *chain.ExportRecord) (*chain.Claim, error) {
 			return err
 		}
 		c.Record = stored
-		h, err := headHeight(txn)
-		if err != nil {
-			return err
-		}
-		b, err := in.blockAt(txn, h)
+		b, err := in.headBlock(txn)
 		if err != nil {
 			return err
 		}

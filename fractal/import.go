@@ -34,6 +34,9 @@ func (in *Instance) VerifyImport(raw []byte) (*phases.Import, error) {
 		if p == nil {
 			return nil, fmt.Errorf("instance %x is not in the trust file (fractal peers add)", from)
 		}
+		if p.Validators != nil {
+			return chain.VerifyClaimBy(c, in.id, p.Validators)
+		}
 		trusted = p.Keys
 	}
 	return chain.VerifyClaim(c, in.id, trusted)

@@ -363,7 +363,7 @@ func TestImportClaimFile(t *testing.T) {
 	}{
 		{"truncated", alter(func(b []byte) []byte { return b[:len(b)-1] }), "fractal: claim: truncated input"},
 		{"trailing byte", alter(func(b []byte) []byte { return append(b, 0) }), "fractal: claim: 1 trailing bytes"},
-		{"another version", alter(func(b []byte) []byte { b[0] = 2; return b }), "fractal: claim: unknown version 2"},
+		{"another version", alter(func(b []byte) []byte { b[0] = 3; return b }), "fractal: claim: unknown version 3"},
 		{"altered amount", alter(func(b []byte) []byte { return bytes.Replace(b, []byte(":100"), []byte(":900"), 1) }),
 			"the export record differs from the one instance"},
 		{"altered destination", flip(to), "is addressed to instance"},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
@@ -68,6 +69,10 @@ type Config struct {
 	// earlier blocks holding one. Tests and benchmarks that send many
 	// transactions from one key turn it off.
 	PerKeyLimit bool `json:"per_key_limit"`
+	// ValidatorSet marks a validator-set instance (decision 121): its
+	// blocks come from a CometBFT network and are certified by its
+	// validators' commits; the genesis descriptor in the store says so too.
+	ValidatorSet bool `json:"validator_set,omitempty"`
 }
 
 // DefaultConfig returns the configuration written by Init: the per-key
@@ -127,9 +132,9 @@ type Instance struct {
 	db   *badgerdb.DB
 	// signer makes every signature of the executor: blocks (through the
 	// guard, signAndStore), encrypted batch records and expiries.
-	signer      keys.Signer
+	signer      keys.Signer    // nil for a validator set
 	keyFromFile bool           // signer holds the key read from executor.key
-	pub         keys.PublicKey // signer.Public()
+	pub         keys.PublicKey // signer.Public(), or a validator set's hash
 	id          [32]byte
 	rules       chain.Rules // from the genesis descriptor
 	code        *registry
@@ -137,8 +142,12 @@ type Instance struct {
 	// shielded checks and commits shielded transactions (package shielded).
 	shielded *shielded.Pool
 	// guard records what the key signed; every block signature goes
-	// through signAndStore, which checks and updates it.
+	// through signAndStore, which checks and updates it. Nil for a
+	// validator set, which signs nothing.
 	guard *guard.Guard
+	// validators is a validator-set instance's set (decision 121); nil for a
+	// solo instance. Its hash stands where an executor key would (pub).
+	validators *certify.ValidatorSet
 
 	mu      sync.Mutex // serializes writers: Submit, Seal, Deploy
 	nextSeq uint64     // queue sequence of the next submission; guarded by mu
@@ -180,14 +189,55 @@ func optionsOf(opts []Option) options {
 // gives one), the store, and the signed genesis block. It refuses a folder
 // that already holds an instance (or part of one).
 func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
+	cfg.ValidatorSet = false
 	o := optionsOf(opts)
-	if err := cfg.check(); err != nil {
-		return nil, fmt.Errorf("fractal: init: %w", err)
-	}
 	if err := o.rules.Check(); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
 	if err := cfg.checkRules(o.rules); err != nil {
+		return nil, fmt.Errorf("fractal: init: %w", err)
+	}
+	g := &chain.Genesis{Rules: o.rules}
+	if _, err := rand.Read(g.Salt[:]); err != nil {
+		return nil, fmt.Errorf("fractal: init: %w", err)
+	}
+	return create(home, cfg, g, func() (keys.Signer, error) {
+		if o.signer == nil {
+			key, err := keys.GenerateKey(rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			if err := keys.WriteKeyFile(filepath.Join(home, keyFile), key); err != nil {
+				return nil, err
+			}
+			o.signer = keys.NewKeySigner(key)
+		}
+		g.Executor = o.signer.Public()
+		return o.signer, nil
+	}, nil)
+}
+
+// InitValidatorSet creates a validator-set instance in home: its blocks
+// are decided and certified by the validators of vs (a CometBFT network,
+// package fractal/validator), never signed by a key of its own, and its
+// genesis block is unsigned. The instance ID is the SHA-256 of a version-3
+// genesis descriptor naming vs and salt, so every validator that creates
+// its home from the same set and salt holds the same instance. It writes
+// no key file and no guard (decision 121). Its chain has no rules: fees
+// and rewards are for solo instances for now.
+func InitValidatorSet(home string, cfg Config, vs *certify.ValidatorSet, salt [32]byte) (*Instance, error) {
+	cfg.ValidatorSet = true
+	g := &chain.Genesis{Executor: vs.Hash(), Salt: salt, ValidatorSet: true}
+	return create(home, cfg, g, func() (keys.Signer, error) { return nil, nil }, vs)
+}
+
+// create makes the instance: it refuses a folder that holds one (or part of
+// one), asks signer for the executor's signer (which completes g; none for
+// a validator set, vs), writes the store with the genesis block, signed
+// when there is a signer, and config.json last. On failure it leaves
+// nothing behind.
+func create(home string, cfg Config, g *chain.Genesis, signer func() (keys.Signer, error), vs *certify.ValidatorSet) (in *Instance, err error) {
+	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
 	for _, name := range []string{configFile, keyFile, guardFile, dbDir} {
@@ -205,21 +255,10 @@ func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 			os.Remove(filepath.Join(home, guardFile))
 		}
 	}()
-	if o.signer == nil {
-		key, err := keys.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, fmt.Errorf("fractal: init: %w", err)
-		}
-		if err := keys.WriteKeyFile(filepath.Join(home, keyFile), key); err != nil {
-			return nil, fmt.Errorf("fractal: init: %w", err)
-		}
-		o.signer = keys.NewKeySigner(key)
-	}
-	g := &chain.Genesis{Executor: o.signer.Public(), Rules: o.rules}
-	if _, err := rand.Read(g.Salt[:]); err != nil {
+	sign, err := signer()
+	if err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	pub := g.Executor
 	desc := g.Encode()
 	id := sha256.Sum256(desc)
 	cfg.Instance = hex.EncodeToString(id[:])
@@ -228,30 +267,37 @@ func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	in = &Instance{home: home, cfg: cfg, db: db, signer: o.signer, pub: pub, id: id, rules: o.rules, pool: vp.NewPool()}
+	in = &Instance{home: home, cfg: cfg, db: db, signer: sign, pub: g.Executor, id: id, rules: g.Rules, pool: vp.NewPool(), validators: vs}
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
-	in.guard = guard.New(filepath.Join(home, guardFile), id)
-	genesis := &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: pub}
-	txn := db.NewTransaction(true)
-	defer txn.Discard()
-	for _, kv := range [][2][]byte{
+	genesis := &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: in.pub}
+	meta := [][2][]byte{
 		{metaGenesis, desc},
 		{metaInstance, id[:]},
 		{metaHead, u64(0)},
 		{metaRoot, genesis.StateRoot[:]},
-	} {
+	}
+	if vs != nil {
+		meta = append(meta, [2][]byte{metaValidators, vs.Encode()})
+	}
+	txn := db.NewTransaction(true)
+	defer txn.Discard()
+	for _, kv := range meta {
 		if err = txn.Set(kv[0], kv[1]); err != nil {
 			break
 		}
 	}
-	if err == nil {
-		err = in.Sign(context.Background(), genesis, func() error {
-			if err := txn.Set(seqKey(prefixBlock, 0), genesis.Encode()); err != nil {
-				return err
-			}
-			return txn.Commit()
-		})
+	store := func() error {
+		if err := txn.Set(seqKey(prefixBlock, 0), genesis.Encode()); err != nil {
+			return err
+		}
+		return txn.Commit()
+	}
+	if err == nil && sign != nil {
+		in.guard = guard.New(filepath.Join(home, guardFile), id)
+		err = in.Sign(context.Background(), genesis, store)
+	} else if err == nil {
+		err = store()
 	}
 	if err == nil {
 		err = writeConfig(home, cfg)
@@ -278,7 +324,10 @@ func Open(home string, opts ...Option) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %s: %w", home, configFile, err)
 	}
-	fromFile := o.signer == nil
+	fromFile := o.signer == nil && !cfg.ValidatorSet
+	if cfg.ValidatorSet && o.signer != nil {
+		return nil, fmt.Errorf("fractal: open %s: a validator-set instance has no executor to sign with", home)
+	}
 	if fromFile {
 		key, err := keys.LoadKeyFile(filepath.Join(home, keyFile))
 		if err != nil {
@@ -294,7 +343,10 @@ func Open(home string, opts ...Option) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)
 	}
-	in := &Instance{home: home, cfg: cfg, db: db, signer: o.signer, keyFromFile: fromFile, pub: o.signer.Public(), pool: vp.NewPool()}
+	in := &Instance{home: home, cfg: cfg, db: db, signer: o.signer, keyFromFile: fromFile, pool: vp.NewPool()}
+	if o.signer != nil {
+		in.pub = o.signer.Public()
+	}
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	if err := in.opened(); err != nil {
@@ -314,6 +366,9 @@ func (in *Instance) opened() error {
 	}
 	if err := in.loadIdentity(); err != nil {
 		return err
+	}
+	if in.validators != nil {
+		return nil // it signs nothing, so it keeps no guard (decision 121)
 	}
 	path := filepath.Join(in.home, guardFile)
 	g, err := guard.Load(path, in.id)
@@ -373,6 +428,12 @@ func (in *Instance) loadIdentity() error {
 		if hex.EncodeToString(id) != in.cfg.Instance {
 			return fmt.Errorf("%s names instance %s but the store holds %x", configFile, in.cfg.Instance, id)
 		}
+		if gen.ValidatorSet != in.cfg.ValidatorSet {
+			return fmt.Errorf("%s says validator_set %v but the genesis descriptor says %v", configFile, in.cfg.ValidatorSet, gen.ValidatorSet)
+		}
+		if gen.ValidatorSet {
+			return in.loadValidators(txn, gen)
+		}
 		g, err := in.blockAt(txn, 0)
 		if err != nil {
 			return err
@@ -398,8 +459,13 @@ func (in *Instance) Close() error {
 // ID returns the instance ID.
 func (in *Instance) ID() [32]byte { return in.id }
 
-// Executor returns the executor public key.
+// Executor returns the executor public key; for a validator-set instance,
+// the hash of its validator set, which its blocks name in that place.
 func (in *Instance) Executor() keys.PublicKey { return in.pub }
+
+// Validators returns a validator-set instance's validator set, nil for a
+// solo instance.
+func (in *Instance) Validators() *certify.ValidatorSet { return in.validators }
 
 // Config returns the configuration.
 func (in *Instance) Config() Config { return in.cfg }

@@ -39,6 +39,10 @@ const (
 	prefixOutbox   = 'o' // o + destination[32] + outbox key[32]: txid, u32 index, note of an export
 	prefixImportIx = 'x' // x + export ID[32]: ID of the note the import created
 
+	// A validator-set instance's records of its consensus (decided.go,
+	// docs/formats/validator-set.md): v, then a second byte.
+	prefixDecided = 'v'
+
 	// The encrypted mempool (encrypted*.go, docs/formats/encrypted-mempool.md):
 	// E, then a second byte saying what the key holds.
 	prefixEncrypted = 'E'
@@ -60,6 +64,12 @@ const (
 	encOutcome = 'r' // E r payload ID: what became of the payload (EncryptedOutcome)
 )
 
+// Second bytes under prefixDecided.
+const (
+	decidedBlock       = 'h' // v h u64 block height: u64 height of the consensus block that made it
+	decidedMisbehavior = 'm' // v m u64 consensus height u32 index: a misbehaviour the engine reported with that block
+)
+
 // Metadata names under prefixMeta.
 var (
 	metaInstance = metaKey("instance") // 32-byte instance ID
@@ -67,6 +77,9 @@ var (
 	metaHead     = metaKey("head")     // u64 height of the last block
 	metaRoot     = metaKey("root")     // 32-byte state root after the last block
 	metaExported = metaKey("exported") // u64 height + 32-byte hash: the highest block exported in a manifest file
+	// A validator-set instance only (decided.go):
+	metaValidators = metaKey("validators") // the validator set (certify.ValidatorSet encoding)
+	metaDecided    = metaKey("decided")    // u64 height of the last consensus block committed
 )
 
 // storagePrefixes lists every key prefix of the store with its owner: the
@@ -78,6 +91,8 @@ var storagePrefixes = func() []storagePrefix {
 	out := []storagePrefix{
 		{metaInstance, "instance"}, {metaGenesis, "instance"}, {metaHead, "instance"},
 		{metaRoot, "instance"}, {metaExported, "instance"},
+		{metaValidators, "validator set"}, {metaDecided, "validator set"},
+		{decidedKey(decidedBlock), "validator set"}, {decidedKey(decidedMisbehavior), "validator set"},
 		{[]byte{prefixNote}, "instance"}, {[]byte{prefixCode}, "instance"},
 		{[]byte{prefixTx}, "instance"}, {[]byte{prefixReceipt}, "instance"},
 		{[]byte{prefixBlock}, "instance"}, {[]byte{prefixTree}, "state tree"},
@@ -110,8 +125,13 @@ func seqKey(prefix byte, n uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{prefix}, n)
 }
 
-func encKeyOf(sub byte, parts ...[]byte) []byte {
-	k := []byte{prefixEncrypted, sub}
+func decidedKey(sub byte, parts ...[]byte) []byte { return subKey(prefixDecided, sub, parts) }
+
+func encKeyOf(sub byte, parts ...[]byte) []byte { return subKey(prefixEncrypted, sub, parts) }
+
+// subKey is a key under a prefix with second bytes: prefix, sub, parts.
+func subKey(prefix, sub byte, parts [][]byte) []byte {
+	k := []byte{prefix, sub}
 	for _, p := range parts {
 		k = append(k, p...)
 	}

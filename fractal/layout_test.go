@@ -42,10 +42,10 @@ func owners(key []byte) []string {
 // TestEveryStoredKeyIsListed: in stores holding every kind of record (the
 // old-chain fixture's two instances, one of them also with a queued plain
 // and a queued encrypted transaction, imported manifests, fork evidence
-// and an exported manifest file; and an instance with a fee token and the
+// and an exported manifest file; an instance with a fee token and the
 // per-key limit, holding a label record and a queued transaction offering
-// a fee), every key starts with exactly one listed prefix: layout.go lists
-// them all.
+// a fee; and a validator-set instance's), every key starts with exactly one
+// listed prefix: layout.go lists them all.
 func TestEveryStoredKeyIsListed(t *testing.T) {
 	a, b := openOldChain(t, "a"), openOldChain(t, "b")
 	ctx := context.Background()
@@ -91,8 +91,12 @@ func TestEveryStoredKeyIsListed(t *testing.T) {
 	if _, err := c.in.Submit(c.paying(c.mint(c.allow, c.allow, c.alice, "x", "1"), c.alice.Public(), "fee", 1, c.alice)); err != nil {
 		t.Fatal(err)
 	}
+	// A validator-set instance's records: its set, the decided heights, a
+	// misbehaviour record.
+	v := newValidatorSetFixture(t)
+	decide(t, v.in, 2, [][]byte{{1}}, v.mint(v.allow, v.allow, v.alice, "k", "1").Encode())
 	seen := map[string]bool{}
-	for _, in := range []*Instance{a, b, c.in} {
+	for _, in := range []*Instance{a, b, c.in, v.in} {
 		err := in.db.View(func(txn *badger.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{})
 			defer it.Close()

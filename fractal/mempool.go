@@ -31,6 +31,12 @@ func (in *Instance) Submit(tx *phases.Tx) (notes.Hash, error) {
 // transaction, nil for those queued.
 func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	errs := make([]error, len(txs))
+	if err := in.errValidatorSet("submit"); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	raws := make([][]byte, len(txs))
 	ids := make([]notes.Hash, len(txs))
 	_ = workers.Each(context.Background(), len(txs), func(i int) error {
@@ -177,21 +183,6 @@ func checkFresh(txn *badger.Txn, id notes.Hash) error {
 	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
 		return errors.New("transaction is already queued")
 	} else if !errors.Is(err, badger.ErrKeyNotFound) {
-		return err
-	}
-	return nil
-}
-
-// checkExecuted refuses a transaction ID that was executed (a replay).
-func checkExecuted(txn *badger.Txn, id notes.Hash) error {
-	raw, err := getValue(txn, hashKey(prefixTx, id))
-	if err == nil {
-		if len(raw) < 8 {
-			return fmt.Errorf("transaction index entry has %d bytes", len(raw))
-		}
-		return fmt.Errorf("replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
-	}
-	if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fractalvm/fractal/fractal/certify"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
@@ -20,23 +22,41 @@ import (
 // exports this one imports, with their genesis block hash and executor keys.
 const peersFile = "peers.json"
 
-const peersVersion = 1
+// Versions of the trust file: 1 names executor keys only; 2 may also name
+// a validator set for an entry. A file is written as version 1 while no
+// entry names a validator set, so programs from before version 2 read it.
+const (
+	peersVersion           = 1
+	peersValidatorsVersion = 2
+)
 
 // maxPeersFile bounds the trust file: tens of thousands of peers with a few
 // keys each. peers add refuses to grow it past this.
 const maxPeersFile = 16 << 20
 
-// Peer is one trusted instance.
+// Peer is one trusted instance: a solo instance, with the executor keys
+// whose signed manifests are believed, or a validator-set instance, with
+// the validator set whose commits certify its manifests (decision 123).
 type Peer struct {
-	ID      [32]byte
-	Genesis [32]byte         // hash of its genesis block
-	Keys    []keys.PublicKey // executor keys whose signed manifests are believed, sorted
+	ID         [32]byte
+	Genesis    [32]byte              // hash of its genesis block
+	Keys       []keys.PublicKey      // executor keys whose signed manifests are believed, sorted
+	Validators *certify.ValidatorSet // or: the validator set whose commits certify them
+}
+
+// Authority is what the peer's manifests are checked against.
+func (p *Peer) Authority() chain.Authority {
+	if p.Validators != nil {
+		return p.Validators
+	}
+	return chain.ExecutorKeys(p.Keys)
 }
 
 type peerJSON struct {
-	ID      string   `json:"id"`
-	Genesis string   `json:"genesis"`
-	Keys    []string `json:"keys"`
+	ID         string                `json:"id"`
+	Genesis    string                `json:"genesis"`
+	Keys       []string              `json:"keys,omitempty"`
+	Validators *certify.ValidatorSet `json:"validators,omitempty"`
 }
 
 type peersJSON struct {
@@ -78,8 +98,11 @@ func (in *Instance) AddPeer(p Peer) (*Peer, error) {
 	if p.ID == in.id {
 		return nil, errors.New("fractal: peers add: that is this instance's own ID")
 	}
-	if len(p.Keys) == 0 {
+	switch {
+	case len(p.Keys) == 0 && p.Validators == nil:
 		return nil, errors.New("fractal: peers add: no executor key given")
+	case len(p.Keys) > 0 && p.Validators != nil:
+		return nil, errors.New("fractal: peers add: an instance is trusted by its executor keys or by its validator set, not both")
 	}
 	ps, err := readPeers(in.home)
 	if err != nil {
@@ -91,6 +114,11 @@ func (in *Instance) AddPeer(p Peer) (*Peer, error) {
 		i = len(ps) - 1
 	} else if ps[i].Genesis != p.Genesis {
 		return nil, fmt.Errorf("fractal: peers add: instance %x is trusted with genesis %x, not %x", p.ID, ps[i].Genesis, p.Genesis)
+	} else if (ps[i].Validators == nil) != (p.Validators == nil) || p.Validators != nil && ps[i].Validators.Hash() != p.Validators.Hash() {
+		return nil, fmt.Errorf("fractal: peers add: instance %x is trusted by other %s; a trust entry is only added to", p.ID, ps[i].authorityNoun())
+	}
+	if p.Validators != nil {
+		ps[i].Validators = p.Validators
 	}
 	for _, k := range p.Keys {
 		if !slices.Contains(ps[i].Keys, k) {
@@ -113,7 +141,17 @@ func (in *Instance) TrustEntry() (Peer, error) {
 	if err != nil {
 		return Peer{}, err
 	}
+	if in.validators != nil {
+		return Peer{ID: in.id, Genesis: g.Hash(), Validators: in.validators}, nil
+	}
 	return Peer{ID: in.id, Genesis: g.Hash(), Keys: []keys.PublicKey{in.pub}}, nil
+}
+
+func (p *Peer) authorityNoun() string {
+	if p.Validators != nil {
+		return "a validator set"
+	}
+	return "executor keys"
 }
 
 func readPeers(home string) ([]Peer, error) {
@@ -130,8 +168,13 @@ func readPeers(home string) ([]Peer, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%s: %w", peersFile, err)
 	}
-	if f.Version != peersVersion {
-		return nil, fmt.Errorf("%s: version %d, this program reads %d", peersFile, f.Version, peersVersion)
+	return parsePeers(f)
+}
+
+// parsePeers checks and converts the trust file's JSON form.
+func parsePeers(f peersJSON) ([]Peer, error) {
+	if f.Version != peersVersion && f.Version != peersValidatorsVersion {
+		return nil, fmt.Errorf("%s: version %d, this program reads %d and %d", peersFile, f.Version, peersVersion, peersValidatorsVersion)
 	}
 	out := make([]Peer, len(f.Peers))
 	for i, pj := range f.Peers {
@@ -149,6 +192,13 @@ func readPeers(home string) ([]Peer, error) {
 			}
 			p.Keys = append(p.Keys, k)
 		}
+		p.Validators = pj.Validators
+		switch {
+		case p.Validators != nil && f.Version == peersVersion:
+			return nil, fmt.Errorf("%s: peer %d: names a validator set in a version %d file", peersFile, i+1, peersVersion)
+		case (len(p.Keys) == 0) == (p.Validators == nil):
+			return nil, fmt.Errorf("%s: peer %d: names either executor keys or a validator set", peersFile, i+1)
+		}
 	}
 	return out, nil
 }
@@ -157,6 +207,9 @@ func writePeers(home string, ps []Peer) error {
 	f := peersJSON{Version: peersVersion, Peers: make([]peerJSON, len(ps))}
 	for i, p := range ps {
 		f.Peers[i] = p.json()
+		if p.Validators != nil {
+			f.Version = peersValidatorsVersion
+		}
 	}
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
@@ -169,11 +222,28 @@ func writePeers(home string, ps []Peer) error {
 }
 
 func (p Peer) json() peerJSON {
-	j := peerJSON{ID: hex.EncodeToString(p.ID[:]), Genesis: hex.EncodeToString(p.Genesis[:]), Keys: []string{}}
+	j := peerJSON{ID: hex.EncodeToString(p.ID[:]), Genesis: hex.EncodeToString(p.Genesis[:]), Validators: p.Validators}
 	for _, k := range p.Keys {
 		j.Keys = append(j.Keys, k.String())
 	}
 	return j
+}
+
+// UnmarshalJSON reads one entry as the trust file holds it (what
+// MarshalJSON and "fractal peers self --json" write).
+func (p *Peer) UnmarshalJSON(raw []byte) error {
+	var j peerJSON
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return err
+	}
+	ps, err := parsePeers(peersJSON{Version: peersValidatorsVersion, Peers: []peerJSON{j}})
+	if err != nil {
+		return err
+	}
+	*p = ps[0]
+	return nil
 }
 
 // MarshalJSON writes the entry as it stands in the trust file.

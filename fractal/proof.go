@@ -18,11 +18,8 @@ func (in *Instance) Prove(k notes.StateKey) (*chain.QueryProof, error) {
 	}
 	qp := &chain.QueryProof{Key: k}
 	err := in.db.View(func(txn *badger.Txn) error {
-		h, err := headHeight(txn)
-		if err != nil {
-			return err
-		}
-		if qp.Block, err = in.blockAt(txn, h); err != nil {
+		var err error
+		if qp.Block, err = in.headBlock(txn); err != nil {
 			return err
 		}
 		view := badgerdb.KV{Txn: txn}

@@ -15,12 +15,8 @@ import (
 // Head returns the last sealed block.
 func (in *Instance) Head() (*chain.Block, error) {
 	var b *chain.Block
-	err := in.db.View(func(txn *badger.Txn) error {
-		h, err := headHeight(txn)
-		if err != nil {
-			return err
-		}
-		b, err = in.blockAt(txn, h)
+	err := in.db.View(func(txn *badger.Txn) (err error) {
+		b, err = in.headBlock(txn)
 		return err
 	})
 	if err != nil {
@@ -40,6 +36,15 @@ func (in *Instance) Block(height uint64) (*chain.Block, error) {
 		return nil, fmt.Errorf("fractal: %w", err)
 	}
 	return b, nil
+}
+
+// headBlock reads the last block.
+func (in *Instance) headBlock(txn *badger.Txn) (*chain.Block, error) {
+	h, err := headHeight(txn)
+	if err != nil {
+		return nil, err
+	}
+	return in.blockAt(txn, h)
 }
 
 func (in *Instance) blockAt(txn *badger.Txn, height uint64) (*chain.Block, error) {

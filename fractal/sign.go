@@ -26,6 +26,9 @@ import (
 // the guard recording rec as being signed, which the next check settles by
 // looking at the store (decisions 095, 102).
 func (in *Instance) signGuarded(ctx context.Context, k guard.Kind, rec guard.Block, msg []byte, store func(sig []byte) error) error {
+	if in.guard == nil {
+		return fmt.Errorf("sign %s: this validator-set instance signs nothing: its validators' commits certify its blocks", signedWhat[k])
+	}
 	if _, signed := in.guard.Signed(guard.Blocks); signed { // else this is the genesis block
 		view := in.db.NewTransaction(false)
 		defer view.Discard()

@@ -53,6 +53,9 @@ type Sealed struct {
 // receipts. If nothing is queued, Seal returns an empty result and writes
 // nothing.
 func (in *Instance) Seal(ctx context.Context) (*Sealed, error) {
+	if err := in.errValidatorSet("seal"); err != nil {
+		return nil, err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	n := in.cfg.MaxBlockTxs
@@ -153,6 +156,9 @@ func (p *Proposal) nothing() bool { return len(p.Txs) == 0 && p.mempool == nil }
 // Otherwise up to max_block_txs queued transactions in arrival order, cut
 // before the first queued payload.
 func (in *Instance) Propose(ctx context.Context) (*Proposal, error) {
+	if err := in.errValidatorSet("propose"); err != nil {
+		return nil, err
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	view := in.db.NewTransaction(false)
@@ -168,12 +174,9 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	head, err := headHeight(view)
-	if err != nil {
-		return nil, err
-	}
 	p := &Proposal{Producer: in.pub}
-	if p.Parent, err = in.blockAt(view, head); err != nil {
+	var err error
+	if p.Parent, err = in.headBlock(view); err != nil {
 		return nil, err
 	}
 	read := max
@@ -197,7 +200,7 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if len(q) == 0 {
 		return p, nil
 	}
-	if err := in.proposeReward(ctx, p, head+1); err != nil {
+	if err := in.proposeReward(ctx, p, p.Parent.Height+1); err != nil {
 		return nil, err
 	}
 	for _, e := range q {

@@ -76,6 +76,26 @@ func Execute(st State, code Code, pool *vp.Pool, tx *Tx) (*Outcome, error) {
 	return execute(st, code, pool, tx, false)
 }
 
+// Inputs runs phase 1 alone: the notes tx's lookup code names as its inputs
+// in st, in lookup order, or the refused outcome when the lookup refuses
+// (no live note where it points, a note outside the constraints, out of
+// gas). It checks neither the signatures nor the fields beyond what the
+// lookup needs: a consensus mempool's admission runs it once per
+// transaction to learn which notes the transaction would spend, and again
+// after a block when one of them is gone. An import names no inputs (its
+// claim stands in for them).
+func Inputs(st State, code Code, pool *vp.Pool, tx *Tx) ([]notes.Note, *Outcome, error) {
+	if IsImport(tx) {
+		return nil, nil, nil
+	}
+	x := newExecution(st, code, pool, tx, true)
+	out, err := x.lookup()
+	if out != nil || err != nil {
+		return nil, out, err
+	}
+	return x.inputs, nil, nil
+}
+
 // admit returns a refused outcome when tx is malformed or not signed by all
 // its signers, and nil when it may run. Signatures are not checked again
 // for a transaction marked verified (Tx.MarkVerified).
@@ -116,12 +136,17 @@ type execution struct {
 	fee     *feeRun      // the fee it pays, once payable (fee.go)
 }
 
-func execute(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) (*Outcome, error) {
+func newExecution(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) *execution {
 	x := &execution{st: st, code: code, pool: pool, tx: tx, id: tx.ID(), serial: serial}
 	x.txid = hex.EncodeToString(x.id[:])
 	for _, s := range tx.Signers {
 		x.signers = append(x.signers, s.String())
 	}
+	return x
+}
+
+func execute(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) (*Outcome, error) {
+	x := newExecution(st, code, pool, tx, serial)
 	if out, err := x.payable(); out != nil || err != nil {
 		return out, err
 	}

@@ -114,15 +114,24 @@ func (p *Pool) Begin(r kv.Reader) (*Block, error) {
 			return nil, fmt.Errorf("shielded: stored tree: %w", err)
 		}
 	}
-	if raw, err = get(r, keyAnchors); err != nil {
+	if b.anchors, err = readAnchors(r); err != nil {
 		return nil, err
 	}
-	if raw == nil {
-		b.anchors = []fr.Element{merkle.EmptyRoot()}
-	} else if b.anchors, err = decodeAnchors(raw); err != nil {
+	return b, nil
+}
+
+// readAnchors reads the recent roots as of r (the empty tree's root alone
+// before the first tree-changing block).
+func readAnchors(r kv.Reader) ([]fr.Element, error) {
+	raw, err := get(r, keyAnchors)
+	if err != nil || raw == nil {
+		return []fr.Element{merkle.EmptyRoot()}, err
+	}
+	a, err := decodeAnchors(raw)
+	if err != nil {
 		return nil, fmt.Errorf("shielded: stored anchors: %w", err)
 	}
-	return b, nil
+	return a, nil
 }
 
 // get returns the value under key, nil when there is none.
@@ -336,4 +345,25 @@ func (b *Block) Write(w kv.Writer, height uint64) error {
 		return err
 	}
 	return w.Set(keyAnchors, encodeAnchors(anchors))
+}
+
+// Recheck is the cheap part of Admit for a shielded transaction admitted
+// to a mempool earlier, against r, the state after later blocks: its root
+// must still be a recent anchor and neither nullifier spent. It checks no
+// proof (the mempool did) and reads no commitment tree, so a consensus
+// mempool can run it for every waiting transaction after each block.
+func (p *Pool) Recheck(r kv.Reader, tx *phases.Tx) error {
+	bd, err := Parse(tx)
+	if err != nil {
+		return err
+	}
+	anchors, err := readAnchors(r)
+	if err != nil {
+		return err
+	}
+	b := &Block{pool: p, view: r, anchors: anchors, seen: map[fr.Element]bool{}}
+	if !b.isAnchor(bd.Public.Root) {
+		return fmt.Errorf("shielded: root %x is no longer one of the %d recent commitment-tree roots (stale anchor)", rootBytes(bd.Public.Root)[:8], len(anchors))
+	}
+	return b.fresh(bd)
 }

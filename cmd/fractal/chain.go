@@ -28,8 +28,8 @@ func init() {
 	queryCmd.Flags().Bool("prove", false, "include a proof against the signed head block")
 	queryCmd.Flags().String("out", "", "also write the proof file (binary) here; needs --prove")
 	queryCmd.MarkFlagRequired("key")
-	checkProofCmd.Flags().String("instance-key", "", "the instance's executor public key, standard base64 (required)")
-	checkProofCmd.MarkFlagRequired("instance-key")
+	checkProofCmd.Flags().String("instance-key", "", "the instance's executor public key, standard base64")
+	checkProofCmd.Flags().String("trust", "", "a trust entry file naming the instance and its validator set (or executor keys)")
 	checkProofCmd.Flags().String("instance", "", "the instance ID (64 hex digits) the proof must be about; without it the instance is not checked")
 	disputeCmd.Flags().String("out", "", "write the dispute transcript (binary) here")
 }
@@ -151,7 +151,7 @@ func readProofFile(path string) (*chain.QueryProof, error) {
 }
 
 var checkProofCmd = &cobra.Command{
-	Use:   "check-proof FILE --instance-key KEY [--instance ID]",
+	Use:   "check-proof FILE (--instance-key KEY [--instance ID] | --trust FILE)",
 	Short: "Check a query proof offline and say what it proves",
 	Long: `check-proof checks a proof made by "fractal query --prove" (the binary file
 from --out, or the JSON from --json, of which only the "encoded" field
@@ -164,14 +164,17 @@ needs no instance folder.
 One executor key may sign blocks of several instances, so the key alone
 does not say which instance a proof is about: --instance ID refuses a
 proof for any other instance. Without it the output says that the
-instance was not checked.`,
+instance was not checked.
+
+A validator-set instance's proof ("fractal validator prove") is checked with
+--trust FILE instead: a trust entry naming the instance and its validator
+set (a devnet's trust.json, or "fractal peers self --json" on a validator's
+home). The proof's block must then carry a certificate: a CometBFT header of
+the instance's chain, signed by that validator set, carrying the block's
+hash as its app hash, with a commit for it by more than two thirds of the
+voting power, every signature checked.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		text, _ := cmd.Flags().GetString("instance-key")
-		pub, err := keys.ParsePublicKey(text)
-		if err != nil {
-			return fmt.Errorf("--instance-key: %w", err)
-		}
 		var instance *[32]byte
 		if text, _ := cmd.Flags().GetString("instance"); text != "" {
 			id, err := parseHash(text)
@@ -180,11 +183,37 @@ instance was not checked.`,
 			}
 			instance = (*[32]byte)(&id)
 		}
+		var auth chain.Authority // a trust entry's, or nil for the executor key
+		var pub keys.PublicKey
+		text, _ := cmd.Flags().GetString("instance-key")
+		trustFile, _ := cmd.Flags().GetString("trust")
+		switch {
+		case trustFile != "" && (text != "" || instance != nil):
+			return errors.New("check-proof: --trust names the instance and its authority: give it without --instance-key and --instance")
+		case trustFile != "":
+			p, err := readTrustEntry(trustFile)
+			if err != nil {
+				return err
+			}
+			instance, auth = &p.ID, p.Authority()
+		case text == "":
+			return errors.New("check-proof: give --instance-key KEY (a solo instance's executor) or --trust FILE (an instance's trust entry)")
+		default:
+			var err error
+			if pub, err = keys.ParsePublicKey(text); err != nil {
+				return fmt.Errorf("--instance-key: %w", err)
+			}
+		}
 		qp, err := readProofFile(args[0])
 		if err != nil {
 			return err
 		}
-		st, err := chain.CheckQueryProof(qp, pub, instance)
+		var st *chain.Statement
+		if auth != nil {
+			st, err = chain.CheckQueryProofBy(qp, auth, instance)
+		} else {
+			st, err = chain.CheckQueryProof(qp, pub, instance)
+		}
 		if err != nil {
 			return err
 		}
@@ -332,10 +361,20 @@ var evidenceCmd = &cobra.Command{
 	Long: `evidence lists every fork recorded by "fractal manifest import": two blocks
 of this instance, both validly signed by its executor key, at the same
 height or extending the same block. Each record is re-checked before it is
-printed.`,
+printed.
+
+On a validator's home it lists instead the misbehaviour CometBFT's
+consensus reported with its blocks (duplicate votes: a validator that
+signed two different votes at one height and round), as the blocks that
+carried the evidence committed it: the kind, the validator's address, its
+power and the set's, the height of the offence and the block that reported
+it. The signed votes themselves are in CometBFT's block store.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		return withInstance(func(in *fractal.Instance) error {
+			if in.Validators() != nil {
+				return validatorEvidence(cmd, in)
+			}
 			list, err := in.Evidence()
 			if err != nil {
 				return err

@@ -88,30 +88,37 @@ func TestEveryInputFileBounded(t *testing.T) {
 
 	// Files named on the command line: the bad file is dir/bad.
 	args := map[string][]string{
-		"lua run":              {"lua", "run", "bad"},
-		"code deploy":          {"code", "deploy", "bad"},
-		"tx submit":            {"tx", "submit", "bad", "--key", f("valid.key")},
-		"tx submit --key":      {"tx", "submit", f("tx.json"), "--key", "bad"},
-		"keys show":            {"keys", "show", "bad"},
-		"check-proof":          {"check-proof", "bad", "--instance-key", "HbaGF7h9gqcVvwq+l219m7trwOIk44wuDZpQDSclpCE="},
-		"manifest import":      {"manifest", "import", "bad"},
-		"dispute":              {"dispute", "bad"},
-		"import":               {"import", "bad", "--key", f("valid.key")},
-		"import --key":         {"import", f("tx.json"), "--key", "bad"},
-		"relay --key":          {"relay", "--from", "a", "--to", "b", "--key", "bad"},
-		"smartlua --fragment":  {"smartlua", "init", "--dir", "chain", "--fragment", "bad"},
-		"smartlua --key":       {"smartlua", "init", "--dir", "chain", "--fragment", f("f.lua"), "--key", "bad"},
-		"shielded --to @":      {"shielded", "transfer", "--to", "@bad", "--app", hash, "--token", "k:T", "--amount", "1"},
-		"shielded --key":       {"shielded", "shield", "--key", "bad", "--app", hash, "--token", "k:T", "--amount", "1"},
-		"tfhe encrypt --key":   {"tfhe", "encrypt", "--key", "bad", "--counter", "1", "--out", "o"},
-		"tfhe encrypt --in":    {"tfhe", "encrypt", "--key", f("tk/public.key"), "--in", "bad", "--out", "o"},
-		"tfhe eval":            {"tfhe", "eval", "--key", f("tk/public.key"), "--circuit", "sum", "--out", "o", "bad"},
-		"tfhe partdec --share": {"tfhe", "partdec", "--share", "bad", "--out", "o", f("ct")},
-		"tfhe combine --ct":    {"tfhe", "combine", "--key", f("tk/public.key"), "--ct", "bad", f("share")},
-		"tfhe combine SHARE":   {"tfhe", "combine", "--key", f("tk/public.key"), "--ct", f("ct"), "bad"},
-		"tfhe attach":          {"tfhe", "attach", "--key", "bad"},
-		"tfhe share":           {"tfhe", "share", "--share", "bad"},
-		"tfhe submit-share":    {"tfhe", "submit-share", "bad"},
+		"lua run":                {"lua", "run", "bad"},
+		"code deploy":            {"code", "deploy", "bad"},
+		"tx submit":              {"tx", "submit", "bad", "--key", f("valid.key")},
+		"tx submit --key":        {"tx", "submit", f("tx.json"), "--key", "bad"},
+		"keys show":              {"keys", "show", "bad"},
+		"check-proof":            {"check-proof", "bad", "--instance-key", "HbaGF7h9gqcVvwq+l219m7trwOIk44wuDZpQDSclpCE="},
+		"manifest import":        {"manifest", "import", "bad"},
+		"dispute":                {"dispute", "bad"},
+		"import":                 {"import", "bad", "--key", f("valid.key")},
+		"import --key":           {"import", f("tx.json"), "--key", "bad"},
+		"relay --key":            {"relay", "--from", "a", "--to", "b", "--key", "bad"},
+		"smartlua --fragment":    {"smartlua", "init", "--dir", "chain", "--fragment", "bad"},
+		"smartlua --key":         {"smartlua", "init", "--dir", "chain", "--fragment", f("f.lua"), "--key", "bad"},
+		"shielded --to @":        {"shielded", "transfer", "--to", "@bad", "--app", hash, "--token", "k:T", "--amount", "1"},
+		"shielded --key":         {"shielded", "shield", "--key", "bad", "--app", hash, "--token", "k:T", "--amount", "1"},
+		"tfhe encrypt --key":     {"tfhe", "encrypt", "--key", "bad", "--counter", "1", "--out", "o"},
+		"tfhe encrypt --in":      {"tfhe", "encrypt", "--key", f("tk/public.key"), "--in", "bad", "--out", "o"},
+		"tfhe eval":              {"tfhe", "eval", "--key", f("tk/public.key"), "--circuit", "sum", "--out", "o", "bad"},
+		"tfhe partdec --share":   {"tfhe", "partdec", "--share", "bad", "--out", "o", f("ct")},
+		"tfhe combine --ct":      {"tfhe", "combine", "--key", f("tk/public.key"), "--ct", "bad", f("share")},
+		"tfhe combine SHARE":     {"tfhe", "combine", "--key", f("tk/public.key"), "--ct", f("ct"), "bad"},
+		"tfhe attach":            {"tfhe", "attach", "--key", "bad"},
+		"tfhe share":             {"tfhe", "share", "--share", "bad"},
+		"tfhe submit-share":      {"tfhe", "submit-share", "bad"},
+		"check-proof --trust":    {"check-proof", f("tx.json"), "--trust", "bad"},
+		"peers add --entry":      {"peers", "add", "--entry", "bad"},
+		"devnet --trust":         {"devnet", "--out", "net", "--trust", "bad"},
+		"validator submit":       {"validator", "submit", "bad", "--key", f("valid.key"), "--rpc", "127.0.0.1:1"},
+		"validator submit --key": {"validator", "submit", f("tx.json"), "--key", "bad", "--rpc", "127.0.0.1:1"},
+		"validator deploy":       {"validator", "deploy", "bad", "--rpc", "127.0.0.1:1"},
+		"validator import":       {"validator", "import", "bad", "--key", f("valid.key"), "--rpc", "127.0.0.1:1"},
 	}
 	// Files a verb finds on its own: setup prepares dir and returns the bad
 	// file's path relative to dir, and the command that reads it.
@@ -131,6 +138,12 @@ func TestEveryInputFileBounded(t *testing.T) {
 		found["wallet "+file] = func(t *testing.T, dir string) (string, []string) {
 			mustFractal(t, dir, "shielded", "address", "--new", "--wallet", "w")
 			return filepath.Join("w", file), []string{"shielded", "balance", "--wallet", "w"}
+		}
+	}
+	for _, file := range []string{"config/config.toml", "validator.json", "config/priv_validator_key.json", "data/priv_validator_state.json", "config/genesis.json", "config/node_key.json"} {
+		found["validator home "+file] = func(t *testing.T, dir string) (string, []string) {
+			mustFractal(t, dir, "devnet", "--validators", "1", "--out", "n", "--base-port", "29700")
+			return filepath.Join("n", "v0", file), []string{"--home", filepath.Join("n", "v0"), "validator", "run"}
 		}
 	}
 	found["smartlua store"] = func(t *testing.T, dir string) (string, []string) {

@@ -270,7 +270,9 @@ var blockCmd = &cobra.Command{
 	Long: `block prints the block at HEIGHT, or the last sealed block: its hash, the
 previous block's hash, the transactions it committed, the state root after
 each of them, the final state root, and the executor's signature, which is
-checked before printing.`,
+checked before printing. A validator-set instance's block names its
+validator set instead and carries no signature: its validators' commit
+certifies it ("fractal validator prove").`,
 	Args: cobra.MaximumNArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		h, err := blockHeight(args)
@@ -288,7 +290,7 @@ checked before printing.`,
 			if err != nil {
 				return err
 			}
-			return emitBlock(cmd, b)
+			return emitBlock(cmd, b, in.Validators() != nil)
 		})
 	}),
 }
@@ -305,17 +307,26 @@ func blockHeight(args []string) (*uint64, error) {
 	return &h, nil
 }
 
-// emitBlock prints a block after checking its executor signature.
-func emitBlock(cmd *cobra.Command, b *chain.Block) error {
-	if err := chain.VerifyBlock(b); err != nil {
-		return err
+// emitBlock prints a block after checking its executor signature (a
+// validator set's block carries none).
+func emitBlock(cmd *cobra.Command, b *chain.Block, validatorSet bool) error {
+	// A validator set's block is unsigned: its validators' commit (kept by
+	// CometBFT, fractal validator prove) certifies it.
+	if !validatorSet {
+		if err := chain.VerifyBlock(b); err != nil {
+			return err
+		}
 	}
 	j := toBlockJSON(b)
 	return emit(cmd, j, func(w io.Writer) {
 		fmt.Fprintf(w, "block %d %s\n", j.Height, j.Hash)
 		fmt.Fprintf(w, "  prev        %s\n", j.Prev)
 		fmt.Fprintf(w, "  state root  %s\n", j.StateRoot)
-		fmt.Fprintf(w, "  executor    %s (signature valid)\n", j.Executor)
+		if validatorSet {
+			fmt.Fprintf(w, "  validators  %x (certified by their commit, not signed)\n", b.Executor)
+		} else {
+			fmt.Fprintf(w, "  executor    %s (signature valid)\n", j.Executor)
+		}
 		fmt.Fprintf(w, "  %d transactions\n", len(j.Transactions))
 		for i, id := range j.Transactions {
 			fmt.Fprintf(w, "    %s -> root %s\n", id, j.Roots[i])

@@ -18,6 +18,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
 	"github.com/fractalvm/fractal/fractal/node/serve"
+	"github.com/fractalvm/fractal/fractal/validator"
 )
 
 // The node: an instance run as a service (docs/cli/node.md).
@@ -51,9 +52,17 @@ deploy and simulation budgets) come from HOME/node-config.json when present
 
 SIGINT or SIGTERM stops it: the API stops taking calls, the block in progress
 is sealed, the store is closed, node.json is removed, and it exits 0. Logs are
-structured lines on stderr (--log-format text or json).`,
+structured lines on stderr (--log-format text or json).
+
+A validator's home (written by "fractal devnet") runs as "fractal validator
+run" does: CometBFT's P2P and RPC with the instance as its application. The
+API is not served on a validator set yet: transactions go to CometBFT's RPC
+("fractal validator submit").`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
+		if validator.IsHome(flagHome) {
+			return runValidator(cmd) // a validator's home: fractal devnet wrote it
+		}
 		cfg, err := node.LoadConfig(flagHome)
 		if err != nil {
 			return err

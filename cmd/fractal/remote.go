@@ -164,7 +164,7 @@ func remoteBlock(ctx context.Context, cmd *cobra.Command, args []string, n *node
 	if err != nil {
 		return err
 	}
-	return emitBlock(cmd, b)
+	return emitBlock(cmd, b, false)
 }
 
 func remoteReceipt(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {

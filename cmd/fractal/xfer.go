@@ -25,6 +25,7 @@ func init() {
 	peersAddCmd.Flags().String("genesis", "", "the hash of the peer's genesis block (64 hex digits)")
 	peersAddCmd.Flags().StringArray("key", nil, "an executor public key of the peer, standard base64 (repeatable)")
 	peersAddCmd.Flags().String("from", "", "read id, genesis and key from the local instance in this folder")
+	peersAddCmd.Flags().String("entry", "", "read the entry from a file (peers self --json, a devnet's trust.json)")
 	exportsCmd.Flags().String("to", "", "only exports to this instance ID")
 	relayCmd.Flags().String("from", "", "the source: a home folder, or a node's URL")
 	relayCmd.Flags().String("to", "", "the destination: a home folder, or a node's URL")
@@ -45,17 +46,27 @@ manifests are believed. Entries are only added to.`,
 }
 
 var peersAddCmd = &cobra.Command{
-	Use:   "add (--id HEX --genesis HEX --key KEY... | --from DIR)",
+	Use:   "add (--id HEX --genesis HEX --key KEY... | --from DIR | --entry FILE)",
 	Short: "Trust another instance's signed manifests",
 	Long: `add records a trusted instance: its ID, its genesis block hash and one or more
 executor public keys (what "fractal peers self" prints on that instance). With
 --from it reads them from a local instance folder. Adding keys to a known peer
 keeps the old ones; a different genesis hash for a known ID, and this instance's
-own ID, are refused.`,
+own ID, are refused.
+
+--entry FILE reads one entry as "fractal peers self --json" prints it (a
+devnet's trust.json is one): that is how a validator-set instance is trusted,
+by its validator set instead of executor keys, whose commits then certify
+its manifests in claims.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		var p fractal.Peer
-		if from, _ := cmd.Flags().GetString("from"); from != "" {
+		if entry, _ := cmd.Flags().GetString("entry"); entry != "" {
+			var err error
+			if p, err = readTrustEntry(entry); err != nil {
+				return err
+			}
+		} else if from, _ := cmd.Flags().GetString("from"); from != "" {
 			other, err := openWaiting(from)
 			if err != nil {
 				return err
@@ -142,6 +153,10 @@ func printPeer(w io.Writer, p fractal.Peer) {
 	fmt.Fprintf(w, "instance %x\n  genesis %x\n", p.ID, p.Genesis)
 	for _, k := range p.Keys {
 		fmt.Fprintf(w, "  key %s\n", k)
+	}
+	if p.Validators != nil {
+		h := p.Validators.Hash()
+		fmt.Fprintf(w, "  validator set %x (%d validators)\n", h, len(p.Validators.Validators()))
 	}
 }
 

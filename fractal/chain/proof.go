@@ -12,31 +12,39 @@ import (
 	"github.com/fractalvm/fractal/notes"
 )
 
-// queryProofVersion is the first byte of an encoded QueryProof.
-const queryProofVersion = 1
+// Versions of an encoded QueryProof (its first byte): 1 for a proof
+// against a signed block, 2 for one against a block that carries a
+// certificate (a validator set's).
+const (
+	queryProofVersion          = 1
+	queryProofCertifiedVersion = 2
+)
 
 // maxStateKeyText bounds a state key's text inside a proof file.
 const maxStateKeyText = 64 << 10
 
 // QueryProof answers "what lives at this state key?" in a form anyone can
-// check offline with only the executor's public key: the note (or its
-// absence), the state-tree proof, and the signed block whose final state
-// root the proof leads to.
+// check offline with only the instance's authority (its executor's public
+// key, or its validator set): the note (or its absence), the state-tree
+// proof, and the block whose final state root the proof leads to, signed
+// or, for a validator set, with the certificate of its consensus commit.
 type QueryProof struct {
-	Key   notes.StateKey
-	Note  *notes.Note // nil when no note lives at Key
-	Proof *statetree.Proof
-	Block *Block
+	Key         notes.StateKey
+	Note        *notes.Note // nil when no note lives at Key
+	Proof       *statetree.Proof
+	Block       *Block
+	Certificate []byte // empty for a signed block (Authority.Certify reads it)
 }
 
 // TreeKey is the state-tree key of a state key: SHA-256 of its text.
 func TreeKey(k notes.StateKey) [32]byte { return sha256.Sum256([]byte(k.String())) }
 
 // Encode returns the canonical encoding: version, state-key text, an
-// optional note, the proof and the block.
+// optional note, the proof and the block, and for version 2 the
+// certificate.
 func (qp *QueryProof) Encode() []byte {
-	w := enc.NewWriter(1024)
-	w.U8(queryProofVersion)
+	w := enc.NewWriter(1024 + len(qp.Certificate))
+	w.U8(certifiedVersion(qp.Certificate, queryProofVersion, queryProofCertifiedVersion))
 	w.String(qp.Key.String())
 	w.Bool(qp.Note != nil)
 	if qp.Note != nil {
@@ -44,14 +52,45 @@ func (qp *QueryProof) Encode() []byte {
 	}
 	w.Var(qp.Proof.Encode())
 	w.Var(qp.Block.Encode())
+	if len(qp.Certificate) > 0 {
+		w.Var(qp.Certificate)
+	}
 	return w.Bytes()
+}
+
+// MaxCertificateBytes bounds a block's certificate inside a proof or a
+// claim (package certify makes and checks them).
+const MaxCertificateBytes = 1 << 20
+
+// certifiedVersion is the version byte of an encoding that carries cert:
+// the plain one when it is empty (a signed block), so that the encodings
+// of signed blocks' proofs and claims are what they always were.
+func certifiedVersion(cert []byte, plain, certified uint8) uint8 {
+	if len(cert) == 0 {
+		return plain
+	}
+	return certified
+}
+
+// readCertificate reads the certificate of a version-certified encoding
+// (refusing an empty one, which has a plain version of its own).
+func readCertificate(r *enc.Reader, version, certified uint8) []byte {
+	if version != certified {
+		return nil
+	}
+	cert := r.Var(MaxCertificateBytes, "certificate")
+	if r.Err() == nil && len(cert) == 0 {
+		r.Fail(errors.New("empty certificate"))
+	}
+	return cert
 }
 
 // DecodeQueryProof parses an encoded QueryProof; it checks encodings only
 // (CheckQueryProof checks what they prove).
 func DecodeQueryProof(data []byte) (*QueryProof, error) {
 	r := enc.NewReader(data)
-	if v := r.U8(); r.Err() == nil && v != queryProofVersion {
+	v := r.U8()
+	if r.Err() == nil && v != queryProofVersion && v != queryProofCertifiedVersion {
 		return nil, fmt.Errorf("fractal: query proof: unknown version %d", v)
 	}
 	sk := r.String(maxStateKeyText, "state key")
@@ -61,10 +100,11 @@ func DecodeQueryProof(data []byte) (*QueryProof, error) {
 	}
 	rawProof := r.Var(8+32*(statetree.KeyBits+2)+statetree.KeyBits/8, "proof")
 	rawBlock := r.Var(maxBlockBytes, "block")
+	cert := readCertificate(r, v, queryProofCertifiedVersion)
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("fractal: query proof: %w", err)
 	}
-	qp := &QueryProof{}
+	qp := &QueryProof{Certificate: cert}
 	var err error
 	if qp.Key, err = notes.ParseStateKey(sk); err != nil {
 		return nil, fmt.Errorf("fractal: query proof: %w", err)
@@ -110,10 +150,17 @@ func CheckQueryProof(qp *QueryProof, executor keys.PublicKey, instance *[32]byte
 	if qp.Block.Executor != executor {
 		return nil, errors.New("fractal: check proof: the block is not signed by the given executor key")
 	}
+	return CheckQueryProofBy(qp, ExecutorKeys{executor}, instance)
+}
+
+// CheckQueryProofBy is CheckQueryProof against any authority: an
+// executor's keys, or a validator set (package certify) whose commit the
+// proof's certificate carries.
+func CheckQueryProofBy(qp *QueryProof, auth Authority, instance *[32]byte) (*Statement, error) {
 	if instance != nil && qp.Block.Instance != *instance {
 		return nil, fmt.Errorf("fractal: check proof: the proof is for instance %x, not %x", qp.Block.Instance, *instance)
 	}
-	if err := VerifyBlock(qp.Block); err != nil {
+	if err := auth.Certify(qp.Block, qp.Certificate); err != nil {
 		return nil, fmt.Errorf("fractal: check proof: %w", err)
 	}
 	st, err := qp.Statement()

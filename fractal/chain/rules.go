@@ -82,35 +82,47 @@ func (r *Reward) RewardNote(tx *phases.Tx, producer keys.PublicKey, height uint6
 	return &notes.Note{Application: k.Application, Owner: k.Owner, Key: k.Key, Value: []byte(strconv.FormatUint(r.Amount, 10))}, nil
 }
 
-// genesisVersion is the first byte of a genesis descriptor: 1 for an
-// instance without rules (every instance made before them), 2 with.
+// genesisVersion is the first byte of a genesis descriptor: 1 for a solo
+// instance without rules (every instance made before them), 2 with, 3 for a
+// validator-set instance (its rules always follow, possibly none).
 const (
 	genesisV1 = 1
 	genesisV2 = 2
+	genesisV3 = 3
 )
 
-// Genesis is what an instance ID is the SHA-256 of: the executor's public
-// key, a salt chosen at init, and the rules.
+// Genesis is what an instance ID is the SHA-256 of: the instance's
+// authority, a salt chosen at init, and the rules. The authority is the
+// executor's public key, or for a validator-set instance (ValidatorSet)
+// the hash of its validator set (package certify), which its blocks name
+// in the executor's place.
 type Genesis struct {
-	Executor keys.PublicKey
-	Salt     [32]byte
-	Rules    Rules
+	Executor     keys.PublicKey
+	Salt         [32]byte
+	Rules        Rules
+	ValidatorSet bool
 }
 
-// Encode returns the descriptor: version 1 (executor key and salt) for an
-// instance with no rules, so that the IDs of instances made before rules
-// existed are unchanged, and version 2 with the rules after them.
+// Encode returns the descriptor: version 1 (executor key and salt) for a
+// solo instance with no rules, so that the IDs of instances made before
+// rules existed are unchanged, version 2 with the rules after them, and
+// version 3 for a validator set.
 func (g *Genesis) Encode() []byte {
 	w := enc.NewWriter(256)
-	if g.Rules.Fee == nil && g.Rules.Reward == nil {
+	noRules := g.Rules.Fee == nil && g.Rules.Reward == nil
+	switch {
+	case g.ValidatorSet:
+		w.U8(genesisV3)
+	case noRules:
 		w.U8(genesisV1)
-		w.Fixed(g.Executor[:])
-		w.Fixed(g.Salt[:])
-		return w.Bytes()
+	default:
+		w.U8(genesisV2)
 	}
-	w.U8(genesisV2)
 	w.Fixed(g.Executor[:])
 	w.Fixed(g.Salt[:])
+	if noRules && !g.ValidatorSet {
+		return w.Bytes()
+	}
 	w.Bool(g.Rules.Fee != nil)
 	if f := g.Rules.Fee; f != nil {
 		w.Fixed(f.Application[:])
@@ -135,12 +147,13 @@ func DecodeGenesis(b []byte) (*Genesis, error) {
 	r := enc.NewReader(b)
 	g := &Genesis{}
 	v := r.U8()
-	if r.Err() == nil && v != genesisV1 && v != genesisV2 {
+	if r.Err() == nil && (v < genesisV1 || v > genesisV3) {
 		r.Fail(fmt.Errorf("unknown version %d", v))
 	}
+	g.ValidatorSet = v == genesisV3
 	r.Into(g.Executor[:])
 	r.Into(g.Salt[:])
-	if v == genesisV2 {
+	if v >= genesisV2 {
 		if r.Bool() {
 			f := &phases.FeeToken{}
 			r.Into(f.Application[:])
@@ -155,7 +168,7 @@ func DecodeGenesis(b []byte) (*Genesis, error) {
 			rw.Amount = r.U64()
 			g.Rules.Reward = rw
 		}
-		if r.Err() == nil && g.Rules.Fee == nil && g.Rules.Reward == nil {
+		if r.Err() == nil && v == genesisV2 && g.Rules.Fee == nil && g.Rules.Reward == nil {
 			r.Fail(errors.New("version 2 without rules (version 1 is its encoding)"))
 		}
 	}

@@ -20,8 +20,9 @@ func testRules(t testing.TB) Rules {
 
 // TestGenesisVersions: an instance without rules keeps the version 1
 // descriptor (executor key and salt, 65 bytes) and so its ID; one with
-// rules is version 2 and round-trips; malformed descriptors are refused
-// with their reasons.
+// rules is version 2 and round-trips; a validator set's is version 3 with
+// or without rules and round-trips; malformed descriptors are refused with
+// their reasons.
 func TestGenesisVersions(t *testing.T) {
 	g := &Genesis{Executor: keys.PublicKey{5}, Salt: [32]byte{6}}
 	v1 := g.Encode()
@@ -34,6 +35,14 @@ func TestGenesisVersions(t *testing.T) {
 	if err != nil || !bytes.Equal(back.Encode(), v2) || back.ID() == (&Genesis{Executor: g.Executor, Salt: g.Salt}).ID() {
 		t.Fatalf("version 2: %+v %v", back, err)
 	}
+	for _, rules := range []Rules{{}, testRules(t)} {
+		vs := &Genesis{Executor: keys.PublicKey{7}, Salt: [32]byte{6}, Rules: rules, ValidatorSet: true}
+		v3 := vs.Encode()
+		back, err := DecodeGenesis(v3)
+		if err != nil || v3[0] != 3 || !back.ValidatorSet || !bytes.Equal(back.Encode(), v3) || back.ID() == (&Genesis{Executor: vs.Executor, Salt: vs.Salt, Rules: rules}).ID() {
+			t.Fatalf("version 3: %x %+v %v", v3, back, err)
+		}
+	}
 	noRules := append([]byte{2}, v1[1:]...)
 	noRules = append(noRules, 0, 0)
 	badAmount := bytes.Clone(v2)
@@ -43,7 +52,8 @@ func TestGenesisVersions(t *testing.T) {
 		b    []byte
 		want string
 	}{
-		{"version 3", append([]byte{3}, v1[1:]...), "unknown version 3"},
+		{"version 4", append([]byte{4}, v1[1:]...), "unknown version 4"},
+		{"version 3 without its rule flags", append([]byte{3}, v1[1:]...), "truncated input"},
 		{"version 2 without rules", noRules, "version 2 without rules (version 1 is its encoding)"},
 		{"trailing", append(bytes.Clone(v1), 0), "trailing"},
 		{"short", v1[:40], "truncated input"},
@@ -59,6 +69,8 @@ func FuzzDecodeGenesis(f *testing.F) {
 	g := &Genesis{Executor: keys.PublicKey{5}, Salt: [32]byte{6}}
 	f.Add(g.Encode())
 	g.Rules = testRules(f)
+	f.Add(g.Encode())
+	g.ValidatorSet = true
 	f.Add(g.Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, err := DecodeGenesis(data)

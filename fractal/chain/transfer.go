@@ -5,6 +5,7 @@ package chain
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -141,27 +142,35 @@ func transferChanges(o *phases.Outcome) []statetree.Change {
 	return changes
 }
 
-// claimVersion is the first byte of a Claim encoding.
-const claimVersion = 1
+// Versions of a Claim encoding (its first byte): 1 with a signed
+// manifest, 2 with a manifest and its certificate (a validator set's).
+const (
+	claimVersion          = 1
+	claimCertifiedVersion = 2
+)
 
 // Claim is what an import carries: the export record, the source's signed
 // manifest (block header and signature, without the transaction list, which
 // the header's transactions hash already covers) and the inclusion proof of
 // the record's outbox entry against the manifest's final state root.
 type Claim struct {
-	Record   *ExportRecord
-	Manifest *Block // TxIDs empty: not part of the claim
-	Proof    *statetree.Proof
+	Record      *ExportRecord
+	Manifest    *Block // TxIDs empty: not part of the claim
+	Proof       *statetree.Proof
+	Certificate []byte // empty for a signed manifest (Authority.Certify reads it)
 }
 
 // Encode returns the canonical encoding: version, record, manifest
-// (header and signature), proof.
+// (header and signature), proof, and for version 2 the certificate.
 func (c *Claim) Encode() []byte {
-	w := enc.NewWriter(1024 + 32*len(c.Manifest.Roots))
-	w.U8(claimVersion)
+	w := enc.NewWriter(1024 + 32*len(c.Manifest.Roots) + len(c.Certificate))
+	w.U8(certifiedVersion(c.Certificate, claimVersion, claimCertifiedVersion))
 	w.Var(c.Record.Encode())
 	w.Var(c.Manifest.EncodeManifest())
 	w.Var(c.Proof.Encode())
+	if len(c.Certificate) > 0 {
+		w.Var(c.Certificate)
+	}
 	return w.Bytes()
 }
 
@@ -169,16 +178,18 @@ func (c *Claim) Encode() []byte {
 // VerifyClaim checks what the claim proves.
 func DecodeClaim(data []byte) (*Claim, error) {
 	r := enc.NewReader(data)
-	if v := r.U8(); r.Err() == nil && v != claimVersion {
+	v := r.U8()
+	if r.Err() == nil && v != claimVersion && v != claimCertifiedVersion {
 		return nil, fmt.Errorf("fractal: claim: unknown version %d", v)
 	}
 	rawRec := r.Var(MaxNoteBytes+128, "export record")
 	rawMan := r.Var(maxBlockBytes, "manifest")
 	rawProof := r.Var(8+32*(statetree.KeyBits+2)+statetree.KeyBits/8, "proof")
+	cert := readCertificate(r, v, claimCertifiedVersion)
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("fractal: claim: %w", err)
 	}
-	c := &Claim{}
+	c := &Claim{Certificate: cert}
 	var err error
 	if c.Record, err = DecodeExportRecord(rawRec); err != nil {
 		return nil, fmt.Errorf("fractal: claim: %w", err)
@@ -200,6 +211,35 @@ func DecodeClaim(data []byte) (*Claim, error) {
 // error is the refusal reason. Whether the source is trusted at all, and
 // with which keys, is the caller's (the trust file).
 func VerifyClaim(c *Claim, dest [32]byte, trusted []keys.PublicKey) (*phases.Import, error) {
+	return verifyClaim(c, dest, func(m *Block) error {
+		if !slices.Contains(trusted, keys.PublicKey(m.Executor)) {
+			return fmt.Errorf("the manifest is signed by %s, a key the trust file does not name for instance %x", keys.PublicKey(m.Executor), m.Instance)
+		}
+		if len(c.Certificate) != 0 {
+			return errors.New("the manifest is signed and carries a certificate too")
+		}
+		if err := VerifyBlock(m); err != nil {
+			return fmt.Errorf("the manifest's signature does not verify")
+		}
+		return nil
+	})
+}
+
+// VerifyClaimBy is VerifyClaim for a source whose trust entry names an
+// authority: its executor keys, or its validator set (package certify),
+// whose commit the claim's certificate carries.
+func VerifyClaimBy(c *Claim, dest [32]byte, auth Authority) (*phases.Import, error) {
+	return verifyClaim(c, dest, func(m *Block) error {
+		if err := auth.Certify(m, c.Certificate); err != nil {
+			return fmt.Errorf("the manifest of instance %x is not certified: %w", m.Instance, err)
+		}
+		return nil
+	})
+}
+
+// verifyClaim is VerifyClaim with certified checking the manifest once it
+// is known to be of the export's source.
+func verifyClaim(c *Claim, dest [32]byte, certified func(m *Block) error) (*phases.Import, error) {
 	rec, m := c.Record, c.Manifest
 	if rec.To != dest {
 		return nil, fmt.Errorf("export %x is addressed to instance %x, not this one", rec.ID(), rec.To)
@@ -207,11 +247,8 @@ func VerifyClaim(c *Claim, dest [32]byte, trusted []keys.PublicKey) (*phases.Imp
 	if m.Instance != rec.From {
 		return nil, fmt.Errorf("the manifest is of instance %x, not of the export's source %x", m.Instance, rec.From)
 	}
-	if !slices.Contains(trusted, keys.PublicKey(m.Executor)) {
-		return nil, fmt.Errorf("the manifest is signed by %s, a key the trust file does not name for instance %x", keys.PublicKey(m.Executor), rec.From)
-	}
-	if err := VerifyBlock(m); err != nil {
-		return nil, fmt.Errorf("the manifest's signature does not verify")
+	if err := certified(m); err != nil {
+		return nil, err
 	}
 	got, err := statetree.ProvenValue(m.StateRoot, OutboxKey(rec.TxID, rec.Index), c.Proof)
 	if err != nil {

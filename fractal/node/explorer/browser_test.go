@@ -99,9 +99,20 @@ func (b *browser) open(path string) int64 {
 }
 
 // text is the text of the first element sel (CSS) matches, waiting for it.
+// It reads through script rather than by DevTools node IDs, which a page
+// that is being replaced (a navigation) or updated (a live page) can
+// invalidate between finding a node and reading it.
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	return run(b, chromedp.TextContent(chromedp.CSS(sel)))
+	js := fmt.Sprintf(`(function () { var e = document.querySelector(%q); return e === null ? null : e.textContent; })()`, sel)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if got := run(b, chromedp.Evaluate[*string](js)); got != nil {
+			return *got
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("browser: no element %s on %s", sel, run(b, chromedp.Location()))
+		}
+	}
 }
 
 func (b *browser) count(sel string) int {
@@ -113,7 +124,14 @@ func (b *browser) count(sel string) int {
 // that page has the element wait.
 func (b *browser) click(sel, wait string) string {
 	b.t.Helper()
-	run(b, chromedp.Steps(chromedp.Click(chromedp.CSS(sel)), chromedp.WaitReady(chromedp.CSS(wait))))
+	before := run(b, chromedp.Location())
+	run(b, chromedp.Click(chromedp.CSS(sel)))
+	js := fmt.Sprintf(`location.href !== %q && document.readyState === "complete" && document.querySelector(%q) !== null`, before, wait)
+	for deadline := time.Now().Add(20 * time.Second); !run(b, chromedp.Evaluate[bool](js)); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("browser: clicking %s on %s led to no page with %s", sel, before, wait)
+		}
+	}
 	return strings.TrimPrefix(run(b, chromedp.Location()), b.base)
 }
 

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/txtar"
+)
+
+// freeDevnetPort returns a base port whose 2n ports are free on
+// 127.0.0.1..n now (fractal devnet's layout).
+func freeDevnetPort(t *testing.T, n int) int {
+	t.Helper()
+	for range 50 {
+		base, ok := 20000+2*rand.IntN(20000), true
+		for i := 0; i < 2*n && ok; i++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:%d", i/2+1, base+i))
+			if ok = err == nil; ok {
+				l.Close()
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free ports on loopback")
+	return 0
+}
+
+// TestDevnetProcesses is a validator-set instance run as four processes,
+// as "make devnet" runs it: fractal devnet writes the homes, fractal
+// validator run runs three and fractal node the fourth; code and a mint go in through one validator's
+// RPC, a certified proof comes out of another and checks offline against
+// trust.json alone and not against another set; SIGTERM stops each
+// (exit 0) and the homes show the same block.
+func TestDevnetProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four validator processes")
+	}
+	dir := t.TempDir()
+	ar, err := txtar.ParseFile("testdata/scripts/instance_mint_transfer.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := freeDevnetPort(t, 4)
+	out := mustFractal(t, dir, "devnet", "--validators", "4", "--out", "net", "--base-port", fmt.Sprint(base), "--timeout-commit", "300ms")
+	if !strings.Contains(out, "4 validators\n  net/v0 rpc http://127.0.0.1:") {
+		t.Fatalf("devnet:\n%s", out)
+	}
+	mustFractal(t, dir, "devnet", "--validators", "1", "--out", "other", "--base-port", fmt.Sprint(base))
+	var procs []*exec.Cmd
+	for i := range 4 {
+		verb := []string{"validator", "run"}
+		if i == 3 {
+			verb = []string{"node"} // node runs a validator's home as validator run does
+		}
+		cmd := exec.Command("fractal", append([]string{"--home", fmt.Sprintf("net/v%d", i)}, verb...)...)
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		for i, p := range procs {
+			p.Process.Signal(syscall.SIGTERM)
+			done := make(chan error, 1)
+			go func() { done <- p.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("validator %d: %v", i, err)
+				}
+			case <-time.After(30 * time.Second):
+				p.Process.Kill() // only the process this test started
+				t.Errorf("validator %d did not stop on SIGTERM", i)
+			}
+		}
+	}
+	defer stop()
+	// The validators need a moment to listen.
+	retry := func(what string, args ...string) string {
+		t.Helper()
+		deadline := time.Now().Add(40 * time.Second)
+		for {
+			out, errOut, code, _ := fractalCmd(t, dir, time.Minute, args...)
+			if code == 0 {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: exit %d: %s", what, code, errOut)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	retry("deploy", "--home", "net/v0", "validator", "deploy", "allow.lua")
+	retry("deploy", "--home", "net/v0", "validator", "deploy", "owner.lua")
+	key := "/ea247e820cda9e68c4b2268fe9ff4f376a32f82a422a8c0cdd274ce08048cc34/8fea4092d39867c4ad83aaf5cb83dec5a3fdf1fa9df282fed8b5a060d91acf27/636f696e31"
+	// The mint is refused in its block until the code's block committed;
+	// it is handed in again until a proof shows its note.
+	for try := 0; ; try++ {
+		fractalCmd(t, dir, time.Minute, "--home", "net/v1", "validator", "submit", "mint.json", "--key", "alice.key")
+		proof := fmt.Sprintf("coin1-%d.proof", try)
+		var got struct{ Live bool }
+		if err := json.Unmarshal([]byte(retry("prove", "--home", "net/v2", "validator", "prove", "--key", key, "--out", proof, "--json")), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Live {
+			out := mustFractal(t, dir, "check-proof", proof, "--trust", "net/trust.json")
+			if !strings.HasPrefix(out, "valid: note ") || !strings.Contains(out, " lives at "+key+" in instance ") {
+				t.Fatalf("check-proof:\n%s", out)
+			}
+			_, errOut, code, _ := fractalCmd(t, dir, time.Minute, "check-proof", proof, "--trust", "other/trust.json")
+			if code != 1 || !strings.HasPrefix(errOut, "fractal: check proof: the proof is for instance ") {
+				t.Fatalf("another instance's trust entry: exit %d, %s", code, errOut)
+			}
+			break
+		}
+		if try == 20 {
+			t.Fatal("the mint never committed")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	_, errOut, code, _ := fractalCmd(t, dir, time.Minute, "--home", "net/v3", "validator", "submit", "mint.json", "--key", "alice.key")
+	if code != 1 || !strings.Contains(errOut, "refused the transaction (code 12): fractal: check ") || !strings.HasSuffix(errOut, "replayed transaction: already executed in block 1\n") {
+		t.Fatalf("replay: exit %d, %s", code, errOut)
+	}
+	stop()
+	var blocks []string
+	for i := range 4 {
+		out := mustFractal(t, dir, "--home", fmt.Sprintf("net/v%d", i), "block", "1")
+		if !strings.Contains(out, "(certified by their commit, not signed)") {
+			t.Fatalf("block on v%d:\n%s", i, out)
+		}
+		blocks = append(blocks, out)
+		if out := mustFractal(t, dir, "--home", fmt.Sprintf("net/v%d", i), "evidence"); out != "0 misbehaviours\n" {
+			t.Fatalf("evidence on v%d: %s", i, out)
+		}
+	}
+	for i := 1; i < 4; i++ {
+		if blocks[i] != blocks[0] {
+			t.Fatalf("v%d's block 1 differs from v0's:\n%s\n%s", i, blocks[i], blocks[0])
+		}
+	}
+}

@@ -1,0 +1,277 @@
+// Package certify holds what a validator-set instance's blocks answer to:
+// its validator set (fixed at genesis), the chain ID its CometBFT network
+// signs under, the app hash a block's manifest becomes, and certificates —
+// a CometBFT signed header and the commit of more than two thirds of the
+// voting power that signed it — checked offline against a trusted set.
+// It needs no store: a wallet, a light client or another instance checks
+// a validator set's manifests with it as chain.VerifyBlock checks an
+// executor's signature.
+//
+// Formats: docs/formats/validator-set.md; decisions 121 and 123.
+package certify
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
+	"github.com/cometbft/cometbft/types"
+
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/enc"
+)
+
+// Bounds on a validator set read from outside (a trust file, a store).
+const (
+	MaxValidators = 1000
+	// MaxPower bounds one validator's voting power, so that a full set's
+	// total stays within CometBFT's types.MaxTotalVotingPower.
+	MaxPower = types.MaxTotalVotingPower / MaxValidators
+	// MaxCertificateBytes bounds a certificate: a header and a commit with
+	// one signature of about 110 bytes per validator.
+	MaxCertificateBytes = 1 << 20
+	maxNameBytes        = 64
+)
+
+// ChainID is the CometBFT chain ID of the validator-set instance id:
+// "fractal-" and the first 8 bytes of the ID in hex. Every vote and commit
+// of its network signs it, so a commit of one instance never certifies a
+// block of another.
+func ChainID(id [32]byte) string { return "fractal-" + hex.EncodeToString(id[:8]) }
+
+// AppHash is what a validator-set instance hands CometBFT as its app hash
+// after a block: the hash of its head manifest (chain.Block.Hash), which
+// commits to the instance, the height, the previous manifest, the
+// transactions, the state root after each of them, the final state root
+// and the commitment-tree root. A CometBFT block that accepts no
+// transaction leaves it unchanged.
+func AppHash(b *chain.Block) []byte { h := b.Hash(); return h[:] }
+
+// A Validator is one member of a set: its CometBFT consensus key
+// (ed25519), its voting power and a name for people.
+type Validator struct {
+	PubKey [ed25519.PubKeySize]byte
+	Power  int64
+	Name   string
+}
+
+// CometKey is the validator's key as CometBFT's type.
+func (v Validator) CometKey() ed25519.PubKey { return append(ed25519.PubKey(nil), v.PubKey[:]...) }
+
+// Address is the validator's CometBFT address (20 bytes).
+func (v Validator) Address() []byte { return v.CometKey().Address() }
+
+// A ValidatorSet is a fixed set of validators: the authority of a
+// validator-set instance (it implements chain.Authority).
+type ValidatorSet struct {
+	vals []Validator // in the order given
+	set  *types.ValidatorSet
+	hash [32]byte
+}
+
+// NewValidatorSet checks vals (1 to MaxValidators, each power in
+// 1..MaxPower, no key twice, names of at most 64 bytes) and returns their set.
+func NewValidatorSet(vals []Validator) (*ValidatorSet, error) {
+	if len(vals) == 0 || len(vals) > MaxValidators {
+		return nil, fmt.Errorf("certify: a validator set holds 1 to %d validators, not %d", MaxValidators, len(vals))
+	}
+	cv := make([]*types.Validator, len(vals))
+	for i, v := range vals {
+		switch {
+		case v.Power < 1 || v.Power > MaxPower:
+			return nil, fmt.Errorf("certify: validator %d: power %d outside 1..%d", i+1, v.Power, int64(MaxPower))
+		case len(v.Name) > maxNameBytes:
+			return nil, fmt.Errorf("certify: validator %d: name longer than %d bytes", i+1, maxNameBytes)
+		case slices.ContainsFunc(vals[:i], func(w Validator) bool { return w.PubKey == v.PubKey }):
+			return nil, fmt.Errorf("certify: validator %d: key %s appears twice", i+1, base64.StdEncoding.EncodeToString(v.PubKey[:]))
+		}
+		cv[i] = types.NewValidator(v.CometKey(), v.Power)
+	}
+	set := types.NewValidatorSet(cv) // cannot fail on what was checked above
+	vs := &ValidatorSet{vals: slices.Clone(vals), set: set}
+	copy(vs.hash[:], set.Hash())
+	return vs, nil
+}
+
+// Hash is CometBFT's hash of the set (types.ValidatorSet.Hash: a Merkle
+// root over each validator's key and power), which every CometBFT header
+// carries as ValidatorsHash. A validator-set instance's genesis descriptor
+// and every manifest name it where a solo instance names its executor key.
+func (vs *ValidatorSet) Hash() [32]byte { return vs.hash }
+
+// Validators returns the validators in the order the set was made with.
+func (vs *ValidatorSet) Validators() []Validator { return slices.Clone(vs.vals) }
+
+// Comet returns a copy of the set as CometBFT's type.
+func (vs *ValidatorSet) Comet() *types.ValidatorSet { return vs.set.Copy() }
+
+// TotalPower is the sum of the validators' voting power.
+func (vs *ValidatorSet) TotalPower() int64 { return vs.set.TotalVotingPower() }
+
+// validatorSetVersion is the first byte of a validator set's encoding.
+const validatorSetVersion = 1
+
+// Encode returns the canonical encoding: version, count, then per
+// validator its key, power and name.
+func (vs *ValidatorSet) Encode() []byte {
+	w := enc.NewWriter(8 + 64*len(vs.vals))
+	w.U8(validatorSetVersion)
+	w.U32(uint32(len(vs.vals)))
+	for _, v := range vs.vals {
+		w.Fixed(v.PubKey[:])
+		w.U64(uint64(v.Power))
+		w.String(v.Name)
+	}
+	return w.Bytes()
+}
+
+// DecodeValidatorSet parses and checks a validator set's encoding.
+func DecodeValidatorSet(data []byte) (*ValidatorSet, error) {
+	r := enc.NewReader(data)
+	if v := r.U8(); r.Err() == nil && v != validatorSetVersion {
+		return nil, fmt.Errorf("certify: validator set: unknown version %d", v)
+	}
+	n := r.Count(MaxValidators, "validators")
+	vals := make([]Validator, n)
+	for i := range vals {
+		r.Into(vals[i].PubKey[:])
+		p := r.U64()
+		if p > uint64(MaxPower) {
+			p = 0 // refused below with its index
+		}
+		vals[i].Power = int64(p)
+		vals[i].Name = r.String(maxNameBytes, "name")
+	}
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("certify: validator set: %w", err)
+	}
+	return NewValidatorSet(vals)
+}
+
+// validatorJSON is one validator in a set's JSON form.
+type validatorJSON struct {
+	PubKey string `json:"pub_key"` // standard base64 of the ed25519 key
+	Power  int64  `json:"power"`
+	Name   string `json:"name,omitempty"`
+}
+
+type setJSON struct {
+	Hash       string          `json:"hash"` // lower-case hex of Hash, checked when read
+	Validators []validatorJSON `json:"validators"`
+}
+
+// MarshalJSON writes {"hash": …, "validators": [{"pub_key", "power", "name"}…]}.
+func (vs *ValidatorSet) MarshalJSON() ([]byte, error) {
+	j := setJSON{Hash: hex.EncodeToString(vs.hash[:])}
+	for _, v := range vs.vals {
+		j.Validators = append(j.Validators, validatorJSON{PubKey: base64.StdEncoding.EncodeToString(v.PubKey[:]), Power: v.Power, Name: v.Name})
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, refusing unknown fields and
+// a hash that is not the set's.
+func (vs *ValidatorSet) UnmarshalJSON(raw []byte) error {
+	var j setJSON
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return fmt.Errorf("certify: validator set: %w", err)
+	}
+	if len(j.Validators) > MaxValidators {
+		return fmt.Errorf("certify: a validator set holds 1 to %d validators, not %d", MaxValidators, len(j.Validators))
+	}
+	vals := make([]Validator, len(j.Validators))
+	for i, v := range j.Validators {
+		k, err := base64.StdEncoding.DecodeString(v.PubKey)
+		if err != nil || len(k) != ed25519.PubKeySize {
+			return fmt.Errorf("certify: validator %d: pub_key is not a base64 ed25519 key", i+1)
+		}
+		copy(vals[i].PubKey[:], k)
+		vals[i].Power, vals[i].Name = v.Power, v.Name
+	}
+	got, err := NewValidatorSet(vals)
+	if err != nil {
+		return err
+	}
+	if h := hex.EncodeToString(got.hash[:]); h != j.Hash {
+		return fmt.Errorf("certify: validator set: hash %q given, the validators hash to %s", j.Hash, h)
+	}
+	*vs = *got
+	return nil
+}
+
+// certificateVersion is the first byte of a certificate's encoding.
+const certificateVersion = 1
+
+// EncodeCertificate returns the certificate made of sh (a header and a
+// commit for it): version, then the SignedHeader's protobuf encoding.
+func EncodeCertificate(sh *types.SignedHeader) ([]byte, error) {
+	raw, err := sh.ToProto().Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("certify: certificate: %w", err)
+	}
+	return append([]byte{certificateVersion}, raw...), nil
+}
+
+// DecodeCertificate parses a certificate; it checks the encoding only
+// (Certify checks what it certifies).
+func DecodeCertificate(cert []byte) (*types.SignedHeader, error) {
+	switch {
+	case len(cert) == 0:
+		return nil, errors.New("certify: no certificate: a validator set's block is certified by a commit, not signed")
+	case len(cert) > MaxCertificateBytes:
+		return nil, fmt.Errorf("certify: certificate of %d bytes, limit %d", len(cert), MaxCertificateBytes)
+	case cert[0] != certificateVersion:
+		return nil, fmt.Errorf("certify: certificate: unknown version %d", cert[0])
+	}
+	var p cmtproto.SignedHeader
+	if err := p.Unmarshal(cert[1:]); err != nil {
+		return nil, fmt.Errorf("certify: certificate: %w", err)
+	}
+	sh, err := types.SignedHeaderFromProto(&p)
+	if err != nil {
+		return nil, fmt.Errorf("certify: certificate: %w", err)
+	}
+	if sh.Header == nil || sh.Commit == nil {
+		return nil, errors.New("certify: certificate: no header or no commit")
+	}
+	return sh, nil
+}
+
+// Certify checks that cert certifies b: b names this set (its Executor
+// field holds the set's hash), and cert is a CometBFT header of b's
+// instance's chain (ChainID) signed by this set, carrying b's app hash,
+// with a commit for exactly that header by more than two thirds of the
+// set's voting power, every signature in it checked. It implements
+// chain.Authority. With a set fixed at genesis this is all a light client
+// needs: no trusted header, no trusting period (decision 123).
+func (vs *ValidatorSet) Certify(b *chain.Block, cert []byte) error {
+	if b.Executor != vs.hash {
+		return fmt.Errorf("certify: block %d names validator set %x, not the trusted %x", b.Height, b.Executor[:8], vs.hash[:8])
+	}
+	sh, err := DecodeCertificate(cert)
+	if err != nil {
+		return err
+	}
+	chainID := ChainID(b.Instance)
+	if err := sh.ValidateBasic(chainID); err != nil {
+		return fmt.Errorf("certify: certificate: %w", err)
+	}
+	if !bytes.Equal(sh.ValidatorsHash, vs.hash[:]) {
+		return fmt.Errorf("certify: the certificate's header was made by validator set %X, not the trusted one", []byte(sh.ValidatorsHash))
+	}
+	if err := vs.set.VerifyCommitLightAllSignatures(chainID, sh.Commit.BlockID, sh.Height, sh.Commit); err != nil {
+		return fmt.Errorf("certify: the certificate's commit: %w", err)
+	}
+	if want := AppHash(b); !bytes.Equal(sh.AppHash, want) {
+		return fmt.Errorf("certify: the header of height %d carries app hash %X, block %d's manifest hashes to %X", sh.Height, []byte(sh.AppHash), b.Height, want)
+	}
+	return nil
+}

@@ -1,0 +1,448 @@
+package fractal
+
+// A validator-set instance (decision 121): its blocks are chosen, ordered
+// and certified by a consensus engine (CometBFT, package fractal/abci),
+// which hands each decided block in as raw transactions. The stages are
+// the solo instance's: admission of a raw transaction (pending.go),
+// ExecuteDecided = Execute after the checks a handed-in block needs, and
+// Decision.Commit = Commit without Sign, recording the engine's height.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/certify"
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/badgerdb"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/vp"
+)
+
+// errValidatorSet refuses, on a validator-set instance, what only a solo
+// instance does by itself: its blocks, code and mempool come from its
+// validators' consensus.
+func (in *Instance) errValidatorSet(what string) error {
+	if in.validators == nil {
+		return nil
+	}
+	return fmt.Errorf("fractal: %s: this is a validator-set instance: its blocks are made by its validators' consensus, so transactions and code go to a validator (fractal validator submit)", what)
+}
+
+// loadValidators reads a validator-set instance's set and checks it
+// against the genesis descriptor gen and the genesis block.
+func (in *Instance) loadValidators(txn *badger.Txn, gen *chain.Genesis) error {
+	raw, err := getValue(txn, metaValidators)
+	if err != nil {
+		return fmt.Errorf("validator set: %w", err)
+	}
+	vs, err := certify.DecodeValidatorSet(raw)
+	if err != nil {
+		return err
+	}
+	if vs.Hash() != gen.Executor {
+		return errors.New("the stored validator set is not the one the genesis descriptor names")
+	}
+	in.validators, in.pub = vs, vs.Hash()
+	g, err := in.blockAt(txn, 0)
+	if err != nil {
+		return err
+	}
+	if g.Executor != in.pub {
+		return errors.New("the genesis block does not name the instance's validator set")
+	}
+	return nil
+}
+
+// deployMagic starts a consensus transaction that deploys code: on a
+// validator set, code reaches every validator's registry through a block,
+// never by a local write (which would make one validator's execution
+// differ from the others').
+const deployMagic = "fractal deploy v1\x00"
+
+// DeployTx returns the consensus transaction deploying src on a
+// validator-set instance. Its code is usable from the next block on.
+func DeployTx(src []byte) []byte { return append([]byte(deployMagic), src...) }
+
+// deployed returns the code a deploy transaction carries, compiled, with
+// its hash; ok is false for any other transaction.
+func deployed(raw []byte) (src []byte, h notes.Hash, prog *vp.Program, ok bool, err error) {
+	if !bytes.HasPrefix(raw, []byte(deployMagic)) {
+		return nil, h, nil, false, nil
+	}
+	src = raw[len(deployMagic):]
+	if len(src) > chain.MaxCodeBytes {
+		return nil, h, nil, true, fmt.Errorf("code is %d bytes, limit %d", len(src), chain.MaxCodeBytes)
+	}
+	h = sha256.Sum256(src)
+	prog, err = vp.Compile(chain.CodeName(h), src)
+	return src, h, prog, true, err
+}
+
+// A DecidedBlock is a block a consensus engine decided: its raw
+// transactions in the decided order (transactions, or code deploys), and
+// what the engine adds.
+type DecidedBlock struct {
+	Height uint64   // the engine's height
+	Txs    [][]byte // as decided
+	// Misbehavior holds records of validator misbehaviour the engine
+	// reports with the block, kept in the store for "fractal evidence";
+	// opaque to the instance.
+	Misbehavior [][]byte
+	// Verified reports the transactions (their encodings) whose signatures
+	// this process already checked, so that execution does not check them
+	// again; nil checks all.
+	Verified func(raw []byte) bool
+}
+
+// A DecidedResult is what became of one raw transaction of a decided
+// block: a transaction with its receipt (accepted or refused) and the
+// state root after it; a deploy with the hash of its code; or a refusal of
+// bytes that are neither (Refused).
+type DecidedResult struct {
+	Tx       *phases.Tx
+	Receipt  *phases.Receipt
+	Root     [32]byte // state root after it (an accepted transaction)
+	Deploy   bool     // a deploy: Deployed when accepted, else Refused
+	Deployed *notes.Hash
+	Refused  error // a deploy or undecodable bytes, refused
+}
+
+// A Decision is a decided block executed and not yet committed: one result
+// per raw transaction and the app hash the block leads to (certify.AppHash
+// of the head block after it, unchanged when it accepts nothing). Commit
+// or Discard it; no other block may be committed in between.
+type Decision struct {
+	Height  uint64
+	Results []DecidedResult
+	AppHash [32]byte
+	Sealed  *Sealed // the block (nil when nothing was accepted) and receipts
+
+	in      *Instance
+	commit  *Commit
+	x       *Execution
+	deploys []decidedCode
+	records [][]byte
+}
+
+type decidedCode struct {
+	h    notes.Hash
+	src  []byte
+	prog *vp.Program
+}
+
+// ExecuteDecided is the execution stage for a block a consensus engine
+// decided, on a validator-set instance. Each raw transaction is a code
+// deploy or a transaction; a transaction is refused in admission, before
+// phases 1–3, when it does not decode, breaks the instance's limits
+// (max_tx_bytes, max_block_gas: its form is checked as at submission),
+// was executed before, or repeats one earlier in the block. The others run
+// through Execute against the committed store, their effects streaming
+// into the block's write (nothing is committed). Every outcome is a
+// result, never an error: an error means the store failed, and this
+// validator cannot go on honestly.
+func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decision, error) {
+	if in.validators == nil {
+		return nil, errors.New("fractal: execute decided: not a validator-set instance")
+	}
+	view := in.db.NewTransaction(false)
+	defer view.Discard()
+	p := &Proposal{Producer: in.pub}
+	var err error
+	if p.Parent, err = in.headBlock(view); err != nil {
+		return nil, fmt.Errorf("fractal: execute decided: %w", err)
+	}
+	dc := &Decision{Height: d.Height, Results: make([]DecidedResult, len(d.Txs)), in: in, records: d.Misbehavior}
+	pos := make([]int, 0, len(d.Txs)) // the index in d.Txs of each of p.Txs
+	seen := make(map[notes.Hash]bool, len(d.Txs))
+	for i, raw := range d.Txs {
+		r := &dc.Results[i]
+		if src, h, prog, ok, err := deployed(raw); ok {
+			if r.Deploy, r.Refused = true, err; err == nil {
+				r.Deployed = &h
+				dc.deploys = append(dc.deploys, decidedCode{h, src, prog})
+			}
+			continue
+		}
+		tx, err := in.decodeDecided(view, raw, seen)
+		if tx == nil {
+			r.Refused = err
+			continue
+		}
+		r.Tx = tx
+		if err != nil {
+			rc := phases.Receipt{TxID: tx.ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: err.Error()}
+			r.Receipt = &rc
+			continue
+		}
+		if d.Verified != nil && d.Verified(raw) {
+			tx.MarkVerified()
+		}
+		p.Txs, pos = append(p.Txs, tx), append(pos, i)
+	}
+	dc.commit = in.BeginCommit(p)
+	dc.x, err = in.execute(ctx, badgerdb.KV{Txn: view}, p, func(res *TxResult) error {
+		r := &dc.Results[pos[res.Index]]
+		r.Receipt, r.Root = &res.Outcome.Receipt, res.Root
+		return dc.commit.Apply(res)
+	})
+	if err != nil {
+		dc.commit.Discard()
+		return nil, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
+	dc.AppHash = p.Parent.Hash()
+	if b := dc.x.Block; b != nil {
+		dc.AppHash = b.Hash()
+	}
+	return dc, nil
+}
+
+// decodeDecided decodes one raw transaction of a decided block and runs
+// the checks a block handed in needs before it may run (a solo
+// instance's queue only holds transactions that passed them): nil and the
+// reason for bytes that do not decode; the transaction and the reason
+// when its form breaks the instance's limits, it was executed in an
+// earlier block, or it repeats one of this block (seen).
+func (in *Instance) decodeDecided(view *badger.Txn, raw []byte, seen map[notes.Hash]bool) (*phases.Tx, error) {
+	if len(raw) > in.cfg.MaxTxBytes {
+		return nil, fmt.Errorf("transaction is %d bytes, limit %d", len(raw), in.cfg.MaxTxBytes)
+	}
+	tx, err := phases.DecodeTx(raw)
+	if err != nil {
+		return nil, err
+	}
+	id := tx.ID()
+	if _, err := in.checkForm(tx); err != nil {
+		return tx, err
+	}
+	if seen[id] {
+		return tx, errors.New("replayed transaction: it appears earlier in this block")
+	}
+	seen[id] = true
+	return tx, checkExecuted(view, id)
+}
+
+// checkExecuted refuses a transaction ID that an earlier block executed.
+func checkExecuted(txn *badger.Txn, id notes.Hash) error {
+	raw, err := getValue(txn, hashKey(prefixTx, id))
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return nil
+	case err != nil:
+		return err
+	case len(raw) < 8:
+		return fmt.Errorf("transaction index entry has %d bytes", len(raw))
+	}
+	return fmt.Errorf("replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
+}
+
+// Commit is the commit stage of the decision: with the block's effects it
+// writes the engine's height as the last decided one, the height at which
+// the block (if any) was made, the misbehaviour records and the deployed
+// code, in one atomic write, unsigned (the engine's commit certifies it).
+func (dc *Decision) Commit(ctx context.Context) (*Sealed, error) {
+	c, in := dc.commit, dc.in
+	writes := [][2][]byte{{metaDecided, u64(dc.Height)}}
+	if b := dc.x.Block; b != nil {
+		writes = append(writes, [2][]byte{decidedKey(decidedBlock, u64(b.Height)), u64(dc.Height)})
+	}
+	for i, rec := range dc.records {
+		writes = append(writes, [2][]byte{decidedKey(decidedMisbehavior, u64(dc.Height), binary.BigEndian.AppendUint32(nil, uint32(i))), rec})
+	}
+	for _, d := range dc.deploys {
+		writes = append(writes, [2][]byte{hashKey(prefixCode, d.h), d.src})
+	}
+	for _, kv := range writes {
+		if err := c.txn.Set(kv[0], kv[1]); err != nil {
+			c.Discard()
+			return nil, fmt.Errorf("fractal: commit decided block %d: %w", dc.Height, err)
+		}
+	}
+	s, err := c.Finish(ctx, dc.x, false)
+	if err != nil {
+		c.Discard()
+		return nil, fmt.Errorf("fractal: commit decided block %d: %w", dc.Height, err)
+	}
+	for _, d := range dc.deploys {
+		in.code.cache.Put(d.h, d.prog)
+	}
+	dc.Sealed = s
+	return s, nil
+}
+
+// Discard abandons the decision.
+func (dc *Decision) Discard() { dc.commit.Discard() }
+
+// Decided returns the height of the last block a consensus engine
+// decided and this validator-set instance committed (0 before the first),
+// and the app hash after it: what the engine asks of an application that
+// restarts, to replay the blocks it lacks.
+func (in *Instance) Decided() (uint64, [32]byte, error) {
+	var height uint64
+	var hash [32]byte
+	err := in.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, metaDecided)
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			return err
+		case len(raw) != 8:
+			return fmt.Errorf("last decided height has %d bytes", len(raw))
+		default:
+			height = binary.BigEndian.Uint64(raw)
+		}
+		b, err := in.headBlock(txn)
+		if err != nil {
+			return err
+		}
+		hash = b.Hash()
+		return nil
+	})
+	if err != nil {
+		return 0, hash, fmt.Errorf("fractal: decided: %w", err)
+	}
+	return height, hash, nil
+}
+
+// DecidedAt returns the height of the consensus block that made block
+// height of this validator-set instance (0 for genesis): the header of the
+// next consensus block carries its app hash, so a commit of that header or
+// of any later one before the next block certifies it.
+func (in *Instance) DecidedAt(height uint64) (uint64, error) {
+	if height == 0 {
+		return 0, nil
+	}
+	var at uint64
+	err := in.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, decidedKey(decidedBlock, u64(height)))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("no decided block made block %d", height)
+		}
+		if err != nil {
+			return err
+		}
+		if len(raw) != 8 {
+			return fmt.Errorf("decided height of block %d has %d bytes", height, len(raw))
+		}
+		at = binary.BigEndian.Uint64(raw)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fractal: %w", err)
+	}
+	return at, nil
+}
+
+// MisbehaviorRecord is one record of validator misbehaviour a consensus
+// engine reported with the block at Height.
+type MisbehaviorRecord struct {
+	Height uint64 // the engine's height of the block that reported it
+	Record []byte // as the engine's adapter encoded it
+}
+
+// Misbehavior returns every misbehaviour record stored, in the order of
+// the blocks that reported them.
+func (in *Instance) Misbehavior() ([]MisbehaviorRecord, error) {
+	var out []MisbehaviorRecord
+	err := in.db.View(func(txn *badger.Txn) error {
+		return badgerdb.KV{Txn: txn}.Scan(decidedKey(decidedMisbehavior), func(k, v []byte) error {
+			if len(k) != 2+8+4 {
+				return fmt.Errorf("misbehaviour key %x is malformed", k)
+			}
+			out = append(out, MisbehaviorRecord{Height: binary.BigEndian.Uint64(k[2:]), Record: append([]byte(nil), v...)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: misbehaviour: %w", err)
+	}
+	return out, nil
+}
+
+// SelectBlock is the Propose stage for a consensus engine: of candidates
+// (raw transactions from its mempool, in arrival order) the ones the next
+// block takes, in order. It skips what does not decode and what repeats
+// an earlier candidate, and stops before the first that would take the
+// block past max_block_txs transactions, past max_block_gas of gas limits
+// (decision 093), or that fits refuses (the engine's own byte budget).
+func (in *Instance) SelectBlock(candidates [][]byte, fits func(raw []byte) bool) [][]byte {
+	var out [][]byte
+	var gas uint64
+	seen := make(map[notes.Hash]bool, len(candidates))
+	for _, raw := range candidates {
+		if len(out) == in.cfg.MaxBlockTxs {
+			break
+		}
+		var g uint64
+		if _, _, _, ok, _ := deployed(raw); !ok {
+			tx, err := phases.DecodeTx(raw)
+			if err != nil || seen[tx.ID()] {
+				continue
+			}
+			seen[tx.ID()], g = true, tx.GasLimit
+		}
+		if gas+g > in.cfg.MaxBlockGas || !fits(raw) {
+			break
+		}
+		gas += g
+		out = append(out, raw)
+	}
+	return out
+}
+
+// CheckProposal is the check of a block another validator proposed
+// (CometBFT's ProcessProposal): nil when every validator can execute it
+// as decided. It refuses more than max_block_txs transactions, gas limits
+// adding up past max_block_gas, a deploy whose code does not compile, and
+// a transaction that does not decode, breaks the instance's limits,
+// repeats one of the block, was executed before, or is not signed by each
+// of its signers (checked for those verified does not report). It writes
+// nothing.
+func (in *Instance) CheckProposal(txs [][]byte, verified func(raw []byte) bool) error {
+	if len(txs) > in.cfg.MaxBlockTxs {
+		return fmt.Errorf("fractal: proposal of %d transactions, max_block_txs %d", len(txs), in.cfg.MaxBlockTxs)
+	}
+	var gas uint64
+	var unverified []*phases.Tx
+	var at []int
+	seen := make(map[notes.Hash]bool, len(txs))
+	err := in.db.View(func(view *badger.Txn) error {
+		for i, raw := range txs {
+			if _, _, _, ok, err := deployed(raw); ok {
+				if err != nil {
+					return fmt.Errorf("transaction %d: deploy: %w", i, err)
+				}
+				continue
+			}
+			tx, err := in.decodeDecided(view, raw, seen)
+			if err != nil {
+				return fmt.Errorf("transaction %d: %w", i, err)
+			}
+			if gas += tx.GasLimit; gas > in.cfg.MaxBlockGas {
+				return fmt.Errorf("gas limits add up past max_block_gas %d at transaction %d", in.cfg.MaxBlockGas, i)
+			}
+			if verified == nil || !verified(raw) {
+				unverified, at = append(unverified, tx), append(at, i)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for k, e := range phases.VerifyAll(unverified) {
+			if e != nil {
+				err = fmt.Errorf("transaction %d: %w", at[k], e)
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("fractal: proposal: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package fractal
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cometbft/cometbft/crypto/ed25519"
+
+	"github.com/fractalvm/fractal/fractal/certify"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// newValidatorSetFixture creates a validator-set instance of one validator
+// (its blocks come from decide, as a consensus engine hands them in) with
+// allow.lua deployed by a decided block at height 1.
+func newValidatorSetFixture(t testing.TB) *fixture {
+	t.Helper()
+	var v certify.Validator
+	copy(v.PubKey[:], ed25519.GenPrivKey().PubKey().Bytes())
+	v.Power, v.Name = 10, "v0"
+	vs, err := certify.NewValidatorSet([]certify.Validator{v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var salt [32]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir() + "/inst"
+	in, err := InitValidatorSet(home, DefaultConfig(), vs, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.db.Close() })
+	f := &fixture{in: in, home: home, alice: genKey(t), bob: genKey(t)}
+	src, err := os.ReadFile("testdata/allow.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := decide(t, in, 1, nil, DeployTx(src))
+	f.allow = *dc.Results[0].Deployed
+	return f
+}
+
+// decide executes and commits the decided block at height holding raws,
+// with the misbehaviour records given.
+func decide(t testing.TB, in *Instance, height uint64, misbehavior [][]byte, raws ...[]byte) *Decision {
+	t.Helper()
+	dc, err := in.ExecuteDecided(context.Background(), &DecidedBlock{Height: height, Txs: raws, Misbehavior: misbehavior})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return dc
+}
+
+// TestDecidedBlockResults: a decided block's raw transactions each get a
+// result in order: accepted with the state root after it, a replay of an
+// earlier block's transaction and a repeat within the block refused in
+// admission, undecodable bytes refused; the app hash is the head block's
+// hash and the engine's height is recorded.
+func TestDecidedBlockResults(t *testing.T) {
+	f := newValidatorSetFixture(t)
+	mint := f.mint(f.allow, f.allow, f.alice, "a", "1").Encode()
+	dc := decide(t, f.in, 2, nil, mint)
+	if r := dc.Results[0]; r.Receipt == nil || r.Receipt.Status != phases.Accepted || r.Root != dc.Sealed.Block.StateRoot {
+		t.Fatalf("mint: %+v", r)
+	}
+	if h := dc.Sealed.Block.Hash(); dc.AppHash != h {
+		t.Fatalf("app hash %x, head block %x", dc.AppHash, h)
+	}
+	other := f.mint(f.allow, f.allow, f.alice, "b", "2").Encode()
+	dc = decide(t, f.in, 5, nil, mint, other, other, []byte("junk"))
+	want := []string{"already executed in block 1", "", "appears earlier in this block", "decode transaction"}
+	for i, r := range dc.Results {
+		got := ""
+		switch {
+		case r.Refused != nil:
+			got = r.Refused.Error()
+		case r.Receipt.Status != phases.Accepted:
+			got = r.Receipt.Reason
+		}
+		if (want[i] == "") != (got == "") || !strings.Contains(got, want[i]) {
+			t.Errorf("result %d: %q, want %q", i, got, want[i])
+		}
+	}
+	h, hash, err := f.in.Decided()
+	if err != nil || h != 5 || hash != dc.Sealed.Block.Hash() {
+		t.Fatalf("decided %d %x %v", h, hash, err)
+	}
+	if at, err := f.in.DecidedAt(dc.Sealed.Block.Height); err != nil || at != 5 {
+		t.Fatalf("decided at %d %v", at, err)
+	}
+	// A block that accepts nothing leaves the app hash as it was.
+	if empty := decide(t, f.in, 6, nil); empty.AppHash != dc.AppHash || empty.Sealed.Block != nil {
+		t.Fatalf("empty block moved the app hash")
+	}
+}
+
+// TestRecheckDropsSpentInputs: two transactions spending one note are both
+// admitted to the mempool; after the block that executes the first, the
+// recheck drops the second (its input is gone) and a replay of the first.
+func TestRecheckDropsSpentInputs(t *testing.T) {
+	f := newValidatorSetFixture(t)
+	ctx := context.Background()
+	decide(t, f.in, 2, nil, f.mint(f.allow, f.allow, f.alice, "coin", "1").Encode())
+	first := f.move(f.allow, f.allow, f.alice, "coin", "x", "1").Encode()
+	second := f.move(f.allow, f.allow, f.alice, "coin", "y", "1").Encode()
+	p1, err := f.in.CheckPending(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := f.in.CheckPending(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.in.CheckPending(ctx, []byte("junk")); err == nil {
+		t.Fatal("junk admitted")
+	}
+	before := dumpStore(t, f.in)
+	if err := f.in.Recheck(ctx, p2); err != nil {
+		t.Fatalf("recheck before the block: %v", err)
+	}
+	if after := dumpStore(t, f.in); after != before {
+		t.Fatal("admission or recheck wrote to the store")
+	}
+	decide(t, f.in, 3, nil, first)
+	if err := f.in.Recheck(ctx, p2); err == nil || !strings.Contains(err.Error(), "its inputs are gone") {
+		t.Fatalf("second spend rechecked: %v", err)
+	}
+	if err := f.in.Recheck(ctx, p1); err == nil || !strings.Contains(err.Error(), "already executed in block") {
+		t.Fatalf("replay rechecked: %v", err)
+	}
+}
+
+// TestProposalLimits: Propose stops at max_block_gas and skips repeats;
+// a proposal over it, with a repeat, a replay, junk or a bad signature is
+// refused with its reason.
+func TestProposalLimits(t *testing.T) {
+	f := newValidatorSetFixture(t)
+	cfg := f.in.Config()
+	mk := func(key string) []byte {
+		tx := f.mint(f.allow, f.allow, f.alice, key, "1")
+		tx.GasLimit = cfg.MaxBlockGas / 2
+		return f.sign(tx, f.alice).Encode()
+	}
+	a, b, c := mk("a"), mk("b"), mk("c")
+	all := func([]byte) bool { return true }
+	if got := f.in.SelectBlock([][]byte{a, a, []byte("junk"), b, c}, all); len(got) != 2 || string(got[1]) != string(b) {
+		t.Fatalf("selected %d", len(got))
+	}
+	if err := f.in.CheckProposal([][]byte{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	bad := f.mint(f.allow, f.allow, f.alice, "d", "1")
+	bad.Signatures[0][0] ^= 1
+	decide(t, f.in, 2, nil, a)
+	for _, tc := range []struct {
+		txs  [][]byte
+		want string
+	}{
+		{[][]byte{b, c, mk("d")}, "past max_block_gas"},
+		{[][]byte{b, b}, "appears earlier in this block"},
+		{[][]byte{a}, "already executed"},
+		{[][]byte{[]byte("junk")}, "transaction 0"},
+		{[][]byte{bad.Encode()}, "signature"},
+		{[][]byte{DeployTx([]byte("return ("))}, "deploy"},
+	} {
+		if err := f.in.CheckProposal(tc.txs, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("proposal: %v, want %q", err, tc.want)
+		}
+	}
+}
+
+// TestValidatorSetRefusesLocalWrites: a validator-set instance takes its
+// blocks and code from consensus only.
+func TestValidatorSetRefusesLocalWrites(t *testing.T) {
+	f := newValidatorSetFixture(t)
+	before := dumpStore(t, f.in)
+	if _, err := f.in.Submit(f.mint(f.allow, f.allow, f.alice, "a", "1")); err == nil || !strings.Contains(err.Error(), "validator-set instance") {
+		t.Fatalf("submit: %v", err)
+	}
+	if _, err := f.in.Deploy([]byte("return true")); err == nil || !strings.Contains(err.Error(), "validator-set instance") {
+		t.Fatalf("deploy: %v", err)
+	}
+	if _, err := f.in.Seal(context.Background()); err == nil {
+		t.Fatal("seal on a validator set")
+	}
+	if after := dumpStore(t, f.in); after != before {
+		t.Fatal("a refused write changed the store")
+	}
+}
