@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
@@ -313,6 +315,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("serve never said %q; it said:\n%s", want, strings.Join(lines, "\n"))
 	}
 	seen("no encrypted batch waits for shares")
+	seen("not following the event stream (node " + s.api.URL + ": the node serves no event stream); looking every 20ms")
 	s.fix(t, "one")
 	seen("batch 1: released the shares of keyholder 4 for 1 payloads; 1 of 3 in, not yet: keyholders 1, 2, 3")
 	s.step(t, 2)
@@ -357,4 +360,130 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("%q parses and prints as %q", line, got)
 		}
 	})
+}
+
+// liveLog collects the lines Serve writes, for a test to wait on.
+type liveLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *liveLog) add(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.mu.Unlock() }
+
+func (l *liveLog) all() string { l.mu.Lock(); defer l.mu.Unlock(); return strings.Join(l.lines, "\n") }
+
+// waitFor polls ok for up to 30 s.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// Against a real node (fractal node's server, in this process), serve
+// follows the node's event stream: with a polling interval of an hour,
+// three keyholders answer a batch as soon as the node fixes it, and the
+// node opens it. When the node stops the keyholders say they lost the
+// stream and fall back to looking every interval; when it is back on the
+// same address they follow it again and answer the next batch.
+func TestServeFollowsNodeEvents(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "inst")
+	in, err := fractal.Init(home, fractal.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	homes, _ := keyholdertest.DKG(t, in.ID(), 1, 4, 3)
+	var khs []*Keyholder
+	for _, h := range homes {
+		k, err := Open(h, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		khs = append(khs, k)
+	}
+	pk := khs[0].Share.PK
+	if err := in.AttachThresholdKey(pk); err != nil {
+		t.Fatal(err)
+	}
+	instance := in.ID()
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := nodetest.Config()
+	n := nodetest.Start(t, home, cfg)
+	api, err := DialAPI(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func(n *nodetest.Node, body string) [32]byte {
+		t.Helper()
+		p, err := tfhe.Seal(pk, []byte(body), fractal.EncryptedContext(instance))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := n.Client.SubmitEncrypted(t.Context(), p.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	opened := func(n *nodetest.Node, id [32]byte) func() bool {
+		return func() bool {
+			o, _, err := n.Client.EncryptedOutcome(t.Context(), id)
+			return err == nil && o != nil
+		}
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	logs := make([]*liveLog, 3)
+	interval := time.Hour
+	for i := range 3 {
+		logs[i] = &liveLog{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			khs[i].Serve(ctx, api, interval, logs[i].add)
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	for i, l := range logs {
+		waitFor(t, fmt.Sprintf("keyholder %d to follow the stream", i+1), func() bool {
+			return strings.Contains(l.all(), "following the node's event stream")
+		})
+	}
+	id := submit(n, "first")
+	waitFor(t, "the first batch to open", opened(n, id))
+	for i, l := range logs {
+		if !strings.Contains(l.all(), "batch 1: released the shares of keyholder "+strconv.Itoa(i+1)) {
+			t.Fatalf("keyholder %d:\n%s", i+1, l.all())
+		}
+	}
+
+	// The node goes away and comes back on the same address.
+	addr := strings.TrimPrefix(n.URL, "http://")
+	n.Stop(t)
+	for i, l := range logs {
+		waitFor(t, fmt.Sprintf("keyholder %d to lose the stream", i+1), func() bool {
+			return strings.Contains(l.all(), "not following the event stream (node "+n.URL)
+		})
+	}
+	cfg.Listen = addr
+	n = nodetest.Start(t, home, cfg)
+	for i, l := range logs {
+		waitFor(t, fmt.Sprintf("keyholder %d to follow the stream again", i+1), func() bool {
+			return strings.Count(l.all(), "following the node's event stream") == 2
+		})
+	}
+	id = submit(n, "second")
+	waitFor(t, "the second batch to open", opened(n, id))
+	for i, l := range logs {
+		if !strings.Contains(l.all(), "batch 2: released the shares of keyholder "+strconv.Itoa(i+1)) {
+			t.Fatalf("keyholder %d:\n%s", i+1, l.all())
+		}
+	}
+	t.Logf("keyholder 1 said:\n%s", logs[0].all())
 }
