@@ -60,8 +60,8 @@ type dkgRun struct {
 }
 
 // runKeyholders starts `fractal keyholder dkg` for the homes in who at
-// once, each its own process, and waits for all.
-func runKeyholders(t *testing.T, dir string, n, k int, instance string, timeout time.Duration, who []int) (map[int]dkgRun, time.Duration) {
+// once, each its own process with extra flags, and waits for all.
+func runKeyholders(t *testing.T, dir string, n, k int, instance string, timeout time.Duration, who []int, extra ...string) (map[int]dkgRun, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -72,6 +72,7 @@ func runKeyholders(t *testing.T, dir string, n, k int, instance string, timeout 
 	for _, i := range who {
 		cmd := exec.CommandContext(ctx, "fractal", "--home", fmt.Sprintf("kh%d", i), "--json", "keyholder", "dkg", "--peers", "peers.json",
 			"--n", strconv.Itoa(n), "--k", strconv.Itoa(k), "--instance", instance, "--timeout", timeout.String())
+		cmd.Args = append(cmd.Args, extra...)
 		cmd.Dir = dir
 		var so, se strings.Builder
 		cmd.Stdout, cmd.Stderr = &so, &se
@@ -94,18 +95,20 @@ func runKeyholders(t *testing.T, dir string, n, k int, instance string, timeout 
 	return out, time.Since(start)
 }
 
-// homeShares lists the files under a home that read as key shares.
-func homeShares(t *testing.T, home string) []*tfhe.KeyShare {
+// sharesUnder finds every file under root that reads as a key share, by
+// its path relative to root.
+func sharesUnder(t *testing.T, root string) map[string]*tfhe.KeyShare {
 	t.Helper()
-	var out []*tfhe.KeyShare
-	err := filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+	out := map[string]*tfhe.KeyShare{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		raw, err := os.ReadFile(path)
 		if err == nil {
 			if sk, err := tfhe.DecodeKeyShare(raw); err == nil {
-				out = append(out, sk)
+				rel, _ := filepath.Rel(root, path)
+				out[rel] = sk
 			}
 		}
 		return err
@@ -114,6 +117,20 @@ func homeShares(t *testing.T, home string) []*tfhe.KeyShare {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// scriptFiles writes the files of testdata/scripts/NAME into dir.
+func scriptFiles(t *testing.T, dir, name string) {
+	t.Helper()
+	ar, err := txtar.ParseFile(filepath.Join("testdata", "scripts", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 var instanceLine = regexp.MustCompile(`initialised instance ([0-9a-f]{64})`)
@@ -164,8 +181,8 @@ func keyholderProcesses(t *testing.T, n, k int) {
 		if !strings.Contains(r.stderr, "dkg: round 4 (confirmations): every keyholder answered") {
 			t.Fatalf("keyholder %d's progress:\n%s", i, r.stderr)
 		}
-		shares := homeShares(t, filepath.Join(dir, fmt.Sprintf("kh%d", i)))
-		if len(shares) != 1 || shares[0].Index != i {
+		shares := sharesUnder(t, filepath.Join(dir, fmt.Sprintf("kh%d", i)))
+		if sk := shares["epoch-1/share.key"]; len(shares) != 1 || sk == nil || sk.Index != i {
 			t.Fatalf("home of keyholder %d holds %d shares (want exactly its own)", i, len(shares))
 		}
 	}
@@ -188,15 +205,7 @@ func keyholderProcesses(t *testing.T, n, k int) {
 	}
 	// An encrypted transfer, opened by k keyholders' shares, each made from
 	// its own home.
-	ar, err := txtar.ParseFile("testdata/scripts/encrypted_mempool.txtar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range ar.Files {
-		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	scriptFiles(t, dir, "encrypted_mempool.txtar")
 	mustFractal(t, dir, "code", "deploy", "allow.lua")
 	mustFractal(t, dir, "code", "deploy", "owner.lua")
 	mustFractal(t, dir, "tx", "submit", "mint.json", "--key", "alice.key")
