@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +25,8 @@ import (
 
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
+	"github.com/fractalvm/fractal/tfhe/dkg"
+	"github.com/fractalvm/fractal/tfhe/dkg/direct"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
 )
 
@@ -251,5 +258,117 @@ func TestKeyholderDKGOneNeverStarts(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "kh3", "epoch-1")); err == nil {
 		t.Fatal("the keyholder that never ran has a key folder")
+	}
+}
+
+// TestKeyholderDKGEquivocatorProcesses: four keyholders, k = 3; keyholders
+// 1, 3 and 4 are `fractal keyholder dkg` processes and keyholder 2 (this
+// test, with its home's key) deals twice, one deal to keyholders 1 and 3,
+// another to 4, then goes silent. The three processes pass the deals on as
+// evidence, leave keyholder 2 out and name it, reach one key and one
+// transcript, and anyone's check-transcript names keyholder 2 with the
+// same reason; the instance attaches the key.
+func TestKeyholderDKGEquivocatorProcesses(t *testing.T) {
+	dir := t.TempDir()
+	m := instanceLine.FindStringSubmatch(mustFractal(t, dir, "init"))
+	if m == nil {
+		t.Fatal("fractal init printed no instance ID")
+	}
+	instance, err := parseHash(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyholderHomes(t, dir, 4)
+	h2, err := keyholder.OpenHome(filepath.Join(dir, "kh2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := keyholder.DKGConfig{Instance: instance, Epoch: 1, Attempt: 1, N: 4, K: 3}
+	if c.Peers, err = keyholder.ReadPeers(filepath.Join(dir, "peers.json")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deals [][]byte
+	for range 2 {
+		p, err := dkg.NewParty(s, h2.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := p.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		deals = append(deals, e.Encode())
+	}
+	posted := make(chan error, 1)
+	go func() {
+		for to, deal := range map[int][]byte{1: deals[0], 3: deals[0], 4: deals[1]} {
+			if err := postUntilTaken("http://"+c.Peers.Addrs[to-1]+direct.Path, deal); err != nil {
+				posted <- fmt.Errorf("keyholder %d: %w", to, err)
+				return
+			}
+		}
+		posted <- nil
+	}()
+	runs, _ := runKeyholders(t, dir, 4, 3, m[1], 2*time.Second, []int{1, 3, 4})
+	if err := <-posted; err != nil {
+		t.Fatal(err)
+	}
+	const equivocated = "deal left out: sent two different deals (equivocation; both are in the transcript)"
+	var keyID, transcript string
+	for _, i := range []int{1, 3, 4} {
+		r := runs[i]
+		var got struct {
+			KeyID      string      `json:"key_id"`
+			Transcript string      `json:"transcript"`
+			Qualified  []int       `json:"qualified"`
+			Holders    []int       `json:"holders"`
+			Faults     []faultJSON `json:"faults"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &got) != nil {
+			t.Fatalf("keyholder %d: exit %d\nstdout %s\nstderr %s", i, r.code, r.stdout, r.stderr)
+		}
+		want := []faultJSON{{2, equivocated}, {2, "holds no share: sent no response"}}
+		if !slices.Equal(got.Qualified, []int{1, 3, 4}) || !slices.Equal(got.Holders, []int{1, 3, 4}) || !slices.Equal(got.Faults, want) ||
+			(keyID != "" && (got.KeyID != keyID || got.Transcript != transcript)) {
+			t.Fatalf("keyholder %d: %+v", i, got)
+		}
+		keyID, transcript = got.KeyID, got.Transcript
+	}
+	out := mustFractal(t, dir, "tfhe", "check-transcript", "kh4/epoch-1/transcript.bin")
+	for _, line := range []string{"transcript " + transcript + ": dealers 1, 3, 4; holders 1, 3, 4; confirmed by 1, 3, 4\n", "keyholder 2: " + equivocated + "\n"} {
+		if !strings.Contains(out, line) {
+			t.Fatalf("check-transcript:\n%s\nwant %q", out, line)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kh2", "epoch-1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the equivocating keyholder's home has an epoch folder: %v", err)
+	}
+	if out := mustFractal(t, dir, "tfhe", "attach", "--key", "kh1/epoch-1/public.key"); !strings.HasPrefix(out, "attached threshold key "+keyID+" (3 of 4, dkg)\n") {
+		t.Fatalf("attach:\n%s", out)
+	}
+}
+
+// postUntilTaken posts body to url until a keyholder's endpoint, which may
+// not be up yet, takes it (204), for up to 30 s.
+func postUntilTaken(url string, body []byte) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Post(url, "application/octet-stream", bytes.NewReader(body))
+		if err == nil {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return nil
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, msg)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
