@@ -372,17 +372,6 @@ func (l *liveLog) add(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.m
 
 func (l *liveLog) all() string { l.mu.Lock(); defer l.mu.Unlock(); return strings.Join(l.lines, "\n") }
 
-// waitFor polls ok for up to 30 s.
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if ok() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // Against a real node (fractal node's server, in this process), serve
 // follows the node's event stream: with a polling interval of an hour,
 // three keyholders answer a batch as soon as the node fixes it, and the
@@ -451,12 +440,12 @@ func TestServeFollowsNodeEvents(t *testing.T) {
 	}
 	defer func() { cancel(); wg.Wait() }()
 	for i, l := range logs {
-		waitFor(t, fmt.Sprintf("keyholder %d to follow the stream", i+1), func() bool {
+		nodetest.WaitFor(t, 30*time.Second, fmt.Sprintf("keyholder %d to follow the stream", i+1), func() bool {
 			return strings.Contains(l.all(), "following the node's event stream")
 		})
 	}
 	id := submit(n, "first")
-	waitFor(t, "the first batch to open", opened(n, id))
+	nodetest.WaitFor(t, 30*time.Second, "the first batch to open", opened(n, id))
 	for i, l := range logs {
 		if !strings.Contains(l.all(), "batch 1: released the shares of keyholder "+strconv.Itoa(i+1)) {
 			t.Fatalf("keyholder %d:\n%s", i+1, l.all())
@@ -467,19 +456,19 @@ func TestServeFollowsNodeEvents(t *testing.T) {
 	addr := strings.TrimPrefix(n.URL, "http://")
 	n.Stop(t)
 	for i, l := range logs {
-		waitFor(t, fmt.Sprintf("keyholder %d to lose the stream", i+1), func() bool {
+		nodetest.WaitFor(t, 30*time.Second, fmt.Sprintf("keyholder %d to lose the stream", i+1), func() bool {
 			return strings.Contains(l.all(), "not following the event stream (node "+n.URL)
 		})
 	}
 	cfg.Listen = addr
 	n = nodetest.Start(t, home, cfg)
 	for i, l := range logs {
-		waitFor(t, fmt.Sprintf("keyholder %d to follow the stream again", i+1), func() bool {
+		nodetest.WaitFor(t, 30*time.Second, fmt.Sprintf("keyholder %d to follow the stream again", i+1), func() bool {
 			return strings.Count(l.all(), "following the node's event stream") == 2
 		})
 	}
 	id = submit(n, "second")
-	waitFor(t, "the second batch to open", opened(n, id))
+	nodetest.WaitFor(t, 30*time.Second, "the second batch to open", opened(n, id))
 	for i, l := range logs {
 		if !strings.Contains(l.all(), "batch 2: released the shares of keyholder "+strconv.Itoa(i+1)) {
 			t.Fatalf("keyholder %d:\n%s", i+1, l.all())
