@@ -356,19 +356,10 @@ func (in *Instance) ImportedNote(id [32]byte) (notes.Hash, bool, error) {
 // nil when none waits.
 func (in *Instance) PendingPayloads() ([][]byte, error) {
 	var out [][]byte
-	err := in.db.View(func(txn *badger.Txn) error {
-		n, ok, err := waitingBatch(txn)
-		if err != nil || !ok {
-			return err
-		}
-		p, err := loadBatch(txn, n)
-		if err != nil {
-			return fmt.Errorf("encrypted batch %d: %w", n, err)
-		}
+	err := in.withWaiting(func(p *pendingBatch) {
 		for _, pl := range p.payloads {
 			out = append(out, pl.Encode())
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fractal: pending payloads: %w", err)

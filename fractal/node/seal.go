@@ -11,9 +11,10 @@ import (
 	"github.com/fractalvm/fractal/phases"
 )
 
-// sealLoop seals a block every block time while work is queued, and at once
-// while a block's worth is queued (decision 113). On Stop it returns after
-// the seal in progress.
+// sealLoop seals a block every block time while work is queued, and again
+// at once while the last block was full: cut by max_block_txs or
+// max_block_gas before what was queued when it began (decision 113). On
+// Stop it returns after the seal in progress.
 func (n *Node) sealLoop() {
 	defer close(n.sealDone)
 	tick := time.NewTicker(time.Duration(n.cfg.BlockTime))
@@ -27,11 +28,9 @@ func (n *Node) sealLoop() {
 		}
 		for n.queue.Load() > 0 || n.dirty.Load() {
 			n.dirty.Store(false)
-			if err := n.sealOnce(); err != nil {
-				break // logged; the next tick tries again
-			}
-			if n.queue.Load() < int64(n.in.Config().MaxBlockTxs) {
-				break
+			full, err := n.sealOnce()
+			if err != nil || !full {
+				break // an error is logged; the next tick tries again
 			}
 			select {
 			case <-n.stop:
@@ -42,8 +41,10 @@ func (n *Node) sealLoop() {
 	}
 }
 
-// sealOnce seals one block and tells everyone what it did.
-func (n *Node) sealOnce() error {
+// sealOnce seals one block and tells everyone what it did. full reports a
+// block that left queued some of what was queued when the seal began.
+func (n *Node) sealOnce() (full bool, err error) {
+	queued := n.queue.Load()
 	var before *fractal.Snapshot
 	if n.hub.wantsNotes() {
 		before = n.in.Snapshot()
@@ -58,11 +59,11 @@ func (n *Node) sealOnce() error {
 	if err != nil {
 		n.sealErr.Store(&err)
 		n.log.Error("seal failed", "err", err)
-		return err
+		return false, err
 	}
 	n.sealErr.Store(nil)
 	if len(s.Receipts) == 0 && !n.encryptedChanged(s.Encrypted) {
-		return nil // nothing sealed, and a batch still waits as it did
+		return false, nil // nothing sealed, and a batch still waits as it did
 	}
 	ev := &SealEvent{Height: n.Head().Height, Block: s.Block, Receipts: s.Receipts, Encrypted: s.Encrypted}
 	if s.Block != nil {
@@ -90,7 +91,7 @@ func (n *Node) sealOnce() error {
 		attrs = append(attrs, "encrypted_batch", s.Encrypted.Batch.Number, "encrypted_state", s.Encrypted.State.String())
 	}
 	n.log.Info("sealed", attrs...)
-	return nil
+	return len(s.Receipts) > 0 && int64(len(s.Receipts)) < queued, nil
 }
 
 // encryptedChanged reports whether st (an encrypted batch a seal reported,

@@ -3,8 +3,11 @@ package serve_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal/node"
+	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -178,5 +182,65 @@ func TestEventsOutliveTheReadTimeout(t *testing.T) {
 	}
 	if !st.Receive() || st.Msg().GetBlock().GetHeight() != 2 {
 		t.Fatalf("Watch after the read timeout: %v", st.Err())
+	}
+}
+
+// TestFullBlocksSealBackToBack: a block cut by max_block_gas before all
+// that was queued is followed at once by the next, not a block time later.
+// Four transfers are queued (a block's worth by max_block_txs, which
+// starts a seal) under a max_block_gas of two transfers' gas limits and a
+// block time of an hour: they commit in two blocks of two.
+func TestFullBlocksSealBackToBack(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	keys, seeds := tk.Senders(t, 4, 100)
+	tk.Close(t)
+	path := filepath.Join(tk.Home, "config.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["max_block_txs"], cfg["max_block_gas"] = 4, 2*nodetest.TransferGas
+	if raw, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ncfg := nodetest.Config()
+	ncfg.BlockTime = node.Duration(time.Hour)
+	n := nodetest.Start(t, tk.Home, ncfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := n.Client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := st.GetHead().GetHeight()
+	type result struct {
+		out *client.Outcome
+		err error
+	}
+	results := make(chan result, len(keys))
+	for i := range keys {
+		tx, _ := tk.Transfer(t, keys[i], seeds[i], nodetest.Key(t).Public(), 1)
+		go func() {
+			out, err := n.Client.Submit(ctx, tx, true)
+			results <- result{out, err}
+		}()
+	}
+	perBlock := map[uint64]int{}
+	for range keys {
+		r := <-results
+		if r.err != nil || r.out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED {
+			t.Fatalf("a transfer was not committed within 30 s of a block time of an hour: %+v %v", r.out, r.err)
+		}
+		perBlock[r.out.Height]++
+	}
+	if len(perBlock) != 2 || perBlock[head+1] != 2 || perBlock[head+2] != 2 {
+		t.Fatalf("transfers per block after head %d: %v, want two blocks of two", head, perBlock)
 	}
 }
