@@ -2,17 +2,13 @@ package release
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/internal/nodetest"
-	"github.com/fractalvm/fractal/tfhe"
-	"github.com/fractalvm/fractal/tfhe/keyholder/keyholdertest"
 )
 
 // pollOnly is a node whose event stream serve does not see: it polls.
@@ -24,31 +20,11 @@ type pollOnly struct{ Node }
 // would poll once an hour); "poll-100ms" only polls, every 100 ms. The
 // figure is the time from submission to the outcome being readable.
 func BenchmarkOpenThroughNode(b *testing.B) {
-	home := filepath.Join(b.TempDir(), "inst")
-	in, err := fractal.Init(home, fractal.DefaultConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	homes, _ := keyholdertest.DKG(b, in.ID(), 1, 4, 3)
-	var khs []*Keyholder
-	for _, h := range homes[:3] {
-		k, err := Open(h, 1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		khs = append(khs, k)
-	}
-	pk := khs[0].Share.PK
-	if err := in.AttachThresholdKey(pk); err != nil {
-		b.Fatal(err)
-	}
-	instance := in.ID()
-	if err := in.Close(); err != nil {
-		b.Fatal(err)
-	}
+	ki := newKeyedInstance(b)
+	khs := ki.khs[:3]
 	cfg := nodetest.Config()
 	cfg.BlockTime = node.Duration(10 * time.Millisecond)
-	n := nodetest.Start(b, home, cfg)
+	n := nodetest.Start(b, ki.home, cfg)
 	api, err := DialAPI(n.URL)
 	if err != nil {
 		b.Fatal(err)
@@ -71,18 +47,8 @@ func BenchmarkOpenThroughNode(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				seq++
-				p, err := tfhe.Seal(pk, []byte("payload "+strconv.Itoa(seq)), fractal.EncryptedContext(instance))
-				if err != nil {
-					b.Fatal(err)
-				}
-				id, err := n.Client.SubmitEncrypted(b.Context(), p.Encode())
-				if err != nil {
-					b.Fatal(err)
-				}
-				nodetest.WaitFor(b, 30*time.Second, "the batch to open", func() bool {
-					o, _, err := n.Client.EncryptedOutcome(b.Context(), id)
-					return err == nil && o != nil
-				})
+				id := ki.submit(b, n, "payload "+strconv.Itoa(seq))
+				nodetest.WaitFor(b, 30*time.Second, "the batch to open", opened(b, n, id))
 			}
 		})
 	}

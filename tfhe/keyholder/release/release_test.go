@@ -372,6 +372,63 @@ func (l *liveLog) add(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.m
 
 func (l *liveLog) all() string { l.mu.Lock(); defer l.mu.Unlock(); return strings.Join(l.lines, "\n") }
 
+// keyedInstance is a new instance with a 3-of-4 key attached, made by four
+// keyholders' DKG, closed for a node to open.
+type keyedInstance struct {
+	home     string
+	instance [32]byte
+	pk       *tfhe.PublicKey
+	khs      []*Keyholder
+}
+
+func newKeyedInstance(tb testing.TB) *keyedInstance {
+	tb.Helper()
+	ki := &keyedInstance{home: filepath.Join(tb.TempDir(), "inst")}
+	in, err := fractal.Init(ki.home, fractal.DefaultConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	homes, _ := keyholdertest.DKG(tb, in.ID(), 1, 4, 3)
+	for _, h := range homes {
+		k, err := Open(h, 1)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ki.khs = append(ki.khs, k)
+	}
+	ki.pk, ki.instance = ki.khs[0].Share.PK, in.ID()
+	if err := in.AttachThresholdKey(ki.pk); err != nil {
+		tb.Fatal(err)
+	}
+	if err := in.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return ki
+}
+
+// submit seals body to the key and submits it through node n; it returns
+// the payload ID.
+func (ki *keyedInstance) submit(tb testing.TB, n *nodetest.Node, body string) [32]byte {
+	tb.Helper()
+	p, err := tfhe.Seal(ki.pk, []byte(body), fractal.EncryptedContext(ki.instance))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, err := n.Client.SubmitEncrypted(tb.Context(), p.Encode())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+// opened says whether payload id's batch has opened on node n.
+func opened(tb testing.TB, n *nodetest.Node, id [32]byte) func() bool {
+	return func() bool {
+		o, _, err := n.Client.EncryptedOutcome(tb.Context(), id)
+		return err == nil && o != nil
+	}
+}
+
 // Against a real node (fractal node's server, in this process), serve
 // follows the node's event stream: with a polling interval of an hour,
 // three keyholders answer a batch as soon as the node fixes it, and the
@@ -379,51 +436,13 @@ func (l *liveLog) all() string { l.mu.Lock(); defer l.mu.Unlock(); return string
 // stream and fall back to looking every interval; when it is back on the
 // same address they follow it again and answer the next batch.
 func TestServeFollowsNodeEvents(t *testing.T) {
-	home := filepath.Join(t.TempDir(), "inst")
-	in, err := fractal.Init(home, fractal.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	homes, _ := keyholdertest.DKG(t, in.ID(), 1, 4, 3)
-	var khs []*Keyholder
-	for _, h := range homes {
-		k, err := Open(h, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		khs = append(khs, k)
-	}
-	pk := khs[0].Share.PK
-	if err := in.AttachThresholdKey(pk); err != nil {
-		t.Fatal(err)
-	}
-	instance := in.ID()
-	if err := in.Close(); err != nil {
-		t.Fatal(err)
-	}
+	ki := newKeyedInstance(t)
+	khs := ki.khs
 	cfg := nodetest.Config()
-	n := nodetest.Start(t, home, cfg)
+	n := nodetest.Start(t, ki.home, cfg)
 	api, err := DialAPI(n.URL)
 	if err != nil {
 		t.Fatal(err)
-	}
-	submit := func(n *nodetest.Node, body string) [32]byte {
-		t.Helper()
-		p, err := tfhe.Seal(pk, []byte(body), fractal.EncryptedContext(instance))
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := n.Client.SubmitEncrypted(t.Context(), p.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	opened := func(n *nodetest.Node, id [32]byte) func() bool {
-		return func() bool {
-			o, _, err := n.Client.EncryptedOutcome(t.Context(), id)
-			return err == nil && o != nil
-		}
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -444,8 +463,8 @@ func TestServeFollowsNodeEvents(t *testing.T) {
 			return strings.Contains(l.all(), "following the node's event stream")
 		})
 	}
-	id := submit(n, "first")
-	nodetest.WaitFor(t, 30*time.Second, "the first batch to open", opened(n, id))
+	id := ki.submit(t, n, "first")
+	nodetest.WaitFor(t, 30*time.Second, "the first batch to open", opened(t, n, id))
 	for i, l := range logs {
 		if !strings.Contains(l.all(), "batch 1: released the shares of keyholder "+strconv.Itoa(i+1)) {
 			t.Fatalf("keyholder %d:\n%s", i+1, l.all())
@@ -461,14 +480,14 @@ func TestServeFollowsNodeEvents(t *testing.T) {
 		})
 	}
 	cfg.Listen = addr
-	n = nodetest.Start(t, home, cfg)
+	n = nodetest.Start(t, ki.home, cfg)
 	for i, l := range logs {
 		nodetest.WaitFor(t, 30*time.Second, fmt.Sprintf("keyholder %d to follow the stream again", i+1), func() bool {
 			return strings.Count(l.all(), "following the node's event stream") == 2
 		})
 	}
-	id = submit(n, "second")
-	nodetest.WaitFor(t, 30*time.Second, "the second batch to open", opened(n, id))
+	id = ki.submit(t, n, "second")
+	nodetest.WaitFor(t, 30*time.Second, "the second batch to open", opened(t, n, id))
 	for i, l := range logs {
 		if !strings.Contains(l.all(), "batch 2: released the shares of keyholder "+strconv.Itoa(i+1)) {
 			t.Fatalf("keyholder %d:\n%s", i+1, l.all())
