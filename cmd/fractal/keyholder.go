@@ -33,7 +33,7 @@ func init() {
 	f = keyholderServeCmd.Flags()
 	f.String("node", "", "URL of the instance's node (http://HOST:PORT)")
 	f.Uint64("epoch", 1, "epoch whose share to release")
-	f.Duration("interval", time.Second, "how often to look for a batch waiting for shares")
+	f.Duration("interval", time.Second, "how often to look for a batch waiting for shares while the node's event stream is down")
 	f.Bool("once", false, "look once, release if there is a batch, and exit")
 	keyholderCmd.AddCommand(keyholderInitCmd, keyholderShowCmd, keyholderDKGCmd, keyholderServeCmd)
 	rootCmd.AddCommand(keyholderCmd)
@@ -240,9 +240,12 @@ so that it never answers two different batches under one number, nor
 another executor than the first. A refused batch stays waiting for other
 keyholders (fractal tfhe pending shows who is not yet in).
 
-It looks every --interval and prints a line on stderr whenever what it finds
-changes; SIGINT or SIGTERM stops it (exit 0). --once looks once, prints the
-result on stdout and exits (1 when the batch was refused).`,
+It follows the node's event stream (Watch) and looks as soon as the node
+fixes a batch or a batch changes; while the stream is down it looks every
+--interval (backing off up to 30s while the node fails) and tries the
+stream again. It prints a line on stderr whenever what it finds changes;
+SIGINT or SIGTERM stops it (exit 0). --once looks once, prints the result
+on stdout and exits (1 when the batch was refused).`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		dir, err := keyholderHome(cmd)

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +25,8 @@ import (
 
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
+	"github.com/fractalvm/fractal/tfhe/dkg"
+	"github.com/fractalvm/fractal/tfhe/dkg/direct"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
 )
 
@@ -60,8 +67,8 @@ type dkgRun struct {
 }
 
 // runKeyholders starts `fractal keyholder dkg` for the homes in who at
-// once, each its own process, and waits for all.
-func runKeyholders(t *testing.T, dir string, n, k int, instance string, timeout time.Duration, who []int) (map[int]dkgRun, time.Duration) {
+// once, each its own process with extra flags, and waits for all.
+func runKeyholders(t *testing.T, dir string, n, k int, instance string, timeout time.Duration, who []int, extra ...string) (map[int]dkgRun, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -72,6 +79,7 @@ func runKeyholders(t *testing.T, dir string, n, k int, instance string, timeout 
 	for _, i := range who {
 		cmd := exec.CommandContext(ctx, "fractal", "--home", fmt.Sprintf("kh%d", i), "--json", "keyholder", "dkg", "--peers", "peers.json",
 			"--n", strconv.Itoa(n), "--k", strconv.Itoa(k), "--instance", instance, "--timeout", timeout.String())
+		cmd.Args = append(cmd.Args, extra...)
 		cmd.Dir = dir
 		var so, se strings.Builder
 		cmd.Stdout, cmd.Stderr = &so, &se
@@ -94,18 +102,20 @@ func runKeyholders(t *testing.T, dir string, n, k int, instance string, timeout 
 	return out, time.Since(start)
 }
 
-// homeShares lists the files under a home that read as key shares.
-func homeShares(t *testing.T, home string) []*tfhe.KeyShare {
+// sharesUnder finds every file under root that reads as a key share, by
+// its path relative to root.
+func sharesUnder(t *testing.T, root string) map[string]*tfhe.KeyShare {
 	t.Helper()
-	var out []*tfhe.KeyShare
-	err := filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+	out := map[string]*tfhe.KeyShare{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		raw, err := os.ReadFile(path)
 		if err == nil {
 			if sk, err := tfhe.DecodeKeyShare(raw); err == nil {
-				out = append(out, sk)
+				rel, _ := filepath.Rel(root, path)
+				out[rel] = sk
 			}
 		}
 		return err
@@ -114,6 +124,20 @@ func homeShares(t *testing.T, home string) []*tfhe.KeyShare {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// scriptFiles writes the files of testdata/scripts/NAME into dir.
+func scriptFiles(t *testing.T, dir, name string) {
+	t.Helper()
+	ar, err := txtar.ParseFile(filepath.Join("testdata", "scripts", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 var instanceLine = regexp.MustCompile(`initialised instance ([0-9a-f]{64})`)
@@ -164,8 +188,8 @@ func keyholderProcesses(t *testing.T, n, k int) {
 		if !strings.Contains(r.stderr, "dkg: round 4 (confirmations): every keyholder answered") {
 			t.Fatalf("keyholder %d's progress:\n%s", i, r.stderr)
 		}
-		shares := homeShares(t, filepath.Join(dir, fmt.Sprintf("kh%d", i)))
-		if len(shares) != 1 || shares[0].Index != i {
+		shares := sharesUnder(t, filepath.Join(dir, fmt.Sprintf("kh%d", i)))
+		if sk := shares["epoch-1/share.key"]; len(shares) != 1 || sk == nil || sk.Index != i {
 			t.Fatalf("home of keyholder %d holds %d shares (want exactly its own)", i, len(shares))
 		}
 	}
@@ -188,15 +212,7 @@ func keyholderProcesses(t *testing.T, n, k int) {
 	}
 	// An encrypted transfer, opened by k keyholders' shares, each made from
 	// its own home.
-	ar, err := txtar.ParseFile("testdata/scripts/encrypted_mempool.txtar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range ar.Files {
-		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	scriptFiles(t, dir, "encrypted_mempool.txtar")
 	mustFractal(t, dir, "code", "deploy", "allow.lua")
 	mustFractal(t, dir, "code", "deploy", "owner.lua")
 	mustFractal(t, dir, "tx", "submit", "mint.json", "--key", "alice.key")
@@ -242,5 +258,117 @@ func TestKeyholderDKGOneNeverStarts(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "kh3", "epoch-1")); err == nil {
 		t.Fatal("the keyholder that never ran has a key folder")
+	}
+}
+
+// TestKeyholderDKGEquivocatorProcesses: four keyholders, k = 3; keyholders
+// 1, 3 and 4 are `fractal keyholder dkg` processes and keyholder 2 (this
+// test, with its home's key) deals twice, one deal to keyholders 1 and 3,
+// another to 4, then goes silent. The three processes pass the deals on as
+// evidence, leave keyholder 2 out and name it, reach one key and one
+// transcript, and anyone's check-transcript names keyholder 2 with the
+// same reason; the instance attaches the key.
+func TestKeyholderDKGEquivocatorProcesses(t *testing.T) {
+	dir := t.TempDir()
+	m := instanceLine.FindStringSubmatch(mustFractal(t, dir, "init"))
+	if m == nil {
+		t.Fatal("fractal init printed no instance ID")
+	}
+	instance, err := parseHash(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyholderHomes(t, dir, 4)
+	h2, err := keyholder.OpenHome(filepath.Join(dir, "kh2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := keyholder.DKGConfig{Instance: instance, Epoch: 1, Attempt: 1, N: 4, K: 3}
+	if c.Peers, err = keyholder.ReadPeers(filepath.Join(dir, "peers.json")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deals [][]byte
+	for range 2 {
+		p, err := dkg.NewParty(s, h2.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := p.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		deals = append(deals, e.Encode())
+	}
+	posted := make(chan error, 1)
+	go func() {
+		for to, deal := range map[int][]byte{1: deals[0], 3: deals[0], 4: deals[1]} {
+			if err := postUntilTaken("http://"+c.Peers.Addrs[to-1]+direct.Path, deal); err != nil {
+				posted <- fmt.Errorf("keyholder %d: %w", to, err)
+				return
+			}
+		}
+		posted <- nil
+	}()
+	runs, _ := runKeyholders(t, dir, 4, 3, m[1], 2*time.Second, []int{1, 3, 4})
+	if err := <-posted; err != nil {
+		t.Fatal(err)
+	}
+	const equivocated = "deal left out: sent two different deals (equivocation; both are in the transcript)"
+	var keyID, transcript string
+	for _, i := range []int{1, 3, 4} {
+		r := runs[i]
+		var got struct {
+			KeyID      string      `json:"key_id"`
+			Transcript string      `json:"transcript"`
+			Qualified  []int       `json:"qualified"`
+			Holders    []int       `json:"holders"`
+			Faults     []faultJSON `json:"faults"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &got) != nil {
+			t.Fatalf("keyholder %d: exit %d\nstdout %s\nstderr %s", i, r.code, r.stdout, r.stderr)
+		}
+		want := []faultJSON{{2, equivocated}, {2, "holds no share: sent no response"}}
+		if !slices.Equal(got.Qualified, []int{1, 3, 4}) || !slices.Equal(got.Holders, []int{1, 3, 4}) || !slices.Equal(got.Faults, want) ||
+			(keyID != "" && (got.KeyID != keyID || got.Transcript != transcript)) {
+			t.Fatalf("keyholder %d: %+v", i, got)
+		}
+		keyID, transcript = got.KeyID, got.Transcript
+	}
+	out := mustFractal(t, dir, "tfhe", "check-transcript", "kh4/epoch-1/transcript.bin")
+	for _, line := range []string{"transcript " + transcript + ": dealers 1, 3, 4; holders 1, 3, 4; confirmed by 1, 3, 4\n", "keyholder 2: " + equivocated + "\n"} {
+		if !strings.Contains(out, line) {
+			t.Fatalf("check-transcript:\n%s\nwant %q", out, line)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kh2", "epoch-1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the equivocating keyholder's home has an epoch folder: %v", err)
+	}
+	if out := mustFractal(t, dir, "tfhe", "attach", "--key", "kh1/epoch-1/public.key"); !strings.HasPrefix(out, "attached threshold key "+keyID+" (3 of 4, dkg)\n") {
+		t.Fatalf("attach:\n%s", out)
+	}
+}
+
+// postUntilTaken posts body to url until a keyholder's endpoint, which may
+// not be up yet, takes it (204), for up to 30 s.
+func postUntilTaken(url string, body []byte) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Post(url, "application/octet-stream", bytes.NewReader(body))
+		if err == nil {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return nil
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, msg)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

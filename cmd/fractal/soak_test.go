@@ -189,10 +189,5 @@ func verifyAndCheck(t *testing.T, home string, acked []notes.Hash, all bool) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if ok() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	nodetest.WaitFor(t, 60*time.Second, what, ok)
 }

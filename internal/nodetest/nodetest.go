@@ -317,3 +317,15 @@ func (n *Node) Stop(t testing.TB) {
 		t.Errorf("node stopped with %v", err)
 	}
 }
+
+// WaitFor calls ok every 20 ms until it holds, and fails the test naming
+// what it waited for when it does not hold within the given time.
+func WaitFor(t testing.TB, within time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}

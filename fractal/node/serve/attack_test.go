@@ -253,12 +253,7 @@ func isTimeout(err error) bool {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if ok() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	nodetest.WaitFor(t, 10*time.Second, what, ok)
 }
 
 // metric reads one unlabelled metric from the node's /metrics.

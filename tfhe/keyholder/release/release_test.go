@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
@@ -313,6 +315,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("serve never said %q; it said:\n%s", want, strings.Join(lines, "\n"))
 	}
 	seen("no encrypted batch waits for shares")
+	seen("not following the event stream (node " + s.api.URL + ": the node serves no event stream); looking every 20ms")
 	s.fix(t, "one")
 	seen("batch 1: released the shares of keyholder 4 for 1 payloads; 1 of 3 in, not yet: keyholders 1, 2, 3")
 	s.step(t, 2)
@@ -357,4 +360,138 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("%q parses and prints as %q", line, got)
 		}
 	})
+}
+
+// liveLog collects the lines Serve writes, for a test to wait on.
+type liveLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *liveLog) add(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.mu.Unlock() }
+
+func (l *liveLog) all() string { l.mu.Lock(); defer l.mu.Unlock(); return strings.Join(l.lines, "\n") }
+
+// keyedInstance is a new instance with a 3-of-4 key attached, made by four
+// keyholders' DKG, closed for a node to open.
+type keyedInstance struct {
+	home     string
+	instance [32]byte
+	pk       *tfhe.PublicKey
+	khs      []*Keyholder
+}
+
+func newKeyedInstance(tb testing.TB) *keyedInstance {
+	tb.Helper()
+	ki := &keyedInstance{home: filepath.Join(tb.TempDir(), "inst")}
+	in, err := fractal.Init(ki.home, fractal.DefaultConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	homes, _ := keyholdertest.DKG(tb, in.ID(), 1, 4, 3)
+	for _, h := range homes {
+		k, err := Open(h, 1)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ki.khs = append(ki.khs, k)
+	}
+	ki.pk, ki.instance = ki.khs[0].Share.PK, in.ID()
+	if err := in.AttachThresholdKey(ki.pk); err != nil {
+		tb.Fatal(err)
+	}
+	if err := in.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return ki
+}
+
+// submit seals body to the key and submits it through node n; it returns
+// the payload ID.
+func (ki *keyedInstance) submit(tb testing.TB, n *nodetest.Node, body string) [32]byte {
+	tb.Helper()
+	p, err := tfhe.Seal(ki.pk, []byte(body), fractal.EncryptedContext(ki.instance))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, err := n.Client.SubmitEncrypted(tb.Context(), p.Encode())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+// opened says whether payload id's batch has opened on node n.
+func opened(tb testing.TB, n *nodetest.Node, id [32]byte) func() bool {
+	return func() bool {
+		o, _, err := n.Client.EncryptedOutcome(tb.Context(), id)
+		return err == nil && o != nil
+	}
+}
+
+// Against a real node (fractal node's server, in this process), serve
+// follows the node's event stream: with a polling interval of an hour,
+// three keyholders answer a batch as soon as the node fixes it, and the
+// node opens it. When the node stops the keyholders say they lost the
+// stream and fall back to looking every interval; when it is back on the
+// same address they follow it again and answer the next batch.
+func TestServeFollowsNodeEvents(t *testing.T) {
+	ki := newKeyedInstance(t)
+	khs := ki.khs
+	cfg := nodetest.Config()
+	n := nodetest.Start(t, ki.home, cfg)
+	api, err := DialAPI(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	logs := make([]*liveLog, 3)
+	interval := time.Hour
+	for i := range 3 {
+		logs[i] = &liveLog{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			khs[i].Serve(ctx, api, interval, logs[i].add)
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	for i, l := range logs {
+		nodetest.WaitFor(t, 30*time.Second, fmt.Sprintf("keyholder %d to follow the stream", i+1), func() bool {
+			return strings.Contains(l.all(), "following the node's event stream")
+		})
+	}
+	id := ki.submit(t, n, "first")
+	nodetest.WaitFor(t, 30*time.Second, "the first batch to open", opened(t, n, id))
+	for i, l := range logs {
+		if !strings.Contains(l.all(), "batch 1: released the shares of keyholder "+strconv.Itoa(i+1)) {
+			t.Fatalf("keyholder %d:\n%s", i+1, l.all())
+		}
+	}
+
+	// The node goes away and comes back on the same address.
+	addr := strings.TrimPrefix(n.URL, "http://")
+	n.Stop(t)
+	for i, l := range logs {
+		nodetest.WaitFor(t, 30*time.Second, fmt.Sprintf("keyholder %d to lose the stream", i+1), func() bool {
+			return strings.Contains(l.all(), "not following the event stream (node "+n.URL)
+		})
+	}
+	cfg.Listen = addr
+	n = nodetest.Start(t, ki.home, cfg)
+	for i, l := range logs {
+		nodetest.WaitFor(t, 30*time.Second, fmt.Sprintf("keyholder %d to follow the stream again", i+1), func() bool {
+			return strings.Count(l.all(), "following the node's event stream") == 2
+		})
+	}
+	id = ki.submit(t, n, "second")
+	nodetest.WaitFor(t, 30*time.Second, "the second batch to open", opened(t, n, id))
+	for i, l := range logs {
+		if !strings.Contains(l.all(), "batch 2: released the shares of keyholder "+strconv.Itoa(i+1)) {
+			t.Fatalf("keyholder %d:\n%s", i+1, l.all())
+		}
+	}
+	t.Logf("keyholder 1 said:\n%s", logs[0].all())
 }
