@@ -152,11 +152,10 @@ func (x *execution) remaining() uint64 {
 
 // seed derives a run's math.random seed from the transaction ID and the
 // run's label, so every run is deterministic and runs differ.
-func (x *execution) seed(label string) uint64 {
-	h := sha256.New()
-	h.Write(x.id[:])
-	h.Write([]byte(label))
-	return binary.BigEndian.Uint64(h.Sum(nil))
+func (x *execution) seed(label []byte) uint64 {
+	var buf [32 + 96]byte
+	h := sha256.Sum256(append(append(buf[:0], x.id[:]...), label...))
+	return binary.BigEndian.Uint64(h[:8])
 }
 
 // run runs one Lua program, within the memory budget, and adds its print
@@ -164,7 +163,7 @@ func (x *execution) seed(label string) uint64 {
 func (x *execution) run(label string, prog *vp.Program, globals map[string]any, gas uint64) (vp.Result, error) {
 	lim := limitsWithGas(gas)
 	defer runMemory.reserve(lim.MaxMemory)()
-	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed(label)})
+	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed([]byte(label))})
 	x.log(label, res.Log)
 	return res, err
 }
@@ -699,7 +698,9 @@ func (x *execution) validate() (*Outcome, error) {
 	errs := make([]error, len(list))
 	run := func(s *vp.Session, i int) {
 		defer runMemory.reserve(2 * lim.MaxMemory)() // its run and a nested Smart Lua step
-		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: lim, Seed: x.seed(list[i].pred.label())})
+		var label [64]byte
+		seed := x.seed(list[i].pred.appendLabel(label[:0]))
+		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: lim, Seed: seed})
 	}
 	// Each worker has one VM session: the transaction's notes become Lua
 	// tables once per worker, not once per predicate.
@@ -723,7 +724,9 @@ func (x *execution) validate() (*Outcome, error) {
 	var used uint64
 	for i := range list {
 		used += results[i].GasUsed
-		x.log(list[i].pred.label(), results[i].Log)
+		if len(results[i].Log) > 0 {
+			x.log(list[i].pred.label(), results[i].Log)
+		}
 	}
 	x.rc.Gas.Validity = used
 	for i := range list {
