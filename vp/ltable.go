@@ -54,3 +54,45 @@ func place(t *lua.LTable, k lua.LValue) int {
 	}
 	return 0
 }
+
+var (
+	strdictOffset = tableField("strdict", reflect.TypeFor[map[string]lua.LValue]())
+)
+
+// fillStrings stores values[i] under the string key names[i] (each an
+// lua.LString) in t, a table fresh from CreateTable(0, len(names)), in that
+// order: the table that RawSetString for each pair makes, traversed in the
+// same order, with its key list and key index allocated once at their size
+// and the boxed names reused (RawSetString grows both from empty and boxes
+// its key anew each call). A nil value is left out, as RawSetString leaves
+// it on a fresh table; a repeated name keeps its first place.
+func fillStrings(t *lua.LTable, names, values []lua.LValue) {
+	if len(names) == 0 {
+		return
+	}
+	p := unsafe.Pointer(t)
+	strdict := *(*map[string]lua.LValue)(unsafe.Add(p, strdictOffset))
+	keys := make([]lua.LValue, 0, len(names))
+	k2i := make(map[lua.LValue]int, len(names))
+	for i, k := range names {
+		if values[i] == lua.LNil {
+			continue
+		}
+		strdict[string(k.(lua.LString))] = values[i]
+		if _, dup := k2i[k]; !dup {
+			k2i[k] = len(keys)
+			keys = append(keys, k)
+		}
+	}
+	*(*[]lua.LValue)(unsafe.Add(p, keysOffset)) = keys
+	*(*map[lua.LValue]int)(unsafe.Add(p, k2iOffset)) = k2i
+}
+
+// boxed returns names as Lua strings, boxed once.
+func boxed(names ...string) []lua.LValue {
+	out := make([]lua.LValue, len(names))
+	for i, n := range names {
+		out[i] = lua.LString(n)
+	}
+	return out
+}

@@ -92,14 +92,16 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		t := L.CreateTable(0, len(x))
-		for _, n := range names {
+		keys, values := make([]lua.LValue, len(names)), make([]lua.LValue, len(names))
+		for i, n := range names {
 			lv, err := v.toLua(x[n], depth+1)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", n, err)
 			}
-			t.RawSetString(n, lv)
+			keys[i], values[i] = lua.LString(n), lv
 		}
+		t := L.CreateTable(0, len(x))
+		fillStrings(t, keys, values)
 		v.hostTable(t, len(x), &tableInfo{slots: len(x), hash: len(x), strMap: len(x) > 0})
 		return t, nil
 	case notes.Note:
@@ -143,15 +145,34 @@ func (v *vm) noteTable(n *notes.Note) *lua.LTable {
 		strs += int64(2*len(p)) + stringBytes
 	}
 	v.hostTable(prov, 0, &tableInfo{slots: np, hw: np, top: np, cap: np})
-	t := v.L.CreateTable(0, 5)
-	t.RawSetString("application", lua.LString(hex.EncodeToString(n.Application[:])))
-	t.RawSetString("key", lua.LString(n.Key))
-	t.RawSetString("owner", lua.LString(hex.EncodeToString(n.Owner[:])))
-	t.RawSetString("provenance", prov)
-	t.RawSetString("value", lua.LString(n.Value))
+	t := v.L.CreateTable(0, len(noteFields))
+	fillStrings(t, noteFields, []lua.LValue{v.hexText(&n.Application), lua.LString(n.Key), v.hexText(&n.Owner), prov, lua.LString(n.Value)})
 	v.made(5+np, strs) // its fields, provenance entries and strings
 	v.hostTable(t, 0, &tableInfo{slots: 5, hash: 5, strMap: true})
 	return t
+}
+
+// noteFields are the keys of a note table, in the order they are inserted.
+var noteFields = boxed("application", "key", "owner", "provenance", "value")
+
+// maxHexTexts bounds the hashes whose hex text a VM keeps.
+const maxHexTexts = 256
+
+// hexText is h in lower-case hex as a Lua string. The applications and
+// owners of notes are few (the deployed predicates), so the VM keeps their
+// text and its box.
+func (v *vm) hexText(h *notes.Hash) lua.LValue {
+	if s, ok := v.hexes[*h]; ok {
+		return s
+	}
+	s := lua.LValue(lua.LString(hex.EncodeToString(h[:])))
+	if len(v.hexes) < maxHexTexts {
+		if v.hexes == nil {
+			v.hexes = make(map[notes.Hash]lua.LValue)
+		}
+		v.hexes[*h] = s
+	}
+	return s
 }
 
 func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error) {

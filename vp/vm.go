@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/fractalvm/fractal/notes"
 )
 
 // maxArrayIndex replaces gopher-lua's 67108864: a store at an integer key
@@ -42,7 +44,14 @@ type vm struct {
 	sess     *Session             // the session holding this VM, if any
 	handler  *lua.LFunction       // error handler that marks errors it saw (see pcall)
 	r        *run
-	grown    bool // a run left its stack larger than bigStack: the pool drops this VM
+	grown    bool                      // a run left its stack larger than bigStack: the pool drops this VM
+	hexes    map[notes.Hash]lua.LValue // hex text of note hashes (hexText)
+	boxes    map[string]lua.LValue     // boxed global names (box)
+	patterns map[patternKey]*pattern   // compiled patterns (compiled)
+	scratch  struct {                  // reused by globals
+		names        []string
+		keys, values []lua.LValue
+	}
 }
 
 // run is the state of one Pool.Run: budgets, counters and the log.
@@ -466,13 +475,11 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 		v.r = nil
 	}()
 
-	G := L.CreateTable(0, 1+len(call.Globals)+v.sess.count())
-	G.Metatable = v.gmeta
-	G.RawSetString("_G", G)
-	L.G.Global, L.Env = G, G
-	if msg := v.setGlobals(G, call.Globals); msg != "" {
+	G, msg := v.globals(call.Globals)
+	if msg != "" {
 		return res, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: msg}
 	}
+	L.G.Global, L.Env = G, G
 	env := G
 	if hooks != nil {
 		if env, err = hooks.env(G); err != nil {
@@ -515,44 +522,73 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 	return res, nil
 }
 
-// setGlobals stores the call's globals and the session's shared ones in G
-// in sorted name order (the order pairs(_G) visits them), and returns why
-// not when one cannot be converted. In a session every table the host
-// passed is read-only.
-func (v *vm) setGlobals(G *lua.LTable, own map[string]any) string {
+// globals returns a run's table of globals: _G, then the call's globals
+// and the session's shared ones in sorted name order (the order pairs(_G)
+// visits them), or why not when one cannot be converted. In a session
+// every table the host passed is read-only.
+func (v *vm) globals(own map[string]any) (*lua.LTable, string) {
 	s := v.sess
-	names := make([]string, 0, len(own)+s.count())
+	sc := &v.scratch
+	names := sc.names[:0]
 	for n := range own {
 		names = append(names, n)
 	}
 	if s != nil {
 		if s.err != "" {
-			return s.err
+			return nil, s.err
 		}
 		for _, n := range s.names {
 			if _, dup := own[n]; dup {
-				return fmt.Sprintf("global %s: also shared by the session", n)
+				return nil, fmt.Sprintf("global %s: also shared by the session", n)
 			}
 		}
 		names = append(names, s.names...)
 	}
 	sort.Strings(names)
+	G := v.L.CreateTable(0, 1+len(names))
+	G.Metatable = v.gmeta
+	keys, values := append(sc.keys[:0], globalName), append(sc.values[:0], G)
 	for _, n := range names {
 		lv, shared := s.value(n)
 		if !shared {
 			var err error
 			if lv, err = v.toLua(own[n], 0); err != nil {
-				return fmt.Sprintf("global %s: %v", n, err)
+				return nil, fmt.Sprintf("global %s: %v", n, err)
 			}
 		}
-		G.RawSetString(n, lv)
+		keys, values = append(keys, v.box(n)), append(values, lv)
 	}
+	fillStrings(G, keys, values)
 	if s != nil {
 		for t := range v.r.tables {
 			s.readOnly[t] = true
 		}
 	}
-	return ""
+	clear(values) // the scratch slices keep no run's values
+	sc.names, sc.keys, sc.values = names[:0], keys[:0], values[:0]
+	return G, ""
+}
+
+// globalName is "_G", boxed.
+var globalName = boxed("_G")[0]
+
+// maxBoxes bounds the global names a VM keeps boxed.
+const maxBoxes = 256
+
+// box returns the global name n as a Lua string. The host passes the same
+// few names to every run, so the VM keeps each boxed.
+func (v *vm) box(n string) lua.LValue {
+	if b, ok := v.boxes[n]; ok {
+		return b
+	}
+	b := lua.LValue(lua.LString(n))
+	if len(v.boxes) < maxBoxes {
+		if v.boxes == nil {
+			v.boxes = make(map[string]lua.LValue)
+		}
+		v.boxes[n] = b
+	}
+	return b
 }
 
 // protect runs f and turns a fatal raise that escaped it into the run's error.
