@@ -634,10 +634,11 @@ func typeName(v any) string {
 
 // check is one validity predicate to run.
 type check struct {
-	pred Predicate
-	prog *vp.Program
-	app  notes.Hash  // the application asked about (a note's own for owner predicates)
-	note *notes.Note // the note asked about; nil for an application predicate
+	pred    Predicate
+	prog    *vp.Program
+	app     notes.Hash  // the application asked about (a note's own for owner predicates)
+	appText string      // app in lower-case hex
+	note    *notes.Note // the note asked about; nil for an application predicate
 }
 
 // checks lists the predicates in their fixed order: each distinct
@@ -665,6 +666,17 @@ func (x *execution) checks() []check {
 			role = RoleExport
 		}
 		list = append(list, check{pred: Predicate{Role: role, Index: uint32(i + 1), Code: n.Owner}, app: n.Application, note: n})
+	}
+	for i := range list { // the applications are few: one text each
+		c := &list[i]
+		for j := 0; j < i && c.appText == ""; j++ {
+			if list[j].app == c.app {
+				c.appText = list[j].appText
+			}
+		}
+		if c.appText == "" {
+			c.appText = hex.EncodeToString(c.app[:])
+		}
 	}
 	return list
 }
@@ -748,27 +760,28 @@ func limitsWithGas(gas uint64) vp.Limits {
 
 // sharedGlobals are the globals every predicate of the transaction sees;
 // no predicate can change them (vp.Session makes them read-only).
+// The predicate host functions (hostlib.go) are shared too: each call
+// charges the gas of the run it is called from.
 func (x *execution) sharedGlobals() map[string]any {
 	g := map[string]any{
 		"inputs": x.inputs, "outputs": x.seen, "extradata": x.tx.Extradata,
 		"signers": x.signers, "txid": x.txid,
 	}
 	x.transferGlobals(g)
+	x.host(g, StagePredicate)
 	return g
 }
 
 // predicateGlobals are the globals of one predicate run besides the shared
-// ones, with the predicate host functions (hostlib.go), which charge the
-// run's own gas.
+// ones.
 func (x *execution) predicateGlobals(c *check) map[string]any {
 	g := map[string]any{
 		"role": c.pred.Role.String(), "index": int64(c.pred.Index),
-		"application": hex.EncodeToString(c.app[:]),
+		"application": c.appText,
 	}
 	if c.note != nil {
 		g["note"] = c.note
 	}
-	x.host(g, StagePredicate)
 	return g
 }
 

@@ -102,7 +102,7 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 		}
 		t := L.CreateTable(0, len(x))
 		fillStrings(t, keys, values)
-		v.hostTable(t, len(x), &tableInfo{slots: len(x), hash: len(x), strMap: len(x) > 0})
+		v.hostTable(t, len(x), tableInfo{slots: len(x), hash: len(x), strMap: len(x) > 0})
 		return t, nil
 	case notes.Note:
 		return v.noteTable(&x), nil
@@ -144,11 +144,11 @@ func (v *vm) noteTable(n *notes.Note) *lua.LTable {
 		prov.RawSetInt(i+1, lua.LString(hex.EncodeToString(p)))
 		strs += int64(2*len(p)) + stringBytes
 	}
-	v.hostTable(prov, 0, &tableInfo{slots: np, hw: np, top: np, cap: np})
+	v.hostTable(prov, 0, tableInfo{slots: np, hw: np, top: np, cap: np})
 	t := v.L.CreateTable(0, len(noteFields))
 	fillStrings(t, noteFields, []lua.LValue{v.hexText(&n.Application), lua.LString(n.Key), v.hexText(&n.Owner), prov, lua.LString(n.Value)})
 	v.made(5+np, strs) // its fields, provenance entries and strings
-	v.hostTable(t, 0, &tableInfo{slots: 5, hash: 5, strMap: true})
+	v.hostTable(t, 0, tableInfo{slots: 5, hash: 5, strMap: true})
 	return t
 }
 
@@ -184,15 +184,14 @@ func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error
 		}
 		t.RawSetInt(i+1, lv)
 	}
-	v.hostTable(t, n, &tableInfo{slots: n, hw: n, top: n, cap: n})
+	v.hostTable(t, n, tableInfo{slots: n, hw: n, top: n, cap: n})
 	return t, nil
 }
 
 // hostTable tracks a table toLua built with its entries and counts it as
 // made.
-func (v *vm) hostTable(t *lua.LTable, entries int, ti *tableInfo) {
-	v.r.track(t, ti)
-	v.made(entries, ti.bytes())
+func (v *vm) hostTable(t *lua.LTable, entries int, ti tableInfo) {
+	v.made(entries, v.r.track(t, ti).bytes())
 }
 
 // made counts, while the run is counting them (a host function's results),

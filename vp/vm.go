@@ -44,11 +44,13 @@ type vm struct {
 	sess     *Session             // the session holding this VM, if any
 	handler  *lua.LFunction       // error handler that marks errors it saw (see pcall)
 	r        *run
-	grown    bool                      // a run left its stack larger than bigStack: the pool drops this VM
-	hexes    map[notes.Hash]lua.LValue // hex text of note hashes (hexText)
-	boxes    map[string]lua.LValue     // boxed global names (box)
-	patterns map[patternKey]*pattern   // compiled patterns (compiled)
-	scratch  struct {                  // reused by globals
+	grown    bool                       // a run left its stack larger than bigStack: the pool drops this VM
+	hexes    map[notes.Hash]lua.LValue  // hex text of note hashes (hexText)
+	boxes    map[string]lua.LValue      // boxed global names (box)
+	patterns map[patternKey]*pattern    // compiled patterns (compiled)
+	tables   map[*lua.LTable]*tableInfo // kept for the next run (keepRecords)
+	infos    []tableInfo                // kept for the next run (keepRecords)
+	scratch  struct {                   // reused by globals
 		names        []string
 		keys, values []lua.LValue
 	}
@@ -64,8 +66,9 @@ type run struct {
 	rng       uint64
 	fatal     *Error // once set, every charge raises again: the run is over
 	tables    map[*lua.LTable]*tableInfo
-	stack     int  // the most values the run placed on the stack at once (stackBytes each)
-	counting  bool // values converted from Go count as memory: a host function's results
+	infos     []tableInfo // the slab track takes records from
+	stack     int         // the most values the run placed on the stack at once (stackBytes each)
+	counting  bool        // values converted from Go count as memory: a host function's results
 }
 
 // errMark wraps an error value that went through the sandbox's error
@@ -460,7 +463,7 @@ type stepHooks struct {
 
 func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err error) {
 	L := v.L
-	r := &run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed}
+	r := &run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed, tables: v.tables, infos: v.infos}
 	v.r = r
 	// Hand out the first credit now rather than in a first refill call.
 	grant := min(uint64(refillChunk), r.remaining)
@@ -473,6 +476,7 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 		v.grown = v.grown || r.stack > bigStack
 		L.SetTop(0)
 		v.r = nil
+		v.keepRecords(r)
 	}()
 
 	G, msg := v.globals(call.Globals)
@@ -521,6 +525,20 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 	}
 	return res, nil
 }
+
+// keepRecords keeps what the run r used for its table records (track)
+// for the next run, emptied, unless the run made many tables.
+func (v *vm) keepRecords(r *run) {
+	v.tables, v.infos = nil, nil
+	if len(r.tables) <= maxKeptRecords {
+		clear(r.tables)
+		v.tables, v.infos = r.tables, r.infos[:0]
+	}
+}
+
+// maxKeptRecords bounds the table records whose map a VM keeps for its
+// next run: emptying a map costs what it once held.
+const maxKeptRecords = 1 << 10
 
 // globals returns a run's table of globals: _G, then the call's globals
 // and the session's shared ones in sorted name order (the order pairs(_G)
