@@ -37,11 +37,13 @@ func (o *overlay) apply(out *Outcome) {
 	defer o.mu.Unlock()
 	for i := range out.Spent {
 		k := out.Spent[i].StateKey()
-		o.live[k.String()] = change{key: k, text: k.String()}
+		text := k.String()
+		o.live[text] = change{key: k, text: text}
 	}
 	for i := range out.Created {
 		k := out.Created[i].StateKey()
-		o.live[k.String()] = change{key: k, text: k.String(), note: &out.Created[i]}
+		text := k.String()
+		o.live[text] = change{key: k, text: text, note: &out.Created[i]}
 	}
 	if out.Import != nil {
 		o.imp[out.Import.ExportID] = true
@@ -64,8 +66,9 @@ func (o *overlay) Imported(id notes.Hash) (bool, error) {
 }
 
 func (o *overlay) Get(k notes.StateKey) (*notes.Note, error) {
+	var buf [512]byte // most state keys' text fits: no allocation for the lookup
 	o.mu.RLock()
-	c, changed := o.live[k.String()]
+	c, changed := o.live[string(k.AppendText(buf[:0]))]
 	o.mu.RUnlock()
 	if changed {
 		return c.note, nil
