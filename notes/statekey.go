@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // StateKey is where a note lives: {provenance}/{application}/{owner}/{key}.
@@ -21,7 +22,8 @@ type StateKey struct {
 // ",", then application, owner and key in lower-case hex, separated by "/".
 // Empty provenance and an empty key render as empty parts.
 func (k StateKey) String() string {
-	return string(k.AppendText(make([]byte, 0, textSize(k.Provenance, k.Key))))
+	b := k.AppendText(make([]byte, 0, textSize(k.Provenance, k.Key)))
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: one allocation, not two
 }
 
 // AppendText appends String() to b: a caller that only compares or looks

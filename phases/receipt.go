@@ -151,8 +151,9 @@ type Receipt struct {
 }
 
 // Encode returns the canonical encoding (docs/formats/transactions.md).
-func (r *Receipt) Encode() []byte {
-	w := enc.NewWriter(128 + len(r.Reason) + 160*(len(r.Inputs)+len(r.Outputs)))
+func (r *Receipt) Encode() []byte { return enc.Copy(r.encode) }
+
+func (r *Receipt) encode(w *enc.Writer) {
 	w.U8(ReceiptVersion)
 	w.Fixed(r.TxID[:])
 	w.U8(uint8(r.Status))
@@ -168,14 +169,14 @@ func (r *Receipt) Encode() []byte {
 		w.U32(uint32(len(refs)))
 		for _, ref := range refs {
 			w.Fixed(ref.ID[:])
-			w.String(ref.Key.String())
+			var text [512]byte
+			w.Var(ref.Key.AppendText(text[:0]))
 		}
 	}
 	w.U32(uint32(len(r.Log)))
 	for _, l := range r.Log {
 		w.String(l)
 	}
-	return w.Bytes()
 }
 
 // DecodeReceipt parses a canonical receipt encoding, refusing unknown
