@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fractalvm/fractal/internal/cputime"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -147,16 +147,8 @@ func benchTransfer(b *testing.B, senders int) {
 	}
 }
 
-// cpuTime is the CPU time (user and system) the process has used, all
-// goroutines, GC and badger's included: on a shared machine a steadier
-// figure than wall-clock time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// cpuTime is the CPU time the process has used (internal/cputime).
+func cpuTime() time.Duration { return cputime.Process() }
 
 // BenchmarkReadQueue measures reading and decoding a block's worth of
 // queued transfers (Config.MaxBlockTxs), the first step of a seal.
