@@ -1,13 +1,13 @@
 package phases
 
 import (
+	"container/heap"
 	"context"
 	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/keys"
@@ -78,28 +78,22 @@ func ExecuteBlockFunc(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i
 	for _, i := range admitted {
 		done[i] = make(chan struct{})
 	}
-	var stop atomic.Bool
-	// Not a workers pool: a transaction takes one of the GOMAXPROCS slots
-	// only once its dependencies are done, so one that waits does not hold
-	// a core a later, independent transaction could use.
-	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	q := newReadyQueue(len(txs), admitted, deps)
+	// GOMAXPROCS workers take the transactions whose dependencies are done,
+	// lowest index first: one that waits holds no core, and a worker's
+	// stack, grown by the Lua runs, serves many transactions.
 	var wg sync.WaitGroup
-	for _, i := range admitted {
+	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(done[i])
-			for _, j := range deps[i] {
-				<-done[j]
-			}
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			if stop.Load() {
-				return
-			}
-			outs[i], errs[i] = execute(ov, code, pool, txs[i], true)
-			if errs[i] == nil && outs[i].Receipt.Status == Accepted {
-				ov.apply(outs[i])
+			for i := q.take(); i >= 0; i = q.take() {
+				outs[i], errs[i] = execute(ov, code, pool, txs[i], true)
+				if errs[i] == nil && outs[i].Receipt.Status == Accepted {
+					ov.apply(outs[i])
+				}
+				close(done[i])
+				q.finish(i)
 			}
 		}()
 	}
@@ -112,12 +106,94 @@ func ExecuteBlockFunc(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i
 			err = emit(i, outs[i])
 		}
 		if err != nil {
-			stop.Store(true)
+			q.stop()
 			break
 		}
 	}
 	wg.Wait()
 	return err
+}
+
+// readyQueue hands out the transactions of a block whose dependencies are
+// done, lowest index first. It is safe for concurrent use.
+type readyQueue struct {
+	mu      sync.Mutex
+	wake    sync.Cond
+	ready   indexHeap // dependencies done, not yet taken
+	waiting []int     // dependencies not yet done, by transaction
+	after   [][]int   // the transactions that wait for each
+	left    int       // not yet taken
+	stopped bool
+}
+
+func newReadyQueue(n int, admitted []int, deps map[int][]int) *readyQueue {
+	q := &readyQueue{waiting: make([]int, n), after: make([][]int, n), left: len(admitted)}
+	q.wake.L = &q.mu
+	for late, ds := range deps {
+		q.waiting[late] = len(ds)
+		for _, d := range ds {
+			q.after[d] = append(q.after[d], late)
+		}
+	}
+	for _, i := range admitted {
+		if q.waiting[i] == 0 {
+			q.ready = append(q.ready, i) // admitted is increasing: already a heap
+		}
+	}
+	return q
+}
+
+// take waits for a ready transaction and returns it, or -1 once every
+// transaction was taken or the queue was stopped.
+func (q *readyQueue) take() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.ready) == 0 && q.left > 0 && !q.stopped {
+		q.wake.Wait()
+	}
+	if q.stopped || len(q.ready) == 0 {
+		return -1
+	}
+	q.left--
+	if q.left == 0 {
+		q.wake.Broadcast() // idle workers have nothing left to wait for
+	}
+	return heap.Pop(&q.ready).(int)
+}
+
+// finish records that transaction i is done: those waiting only for it
+// become ready.
+func (q *readyQueue) finish(i int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, j := range q.after[i] {
+		if q.waiting[j]--; q.waiting[j] == 0 {
+			heap.Push(&q.ready, j)
+			q.wake.Signal()
+		}
+	}
+}
+
+// stop makes take return -1 from now on.
+func (q *readyQueue) stop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.stopped = true
+	q.wake.Broadcast()
+}
+
+// indexHeap is a min-heap of transaction indexes.
+type indexHeap []int
+
+func (h indexHeap) Len() int           { return len(h) }
+func (h indexHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h indexHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *indexHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *indexHeap) Pop() any {
+	old := *h
+	i := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return i
 }
 
 // admitAll is admit for a block: it returns, for each transaction, its
