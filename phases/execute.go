@@ -708,11 +708,12 @@ func (x *execution) validate() (*Outcome, error) {
 	lim := limitsWithGas(gas / uint64(max(len(list), 1)))
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
-	run := func(s *vp.Session, i int) {
+	run := func(s *vp.Session, own map[string]any, i int) {
 		defer runMemory.reserve(2 * lim.MaxMemory)() // its run and a nested Smart Lua step
 		var label [64]byte
 		seed := x.seed(list[i].pred.appendLabel(label[:0]))
-		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: lim, Seed: seed})
+		x.predicateGlobals(own, &list[i])
+		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: own, Limits: lim, Seed: seed})
 	}
 	// Each worker has one VM session: the transaction's notes become Lua
 	// tables once per worker, not once per predicate.
@@ -721,11 +722,13 @@ func (x *execution) validate() (*Outcome, error) {
 		w = 1
 	}
 	sessions := make([]*vp.Session, w) // made on a worker's first predicate
+	owns := make([]map[string]any, w)  // a worker's per-run globals, refilled for each run
 	_ = workers.Run(context.Background(), len(list), w, func(worker, i int) error {
 		if sessions[worker] == nil {
 			sessions[worker] = x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
+			owns[worker] = make(map[string]any, 4)
 		}
-		run(sessions[worker], i)
+		run(sessions[worker], owns[worker], i)
 		return nil
 	})
 	for _, s := range sessions {
@@ -772,17 +775,14 @@ func (x *execution) sharedGlobals() map[string]any {
 	return g
 }
 
-// predicateGlobals are the globals of one predicate run besides the shared
-// ones.
-func (x *execution) predicateGlobals(c *check) map[string]any {
-	g := map[string]any{
-		"role": c.pred.Role.String(), "index": int64(c.pred.Index),
-		"application": c.appText,
-	}
+// predicateGlobals sets g to the globals of one predicate run besides the
+// shared ones.
+func (x *execution) predicateGlobals(g map[string]any, c *check) {
+	clear(g)
+	g["role"], g["index"], g["application"] = c.pred.Role.String(), int64(c.pred.Index), c.appText
 	if c.note != nil {
 		g["note"] = c.note
 	}
-	return g
 }
 
 // verdict is "" when a predicate returned exactly true, and otherwise why

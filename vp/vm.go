@@ -405,8 +405,9 @@ func (v *vm) pcallMarked(nargs int, handler *lua.LFunction) (lua.LValue, bool) {
 // Pool keeps prepared VMs so that a call does not pay for creating one.
 // It is safe for concurrent use.
 type Pool struct {
-	mu   sync.Mutex
-	idle map[int][]*vm // by call depth limit
+	mu       sync.Mutex
+	idle     map[int][]*vm // by call depth limit
+	sessions []*Session    // closed sessions, whose maps are kept for new ones
 }
 
 // maxIdle bounds the VMs a pool keeps per depth limit.
