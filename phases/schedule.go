@@ -5,7 +5,6 @@ import (
 	"context"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -310,7 +309,11 @@ func conflictsWork(txs []*Tx, idx []int) (map[int][]int, int) {
 		prefix string
 		p      notes.Pattern
 	}
-	var entries []entry
+	n := 0
+	for _, i := range idx {
+		n += len(txs[i].Read) + len(txs[i].Write)
+	}
+	entries := make([]entry, 0, n)
 	for _, i := range idx {
 		for _, p := range txs[i].Read {
 			entries = append(entries, entry{i, false, p.Prefix(), p})
@@ -319,7 +322,7 @@ func conflictsWork(txs []*Tx, idx []int) (map[int][]int, int) {
 			entries = append(entries, entry{i, true, p.Prefix(), p})
 		}
 	}
-	sort.Slice(entries, func(a, b int) bool { return entries[a].prefix < entries[b].prefix })
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.prefix, b.prefix) })
 	deps := make(map[int][]int)
 	work, budget := 0, conflictBaseWork+conflictWorkPerPattern*len(entries)
 	for a := range entries {
