@@ -44,6 +44,9 @@ type vm struct {
 	sess     *Session             // the session holding this VM, if any
 	handler  *lua.LFunction       // error handler that marks errors it saw (see pcall)
 	r        *run
+	state    run         // what r points to during Pool.Run and Session.Run
+	mains    [4]mainFunc // main functions of programs run last (mainFunction)
+	nextMain int
 	grown    bool                       // a run left its stack larger than bigStack: the pool drops this VM
 	hexes    map[notes.Hash]lua.LValue  // hex text of note hashes (hexText)
 	boxes    map[string]lua.LValue      // boxed global names (box)
@@ -200,11 +203,23 @@ func (v *vm) refill(L *lua.LState) int {
 		v.outOfGas()
 	}
 	r.remaining -= debt
-	grant := min(uint64(refillChunk), r.remaining)
-	r.remaining -= grant
-	v.meter[0].SetValue(lua.LNumber(grant))
+	v.grant()
 	return 0
 }
+
+// grant hands the Lua-side counter up to refillChunk gas from the budget.
+func (v *vm) grant() {
+	n := min(uint64(refillChunk), v.r.remaining)
+	v.r.remaining -= n
+	if n == refillChunk {
+		v.meter[0].SetValue(fullCredit)
+	} else {
+		v.meter[0].SetValue(lua.LNumber(n))
+	}
+}
+
+// fullCredit is refillChunk as a Lua value, boxed once.
+var fullCredit lua.LValue = lua.LNumber(refillChunk)
 
 func (v *vm) outOfGas() {
 	v.exhaust()
@@ -464,12 +479,11 @@ type stepHooks struct {
 
 func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err error) {
 	L := v.L
-	r := &run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed, tables: v.tables, infos: v.infos}
+	v.state = run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed, tables: v.tables, infos: v.infos}
+	r := &v.state
 	v.r = r
 	// Hand out the first credit now rather than in a first refill call.
-	grant := min(uint64(refillChunk), r.remaining)
-	r.remaining -= grant
-	v.meter[0].SetValue(lua.LNumber(grant))
+	v.grant()
 	defer func() {
 		res.GasUsed = r.lim.Gas - r.remaining - uint64(v.credit())
 		res.Memory = r.memory
@@ -493,11 +507,8 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 		L.G.Global, L.Env = env, env
 	}
 
-	fn := L.NewFunctionFromProto(prog.proto)
+	fn := v.mainFunction(prog, hooks == nil)
 	fn.Env = env
-	for i, s := range prog.slots {
-		fn.Upvalues[i] = v.meter[s]
-	}
 	L.SetTop(0)
 	L.Push(fn)
 	var ev lua.LValue
@@ -525,6 +536,38 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 		}
 	}
 	return res, nil
+}
+
+// mainFunction returns prog as a function on this VM, its upvalues the
+// VM's meters. A VM keeps the functions of the last few small programs it
+// ran when keep says so: a Lua fragment cannot reach or change its own main
+// function (no debug library, no setfenv), and each run sets its
+// environment, so a run cannot tell.
+func (v *vm) mainFunction(prog *Program, keep bool) *lua.LFunction {
+	for _, m := range v.mains {
+		if m.prog == prog {
+			return m.fn
+		}
+	}
+	fn := v.L.NewFunctionFromProto(prog.proto)
+	for i, s := range prog.slots {
+		fn.Upvalues[i] = v.meter[s]
+	}
+	if keep && prog.size <= maxKeptProgram {
+		v.mains[v.nextMain] = mainFunc{prog, fn}
+		v.nextMain = (v.nextMain + 1) % len(v.mains)
+	}
+	return fn
+}
+
+// maxKeptProgram bounds the modelled size of a program whose function a
+// VM keeps: predicates are small, and a pooled VM should not hold a large
+// program alive.
+const maxKeptProgram = 64 << 10
+
+type mainFunc struct {
+	prog *Program
+	fn   *lua.LFunction
 }
 
 // keepRecords keeps what the run r used for its table records (track)
