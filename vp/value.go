@@ -145,15 +145,15 @@ func (v *vm) noteTable(n *notes.Note) *lua.LTable {
 		strs += int64(2*len(p)) + stringBytes
 	}
 	v.hostTable(prov, 0, tableInfo{slots: np, hw: np, top: np, cap: np})
-	t := v.L.CreateTable(0, len(noteFields))
-	fillStrings(t, noteFields, []lua.LValue{v.hexText(&n.Application), lua.LString(n.Key), v.hexText(&n.Owner), prov, lua.LString(n.Value)})
+	t := v.L.CreateTable(0, 0)
+	noteLayout.fill(t, []lua.LValue{v.hexText(&n.Application), lua.LString(n.Key), v.hexText(&n.Owner), prov, lua.LString(n.Value)})
 	v.made(5+np, strs) // its fields, provenance entries and strings
 	v.hostTable(t, 0, tableInfo{slots: 5, hash: 5, strMap: true})
 	return t
 }
 
-// noteFields are the keys of a note table, in the order they are inserted.
-var noteFields = boxed("application", "key", "owner", "provenance", "value")
+// noteLayout is the keys of a note table, in the order they are inserted.
+var noteLayout = newLayout(boxed("application", "key", "owner", "provenance", "value"))
 
 // maxHexTexts bounds the hashes whose hex text a VM keeps.
 const maxHexTexts = 256

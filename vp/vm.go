@@ -46,6 +46,7 @@ type vm struct {
 	r        *run
 	state    run         // what r points to during Pool.Run and Session.Run
 	mains    [4]mainFunc // main functions of programs run last (mainFunction)
+	layouts  []*layout   // of the globals of recent runs (layoutOf)
 	nextMain int
 	grown    bool                       // a run left its stack larger than bigStack: the pool drops this VM
 	hexes    map[notes.Hash]lua.LValue  // hex text of note hashes (hexText)
@@ -607,7 +608,7 @@ func (v *vm) globals(own map[string]any) (*lua.LTable, string) {
 		names = append(names, s.names...)
 	}
 	sort.Strings(names)
-	G := v.L.CreateTable(0, 1+len(names))
+	G := v.L.CreateTable(0, 0)
 	G.Metatable = v.gmeta
 	keys, values := append(sc.keys[:0], globalName), append(sc.values[:0], G)
 	for _, n := range names {
@@ -620,7 +621,7 @@ func (v *vm) globals(own map[string]any) (*lua.LTable, string) {
 		}
 		keys, values = append(keys, v.box(n)), append(values, lv)
 	}
-	fillStrings(G, keys, values)
+	v.layoutOf(keys).fill(G, values)
 	if s != nil {
 		for t := range v.r.tables {
 			s.readOnly[t] = true
@@ -630,6 +631,25 @@ func (v *vm) globals(own map[string]any) (*lua.LTable, string) {
 	sc.names, sc.keys, sc.values = names[:0], keys[:0], values[:0]
 	return G, ""
 }
+
+// layoutOf returns the layout of names, one the VM keeps when it has
+// seen them before: runs of the same stage pass the same globals.
+func (v *vm) layoutOf(names []lua.LValue) *layout {
+	for _, l := range v.layouts {
+		if l.same(names) {
+			return l
+		}
+	}
+	l := newLayout(names)
+	if len(v.layouts) == maxLayouts {
+		v.layouts = v.layouts[1:]
+	}
+	v.layouts = append(v.layouts, l)
+	return l
+}
+
+// maxLayouts bounds the layouts of globals a VM keeps.
+const maxLayouts = 8
 
 // globalName is "_G", boxed.
 var globalName = boxed("_G")[0]
