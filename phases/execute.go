@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"iter"
 	"runtime"
+	"slices"
 
 	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
@@ -645,14 +646,15 @@ type check struct {
 // application in order of first appearance among inputs then outputs, then
 // the owner predicate of every input, then of every output.
 func (x *execution) checks() []check {
-	var list []check
-	seen := make(map[notes.Hash]bool)
 	x.seen = x.seenOutputs()
-	all := append(append([]notes.Note{}, x.inputs...), x.seen...)
-	for _, n := range all {
-		if !seen[n.Application] {
-			seen[n.Application] = true
-			list = append(list, check{pred: Predicate{Role: RoleApplication, Code: n.Application}, app: n.Application})
+	// At most one application predicate and one owner predicate per note.
+	list := make([]check, 0, 2*(len(x.inputs)+len(x.seen)))
+	for _, group := range [][]notes.Note{x.inputs, x.seen} {
+		for i := range group {
+			app := group[i].Application
+			if !slices.ContainsFunc(list, func(c check) bool { return c.app == app }) {
+				list = append(list, check{pred: Predicate{Role: RoleApplication, Code: app}, app: app})
+			}
 		}
 	}
 	// An import's input owner predicate ran on the source, as the export's.
