@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full
+.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -41,6 +41,11 @@ fuzz:
 # prints the files, positions, refusals and unchanged results. Minutes.
 flip-full:
 	FRACTAL_FLIP_FULL=1 $(GO) test -count=1 -timeout 120m -run '^TestDamagedStoreFlips$$' -v ./fractal
+
+# The DKG among separate keyholder processes over loopback, n = 4, k = 3 and
+# n = 16, k = 11, three times each, with the wall time of each run.
+dkg-timing:
+	$(GO) test -count=3 -run '^TestKeyholderDKGProcesses$$' -v ./cmd/fractal | grep -E 'wall time|^(ok|FAIL|---)'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...

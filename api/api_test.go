@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/fractalvm/fractal/api/fractalv1"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -201,8 +201,8 @@ func TestBoundsMatchTheDecoders(t *testing.T) {
 			t.Errorf("%s.tx_json: max_len %d, phases.MaxTxJSON is %d", md.Name(), got, phases.MaxTxJSON)
 		}
 	}
-	if got := maxLen(t, (&fractalv1.DeployCodeRequest{}).ProtoReflect().Descriptor(), "code"); got != fractal.MaxCodeBytes {
-		t.Errorf("DeployCodeRequest.code: max_len %d, fractal.MaxCodeBytes is %d", got, fractal.MaxCodeBytes)
+	if got := maxLen(t, (&fractalv1.DeployCodeRequest{}).ProtoReflect().Descriptor(), "code"); got != chain.MaxCodeBytes {
+		t.Errorf("DeployCodeRequest.code: max_len %d, chain.MaxCodeBytes is %d", got, chain.MaxCodeBytes)
 	}
 	// A payload holds a transaction encoding plus the tfhe payload's own
 	// few hundred bytes (fractal/encrypted.go, payloadOverhead).
@@ -211,7 +211,7 @@ func TestBoundsMatchTheDecoders(t *testing.T) {
 	}
 	// A share batch: 42 bytes of header, 160 bytes per slot
 	// (docs/formats/tfhe.md), at most one slot per transaction of a block.
-	if got := maxLen(t, (&fractalv1.SubmitSharesRequest{}).ProtoReflect().Descriptor(), "shares"); got < 42+160*fractal.MaxBlockTxs {
+	if got := maxLen(t, (&fractalv1.SubmitSharesRequest{}).ProtoReflect().Descriptor(), "shares"); got < 42+160*chain.MaxBlockTxs {
 		t.Errorf("SubmitSharesRequest.shares: max_len %d is below a full batch's shares", got)
 	}
 

@@ -57,7 +57,7 @@ func (in *Instance) Backup(w io.Writer, withKey bool) (*BackupInfo, error) {
 	defer in.mu.Unlock()
 	info := &BackupInfo{Instance: in.id, WithKey: withKey}
 	err := in.db.View(func(txn *badger.Txn) (err error) {
-		info.Head, err = txnChain{in, txn}.Head()
+		info.Head, _, err = txnChain{in, txn}.Last(guard.Blocks)
 		return err
 	})
 	if err != nil {
@@ -69,7 +69,12 @@ func (in *Instance) Backup(w io.Writer, withKey bool) (*BackupInfo, error) {
 	}
 	var key []byte
 	if withKey {
-		key = in.key[:]
+		ks, ok := in.signer.(*keys.KeySigner)
+		if !ok {
+			return nil, errors.New("fractal: backup: the executor key is not held by this instance (it signs through another signer)")
+		}
+		k := ks.Key()
+		key = k[:]
 	}
 	sum := sha256.New()
 	out := io.MultiWriter(w, sum)

@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/fractalvm/fractal/fractal/guard"
+	"github.com/fractalvm/fractal/keys"
 )
 
 // backupTo writes a backup of in to a new file and returns its path.
@@ -45,7 +47,7 @@ func TestBackupRestoresTheSameInstance(t *testing.T) {
 	if _, err := os.Stat(home); !os.IsNotExist(err) {
 		t.Fatalf("a refused restore left %s: %v", home, err)
 	}
-	got, err := Restore(path, home, &f.in.key, "")
+	got, err := Restore(path, home, executorKey(t, f.in), "")
 	if err != nil || *got != *info {
 		t.Fatalf("restore: %+v %v", got, err)
 	}
@@ -58,10 +60,10 @@ func TestBackupRestoresTheSameInstance(t *testing.T) {
 		t.Fatal("the restored store differs from the original")
 	}
 	wantVerify(t, in, "")
-	if s, _ := in.guard.Signed(); s != info.Head {
+	if s, _ := in.guard.Signed(guard.Blocks); s != info.Head {
 		t.Fatalf("guard %v", s)
 	}
-	if _, err := Restore(path, home, &f.in.key, ""); err == nil || !strings.Contains(err.Error(), "already holds an instance (config.json exists)") {
+	if _, err := Restore(path, home, executorKey(t, f.in), ""); err == nil || !strings.Contains(err.Error(), "already holds an instance (config.json exists)") {
 		t.Fatalf("restore over an instance: %v", err)
 	}
 }
@@ -78,7 +80,7 @@ func TestBackupOfARunningInstance(t *testing.T) {
 		defer wg.Done()
 		for i := 0; i < 12 && sealErr == nil; i++ {
 			if _, sealErr = f.in.Submit(f.mint(f.allow, f.allow, f.alice, fmt.Sprint("k", i), "1")); sealErr == nil {
-				_, sealErr = f.in.Seal()
+				_, sealErr = f.in.Seal(context.Background())
 			}
 		}
 	}()
@@ -101,7 +103,7 @@ func TestBackupOfARunningInstance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := in.Verify(nil)
+		rep, err := in.Verify(context.Background(), nil)
 		in.Close()
 		if err != nil || rep.Height != info.Head.Height || rep.Notes != int(info.Head.Height) {
 			t.Fatalf("backup %d at %v: %+v %v", i, info.Head, rep, err)
@@ -138,7 +140,7 @@ func TestRestoreKeepsTheOldGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	if s, _ := in.guard.Signed(); s.Hash != b3.Hash() {
+	if s, _ := in.guard.Signed(guard.Blocks); s.Hash != b3.Hash() {
 		t.Fatalf("guard %v", s)
 	}
 }
@@ -189,4 +191,14 @@ func FuzzDecodeBackupHeader(f *testing.F) {
 			t.Fatalf("header did not round-trip: %v", err)
 		}
 	})
+}
+
+// executorKey is the instance's executor key, read from its key file.
+func executorKey(t testing.TB, in *Instance) *keys.PrivateKey {
+	t.Helper()
+	k, err := keys.LoadKeyFile(filepath.Join(in.home, keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &k
 }

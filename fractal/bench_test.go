@@ -130,7 +130,7 @@ func benchTransfer(b *testing.B, senders int) {
 						b.Fatal(err)
 					}
 				}
-				s, err := f.in.Seal()
+				s, err := f.in.Seal(context.Background())
 				if err != nil {
 					b.Fatal(err)
 				}

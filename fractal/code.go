@@ -8,13 +8,11 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/internal/cache"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/vp"
 )
-
-// MaxCodeBytes bounds one deployed Lua fragment.
-const MaxCodeBytes = 256 << 10
 
 // registry is the code registry: Lua source stored by SHA-256, compiled
 // programs cached in memory up to maxCachedCodeBytes (vp.Program.Size).
@@ -35,11 +33,11 @@ func newRegistry(db *badger.DB) *registry {
 // compile is refused and nothing is stored. Deploying the same code again
 // returns the same hash and changes nothing.
 func (in *Instance) Deploy(src []byte) (notes.Hash, error) {
-	if len(src) > MaxCodeBytes {
-		return notes.Hash{}, fmt.Errorf("fractal: deploy: code is %d bytes, limit %d", len(src), MaxCodeBytes)
+	if len(src) > chain.MaxCodeBytes {
+		return notes.Hash{}, fmt.Errorf("fractal: deploy: code is %d bytes, limit %d", len(src), chain.MaxCodeBytes)
 	}
 	h := sha256.Sum256(src)
-	prog, err := vp.Compile(CodeName(h), src)
+	prog, err := vp.Compile(chain.CodeName(h), src)
 	if err != nil {
 		return notes.Hash{}, fmt.Errorf("fractal: deploy: %w", err)
 	}
@@ -101,15 +99,10 @@ func (r *registry) program(h notes.Hash) (*vp.Program, error) {
 	// Stored code compiled when deployed; a failure here means the store
 	// or the compiler changed. The *vp.Error is returned as is, so phases
 	// refuses the transaction rather than failing the host.
-	p, err := vp.Compile(CodeName(h), src)
+	p, err := vp.Compile(chain.CodeName(h), src)
 	if err != nil {
 		return nil, err
 	}
 	r.cache.Put(h, p)
 	return p, nil
 }
-
-// CodeName is the chunk name deployed code runs under, which its errors
-// mention: "code:" and the first 8 bytes of its SHA-256 in hex. It is part of
-// what re-execution reproduces; the CLI shows the file name instead.
-func CodeName(h notes.Hash) string { return fmt.Sprintf("code:%x", h[:8]) }

@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,8 +19,10 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -46,7 +49,7 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(crashVerifyEnv) != "" {
 		for {
 			fmt.Println("verifying")
-			if _, err := in.Verify(nil); err != nil {
+			if _, err := in.Verify(context.Background(), nil); err != nil {
 				fmt.Println("verify:", err)
 				os.Exit(2)
 			}
@@ -77,7 +80,7 @@ func TestCrashChild(t *testing.T) {
 				os.Exit(2)
 			}
 		}
-		s, err := in.Seal()
+		s, err := in.Seal(context.Background())
 		if err != nil {
 			fmt.Println("seal:", err)
 			os.Exit(2)
@@ -195,18 +198,18 @@ func checkConsistent(t *testing.T, in *Instance) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := g.Signed(); s != (guard.Block{Height: head.Height, Hash: head.Hash()}) {
+	if s, _ := g.Signed(guard.Blocks); s != (guard.Block{Height: head.Height, Hash: head.Hash()}) {
 		t.Fatalf("guard records block %v, the head is %d", s, head.Height)
 	}
 	live := map[string]notes.Hash{} // state key → note ID, from the receipts
 	committed := map[notes.Hash]bool{}
-	var prev *Block
+	var prev *chain.Block
 	for h := uint64(0); h <= head.Height; h++ {
 		b, err := in.Block(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := VerifyBlock(b); err != nil {
+		if err := chain.VerifyBlock(b); err != nil {
 			t.Fatal(err)
 		}
 		if prev != nil && (b.Prev != prev.Hash() || len(b.TxIDs) == 0) {
@@ -247,7 +250,7 @@ func checkConsistent(t *testing.T, in *Instance) uint64 {
 			if live[sk] != n.ID() {
 				return fmt.Errorf("note at %s is not what the receipts left", sk)
 			}
-			v, ok, err := tree.Get(txn, head.StateRoot, sha256.Sum256([]byte(sk)))
+			v, ok, err := tree.Get(badgerdb.KV{Txn: txn}, head.StateRoot, sha256.Sum256([]byte(sk)))
 			if err != nil || !ok || v != n.ID() {
 				return fmt.Errorf("state tree at %s: %x %v %v", sk, v, ok, err)
 			}

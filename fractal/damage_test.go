@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -186,7 +187,7 @@ func openVerifyNotes(t testing.TB, home string) (v userView, err error) {
 		return v, err
 	}
 	defer in.Close()
-	rep, err := in.Verify(nil)
+	rep, err := in.Verify(context.Background(), nil)
 	if err != nil {
 		return v, err
 	}

@@ -21,32 +21,6 @@ import (
 	"github.com/fractalvm/fractal/tfhe"
 )
 
-// prefixEncrypted begins every key of the encrypted mempool; the second byte
-// says what the key holds.
-const prefixEncrypted = 'E'
-
-// Sub-prefixes under prefixEncrypted.
-const (
-	encKey     = 'k' // E k: the attached threshold public key
-	encQueue   = 'q' // E q u64 seq: a queued payload, in arrival order (shared sequence with q)
-	encIndex   = 'p' // E p payload ID: u64 seq, while the payload is queued or in a pending batch
-	encBatch   = 'b' // E b u64 n: encrypted batch record n
-	encSlot    = 's' // E s u64 n u32 slot: the payload in slot of batch n
-	encShares  = 'h' // E h u64 n u32 keyholder: that keyholder's verified share batch for batch n
-	encWaiting = 'w' // E w: u64 number of the batch waiting for shares (absent when none)
-	encOpened  = 'o' // E o u64 n: how batch n closed (batchClose: opened or expired)
-	encArchive = 'a' // E a key ID: every threshold key ever attached
-	encOutcome = 'r' // E r payload ID: what became of the payload (encryptedOutcome)
-)
-
-func encKeyOf(sub byte, parts ...[]byte) []byte {
-	k := []byte{prefixEncrypted, sub}
-	for _, p := range parts {
-		k = append(k, p...)
-	}
-	return k
-}
-
 func u32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 
 // encryptedContextLabel starts the context bound into every payload, so that

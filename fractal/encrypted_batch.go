@@ -2,7 +2,6 @@ package fractal
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -12,116 +11,18 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/guard"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/workers"
-	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
 
-// EncryptedBatch is the signed record that fixes the order of a batch of
-// encrypted transactions before anyone can decrypt them: the executor signs
-// the instance, the batch number, the threshold key and the payload IDs in
-// slot order. Keyholders release shares only for the batch that waits, and
-// the batch executes in exactly this order.
-type EncryptedBatch struct {
-	Instance   [32]byte
-	Number     uint64   // 1 for the first batch
-	Head       uint64   // chain height when the order was fixed: the batch's block, if any, is Head+1
-	Key        [32]byte // threshold key ID the payloads are sealed to
-	PayloadIDs [][32]byte
-	Executor   [32]byte
-	Signature  [64]byte // XEdDSA by Executor over encBatchSigContext || Hash()
-}
-
-const (
-	encBatchVersion    = 2 // 1 had no Head
-	encBatchSigContext = "fractal encrypted batch v1\x00"
-	// maxBatchBytes bounds the payload bytes fixed into one batch, so that a
-	// batch's commit fits one badger transaction; a batch always takes at
-	// least one payload.
-	maxBatchBytes = 4 << 20
-)
-
-// Commitment is SHA-256 over list<bytes[32]> of the payload IDs (the same
-// construction as a block's transactions hash).
-func (b *EncryptedBatch) Commitment() [32]byte { return TxsHash(b.PayloadIDs) }
-
-func (b *EncryptedBatch) header(w *enc.Writer) {
-	c := b.Commitment()
-	w.U8(encBatchVersion)
-	w.Fixed(b.Instance[:])
-	w.U64(b.Number)
-	w.U64(b.Head)
-	w.Fixed(b.Key[:])
-	w.U32(uint32(len(b.PayloadIDs)))
-	w.Fixed(c[:])
-	w.Fixed(b.Executor[:])
-}
-
-// Hash is SHA-256 over the header: every field before the signature, with
-// the payload IDs by their count and commitment.
-func (b *EncryptedBatch) Hash() [32]byte {
-	w := enc.NewWriter(190)
-	b.header(w)
-	return sha256.Sum256(w.Bytes())
-}
-
-func (b *EncryptedBatch) signedMessage() []byte {
-	h := b.Hash()
-	return append([]byte(encBatchSigContext), h[:]...)
-}
-
-// Verify checks the executor's signature.
-func (b *EncryptedBatch) Verify() error {
-	if err := keys.Verify(keys.PublicKey(b.Executor), b.signedMessage(), b.Signature[:]); err != nil {
-		return fmt.Errorf("fractal: encrypted batch %d: executor signature: %w", b.Number, err)
-	}
-	return nil
-}
-
-// Encode returns the canonical encoding: header, signature, payload IDs.
-func (b *EncryptedBatch) Encode() []byte {
-	w := enc.NewWriter(250 + 32*len(b.PayloadIDs))
-	b.header(w)
-	w.Fixed(b.Signature[:])
-	writeHashes(w, b.PayloadIDs)
-	return w.Bytes()
-}
-
-// DecodeEncryptedBatch parses a batch record, refusing an unknown version,
-// truncation, trailing bytes, more than MaxBlockTxs payloads, an empty
-// batch, and a count or commitment that does not match the ID list. It does
-// not check the signature (see Verify).
-func DecodeEncryptedBatch(data []byte) (*EncryptedBatch, error) {
-	r := enc.NewReader(data)
-	b := &EncryptedBatch{}
-	if v := r.U8(); r.Err() == nil && v != encBatchVersion {
-		r.Fail(fmt.Errorf("unknown version %d", v))
-	}
-	r.Into(b.Instance[:])
-	b.Number = r.U64()
-	b.Head = r.U64()
-	r.Into(b.Key[:])
-	count := r.U32()
-	var commitment [32]byte
-	r.Into(commitment[:])
-	r.Into(b.Executor[:])
-	r.Into(b.Signature[:])
-	b.PayloadIDs = readHashes(r, "payloads")
-	if err := r.Finish(); err != nil {
-		return nil, fmt.Errorf("fractal: decode encrypted batch: %w", err)
-	}
-	switch {
-	case len(b.PayloadIDs) == 0:
-		return nil, errors.New("fractal: decode encrypted batch: no payloads")
-	case int(count) != len(b.PayloadIDs):
-		return nil, fmt.Errorf("fractal: decode encrypted batch: count %d for %d payloads", count, len(b.PayloadIDs))
-	case b.Commitment() != commitment:
-		return nil, errors.New("fractal: decode encrypted batch: commitment does not match the payload list")
-	}
-	return b, nil
-}
+// maxBatchBytes bounds the payload bytes fixed into one batch, so that a
+// batch's commit fits one badger transaction; a batch always takes at least
+// one payload.
+const maxBatchBytes = 4 << 20
 
 // EncryptedState says where an encrypted batch stands.
 type EncryptedState uint8
@@ -152,50 +53,49 @@ func (s EncryptedState) String() string {
 // keyholders whose verified shares are in (ascending) and how many are
 // needed.
 type EncryptedStatus struct {
-	Batch  *EncryptedBatch
+	Batch  *chain.EncryptedBatch
 	State  EncryptedState
 	Shares []int
 	Needed int
 }
 
-// sealEncrypted is Seal's first step. A batch waiting for shares is opened
-// when k are in and otherwise waited for: nothing queued after it runs
-// first. A payload queued before the first plaintext transaction in q
-// starts a new batch, fixed here. Otherwise q comes back cut before the
-// first queued payload.
-func (in *Instance) sealEncrypted(view *badger.Txn, q []queued, max int) ([]queued, *Sealed, error) {
+// proposeEncrypted is Propose's first step. A batch waiting for shares is
+// opened when k are in (p takes its transactions) and otherwise waited for
+// (p.Encrypted says so): nothing queued after it runs first. A payload
+// queued before the first plaintext transaction in q starts a new batch,
+// fixed here (p.Encrypted). Otherwise q comes back cut before the first
+// queued payload, and nothing comes back in the other cases.
+func (in *Instance) proposeEncrypted(ctx context.Context, view *badger.Txn, p *Proposal, q []queued, max int) ([]queued, error) {
 	n, waiting, err := waitingBatch(view)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encrypted mempool: %w", err)
+		return nil, fmt.Errorf("encrypted mempool: %w", err)
 	}
 	if waiting {
-		s, err := in.openBatch(view, n)
-		if err != nil {
-			return nil, nil, fmt.Errorf("encrypted batch %d: %w", n, err)
+		if err := in.openBatch(view, n, p); err != nil {
+			return nil, fmt.Errorf("encrypted batch %d: %w", n, err)
 		}
-		return nil, s, nil
+		return nil, nil
 	}
 	first, ok, err := firstEncrypted(view)
 	if err != nil || !ok {
-		return q, nil, err
+		return q, err
 	}
 	if len(q) > 0 && q[0].seq < first {
 		for i, e := range q {
 			if e.seq > first {
-				return q[:i], nil, nil
+				return q[:i], nil
 			}
 		}
-		return q, nil, nil
+		return q, nil
 	}
 	limit := ^uint64(0)
 	if len(q) > 0 {
 		limit = q[0].seq
 	}
-	s, err := in.fixBatch(view, limit, max)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encrypted mempool: %w", err)
+	if p.Encrypted, err = in.fixBatch(ctx, view, limit, max); err != nil {
+		return nil, fmt.Errorf("encrypted mempool: %w", err)
 	}
-	return nil, s, nil
+	return nil, nil
 }
 
 func waitingBatch(txn *badger.Txn) (uint64, bool, error) {
@@ -215,7 +115,7 @@ func waitingBatch(txn *badger.Txn) (uint64, bool, error) {
 // fixBatch takes the queued payloads that arrived before sequence limit (up
 // to max of them and maxBatchBytes), signs their order as the next batch and
 // stores it as the batch waiting for shares, in one badger transaction.
-func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, error) {
+func (in *Instance) fixBatch(ctx context.Context, view *badger.Txn, limit uint64, max int) (*EncryptedStatus, error) {
 	pk, err := thresholdKey(view)
 	if err != nil {
 		return nil, err
@@ -223,7 +123,7 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 	pre := encKeyOf(encQueue)
 	var seqs []uint64
 	var raws [][]byte
-	b := &EncryptedBatch{Instance: in.id, Key: pk.ID()}
+	b := &chain.EncryptedBatch{Instance: in.id, Key: pk.ID()}
 	size := 0
 	it := view.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: pre})
 	for it.Rewind(); it.Valid() && len(seqs) < max; it.Next() {
@@ -255,11 +155,6 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 	}
 	b.Number++
 	b.Executor = in.pub
-	sig, err := in.key.Sign(rand.Reader, b.signedMessage())
-	if err != nil {
-		return nil, fmt.Errorf("sign encrypted batch: %w", err)
-	}
-	copy(b.Signature[:], sig)
 
 	txn := in.db.NewTransaction(true)
 	defer txn.Discard()
@@ -271,16 +166,21 @@ func (in *Instance) fixBatch(view *badger.Txn, limit uint64, max int) (*Sealed, 
 			return nil, err
 		}
 	}
-	if err := txn.Set(encKeyOf(encBatch, u64(b.Number)), b.Encode()); err != nil {
-		return nil, err
-	}
 	if err := txn.Set(encKeyOf(encWaiting), u64(b.Number)); err != nil {
 		return nil, err
 	}
-	if err := txn.Commit(); err != nil {
+	// The record is signed last, once everything else is in txn.
+	err = in.signGuarded(ctx, guard.Batches, guard.Block{Height: b.Number, Hash: b.Hash()}, b.SignedMessage(), func(sig []byte) error {
+		copy(b.Signature[:], sig)
+		if err := txn.Set(encKeyOf(encBatch, u64(b.Number)), b.Encode()); err != nil {
+			return err
+		}
+		return txn.Commit()
+	})
+	if err != nil {
 		return nil, err
 	}
-	return &Sealed{Encrypted: &EncryptedStatus{Batch: b, State: BatchFixed, Needed: pk.K}}, nil
+	return &EncryptedStatus{Batch: b, State: BatchFixed, Needed: pk.K}, nil
 }
 
 // lastBatch returns the number of the last batch record, 0 for none.
@@ -302,7 +202,7 @@ func lastBatch(txn *badger.Txn) (uint64, error) {
 // pendingBatch is the stored state of batch n.
 type pendingBatch struct {
 	pk       *tfhe.PublicKey
-	batch    *EncryptedBatch
+	batch    *chain.EncryptedBatch
 	payloads []*tfhe.Payload
 	shares   []*tfhe.ShareBatch // ascending keyholder index
 }
@@ -317,7 +217,7 @@ func loadBatch(txn *badger.Txn, n uint64) (*pendingBatch, error) {
 		return nil, fmt.Errorf("batch record: %w", err)
 	}
 	p := &pendingBatch{pk: pk}
-	if p.batch, err = DecodeEncryptedBatch(raw); err != nil {
+	if p.batch, err = chain.DecodeEncryptedBatch(raw); err != nil {
 		return nil, err
 	}
 	if p.batch.Key != pk.ID() {
@@ -511,7 +411,7 @@ func dropReceipt(payload [32]byte, format string, args ...any) *phases.Receipt {
 // receipt of every other slot. A transaction stored in a block below height
 // before is a replay. It depends only on the plaintexts, the configuration
 // and the blocks below before, so verification recomputes it exactly.
-func (in *Instance) classify(txn *badger.Txn, b *EncryptedBatch, plain [][]byte, slotErrs []error, before uint64) ([]slotTx, []*phases.Receipt, error) {
+func (in *Instance) classify(txn *badger.Txn, b *chain.EncryptedBatch, plain [][]byte, slotErrs []error, before uint64) ([]slotTx, []*phases.Receipt, error) {
 	dropped := make([]*phases.Receipt, len(plain))
 	drop := func(i int, format string, args ...any) {
 		dropped[i] = dropReceipt(b.PayloadIDs[i], format, args...)
@@ -557,90 +457,111 @@ func (in *Instance) classify(txn *badger.Txn, b *EncryptedBatch, plain [][]byte,
 
 // recordOutcome stores what became of slot of batch b and retires its
 // payload ID from the index of waiting payloads.
-func recordOutcome(txn *badger.Txn, b *EncryptedBatch, slot uint32, txID [32]byte, rc *phases.Receipt) error {
+func recordOutcome(w kv.Writer, b *chain.EncryptedBatch, slot uint32, txID [32]byte, rc *phases.Receipt) error {
 	id := b.PayloadIDs[slot]
 	o := &EncryptedOutcome{Batch: b.Number, Slot: slot, TxID: txID, Receipt: rc}
-	if err := txn.Set(encKeyOf(encOutcome, id[:]), o.encode()); err != nil {
+	if err := w.Set(encKeyOf(encOutcome, id[:]), o.encode()); err != nil {
 		return err
 	}
-	return txn.Delete(encKeyOf(encIndex, id[:]))
+	return w.Delete(encKeyOf(encIndex, id[:]))
 }
 
-// openBatch decrypts batch n when k share batches are in and runs its
-// transactions in slot order through phases 1–3 and one commit. A payload
-// that does not decrypt, a plaintext that does not parse or fails admission,
-// a transaction already executed, and a second copy within the batch are
-// dropped with a receipt; nothing else is affected. With fewer than k share
-// batches it reports the batch waiting and writes nothing.
-func (in *Instance) openBatch(view *badger.Txn, n uint64) (*Sealed, error) {
-	p, err := loadBatch(view, n)
+// openBatch decrypts batch n when k share batches are in and proposes its
+// transactions in slot order (p.Txs) with the batch's part in the block
+// (p.mempool). A payload that does not decrypt, a plaintext that does not
+// parse or fails admission, a transaction already executed, and a second
+// copy within the batch are dropped with a receipt; nothing else is
+// affected. With fewer than k share batches it reports the batch waiting
+// (p.Encrypted).
+func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
+	pb, err := loadBatch(view, n)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if len(p.shares) < p.pk.K {
-		return &Sealed{Encrypted: p.status(BatchWaiting)}, nil
+	if len(pb.shares) < pb.pk.K {
+		p.Encrypted = pb.status(BatchWaiting)
+		return nil
 	}
-	used := p.shares[:p.pk.K]
-	plain, slotErrs, err := tfhe.OpenBlock(p.pk, p.payloads, used)
+	part := &batchPart{n: n, batch: pb, used: pb.shares[:pb.pk.K]}
+	plain, slotErrs, err := tfhe.OpenBlock(pb.pk, pb.payloads, part.used)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	run, dropped, err := in.classify(view, p.batch, plain, slotErrs, p.batch.Head+1)
-	if err != nil {
-		return nil, err
+	if part.run, part.dropped, err = in.classify(view, pb.batch, plain, slotErrs, pb.batch.Head+1); err != nil {
+		return err
 	}
-	txs := make([]*phases.Tx, len(run))
-	for i := range run {
-		e := &run[i]
-		txs[i] = e.tx
+	for i := range part.run {
+		e := &part.run[i]
+		p.Txs = append(p.Txs, e.tx)
 		if raw, err := getValue(view, hashKey(prefixPending, e.tx.ID())); err == nil && len(raw) == 8 {
 			e.plain = binary.BigEndian.Uint64(raw) + 1
 		} else if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			return nil, err
+			return err
 		}
 	}
-	taken := func(txn *badger.Txn, i int, rc *phases.Receipt) error {
-		e := run[i]
-		if err := recordOutcome(txn, p.batch, e.slot, e.tx.ID(), rc); err != nil {
+	p.mempool = part
+	return nil
+}
+
+// batchPart is an opening encrypted batch's part in the block its
+// transactions run in: when the block commits, the outcome of every slot is
+// recorded, an accepted transaction retires a plaintext copy queued after
+// it, and the batch is closed; the seal's receipts are the slots'.
+type batchPart struct {
+	n       uint64
+	batch   *pendingBatch
+	used    []*tfhe.ShareBatch // the k share batches that decrypted it
+	run     []slotTx           // the slots that run, in slot order
+	dropped []*phases.Receipt  // by slot: the drop receipt, nil for a slot that runs
+}
+
+func (b *batchPart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
+
+func (b *batchPart) apply(*TxResult) error { return nil }
+
+func (b *batchPart) finish(*chain.Block) {}
+
+func (b *batchPart) write(w kv.Store, x *Execution) error {
+	batch := b.batch.batch
+	receipts := make([]*phases.Receipt, len(b.batch.payloads))
+	for i, e := range b.run {
+		rc := x.Receipts[i]
+		receipts[e.slot] = rc
+		if err := recordOutcome(w, batch, e.slot, e.tx.ID(), rc); err != nil {
 			return err
 		}
 		// The encrypted copy came first, so an accepted one retires a
 		// plaintext copy queued after it.
 		if e.plain == 0 || rc.Status != phases.Accepted {
-			return nil
+			continue
 		}
-		if err := txn.Delete(seqKey(prefixQueue, e.plain-1)); err != nil {
+		if err := w.Delete(seqKey(prefixQueue, e.plain-1)); err != nil {
 			return err
 		}
-		return txn.Delete(hashKey(prefixPending, e.tx.ID()))
-	}
-	finish := func(txn *badger.Txn, res *Sealed) error {
-		receipts := make([]*phases.Receipt, len(p.payloads))
-		for i, e := range run {
-			receipts[e.slot] = res.Receipts[i]
-		}
-		for i, rc := range dropped {
-			if rc == nil {
-				continue
-			}
-			receipts[i] = rc
-			if err := recordOutcome(txn, p.batch, uint32(i), [32]byte{}, rc); err != nil {
-				return err
-			}
-		}
-		c := &batchClose{}
-		if res.Block != nil {
-			c.Block = res.Block.Height
-		}
-		for _, sb := range used {
-			c.Keyholders = append(c.Keyholders, sb.Index)
-		}
-		if err := closeBatch(txn, n, c); err != nil {
+		if err := w.Delete(hashKey(prefixPending, e.tx.ID())); err != nil {
 			return err
 		}
-		res.Receipts = receipts
-		res.Encrypted = p.status(BatchOpened)
-		return nil
 	}
-	return in.commitTxs(view, txs, taken, finish)
+	for i, rc := range b.dropped {
+		if rc == nil {
+			continue
+		}
+		receipts[i] = rc
+		if err := recordOutcome(w, batch, uint32(i), [32]byte{}, rc); err != nil {
+			return err
+		}
+	}
+	c := &batchClose{}
+	if x.Block != nil {
+		c.Block = x.Block.Height
+	}
+	for _, sb := range b.used {
+		c.Keyholders = append(c.Keyholders, sb.Index)
+	}
+	if err := closeBatch(w, b.n, c); err != nil {
+		return err
+	}
+	x.Receipts = receipts
+	x.Encrypted = b.batch.status(BatchOpened)
+	return nil
 }

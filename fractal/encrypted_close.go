@@ -1,14 +1,17 @@
 package fractal
 
 import (
-	"crypto/rand"
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/guard"
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/internal/enc"
-	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
@@ -29,10 +32,9 @@ type batchClose struct {
 }
 
 const (
-	closeVersion        = 1
-	closeOpened         = 1
-	closeExpired        = 2
-	encExpirySigContext = "fractal encrypted batch expiry v1\x00"
+	closeVersion = 1
+	closeOpened  = 1
+	closeExpired = 2
 	// maxKeyholders bounds a close record's keyholder list (tfhe keys have
 	// at most this many keyholders).
 	maxKeyholders = 1 << 16
@@ -82,11 +84,11 @@ func decodeClose(b []byte) (*batchClose, error) {
 }
 
 // closeBatch stores how batch n closed and clears the waiting mark.
-func closeBatch(txn *badger.Txn, n uint64, c *batchClose) error {
-	if err := txn.Set(encKeyOf(encOpened, u64(n)), c.encode()); err != nil {
+func closeBatch(w kv.Writer, n uint64, c *batchClose) error {
+	if err := w.Set(encKeyOf(encOpened, u64(n)), c.encode()); err != nil {
 		return err
 	}
-	return txn.Delete(encKeyOf(encWaiting))
+	return w.Delete(encKeyOf(encWaiting))
 }
 
 // readClose returns how batch n closed; badger.ErrKeyNotFound when it has
@@ -97,11 +99,6 @@ func readClose(txn *badger.Txn, n uint64) (*batchClose, error) {
 		return nil, err
 	}
 	return decodeClose(raw)
-}
-
-func expiryMessage(b *EncryptedBatch) []byte {
-	h := b.Hash()
-	return append([]byte(encExpirySigContext), h[:]...)
 }
 
 // expiredReason is the drop reason of every slot of an expired batch.
@@ -115,11 +112,13 @@ func expiredReason(k int) string {
 // the batch can be sealed again. It is refused when n is not the waiting
 // batch or k shares are already in (then Seal opens it). Shares for an
 // expired batch are refused afterwards (decision 078).
-func (in *Instance) ExpireEncrypted(n uint64) (*Sealed, error) {
+func (in *Instance) ExpireEncrypted(ctx context.Context, n uint64) (*Sealed, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var res *Sealed
-	err := in.db.Update(func(txn *badger.Txn) error {
+	txn := in.db.NewTransaction(true)
+	defer txn.Discard()
+	err := func() error {
 		w, ok, err := waitingBatch(txn)
 		switch {
 		case err != nil:
@@ -136,29 +135,26 @@ func (in *Instance) ExpireEncrypted(n uint64) (*Sealed, error) {
 		if len(p.shares) >= p.pk.K {
 			return fmt.Errorf("encrypted batch %d has %d of %d shares: seal opens it", n, len(p.shares), p.pk.K)
 		}
-		sig, err := in.key.Sign(rand.Reader, expiryMessage(p.batch))
-		if err != nil {
-			return fmt.Errorf("sign expiry: %w", err)
-		}
-		c := &batchClose{Expired: true}
-		copy(c.Signature[:], sig)
 		res = &Sealed{Encrypted: p.status(BatchExpired), Receipts: expiredReceipts(p.batch, p.pk.K)}
 		for i, rc := range res.Receipts {
-			if err := recordOutcome(txn, p.batch, uint32(i), [32]byte{}, rc); err != nil {
+			if err := recordOutcome(badgerdb.KV{Txn: txn}, p.batch, uint32(i), [32]byte{}, rc); err != nil {
 				return err
 			}
 		}
-		return closeBatch(txn, n, c)
-	})
+		// The expiry is signed last, once everything else is in txn.
+		return in.signGuarded(ctx, guard.Expiries, guard.Block{Height: n, Hash: p.batch.Hash()}, p.batch.ExpiryMessage(), func(sig []byte) error {
+			c := &batchClose{Expired: true}
+			copy(c.Signature[:], sig)
+			if err := closeBatch(badgerdb.KV{Txn: txn}, n, c); err != nil {
+				return err
+			}
+			return txn.Commit()
+		})
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("fractal: expire: %w", err)
 	}
 	return res, nil
-}
-
-// checkExpiry verifies an expired batch's signature by its executor.
-func checkExpiry(b *EncryptedBatch, c *batchClose) error {
-	return keys.Verify(keys.PublicKey(b.Executor), expiryMessage(b), c.Signature[:])
 }
 
 // refuseClosed refuses shares made for a batch that has already closed
@@ -186,7 +182,7 @@ func refuseClosed(txn *badger.Txn, sb *tfhe.ShareBatch) error {
 }
 
 // expiredReceipts are the receipts of an expired batch's slots.
-func expiredReceipts(b *EncryptedBatch, k int) []*phases.Receipt {
+func expiredReceipts(b *chain.EncryptedBatch, k int) []*phases.Receipt {
 	out := make([]*phases.Receipt, len(b.PayloadIDs))
 	for i, id := range b.PayloadIDs {
 		out[i] = dropReceipt(id, "%s", expiredReason(k))

@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/edwards25519"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
@@ -82,7 +83,7 @@ func (f *encFixture) share(t testing.TB, i int) *EncryptedStatus {
 
 func (f *encFixture) seal(t testing.TB) *Sealed {
 	t.Helper()
-	s, err := f.in.Seal()
+	s, err := f.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +114,8 @@ func wantState(t testing.TB, s *Sealed, state EncryptedState, shares string) {
 // waiting, the third opens it, and the block holds both in slot order.
 func TestEncryptedFullFlowDKG(t *testing.T) {
 	f := newEncFixture(t, 5, 3, true)
-	if f.pk.Origin != tfhe.OriginDKG {
-		t.Fatal("key is not from the DKG")
+	if f.pk.Origin != tfhe.OriginDevDealer {
+		t.Fatal("key is not from the DKG run in one process")
 	}
 	f.commit(t, f.mint(f.allow, f.allow, f.alice, "coin", "1"))
 	move := f.move(f.allow, f.allow, f.alice, "coin", "moved", "1")
@@ -136,7 +137,7 @@ func TestEncryptedFullFlowDKG(t *testing.T) {
 	if err := b.Verify(); err != nil {
 		t.Fatal(err)
 	}
-	round, err := DecodeEncryptedBatch(b.Encode())
+	round, err := chain.DecodeEncryptedBatch(b.Encode())
 	if err != nil || !bytes.Equal(round.Encode(), b.Encode()) {
 		t.Fatalf("batch round trip: %v", err)
 	}
@@ -519,11 +520,11 @@ func TestSubmitEncryptedRefusals(t *testing.T) {
 }
 
 func FuzzDecodeEncryptedBatch(f *testing.F) {
-	b := &EncryptedBatch{Number: 3, PayloadIDs: [][32]byte{{1}, {2}}}
+	b := &chain.EncryptedBatch{Number: 3, PayloadIDs: [][32]byte{{1}, {2}}}
 	f.Add(b.Encode())
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := DecodeEncryptedBatch(data)
+		b, err := chain.DecodeEncryptedBatch(data)
 		if err != nil {
 			return
 		}

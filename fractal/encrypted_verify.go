@@ -8,6 +8,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
@@ -57,7 +58,7 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 	if err != nil {
 		return 0, 0, fail("", "record not stored: %v", err)
 	}
-	b, err := DecodeEncryptedBatch(raw)
+	b, err := chain.DecodeEncryptedBatch(raw)
 	if err != nil {
 		return 0, 0, fail("", "%v", err)
 	}
@@ -119,7 +120,7 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 	}
 
 	if c.Expired {
-		if checkExpiry(b, c) != nil {
+		if b.VerifyExpiry(c.Signature[:]) != nil {
 			return 0, 0, fail("", "bad executor signature on the expiry")
 		}
 		if got := countPrefix(txn, encKeyOf(encShares, u64(n))); got >= pk.K {

@@ -3,13 +3,13 @@ package fractal
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -46,7 +46,7 @@ func storeGet(t testing.TB, in *Instance, key []byte) []byte {
 // wantVerify runs Verify and checks its error text (empty: success).
 func wantVerify(t testing.TB, in *Instance, text string) {
 	t.Helper()
-	_, err := in.Verify(nil)
+	_, err := in.Verify(context.Background(), nil)
 	switch {
 	case text == "" && err != nil:
 		t.Fatalf("verify: %v", err)
@@ -80,7 +80,7 @@ func openedBatchFixture(t testing.TB) (*encFixture, *phases.Tx, *phases.Tx) {
 // record, payloads and stored shares, and names each tampering.
 func TestVerifyEncryptedBatch(t *testing.T) {
 	f, one, two := openedBatchFixture(t)
-	rep, err := f.in.Verify(nil)
+	rep, err := f.in.Verify(context.Background(), nil)
 	if err != nil || rep.Height != 2 || rep.Transactions != 3 {
 		t.Fatalf("verify: %+v, %v", rep, err)
 	}
@@ -97,13 +97,13 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 	})
 	t.Run("batch record order", func(t *testing.T) {
 		raw := storeGet(t, f.in, batchKey)
-		b, err := DecodeEncryptedBatch(raw)
+		b, err := chain.DecodeEncryptedBatch(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Re-signed with the slots swapped: the stored payloads no longer match.
 		b.PayloadIDs[0], b.PayloadIDs[2] = b.PayloadIDs[2], b.PayloadIDs[0]
-		sig, err := f.in.key.Sign(rand.Reader, b.signedMessage())
+		sig, err := f.in.signer.Sign(context.Background(), b.SignedMessage())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 		bad := bytes.Clone(raw)
 		bad[len(bad)-1] ^= 1 // the last share's proof
 		storeSet(t, f.in, k, bad)
-		_, err := f.in.Verify(nil)
+		_, err := f.in.Verify(context.Background(), nil)
 		wantErr(t, err, "verify: encrypted batch 1 keyholder 3: ")
 		storeSet(t, f.in, k, raw)
 		wantVerify(t, f.in, "")
@@ -127,13 +127,13 @@ func TestVerifyEncryptedBatch(t *testing.T) {
 	t.Run("swapped block", func(t *testing.T) {
 		k := seqKey(prefixBlock, 2)
 		raw := storeGet(t, f.in, k)
-		b, err := DecodeBlock(raw)
+		b, err := chain.DecodeBlock(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b.TxIDs[0], b.TxIDs[1] = b.TxIDs[1], b.TxIDs[0]
-		b.TxsHash = TxsHash(b.TxIDs)
-		if err := SignBlock(b, f.in.key); err != nil {
+		b.TxsHash = chain.TxsHash(b.TxIDs)
+		if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 		storeSet(t, f.in, k, b.Encode())
@@ -177,7 +177,7 @@ func slotPayload(t testing.TB, f *encFixture, slot int) [32]byte {
 		if err != nil {
 			return err
 		}
-		b, err := DecodeEncryptedBatch(raw)
+		b, err := chain.DecodeEncryptedBatch(raw)
 		if err != nil {
 			return err
 		}
@@ -211,12 +211,12 @@ func TestExpireEncrypted(t *testing.T) {
 	}
 
 	before := dumpStore(t, f.in)
-	_, err = f.in.ExpireEncrypted(2)
+	_, err = f.in.ExpireEncrypted(context.Background(), 2)
 	wantErr(t, err, "fractal: expire: encrypted batch 2 is not waiting (batch 1 is)")
 	if dumpStore(t, f.in) != before {
 		t.Fatal("a refused expiry changed the store")
 	}
-	s, err := f.in.ExpireEncrypted(1)
+	s, err := f.in.ExpireEncrypted(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestExpireEncrypted(t *testing.T) {
 	}
 	_, err = f.in.SubmitShares(late.Encode())
 	wantErr(t, err, "fractal: submit shares: encrypted batch 1 expired: shares are no longer accepted")
-	_, err = f.in.ExpireEncrypted(1)
+	_, err = f.in.ExpireEncrypted(context.Background(), 1)
 	wantErr(t, err, "fractal: expire: no encrypted batch is waiting for shares")
 
 	// The plaintext that arrived after the batch runs now.
@@ -248,7 +248,7 @@ func TestExpireEncrypted(t *testing.T) {
 	f.share(t, 1)
 	f.share(t, 3)
 	before = dumpStore(t, f.in)
-	_, err = f.in.ExpireEncrypted(2)
+	_, err = f.in.ExpireEncrypted(context.Background(), 2)
 	wantErr(t, err, "fractal: expire: encrypted batch 2 has 2 of 2 shares: seal opens it")
 	if dumpStore(t, f.in) != before {
 		t.Fatal("a refused expiry changed the store")

@@ -1,23 +1,10 @@
 package fractal
 
 import (
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
-	"github.com/fractalvm/fractal/smartlua"
-	"github.com/fractalvm/fractal/vp"
 )
 
-// hosts are the host functions an instance gives its transactions' Lua code
-// (docs/decisions/104-host-function-registry.md): one fixed set for every
-// run of a transaction, since the receipts and roots depend on it. Sealing,
-// verify's replay and a witness's recording get it through the instance
-// (phases.Code); a dispute's referee, which has only a witness, gets it
-// from witnessState. A later host function is one more entry here, with
-// its gas schedule in docs/formats/transactions.md.
-var hosts = phases.MustHosts(
-	phases.HostFunc{Name: smartlua.HostName, Stages: phases.StagePredicate,
-		New: func(run phases.HostRun) vp.HostFuncCtx { return smartlua.HostCheck(run.Pool) }},
-)
-
-// Hosts returns the host functions the instance's Lua code may call. It
-// implements phases.Code.
-func (in *Instance) Hosts() *phases.Hosts { return hosts }
+// Hosts returns the host functions the instance's Lua code may call
+// (chain.Hosts). It implements phases.Code.
+func (in *Instance) Hosts() *phases.Hosts { return chain.Hosts }

@@ -3,6 +3,7 @@ package fractal
 import (
 	"testing"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/smartlua"
 )
@@ -13,10 +14,10 @@ import (
 // referee, from a witness alone, re-executes it to the block's root. A run
 // without the instance's host functions would refuse it.
 func TestEveryRunHasTheInstanceHosts(t *testing.T) {
-	if got := hosts.Names(phases.StagePredicate); len(got) != 1 || got[0] != smartlua.HostName {
+	if got := chain.Hosts.Names(phases.StagePredicate); len(got) != 1 || got[0] != smartlua.HostName {
 		t.Fatalf("predicate host functions %v", got)
 	}
-	if got := hosts.Names(phases.StageLookup | phases.StageCalculation); len(got) != 0 {
+	if got := chain.Hosts.Names(phases.StageLookup | phases.StageCalculation); len(got) != 0 {
 		t.Fatalf("lookup and calculation host functions %v", got)
 	}
 	c := newChainFixture(t)
@@ -29,7 +30,7 @@ func TestEveryRunHasTheInstanceHosts(t *testing.T) {
 	if rc := c.seal(t, tx); rc.Err() != nil || rc.Gas.Validity == 0 {
 		t.Fatalf("%v, validity gas %d", rc.Err(), rc.Gas.Validity)
 	}
-	if _, err := c.in.Verify(nil); err != nil {
+	if _, err := c.in.Verify(t.Context(), nil); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 	head, err := c.in.Head()

@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -18,7 +21,7 @@ import (
 
 // exported mints on instance from and exports the whole note to to; it
 // returns the record and the height of the block before the export.
-func (w *world) exported(t testing.TB, from int, to [32]byte) (*ExportRecord, uint64) {
+func (w *world) exported(t testing.TB, from int, to [32]byte) (*chain.ExportRecord, uint64) {
 	t.Helper()
 	key := w.mint(t, from, 100)
 	before, err := w.ins[from].Head()
@@ -44,9 +47,9 @@ func (w *world) exported(t testing.TB, from int, to [32]byte) (*ExportRecord, ui
 
 // importClaim queues an import of c on in (signed by alice, with a fresh
 // nonce) and seals; it returns the receipt.
-func (w *world) importClaim(t testing.TB, in *Instance, c *Claim) *phases.Receipt {
+func (w *world) importClaim(t testing.TB, in *Instance, c *chain.Claim) *phases.Receipt {
 	t.Helper()
-	tx := ImportTx(c, w.alice.Public())
+	tx := chain.ImportTx(c, w.alice.Public())
 	w.nonce++
 	tx.Nonce = w.nonce
 	if err := tx.Sign(rand.Reader, w.alice); err != nil {
@@ -55,21 +58,21 @@ func (w *world) importClaim(t testing.TB, in *Instance, c *Claim) *phases.Receip
 	if _, err := in.Submit(tx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s.Receipts[len(s.Receipts)-1]
 }
 
-func claimOf(t testing.TB, in *Instance, rec *ExportRecord) *Claim {
+func claimOf(t testing.TB, in *Instance, rec *chain.ExportRecord) *chain.Claim {
 	t.Helper()
 	c, err := in.ExportClaim(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A fresh copy through the encoding, so each case can alter its own.
-	c, err = DecodeClaim(c.Encode())
+	c, err = chain.DecodeClaim(c.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,32 +95,32 @@ func TestImportRefusals(t *testing.T) {
 
 	cases := []struct {
 		name  string
-		claim func() *Claim
+		claim func() *chain.Claim
 		want  string
 	}{
-		{"altered proof", func() *Claim {
+		{"altered proof", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
 			cl.Proof.Siblings[len(cl.Proof.Siblings)-1][0] ^= 1
 			return cl
 		}, "the inclusion proof does not verify"},
-		{"altered record", func() *Claim {
+		{"altered record", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
 			cl.Record.Note.Value = bytes.Replace(cl.Record.Note.Value, []byte(":100"), []byte(":999"), 1)
 			return cl
 		}, "the export record differs from the one instance"},
-		{"manifest signed by an untrusted key", func() *Claim {
+		{"manifest signed by an untrusted key", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
-			if err := SignBlock(cl.Manifest, genKey(t)); err != nil {
+			if err := chain.SignBlock(context.Background(), cl.Manifest, keys.NewKeySigner(genKey(t))); err != nil {
 				t.Fatal(err)
 			}
 			return cl
 		}, "a key the trust file does not name"},
-		{"forged signature", func() *Claim {
+		{"forged signature", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
 			cl.Manifest.Signature[5] ^= 1
 			return cl
 		}, "the manifest's signature does not verify"},
-		{"not yet covered by a signed manifest", func() *Claim {
+		{"not yet covered by a signed manifest", func() *chain.Claim {
 			cl := claimOf(t, a, rec)
 			old, err := a.Block(beforeHeight)
 			if err != nil {
@@ -126,7 +129,7 @@ func TestImportRefusals(t *testing.T) {
 			old.TxIDs = nil
 			cl.Manifest = old
 			err = a.db.View(func(txn *badger.Txn) (err error) {
-				cl.Proof, err = tree.Prove(txn, old.StateRoot, outboxKey(rec.TxID, rec.Index))
+				cl.Proof, err = tree.Prove(badgerdb.KV{Txn: txn}, old.StateRoot, chain.OutboxKey(rec.TxID, rec.Index))
 				return err
 			})
 			if err != nil {
@@ -134,8 +137,8 @@ func TestImportRefusals(t *testing.T) {
 			}
 			return cl
 		}, "not yet covered by a signed manifest"},
-		{"addressed to another instance", func() *Claim { return claimOf(t, a, toC) }, "is addressed to instance"},
-		{"source not trusted", func() *Claim { return claimOf(t, outsider, fromOutsider) }, "is not in the trust file"},
+		{"addressed to another instance", func() *chain.Claim { return claimOf(t, a, toC) }, "is addressed to instance"},
+		{"source not trusted", func() *chain.Claim { return claimOf(t, outsider, fromOutsider) }, "is not in the trust file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,7 +173,7 @@ func TestImportRefusals(t *testing.T) {
 	cl := claimOf(t, a, twice)
 	var txs []*phases.Tx
 	for i := 0; i < 2; i++ {
-		tx := ImportTx(cl, w.alice.Public())
+		tx := chain.ImportTx(cl, w.alice.Public())
 		tx.Nonce = uint64(1000 + i)
 		if err := tx.Sign(rand.Reader, w.alice); err != nil {
 			t.Fatal(err)
@@ -182,14 +185,14 @@ func TestImportRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := b.Seal()
+	s, err := b.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Receipts) != 2 || s.Receipts[0].Err() != nil || !strings.Contains(s.Receipts[1].Reason, "was already imported") {
 		t.Fatalf("one block, two imports of one export: %v / %v", s.Receipts[0].Err(), s.Receipts[1].Err())
 	}
-	if _, err := b.Verify(nil); err != nil {
+	if _, err := b.Verify(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -232,7 +235,7 @@ func TestImportRefusedByPredicate(t *testing.T) {
 		t.Fatal(rc.Err()) // leaving is allowed: alice signed
 	}
 	before := dumpStore(t, b)
-	res, err := Relay(a, b, w.alice)
+	res, err := Relay(context.Background(), a, b, w.alice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +306,7 @@ func FuzzDecodeClaim(f *testing.F) {
 	f.Add(append(append([]byte{}, good...), 0))
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := DecodeClaim(data)
+		c, err := chain.DecodeClaim(data)
 		if err != nil {
 			return
 		}
@@ -321,7 +324,7 @@ func TestImportClaimFile(t *testing.T) {
 	a, b, c := w.ins[0], w.ins[1], w.ins[2]
 	rec, _ := w.exported(t, 0, b.ID())
 	toC, _ := w.exported(t, 0, c.ID())
-	write := func(cl *Claim) string {
+	write := func(cl *chain.Claim) string {
 		path := filepath.Join(t.TempDir(), "claim.bin")
 		if err := os.WriteFile(path, cl.Encode(), 0o644); err != nil {
 			t.Fatal(err)
@@ -372,7 +375,7 @@ func TestImportClaimFile(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := dumpStore(t, b)
-			rc, blk, err := b.ImportClaim(tc.file(), w.alice)
+			rc, blk, err := b.ImportClaim(context.Background(), tc.file(), w.alice)
 			got := ""
 			switch {
 			case err != nil:
@@ -395,7 +398,7 @@ func TestImportClaimFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, blk, err := b.ImportClaim(raw, w.alice)
+	rc, blk, err := b.ImportClaim(context.Background(), raw, w.alice)
 	if err != nil || rc.Err() != nil || blk == nil {
 		t.Fatalf("genuine claim: %v %v", err, rc.Err())
 	}
@@ -403,7 +406,7 @@ func TestImportClaimFile(t *testing.T) {
 		t.Fatalf("provenance %x, want [a]", p)
 	}
 	before := dumpStore(t, b)
-	_, _, err = b.ImportClaim(raw, w.alice)
+	_, _, err = b.ImportClaim(context.Background(), raw, w.alice)
 	if want := fmt.Sprintf("fractal: import: export %x was already imported", rec.ID()); err == nil || err.Error() != want {
 		t.Fatalf("second import: %v, want %q", err, want)
 	}

@@ -9,6 +9,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/atomicfile"
@@ -81,8 +83,8 @@ func (c Config) check() error {
 	if c.Version != configVersion {
 		return fmt.Errorf("config version %d, this program reads %d", c.Version, configVersion)
 	}
-	if c.MaxBlockTxs < 1 || c.MaxBlockTxs > MaxBlockTxs {
-		return fmt.Errorf("max_block_txs %d outside 1..%d", c.MaxBlockTxs, MaxBlockTxs)
+	if c.MaxBlockTxs < 1 || c.MaxBlockTxs > chain.MaxBlockTxs {
+		return fmt.Errorf("max_block_txs %d outside 1..%d", c.MaxBlockTxs, chain.MaxBlockTxs)
 	}
 	if c.MaxTxBytes < 1024 || c.MaxTxBytes > 64<<20 {
 		return fmt.Errorf("max_tx_bytes %d outside 1024..%d", c.MaxTxBytes, 64<<20)
@@ -102,11 +104,14 @@ type Instance struct {
 	home string
 	cfg  Config
 	db   *badgerdb.DB
-	key  keys.PrivateKey
-	pub  keys.PublicKey
-	id   [32]byte
-	code *registry
-	pool *vp.Pool
+	// signer makes every signature of the executor: blocks (through the
+	// guard, signAndStore), encrypted batch records and expiries.
+	signer      keys.Signer
+	keyFromFile bool           // signer holds the key read from executor.key
+	pub         keys.PublicKey // signer.Public()
+	id          [32]byte
+	code        *registry
+	pool        *vp.Pool
 	// shielded checks and commits shielded transactions (package shielded).
 	shielded *shielded.Pool
 	// guard records what the key signed; every block signature goes
@@ -132,13 +137,36 @@ func genesisDescriptor(pub keys.PublicKey, salt [32]byte) []byte {
 	return w.Bytes()
 }
 
-// Init creates an instance in home: a new executor key, the store, and the
-// signed genesis block. It refuses a folder that already holds an instance
-// (or part of one).
-func Init(home string, cfg Config) (in *Instance, err error) {
+// An Option changes how Init and Open set an instance up.
+type Option func(*options)
+
+type options struct {
+	signer keys.Signer
+}
+
+// WithSigner makes s the executor's signer instead of the key file
+// executor.key: Init writes no key file and names s's key in the genesis
+// block; Open reads no key file and refuses a signer whose key is not the
+// instance's executor key. Every signature the executor makes goes through
+// it (decision 102).
+func WithSigner(s keys.Signer) Option { return func(o *options) { o.signer = s } }
+
+func optionsOf(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// Init creates an instance in home: a new executor key (unless WithSigner
+// gives one), the store, and the signed genesis block. It refuses a folder
+// that already holds an instance (or part of one).
+func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
+	o := optionsOf(opts)
 	for _, name := range []string{configFile, keyFile, guardFile, dbDir} {
 		if _, err := os.Lstat(filepath.Join(home, name)); err == nil {
 			return nil, fmt.Errorf("fractal: init: %s already holds an instance (%s exists)", home, name)
@@ -154,18 +182,21 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 			os.Remove(filepath.Join(home, guardFile))
 		}
 	}()
-	key, err := keys.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("fractal: init: %w", err)
-	}
-	if err := keys.WriteKeyFile(filepath.Join(home, keyFile), key); err != nil {
-		return nil, fmt.Errorf("fractal: init: %w", err)
+	if o.signer == nil {
+		key, err := keys.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("fractal: init: %w", err)
+		}
+		if err := keys.WriteKeyFile(filepath.Join(home, keyFile), key); err != nil {
+			return nil, fmt.Errorf("fractal: init: %w", err)
+		}
+		o.signer = keys.NewKeySigner(key)
 	}
 	var salt [32]byte
 	if _, err := rand.Read(salt[:]); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	pub := key.Public()
+	pub := o.signer.Public()
 	desc := genesisDescriptor(pub, salt)
 	id := sha256.Sum256(desc)
 	cfg.Instance = hex.EncodeToString(id[:])
@@ -174,15 +205,15 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	in = &Instance{home: home, cfg: cfg, db: db, key: key, pub: pub, id: id, pool: vp.NewPool()}
+	in = &Instance{home: home, cfg: cfg, db: db, signer: o.signer, pub: pub, id: id, pool: vp.NewPool()}
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	in.guard = guard.New(filepath.Join(home, guardFile), id)
-	genesis := &Block{Instance: id, TxsHash: TxsHash(nil), StateRoot: statetree.EmptyRoot}
+	genesis := &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil), StateRoot: statetree.EmptyRoot, Executor: pub}
 	txn := db.NewTransaction(true)
 	defer txn.Discard()
 	for _, kv := range [][2][]byte{
-		{metaKey("genesis"), desc},
+		{metaGenesis, desc},
 		{metaInstance, id[:]},
 		{metaHead, u64(0)},
 		{metaRoot, genesis.StateRoot[:]},
@@ -192,7 +223,12 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 		}
 	}
 	if err == nil {
-		err = in.signAndStore(txn, genesis)
+		err = in.Sign(context.Background(), genesis, func() error {
+			if err := txn.Set(seqKey(prefixBlock, 0), genesis.Encode()); err != nil {
+				return err
+			}
+			return txn.Commit()
+		})
 	}
 	if err == nil {
 		err = writeConfig(home, cfg)
@@ -206,7 +242,8 @@ func Init(home string, cfg Config) (in *Instance, err error) {
 
 // Open opens the instance in home. It refuses a folder that is not a
 // complete instance, and one that another process has open.
-func Open(home string) (*Instance, error) {
+func Open(home string, opts ...Option) (*Instance, error) {
+	o := optionsOf(opts)
 	raw, err := inputfile.Read(filepath.Join(home, configFile), 64<<10) // a config is a few hundred bytes
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("fractal: open %s: not a fractal instance (no %s; run fractal init)", home, configFile)
@@ -218,9 +255,13 @@ func Open(home string) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %s: %w", home, configFile, err)
 	}
-	key, err := keys.LoadKeyFile(filepath.Join(home, keyFile))
-	if err != nil {
-		return nil, fmt.Errorf("fractal: open %s: executor key: %w", home, err)
+	fromFile := o.signer == nil
+	if fromFile {
+		key, err := keys.LoadKeyFile(filepath.Join(home, keyFile))
+		if err != nil {
+			return nil, fmt.Errorf("fractal: open %s: executor key: %w", home, err)
+		}
+		o.signer = keys.NewKeySigner(key)
 	}
 	dbPath := filepath.Join(home, dbDir)
 	if _, err := os.Stat(dbPath); err != nil {
@@ -230,7 +271,7 @@ func Open(home string) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: open %s: %w", home, err)
 	}
-	in := &Instance{home: home, cfg: cfg, db: db, key: key, pub: key.Public(), pool: vp.NewPool()}
+	in := &Instance{home: home, cfg: cfg, db: db, signer: o.signer, keyFromFile: fromFile, pub: o.signer.Public(), pool: vp.NewPool()}
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	if err := in.opened(); err != nil {
@@ -256,7 +297,7 @@ func (in *Instance) opened() error {
 	if errors.Is(err, os.ErrNotExist) {
 		var head guard.Block
 		if err := in.db.View(func(txn *badger.Txn) (err error) {
-			head, err = txnChain{in, txn}.Head()
+			head, _, err = txnChain{in, txn}.Last(guard.Blocks)
 			return err
 		}); err != nil {
 			return err
@@ -299,7 +340,10 @@ func (in *Instance) loadIdentity() error {
 			return err
 		}
 		if g.Executor != in.pub {
-			return fmt.Errorf("%s is not the executor key of this instance", keyFile)
+			if in.keyFromFile {
+				return fmt.Errorf("%s is not the executor key of this instance", keyFile)
+			}
+			return fmt.Errorf("the signer's key %s is not the executor key of this instance", in.pub)
 		}
 		return nil
 	})
@@ -365,83 +409,6 @@ func decodeConfig(raw []byte) (Config, error) {
 		return cfg, err
 	}
 	return cfg, cfg.check()
-}
-
-// signAndStore is the one place where the executor key signs a block: it
-// fills b.Executor and b.Signature, sets the block in txn and commits txn.
-// The guard is checked against the store first (a store that lost signed
-// blocks is refused), a block that an imported manifest shows this key
-// already signed differently at b's height is refused, and b is recorded
-// in the guard file, synced, before the key signs; once txn is committed b
-// is recorded as signed. A failure after the signature leaves the guard
-// recording b as being signed, which the next check settles by looking at
-// the store (decision 095).
-func (in *Instance) signAndStore(txn *badger.Txn, b *Block) error {
-	b.Executor = in.pub
-	gb := guard.Block{Height: b.Height, Hash: b.Hash()}
-	if _, signed := in.guard.Signed(); signed {
-		// The committed store, not txn, which holds the new head already.
-		view := in.db.NewTransaction(false)
-		defer view.Discard()
-		if err := in.guard.Check(txnChain{in, view}); err != nil {
-			return err
-		}
-		if err := refuseImportedRival(view, gb); err != nil {
-			return err
-		}
-	}
-	if err := in.guard.Begin(gb); err != nil {
-		return err
-	}
-	sig, err := in.key.Sign(rand.Reader, b.signedMessage())
-	if err != nil {
-		return fmt.Errorf("sign block: %w", err)
-	}
-	copy(b.Signature[:], sig)
-	if err := txn.Set(seqKey(prefixBlock, b.Height), b.Encode()); err != nil {
-		return err
-	}
-	if err := txn.Commit(); err != nil {
-		return err
-	}
-	return in.guard.Done(gb)
-}
-
-// txnChain shows the guard the blocks of the store as txn sees them.
-type txnChain struct {
-	in  *Instance
-	txn *badger.Txn
-}
-
-func (c txnChain) Head() (guard.Block, error) {
-	h, err := headHeight(c.txn)
-	if err != nil {
-		return guard.Block{}, err
-	}
-	b, err := c.in.blockAt(c.txn, h)
-	if err != nil {
-		return guard.Block{}, err
-	}
-	return guard.Block{Height: h, Hash: b.Hash()}, nil
-}
-
-func (c txnChain) HashAt(h uint64) ([32]byte, bool, error) {
-	if _, err := c.txn.Get(seqKey(prefixBlock, h)); errors.Is(err, badger.ErrKeyNotFound) {
-		return [32]byte{}, false, nil
-	}
-	b, err := c.in.blockAt(c.txn, h)
-	if err != nil {
-		return [32]byte{}, false, err
-	}
-	return b.Hash(), true, nil
-}
-
-// VerifyBlock checks b's executor signature.
-func VerifyBlock(b *Block) error {
-	if err := keys.Verify(keys.PublicKey(b.Executor), b.signedMessage(), b.Signature[:]); err != nil {
-		return fmt.Errorf("fractal: block %d: executor signature: %w", b.Height, err)
-	}
-	return nil
 }
 
 func getValue(txn *badger.Txn, key []byte) ([]byte, error) {

@@ -1,29 +1,96 @@
 package fractal
 
-import "encoding/binary"
+import (
+	"encoding/binary"
 
-// Storage key layout. Every key in the badger store starts with a one-byte
-// prefix naming what it holds; docs/formats/instance.md is the reference.
+	"github.com/fractalvm/fractal/shielded"
+)
+
+// Storage key layout: every key in the badger store starts with a prefix
+// naming the part of the instance that owns it. This file is the one place
+// that lists them (storagePrefixes, checked by a test: no prefix is a
+// prefix of another); docs/formats/instance.md is the reference.
 const (
-	prefixMeta    = 'm' // m + name: instance metadata
+	// The instance itself.
+	prefixMeta    = 'm' // m + name: instance metadata (meta* below)
 	prefixNote    = 'n' // n + state key text: the live note at that key
 	prefixCode    = 'c' // c + 32-byte hash: Lua source
-	prefixTx      = 't' // t + 32-byte ID: committed transaction (the replay index)
+	prefixTx      = 't' // t + 32-byte ID: u64 height + committed transaction (the replay index)
 	prefixReceipt = 'r' // r + 32-byte ID: receipt of a committed transaction
 	prefixBlock   = 'b' // b + u64 height: block
+	prefixTree    = 's' // s + node hash: state tree nodes (fractal/statetree)
+
+	// The queue of plaintext transactions (mempool.go).
 	prefixQueue   = 'q' // q + u64 sequence: queued transaction, in arrival order
 	prefixPending = 'p' // p + 32-byte ID: u64 sequence of a queued transaction
-	prefixTree    = 's' // s + ...: state tree nodes (fractal/statetree)
-	// E + ...: the encrypted mempool (prefixEncrypted in encrypted.go)
+
+	// Other copies' manifests (manifest.go, docs/formats/chain.md).
+	prefixImported = 'i' // i + u64 height + 32-byte hash: a manifest imported from another copy
+	prefixEvidence = 'e' // e + 32-byte pair hash: fork evidence
+
+	// Cross-instance transfer (export.go, docs/formats/cross-instance.md).
+	prefixOutbox   = 'o' // o + destination[32] + outbox key[32]: txid, u32 index, note of an export
+	prefixImportIx = 'x' // x + export ID[32]: ID of the note the import created
+
+	// The encrypted mempool (encrypted*.go, docs/formats/encrypted-mempool.md):
+	// E, then a second byte saying what the key holds.
+	prefixEncrypted = 'E'
+	// The shielded pool owns shielded.Prefix ('Z') and the keys under it
+	// (shielded.StorageKeys).
+)
+
+// Second bytes under prefixEncrypted.
+const (
+	encKey     = 'k' // E k: the attached threshold public key
+	encQueue   = 'q' // E q u64 seq: a queued payload, in arrival order (shared sequence with q)
+	encIndex   = 'p' // E p payload ID: u64 seq, while the payload is queued or in a pending batch
+	encBatch   = 'b' // E b u64 n: encrypted batch record n
+	encSlot    = 's' // E s u64 n u32 slot: the payload in slot of batch n
+	encShares  = 'h' // E h u64 n u32 keyholder: that keyholder's verified share batch for batch n
+	encWaiting = 'w' // E w: u64 number of the batch waiting for shares (absent when none)
+	encOpened  = 'o' // E o u64 n: how batch n closed (batchClose: opened or expired)
+	encArchive = 'a' // E a key ID: every threshold key ever attached
+	encOutcome = 'r' // E r payload ID: what became of the payload (EncryptedOutcome)
 )
 
 // Metadata names under prefixMeta.
 var (
 	metaInstance = metaKey("instance") // 32-byte instance ID
+	metaGenesis  = metaKey("genesis")  // the genesis descriptor the instance ID hashes
 	metaHead     = metaKey("head")     // u64 height of the last block
 	metaRoot     = metaKey("root")     // 32-byte state root after the last block
 	metaExported = metaKey("exported") // u64 height + 32-byte hash: the highest block exported in a manifest file
 )
+
+// storagePrefixes lists every key prefix of the store with its owner: the
+// instance's own and those of its components. Each entry is a full prefix
+// (a one-byte prefix, or a component's prefix and the byte or name under
+// it); no entry is a prefix of another, so no two owners can write the same
+// key.
+var storagePrefixes = func() []storagePrefix {
+	out := []storagePrefix{
+		{metaInstance, "instance"}, {metaGenesis, "instance"}, {metaHead, "instance"},
+		{metaRoot, "instance"}, {metaExported, "instance"},
+		{[]byte{prefixNote}, "instance"}, {[]byte{prefixCode}, "instance"},
+		{[]byte{prefixTx}, "instance"}, {[]byte{prefixReceipt}, "instance"},
+		{[]byte{prefixBlock}, "instance"}, {[]byte{prefixTree}, "state tree"},
+		{[]byte{prefixQueue}, "queue"}, {[]byte{prefixPending}, "queue"},
+		{[]byte{prefixImported}, "manifests"}, {[]byte{prefixEvidence}, "manifests"},
+		{[]byte{prefixOutbox}, "transfers"}, {[]byte{prefixImportIx}, "transfers"},
+	}
+	for _, sub := range []byte{encKey, encQueue, encIndex, encBatch, encSlot, encShares, encWaiting, encOpened, encArchive, encOutcome} {
+		out = append(out, storagePrefix{encKeyOf(sub), "encrypted mempool"})
+	}
+	for _, k := range shielded.StorageKeys() {
+		out = append(out, storagePrefix{k, "shielded pool"})
+	}
+	return out
+}()
+
+type storagePrefix struct {
+	prefix []byte
+	owner  string
+}
 
 func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
 
@@ -33,4 +100,12 @@ func hashKey(prefix byte, h [32]byte) []byte { return append([]byte{prefix}, h[:
 
 func seqKey(prefix byte, n uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{prefix}, n)
+}
+
+func encKeyOf(sub byte, parts ...[]byte) []byte {
+	k := []byte{prefixEncrypted, sub}
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -243,6 +245,31 @@ func readQueue(txn *badger.Txn, max int) ([]queued, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// queuePart is the queue's part in a block Propose took from it: every
+// transaction taken leaves the queue when the block commits, accepted or
+// refused.
+type queuePart struct {
+	seqs []uint64 // queue sequence of each of the block's transactions
+}
+
+func (q *queuePart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
+
+func (q *queuePart) apply(*TxResult) error { return nil }
+
+func (q *queuePart) finish(*chain.Block) {}
+
+func (q *queuePart) write(w kv.Store, x *Execution) error {
+	for i, seq := range q.seqs {
+		if err := w.Delete(seqKey(prefixQueue, seq)); err != nil {
+			return err
+		}
+		if err := w.Delete(hashKey(prefixPending, x.Receipts[i].TxID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Queued returns the IDs of the queued transactions in arrival order.

@@ -1,12 +1,16 @@
 package fractal
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -41,7 +45,7 @@ func TestMaxQueue(t *testing.T) {
 	}
 	// A refused transaction was not queued: it may be submitted once there
 	// is room.
-	if _, err := f.in.Seal(); err != nil { // takes two of three
+	if _, err := f.in.Seal(context.Background()); err != nil { // takes two of three
 		t.Fatal(err)
 	}
 	if ids, err := f.in.Queued(); err != nil || len(ids) != 1 {
@@ -66,7 +70,7 @@ func TestMaxQueue(t *testing.T) {
 	if _, err := re.Submit(f.mint(f.allow, f.allow, f.alice, "k", "v")); err == nil || !strings.HasSuffix(err.Error(), ": mempool full (3 queued, max_queue 3)") {
 		t.Fatalf("submit after reopen: %v", err)
 	}
-	if _, err := re.Seal(); err != nil {
+	if _, err := re.Seal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := re.Submit(f.mint(f.allow, f.allow, f.alice, "k", "v")); err != nil {
@@ -166,9 +170,42 @@ func TestMaxBlockGas(t *testing.T) {
 	if _, err := f.in.Submit(fits); err != nil {
 		t.Fatalf("submit at max_block_gas: %v", err)
 	}
-	s, err := f.in.Seal()
+	s, err := f.in.Seal(t.Context())
 	if err != nil || len(s.Receipts) != 1 || s.Receipts[0].Err() != nil {
 		t.Fatalf("seal: %v %v", s, err)
+	}
+}
+
+// TestProposeWithinBlockGas: a block takes queued transactions in arrival
+// order while their gas limits add up to at most max_block_gas; the rest
+// wait, in order, for the next block.
+func TestProposeWithinBlockGas(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxBlockGas = 700_000
+	f := newFixture(t, cfg)
+	var ids []notes.Hash
+	for i := range 3 {
+		tx := f.mint(f.allow, f.allow, f.alice, fmt.Sprintf("k%d", i), "v")
+		tx.GasLimit, tx.Signatures = 300_000, nil
+		f.sign(tx, f.alice)
+		id, err := f.in.Submit(tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, want := range [][]notes.Hash{ids[:2], ids[2:]} {
+		s, err := f.in.Seal(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []notes.Hash
+		for _, rc := range s.Receipts {
+			got = append(got, rc.TxID)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("block took %x, want %x", got, want)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -39,7 +40,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	}
 	// The queue survived: sealing now commits the queued transaction, and
 	// code deployed before the restart is found (compiled again).
-	s, err := in.Seal()
+	s, err := in.Seal(context.Background())
 	if err != nil || s.Block == nil || s.Block.Height != 2 || s.Block.TxIDs[0] != queued.ID() {
 		t.Fatalf("seal after restart: %+v, %v", s, err)
 	}
@@ -75,11 +76,11 @@ func TestSchedulerMatchesSerial(t *testing.T) {
 			}
 		}
 	}
-	sp, err := par.in.Seal()
+	sp, err := par.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := ser.in.Seal()
+	ss, err := ser.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

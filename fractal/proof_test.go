@@ -1,10 +1,13 @@
 package fractal
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -25,12 +28,12 @@ func TestQueryProofPresentAndAbsent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := DecodeQueryProof(qp.Encode())
+		back, err := chain.DecodeQueryProof(qp.Encode())
 		if err != nil {
 			t.Fatal(err)
 		}
 		id := f.in.ID()
-		st, err := CheckQueryProof(back, f.in.Executor(), &id)
+		st, err := chain.CheckQueryProof(back, f.in.Executor(), &id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,21 +57,21 @@ func TestQueryProofRefusesTampering(t *testing.T) {
 	for i := range raw {
 		bad := append([]byte(nil), raw...)
 		bad[i] ^= 0x01
-		p, err := DecodeQueryProof(bad)
+		p, err := chain.DecodeQueryProof(bad)
 		if err != nil {
 			continue
 		}
-		if _, err := CheckQueryProof(p, f.in.Executor(), nil); err == nil {
+		if _, err := chain.CheckQueryProof(p, f.in.Executor(), nil); err == nil {
 			t.Fatalf("byte %d flipped: proof still checks", i)
 		}
 	}
 	// Dropping the note: the proof shows the key present, not absent.
 	qp2 := *qp
 	qp2.Note = nil
-	if _, err := CheckQueryProof(&qp2, f.in.Executor(), nil); err == nil || !strings.Contains(err.Error(), "not absent") {
+	if _, err := chain.CheckQueryProof(&qp2, f.in.Executor(), nil); err == nil || !strings.Contains(err.Error(), "not absent") {
 		t.Fatalf("absence from a presence proof: %v", err)
 	}
-	if _, err := CheckQueryProof(qp, f.bob.Public(), nil); err == nil || !strings.Contains(err.Error(), "not signed by the given executor key") {
+	if _, err := chain.CheckQueryProof(qp, f.bob.Public(), nil); err == nil || !strings.Contains(err.Error(), "not signed by the given executor key") {
 		t.Fatalf("wrong key: %v", err)
 	}
 }
@@ -84,17 +87,17 @@ func TestQueryProofRefusesOtherInstance(t *testing.T) {
 	}
 	other := *qp.Block
 	other.Instance[0] ^= 1
-	if err := SignBlock(&other, f.in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), &other, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
 	foreign := *qp
 	foreign.Block = &other
-	if st, err := CheckQueryProof(&foreign, f.in.Executor(), nil); err != nil || st.Instance != other.Instance {
+	if st, err := chain.CheckQueryProof(&foreign, f.in.Executor(), nil); err != nil || st.Instance != other.Instance {
 		t.Fatalf("without an instance: %v %v", st, err)
 	}
 	id := f.in.ID()
 	want := fmt.Sprintf("fractal: check proof: the proof is for instance %x, not %x", other.Instance, id)
-	if _, err := CheckQueryProof(&foreign, f.in.Executor(), &id); err == nil || err.Error() != want {
+	if _, err := chain.CheckQueryProof(&foreign, f.in.Executor(), &id); err == nil || err.Error() != want {
 		t.Fatalf("another instance: %v, want %q", err, want)
 	}
 }
@@ -110,12 +113,12 @@ func FuzzDecodeQueryProof(f *testing.F) {
 	}
 	exec := fx.in.Executor()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		qp, err := DecodeQueryProof(data)
+		qp, err := chain.DecodeQueryProof(data)
 		if err != nil {
 			return
 		}
-		CheckQueryProof(qp, exec, nil)
-		if again, err := DecodeQueryProof(qp.Encode()); err != nil || string(again.Encode()) != string(qp.Encode()) {
+		chain.CheckQueryProof(qp, exec, nil)
+		if again, err := chain.DecodeQueryProof(qp.Encode()); err != nil || string(again.Encode()) != string(qp.Encode()) {
 			t.Fatalf("re-encoding does not round-trip: %v", err)
 		}
 	})
@@ -127,7 +130,7 @@ func TestManifestImportAndForkEvidence(t *testing.T) {
 	if err != nil || len(own) != 4 {
 		t.Fatalf("manifests: %d %v", len(own), err)
 	}
-	file := EncodeManifests(own)
+	file := chain.EncodeManifests(own)
 	res, err := f.in.ImportManifests(file)
 	if err != nil || res.Known != 4 || res.Stored != 0 || len(res.Evidence) != 0 {
 		t.Fatalf("re-import of own manifests: %+v %v", res, err)
@@ -136,15 +139,15 @@ func TestManifestImportAndForkEvidence(t *testing.T) {
 	fork := *own[2]
 	fork.Roots = append([][32]byte(nil), fork.Roots...)
 	fork.Roots[0][5] ^= 0x40
-	if err := SignBlock(&fork, f.in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), &fork, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
-	next := &Block{Instance: f.in.ID(), Height: 4, Prev: own[3].Hash(), TxsHash: TxsHash(nil), StateRoot: own[3].StateRoot}
-	if err := SignBlock(next, f.in.key); err != nil {
+	next := &chain.Block{Instance: f.in.ID(), Height: 4, Prev: own[3].Hash(), TxsHash: chain.TxsHash(nil), StateRoot: own[3].StateRoot}
+	if err := chain.SignBlock(context.Background(), next, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
-	res, err = f.in.ImportManifests(EncodeManifests([]*Block{&fork, next}))
-	if err != nil || res.Stored != 2 || len(res.Evidence) != 1 || res.Evidence[0].Conflict != SameHeight {
+	res, err = f.in.ImportManifests(chain.EncodeManifests([]*chain.Block{&fork, next}))
+	if err != nil || res.Stored != 2 || len(res.Evidence) != 1 || res.Evidence[0].Conflict != chain.SameHeight {
 		t.Fatalf("import: %+v %v", res, err)
 	}
 	ev, err := f.in.Evidence()
@@ -165,7 +168,7 @@ func TestManifestImportAndForkEvidence(t *testing.T) {
 	wantVerify(t, f.in, fmt.Sprintf("verify: manifest %x: another copy's manifest, imported, holds block 4 (hash %x…) but the chain ends at block 3: committed blocks are missing",
 		importedKey(4, nh), nh[:8]))
 	// Importing again records nothing new.
-	res, err = f.in.ImportManifests(EncodeManifests([]*Block{&fork, next}))
+	res, err = f.in.ImportManifests(chain.EncodeManifests([]*chain.Block{&fork, next}))
 	if err != nil || res.Known != 2 || len(res.Evidence) != 0 {
 		t.Fatalf("second import: %+v %v", res, err)
 	}
@@ -180,10 +183,10 @@ func TestManifestImportLarge(t *testing.T) {
 	f := chainFixture(t)
 	own, _ := f.in.Manifests()
 	prev := own[len(own)-1]
-	var file []*Block
+	var file []*chain.Block
 	for h := prev.Height + 1; len(file) < n; h++ {
-		b := &Block{Instance: f.in.ID(), Height: h, Prev: prev.Hash(), TxsHash: TxsHash(nil), StateRoot: prev.StateRoot}
-		if err := SignBlock(b, f.in.key); err != nil {
+		b := &chain.Block{Instance: f.in.ID(), Height: h, Prev: prev.Hash(), TxsHash: chain.TxsHash(nil), StateRoot: prev.StateRoot}
+		if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 		file, prev = append(file, b), b
@@ -192,13 +195,13 @@ func TestManifestImportLarge(t *testing.T) {
 	twin.StateRoot[0] ^= 1
 	liar := *file[5000] // same parent, claims another height
 	liar.Height += 3 * n
-	for _, b := range []*Block{&twin, &liar} {
-		if err := SignBlock(b, f.in.key); err != nil {
+	for _, b := range []*chain.Block{&twin, &liar} {
+		if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 	}
 	file = append(file, &twin, &liar)
-	res, err := f.in.ImportManifests(EncodeManifests(file))
+	res, err := f.in.ImportManifests(chain.EncodeManifests(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,15 +209,15 @@ func TestManifestImportLarge(t *testing.T) {
 		t.Fatalf("import: known %d, stored %d, evidence %d; want 0, %d, 2", res.Known, res.Stored, len(res.Evidence), n+2)
 	}
 	for i, want := range []struct {
-		c    Conflict
-		a, b *Block
-	}{{SameHeight, file[100], &twin}, {SameParent, file[5000], &liar}} {
+		c    chain.Conflict
+		a, b *chain.Block
+	}{{chain.SameHeight, file[100], &twin}, {chain.SameParent, file[5000], &liar}} {
 		e := res.Evidence[i]
-		if e.Conflict != want.c || string(e.key()) != string(newEvidence(want.c, want.a, want.b).key()) {
+		if e.Conflict != want.c || string(evidenceKey(e)) != string(evidenceKey(chain.NewEvidence(want.c, want.a, want.b))) {
 			t.Fatalf("evidence %d: %v between %x and %x", i, e.Conflict, e.A.Hash(), e.B.Hash())
 		}
 	}
-	res, err = f.in.ImportManifests(EncodeManifests(file))
+	res, err = f.in.ImportManifests(chain.EncodeManifests(file))
 	if err != nil || res.Known != n+2 || res.Stored != 0 || len(res.Evidence) != 0 {
 		t.Fatalf("second import: %+v %v", res, err)
 	}
@@ -230,29 +233,29 @@ func TestManifestImportCap(t *testing.T) {
 	f := chainFixture(t)
 	own, _ := f.in.Manifests()
 	prev := own[len(own)-1]
-	var extra []*Block
+	var extra []*chain.Block
 	for len(extra) < 4 {
-		b := &Block{Instance: f.in.ID(), Height: prev.Height + 1, Prev: prev.Hash(), TxsHash: TxsHash(nil), StateRoot: prev.StateRoot}
-		if err := SignBlock(b, f.in.key); err != nil {
+		b := &chain.Block{Instance: f.in.ID(), Height: prev.Height + 1, Prev: prev.Hash(), TxsHash: chain.TxsHash(nil), StateRoot: prev.StateRoot}
+		if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 		extra, prev = append(extra, b), b
 	}
 	before := dumpStore(t, f.in)
 	want := "fractal: manifest import: this instance already holds 3 imported manifests, the limit (3); the file's block at height 7 would be one more"
-	if _, err := f.in.ImportManifests(EncodeManifests(append(own, extra...))); err == nil || err.Error() != want {
+	if _, err := f.in.ImportManifests(chain.EncodeManifests(append(own, extra...))); err == nil || err.Error() != want {
 		t.Fatalf("over the cap: %v, want %q", err, want)
 	}
 	if dumpStore(t, f.in) != before {
 		t.Fatal("a refused import changed the store")
 	}
-	if res, err := f.in.ImportManifests(EncodeManifests(append(own, extra[:3]...))); err != nil || res.Stored != 3 || res.Known != len(own) {
+	if res, err := f.in.ImportManifests(chain.EncodeManifests(append(own, extra[:3]...))); err != nil || res.Stored != 3 || res.Known != len(own) {
 		t.Fatalf("up to the cap: %+v %v", res, err)
 	}
-	if res, err := f.in.ImportManifests(EncodeManifests(append(own, extra[:3]...))); err != nil || res.Known != len(own)+3 {
+	if res, err := f.in.ImportManifests(chain.EncodeManifests(append(own, extra[:3]...))); err != nil || res.Known != len(own)+3 {
 		t.Fatalf("known blocks at the cap: %+v %v", res, err)
 	}
-	if _, err := f.in.ImportManifests(EncodeManifests(extra[3:])); err == nil || err.Error() != want {
+	if _, err := f.in.ImportManifests(chain.EncodeManifests(extra[3:])); err == nil || err.Error() != want {
 		t.Fatalf("one more at the cap: %v, want %q", err, want)
 	}
 }
@@ -266,7 +269,7 @@ func TestManifestImportRefusals(t *testing.T) {
 	other := newFixture(t, DefaultConfig())
 	foreign, _ := other.in.Manifests()
 	stranger := *own[2]
-	if err := SignBlock(&stranger, f.bob); err != nil {
+	if err := chain.SignBlock(context.Background(), &stranger, keys.NewKeySigner(f.bob)); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -274,10 +277,10 @@ func TestManifestImportRefusals(t *testing.T) {
 		file []byte
 		want string
 	}{
-		{"bad signature", EncodeManifests([]*Block{own[1], &forged}), "block 1 of the file: height 2: invalid executor signature"},
-		{"other instance", EncodeManifests(foreign), "not this one"},
-		{"other key", EncodeManifests([]*Block{&stranger}), "not signed by this instance's executor key"},
-		{"truncated", EncodeManifests(own)[:100], "manifest file"},
+		{"bad signature", chain.EncodeManifests([]*chain.Block{own[1], &forged}), "block 1 of the file: height 2: invalid executor signature"},
+		{"other instance", chain.EncodeManifests(foreign), "not this one"},
+		{"other key", chain.EncodeManifests([]*chain.Block{&stranger}), "not signed by this instance's executor key"},
+		{"truncated", chain.EncodeManifests(own)[:100], "manifest file"},
 	} {
 		if _, err := f.in.ImportManifests(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: %v", c.name, err)
@@ -291,14 +294,14 @@ func TestManifestImportRefusals(t *testing.T) {
 func FuzzDecodeManifests(f *testing.F) {
 	fx := chainFixture(f)
 	own, _ := fx.in.Manifests()
-	f.Add(EncodeManifests(own))
-	f.Add(EncodeManifests(nil))
+	f.Add(chain.EncodeManifests(own))
+	f.Add(chain.EncodeManifests(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		bs, err := DecodeManifests(data)
+		bs, err := chain.DecodeManifests(data)
 		if err != nil {
 			return
 		}
-		if string(EncodeManifests(bs)) != string(data) {
+		if string(chain.EncodeManifests(bs)) != string(data) {
 			t.Fatal("manifest file does not round-trip")
 		}
 	})
@@ -310,7 +313,7 @@ func TestWitnessRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := DecodeWitness(w.Encode())
+	back, err := chain.DecodeWitness(w.Encode())
 	if err != nil || string(back.Encode()) != string(w.Encode()) {
 		t.Fatalf("witness round trip: %v", err)
 	}
@@ -337,7 +340,7 @@ func FuzzDecodeWitness(f *testing.F) {
 	}
 	f.Add(w.Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		w, err := DecodeWitness(data)
+		w, err := chain.DecodeWitness(data)
 		if err != nil {
 			return
 		}
@@ -354,17 +357,17 @@ func FuzzDecodeWitness(f *testing.F) {
 func TestManifestImportEquivocationFlood(t *testing.T) {
 	f := chainFixture(t)
 	own, _ := f.in.Manifests()
-	forks := make([]*Block, 51)
+	forks := make([]*chain.Block, 51)
 	for i := range forks {
 		b := *own[2]
 		b.Roots = append([][32]byte(nil), b.Roots...)
 		b.Roots[0][5] ^= byte(i + 1) // an earlier root: the last is the state root
-		if err := SignBlock(&b, f.in.key); err != nil {
+		if err := chain.SignBlock(context.Background(), &b, f.in.signer); err != nil {
 			t.Fatal(err)
 		}
 		forks[i] = &b
 	}
-	res, err := f.in.ImportManifests(EncodeManifests(forks[:50]))
+	res, err := f.in.ImportManifests(chain.EncodeManifests(forks[:50]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +375,7 @@ func TestManifestImportEquivocationFlood(t *testing.T) {
 		t.Fatalf("import: stored %d, evidence %d, unstored %d; want 50, 1, %d", res.Stored, len(res.Evidence), res.Unstored, 50*51/2-1)
 	}
 	// The first pair found: the first file block against the chain's block.
-	if e := res.Evidence[0]; e.Conflict != SameHeight || string(e.key()) != string(newEvidence(SameHeight, own[2], forks[0]).key()) {
+	if e := res.Evidence[0]; e.Conflict != chain.SameHeight || string(evidenceKey(e)) != string(evidenceKey(chain.NewEvidence(chain.SameHeight, own[2], forks[0]))) {
 		t.Fatalf("evidence: %v between %x and %x", e.Conflict, e.A.Hash(), e.B.Hash())
 	}
 	ev, err := f.in.Evidence()
@@ -380,7 +383,7 @@ func TestManifestImportEquivocationFlood(t *testing.T) {
 		t.Fatalf("stored evidence: %d, %v", len(ev), err)
 	}
 	before := dumpStore(t, f.in)
-	res, err = f.in.ImportManifests(EncodeManifests(forks))
+	res, err = f.in.ImportManifests(chain.EncodeManifests(forks))
 	if err != nil || res.Known != 50 || res.Stored != 1 || len(res.Evidence) != 0 || res.Unstored != 51 {
 		t.Fatalf("second import: %+v, %v", res, err)
 	}

@@ -6,11 +6,15 @@ import (
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
 )
 
 // Head returns the last sealed block.
-func (in *Instance) Head() (*Block, error) {
-	var b *Block
+func (in *Instance) Head() (*chain.Block, error) {
+	var b *chain.Block
 	err := in.db.View(func(txn *badger.Txn) error {
 		h, err := headHeight(txn)
 		if err != nil {
@@ -26,8 +30,8 @@ func (in *Instance) Head() (*Block, error) {
 }
 
 // Block returns the block at height.
-func (in *Instance) Block(height uint64) (*Block, error) {
-	var b *Block
+func (in *Instance) Block(height uint64) (*chain.Block, error) {
+	var b *chain.Block
 	err := in.db.View(func(txn *badger.Txn) (err error) {
 		b, err = in.blockAt(txn, height)
 		return err
@@ -38,7 +42,7 @@ func (in *Instance) Block(height uint64) (*Block, error) {
 	return b, nil
 }
 
-func (in *Instance) blockAt(txn *badger.Txn, height uint64) (*Block, error) {
+func (in *Instance) blockAt(txn *badger.Txn, height uint64) (*chain.Block, error) {
 	raw, err := getValue(txn, seqKey(prefixBlock, height))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, fmt.Errorf("no block at height %d", height)
@@ -46,7 +50,7 @@ func (in *Instance) blockAt(txn *badger.Txn, height uint64) (*Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}
-	b, err := DecodeBlock(raw)
+	b, err := chain.DecodeBlock(raw)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}
@@ -62,4 +66,24 @@ func headHeight(txn *badger.Txn) (uint64, error) {
 		return 0, fmt.Errorf("head height has %d bytes", len(raw))
 	}
 	return binary.BigEndian.Uint64(raw), nil
+}
+
+// Receipt returns the stored receipt of the committed transaction id.
+func (in *Instance) Receipt(id notes.Hash) (*phases.Receipt, error) {
+	var rc *phases.Receipt
+	err := in.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, hashKey(prefixReceipt, id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return errors.New("no committed transaction with this ID")
+		}
+		if err != nil {
+			return err
+		}
+		rc, err = phases.DecodeReceipt(raw)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fractal: receipt %x: %w", id, err)
+	}
+	return rc, nil
 }

@@ -1,9 +1,11 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -22,7 +24,7 @@ type RelayResult struct {
 // already imported are skipped, and a repeated claim is refused by the
 // import index. It refuses a source whose genesis block is not the one the
 // destination's trust file names.
-func Relay(from, to *Instance, signer keys.PrivateKey) (*RelayResult, error) {
+func Relay(ctx context.Context, from, to *Instance, signer keys.PrivateKey) (*RelayResult, error) {
 	p, err := to.peer(from.ID())
 	if err != nil {
 		return nil, fmt.Errorf("fractal: relay: %w", err)
@@ -57,7 +59,7 @@ func Relay(from, to *Instance, signer keys.PrivateKey) (*RelayResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fractal: relay: %w", err)
 		}
-		tx := ImportTx(c, signer.Public())
+		tx := chain.ImportTx(c, signer.Public())
 		if err := tx.Sign(rand.Reader, signer); err != nil {
 			return nil, fmt.Errorf("fractal: relay: %w", err)
 		}
@@ -74,7 +76,7 @@ func Relay(from, to *Instance, signer keys.PrivateKey) (*RelayResult, error) {
 		}
 	}
 	for {
-		s, err := to.Seal()
+		s, err := to.Seal(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("fractal: relay: %w", err)
 		}

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func BenchmarkTransferOne(b *testing.B) {
 		if rc := w.run(b, a, w.exportTx(0, dst.ID(), 0, minted[i])); rc.Err() != nil {
 			b.Fatal(rc.Err())
 		}
-		res, err := Relay(a, dst, w.alice)
+		res, err := Relay(context.Background(), a, dst, w.alice)
 		if err != nil || len(res.Imported) != 1 {
 			b.Fatalf("relay: %+v %v", res, err)
 		}
@@ -55,7 +56,7 @@ func BenchmarkImport1000(b *testing.B) {
 		}
 		b.StartTimer()
 		start := time.Now()
-		res, err := Relay(a, dst, w.alice)
+		res, err := Relay(context.Background(), a, dst, w.alice)
 		if err != nil || len(res.Imported) != 1000 {
 			b.Fatalf("relay: %d imported, %v", len(res.Imported), err)
 		}

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -106,7 +107,7 @@ func (w *world) run(t testing.TB, in *Instance, tx *phases.Tx, signer ...keys.Pr
 	if _, err := in.Submit(tx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,14 +220,14 @@ func TestTransferAcrossThree(t *testing.T) {
 	}
 	hop := func(from, to *Instance, want int) {
 		t.Helper()
-		res, err := Relay(from, to, w.alice)
+		res, err := Relay(context.Background(), from, to, w.alice)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(res.Imported) != want || len(res.Refused) != 0 {
 			t.Fatalf("relay imported %d refused %v, want %d", len(res.Imported), res.Refused, want)
 		}
-		again, err := Relay(from, to, w.alice)
+		again, err := Relay(context.Background(), from, to, w.alice)
 		if err != nil || again.Pending != 0 || len(again.Imported) != 0 {
 			t.Fatalf("second relay: %+v %v", again, err)
 		}
@@ -272,7 +273,7 @@ func TestTransferAcrossThree(t *testing.T) {
 		t.Fatalf("notes on a: %v", got)
 	}
 	for i, in := range w.ins {
-		if _, err := in.Verify(nil); err != nil {
+		if _, err := in.Verify(context.Background(), nil); err != nil {
 			t.Fatalf("instance %d: verify: %v", i, err)
 		}
 	}

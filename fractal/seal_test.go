@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -23,10 +25,10 @@ type fixture struct {
 	nonce                   uint64
 }
 
-func newFixture(t testing.TB, cfg Config) *fixture {
+func newFixture(t testing.TB, cfg Config, opts ...Option) *fixture {
 	t.Helper()
 	home := t.TempDir() + "/inst"
-	in, err := Init(home, cfg)
+	in, err := Init(home, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +131,7 @@ func (f *fixture) commit(t testing.TB, tx *phases.Tx) *Sealed {
 	if _, err := f.in.Submit(tx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := f.in.Seal()
+	s, err := f.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,13 +184,13 @@ func TestMintMoveAndBlocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := VerifyBlock(b); err != nil {
+		if err := chain.VerifyBlock(b); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Sealing an empty queue writes nothing.
 	before := dumpStore(t, f.in)
-	if s, err := f.in.Seal(); err != nil || s.Block != nil || len(s.Receipts) != 0 {
+	if s, err := f.in.Seal(context.Background()); err != nil || s.Block != nil || len(s.Receipts) != 0 {
 		t.Fatalf("empty seal: %+v, %v", s, err)
 	}
 	if dumpStore(t, f.in) != before {
@@ -289,7 +291,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 			case err != nil:
 				t.Fatalf("submit: %v", err)
 			default:
-				s, err := f.in.Seal()
+				s, err := f.in.Seal(context.Background())
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,11 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 )
 
 // sealMint mints one note under key k and seals it into a block.
-func (f *fixture) sealMint(t testing.TB, k string) *Block {
+func (f *fixture) sealMint(t testing.TB, k string) *chain.Block {
 	t.Helper()
 	f.submit(t, f.mint(f.allow, f.allow, f.alice, k, "1"))
 	return f.seal(t).Block
@@ -111,7 +113,7 @@ func TestOpenSettlesTheGuardAfterACrash(t *testing.T) {
 	}
 }
 
-func mustBlock(t testing.TB, home string, h uint64) *Block {
+func mustBlock(t testing.TB, home string, h uint64) *chain.Block {
 	t.Helper()
 	in, err := Open(home)
 	if err != nil {
@@ -131,17 +133,17 @@ func mustBlock(t testing.TB, home string, h uint64) *Block {
 func TestSealRefusesARivalOfAnImportedManifest(t *testing.T) {
 	f := chainFixture(t)
 	head, _ := f.in.Head()
-	theirs := &Block{Instance: f.in.ID(), Height: 4, Prev: head.Hash(), TxsHash: TxsHash(nil), StateRoot: head.StateRoot}
-	if err := SignBlock(theirs, f.in.key); err != nil {
+	theirs := &chain.Block{Instance: f.in.ID(), Height: 4, Prev: head.Hash(), TxsHash: chain.TxsHash(nil), StateRoot: head.StateRoot}
+	if err := chain.SignBlock(context.Background(), theirs, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.in.ImportManifests(EncodeManifests([]*Block{theirs})); err != nil {
+	if _, err := f.in.ImportManifests(chain.EncodeManifests([]*chain.Block{theirs})); err != nil {
 		t.Fatal(err)
 	}
 	f.submit(t, f.mint(f.allow, f.allow, f.alice, "z", "1"))
 	before := dumpStore(t, f.in)
 	guardBefore, _ := os.ReadFile(filepath.Join(f.home, guardFile))
-	_, err := f.in.Seal()
+	_, err := f.in.Seal(context.Background())
 	th := theirs.Hash()
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf(": a manifest imported from another copy shows this executor signed block 4 as %x…", th[:8])) ||
 		!strings.HasPrefix(err.Error(), "fractal: seal: refusing to sign block 4 (hash ") {
@@ -212,11 +214,53 @@ func TestVerifyChecksTheChainReachesWhatLeft(t *testing.T) {
 	wantVerify(t, other, fmt.Sprintf("verify: guard %s: this executor signed block 3 (hash %x…) but the chain ends at block 2: committed blocks are missing", g.Path(), h3[:8]))
 }
 
-func mustHead(t testing.TB, in *Instance) *Block {
+func mustHead(t testing.TB, in *Instance) *chain.Block {
 	t.Helper()
 	b, err := in.Head()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestStoreWithoutItsSignedBatchDoesNotOpen: the guard covers encrypted
+// batch records and expiries as it covers blocks (decision 102). A store
+// that lost the batch record the executor signed (here it is replaced by
+// its own copy from before) does not open, since the executor could
+// otherwise fix another order for batch 1 after keyholders saw the first;
+// nor does one that lost the batch's expiry.
+func TestStoreWithoutItsSignedBatchDoesNotOpen(t *testing.T) {
+	f := newEncFixture(t, 3, 2, false)
+	f.commit(t, f.mint(f.allow, f.allow, f.alice, "coin", "1"))
+	f.encrypt(t, f.move(f.allow, f.allow, f.alice, "coin", "sealed", "1"))
+	f.in.Close()
+	copyDB(t, f.home, filepath.Join(f.home, "db-queued"))
+	f.reopen(t)
+	s := f.seal(t)
+	wantState(t, s, BatchFixed, "[]")
+	batch := s.Encrypted.Batch.Hash()
+	f.in.Close()
+	copyDB(t, f.home, filepath.Join(f.home, "db-fixed"))
+	f.reopen(t)
+	if _, err := f.in.ExpireEncrypted(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	f.in.Close()
+	path := filepath.Join(f.home, guardFile)
+	for _, c := range []struct{ db, want string }{
+		{"db-queued", fmt.Sprintf("the store holds none but this executor signed encrypted batch 1 (hash %x…, %s): committed records are missing", batch[:8], path)},
+		{"db-fixed", fmt.Sprintf("the store holds none but this executor signed expiry of encrypted batch 1 (hash %x…, %s): committed records are missing", batch[:8], path)},
+	} {
+		os.Rename(filepath.Join(f.home, dbDir), filepath.Join(f.home, "db-now"))
+		os.Rename(filepath.Join(f.home, c.db), filepath.Join(f.home, dbDir))
+		_, err := Open(f.home)
+		var behind *guard.BehindError
+		if !errors.As(err, &behind) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("open the store %s: %v\nwant %s", c.db, err, c.want)
+		}
+		os.Rename(filepath.Join(f.home, dbDir), filepath.Join(f.home, c.db))
+		os.Rename(filepath.Join(f.home, "db-now"), filepath.Join(f.home, dbDir))
+	}
+	f.reopen(t)
+	wantVerify(t, f.in, "")
 }

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -105,7 +106,7 @@ func (c *luaChain) seal(t *testing.T, tx *phases.Tx) *phases.Receipt {
 	if _, err := c.in.Submit(tx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.in.Seal()
+	s, err := c.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,57 +1,57 @@
 package fractal
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 )
 
-// snapshot is a read-only view of the live notes as of one badger
-// transaction. It implements phases.State.
-type snapshot struct{ txn *badger.Txn }
+// snapshot is a read-only view of the live notes and the import index as
+// of one read of a store (a committed badger transaction, or a replay's).
+// It implements phases.State and phases.ImportIndex.
+type snapshot struct{ r kv.Reader }
 
 // Get returns the live note at k, or nil when there is none.
 func (s snapshot) Get(k notes.StateKey) (*notes.Note, error) {
 	sk := k.String()
-	raw, err := getValue(s.txn, noteKey(sk))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
-	}
+	raw, ok, err := s.r.Get(noteKey(sk))
 	if err != nil {
 		return nil, fmt.Errorf("fractal: note %s: %w", sk, err)
+	}
+	if !ok {
+		return nil, nil
 	}
 	return decodeStored(sk, raw)
 }
 
 // Scan calls fn for every live note whose state key matches p, in state-key
-// text order. It seeks to the pattern's literal prefix, so a narrow pattern
-// reads only the notes under it.
+// text order. It reads from the pattern's literal prefix, so a narrow
+// pattern reads only the notes under it.
 func (s snapshot) Scan(p notes.Pattern, fn func(*notes.Note) error) error {
-	prefix := noteKey(p.Prefix())
-	it := s.txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefix})
-	defer it.Close()
-	for it.Seek(prefix); it.Valid(); it.Next() {
-		item := it.Item()
-		sk := string(item.Key()[1:])
-		raw, err := item.ValueCopy(nil)
-		if err != nil {
-			return fmt.Errorf("fractal: note %s: %w", sk, err)
-		}
+	return s.r.Scan(noteKey(p.Prefix()), func(k, raw []byte) error {
+		sk := string(k[1:])
 		n, err := decodeStored(sk, raw)
 		if err != nil {
 			return err
 		}
 		if !p.Match(n.StateKey()) {
-			continue
+			return nil
 		}
-		if err := fn(n); err != nil {
-			return err
-		}
+		return fn(n)
+	})
+}
+
+// Imported implements phases.ImportIndex.
+func (s snapshot) Imported(id notes.Hash) (bool, error) {
+	_, ok, err := s.r.Get(hashKey(prefixImportIx, id))
+	if err != nil {
+		return false, fmt.Errorf("fractal: import index: %w", err)
 	}
-	return nil
+	return ok, nil
 }
 
 // decodeStored decodes a stored note and checks that it lives at its own
@@ -71,7 +71,7 @@ func decodeStored(sk string, raw []byte) (*notes.Note, error) {
 func (in *Instance) Notes(p notes.Pattern) ([]*notes.Note, error) {
 	var out []*notes.Note
 	err := in.db.View(func(txn *badger.Txn) error {
-		return snapshot{txn}.Scan(p, func(n *notes.Note) error {
+		return snapshot{badgerdb.KV{Txn: txn}}.Scan(p, func(n *notes.Note) error {
 			out = append(out, n)
 			return nil
 		})

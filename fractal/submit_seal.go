@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -20,14 +21,14 @@ import (
 // commits them as Seal does. It fails when a seal takes nothing (the
 // transaction is not queued, or waits behind an encrypted batch) and when
 // ctx is done, checked before each seal.
-func (in *Instance) SealFor(ctx context.Context, id notes.Hash) (*phases.Receipt, *Block, error) {
+func (in *Instance) SealFor(ctx context.Context, id notes.Hash) (*phases.Receipt, *chain.Block, error) {
 	// Every seal that returns receipts takes at least one transaction from
 	// a queue of at most MaxQueue, so id is taken within that many seals.
 	for range in.cfg.MaxQueue + 1 {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		s, err := in.Seal()
+		s, err := in.Seal(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -69,11 +70,11 @@ func (in *Instance) SubmitEncryptedTx(tx *phases.Tx) ([32]byte, error) {
 // when it waits). ctx is checked before each seal.
 func (in *Instance) SealUntilPlaced(ctx context.Context, pid [32]byte) ([]*Sealed, *EncryptedStatus, error) {
 	var done []*Sealed
-	for range MaxBlockTxs {
+	for range chain.MaxBlockTxs {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		s, err := in.Seal()
+		s, err := in.Seal(ctx)
 		if err != nil {
 			return nil, nil, err
 		}

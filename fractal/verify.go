@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -13,12 +14,12 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/guard"
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
-	"github.com/fractalvm/fractal/shielded"
-	"github.com/fractalvm/fractal/vp"
 )
 
 // VerifyError names the first place where the stored chain disagrees with
@@ -65,19 +66,18 @@ type VerifyReport struct {
 // it opened into (decision 079). The first disagreement is returned as a
 // *VerifyError. progress, when not nil, is called after each block with the
 // blocks done and the total.
-func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, error) {
+func (in *Instance) Verify(ctx context.Context, progress func(done, total uint64)) (*VerifyReport, error) {
 	rep := &VerifyReport{Instance: in.id}
 	// The guard is read before the snapshot: a block it records as signed
 	// is committed before it is recorded, so the snapshot holds it.
 	in.mu.Lock()
-	signed, hasSigned := in.guard.Signed()
+	signed, hasSigned := in.guard.Signed(guard.Blocks)
 	in.mu.Unlock()
 	rp, err := in.newReplay()
 	if err != nil {
 		return nil, fmt.Errorf("fractal: verify: %w", err)
 	}
 	defer rp.close()
-	rp.shielded = in.shielded
 	err = in.db.View(func(txn *badger.Txn) error {
 		if err := checkCode(txn); err != nil {
 			return err
@@ -110,9 +110,13 @@ func (in *Instance) Verify(progress func(done, total uint64)) (*VerifyReport, er
 			if err != nil {
 				return err
 			}
-			if err := rp.block(b, txs, func(i int, o *phases.Outcome, root [32]byte) error {
-				return compareTx(txn, b, i, o, root)
-			}); err != nil {
+			x, err := rp.block(ctx, prev, b, txs, func(r *TxResult) error {
+				return compareTx(txn, b, r.Index, r.Outcome, r.Root)
+			})
+			if err != nil {
+				return err
+			}
+			if err := compareBlock(b, x); err != nil {
 				return err
 			}
 			rep.Transactions += len(txs)
@@ -189,7 +193,7 @@ func (in *Instance) checkReach(txn *badger.Txn, head uint64, exec keys.PublicKey
 		return err
 	}
 	return eachValue(txn, prefixImported, func(k, v []byte) error {
-		b, err := DecodeBlock(v) // checked by verifyImported before
+		b, err := chain.DecodeBlock(v) // checked by verifyImported before
 		if err != nil {
 			return err
 		}
@@ -221,7 +225,7 @@ func hashOf(b []byte) []byte { h := sha256.Sum256(b); return h[:] }
 // descriptor and that the genesis block names its executor; it returns the
 // executor key every block must be signed by.
 func (in *Instance) checkGenesis(txn *badger.Txn) (keys.PublicKey, error) {
-	desc, err := getValue(txn, metaKey("genesis"))
+	desc, err := getValue(txn, metaGenesis)
 	if err != nil {
 		return keys.PublicKey{}, &VerifyError{Kind: "store", Tx: -1, Where: "genesis descriptor", Detail: err.Error()}
 	}
@@ -242,12 +246,12 @@ func (in *Instance) checkGenesis(txn *badger.Txn) (keys.PublicKey, error) {
 
 // verifiedBlock reads block h and checks its encoding, instance, height and
 // executor signature.
-func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey) (*Block, error) {
+func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey) (*chain.Block, error) {
 	raw, err := getValue(txn, seqKey(prefixBlock, h))
 	if err != nil {
 		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "missing: " + err.Error()}
 	}
-	b, err := DecodeBlock(raw)
+	b, err := chain.DecodeBlock(raw)
 	if err != nil {
 		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: err.Error()}
 	}
@@ -259,7 +263,7 @@ func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey
 	case b.Executor != exec:
 		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "not signed by the instance's executor key"}
 	}
-	if err := VerifyBlock(b); err != nil {
+	if err := chain.VerifyBlock(b); err != nil {
 		return nil, &VerifyError{Kind: "block", Height: h, Tx: -1, Detail: "bad executor signature"}
 	}
 	return b, nil
@@ -267,7 +271,7 @@ func (in *Instance) verifiedBlock(txn *badger.Txn, h uint64, exec keys.PublicKey
 
 // Transactions returns the stored transactions of b, in block order, each
 // checked against its ID.
-func (in *Instance) Transactions(b *Block) ([]*phases.Tx, error) {
+func (in *Instance) Transactions(b *chain.Block) ([]*phases.Tx, error) {
 	var txs []*phases.Tx
 	err := in.db.View(func(txn *badger.Txn) (err error) {
 		txs, err = storedTxs(txn, b)
@@ -281,7 +285,7 @@ func (in *Instance) Transactions(b *Block) ([]*phases.Tx, error) {
 
 // storedTxs reads the transactions of b from the transaction index and
 // checks each against its ID and block.
-func storedTxs(txn *badger.Txn, b *Block) ([]*phases.Tx, error) {
+func storedTxs(txn *badger.Txn, b *chain.Block) ([]*phases.Tx, error) {
 	txs := make([]*phases.Tx, len(b.TxIDs))
 	for i, id := range b.TxIDs {
 		fail := func(d string) error {
@@ -308,7 +312,7 @@ func storedTxs(txn *badger.Txn, b *Block) ([]*phases.Tx, error) {
 
 // compareTx compares one replayed transaction with the stored block and
 // receipt.
-func compareTx(txn *badger.Txn, b *Block, i int, o *phases.Outcome, root [32]byte) error {
+func compareTx(txn *badger.Txn, b *chain.Block, i int, o *phases.Outcome, root [32]byte) error {
 	id := b.TxIDs[i]
 	fail := func(kind, d string) error {
 		return &VerifyError{Kind: kind, Height: b.Height, Tx: i, TxID: id, Detail: d}
@@ -435,18 +439,31 @@ func compareSet(txn, rtxn *badger.Txn, prefix byte, fail func(k []byte, d string
 	return n, nil
 }
 
-// replay re-executes blocks into a fresh store in the instance's scratch
-// folder (tmpDir), which the next open empties if this process is killed
-// before close (decision 097).
+// compareBlock compares a block with its replayed execution, once every
+// transaction matched: the commitment-tree root, and then the whole
+// manifest (the replay's must hash as the block does).
+func compareBlock(b *chain.Block, x *Execution) error {
+	r := x.Block
+	if r == nil {
+		return &VerifyError{Kind: "block", Height: b.Height, Tx: -1, Detail: "the replay accepts none of its transactions"}
+	}
+	if r.CommitmentRoot != b.CommitmentRoot {
+		return &VerifyError{Kind: "root", Height: b.Height, Tx: -1,
+			Detail: fmt.Sprintf("block says commitment-tree root %x, the replay gives %x", b.CommitmentRoot[:8], r.CommitmentRoot[:8])}
+	}
+	if h, rh := b.Hash(), r.Hash(); h != rh {
+		return &VerifyError{Kind: "block", Height: b.Height, Tx: -1, Detail: fmt.Sprintf("the replay gives another manifest (hash %x, the block's is %x)", rh[:8], h[:8])}
+	}
+	return nil
+}
+
+// replay re-executes blocks, through the stage Execute, into a fresh store
+// in the instance's scratch folder (tmpDir), which the next open empties if
+// this process is killed before close (decision 097).
 type replay struct {
-	dir  string
-	db   *badger.DB
-	code phases.Code
-	pool *vp.Pool
-	root [32]byte
-	// shielded, when set, re-runs the shielded pool and checks each block's
-	// commitment-tree root (shielded.go).
-	shielded *shielded.Pool
+	in  *Instance
+	dir string
+	db  *badger.DB
 }
 
 func (in *Instance) newReplay() (*replay, error) {
@@ -464,7 +481,7 @@ func (in *Instance) newReplay() (*replay, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("replay store: %w", err)
 	}
-	return &replay{dir: dir, db: db, code: in, pool: in.pool, root: statetree.EmptyRoot}, nil
+	return &replay{in: in, dir: dir, db: db}, nil
 }
 
 func (r *replay) close() {
@@ -472,52 +489,48 @@ func (r *replay) close() {
 	os.RemoveAll(r.dir)
 }
 
-// block re-executes b's transactions (with the scheduler, as sealing does),
-// applies the accepted ones' effects in order, calls check with each outcome
-// and the root after it, and commits when every check passed.
-func (r *replay) block(b *Block, txs []*phases.Tx, check func(i int, o *phases.Outcome, root [32]byte) error) error {
+// block re-executes txs as the block b (by its producer) after parent,
+// against the replay's state after parent, and calls check with every
+// result; when all pass it writes their effects and the block's state
+// changes into the replay store, as a commit does (the store's own records,
+// receipts and blocks excepted). It returns the execution.
+func (r *replay) block(ctx context.Context, parent, b *chain.Block, txs []*phases.Tx, check func(*TxResult) error) (*Execution, error) {
 	txn := r.db.NewTransaction(true)
 	defer txn.Discard()
-	root, err := r.apply(txn, b.Height, txs, check)
+	x, err := r.execute(ctx, txn, parent, b, txs, check)
 	if err != nil {
-		return err
-	}
-	if r.shielded != nil {
-		if err := replayShielded(r.shielded, txn, b, txs); err != nil {
-			return err
-		}
+		return nil, err
 	}
 	if err := txn.Commit(); err != nil {
-		return fmt.Errorf("block %d: replay commit: %w", b.Height, err)
+		return nil, fmt.Errorf("block %d: replay commit: %w", b.Height, err)
 	}
-	r.root = root
-	return nil
+	return x, nil
 }
 
-// apply runs txs on top of txn from the replay's root and returns the root
-// after them, leaving their effects and the tree nodes of that root (only
-// those: decision 058) in txn.
-func (r *replay) apply(txn *badger.Txn, height uint64, txs []*phases.Tx, check func(i int, o *phases.Outcome, root [32]byte) error) ([32]byte, error) {
-	root := r.root
-	outs, err := phases.ExecuteBlock(snapshot{txn}, r.code, r.pool, txs)
-	if err != nil {
-		return root, fmt.Errorf("block %d: replay: %w", height, err)
-	}
-	batch := tree.Begin(txn, root)
-	for i, o := range outs {
-		if o.Receipt.Status == phases.Accepted {
-			if root, err = applyEffects(txn, batch, o); err != nil {
-				return root, &VerifyError{Kind: "transaction", Height: height, Tx: i, TxID: txs[i].ID(), Detail: "replay cannot apply its effects: " + err.Error()}
+// execute is block without the commit: it leaves the effects and the tree
+// nodes of the root after txs (only those: decision 058) in txn.
+func (r *replay) execute(ctx context.Context, txn *badger.Txn, parent, b *chain.Block, txs []*phases.Tx, check func(*TxResult) error) (*Execution, error) {
+	view := r.db.NewTransaction(false)
+	defer view.Discard()
+	w := badgerdb.KV{Txn: txn}
+	p := &Proposal{Parent: parent, Producer: keys.PublicKey(b.Executor), Txs: txs}
+	x, err := r.in.execute(ctx, badgerdb.KV{Txn: view}, p, func(res *TxResult) error {
+		if res.Outcome.Receipt.Status == phases.Accepted {
+			if err := writeNotes(w, res.Outcome); err != nil {
+				return &VerifyError{Kind: "transaction", Height: b.Height, Tx: res.Index, TxID: res.Tx.ID(), Detail: "replay cannot apply its effects: " + err.Error()}
 			}
 		}
 		if check != nil {
-			if err := check(i, o, root); err != nil {
-				return root, err
-			}
+			return check(res)
 		}
+		return nil
+	})
+	if err == nil {
+		err = x.writeState(w)
 	}
-	if _, err := batch.Commit(); err != nil {
-		return root, fmt.Errorf("block %d: replay: %w", height, err)
+	var ve *VerifyError
+	if err != nil && !errors.As(err, &ve) {
+		err = fmt.Errorf("block %d: replay: %w", b.Height, err)
 	}
-	return root, nil
+	return x, err
 }

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -76,7 +79,7 @@ func BenchmarkReplayVersusSeal(b *testing.B) {
 	var txs int
 	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
-		rep, err := f.in.Verify(nil)
+		rep, err := f.in.Verify(context.Background(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -105,7 +108,7 @@ func BenchmarkStateRootPerTx(b *testing.B) {
 		v1, v2 := benchKey("v", i), benchKey("w", i)
 		changes := []statetree.Change{{Key: benchKey("k", i)}, {Key: benchKey("a", i), Value: &v1}, {Key: benchKey("b", i), Value: &v2}}
 		var err error
-		if root, err = tree.UpdateBatch(txn, root, changes); err != nil {
+		if root, err = tree.UpdateBatch(badgerdb.KV{Txn: txn}, root, changes); err != nil {
 			b.Fatal(err)
 		}
 		if i%100 == 99 || i == b.N-1 {
@@ -125,23 +128,26 @@ func BenchmarkQueryProofCheck(b *testing.B) {
 	in, _ := newTestInstance(b)
 	n := envInt("FRACTAL_BENCH_NOTES", 100_000)
 	root := fillTree(b, in, n)
-	blk := &Block{Instance: in.id, Height: 1, StateRoot: root, TxsHash: TxsHash(nil)}
-	if err := SignBlock(blk, in.key); err != nil {
+	blk := &chain.Block{Instance: in.id, Height: 1, StateRoot: root, TxsHash: chain.TxsHash(nil)}
+	if err := chain.SignBlock(context.Background(), blk, in.signer); err != nil {
 		b.Fatal(err)
 	}
 	// An absent state key: its proof runs as deep as a present one's.
 	k := notes.StateKey{Key: []byte("absent")}
 	var p *statetree.Proof
-	in.db.View(func(txn *badger.Txn) (err error) { p, err = tree.Prove(txn, root, TreeKey(k)); return })
-	qp := &QueryProof{Key: k, Proof: p, Block: blk}
+	in.db.View(func(txn *badger.Txn) (err error) {
+		p, err = tree.Prove(badgerdb.KV{Txn: txn}, root, chain.TreeKey(k))
+		return
+	})
+	qp := &chain.QueryProof{Key: k, Proof: p, Block: blk}
 	raw := qp.Encode()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		q, err := DecodeQueryProof(raw)
+		q, err := chain.DecodeQueryProof(raw)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := CheckQueryProof(q, in.Executor(), nil); err != nil {
+		if _, err := chain.CheckQueryProof(q, in.Executor(), nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -172,7 +178,7 @@ func fillTree(b *testing.B, in *Instance, n int) [32]byte {
 			ch = append(ch, statetree.Change{Key: benchKey("k", j), Value: &v})
 		}
 		err := in.db.Update(func(txn *badger.Txn) (err error) {
-			root, err = tree.UpdateBatch(txn, root, ch)
+			root, err = tree.UpdateBatch(badgerdb.KV{Txn: txn}, root, ch)
 			return err
 		})
 		if err != nil {

@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -42,7 +44,7 @@ func (f *fixture) submit(t testing.TB, txs ...*phases.Tx) {
 
 func (f *fixture) seal(t testing.TB) *Sealed {
 	t.Helper()
-	s, err := f.in.Seal()
+	s, err := f.in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func (f *fixture) seal(t testing.TB) *Sealed {
 func TestVerifyCleanChain(t *testing.T) {
 	f := chainFixture(t)
 	var calls []string
-	rep, err := f.in.Verify(func(done, total uint64) { calls = append(calls, fmt.Sprintf("%d/%d", done, total)) })
+	rep, err := f.in.Verify(context.Background(), func(done, total uint64) { calls = append(calls, fmt.Sprintf("%d/%d", done, total)) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestVerifyNamesEveryFlippedByte(t *testing.T) {
 		}
 		for _, at := range positions {
 			flip(t, f.in, c.key, at)
-			_, err := f.in.Verify(nil)
+			_, err := f.in.Verify(context.Background(), nil)
 			var ve *VerifyError
 			if !errors.As(err, &ve) || !strings.HasPrefix(err.Error(), c.want) {
 				t.Fatalf("%s byte %d/%d flipped: %v", c.name, at, n, err)
@@ -147,7 +149,7 @@ func TestVerifyNamesEveryFlippedByte(t *testing.T) {
 			flip(t, f.in, c.key, at)
 		}
 	}
-	if _, err := f.in.Verify(nil); err != nil {
+	if _, err := f.in.Verify(context.Background(), nil); err != nil {
 		t.Fatalf("restored store: %v", err)
 	}
 }
@@ -160,7 +162,7 @@ func TestVerifyNamesFirstDivergentTransaction(t *testing.T) {
 	b, _ := f.in.Block(2)
 	b.Roots[1][0] ^= 0xff
 	b.StateRoot = b.Roots[1]
-	if err := SignBlock(b, f.in.key); err != nil {
+	if err := chain.SignBlock(context.Background(), b, f.in.signer); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.in.db.Update(func(txn *badger.Txn) error {
@@ -168,7 +170,7 @@ func TestVerifyNamesFirstDivergentTransaction(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.in.Verify(nil)
+	_, err := f.in.Verify(context.Background(), nil)
 	want := fmt.Sprintf("verify: block 2 transaction 1 (%x): root: block says root %x after it", b.TxIDs[1][:8], b.Roots[1][:8])
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("verify: %v\nwant %s", err, want)
@@ -185,7 +187,7 @@ func TestReplayIdenticalAcrossProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer in.Close()
-		rep, err := in.Verify(nil)
+		rep, err := in.Verify(context.Background(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,11 +195,11 @@ func TestReplayIdenticalAcrossProcesses(t *testing.T) {
 		return
 	}
 	f := chainFixture(t)
-	rep, err := f.in.Verify(nil)
+	rep, err := f.in.Verify(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var blocks []*Block
+	var blocks []*chain.Block
 	for h := uint64(1); h <= 3; h++ {
 		b, _ := f.in.Block(h)
 		blocks = append(blocks, b)

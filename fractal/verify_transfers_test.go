@@ -1,10 +1,13 @@
 package fractal
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/chain"
 )
 
 // TestVerifyChecksOutboxAndImportIndex: the outbox and the import index
@@ -19,12 +22,12 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 		t.Fatal(rc.Err())
 	}
 	for _, in := range []*Instance{a, b} {
-		if _, err := in.Verify(nil); err != nil {
+		if _, err := in.Verify(context.Background(), nil); err != nil {
 			t.Fatalf("clean chain: %v", err)
 		}
 	}
 	ixKey := hashKey(prefixImportIx, rec.ID())
-	obKey := outboxStoreKey(rec.To, outboxKey(rec.TxID, rec.Index))
+	obKey := outboxStoreKey(rec.To, chain.OutboxKey(rec.TxID, rec.Index))
 	edit := func(in *Instance, fn func(txn *badger.Txn) error) {
 		t.Helper()
 		if err := in.db.Update(fn); err != nil {
@@ -42,7 +45,7 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 	} {
 		raw := storedValue(t, c.in, c.key)
 		edit(c.in, func(txn *badger.Txn) error { return txn.Delete(c.key) })
-		_, err := c.in.Verify(nil)
+		_, err := c.in.Verify(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "in the replay but not stored") {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -54,7 +57,7 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 			}
 			return txn.Set(extra, raw)
 		})
-		_, err = c.in.Verify(nil)
+		_, err = c.in.Verify(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "stored but not in the replay") {
 			t.Fatalf("%s, extra entry: %v", c.name, err)
 		}
@@ -67,12 +70,12 @@ func TestVerifyChecksOutboxAndImportIndex(t *testing.T) {
 			}
 			return txn.Set(c.key, bad)
 		})
-		_, err = c.in.Verify(nil)
+		_, err = c.in.Verify(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "differs from the replay") {
 			t.Fatalf("%s, changed value: %v", c.name, err)
 		}
 		edit(c.in, func(txn *badger.Txn) error { return txn.Set(c.key, raw) })
-		if _, err := c.in.Verify(nil); err != nil {
+		if _, err := c.in.Verify(context.Background(), nil); err != nil {
 			t.Fatalf("%s, restored: %v", c.name, err)
 		}
 	}

@@ -1,6 +1,7 @@
 // Package keys holds Fractal's one signing key type: X25519 key pairs that
 // sign with XEdDSA (Signal's specification), their standard-base64 text form,
-// and key files.
+// key files, and the Signer interface through which code that needs a
+// signature reaches a key wherever it lives.
 //
 // The same 32-byte private key serves X25519 key agreement and signing; the
 // public key is the X25519 public key (a Montgomery u-coordinate), so the

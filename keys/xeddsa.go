@@ -80,6 +80,35 @@ func edwardsKeyPair(k PrivateKey) (pubA [32]byte, a *edwards25519.Scalar) {
 	return pubA, a
 }
 
+// EdwardsKey returns the key pair XEdDSA signs with: the scalar a and the
+// Edwards point A = a·B (sign bit 0) of k. It is for protocols on
+// edwards25519 that identify a party by its Fractal key, such as the
+// threshold DKG's deal encryption (tfhe/dkg); a is as secret as k.
+func (k PrivateKey) EdwardsKey() (a *edwards25519.Scalar, A *edwards25519.Point) {
+	pubA, a := edwardsKeyPair(k)
+	A, err := new(edwards25519.Point).SetBytes(pubA[:])
+	if err != nil {
+		panic("keys: encoding of a·B does not decode: " + err.Error()) // unreachable
+	}
+	return a, A
+}
+
+// EdwardsPoint returns the Edwards point XEdDSA verifies p's signatures
+// with (y = (u − 1)/(u + 1), sign bit 0), the A of EdwardsKey. It refuses
+// what Verify refuses: u ≥ p, a u with no Edwards point, small order. A
+// point with a small-order component passes; callers that need the
+// prime-order subgroup check it.
+func (p PublicKey) EdwardsPoint() (*edwards25519.Point, error) {
+	if !canonicalField(p[:]) {
+		return nil, errors.New("keys: public key u is not below p = 2^255 − 19")
+	}
+	A, _, err := montgomeryToEdwards(p, nil)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return A, nil
+}
+
 // challenge returns SHA-512(R || A || M) mod q.
 func challenge(R, A, msg []byte) *edwards25519.Scalar {
 	h := sha512.New()

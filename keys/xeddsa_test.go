@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -306,5 +307,46 @@ func BenchmarkPublic(b *testing.B) {
 	k := katKey()
 	for b.Loop() {
 		_ = k.Public()
+	}
+}
+
+// TestEdwardsKeyMatchesEdwardsPoint: the scalar and point a key signs with
+// agree (A = a·B), the public key converts to the same A, and a signature
+// verifies as an Ed25519 signature under A.
+func TestEdwardsKeyMatchesEdwardsPoint(t *testing.T) {
+	for i, p := range seedPairs {
+		k, err := ParsePrivateKey(p.priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, A := k.EdwardsKey()
+		if new(edwards25519.Point).ScalarBaseMult(a).Equal(A) != 1 {
+			t.Fatalf("key %d: a·B ≠ A", i+1)
+		}
+		if A.Bytes()[31]&0x80 != 0 {
+			t.Fatalf("key %d: A has its sign bit set", i+1)
+		}
+		got, err := k.Public().EdwardsPoint()
+		if err != nil || got.Equal(A) != 1 {
+			t.Fatalf("key %d: EdwardsPoint = %v, %v; want A", i+1, got, err)
+		}
+		sig, err := k.Sign(rand.Reader, []byte("m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ed25519.Verify(ed25519.PublicKey(A.Bytes()), []byte("m"), sig) {
+			t.Fatalf("key %d: signature does not verify as Ed25519 under A", i+1)
+		}
+	}
+	var high PublicKey
+	for i := range high {
+		high[i] = 0xFF
+	}
+	high[31] = 0x7F // 2^255 − 1 ≥ p
+	if _, err := high.EdwardsPoint(); err == nil || !strings.Contains(err.Error(), "not below p") {
+		t.Fatalf("u ≥ p: %v", err)
+	}
+	if _, err := (PublicKey{}).EdwardsPoint(); err == nil || !strings.Contains(err.Error(), "small order") {
+		t.Fatalf("u = 0: %v", err)
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/circuits"
 	"github.com/fractalvm/fractal/circuits/merkle"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -26,6 +26,10 @@ var (
 	keyTree    = []byte{Prefix, 'T'} // the commitment tree (merkle.Tree encoding, no witnesses)
 	keyAnchors = []byte{Prefix, 'A'} // the recent roots: u32 n, n × 32 bytes, oldest first
 )
+
+// StorageKeys returns the keys and key prefixes the pool owns, each under
+// Prefix: the tree, the anchors, and the nullifiers' prefix.
+func StorageKeys() [][]byte { return [][]byte{keyTree, keyAnchors, {Prefix, 'N'}} }
 
 // nullifierKey is Z N nf: the u64 height of the block that spent nf.
 func nullifierKey(nf fr.Element) []byte {
@@ -44,7 +48,8 @@ const DefaultWindow = 100
 const MaxFee = 0
 
 // Pool checks and commits shielded transactions for one instance. Its
-// verifying key is loaded from the instance's key cache on first use.
+// verifying key (only that: the proving key is the wallet's) is loaded from
+// the instance's key cache on first use.
 type Pool struct {
 	cache  zk.Cache
 	window int
@@ -74,31 +79,33 @@ func (p *Pool) verifyingKey() (*zk.VerifyingKey, error) {
 			p.err = err
 			return
 		}
-		k, err := p.cache.Load(cc)
-		if err != nil {
-			p.err = err
-			return
-		}
-		p.vk = k.VK
+		p.vk, p.err = p.cache.LoadVerifyingKey(cc)
 	})
 	return p.vk, p.err
 }
 
-// Block is the pool's state while one block is sealed: the tree, the anchors,
-// and the transactions admitted so far with their nullifiers.
+// Block is the pool's part in one block, the instance's per-block component
+// shape (begin, admit, apply, finish): Begin reads the pool's state as the
+// block starts, Admit checks the block's shielded transactions before they
+// run, Apply takes each one accepted in phases 1–3, Root is the
+// commitment-tree root for the block's header, and Write stores what the
+// block changed. Nothing is written before Write.
 type Block struct {
 	pool     *Pool
+	view     kv.Reader
 	tree     *merkle.Tree
 	anchors  []fr.Element
 	seen     map[fr.Element]bool
 	admitted map[notes.Hash]*Bundle
+	spent    []fr.Element // nullifiers of the applied transactions, in order
 	changed  bool
 }
 
-// Begin reads the pool's state as of txn.
-func (p *Pool) Begin(txn *badger.Txn) (*Block, error) {
-	b := &Block{pool: p, tree: merkle.New(), seen: map[fr.Element]bool{}, admitted: map[notes.Hash]*Bundle{}}
-	raw, err := get(txn, keyTree)
+// Begin reads the pool's state as of r, the committed state the block runs
+// against.
+func (p *Pool) Begin(r kv.Reader) (*Block, error) {
+	b := &Block{pool: p, view: r, tree: merkle.New(), seen: map[fr.Element]bool{}, admitted: map[notes.Hash]*Bundle{}}
+	raw, err := get(r, keyTree)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +114,7 @@ func (p *Pool) Begin(txn *badger.Txn) (*Block, error) {
 			return nil, fmt.Errorf("shielded: stored tree: %w", err)
 		}
 	}
-	if raw, err = get(txn, keyAnchors); err != nil {
+	if raw, err = get(r, keyAnchors); err != nil {
 		return nil, err
 	}
 	if raw == nil {
@@ -118,15 +125,13 @@ func (p *Pool) Begin(txn *badger.Txn) (*Block, error) {
 	return b, nil
 }
 
-func get(txn *badger.Txn, key []byte) ([]byte, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
-	}
+// get returns the value under key, nil when there is none.
+func get(r kv.Reader, key []byte) ([]byte, error) {
+	v, _, err := r.Get(key)
 	if err != nil {
 		return nil, fmt.Errorf("shielded: %w", err)
 	}
-	return item.ValueCopy(nil)
+	return v, nil
 }
 
 func encodeAnchors(a []fr.Element) []byte {
@@ -161,8 +166,8 @@ func decodeAnchors(raw []byte) ([]fr.Element, error) {
 // nullifiers differ, its root is a recent anchor, its proof verifies against
 // its binding hash (all proofs of the block in one batch), and its nullifiers
 // were neither spent before nor by a transaction admitted earlier in this
-// block. txn is the snapshot the block runs against.
-func (b *Block) Admit(txn *badger.Txn, txs []*phases.Tx) []error {
+// block.
+func (b *Block) Admit(txs []*phases.Tx) []error {
 	errs := make([]error, len(txs))
 	var idx []int
 	var proofs []zk.Proof
@@ -190,7 +195,7 @@ func (b *Block) Admit(txn *badger.Txn, txs []*phases.Tx) []error {
 		if errs[i] != nil {
 			continue
 		}
-		if errs[i] = b.fresh(txn, bundles[i]); errs[i] == nil {
+		if errs[i] = b.fresh(bundles[i]); errs[i] == nil {
 			for _, nf := range bundles[i].Public.Nullifiers {
 				b.seen[nf] = true
 			}
@@ -266,12 +271,12 @@ func (b *Block) verify(idx []int, proofs []zk.Proof, vectors []fr.Vector, errs [
 }
 
 // fresh refuses nullifiers spent before or admitted earlier in the block.
-func (b *Block) fresh(txn *badger.Txn, bd *Bundle) error {
+func (b *Block) fresh(bd *Bundle) error {
 	for i, nf := range bd.Public.Nullifiers {
 		if b.seen[nf] {
 			return fmt.Errorf("shielded: double spend: nullifier %d is spent by an earlier transaction in this block", i+1)
 		}
-		raw, err := get(txn, nullifierKey(nf))
+		raw, err := get(b.view, nullifierKey(nf))
 		if err != nil {
 			return err
 		}
@@ -282,19 +287,15 @@ func (b *Block) fresh(txn *badger.Txn, bd *Bundle) error {
 	return nil
 }
 
-// Commit records the effects of tx, accepted in phases 1–3 at height:
-// its nullifiers, and its commitments appended to the tree. It does nothing
-// for a transaction Admit did not admit as shielded.
-func (b *Block) Commit(txn *badger.Txn, tx *phases.Tx, height uint64) error {
+// Apply takes the effects of tx, accepted in phases 1–3: its nullifiers are
+// spent and its commitments appended to the tree, in memory. It does
+// nothing for a transaction Admit did not admit as shielded.
+func (b *Block) Apply(tx *phases.Tx) error {
 	bd := b.admitted[tx.ID()]
 	if bd == nil {
 		return nil
 	}
-	for _, nf := range bd.Public.Nullifiers {
-		if err := txn.Set(nullifierKey(nf), binary.BigEndian.AppendUint64(nil, height)); err != nil {
-			return err
-		}
-	}
+	b.spent = append(b.spent, bd.Public.Nullifiers[:]...)
 	for _, cm := range bd.Public.Commitments {
 		if _, err := b.tree.Append(cm, false); err != nil {
 			return fmt.Errorf("shielded: %w", err)
@@ -304,26 +305,35 @@ func (b *Block) Commit(txn *badger.Txn, tx *phases.Tx, height uint64) error {
 	return nil
 }
 
-// Finish writes the tree and, when the block changed it, its new root as
-// the newest anchor; it returns the root for the block header.
-func (b *Block) Finish(txn *badger.Txn) ([32]byte, error) {
+// Root is the commitment-tree root after the applied transactions: the
+// block header's commitment root.
+func (b *Block) Root() [32]byte {
 	root := b.tree.Root()
-	if b.changed {
-		b.anchors = append(b.anchors, root)
-		if n := len(b.anchors) - b.pool.window; n > 0 {
-			b.anchors = b.anchors[n:]
+	return root.Bytes()
+}
+
+// Write stores what the applied transactions changed, as the block at
+// height commits: each spent nullifier with the height, and, when the tree
+// changed, the tree and its new root as the newest anchor.
+func (b *Block) Write(w kv.Writer, height uint64) error {
+	for _, nf := range b.spent {
+		if err := w.Set(nullifierKey(nf), binary.BigEndian.AppendUint64(nil, height)); err != nil {
+			return err
 		}
-		raw, err := b.tree.MarshalBinary()
-		if err != nil {
-			return [32]byte{}, err
-		}
-		if err := txn.Set(keyTree, raw); err != nil {
-			return [32]byte{}, err
-		}
-		if err := txn.Set(keyAnchors, encodeAnchors(b.anchors)); err != nil {
-			return [32]byte{}, err
-		}
-		b.changed = false
 	}
-	return root.Bytes(), nil
+	if !b.changed {
+		return nil
+	}
+	anchors := append(b.anchors, b.tree.Root())
+	if n := len(anchors) - b.pool.window; n > 0 {
+		anchors = anchors[n:]
+	}
+	raw, err := b.tree.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := w.Set(keyTree, raw); err != nil {
+		return err
+	}
+	return w.Set(keyAnchors, encodeAnchors(anchors))
 }

@@ -9,7 +9,7 @@
 // verifies against the transaction's binding hash, its anchor is recent, its
 // nullifiers are unseen and its code is the pool's; phases 1–3 then move the
 // transparent side (the token's pool note), and phase 4 appends its
-// commitments and records its nullifiers in the block's badger transaction.
+// commitments and records its nullifiers in the block's write (package kv).
 // Formats: docs/formats/shielded-pool.md.
 package shielded
 

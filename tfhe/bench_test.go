@@ -10,9 +10,7 @@ import (
 // BenchmarkDKG runs the whole DKG for n=16, k=11 in one process.
 func BenchmarkDKG(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		var s [32]byte
-		s[0] = byte(i)
-		if _, _, _, err := SetupDKG(b.Context(), dkg.Config{N: 16, K: 11, Session: s}); err != nil {
+		if _, _, _, err := SetupDKG(b.Context(), dkg.Config{N: 16, K: 11, Attempt: uint32(i)}); err != nil {
 			b.Fatal(err)
 		}
 	}

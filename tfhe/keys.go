@@ -1,8 +1,11 @@
 // Package tfhe is Fractal's threshold encryption behind the Anoma seed's TFHE
 // interface (Setup, Encrypt, Eval, PartDec, FinDec), on edwards25519.
 //
-// Keys come from a distributed key generation (tfhe/dkg, kyber's Pedersen
-// DKG) or, for tests only, from a trusted dealer; the public key says which.
+// Keys come from a distributed key generation among keyholders apart
+// (tfhe/dkg, a Joint-Feldman DKG whose transcript anyone can check), or, for
+// development and tests only, from one process that held every share (the
+// same DKG run in one process, or a trusted dealer); the public key says
+// which, and names the DKG's transcript by its hash.
 // There are two ciphertext kinds:
 //
 //   - a Payload carries any bytes: ElGamal key encapsulation plus AES-256-GCM,
@@ -43,6 +46,11 @@ const (
 	tagShare      = 0x05
 	tagShareBatch = 0x06
 	version       = 1
+	// publicKeyVersion 2 added the transcript hash and the dev-dealer
+	// origin. Version 1 keys still decode, as they were (their encoding is
+	// their ID, which ciphertexts and instances already name): only made
+	// keys are version 2.
+	publicKeyVersion = 2
 )
 
 // MaxKeyholders bounds n.
@@ -52,11 +60,15 @@ const MaxKeyholders = dkg.MaxKeyholders
 type Origin uint8
 
 const (
-	// OriginDKG: a distributed key generation; no one ever held the key.
+	// OriginDKG: a distributed key generation among keyholders apart; no
+	// one ever held the key.
 	OriginDKG Origin = 0
 	// OriginTrustedDealer: one process drew the key and split it. For tests
 	// only: the dealer could decrypt everything.
 	OriginTrustedDealer Origin = 1
+	// OriginDevDealer: the DKG run in one process, which held every share.
+	// For development only: that process could decrypt everything.
+	OriginDevDealer Origin = 2
 )
 
 func (o Origin) String() string {
@@ -65,6 +77,8 @@ func (o Origin) String() string {
 		return "dkg"
 	case OriginTrustedDealer:
 		return "trusted-dealer (TEST ONLY)"
+	case OriginDevDealer:
+		return "dev-dealer (DEVELOPMENT ONLY)"
 	}
 	return fmt.Sprintf("origin(%d)", uint8(o))
 }
@@ -74,9 +88,13 @@ func (o Origin) String() string {
 // verification key follows.
 type PublicKey struct {
 	Origin  Origin
-	Session [32]byte
-	N, K    int
+	Session [32]byte // the DKG's session ID (random for a trusted dealer)
+	// Transcript is the hash of the DKG transcript that fixes this key
+	// (dkg.Transcript.Hash); zero for a trusted dealer.
+	Transcript [32]byte
+	N, K       int
 
+	version uint8 // of the encoding: 1 (no transcript) or publicKeyVersion
 	commits []*edwards25519.Point
 	verify  []*edwards25519.Point // verify[i-1] = x_i·G
 	enc     []byte
@@ -92,17 +110,17 @@ func (pk *PublicKey) Encode() []byte { return append([]byte(nil), pk.enc...) }
 // Y is the encryption key.
 func (pk *PublicKey) Y() *edwards25519.Point { return pk.commits[0] }
 
-func newPublicKey(origin Origin, session [32]byte, n, k int, commits [][]byte) (*PublicKey, error) {
+func newPublicKey(version uint8, origin Origin, session, transcript [32]byte, n, k int, commits [][]byte) (*PublicKey, error) {
 	if n < 1 || n > MaxKeyholders || k < 1 || k > n {
 		return nil, fmt.Errorf("tfhe: public key: n = %d, k = %d out of range", n, k)
 	}
-	if origin != OriginDKG && origin != OriginTrustedDealer {
+	if origin > OriginDevDealer || version == 1 && origin > OriginTrustedDealer {
 		return nil, fmt.Errorf("tfhe: public key: unknown origin %d", origin)
 	}
 	if len(commits) != k {
 		return nil, fmt.Errorf("tfhe: public key: %d commitments for k = %d", len(commits), k)
 	}
-	pk := &PublicKey{Origin: origin, Session: session, N: n, K: k}
+	pk := &PublicKey{Origin: origin, Session: session, Transcript: transcript, N: n, K: k, version: version}
 	for i, c := range commits {
 		p, err := group.DecodePoint(c, i != 0)
 		if err != nil {
@@ -111,20 +129,16 @@ func newPublicKey(origin Origin, session [32]byte, n, k int, commits [][]byte) (
 		pk.commits = append(pk.commits, p)
 	}
 	for i := 1; i <= n; i++ {
-		// Horner's rule on the decoded coefficients.
-		x := group.ScalarFromUint64(uint64(i))
-		y := edwards25519.NewIdentityPoint()
-		for j := k - 1; j >= 0; j-- {
-			y.ScalarMult(x, y)
-			y.Add(y, pk.commits[j])
-		}
-		pk.verify = append(pk.verify, y)
+		pk.verify = append(pk.verify, group.EvalCommits(pk.commits, uint64(i)))
 	}
-	w := enc.NewWriter(48 + 32*k)
+	w := enc.NewWriter(80 + 32*k)
 	w.U8(tagPublicKey)
 	w.U8(version)
 	w.U8(uint8(origin))
 	w.Fixed(session[:])
+	if version != 1 {
+		w.Fixed(transcript[:])
+	}
 	w.U32(uint32(n))
 	w.U32(uint32(k))
 	for _, c := range commits {
@@ -138,10 +152,19 @@ func newPublicKey(origin Origin, session [32]byte, n, k int, commits [][]byte) (
 // DecodePublicKey parses a PublicKey encoding.
 func DecodePublicKey(b []byte) (*PublicKey, error) {
 	r := enc.NewReader(b)
-	header(r, tagPublicKey, "public key")
+	if t := r.U8(); r.Err() == nil && t != tagPublicKey {
+		r.Fail(fmt.Errorf("not a public key (type tag 0x%02x)", t))
+	}
+	v := r.U8()
+	if r.Err() == nil && v != 1 && v != publicKeyVersion {
+		r.Fail(fmt.Errorf("unknown public key version %d", v))
+	}
 	origin := Origin(r.U8())
-	var session [32]byte
+	var session, transcript [32]byte
 	r.Into(session[:])
+	if v != 1 {
+		r.Into(transcript[:])
+	}
 	n := int(r.U32())
 	k := r.Count(MaxKeyholders, "threshold")
 	var commits [][]byte
@@ -151,7 +174,7 @@ func DecodePublicKey(b []byte) (*PublicKey, error) {
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("tfhe: public key: %w", err)
 	}
-	return newPublicKey(origin, session, n, k, commits)
+	return newPublicKey(v, origin, session, transcript, n, k, commits)
 }
 
 // header reads and checks a tag and version.
@@ -207,7 +230,7 @@ func DecodeKeyShare(b []byte) (*KeyShare, error) {
 	header(r, tagKeyShare, "key share")
 	index := int(r.U32())
 	secret := r.Fixed(group.ScalarSize)
-	pkb := r.Var(64+32*MaxKeyholders, "public key")
+	pkb := r.Var(96+32*MaxKeyholders, "public key")
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("tfhe: key share: %w", err)
 	}
@@ -219,12 +242,11 @@ func DecodeKeyShare(b []byte) (*KeyShare, error) {
 }
 
 // Setup runs the distributed key generation among n keyholders in this
-// process, with a fresh random session, and returns the key and all n shares
-// (the seed's TFHE.Setup). ctx can stop the DKG.
+// process and returns the key and all n shares (the seed's TFHE.Setup).
+// The process holds every share, so the key says OriginDevDealer: for
+// development and tests only. ctx can stop the DKG.
 func Setup(ctx context.Context, n, k int) (*PublicKey, []*KeyShare, error) {
-	var session [32]byte
-	copy(session[:], group.RandomScalar().Bytes())
-	pk, shares, res, err := SetupDKG(ctx, dkg.Config{N: n, K: k, Session: session})
+	pk, shares, res, err := SetupDKG(ctx, dkg.Config{N: n, K: k})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,27 +256,41 @@ func Setup(ctx context.Context, n, k int) (*PublicKey, []*KeyShare, error) {
 	return pk, shares, nil
 }
 
-// SetupDKG runs the DKG as configured and returns the key, the shares of the
-// keyholders that hold one (sorted by index), and the DKG's result with its
-// faults and transcript. ctx can stop the DKG.
+// SetupDKG runs the DKG in this process as configured (dkg.Run) and returns
+// the key (OriginDevDealer), the shares of the keyholders that hold one
+// (sorted by index), and the DKG's result with its faults and transcript.
+// ctx can stop the DKG.
 func SetupDKG(ctx context.Context, cfg dkg.Config) (*PublicKey, []*KeyShare, *dkg.Result, error) {
 	res, err := dkg.Run(ctx, cfg)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("tfhe: setup: %w", err)
 	}
-	pk, err := newPublicKey(OriginDKG, res.Session, res.N, res.K, res.Commits)
+	pk, err := KeyFromDKG(OriginDevDealer, res.Outcome)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	var shares []*KeyShare
 	for _, s := range res.Shares {
-		ks, err := newKeyShare(pk, s.Index, s.Secret)
+		ks, err := ShareFromDKG(pk, s)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		shares = append(shares, ks)
 	}
 	return pk, shares, res, nil
+}
+
+// KeyFromDKG returns the threshold key a DKG's outcome fixes: its session,
+// its transcript's hash and its commitments. origin is OriginDKG for
+// keyholders apart, OriginDevDealer for a run in one process.
+func KeyFromDKG(origin Origin, o *dkg.Outcome) (*PublicKey, error) {
+	return newPublicKey(publicKeyVersion, origin, o.Session.ID(), o.Hash, o.Session.N(), o.Session.K, o.Commits)
+}
+
+// ShareFromDKG returns a keyholder's key share from its DKG share, checked
+// against pk.
+func ShareFromDKG(pk *PublicKey, s dkg.Share) (*KeyShare, error) {
+	return newKeyShare(pk, s.Index, s.Secret)
 }
 
 // TrustedDealerSetup draws the key in this process and splits it by Shamir
@@ -264,26 +300,20 @@ func TrustedDealerSetup(n, k int) (*PublicKey, []*KeyShare, error) {
 	if n < 1 || n > MaxKeyholders || k < 1 || k > n {
 		return nil, nil, fmt.Errorf("tfhe: dealer: n = %d, k = %d out of range", n, k)
 	}
-	coef := make([]*edwards25519.Scalar, k)
+	coef := group.RandomPoly(k)
 	commits := make([][]byte, k)
-	for i := range coef {
-		coef[i] = group.RandomScalar()
-		commits[i] = new(edwards25519.Point).ScalarBaseMult(coef[i]).Bytes()
+	for i, c := range group.Commit(coef) {
+		commits[i] = c.Bytes()
 	}
 	var session [32]byte
 	copy(session[:], group.RandomScalar().Bytes())
-	pk, err := newPublicKey(OriginTrustedDealer, session, n, k, commits)
+	pk, err := newPublicKey(publicKeyVersion, OriginTrustedDealer, session, [32]byte{}, n, k, commits)
 	if err != nil {
 		return nil, nil, err
 	}
 	shares := make([]*KeyShare, n)
 	for i := 1; i <= n; i++ {
-		x := group.ScalarFromUint64(uint64(i))
-		acc := edwards25519.NewScalar()
-		for j := k - 1; j >= 0; j-- {
-			acc.MultiplyAdd(acc, x, coef[j])
-		}
-		shares[i-1], err = newKeyShare(pk, i, acc.Bytes())
+		shares[i-1], err = newKeyShare(pk, i, group.EvalPoly(coef, uint64(i)).Bytes())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -292,3 +322,24 @@ func TrustedDealerSetup(n, k int) (*PublicKey, []*KeyShare, error) {
 }
 
 var errWrongKey = errors.New("made for another key")
+
+// CheckTranscript checks a DKG transcript from nothing but itself
+// (dkg.Check) and that it fixes pk: the same session, transcript hash and
+// commitments. A trusted dealer's key has no transcript.
+func CheckTranscript(pk *PublicKey, t *dkg.Transcript) (*dkg.Outcome, error) {
+	if pk.Origin == OriginTrustedDealer {
+		return nil, errors.New("tfhe: a trusted dealer's key has no DKG transcript")
+	}
+	o, err := dkg.Check(t)
+	if err != nil {
+		return nil, err
+	}
+	want, err := KeyFromDKG(pk.Origin, o)
+	if err != nil {
+		return nil, err
+	}
+	if want.ID() != pk.ID() {
+		return nil, fmt.Errorf("tfhe: the transcript (hash %x) makes key %x, not this key %x", o.Hash[:8], want.ID(), pk.ID())
+	}
+	return o, nil
+}

@@ -13,6 +13,7 @@ import (
 	"go.dedis.ch/kyber/v3/proof/dleq"
 	"go.dedis.ch/kyber/v3/share"
 
+	"github.com/fractalvm/fractal/tfhe/dkg"
 	"github.com/fractalvm/fractal/tfhe/internal/group"
 )
 
@@ -103,8 +104,36 @@ func TestSetupByDKG(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pk.Origin != OriginDKG || len(sks) != 5 {
+	if pk.Origin != OriginDevDealer || len(sks) != 5 {
 		t.Fatalf("origin %v, %d shares", pk.Origin, len(sks))
+	}
+	// The key names its DKG: session and transcript hash, kept through
+	// its encoding. A version 1 key (made before transcripts: no
+	// transcript hash, origin dkg or trusted dealer) still decodes to its
+	// own bytes and ID, which instances and ciphertexts already name; an
+	// unknown version is refused.
+	pk2, _, res, err := SetupDKG(t.Context(), dkg.Config{N: 3, K: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodePublicKey(pk2.Encode())
+	if err != nil || back.Transcript != res.Transcript.Hash() || back.Session != res.Session.ID() || back.ID() != pk2.ID() {
+		t.Fatalf("key read back: %v; transcript %x, want %x", err, back.Transcript, res.Transcript.Hash())
+	}
+	v2 := pk2.Encode()
+	v1 := append([]byte{tagPublicKey, 1, byte(OriginDKG)}, v2[3:3+32]...) // session
+	v1 = append(v1, v2[3+64:]...)                                           // n, k, commitments
+	old, err := DecodePublicKey(v1)
+	if err != nil || !bytes.Equal(old.Encode(), v1) || old.ID() != sha256.Sum256(v1) || old.Transcript != ([32]byte{}) || old.Y().Equal(pk2.Y()) != 1 {
+		t.Fatalf("version 1 key: %v", err)
+	}
+	v1[2] = byte(OriginDevDealer)
+	if _, err := DecodePublicKey(v1); err == nil || err.Error() != "tfhe: public key: unknown origin 2" {
+		t.Fatalf("version 1 key with a version 2 origin: %v", err)
+	}
+	v2[1] = 3
+	if _, err := DecodePublicKey(v2); err == nil || err.Error() != "tfhe: public key: unknown public key version 3" {
+		t.Fatalf("version 3 key: %v", err)
 	}
 	p, err := Seal(pk, []byte("transfer 5 to bob"), []byte("block 7"))
 	if err != nil {
@@ -560,4 +589,29 @@ func FuzzDecodeKeyShare(f *testing.F) {
 			t.Fatal("public key: decode then encode is not the identity")
 		}
 	})
+}
+
+// TestCheckTranscript: a key and its DKG's transcript agree; another key,
+// and a trusted dealer's, are refused.
+func TestCheckTranscript(t *testing.T) {
+	pk, _, res, err := SetupDKG(t.Context(), dkg.Config{N: 4, K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := CheckTranscript(pk, res.Transcript)
+	if err != nil || len(o.Holders) != 4 {
+		t.Fatalf("own transcript: %v", err)
+	}
+	other, _, _, err := SetupDKG(t.Context(), dkg.Config{N: 4, K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckTranscript(other, res.Transcript); err == nil || !strings.Contains(err.Error(), "tfhe: the transcript (hash ") ||
+		!strings.Contains(err.Error(), ", not this key") {
+		t.Fatalf("another key: %v", err)
+	}
+	dealt, _ := dealer(t, 4, 3)
+	if _, err := CheckTranscript(dealt, res.Transcript); err == nil || err.Error() != "tfhe: a trusted dealer's key has no DKG transcript" {
+		t.Fatalf("trusted dealer: %v", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -154,66 +155,97 @@ func (c Cache) Store(cc *Compiled, pk *groth16bn.ProvingKey, vk *groth16bn.Verif
 // are read with gnark's raw unchecked loader; any other keys with the
 // checked loader, which validates every point.
 func (c Cache) Load(cc *Compiled) (*Keys, error) {
-	dir := filepath.Join(c.Dir, cc.Name)
-	ib, err := inputfile.Read(filepath.Join(dir, "info.bin"), maxInfoFile)
+	info, err := c.info(cc)
+	if err != nil {
+		return nil, err
+	}
+	vk, err := c.verifyingKey(cc, info)
+	if err != nil {
+		return nil, err
+	}
+	var pk groth16bn.ProvingKey
+	if err := c.readKey(cc, "pk.bin", info, info.PKHash, &pk); err != nil {
+		return nil, err
+	}
+	return &Keys{CCS: cc.CCS, PK: &pk, VK: vk, Info: info}, nil
+}
+
+// LoadVerifyingKey reads only the circuit's verifying key from the cache,
+// with the checks of Load: what a verifier needs, without reading the
+// proving key (megabytes), which a cache may leave out.
+func (c Cache) LoadVerifyingKey(cc *Compiled) (*VerifyingKey, error) {
+	info, err := c.info(cc)
+	if err != nil {
+		return nil, err
+	}
+	return c.verifyingKey(cc, info)
+}
+
+// info reads and checks info.bin against cc and the local mark.
+func (c Cache) info(cc *Compiled) (Info, error) {
+	ib, err := inputfile.Read(filepath.Join(c.Dir, cc.Name, "info.bin"), maxInfoFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNoKeys
+		return Info{}, ErrNoKeys
 	}
 	if err != nil {
-		return nil, fmt.Errorf("zk: cache: %w", err)
+		return Info{}, fmt.Errorf("zk: cache: %w", err)
 	}
 	info, err := unmarshalInfo(ib)
 	if err != nil {
-		return nil, err
+		return Info{}, err
 	}
 	if info.Circuit != cc.Name || info.CircuitHash != cc.Hash {
-		return nil, fmt.Errorf("zk: cached keys are for another circuit (hash %x, want %x); run setup again", info.CircuitHash[:8], cc.Hash[:8])
+		return Info{}, fmt.Errorf("zk: cached keys are for another circuit (hash %x, want %x); run setup again", info.CircuitHash[:8], cc.Hash[:8])
 	}
 	if info.GnarkVersion != gnark.Version.String() {
-		return nil, fmt.Errorf("zk: cached keys made with gnark %s, this is %s; run setup again", info.GnarkVersion, gnark.Version)
-	}
-	pkb, err := inputfile.Read(filepath.Join(dir, "pk.bin"), cc.maxFile())
-	if err != nil {
-		return nil, fmt.Errorf("zk: cache: %w", err)
-	}
-	vkb, err := inputfile.Read(filepath.Join(dir, "vk.bin"), cc.maxFile())
-	if err != nil {
-		return nil, fmt.Errorf("zk: cache: %w", err)
-	}
-	if sha256.Sum256(pkb) != info.PKHash || sha256.Sum256(vkb) != info.VKHash {
-		return nil, errors.New("zk: cached key files do not match info.bin; run setup again")
+		return Info{}, fmt.Errorf("zk: cached keys made with gnark %s, this is %s; run setup again", info.GnarkVersion, gnark.Version)
 	}
 	key, err := c.localKey(false)
 	if err != nil {
-		return nil, err
+		return Info{}, err
 	}
 	want := info.mac(key)
 	info.Raw = key != nil && hmac.Equal(want[:], info.Local[:])
+	return info, nil
+}
 
-	var pk groth16bn.ProvingKey
-	var vk groth16bn.VerifyingKey
+// gnarkKey is a Groth16 key as gnark reads it: checked, or raw.
+type gnarkKey interface {
+	ReadFrom(io.Reader) (int64, error)
+	UnsafeReadFrom(io.Reader) (int64, error)
+}
+
+// readKey reads the key file name of the circuit into k, after checking it
+// against its recorded hash, with the raw loader when info says so.
+func (c Cache) readKey(cc *Compiled, name string, info Info, hash [32]byte, k gnarkKey) error {
+	b, err := inputfile.Read(filepath.Join(c.Dir, cc.Name, name), cc.maxFile())
+	if err != nil {
+		return fmt.Errorf("zk: cache: %w", err)
+	}
+	if sha256.Sum256(b) != hash {
+		return errors.New("zk: cached key files do not match info.bin; run setup again")
+	}
 	if info.Raw {
-		_, err = pk.UnsafeReadFrom(bytes.NewReader(pkb))
-		if err == nil {
-			_, err = vk.UnsafeReadFrom(bytes.NewReader(vkb))
-		}
+		_, err = k.UnsafeReadFrom(bytes.NewReader(b))
 	} else {
-		_, err = pk.ReadFrom(bytes.NewReader(pkb))
-		if err == nil {
-			_, err = vk.ReadFrom(bytes.NewReader(vkb))
-		}
+		_, err = k.ReadFrom(bytes.NewReader(b))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("zk: decode cached keys: %w", err)
+		return fmt.Errorf("zk: decode cached keys: %w", err)
+	}
+	return nil
+}
+
+// verifyingKey reads vk.bin.
+func (c Cache) verifyingKey(cc *Compiled, info Info) (*VerifyingKey, error) {
+	var vk groth16bn.VerifyingKey
+	if err := c.readKey(cc, "vk.bin", info, info.VKHash, &vk); err != nil {
+		return nil, err
 	}
 	if len(vk.G1.K) != cc.CCS.GetNbPublicVariables() {
 		return nil, fmt.Errorf("zk: cached verifying key has %d public points, circuit needs %d", len(vk.G1.K), cc.CCS.GetNbPublicVariables())
 	}
-	pv, err := NewVerifyingKey(&vk)
-	if err != nil {
-		return nil, err
-	}
-	return &Keys{CCS: cc.CCS, PK: &pk, VK: pv, Info: info}, nil
+	return NewVerifyingKey(&vk)
 }
 
 // localKey returns the cache's local secret, creating it when create is set.

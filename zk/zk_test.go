@@ -259,13 +259,29 @@ func TestCache(t *testing.T) {
 	if _, err := c.Load(cc2); err == nil || !strings.Contains(err.Error(), "another circuit") {
 		t.Fatalf("changed circuit: %v", err)
 	}
-	// A tampered proving key.
+	// A tampered proving key: Load refuses it, a verifier does not read it.
 	pkPath := filepath.Join(dir, "cubic", "pk.bin")
 	b, _ := os.ReadFile(pkPath)
 	b[len(b)/2] ^= 1
 	os.WriteFile(pkPath, b, 0o644)
 	if _, err := c.Load(cc); err == nil || !strings.Contains(err.Error(), "do not match") {
 		t.Fatalf("tampered key: %v", err)
+	}
+	os.Remove(pkPath)
+	vk, err := c.LoadVerifyingKey(cc)
+	if err != nil {
+		t.Fatalf("verifying key without pk.bin: %v", err)
+	}
+	if err := Verify(vk, p, pub); err != nil {
+		t.Fatalf("verifying key alone: %v", err)
+	}
+	// A tampered verifying key.
+	vkPath := filepath.Join(dir, "cubic", "vk.bin")
+	b, _ = os.ReadFile(vkPath)
+	b[len(b)/2] ^= 1
+	os.WriteFile(vkPath, b, 0o644)
+	if _, err := c.LoadVerifyingKey(cc); err == nil || !strings.Contains(err.Error(), "do not match") {
+		t.Fatalf("tampered verifying key: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/dispute"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
@@ -113,7 +114,7 @@ const (
 )
 
 // readProofFile reads a proof file, binary or the JSON query prints.
-func readProofFile(path string) (*fractal.QueryProof, error) {
+func readProofFile(path string) (*chain.QueryProof, error) {
 	raw, err := inputfile.Read(path, maxProofFile)
 	if err != nil {
 		return nil, err
@@ -130,7 +131,7 @@ func readProofFile(path string) (*fractal.QueryProof, error) {
 			return nil, fmt.Errorf("%s: encoded: %w", path, err)
 		}
 	}
-	qp, err := fractal.DecodeQueryProof(raw)
+	qp, err := chain.DecodeQueryProof(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -171,7 +172,7 @@ instance was not checked.`,
 		if err != nil {
 			return err
 		}
-		st, err := fractal.CheckQueryProof(qp, pub, instance)
+		st, err := chain.CheckQueryProof(qp, pub, instance)
 		if err != nil {
 			return err
 		}
@@ -217,7 +218,7 @@ lives in the instance's tmp/ folder, which every open empties.`,
 					progress = func(done, _ uint64) { bar.Set(int(done)) }
 				}
 			}
-			rep, err := in.Verify(progress)
+			rep, err := in.Verify(cmd.Context(), progress)
 			if err != nil {
 				return err
 			}
@@ -309,7 +310,7 @@ type evidenceJSON struct {
 	B        blockJSON `json:"b"`
 }
 
-func toEvidenceJSON(e *fractal.Evidence) evidenceJSON {
+func toEvidenceJSON(e *chain.Evidence) evidenceJSON {
 	return evidenceJSON{Conflict: e.Conflict.String(), Height: e.B.Height, A: toBlockJSON(e.A), B: toBlockJSON(e.B)}
 }
 
@@ -360,7 +361,7 @@ prints the rounds and the verdict; --out writes the transcript.`,
 		if err != nil {
 			return err
 		}
-		theirs, err := fractal.DecodeManifests(data)
+		theirs, err := chain.DecodeManifests(data)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 )
 
@@ -33,7 +34,7 @@ prints its SHA-256 hash in hex: the value to use as a note's application or
 owner. Deploying the same code again prints the same hash.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		src, err := inputfile.Read(args[0], fractal.MaxCodeBytes)
+		src, err := inputfile.Read(args[0], chain.MaxCodeBytes)
 		if err != nil {
 			return fmt.Errorf("deploy: %w", err)
 		}

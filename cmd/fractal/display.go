@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/vp"
@@ -43,7 +43,7 @@ func (n codeNames) addCode(src []byte, file string) {
 }
 
 func (n codeNames) addHash(h [32]byte, file string) {
-	n[fractal.CodeName(h)] = file
+	n[chain.CodeName(h)] = file
 	n[vp.ChunkName(h)] = file
 }
 

@@ -78,7 +78,7 @@ func TestEveryInputFileBounded(t *testing.T) {
 	}
 	fx := t.TempDir()
 	mustFractal(t, fx, "keys", "gen", "--out", "valid.key")
-	mustFractal(t, fx, "tfhe", "setup", "--n", "1", "--k", "1", "--trusted-dealer", "--out", "tk")
+	mustFractal(t, fx, "tfhe", "setup", "--dev-dealer", "--n", "1", "--k", "1", "--trusted-dealer", "--out", "tk")
 	mustFractal(t, fx, "tfhe", "encrypt", "--key", "tk/public.key", "--counter", "1", "--out", "ct")
 	mustFractal(t, fx, "tfhe", "partdec", "--share", "tk/keyholder-1/share.key", "--out", "share", "ct")
 	os.WriteFile(filepath.Join(fx, "f.lua"), []byte("x = 1\n"), 0o600)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 )
@@ -157,7 +158,7 @@ func hexes(hs [][32]byte) []string {
 	return out
 }
 
-func toBlockJSON(b *fractal.Block) blockJSON {
+func toBlockJSON(b *chain.Block) blockJSON {
 	h := b.Hash()
 	return blockJSON{
 		Height: b.Height, Hash: hex.EncodeToString(h[:]), Instance: hex.EncodeToString(b.Instance[:]),
@@ -179,7 +180,7 @@ checked before printing.`,
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		return withInstance(func(in *fractal.Instance) error {
 			var (
-				b   *fractal.Block
+				b   *chain.Block
 				err error
 			)
 			if len(args) == 1 {
@@ -194,7 +195,7 @@ checked before printing.`,
 			if err != nil {
 				return err
 			}
-			if err := fractal.VerifyBlock(b); err != nil {
+			if err := chain.VerifyBlock(b); err != nil {
 				return err
 			}
 			j := toBlockJSON(b)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/tfhe"
+	"github.com/fractalvm/fractal/tfhe/dkg"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
 )
 
@@ -23,7 +24,10 @@ func init() {
 	f.Int("n", 0, "number of keyholders")
 	f.Int("k", 0, "keyholders needed to decrypt")
 	f.String("out", "", "folder to create (refused if it exists)")
-	f.Bool("trusted-dealer", false, "draw the key in this process instead of running the DKG (TESTS ONLY)")
+	f.Bool("dev-dealer", false, "make every share in this process (DEVELOPMENT ONLY): required")
+	f.Bool("trusted-dealer", false, "with --dev-dealer: draw the key at once instead of running the DKG (TESTS ONLY)")
+
+	tfheCheckTranscriptCmd.Flags().String("key", "", "also check that the transcript makes this public key file")
 
 	f = tfheEncryptCmd.Flags()
 	f.String("key", "", "public key file")
@@ -46,7 +50,7 @@ func init() {
 	f.String("ct", "", "ciphertext file")
 	f.String("out", "", "write a payload's plaintext to this file instead of stdout")
 
-	tfheCmd.AddCommand(tfheSetupCmd, tfheEncryptCmd, tfheEvalCmd, tfhePartdecCmd, tfheCombineCmd)
+	tfheCmd.AddCommand(tfheSetupCmd, tfheCheckTranscriptCmd, tfheEncryptCmd, tfheEvalCmd, tfhePartdecCmd, tfheCombineCmd)
 	rootCmd.AddCommand(tfheCmd)
 }
 
@@ -54,44 +58,53 @@ var tfheCmd = &cobra.Command{
 	Use:   "tfhe",
 	Short: "Threshold encryption: key generation, encryption, Eval and k-of-n decryption",
 	Long: `tfhe runs Fractal's threshold encryption (the seed's TFHE interface) on
-files: setup makes a key shared by n keyholders, any k of whom can decrypt;
-encrypt makes counter or payload ciphertexts; eval sums counters; partdec makes
-one keyholder's decryption share with its proof; combine checks k shares and
-decrypts. All files are binary, in the formats of docs/formats/tfhe.md.`,
+files: setup makes a key shared by n keyholders in one process, for
+development (keyholders apart run fractal keyholder dkg); check-transcript
+checks a DKG's transcript; encrypt makes counter or payload ciphertexts; eval
+sums counters; partdec makes one keyholder's decryption share with its proof;
+combine checks k shares and decrypts. All files are binary, in the formats
+of docs/formats/tfhe.md.`,
 }
 
 var tfheSetupCmd = &cobra.Command{
-	Use:   "setup --n N --k K --out DIR",
-	Short: "Run the distributed key generation among N local keyholder folders",
-	Long: `setup runs kyber's Pedersen DKG among N keyholders in this process, with a
-fresh random session identifier, and writes DIR/public.key, DIR/transcript.bin
-(every signed DKG message) and DIR/keyholder-I/share.key (mode 0600) for each
-keyholder I that ends with a valid share. Keyholders that misbehaved or were
-left out are reported. The folder is written under a temporary name and
-renamed at the end, so a failed setup leaves nothing behind.
+	Use:   "setup --dev-dealer --n N --k K --out DIR [--trusted-dealer]",
+	Short: "Make a key and every keyholder's share in this process (DEVELOPMENT ONLY)",
+	Long: `setup is the development dealer: it runs the DKG among N keyholders inside
+this process, which therefore holds every share and could decrypt
+everything, and writes DIR/public.key, DIR/transcript.bin and
+DIR/keyholder-I/share.key (mode 0600) for each keyholder I that ends with a
+share. The key says origin dev-dealer. It refuses to run without
+--dev-dealer and prints a warning: keyholders that must not see each
+other's shares run fractal keyholder dkg, each in its own process.
 
---trusted-dealer draws the key in this process instead: for tests only, the
-key file says so.`,
+--trusted-dealer draws the key at once instead (tests only; the key says
+trusted-dealer). The folder is written under a temporary name and renamed
+at the end, so a failed setup leaves nothing behind.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		n, _ := cmd.Flags().GetInt("n")
 		k, _ := cmd.Flags().GetInt("k")
 		out, _ := cmd.Flags().GetString("out")
-		dealer, _ := cmd.Flags().GetBool("trusted-dealer")
+		devDealer, _ := cmd.Flags().GetBool("dev-dealer")
+		trusted, _ := cmd.Flags().GetBool("trusted-dealer")
+		if !devDealer {
+			return errors.New("tfhe setup: this would make every keyholder's share in one process; keyholders apart run fractal keyholder dkg (docs/cli/keyholder.md); pass --dev-dealer for development")
+		}
 		if out == "" {
 			return errors.New("tfhe setup: --out DIR is required")
 		}
 		if err := keyholder.CheckNew(out); err != nil {
 			return fmt.Errorf("tfhe setup: %w", err)
 		}
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: development dealer: this process makes every share and could decrypt everything; never use this key for real transactions")
 		var progress func(done, total int)
-		if !dealer {
+		if !trusted {
 			if bar := stderrBar(4*n, "dkg"); bar != nil {
 				progress = func(done, _ int) { _ = bar.Set(done) }
 				defer bar.Finish()
 			}
 		}
-		s, err := keyholder.Generate(cmd.Context(), n, k, dealer, progress)
+		s, err := keyholder.Generate(cmd.Context(), n, k, trusted, progress)
 		if err != nil {
 			return err
 		}
@@ -99,15 +112,9 @@ key file says so.`,
 			return fmt.Errorf("tfhe setup: %w", err)
 		}
 		pk, holders := s.Key, s.Holders()
-		type faultJSON struct {
-			Keyholder int    `json:"keyholder"`
-			Reason    string `json:"reason"`
-		}
-		var faults []faultJSON
+		faults := []faultJSON{}
 		if s.DKG != nil {
-			for _, f := range s.DKG.Faults {
-				faults = append(faults, faultJSON{f.Keyholder, f.Reason})
-			}
+			faults = toFaultsJSON(s.DKG.Faults)
 		}
 		id := pk.ID()
 		v := map[string]any{"key_id": hex.EncodeToString(id[:]), "origin": pk.Origin.String(),
@@ -119,6 +126,46 @@ key file says so.`,
 				fmt.Fprintf(w, "keyholder %d: %s\n", f.Keyholder, f.Reason)
 			}
 		})
+	},
+}
+
+var tfheCheckTranscriptCmd = &cobra.Command{
+	Use:   "check-transcript FILE [--key FILE]",
+	Short: "Check a DKG transcript and print the key it makes",
+	Long: `check-transcript reads a DKG transcript (transcript.bin, written by
+fractal keyholder dkg or tfhe setup --dev-dealer) and checks it from nothing
+but itself: every message's signature and session, the DKG's rules applied
+to the deals, responses and justifications, and the confirmations of at
+least k keyholders holding a share. It prints the session, the key, the
+dealers whose deals make it, the keyholders holding a share, and every
+keyholder left out and why. With --key it also checks that the transcript
+makes that public key. A transcript that fails is refused with the reason.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		t, err := readDecoded(args[0], dkg.MaxTranscript, dkg.DecodeTranscript)
+		if err != nil {
+			return err
+		}
+		o, err := dkg.Check(t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		origin := tfhe.OriginDKG
+		if kf, _ := cmd.Flags().GetString("key"); kf != "" {
+			pk, err := readDecoded(kf, maxTfheFile, tfhe.DecodePublicKey)
+			if err != nil {
+				return err
+			}
+			if _, err := tfhe.CheckTranscript(pk, t); err != nil {
+				return fmt.Errorf("%s: %w", kf, err)
+			}
+			origin = pk.Origin
+		}
+		pk, err := tfhe.KeyFromDKG(origin, o)
+		if err != nil {
+			return err
+		}
+		return emitDKG(cmd, pk.ID(), origin.String(), o, nil, nil)
 	},
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,6 +14,8 @@ import (
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
+	"github.com/fractalvm/fractal/tfhe/dkg"
+	"github.com/fractalvm/fractal/tfhe/keyholder"
 )
 
 // The encrypted mempool's verbs: attach a threshold key to an instance, make
@@ -21,7 +25,8 @@ import (
 func init() {
 	txSubmitCmd.Flags().Bool("encrypt", false, "seal the signed transaction to the instance's threshold key and queue the ciphertext")
 
-	tfheAttachCmd.Flags().String("key", "", "threshold public key file (public.key from fractal tfhe setup)")
+	tfheAttachCmd.Flags().String("key", "", "threshold public key file (public.key of a keyholder's epoch, or of fractal tfhe setup)")
+	tfheAttachCmd.Flags().String("transcript", "", "the DKG's transcript (default: transcript.bin beside the key file)")
 	f := tfheShareCmd.Flags()
 	f.String("share", "", "this keyholder's share file (keyholder-I/share.key)")
 	f.String("out", "", "write the shares to this file instead of submitting them")
@@ -35,13 +40,17 @@ func init() {
 }
 
 var tfheAttachCmd = &cobra.Command{
-	Use:   "attach --key FILE",
+	Use:   "attach --key FILE [--transcript FILE]",
 	Short: "Attach a threshold public key to the instance for encrypted transactions",
-	Long: `attach makes the threshold public key in FILE (public.key written by fractal
-tfhe setup) the key that fractal tx submit --encrypt seals transactions to.
-Attaching the same key again changes nothing; another key is refused while
-encrypted transactions are queued or wait for shares. A trusted-dealer key is
-accepted and reported as such: it is for tests only.`,
+	Long: `attach makes the threshold public key in FILE the key that fractal tx submit
+--encrypt seals transactions to. A key from a DKG is attached with its
+transcript (--transcript, by default transcript.bin beside the key file),
+which is checked first (as fractal tfhe check-transcript does): it must make
+this key, and a key of keyholders apart must have been made for this
+instance. The key records its transcript's hash, so the instance keeps
+which DKG made it. Attaching the same key again changes nothing; another key
+is refused while encrypted transactions are queued or wait for shares. A
+development or trusted-dealer key is accepted and reported as such.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		vals, err := required(cmd, "key")
@@ -52,14 +61,35 @@ accepted and reported as such: it is for tests only.`,
 		if err != nil {
 			return err
 		}
+		var o *dkg.Outcome
+		if pk.Origin != tfhe.OriginTrustedDealer {
+			tf, _ := cmd.Flags().GetString("transcript")
+			if tf == "" {
+				tf = filepath.Join(filepath.Dir(vals[0]), keyholder.TranscriptFile)
+			}
+			t, err := readDecoded(tf, dkg.MaxTranscript, dkg.DecodeTranscript)
+			if err != nil {
+				return fmt.Errorf("a key from a DKG is attached with its transcript: %w", err)
+			}
+			if o, err = tfhe.CheckTranscript(pk, t); err != nil {
+				return fmt.Errorf("%s: %w", tf, err)
+			}
+		}
 		return withInstance(func(in *fractal.Instance) error {
+			if o != nil && o.Session.Instance != in.ID() && (pk.Origin == tfhe.OriginDKG || o.Session.Instance != [32]byte{}) {
+				return fmt.Errorf("the key was made for instance %x, this is %x", o.Session.Instance[:8], in.ID())
+			}
 			if err := in.AttachThresholdKey(pk); err != nil {
 				return err
 			}
 			id := pk.ID()
-			out := map[string]any{"key": hex.EncodeToString(id[:]), "n": pk.N, "k": pk.K, "origin": pk.Origin.String()}
+			out := map[string]any{"key": hex.EncodeToString(id[:]), "n": pk.N, "k": pk.K, "origin": pk.Origin.String(),
+				"transcript": hexOrEmpty(pk.Transcript)}
 			return emit(cmd, out, func(w io.Writer) {
 				fmt.Fprintf(w, "attached threshold key %x (%d of %d, %s)\n", id, pk.K, pk.N, pk.Origin)
+				if o != nil {
+					fmt.Fprintf(w, "transcript %x checked: dealers %s; holders %s\n", o.Hash, intList(o.Qual), intList(o.Holders))
+				}
 			})
 		})
 	}),
@@ -70,8 +100,8 @@ var tfhePendingCmd = &cobra.Command{
 	Short: "Show the encrypted batch waiting for keyholder shares",
 	Long: `pending prints the encrypted batch whose order is fixed and which waits for
 keyholder shares: its number, payload IDs in slot order, commitment, the
-keyholders whose shares are in and how many are needed; and how many
-encrypted transactions are queued behind it.`,
+keyholders whose shares are in, those not yet in, and how many are needed;
+and how many encrypted transactions are queued behind it.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		return withInstance(func(in *fractal.Instance) error {
@@ -85,13 +115,26 @@ encrypted transactions are queued behind it.`,
 			}
 			out := struct {
 				Batch  *encryptedJSON `json:"batch"`
+				NotYet []int          `json:"not_yet"`
 				Queued int            `json:"queued"`
-			}{toEncryptedJSON(st), len(queued)}
+			}{Batch: toEncryptedJSON(st), NotYet: []int{}, Queued: len(queued)}
+			if st != nil {
+				pk, err := in.ThresholdKey()
+				if err != nil {
+					return err
+				}
+				for i := 1; i <= pk.N; i++ {
+					if !slices.Contains(st.Shares, i) {
+						out.NotYet = append(out.NotYet, i)
+					}
+				}
+			}
 			return emit(cmd, out, func(w io.Writer) {
 				if st == nil {
 					fmt.Fprintln(w, "no encrypted batch is waiting for shares")
 				} else {
 					fmt.Fprintln(w, encryptedLine(st))
+					fmt.Fprintf(w, "keyholders not yet in: %s\n", intList(out.NotYet))
 					for i, id := range st.Batch.PayloadIDs {
 						fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
 					}
@@ -175,7 +218,7 @@ func submitShares(cmd *cobra.Command, in *fractal.Instance, raw []byte) error {
 			fmt.Fprintln(w, encryptedLine(st))
 		})
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(cmd.Context())
 	if err != nil {
 		return err
 	}
@@ -224,7 +267,7 @@ already in (fractal block seal opens it then). Decision 078.`,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		n, _ := cmd.Flags().GetUint64("batch")
 		return withInstance(func(in *fractal.Instance) error {
-			s, err := in.ExpireEncrypted(n)
+			s, err := in.ExpireEncrypted(cmd.Context(), n)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -136,7 +137,7 @@ it prints that and changes nothing.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		return withInstance(func(in *fractal.Instance) error {
-			s, err := in.Seal()
+			s, err := in.Seal(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -198,13 +199,13 @@ func receiptLine(rc *phases.Receipt) string {
 // in the receipt) and, for a shielded verb, how long proving took.
 type receiptView struct {
 	rc      *phases.Receipt
-	block   *fractal.Block // the block that committed it, when known
+	block   *chain.Block // the block that committed it, when known
 	exports []exportJSON
 	proving time.Duration
 }
 
 // viewReceipt finds the exports of rc's transaction in in's outbox.
-func viewReceipt(in *fractal.Instance, rc *phases.Receipt, b *fractal.Block) receiptView {
+func viewReceipt(in *fractal.Instance, rc *phases.Receipt, b *chain.Block) receiptView {
 	v := receiptView{rc: rc, block: b}
 	if rc.Status != phases.Accepted {
 		return v
@@ -250,7 +251,7 @@ func (v receiptView) print(w io.Writer) {
 
 // printReceipt writes a receipt for people; b is the block that committed
 // it, when known.
-func printReceipt(w io.Writer, rc *phases.Receipt, b *fractal.Block) {
+func printReceipt(w io.Writer, rc *phases.Receipt, b *chain.Block) {
 	fmt.Fprintf(w, "transaction %x %s\n", rc.TxID, rc.Status)
 	spent, created := "spent  ", "created"
 	if rc.Status != phases.Accepted {

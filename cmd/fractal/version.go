@@ -22,7 +22,7 @@ func init() {
 					deps[d.Path] = d.Version
 				}
 			}
-			names := []string{"github.com/consensys/gnark", "go.dedis.ch/kyber/v3", "github.com/yuin/gopher-lua", "github.com/dgraph-io/badger/v4"}
+			names := []string{"github.com/consensys/gnark", "filippo.io/edwards25519", "github.com/yuin/gopher-lua", "github.com/dgraph-io/badger/v4"}
 			out := map[string]string{"fractal": main}
 			for _, n := range names {
 				out[n] = deps[n]

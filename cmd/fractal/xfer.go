@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -149,7 +150,7 @@ type exportJSON struct {
 	Provenance []string `json:"provenance"`
 }
 
-func toExportJSON(r *fractal.ExportRecord) exportJSON {
+func toExportJSON(r *chain.ExportRecord) exportJSON {
 	id := r.ID()
 	j := exportJSON{ID: hex.EncodeToString(id[:]), To: hex.EncodeToString(r.To[:]), Tx: hex.EncodeToString(r.TxID[:]),
 		Index: r.Index, Key: r.Note.StateKey().String(), Value: string(r.Note.Value), Provenance: []string{}}
@@ -232,7 +233,7 @@ refuses the note on arrival) is reported and changes nothing.`,
 		}
 		defer to.Close()
 		shown.load(toDir)
-		res, err := fractal.Relay(from, to, signer)
+		res, err := fractal.Relay(cmd.Context(), from, to, signer)
 		if err != nil {
 			return err
 		}
@@ -331,7 +332,7 @@ what the source committed, and a note its predicates refuse on arrival.`,
 			return fmt.Errorf("import: %w", err)
 		}
 		return withInstance(func(in *fractal.Instance) error {
-			rc, b, err := in.ImportClaim(raw, signer)
+			rc, b, err := in.ImportClaim(cmd.Context(), raw, signer)
 			if err != nil {
 				why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
 				return fmt.Errorf("import: %s: %s", args[0], why)

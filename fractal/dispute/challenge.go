@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -13,9 +13,9 @@ import (
 // their transactions and the witness of one transaction. A
 // *fractal.Instance is one.
 type Chain interface {
-	Block(height uint64) (*fractal.Block, error)
-	Transactions(b *fractal.Block) ([]*phases.Tx, error)
-	Witness(height uint64, index int) (*fractal.Witness, error)
+	Block(height uint64) (*chain.Block, error)
+	Transactions(b *chain.Block) ([]*phases.Tx, error)
+	Witness(height uint64, index int) (*chain.Witness, error)
 }
 
 // Challenge disputes another executor's signed blocks (theirs, as a
@@ -26,7 +26,7 @@ type Chain interface {
 // identical to ours and a height ours has not sealed; Play refuses blocks
 // that do not make a dispute. ctx is checked before the game, whose
 // witness replays the chain.
-func Challenge(ctx context.Context, ours Chain, theirs []*fractal.Block) (*Transcript, error) {
+func Challenge(ctx context.Context, ours Chain, theirs []*chain.Block) (*Transcript, error) {
 	other, mine, err := firstDifferent(ours, theirs)
 	if err != nil {
 		return nil, err
@@ -42,13 +42,13 @@ func Challenge(ctx context.Context, ours Chain, theirs []*fractal.Block) (*Trans
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	a := &Signed{Block: mine, WitnessFor: func(i int) (*fractal.Witness, error) { return ours.Witness(mine.Height, i) }}
+	a := &Signed{Block: mine, WitnessFor: func(i int) (*chain.Witness, error) { return ours.Witness(mine.Height, i) }}
 	return Play(parent, a, &Signed{Block: other}, func(i int) (*phases.Tx, error) { return txs[i], nil })
 }
 
 // firstDifferent returns the first block of theirs (past genesis) that
 // differs from ours at its height, with ours.
-func firstDifferent(ours Chain, theirs []*fractal.Block) (other, mine *fractal.Block, err error) {
+func firstDifferent(ours Chain, theirs []*chain.Block) (other, mine *chain.Block, err error) {
 	for _, b := range theirs {
 		if b.Height == 0 {
 			continue

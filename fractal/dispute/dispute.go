@@ -15,7 +15,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -23,29 +23,29 @@ import (
 // Party is one executor's side of a dispute.
 type Party interface {
 	// Manifest is the party's signed claim for the block.
-	Manifest() *fractal.Block
+	Manifest() *chain.Block
 	// Commit is the party's answer in a bisection round: the state root it
 	// claims after transaction i. An answer that differs from its own
 	// signed manifest loses the dispute.
 	Commit(i int) ([32]byte, error)
 	// Witness returns the party's witness for transaction i against the
 	// root before it, or nil when the party offers none.
-	Witness(i int) (*fractal.Witness, error)
+	Witness(i int) (*chain.Witness, error)
 }
 
 // Signed is a Party that answers from its signed block and, when
 // WitnessFor is set, supplies witnesses through it (an instance's
 // Witness method, bound to the block's height).
 type Signed struct {
-	Block      *fractal.Block
-	WitnessFor func(i int) (*fractal.Witness, error)
+	Block      *chain.Block
+	WitnessFor func(i int) (*chain.Witness, error)
 }
 
-func (s *Signed) Manifest() *fractal.Block { return s.Block }
+func (s *Signed) Manifest() *chain.Block { return s.Block }
 
 func (s *Signed) Commit(i int) ([32]byte, error) { return s.Block.Roots[i], nil }
 
-func (s *Signed) Witness(i int) (*fractal.Witness, error) {
+func (s *Signed) Witness(i int) (*chain.Witness, error) {
 	if s.WitnessFor == nil {
 		return nil, nil
 	}
@@ -105,7 +105,7 @@ type Transcript struct {
 // manifests' transaction list). It returns an error, and no transcript, when
 // the manifests do not make a dispute: a bad signature, different parents,
 // instances, heights or transactions, or identical roots.
-func Play(parent *fractal.Block, a, b Party, txAt func(i int) (*phases.Tx, error)) (*Transcript, error) {
+func Play(parent *chain.Block, a, b Party, txAt func(i int) (*phases.Tx, error)) (*Transcript, error) {
 	ma, mb := a.Manifest(), b.Manifest()
 	if err := checkClaims(parent, ma, mb); err != nil {
 		return nil, fmt.Errorf("dispute: %w", err)
@@ -136,7 +136,7 @@ func Play(parent *fractal.Block, a, b Party, txAt func(i int) (*phases.Tx, error
 		for _, p := range []struct {
 			side  Side
 			got   [32]byte
-			claim *fractal.Block
+			claim *chain.Block
 		}{{SideA, r.A, ma}, {SideB, r.B, mb}} {
 			if p.got != p.claim.Roots[mid] {
 				tr.Wrong = append(tr.Wrong, Finding{p.side, fmt.Sprintf("committed in round %d to a root after transaction %d that contradicts its signed manifest", len(tr.Rounds), mid)})
@@ -174,15 +174,15 @@ func Play(parent *fractal.Block, a, b Party, txAt func(i int) (*phases.Tx, error
 
 // checkClaims checks that two signed blocks make a dispute over the block
 // after parent.
-func checkClaims(parent, a, b *fractal.Block) error {
-	for _, blk := range []*fractal.Block{parent, a, b} {
-		if err := fractal.VerifyBlock(blk); err != nil {
+func checkClaims(parent, a, b *chain.Block) error {
+	for _, blk := range []*chain.Block{parent, a, b} {
+		if err := chain.VerifyBlock(blk); err != nil {
 			return err
 		}
 	}
 	// The game indexes both blocks' root and transaction lists: a signed
 	// block whose lists do not match its header is no claim.
-	for _, blk := range []*fractal.Block{a, b} {
+	for _, blk := range []*chain.Block{a, b} {
 		if err := blk.Check(); err != nil {
 			return fmt.Errorf("block %d by %x: %w", blk.Height, blk.Executor[:8], err)
 		}
@@ -216,7 +216,7 @@ func (tr *Transcript) referee(a, b Party, tx *phases.Tx) error {
 		party Party
 	}{{SideA, a}, {SideB, b}} {
 		w, err := p.party.Witness(tr.Index)
-		if errors.Is(err, fractal.ErrScanWitness) {
+		if errors.Is(err, chain.ErrScanWitness) {
 			undecided = err.Error() // no party can do better: not a fault
 			continue
 		}
@@ -229,13 +229,13 @@ func (tr *Transcript) referee(a, b Party, tx *phases.Tx) error {
 		}
 		res, err := w.Execute(tr.PreRoot, tx)
 		switch {
-		case errors.Is(err, fractal.ErrOutsideWitness):
+		case errors.Is(err, chain.ErrOutsideWitness):
 			tr.Wrong = append(tr.Wrong, Finding{p.side, "its witness does not hold what the transaction reads: " + err.Error()})
 			continue
-		case errors.Is(err, fractal.ErrBadWitness):
+		case errors.Is(err, chain.ErrBadWitness):
 			tr.Wrong = append(tr.Wrong, Finding{p.side, "its witness is malformed: " + err.Error()})
 			continue
-		case errors.Is(err, fractal.ErrScanWitness):
+		case errors.Is(err, chain.ErrScanWitness):
 			undecided = err.Error()
 			continue
 		case err != nil:

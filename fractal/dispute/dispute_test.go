@@ -11,9 +11,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -27,8 +27,8 @@ const blockTxs = 64
 // one note minted in block 1 and creating another.
 type scene struct {
 	in     *fractal.Instance
-	parent *fractal.Block // block 1
-	block  *fractal.Block // block 2, the honest executor's
+	parent *chain.Block // block 1
+	block  *chain.Block // block 2, the honest executor's
 	txs    []*phases.Tx
 	pre    []*notes.Note // live notes after block 1
 }
@@ -89,14 +89,14 @@ func sign(t *testing.T, tx *phases.Tx, k keys.PrivateKey) *phases.Tx {
 	return tx
 }
 
-func sealOne(t *testing.T, in *fractal.Instance, txs ...*phases.Tx) *fractal.Block {
+func sealOne(t *testing.T, in *fractal.Instance, txs ...*phases.Tx) *chain.Block {
 	t.Helper()
 	for _, tx := range txs {
 		if _, err := in.Submit(tx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s, err := in.Seal()
+	s, err := in.Seal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,23 +141,17 @@ func (s *mapState) Scan(p notes.Pattern, fn func(*notes.Note) error) error {
 // faultyExecutor executes the block itself from the parent's notes with the
 // real phases and state tree, but corrupts the output of transaction bad
 // (and so every root from there on), and signs its block with its own key.
-func faultyExecutor(t *testing.T, s *scene, bad int, key keys.PrivateKey) *fractal.Block {
+func faultyExecutor(t *testing.T, s *scene, bad int, key keys.PrivateKey) *chain.Block {
 	t.Helper()
 	st := &mapState{m: map[string]*notes.Note{}}
 	var changes []statetree.Change
 	for _, n := range s.pre {
 		st.m[n.StateKey().String()] = n
 		id := n.ID()
-		changes = append(changes, statetree.Change{Key: fractal.TreeKey(n.StateKey()), Value: &id})
+		changes = append(changes, statetree.Change{Key: chain.TreeKey(n.StateKey()), Value: &id})
 	}
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	tr := statetree.New([]byte{'s'})
-	txn := db.NewTransaction(true)
-	defer txn.Discard()
+	txn := kv.Map{}
 	root, err := tr.UpdateBatch(txn, statetree.EmptyRoot, changes)
 	if err != nil || root != s.parent.StateRoot {
 		t.Fatalf("faulty executor's pre-state root %x, parent %x (%v)", root[:8], s.parent.StateRoot[:8], err)
@@ -176,13 +170,13 @@ func faultyExecutor(t *testing.T, s *scene, bad int, key keys.PrivateKey) *fract
 		var ch []statetree.Change
 		for _, n := range o.Spent {
 			delete(st.m, n.StateKey().String())
-			ch = append(ch, statetree.Change{Key: fractal.TreeKey(n.StateKey())})
+			ch = append(ch, statetree.Change{Key: chain.TreeKey(n.StateKey())})
 		}
 		for j := range o.Created {
 			n := o.Created[j]
 			st.m[n.StateKey().String()] = &n
 			id := n.ID()
-			ch = append(ch, statetree.Change{Key: fractal.TreeKey(n.StateKey()), Value: &id})
+			ch = append(ch, statetree.Change{Key: chain.TreeKey(n.StateKey()), Value: &id})
 		}
 		if root, err = tr.UpdateBatch(txn, root, ch); err != nil {
 			t.Fatal(err)
@@ -190,7 +184,7 @@ func faultyExecutor(t *testing.T, s *scene, bad int, key keys.PrivateKey) *fract
 		b.Roots = append(b.Roots, root)
 	}
 	b.StateRoot = root
-	if err := fractal.SignBlock(&b, key); err != nil {
+	if err := chain.SignBlock(context.Background(), &b, keys.NewKeySigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	return &b
@@ -199,7 +193,7 @@ func faultyExecutor(t *testing.T, s *scene, bad int, key keys.PrivateKey) *fract
 func (s *scene) txAt(i int) (*phases.Tx, error) { return s.txs[i], nil }
 
 func (s *scene) honest() *Signed {
-	return &Signed{Block: s.block, WitnessFor: func(i int) (*fractal.Witness, error) { return s.in.Witness(s.block.Height, i) }}
+	return &Signed{Block: s.block, WitnessFor: func(i int) (*chain.Witness, error) { return s.in.Witness(s.block.Height, i) }}
 }
 
 func TestFaultyExecutorLoses(t *testing.T) {
@@ -248,7 +242,7 @@ func TestFaultyExecutorLoses(t *testing.T) {
 // lossyWitness drops one note from the honest witness.
 type lossyWitness struct{ *Signed }
 
-func (l lossyWitness) Witness(i int) (*fractal.Witness, error) {
+func (l lossyWitness) Witness(i int) (*chain.Witness, error) {
 	w, err := l.Signed.Witness(i)
 	if err != nil {
 		return nil, err
@@ -300,7 +294,7 @@ func TestPlayRefusesNonDisputes(t *testing.T) {
 	s := newScene(t)
 	other := genKey(t)
 	same := *s.block
-	if err := fractal.SignBlock(&same, other); err != nil {
+	if err := chain.SignBlock(context.Background(), &same, keys.NewKeySigner(other)); err != nil {
 		t.Fatal(err)
 	}
 	forged := *faultyExecutor(t, s, 3, other)
@@ -308,8 +302,8 @@ func TestPlayRefusesNonDisputes(t *testing.T) {
 	otherParent := *s.block
 	cases := []struct {
 		name   string
-		parent *fractal.Block
-		b      *fractal.Block
+		parent *chain.Block
+		b      *chain.Block
 		want   string
 	}{
 		{"same roots", s.parent, &same, "nothing to dispute"},
@@ -337,7 +331,7 @@ func TestChallengeFindsTheDisputedBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := Challenge(t.Context(), s.in, []*fractal.Block{genesis, s.parent, faulty})
+	tr, err := Challenge(t.Context(), s.in, []*chain.Block{genesis, s.parent, faulty})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,18 +343,18 @@ func TestChallengeFindsTheDisputedBlock(t *testing.T) {
 		t.Fatalf("challenge: transaction %d, verdict %+v; want Play's transcript naming the faulty executor", tr.Index, tr.Wrong)
 	}
 
-	if _, err := Challenge(t.Context(), s.in, []*fractal.Block{genesis, s.parent, s.block}); err == nil ||
+	if _, err := Challenge(t.Context(), s.in, []*chain.Block{genesis, s.parent, s.block}); err == nil ||
 		err.Error() != "dispute: every block in the file is identical to this instance's own" {
 		t.Fatalf("identical blocks: %v", err)
 	}
 	later := *faulty
 	later.Height = 3
-	if _, err := Challenge(t.Context(), s.in, []*fractal.Block{&later}); err == nil || !strings.HasPrefix(err.Error(), "dispute: ") {
+	if _, err := Challenge(t.Context(), s.in, []*chain.Block{&later}); err == nil || !strings.HasPrefix(err.Error(), "dispute: ") {
 		t.Fatalf("block past the head: %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := Challenge(ctx, s.in, []*fractal.Block{faulty}); !errors.Is(err, context.Canceled) {
+	if _, err := Challenge(ctx, s.in, []*chain.Block{faulty}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }

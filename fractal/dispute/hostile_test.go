@@ -1,20 +1,22 @@
 package dispute
 
 import (
+	"context"
 	"strings"
 	"testing"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/keys"
 )
 
 // junkWitness answers with a witness holding a tree node of an unknown
 // kind: bytes no honest store could hold.
 type junkWitness struct{ *Signed }
 
-func (j junkWitness) Witness(int) (*fractal.Witness, error) {
+func (j junkWitness) Witness(int) (*chain.Witness, error) {
 	node := make([]byte, 65)
 	node[0] = 9
-	return &fractal.Witness{Nodes: [][]byte{node}}, nil
+	return &chain.Witness{Nodes: [][]byte{node}}, nil
 }
 
 // TestMalformedWitnessLoses checks that a party answering with a malformed
@@ -54,12 +56,12 @@ func TestPlayRefusesInconsistentBlocks(t *testing.T) {
 	short := *faulty
 	short.Roots = faulty.Roots[:10]
 	short.StateRoot = short.Roots[9]
-	if err := fractal.SignBlock(&short, key); err != nil {
+	if err := chain.SignBlock(context.Background(), &short, keys.NewKeySigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		name string
-		b    *fractal.Block
+		b    *chain.Block
 		want string
 	}{
 		{"no transaction list", &noTxs, "64 roots for 0 transactions"},

@@ -9,18 +9,22 @@ import (
 	"testing"
 )
 
-// chain is a store's blocks: hash by height, heights 0..len-1.
+// chain is a store's blocks: hash by height, heights 0..len-1; it holds
+// no encrypted batch records or expiries.
 type chain [][32]byte
 
-func (c chain) Head() (Block, error) {
-	if len(c) == 0 {
-		return Block{}, errors.New("empty store")
+func (c chain) Last(k Kind) (Block, bool, error) {
+	if k != Blocks {
+		return Block{}, false, nil
 	}
-	return Block{Height: uint64(len(c) - 1), Hash: c[len(c)-1]}, nil
+	if len(c) == 0 {
+		return Block{}, false, errors.New("empty store")
+	}
+	return Block{Height: uint64(len(c) - 1), Hash: c[len(c)-1]}, true, nil
 }
 
-func (c chain) HashAt(h uint64) ([32]byte, bool, error) {
-	if h >= uint64(len(c)) {
+func (c chain) HashAt(k Kind, h uint64) ([32]byte, bool, error) {
+	if k != Blocks || h >= uint64(len(c)) {
 		return [32]byte{}, false, nil
 	}
 	return c[h], true, nil
@@ -49,10 +53,10 @@ func newGuard(t *testing.T, c chain) *Guard {
 	g := New(filepath.Join(t.TempDir(), "guard.json"), instance)
 	for h, hash := range c {
 		b := Block{Height: uint64(h), Hash: hash}
-		if err := g.Begin(b); err != nil {
+		if err := g.Begin(Blocks, b); err != nil {
 			t.Fatal(err)
 		}
-		if err := g.Done(b); err != nil {
+		if err := g.Done(Blocks, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,7 +75,7 @@ func reload(t *testing.T, g *Guard) *Guard {
 
 func TestSignedBlocksAreRecorded(t *testing.T) {
 	g := newGuard(t, chainOf("abc"))
-	s, ok := reload(t, g).Signed()
+	s, ok := reload(t, g).Signed(Blocks)
 	if !ok || s != (Block{2, hashOf("c")}) {
 		t.Fatalf("signed %v %v", s, ok)
 	}
@@ -86,7 +90,7 @@ func TestSignedBlocksAreRecorded(t *testing.T) {
 func TestNoSecondBlockAtASignedHeight(t *testing.T) {
 	g := newGuard(t, chainOf("abc"))
 	before, _ := os.ReadFile(g.path)
-	if err := g.Begin(Block{2, hashOf("c")}); err != nil {
+	if err := g.Begin(Blocks, Block{2, hashOf("c")}); err != nil {
 		t.Fatalf("same block again: %v", err)
 	}
 	for _, c := range []struct {
@@ -97,14 +101,14 @@ func TestNoSecondBlockAtASignedHeight(t *testing.T) {
 		{Block{1, hashOf("b")}, "refusing to sign block 1 (hash 6200000000000000…): this executor already signed up to block 2 (hash 6300000000000000…)"},
 		{Block{4, hashOf("e")}, "refusing to sign block 4 (hash 6500000000000000…): the next block to sign is 3"},
 	} {
-		if err := g.Begin(c.b); err == nil || err.Error() != c.want {
+		if err := g.Begin(Blocks, c.b); err == nil || err.Error() != c.want {
 			t.Errorf("begin %v: %v, want %q", c.b, err, c.want)
 		}
 	}
 	if after, _ := os.ReadFile(g.path); string(after) != string(before) {
 		t.Fatalf("a refusal changed the file:\n%s", after)
 	}
-	if err := g.Done(Block{3, hashOf("d")}); err == nil || !strings.Contains(err.Error(), "was not begun") {
+	if err := g.Done(Blocks, Block{3, hashOf("d")}); err == nil || !strings.Contains(err.Error(), "was not begun") {
 		t.Fatalf("done without begin: %v", err)
 	}
 }
@@ -119,7 +123,7 @@ func TestCheckSettlesTheBlockBeingSigned(t *testing.T) {
 		t.Run(fmt.Sprint("stored=", stored), func(t *testing.T) {
 			g := newGuard(t, chainOf("ab"))
 			c := Block{2, hashOf("c")}
-			if err := g.Begin(c); err != nil {
+			if err := g.Begin(Blocks, c); err != nil {
 				t.Fatal(err)
 			}
 			// The process dies here: only the file remains.
@@ -133,11 +137,11 @@ func TestCheckSettlesTheBlockBeingSigned(t *testing.T) {
 				t.Fatal(err)
 			}
 			g = reload(t, g)
-			if s, _ := g.Signed(); s != want || g.signing != nil {
-				t.Fatalf("settled to %v (signing %v), want %v", s, g.signing, want)
+			if s, _ := g.Signed(Blocks); s != want || g.tracks[Blocks].signing != nil {
+				t.Fatalf("settled to %v (signing %v), want %v", s, g.tracks[Blocks].signing, want)
 			}
 			if !stored {
-				if err := g.Begin(Block{2, hashOf("x")}); err != nil {
+				if err := g.Begin(Blocks, Block{2, hashOf("x")}); err != nil {
 					t.Fatalf("another block 2 after the first was never stored: %v", err)
 				}
 			}
@@ -167,8 +171,114 @@ func TestCheckRefusesAStoreBehind(t *testing.T) {
 	if err := g.Check(chainOf("abcdef")); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := reload(t, g).Signed(); s != (Block{5, hashOf("f")}) {
+	if s, _ := reload(t, g).Signed(Blocks); s != (Block{5, hashOf("f")}) {
 		t.Fatalf("guard not raised to the store's head: %v", s)
+	}
+}
+
+// records is a store holding blocks and, by batch number, encrypted batch
+// records and expiries.
+type records struct {
+	chain
+	batches, expiries map[uint64][32]byte
+}
+
+func (r records) of(k Kind) map[uint64][32]byte {
+	return map[Kind]map[uint64][32]byte{Batches: r.batches, Expiries: r.expiries}[k]
+}
+
+func (r records) Last(k Kind) (Block, bool, error) {
+	if k == Blocks {
+		return r.chain.Last(k)
+	}
+	var last Block
+	ok := false
+	for n, h := range r.of(k) {
+		if !ok || n > last.Height {
+			last, ok = Block{n, h}, true
+		}
+	}
+	return last, ok, nil
+}
+
+func (r records) HashAt(k Kind, n uint64) ([32]byte, bool, error) {
+	if k == Blocks {
+		return r.chain.HashAt(k, n)
+	}
+	h, ok := r.of(k)[n]
+	return h, ok, nil
+}
+
+// TestBatchesAndExpiriesAreGuarded: encrypted batch records are signed one
+// number after the other and expiries for ever later batches, never two
+// different ones under one number; a store that lost one the executor
+// signed does not pass the check.
+func TestBatchesAndExpiriesAreGuarded(t *testing.T) {
+	g := newGuard(t, chainOf("ab"))
+	sign := func(k Kind, n uint64, name string) error {
+		b := Block{n, hashOf(name)}
+		if err := g.Begin(k, b); err != nil {
+			return err
+		}
+		return g.Done(k, b)
+	}
+	for _, c := range []struct {
+		k    Kind
+		n    uint64
+		name string
+	}{{Batches, 1, "p"}, {Batches, 2, "q"}, {Expiries, 2, "q"}} {
+		if err := sign(c.k, c.n, c.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		k    Kind
+		b    Block
+		want string
+	}{
+		{Batches, Block{2, hashOf("x")}, "refusing to sign encrypted batch 2 (hash 7800000000000000…): this executor already signed up to encrypted batch 2 (hash 7100000000000000…)"},
+		{Batches, Block{4, hashOf("s")}, "refusing to sign encrypted batch 4 (hash 7300000000000000…): the next encrypted batch to sign is 3"},
+		{Expiries, Block{1, hashOf("p")}, "refusing to sign expiry of encrypted batch 1 (hash 7000000000000000…): this executor already signed up to expiry of encrypted batch 2 (hash 7100000000000000…)"},
+		{Expiries, Block{2, hashOf("x")}, "refusing to sign expiry of encrypted batch 2 (hash 7800000000000000…): this executor already signed up to expiry of encrypted batch 2 (hash 7100000000000000…)"},
+	} {
+		if err := g.Begin(c.k, c.b); err == nil || err.Error() != c.want {
+			t.Errorf("begin %s %v: %v, want %q", c.k.noun(), c.b, err, c.want)
+		}
+	}
+	if err := g.Begin(Expiries, Block{2, hashOf("q")}); err != nil {
+		t.Fatalf("the same expiry again: %v", err)
+	}
+	if err := sign(Expiries, 5, "s"); err != nil {
+		t.Fatalf("the expiry of a later batch: %v", err)
+	}
+
+	full := records{chainOf("ab"), map[uint64][32]byte{1: hashOf("p"), 2: hashOf("q")}, map[uint64][32]byte{2: hashOf("q"), 5: hashOf("s")}}
+	if err := reload(t, g).Check(full); err != nil {
+		t.Fatal(err)
+	}
+	lostBatch := records{full.chain, map[uint64][32]byte{1: hashOf("p")}, full.expiries}
+	want := "the store ends at encrypted batch 1 but this executor signed encrypted batch 2 (hash 7100000000000000…, " + g.path + "): committed records are missing; restore a backup taken after it (docs/cli/backup.md)"
+	var behind *BehindError
+	if err := reload(t, g).Check(lostBatch); !errors.As(err, &behind) || err.Error() != want {
+		t.Fatalf("store without batch 2: %v\nwant %s", err, want)
+	}
+	noExpiry := records{full.chain, full.batches, nil}
+	want = "the store holds none but this executor signed expiry of encrypted batch 5 (hash 7300000000000000…, " + g.path + "): committed records are missing; restore a backup taken after it (docs/cli/backup.md)"
+	if err := reload(t, g).Check(noExpiry); err == nil || err.Error() != want {
+		t.Fatalf("store without the expiries: %v\nwant %s", err, want)
+	}
+	other := records{full.chain, map[uint64][32]byte{1: hashOf("p"), 2: hashOf("x")}, full.expiries}
+	if err := reload(t, g).Check(other); err == nil || !strings.HasPrefix(err.Error(), fmt.Sprintf("the store's encrypted batch 2 is %x but this executor signed encrypted batch 2 as %x", hashOf("x"), hashOf("q"))) {
+		t.Fatalf("another batch 2: %v", err)
+	}
+	// A guard that has signed no batch (made before guards covered them)
+	// is raised to the store's.
+	fresh := newGuard(t, chainOf("ab"))
+	if err := fresh.Check(full); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := reload(t, fresh).Signed(Batches); !ok || s != (Block{2, hashOf("q")}) {
+		t.Fatalf("batches raised to %v %v", s, ok)
 	}
 }
 
@@ -199,6 +309,10 @@ func TestCreateAndLoadRefusals(t *testing.T) {
 		{"nothing", `{"version":1,"instance":"` + id + `"}`, "records no block"},
 		{"signing a gap", `{"version":1,"instance":"` + id + `","signed":{"height":1,"hash":"` + h + `"},"signing":{"height":3,"hash":"` + h + `"}}`, "signing block 3 after block 1"},
 		{"signing first", `{"version":1,"instance":"` + id + `","signing":{"height":2,"hash":"` + h + `"}}`, "signing block 2 with nothing signed before"},
+		{"batch signing a gap", `{"version":1,"instance":"` + id + `","signed":{"height":1,"hash":"` + h + `"},"batches":{"signed":{"height":1,"hash":"` + h + `"},"signing":{"height":3,"hash":"` + h + `"}}}`, "signing encrypted batch 3 after encrypted batch 1"},
+		{"batch signing first", `{"version":1,"instance":"` + id + `","signed":{"height":1,"hash":"` + h + `"},"batches":{"signing":{"height":0,"hash":"` + h + `"}}}`, "signing encrypted batch 0 with nothing signed before"},
+		{"expiry signing back", `{"version":1,"instance":"` + id + `","signed":{"height":1,"hash":"` + h + `"},"expiries":{"signed":{"height":4,"hash":"` + h + `"},"signing":{"height":4,"hash":"` + h + `"}}}`, "signing expiry of encrypted batch 4 after expiry of encrypted batch 4"},
+		{"empty track", `{"version":1,"instance":"` + id + `","signed":{"height":1,"hash":"` + h + `"},"expiries":{}}`, "expiries track records nothing"},
 		{"negative height", `{"version":1,"instance":"` + id + `","signed":{"height":-1,"hash":"` + h + `"}}`, "cannot unmarshal number -1"},
 		{"too large", strings.Repeat(" ", maxFileBytes+1), "is larger than 4096 bytes"},
 	} {
@@ -224,6 +338,7 @@ func FuzzDecode(f *testing.F) {
 	h := strings.Repeat("0a", 32)
 	f.Add([]byte(`{"version":1,"instance":"` + h + `","signed":{"height":4,"hash":"` + h + `"},"signing":{"height":5,"hash":"` + h + `"}}`))
 	f.Add([]byte(`{"version":1,"instance":"` + h + `","signing":{"height":0,"hash":"` + h + `"}}`))
+	f.Add([]byte(`{"version":1,"instance":"` + h + `","signed":{"height":4,"hash":"` + h + `"},"batches":{"signed":{"height":2,"hash":"` + h + `"},"signing":{"height":3,"hash":"` + h + `"}},"expiries":{"signed":{"height":1,"hash":"` + h + `"}}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		g, err := decode(raw)
 		if err != nil {
@@ -237,8 +352,8 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fmt.Sprint(back.signed, back.signing) != fmt.Sprint(g.signed, g.signing) {
-			t.Fatalf("%v %v became %v %v", g.signed, g.signing, back.signed, back.signing)
+		if tracksText(back) != tracksText(g) {
+			t.Fatalf("%s became %s", tracksText(g), tracksText(back))
 		}
 	})
 }
@@ -249,11 +364,26 @@ func BenchmarkBeginDone(b *testing.B) {
 	g := New(filepath.Join(b.TempDir(), "guard.json"), instance)
 	for i := 0; i < b.N; i++ {
 		blk := Block{Height: uint64(i), Hash: hashOf(fmt.Sprint(i))}
-		if err := g.Begin(blk); err != nil {
+		if err := g.Begin(Blocks, blk); err != nil {
 			b.Fatal(err)
 		}
-		if err := g.Done(blk); err != nil {
+		if err := g.Done(Blocks, blk); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// tracksText shows what g records, kind by kind.
+func tracksText(g *Guard) string {
+	show := func(b *Block) string {
+		if b == nil {
+			return "-"
+		}
+		return b.String()
+	}
+	var out []string
+	for k, t := range g.tracks {
+		out = append(out, fmt.Sprintf("%s: signed %s signing %s", Kind(k).noun(), show(t.signed), show(t.signing)))
+	}
+	return strings.Join(out, "; ")
 }

@@ -3,7 +3,7 @@ package statetree
 import (
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 // Batch computes a chain of roots over a stored tree in memory and writes
@@ -13,11 +13,12 @@ import (
 // final root. Nodes of intermediate roots that later changes superseded are
 // never written, so an intermediate root can be recomputed (by applying the
 // same changes again from a stored root) but not read back from the store.
+// Apply writes nothing, so roots can be computed over a read-only view.
 //
-// A Batch belongs to one goroutine and one badger transaction.
+// A Batch belongs to one goroutine.
 type Batch struct {
 	t     *Tree
-	txn   *badger.Txn
+	r     kv.Reader
 	root  Hash
 	nodes map[Hash]*node // made by Apply and not yet written
 	slab  []node         // where keep puts new nodes
@@ -39,9 +40,9 @@ func (b *Batch) keep(n node) *node {
 const nodeSlab = 256
 
 // Begin starts a Batch on the tree named root, reading stored nodes
-// through txn and writing into it on Commit.
-func (t *Tree) Begin(txn *badger.Txn, root Hash) *Batch {
-	return &Batch{t: t, txn: txn, root: root, nodes: map[Hash]*node{}}
+// through r.
+func (t *Tree) Begin(r kv.Reader, root Hash) *Batch {
+	return &Batch{t: t, r: r, root: root, nodes: map[Hash]*node{}}
 }
 
 // Root returns the root after the last accepted Apply.
@@ -79,15 +80,15 @@ func (b *Batch) Apply(changes []Change) (Hash, error) {
 	return newRoot, nil
 }
 
-// Commit writes into the transaction the overlay nodes reachable from the
-// current root (the stored tree holds every other node it reaches) and
-// returns how many it wrote. The batch stays usable: later Applies go on
-// from the same root. If badger refuses a write (badger.ErrTxnTooBig), the
-// error wraps badger's; the nodes already set are harmless, as for
-// UpdateBatch, and the batch must not be used again.
-func (b *Batch) Commit() (int, error) {
+// Commit writes into w the overlay nodes reachable from the current root
+// (the stored tree, which w must extend, holds every other node it
+// reaches) and returns how many it wrote. The batch stays usable: later
+// Applies go on from the same root. If w refuses a write
+// (badger.ErrTxnTooBig), the error wraps w's; the nodes already set are
+// harmless, as for UpdateBatch, and the batch must not be used again.
+func (b *Batch) Commit(w kv.Writer) (int, error) {
 	written := 0
-	// One allocation holds every key and value badger keeps until the
+	// One allocation holds every key and value a store may keep until its
 	// transaction ends; the overlay's size bounds what is written.
 	slab := make([]byte, 0, len(b.nodes)*(len(b.t.prefix)+len(Hash{})+nodeSize))
 	// Depth-first from the root; a child that is not in the overlay was
@@ -106,7 +107,7 @@ func (b *Batch) Commit() (int, error) {
 		slab = append(append(slab, b.t.prefix...), h[:]...)
 		v := len(slab)
 		slab = append(slab, raw[:]...)
-		if err := b.txn.Set(slab[k:v:v], slab[v:len(slab):len(slab)]); err != nil {
+		if err := w.Set(slab[k:v:v], slab[v:len(slab):len(slab)]); err != nil {
 			return written, fmt.Errorf("statetree: write node %x: %w", h, err)
 		}
 		b.t.cache.Put(h, n)
@@ -125,5 +126,5 @@ func (b *Batch) load(h Hash) (*node, error) {
 	if n, ok := b.nodes[h]; ok {
 		return n, nil
 	}
-	return b.t.load(b.txn, h)
+	return b.t.load(b.r, h)
 }

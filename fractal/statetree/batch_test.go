@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 // reachable adds to seen the hash of every stored node under root.
@@ -20,7 +22,7 @@ func reachable(tb testing.TB, db *badger.DB, tr *Tree, root Hash, seen map[Hash]
 				continue
 			}
 			seen[h] = true
-			n, err := tr.load(txn, h)
+			n, err := tr.load(kvOf(txn), h)
 			if err != nil {
 				return err
 			}
@@ -51,7 +53,7 @@ func TestBatchMatchesPerChange(t *testing.T) {
 	refusals := 0
 	for blk := range 40 {
 		txnA, txnB := perChange.NewTransaction(true), perBlock.NewTransaction(true)
-		batch := trB.Begin(txnB, rootB)
+		batch := trB.Begin(kvOf(txnB), rootB)
 		for tx := range 1 + rng.IntN(30) {
 			var changes []Change
 			next := map[Hash]*Hash{}
@@ -73,7 +75,7 @@ func TestBatchMatchesPerChange(t *testing.T) {
 					next[k] = nv
 				}
 			}
-			a, errA := trA.UpdateBatch(txnA, rootA, changes)
+			a, errA := trA.UpdateBatch(kvOf(txnA), rootA, changes)
 			b, errB := batch.Apply(changes)
 			if (errA == nil) != (errB == nil) || errA != nil && errA.Error() != errB.Error() {
 				t.Fatalf("block %d tx %d: refusals differ: %v / %v", blk, tx, errA, errB)
@@ -100,7 +102,7 @@ func TestBatchMatchesPerChange(t *testing.T) {
 			}
 			rootA, rootB = a, b
 		}
-		if _, err := batch.Commit(); err != nil {
+		if _, err := batch.Commit(kvOf(txnB)); err != nil {
 			t.Fatal(err)
 		}
 		for _, txn := range []*badger.Txn{txnA, txnB} {
@@ -126,7 +128,7 @@ func TestBatchMatchesPerChange(t *testing.T) {
 	fresh := New(testPrefix)
 	err := perBlock.View(func(txn *badger.Txn) error {
 		for k, v := range m {
-			p, err := fresh.Prove(txn, rootB, k)
+			p, err := fresh.Prove(kvOf(txn), rootB, k)
 			if err != nil {
 				return err
 			}
@@ -151,7 +153,7 @@ func TestBatchIntermediateRecomputed(t *testing.T) {
 	steps := [][]Change{{{key(4), val(4)}}, {{key(1), nil}, {key(5), val(5)}}, {{key(4), val(6)}}}
 	var mids []Hash
 	err := db.Update(func(txn *badger.Txn) error {
-		b := tr.Begin(txn, base)
+		b := tr.Begin(kvOf(txn), base)
 		for _, s := range steps {
 			r, err := b.Apply(s)
 			if err != nil {
@@ -159,13 +161,13 @@ func TestBatchIntermediateRecomputed(t *testing.T) {
 			}
 			mids = append(mids, r)
 		}
-		_, err := b.Commit()
+		_, err := b.Commit(kvOf(txn))
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = view(t, db, func(txn *badger.Txn) (bool, error) {
+	_, err = view(t, db, func(txn kv.Reader) (bool, error) {
 		_, ok, err := New(testPrefix).Get(txn, mids[0], key(4))
 		return ok, err
 	})
@@ -174,13 +176,13 @@ func TestBatchIntermediateRecomputed(t *testing.T) {
 	}
 	txn := db.NewTransaction(false)
 	defer txn.Discard()
-	b := New(testPrefix).Begin(txn, base)
+	b := New(testPrefix).Begin(kvOf(txn), base)
 	for i, s := range steps {
 		if r, err := b.Apply(s); err != nil || r != mids[i] {
 			t.Fatalf("step %d: replayed root %x err %v, want %x", i, r, err, mids[i])
 		}
 	}
-	if v, ok, err := New(testPrefix).Get(txn, mids[2], key(4)); err != nil || !ok || v != *val(6) {
+	if v, ok, err := New(testPrefix).Get(kvOf(txn), mids[2], key(4)); err != nil || !ok || v != *val(6) {
 		t.Fatalf("final root: %x %v %v", v, ok, err)
 	}
 }
@@ -191,7 +193,7 @@ func TestBatchRefusalKeepsOverlay(t *testing.T) {
 	db := openDB(t)
 	tr := New(testPrefix)
 	txn := db.NewTransaction(true)
-	b := tr.Begin(txn, EmptyRoot)
+	b := tr.Begin(kvOf(txn), EmptyRoot)
 	r1, err := b.Apply([]Change{{key(1), val(1)}, {key(2), val(2)}})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +209,7 @@ func TestBatchRefusalKeepsOverlay(t *testing.T) {
 	// Two leaves and an internal node on every level of their shared prefix.
 	k1, k2 := key(1), key(2)
 	want := 2 + commonPrefix(&k1, &k2) + 1
-	if n, err := b.Commit(); err != nil || n != want {
+	if n, err := b.Commit(kvOf(txn)); err != nil || n != want {
 		t.Fatalf("commit wrote %d nodes, err %v; want %d", n, err, want)
 	}
 	if err := txn.Commit(); err != nil {

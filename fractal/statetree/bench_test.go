@@ -85,7 +85,7 @@ func BenchmarkTree(b *testing.B) {
 					nodes := 0
 					txn := db.NewTransaction(true)
 					for i := 0; i < b.N; i++ {
-						r, written, err := t.updateBatch(txn, root, s.changes())
+						r, written, err := t.updateBatch(kvOf(txn), root, s.changes())
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -115,7 +115,7 @@ func BenchmarkTree(b *testing.B) {
 			size := 0
 			proofs = proofs[:0]
 			for i := 0; i < b.N; i++ {
-				p, err := tr.Prove(txn, root, key(live(i)))
+				p, err := tr.Prove(kvOf(txn), root, key(live(i)))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -153,14 +153,14 @@ func BenchmarkBatchBlock(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	txn := db.NewTransaction(true)
-	batch := tr.Begin(txn, root)
+	batch := tr.Begin(kvOf(txn), root)
 	for i := 0; i < b.N; i++ {
 		lo, hi = lo+1, hi+2
 		if _, err := batch.Apply([]Change{{key(lo - 1), nil}, {key(hi - 2), val(hi - 2)}, {key(hi - 1), val(hi - 1)}}); err != nil {
 			b.Fatal(err)
 		}
 		if i%block == block-1 || i == b.N-1 {
-			written, err := batch.Commit()
+			written, err := batch.Commit(kvOf(txn))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func BenchmarkBatchBlock(b *testing.B) {
 				b.Fatal(err)
 			}
 			txn = db.NewTransaction(true)
-			batch = tr.Begin(txn, batch.Root())
+			batch = tr.Begin(kvOf(txn), batch.Root())
 		}
 	}
 	txn.Discard()

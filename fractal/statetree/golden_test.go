@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 // TestGoldenVectors checks the worked example of docs/formats/statetree.md,
@@ -30,7 +30,7 @@ func TestGoldenVectors(t *testing.T) {
 		{"e", "0100000004908643f6e61e15033876c6e845320e05437a5b34868c1293b51dc4bcda52e2ffa3a4e3187b7112ae5441aa4faf3e8f0cb00321cb28cc8c6293fcec243f3780435b013e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009dbf44f260ffaca18e8688fccbd11f1d35845c6456151f5d9272eaf775058e6376"},
 	}
 	for _, v := range vectors {
-		p, err := view(t, db, func(txn *badger.Txn) (*Proof, error) { return tr.Prove(txn, root, h(v.key)) })
+		p, err := view(t, db, func(txn kv.Reader) (*Proof, error) { return tr.Prove(txn, root, h(v.key)) })
 		if err != nil {
 			t.Fatal(err)
 		}

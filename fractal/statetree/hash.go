@@ -1,5 +1,6 @@
 // Package statetree is Fractal's authenticated state map: a sparse Merkle
-// tree (SHA-256) over 256-bit keys with 32-byte values, stored in badger,
+// tree (SHA-256) over 256-bit keys with 32-byte values, its nodes stored in a
+// key-value store (package kv: badger in an instance, a map for a witness),
 // with inclusion and non-inclusion proofs that anyone can check offline.
 //
 // A subtree holding no key is empty and hashes to the zero hash; a subtree
@@ -8,7 +9,7 @@
 // a subtree holding two or more keys is an internal node over its two halves.
 // The shape therefore depends only on the set of (key, value) pairs, never on
 // the order in which they were written. Nodes are stored content-addressed
-// (badger key = prefix || node hash) and never overwritten or deleted, so every
+// (store key = prefix || node hash) and never overwritten or deleted, so every
 // committed root stays readable and provable. A Batch computes a chain of roots
 // in memory and commits only the last one's nodes; the roots between are
 // recomputed by applying the same changes again.

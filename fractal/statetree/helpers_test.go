@@ -9,11 +9,15 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 )
 
 var testPrefix = []byte("st/")
 
-// openDB opens a real badger store in a temporary folder.
+// openDB opens a real badger store in a temporary folder: the tree is
+// tested over the store the instance keeps it in, through badgerdb.KV.
 func openDB(tb testing.TB, opts ...func(badger.Options) badger.Options) *badger.DB {
 	tb.Helper()
 	o := badger.DefaultOptions(tb.TempDir()).WithLogger(nil).WithSyncWrites(false)
@@ -50,7 +54,7 @@ func update(tb testing.TB, db *badger.DB, tr *Tree, root Hash, changes ...Change
 	tb.Helper()
 	err := db.Update(func(txn *badger.Txn) error {
 		var err error
-		root, err = tr.UpdateBatch(txn, root, changes)
+		root, err = tr.UpdateBatch(badgerdb.KV{Txn: txn}, root, changes)
 		return err
 	})
 	if err != nil {
@@ -59,12 +63,13 @@ func update(tb testing.TB, db *badger.DB, tr *Tree, root Hash, changes ...Change
 	return root
 }
 
-func view[T any](tb testing.TB, db *badger.DB, f func(txn *badger.Txn) (T, error)) (T, error) {
+// view runs f on a read-only transaction of db.
+func view[T any](tb testing.TB, db *badger.DB, f func(r kv.Reader) (T, error)) (T, error) {
 	tb.Helper()
 	var out T
 	err := db.View(func(txn *badger.Txn) error {
 		var err error
-		out, err = f(txn)
+		out, err = f(badgerdb.KV{Txn: txn})
 		return err
 	})
 	return out, err
@@ -114,3 +119,6 @@ func countNodes(tb testing.TB, db *badger.DB) int {
 	})
 	return n
 }
+
+// kvOf is the kv.Store over a badger transaction that the instance uses.
+func kvOf(txn *badger.Txn) kv.Store { return badgerdb.KV{Txn: txn} }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/enc"
 )
 
@@ -29,9 +29,9 @@ type Proof struct {
 
 // Prove returns the proof for key in the tree named root: an inclusion proof
 // if the key is present, a non-inclusion proof otherwise.
-func (t *Tree) Prove(txn *badger.Txn, root Hash, key Hash) (*Proof, error) {
+func (t *Tree) Prove(r kv.Reader, root Hash, key Hash) (*Proof, error) {
 	p := &Proof{}
-	leaf, err := t.walk(txn, root, key, &p.Siblings)
+	leaf, err := t.walk(r, root, key, &p.Siblings)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 // proofTree builds a committed tree of keys 0..n-1 and returns it and its root.
@@ -22,7 +24,7 @@ func proofTree(t testing.TB, n int) (*badger.DB, *Tree, Hash) {
 
 func prove(t testing.TB, db *badger.DB, tr *Tree, root, k Hash) *Proof {
 	t.Helper()
-	p, err := view(t, db, func(txn *badger.Txn) (*Proof, error) { return tr.Prove(txn, root, k) })
+	p, err := view(t, db, func(txn kv.Reader) (*Proof, error) { return tr.Prove(txn, root, k) })
 	if err != nil {
 		t.Fatal(err)
 	}

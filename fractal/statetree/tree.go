@@ -2,19 +2,17 @@ package statetree
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"slices"
 
-	"github.com/dgraph-io/badger/v4"
-
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/cache"
 )
 
-// Tree reads and writes tree nodes under one badger key prefix. It holds no
-// root: every call names the root it works on, so any past root can be read,
-// proved or updated. A Tree is safe for concurrent use; the badger
-// transactions passed to it follow badger's own rules.
+// Tree reads and writes tree nodes under one key prefix of a key-value
+// store (package kv). It holds no root: every call names the root it works
+// on, so any past root can be read, proved or updated. A Tree is safe for
+// concurrent use; the stores passed to it follow their own rules.
 type Tree struct {
 	prefix []byte
 	cache  *cache.Cache[Hash, *node] // nodes are named by their hash: never stale
@@ -42,29 +40,26 @@ type Leaf struct {
 	Key, Value Hash
 }
 
-// storeKey is the badger key of the node named h.
+// storeKey is the store key of the node named h.
 func (t *Tree) storeKey(h Hash) []byte {
 	k := make([]byte, 0, len(t.prefix)+len(h))
 	return append(append(k, t.prefix...), h[:]...)
 }
 
 // load reads the node named h (never EmptyRoot) through the cache.
-func (t *Tree) load(txn *badger.Txn, h Hash) (*node, error) {
+func (t *Tree) load(r kv.Reader, h Hash) (*node, error) {
 	if n, ok := t.cache.Get(h); ok {
 		return n, nil
 	}
-	item, err := txn.Get(t.storeKey(h))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, fmt.Errorf("statetree: node %x is missing from the store", h)
-	}
+	b, ok, err := r.Get(t.storeKey(h))
 	if err != nil {
 		return nil, fmt.Errorf("statetree: read node %x: %w", h, err)
 	}
-	var n *node
-	if err := item.Value(func(b []byte) error {
-		n, err = decodeNode(b, h)
-		return err
-	}); err != nil {
+	if !ok {
+		return nil, fmt.Errorf("statetree: node %x is missing from the store", h)
+	}
+	n, err := decodeNode(b, h)
+	if err != nil {
 		return nil, fmt.Errorf("statetree: %w", err)
 	}
 	t.cache.Put(h, n)
@@ -74,13 +69,13 @@ func (t *Tree) load(txn *badger.Txn, h Hash) (*node, error) {
 // walk follows key's path down from root. It returns the leaf where the path
 // ends (nil when it ends in an empty subtree) and, when sib is not nil,
 // appends the sibling hashes met on the way, root side first.
-func (t *Tree) walk(txn *badger.Txn, root, key Hash, sib *[]Hash) (*Leaf, error) {
+func (t *Tree) walk(r kv.Reader, root, key Hash, sib *[]Hash) (*Leaf, error) {
 	h := root
 	for depth := 0; ; depth++ {
 		if h == EmptyRoot {
 			return nil, nil
 		}
-		n, err := t.load(txn, h)
+		n, err := t.load(r, h)
 		if err != nil {
 			return nil, err
 		}
@@ -102,8 +97,8 @@ func (t *Tree) walk(txn *badger.Txn, root, key Hash, sib *[]Hash) (*Leaf, error)
 }
 
 // Get returns the value stored for key in the tree named root.
-func (t *Tree) Get(txn *badger.Txn, root Hash, key Hash) (value Hash, ok bool, err error) {
-	leaf, err := t.walk(txn, root, key, nil)
+func (t *Tree) Get(r kv.Reader, root Hash, key Hash) (value Hash, ok bool, err error) {
+	leaf, err := t.walk(r, root, key, nil)
 	if err != nil || leaf == nil || leaf.Key != key {
 		return Hash{}, false, err
 	}
@@ -113,36 +108,36 @@ func (t *Tree) Get(txn *badger.Txn, root Hash, key Hash) (value Hash, ok bool, e
 // Update applies one change to the tree named root and returns the new root.
 // A nil value deletes the key; deleting an absent key is an error. See
 // UpdateBatch for what is written and how errors leave the transaction.
-func (t *Tree) Update(txn *badger.Txn, root Hash, key Hash, value *Hash) (Hash, error) {
-	return t.UpdateBatch(txn, root, []Change{{Key: key, Value: value}})
+func (t *Tree) Update(s kv.Store, root Hash, key Hash, value *Hash) (Hash, error) {
+	return t.UpdateBatch(s, root, []Change{{Key: key, Value: value}})
 }
 
 // UpdateBatch applies changes in order to the tree named root and returns the
 // new root, the same root that applying them one by one with Update gives.
-// It writes into txn only the new nodes of the resulting tree (one per level
-// along each changed path, shared paths once), and reads see txn's earlier
+// It writes into s only the new nodes of the resulting tree (one per level
+// along each changed path, shared paths once), and reads see s's earlier
 // uncommitted writes, so a caller may chain roots inside one transaction.
 // It is a Batch of one Apply (Begin, Apply, Commit).
 //
 // On a refused change (deleting a key that is absent at that point of the
 // sequence; the lowest-numbered such change is reported) nothing is written.
-// If badger refuses a write (badger.ErrTxnTooBig when the transaction is
-// full), the error wraps badger's and some of the new nodes may already be in
-// txn; they are unreachable and harmless, and the caller can commit txn and
-// retry the same UpdateBatch from the same root in a new transaction.
-func (t *Tree) UpdateBatch(txn *badger.Txn, root Hash, changes []Change) (Hash, error) {
-	newRoot, _, err := t.updateBatch(txn, root, changes)
+// If the store refuses a write (badger.ErrTxnTooBig when its transaction is
+// full), the error wraps the store's and some of the new nodes may already
+// be in s; they are unreachable and harmless, and the caller can commit s
+// and retry the same UpdateBatch from the same root in a new transaction.
+func (t *Tree) UpdateBatch(s kv.Store, root Hash, changes []Change) (Hash, error) {
+	newRoot, _, err := t.updateBatch(s, root, changes)
 	return newRoot, err
 }
 
 // updateBatch is UpdateBatch, also returning how many nodes it wrote.
-func (t *Tree) updateBatch(txn *badger.Txn, root Hash, changes []Change) (Hash, int, error) {
-	b := t.Begin(txn, root)
+func (t *Tree) updateBatch(s kv.Store, root Hash, changes []Change) (Hash, int, error) {
+	b := t.Begin(s, root)
 	newRoot, err := b.Apply(changes)
 	if err != nil {
 		return root, 0, err
 	}
-	written, err := b.Commit()
+	written, err := b.Commit(s)
 	if err != nil {
 		return root, 0, err
 	}

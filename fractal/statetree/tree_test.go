@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 func TestEmptyTree(t *testing.T) {
@@ -16,7 +18,7 @@ func TestEmptyTree(t *testing.T) {
 	}
 	db := openDB(t)
 	tr := New(testPrefix)
-	_, ok, err := tr.Get(db.NewTransaction(false), EmptyRoot, key(1))
+	_, ok, err := tr.Get(kvOf(db.NewTransaction(false)), EmptyRoot, key(1))
 	if err != nil || ok {
 		t.Fatalf("Get on empty tree: ok=%v err=%v", ok, err)
 	}
@@ -70,7 +72,7 @@ func TestInsertUpdateDelete(t *testing.T) {
 			t.Fatalf("root %x differs from the specification's %x", root, naiveRoot(m))
 		}
 		for _, k := range []Hash{key(1), key(2), key(3)} {
-			got, err := view(t, db, func(txn *badger.Txn) ([2]any, error) {
+			got, err := view(t, db, func(txn kv.Reader) ([2]any, error) {
 				v, ok, err := tr.Get(txn, root, k)
 				return [2]any{v, ok}, err
 			})
@@ -102,7 +104,7 @@ func TestDeleteAbsentRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		err := db.Update(func(txn *badger.Txn) error {
-			got, err := tr.UpdateBatch(txn, root, c.changes)
+			got, err := tr.UpdateBatch(kvOf(txn), root, c.changes)
 			if got != root {
 				t.Errorf("%s: refused batch returned root %x, want the old root", c.name, got)
 			}
@@ -193,24 +195,24 @@ func TestSameTransaction(t *testing.T) {
 	db := openDB(t)
 	tr := New(testPrefix)
 	txn := db.NewTransaction(true)
-	r1, err := tr.Update(txn, EmptyRoot, key(1), val(1))
+	r1, err := tr.Update(kvOf(txn), EmptyRoot, key(1), val(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := tr.Update(txn, r1, key(2), val(2))
+	r2, err := tr.Update(kvOf(txn), r1, key(2), val(2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r3, err := tr.Update(txn, r2, key(1), nil)
+	r3, err := tr.Update(kvOf(txn), r2, key(1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, ok, err := tr.Get(txn, r2, key(1)); err != nil || !ok || v != *val(1) {
+	if v, ok, err := tr.Get(kvOf(txn), r2, key(1)); err != nil || !ok || v != *val(1) {
 		t.Fatalf("uncommitted read: %x %v %v", v, ok, err)
 	}
 	txn.Discard()
 	// A fresh Tree (no cache) sees nothing of a discarded transaction.
-	_, err = view(t, db, func(txn *badger.Txn) (bool, error) {
+	_, err = view(t, db, func(txn kv.Reader) (bool, error) {
 		_, ok, err := New(testPrefix).Get(txn, r3, key(2))
 		return ok, err
 	})
@@ -239,7 +241,7 @@ func TestCorruptStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = view(t, db, func(txn *badger.Txn) (*Proof, error) {
+	_, err = view(t, db, func(txn kv.Reader) (*Proof, error) {
 		return New(testPrefix).Prove(txn, root, key(1))
 	})
 	if err == nil || !strings.Contains(err.Error(), "stored bytes do not hash to the node's name") {
@@ -261,7 +263,7 @@ func TestTxnTooBig(t *testing.T) {
 		m[key(i)] = *val(i)
 	}
 	txn := db.NewTransaction(true)
-	got, err := tr.UpdateBatch(txn, EmptyRoot, changes)
+	got, err := tr.UpdateBatch(kvOf(txn), EmptyRoot, changes)
 	if !errors.Is(err, badger.ErrTxnTooBig) || got != EmptyRoot {
 		t.Fatalf("oversized batch: root %x err %v, want ErrTxnTooBig and the old root", got, err)
 	}

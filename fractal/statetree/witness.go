@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 // MaxWitnessNodes bounds the nodes PutWitness accepts: enough for the paths
@@ -20,11 +20,11 @@ const MaxWitnessNodes = 1 << 20
 // witness into an empty store with PutWitness and can then Get, Prove and
 // UpdateBatch those keys from root exactly as the full tree would; a read
 // that strays off the witnessed paths fails with a missing-node error.
-func (t *Tree) Witness(txn *badger.Txn, root Hash, keys []Hash) ([][]byte, error) {
+func (t *Tree) Witness(r kv.Reader, root Hash, keys []Hash) ([][]byte, error) {
 	seen := map[Hash]bool{}
 	var out [][]byte
 	add := func(h Hash) (*node, error) {
-		n, err := t.load(txn, h)
+		n, err := t.load(r, h)
 		if err != nil {
 			return nil, err
 		}
@@ -64,11 +64,11 @@ func (t *Tree) Witness(txn *badger.Txn, root Hash, keys []Hash) ([][]byte, error
 	return out, nil
 }
 
-// PutWitness stores witness nodes into txn under t's prefix. Each node is
+// PutWitness stores witness nodes into w under t's prefix. Each node is
 // stored under the hash of its bytes, so a node that does not belong to the
 // tree can only add unreachable entries, never change what root names; a
 // malformed node is refused and nothing is written.
-func (t *Tree) PutWitness(txn *badger.Txn, nodes [][]byte) error {
+func (t *Tree) PutWitness(w kv.Writer, nodes [][]byte) error {
 	if len(nodes) > MaxWitnessNodes {
 		return fmt.Errorf("statetree: witness has %d nodes, limit %d", len(nodes), MaxWitnessNodes)
 	}
@@ -79,7 +79,7 @@ func (t *Tree) PutWitness(txn *badger.Txn, nodes [][]byte) error {
 	}
 	for _, b := range nodes {
 		h := sha256.Sum256(b)
-		if err := txn.Set(t.storeKey(h), b); err != nil {
+		if err := w.Set(t.storeKey(h), b); err != nil {
 			return fmt.Errorf("statetree: witness: %w", err)
 		}
 	}

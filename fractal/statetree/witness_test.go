@@ -4,12 +4,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 // TestWitnessUpdates checks that a store holding only the witness of some
 // keys updates them to the same root as the full tree, for deletions (which
 // lift siblings), overwrites and insertions, and refuses a read elsewhere.
+// The full tree is in badger, the witness in a map, as a referee holds it.
 func TestWitnessUpdates(t *testing.T) {
 	full := openDB(t)
 	tr := New(testPrefix)
@@ -28,25 +29,26 @@ func TestWitnessUpdates(t *testing.T) {
 	for _, c := range changes {
 		touched = append(touched, c.Key)
 	}
-	w, err := view(t, full, func(txn *badger.Txn) ([][]byte, error) { return tr.Witness(txn, root, touched) })
+	w, err := view(t, full, func(txn kv.Reader) ([][]byte, error) { return tr.Witness(txn, root, touched) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := update(t, full, tr, root, changes...)
 
-	partial := openDB(t, func(o badger.Options) badger.Options { return o.WithInMemory(true).WithDir("").WithValueDir("") })
+	partial := kv.Map{}
 	ptr := New(testPrefix)
-	if err := partial.Update(func(txn *badger.Txn) error { return ptr.PutWitness(txn, w) }); err != nil {
+	if err := ptr.PutWitness(partial, w); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range touched[:4] {
-		v, ok, err := view2(t, partial, ptr, root, k)
-		if err != nil || !ok {
+		if _, ok, err := ptr.Get(partial, root, k); err != nil || !ok {
 			t.Fatalf("witnessed key %x: ok=%v err=%v", k[:4], ok, err)
 		}
-		_ = v
 	}
-	got := update(t, partial, ptr, root, changes...)
+	got, err := ptr.UpdateBatch(partial, root, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got != want {
 		t.Fatalf("root from witness %x, full tree %x", got[:8], want[:8])
 	}
@@ -54,7 +56,7 @@ func TestWitnessUpdates(t *testing.T) {
 	// ends in a witnessed sibling leaf can (a handful).
 	missing := 0
 	for i := 0; i < 500; i++ {
-		_, _, err := view2(t, partial, ptr, root, key(i))
+		_, _, err := New(testPrefix).Get(partial, root, key(i))
 		if err != nil {
 			if !strings.Contains(err.Error(), "missing from the store") {
 				t.Fatal(err)
@@ -67,17 +69,8 @@ func TestWitnessUpdates(t *testing.T) {
 	}
 }
 
-func view2(t *testing.T, db *badger.DB, tr *Tree, root, k Hash) (v Hash, ok bool, err error) {
-	t.Helper()
-	err = db.View(func(txn *badger.Txn) error {
-		v, ok, err = tr.Get(txn, root, k)
-		return err
-	})
-	return
-}
-
 func TestPutWitnessRefusesMalformed(t *testing.T) {
-	db := openDB(t, func(o badger.Options) badger.Options { return o.WithInMemory(true).WithDir("").WithValueDir("") })
+	m := kv.Map{}
 	tr := New(testPrefix)
 	raw := (&node{kind: kindLeaf, a: *val(1), b: *val(2)}).encode()
 	good := raw[:]
@@ -85,12 +78,12 @@ func TestPutWitnessRefusesMalformed(t *testing.T) {
 		"short":        good[:64],
 		"unknown kind": append([]byte{7}, good[1:]...),
 	} {
-		err := db.Update(func(txn *badger.Txn) error { return tr.PutWitness(txn, [][]byte{good, bad}) })
+		err := tr.PutWitness(m, [][]byte{good, bad})
 		if err == nil || !strings.Contains(err.Error(), "witness node 1") {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	if n := countNodes(t, db); n != 0 {
+	if n := len(m); n != 0 {
 		t.Fatalf("refused witness left %d nodes", n)
 	}
 }

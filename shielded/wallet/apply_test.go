@@ -11,7 +11,7 @@ import (
 
 	"github.com/fractalvm/fractal/circuits/merkle"
 	"github.com/fractalvm/fractal/circuits/note"
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
@@ -87,7 +87,7 @@ func (a *applyWorld) encrypt(n note.Note) Ciphertext {
 // block is the next block holding txs, with the commitment root of the
 // chain tree after appending leaves (not kept in the chain tree unless the
 // block applies: see apply).
-func (a *applyWorld) block(leaves ...fr.Element) *fractal.Block {
+func (a *applyWorld) block(leaves ...fr.Element) *chain.Block {
 	a.t.Helper()
 	raw, err := a.chain.MarshalBinary()
 	if err != nil {
@@ -103,11 +103,11 @@ func (a *applyWorld) block(leaves ...fr.Element) *fractal.Block {
 		}
 	}
 	root := c.Root()
-	return &fractal.Block{Height: a.h, CommitmentRoot: root.Bytes()}
+	return &chain.Block{Height: a.h, CommitmentRoot: root.Bytes()}
 }
 
 // apply applies b and, when it succeeds, moves the chain tree on by leaves.
-func (a *applyWorld) apply(b *fractal.Block, txs []*phases.Tx, leaves ...fr.Element) (*SyncReport, error) {
+func (a *applyWorld) apply(b *chain.Block, txs []*phases.Tx, leaves ...fr.Element) (*SyncReport, error) {
 	rep := &SyncReport{}
 	err := a.w.apply(b, txs, a.nfs, rep)
 	if err == nil {
@@ -200,7 +200,7 @@ func TestBlockAppliesWholeOrNotAtAll(t *testing.T) {
 	wrongRoot.CommitmentRoot[0] ^= 1
 	for _, c := range []struct {
 		name string
-		b    *fractal.Block
+		b    *chain.Block
 		txs  []*phases.Tx
 		want string
 	}{

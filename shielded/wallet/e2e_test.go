@@ -1,10 +1,11 @@
 package wallet_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
@@ -60,6 +61,15 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || rep.From != again.State.Next || calls != 0 || w.balance(again) != 70 {
 		t.Fatalf("resumed sync: %+v, %d progress calls, balance %d, %v", rep, calls, w.balance(again), err)
 	}
+	// A source that hands out other transactions than a block lists is
+	// refused at that block.
+	c := w.newWallet()
+	if _, err := c.Sync(otherTxs{w.in}, nil); err == nil || !strings.Contains(err.Error(), "wallet: sync: block 1: transaction 0 given is not the one the block lists") {
+		t.Fatalf("sync from a source that swaps transactions: %v", err)
+	}
+	if c.State.Next != 1 {
+		t.Fatalf("the refused block moved the wallet to block %d", c.State.Next)
+	}
 	// It follows one instance only.
 	stranger := newWorld(t)
 	if _, err := again.Sync(stranger.in, nil); err == nil || !strings.Contains(err.Error(), "the wallet follows instance") {
@@ -84,11 +94,11 @@ func TestEndToEnd(t *testing.T) {
 	// The chain replays from genesis to the same roots, commitment-tree
 	// roots included: a head block re-signed with another commitment root
 	// is caught.
-	if _, err := w.in.Verify(nil); err != nil {
+	if _, err := w.in.Verify(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	w.forgeHead(func(b *fractal.Block) { b.CommitmentRoot[0] ^= 1 })
-	if _, err := w.in.Verify(nil); err == nil || !strings.Contains(err.Error(), "root: block says commitment-tree root") {
+	w.forgeHead(func(b *chain.Block) { b.CommitmentRoot[0] ^= 1 })
+	if _, err := w.in.Verify(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "root: block says commitment-tree root") {
 		t.Fatalf("verify of a forged commitment root: %v", err)
 	}
 }
@@ -149,7 +159,19 @@ func TestTwoShieldsOneBlock(t *testing.T) {
 	if w.balance(a) != 115 || w.balance(b) != 75 {
 		t.Fatalf("balances %d and %d, want 115 and 75", w.balance(a), w.balance(b))
 	}
-	if _, err := w.in.Verify(nil); err != nil {
+	if _, err := w.in.Verify(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// otherTxs is a wallet.Chain that replaces the first transaction of every
+// block with another one.
+type otherTxs struct{ wallet.Chain }
+
+func (c otherTxs) Transactions(b *chain.Block) ([]*phases.Tx, error) {
+	txs, err := c.Chain.Transactions(b)
+	if err == nil && len(txs) > 0 {
+		txs[0] = &phases.Tx{GasLimit: 1}
+	}
+	return txs, err
 }

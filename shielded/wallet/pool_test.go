@@ -7,12 +7,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -20,37 +18,25 @@ import (
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
-// poolDB is a bare store for the pool component alone.
-func poolDB(t testing.TB) *badger.DB {
-	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(t.TempDir(), "db")).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+// poolDB is a bare store for the pool component alone: the component sees
+// its storage only through package kv.
+func poolDB(t testing.TB) kv.Map { return kv.Map{} }
 
 // sealPool runs one block of txs through the pool (all taken as accepted by
 // phases 1–3) and returns Admit's errors.
-func sealPool(t testing.TB, db *badger.DB, p *shielded.Pool, height uint64, txs ...*phases.Tx) []error {
+func sealPool(t testing.TB, db kv.Map, p *shielded.Pool, height uint64, txs ...*phases.Tx) []error {
 	t.Helper()
-	var errs []error
-	err := db.Update(func(txn *badger.Txn) error {
-		b, err := p.Begin(txn)
-		if err != nil {
-			return err
-		}
-		errs = b.Admit(txn, txs)
-		for _, tx := range txs {
-			if err := b.Commit(txn, tx, height); err != nil {
-				return err
-			}
-		}
-		_, err = b.Finish(txn)
-		return err
-	})
+	b, err := p.Begin(db)
 	if err != nil {
+		t.Fatal(err)
+	}
+	errs := b.Admit(txs)
+	for _, tx := range txs {
+		if err := b.Apply(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Write(db, height); err != nil {
 		t.Fatal(err)
 	}
 	return errs
@@ -144,13 +130,10 @@ func benchmarkAdmit(b *testing.B, n int) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		err := db.View(func(txn *badger.Txn) error {
-			blk, err := p.Begin(txn)
-			if err != nil {
-				return err
-			}
-			return errors.Join(blk.Admit(txn, txs)...)
-		})
+		blk, err := p.Begin(db)
+		if err == nil {
+			err = errors.Join(blk.Admit(txs)...)
+		}
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -16,8 +16,22 @@ import (
 type Sent struct {
 	TxID    notes.Hash
 	Receipt *phases.Receipt
-	Block   *fractal.Block // the block that committed it; nil when refused
-	Proving time.Duration  // how long building and proving the transaction took
+	Block   *chain.Block  // the block that committed it; nil when refused
+	Proving time.Duration // how long building and proving the transaction took
+}
+
+// Instance is what sending through an instance needs: its chain to sync
+// from, its notes to pick inputs from, and a way to deploy the pool's
+// predicate, submit a transaction and learn its outcome. A
+// *fractal.Instance is one; so is a client of a node.
+type Instance interface {
+	Chain
+	Notes(p notes.Pattern) ([]*notes.Note, error)
+	Deploy(src []byte) (notes.Hash, error)
+	Submit(tx *phases.Tx) (notes.Hash, error)
+	// SealFor returns the receipt of the submitted transaction id with the
+	// block that committed it (nil when refused), once a block decided it.
+	SealFor(ctx context.Context, id notes.Hash) (*phases.Receipt, *chain.Block, error)
 }
 
 // Progress reports the long steps of a send; either function may be nil.
@@ -28,7 +42,7 @@ type Progress struct {
 
 // SendShield is Shield through an instance: it picks signer's notes of tok
 // on in (PickTokenNotes) to shield amount for to, then runs send.
-func (w *Wallet) SendShield(ctx context.Context, in *fractal.Instance, pk *zk.Keys, tok Token, amount uint64, signer keys.PrivateKey, to Address, pr Progress) (*Sent, error) {
+func (w *Wallet) SendShield(ctx context.Context, in Instance, pk *zk.Keys, tok Token, amount uint64, signer keys.PrivateKey, to Address, pr Progress) (*Sent, error) {
 	return w.send(ctx, in, pr, func(ctx context.Context) (*phases.Tx, error) {
 		all, err := in.Notes(TokenNotes(tok, signer.Public()))
 		if err != nil {
@@ -43,14 +57,14 @@ func (w *Wallet) SendShield(ctx context.Context, in *fractal.Instance, pk *zk.Ke
 }
 
 // SendTransfer is Transfer through an instance; see send.
-func (w *Wallet) SendTransfer(ctx context.Context, in *fractal.Instance, pk *zk.Keys, tok Token, amount uint64, to Address, pr Progress) (*Sent, error) {
+func (w *Wallet) SendTransfer(ctx context.Context, in Instance, pk *zk.Keys, tok Token, amount uint64, to Address, pr Progress) (*Sent, error) {
 	return w.send(ctx, in, pr, func(ctx context.Context) (*phases.Tx, error) {
 		return w.Transfer(ctx, pk, tok, amount, to)
 	})
 }
 
 // SendUnshield is Unshield through an instance; see send.
-func (w *Wallet) SendUnshield(ctx context.Context, in *fractal.Instance, pk *zk.Keys, tok Token, amount uint64, recipient keys.PublicKey, recipientOwner notes.Hash, pr Progress) (*Sent, error) {
+func (w *Wallet) SendUnshield(ctx context.Context, in Instance, pk *zk.Keys, tok Token, amount uint64, recipient keys.PublicKey, recipientOwner notes.Hash, pr Progress) (*Sent, error) {
 	return w.send(ctx, in, pr, func(ctx context.Context) (*phases.Tx, error) {
 		return w.Unshield(ctx, pk, tok, amount, recipient, recipientOwner)
 	})
@@ -59,11 +73,11 @@ func (w *Wallet) SendUnshield(ctx context.Context, in *fractal.Instance, pk *zk.
 // send runs one shielded transaction through in: it deploys the pool
 // notes' owner predicate (idempotent; phase 3 runs it), syncs the wallet
 // (its tree root is the proof's anchor), builds and proves the transaction
-// with build, submits it, seals until its block (fractal.SealFor) and, when
+// with build, submits it, waits for the block that decides it (SealFor) and, when
 // it was accepted, syncs again so the wallet holds its change. A refused
 // transaction is no error: its receipt says why, and nothing of it is
 // stored. ctx is checked between the steps and before proving.
-func (w *Wallet) send(ctx context.Context, in *fractal.Instance, pr Progress, build func(context.Context) (*phases.Tx, error)) (*Sent, error) {
+func (w *Wallet) send(ctx context.Context, in Instance, pr Progress, build func(context.Context) (*phases.Tx, error)) (*Sent, error) {
 	if _, err := in.Deploy(shielded.PoolPredicate); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
-	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
 )
@@ -23,6 +23,18 @@ type SyncReport struct {
 // interrupted sync resumes near where it stopped.
 const saveEvery = 256
 
+// Chain is what a wallet reads from an instance to sync: its ID, its
+// blocks and their transactions. An open *fractal.Instance is one; a node's
+// client can be another. Sync checks what it is given (signatures, links,
+// the commitment root), so the source need not be trusted.
+type Chain interface {
+	ID() [32]byte
+	Head() (*chain.Block, error)
+	Block(height uint64) (*chain.Block, error)
+	// Transactions returns b's transactions in block order.
+	Transactions(b *chain.Block) ([]*phases.Tx, error)
+}
+
 // Sync scans the instance's blocks after the last one the wallet saw, in
 // order: it checks each block's signature and link, appends every shielded
 // output's commitment to the wallet's tree (tracking the witnesses of the
@@ -31,7 +43,7 @@ const saveEvery = 256
 // is applied whole or not at all: on an error the state is the one after
 // the previous block. It saves the state every saveEvery blocks and at the
 // end. progress, when not nil, is called after each block.
-func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (*SyncReport, error) {
+func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport, error) {
 	st := w.State
 	if st.Next == 0 {
 		g, err := in.Block(0)
@@ -66,13 +78,16 @@ func (w *Wallet) Sync(in *fractal.Instance, progress func(done, total uint64)) (
 }
 
 // scan reads, checks and applies block h.
-func (w *Wallet) scan(in *fractal.Instance, h uint64, nfs map[fr.Element]int, rep *SyncReport) error {
+func (w *Wallet) scan(in Chain, h uint64, nfs map[fr.Element]int, rep *SyncReport) error {
 	b, err := in.Block(h)
 	if err != nil {
 		return err
 	}
-	if err := fractal.VerifyBlock(b); err != nil {
+	if err := chain.VerifyBlock(b); err != nil {
 		return err
+	}
+	if b.Height != h {
+		return fmt.Errorf("block given for height %d says height %d", h, b.Height)
 	}
 	if b.Prev != w.State.Last {
 		return errors.New("does not follow the last block this wallet saw (the instance's chain changed)")
@@ -80,6 +95,14 @@ func (w *Wallet) scan(in *fractal.Instance, h uint64, nfs map[fr.Element]int, re
 	txs, err := in.Transactions(b)
 	if err != nil {
 		return err
+	}
+	if len(txs) != len(b.TxIDs) {
+		return fmt.Errorf("%d transactions given for a block of %d", len(txs), len(b.TxIDs))
+	}
+	for i, tx := range txs {
+		if tx.ID() != b.TxIDs[i] {
+			return fmt.Errorf("transaction %d given is not the one the block lists", i)
+		}
 	}
 	return w.apply(b, txs, nfs, rep)
 }
@@ -95,7 +118,7 @@ func (w *Wallet) scan(in *fractal.Instance, h uint64, nfs map[fr.Element]int, re
 // sent twice: two outputs with one commitment, or a ciphertext replayed to
 // the wallet) is not counted again: its commitment is appended untracked,
 // since only one copy can ever be spent.
-func (w *Wallet) apply(b *fractal.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
+func (w *Wallet) apply(b *chain.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
 	var bundles []*shielded.Bundle
 	for _, tx := range txs {
 		if !shielded.IsShielded(tx) {

@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -142,7 +144,7 @@ func (w *world) seal(txs ...*phases.Tx) []*phases.Receipt {
 			w.t.Fatalf("submit %d: %v", i, err)
 		}
 	}
-	s, err := w.in.Seal()
+	s, err := w.in.Seal(context.Background())
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -272,7 +274,7 @@ func sameStore(t testing.TB, before, after map[string]string) {
 // forgeHead rewrites the head block with f and re-signs it with the
 // executor key, as a dishonest executor could (storage layout:
 // docs/formats/instance.md).
-func (w *world) forgeHead(f func(*fractal.Block)) {
+func (w *world) forgeHead(f func(*chain.Block)) {
 	w.t.Helper()
 	head, err := w.in.Head()
 	if err != nil {
@@ -283,7 +285,7 @@ func (w *world) forgeHead(f func(*fractal.Block)) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if err := fractal.SignBlock(head, exec); err != nil {
+	if err := chain.SignBlock(context.Background(), head, keys.NewKeySigner(exec)); err != nil {
 		w.t.Fatal(err)
 	}
 	if err := w.in.Close(); err != nil {

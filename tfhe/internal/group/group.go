@@ -1,9 +1,7 @@
 // Package group holds the edwards25519 arithmetic that the threshold scheme and
 // its key generation share: strict point decoding (canonical, prime-order
-// subgroup), uniform scalars, the hash-to-challenge construction and Schnorr
-// signatures. It uses filippo.io/edwards25519, whose encoding is the one
-// kyber's edwards25519 suite uses, so points and scalars move between the two
-// as 32-byte strings.
+// subgroup), uniform scalars, the hash-to-challenge construction and
+// polynomials, on filippo.io/edwards25519 (RFC 8032 encodings).
 package group
 
 import (
@@ -126,43 +124,3 @@ func Challenge(domain string, parts ...[]byte) *edwards25519.Scalar {
 
 // U32 is a 4-byte big-endian encoding, for binding integers into a Challenge.
 func U32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
-
-// SignatureSize is the size of a Schnorr signature: R then s.
-const SignatureSize = 64
-
-// Sign makes a Schnorr signature (R = rG, s = r + c·x with
-// c = Challenge(domain, X, R, msg)) by secret x on msg.
-func Sign(domain string, x *edwards25519.Scalar, msg []byte) []byte {
-	X := new(edwards25519.Point).ScalarBaseMult(x)
-	r := RandomScalar()
-	R := new(edwards25519.Point).ScalarBaseMult(r)
-	c := Challenge(domain, X.Bytes(), R.Bytes(), msg)
-	s := edwards25519.NewScalar().MultiplyAdd(c, x, r)
-	return append(R.Bytes(), s.Bytes()...)
-}
-
-// Verify checks a Sign signature by public key X on msg.
-func Verify(domain string, X *edwards25519.Point, msg, sig []byte) error {
-	if len(sig) != SignatureSize {
-		return fmt.Errorf("signature is %d bytes, want %d", len(sig), SignatureSize)
-	}
-	// R needs no subgroup check: the equation below is an exact equality
-	// with a prime-order point, which a point with a torsion component never
-	// satisfies. Canonical encoding is still required.
-	R, err := new(edwards25519.Point).SetBytes(sig[:32])
-	if err != nil || string(R.Bytes()) != string(sig[:32]) {
-		return errors.New("signature nonce: invalid point encoding")
-	}
-	s, err := DecodeScalar(sig[32:])
-	if err != nil {
-		return fmt.Errorf("signature response: %w", err)
-	}
-	c := Challenge(domain, X.Bytes(), sig[:32], msg)
-	// R == sG − cX
-	negC := edwards25519.NewScalar().Negate(c)
-	got := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(negC, X, s)
-	if got.Equal(R) != 1 {
-		return errors.New("invalid signature")
-	}
-	return nil
-}

@@ -1,18 +1,30 @@
-package fractal
+// Package chain holds Fractal's chain types and the checks that need no
+// store: blocks and their signed manifests, manifest files, fork evidence,
+// query proofs, export records and import claims, encrypted batch records,
+// and the dispute witness with its re-execution. A wallet, a light client
+// or a referee imports it without the instance's storage (package
+// fractal, the only one besides internal/badgerdb that imports badger).
+//
+// Formats: docs/formats/instance.md, chain.md, cross-instance.md,
+// encrypted-mempool.md. Error messages keep the "fractal:" prefix the
+// command line has always shown for them.
+package chain
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/keys"
 )
 
 // blockVersion is the first byte of every block encoding.
 const blockVersion = 1
 
 // MaxBlockTxs bounds the transactions in one block; it keeps a sealed block
-// within one badger transaction.
+// within one write of the instance's store.
 const MaxBlockTxs = 4096
 
 // blockSigContext is prepended to the block hash before signing so that an
@@ -64,8 +76,9 @@ func (b *Block) Hash() [32]byte {
 	return sha256.Sum256(w.Bytes())
 }
 
-// signedMessage is what the executor signs.
-func (b *Block) signedMessage() []byte {
+// SignedMessage is what the executor signs: a context string, then the
+// block hash.
+func (b *Block) SignedMessage() []byte {
 	h := b.Hash()
 	return append([]byte(blockSigContext), h[:]...)
 }
@@ -99,8 +112,8 @@ func DecodeBlock(data []byte) (*Block, error) {
 	return b, nil
 }
 
-// readSigned reads the header and the signature (what a signed manifest
-// without its transaction list holds, see export_claim.go).
+// readSigned reads the header and the signature: a signed manifest without
+// its transaction list, as a Claim carries it.
 func (b *Block) readSigned(r *enc.Reader) error {
 	if v := r.U8(); r.Err() == nil && v != blockVersion {
 		return fmt.Errorf("unknown version %d", v)
@@ -154,5 +167,28 @@ func (b *Block) Check() error {
 	if b.Height == 0 && (b.Prev != [32]byte{} || len(b.TxIDs) != 0) {
 		return errors.New("genesis block with a parent or transactions")
 	}
+	return nil
+}
+
+// VerifyBlock checks b's executor signature.
+func VerifyBlock(b *Block) error {
+	if err := keys.Verify(keys.PublicKey(b.Executor), b.SignedMessage(), b.Signature[:]); err != nil {
+		return fmt.Errorf("fractal: block %d: executor signature: %w", b.Height, err)
+	}
+	return nil
+}
+
+// SignBlock fills b.Executor and b.Signature with s's signature over the
+// block header (checked before it is kept). An instance signs its blocks
+// through its guard (Instance.Sign); this is how anyone else signs one: a
+// second executor of an instance signing its own result for the same block
+// (the dispute game compares two such claims), or a test.
+func SignBlock(ctx context.Context, b *Block, s keys.Signer) error {
+	b.Executor = s.Public()
+	sig, err := keys.SignChecked(ctx, s, b.SignedMessage())
+	if err != nil {
+		return fmt.Errorf("fractal: sign block: %w", err)
+	}
+	copy(b.Signature[:], sig)
 	return nil
 }

@@ -22,7 +22,7 @@ func TestWriteFolderDKG(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Key.Origin != tfhe.OriginDKG || s.DKG == nil || steps != 12 || len(s.DKG.Faults) != 0 {
+	if s.Key.Origin != tfhe.OriginDevDealer || s.DKG == nil || steps != 12 || len(s.DKG.Faults) != 0 {
 		t.Fatalf("origin %v, dkg %v, %d steps, faults %v", s.Key.Origin, s.DKG != nil, steps, s.DKG.Faults)
 	}
 	if got := s.Holders(); len(got) != 3 || got[0] != 1 || got[2] != 3 {
@@ -36,7 +36,7 @@ func TestWriteFolderDKG(t *testing.T) {
 	if err != nil || pk.ID() != s.Key.ID() {
 		t.Fatalf("public key read back: %v", err)
 	}
-	if got := read(t, dir, TranscriptFile); !bytes.Equal(got, s.DKG.EncodeTranscript()) {
+	if got := read(t, dir, TranscriptFile); !bytes.Equal(got, s.DKG.Transcript.Encode()) {
 		t.Fatal("transcript differs")
 	}
 	ct, err := tfhe.Encrypt(pk, 7)

@@ -1,6 +1,7 @@
-package fractal
+package chain
 
 import (
+	"context"
 	"crypto/rand"
 	"testing"
 
@@ -20,7 +21,7 @@ func fullBlock(t *testing.T, key keys.PrivateKey, first byte) *Block {
 	}
 	b.Roots[0][0] = first
 	b.TxsHash = TxsHash(b.TxIDs)
-	if err := SignBlock(b, key); err != nil {
+	if err := SignBlock(context.Background(), b, keys.NewKeySigner(key)); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -42,7 +43,7 @@ func TestFullBlockFitsEveryFile(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Hash() != a.Hash() {
 		t.Fatalf("manifest file of a full block: %v", err)
 	}
-	if _, err := DecodeEvidence(newEvidence(SameHeight, a, b).Encode()); err != nil {
+	if _, err := DecodeEvidence(NewEvidence(SameHeight, a, b).Encode()); err != nil {
 		t.Fatalf("evidence of two full blocks: %v", err)
 	}
 	qp := &QueryProof{Key: notes.StateKey{Key: []byte("k")}, Proof: &statetree.Proof{}, Block: a}

@@ -1,0 +1,116 @@
+package fractal
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/chain"
+)
+
+// TestStoragePrefixesDoNotCollide: no listed prefix is a prefix of another
+// (one-byte prefixes, components' sub-prefixes and the metadata names
+// alike), so no two owners can ever write the same key.
+func TestStoragePrefixesDoNotCollide(t *testing.T) {
+	if len(storagePrefixes) < 30 {
+		t.Fatalf("only %d prefixes listed", len(storagePrefixes))
+	}
+	for i, a := range storagePrefixes {
+		for j, b := range storagePrefixes {
+			if i != j && bytes.HasPrefix(b.prefix, a.prefix) {
+				t.Errorf("%q (%s) is a prefix of %q (%s)", a.prefix, a.owner, b.prefix, b.owner)
+			}
+		}
+	}
+}
+
+// owners returns the owners of the listed prefixes that key starts with.
+func owners(key []byte) []string {
+	var out []string
+	for _, p := range storagePrefixes {
+		if bytes.HasPrefix(key, p.prefix) {
+			out = append(out, p.owner)
+		}
+	}
+	return out
+}
+
+// TestEveryStoredKeyIsListed: in stores holding every kind of record (the
+// old-chain fixture's two instances, one of them also with a queued plain
+// and a queued encrypted transaction, imported manifests, fork evidence
+// and an exported manifest file), every key starts with exactly one listed
+// prefix: layout.go lists them all.
+func TestEveryStoredKeyIsListed(t *testing.T) {
+	a, b := openOldChain(t, "a"), openOldChain(t, "b")
+	ctx := context.Background()
+	f := &fixture{in: a}
+	f.alice, f.bob = genKey(t), genKey(t)
+	allow := deploy(t, a, "testdata/allow.lua")
+	if _, err := a.Submit(f.mint(allow, allow, f.alice, "queued", "1")); err != nil {
+		t.Fatal(err)
+	}
+	pk, err := a.ThresholdKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := EncryptTx(pk, a.ID(), f.mint(allow, allow, f.bob, "secret", "2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SubmitEncrypted(p.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	own, err := a.Manifests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork := *own[3]
+	fork.StateRoot[0] ^= 1
+	fork.Roots = append([][32]byte(nil), fork.Roots...)
+	fork.Roots[len(fork.Roots)-1] = fork.StateRoot
+	if err := chain.SignBlock(ctx, &fork, a.signer); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := a.ImportManifests(chain.EncodeManifests([]*chain.Block{&fork})); err != nil || len(res.Evidence) != 1 {
+		t.Fatalf("import of a fork: %+v %v", res, err)
+	}
+	if _, _, err := a.ExportManifests(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, in := range []*Instance{a, b} {
+		err := in.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := it.Item().Key()
+				if o := owners(k); len(o) != 1 {
+					t.Errorf("key %s has owners %v", hex.EncodeToString(k), o)
+				}
+				for _, p := range storagePrefixes {
+					if bytes.HasPrefix(k, p.prefix) {
+						seen[string(p.prefix)] = true
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The stores hold every kind of key but a batch waiting for shares.
+	var unseen []string
+	for _, p := range storagePrefixes {
+		if !seen[string(p.prefix)] {
+			unseen = append(unseen, string(p.prefix))
+		}
+	}
+	if got := strings.Join(unseen, " "); got != "Ew" {
+		t.Fatalf("prefixes the stores do not hold: %q, want only \"Ew\"", got)
+	}
+}

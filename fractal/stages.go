@@ -1,0 +1,501 @@
+package fractal
+
+// The instance's block lifecycle (docs/ARCHITECTURE.md, decision 100): five
+// stages, each a method taking a context, that a solo instance runs in order
+// in Seal and that a consensus engine calls from its own hooks (CometBFT:
+// CheckTx → Check, PrepareProposal → Propose, FinalizeBlock → Execute,
+// Commit → Commit):
+//
+//	Check    one transaction's admission: size, decoding, form, signatures, replay
+//	Propose  the next block chosen and ordered from the mempool (encrypted batches fixed)
+//	Execute  phases 1–3 with the scheduler: results, receipts, roots; writes nothing
+//	Commit   the block in one atomic write
+//	Sign     the manifest, through the signer and the guard, inside Commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/guard"
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/internal/badgerdb"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// tree is the state tree over the live notes, the outbox and the import
+// index (chain.EffectChanges), under prefixTree.
+var tree = statetree.New([]byte{prefixTree})
+
+// Sealed is the result of a seal: the block (nil when no transaction was
+// accepted) and the receipt of every transaction taken from the queue, in
+// queue order, accepted and refused.
+type Sealed struct {
+	Block    *chain.Block
+	Receipts []*phases.Receipt
+	// Encrypted reports the encrypted batch this seal fixed, opened or is
+	// waiting for; nil when no encrypted batch was involved (encrypted.go).
+	Encrypted *EncryptedStatus
+}
+
+// Seal runs the block lifecycle once: it proposes up to Config.MaxBlockTxs
+// queued transactions in arrival order (or fixes, opens or waits for an
+// encrypted batch), executes them through phases 1–3, and commits, in one
+// badger transaction, the effects and receipts of the accepted ones, the
+// new block, signed, and the state roots, removing every taken transaction
+// from the queue. Refused transactions leave no trace but their returned
+// receipts. If nothing is queued, Seal returns an empty result and writes
+// nothing.
+func (in *Instance) Seal(ctx context.Context) (*Sealed, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := in.cfg.MaxBlockTxs
+	for {
+		s, err := in.seal(ctx, n)
+		// A block too big for one badger transaction is retried with
+		// fewer transactions; the rest stay queued for the next block.
+		if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+			n /= 2
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fractal: seal: %w", err)
+		}
+		return s, nil
+	}
+}
+
+func (in *Instance) seal(ctx context.Context, max int) (*Sealed, error) {
+	// Every stage reads one snapshot; writers are serialized by in.mu, so
+	// nothing changes the store before the commit below.
+	view := in.db.NewTransaction(false)
+	defer view.Discard()
+	p, err := in.propose(ctx, view, max)
+	if err != nil {
+		return nil, err
+	}
+	if p.nothing() {
+		return &Sealed{Encrypted: p.Encrypted}, nil
+	}
+	c := in.BeginCommit(p)
+	defer c.Discard()
+	// Each result is written into the commit while later transactions
+	// still run.
+	x, err := in.execute(ctx, badgerdb.KV{Txn: view}, p, c.Apply)
+	if err != nil {
+		return nil, err
+	}
+	return c.Finish(ctx, x, true)
+}
+
+// Check is the admission stage for one transaction, given as its canonical
+// encoding: what a mempool's CheckTx runs before the transaction may wait
+// for a block. It refuses an encoding over max_tx_bytes before decoding
+// it, one that does not decode, a transaction that is invalid (constraint
+// sanity, limits: phases.Tx.Validate) or not signed by each of its signers,
+// and one that was executed (a replay) or is queued, as the committed store
+// shows. It changes nothing and takes no lock. Submit runs the same
+// checks, those against the store inside its write, under the writers'
+// lock, so that one transaction cannot be queued twice.
+func (in *Instance) Check(ctx context.Context, raw []byte) (*phases.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(raw) > in.cfg.MaxTxBytes {
+		return nil, fmt.Errorf("fractal: check: transaction is %d bytes, limit %d", len(raw), in.cfg.MaxTxBytes)
+	}
+	tx, err := phases.DecodeTx(raw)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: check: %w", err)
+	}
+	id := tx.ID()
+	if _, err = in.admit(tx); err == nil {
+		err = in.db.View(func(txn *badger.Txn) error { return checkFresh(txn, id) })
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fractal: check %x: %w", id[:8], err)
+	}
+	return tx, nil
+}
+
+// A Proposal is a block to execute: the block it extends, the key its
+// manifest names as its producer (the executor's; a validator set's
+// proposer), and its transactions in execution order. Propose makes one
+// from the mempool; a consensus engine makes one from the transactions it
+// decided on.
+type Proposal struct {
+	Parent   *chain.Block
+	Producer keys.PublicKey
+	Txs      []*phases.Tx
+	// Encrypted reports the encrypted batch Propose fixed or waits for;
+	// the proposal then holds no block to execute.
+	Encrypted *EncryptedStatus
+	// mempool is how the transactions leave the mempool that held them
+	// (the queue, or an encrypted batch), nil for transactions handed in.
+	mempool blockPart
+}
+
+// nothing reports a proposal with nothing to execute or write.
+func (p *Proposal) nothing() bool { return len(p.Txs) == 0 && p.mempool == nil }
+
+// Propose is the proposal stage: it chooses the next block from the
+// mempool. An encrypted batch waiting for shares comes first: it is opened
+// (decrypted, its transactions in slot order) once k shares are in, and
+// otherwise waited for, with nothing queued after it running before. A
+// payload queued before the first plaintext transaction starts a new
+// batch, fixed (signed, through the guard, and stored: decision 075) here.
+// Otherwise up to max_block_txs queued transactions in arrival order, cut
+// before the first queued payload.
+func (in *Instance) Propose(ctx context.Context) (*Proposal, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	view := in.db.NewTransaction(false)
+	defer view.Discard()
+	p, err := in.propose(ctx, view, in.cfg.MaxBlockTxs)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: propose: %w", err)
+	}
+	return p, nil
+}
+
+func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Proposal, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	head, err := headHeight(view)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proposal{Producer: in.pub}
+	if p.Parent, err = in.blockAt(view, head); err != nil {
+		return nil, err
+	}
+	q, err := readQueue(view, max)
+	if err != nil {
+		return nil, err
+	}
+	q, err = in.proposeEncrypted(ctx, view, p, q, max)
+	if err != nil || len(q) == 0 {
+		return p, err
+	}
+	q = withinBlockGas(q, in.cfg.MaxBlockGas)
+	part := &queuePart{}
+	for _, e := range q {
+		p.Txs = append(p.Txs, e.tx)
+		part.seqs = append(part.seqs, e.seq)
+	}
+	p.mempool = part
+	return p, nil
+}
+
+// withinBlockGas cuts q, in arrival order, before the first transaction
+// whose gas limit would take the block's total past maxGas; the rest wait
+// for later blocks. Check refuses a transaction asking for more than
+// maxGas alone, so the first always fits.
+func withinBlockGas(q []queued, maxGas uint64) []queued {
+	var sum uint64
+	for i, e := range q {
+		if sum += e.tx.GasLimit; sum > maxGas {
+			return q[:max(i, 1)]
+		}
+	}
+	return q
+}
+
+// TxResult is one transaction's result as Execute hands it on: its index
+// in the block's transactions, the transaction, its outcome (receipt and,
+// when accepted, effects) and the state root after it (the root before it
+// when refused).
+type TxResult struct {
+	Index   int
+	Tx      *phases.Tx
+	Outcome *phases.Outcome
+	Root    [32]byte
+}
+
+// An Execution is a block executed and not yet written: its unsigned
+// manifest (Block, nil when no transaction was accepted) and every
+// receipt in block order, with what Commit writes beyond the results (the
+// state tree's new nodes, what each component changed).
+type Execution struct {
+	Sealed
+	height uint64
+	tree   *statetree.Batch
+	parts  []blockPart
+}
+
+// Execute is the execution stage: it runs p's transactions through phases
+// 1–3 against the committed store (with the scheduler unless the
+// configuration says serial; the outcome is the same), after the
+// components admitted them (a shielded transaction whose proof, anchor or
+// nullifiers the pool refuses gets a refused receipt and does not run, so
+// no other transaction sees its effects). It hands every result to emit in
+// block order, as soon as it is final, while later transactions still run
+// (emit may write it: Commit.Apply), and returns the execution. It writes
+// nothing, needs no key, and depends only on the store, p's parent,
+// producer and transactions: every executor, replay and referee computes
+// the same manifest. A consensus engine runs it for a decided block; no
+// other block may be committed between Execute and that block's Commit.
+func (in *Instance) Execute(ctx context.Context, p *Proposal, emit func(*TxResult) error) (*Execution, error) {
+	view := in.db.NewTransaction(false)
+	defer view.Discard()
+	x, err := in.execute(ctx, badgerdb.KV{Txn: view}, p, emit)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: execute: %w", err)
+	}
+	return x, nil
+}
+
+// execute is Execute against view, the store's state after p.Parent (the
+// instance's committed store, or a replay's).
+func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, emit func(*TxResult) error) (*Execution, error) {
+	if p.Parent == nil {
+		return nil, errors.New("the proposal names no parent block")
+	}
+	x := &Execution{height: p.Parent.Height + 1, tree: tree.Begin(view, p.Parent.StateRoot)}
+	b := &chain.Block{Instance: in.id, Height: x.height, Prev: p.Parent.Hash(), Executor: p.Producer}
+	var err error
+	if x.parts, err = in.beginParts(view, p); err != nil {
+		return nil, err
+	}
+	txs := p.Txs
+	errs := make([]error, len(txs))
+	for _, part := range x.parts {
+		for i, err := range part.admit(txs) {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	result := func(i int, o *phases.Outcome) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r := &TxResult{Index: i, Tx: txs[i], Outcome: o, Root: x.tree.Root()}
+		if o.Receipt.Status == phases.Accepted {
+			id := txs[i].ID()
+			if r.Root, err = x.tree.Apply(chain.EffectChanges(o)); err != nil {
+				return fmt.Errorf("transaction %x: %w", id[:8], err)
+			}
+			b.TxIDs, b.Roots = append(b.TxIDs, id), append(b.Roots, r.Root)
+		}
+		for _, part := range x.parts {
+			if err := part.apply(r); err != nil {
+				return fmt.Errorf("transaction %x: %w", r.Tx.ID(), err)
+			}
+		}
+		x.Receipts = append(x.Receipts, &o.Receipt)
+		if emit != nil {
+			return emit(r)
+		}
+		return nil
+	}
+	if err := in.runPhases(view, txs, errs, result); err != nil {
+		return nil, err
+	}
+	if len(b.TxIDs) > 0 {
+		b.TxsHash = chain.TxsHash(b.TxIDs)
+		b.StateRoot = b.Roots[len(b.Roots)-1]
+		for _, part := range x.parts {
+			part.finish(b)
+		}
+		x.Block = b
+	}
+	return x, nil
+}
+
+// runPhases runs the transactions admission let through (errs[i] == nil)
+// through phases 1–3 and hands every outcome, the admission refusals'
+// included, to result in block order (phases.ExecuteBlockFunc).
+func (in *Instance) runPhases(view kv.Reader, txs []*phases.Tx, errs []error, result func(i int, o *phases.Outcome) error) error {
+	run := make([]*phases.Tx, 0, len(txs))
+	var pos []int // the index in txs of each of run
+	for i, tx := range txs {
+		if errs[i] == nil {
+			run, pos = append(run, tx), append(pos, i)
+		}
+	}
+	next := 0 // the first index of txs not yet handed on
+	// refusedUpTo hands on the admission refusals before index end.
+	refusedUpTo := func(end int) error {
+		for ; next < end; next++ {
+			rc := phases.Receipt{TxID: txs[next].ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: errs[next].Error()}
+			if err := result(next, &phases.Outcome{Receipt: rc}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ran := func(k int, o *phases.Outcome) error {
+		if err := refusedUpTo(pos[k]); err != nil {
+			return err
+		}
+		next++
+		return result(pos[k], o)
+	}
+	st := snapshot{view}
+	if in.cfg.Serial {
+		outs, err := phases.ExecuteSerial(st, in, in.pool, run)
+		for k := 0; err == nil && k < len(outs); k++ {
+			err = ran(k, outs[k])
+		}
+		if err != nil {
+			return err
+		}
+	} else if err := phases.ExecuteBlockFunc(st, in, in.pool, run, ran); err != nil {
+		return err
+	}
+	return refusedUpTo(len(txs))
+}
+
+// A Commit is the commit stage of one block: one badger write transaction
+// that takes each result as Execute hands it on (Apply) and, with the rest
+// of the block, lands in one atomic write (Finish).
+type Commit struct {
+	in     *Instance
+	txn    *badger.Txn
+	w      badgerdb.KV
+	height uint64
+}
+
+// BeginCommit starts the commit of the block p proposes. Discard it when
+// Finish is not reached.
+func (in *Instance) BeginCommit(p *Proposal) *Commit {
+	txn := in.db.NewTransaction(true)
+	return &Commit{in: in, txn: txn, w: badgerdb.KV{Txn: txn}, height: p.Parent.Height + 1}
+}
+
+// Apply writes one result: an accepted transaction's effects (its inputs
+// deleted, its outputs written), the transaction under its ID (the replay
+// index) and its receipt. A refused one writes nothing (decision 080).
+func (c *Commit) Apply(r *TxResult) error {
+	o := r.Outcome
+	if o.Receipt.Status != phases.Accepted {
+		return nil
+	}
+	id := r.Tx.ID()
+	if err := writeNotes(c.w, o); err != nil {
+		return fmt.Errorf("transaction %x: %w", id[:8], err)
+	}
+	if err := c.txn.Set(hashKey(prefixTx, id), append(u64(c.height), r.Tx.Encode()...)); err != nil {
+		return err
+	}
+	return c.txn.Set(hashKey(prefixReceipt, id), o.Receipt.Encode())
+}
+
+// Finish writes the rest of the executed block x: the state tree's new
+// nodes, what each component changed (the mempool's part removes the
+// block's transactions from it), and, when a transaction was accepted, the
+// head and the block; then it commits, in one atomic write. When sign is
+// set the block is signed (Sign) last, once everything else is in the
+// write, so a commit that fails earlier wastes no signature; a validator
+// set, whose blocks a consensus commit certifies, finishes unsigned.
+func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, error) {
+	if err := x.writeState(c.w); err != nil {
+		return nil, err
+	}
+	b := x.Block
+	if b == nil {
+		if err := c.txn.Commit(); err != nil {
+			return nil, err
+		}
+		return &x.Sealed, nil
+	}
+	for _, kv := range [][2][]byte{{metaHead, u64(b.Height)}, {metaRoot, b.StateRoot[:]}} {
+		if err := c.txn.Set(kv[0], kv[1]); err != nil {
+			return nil, err
+		}
+	}
+	store := func() error {
+		if err := c.txn.Set(seqKey(prefixBlock, b.Height), b.Encode()); err != nil {
+			return err
+		}
+		return c.txn.Commit()
+	}
+	var err error
+	if sign {
+		err = c.in.Sign(ctx, b, store)
+	} else {
+		err = store()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &x.Sealed, nil
+}
+
+// Discard abandons the commit; after Finish it does nothing.
+func (c *Commit) Discard() { c.txn.Discard() }
+
+// writeState writes what x changed beyond its results' notes: the state
+// tree's new nodes (only the final root's: decision 058) and each
+// component's changes. A commit and a replay both write it.
+func (x *Execution) writeState(w kv.Store) error {
+	if _, err := x.tree.Commit(w); err != nil {
+		return err
+	}
+	for _, part := range x.parts {
+		if err := part.write(w, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeNotes deletes an accepted outcome's inputs and writes its outputs.
+// Phases 1–3 already checked that the inputs are live and the output keys
+// free; the checks here guard the store against a disagreement.
+func writeNotes(w kv.Store, o *phases.Outcome) error {
+	for i := range o.Spent {
+		n := &o.Spent[i]
+		sk := n.StateKey().String()
+		k := noteKey(sk)
+		raw, ok, err := w.Get(k)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return fmt.Errorf("input %s is not live", sk)
+		case string(raw) != string(n.Encode()):
+			return fmt.Errorf("input %s differs from the live note", sk)
+		}
+		if err := w.Delete(k); err != nil {
+			return err
+		}
+	}
+	for i := range o.Created {
+		n := &o.Created[i]
+		sk := n.StateKey().String()
+		k := noteKey(sk)
+		if _, ok, err := w.Get(k); err != nil {
+			return err
+		} else if ok {
+			return fmt.Errorf("output key %s is occupied", sk)
+		}
+		if err := w.Set(k, n.Encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sign is the sign stage: it signs b's manifest through the instance's
+// signer and stores it with store, which must make it durable (commit the
+// write that holds it), under the double-sign guard: the guard is checked
+// against the committed store, b is recorded as being signed (synced), the
+// signer signs, store runs, and b is recorded as signed (decisions 095,
+// 102). b must name this instance's executor as its producer.
+func (in *Instance) Sign(ctx context.Context, b *chain.Block, store func() error) error {
+	if b.Executor != in.pub {
+		return fmt.Errorf("sign block %d: it names producer %s, this executor is %s", b.Height, keys.PublicKey(b.Executor), in.pub)
+	}
+	return in.signGuarded(ctx, guard.Blocks, guard.Block{Height: b.Height, Hash: b.Hash()}, b.SignedMessage(), func(sig []byte) error {
+		copy(b.Signature[:], sig)
+		return store()
+	})
+}
