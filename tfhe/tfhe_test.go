@@ -122,7 +122,7 @@ func TestSetupByDKG(t *testing.T) {
 	}
 	v2 := pk2.Encode()
 	v1 := append([]byte{tagPublicKey, 1, byte(OriginDKG)}, v2[3:3+32]...) // session
-	v1 = append(v1, v2[3+64:]...)                                           // n, k, commitments
+	v1 = append(v1, v2[3+64:]...)                                         // n, k, commitments
 	old, err := DecodePublicKey(v1)
 	if err != nil || !bytes.Equal(old.Encode(), v1) || old.ID() != sha256.Sum256(v1) || old.Transcript != ([32]byte{}) || old.Y().Equal(pk2.Y()) != 1 {
 		t.Fatalf("version 1 key: %v", err)
