@@ -2,7 +2,9 @@ package fractal
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -42,17 +44,20 @@ return {
 // transfers, belong to senders keys taken in turn: with senders at least
 // Config.MaxBlockTxs, a block holds one transfer per key, as under a
 // per-key limit and in real traffic; with 1 every transfer is Alice's.
-// The minting and signing run under the profiler label part=setup, so that
-// `go tool pprof -tagignore part=setup` shows only the measured transfers.
-func tokenBench(b *testing.B, cfg Config, n, senders int) (f *fixture, txs []*phases.Tx) {
+// With shared, every transfer also declares one write pattern they all
+// share, so that each conflicts with every other (the scheduler's worst
+// case). The minting and signing run under the profiler label part=setup,
+// so that `go tool pprof -tagignore part=setup` shows only the measured
+// transfers.
+func tokenBench(b *testing.B, cfg Config, n, senders int, shared bool) (f *fixture, txs []*phases.Tx) {
 	f = newFixture(b, cfg)
 	pprof.Do(context.Background(), pprof.Labels("part", "setup"), func(context.Context) {
-		txs = tokenTransfers(b, f, n, senders)
+		txs = tokenTransfers(b, f, n, senders, shared)
 	})
 	return f, txs
 }
 
-func tokenTransfers(b *testing.B, f *fixture, n, senders int) []*phases.Tx {
+func tokenTransfers(b *testing.B, f *fixture, n, senders int, shared bool) []*phases.Tx {
 	token := deploy(b, f.in, "../examples/token/token.lua")
 	sig := deploy(b, f.in, "../examples/sig/sig.lua")
 	from := []keys.PrivateKey{f.alice}
@@ -81,13 +86,17 @@ func tokenTransfers(b *testing.B, f *fixture, n, senders int) []*phases.Tx {
 		from := sender(i)
 		in := notes.StateKey{Application: token, Owner: sig, Key: []byte(keyOf(i))}
 		tag := fmt.Sprintf("t%d", i)
+		write := notes.ConstraintSet{notes.ExactPattern(in),
+			appPattern(token, sig).WithKeyPrefix([]byte(bob + ":" + tag + ":")),
+			appPattern(token, sig).WithKeyPrefix([]byte(from.Public().String() + ":" + tag + ":"))}
+		if shared {
+			write = append(write, appPattern(token, sig).WithKeyPrefix([]byte("shared:")))
+		}
 		f.nonce++
 		txs[i] = f.sign(&phases.Tx{
 			Nonce: f.nonce, GasLimit: 1_000_000,
-			Read: notes.ConstraintSet{notes.ExactPattern(in)},
-			Write: notes.ConstraintSet{notes.ExactPattern(in),
-				appPattern(token, sig).WithKeyPrefix([]byte(bob + ":" + tag + ":")),
-				appPattern(token, sig).WithKeyPrefix([]byte(from.Public().String() + ":" + tag + ":"))},
+			Read:        notes.ConstraintSet{notes.ExactPattern(in)},
+			Write:       write,
 			Lookup:      []byte(transferLookup),
 			Calculation: []byte(transferCalc),
 			Extradata:   []byte(bob + " " + tag + " " + in.String()),
@@ -100,7 +109,12 @@ func tokenTransfers(b *testing.B, f *fixture, n, senders int) []*phases.Tx {
 // signer) from many senders, one transfer per sender in each block, through
 // submission (one durable queue write per block's worth), phases 1–3 and
 // the durable commit of blocks of Config.MaxBlockTxs, serially and with the
-// scheduler.
+// scheduler, and with the scheduler when every transfer also declares one
+// write pattern they all share ("conflicting"). Beside transfers a second
+// it reports the CPU time per transfer, the cores kept busy (CPU time over
+// wall-clock time), one XEdDSA verification's time in the same minutes and
+// the share of the signature limit reached (transfers a second over
+// GOMAXPROCS verifications a second).
 func BenchmarkTransfer(b *testing.B) {
 	benchTransfer(b, DefaultConfig().MaxBlockTxs)
 }
@@ -114,13 +128,13 @@ func BenchmarkTransferOneSender(b *testing.B) {
 
 func benchTransfer(b *testing.B, senders int) {
 	for _, mode := range []struct {
-		name   string
-		serial bool
-	}{{"serial", true}, {"scheduler", false}} {
+		name           string
+		serial, shared bool
+	}{{"serial", true, false}, {"scheduler", false, false}, {"conflicting", false, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Serial = mode.serial
-			f, txs := tokenBench(b, cfg, b.N, senders)
+			f, txs := tokenBench(b, cfg, b.N, senders, mode.shared)
 			b.ReportAllocs()
 			cpu := cpuTime()
 			b.ResetTimer()
@@ -141,10 +155,35 @@ func benchTransfer(b *testing.B, senders int) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "tx/s")
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/tx")
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.Elapsed()), "cores")
+			verify := verifyTime(b, f.alice)
+			b.ReportMetric(float64(verify.Nanoseconds())/1e3, "verify-µs")
+			b.ReportMetric(rate/(float64(runtime.GOMAXPROCS(0))*float64(time.Second)/float64(verify)), "of-sig-limit")
 		})
 	}
+}
+
+// verifyTime is what one XEdDSA verification takes (keys'
+// BenchmarkVerify), measured in the process and minutes of the benchmark
+// that reports it: the signature limit of a transfer workload is
+// GOMAXPROCS verifications at a time (decision 150).
+func verifyTime(b *testing.B, k keys.PrivateKey) time.Duration {
+	const n = 256
+	msg := []byte("a transfer's transaction ID, 32 bytes")
+	sig, err := k.Sign(rand.Reader, msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for range n {
+		if err := keys.Verify(k.Public(), msg, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start) / n
 }
 
 // cpuTime is the CPU time the process has used (internal/cputime).
@@ -154,7 +193,7 @@ func cpuTime() time.Duration { return cputime.Process() }
 // queued transfers (Config.MaxBlockTxs), the first step of a seal.
 func BenchmarkReadQueue(b *testing.B) {
 	cfg := DefaultConfig()
-	f, txs := tokenBench(b, cfg, cfg.MaxBlockTxs, cfg.MaxBlockTxs)
+	f, txs := tokenBench(b, cfg, cfg.MaxBlockTxs, cfg.MaxBlockTxs, false)
 	for _, err := range f.in.SubmitAll(txs) {
 		if err != nil {
 			b.Fatal(err)
