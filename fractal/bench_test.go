@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -213,21 +214,27 @@ func profileWindow(b *testing.B, name string) (stop func()) {
 // verifyTime is what one XEdDSA verification takes (keys'
 // BenchmarkVerify), measured in the process and minutes of the benchmark
 // that reports it: the signature limit of a transfer workload is
-// GOMAXPROCS verifications at a time (decision 150).
+// GOMAXPROCS verifications at a time (decision 150). It is the fastest of
+// several short rounds, the one least slowed by other processes, so that
+// the share of the limit it gives errs low on a loaded machine.
 func verifyTime(b *testing.B, k keys.PrivateKey) time.Duration {
-	const n = 256
+	const rounds, n = 16, 32
 	msg := []byte("a transfer's transaction ID, 32 bytes")
 	sig, err := k.Sign(rand.Reader, msg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
-	for range n {
-		if err := keys.Verify(k.Public(), msg, sig); err != nil {
-			b.Fatal(err)
+	best := time.Duration(math.MaxInt64)
+	for range rounds {
+		start := time.Now()
+		for range n {
+			if err := keys.Verify(k.Public(), msg, sig); err != nil {
+				b.Fatal(err)
+			}
 		}
+		best = min(best, time.Since(start)/n)
 	}
-	return time.Since(start) / n
+	return best
 }
 
 // cpuTime is the CPU time the process has used (internal/cputime).
