@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing
+.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -61,6 +61,22 @@ calibrate:
 
 demo: build
 	./examples/demo.sh
+	./examples/demo-node.sh
+
+# The node under load: 100 clients, each on its own connection, submit
+# token transfers (3,000 senders, 30,000 transfers, signed beforehand) to a
+# node run as a child process; prints transfers/s, submit-to-receipt
+# latency (p50, p99) and CPU per transfer. LOAD_ARGS passes more, e.g.
+# LOAD_ARGS="FRACTAL_LOAD_CODE=example" (examples/token's transfer code).
+load:
+	$(LOAD_ARGS) FRACTAL_LOAD=1 $(GO) test -count=1 -timeout 20m -run '^TestLoad$$' -v ./cmd/fractal | grep -E '^(load:|---|ok|FAIL)'
+
+# The node SIGKILLed under load SOAK times (default 20): after each kill,
+# verify passes and every acknowledged submission is committed or queued
+# (make test runs it with 3 kills).
+SOAK ?= 20
+soak:
+	FRACTAL_SOAK=$(SOAK) $(GO) test -count=1 -timeout 30m -run '^TestKilledUnderLoad$$' -v ./cmd/fractal | grep -E '(kill [0-9]+:|acknowledged:|^---|^ok|FAIL)'
 
 # The node API schema (proto/fractal/v1, decision 110). buf is built once into
 # bin/tools at its pinned version; the protoc plugins are go.mod tools, so

@@ -260,11 +260,10 @@ func (p *pendingBatch) status(state EncryptedState) *EncryptedStatus {
 	return s
 }
 
-// PendingEncrypted reports the batch waiting for keyholder shares, or nil
-// when none waits.
-func (in *Instance) PendingEncrypted() (*EncryptedStatus, error) {
-	var s *EncryptedStatus
-	err := in.db.View(func(txn *badger.Txn) error {
+// withWaiting calls fn with the batch waiting for keyholder shares, when
+// one waits.
+func (in *Instance) withWaiting(fn func(p *pendingBatch)) error {
+	return in.db.View(func(txn *badger.Txn) error {
 		n, ok, err := waitingBatch(txn)
 		if err != nil || !ok {
 			return err
@@ -273,9 +272,16 @@ func (in *Instance) PendingEncrypted() (*EncryptedStatus, error) {
 		if err != nil {
 			return fmt.Errorf("encrypted batch %d: %w", n, err)
 		}
-		s = p.status(BatchWaiting)
+		fn(p)
 		return nil
 	})
+}
+
+// PendingEncrypted reports the batch waiting for keyholder shares, or nil
+// when none waits.
+func (in *Instance) PendingEncrypted() (*EncryptedStatus, error) {
+	var s *EncryptedStatus
+	err := in.withWaiting(func(p *pendingBatch) { s = p.status(BatchWaiting) })
 	if err != nil {
 		return nil, fmt.Errorf("fractal: pending encrypted batch: %w", err)
 	}

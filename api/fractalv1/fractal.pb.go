@@ -1180,7 +1180,7 @@ type QueryWithProofResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The canonical query proof (docs/formats/chain.md): the note or its
 	// absence, the state-tree proof and the signed block. Check it with
-	// fractal.CheckQueryProof or `fractal check-proof`.
+	// chain.CheckQueryProof or `fractal check-proof`.
 	Proof []byte `protobuf:"bytes,1,opt,name=proof,proto3" json:"proof,omitempty"`
 	// Whether a note lives at the key, and which (readable; the proof says
 	// the same).

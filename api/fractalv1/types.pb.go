@@ -436,8 +436,8 @@ type Block struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Header *BlockHeader           `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	// The canonical block encoding: header, executor signature, transaction
-	// IDs (docs/formats/instance.md). Check it with fractal.DecodeBlock and
-	// fractal.VerifyBlock.
+	// IDs (docs/formats/instance.md). Check it with chain.DecodeBlock and
+	// chain.VerifyBlock.
 	Encoding []byte `protobuf:"bytes,2,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	// The committed transactions' IDs, in execution order.
 	TxIds         []string `protobuf:"bytes,3,rep,name=tx_ids,json=txIds,proto3" json:"tx_ids,omitempty"`

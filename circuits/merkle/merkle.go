@@ -126,6 +126,85 @@ func (t *Tree) Append(leaf fr.Element, track bool) (uint64, error) {
 	return pos, nil
 }
 
+// AppendBatch appends leaves at positions Size(), Size()+1, … and leaves
+// the tree exactly as that many Append calls would: same root, frontier and
+// witnesses, leaf j tracked when track (if not nil) says so. It returns the
+// first leaf's position. It computes each new node once, level by level:
+// about len(leaves) + Depth compressions instead of Depth per leaf. A batch
+// that does not fit is refused whole with ErrFull.
+func (t *Tree) AppendBatch(leaves []fr.Element, track func(j int) bool) (uint64, error) {
+	first, n := t.size, uint64(len(leaves))
+	if n == 0 {
+		return first, nil
+	}
+	if n > Capacity-t.size {
+		return 0, ErrFull
+	}
+	last := first + n - 1
+	var fresh []*Path
+	for j := range leaves {
+		if track != nil && track(j) {
+			fresh = append(fresh, &Path{Position: first + uint64(j)})
+		}
+	}
+	// level holds the nodes of height i at indices lo, lo+1, …: every node
+	// of that height that holds a new leaf.
+	level, lo := leaves, first
+	for i := 0; i < Depth; i++ {
+		hi := lo + uint64(len(level)) - 1
+		// node is the value of the height-i node at index k. Left of the
+		// new nodes only lo-1 is ever asked for (when lo is odd): a
+		// complete subtree, which the frontier holds; right of them all is
+		// still empty.
+		node := func(k uint64) fr.Element {
+			switch {
+			case k < lo:
+				return t.frontier[i]
+			case k > hi:
+				return empty[i]
+			}
+			return level[k-lo]
+		}
+		for _, w := range t.tracked {
+			if sib := w.Position>>i ^ 1; sib >= lo && sib <= hi {
+				w.Siblings[i] = level[sib-lo]
+			}
+		}
+		for _, w := range fresh {
+			w.Siblings[i] = node(w.Position>>i ^ 1)
+		}
+		up := make([]fr.Element, hi>>1-lo>>1+1)
+		for p := lo >> 1; p <= hi>>1; p++ {
+			up[p-lo>>1] = poseidon.Compress(node(2*p), node(2*p+1))
+		}
+		// The frontier keeps the left node of the last leaf's pair at this
+		// height (the last leaf's own node when it is a left child).
+		if k := last >> i; k&1 == 0 {
+			t.frontier[i] = level[k-lo]
+		} else if k-1 >= lo {
+			t.frontier[i] = level[k-1-lo]
+		}
+		level, lo = up, lo>>1
+	}
+	t.root = level[0]
+	t.last = leaves[n-1]
+	t.size += n
+	t.tracked = append(t.tracked, fresh...)
+	return first, nil
+}
+
+// Clone returns a deep copy of the tree: appending to one leaves the other
+// as it was.
+func (t *Tree) Clone() *Tree {
+	c := *t
+	c.tracked = make([]*Path, len(t.tracked))
+	for i, p := range t.tracked {
+		cp := *p
+		c.tracked[i] = &cp
+	}
+	return &c
+}
+
 // updateWitnesses sets, in every tracked witness whose sibling at height i is
 // the subtree now holding pos, that sibling to node (the subtree's new value).
 func (t *Tree) updateWitnesses(pos uint64, i int, node fr.Element) {

@@ -61,13 +61,7 @@ public key; --json prints it with an "encoded" field (the proof file in
 base64), --out writes the proof file itself.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		text, _ := cmd.Flags().GetString("key")
-		prove, _ := cmd.Flags().GetBool("prove")
-		out, _ := cmd.Flags().GetString("out")
-		if out != "" && !prove {
-			return errors.New("query: --out needs --prove")
-		}
-		k, err := notes.ParseStateKey(text)
+		k, prove, out, err := queryFlags(cmd)
 		if err != nil {
 			return err
 		}
@@ -76,32 +70,50 @@ base64), --out writes the proof file itself.`,
 			if err != nil {
 				return err
 			}
-			v := queryJSON{StateKey: k.String()}
-			if qp.Note != nil {
-				j := toNoteJSON(qp.Note)
-				v.Note = &j
-			}
-			if prove {
-				file := qp.Encode()
-				if out != "" {
-					if err := writeNew(out, file, 0o644); err != nil {
-						return err
-					}
-				}
-				v.Proof = &proofJSON{Block: toBlockJSON(qp.Block), Tree: hex.EncodeToString(qp.Proof.Encode()), Encoded: base64.StdEncoding.EncodeToString(file)}
-			}
-			return emit(cmd, v, func(w io.Writer) {
-				if v.Note == nil {
-					fmt.Fprintf(w, "no note at %s\n", v.StateKey)
-				} else {
-					fmt.Fprintf(w, "%s %s\n    key %s = %s\n", v.Note.ID[:16], v.StateKey, quoted(v.Note.KeyText, v.Note.Key), quoted(v.Note.ValueText, v.Note.Value))
-				}
-				if prove {
-					fmt.Fprintf(w, "proof against block %d, state root %x (%d levels)\n", qp.Block.Height, qp.Block.StateRoot, len(qp.Proof.Siblings))
-				}
-			})
+			return emitQuery(cmd, k, qp, prove, out)
 		})
 	}),
+}
+
+// queryFlags reads query's --key, --prove and --out.
+func queryFlags(cmd *cobra.Command) (k notes.StateKey, prove bool, out string, err error) {
+	text, _ := cmd.Flags().GetString("key")
+	prove, _ = cmd.Flags().GetBool("prove")
+	out, _ = cmd.Flags().GetString("out")
+	if out != "" && !prove {
+		return k, prove, out, errors.New("query: --out needs --prove")
+	}
+	k, err = notes.ParseStateKey(text)
+	return k, prove, out, err
+}
+
+// emitQuery prints a query's answer and, with prove, its proof (also
+// written to out when given).
+func emitQuery(cmd *cobra.Command, k notes.StateKey, qp *chain.QueryProof, prove bool, out string) error {
+	v := queryJSON{StateKey: k.String()}
+	if qp.Note != nil {
+		j := toNoteJSON(qp.Note)
+		v.Note = &j
+	}
+	if prove {
+		file := qp.Encode()
+		if out != "" {
+			if err := writeNew(out, file, 0o644); err != nil {
+				return err
+			}
+		}
+		v.Proof = &proofJSON{Block: toBlockJSON(qp.Block), Tree: hex.EncodeToString(qp.Proof.Encode()), Encoded: base64.StdEncoding.EncodeToString(file)}
+	}
+	return emit(cmd, v, func(w io.Writer) {
+		if v.Note == nil {
+			fmt.Fprintf(w, "no note at %s\n", v.StateKey)
+		} else {
+			fmt.Fprintf(w, "%s %s\n    key %s = %s\n", v.Note.ID[:16], v.StateKey, quoted(v.Note.KeyText, v.Note.Key), quoted(v.Note.ValueText, v.Note.Value))
+		}
+		if prove {
+			fmt.Fprintf(w, "proof against block %d, state root %x (%d levels)\n", qp.Block.Height, qp.Block.StateRoot, len(qp.Proof.Siblings))
+		}
+	})
 }
 
 // Limits on the files the chain verbs read. A proof's JSON form carries its

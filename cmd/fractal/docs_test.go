@@ -78,6 +78,9 @@ type session struct {
 	dir  string
 	page string
 	vars map[string]string
+	// rewrite, when not nil, changes each command before it runs (the
+	// API page's node address).
+	rewrite func(cmd string) string
 }
 
 // fill replaces the placeholders bound so far.
@@ -153,7 +156,11 @@ func (s *session) run(b pageBlock) {
 		for ; i < len(b.body) && !strings.HasPrefix(b.body[i], "$ "); i++ {
 			want = append(want, b.body[i])
 		}
-		c := exec.Command("sh", "-c", s.fill(cmd, line))
+		run := s.fill(cmd, line)
+		if s.rewrite != nil {
+			run = s.rewrite(run)
+		}
+		c := exec.Command("sh", "-c", run)
 		c.Dir = s.dir
 		c.Env = append(os.Environ(), "COLUMNS=80")
 		out, err := c.CombinedOutput()
@@ -192,27 +199,39 @@ func TestDocsExamples(t *testing.T) {
 		rel, _ := filepath.Rel(repo, page)
 		t.Run(filepath.Base(page), func(t *testing.T) {
 			t.Parallel()
-			s := &session{t: t, dir: t.TempDir(), page: rel, vars: map[string]string{}}
-			if err := os.Symlink(filepath.Join(repo, "examples"), filepath.Join(s.dir, "examples")); err != nil {
-				t.Fatal(err)
-			}
-			start := time.Now()
-			ran := 0
-			for _, b := range pageBlocks(t, page) {
-				if m := fileAttr.FindStringSubmatch(b.info); m != nil {
-					path := filepath.Join(s.dir, m[1])
-					os.MkdirAll(filepath.Dir(path), 0o755)
-					text := s.fill(strings.Join(b.body, "\n")+"\n", b.line)
-					if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if strings.Fields(b.info + " x")[0] == "console" {
-					s.run(b)
-					ran++
-				}
-			}
-			t.Logf("%d console blocks in %v", ran, time.Since(start).Round(time.Millisecond))
+			s := newSession(t, repo, rel)
+			s.runPage(filepath.Join(repo, rel))
 		})
 	}
+}
+
+// newSession starts a page's session in a folder of its own, with the
+// repository's examples/ in it.
+func newSession(t *testing.T, repo, page string) *session {
+	s := &session{t: t, dir: t.TempDir(), page: page, vars: map[string]string{}}
+	if err := os.Symlink(filepath.Join(repo, "examples"), filepath.Join(s.dir, "examples")); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runPage writes the page's files and runs its console blocks in order.
+func (s *session) runPage(path string) {
+	start := time.Now()
+	ran := 0
+	for _, b := range pageBlocks(s.t, path) {
+		if m := fileAttr.FindStringSubmatch(b.info); m != nil {
+			path := filepath.Join(s.dir, m[1])
+			os.MkdirAll(filepath.Dir(path), 0o755)
+			text := s.fill(strings.Join(b.body, "\n")+"\n", b.line)
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+		if strings.Fields(b.info + " x")[0] == "console" {
+			s.run(b)
+			ran++
+		}
+	}
+	s.t.Logf("%d console blocks in %v", ran, time.Since(start).Round(time.Millisecond))
 }

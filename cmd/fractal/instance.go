@@ -120,18 +120,23 @@ else 0x and hex).`,
 			if err != nil {
 				return err
 			}
-			out := make([]noteJSON, 0, len(list))
-			for _, n := range list {
-				out = append(out, toNoteJSON(n))
-			}
-			return emit(cmd, out, func(w io.Writer) {
-				for _, n := range out {
-					fmt.Fprintf(w, "%s %s\n    key %s = %s\n", n.ID[:16], n.StateKey, quoted(n.KeyText, n.Key), quoted(n.ValueText, n.Value))
-				}
-				fmt.Fprintf(w, "%d notes\n", len(out))
-			})
+			return emitNotes(cmd, list)
 		})
 	}),
+}
+
+// emitNotes prints a list of live notes.
+func emitNotes(cmd *cobra.Command, list []*notes.Note) error {
+	out := make([]noteJSON, 0, len(list))
+	for _, n := range list {
+		out = append(out, toNoteJSON(n))
+	}
+	return emit(cmd, out, func(w io.Writer) {
+		for _, n := range out {
+			fmt.Fprintf(w, "%s %s\n    key %s = %s\n", n.ID[:16], n.StateKey, quoted(n.KeyText, n.Key), quoted(n.ValueText, n.Value))
+		}
+		fmt.Fprintf(w, "%d notes\n", len(out))
+	})
 }
 
 // blockJSON is the JSON form of a block; hashes in lower-case hex, the
@@ -178,37 +183,52 @@ each of them, the final state root, and the executor's signature, which is
 checked before printing.`,
 	Args: cobra.MaximumNArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		h, err := blockHeight(args)
+		if err != nil {
+			return err
+		}
 		return withInstance(func(in *fractal.Instance) error {
-			var (
-				b   *chain.Block
-				err error
-			)
-			if len(args) == 1 {
-				h, perr := strconv.ParseUint(args[0], 10, 64)
-				if perr != nil {
-					return fmt.Errorf("block height %q is not a number", args[0])
-				}
-				b, err = in.Block(h)
+			var b *chain.Block
+			var err error
+			if h != nil {
+				b, err = in.Block(*h)
 			} else {
 				b, err = in.Head()
 			}
 			if err != nil {
 				return err
 			}
-			if err := chain.VerifyBlock(b); err != nil {
-				return err
-			}
-			j := toBlockJSON(b)
-			return emit(cmd, j, func(w io.Writer) {
-				fmt.Fprintf(w, "block %d %s\n", j.Height, j.Hash)
-				fmt.Fprintf(w, "  prev        %s\n", j.Prev)
-				fmt.Fprintf(w, "  state root  %s\n", j.StateRoot)
-				fmt.Fprintf(w, "  executor    %s (signature valid)\n", j.Executor)
-				fmt.Fprintf(w, "  %d transactions\n", len(j.Transactions))
-				for i, id := range j.Transactions {
-					fmt.Fprintf(w, "    %s -> root %s\n", id, j.Roots[i])
-				}
-			})
+			return emitBlock(cmd, b)
 		})
 	}),
+}
+
+// blockHeight reads block's optional HEIGHT argument.
+func blockHeight(args []string) (*uint64, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	h, err := strconv.ParseUint(args[0], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("block height %q is not a number", args[0])
+	}
+	return &h, nil
+}
+
+// emitBlock prints a block after checking its executor signature.
+func emitBlock(cmd *cobra.Command, b *chain.Block) error {
+	if err := chain.VerifyBlock(b); err != nil {
+		return err
+	}
+	j := toBlockJSON(b)
+	return emit(cmd, j, func(w io.Writer) {
+		fmt.Fprintf(w, "block %d %s\n", j.Height, j.Hash)
+		fmt.Fprintf(w, "  prev        %s\n", j.Prev)
+		fmt.Fprintf(w, "  state root  %s\n", j.StateRoot)
+		fmt.Fprintf(w, "  executor    %s (signature valid)\n", j.Executor)
+		fmt.Fprintf(w, "  %d transactions\n", len(j.Transactions))
+		for i, id := range j.Transactions {
+			fmt.Fprintf(w, "    %s -> root %s\n", id, j.Roots[i])
+		}
+	})
 }

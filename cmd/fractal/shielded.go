@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/shielded"
@@ -101,7 +100,7 @@ type syncJSON struct {
 }
 
 var shieldedSyncCmd = &cobra.Command{
-	Use:   "sync [--wallet DIR]",
+	Use:   "sync [--wallet DIR] [--node URL]",
 	Short: "Scan new blocks for the wallet's notes",
 	Long: `sync scans the blocks sealed since the wallet's last sync: it checks each
 block's signature and link, tries to decrypt every shielded output, keeps
@@ -109,14 +108,16 @@ the Merkle witnesses of the wallet's notes current, marks notes whose
 nullifiers appear as spent, and checks its commitment tree against each
 block's commitment root. It saves as it goes, so an interrupted sync resumes
 where it stopped. It prints the blocks scanned, notes found and spent, and
-the balances.`,
+the balances. Through a node (--node URL, or the node running on --home) it
+reads the blocks as one stream of compact blocks: each block's signed header
+and its shielded transactions' public outputs.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		w, err := wallet.Open(walletDir(cmd))
 		if err != nil {
 			return err
 		}
-		return withInstance(func(in *fractal.Instance) error {
+		return withShielded(cmd, func(in wallet.Instance, _ exportLister) error {
 			rep, err := w.Sync(in, syncBar(cmd))
 			if err != nil {
 				return err
@@ -206,7 +207,7 @@ func tokenFlags(cmd *cobra.Command) (wallet.Token, error) {
 
 // sendFunc runs one shielded transaction through an instance (the
 // wallet's SendShield, SendTransfer or SendUnshield).
-type sendFunc func(ctx context.Context, in *fractal.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error)
+type sendFunc func(ctx context.Context, in wallet.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error)
 
 // shieldedVerb reads --app, --token and --amount, opens the wallet, the
 // proving keys and the instance, runs send with progress bars and prints
@@ -232,12 +233,12 @@ func shieldedVerb(cmd *cobra.Command, send sendFunc) error {
 	if err != nil {
 		return err
 	}
-	return withInstance(func(in *fractal.Instance) error {
+	return withShielded(cmd, func(in wallet.Instance, ex exportLister) error {
 		sent, err := send(cmd.Context(), in, w, pk, tok, amount, wallet.Progress{Sync: syncBar(cmd), Prove: proveBar(cmd)})
 		if err != nil {
 			return err
 		}
-		v := viewReceipt(in, sent.Receipt, sent.Block)
+		v := viewReceipt(ex, sent.Receipt, sent.Block)
 		v.proving = sent.Proving
 		if err := refused(sent.Receipt); err != nil {
 			emitReceipt(cmd, v)
@@ -276,7 +277,7 @@ is printed.`,
 			}
 			to = &a
 		}
-		return shieldedVerb(cmd, func(ctx context.Context, in *fractal.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
+		return shieldedVerb(cmd, func(ctx context.Context, in wallet.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
 			addr := w.Keys.Address()
 			if to != nil {
 				addr = *to
@@ -301,7 +302,7 @@ submits and seals, prints the receipt and syncs again.`,
 		if err != nil {
 			return err
 		}
-		return shieldedVerb(cmd, func(ctx context.Context, in *fractal.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
+		return shieldedVerb(cmd, func(ctx context.Context, in wallet.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
 			return w.SendTransfer(ctx, in, pk, tok, amount, to, pr)
 		})
 	}),
@@ -327,7 +328,7 @@ stays shielded in the wallet.`,
 		if err != nil {
 			return fmt.Errorf("--owner: %w", err)
 		}
-		return shieldedVerb(cmd, func(ctx context.Context, in *fractal.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
+		return shieldedVerb(cmd, func(ctx context.Context, in wallet.Instance, w *wallet.Wallet, pk *zk.Keys, tok wallet.Token, amount uint64, pr wallet.Progress) (*wallet.Sent, error) {
 			return w.SendUnshield(ctx, in, pk, tok, amount, to, owner, pr)
 		})
 	}),

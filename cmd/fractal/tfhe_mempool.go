@@ -113,36 +113,46 @@ and how many encrypted transactions are queued behind it.`,
 			if err != nil {
 				return err
 			}
-			out := struct {
-				Batch  *encryptedJSON `json:"batch"`
-				NotYet []int          `json:"not_yet"`
-				Queued int            `json:"queued"`
-			}{Batch: toEncryptedJSON(st), NotYet: []int{}, Queued: len(queued)}
+			keyholders := 0
 			if st != nil {
 				pk, err := in.ThresholdKey()
 				if err != nil {
 					return err
 				}
-				for i := 1; i <= pk.N; i++ {
-					if !slices.Contains(st.Shares, i) {
-						out.NotYet = append(out.NotYet, i)
-					}
-				}
+				keyholders = pk.N
 			}
-			return emit(cmd, out, func(w io.Writer) {
-				if st == nil {
-					fmt.Fprintln(w, "no encrypted batch is waiting for shares")
-				} else {
-					fmt.Fprintln(w, encryptedLine(st))
-					fmt.Fprintf(w, "keyholders not yet in: %s\n", intList(out.NotYet))
-					for i, id := range st.Batch.PayloadIDs {
-						fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
-					}
-				}
-				fmt.Fprintf(w, "%d encrypted transactions queued\n", len(queued))
-			})
+			return emitPending(cmd, st, keyholders, len(queued))
 		})
 	}),
+}
+
+// emitPending prints the batch waiting for shares (st, nil when none) and
+// how many encrypted transactions are queued behind it.
+func emitPending(cmd *cobra.Command, st *fractal.EncryptedStatus, keyholders, queued int) error {
+	out := struct {
+		Batch  *encryptedJSON `json:"batch"`
+		NotYet []int          `json:"not_yet"`
+		Queued int            `json:"queued"`
+	}{Batch: toEncryptedJSON(st), NotYet: []int{}, Queued: queued}
+	if st != nil {
+		for i := 1; i <= keyholders; i++ {
+			if !slices.Contains(st.Shares, i) {
+				out.NotYet = append(out.NotYet, i)
+			}
+		}
+	}
+	return emit(cmd, out, func(w io.Writer) {
+		if st == nil {
+			fmt.Fprintln(w, "no encrypted batch is waiting for shares")
+		} else {
+			fmt.Fprintln(w, encryptedLine(st))
+			fmt.Fprintf(w, "keyholders not yet in: %s\n", intList(out.NotYet))
+			for i, id := range st.Batch.PayloadIDs {
+				fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
+			}
+		}
+		fmt.Fprintf(w, "%d encrypted transactions queued\n", queued)
+	})
 }
 
 var tfheShareCmd = &cobra.Command{
@@ -159,11 +169,7 @@ order (unless --no-seal). With --out they are written to FILE for fractal
 tfhe submit-share instead.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		vals, err := required(cmd, "share")
-		if err != nil {
-			return err
-		}
-		sk, err := readDecoded(vals[0], maxTfheFile, tfhe.DecodeKeyShare)
+		sk, err := keyShareFlag(cmd)
 		if err != nil {
 			return err
 		}
@@ -173,13 +179,7 @@ tfhe submit-share instead.`,
 				return err
 			}
 			if out, _ := cmd.Flags().GetString("out"); out != "" {
-				if err := writeNew(out, sb.Encode(), 0o644); err != nil {
-					return err
-				}
-				v := map[string]any{"keyholder": sb.Index, "shares": len(sb.Shares), "out": out}
-				return emit(cmd, v, func(w io.Writer) {
-					fmt.Fprintf(w, "wrote %d shares of keyholder %d to %s\n", len(sb.Shares), sb.Index, out)
-				})
+				return writeShares(cmd, sb, out)
 			}
 			return submitShares(cmd, in, sb.Encode())
 		})
@@ -207,6 +207,26 @@ the fixed order (unless --no-seal).`,
 	}),
 }
 
+// keyShareFlag reads the key share file --share names.
+func keyShareFlag(cmd *cobra.Command) (*tfhe.KeyShare, error) {
+	vals, err := required(cmd, "share")
+	if err != nil {
+		return nil, err
+	}
+	return readDecoded(vals[0], maxTfheFile, tfhe.DecodeKeyShare)
+}
+
+// writeShares writes one keyholder's share batch to the file out.
+func writeShares(cmd *cobra.Command, sb *tfhe.ShareBatch, out string) error {
+	if err := writeNew(out, sb.Encode(), 0o644); err != nil {
+		return err
+	}
+	v := map[string]any{"keyholder": sb.Index, "shares": len(sb.Shares), "out": out}
+	return emit(cmd, v, func(w io.Writer) {
+		fmt.Fprintf(w, "wrote %d shares of keyholder %d to %s\n", len(sb.Shares), sb.Index, out)
+	})
+}
+
 // submitShares stores one keyholder's shares and, when k are in, seals.
 func submitShares(cmd *cobra.Command, in *fractal.Instance, raw []byte) error {
 	st, err := in.SubmitShares(raw)
@@ -214,15 +234,20 @@ func submitShares(cmd *cobra.Command, in *fractal.Instance, raw []byte) error {
 		return err
 	}
 	if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal || len(st.Shares) < st.Needed {
-		return emit(cmd, map[string]any{"batch": toEncryptedJSON(st)}, func(w io.Writer) {
-			fmt.Fprintln(w, encryptedLine(st))
-		})
+		return emitBatch(cmd, st)
 	}
 	s, err := in.Seal(cmd.Context())
 	if err != nil {
 		return err
 	}
 	return emitSealed(cmd, s)
+}
+
+// emitBatch prints an encrypted batch's state.
+func emitBatch(cmd *cobra.Command, st *fractal.EncryptedStatus) error {
+	return emit(cmd, map[string]any{"batch": toEncryptedJSON(st)}, func(w io.Writer) {
+		fmt.Fprintln(w, encryptedLine(st))
+	})
 }
 
 var tfheOutcomeCmd = &cobra.Command{
@@ -243,13 +268,18 @@ not decrypt or its plaintext did not parse or was not validly signed.`,
 			if err != nil {
 				return err
 			}
-			out := map[string]any{"batch": o.Batch, "slot": o.Slot, "tx": hexOrEmpty(o.TxID), "receipt": o.Receipt}
-			return emit(cmd, out, func(w io.Writer) {
-				fmt.Fprintf(w, "payload %x opened in encrypted batch %d slot %d\n", id, o.Batch, o.Slot)
-				printReceipt(w, o.Receipt, nil)
-			})
+			return emitEncryptedOutcome(cmd, id, o)
 		})
 	}),
+}
+
+// emitEncryptedOutcome prints what became of the payload id.
+func emitEncryptedOutcome(cmd *cobra.Command, id [32]byte, o *fractal.EncryptedOutcome) error {
+	out := map[string]any{"batch": o.Batch, "slot": o.Slot, "tx": hexOrEmpty(o.TxID), "receipt": o.Receipt}
+	return emit(cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "payload %x opened in encrypted batch %d slot %d\n", id, o.Batch, o.Slot)
+		printReceipt(w, o.Receipt, nil)
+	})
 }
 
 var tfheExpireCmd = &cobra.Command{

@@ -34,14 +34,15 @@ var txCmd = &cobra.Command{
 }
 
 var txSubmitCmd = &cobra.Command{
-	Use:   "submit TX.json --key KEYFILE...",
+	Use:   "submit TX.json [--key KEYFILE...]",
 	Short: "Sign a transaction, queue it, seal a block and print its receipt",
 	Long: `submit reads a transaction in its JSON form (docs/formats/transactions.md;
 "lookup_file" and "calculation_file" are relative to TX.json's folder), signs
 it with every --key (when the JSON lists no signers, the keys' public keys
-become the signers, in order), and queues it. The instance refuses, changing
-nothing, a transaction that is malformed, unsigned, wrongly signed or already
-executed.
+become the signers, in order), and queues it. Without --key the file must be
+signed by every signer already (fractal tx sign). The instance refuses,
+changing nothing, a transaction that is malformed, unsigned, wrongly signed
+or already executed.
 
 Unless --no-seal is given it then seals a block with everything queued (more
 blocks when more than a block's worth was queued before it) and prints this
@@ -50,12 +51,8 @@ validity is printed with the phase, predicate and reason, and the command
 fails; nothing of it is stored.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readTxFile(args[0])
+		tx, err := readSignedTx(cmd, args[0])
 		if err != nil {
-			return err
-		}
-		keyFiles, _ := cmd.Flags().GetStringArray("key")
-		if err := signTx(tx, keyFiles); err != nil {
 			return err
 		}
 		if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
@@ -67,22 +64,33 @@ fails; nothing of it is stored.`,
 				return err
 			}
 			if noSeal, _ := cmd.Flags().GetBool("no-seal"); noSeal {
-				out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
-				return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
+				return emitQueued(cmd, id)
 			}
 			rc, b, err := in.SealFor(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
-			if err := emitReceipt(cmd, viewReceipt(in, rc, b)); err != nil {
-				return err
-			}
-			if err := refused(rc); err != nil {
-				return fmt.Errorf("transaction %x %w", id[:8], err)
-			}
-			return nil
+			return emitOutcome(cmd, viewReceipt(in, rc, b))
 		})
 	}),
+}
+
+// emitQueued prints that transaction id is queued.
+func emitQueued(cmd *cobra.Command, id [32]byte) error {
+	out := map[string]string{"tx": hex.EncodeToString(id[:]), "status": "queued"}
+	return emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "queued %x\n", id) })
+}
+
+// emitOutcome prints a transaction's receipt and fails when it was
+// refused.
+func emitOutcome(cmd *cobra.Command, v receiptView) error {
+	if err := emitReceipt(cmd, v); err != nil {
+		return err
+	}
+	if err := refused(v.rc); err != nil {
+		return fmt.Errorf("transaction %x %w", v.rc.TxID[:8], err)
+	}
+	return nil
 }
 
 // readTxFile parses a transaction's JSON form from path; the code files it
@@ -110,10 +118,26 @@ func readTxFile(path string) (*phases.Tx, error) {
 	return tx, nil
 }
 
-// signTx signs tx with each key file (phases.Tx.SignAll).
+// readSignedTx reads tx submit's transaction file and signs it with its
+// --key files.
+func readSignedTx(cmd *cobra.Command, path string) (*phases.Tx, error) {
+	tx, err := readTxFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keyFiles, _ := cmd.Flags().GetStringArray("key")
+	return tx, signTx(tx, keyFiles)
+}
+
+// signTx signs tx with each key file, first making the keys the signers
+// when the transaction names none. Without key files the transaction must
+// be signed by all its signers already (fractal tx sign).
 func signTx(tx *phases.Tx, keyFiles []string) error {
 	if len(keyFiles) == 0 {
-		return fmt.Errorf("no --key given: a transaction must be signed")
+		if err := tx.VerifySignatures(); err != nil {
+			return fmt.Errorf("no --key given, and the transaction is not fully signed: %w (sign it with --key, or with fractal tx sign)", err)
+		}
+		return nil
 	}
 	privs := make([]keys.PrivateKey, len(keyFiles))
 	for i, kf := range keyFiles {
@@ -204,8 +228,13 @@ type receiptView struct {
 	proving time.Duration
 }
 
+// exportLister lists an outbox: an instance, or a node through its API.
+type exportLister interface {
+	Exports(to *[32]byte) ([]*chain.ExportRecord, error)
+}
+
 // viewReceipt finds the exports of rc's transaction in in's outbox.
-func viewReceipt(in *fractal.Instance, rc *phases.Receipt, b *chain.Block) receiptView {
+func viewReceipt(in exportLister, rc *phases.Receipt, b *chain.Block) receiptView {
 	v := receiptView{rc: rc, block: b}
 	if rc.Status != phases.Accepted {
 		return v

@@ -26,8 +26,8 @@ func init() {
 	peersAddCmd.Flags().StringArray("key", nil, "an executor public key of the peer, standard base64 (repeatable)")
 	peersAddCmd.Flags().String("from", "", "read id, genesis and key from the local instance in this folder")
 	exportsCmd.Flags().String("to", "", "only exports to this instance ID")
-	relayCmd.Flags().String("from", "", "home folder of the source instance")
-	relayCmd.Flags().String("to", "", "home folder of the destination instance")
+	relayCmd.Flags().String("from", "", "the source: a home folder, or a node's URL")
+	relayCmd.Flags().String("to", "", "the destination: a home folder, or a node's URL")
 	relayCmd.Flags().String("key", "", "key file that signs the import transactions (default: the destination's executor key)")
 	exportsClaimCmd.Flags().String("out", "", "the claim file to write (must not exist)")
 	importCmd.Flags().String("key", "", "key file that signs the import transaction (default: this instance's executor key)")
@@ -105,14 +105,7 @@ var peersListCmd = &cobra.Command{
 			if err != nil {
 				return err
 			}
-			if ps == nil {
-				ps = []fractal.Peer{}
-			}
-			return emit(cmd, ps, func(w io.Writer) {
-				for _, p := range ps {
-					printPeer(w, p)
-				}
-			})
+			return emitPeers(cmd, ps)
 		})
 	}),
 }
@@ -131,6 +124,18 @@ var peersSelfCmd = &cobra.Command{
 			return emit(cmd, p, func(w io.Writer) { printPeer(w, p) })
 		})
 	}),
+}
+
+// emitPeers prints the trust file's entries.
+func emitPeers(cmd *cobra.Command, ps []fractal.Peer) error {
+	if ps == nil {
+		ps = []fractal.Peer{}
+	}
+	return emit(cmd, ps, func(w io.Writer) {
+		for _, p := range ps {
+			printPeer(w, p)
+		}
+	})
 }
 
 func printPeer(w io.Writer, p fractal.Peer) {
@@ -170,35 +175,48 @@ Exports stay in the outbox for good; the destination's import index says which
 were imported.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		var to *[32]byte
-		if s, _ := cmd.Flags().GetString("to"); s != "" {
-			h, err := parseHash(s)
-			if err != nil {
-				return fmt.Errorf("--to: %w", err)
-			}
-			to = &h
+		to, err := exportsTo(cmd)
+		if err != nil {
+			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			recs, err := in.Exports(to)
 			if err != nil {
 				return err
 			}
-			out := []exportJSON{}
-			for _, r := range recs {
-				out = append(out, toExportJSON(r))
-			}
-			return emit(cmd, out, func(w io.Writer) {
-				for _, j := range out {
-					fmt.Fprintf(w, "export %s to %s\n  %s %s\n", j.ID, j.To, j.Key, j.Value)
-				}
-			})
+			return emitExports(cmd, recs)
 		})
 	}),
 }
 
+// exportsTo reads exports' --to flag.
+func exportsTo(cmd *cobra.Command) (*[32]byte, error) {
+	s, _ := cmd.Flags().GetString("to")
+	if s == "" {
+		return nil, nil
+	}
+	h, err := parseHash(s)
+	if err != nil {
+		return nil, fmt.Errorf("--to: %w", err)
+	}
+	return &h, nil
+}
+
+func emitExports(cmd *cobra.Command, recs []*chain.ExportRecord) error {
+	out := []exportJSON{}
+	for _, r := range recs {
+		out = append(out, toExportJSON(r))
+	}
+	return emit(cmd, out, func(w io.Writer) {
+		for _, j := range out {
+			fmt.Fprintf(w, "export %s to %s\n  %s %s\n", j.ID, j.To, j.Key, j.Value)
+		}
+	})
+}
+
 var relayCmd = &cobra.Command{
-	Use:   "relay --from DIR_A --to DIR_B [--key KEYFILE]",
-	Short: "Move every pending export of one local instance to another",
+	Use:   "relay --from DIR_A|URL --to DIR_B|URL [--key KEYFILE] [--follow]",
+	Short: "Move every pending export of one instance to another",
 	Long: `relay opens the source and destination instances, and for every export of the
 source addressed to the destination that the destination has not imported,
 builds the claim (the export record, the source's signed head manifest and the
@@ -206,7 +224,16 @@ inclusion proof), queues an import transaction on the destination signed by
 --key (default: the destination's executor key) and seals. Running it again
 imports nothing twice. The destination must trust the source (fractal peers
 add); an import refused by the destination (untrusted key, a predicate that
-refuses the note on arrival) is reported and changes nothing.`,
+refuses the note on arrival) is reported and changes nothing.
+
+Between nodes (--from and --to each a node's URL, http://HOST:PORT, or a
+folder a node runs on) it reads and writes nothing but the two APIs: the
+claims come from the source node, the import transactions go to the
+destination node, signed here by --key (the relayer's own key: anyone may
+sign an import; required when --to is a URL). With --follow it keeps
+relaying, after every block the source seals, until SIGINT or SIGTERM,
+printing each import as it is made (with --json, one object per pass).
+`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		fromDir, _ := cmd.Flags().GetString("from")
@@ -237,31 +264,36 @@ refuses the note on arrival) is reported and changes nothing.`,
 		if err != nil {
 			return err
 		}
-		out := struct {
-			Pending  int      `json:"pending"`
-			Imported []string `json:"imported"`
-			Refused  []any    `json:"refused"`
-		}{Pending: res.Pending, Imported: []string{}, Refused: []any{}}
-		for _, id := range res.Imported {
-			out.Imported = append(out.Imported, hex.EncodeToString(id[:]))
+		return emitRelay(cmd, res)
+	}),
+}
+
+// emitRelay prints what a relay did and fails when an import was refused.
+func emitRelay(cmd *cobra.Command, res *fractal.RelayResult) error {
+	out := struct {
+		Pending  int      `json:"pending"`
+		Imported []string `json:"imported"`
+		Refused  []any    `json:"refused"`
+	}{Pending: res.Pending, Imported: []string{}, Refused: []any{}}
+	for _, id := range res.Imported {
+		out.Imported = append(out.Imported, hex.EncodeToString(id[:]))
+	}
+	for _, rc := range res.Refused {
+		out.Refused = append(out.Refused, rc)
+	}
+	err := emit(cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "relayed %d pending exports: %d imported, %d refused\n", res.Pending, len(res.Imported), len(res.Refused))
+		for _, id := range out.Imported {
+			fmt.Fprintf(w, "  imported %s\n", id)
 		}
 		for _, rc := range res.Refused {
-			out.Refused = append(out.Refused, rc)
+			fmt.Fprintf(w, "  %s\n", receiptLine(rc))
 		}
-		err = emit(cmd, out, func(w io.Writer) {
-			fmt.Fprintf(w, "relayed %d pending exports: %d imported, %d refused\n", res.Pending, len(res.Imported), len(res.Refused))
-			for _, id := range out.Imported {
-				fmt.Fprintf(w, "  imported %s\n", id)
-			}
-			for _, rc := range res.Refused {
-				fmt.Fprintf(w, "  %s\n", receiptLine(rc))
-			}
-		})
-		if err == nil && len(res.Refused) > 0 {
-			err = fmt.Errorf("relay: %d imports refused", len(res.Refused))
-		}
-		return err
-	}),
+	})
+	if err == nil && len(res.Refused) > 0 {
+		err = fmt.Errorf("relay: %d imports refused", len(res.Refused))
+	}
+	return err
 }
 
 var exportsClaimCmd = &cobra.Command{
@@ -277,30 +309,44 @@ FILE must not exist. An export committed after the head block cannot be
 claimed until a block is signed (every seal signs one).`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		id, err := parseHash(args[0])
+		id, out, err := claimArgs(cmd, args)
 		if err != nil {
-			return fmt.Errorf("export ID: %w", err)
-		}
-		out, _ := cmd.Flags().GetString("out")
-		if out == "" {
-			return fmt.Errorf("exports claim needs --out FILE")
+			return err
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			c, err := in.ClaimFor(id)
 			if err != nil {
 				return err
 			}
-			raw := c.Encode()
-			if err := writeNew(out, raw, 0o644); err != nil {
-				return err
-			}
-			v := map[string]any{"file": out, "export": args[0], "to": hex.EncodeToString(c.Record.To[:]),
-				"height": c.Manifest.Height, "bytes": len(raw)}
-			return emit(cmd, v, func(w io.Writer) {
-				fmt.Fprintf(w, "wrote the claim of export %s to %s (%d bytes, proven at height %d)\n", args[0], out, len(raw), c.Manifest.Height)
-			})
+			return writeClaim(cmd, args[0], c, out)
 		})
 	}),
+}
+
+// claimArgs reads exports claim's EXPORT_ID and --out.
+func claimArgs(cmd *cobra.Command, args []string) ([32]byte, string, error) {
+	id, err := parseHash(args[0])
+	if err != nil {
+		return id, "", fmt.Errorf("export ID: %w", err)
+	}
+	out, _ := cmd.Flags().GetString("out")
+	if out == "" {
+		return id, out, fmt.Errorf("exports claim needs --out FILE")
+	}
+	return id, out, nil
+}
+
+// writeClaim writes the claim of export id to the file out.
+func writeClaim(cmd *cobra.Command, id string, c *chain.Claim, out string) error {
+	raw := c.Encode()
+	if err := writeNew(out, raw, 0o644); err != nil {
+		return err
+	}
+	v := map[string]any{"file": out, "export": id, "to": hex.EncodeToString(c.Record.To[:]),
+		"height": c.Manifest.Height, "bytes": len(raw)}
+	return emit(cmd, v, func(w io.Writer) {
+		fmt.Fprintf(w, "wrote the claim of export %s to %s (%d bytes, proven at height %d)\n", id, out, len(raw), c.Manifest.Height)
+	})
 }
 
 var importCmd = &cobra.Command{
@@ -333,17 +379,22 @@ what the source committed, and a note its predicates refuse on arrival.`,
 		}
 		return withInstance(func(in *fractal.Instance) error {
 			rc, b, err := in.ImportClaim(cmd.Context(), raw, signer)
-			if err != nil {
-				why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
-				return fmt.Errorf("import: %s: %s", args[0], why)
-			}
-			if err := emitReceipt(cmd, viewReceipt(in, rc, b)); err != nil {
-				return err
-			}
-			if err := refused(rc); err != nil {
-				return fmt.Errorf("import: %s: %w", args[0], err)
-			}
-			return nil
+			return emitImport(cmd, args[0], in, rc, b, err)
 		})
 	}),
+}
+
+// emitImport prints an import's receipt, or fails naming the claim file.
+func emitImport(cmd *cobra.Command, file string, ex exportLister, rc *phases.Receipt, b *chain.Block, err error) error {
+	if err != nil {
+		why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "fractal: "), "import: ")
+		return fmt.Errorf("import: %s: %s", file, why)
+	}
+	if err := emitReceipt(cmd, viewReceipt(ex, rc, b)); err != nil {
+		return err
+	}
+	if err := refused(rc); err != nil {
+		return fmt.Errorf("import: %s: %w", file, err)
+	}
+	return nil
 }

@@ -112,6 +112,48 @@ func DecodeBlock(data []byte) (*Block, error) {
 	return b, nil
 }
 
+// EncodeManifest returns the block's signed manifest: the header encoding
+// then the signature, without the transaction list (what a claim carries,
+// docs/formats/cross-instance.md "Claim", and a node's compact block).
+func (b *Block) EncodeManifest() []byte {
+	w := enc.NewWriter(256 + 32*len(b.Roots))
+	b.header(w)
+	w.Fixed(b.Signature[:])
+	return w.Bytes()
+}
+
+// DecodeManifest parses EncodeManifest's output: a block without its
+// transaction IDs, its roots checked for consistency. It does not check the
+// signature (see VerifyBlock).
+func DecodeManifest(raw []byte) (*Block, error) {
+	b, err := decodeManifest(raw)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: manifest: %w", err)
+	}
+	return b, nil
+}
+
+func decodeManifest(raw []byte) (*Block, error) {
+	if len(raw) > maxBlockBytes {
+		return nil, fmt.Errorf("%d bytes exceeds limit %d", len(raw), maxBlockBytes)
+	}
+	b := &Block{}
+	r := enc.NewReader(raw)
+	if err := b.readSigned(r); err != nil {
+		return nil, err
+	}
+	if err := r.Finish(); err != nil {
+		return nil, err
+	}
+	if n := len(b.Roots); n > 0 && b.Roots[n-1] != b.StateRoot {
+		return nil, errors.New("final state root differs from the last transaction's root")
+	}
+	if b.Height == 0 && (b.Prev != [32]byte{} || len(b.Roots) != 0) {
+		return nil, errors.New("genesis block with a parent or transactions")
+	}
+	return b, nil
+}
+
 // readSigned reads the header and the signature: a signed manifest without
 // its transaction list, as a Claim carries it.
 func (b *Block) readSigned(r *enc.Reader) error {

@@ -5,7 +5,6 @@ package chain
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -161,10 +160,7 @@ func (c *Claim) Encode() []byte {
 	w := enc.NewWriter(1024 + 32*len(c.Manifest.Roots))
 	w.U8(claimVersion)
 	w.Var(c.Record.Encode())
-	m := enc.NewWriter(256 + 32*len(c.Manifest.Roots))
-	c.Manifest.header(m)
-	m.Fixed(c.Manifest.Signature[:])
-	w.Var(m.Bytes())
+	w.Var(c.Manifest.EncodeManifest())
 	w.Var(c.Proof.Encode())
 	return w.Bytes()
 }
@@ -182,20 +178,13 @@ func DecodeClaim(data []byte) (*Claim, error) {
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("fractal: claim: %w", err)
 	}
-	c := &Claim{Manifest: &Block{}}
+	c := &Claim{}
 	var err error
 	if c.Record, err = DecodeExportRecord(rawRec); err != nil {
 		return nil, fmt.Errorf("fractal: claim: %w", err)
 	}
-	mr := enc.NewReader(rawMan)
-	if err := c.Manifest.readSigned(mr); err != nil {
+	if c.Manifest, err = decodeManifest(rawMan); err != nil {
 		return nil, fmt.Errorf("fractal: claim: manifest: %w", err)
-	}
-	if err := mr.Finish(); err != nil {
-		return nil, fmt.Errorf("fractal: claim: manifest: %w", err)
-	}
-	if n := len(c.Manifest.Roots); n > 0 && c.Manifest.Roots[n-1] != c.Manifest.StateRoot {
-		return nil, errors.New("fractal: claim: manifest: final state root differs from the last transaction's root")
 	}
 	if c.Proof, err = statetree.DecodeProof(rawProof); err != nil {
 		return nil, fmt.Errorf("fractal: claim: %w", err)

@@ -262,17 +262,10 @@ func (w *Wallet) nullifiers() map[fr.Element]int {
 }
 
 // clone returns a deep copy of the state, for applying a block that may
-// fail part-way. The tree is copied through its encoding.
-func (s *State) clone() (*State, error) {
-	raw, err := s.Tree.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("wallet: copy state: %w", err)
-	}
+// fail part-way.
+func (s *State) clone() *State {
 	c := *s
-	c.Tree = merkle.New()
-	if err := c.Tree.UnmarshalBinary(raw); err != nil {
-		return nil, fmt.Errorf("wallet: copy state: %w", err)
-	}
+	c.Tree = s.Tree.Clone()
 	c.Notes = slices.Clone(s.Notes)
-	return &c, nil
+	return &c
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/fractalvm/fractal/circuits/note"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
-	"github.com/fractalvm/fractal/shielded"
 )
 
 // SyncReport sums up one sync.
@@ -35,6 +37,15 @@ type Chain interface {
 	Transactions(b *chain.Block) ([]*phases.Tx, error)
 }
 
+// CompactChain is a Chain that serves compact blocks itself (a node's
+// client, in one stream); Sync reads those instead of whole blocks.
+type CompactChain interface {
+	Chain
+	// CompactBlocks calls fn with the compact blocks from..to in order,
+	// and stops at fn's first error, which it returns.
+	CompactBlocks(from, to uint64, fn func(*CompactBlock) error) error
+}
+
 // Sync scans the instance's blocks after the last one the wallet saw, in
 // order: it checks each block's signature and link, appends every shielded
 // output's commitment to the wallet's tree (tracking the witnesses of the
@@ -55,87 +66,180 @@ func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport,
 	if st.Instance != in.ID() {
 		return nil, fmt.Errorf("wallet: sync: the wallet follows instance %x, not %x", st.Instance[:8], in.ID())
 	}
-	head, err := in.Head()
+	hb, err := in.Head()
 	if err != nil {
 		return nil, fmt.Errorf("wallet: sync: %w", err)
 	}
-	rep := &SyncReport{From: st.Next, To: head.Height}
+	head := hb.Height
+	rep := &SyncReport{From: st.Next, To: head}
+	if st.Next > head {
+		return rep, w.Save()
+	}
+	blocks := wholeBlocks(in)
+	if cc, ok := in.(CompactChain); ok {
+		blocks = cc.CompactBlocks
+	}
 	nfs := w.nullifiers()
-	for h := st.Next; h <= head.Height; h++ {
-		if err := w.scan(in, h, nfs, rep); err != nil {
-			return rep, fmt.Errorf("wallet: sync: block %d: %w", h, err)
+	// Two stages: the source's goroutine tries every output of a block for
+	// decryption (on every core) while this one applies the block before
+	// it and appends its commitments.
+	type decrypted struct {
+		cb   *CompactBlock
+		outs []output
+	}
+	ch := make(chan decrypted, pipelineDepth)
+	stop := make(chan struct{})
+	var srcErr error
+	go func() {
+		defer close(ch)
+		srcErr = blocks(st.Next, head, func(cb *CompactBlock) error {
+			outs, err := w.decrypt(cb)
+			if err != nil {
+				return fmt.Errorf("block %d: %w", cb.Header.Height, err)
+			}
+			select {
+			case ch <- decrypted{cb, outs}:
+				return nil
+			case <-stop:
+				return errStopped
+			}
+		})
+	}()
+	var applyErr error
+	for d := range ch {
+		if applyErr != nil {
+			continue // drain until the source stops
 		}
+		if applyErr = w.scan(d.cb, d.outs, nfs, rep); applyErr != nil {
+			close(stop)
+			continue
+		}
+		h := d.cb.Header.Height
 		if (h-rep.From+1)%saveEvery == 0 {
-			if err := w.Save(); err != nil {
-				return rep, err
+			if applyErr = w.Save(); applyErr != nil {
+				close(stop)
+				continue
 			}
 		}
 		if progress != nil {
-			progress(h-rep.From+1, head.Height-rep.From+1)
+			progress(h-rep.From+1, head-rep.From+1)
 		}
+	}
+	switch {
+	case applyErr != nil:
+		return rep, applyErr
+	case srcErr != nil:
+		return rep, fmt.Errorf("wallet: sync: %w", srcErr)
 	}
 	return rep, w.Save()
 }
 
-// scan reads, checks and applies block h.
-func (w *Wallet) scan(in Chain, h uint64, nfs map[fr.Element]int, rep *SyncReport) error {
-	b, err := in.Block(h)
-	if err != nil {
-		return err
-	}
-	if err := chain.VerifyBlock(b); err != nil {
-		return err
-	}
-	if b.Height != h {
-		return fmt.Errorf("block given for height %d says height %d", h, b.Height)
-	}
-	if b.Prev != w.State.Last {
-		return errors.New("does not follow the last block this wallet saw (the instance's chain changed)")
-	}
-	txs, err := in.Transactions(b)
-	if err != nil {
-		return err
-	}
-	if len(txs) != len(b.TxIDs) {
-		return fmt.Errorf("%d transactions given for a block of %d", len(txs), len(b.TxIDs))
-	}
-	for i, tx := range txs {
-		if tx.ID() != b.TxIDs[i] {
-			return fmt.Errorf("transaction %d given is not the one the block lists", i)
+// wholeBlocks serves compact blocks made from in's whole blocks, checking
+// that the transactions given are the ones each block lists.
+func wholeBlocks(in Chain) func(from, to uint64, fn func(*CompactBlock) error) error {
+	return func(from, to uint64, fn func(*CompactBlock) error) error {
+		for h := from; h <= to; h++ {
+			b, err := in.Block(h)
+			if err != nil {
+				return err
+			}
+			txs, err := in.Transactions(b)
+			if err != nil {
+				return err
+			}
+			if len(txs) != len(b.TxIDs) {
+				return fmt.Errorf("block %d: %d transactions given for a block of %d", h, len(txs), len(b.TxIDs))
+			}
+			for i, tx := range txs {
+				if tx.ID() != b.TxIDs[i] {
+					return fmt.Errorf("block %d: transaction %d given is not the one the block lists", h, i)
+				}
+			}
+			cb, err := Compact(b, txs)
+			if err != nil {
+				return fmt.Errorf("block %d: %w", h, err)
+			}
+			if err := fn(cb); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	return w.apply(b, txs, nfs, rep)
 }
 
-// apply applies block b with its transactions txs to a copy of the state
-// and replaces the state with the copy only when the whole block applied,
-// so an error part-way (a malformed transaction, a full tree, a root that
-// disagrees) leaves no half-applied block for a later save to record. nfs
-// maps the nullifier of every owned note to its index (see nullifiers); the
-// block's new notes join it only with the block.
+// pipelineDepth is how many decrypted blocks may wait to be applied.
+const pipelineDepth = 8
+
+// errStopped stops the source once applying failed.
+var errStopped = errors.New("stopped")
+
+// scan checks and applies one block whose outputs outs are decrypted
+// already; its errors name the block.
+func (w *Wallet) scan(cb *CompactBlock, outs []output, nfs map[fr.Element]int, rep *SyncReport) error {
+	h := cb.Header.Height
+	if h != w.State.Next {
+		return fmt.Errorf("wallet: sync: block %d: the source sent height %d", w.State.Next, h)
+	}
+	if err := chain.VerifyBlock(cb.Header); err != nil {
+		return fmt.Errorf("wallet: sync: block %d: %w", h, err)
+	}
+	if cb.Header.Prev != w.State.Last {
+		return fmt.Errorf("wallet: sync: block %d: does not follow the last block this wallet saw (the instance's chain changed)", h)
+	}
+	if err := w.applyDecrypted(cb, outs, nfs, rep); err != nil {
+		return fmt.Errorf("wallet: sync: block %d: %w", h, err)
+	}
+	return nil
+}
+
+// apply applies block b with its committed transactions txs (see
+// applyDecrypted).
+func (w *Wallet) apply(b *chain.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
+	cb, err := Compact(b, txs)
+	if err != nil {
+		return err
+	}
+	outs, err := w.decrypt(cb)
+	if err != nil {
+		return err
+	}
+	return w.applyDecrypted(cb, outs, nfs, rep)
+}
+
+// decrypt lists a block's outputs in block order, each tried for
+// decryption with the wallet's key on every core.
+func (w *Wallet) decrypt(cb *CompactBlock) ([]output, error) {
+	var outs []output
+	for t := range cb.Txs {
+		tx := &cb.Txs[t]
+		if len(tx.Ciphertexts) != len(tx.Commitments) {
+			return nil, fmt.Errorf("shielded transaction %x: %d ciphertexts for %d commitments", tx.ID, len(tx.Ciphertexts), len(tx.Commitments))
+		}
+		for j := range tx.Commitments {
+			outs = append(outs, output{tx: t, cm: tx.Commitments[j], ct: &tx.Ciphertexts[j]})
+		}
+	}
+	w.decryptAll(outs)
+	return outs, nil
+}
+
+// applyDecrypted applies one block, whose outputs outs are decrypted
+// already (decrypt), to a copy of the state and replaces the state with the
+// copy only when the whole block applied, so an error part-way (a full
+// tree, a root that disagrees) leaves no half-applied block for a later
+// save to record. nfs maps the nullifier of every owned note to its index
+// (see nullifiers); the block's new notes join it only with the block. The
+// block's commitments are appended in one batch.
 //
 // A decrypted note whose nullifier the wallet already knows (the same note
 // sent twice: two outputs with one commitment, or a ciphertext replayed to
 // the wallet) is not counted again: its commitment is appended untracked,
 // since only one copy can ever be spent.
-func (w *Wallet) apply(b *chain.Block, txs []*phases.Tx, nfs map[fr.Element]int, rep *SyncReport) error {
-	var bundles []*shielded.Bundle
-	for _, tx := range txs {
-		if !shielded.IsShielded(tx) {
-			continue
-		}
-		bd, err := shielded.Parse(tx)
-		if err != nil {
-			return fmt.Errorf("committed transaction %x: %w", tx.ID(), err)
-		}
-		bundles = append(bundles, bd)
-	}
+func (w *Wallet) applyDecrypted(cb *CompactBlock, outs []output, nfs map[fr.Element]int, rep *SyncReport) error {
+	b := cb.Header
 	st := w.State
-	if len(bundles) > 0 {
-		var err error
-		if st, err = w.State.clone(); err != nil {
-			return err
-		}
+	if len(cb.Txs) > 0 {
+		st = w.State.clone()
 	}
 	added := map[fr.Element]int{}
 	owned := func(nf fr.Element) (int, bool) {
@@ -145,34 +249,42 @@ func (w *Wallet) apply(b *chain.Block, txs []*phases.Tx, nfs map[fr.Element]int,
 		i, ok := added[nf]
 		return i, ok
 	}
+	first := st.Tree.Size()
+	leaves := make([]fr.Element, len(outs))
+	track := make([]bool, len(outs))
 	var found, spent int
-	for _, bd := range bundles {
-		for _, nf := range bd.Public.Nullifiers {
+	for k, next := 0, 0; next < len(cb.Txs); next++ {
+		// A transaction's nullifiers are revealed before its outputs are
+		// appended.
+		for _, nf := range cb.Txs[next].Nullifiers {
 			if i, ok := owned(nf); ok && !st.Notes[i].Spent {
 				st.Notes[i].Spent = true
-				st.Tree.Forget(st.Notes[i].Position)
+				if pos := st.Notes[i].Position; pos >= first {
+					track[pos-first] = false // found in this block: never tracked
+				} else {
+					st.Tree.Forget(pos)
+				}
 				spent++
 			}
 		}
-		for j, cm := range bd.Public.Commitments {
-			n, err := w.Keys.Decrypt(bd.Ciphertexts[j], cm)
-			mine := err == nil && n.Value > 0
-			var nf fr.Element
-			if mine {
-				nf = noteNullifier(w.Keys, n)
-				_, known := owned(nf)
-				mine = !known
+		for ; k < len(outs) && outs[k].tx == next; k++ {
+			o := &outs[k]
+			leaves[k] = o.cm
+			if !o.mine {
+				continue
 			}
-			pos, err := st.Tree.Append(cm, mine)
-			if err != nil {
-				return err
+			nf := noteNullifier(w.Keys, o.note)
+			if _, known := owned(nf); known {
+				continue
 			}
-			if mine {
-				added[nf] = len(st.Notes)
-				st.Notes = append(st.Notes, Owned{Note: n, Position: pos, Height: b.Height, Name: assetName(bd)})
-				found++
-			}
+			added[nf] = len(st.Notes)
+			track[k] = true
+			st.Notes = append(st.Notes, Owned{Note: o.note, Position: first + uint64(k), Height: b.Height, Name: cb.Txs[next].Asset})
+			found++
 		}
+	}
+	if _, err := st.Tree.AppendBatch(leaves, func(k int) bool { return track[k] }); err != nil {
+		return err
 	}
 	if root := st.Tree.Root(); root.Bytes() != b.CommitmentRoot {
 		return errors.New("the wallet's commitment tree disagrees with the block's commitment root")
@@ -183,4 +295,28 @@ func (w *Wallet) apply(b *chain.Block, txs []*phases.Tx, nfs map[fr.Element]int,
 	rep.Found += found
 	rep.Spent += spent
 	return nil
+}
+
+// output is one shielded output of a block and what decrypting it gave.
+type output struct {
+	tx   int // index of its transaction in the block
+	cm   fr.Element
+	ct   *Ciphertext
+	note note.Note
+	mine bool // decrypted to a note of this wallet with a value
+}
+
+// decryptAll tries every output with the wallet's key, on every core.
+func (w *Wallet) decryptAll(outs []output) {
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for k := range outs {
+		g.Go(func() error {
+			o := &outs[k]
+			n, err := w.Keys.Decrypt(*o.ct, o.cm)
+			o.note, o.mine = n, err == nil && n.Value > 0
+			return nil
+		})
+	}
+	g.Wait()
 }

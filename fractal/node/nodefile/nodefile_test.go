@@ -1,0 +1,50 @@
+package nodefile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A node's file is believed while its lock is held, and ignored once the
+// holder is gone, even if it left node.json behind (a kill).
+func TestFindByTheLock(t *testing.T) {
+	home := t.TempDir()
+	if info, err := Find(home); info != nil || err != nil {
+		t.Fatalf("no node: %v %v", info, err)
+	}
+	l, err := Acquire(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Publish(Info{URL: "http://127.0.0.1:1", PID: 42}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Find(home)
+	if err != nil || info == nil || info.URL != "http://127.0.0.1:1" || info.PID != 42 {
+		t.Fatalf("a running node: %v %v", info, err)
+	}
+	if _, err := Acquire(home); err == nil || !strings.Contains(err.Error(), "a node already runs on "+home+" (pid 42, http://127.0.0.1:1)") {
+		t.Fatalf("a second node: %v", err)
+	}
+	// Killed: the lock goes with the process, node.json stays.
+	l.f.Close()
+	if _, err := os.Stat(filepath.Join(home, InfoFile)); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := Find(home); info != nil || err != nil {
+		t.Fatalf("a stale node.json was believed: %v %v", info, err)
+	}
+	// A clean stop removes it.
+	l2, err := Acquire(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home, InfoFile)); !os.IsNotExist(err) {
+		t.Fatalf("node.json after a clean stop: %v", err)
+	}
+}

@@ -1,0 +1,282 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/fractalvm/fractal/api/fractalv1"
+	"github.com/fractalvm/fractal/fractal/node"
+	"github.com/fractalvm/fractal/internal/nodetest"
+	"github.com/fractalvm/fractal/keys"
+)
+
+// attackNode is a node with a token note for a final transfer, and small
+// limits so that the attacks reach them quickly.
+type attackNode struct {
+	*nodetest.Node
+	tk    *nodetest.Token
+	alice keys.PrivateKey
+	seed  nodetest.Note
+}
+
+func newAttackNode(t *testing.T, tune func(*node.Config)) *attackNode {
+	t.Helper()
+	tk := nodetest.NewToken(t)
+	a := &attackNode{tk: tk, alice: nodetest.Key(t)}
+	a.seed = tk.MintTo(t, []keys.PublicKey{a.alice.Public()}, 100)[0]
+	tk.Close(t)
+	cfg := nodetest.Config()
+	cfg.MaxRequestBytes = 1 << 20
+	if tune != nil {
+		tune(&cfg)
+	}
+	a.Node = nodetest.Start(t, tk.Home, cfg)
+	return a
+}
+
+// stillSeals submits a transfer and fails the test unless it is committed:
+// the node is up and sealing after whatever the test did to it.
+func (a *attackNode) stillSeals(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tx, next := a.tk.Transfer(t, a.alice, a.seed, nodetest.Key(t).Public(), 1)
+	out, err := a.Client.Submit(ctx, tx, true)
+	if err != nil || out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED {
+		t.Fatalf("after the attack, a transfer: %v %+v", err, out)
+	}
+	a.seed = next
+}
+
+// post sends body to method in the Connect protocol and returns the HTTP
+// status and the error code of the answer ("" for success).
+func post(t *testing.T, url, method, contentType string, body io.Reader, size int64) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url+"/fractal.v1.FractalService/"+method, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.ContentLength = size
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "transport: " + err.Error()
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, ""
+	}
+	var e struct{ Code, Message string }
+	json.Unmarshal(raw, &e)
+	return resp.StatusCode, e.Code
+}
+
+// TestMalformedRequests: malformed protobuf and JSON, a malformed
+// transaction, fields over their bounds, a body over the node's limit
+// (declared or not), an unknown method: each gets its code, and the node
+// keeps sealing.
+func TestMalformedRequests(t *testing.T) {
+	a := newAttackNode(t, nil)
+	big := bytes.Repeat([]byte("x"), 2<<20)
+	for _, c := range []struct {
+		name, method, ctype string
+		body                []byte
+		size                int64 // -1: no Content-Length
+		status              int
+		code                string
+	}{
+		{"protobuf garbage", "SubmitTransaction", "application/proto", []byte{0xff, 0xff, 0xff, 0x0f, 0x01}, 0, 400, "invalid_argument"},
+		{"json garbage", "SubmitTransaction", "application/json", []byte(`{"tx_json": `), 0, 400, "invalid_argument"},
+		{"json of the wrong type", "GetReceipt", "application/json", []byte(`{"tx_id": 12}`), 0, 400, "invalid_argument"},
+		{"empty body", "GetStatus", "application/json", nil, 0, 400, "invalid_argument"},
+		{"transaction encoding garbage", "SubmitTransaction", "application/json", []byte(`{"tx_bytes": "AAECAw=="}`), 0, 400, "invalid_argument"},
+		{"transaction json with a file reference", "Simulate", "application/json",
+			[]byte(`{"tx_json": "{\"nonce\":1,\"gas_limit\":10,\"read\":[],\"write\":[],\"calculation_file\":\"/etc/passwd\",\"signers\":[]}"}`), 0, 400, "invalid_argument"},
+		{"field over its bound", "ListNotes", "application/json", []byte(`{"page_size": 101}`), 0, 400, "invalid_argument"},
+		{"unknown fields are ignored", "GetStatus", "application/json", []byte(`{"from_the_future": 1}`), 0, 200, ""},
+		{"declared body over the limit", "DeployCode", "application/json", big, int64(len(big)), 429, "resource_exhausted"},
+		{"undeclared body over the limit", "DeployCode", "application/json", big, -1, 0, "any"},
+		{"unknown method", "Shutdown", "application/json", []byte(`{}`), 0, 501, "unimplemented"},
+		{"unknown content type", "GetStatus", "text/plain", []byte(`{}`), 0, 415, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			size := c.size
+			if size == 0 {
+				size = int64(len(c.body))
+			}
+			status, code := post(t, a.URL, c.method, c.ctype, bytes.NewReader(c.body), size)
+			if c.code == "any" {
+				if status == 200 {
+					t.Fatalf("an undeclared 2 MiB body was taken (limit 1 MiB)")
+				}
+				return
+			}
+			if status != c.status || code != c.code {
+				t.Fatalf("status %d code %q, want %d %q", status, code, c.status, c.code)
+			}
+		})
+	}
+	a.stillSeals(t)
+}
+
+// TestSlowAndDroppingClients: a client that trickles its request is cut
+// off after request_read_timeout; clients that drop mid-stream give their
+// stream slots back; streams beyond max_streams are refused; the node
+// keeps sealing.
+func TestSlowAndDroppingClients(t *testing.T) {
+	a := newAttackNode(t, func(c *node.Config) {
+		c.RequestReadTimeout = node.Duration(500 * time.Millisecond)
+		c.MaxStreams = 4
+	})
+	t.Run("trickled body", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(a.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /fractal.v1.FractalService/GetStatus HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+		start := time.Now()
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for i := 0; ; i++ {
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				break // cut off
+			}
+			buf := make([]byte, 512)
+			conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if n, err := conn.Read(buf); n > 0 || (err != nil && !isTimeout(err)) {
+				break // answered with an error, or closed
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("a client trickling one byte every 200ms was not cut off in 5s")
+			}
+		}
+	})
+	t.Run("streams dropped mid-stream", func(t *testing.T) {
+		for round := 0; round < 3; round++ {
+			var cancels []context.CancelFunc
+			for i := 0; i < 4; i++ {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancels = append(cancels, cancel)
+				st, err := a.Client.API.Watch(ctx, connect.NewRequest(&v1.WatchRequest{StartHeight: new(uint64)}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !st.Receive() {
+					t.Fatalf("round %d stream %d: %v", round, i, st.Err())
+				}
+			}
+			// A fifth is refused while four are open.
+			st, err := a.Client.API.Watch(context.Background(), connect.NewRequest(&v1.WatchRequest{StartHeight: new(uint64)}))
+			if err == nil && !st.Receive() {
+				err = st.Err()
+			}
+			if connect.CodeOf(err) != connect.CodeResourceExhausted {
+				t.Fatalf("a fifth stream: %v", err)
+			}
+			for _, c := range cancels { // the clients drop their streams
+				c()
+			}
+			waitFor(t, "the slots to come back", func() bool { return metric(t, a.URL, "fractal_api_streams") == 0 })
+		}
+	})
+	a.stillSeals(t)
+}
+
+// TestIdleConnections: 1,000 connections that send nothing; the node
+// accepts at most max_connections at once, closes the idle ones after
+// read_header_timeout, keeps sealing meanwhile, and a new client gets in
+// once they are gone.
+func TestIdleConnections(t *testing.T) {
+	a := newAttackNode(t, func(c *node.Config) {
+		c.MaxConnections = 64
+		c.ReadHeaderTimeout = node.Duration(300 * time.Millisecond)
+	})
+	addr := strings.TrimPrefix(a.URL, "http://")
+	// The established client's connection is opened before the flood.
+	if _, err := a.Client.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return // the backlog may be full: refused is fine
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	flooded := time.Now()
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	if open := metric(t, a.URL, "fractal_api_connections"); open > 64 {
+		t.Fatalf("%v connections open, limit 64", open)
+	}
+	a.stillSeals(t)
+	// The idle ones are closed a batch at a time; a new client then gets
+	// in, on a connection of its own.
+	fresh := &http.Client{Transport: &http.Transport{}, Timeout: 60 * time.Second}
+	resp, err := fresh.Get(a.URL + "/healthz")
+	if err != nil {
+		t.Fatalf("a new client after %d idle connections: %v", len(conns), err)
+	}
+	resp.Body.Close()
+	t.Logf("%d idle connections; a new client got in %v after they opened", len(conns), time.Since(flooded).Round(time.Millisecond))
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// metric reads one unlabelled metric from the node's /metrics.
+func metric(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}

@@ -1,0 +1,151 @@
+// Package serve runs a node on a port: it opens the instance, starts the
+// node's loops, serves the API (gRPC, gRPC-web and Connect over HTTP/1.1 and
+// unencrypted HTTP/2), health and readiness, Prometheus metrics and the
+// events feed, within the node's limits, records the address in the home
+// folder for the command line, and on a signal stops in order: the API
+// stops taking calls, the block in progress is sealed, the store is closed
+// (decision 113).
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/node"
+	"github.com/fractalvm/fractal/fractal/node/nodefile"
+	"github.com/fractalvm/fractal/fractal/node/rpc"
+	"github.com/fractalvm/fractal/fractal/node/wire"
+)
+
+// Options are what Run needs beyond the home folder.
+type Options struct {
+	Config node.Config
+	Log    *slog.Logger
+	// Root is served at "/" (the explorer page); nil serves a short index
+	// of the node's endpoints.
+	Root http.Handler
+	// Started, when not nil, is called once the node serves, with its URL.
+	Started func(url string)
+}
+
+// drainTime bounds how long a stop waits for calls in flight.
+const drainTime = 5 * time.Second
+
+// Run runs the instance in home as a node until ctx ends, then stops it in
+// order and returns nil; an error that keeps the node from starting or
+// serving is returned at once.
+func Run(ctx context.Context, home string, opts Options) (err error) {
+	cfg, log := opts.Config, opts.Log
+	if err := cfg.Check(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	lock, err := nodefile.Acquire(home)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	in, err := fractal.Open(home)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n, err := node.New(in, cfg, log, node.NewMetrics(reg))
+	if err != nil {
+		in.Close()
+		return err
+	}
+	svc, err := rpc.New(n)
+	if err != nil {
+		in.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		in.Close()
+		return fmt.Errorf("node: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	if !isLoopback(ln.Addr()) {
+		log.Warn("the node listens on an address that is not loopback: anyone who reaches it may read the chain, submit transactions and deploy code; the API has no authentication",
+			"listen", ln.Addr().String())
+	}
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := newServer(base, cfg, handler(n, svc, reg, opts.Root), log)
+	n.Start()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(limitListener(ln, cfg.MaxConnections, reg)) }()
+	if err := lock.Publish(nodefile.Info{URL: url, PID: os.Getpid(), Instance: wire.Hex(in.ID()), Started: time.Now().UTC()}); err != nil {
+		log.Error("recording the address", "err", err)
+	}
+	log.Info("node serving", "url", url, "instance", wire.Hex(in.ID()), "head", n.Head().Height,
+		"queued", n.QueueDepth(), "block_time", time.Duration(cfg.BlockTime).String())
+	if opts.Started != nil {
+		opts.Started(url)
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		log.Error("serving stopped", "err", err)
+	}
+	log.Info("stopping")
+	cancelBase() // streams and receipt waits answer now
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		sctx, cancel := context.WithTimeout(context.Background(), drainTime)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+	}()
+	n.Stop() // the block in progress is sealed; nothing new is
+	<-drained
+	if cerr := n.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	log.Info("stopped", "head", n.Head().Height, "queued", n.QueueDepth())
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// isLoopback reports whether addr is a loopback address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// newServer is the HTTP server: HTTP/1.1 and unencrypted HTTP/2 on one
+// port, with the node's timeouts and per-connection stream limit. Every
+// call's context ends with base.
+func newServer(base context.Context, cfg node.Config, h http.Handler, log *slog.Logger) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           h,
+		Protocols:         &p,
+		ReadHeaderTimeout: time.Duration(cfg.ReadHeaderTimeout),
+		IdleTimeout:       time.Duration(cfg.IdleTimeout),
+		MaxHeaderBytes:    64 << 10,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: cfg.MaxStreamsPerConnection},
+		BaseContext:       func(net.Listener) context.Context { return base },
+		// Clients that misbehave at the HTTP level (a bad preface, a
+		// connection dropped mid-request) are the server's to handle, not
+		// the operator's to read about: debug level.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}

@@ -1,0 +1,241 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// submission is one transaction handed to the submission loop.
+type submission struct {
+	tx    *phases.Tx
+	id    notes.Hash
+	reply chan error
+}
+
+// Submit admits tx to the mempool and returns its ID. Concurrent calls are
+// admitted together, with one durable write (fractal.Instance.SubmitAll).
+// A refusal is an *Error: Invalid (malformed, oversize, wrongly signed),
+// Exists (queued or executed already), Exhausted (mempool full).
+func (n *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
+	s := &submission{tx: tx, id: tx.ID(), reply: make(chan error, 1)}
+	n.closing.RLock()
+	if n.stopped {
+		n.closing.RUnlock()
+		return s.id, errStopping
+	}
+	select {
+	case n.submits <- s:
+		n.closing.RUnlock()
+	case <-ctx.Done():
+		n.closing.RUnlock()
+		return s.id, ctx.Err()
+	}
+	// Once handed over, a submission is answered even while the node
+	// stops (Stop waits for the submission loop), so the caller learns
+	// whether it was queued.
+	return s.id, <-s.reply
+}
+
+// SubmitAndWait submits tx and, when it was queued, waits for its receipt
+// until ctx ends or wait passes, whichever comes first.
+func (n *Node) SubmitAndWait(ctx context.Context, tx *phases.Tx, wait time.Duration) (notes.Hash, Result, error) {
+	id := tx.ID()
+	ch := n.waiters.add(id)
+	defer n.waiters.remove(id, ch)
+	if _, err := n.Submit(ctx, tx); err != nil {
+		return id, Result{}, err
+	}
+	return id, n.wait(ctx, ch, wait), nil
+}
+
+// wait waits on ch for a seal's answer.
+func (n *Node) wait(ctx context.Context, ch chan Result, wait time.Duration) Result {
+	t := time.NewTimer(min(wait, time.Duration(n.cfg.MaxReceiptWait)))
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r
+	case <-t.C:
+	case <-ctx.Done():
+	case <-n.stop:
+	}
+	return Result{State: fractal.TxQueued}
+}
+
+// batchLoop admits submissions in batches: whatever is waiting when the
+// previous batch is done, up to SubmitBatch.
+func (n *Node) batchLoop() {
+	defer close(n.batchDone)
+	for {
+		var first *submission
+		select {
+		case first = <-n.submits:
+		case <-n.stop:
+			// Answer what was handed over before the stop.
+			for {
+				select {
+				case s := <-n.submits:
+					n.admit([]*submission{s})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*submission{first}
+	drain:
+		for len(batch) < n.cfg.SubmitBatch {
+			select {
+			case s := <-n.submits:
+				batch = append(batch, s)
+			default:
+				break drain
+			}
+		}
+		n.admit(batch)
+	}
+}
+
+// admit admits one batch. Everything that would make SubmitAll refuse a
+// transaction for a reason other than its signatures is checked here first,
+// so that each refusal gets its kind: the form and size, a duplicate in the
+// batch, a transaction queued or executed already, a full mempool. What
+// SubmitAll then refuses is a signature (checked again one by one, only on
+// that path) or a store failure.
+func (n *Node) admit(batch []*submission) {
+	n.qmu.Lock()
+	defer n.qmu.Unlock()
+	maxTx := n.in.Config().MaxTxBytes
+	seen := make(map[notes.Hash]bool, len(batch))
+	var txs []*phases.Tx
+	var subs []*submission
+	room := n.in.Config().MaxQueue - n.depth
+	for _, s := range batch {
+		var err error
+		switch {
+		case seen[s.id]:
+			err = refuse(Exists, "transaction %x is already queued", s.id[:8])
+		default:
+			err = n.precheck(s, maxTx)
+		}
+		if err == nil && len(txs) >= room {
+			err = refuse(Exhausted, "mempool full (%d queued, max_queue %d)", n.depth+len(txs), n.in.Config().MaxQueue)
+		}
+		if err != nil {
+			n.m.submissions.WithLabelValues("refused").Inc()
+			s.reply <- err
+			continue
+		}
+		seen[s.id] = true
+		txs, subs = append(txs, s.tx), append(subs, s)
+	}
+	if len(txs) == 0 {
+		return
+	}
+	errs := n.in.SubmitAll(txs)
+	queued := 0
+	for i, err := range errs {
+		if err != nil {
+			kind := Invalid
+			if subs[i].tx.VerifySignatures() == nil {
+				kind = Unavailable // the store failed, not the transaction
+				n.log.Error("submission failed", "tx", subs[i].id, "err", err)
+			}
+			n.m.submissions.WithLabelValues("refused").Inc()
+			subs[i].reply <- &Error{Kind: kind, Err: err}
+			continue
+		}
+		queued++
+		n.m.submissions.WithLabelValues("accepted").Inc()
+		subs[i].reply <- nil
+	}
+	n.depth += queued
+	n.queue.Store(int64(n.depth))
+	if n.depth >= n.in.Config().MaxBlockTxs {
+		select {
+		case n.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// precheck refuses, with its kind, a transaction that is malformed or
+// oversize, or that is queued or executed already.
+func (n *Node) precheck(s *submission, maxTx int) error {
+	if err := s.tx.Validate(); err != nil {
+		return &Error{Kind: Invalid, Err: err}
+	}
+	if size := len(s.tx.Encode()); size > maxTx {
+		return refuse(Invalid, "transaction is %d bytes, limit %d", size, maxTx)
+	}
+	st, h, err := n.in.TxState(s.id)
+	switch {
+	case err != nil:
+		return &Error{Kind: Unavailable, Err: err}
+	case st == fractal.TxQueued:
+		return refuse(Exists, "transaction %x is already queued", s.id[:8])
+	case st == fractal.TxCommitted:
+		return refuse(Exists, "transaction %x was already executed in block %d", s.id[:8], h)
+	}
+	return nil
+}
+
+// waiters are the callers waiting for a transaction's receipt.
+type waiters struct {
+	mu sync.Mutex
+	m  map[notes.Hash][]chan Result
+}
+
+func (w *waiters) add(id notes.Hash) chan Result {
+	ch := make(chan Result, 1)
+	w.mu.Lock()
+	w.m[id] = append(w.m[id], ch)
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *waiters) remove(id notes.Hash, ch chan Result) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.m[id]
+	for i, c := range list {
+		if c == ch {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(w.m, id)
+	} else {
+		w.m[id] = list
+	}
+}
+
+// deliver answers the waiters of every receipt of a seal.
+func (w *waiters) deliver(height uint64, receipts []*phases.Receipt) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.m) == 0 {
+		return
+	}
+	for _, rc := range receipts {
+		list := w.m[rc.TxID]
+		if len(list) == 0 {
+			continue
+		}
+		r := Result{State: fractal.TxCommitted, Height: height, Receipt: rc}
+		if rc.Status != phases.Accepted {
+			r = Result{Refused: true, Receipt: rc}
+		}
+		for _, ch := range list {
+			select {
+			case ch <- r:
+			default:
+			}
+		}
+	}
+}
