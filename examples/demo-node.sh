@@ -51,6 +51,8 @@ f node watch --start 1 --receipts --pattern "*/$token/$sig/*" --until "$(f --jso
 step "The same API as JSON over curl, and the metrics"
 curl -s -H 'Content-Type: application/json' -d '{"page_size": 5}' "$url/fractal.v1.FractalService/ListBlocks" | tr ',' '\n' | grep -c '"hash"' | sed 's/^/blocks listed: /'
 curl -s "$url/metrics" | grep -E '^fractal_(blocks_total|head_height|mempool_depth) '
+echo "The explorer, for a browser, is at $url/ (docs/explorer.md):"
+curl -s "$url/" | grep -o '<title>[^<]*</title>'
 
 step "SIGINT: the block in progress is sealed, the store closed, node.json removed"
 kill -INT "$node_pid"

@@ -39,7 +39,8 @@ var nodeCmd = &cobra.Command{
 127.0.0.1:` + node.DefaultPort + `, by default; a warning is logged when it is not a loopback
 address) serves the fractal.v1 API as gRPC, gRPC-web and Connect (JSON or binary
 over HTTP/1.1 or unencrypted HTTP/2, docs/API.md), /healthz, /readyz, Prometheus
-/metrics and /events (the Watch stream as server-sent events).
+/metrics, /events (the Watch stream as server-sent events) and, at /, the explorer:
+web pages of the chain, kept live (docs/explorer.md).
 
 It seals a block every --block-time while transactions are queued, and at once
 when a block's worth (max_block_txs) is queued. It writes its address to

@@ -17,25 +17,11 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/fractal/node/relay"
 	"github.com/fractalvm/fractal/internal/nodetest"
-	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// exportTx exports the note at key, unchanged, to the instance dest (the
-// calculation of examples/demo-relay.sh), signed by its owner.
-func exportTx(t *testing.T, owner keys.PrivateKey, dest [32]byte, key notes.StateKey, nonce uint64) *phases.Tx {
-	return nodetest.Sign(t, &phases.Tx{
-		Nonce: nonce, GasLimit: 1_000_000,
-		Read:        notes.ConstraintSet{notes.ExactPattern(key)},
-		Write:       notes.ConstraintSet{notes.ExactPattern(key)},
-		Lookup:      []byte(`return { string.sub(extradata, 66) }`),
-		Calculation: []byte(`return {}, { { to = string.sub(extradata, 1, 64), note = inputs[1] } }`),
-		Extradata:   []byte(fmt.Sprintf("%x %s", dest, key)),
-	}, owner)
-}
 
 // gold waits until the node holds a GOLD note whose provenance is want
 // (instance IDs, most recent first) and returns it.
@@ -70,22 +56,8 @@ func gold(t *testing.T, c *client.Client, tk *nodetest.Token, want ...[32]byte) 
 // arrives back with provenance [b, a], every import signed by the
 // relayers' own key.
 func TestTwoNodesFollow(t *testing.T) {
-	a, b := nodetest.NewToken(t), nodetest.NewToken(t)
-	for _, p := range [][2]*nodetest.Token{{a, b}, {b, a}} {
-		e, err := p[1].In.TrustEntry()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p[0].In.AddPeer(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	alice := nodetest.Key(t)
-	seed := a.MintTo(t, []keys.PublicKey{alice.Public()}, 100)[0]
-	ida, idb := a.In.ID(), b.In.ID()
-	a.Close(t)
-	b.Close(t)
-	na, nb := nodetest.Start(t, a.Home, nodetest.Config()), nodetest.Start(t, b.Home, nodetest.Config())
+	p := nodetest.StartPair(t, func(a, b *nodetest.Token) { a.Trust(t, b); b.Trust(t, a) })
+	a, alice, seed, ida, idb, na, nb := p.A, p.Alice, p.Seed, p.IDA, p.IDB, p.NA, p.NB
 
 	relayer := nodetest.Key(t) // the relayers' key: neither instance's
 	ctx, cancel := context.WithCancel(context.Background())
@@ -103,12 +75,12 @@ func TestTwoNodesFollow(t *testing.T) {
 		}()
 	}
 
-	out, err := na.Client.Submit(ctx, exportTx(t, alice, idb, seed.Key, 1), true)
+	out, err := na.Client.Submit(ctx, nodetest.ExportTx(t, alice, idb, seed.Key, 1), true)
 	if err != nil || out.Receipt.Err() != nil {
 		t.Fatalf("export a → b: %v %+v", err, out)
 	}
 	onB := gold(t, nb.Client, a, ida)
-	out, err = nb.Client.Submit(ctx, exportTx(t, alice, ida, onB.StateKey(), 1), true)
+	out, err = nb.Client.Submit(ctx, nodetest.ExportTx(t, alice, ida, onB.StateKey(), 1), true)
 	if err != nil || out.Receipt.Err() != nil {
 		t.Fatalf("export b → a: %v %+v", err, out)
 	}
@@ -129,22 +101,34 @@ func TestTwoNodesFollow(t *testing.T) {
 	if err != nil || !phases.IsImport(imp) || len(imp.Signers) != 1 || imp.Signers[0] != relayer.Public() {
 		t.Fatalf("the import on a: %v, signers %v, want the relayer's key", err, imp.Signers)
 	}
+	// A relayer reports its pass once the import's receipt reached it,
+	// which may be after the note is seen on the destination.
 	imports := 0
-	for len(passes) > 0 {
-		res := <-passes
+	count := func(res *fractal.RelayResult) {
 		if len(res.Refused) > 0 {
 			t.Fatalf("a relay pass had refusals: %v", res.Refused[0].Err())
 		}
 		imports += len(res.Imported)
 	}
-	if imports != 2 {
-		t.Fatalf("%d imports reported, want 2", imports)
+	for deadline := time.After(30 * time.Second); imports < 2; {
+		select {
+		case res := <-passes:
+			count(res)
+		case <-deadline:
+			t.Fatalf("%d imports reported in 30 s, want 2", imports)
+		}
 	}
 	cancel()
 	for range 2 {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+	for len(passes) > 0 {
+		count(<-passes)
+	}
+	if imports != 2 {
+		t.Fatalf("%d imports reported, want 2", imports)
 	}
 	// Relaying again moves nothing.
 	res, err := relay.New(na.Client, nb.Client, relayer, quiet).Once(context.Background())

@@ -242,7 +242,13 @@ func (s *Service) CompactBlocks(ctx context.Context, req *connect.Request[v1.Com
 		return stream.Send(&v1.CompactBlocksResponse{CompactBlock: cb})
 	}
 	if !m.Follow {
-		last := s.n.Head().Height
+		// The store's head, as GetBlock reports it: the node's own view
+		// of it moves just after a seal commits.
+		hb, err := s.head()
+		if err != nil {
+			return err
+		}
+		last := hb.Height
 		if m.EndHeight != nil {
 			last = min(last, *m.EndHeight)
 		}

@@ -20,7 +20,6 @@ import (
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/fractal/node/rpc"
-	"github.com/fractalvm/fractal/fractal/node/wire"
 )
 
 // handler routes the node's one port: the API under its service path,
@@ -51,9 +50,6 @@ func handler(n *node.Node, svc *rpc.Service, reg *prometheus.Registry, root http
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /events", limits(streaming(events(svc), time.Duration(cfg.WriteTimeout))))
-	if root == nil {
-		root = index(n)
-	}
 	mux.Handle("/", root)
 	return mux
 }
@@ -249,19 +245,4 @@ func httpStatus(c connect.Code) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
-}
-
-// index is "/" when no explorer is mounted: what the node serves.
-func index(n *node.Node) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "fractal node of instance %s, head %d\n\n", wire.Hex(n.Instance().ID()), n.Head().Height)
-		fmt.Fprintf(w, "API      POST /fractal.v1.FractalService/METHOD (gRPC, gRPC-web, Connect JSON or binary; docs/API.md)\n")
-		fmt.Fprintf(w, "events   GET /events?start_height=H&receipts=1&live=1&pattern=P (server-sent events)\n")
-		fmt.Fprintf(w, "health   GET /healthz, GET /readyz\nmetrics  GET /metrics\n")
-	})
 }

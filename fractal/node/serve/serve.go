@@ -22,6 +22,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/node"
+	"github.com/fractalvm/fractal/fractal/node/explorer"
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
 	"github.com/fractalvm/fractal/fractal/node/rpc"
 	"github.com/fractalvm/fractal/fractal/node/wire"
@@ -31,8 +32,7 @@ import (
 type Options struct {
 	Config node.Config
 	Log    *slog.Logger
-	// Root is served at "/" (the explorer page); nil serves a short index
-	// of the node's endpoints.
+	// Root is served at "/"; nil serves the explorer (package explorer).
 	Root http.Handler
 	// Started, when not nil, is called once the node serves, with its URL.
 	Started func(url string)
@@ -82,7 +82,11 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 	}
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
-	srv := newServer(base, cfg, handler(n, svc, reg, opts.Root), log)
+	root := opts.Root
+	if root == nil {
+		root = explorer.New(svc, log)
+	}
+	srv := newServer(base, cfg, handler(n, svc, reg, root), log)
 	n.Start()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limitListener(ln, cfg.MaxConnections, reg)) }()
