@@ -282,7 +282,7 @@ func TestCheck(t *testing.T) {
 		{&fractalv1.ListBlocksRequest{PageToken: long(129)}, "page_token: 129 bytes exceed the limit 128"},
 		{&fractalv1.GetReceiptRequest{TxId: long(65)}, "tx_id: 65 bytes exceed the limit 64"},
 		{&fractalv1.SubmitTransactionRequest{Tx: &fractalv1.SubmitTransactionRequest_TxBytes{TxBytes: make([]byte, phases.MaxTxBytes)}}, ""},
-		{&fractalv1.SubmitTransactionRequest{Tx: &fractalv1.SubmitTransactionRequest_TxBytes{TxBytes: make([]byte, phases.MaxTxBytes+1)}}, "tx_bytes: 1318017 bytes exceed the limit 1318016"},
+		{&fractalv1.SubmitTransactionRequest{Tx: &fractalv1.SubmitTransactionRequest_TxBytes{TxBytes: make([]byte, phases.MaxTxBytes+1)}}, "tx_bytes: 1326221 bytes exceed the limit 1326220"},
 		{&fractalv1.SubmitTransactionRequest{Tx: &fractalv1.SubmitTransactionRequest_TxJson{TxJson: long(phases.MaxTxJSON + 1)}}, "tx_json: 4194305 bytes exceed the limit 4194304"},
 		{&fractalv1.WatchRequest{NotePatterns: patterns(16)}, ""},
 		{&fractalv1.WatchRequest{NotePatterns: patterns(17)}, "note_patterns: 17 elements exceed the limit 16"},

@@ -135,7 +135,10 @@ func benchTransfer(b *testing.B, senders int) {
 		serial, shared bool
 	}{{"serial", true, false}, {"scheduler", false, false}, {"conflicting", false, true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			cfg := DefaultConfig()
+			cfg := DefaultConfig() // one transfer per key per block: within the per-key limit
+			if senders == 1 {
+				cfg = oneKeyConfig() // Alice signs every transfer
+			}
 			cfg.Serial = mode.serial
 			f, txs := tokenBench(b, cfg, b.N, senders, mode.shared)
 			b.ReportAllocs()

@@ -3,6 +3,7 @@ package fractal
 import (
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
 )
@@ -14,9 +15,10 @@ import (
 // committed state), it admits the block's transactions before they run,
 // applies each result in block order and finishes the manifest's fields it
 // owns, all in Execute and in memory; Commit then writes what it changed.
-// The components: the shielded pool, cross-instance transfers, and the
-// mempool that held the block's transactions (the queue or an encrypted
-// batch).
+// The components: the shielded pool, cross-instance transfers, labelled
+// outputs, the block reward, the per-key limit's counts (when it is on),
+// and the mempool that held the block's transactions (the queue or an
+// encrypted batch).
 type blockPart interface {
 	// admit returns one error per transaction: non-nil refuses it in
 	// admission, before phases 1–3 (it does not run).
@@ -32,13 +34,17 @@ type blockPart interface {
 }
 
 // beginParts begins every component's part in the block p proposes,
-// reading from view: the shielded pool, transfers, and p's mempool part.
+// reading from view: the shielded pool, transfers, labels, the reward, the
+// per-key counts, and p's mempool part.
 func (in *Instance) beginParts(view kv.Reader, p *Proposal) ([]blockPart, error) {
 	sh, err := in.shielded.Begin(view)
 	if err != nil {
 		return nil, err
 	}
-	parts := []blockPart{shieldedPart{sh}, &transfers{}}
+	parts := []blockPart{shieldedPart{sh}, &transfers{}, &labelsPart{}, rewardPart{}}
+	if in.cfg.PerKeyLimit {
+		parts = append(parts, &perKeyPart{seen: map[keys.PublicKey]bool{}})
+	}
 	if p.mempool != nil {
 		parts = append(parts, p.mempool)
 	}

@@ -536,15 +536,12 @@ func (b *batchPart) write(w kv.Store, x *Execution) error {
 		if err := recordOutcome(w, batch, e.slot, e.tx.ID(), rc); err != nil {
 			return err
 		}
-		// The encrypted copy came first, so an accepted one retires a
+		// The encrypted copy came first, so a committed one retires a
 		// plaintext copy queued after it.
-		if e.plain == 0 || rc.Status != phases.Accepted {
+		if e.plain == 0 || !rc.Committed() {
 			continue
 		}
-		if err := w.Delete(seqKey(prefixQueue, e.plain-1)); err != nil {
-			return err
-		}
-		if err := w.Delete(hashKey(prefixPending, e.tx.ID())); err != nil {
+		if err := dequeue(w, e.plain-1, e.tx); err != nil {
 			return err
 		}
 	}

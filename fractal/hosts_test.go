@@ -17,7 +17,7 @@ func TestEveryRunHasTheInstanceHosts(t *testing.T) {
 	if got := chain.Hosts.Names(phases.StagePredicate); len(got) != 1 || got[0] != smartlua.HostName {
 		t.Fatalf("predicate host functions %v", got)
 	}
-	if got := chain.Hosts.Names(phases.StageLookup | phases.StageCalculation); len(got) != 0 {
+	if got := chain.Hosts.Names(phases.StageLookup | phases.StageCalculation); len(got) != 1 || got[0] != chain.FollowName {
 		t.Fatalf("lookup and calculation host functions %v", got)
 	}
 	c := newChainFixture(t)
@@ -45,7 +45,7 @@ func TestEveryRunHasTheInstanceHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.Execute(parent.StateRoot, tx)
+	res, err := w.Execute(parent, head, parent.StateRoot, tx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,6 @@ import (
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/atomicfile"
 	"github.com/fractalvm/fractal/internal/badgerdb"
-	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -60,11 +59,21 @@ type Config struct {
 	MaxQueue    int    `json:"max_queue"`     // queued submissions (plain and encrypted) the mempool holds
 	MaxBlockGas uint64 `json:"max_block_gas"` // gas one block may spend; a transaction asking for more is refused
 	Serial      bool   `json:"serial"`        // run blocks one transaction at a time instead of with the scheduler
+	// MinGasPrice is the lowest gas price admission accepts; above 0, a
+	// transaction must offer a fee (decision 140). Local policy: blocks
+	// are not checked against it.
+	MinGasPrice uint64 `json:"min_gas_price"`
+	// PerKeyLimit makes Propose keep the Fae per-key limit (decision 142):
+	// a block holds at most one more transaction signed by a key than the
+	// earlier blocks holding one. Tests and benchmarks that send many
+	// transactions from one key turn it off.
+	PerKeyLimit bool `json:"per_key_limit"`
 }
 
-// DefaultConfig returns the configuration written by Init.
+// DefaultConfig returns the configuration written by Init: the per-key
+// limit on, no minimum gas price.
 func DefaultConfig() Config {
-	return Config{Version: configVersion, MaxBlockTxs: 1024, MaxTxBytes: 1 << 20, MaxQueue: defaultMaxQueue, MaxBlockGas: defaultMaxBlockGas}
+	return Config{Version: configVersion, MaxBlockTxs: 1024, MaxTxBytes: 1 << 20, MaxQueue: defaultMaxQueue, MaxBlockGas: defaultMaxBlockGas, PerKeyLimit: true}
 }
 
 // defaultMaxBlockGas is max_block_gas for a new instance and for a
@@ -95,6 +104,18 @@ func (c Config) check() error {
 	if c.MaxBlockGas < 1 || c.MaxBlockGas > maxBlockGas {
 		return fmt.Errorf("max_block_gas %d outside 1..%d", c.MaxBlockGas, uint64(maxBlockGas))
 	}
+	if c.MinGasPrice > phases.MaxGasPrice {
+		return fmt.Errorf("min_gas_price %d outside 0..%d", c.MinGasPrice, uint64(phases.MaxGasPrice))
+	}
+	return nil
+}
+
+// checkRules refuses a configuration that rules cannot serve: a minimum
+// gas price without a fee token to pay it in.
+func (c Config) checkRules(r chain.Rules) error {
+	if c.MinGasPrice > 0 && r.Fee == nil {
+		return fmt.Errorf("min_gas_price %d, but the instance has no fee token to pay it in (fractal init --fee-token)", c.MinGasPrice)
+	}
 	return nil
 }
 
@@ -110,6 +131,7 @@ type Instance struct {
 	keyFromFile bool           // signer holds the key read from executor.key
 	pub         keys.PublicKey // signer.Public()
 	id          [32]byte
+	rules       chain.Rules // from the genesis descriptor
 	code        *registry
 	pool        *vp.Pool
 	// shielded checks and commits shielded transactions (package shielded).
@@ -126,23 +148,18 @@ type Instance struct {
 	queueExact uint64
 }
 
-// genesisDescriptor is the encoding the instance ID is the SHA-256 of:
-// version, executor public key, and 32 random bytes so that two instances
-// with one executor key still differ.
-func genesisDescriptor(pub keys.PublicKey, salt [32]byte) []byte {
-	w := enc.NewWriter(65)
-	w.U8(1)
-	w.Fixed(pub[:])
-	w.Fixed(salt[:])
-	return w.Bytes()
-}
-
 // An Option changes how Init and Open set an instance up.
 type Option func(*options)
 
 type options struct {
 	signer keys.Signer
+	rules  chain.Rules
 }
+
+// WithRules makes Init create the instance with rules r (its fee token and
+// block reward, decision 141), written into its genesis descriptor and so
+// fixed for its life. Open ignores it: the rules come from the store.
+func WithRules(r chain.Rules) Option { return func(o *options) { o.rules = r } }
 
 // WithSigner makes s the executor's signer instead of the key file
 // executor.key: Init writes no key file and names s's key in the genesis
@@ -163,10 +180,16 @@ func optionsOf(opts []Option) options {
 // gives one), the store, and the signed genesis block. It refuses a folder
 // that already holds an instance (or part of one).
 func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
+	o := optionsOf(opts)
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	o := optionsOf(opts)
+	if err := o.rules.Check(); err != nil {
+		return nil, fmt.Errorf("fractal: init: %w", err)
+	}
+	if err := cfg.checkRules(o.rules); err != nil {
+		return nil, fmt.Errorf("fractal: init: %w", err)
+	}
 	for _, name := range []string{configFile, keyFile, guardFile, dbDir} {
 		if _, err := os.Lstat(filepath.Join(home, name)); err == nil {
 			return nil, fmt.Errorf("fractal: init: %s already holds an instance (%s exists)", home, name)
@@ -192,12 +215,12 @@ func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 		}
 		o.signer = keys.NewKeySigner(key)
 	}
-	var salt [32]byte
-	if _, err := rand.Read(salt[:]); err != nil {
+	g := &chain.Genesis{Executor: o.signer.Public(), Rules: o.rules}
+	if _, err := rand.Read(g.Salt[:]); err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	pub := o.signer.Public()
-	desc := genesisDescriptor(pub, salt)
+	pub := g.Executor
+	desc := g.Encode()
 	id := sha256.Sum256(desc)
 	cfg.Instance = hex.EncodeToString(id[:])
 
@@ -205,7 +228,7 @@ func Init(home string, cfg Config, opts ...Option) (in *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: init: %w", err)
 	}
-	in = &Instance{home: home, cfg: cfg, db: db, signer: o.signer, pub: pub, id: id, pool: vp.NewPool()}
+	in = &Instance{home: home, cfg: cfg, db: db, signer: o.signer, pub: pub, id: id, rules: o.rules, pool: vp.NewPool()}
 	in.code = newRegistry(db.DB)
 	in.shielded = shielded.New(filepath.Join(home, "zk"), shielded.DefaultWindow)
 	in.guard = guard.New(filepath.Join(home, guardFile), id)
@@ -323,6 +346,21 @@ func (in *Instance) loadIdentity() error {
 			return fmt.Errorf("store instance ID has %d bytes", len(id))
 		}
 		copy(in.id[:], id)
+		desc, err := getValue(txn, metaGenesis)
+		if err != nil {
+			return fmt.Errorf("store has no genesis descriptor: %w", err)
+		}
+		gen, err := chain.DecodeGenesis(desc)
+		if err != nil {
+			return err
+		}
+		if gen.ID() != in.id {
+			return fmt.Errorf("the store's genesis descriptor does not hash to its instance ID")
+		}
+		in.rules = gen.Rules
+		if err := in.cfg.checkRules(in.rules); err != nil {
+			return fmt.Errorf("%s: %w", configFile, err)
+		}
 		if in.nextSeq, err = lastSeq(txn); err != nil {
 			return err
 		}
@@ -365,6 +403,9 @@ func (in *Instance) Executor() keys.PublicKey { return in.pub }
 
 // Config returns the configuration.
 func (in *Instance) Config() Config { return in.cfg }
+
+// Rules returns the chain rules the instance was made with.
+func (in *Instance) Rules() chain.Rules { return in.rules }
 
 // ErrInUse reports a store that another process has open.
 var ErrInUse = badgerdb.ErrInUse

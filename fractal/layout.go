@@ -20,9 +20,16 @@ const (
 	prefixBlock   = 'b' // b + u64 height: block
 	prefixTree    = 's' // s + node hash: state tree nodes (fractal/statetree)
 
-	// The queue of plaintext transactions (mempool.go).
+	// The queue of plaintext transactions (mempool.go, fees.go).
 	prefixQueue   = 'q' // q + u64 sequence: queued transaction, in arrival order
 	prefixPending = 'p' // p + 32-byte ID: u64 sequence of a queued transaction
+	prefixFeeNote = 'f' // f + state key text: ID of the queued transaction offering that fee note
+
+	// The per-key limit (perkey.go).
+	prefixPerKey = 'k' // k + 32-byte public key: u64 count of blocks holding a transaction it signed
+
+	// Labelled outputs (labels.go, chain/labels.go).
+	prefixLabels = 'l' // l + 32-byte tx ID: the label record of a committed transaction that labelled outputs
 
 	// Other copies' manifests (manifest.go, docs/formats/chain.md).
 	prefixImported = 'i' // i + u64 height + 32-byte hash: a manifest imported from another copy
@@ -74,7 +81,8 @@ var storagePrefixes = func() []storagePrefix {
 		{[]byte{prefixNote}, "instance"}, {[]byte{prefixCode}, "instance"},
 		{[]byte{prefixTx}, "instance"}, {[]byte{prefixReceipt}, "instance"},
 		{[]byte{prefixBlock}, "instance"}, {[]byte{prefixTree}, "state tree"},
-		{[]byte{prefixQueue}, "queue"}, {[]byte{prefixPending}, "queue"},
+		{[]byte{prefixQueue}, "queue"}, {[]byte{prefixPending}, "queue"}, {[]byte{prefixFeeNote}, "queue"},
+		{[]byte{prefixPerKey}, "per-key limit"}, {[]byte{prefixLabels}, "labels"},
 		{[]byte{prefixImported}, "manifests"}, {[]byte{prefixEvidence}, "manifests"},
 		{[]byte{prefixOutbox}, "transfers"}, {[]byte{prefixImportIx}, "transfers"},
 	}

@@ -42,8 +42,10 @@ func owners(key []byte) []string {
 // TestEveryStoredKeyIsListed: in stores holding every kind of record (the
 // old-chain fixture's two instances, one of them also with a queued plain
 // and a queued encrypted transaction, imported manifests, fork evidence
-// and an exported manifest file), every key starts with exactly one listed
-// prefix: layout.go lists them all.
+// and an exported manifest file; and an instance with a fee token and the
+// per-key limit, holding a label record and a queued transaction offering
+// a fee), every key starts with exactly one listed prefix: layout.go lists
+// them all.
 func TestEveryStoredKeyIsListed(t *testing.T) {
 	a, b := openOldChain(t, "a"), openOldChain(t, "b")
 	ctx := context.Background()
@@ -81,8 +83,16 @@ func TestEveryStoredKeyIsListed(t *testing.T) {
 	if _, _, err := a.ExportManifests(); err != nil {
 		t.Fatal(err)
 	}
+	c := newFeeFixture(t, DefaultConfig(), false)
+	key, value := c.gold(c.alice.Public(), "fee", 10_000_000)
+	mint := c.mint(c.allow, c.allow, c.alice, key, value)
+	mint.Calculation = []byte("return {" + strings.TrimSuffix(luaNote(c.allow, c.allow, key, value), "}") + ", label='fee'}}")
+	c.commit(t, c.sign(mint, c.alice))
+	if _, err := c.in.Submit(c.paying(c.mint(c.allow, c.allow, c.alice, "x", "1"), c.alice.Public(), "fee", 1, c.alice)); err != nil {
+		t.Fatal(err)
+	}
 	seen := map[string]bool{}
-	for _, in := range []*Instance{a, b} {
+	for _, in := range []*Instance{a, b, c.in} {
 		err := in.db.View(func(txn *badger.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{})
 			defer it.Close()

@@ -17,8 +17,9 @@ import (
 
 // Submit checks tx and queues it for the next block. It refuses, changing
 // nothing, a transaction that is invalid, unsigned or wrongly signed, larger
-// than the configured limit, already executed (a replay) or already queued.
-// It returns the transaction ID.
+// than the configured limit, already executed (a replay) or already queued,
+// and one whose fee does not pass admission (Check). It returns the
+// transaction ID.
 func (in *Instance) Submit(tx *phases.Tx) (notes.Hash, error) {
 	return tx.ID(), in.SubmitAll([]*phases.Tx{tx})[0]
 }
@@ -59,13 +60,13 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 			if errs[i] = checkFresh(txn, ids[i]); errs[i] != nil {
 				continue
 			}
+			if errs[i] = in.checkFee(txn, txs[i], true); errs[i] != nil {
+				continue
+			}
 			if errs[i] = in.queueFull(txn, &qc); errs[i] != nil {
 				continue
 			}
-			if err := txn.Set(seqKey(prefixQueue, seq), raws[i]); err != nil {
-				return err
-			}
-			if err := txn.Set(hashKey(prefixPending, ids[i]), u64(seq)); err != nil {
+			if err := enqueue(txn, seq, ids[i], raws[i], txs[i]); err != nil {
 				return err
 			}
 			seq++
@@ -155,6 +156,9 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 	if err := tx.Validate(); err != nil {
 		return nil, err
 	}
+	if phases.IsReward(tx) {
+		return nil, errors.New("a reward transaction is made by the block's producer, never submitted (decision 143)")
+	}
 	if tx.GasLimit > in.cfg.MaxBlockGas {
 		return nil, fmt.Errorf("gas limit %d exceeds the block gas limit (max_block_gas %d)", tx.GasLimit, in.cfg.MaxBlockGas)
 	}
@@ -167,6 +171,19 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 
 // checkFresh refuses a transaction ID that was executed or is queued.
 func checkFresh(txn *badger.Txn, id notes.Hash) error {
+	if err := checkExecuted(txn, id); err != nil {
+		return err
+	}
+	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
+		return errors.New("transaction is already queued")
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// checkExecuted refuses a transaction ID that was executed (a replay).
+func checkExecuted(txn *badger.Txn, id notes.Hash) error {
 	raw, err := getValue(txn, hashKey(prefixTx, id))
 	if err == nil {
 		if len(raw) < 8 {
@@ -175,11 +192,6 @@ func checkFresh(txn *badger.Txn, id notes.Hash) error {
 		return fmt.Errorf("replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
 	}
 	if !errors.Is(err, badger.ErrKeyNotFound) {
-		return err
-	}
-	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
-		return errors.New("transaction is already queued")
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
 	return nil
@@ -251,7 +263,7 @@ func readQueue(txn *badger.Txn, max int) ([]queued, error) {
 // transaction taken leaves the queue when the block commits, accepted or
 // refused.
 type queuePart struct {
-	seqs []uint64 // queue sequence of each of the block's transactions
+	taken []queued // the block's transactions from the queue, with their sequences
 }
 
 func (q *queuePart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
@@ -260,12 +272,9 @@ func (q *queuePart) apply(*TxResult) error { return nil }
 
 func (q *queuePart) finish(*chain.Block) {}
 
-func (q *queuePart) write(w kv.Store, x *Execution) error {
-	for i, seq := range q.seqs {
-		if err := w.Delete(seqKey(prefixQueue, seq)); err != nil {
-			return err
-		}
-		if err := w.Delete(hashKey(prefixPending, x.Receipts[i].TxID)); err != nil {
+func (q *queuePart) write(w kv.Store, _ *Execution) error {
+	for _, e := range q.taken {
+		if err := dequeue(w, e.seq, e.tx); err != nil {
 			return err
 		}
 	}

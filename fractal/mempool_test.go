@@ -18,7 +18,7 @@ import (
 // the count and the limit and stores nothing, a seal makes room again, and a
 // reopened instance counts what is still queued.
 func TestMaxQueue(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := oneKeyConfig() // alice signs every transaction
 	cfg.MaxQueue = 3
 	cfg.MaxBlockTxs = 2
 	f := newFixture(t, cfg)
@@ -180,7 +180,7 @@ func TestMaxBlockGas(t *testing.T) {
 // order while their gas limits add up to at most max_block_gas; the rest
 // wait, in order, for the next block.
 func TestProposeWithinBlockGas(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := oneKeyConfig() // alice signs every transaction
 	cfg.MaxBlockGas = 700_000
 	f := newFixture(t, cfg)
 	var ids []notes.Hash

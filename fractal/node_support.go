@@ -250,11 +250,13 @@ func (s *Snapshot) Close() { s.txn.Discard() }
 
 // Simulate runs the admission checks and phases 1–3 of tx against the state
 // after the head block, as the next seal would if tx were first in its
-// block, and commits nothing. It returns the receipt and the head height.
+// block, and commits nothing. It returns the receipt (with the gas of each
+// phase and the fee it would pay) and the head height.
 // With allowUnsigned, missing signatures are taken as given (the signatures
 // present are still verified); tx is then marked verified. A transaction
 // already executed is refused with ErrCommitted; one that is malformed,
-// oversize or wrongly signed with the reason. Simulate does not wait for
+// oversize, wrongly signed or offers a fee admission refuses (decision
+// 140) with the reason. Simulate does not wait for
 // seals or submissions: it reads one snapshot.
 func (in *Instance) Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned bool) (*phases.Receipt, uint64, error) {
 	if _, err := in.checkForm(tx); err != nil {
@@ -271,6 +273,9 @@ func (in *Instance) Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned b
 	}
 	if st == TxCommitted {
 		return nil, 0, fmt.Errorf("fractal: simulate: %w in block %d", ErrCommitted, h)
+	}
+	if err := in.checkFee(view, tx, false); err != nil {
+		return nil, 0, fmt.Errorf("fractal: simulate: %w", err)
 	}
 	head, err := headHeight(view)
 	if err != nil {

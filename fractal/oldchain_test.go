@@ -13,6 +13,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/statetree"
+	"github.com/fractalvm/fractal/phases"
 )
 
 // The old-chain fixture (testdata/chain-v1, made by its make.sh with the
@@ -165,8 +166,8 @@ func genesisClone(t testing.TB, old *Instance) *Instance {
 	return in
 }
 
-// reseal submits old's committed transactions to in block by block and
-// seals; an encrypted batch fixed after block h is submitted (its payloads,
+// reseal submits old's committed transactions (but reward transactions,
+// which Seal makes) to in block by block and seals; an encrypted batch fixed after block h is submitted (its payloads,
 // then the shares of the keyholders that opened it) before block h+1.
 // Every block and batch record is compared with old's as it is made.
 func reseal(t testing.TB, old, in *Instance) {
@@ -185,9 +186,15 @@ func reseal(t testing.TB, old, in *Instance) {
 		if ob := batches[h-1]; ob != nil {
 			s = resealBatch(t, in, ob)
 		} else {
-			txs, err := old.Transactions(want)
+			all, err := old.Transactions(want)
 			if err != nil {
 				t.Fatal(err)
+			}
+			var txs []*phases.Tx // the producer makes the reward transaction itself
+			for _, tx := range all {
+				if !phases.IsReward(tx) {
+					txs = append(txs, tx)
+				}
 			}
 			for i, err := range in.SubmitAll(txs) {
 				if err != nil {
@@ -295,7 +302,7 @@ func resealBatch(t testing.TB, in *Instance, ob *oldBatch) *Sealed {
 
 // unsignedDump is dumpStore with every signature left out: blocks are
 // shown by their hash and transaction list, encrypted batch records by
-// their hash and payload list.
+// their hash and payload list, reward transactions by their height and ID.
 func unsignedDump(t testing.TB, in *Instance) string {
 	t.Helper()
 	var lines []string
@@ -318,6 +325,15 @@ func unsignedDump(t testing.TB, in *Instance) string {
 			}
 			h, c := b.Hash(), b.Commitment()
 			line = k + "=batch " + hex.EncodeToString(h[:]) + " " + hex.EncodeToString(c[:])
+		case len(key) == 33 && key[0] == prefixTx:
+			// A reward transaction is signed by the producer at seal time
+			// (XEdDSA signatures are randomized); its ID is what counts.
+			if len(val) > 8 {
+				if tx, err := phases.DecodeTx(val[8:]); err == nil && phases.IsReward(tx) {
+					id := tx.ID()
+					line = k + "=reward at " + hex.EncodeToString(val[:8]) + " " + hex.EncodeToString(id[:])
+				}
+			}
 		}
 		lines = append(lines, line)
 	}

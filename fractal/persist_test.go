@@ -54,9 +54,9 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 // and on one running serially: receipts, per-transaction roots and notes
 // must be byte-identical.
 func TestSchedulerMatchesSerial(t *testing.T) {
-	serialCfg := DefaultConfig()
+	serialCfg := oneKeyConfig() // 40 transactions of two keys in one block
 	serialCfg.Serial = true
-	par, ser := newFixture(t, DefaultConfig()), newFixture(t, serialCfg)
+	par, ser := newFixture(t, oneKeyConfig()), newFixture(t, serialCfg)
 	ser.alice, ser.bob = par.alice, par.bob
 
 	var txs []*phases.Tx

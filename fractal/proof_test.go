@@ -323,7 +323,7 @@ func TestWitnessRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := back.Execute(b2.StateRoot, txs[0])
+	res, err := back.Execute(b2, b3, b2.StateRoot, txs[0])
 	if err != nil || res.Root != b3.Roots[0] || res.Receipt.Status != phases.Accepted {
 		t.Fatalf("re-execution from the witness: %+v %v", res, err)
 	}

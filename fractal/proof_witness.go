@@ -10,6 +10,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/badgerdb"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/vp"
@@ -76,7 +77,13 @@ func (in *Instance) witness(height uint64, index int) (*chain.Witness, error) {
 	}
 	pre := x.tree.Root()
 	view := badgerdb.KV{Txn: txn}
-	rec := &recorder{st: snapshot{view}, code: in, seen: map[string]bool{}, progs: map[notes.Hash]bool{}}
+	// Label records are read as of the block's start: the replay store
+	// holds the parent's state committed, the block's earlier
+	// transactions only in txn.
+	parentView := rp.db.NewTransaction(false)
+	defer parentView.Discard()
+	code := blockCode{in, chain.BlockContext{Rules: in.rules, ProducerKey: keys.PublicKey(b.Executor), Height: b.Height}}
+	rec := &recorder{st: snapshot{view}, labels: snapshot{badgerdb.KV{Txn: parentView}}, code: code, seen: map[string]bool{}, progs: map[notes.Hash]bool{}}
 	out, err := phases.Execute(rec, rec, in.pool, txs[index])
 	if err != nil {
 		return nil, err
@@ -85,16 +92,27 @@ func (in *Instance) witness(height uint64, index int) (*chain.Witness, error) {
 		return nil, chain.ErrScanWitness
 	}
 	// The paths of every key the effects change, beyond the notes read
-	// (exports and imports live in the tree under keys of their own).
+	// (exports, imports and label records live in the tree under keys of
+	// their own).
 	treeKeys := rec.keys
-	if out.Receipt.Status == phases.Accepted {
+	if out.Committed() {
 		for _, c := range chain.EffectChanges(out) {
 			treeKeys = append(treeKeys, c.Key)
 		}
 	}
-	w := &chain.Witness{Notes: rec.notes}
+	w := &chain.Witness{Notes: rec.notes, Labels: rec.records}
+	if w.Genesis, err = getValue(src, metaGenesis); err != nil {
+		return nil, err
+	}
 	if w.Nodes, err = tree.Witness(view, pre, treeKeys); err != nil {
 		return nil, err
+	}
+	if len(rec.labelKeys) > 0 {
+		nodes, err := tree.Witness(badgerdb.KV{Txn: parentView}, parent.StateRoot, rec.labelKeys)
+		if err != nil {
+			return nil, err
+		}
+		w.Nodes = appendNew(w.Nodes, nodes)
 	}
 	for h := range rec.progs {
 		src, err := in.Code(h)
@@ -107,18 +125,61 @@ func (in *Instance) witness(height uint64, index int) (*chain.Witness, error) {
 	return w, nil
 }
 
-// recorder is a phases.State and phases.Code that records what one
+// appendNew appends to list the nodes of more it does not hold yet.
+func appendNew(list, more [][]byte) [][]byte {
+	have := make(map[string]bool, len(list))
+	for _, n := range list {
+		have[string(n)] = true
+	}
+	for _, n := range more {
+		if !have[string(n)] {
+			have[string(n)] = true
+			list = append(list, n)
+		}
+	}
+	return list
+}
+
+// recorder is a phases.State (with the label index) and a phases.Code
+// (with the fees and rewards of its block) that records what one
 // transaction reads.
 type recorder struct {
-	st      phases.State
-	code    phases.Code
-	mu      sync.Mutex
-	keys    []statetree.Hash
-	notes   []*notes.Note
-	seen    map[string]bool
-	progs   map[notes.Hash]bool
-	scanned bool
+	st        phases.State
+	labels    phases.LabelIndex // as of the block's start
+	code      blockCode
+	mu        sync.Mutex
+	keys      []statetree.Hash
+	notes     []*notes.Note
+	seen      map[string]bool
+	progs     map[notes.Hash]bool
+	scanned   bool
+	labelKeys []statetree.Hash // tree keys of the label records follow asked for
+	records   [][]byte         // the label records found
 }
+
+// Labels implements phases.LabelIndex, recording the record's tree key and
+// the record.
+func (r *recorder) Labels(txid notes.Hash) ([]phases.Labelled, error) {
+	ls, err := r.labels.Labels(txid)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k := chain.LabelKey(txid); !slices.Contains(r.labelKeys, k) {
+		r.labelKeys = append(r.labelKeys, k)
+		if ls != nil {
+			r.records = append(r.records, chain.EncodeLabels(ls))
+		}
+	}
+	return ls, nil
+}
+
+func (r *recorder) FeeToken() *phases.FeeToken { return r.code.FeeToken() }
+
+func (r *recorder) Producer() keys.PublicKey { return r.code.Producer() }
+
+func (r *recorder) RewardNote(tx *phases.Tx) (*notes.Note, error) { return r.code.RewardNote(tx) }
 
 func (r *recorder) Get(k notes.StateKey) (*notes.Note, error) {
 	n, err := r.st.Get(k)

@@ -25,6 +25,16 @@ type fixture struct {
 	nonce                   uint64
 }
 
+// oneKeyConfig is DefaultConfig with the per-key limit off (decision
+// 142), for tests and benchmarks that put several transactions signed by
+// one key in one block, which the limit would spread over several blocks;
+// the limit has tests of its own (perkey_test.go).
+func oneKeyConfig() Config {
+	c := DefaultConfig()
+	c.PerKeyLimit = false
+	return c
+}
+
 func newFixture(t testing.TB, cfg Config, opts ...Option) *fixture {
 	t.Helper()
 	home := t.TempDir() + "/inst"

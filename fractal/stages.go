@@ -25,6 +25,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/statetree"
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -175,7 +176,11 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if p.Parent, err = in.blockAt(view, head); err != nil {
 		return nil, err
 	}
-	q, err := readQueue(view, max)
+	read := max
+	if in.cfg.PerKeyLimit {
+		read = perKeyRead(max)
+	}
+	q, err := readQueue(view, read)
 	if err != nil {
 		return nil, err
 	}
@@ -183,14 +188,43 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if err != nil || len(q) == 0 {
 		return p, err
 	}
-	q = withinBlockGas(q, in.cfg.MaxBlockGas)
-	part := &queuePart{}
+	if in.cfg.PerKeyLimit {
+		if q, err = withinPerKeyLimit(badgerdb.KV{Txn: view}, q); err != nil {
+			return nil, err
+		}
+	}
+	q = withinBlockGas(q[:min(len(q), max)], in.cfg.MaxBlockGas)
+	if len(q) == 0 {
+		return p, nil
+	}
+	if err := in.proposeReward(ctx, p, head+1); err != nil {
+		return nil, err
+	}
 	for _, e := range q {
 		p.Txs = append(p.Txs, e.tx)
-		part.seqs = append(part.seqs, e.seq)
 	}
-	p.mempool = part
+	p.mempool = &queuePart{taken: q}
 	return p, nil
+}
+
+// proposeReward puts the block reward's transaction first in p, the block
+// at height, when the instance gives one: the rules' RewardTx, signed by
+// the producer (decision 143).
+func (in *Instance) proposeReward(ctx context.Context, p *Proposal, height uint64) error {
+	r := in.rules.Reward
+	if r == nil {
+		return nil
+	}
+	tx := r.RewardTx(p.Producer, height)
+	id := tx.ID()
+	sig, err := keys.SignChecked(ctx, in.signer, id[:])
+	if err != nil {
+		return fmt.Errorf("reward transaction: %w", err)
+	}
+	tx.Signatures = [][]byte{sig}
+	tx.MarkVerified()
+	p.Txs = append(p.Txs, tx)
+	return nil
 }
 
 // withinBlockGas cuts q, in arrival order, before the first transaction
@@ -277,7 +311,7 @@ func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, em
 			return err
 		}
 		r := &TxResult{Index: i, Tx: txs[i], Outcome: o, Root: x.tree.Root()}
-		if o.Receipt.Status == phases.Accepted {
+		if o.Committed() {
 			id := txs[i].ID()
 			if r.Root, err = x.tree.Apply(chain.EffectChanges(o)); err != nil {
 				return fmt.Errorf("transaction %x: %w", id[:8], err)
@@ -295,7 +329,8 @@ func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, em
 		}
 		return nil
 	}
-	if err := in.runPhases(view, txs, errs, result); err != nil {
+	code := blockCode{in, chain.BlockContext{Rules: in.rules, ProducerKey: p.Producer, Height: x.height}}
+	if err := in.runPhases(view, code, txs, errs, result); err != nil {
 		return nil, err
 	}
 	if len(b.TxIDs) > 0 {
@@ -310,9 +345,9 @@ func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, em
 }
 
 // runPhases runs the transactions admission let through (errs[i] == nil)
-// through phases 1–3 and hands every outcome, the admission refusals'
-// included, to result in block order (phases.ExecuteBlockFunc).
-func (in *Instance) runPhases(view kv.Reader, txs []*phases.Tx, errs []error, result func(i int, o *phases.Outcome) error) error {
+// through phases 1–3 with code and hands every outcome, the admission
+// refusals' included, to result in block order (phases.ExecuteBlockFunc).
+func (in *Instance) runPhases(view kv.Reader, code phases.Code, txs []*phases.Tx, errs []error, result func(i int, o *phases.Outcome) error) error {
 	run := make([]*phases.Tx, 0, len(txs))
 	var pos []int // the index in txs of each of run
 	for i, tx := range txs {
@@ -340,14 +375,14 @@ func (in *Instance) runPhases(view kv.Reader, txs []*phases.Tx, errs []error, re
 	}
 	st := snapshot{view}
 	if in.cfg.Serial {
-		outs, err := phases.ExecuteSerial(st, in, in.pool, run)
+		outs, err := phases.ExecuteSerial(st, code, in.pool, run)
 		for k := 0; err == nil && k < len(outs); k++ {
 			err = ran(k, outs[k])
 		}
 		if err != nil {
 			return err
 		}
-	} else if err := phases.ExecuteBlockFunc(st, in, in.pool, run, ran); err != nil {
+	} else if err := phases.ExecuteBlockFunc(st, code, in.pool, run, ran); err != nil {
 		return err
 	}
 	return refusedUpTo(len(txs))
@@ -370,12 +405,13 @@ func (in *Instance) BeginCommit(p *Proposal) *Commit {
 	return &Commit{in: in, txn: txn, w: badgerdb.KV{Txn: txn}, height: p.Parent.Height + 1}
 }
 
-// Apply writes one result: an accepted transaction's effects (its inputs
-// deleted, its outputs written), the transaction under its ID (the replay
-// index) and its receipt. A refused one writes nothing (decision 080).
+// Apply writes one result: a committed transaction's effects (an accepted
+// one's inputs deleted and outputs written, the fee any paid), the
+// transaction under its ID (the replay index) and its receipt. A refused
+// one that paid no fee writes nothing (decision 080 as amended by 140).
 func (c *Commit) Apply(r *TxResult) error {
 	o := r.Outcome
-	if o.Receipt.Status != phases.Accepted {
+	if !o.Committed() {
 		return nil
 	}
 	id := r.Tx.ID()
@@ -447,41 +483,37 @@ func (x *Execution) writeState(w kv.Store) error {
 	return nil
 }
 
-// writeNotes deletes an accepted outcome's inputs and writes its outputs.
-// Phases 1–3 already checked that the inputs are live and the output keys
-// free; the checks here guard the store against a disagreement.
+// writeNotes deletes the notes a committed outcome spends and writes
+// those it creates (phases.Outcome.Effects). Phases 1–3 already checked
+// that the spent notes are live and the new keys free; the checks here
+// guard the store against a disagreement.
 func writeNotes(w kv.Store, o *phases.Outcome) error {
-	for i := range o.Spent {
-		n := &o.Spent[i]
-		sk := n.StateKey().String()
-		k := noteKey(sk)
-		raw, ok, err := w.Get(k)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			return fmt.Errorf("input %s is not live", sk)
-		case string(raw) != string(n.Encode()):
-			return fmt.Errorf("input %s differs from the live note", sk)
+	var err error
+	o.Effects(func(n *notes.Note, created bool) {
+		if err == nil {
+			err = writeNote(w, n, created)
 		}
-		if err := w.Delete(k); err != nil {
-			return err
-		}
+	})
+	return err
+}
+
+func writeNote(w kv.Store, n *notes.Note, created bool) error {
+	sk := n.StateKey().String()
+	k := noteKey(sk)
+	raw, ok, err := w.Get(k)
+	switch {
+	case err != nil:
+		return err
+	case created && ok:
+		return fmt.Errorf("output key %s is occupied", sk)
+	case created:
+		return w.Set(k, n.Encode())
+	case !ok:
+		return fmt.Errorf("input %s is not live", sk)
+	case string(raw) != string(n.Encode()):
+		return fmt.Errorf("input %s differs from the live note", sk)
 	}
-	for i := range o.Created {
-		n := &o.Created[i]
-		sk := n.StateKey().String()
-		k := noteKey(sk)
-		if _, ok, err := w.Get(k); err != nil {
-			return err
-		} else if ok {
-			return fmt.Errorf("output key %s is occupied", sk)
-		}
-		if err := w.Set(k, n.Encode()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return w.Delete(k)
 }
 
 // Sign is the sign stage: it signs b's manifest through the instance's

@@ -16,7 +16,8 @@ import (
 
 // SealFor seals blocks until the one that decides the queued transaction
 // id, and returns its receipt with the block that committed it (nil when it
-// was refused: the receipt says why, and nothing of it is stored).
+// was refused without paying a fee: the receipt says why, and nothing of it
+// is stored).
 // Transactions queued before it may fill blocks first; each of those seals
 // commits them as Seal does. It fails when a seal takes nothing (the
 // transaction is not queued, or waits behind an encrypted batch) and when
@@ -38,7 +39,7 @@ func (in *Instance) SealFor(ctx context.Context, id notes.Hash) (*phases.Receipt
 		for _, rc := range s.Receipts {
 			switch {
 			case rc.TxID != id:
-			case rc.Status != phases.Accepted:
+			case !rc.Committed():
 				return rc, nil, nil
 			default:
 				return rc, s.Block, nil

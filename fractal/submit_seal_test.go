@@ -14,7 +14,7 @@ import (
 // transaction is decided in the third seal; SealFor seals the two before it
 // as usual and returns its receipt with the third block.
 func TestSealForWaitsForItsBlock(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := oneKeyConfig() // alice signs every transaction
 	cfg.MaxBlockTxs = 2
 	f := newFixture(t, cfg)
 	var ids []notes.Hash

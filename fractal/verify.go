@@ -229,11 +229,11 @@ func (in *Instance) checkGenesis(txn *badger.Txn) (keys.PublicKey, error) {
 	if err != nil {
 		return keys.PublicKey{}, &VerifyError{Kind: "store", Tx: -1, Where: "genesis descriptor", Detail: err.Error()}
 	}
-	if sha256.Sum256(desc) != in.id || len(desc) != 65 {
+	gen, err := chain.DecodeGenesis(desc)
+	if err != nil || sha256.Sum256(desc) != in.id {
 		return keys.PublicKey{}, &VerifyError{Kind: "store", Tx: -1, Where: "genesis descriptor", Detail: "does not hash to the instance ID"}
 	}
-	var exec keys.PublicKey
-	copy(exec[:], desc[1:33])
+	exec := gen.Executor
 	g, err := in.verifiedBlock(txn, 0, exec)
 	if err != nil {
 		return exec, err
@@ -317,8 +317,8 @@ func compareTx(txn *badger.Txn, b *chain.Block, i int, o *phases.Outcome, root [
 	fail := func(kind, d string) error {
 		return &VerifyError{Kind: kind, Height: b.Height, Tx: i, TxID: id, Detail: d}
 	}
-	if err := o.Receipt.Err(); err != nil {
-		return fail("transaction", "refused on replay: "+err.Error())
+	if !o.Committed() {
+		return fail("transaction", "refused on replay without paying a fee: "+o.Receipt.Err().Error())
 	}
 	if root != b.Roots[i] {
 		return fail("root", fmt.Sprintf("block says root %x after it, the replay gives %x", b.Roots[i][:8], root[:8]))
@@ -515,7 +515,7 @@ func (r *replay) execute(ctx context.Context, txn *badger.Txn, parent, b *chain.
 	w := badgerdb.KV{Txn: txn}
 	p := &Proposal{Parent: parent, Producer: keys.PublicKey(b.Executor), Txs: txs}
 	x, err := r.in.execute(ctx, badgerdb.KV{Txn: view}, p, func(res *TxResult) error {
-		if res.Outcome.Receipt.Status == phases.Accepted {
+		if res.Outcome.Committed() {
 			if err := writeNotes(w, res.Outcome); err != nil {
 				return &VerifyError{Kind: "transaction", Height: b.Height, Tx: res.Index, TxID: res.Tx.ID(), Detail: "replay cannot apply its effects: " + err.Error()}
 			}

@@ -30,7 +30,7 @@ type chainCost struct {
 // transfer-shaped transactions (each spends one note and creates two), and
 // returns the fixture and what sealing the chain cost.
 func benchChain(b *testing.B, blocks, perBlock int) (*fixture, chainCost) {
-	f := newFixture(b, DefaultConfig())
+	f := newFixture(b, oneKeyConfig()) // one key signs every block's transactions
 	var kv []string
 	for i := 0; i < blocks*perBlock; i++ {
 		kv = append(kv, fmt.Sprint("k", i), "1")

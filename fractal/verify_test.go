@@ -21,7 +21,7 @@ import (
 // inserts, deletions and several transactions per block.
 func chainFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := newFixture(t, DefaultConfig())
+	f := newFixture(t, oneKeyConfig()) // alice signs two transactions in block 1
 	f.submit(t, f.mint(f.allow, f.allow, f.alice, "a", "1", "b", "2"))
 	f.submit(t, f.mint(f.allow, f.signed, f.alice, "x", "10"))
 	f.seal(t)
@@ -205,7 +205,7 @@ func TestReplayIdenticalAcrossProcesses(t *testing.T) {
 		blocks = append(blocks, b)
 	}
 	// A second instance sealing the same transactions gets the same roots.
-	g := newFixture(t, DefaultConfig())
+	g := newFixture(t, oneKeyConfig()) // as chainFixture's
 	for _, b := range blocks {
 		for _, id := range b.TxIDs {
 			var raw []byte

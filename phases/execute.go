@@ -53,13 +53,15 @@ type Code interface {
 // Outcome is the result of phases 1–3 for one transaction: its receipt and,
 // when accepted, the effects that phase 4 commits atomically — delete every
 // Spent note, then write every Created note. A refused outcome has no
-// effects.
+// effects of its own; accepted or refused, the fee it paid (Fee) is
+// committed too (fee.go).
 type Outcome struct {
 	Receipt Receipt
 	Spent   []notes.Note // the inputs, in lookup order
 	Created []notes.Note // the outputs, in calculation order
 	Exports []Export     // notes leaving for other instances (transfer.go)
 	Import  *Import      // the checked claim of an import transaction
+	Fee     *FeeCharge   // the fee paid, accepted or refused (fee.go); nil for none
 }
 
 // Execute runs phases 1–3 of tx against st: it checks the transaction's
@@ -112,6 +114,7 @@ type execution struct {
 	exports []Export
 	imp     *Import      // set by an import transaction once its claim checked
 	seen    []notes.Note // outputs as the predicates see them (with exports)
+	fee     *feeRun      // the fee it pays, once payable (fee.go)
 }
 
 func execute(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) (*Outcome, error) {
@@ -120,20 +123,29 @@ func execute(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) (*Outcome,
 	for _, s := range tx.Signers {
 		x.signers = append(x.signers, s.String())
 	}
-	steps := []func() (*Outcome, error){x.lookup, x.calculate, x.validate}
-	if IsImport(tx) {
+	if out, err := x.payable(); out != nil || err != nil {
+		return out, err
+	}
+	steps := []func() (*Outcome, error){x.lookup, x.feeInputs, x.calculate, x.feeOutputs, x.validate}
+	switch {
+	case IsImport(tx):
 		steps = []func() (*Outcome, error){x.importClaim, x.validate}
+	case IsReward(tx):
+		steps = []func() (*Outcome, error){x.rewardMint}
 	}
 	for _, phase := range steps {
 		if out, err := phase(); out != nil || err != nil {
-			return out, err
+			if err != nil {
+				return nil, err
+			}
+			return x.charge(out), nil
 		}
 	}
 	x.rc.TxID, x.rc.Status = x.id, Accepted
 	if x.imp != nil { // the exported note is consumed by the import index, not spent here
-		return &Outcome{Receipt: x.rc, Created: x.outputs, Import: x.imp}, nil
+		return x.charge(&Outcome{Receipt: x.rc, Created: x.outputs, Import: x.imp}), nil
 	}
-	return &Outcome{Receipt: x.rc, Spent: x.inputs, Created: x.outputs, Exports: x.exports}, nil
+	return x.charge(&Outcome{Receipt: x.rc, Spent: x.inputs, Created: x.outputs, Exports: x.exports}), nil
 }
 
 // refuse ends the run with a refused receipt and no effects.
@@ -540,7 +552,11 @@ func (x *execution) calculate() (*Outcome, error) {
 		spent[in.StateKey().String()] = true
 	}
 	seen := make(map[string]int, len(list))
+	labels := make(map[string]int)
 	for i, v := range list {
+		if err := x.label(i+1, v, labels); err != nil {
+			return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
+		}
 		n, err := x.output(i+1, v, spent, seen)
 		if err != nil {
 			var he hostError

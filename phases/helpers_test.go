@@ -54,18 +54,16 @@ func (s *memState) Scan(p notes.Pattern, fn func(*notes.Note) error) error {
 	return nil
 }
 
-// commit applies outcomes as phase 4 would.
+// commit applies outcomes as phase 4 would (Outcome.Effects).
 func (s *memState) commit(outs []*Outcome) {
 	for _, o := range outs {
-		if o.Receipt.Status != Accepted {
-			continue
-		}
-		for _, n := range o.Spent {
-			delete(s.m, n.StateKey().String())
-		}
-		for _, n := range o.Created {
-			s.put(n)
-		}
+		o.Effects(func(n *notes.Note, created bool) {
+			if created {
+				s.put(*n)
+			} else {
+				delete(s.m, n.StateKey().String())
+			}
+		})
 	}
 }
 

@@ -142,6 +142,16 @@ func (h *Hosts) list() []HostFunc {
 	return h.fns
 }
 
+// Abort is what a host function returns to end the run uncatchably (pcall
+// cannot catch it) and refuse the transaction with the reason, as a read
+// outside the read constraints does.
+func Abort(format string, args ...any) error { return abort(format, args...) }
+
+// HostFailure is what a host function returns when the host itself failed
+// (the state or the store, not the transaction): the run stops
+// uncatchably and Execute returns err instead of a receipt.
+func HostFailure(err error) error { return fmt.Errorf("%w: %w", vp.ErrAbort, hostError{err}) }
+
 // host binds in g the instance's host functions for stage s.
 func (x *execution) host(g map[string]any, s Stage) {
 	x.code.Hosts().add(g, HostRun{Stage: s, Tx: x.tx, State: x.st, Pool: x.pool})

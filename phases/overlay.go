@@ -30,24 +30,31 @@ func newOverlay(base State) *overlay {
 	return &overlay{base: base, live: make(map[string]change), imp: make(map[notes.Hash]bool)}
 }
 
-// apply records an accepted outcome's effects: inputs spent, then outputs
-// created (an output may reuse a spent input's key).
+// apply records a committed outcome's effects (Outcome.Effects).
 func (o *overlay) apply(out *Outcome) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for i := range out.Spent {
-		k := out.Spent[i].StateKey()
-		text := k.String()
-		o.live[text] = change{key: k, text: text}
-	}
-	for i := range out.Created {
-		k := out.Created[i].StateKey()
-		text := k.String()
-		o.live[text] = change{key: k, text: text, note: &out.Created[i]}
-	}
+	out.Effects(func(n *notes.Note, created bool) {
+		k := n.StateKey()
+		c := change{key: k, text: k.String()}
+		if created {
+			c.note = n
+		}
+		o.live[c.text] = c
+	})
 	if out.Import != nil {
 		o.imp[out.Import.ExportID] = true
 	}
+}
+
+// Labels implements LabelIndex over the base's index: follow knows only
+// transactions of earlier blocks, so the block's own outcomes add nothing.
+func (o *overlay) Labels(txid notes.Hash) ([]Labelled, error) {
+	idx, ok := o.base.(LabelIndex)
+	if !ok {
+		return nil, errors.New("phases: follow: the state keeps no label index")
+	}
+	return idx.Labels(txid)
 }
 
 // Imported implements ImportIndex over the base's index.
@@ -66,9 +73,8 @@ func (o *overlay) Imported(id notes.Hash) (bool, error) {
 }
 
 func (o *overlay) Get(k notes.StateKey) (*notes.Note, error) {
-	var buf [512]byte // most state keys' text fits: no allocation for the lookup
 	o.mu.RLock()
-	c, changed := o.live[string(k.AppendText(buf[:0]))]
+	c, changed := o.live[k.String()]
 	o.mu.RUnlock()
 	if changed {
 		return c.note, nil

@@ -3,6 +3,7 @@ package phases
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,8 +13,14 @@ import (
 	"github.com/fractalvm/fractal/notes"
 )
 
-// ReceiptVersion is the first byte of a receipt's encoding.
-const ReceiptVersion = 1
+// The first byte of a receipt's encoding: ReceiptVersion for a receipt
+// with neither a fee nor labels (the format every receipt had before them,
+// so such receipts keep their bytes), ReceiptVersionFee for one with a fee
+// paid or labelled outputs, whose fields follow the version 1 ones.
+const (
+	ReceiptVersion    = 1
+	ReceiptVersionFee = 2
+)
 
 // Limits on a receipt's fields. Execute truncates reasons and logs to them,
 // so Lua code cannot make a receipt large.
@@ -147,14 +154,30 @@ type Receipt struct {
 	Gas       Gas
 	Inputs    []NoteRef
 	Outputs   []NoteRef
-	Log       []string // print output of every run, each line labelled with its run
+	Log       []string      // print output of every run, each line labelled with its run
+	Fee       *FeePaid      // the fee paid, accepted or refused; nil for none
+	Labels    []OutputLabel // the labels calculation gave its outputs, in output order
+}
+
+// FeePaid is a receipt's record of the fee charged (FeeCharge): the price,
+// the gas charged and their product, the fee note spent, the note paid to
+// the producer and the change returned (nil when none was left).
+type FeePaid struct {
+	Price, Gas, Amount uint64
+	Note               NoteRef
+	Paid               NoteRef
+	Change             *NoteRef
 }
 
 // Encode returns the canonical encoding (docs/formats/transactions.md).
-func (r *Receipt) Encode() []byte { return enc.Copy(r.encode) }
-
-func (r *Receipt) encode(w *enc.Writer) {
-	w.U8(ReceiptVersion)
+func (r *Receipt) Encode() []byte {
+	w := enc.NewWriter(128 + len(r.Reason) + 160*(len(r.Inputs)+len(r.Outputs)))
+	v2 := r.Fee != nil || len(r.Labels) > 0
+	if v2 {
+		w.U8(ReceiptVersionFee)
+	} else {
+		w.U8(ReceiptVersion)
+	}
 	w.Fixed(r.TxID[:])
 	w.U8(uint8(r.Status))
 	w.U8(uint8(r.Phase))
@@ -168,15 +191,65 @@ func (r *Receipt) encode(w *enc.Writer) {
 	for _, refs := range [][]NoteRef{r.Inputs, r.Outputs} {
 		w.U32(uint32(len(refs)))
 		for _, ref := range refs {
-			w.Fixed(ref.ID[:])
-			var text [512]byte
-			w.Var(ref.Key.AppendText(text[:0]))
+			ref.encode(w)
 		}
 	}
 	w.U32(uint32(len(r.Log)))
 	for _, l := range r.Log {
 		w.String(l)
 	}
+	if v2 {
+		r.Fee.encode(w)
+		w.U32(uint32(len(r.Labels)))
+		for _, l := range r.Labels {
+			w.U32(l.Output)
+			w.String(l.Label)
+		}
+	}
+	return w.Bytes()
+}
+
+func (ref NoteRef) encode(w *enc.Writer) {
+	w.Fixed(ref.ID[:])
+	w.String(ref.Key.String())
+}
+
+func decodeRef(r *enc.Reader, what string) NoteRef {
+	var ref NoteRef
+	r.Into(ref.ID[:])
+	ref.Key = decodeKey(r, what)
+	return ref
+}
+
+// encode writes u8 0 for no fee, else u8 1 and the fee.
+func (f *FeePaid) encode(w *enc.Writer) {
+	w.Bool(f != nil)
+	if f == nil {
+		return
+	}
+	w.U64(f.Price)
+	w.U64(f.Gas)
+	w.U64(f.Amount)
+	f.Note.encode(w)
+	f.Paid.encode(w)
+	w.Bool(f.Change != nil)
+	if f.Change != nil {
+		f.Change.encode(w)
+	}
+}
+
+func decodeFeePaid(r *enc.Reader) *FeePaid {
+	if !r.Bool() {
+		return nil
+	}
+	f := &FeePaid{Price: r.U64(), Gas: r.U64(), Amount: r.U64()}
+	f.Note = decodeRef(r, "fee note")
+	f.Paid = decodeRef(r, "fee payment")
+	if r.Bool() {
+		ch := decodeRef(r, "fee change")
+		f.Change = &ch
+	}
+	return f
 }
 
 // DecodeReceipt parses a canonical receipt encoding, refusing unknown
@@ -185,7 +258,8 @@ func (r *Receipt) encode(w *enc.Writer) {
 func DecodeReceipt(b []byte) (*Receipt, error) {
 	r := enc.NewReader(b)
 	rc := new(Receipt)
-	if v := r.U8(); r.Err() == nil && v != ReceiptVersion {
+	v := r.U8()
+	if r.Err() == nil && v != ReceiptVersion && v != ReceiptVersionFee {
 		r.Fail(fmt.Errorf("unknown version %d", v))
 	}
 	r.Into(rc.TxID[:])
@@ -202,6 +276,16 @@ func DecodeReceipt(b []byte) (*Receipt, error) {
 	for i := 0; i < n && r.Err() == nil; i++ {
 		rc.Log = append(rc.Log, r.String(MaxLogLine, "log line"))
 	}
+	if v == ReceiptVersionFee {
+		rc.Fee = decodeFeePaid(r)
+		n := r.Count(MaxOutputs, "labels")
+		for i := 0; i < n && r.Err() == nil; i++ {
+			rc.Labels = append(rc.Labels, OutputLabel{Output: r.U32(), Label: r.String(MaxLabel, "label")})
+		}
+		if r.Err() == nil && rc.Fee == nil && len(rc.Labels) == 0 {
+			r.Fail(errors.New("version 2 receipt with neither a fee nor labels (version 1 is its encoding)"))
+		}
+	}
 	if r.Err() == nil {
 		r.Fail(rc.check())
 	}
@@ -217,19 +301,23 @@ func decodeRefs(r *enc.Reader, max int, what string) []NoteRef {
 	for i := 0; i < n && r.Err() == nil; i++ {
 		var ref NoteRef
 		r.Into(ref.ID[:])
-		s := r.String(maxKeyText, what+" state key")
-		if r.Err() != nil {
-			break
-		}
-		k, err := notes.ParseStateKey(s)
-		if err != nil {
-			r.Fail(fmt.Errorf("%s %d: %w", what, i+1, err))
-			break
-		}
-		ref.Key = k
+		ref.Key = decodeKey(r, fmt.Sprintf("%s %d", what, i+1))
 		refs = append(refs, ref)
 	}
 	return refs
+}
+
+// decodeKey reads a state key in its canonical text form (var).
+func decodeKey(r *enc.Reader, what string) notes.StateKey {
+	s := r.String(maxKeyText, what+" state key")
+	if r.Err() != nil {
+		return notes.StateKey{}
+	}
+	k, err := notes.ParseStateKey(s)
+	if err != nil {
+		r.Fail(fmt.Errorf("%s: %w", what, err))
+	}
+	return k
 }
 
 // check refuses field combinations Execute never produces.
@@ -253,7 +341,10 @@ func (r *Receipt) check() error {
 			return fmt.Errorf("log line %d is not UTF-8", i+1)
 		}
 	}
-	return nil
+	if f := r.Fee; f != nil && (f.Amount == 0 || f.Price == 0 || f.Gas > MaxGasLimit || f.Price > MaxGasPrice || f.Amount != f.Gas*f.Price) {
+		return fmt.Errorf("fee %d × %d = %d does not add up", f.Gas, f.Price, f.Amount)
+	}
+	return checkLabels(r.Labels, len(r.Outputs))
 }
 
 // Err returns nil for an accepted receipt and otherwise an error saying
@@ -266,8 +357,18 @@ func (r *Receipt) Err() error {
 }
 
 type noteRefJSON struct {
-	ID  string         `json:"id"`
-	Key notes.StateKey `json:"key"`
+	ID    string         `json:"id"`
+	Key   notes.StateKey `json:"key"`
+	Label string         `json:"label,omitempty"`
+}
+
+type feeJSON struct {
+	Price  uint64       `json:"gas_price"`
+	Gas    uint64       `json:"gas"`
+	Amount uint64       `json:"amount"`
+	Note   noteRefJSON  `json:"note"`
+	Paid   noteRefJSON  `json:"paid"`
+	Change *noteRefJSON `json:"change,omitempty"`
 }
 
 type predicateJSON struct {
@@ -291,6 +392,7 @@ type receiptJSON struct {
 	Inputs  []noteRefJSON `json:"inputs"`
 	Outputs []noteRefJSON `json:"outputs"`
 	Log     []string      `json:"log"`
+	Fee     *feeJSON      `json:"fee,omitempty"`
 }
 
 // MarshalJSON writes the receipt for people and APIs: hashes in lower-case
@@ -306,16 +408,32 @@ func (r *Receipt) MarshalJSON() ([]byte, error) {
 	j.Reason = r.Reason
 	j.Gas.Lookup, j.Gas.Calculation, j.Gas.Validity, j.Gas.Total = r.Gas.Lookup, r.Gas.Calculation, r.Gas.Validity, r.Gas.Total()
 	j.Inputs, j.Outputs = refsJSON(r.Inputs), refsJSON(r.Outputs)
+	for _, l := range r.Labels {
+		if l.Output >= 1 && int(l.Output) <= len(j.Outputs) {
+			j.Outputs[l.Output-1].Label = l.Label
+		}
+	}
 	j.Log = append([]string{}, r.Log...)
+	if f := r.Fee; f != nil {
+		j.Fee = &feeJSON{Price: f.Price, Gas: f.Gas, Amount: f.Amount, Note: refJSON(f.Note), Paid: refJSON(f.Paid)}
+		if f.Change != nil {
+			ch := refJSON(*f.Change)
+			j.Fee.Change = &ch
+		}
+	}
 	return json.Marshal(j)
 }
 
 func refsJSON(refs []NoteRef) []noteRefJSON {
 	out := make([]noteRefJSON, len(refs))
 	for i, ref := range refs {
-		out[i] = noteRefJSON{ID: hex.EncodeToString(ref.ID[:]), Key: ref.Key}
+		out[i] = refJSON(ref)
 	}
 	return out
+}
+
+func refJSON(ref NoteRef) noteRefJSON {
+	return noteRefJSON{ID: hex.EncodeToString(ref.ID[:]), Key: ref.Key}
 }
 
 // clip makes s valid UTF-8 and at most max bytes, cutting at a rune

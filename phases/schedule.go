@@ -27,7 +27,7 @@ func ExecuteSerial(st State, code Code, pool *vp.Pool, txs []*Tx) ([]*Outcome, e
 		if err != nil {
 			return nil, err
 		}
-		if out.Receipt.Status == Accepted {
+		if out.Committed() {
 			ov.apply(out)
 		}
 		outs[i] = out
@@ -82,7 +82,7 @@ func executeBlock(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i int
 			admitted = append(admitted, i)
 		}
 	}
-	deps := conflicts(txs, admitted)
+	deps, _ := conflictsWork(txs, admitted, feeWrites(code, txs))
 	ov := newOverlay(st)
 	errs := make([]error, len(txs))
 	done := make([]chan struct{}, len(txs))
@@ -93,7 +93,7 @@ func executeBlock(st State, code Code, pool *vp.Pool, txs []*Tx, emit func(i int
 	// finish makes transaction i's outcome visible to those waiting for it.
 	finish := func(i int, out *Outcome, err error) {
 		outs[i], errs[i] = out, err
-		if err == nil && out.Receipt.Status == Accepted {
+		if err == nil && out.Committed() {
 			ov.apply(out)
 		}
 		close(done[i])
@@ -435,12 +435,14 @@ const (
 // other; with the patterns sorted by prefix, each one is compared only with
 // those whose prefix extends its own.
 func conflicts(txs []*Tx, idx []int) map[int][]int {
-	deps, _ := conflictsWork(txs, idx)
+	deps, _ := conflictsWork(txs, idx, nil)
 	return deps
 }
 
-// conflictsWork is conflicts also reporting the comparisons it made.
-func conflictsWork(txs []*Tx, idx []int) (map[int][]int, int) {
+// conflictsWork is conflicts also reporting the comparisons it made, with
+// extra[i] (when extra is not nil) counted among transaction i's write
+// constraints: what its fee writes (feeWrites).
+func conflictsWork(txs []*Tx, idx []int, extra [][]notes.Pattern) (map[int][]int, int) {
 	type entry struct {
 		tx     int
 		write  bool
@@ -450,6 +452,9 @@ func conflictsWork(txs []*Tx, idx []int) (map[int][]int, int) {
 	n := 0
 	for _, i := range idx {
 		n += len(txs[i].Read) + len(txs[i].Write)
+		if extra != nil {
+			n += len(extra[i])
+		}
 	}
 	entries := make([]entry, 0, n)
 	for _, i := range idx {
@@ -458,6 +463,11 @@ func conflictsWork(txs []*Tx, idx []int) (map[int][]int, int) {
 		}
 		for _, p := range txs[i].Write {
 			entries = append(entries, entry{i, true, p.Prefix(), p})
+		}
+		if extra != nil {
+			for _, p := range extra[i] {
+				entries = append(entries, entry{i, true, p.Prefix(), p})
+			}
 		}
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.prefix, b.prefix) })

@@ -101,7 +101,7 @@ func wildcardBlock(t testing.TB, n int) ([]*Tx, []int) {
 // bound), and the fallback still orders every conflicting pair.
 func TestConflictsBoundedWork(t *testing.T) {
 	txs, idx := wildcardBlock(t, 8)
-	deps, work := conflictsWork(txs, idx)
+	deps, work := conflictsWork(txs, idx, nil)
 	if budget := conflictBaseWork + conflictWorkPerPattern*8*2*notes.MaxPatterns; work > budget+1 {
 		t.Fatalf("conflict analysis made %d comparisons, bound %d", work, budget)
 	}

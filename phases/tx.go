@@ -11,8 +11,14 @@ import (
 	"github.com/fractalvm/fractal/notes"
 )
 
-// TxVersion is the first byte of a transaction's encoding.
-const TxVersion = 1
+// The first byte of a transaction's encoding says which fields follow:
+// TxVersion for a transaction without a fee (the format every transaction
+// had before fees, so those keep their encoding and ID), TxVersionFee for
+// one that names a fee note and a gas price (docs/formats/transactions.md).
+const (
+	TxVersion    = 1
+	TxVersionFee = 2
+)
 
 // Limits on a transaction's fields. Decode, ParseJSON and Validate refuse
 // anything larger.
@@ -21,19 +27,22 @@ const (
 	MaxExtradata = 64 << 10    // bytes of extradata
 	MaxSigners   = 16          // signers per transaction
 	MaxGasLimit  = 100_000_000 // largest gas limit a transaction may ask for
+	MaxGasPrice  = 1_000_000_000
 	MaxTxBytes   = 2*MaxCode + MaxExtradata + 2*notes.MaxPatterns*(3+4+notes.MaxProvenance*(4+notes.MaxProvenanceID)+64+4+notes.MaxKey) +
-		MaxSigners*(32+4+keys.SignatureSize) + 64 // bound on an encoding Decode can accept
+		MaxSigners*(32+4+keys.SignatureSize) + 8 + 4 + maxKeyText + 64 // bound on an encoding Decode can accept
 )
 
 // Tx is a transaction: the fields of the Anoma seed (read and write
 // constraints, lookup and calculation code, extradata) plus a nonce, a gas
-// limit and the signers with their signatures.
+// limit, the fee it offers (none, or a fee note and a gas price), and the
+// signers with their signatures.
 //
 // Signatures[i] is Signers[i]'s XEdDSA signature over ID(); an empty entry
 // means "not signed yet". Signatures is either empty or as long as Signers.
 type Tx struct {
 	Nonce       uint64              // lets the same intent be sent twice with different IDs
 	GasLimit    uint64              // total gas for lookup, calculation and every predicate
+	Fee         *Fee                // the fee offered; nil for none (fee.go)
 	Read        notes.ConstraintSet // state keys lookup code may read
 	Write       notes.ConstraintSet // state keys the transaction may spend or create
 	Lookup      []byte              // Lua source of the lookup code (empty: no inputs)
@@ -66,9 +75,17 @@ func (tx *Tx) markedVerified() bool {
 
 // body writes the signed part: every field except the signatures.
 func (tx *Tx) body(w *enc.Writer) {
-	w.U8(TxVersion)
+	if tx.Fee == nil {
+		w.U8(TxVersion)
+	} else {
+		w.U8(TxVersionFee)
+	}
 	w.U64(tx.Nonce)
 	w.U64(tx.GasLimit)
+	if tx.Fee != nil {
+		w.U64(tx.Fee.Price)
+		w.String(tx.Fee.Note.String())
+	}
 	tx.Read.Encode(w)
 	tx.Write.Encode(w)
 	w.Var(tx.Lookup)
@@ -107,11 +124,16 @@ func DecodeTx(b []byte) (*Tx, error) {
 	}
 	r := enc.NewReader(b)
 	tx := new(Tx)
-	if v := r.U8(); r.Err() == nil && v != TxVersion {
+	v := r.U8()
+	if r.Err() == nil && v != TxVersion && v != TxVersionFee {
 		r.Fail(fmt.Errorf("unknown version %d", v))
 	}
 	tx.Nonce = r.U64()
 	tx.GasLimit = r.U64()
+	if v == TxVersionFee {
+		tx.Fee = &Fee{Price: r.U64()}
+		tx.Fee.Note = decodeKey(r, "fee note")
+	}
 	tx.Read = notes.DecodeConstraintSet(r)
 	tx.Write = notes.DecodeConstraintSet(r)
 	tx.Lookup = r.Var(MaxCode, "lookup code")
@@ -194,6 +216,9 @@ func (tx *Tx) validate() error {
 	}
 	if len(tx.Signatures) != 0 && len(tx.Signatures) != len(tx.Signers) {
 		return fmt.Errorf("%d signatures for %d signers", len(tx.Signatures), len(tx.Signers))
+	}
+	if err := tx.Fee.validate(); err != nil {
+		return err
 	}
 	for i, s := range tx.Signatures {
 		if len(s) != 0 && len(s) != keys.SignatureSize {

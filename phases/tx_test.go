@@ -3,6 +3,7 @@ package phases
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -134,7 +135,21 @@ func TestDecodeTxRefusals(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "phases: decode transaction: truncated input"},
-		{"version", append([]byte{2}, good[1:]...), "phases: decode transaction: unknown version 2"},
+		{"version", append([]byte{3}, good[1:]...), "phases: decode transaction: unknown version 3"},
+		{"version 1 read as 2", append([]byte{2}, good[1:]...), `phases: decode transaction: fee note: notes: state key: 1 parts, want 4 separated by "/"`},
+		{"fee note with provenance", mutate(func(tx *Tx) {
+			tx.Fee = &Fee{Price: 1, Note: notes.StateKey{Provenance: [][]byte{{1}}, Key: []byte("k")}}
+		}), "phases: transaction: fee note 01/" + strings.Repeat("00", 32) + "/" + strings.Repeat("00", 32) + "/6b has provenance; a fee note is a note of this instance"},
+		{"fee note not canonical", func() []byte {
+			tx := sampleTx(t, a)
+			tx.Fee = &Fee{Price: 1, Note: notes.StateKey{Key: []byte("k")}}
+			b := tx.Encode()
+			i := bytes.Index(b, []byte(tx.Fee.Note.String()))
+			b[i+1] = 'A' // upper-case hex is not the canonical text
+			return b
+		}(), "phases: decode transaction: fee note: notes: state key: application: character 'A' is not lower-case hex"},
+		{"gas price huge", mutate(func(tx *Tx) { tx.Fee = &Fee{Price: MaxGasPrice + 1, Note: notes.StateKey{Key: []byte("k")}} }),
+			"phases: transaction: gas price 1000000001 exceeds the limit 1000000000"},
 		{"truncated", good[:len(good)-1], "phases: decode transaction: truncated input"},
 		{"trailing", append(append([]byte{}, good...), 0), "phases: decode transaction: 1 trailing bytes"},
 		{"gas zero", mutate(func(tx *Tx) { tx.GasLimit = 0 }), "phases: transaction: gas limit 0 is outside 1..100000000"},
@@ -163,9 +178,55 @@ func TestDecodeTxRefusals(t *testing.T) {
 	}
 }
 
+// TestTxFeeFormat: a transaction without a fee keeps version 1, its
+// encoding and its ID (the golden ID below was computed before fees
+// existed); one with a fee is version 2, round-trips in binary and JSON, and
+// its fee is covered by the ID.
+func TestTxFeeFormat(t *testing.T) {
+	a := testKey(t, 1)
+	tx := sampleTx(t, a)
+	if id := tx.ID(); hex.EncodeToString(id[:]) != "2cc0c1d1092f756da975cd39f851ef2b0cc710840e6c0ad817786c9ffdb4fb94" || tx.Encode()[0] != TxVersion {
+		t.Fatalf("a transaction without a fee changed: version %d, ID %x", tx.Encode()[0], id)
+	}
+	fee := &Fee{Note: notes.StateKey{Application: notes.Hash{1}, Owner: notes.Hash{2}, Key: []byte("k")}, Price: 3}
+	paying := sampleTx(t, a)
+	paying.Fee = fee
+	signed(t, paying, a)
+	b := paying.Encode()
+	if b[0] != TxVersionFee || paying.ID() == tx.ID() {
+		t.Fatalf("version %d, ID %x", b[0], paying.ID())
+	}
+	back, err := DecodeTx(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.Encode(), b) || back.Fee.Price != fee.Price || !back.Fee.Note.Equal(fee.Note) || back.VerifySignatures() != nil {
+		t.Fatalf("fee round trip: %+v", back.Fee)
+	}
+	dearer := *paying
+	dearer.Fee = &Fee{Note: fee.Note, Price: 4}
+	if dearer.ID() == paying.ID() || dearer.VerifySignatures() == nil {
+		t.Fatal("the price is not covered by the ID")
+	}
+	j, err := paying.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(j), `"fee_note":"/0100000000000000000000000000000000000000000000000000000000000000/0200000000000000000000000000000000000000000000000000000000000000/6b","gas_price":3`) {
+		t.Fatalf("JSON: %s", j)
+	}
+	fromJSON, err := ParseJSON(bytes.NewReader(j), "")
+	if err != nil || !bytes.Equal(fromJSON.Encode(), b) {
+		t.Fatalf("JSON round trip: %v", err)
+	}
+}
+
 func FuzzDecodeTx(f *testing.F) {
 	a := testKey(f, 1)
 	f.Add(signed(f, sampleTx(f, a), a).Encode())
+	withFee := sampleTx(f, a)
+	withFee.Fee = &Fee{Note: notes.StateKey{Key: []byte("fee")}, Price: 2}
+	f.Add(signed(f, withFee, a).Encode())
 	f.Add(sampleTx(f).Encode())
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -25,6 +25,8 @@ type txJSON struct {
 	ID              string          `json:"id,omitempty"`
 	Nonce           uint64          `json:"nonce"`
 	GasLimit        uint64          `json:"gas_limit"`
+	FeeNote         *notes.StateKey `json:"fee_note,omitempty"`
+	GasPrice        *uint64         `json:"gas_price,omitempty"`
 	Read            []notes.Pattern `json:"read"`
 	Write           []notes.Pattern `json:"write"`
 	Lookup          *string         `json:"lookup,omitempty"`
@@ -48,6 +50,9 @@ func (tx *Tx) MarshalJSON() ([]byte, error) {
 		Read: orEmpty(tx.Read), Write: orEmpty(tx.Write),
 		Lookup: &lookup, Calculation: &calc, Extradata: &extra,
 		Signers: make([]string, len(tx.Signers)),
+	}
+	if tx.Fee != nil {
+		j.FeeNote, j.GasPrice = &tx.Fee.Note, &tx.Fee.Price
 	}
 	for i, s := range tx.Signers {
 		j.Signers[i] = s.String()
@@ -104,6 +109,12 @@ func parseJSON(r io.Reader, dir string) (*Tx, error) {
 		return nil, errors.New("trailing data after the object")
 	}
 	tx := &Tx{Nonce: j.Nonce, GasLimit: j.GasLimit, Read: j.Read, Write: j.Write}
+	switch {
+	case (j.FeeNote == nil) != (j.GasPrice == nil):
+		return nil, errors.New(`"fee_note" and "gas_price" go together: give both or neither`)
+	case j.FeeNote != nil:
+		tx.Fee = &Fee{Note: *j.FeeNote, Price: *j.GasPrice}
+	}
 	if len(tx.Read) == 0 {
 		tx.Read = nil
 	}

@@ -130,6 +130,10 @@ func TestJSONRefusals(t *testing.T) {
 		{"null signer", `{"nonce": 1, "gas_limit": 1000, "signers": [null]}`, `field "signers" holds a null`},
 		{"null signature", `{` + base + `, "signatures": [null]}`, `field "signatures" holds a null`},
 		{"null id", `{"id": null, ` + base + `}`, `field "id" is null`},
+		{"fee note alone", `{` + base + `, "fee_note": "/` + strings.Repeat("00", 32) + `/` + strings.Repeat("00", 32) + `/6b"}`, `"fee_note" and "gas_price" go together`},
+		{"gas price alone", `{` + base + `, "gas_price": 2}`, `"fee_note" and "gas_price" go together`},
+		{"bad fee note", `{` + base + `, "fee_note": "nope", "gas_price": 2}`, `notes: state key`},
+		{"null gas price", `{` + base + `, "gas_price": null}`, `field "gas_price" is null`},
 		{"oversize", `{` + base + `, "lookup": "` + strings.Repeat("x", MaxTxJSON) + `"}`, "larger than 4194304 bytes"},
 	}
 	for _, tc := range cases {

@@ -3001,7 +3001,7 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"\rwaiting_batch\x18\n" +
 	" \x01(\x04R\fwaitingBatch\"\x97\x01\n" +
 	"\x18SubmitTransactionRequest\x12%\n" +
-	"\btx_bytes\x18\x01 \x01(\fB\b\xa2\x86\x19\x04\b\x80\xb9PH\x00R\atxBytes\x12$\n" +
+	"\btx_bytes\x18\x01 \x01(\fB\b\xa2\x86\x19\x04\b\x8c\xf9PH\x00R\atxBytes\x12$\n" +
 	"\atx_json\x18\x02 \x01(\tB\t\xa2\x86\x19\x05\b\x80\x80\x80\x02H\x00R\x06txJson\x12(\n" +
 	"\x10wait_for_receipt\x18\x03 \x01(\bR\x0ewaitForReceiptB\x04\n" +
 	"\x02tx\"\xab\x01\n" +
@@ -3011,7 +3011,7 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"\x06height\x18\x03 \x01(\x04R\x06height\x12-\n" +
 	"\areceipt\x18\x04 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\"\x8b\x01\n" +
 	"\x0fSimulateRequest\x12%\n" +
-	"\btx_bytes\x18\x01 \x01(\fB\b\xa2\x86\x19\x04\b\x80\xb9PH\x00R\atxBytes\x12$\n" +
+	"\btx_bytes\x18\x01 \x01(\fB\b\xa2\x86\x19\x04\b\x8c\xf9PH\x00R\atxBytes\x12$\n" +
 	"\atx_json\x18\x02 \x01(\tB\t\xa2\x86\x19\x05\b\x80\x80\x80\x02H\x00R\x06txJson\x12%\n" +
 	"\x0eallow_unsigned\x18\x03 \x01(\bR\rallowUnsignedB\x04\n" +
 	"\x02tx\"n\n" +

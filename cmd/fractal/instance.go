@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -11,12 +12,22 @@ import (
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
 )
 
 func init() {
 	rootCmd.AddCommand(initCmd, notesCmd, blockCmd)
+	f := initCmd.Flags()
+	f.String("fee-app", "", "fee token: its application predicate, a Lua file or its 64-hex-digit hash (examples/token/token.lua)")
+	f.String("fee-owner", "", "fee token: its owner predicate, a Lua file or its hash (examples/sig/sig.lua)")
+	f.String("fee-token", "", "fee token: <issuer public key>:<SYMBOL>, as the token example names a token")
+	f.Uint64("min-gas-price", 0, "lowest gas price admission accepts (config.json min_gas_price); above 0 every transaction must offer a fee")
+	f.String("reward-app", "", "block reward: the reward notes' application predicate, a Lua file or its hash (examples/reward/reward.lua)")
+	f.String("reward-owner", "", "block reward: the reward notes' owner predicate, a Lua file or its hash (examples/sig/sig.lua)")
+	f.Uint64("reward", 0, "block reward: the amount each block's reward note holds (0: no reward)")
 	notesCmd.Flags().String("pattern", "*/*/*/*", "constraint pattern the notes' state keys must match")
 }
 
@@ -26,20 +37,99 @@ var initCmd = &cobra.Command{
 	Long: `init creates a Fractal instance in the --home folder (default ./.fractal):
 a new executor key (executor.key), the badger store (db/), the configuration
 (config.json) and the signed genesis block. It refuses a folder that already
-holds an instance. It prints the instance ID and the executor public key.`,
+holds an instance. It prints the instance ID and the executor public key.
+
+The chain's rules are fixed here, in the genesis descriptor the instance ID
+hashes (decision 141): a fee token (--fee-app, --fee-owner and --fee-token
+together; decision 140) that transactions may pay fees in, and a block reward
+(--reward-app, --reward-owner and --reward together; decision 143) that every
+block mints to its producer. --min-gas-price writes config.json's
+min_gas_price, a local admission policy that needs a fee token. The per-key
+limit (decision 142) is on in a new config.json (per_key_limit).`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		in, err := fractal.Init(flagHome, fractal.DefaultConfig())
+		rules, err := initRules(cmd)
+		if err != nil {
+			return err
+		}
+		cfg := fractal.DefaultConfig()
+		cfg.MinGasPrice, _ = cmd.Flags().GetUint64("min-gas-price")
+		in, err := fractal.Init(flagHome, cfg, fractal.WithRules(rules))
 		if err != nil {
 			return err
 		}
 		defer in.Close()
 		id := in.ID()
 		out := map[string]string{"home": flagHome, "instance": hex.EncodeToString(id[:]), "executor": in.Executor().String()}
+		if rules.Fee != nil {
+			out["fee_token"] = rules.Fee.Token
+		}
+		if rules.Reward != nil {
+			out["reward"] = strconv.FormatUint(rules.Reward.Amount, 10)
+		}
 		return emit(cmd, out, func(w io.Writer) {
 			fmt.Fprintf(w, "initialised instance %x in %s\nexecutor key %s\n", id, flagHome, in.Executor())
+			if rules.Fee != nil {
+				fmt.Fprintf(w, "fee token %s, minimum gas price %d\n", rules.Fee.Token, cfg.MinGasPrice)
+			}
+			if rules.Reward != nil {
+				fmt.Fprintf(w, "block reward %d\n", rules.Reward.Amount)
+			}
 		})
 	}),
+}
+
+// initRules reads init's rule flags: each group all or nothing.
+func initRules(cmd *cobra.Command) (chain.Rules, error) {
+	var r chain.Rules
+	fl := cmd.Flags()
+	get := func(name string) string { s, _ := fl.GetString(name); return s }
+	feeApp, feeOwner, token := get("fee-app"), get("fee-owner"), get("fee-token")
+	if feeApp != "" || feeOwner != "" || token != "" {
+		if feeApp == "" || feeOwner == "" || token == "" {
+			return r, fmt.Errorf("--fee-app, --fee-owner and --fee-token go together")
+		}
+		r.Fee = &phases.FeeToken{Token: token}
+		var err error
+		if r.Fee.Application, r.Fee.Owner, err = codeHashes(feeApp, feeOwner); err != nil {
+			return r, err
+		}
+	}
+	amount, _ := fl.GetUint64("reward")
+	rewardApp, rewardOwner := get("reward-app"), get("reward-owner")
+	if amount != 0 || rewardApp != "" || rewardOwner != "" {
+		if amount == 0 || rewardApp == "" || rewardOwner == "" {
+			return r, fmt.Errorf("--reward-app, --reward-owner and --reward (at least 1) go together")
+		}
+		r.Reward = &chain.Reward{Amount: amount}
+		var err error
+		if r.Reward.Application, r.Reward.Owner, err = codeHashes(rewardApp, rewardOwner); err != nil {
+			return r, err
+		}
+	}
+	return r, r.Check()
+}
+
+// codeHashes reads an application and an owner predicate's hashes
+// (codeHash).
+func codeHashes(app, owner string) (a, o notes.Hash, err error) {
+	if a, err = codeHash(app); err == nil {
+		o, err = codeHash(owner)
+	}
+	return a, o, err
+}
+
+// codeHash reads a predicate's hash: 64 hex digits, or a Lua file whose
+// SHA-256 is the hash the instance deploys it under.
+func codeHash(arg string) (notes.Hash, error) {
+	if raw, err := hex.DecodeString(arg); err == nil && len(raw) == 32 {
+		return notes.Hash(raw), nil
+	}
+	src, err := inputfile.Read(arg, chain.MaxCodeBytes)
+	if err != nil {
+		return notes.Hash{}, err
+	}
+	return sha256.Sum256(src), nil
 }
 
 // noteJSON is the JSON form of a live note: hashes and bytes in lower-case

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,7 +23,9 @@ import (
 func init() {
 	txSubmitCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
 	txSubmitCmd.Flags().Bool("no-seal", false, "only queue the transaction; seal later with fractal block seal")
-	txCmd.AddCommand(txSubmitCmd)
+	txSubmitCmd.Flags().String("gas", "", `gas limit: "auto" simulates the transaction and asks for the smallest sufficient limit plus 20% (decision 145); a number replaces the file's gas_limit`)
+	txSimulateCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
+	txCmd.AddCommand(txSubmitCmd, txSimulateCmd)
 	blockCmd.AddCommand(blockSealCmd)
 	rootCmd.AddCommand(txCmd, receiptCmd)
 }
@@ -34,7 +37,7 @@ var txCmd = &cobra.Command{
 }
 
 var txSubmitCmd = &cobra.Command{
-	Use:   "submit TX.json [--key KEYFILE...]",
+	Use:   "submit TX.json [--key KEYFILE...] [--gas auto|N]",
 	Short: "Sign a transaction, queue it, seal a block and print its receipt",
 	Long: `submit reads a transaction in its JSON form (docs/formats/transactions.md;
 "lookup_file" and "calculation_file" are relative to TX.json's folder), signs
@@ -42,13 +45,23 @@ it with every --key (when the JSON lists no signers, the keys' public keys
 become the signers, in order), and queues it. Without --key the file must be
 signed by every signer already (fractal tx sign). The instance refuses,
 changing nothing, a transaction that is malformed, unsigned, wrongly signed
-or already executed.
+or already executed, and one whose fee does not pass admission.
+
+--gas auto first simulates the transaction on the instance in --home (as
+fractal tx simulate), finds the smallest gas limit with which it is still
+accepted (the gas used may not be enough: each validity predicate gets a
+share of what calculation left) and asks for that plus 20%, at most what
+admission allows (max_block_gas, and what the fee note pays at its price); a
+transaction the simulation refuses is printed with the reason, and nothing is
+queued. --gas N sets the gas limit to N. Either needs --key: the gas limit is
+part of the ID the signatures cover.
 
 Unless --no-seal is given it then seals a block with everything queued (more
 blocks when more than a block's worth was queued before it) and prints this
-transaction's receipt. A transaction refused in lookup, calculation or
-validity is printed with the phase, predicate and reason, and the command
-fails; nothing of it is stored.`,
+transaction's receipt, with the fee it paid when it offered one. A
+transaction refused in lookup, calculation or validity is printed with the
+phase, predicate and reason, and the command fails; it is stored only when it
+paid a fee (decision 140), and then only its fee moved.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		tx, err := readSignedTx(cmd, args[0])
@@ -118,14 +131,17 @@ func readTxFile(path string) (*phases.Tx, error) {
 	return tx, nil
 }
 
-// readSignedTx reads tx submit's transaction file and signs it with its
-// --key files.
+// readSignedTx reads tx submit's transaction file, sets its gas limit as
+// --gas says, and signs it with its --key files.
 func readSignedTx(cmd *cobra.Command, path string) (*phases.Tx, error) {
 	tx, err := readTxFile(path)
 	if err != nil {
 		return nil, err
 	}
 	keyFiles, _ := cmd.Flags().GetStringArray("key")
+	if err := setGas(cmd, tx, keyFiles); err != nil {
+		return nil, err
+	}
 	return tx, signTx(tx, keyFiles)
 }
 
@@ -150,13 +166,99 @@ func signTx(tx *phases.Tx, keyFiles []string) error {
 	return tx.SignAll(rand.Reader, privs)
 }
 
+// setGas applies submit's --gas to tx before it is signed with keyFiles,
+// whose keys become its signers when the file lists none: a number is the
+// gas limit; "auto" asks the instance for an estimate
+// (fractal.Instance.EstimateGas) and says what it chose on stderr.
+func setGas(cmd *cobra.Command, tx *phases.Tx, keyFiles []string) error {
+	gas, _ := cmd.Flags().GetString("gas")
+	switch {
+	case gas == "":
+		return nil
+	case len(keyFiles) == 0:
+		return fmt.Errorf("--gas needs --key: the gas limit is part of the ID the signatures cover")
+	case gas == "auto":
+	default:
+		n, err := strconv.ParseUint(gas, 10, 64)
+		if err != nil || n == 0 {
+			return fmt.Errorf(`--gas %q: want "auto" or a gas limit of at least 1`, gas)
+		}
+		tx.GasLimit = n
+		return nil
+	}
+	if len(tx.Signers) == 0 {
+		for _, kf := range keyFiles {
+			k, err := keys.LoadKeyFile(kf)
+			if err != nil {
+				return err
+			}
+			tx.Signers = append(tx.Signers, k.Public())
+		}
+	}
+	return withInstance(func(in *fractal.Instance) error {
+		rc, limit, err := in.EstimateGas(cmd.Context(), tx)
+		if err != nil {
+			return err
+		}
+		if rc.Err() != nil {
+			if err := emitReceipt(cmd, viewReceipt(in, rc, nil)); err != nil {
+				return err
+			}
+			return fmt.Errorf("--gas auto: the simulation %w; nothing was queued", refused(rc))
+		}
+		tx.GasLimit = limit
+		fmt.Fprintf(cmd.ErrOrStderr(), "gas limit %d: the simulation used %d; the smallest sufficient limit plus %d%%\n", limit, rc.Gas.Total(), fractal.GasMargin)
+		return nil
+	})
+}
+
+var txSimulateCmd = &cobra.Command{
+	Use:   "simulate TX.json --key KEYFILE...",
+	Short: "Run a transaction on the committed state without committing it, and print its receipt",
+	Long: `simulate reads a transaction as fractal tx submit does, signs it with every
+--key, and runs it as the next block would, against the committed state:
+admission (form, size, gas limit, fee and minimum gas price, not executed
+before), then lookup, calculation and validity. It prints the receipt: the gas
+of each phase, the notes it would spend and create, the fee it would pay. It
+writes nothing: no queue entry, no block, no note.
+
+A transaction refused at admission (malformed, wrongly signed, a fee that
+does not pass, executed before) fails with the reason in one line; one that
+lookup, calculation or validity would refuse prints its refused receipt with
+the phase and reason, and the command fails. The gas a run uses does not depend on its
+gas limit unless it runs out, so the receipt's gas is what the committed
+execution uses on the same state (decision 145); tx submit --gas auto adds a
+margin to it.`,
+	Args: cobra.ExactArgs(1),
+	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		tx, err := readSignedTx(cmd, args[0])
+		if err != nil {
+			return err
+		}
+		return withInstance(func(in *fractal.Instance) error {
+			rc, _, err := in.Simulate(cmd.Context(), tx, false)
+			if err != nil {
+				return err
+			}
+			if err := emitReceipt(cmd, viewReceipt(in, rc, nil)); err != nil {
+				return err
+			}
+			if err := refused(rc); err != nil {
+				return fmt.Errorf("transaction %x %w (simulated; nothing was written)", rc.TxID[:8], err)
+			}
+			return nil
+		})
+	}),
+}
+
 var blockSealCmd = &cobra.Command{
 	Use:   "seal",
 	Short: "Seal a block from the queued transactions",
 	Long: `seal takes the queued transactions in arrival order (up to the configured
 block size), runs them through the four phases and commits the accepted ones
 as a new signed block. It prints the block and every transaction's status.
-Refused transactions leave the queue and are not stored. With nothing queued
+Refused transactions leave the queue and are not stored, unless they paid a
+fee (decision 140). With nothing queued
 it prints that and changes nothing.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
@@ -193,7 +295,8 @@ var receiptCmd = &cobra.Command{
 	Short: "Show the receipt of a committed transaction",
 	Long: `receipt prints the stored receipt of the committed transaction TXID (64 hex
 digits): its status, the gas of each phase, the notes it spent and created,
-and its log. Refused transactions are not stored and are reported unknown.`,
+and its log. Refused transactions are not stored and are reported unknown,
+unless they paid a fee (decision 140).`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		id, err := parseHash(args[0])
@@ -287,15 +390,26 @@ func printReceipt(w io.Writer, rc *phases.Receipt, b *chain.Block) {
 		fmt.Fprintf(w, "  refused in %s: %s\n", rc.Phase, shown.show(rc.Reason))
 		spent, created = "input  ", "output " // named, never committed
 	}
-	if b != nil && rc.Status == phases.Accepted {
+	if b != nil && rc.Committed() {
 		fmt.Fprintf(w, "  in block %d %x\n", b.Height, b.Hash())
 	}
 	fmt.Fprintf(w, "  gas lookup %d, calculation %d, validity %d\n", rc.Gas.Lookup, rc.Gas.Calculation, rc.Gas.Validity)
+	if f := rc.Fee; f != nil {
+		fmt.Fprintf(w, "  fee %d (gas %d × price %d) from %s\n", f.Amount, f.Gas, f.Price, f.Note.Key)
+		if f.Change != nil {
+			fmt.Fprintf(w, "    change %x %s\n", f.Change.ID[:8], f.Change.Key)
+		}
+		fmt.Fprintf(w, "    paid   %x %s\n", f.Paid.ID[:8], f.Paid.Key)
+	}
 	for _, r := range rc.Inputs {
 		fmt.Fprintf(w, "  %s %x %s\n", spent, r.ID[:8], r.Key)
 	}
-	for _, r := range rc.Outputs {
-		fmt.Fprintf(w, "  %s %x %s\n", created, r.ID[:8], r.Key)
+	labels := map[uint32]string{}
+	for _, l := range rc.Labels {
+		labels[l.Output] = " label " + l.Label
+	}
+	for i, r := range rc.Outputs {
+		fmt.Fprintf(w, "  %s %x %s%s\n", created, r.ID[:8], r.Key, labels[uint32(i+1)])
 	}
 	for _, l := range rc.Log {
 		fmt.Fprintf(w, "  log: %s\n", l)

@@ -17,4 +17,5 @@ import (
 var Hosts = phases.MustHosts(
 	phases.HostFunc{Name: smartlua.HostName, Stages: phases.StagePredicate,
 		New: func(run phases.HostRun) vp.HostFuncCtx { return smartlua.HostCheck(run.Pool) }},
+	phases.HostFunc{Name: FollowName, Stages: phases.StageLookup, New: follow}, // labels.go
 )

@@ -166,7 +166,7 @@ func Play(parent *chain.Block, a, b Party, txAt func(i int) (*phases.Tx, error))
 	if tx.ID() != tr.TxID {
 		return nil, fmt.Errorf("dispute: transaction %d: given transaction %x is not the one the manifests list", hi, tx.ID())
 	}
-	if err := tr.referee(a, b, tx); err != nil {
+	if err := tr.referee(parent, a, b, tx); err != nil {
 		return nil, err
 	}
 	return tr, nil
@@ -208,43 +208,70 @@ func checkClaims(parent, a, b *chain.Block) error {
 }
 
 // referee re-executes the disputed transaction against each party's
-// witness and records the verdict.
-func (tr *Transcript) referee(a, b Party, tx *phases.Tx) error {
+// witness and records the verdict. The block's fees and reward go to its
+// producer, the executor its manifest names, so each claim is judged
+// against a re-execution with its own executor as producer; when both
+// claims name one executor this is one re-execution, whose root any
+// sufficient witness gives. A party's witness that does not hold what the
+// transaction reads for its own claim loses it the dispute; one that falls
+// short only for the other claim's producer proves nothing.
+func (tr *Transcript) referee(parent *chain.Block, a, b Party, tx *phases.Tx) error {
+	claims := [2]*chain.Block{a.Manifest(), b.Manifest()}
+	parties := [2]Party{a, b}
+	sides := [2]Side{SideA, SideB}
+	var witnesses [2]*chain.Witness
 	var undecided string
-	for _, p := range []struct {
-		side  Side
-		party Party
-	}{{SideA, a}, {SideB, b}} {
-		w, err := p.party.Witness(tr.Index)
-		if errors.Is(err, chain.ErrScanWitness) {
-			undecided = err.Error() // no party can do better: not a fault
-			continue
-		}
-		if err != nil {
-			tr.Wrong = append(tr.Wrong, Finding{p.side, "supplied no usable witness: " + err.Error()})
-			continue
-		}
-		if w == nil {
-			continue
-		}
-		res, err := w.Execute(tr.PreRoot, tx)
+	for i, p := range parties {
+		w, err := p.Witness(tr.Index)
 		switch {
-		case errors.Is(err, chain.ErrOutsideWitness):
-			tr.Wrong = append(tr.Wrong, Finding{p.side, "its witness does not hold what the transaction reads: " + err.Error()})
-			continue
-		case errors.Is(err, chain.ErrBadWitness):
-			tr.Wrong = append(tr.Wrong, Finding{p.side, "its witness is malformed: " + err.Error()})
-			continue
 		case errors.Is(err, chain.ErrScanWitness):
-			undecided = err.Error()
-			continue
+			undecided = err.Error() // no party can do better: not a fault
 		case err != nil:
-			return fmt.Errorf("dispute: referee: %w", err)
+			tr.Wrong = append(tr.Wrong, Finding{sides[i], "supplied no usable witness: " + err.Error()})
+		default:
+			witnesses[i] = w
 		}
-		if tr.Decided && res.Root != tr.Root {
-			return fmt.Errorf("dispute: referee: two sufficient witnesses gave roots %x and %x", tr.Root[:8], res.Root[:8])
+	}
+	var roots [2]*[32]byte // the re-executed root for each claim's producer
+	for c, claim := range claims {
+		if c == 1 && claim.Executor == claims[0].Executor {
+			roots[1] = roots[0]
+			break
 		}
-		tr.Decided, tr.Root = true, res.Root
+		for i, w := range witnesses {
+			if w == nil || tr.lost(sides[i]) {
+				continue
+			}
+			res, err := w.Execute(parent, claim, tr.PreRoot, tx)
+			own := i == c
+			switch {
+			case errors.Is(err, chain.ErrOutsideWitness) && own:
+				tr.Wrong = append(tr.Wrong, Finding{sides[i], "its witness does not hold what the transaction reads: " + err.Error()})
+				continue
+			case errors.Is(err, chain.ErrBadWitness) && own:
+				tr.Wrong = append(tr.Wrong, Finding{sides[i], "its witness is malformed: " + err.Error()})
+				continue
+			case errors.Is(err, chain.ErrScanWitness):
+				undecided = err.Error()
+				continue
+			case errors.Is(err, chain.ErrOutsideWitness), errors.Is(err, chain.ErrBadWitness):
+				continue // it falls short for the other claim's producer only
+			case err != nil:
+				return fmt.Errorf("dispute: referee: %w", err)
+			}
+			if roots[c] != nil && *roots[c] != res.Root {
+				return fmt.Errorf("dispute: referee: two sufficient witnesses gave roots %x and %x", roots[c][:8], res.Root[:8])
+			}
+			roots[c] = &res.Root
+		}
+	}
+	for c, r := range roots {
+		if r != nil && !tr.Decided {
+			tr.Decided, tr.Root = true, *r
+			if c == 1 && claims[0].Executor != claims[1].Executor {
+				tr.Note = "the claims name different producers; the root is for B's"
+			}
+		}
 	}
 	if !tr.Decided {
 		tr.Note = "no sufficient witness: the true root after the transaction is unknown"
@@ -253,12 +280,12 @@ func (tr *Transcript) referee(a, b Party, tx *phases.Tx) error {
 		}
 		return nil
 	}
-	for _, c := range []struct {
-		side  Side
-		claim [32]byte
-	}{{SideA, tr.ClaimA}, {SideB, tr.ClaimB}} {
-		if c.claim != tr.Root && !tr.lost(c.side) {
-			tr.Wrong = append(tr.Wrong, Finding{c.side, fmt.Sprintf("claims root %x after transaction %d; re-execution gives %x", c.claim[:8], tr.Index, tr.Root[:8])})
+	if claims[0].Executor != claims[1].Executor && roots[0] != nil && roots[1] != nil && *roots[0] != *roots[1] {
+		tr.Note = fmt.Sprintf("the claims name different producers, who get the block's fees and reward: the root is for A's; for B's it is %x", roots[1][:8])
+	}
+	for c, claim := range [2][32]byte{tr.ClaimA, tr.ClaimB} {
+		if roots[c] != nil && claim != *roots[c] && !tr.lost(sides[c]) {
+			tr.Wrong = append(tr.Wrong, Finding{sides[c], fmt.Sprintf("claims root %x after transaction %d; re-execution gives %x", claim[:8], tr.Index, roots[c][:8])})
 		}
 	}
 	return nil

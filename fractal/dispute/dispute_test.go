@@ -35,7 +35,9 @@ type scene struct {
 
 func newScene(t *testing.T) *scene {
 	t.Helper()
-	in, err := fractal.Init(t.TempDir()+"/inst", fractal.DefaultConfig())
+	cfg := fractal.DefaultConfig()
+	cfg.PerKeyLimit = false // one key signs block 2's 64 transactions
+	in, err := fractal.Init(t.TempDir()+"/inst", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

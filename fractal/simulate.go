@@ -1,0 +1,91 @@
+package fractal
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// GasMargin is the share EstimateGas adds to the smallest sufficient gas
+// limit, in percent (decision 145): a block may see a state that costs a
+// little more (a longer note read, another branch taken) than the
+// simulation's.
+const GasMargin = 20
+
+// EstimateGas finds a gas limit for tx. It simulates tx, unsigned, with the
+// largest gas limit admission allows it (the smallest of
+// phases.MaxGasLimit, max_block_gas and, when it offers a fee, what its fee
+// note can pay at its price), then searches for the smallest limit with
+// which the simulation is still accepted: the gas used is not always
+// enough, since each of the N validity predicates may use only 1/N of what
+// calculation left. It returns that simulation's receipt and the limit plus
+// GasMargin percent, rounded up, within the largest. The receipt of a
+// transaction that phases 1–3 would refuse says why, and the limit is then
+// 0; one that admission refuses is an error, as for Simulate. tx is not
+// changed: set the limit, then sign (the ID covers it).
+func (in *Instance) EstimateGas(ctx context.Context, tx *phases.Tx) (*phases.Receipt, uint64, error) {
+	run := *tx
+	run.Signatures = nil
+	largest, err := in.largestGasLimit(tx)
+	if err != nil {
+		return nil, 0, err
+	}
+	simulate := func(limit uint64) (*phases.Receipt, error) {
+		run.GasLimit = limit
+		rc, _, err := in.Simulate(ctx, &run, true)
+		return rc, err
+	}
+	rc, err := simulate(largest)
+	if err != nil || rc.Err() != nil {
+		return rc, 0, err
+	}
+	// The smallest sufficient limit lies in [used, largest]: double from
+	// the gas used until a run is accepted, then halve the gap.
+	lo, hi := rc.Gas.Total(), largest // lo-1 fails (or is below used), hi passes
+	for try := lo; try < hi; try = min(hi, 2*try) {
+		r, err := simulate(try)
+		if err != nil {
+			return nil, 0, err
+		}
+		if r.Err() == nil {
+			hi, rc = try, r
+			break
+		}
+		lo = try + 1
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		r, err := simulate(mid)
+		if err != nil {
+			return nil, 0, err
+		}
+		if r.Err() == nil {
+			hi, rc = mid, r
+		} else {
+			lo = mid + 1
+		}
+	}
+	return rc, min(largest, hi+(hi*GasMargin+99)/100), nil
+}
+
+// largestGasLimit is the largest gas limit admission lets tx ask for.
+func (in *Instance) largestGasLimit(tx *phases.Tx) (uint64, error) {
+	limit := min(uint64(phases.MaxGasLimit), in.cfg.MaxBlockGas)
+	if tx.Fee == nil || tx.Fee.Price == 0 || in.rules.Fee == nil {
+		return limit, nil
+	}
+	list, err := in.Notes(notes.PatternFromKeyPrefix(tx.Fee.Note))
+	if err != nil {
+		return 0, fmt.Errorf("fractal: estimate gas: %w", err)
+	}
+	for _, n := range list {
+		if n.StateKey().Equal(tx.Fee.Note) {
+			if amount, err := in.rules.Fee.Payable(&phases.Tx{Fee: tx.Fee, Signers: tx.Signers}, n); err == nil {
+				return min(limit, amount/tx.Fee.Price), nil
+			}
+		}
+	}
+	return limit, nil // Simulate says why the fee cannot be paid
+}
