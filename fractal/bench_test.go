@@ -2,12 +2,19 @@ package fractal
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fractalvm/fractal/internal/cputime"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -34,16 +41,36 @@ return {
   {provenance = {}, application = n.application, owner = n.owner, key = signers[1] .. ":" .. tag .. ":2", value = issuer .. ":" .. symbol .. ":" .. (total - 1)},
 }`
 
-// tokenBench is an instance holding n token notes of Alice's, each of 1000
-// GOLD, with the real token and sig predicates, and n signed transfers of
-// one unit each from one of those notes to Bob.
-func tokenBench(b *testing.B, cfg Config, n int) (*fixture, []*phases.Tx) {
-	f := newFixture(b, cfg)
+// tokenBench is an instance holding n token notes of 1000 GOLD (issued by
+// Alice) with the real token and sig predicates, and n signed transfers of
+// one unit each from one of those notes to Bob. The notes, and so the
+// transfers, belong to senders keys taken in turn: with senders at least
+// Config.MaxBlockTxs, a block holds one transfer per key, as under a
+// per-key limit and in real traffic; with 1 every transfer is Alice's.
+// With shared, every transfer also declares one write pattern they all
+// share, so that each conflicts with every other (the scheduler's worst
+// case). The minting and signing run under the profiler label part=setup,
+// so that `go tool pprof -tagignore part=setup` shows only the measured
+// transfers.
+func tokenBench(b *testing.B, cfg Config, n, senders int, shared bool) (f *fixture, txs []*phases.Tx) {
+	f = newFixture(b, cfg)
+	pprof.Do(context.Background(), pprof.Labels("part", "setup"), func(context.Context) {
+		txs = tokenTransfers(b, f, n, senders, shared)
+	})
+	return f, txs
+}
+
+func tokenTransfers(b *testing.B, f *fixture, n, senders int, shared bool) []*phases.Tx {
 	token := deploy(b, f.in, "../examples/token/token.lua")
 	sig := deploy(b, f.in, "../examples/sig/sig.lua")
+	from := []keys.PrivateKey{f.alice}
+	for len(from) < senders {
+		from = append(from, genKey(b))
+	}
+	sender := func(i int) keys.PrivateKey { return from[i%len(from)] }
 	alice, bob := f.alice.Public().String(), f.bob.Public().String()
 	value := alice + ":GOLD:1000"
-	keyOf := func(i int) string { return fmt.Sprintf("%s:seed:%d", alice, i) }
+	keyOf := func(i int) string { return fmt.Sprintf("%s:seed:%d", sender(i).Public(), i) }
 	const perMint = 128 // notes per minting transaction, within the code size limit
 	for start := 0; start < n; start += perMint {
 		var out []string
@@ -59,37 +86,63 @@ func tokenBench(b *testing.B, cfg Config, n int) (*fixture, []*phases.Tx) {
 	}
 	txs := make([]*phases.Tx, n)
 	for i := range txs {
+		from := sender(i)
 		in := notes.StateKey{Application: token, Owner: sig, Key: []byte(keyOf(i))}
 		tag := fmt.Sprintf("t%d", i)
+		write := notes.ConstraintSet{notes.ExactPattern(in),
+			appPattern(token, sig).WithKeyPrefix([]byte(bob + ":" + tag + ":")),
+			appPattern(token, sig).WithKeyPrefix([]byte(from.Public().String() + ":" + tag + ":"))}
+		if shared {
+			write = append(write, appPattern(token, sig).WithKeyPrefix([]byte("shared:")))
+		}
 		f.nonce++
 		txs[i] = f.sign(&phases.Tx{
 			Nonce: f.nonce, GasLimit: 1_000_000,
-			Read: notes.ConstraintSet{notes.ExactPattern(in)},
-			Write: notes.ConstraintSet{notes.ExactPattern(in),
-				appPattern(token, sig).WithKeyPrefix([]byte(bob + ":" + tag + ":")),
-				appPattern(token, sig).WithKeyPrefix([]byte(alice + ":" + tag + ":"))},
+			Read:        notes.ConstraintSet{notes.ExactPattern(in)},
+			Write:       write,
 			Lookup:      []byte(transferLookup),
 			Calculation: []byte(transferCalc),
 			Extradata:   []byte(bob + " " + tag + " " + in.String()),
-		}, f.alice)
+		}, from)
 	}
-	return f, txs
+	return txs
 }
 
 // BenchmarkTransfer measures token transfers (1 input, 2 outputs, one
-// signer) through submission (one durable queue write per block's worth),
-// phases 1–3 and the durable commit of blocks of Config.MaxBlockTxs,
-// serially and with the scheduler.
+// signer) from many senders, one transfer per sender in each block, through
+// submission (one durable queue write per block's worth), phases 1–3 and
+// the durable commit of blocks of Config.MaxBlockTxs, serially and with the
+// scheduler, and with the scheduler when every transfer also declares one
+// write pattern they all share ("conflicting"). Beside transfers a second
+// it reports the CPU time per transfer, the cores kept busy (CPU time over
+// wall-clock time), one XEdDSA verification's time in the same minutes and
+// the share of the signature limit reached (transfers a second over
+// GOMAXPROCS verifications a second).
 func BenchmarkTransfer(b *testing.B) {
+	benchTransfer(b, DefaultConfig().MaxBlockTxs)
+}
+
+// BenchmarkTransferOneSender is BenchmarkTransfer with every transfer
+// signed by one key (what BenchmarkTransfer measured before decision 150):
+// signature batches share one key, which makes them cheaper.
+func BenchmarkTransferOneSender(b *testing.B) {
+	benchTransfer(b, 1)
+}
+
+func benchTransfer(b *testing.B, senders int) {
 	for _, mode := range []struct {
-		name   string
-		serial bool
-	}{{"serial", true}, {"scheduler", false}} {
+		name           string
+		serial, shared bool
+	}{{"serial", true, false}, {"scheduler", false, false}, {"conflicting", false, true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			cfg := oneKeyConfig() // one sender: Alice signs every transfer
+			cfg := DefaultConfig() // one transfer per key per block: within the per-key limit
+			if senders == 1 {
+				cfg = oneKeyConfig() // Alice signs every transfer
+			}
 			cfg.Serial = mode.serial
-			f, txs := tokenBench(b, cfg, b.N)
+			f, txs := tokenBench(b, cfg, b.N, senders, mode.shared)
 			b.ReportAllocs()
+			stopProfile := profileWindow(b, mode.name)
 			cpu := cpuTime()
 			b.ResetTimer()
 			for start := 0; start < len(txs); start += cfg.MaxBlockTxs {
@@ -109,28 +162,92 @@ func BenchmarkTransfer(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+			stopProfile()
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "tx/s")
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/tx")
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.Elapsed()), "cores")
+			verify := verifyTime(b, f.alice)
+			b.ReportMetric(float64(verify.Nanoseconds())/1e3, "verify-µs")
+			b.ReportMetric(rate/(float64(runtime.GOMAXPROCS(0))*float64(time.Second)/float64(verify)), "of-sig-limit")
 		})
 	}
 }
 
-// cpuTime is the CPU time (user and system) the process has used, all
-// goroutines, GC and badger's included: on a shared machine a steadier
-// figure than wall-clock time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// profileWindow profiles only the measured part of a benchmark, when
+// FRACTAL_BENCH_PROFILE names a path prefix: the CPU profile, badger's and
+// the collector's goroutines included, goes to PREFIX-NAME.cpu; heap
+// profiles at its start and end go to PREFIX-NAME.mem0 and .mem1, for
+// `go tool pprof -base PREFIX-NAME.mem0 PREFIX-NAME.mem1` (allocations
+// made in between). -test.cpuprofile, by contrast, also samples the setup
+// and the background work it leaves (decision 042).
+func profileWindow(b *testing.B, name string) (stop func()) {
+	prefix := os.Getenv("FRACTAL_BENCH_PROFILE")
+	if prefix == "" {
+		return func() {}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	prefix += "-" + name
+	heap := func(suffix string) {
+		runtime.GC() // the heap profile counts allocations up to the last collection
+		f, err := os.Create(prefix + suffix)
+		if err == nil {
+			err = errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	heap(".mem0")
+	f, err := os.Create(prefix + ".cpu")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		heap(".mem1")
+	}
 }
+
+// verifyTime is what one XEdDSA verification takes (keys'
+// BenchmarkVerify), measured in the process and minutes of the benchmark
+// that reports it: the signature limit of a transfer workload is
+// GOMAXPROCS verifications at a time (decision 150). It is the fastest of
+// several short rounds, the one least slowed by other processes, so that
+// the share of the limit it gives errs low on a loaded machine.
+func verifyTime(b *testing.B, k keys.PrivateKey) time.Duration {
+	const rounds, n = 16, 32
+	msg := []byte("a transfer's transaction ID, 32 bytes")
+	sig, err := k.Sign(rand.Reader, msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	best := time.Duration(math.MaxInt64)
+	for range rounds {
+		start := time.Now()
+		for range n {
+			if err := keys.Verify(k.Public(), msg, sig); err != nil {
+				b.Fatal(err)
+			}
+		}
+		best = min(best, time.Since(start)/n)
+	}
+	return best
+}
+
+// cpuTime is the CPU time the process has used (internal/cputime).
+func cpuTime() time.Duration { return cputime.Process() }
 
 // BenchmarkReadQueue measures reading and decoding a block's worth of
 // queued transfers (Config.MaxBlockTxs), the first step of a seal.
 func BenchmarkReadQueue(b *testing.B) {
-	cfg := oneKeyConfig() // one sender
-	f, txs := tokenBench(b, cfg, cfg.MaxBlockTxs)
+	cfg := DefaultConfig()
+	f, txs := tokenBench(b, cfg, cfg.MaxBlockTxs, cfg.MaxBlockTxs, false)
 	for _, err := range f.in.SubmitAll(txs) {
 		if err != nil {
 			b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
 )
 
 // batchOf returns n valid items signed by keys[i % len(keys)].
@@ -161,6 +162,14 @@ func TestVerifyBatchAgreesOnEdgeCases(t *testing.T) {
 	negZero := make([]byte, 32)
 	negZero[0], negZero[31] = 1, 0x80
 	cases = append(cases, tc{"R = identity, sign bit set", k.Public(), forged(negZero, zero, a, A, msg, 0), false})
+	// So does the point of order 2, (0, −1): accepted as R canonically
+	// encoded (a torsion case above), refused with the sign bit set.
+	negOrder2 := bytes.Repeat([]byte{0xff}, 32)
+	negOrder2[0] = 0xec // p − 1 = 2^255 − 20
+	cases = append(cases, tc{"R = (0, −1), sign bit set", k.Public(), forged(negOrder2, zero, a, A, msg, 0), false})
+	order2 := append([]byte{}, negOrder2...)
+	order2[31] = 0x7f
+	cases = append(cases, tc{"R = (0, −1)", k.Public(), forged(order2, zero, a, A, msg, 0), true})
 
 	good := batchOf(t, 5, seedKeys(t)...)
 	for _, c := range cases {
@@ -215,6 +224,38 @@ func BenchmarkVerifyBatch(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/sig")
 			})
+		}
+	}
+}
+
+// TestInvertDenominators: each key's inverse is 1/(u + 1), and the keys
+// that have none (u ≥ p, u = p − 1) get nil, wherever they sit in a batch.
+func TestInvertDenominators(t *testing.T) {
+	var minusOne, tooBig PublicKey
+	copy(minusOne[:], new(field.Element).Negate(new(field.Element).One()).Bytes())
+	for i := range tooBig {
+		tooBig[i] = 0xff
+	}
+	var items []BatchItem
+	for i, k := range seedKeys(t) {
+		items = append(items, BatchItem{Pub: k.Public()})
+		if i == 0 {
+			items = append(items, BatchItem{Pub: minusOne}, BatchItem{Pub: tooBig})
+		}
+	}
+	items = append(items, BatchItem{Pub: minusOne})
+	one := new(field.Element).One()
+	for i, inv := range invertDenominators(items) {
+		u, _ := new(field.Element).SetBytes(items[i].Pub[:])
+		switch p := items[i].Pub; {
+		case p == minusOne || p == tooBig:
+			if inv != nil {
+				t.Errorf("item %d: an inverse for a key without one", i)
+			}
+		case inv == nil:
+			t.Errorf("item %d: no inverse", i)
+		case new(field.Element).Multiply(inv, new(field.Element).Add(u, one)).Equal(one) != 1:
+			t.Errorf("item %d: inverse × (u + 1) ≠ 1", i)
 		}
 	}
 }

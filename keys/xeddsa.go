@@ -102,7 +102,7 @@ func (p PublicKey) EdwardsPoint() (*edwards25519.Point, error) {
 	if !canonicalField(p[:]) {
 		return nil, errors.New("keys: public key u is not below p = 2^255 − 19")
 	}
-	A, err := montgomeryToEdwards(p)
+	A, _, err := montgomeryToEdwards(p, nil)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
@@ -166,6 +166,12 @@ type parsed struct {
 // parse runs every check of Verify that comes before the equation, in the
 // specification's order, and computes the challenge.
 func parse(pub PublicKey, msg, sig []byte) (*parsed, error) {
+	return parseWith(pub, msg, sig, nil)
+}
+
+// parseWith is parse given 1/(u + 1) for the public key's u (nil: it
+// computes it), so that a batch can invert all its keys' at once.
+func parseWith(pub PublicKey, msg, sig []byte, invDen *field.Element) (*parsed, error) {
 	if len(sig) != SignatureSize {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrInvalidSignature, len(sig), SignatureSize)
 	}
@@ -187,22 +193,37 @@ func parse(pub PublicKey, msg, sig []byte) (*parsed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: s is not reduced modulo q", ErrInvalidSignature)
 	}
-	A, err := montgomeryToEdwards(pub)
+	A, encA, err := montgomeryToEdwards(pub, invDen)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
 	}
-	return &parsed{A: A, R: R, s: s, h: challenge(R, A.Bytes(), msg)}, nil
+	return &parsed{A: A, R: R, s: s, h: challenge(R, encA[:], msg)}, nil
 }
 
 // point decodes R. An R that is no point, or not the canonical encoding of
-// its point (x = 0 with the sign bit set), cannot equal an encoding of
-// sB − hA and fails the equation.
+// its point, cannot equal an encoding of sB − hA and fails the equation.
+// parse checked that R's y is below p, so the one other encoding that
+// decodes is x = 0 with the sign bit set, and x = 0 exactly when y = ±1.
 func (p *parsed) point() (*edwards25519.Point, error) {
 	R, err := new(edwards25519.Point).SetBytes(p.R)
-	if err != nil || subtle.ConstantTimeCompare(R.Bytes(), p.R) != 1 {
+	if err != nil || p.R[31]>>7 == 1 && (isEncoding(p.R, &one) || isEncoding(p.R, &minusOne)) {
 		return nil, errEquation
 	}
 	return R, nil
+}
+
+// one and minusOne are the canonical encodings of the field elements 1 and
+// p − 1, the y of the two points with x = 0.
+var one, minusOne = func() (a, b [32]byte) {
+	f := new(field.Element).One()
+	copy(a[:], f.Bytes())
+	copy(b[:], f.Negate(f).Bytes())
+	return a, b
+}()
+
+// isEncoding reports whether enc, its sign bit cleared, is y.
+func isEncoding(enc []byte, y *[32]byte) bool {
+	return enc[31]&0x7F == y[31] && subtle.ConstantTimeCompare(enc[:31], y[:31]) == 1
 }
 
 // smallOrder reports whether 8·P is the identity.
@@ -221,27 +242,33 @@ func canonicalField(b []byte) bool {
 }
 
 // montgomeryToEdwards is XEdDSA's convert_mont for a canonical u: the
-// Edwards point with y = (u − 1)/(u + 1) and sign bit 0. It refuses u = −1
+// Edwards point with y = (u − 1)/(u + 1) and sign bit 0, and its encoding
+// (y itself: the decoded x has the sign bit's parity, 0). It refuses u = −1
 // (where u + 1 has no inverse), a y with no x on the curve (u on the twist),
-// and points of small order.
-func montgomeryToEdwards(pub PublicKey) (*edwards25519.Point, error) {
+// and points of small order. invDen, when not nil, is 1/(u + 1).
+func montgomeryToEdwards(pub PublicKey, invDen *field.Element) (*edwards25519.Point, [32]byte, error) {
+	var enc [32]byte
 	u, err := new(field.Element).SetBytes(pub[:])
 	if err != nil {
-		return nil, fmt.Errorf("public key: %w", err)
+		return nil, enc, fmt.Errorf("public key: %w", err)
 	}
 	one := new(field.Element).One()
 	den := new(field.Element).Add(u, one)
 	if den.Equal(new(field.Element).Zero()) == 1 {
-		return nil, errors.New("public key u = p − 1 has no Edwards point")
+		return nil, enc, errors.New("public key u = p − 1 has no Edwards point")
+	}
+	if invDen == nil {
+		invDen = new(field.Element).Invert(den)
 	}
 	num := new(field.Element).Subtract(u, one)
-	y := new(field.Element).Multiply(num, new(field.Element).Invert(den))
-	A, err := new(edwards25519.Point).SetBytes(y.Bytes())
+	y := new(field.Element).Multiply(num, invDen)
+	copy(enc[:], y.Bytes())
+	A, err := new(edwards25519.Point).SetBytes(enc[:])
 	if err != nil {
-		return nil, errors.New("public key u has no point on the Edwards curve")
+		return nil, enc, errors.New("public key u has no point on the Edwards curve")
 	}
 	if smallOrder(A) {
-		return nil, errors.New("public key has small order")
+		return nil, enc, errors.New("public key has small order")
 	}
-	return A, nil
+	return A, enc, nil
 }

@@ -92,9 +92,9 @@ func TestSignNegatesScalarForOddEdwardsKey(t *testing.T) {
 		if !bytes.Equal(aB, A[:]) {
 			t.Fatalf("aB = %x, A = %x", aB, A)
 		}
-		conv, err := montgomeryToEdwards(k.Public())
-		if err != nil || !bytes.Equal(conv.Bytes(), A[:]) {
-			t.Fatalf("convert_mont(Public) = %v, %v; want A = %x", conv, err, A)
+		conv, enc, err := montgomeryToEdwards(k.Public(), nil)
+		if err != nil || !bytes.Equal(conv.Bytes(), A[:]) || enc != A {
+			t.Fatalf("convert_mont(Public) = %v (encoding %x), %v; want A = %x", conv, enc, err, A)
 		}
 		msg := []byte{byte(i)}
 		if err := Verify(k.Public(), msg, mustSign(t, k, msg)); err != nil {

@@ -7,7 +7,6 @@
 package notes
 
 import (
-	"crypto/sha256"
 	"fmt"
 
 	"github.com/fractalvm/fractal/internal/enc"
@@ -47,13 +46,17 @@ func (n *Note) Encode() []byte {
 		size += 4 + len(p)
 	}
 	w := enc.NewWriter(size)
+	n.encode(w)
+	return w.Bytes()
+}
+
+func (n *Note) encode(w *enc.Writer) {
 	w.U8(Version)
 	writeProvenance(w, n.Provenance)
 	w.Fixed(n.Application[:])
 	w.Fixed(n.Owner[:])
 	w.Var(n.Key)
 	w.Var(n.Value)
-	return w.Bytes()
 }
 
 // Decode parses a canonical note encoding. It refuses an unknown version,
@@ -77,7 +80,7 @@ func Decode(b []byte) (*Note, error) {
 }
 
 // ID is the SHA-256 of the note's canonical encoding.
-func (n *Note) ID() Hash { return sha256.Sum256(n.Encode()) }
+func (n *Note) ID() Hash { return enc.Sum256(n.encode) }
 
 // StateKey is the key the note lives at. It shares the note's slices.
 func (n *Note) StateKey() StateKey {

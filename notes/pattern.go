@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/fractalvm/fractal/internal/enc"
 )
@@ -179,7 +180,7 @@ func (p Pattern) String() string {
 	if p.keyIsPrefix {
 		b = append(b, '*')
 	}
-	return string(b)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: one allocation, not two
 }
 
 // Prefix returns the longest literal prefix of p's text form: every state

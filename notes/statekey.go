@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // StateKey is where a note lives: {provenance}/{application}/{owner}/{key}.
@@ -21,15 +22,20 @@ type StateKey struct {
 // ",", then application, owner and key in lower-case hex, separated by "/".
 // Empty provenance and an empty key render as empty parts.
 func (k StateKey) String() string {
-	b := make([]byte, 0, textSize(k.Provenance, k.Key))
+	b := k.AppendText(make([]byte, 0, textSize(k.Provenance, k.Key)))
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: one allocation, not two
+}
+
+// AppendText appends String() to b: a caller that only compares or looks
+// up the text can keep it in a buffer of its own.
+func (k *StateKey) AppendText(b []byte) []byte {
 	b = appendProvenanceText(b, k.Provenance)
 	b = append(b, '/')
 	b = hex.AppendEncode(b, k.Application[:])
 	b = append(b, '/')
 	b = hex.AppendEncode(b, k.Owner[:])
 	b = append(b, '/')
-	b = hex.AppendEncode(b, k.Key)
-	return string(b)
+	return hex.AppendEncode(b, k.Key)
 }
 
 // ParseStateKey is the strict inverse of String: for every s it accepts,

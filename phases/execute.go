@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"iter"
 	"runtime"
+	"slices"
 
 	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
@@ -189,11 +190,10 @@ func (x *execution) remaining() uint64 {
 
 // seed derives a run's math.random seed from the transaction ID and the
 // run's label, so every run is deterministic and runs differ.
-func (x *execution) seed(label string) uint64 {
-	h := sha256.New()
-	h.Write(x.id[:])
-	h.Write([]byte(label))
-	return binary.BigEndian.Uint64(h.Sum(nil))
+func (x *execution) seed(label []byte) uint64 {
+	var buf [32 + 96]byte
+	h := sha256.Sum256(append(append(buf[:0], x.id[:]...), label...))
+	return binary.BigEndian.Uint64(h[:8])
 }
 
 // run runs one Lua program, within the memory budget, and adds its print
@@ -201,7 +201,7 @@ func (x *execution) seed(label string) uint64 {
 func (x *execution) run(label string, prog *vp.Program, globals map[string]any, gas uint64) (vp.Result, error) {
 	lim := limitsWithGas(gas)
 	defer runMemory.reserve(lim.MaxMemory)()
-	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed(label)})
+	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed([]byte(label))})
 	x.log(label, res.Log)
 	return res, err
 }
@@ -676,24 +676,26 @@ func typeName(v any) string {
 
 // check is one validity predicate to run.
 type check struct {
-	pred Predicate
-	prog *vp.Program
-	app  notes.Hash  // the application asked about (a note's own for owner predicates)
-	note *notes.Note // the note asked about; nil for an application predicate
+	pred    Predicate
+	prog    *vp.Program
+	app     notes.Hash  // the application asked about (a note's own for owner predicates)
+	appText string      // app in lower-case hex
+	note    *notes.Note // the note asked about; nil for an application predicate
 }
 
 // checks lists the predicates in their fixed order: each distinct
 // application in order of first appearance among inputs then outputs, then
 // the owner predicate of every input, then of every output.
 func (x *execution) checks() []check {
-	var list []check
-	seen := make(map[notes.Hash]bool)
 	x.seen = x.seenOutputs()
-	all := append(append([]notes.Note{}, x.inputs...), x.seen...)
-	for _, n := range all {
-		if !seen[n.Application] {
-			seen[n.Application] = true
-			list = append(list, check{pred: Predicate{Role: RoleApplication, Code: n.Application}, app: n.Application})
+	// At most one application predicate and one owner predicate per note.
+	list := make([]check, 0, 2*(len(x.inputs)+len(x.seen)))
+	for _, group := range [][]notes.Note{x.inputs, x.seen} {
+		for i := range group {
+			app := group[i].Application
+			if !slices.ContainsFunc(list, func(c check) bool { return c.app == app }) {
+				list = append(list, check{pred: Predicate{Role: RoleApplication, Code: app}, app: app})
+			}
 		}
 	}
 	// An import's input owner predicate ran on the source, as the export's.
@@ -707,6 +709,17 @@ func (x *execution) checks() []check {
 			role = RoleExport
 		}
 		list = append(list, check{pred: Predicate{Role: role, Index: uint32(i + 1), Code: n.Owner}, app: n.Application, note: n})
+	}
+	for i := range list { // the applications are few: one text each
+		c := &list[i]
+		for j := 0; j < i && c.appText == ""; j++ {
+			if list[j].app == c.app {
+				c.appText = list[j].appText
+			}
+		}
+		if c.appText == "" {
+			c.appText = hex.EncodeToString(c.app[:])
+		}
 	}
 	return list
 }
@@ -738,9 +751,12 @@ func (x *execution) validate() (*Outcome, error) {
 	lim := limitsWithGas(gas / uint64(max(len(list), 1)))
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
-	run := func(s *vp.Session, i int) {
+	run := func(s *vp.Session, own map[string]any, i int) {
 		defer runMemory.reserve(2 * lim.MaxMemory)() // its run and a nested Smart Lua step
-		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: x.predicateGlobals(&list[i]), Limits: lim, Seed: x.seed(list[i].pred.label())})
+		var label [64]byte
+		seed := x.seed(list[i].pred.appendLabel(label[:0]))
+		x.predicateGlobals(own, &list[i])
+		results[i], errs[i] = s.Run(list[i].prog, vp.Call{Globals: own, Limits: lim, Seed: seed})
 	}
 	// Each worker has one VM session: the transaction's notes become Lua
 	// tables once per worker, not once per predicate.
@@ -749,11 +765,13 @@ func (x *execution) validate() (*Outcome, error) {
 		w = 1
 	}
 	sessions := make([]*vp.Session, w) // made on a worker's first predicate
+	owns := make([]map[string]any, w)  // a worker's per-run globals, refilled for each run
 	_ = workers.Run(context.Background(), len(list), w, func(worker, i int) error {
 		if sessions[worker] == nil {
 			sessions[worker] = x.pool.NewSession(lim.MaxDepth, x.sharedGlobals())
+			owns[worker] = make(map[string]any, 4)
 		}
-		run(sessions[worker], i)
+		run(sessions[worker], owns[worker], i)
 		return nil
 	})
 	for _, s := range sessions {
@@ -764,7 +782,9 @@ func (x *execution) validate() (*Outcome, error) {
 	var used uint64
 	for i := range list {
 		used += results[i].GasUsed
-		x.log(list[i].pred.label(), results[i].Log)
+		if len(results[i].Log) > 0 {
+			x.log(list[i].pred.label(), results[i].Log)
+		}
 	}
 	x.rc.Gas.Validity = used
 	for i := range list {
@@ -786,28 +806,26 @@ func limitsWithGas(gas uint64) vp.Limits {
 
 // sharedGlobals are the globals every predicate of the transaction sees;
 // no predicate can change them (vp.Session makes them read-only).
+// The predicate host functions (hostlib.go) are shared too: each call
+// charges the gas of the run it is called from.
 func (x *execution) sharedGlobals() map[string]any {
 	g := map[string]any{
 		"inputs": x.inputs, "outputs": x.seen, "extradata": x.tx.Extradata,
 		"signers": x.signers, "txid": x.txid,
 	}
 	x.transferGlobals(g)
+	x.host(g, StagePredicate)
 	return g
 }
 
-// predicateGlobals are the globals of one predicate run besides the shared
-// ones, with the predicate host functions (hostlib.go), which charge the
-// run's own gas.
-func (x *execution) predicateGlobals(c *check) map[string]any {
-	g := map[string]any{
-		"role": c.pred.Role.String(), "index": int64(c.pred.Index),
-		"application": hex.EncodeToString(c.app[:]),
-	}
+// predicateGlobals sets g to the globals of one predicate run besides the
+// shared ones.
+func (x *execution) predicateGlobals(g map[string]any, c *check) {
+	clear(g)
+	g["role"], g["index"], g["application"] = c.pred.Role.String(), int64(c.pred.Index), c.appText
 	if c.note != nil {
 		g["note"] = c.note
 	}
-	x.host(g, StagePredicate)
-	return g
 }
 
 // verdict is "" when a predicate returned exactly true, and otherwise why

@@ -39,14 +39,16 @@ func (s Stage) String() string {
 }
 
 // HostFunc is one host function: the global it is bound to, the stages whose
-// code sees it, and how to make it for one run.
+// code sees it, and how to make it for one stage of a transaction.
 type HostFunc struct {
 	Name   string
 	Stages Stage
-	// New makes the function for one run of Lua code. What the function
-	// returns and charges must depend only on run and its arguments, so that
-	// every executor computes the same receipt; it charges its work to the
-	// calling run's own gas through vp.HostCall (decision 044).
+	// New makes the function for one stage of one transaction: its lookup,
+	// its calculation, or all its predicates, which share one. What the
+	// function returns and charges must depend only on run and its
+	// arguments, so that every executor computes the same receipt; it
+	// charges its work to the gas of the run that calls it through
+	// vp.HostCall (decision 044).
 	New func(run HostRun) vp.HostFuncCtx
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -107,12 +108,20 @@ type Predicate struct {
 
 // label is the predicate's name in reasons and logs, e.g. "input 1 owner
 // predicate 3f2a…".
-func (p Predicate) label() string {
-	h := hex.EncodeToString(p.Code[:8])
-	if p.Role == RoleApplication {
-		return "application predicate " + h
+func (p Predicate) label() string { return string(p.appendLabel(nil)) }
+
+// appendLabel appends label() to b.
+func (p Predicate) appendLabel(b []byte) []byte {
+	if p.Role != RoleApplication {
+		b = append(b, p.Role.String()...)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(p.Index), 10)
+		b = append(b, " owner"...)
+	} else {
+		b = append(b, "application"...)
 	}
-	return fmt.Sprintf("%s %d owner predicate %s", p.Role, p.Index, h)
+	b = append(b, " predicate "...)
+	return hex.AppendEncode(b, p.Code[:8])
 }
 
 // Gas is the gas each phase used.

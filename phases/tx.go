@@ -1,7 +1,6 @@
 package phases
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -65,13 +64,13 @@ type Tx struct {
 // chain (fractal verify) reads blocks and marks nothing. Any later change
 // to the transaction, signatures included, drops the mark.
 func (tx *Tx) MarkVerified() {
-	h := sha256.Sum256(tx.Encode())
-	tx.verified = (*notes.Hash)(&h)
+	h := enc.Sum256(tx.encode)
+	tx.verified = &h
 }
 
 // markedVerified reports whether MarkVerified was called on tx as it is now.
 func (tx *Tx) markedVerified() bool {
-	return tx.verified != nil && *tx.verified == sha256.Sum256(tx.Encode())
+	return tx.verified != nil && *tx.verified == enc.Sum256(tx.encode)
 }
 
 // body writes the signed part: every field except the signatures.
@@ -100,16 +99,13 @@ func (tx *Tx) body(w *enc.Writer) {
 
 // ID is the SHA-256 of the encoding without the signatures: what each signer
 // signs, and the name a transaction is executed under once.
-func (tx *Tx) ID() notes.Hash {
-	w := enc.NewWriter(256 + len(tx.Lookup) + len(tx.Calculation) + len(tx.Extradata))
-	tx.body(w)
-	return sha256.Sum256(w.Bytes())
-}
+func (tx *Tx) ID() notes.Hash { return enc.Sum256(tx.body) }
 
 // Encode returns the canonical encoding: the body, then one var per signer
 // holding its signature (empty when not signed yet).
-func (tx *Tx) Encode() []byte {
-	w := enc.NewWriter(256 + len(tx.Lookup) + len(tx.Calculation) + len(tx.Extradata) + len(tx.Signers)*(4+keys.SignatureSize))
+func (tx *Tx) Encode() []byte { return enc.Copy(tx.encode) }
+
+func (tx *Tx) encode(w *enc.Writer) {
 	tx.body(w)
 	for i := range tx.Signers {
 		var sig []byte
@@ -118,7 +114,6 @@ func (tx *Tx) Encode() []byte {
 		}
 		w.Var(sig)
 	}
-	return w.Bytes()
 }
 
 // DecodeTx parses a canonical transaction encoding and checks it with

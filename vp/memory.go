@@ -86,8 +86,7 @@ func (v *vm) info(t *lua.LTable) *tableInfo {
 		return ti
 	}
 	if ti, ok := v.sess.table(t); ok {
-		v.r.track(t, &ti) // a copy: border moves top
-		return &ti
+		return v.r.track(t, ti) // a copy: border moves top
 	}
 	n, hash := 0, 0
 	for k, _ := t.Next(lua.LNil); k != lua.LNil; k, _ = t.Next(k) {
@@ -98,17 +97,23 @@ func (v *vm) info(t *lua.LTable) *tableInfo {
 	}
 	v.charge(uint64(1 + n/8))
 	mx := t.MaxN()
-	ti := &tableInfo{slots: n, hw: mx, top: mx, cap: mx, hash: hash, strMap: hash > 0}
-	v.r.track(t, ti)
-	return ti
+	return v.r.track(t, tableInfo{slots: n, hw: mx, top: mx, cap: mx, hash: hash, strMap: hash > 0})
 }
 
-// track records a table's slot counts, making the map on first use.
-func (r *run) track(t *lua.LTable, ti *tableInfo) {
+// track records a table's slot counts, making the map on first use, and
+// returns the record. Records are kept in slabs: a run that makes many
+// tables makes few allocations for them.
+func (r *run) track(t *lua.LTable, ti tableInfo) *tableInfo {
 	if r.tables == nil {
 		r.tables = map[*lua.LTable]*tableInfo{}
 	}
-	r.tables[t] = ti
+	if len(r.infos) == cap(r.infos) {
+		r.infos = make([]tableInfo, 0, min(max(2*cap(r.infos), 8), 256))
+	}
+	r.infos = append(r.infos, ti)
+	p := &r.infos[len(r.infos)-1]
+	r.tables[t] = p
+	return p
 }
 
 // newTable registers a table that a constructor or a builtin built in this

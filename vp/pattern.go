@@ -308,13 +308,43 @@ type matcher struct {
 
 // newMatcher charges a pattern function's call and the compiling of p, and
 // compiles it. Compiling costs 1 gas per started 8 bytes of pattern.
-func (v *vm) newMatcher(L *lua.LState, src, p string, anchored bool) *matcher {
+func (v *vm) newMatcher(L *lua.LState, src, p string, anchored bool) matcher {
 	v.charge(1 + uint64(len(p)+7)/8)
-	pat, err := compilePattern(p, anchored)
+	pat, err := v.compiled(p, anchored)
 	if err != "" {
 		L.RaiseError("%s", err)
 	}
-	return &matcher{v: v, pat: pat, src: src, left: v.gasLeft()}
+	return matcher{v: v, pat: pat, src: src, left: v.gasLeft()}
+}
+
+// A VM keeps up to maxPatterns compiled patterns of at most
+// maxPatternText bytes: predicates match the same few literal patterns in
+// every run. A compiled pattern is never changed, and the gas of compiling
+// is charged either way.
+const (
+	maxPatterns    = 64
+	maxPatternText = 256
+)
+
+type patternKey struct {
+	text     string
+	anchored bool
+}
+
+// compiled is compilePattern through the VM's cache.
+func (v *vm) compiled(p string, anchored bool) (*pattern, string) {
+	k := patternKey{p, anchored}
+	if pat, ok := v.patterns[k]; ok {
+		return pat, ""
+	}
+	pat, err := compilePattern(p, anchored)
+	if err == "" && len(p) <= maxPatternText && len(v.patterns) < maxPatterns {
+		if v.patterns == nil {
+			v.patterns = make(map[patternKey]*pattern)
+		}
+		v.patterns[k] = pat
+	}
+	return pat, err
 }
 
 // gasLeft is what the run may still spend: the Go-side budget and the

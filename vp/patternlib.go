@@ -101,7 +101,7 @@ func (v *vm) strGsub(L *lua.LState) int {
 	}
 	maxN := L.OptInt(4, len(src)+1)
 	m := v.newMatcher(L, src, p, true)
-	g := gsubber{v: v, L: L, m: m}
+	g := gsubber{v: v, L: L, m: &m}
 	n, s := 0, 0
 loop:
 	for n < maxN {

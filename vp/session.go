@@ -34,7 +34,8 @@ type Session struct {
 // shared once. A value that cannot be converted fails every Run of the
 // session with the error Pool.Run would give for that global.
 func (p *Pool) NewSession(maxDepth int, shared map[string]any) *Session {
-	s := &Session{pool: p, depth: maxDepth, values: make(map[string]lua.LValue, len(shared)), readOnly: map[*lua.LTable]bool{}, notes: map[*notes.Note]*lua.LTable{}}
+	s := p.session()
+	s.pool, s.depth = p, maxDepth
 	for n := range shared {
 		s.names = append(s.names, n)
 	}
@@ -56,7 +57,6 @@ func (p *Pool) NewSession(maxDepth int, shared map[string]any) *Session {
 		}
 		s.values[n] = lv
 	}
-	s.tables = make(map[*lua.LTable]tableInfo, len(v.r.tables))
 	for t, ti := range v.r.tables {
 		s.tables[t] = *ti
 		s.readOnly[t] = true
@@ -79,9 +79,49 @@ func (s *Session) Run(prog *Program, call Call) (Result, error) {
 // Close returns the session's VM to the pool. The session may not be used
 // after.
 func (s *Session) Close() {
+	if s.pool == nil {
+		return // closed already
+	}
 	if s.v != nil {
 		s.pool.put(s.v)
 		s.v = nil
+	}
+	p := s.pool
+	*s = Session{names: s.names[:0], values: s.values, tables: s.tables, readOnly: s.readOnly, notes: s.notes}
+	p.putSession(s)
+}
+
+// maxSessionTables bounds the tables a closed session may have known for
+// its maps to be kept for the next one: emptying a map costs what it once
+// held.
+const maxSessionTables = 1 << 10
+
+// session returns an empty Session, one a closed session left if any.
+func (p *Pool) session() *Session {
+	p.mu.Lock()
+	if n := len(p.sessions); n > 0 {
+		s := p.sessions[n-1]
+		p.sessions = p.sessions[:n-1]
+		p.mu.Unlock()
+		return s
+	}
+	p.mu.Unlock()
+	return &Session{values: map[string]lua.LValue{}, tables: map[*lua.LTable]tableInfo{}, readOnly: map[*lua.LTable]bool{}, notes: map[*notes.Note]*lua.LTable{}}
+}
+
+// putSession keeps a closed session's maps, emptied, for a later one.
+func (p *Pool) putSession(s *Session) {
+	if len(s.readOnly) > maxSessionTables {
+		return
+	}
+	clear(s.values)
+	clear(s.tables)
+	clear(s.readOnly)
+	clear(s.notes)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.sessions) < maxIdle {
+		p.sessions = append(p.sessions, s)
 	}
 }
 

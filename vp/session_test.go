@@ -147,3 +147,35 @@ func TestSessionNoteIsItsSharedTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionReuse: a session made after another closed (which reuses its
+// maps) sees none of the first one's shared globals, and its tables are
+// writable outside a session again; closing twice hands the session out
+// once.
+func TestSessionReuse(t *testing.T) {
+	pool := NewPool()
+	a := pool.NewSession(DefaultLimits().MaxDepth, sessionShared())
+	a.Close()
+	a.Close()
+	b := pool.NewSession(DefaultLimits().MaxDepth, map[string]any{"txid": "cd"})
+	c := pool.NewSession(DefaultLimits().MaxDepth, map[string]any{"txid": "ef"})
+	if b == c {
+		t.Fatal("a session closed twice was handed out twice")
+	}
+	defer c.Close()
+	defer b.Close()
+	p := mustCompile(t, "reuse.lua", `return txid, inputs, signers`)
+	res, err := b.Run(p, Call{Limits: DefaultLimits()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []any{"cd", nil, nil}; !reflect.DeepEqual(res.Values, want) {
+		t.Fatalf("got %#v, want %#v", res.Values, want)
+	}
+	// The first session's tables were read-only there; Pool.Run may change its own.
+	w := mustCompile(t, "write.lua", `inputs[1].value = "x" return inputs[1].value`)
+	res, err = pool.Run(w, Call{Globals: sessionShared(), Limits: DefaultLimits()})
+	if err != nil || !reflect.DeepEqual(res.Values, []any{"x"}) {
+		t.Fatalf("Pool.Run after sessions: %v, %v", res.Values, err)
+	}
+}

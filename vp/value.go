@@ -92,15 +92,17 @@ func (v *vm) toLua(x any, depth int) (lua.LValue, error) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		t := L.CreateTable(0, len(x))
-		for _, n := range names {
+		keys, values := make([]lua.LValue, len(names)), make([]lua.LValue, len(names))
+		for i, n := range names {
 			lv, err := v.toLua(x[n], depth+1)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", n, err)
 			}
-			t.RawSetString(n, lv)
+			keys[i], values[i] = lua.LString(n), lv
 		}
-		v.hostTable(t, len(x), &tableInfo{slots: len(x), hash: len(x), strMap: len(x) > 0})
+		t := L.CreateTable(0, len(x))
+		fillStrings(t, keys, values)
+		v.hostTable(t, len(x), tableInfo{slots: len(x), hash: len(x), strMap: len(x) > 0})
 		return t, nil
 	case notes.Note:
 		return v.noteTable(&x), nil
@@ -142,16 +144,35 @@ func (v *vm) noteTable(n *notes.Note) *lua.LTable {
 		prov.RawSetInt(i+1, lua.LString(hex.EncodeToString(p)))
 		strs += int64(2*len(p)) + stringBytes
 	}
-	v.hostTable(prov, 0, &tableInfo{slots: np, hw: np, top: np, cap: np})
-	t := v.L.CreateTable(0, 5)
-	t.RawSetString("application", lua.LString(hex.EncodeToString(n.Application[:])))
-	t.RawSetString("key", lua.LString(n.Key))
-	t.RawSetString("owner", lua.LString(hex.EncodeToString(n.Owner[:])))
-	t.RawSetString("provenance", prov)
-	t.RawSetString("value", lua.LString(n.Value))
+	v.hostTable(prov, 0, tableInfo{slots: np, hw: np, top: np, cap: np})
+	t := v.L.CreateTable(0, 0)
+	noteLayout.fill(t, []lua.LValue{v.hexText(&n.Application), lua.LString(n.Key), v.hexText(&n.Owner), prov, lua.LString(n.Value)})
 	v.made(5+np, strs) // its fields, provenance entries and strings
-	v.hostTable(t, 0, &tableInfo{slots: 5, hash: 5, strMap: true})
+	v.hostTable(t, 0, tableInfo{slots: 5, hash: 5, strMap: true})
 	return t
+}
+
+// noteLayout is the keys of a note table, in the order they are inserted.
+var noteLayout = newLayout(boxed("application", "key", "owner", "provenance", "value"))
+
+// maxHexTexts bounds the hashes whose hex text a VM keeps.
+const maxHexTexts = 256
+
+// hexText is h in lower-case hex as a Lua string. The applications and
+// owners of notes are few (the deployed predicates), so the VM keeps their
+// text and its box.
+func (v *vm) hexText(h *notes.Hash) lua.LValue {
+	if s, ok := v.hexes[*h]; ok {
+		return s
+	}
+	s := lua.LValue(lua.LString(hex.EncodeToString(h[:])))
+	if len(v.hexes) < maxHexTexts {
+		if v.hexes == nil {
+			v.hexes = make(map[notes.Hash]lua.LValue)
+		}
+		v.hexes[*h] = s
+	}
+	return s
 }
 
 func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error) {
@@ -163,15 +184,14 @@ func (v *vm) array(n int, at func(i int) (lua.LValue, error)) (lua.LValue, error
 		}
 		t.RawSetInt(i+1, lv)
 	}
-	v.hostTable(t, n, &tableInfo{slots: n, hw: n, top: n, cap: n})
+	v.hostTable(t, n, tableInfo{slots: n, hw: n, top: n, cap: n})
 	return t, nil
 }
 
 // hostTable tracks a table toLua built with its entries and counts it as
 // made.
-func (v *vm) hostTable(t *lua.LTable, entries int, ti *tableInfo) {
-	v.r.track(t, ti)
-	v.made(entries, ti.bytes())
+func (v *vm) hostTable(t *lua.LTable, entries int, ti tableInfo) {
+	v.made(entries, v.r.track(t, ti).bytes())
 }
 
 // made counts, while the run is counting them (a host function's results),

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/fractalvm/fractal/notes"
 )
 
 // maxArrayIndex replaces gopher-lua's 67108864: a store at an integer key
@@ -42,7 +44,20 @@ type vm struct {
 	sess     *Session             // the session holding this VM, if any
 	handler  *lua.LFunction       // error handler that marks errors it saw (see pcall)
 	r        *run
-	grown    bool // a run left its stack larger than bigStack: the pool drops this VM
+	state    run         // what r points to during Pool.Run and Session.Run
+	mains    [4]mainFunc // main functions of programs run last (mainFunction)
+	layouts  []*layout   // of the globals of recent runs (layoutOf)
+	nextMain int
+	grown    bool                       // a run left its stack larger than bigStack: the pool drops this VM
+	hexes    map[notes.Hash]lua.LValue  // hex text of note hashes (hexText)
+	boxes    map[string]lua.LValue      // boxed global names (box)
+	patterns map[patternKey]*pattern    // compiled patterns (compiled)
+	tables   map[*lua.LTable]*tableInfo // kept for the next run (keepRecords)
+	infos    []tableInfo                // kept for the next run (keepRecords)
+	scratch  struct {                   // reused by globals
+		names        []string
+		keys, values []lua.LValue
+	}
 }
 
 // run is the state of one Pool.Run: budgets, counters and the log.
@@ -55,8 +70,9 @@ type run struct {
 	rng       uint64
 	fatal     *Error // once set, every charge raises again: the run is over
 	tables    map[*lua.LTable]*tableInfo
-	stack     int  // the most values the run placed on the stack at once (stackBytes each)
-	counting  bool // values converted from Go count as memory: a host function's results
+	infos     []tableInfo // the slab track takes records from
+	stack     int         // the most values the run placed on the stack at once (stackBytes each)
+	counting  bool        // values converted from Go count as memory: a host function's results
 }
 
 // errMark wraps an error value that went through the sandbox's error
@@ -188,11 +204,23 @@ func (v *vm) refill(L *lua.LState) int {
 		v.outOfGas()
 	}
 	r.remaining -= debt
-	grant := min(uint64(refillChunk), r.remaining)
-	r.remaining -= grant
-	v.meter[0].SetValue(lua.LNumber(grant))
+	v.grant()
 	return 0
 }
+
+// grant hands the Lua-side counter up to refillChunk gas from the budget.
+func (v *vm) grant() {
+	n := min(uint64(refillChunk), v.r.remaining)
+	v.r.remaining -= n
+	if n == refillChunk {
+		v.meter[0].SetValue(fullCredit)
+	} else {
+		v.meter[0].SetValue(lua.LNumber(n))
+	}
+}
+
+// fullCredit is refillChunk as a Lua value, boxed once.
+var fullCredit lua.LValue = lua.LNumber(refillChunk)
 
 func (v *vm) outOfGas() {
 	v.exhaust()
@@ -393,8 +421,9 @@ func (v *vm) pcallMarked(nargs int, handler *lua.LFunction) (lua.LValue, bool) {
 // Pool keeps prepared VMs so that a call does not pay for creating one.
 // It is safe for concurrent use.
 type Pool struct {
-	mu   sync.Mutex
-	idle map[int][]*vm // by call depth limit
+	mu       sync.Mutex
+	idle     map[int][]*vm // by call depth limit
+	sessions []*Session    // closed sessions, whose maps are kept for new ones
 }
 
 // maxIdle bounds the VMs a pool keeps per depth limit.
@@ -451,12 +480,11 @@ type stepHooks struct {
 
 func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err error) {
 	L := v.L
-	r := &run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed}
+	v.state = run{prog: prog, lim: call.Limits, remaining: call.Limits.Gas, rng: call.Seed, tables: v.tables, infos: v.infos}
+	r := &v.state
 	v.r = r
 	// Hand out the first credit now rather than in a first refill call.
-	grant := min(uint64(refillChunk), r.remaining)
-	r.remaining -= grant
-	v.meter[0].SetValue(lua.LNumber(grant))
+	v.grant()
 	defer func() {
 		res.GasUsed = r.lim.Gas - r.remaining - uint64(v.credit())
 		res.Memory = r.memory
@@ -464,15 +492,14 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 		v.grown = v.grown || r.stack > bigStack
 		L.SetTop(0)
 		v.r = nil
+		v.keepRecords(r)
 	}()
 
-	G := L.CreateTable(0, 1+len(call.Globals)+v.sess.count())
-	G.Metatable = v.gmeta
-	G.RawSetString("_G", G)
-	L.G.Global, L.Env = G, G
-	if msg := v.setGlobals(G, call.Globals); msg != "" {
+	G, msg := v.globals(call.Globals)
+	if msg != "" {
 		return res, &Error{Kind: KindRuntime, Chunk: prog.Name, Msg: msg}
 	}
+	L.G.Global, L.Env = G, G
 	env := G
 	if hooks != nil {
 		if env, err = hooks.env(G); err != nil {
@@ -481,11 +508,8 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 		L.G.Global, L.Env = env, env
 	}
 
-	fn := L.NewFunctionFromProto(prog.proto)
+	fn := v.mainFunction(prog, hooks == nil)
 	fn.Env = env
-	for i, s := range prog.slots {
-		fn.Upvalues[i] = v.meter[s]
-	}
 	L.SetTop(0)
 	L.Push(fn)
 	var ev lua.LValue
@@ -515,44 +539,138 @@ func (v *vm) exec(prog *Program, call Call, hooks *stepHooks) (res Result, err e
 	return res, nil
 }
 
-// setGlobals stores the call's globals and the session's shared ones in G
-// in sorted name order (the order pairs(_G) visits them), and returns why
-// not when one cannot be converted. In a session every table the host
-// passed is read-only.
-func (v *vm) setGlobals(G *lua.LTable, own map[string]any) string {
+// mainFunction returns prog as a function on this VM, its upvalues the
+// VM's meters. A VM keeps the functions of the last few small programs it
+// ran when keep says so: a Lua fragment cannot reach or change its own main
+// function (no debug library, no setfenv), and each run sets its
+// environment, so a run cannot tell.
+func (v *vm) mainFunction(prog *Program, keep bool) *lua.LFunction {
+	for _, m := range v.mains {
+		if m.prog == prog {
+			return m.fn
+		}
+	}
+	fn := v.L.NewFunctionFromProto(prog.proto)
+	for i, s := range prog.slots {
+		fn.Upvalues[i] = v.meter[s]
+	}
+	if keep && prog.size <= maxKeptProgram {
+		v.mains[v.nextMain] = mainFunc{prog, fn}
+		v.nextMain = (v.nextMain + 1) % len(v.mains)
+	}
+	return fn
+}
+
+// maxKeptProgram bounds the modelled size of a program whose function a
+// VM keeps: predicates are small, and a pooled VM should not hold a large
+// program alive.
+const maxKeptProgram = 64 << 10
+
+type mainFunc struct {
+	prog *Program
+	fn   *lua.LFunction
+}
+
+// keepRecords keeps what the run r used for its table records (track)
+// for the next run, emptied, unless the run made many tables.
+func (v *vm) keepRecords(r *run) {
+	v.tables, v.infos = nil, nil
+	if len(r.tables) <= maxKeptRecords {
+		clear(r.tables)
+		v.tables, v.infos = r.tables, r.infos[:0]
+	}
+}
+
+// maxKeptRecords bounds the table records whose map a VM keeps for its
+// next run: emptying a map costs what it once held.
+const maxKeptRecords = 1 << 10
+
+// globals returns a run's table of globals: _G, then the call's globals
+// and the session's shared ones in sorted name order (the order pairs(_G)
+// visits them), or why not when one cannot be converted. In a session
+// every table the host passed is read-only.
+func (v *vm) globals(own map[string]any) (*lua.LTable, string) {
 	s := v.sess
-	names := make([]string, 0, len(own)+s.count())
+	sc := &v.scratch
+	names := sc.names[:0]
 	for n := range own {
 		names = append(names, n)
 	}
 	if s != nil {
 		if s.err != "" {
-			return s.err
+			return nil, s.err
 		}
 		for _, n := range s.names {
 			if _, dup := own[n]; dup {
-				return fmt.Sprintf("global %s: also shared by the session", n)
+				return nil, fmt.Sprintf("global %s: also shared by the session", n)
 			}
 		}
 		names = append(names, s.names...)
 	}
 	sort.Strings(names)
+	G := v.L.CreateTable(0, 0)
+	G.Metatable = v.gmeta
+	keys, values := append(sc.keys[:0], globalName), append(sc.values[:0], G)
 	for _, n := range names {
 		lv, shared := s.value(n)
 		if !shared {
 			var err error
 			if lv, err = v.toLua(own[n], 0); err != nil {
-				return fmt.Sprintf("global %s: %v", n, err)
+				return nil, fmt.Sprintf("global %s: %v", n, err)
 			}
 		}
-		G.RawSetString(n, lv)
+		keys, values = append(keys, v.box(n)), append(values, lv)
 	}
+	v.layoutOf(keys).fill(G, values)
 	if s != nil {
 		for t := range v.r.tables {
 			s.readOnly[t] = true
 		}
 	}
-	return ""
+	clear(values) // the scratch slices keep no run's values
+	sc.names, sc.keys, sc.values = names[:0], keys[:0], values[:0]
+	return G, ""
+}
+
+// layoutOf returns the layout of names, one the VM keeps when it has
+// seen them before: runs of the same stage pass the same globals.
+func (v *vm) layoutOf(names []lua.LValue) *layout {
+	for _, l := range v.layouts {
+		if l.same(names) {
+			return l
+		}
+	}
+	l := newLayout(names)
+	if len(v.layouts) == maxLayouts {
+		v.layouts = v.layouts[1:]
+	}
+	v.layouts = append(v.layouts, l)
+	return l
+}
+
+// maxLayouts bounds the layouts of globals a VM keeps.
+const maxLayouts = 8
+
+// globalName is "_G", boxed.
+var globalName = boxed("_G")[0]
+
+// maxBoxes bounds the global names a VM keeps boxed.
+const maxBoxes = 256
+
+// box returns the global name n as a Lua string. The host passes the same
+// few names to every run, so the VM keeps each boxed.
+func (v *vm) box(n string) lua.LValue {
+	if b, ok := v.boxes[n]; ok {
+		return b
+	}
+	b := lua.LValue(lua.LString(n))
+	if len(v.boxes) < maxBoxes {
+		if v.boxes == nil {
+			v.boxes = make(map[string]lua.LValue)
+		}
+		v.boxes[n] = b
+	}
+	return b
 }
 
 // protect runs f and turns a fatal raise that escaped it into the run's error.

@@ -21,7 +21,23 @@ type Batch struct {
 	r     kv.Reader
 	root  Hash
 	nodes map[Hash]*node // made by Apply and not yet written
+	slab  []node         // where keep puts new nodes
+	u     updater        // the last Apply's
 }
+
+// keep returns n in memory that lives as long as the nodes that refer to
+// it: nodes are made in slabs, not one allocation each (a transfer makes
+// about 40).
+func (b *Batch) keep(n node) *node {
+	if len(b.slab) == cap(b.slab) {
+		b.slab = make([]node, 0, nodeSlab)
+	}
+	b.slab = append(b.slab, n)
+	return &b.slab[len(b.slab)-1]
+}
+
+// nodeSlab is how many nodes keep allocates at once.
+const nodeSlab = 256
 
 // Begin starts a Batch on the tree named root, reading stored nodes
 // through r.
@@ -41,7 +57,8 @@ func (b *Batch) Apply(changes []Change) (Hash, error) {
 	if len(changes) == 0 {
 		return b.root, nil
 	}
-	u := &updater{b: b}
+	u := &b.u
+	*u = updater{b: b, made: u.made[:0], superseded: u.superseded[:0]} // the lists' room is reused
 	newRoot, err := u.apply(b.root, 0, groupChanges(changes))
 	if err == nil {
 		err = u.refused
@@ -51,6 +68,13 @@ func (b *Batch) Apply(changes []Change) (Hash, error) {
 			delete(b.nodes, h)
 		}
 		return b.root, err
+	}
+	// A superseded internal node is not in the new root (updater.apply),
+	// and a later Apply that makes it again puts it back: the overlay keeps
+	// the current root's nodes and the leaves made since Begin, so it does
+	// not grow with every intermediate root.
+	for _, h := range u.superseded {
+		delete(b.nodes, h)
 	}
 	b.root = newRoot
 	return newRoot, nil

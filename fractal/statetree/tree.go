@@ -176,16 +176,17 @@ func groupChanges(changes []Change) []keyChanges {
 // updater carries one Apply: the nodes it added to the batch's overlay (so
 // a refusal can take them out again) and its first refusal.
 type updater struct {
-	b        *Batch
-	made     []Hash
-	refused  error
-	refusedI int
+	b          *Batch
+	made       []Hash
+	superseded []Hash // subtrees that the new root no longer holds
+	refused    error
+	refusedI   int
 }
 
-func (u *updater) put(n *node) Hash {
+func (u *updater) put(n node) Hash {
 	h := n.hash()
 	if _, ok := u.b.nodes[h]; !ok {
-		u.b.nodes[h] = n
+		u.b.nodes[h] = u.b.keep(n)
 		u.made = append(u.made, h)
 	}
 	return h
@@ -202,7 +203,12 @@ func (u *updater) refuse(i int, key Hash) {
 }
 
 // apply returns the hash of the subtree that replaces h (found at depth)
-// once changes, all of whose keys lie under h, are applied.
+// once changes, all of whose keys lie under h, are applied. An internal
+// node it replaces is recorded as superseded: its hash names its keys and
+// values, which sit at one place in a tree (its keys' common prefix), so
+// no other place of the new tree holds it. A leaf is not: a leaf's hash
+// does not say where it sits, and the new tree may hold it one level up or
+// down.
 func (u *updater) apply(h Hash, depth int, changes []keyChanges) (Hash, error) {
 	if len(changes) == 0 {
 		return h, nil
@@ -231,7 +237,11 @@ func (u *updater) apply(h Hash, depth int, changes []keyChanges) (Hash, error) {
 	if err != nil {
 		return h, err
 	}
-	return u.join(left, right)
+	r, err := u.join(left, right)
+	if err == nil && r != h {
+		u.superseded = append(u.superseded, h)
+	}
+	return r, err
 }
 
 // join returns the subtree over two halves, lifting a lone leaf up to the
@@ -253,7 +263,7 @@ func (u *updater) join(left, right Hash) (Hash, error) {
 			return only, nil
 		}
 	}
-	return u.put(&node{kind: kindInternal, a: left, b: right}), nil
+	return u.put(node{kind: kindInternal, a: left, b: right}), nil
 }
 
 // merge returns the sorted leaves of a subtree that held at most the leaf
@@ -294,7 +304,7 @@ func (u *updater) build(depth int, leaves []Leaf) (Hash, error) {
 	case 0:
 		return EmptyRoot, nil
 	case 1:
-		return u.put(&node{kind: kindLeaf, a: leaves[0].Key, b: leaves[0].Value}), nil
+		return u.put(node{kind: kindLeaf, a: leaves[0].Key, b: leaves[0].Value}), nil
 	}
 	if depth == KeyBits {
 		return EmptyRoot, fmt.Errorf("statetree: duplicate key %x", leaves[0].Key)
@@ -310,5 +320,5 @@ func (u *updater) build(depth int, leaves []Leaf) (Hash, error) {
 	if err != nil {
 		return EmptyRoot, err
 	}
-	return u.put(&node{kind: kindInternal, a: left, b: right}), nil
+	return u.put(node{kind: kindInternal, a: left, b: right}), nil
 }

@@ -103,7 +103,7 @@ func (c *Cache[K, V]) insert(k K, v V) {
 	if old, ok := c.cur[k]; ok {
 		c.curSize -= c.sizeOf(old)
 	} else if c.curSize+n > c.gen {
-		c.prev, c.cur, c.curSize = c.cur, make(map[K]V), 0
+		c.prev, c.cur, c.curSize = c.cur, make(map[K]V, len(c.cur)), 0 // sized as the last one: no growing
 	}
 	c.cur[k] = v
 	c.curSize += n

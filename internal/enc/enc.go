@@ -6,9 +6,11 @@
 package enc
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ErrTruncated reports input that ended inside a field.
@@ -22,6 +24,38 @@ func NewWriter(n int) *Writer { return &Writer{buf: make([]byte, 0, n)} }
 
 // Bytes returns the encoded bytes (not a copy).
 func (w *Writer) Bytes() []byte { return w.buf }
+
+// scratch holds Writers whose buffers Sum256 and Copy reuse.
+var scratch = sync.Pool{New: func() any { return &Writer{} }}
+
+// maxScratch bounds the buffer a reused Writer keeps: a rare large
+// encoding is not held for ever.
+const maxScratch = 64 << 10
+
+// withScratch runs write on a reused, empty Writer.
+func withScratch(write func(w *Writer), use func(b []byte)) {
+	w := scratch.Get().(*Writer)
+	w.buf = w.buf[:0]
+	write(w)
+	use(w.buf)
+	if cap(w.buf) <= maxScratch {
+		scratch.Put(w)
+	}
+}
+
+// Sum256 returns the SHA-256 of what write appends. The encoding is built
+// in a reused buffer, so hashing an encoding allocates nothing.
+func Sum256(write func(w *Writer)) (h [32]byte) {
+	withScratch(write, func(b []byte) { h = sha256.Sum256(b) })
+	return h
+}
+
+// Copy returns what write appends, in a slice of exactly its length: one
+// allocation however the encoding grows while it is written.
+func Copy(write func(w *Writer)) (out []byte) {
+	withScratch(write, func(b []byte) { out = append(make([]byte, 0, len(b)), b...) })
+	return out
+}
 
 // U8 appends one byte.
 func (w *Writer) U8(v uint8) { w.buf = append(w.buf, v) }

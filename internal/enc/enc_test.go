@@ -2,6 +2,7 @@ package enc
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"testing"
 )
@@ -58,4 +59,25 @@ func finish(b []byte, max int) error {
 	r := NewReader(b)
 	r.Var(max, "v")
 	return r.Finish()
+}
+
+// TestScratch: Sum256 and Copy give the hash and bytes of a fresh Writer's
+// encoding, whatever a reused buffer held before (a longer encoding, one
+// too large to keep), and Copy's slice is exactly as long as the encoding.
+func TestScratch(t *testing.T) {
+	for _, n := range []int{3, 100_000, 0, 70, maxScratch + 1, 5} {
+		write := func(w *Writer) {
+			w.U64(uint64(n))
+			w.Var(bytes.Repeat([]byte{byte(n)}, n))
+		}
+		want := NewWriter(0)
+		write(want)
+		if got := Sum256(write); got != sha256.Sum256(want.Bytes()) {
+			t.Fatalf("%d bytes: Sum256 differs from the SHA-256 of the encoding", n)
+		}
+		got := Copy(write)
+		if !bytes.Equal(got, want.Bytes()) || cap(got) != len(got) {
+			t.Fatalf("%d bytes: Copy gave %d bytes (capacity %d), want %d", n, len(got), cap(got), len(want.Bytes()))
+		}
+	}
 }
