@@ -171,3 +171,49 @@ func TestRefusedKeyMessageIsStable(t *testing.T) {
 		}
 	}
 }
+
+// TestCaughtErrorCostHasNoAddress: a caught error whose message names a
+// table or function costs the same gas and memory whatever the address
+// gopher-lua wrote into it. Go 1.26 places the heap at a random base in
+// each process, so "table: 0x…" has 10 to 12 hex digits depending on the
+// process; charging the message before the address was dropped made one
+// step of TestStateChainAcrossProcesses cost 350 gas in some processes and
+// 351 in others. Each fragment below raises, with pcall and with xpcall, a
+// message written as gopher-lua writes one, with an address of another
+// length; all must cost what the first does and return the same text.
+func TestCaughtErrorCostHasNoAddress(t *testing.T) {
+	p := NewPool()
+	for _, c := range []struct{ form, want string }{
+		{`local ok, e = pcall(error, "attempt to index a non-table object(number) with key '%s: 0x%s'") return e`,
+			"t:1: attempt to index a non-table object(number) with key '%s'"},
+		{`local ok, e = xpcall(function() error("with key '%s: 0x%s'") end, function(m) return m end) return e`,
+			"t:1: with key '%s'"},
+	} {
+		for _, kind := range []string{"table", "function"} {
+			const firstAddr = "c000012345"
+			var first Result
+			for i, addr := range []string{firstAddr, "1", "4b19b40e0", "1c000012345", "3f5edef6c0e0", strings.Repeat("f", 40)} {
+				src := fmt.Sprintf(c.form, kind, addr)
+				prog, err := Compile("t", []byte(src))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := p.Run(prog, Call{Limits: DefaultLimits()})
+				if err != nil {
+					t.Fatalf("%s: %v", src, err)
+				}
+				if want := fmt.Sprintf(c.want, kind); len(res.Values) != 1 || res.Values[0] != want {
+					t.Fatalf("%s: returned %v, want %q", src, res.Values, want)
+				}
+				if i == 0 {
+					first = res
+					continue
+				}
+				if res.GasUsed != first.GasUsed || res.Memory != first.Memory {
+					t.Errorf("%s, address 0x%s: gas %d, memory %d; address 0x%s: gas %d, memory %d",
+						kind, addr, res.GasUsed, res.Memory, firstAddr, first.GasUsed, first.Memory)
+				}
+			}
+		}
+	}
+}
