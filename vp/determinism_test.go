@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -214,6 +215,45 @@ func TestCaughtErrorCostHasNoAddress(t *testing.T) {
 						kind, addr, res.GasUsed, res.Memory, firstAddr, first.GasUsed, first.Memory)
 				}
 			}
+		}
+	}
+}
+
+// TestRunSameOnFreshAndReusedVM: a program gives the same values, log,
+// gas, memory count and error on a VM of its own and on a pooled VM that
+// ran the rest of the hostile corpus before it (runs that ran out of gas,
+// hit limits, grew the stack, raised errors mid-call). The pool keeps VMs
+// between runs, so nothing a run leaves on one may change what the next
+// run on it is charged.
+func TestRunSameOnFreshAndReusedVM(t *testing.T) {
+	files, err := filepath.Glob("testdata/hostile/*.lua")
+	if err != nil || len(files) < 30 {
+		t.Fatalf("hostile corpus: %d files, %v", len(files), err)
+	}
+	var progs []*Program
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := Compile(filepath.Base(f), src); err == nil {
+			progs = append(progs, p)
+		}
+	}
+	lim := hostileLimits()
+	lim.Gas = 100_000 // enough for every fragment to do what it tries, or to run out
+	run := func(p *Pool, prog *Program) string {
+		res, err := p.Run(prog, Call{Limits: lim, Seed: 7})
+		return fmt.Sprintf("gas %d, memory %d, values %v, log %q, error %v", res.GasUsed, res.Memory, res.Values, res.Log, err)
+	}
+	fresh := make([]string, len(progs))
+	for i, prog := range progs {
+		fresh[i] = run(NewPool(), prog)
+	}
+	reused := NewPool()
+	for i := len(progs) - 1; i >= 0; i-- {
+		if got := run(reused, progs[i]); got != fresh[i] {
+			t.Errorf("%s on a reused VM: %s\non a fresh VM: %s", progs[i].Name, got, fresh[i])
 		}
 	}
 }
