@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fractalvm/fractal/internal/cache"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/vp"
 )
 
 // mixedBlock builds a block over eight funded accounts: independent
@@ -111,5 +113,45 @@ func TestExecuteBlockEqualsSerial(t *testing.T) {
 	}
 	if bytes.Equal(serialState.dump(), base.dump()) {
 		t.Fatal("block changed nothing")
+	}
+}
+
+// TestExecuteBlockSameWithColdCaches: a block's outcomes, gas included, do
+// not depend on what the process ran before. With every program compiled
+// again (the lookup and calculation cache keeping nothing, the predicates
+// compiled anew) and a new pool of VMs, serial and scheduled execution give
+// the bytes of a process whose caches and VMs are warm.
+func TestExecuteBlockSameWithColdCaches(t *testing.T) {
+	w := newWorld(t)
+	txs := mixedBlock(t, w)
+	base := w.st.clone()
+	if _, err := ExecuteSerial(base, w.code, w.pool, txs); err != nil { // warms the caches and the pool
+		t.Fatal(err)
+	}
+	warm, err := ExecuteBlock(base, w.code, w.pool, txs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := encodeOutcomes(warm)
+
+	kept := programs
+	programs = programCache{cache.NewSized[[32]byte](0, (*vp.Program).Size)}
+	t.Cleanup(func() { programs = kept })
+	for name, execute := range map[string]func(State, Code, *vp.Pool, []*Tx) ([]*Outcome, error){
+		"serial": ExecuteSerial, "scheduled": ExecuteBlock,
+	} {
+		cold := newWorld(t)
+		outs, err := execute(base, cold.code, cold.pool, txs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(encodeOutcomes(outs), want) {
+			for i := range outs {
+				if a, b := outs[i].Receipt, warm[i].Receipt; !bytes.Equal(a.Encode(), b.Encode()) {
+					t.Fatalf("%s, cold: tx %d gas %+v (%v); warm: gas %+v (%v)", name, i, a.Gas, a.Err(), b.Gas, b.Err())
+				}
+			}
+			t.Fatalf("%s, cold: effects differ from warm", name)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -168,6 +169,91 @@ func TestRefusedKeyMessageIsStable(t *testing.T) {
 		_, _, err = p.RunState([]byte("G[{}] = 1; G[print] = 2; G[{}] = 3"), s1, signers(pub1))
 		if err == nil || !strings.HasSuffix(err.Error(), "(assigning a function key)") {
 			t.Fatalf("later step: got %v", err)
+		}
+	}
+}
+
+// TestCaughtErrorCostHasNoAddress: a caught error whose message names a
+// table or function costs the same gas and memory whatever the address
+// gopher-lua wrote into it. Go 1.26 places the heap at a random base in
+// each process, so "table: 0x…" has 10 to 12 hex digits depending on the
+// process; charging the message before the address was dropped made one
+// step of TestStateChainAcrossProcesses cost 350 gas in some processes and
+// 351 in others. Each fragment below raises, with pcall and with xpcall, a
+// message written as gopher-lua writes one, with an address of another
+// length; all must cost what the first does and return the same text.
+func TestCaughtErrorCostHasNoAddress(t *testing.T) {
+	p := NewPool()
+	for _, c := range []struct{ form, want string }{
+		{`local ok, e = pcall(error, "attempt to index a non-table object(number) with key '%s: 0x%s'") return e`,
+			"t:1: attempt to index a non-table object(number) with key '%s'"},
+		{`local ok, e = xpcall(function() error("with key '%s: 0x%s'") end, function(m) return m end) return e`,
+			"t:1: with key '%s'"},
+	} {
+		for _, kind := range []string{"table", "function"} {
+			const firstAddr = "c000012345"
+			var first Result
+			for i, addr := range []string{firstAddr, "1", "4b19b40e0", "1c000012345", "3f5edef6c0e0", strings.Repeat("f", 40)} {
+				src := fmt.Sprintf(c.form, kind, addr)
+				prog, err := Compile("t", []byte(src))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := p.Run(prog, Call{Limits: DefaultLimits()})
+				if err != nil {
+					t.Fatalf("%s: %v", src, err)
+				}
+				if want := fmt.Sprintf(c.want, kind); len(res.Values) != 1 || res.Values[0] != want {
+					t.Fatalf("%s: returned %v, want %q", src, res.Values, want)
+				}
+				if i == 0 {
+					first = res
+					continue
+				}
+				if res.GasUsed != first.GasUsed || res.Memory != first.Memory {
+					t.Errorf("%s, address 0x%s: gas %d, memory %d; address 0x%s: gas %d, memory %d",
+						kind, addr, res.GasUsed, res.Memory, firstAddr, first.GasUsed, first.Memory)
+				}
+			}
+		}
+	}
+}
+
+// TestRunSameOnFreshAndReusedVM: a program gives the same values, log,
+// gas, memory count and error on a VM of its own and on a pooled VM that
+// ran the rest of the hostile corpus before it (runs that ran out of gas,
+// hit limits, grew the stack, raised errors mid-call). The pool keeps VMs
+// between runs, so nothing a run leaves on one may change what the next
+// run on it is charged.
+func TestRunSameOnFreshAndReusedVM(t *testing.T) {
+	files, err := filepath.Glob("testdata/hostile/*.lua")
+	if err != nil || len(files) < 30 {
+		t.Fatalf("hostile corpus: %d files, %v", len(files), err)
+	}
+	var progs []*Program
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := Compile(filepath.Base(f), src); err == nil {
+			progs = append(progs, p)
+		}
+	}
+	lim := hostileLimits()
+	lim.Gas = 100_000 // enough for every fragment to do what it tries, or to run out
+	run := func(p *Pool, prog *Program) string {
+		res, err := p.Run(prog, Call{Limits: lim, Seed: 7})
+		return fmt.Sprintf("gas %d, memory %d, values %v, log %q, error %v", res.GasUsed, res.Memory, res.Values, res.Log, err)
+	}
+	fresh := make([]string, len(progs))
+	for i, prog := range progs {
+		fresh[i] = run(NewPool(), prog)
+	}
+	reused := NewPool()
+	for i := len(progs) - 1; i >= 0; i-- {
+		if got := run(reused, progs[i]); got != fresh[i] {
+			t.Errorf("%s on a reused VM: %s\non a fresh VM: %s", progs[i].Name, got, fresh[i])
 		}
 	}
 }

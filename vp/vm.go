@@ -86,15 +86,19 @@ var addressText = regexp.MustCompile(`(table|function|userdata|thread|channel): 
 // errorValue is what the error handler passes on for an error value: the
 // error costs errorGas, a string is charged as built, since raising it
 // built it (a position prepended, a value quoted), and has no address
-// (addressFree).
+// (addressFree). The string is charged as the run receives it, without
+// the address: Go places the heap at a random base in each process, so the
+// address's length, and a charge made on it, would differ between
+// validators.
 func (v *vm) errorValue(ev lua.LValue) lua.LValue {
+	ev = addressFree(ev)
 	if v.r.fatal == nil {
 		v.charge(errorGas)
 		if s, ok := ev.(lua.LString); ok {
 			v.built(len(s))
 		}
 	}
-	return addressFree(ev)
+	return ev
 }
 
 // addressFree drops the memory address gopher-lua writes into some errors
