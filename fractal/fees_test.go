@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -207,6 +208,9 @@ func TestFeeRefusals(t *testing.T) {
 			_, err := f.in.Submit(c.tx)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("submit: %v, want %q", err, c.want)
+			}
+			if !errors.Is(err, ErrRefused) { // a node answers it as the transaction's fault, not the store's
+				t.Fatalf("submit: %v is not ErrRefused", err)
 			}
 			if dumpStore(t, f.in) != before {
 				t.Fatal("a refused submission changed the store")

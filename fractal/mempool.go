@@ -84,7 +84,10 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 		in.settleQueue(qc)
 	}
 	for i := range errs {
-		if errs[i] == nil {
+		switch {
+		case errs[i] != nil:
+			errs[i] = refusal{errs[i]}
+		case err != nil:
 			errs[i] = err
 		}
 		if errs[i] != nil {
@@ -93,6 +96,18 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	}
 	return errs
 }
+
+// ErrRefused is what errors.Is finds in a submission that admission
+// refused for the transaction itself (form, signatures, replay, fee, a full
+// queue), as opposed to a store that failed.
+var ErrRefused = errors.New("refused at admission")
+
+// refusal wraps an admission refusal so that it is ErrRefused, its message
+// unchanged.
+type refusal struct{ err error }
+
+func (r refusal) Error() string   { return r.err.Error() }
+func (r refusal) Unwrap() []error { return []error{r.err, ErrRefused} }
 
 // queueCount is the mempool size as one submitting call tracks it: n is at
 // least the number of queued entries, and exactly that when exact.

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/fractalvm/fractal/phases"
 )
 
 func TestOneLine(t *testing.T) {
@@ -37,5 +39,17 @@ func TestChunkNamesShownAsFiles(t *testing.T) {
 		if text != want.text || (at == nil) != (want.at == nil) || at != nil && *at != *want.at {
 			t.Errorf("text(%q) = %q, %+v; want %q, %+v", in, text, at, want.text, want.at)
 		}
+	}
+}
+
+// TestReceiptLogIsOneLine: a transaction's log reaches the terminal with its
+// control characters escaped, as its refusal reason does: a log line cannot
+// retitle the window, clear the screen or print a fake status line.
+func TestReceiptLogIsOneLine(t *testing.T) {
+	var b strings.Builder
+	printReceipt(&b, &phases.Receipt{Status: phases.Accepted, Log: []string{"calculation: \x1b]0;pwned\x07\x1b[2J\rfake: accepted"}}, nil)
+	want := `  log: calculation: \x1b]0;pwned\a\x1b[2J\rfake: accepted` + "\n"
+	if got := b.String(); !strings.HasSuffix(got, want) || strings.ContainsRune(got, 0x1b) {
+		t.Fatalf("receipt printed %q, want it to end %q", got, want)
 	}
 }

@@ -412,6 +412,6 @@ func printReceipt(w io.Writer, rc *phases.Receipt, b *chain.Block) {
 		fmt.Fprintf(w, "  %s %x %s%s\n", created, r.ID[:8], r.Key, labels[uint32(i+1)])
 	}
 	for _, l := range rc.Log {
-		fmt.Fprintf(w, "  log: %s\n", l)
+		fmt.Fprintf(w, "  log: %s\n", shown.show(l))
 	}
 }

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"sync"
 	"time"
 
@@ -140,10 +142,15 @@ func (n *Node) admit(batch []*submission) {
 	queued := 0
 	for i, err := range errs {
 		if err != nil {
-			kind := Invalid
-			if subs[i].tx.VerifySignatures() == nil {
+			var kind Kind
+			switch {
+			case subs[i].tx.VerifySignatures() != nil:
+				kind = Invalid
+			case errors.Is(err, fractal.ErrRefused): // its fee, a replay, a full queue
+				kind = Precondition
+			default:
 				kind = Unavailable // the store failed, not the transaction
-				n.log.Error("submission failed", "tx", subs[i].id, "err", err)
+				n.log.Error("submission failed", "tx", hex.EncodeToString(subs[i].id[:]), "err", err)
 			}
 			n.m.submissions.WithLabelValues("refused").Inc()
 			subs[i].reply <- &Error{Kind: kind, Err: err}
