@@ -31,7 +31,11 @@ import (
 )
 
 // keyholderHomes makes n keyholder homes kh1..khn in dir and a peers file
-// with a free loopback port each; it returns the peers file's name.
+// with a free port each, keyholder i on its own loopback address
+// 127.0.1.i; it returns the peers file's name. The port is found with a
+// listener that is closed before the keyholder's process binds it, so two
+// keyholders on one address could be given the same port (the kernel may
+// hand a closed port out again): their own addresses keep them apart.
 func keyholderHomes(t *testing.T, dir string, n int) string {
 	t.Helper()
 	p := &keyholder.Peers{}
@@ -43,7 +47,7 @@ func keyholderHomes(t *testing.T, dir string, n int) string {
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.1.%d:0", i))
 		if err != nil {
 			t.Fatal(err)
 		}
