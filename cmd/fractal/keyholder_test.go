@@ -244,13 +244,19 @@ func TestKeyholderDKGOneNeverStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	instance := strings.Repeat("ab", 32)
-	runs, _ := runKeyholders(t, dir, 3, 2, instance, time.Second, []int{1, 2})
+	// The round timeout is a protocol parameter: the wait for the absent
+	// keyholder, so each round it is missing from takes this long. It also
+	// bounds how long the two running keyholders wait for each other (the
+	// first round's wait covers the other process starting), which 1 s did
+	// not always cover on two loaded cores (CI timed rounds out); 5 s does.
+	const round = 5 * time.Second
+	runs, _ := runKeyholders(t, dir, 3, 2, instance, round, []int{1, 2})
 	for i := 1; i <= 2; i++ {
 		r := runs[i]
 		if r.code != 0 {
 			t.Fatalf("keyholder %d: exit %d: %s", i, r.code, r.stderr)
 		}
-		want := "dkg: round 1 (deals): no deal from keyholder 3 (" + p.Addrs[2] + ") after 1s; going on without\n"
+		want := "dkg: round 1 (deals): no deal from keyholder 3 (" + p.Addrs[2] + ") after " + round.String() + "; going on without\n"
 		if !strings.Contains(r.stderr, want) {
 			t.Fatalf("keyholder %d's progress:\n%s\nwant %q", i, r.stderr, want)
 		}
