@@ -31,7 +31,11 @@ import (
 )
 
 // keyholderHomes makes n keyholder homes kh1..khn in dir and a peers file
-// with a free loopback port each; it returns the peers file's name.
+// with a free port each, keyholder i on its own loopback address
+// 127.0.1.i; it returns the peers file's name. The port is found with a
+// listener that is closed before the keyholder's process binds it, so two
+// keyholders on one address could be given the same port (the kernel may
+// hand a closed port out again): their own addresses keep them apart.
 func keyholderHomes(t *testing.T, dir string, n int) string {
 	t.Helper()
 	p := &keyholder.Peers{}
@@ -43,7 +47,7 @@ func keyholderHomes(t *testing.T, dir string, n int) string {
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.1.%d:0", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,13 +244,19 @@ func TestKeyholderDKGOneNeverStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	instance := strings.Repeat("ab", 32)
-	runs, _ := runKeyholders(t, dir, 3, 2, instance, time.Second, []int{1, 2})
+	// The round timeout is a protocol parameter: the wait for the absent
+	// keyholder, so each round it is missing from takes this long. It also
+	// bounds how long the two running keyholders wait for each other (the
+	// first round's wait covers the other process starting), which 1 s did
+	// not always cover on two loaded cores (CI timed rounds out); 5 s does.
+	const round = 5 * time.Second
+	runs, _ := runKeyholders(t, dir, 3, 2, instance, round, []int{1, 2})
 	for i := 1; i <= 2; i++ {
 		r := runs[i]
 		if r.code != 0 {
 			t.Fatalf("keyholder %d: exit %d: %s", i, r.code, r.stderr)
 		}
-		want := "dkg: round 1 (deals): no deal from keyholder 3 (" + p.Addrs[2] + ") after 1s; going on without\n"
+		want := "dkg: round 1 (deals): no deal from keyholder 3 (" + p.Addrs[2] + ") after " + round.String() + "; going on without\n"
 		if !strings.Contains(r.stderr, want) {
 			t.Fatalf("keyholder %d's progress:\n%s\nwant %q", i, r.stderr, want)
 		}
