@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -145,7 +146,7 @@ func readProofFile(path string) (*chain.QueryProof, error) {
 	}
 	qp, err := chain.DecodeQueryProof(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "fractal: "))
 	}
 	return qp, nil
 }

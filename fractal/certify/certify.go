@@ -256,6 +256,12 @@ func (vs *ValidatorSet) Certify(b *chain.Block, cert []byte) error {
 	if b.Executor != vs.hash {
 		return fmt.Errorf("certify: block %d names validator set %x, not the trusted %x", b.Height, b.Executor[:8], vs.hash[:8])
 	}
+	// The app hash covers the block but not its signature field, which a
+	// certified block leaves zero: anything else would make its bytes
+	// malleable under one certificate.
+	if b.Signature != ([64]byte{}) {
+		return fmt.Errorf("certify: block %d of a validator set carries a signature; its signature field must be zero", b.Height)
+	}
 	sh, err := DecodeCertificate(cert)
 	if err != nil {
 		return err

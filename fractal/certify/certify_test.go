@@ -78,6 +78,8 @@ func TestCertify(t *testing.T) {
 	elsewhere := *b
 	elsewhere.Instance = [32]byte{8}
 	elsewhere.Executor = vs.Hash()
+	signed := *b
+	signed.Signature[5] = 1
 	for _, tc := range []struct {
 		name string
 		set  *ValidatorSet
@@ -92,6 +94,7 @@ func TestCertify(t *testing.T) {
 		{"another instance's chain", vs, &elsewhere, good, `header belongs to another chain "fractal-0900000000000000", not "fractal-0800000000000000"`},
 		{"damaged", vs, b, good[:len(good)-3], "certify: certificate: "},
 		{"unknown version", vs, b, append([]byte{2}, good[1:]...), "unknown version 2"},
+		{"a signature field that is not zero", vs, &signed, good, "block 3 of a validator set carries a signature; its signature field must be zero"},
 	} {
 		if err := tc.set.Certify(tc.b, tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)

@@ -88,7 +88,14 @@ func New(api API, log *slog.Logger) *Explorer {
 		e.pages[page] = template.Must(template.Must(layout.Clone()).ParseFS(templateFiles, name))
 	}
 	static, _ := fs.Sub(staticFiles, "static")
-	e.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	e.mux.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no folder listings
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 	e.route("GET /{$}", e.home)
 	e.route("GET /blocks", e.blocks)
 	e.route("GET /block/{height}", e.block)

@@ -44,4 +44,16 @@ func TestPagesSelfContained(t *testing.T) {
 			t.Errorf("%s names something outside the node: %q", tc.path, m)
 		}
 	}
+	// The embedded assets are served one by one, never as a folder listing.
+	for _, path := range []string{"/static/", "/static//"} {
+		resp, err := http.Get(n.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "explorer.js") {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, body)
+		}
+	}
 }
