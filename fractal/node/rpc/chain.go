@@ -174,6 +174,9 @@ func (s *Service) DeployCode(ctx context.Context, req *connect.Request[v1.Deploy
 	if err != nil {
 		return nil, err
 	}
+	if len(m.Code) == 0 { // most likely a misspelt field, which the JSON form ignores
+		return nil, invalid("code: empty (the Lua source goes in the field code, base64 in JSON)")
+	}
 	h, err := s.n.Deploy(m.Code)
 	if err != nil {
 		return nil, codeOf(err)

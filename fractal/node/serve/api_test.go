@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,6 +259,11 @@ func TestCodeAndEncrypted(t *testing.T) {
 	}
 	if _, err := a.Client.Deploy(ctx, []byte("return not compiling (")); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("code that does not compile: %v", err)
+	}
+	// No code (a misspelt JSON field, which the JSON form ignores) is not
+	// deployed as the empty program.
+	if _, err := a.Client.Deploy(ctx, nil); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "code: empty") {
+		t.Fatalf("empty code: %v", err)
 	}
 	var spent error
 	for i := 0; i < 10 && spent == nil; i++ {
