@@ -49,12 +49,13 @@ changing nothing, a transaction that is malformed, unsigned, wrongly signed
 or already executed, and one whose fee does not pass admission.
 
 --gas auto first simulates the transaction on the instance in --home (as
-fractal tx simulate), finds the smallest gas limit with which it is still
-accepted (the gas used may not be enough: each validity predicate gets a
-share of what calculation left) and asks for that plus 20%, at most what
-admission allows (max_block_gas, and what the fee note pays at its price); a
-transaction the simulation refuses is printed with the reason, and nothing is
-queued. --gas N sets the gas limit to N. Either needs --key: the gas limit is
+fractal tx simulate), or through a node (--node URL, or the node running on
+--home) with its Simulate method, finds the smallest gas limit with which it
+is still accepted (the gas used may not be enough: each validity predicate
+gets a share of what calculation left) and asks for that plus 20%, at most
+what admission allows (max_block_gas, what the fee note pays at its price,
+and a node's simulation gas limit); a transaction the simulation refuses is
+printed with the reason, and nothing is queued. --gas N sets the gas limit to N. Either needs --key: the gas limit is
 part of the ID the signatures cover.
 
 Unless --no-seal is given it then seals a block with everything queued (more
