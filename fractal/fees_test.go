@@ -242,10 +242,11 @@ func TestSimulateWithFee(t *testing.T) {
 	f.mintFeeNotes(t, f.alice.Public(), 1, 10_000_000)
 	f.commit(t, f.paying(f.mint(f.allow, f.signed, f.alice, "coin", f.alice.Public().String()), f.alice.Public(), "f1", 0, f.alice))
 	tx := f.paying(f.move(f.allow, f.signed, f.alice, "coin", "paid", f.bob.Public().String()), f.alice.Public(), "f1", 5, f.alice)
-	rc, limit, err := f.in.EstimateGas(context.Background(), tx)
-	if err != nil || rc.Err() != nil {
-		t.Fatalf("estimate: %+v %v", rc, err)
+	est, err := f.in.EstimateGas(context.Background(), tx, 0)
+	if err != nil || est.Receipt.Err() != nil {
+		t.Fatalf("estimate: %+v %v", est, err)
 	}
+	rc, limit := est.Receipt, est.Limit
 	used := rc.Gas.Total()
 	tx.GasLimit = used
 	if sim, _, err := f.in.Simulate(context.Background(), f.sign(tx, f.alice), false); err != nil || !strings.Contains(sim.Reason, "out of gas") {

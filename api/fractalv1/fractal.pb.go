@@ -425,6 +425,13 @@ type SimulateRequest struct {
 	// signed (to learn its gas before collecting signatures); signatures that
 	// are present are still verified.
 	AllowUnsigned bool `protobuf:"varint,3,opt,name=allow_unsigned,json=allowUnsigned,proto3" json:"allow_unsigned,omitempty"`
+	// Find the gas limit to sign instead (decision 145, what `fractal tx
+	// submit --gas auto` does): the transaction's own gas limit is ignored
+	// and its signatures need not be there; the node simulates it with the
+	// largest limit admission and its simulation limit allow, searches for
+	// the smallest limit with which it is still accepted, and answers that
+	// plus the margin in gas_limit.
+	EstimateGas   bool `protobuf:"varint,4,opt,name=estimate_gas,json=estimateGas,proto3" json:"estimate_gas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,6 +498,13 @@ func (x *SimulateRequest) GetAllowUnsigned() bool {
 	return false
 }
 
+func (x *SimulateRequest) GetEstimateGas() bool {
+	if x != nil {
+		return x.EstimateGas
+	}
+	return false
+}
+
 type isSimulateRequest_Tx interface {
 	isSimulateRequest_Tx()
 }
@@ -512,8 +526,13 @@ type SimulateResponse struct {
 	TxId  string                 `protobuf:"bytes,1,opt,name=tx_id,json=txId,proto3" json:"tx_id,omitempty"`
 	// The height of the block whose state the transaction ran against.
 	Height uint64 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
-	// The receipt it would get, with the gas of each phase.
-	Receipt       *Receipt `protobuf:"bytes,3,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// The receipt it would get, with the gas of each phase (with
+	// estimate_gas, the receipt of the run with the smallest sufficient
+	// limit).
+	Receipt *Receipt `protobuf:"bytes,3,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// With estimate_gas: the gas limit to sign, the smallest sufficient one
+	// plus 20%; 0 when the receipt is refused.
+	GasLimit      uint64 `protobuf:"varint,4,opt,name=gas_limit,json=gasLimit,proto3" json:"gas_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -567,6 +586,13 @@ func (x *SimulateResponse) GetReceipt() *Receipt {
 		return x.Receipt
 	}
 	return nil
+}
+
+func (x *SimulateResponse) GetGasLimit() uint64 {
+	if x != nil {
+		return x.GasLimit
+	}
+	return 0
 }
 
 type GetTransactionRequest struct {
@@ -3009,16 +3035,18 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"\x05tx_id\x18\x01 \x01(\tR\x04txId\x122\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1c.fractal.v1.TransactionStateR\x05state\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\x04R\x06height\x12-\n" +
-	"\areceipt\x18\x04 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\"\x8b\x01\n" +
+	"\areceipt\x18\x04 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\"\xae\x01\n" +
 	"\x0fSimulateRequest\x12%\n" +
 	"\btx_bytes\x18\x01 \x01(\fB\b\xa2\x86\x19\x04\b\x8c\xf9PH\x00R\atxBytes\x12$\n" +
 	"\atx_json\x18\x02 \x01(\tB\t\xa2\x86\x19\x05\b\x80\x80\x80\x02H\x00R\x06txJson\x12%\n" +
-	"\x0eallow_unsigned\x18\x03 \x01(\bR\rallowUnsignedB\x04\n" +
-	"\x02tx\"n\n" +
+	"\x0eallow_unsigned\x18\x03 \x01(\bR\rallowUnsigned\x12!\n" +
+	"\festimate_gas\x18\x04 \x01(\bR\vestimateGasB\x04\n" +
+	"\x02tx\"\x8b\x01\n" +
 	"\x10SimulateResponse\x12\x13\n" +
 	"\x05tx_id\x18\x01 \x01(\tR\x04txId\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12-\n" +
-	"\areceipt\x18\x03 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\"4\n" +
+	"\areceipt\x18\x03 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\x12\x1b\n" +
+	"\tgas_limit\x18\x04 \x01(\x04R\bgasLimit\"4\n" +
 	"\x15GetTransactionRequest\x12\x1b\n" +
 	"\x05tx_id\x18\x01 \x01(\tB\x06\xa2\x86\x19\x02\b@R\x04txId\"\xb5\x01\n" +
 	"\x16GetTransactionResponse\x129\n" +

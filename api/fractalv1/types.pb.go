@@ -667,7 +667,14 @@ type Transaction struct {
 	Encoding []byte `protobuf:"bytes,2,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	// The self-contained JSON form (docs/formats/transactions.md "JSON
 	// form"), as `fractal tx` prints it.
-	Json          string `protobuf:"bytes,3,opt,name=json,proto3" json:"json,omitempty"`
+	Json string `protobuf:"bytes,3,opt,name=json,proto3" json:"json,omitempty"`
+	// The fee offer (decision 140), readable: the price per unit of gas and
+	// the fee note's state key; 0 and empty when it offers no fee. The
+	// encoding covers them.
+	GasPrice uint64 `protobuf:"varint,4,opt,name=gas_price,json=gasPrice,proto3" json:"gas_price,omitempty"`
+	FeeNote  string `protobuf:"bytes,5,opt,name=fee_note,json=feeNote,proto3" json:"fee_note,omitempty"`
+	// The most gas it may use.
+	GasLimit      uint64 `protobuf:"varint,6,opt,name=gas_limit,json=gasLimit,proto3" json:"gas_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -721,6 +728,27 @@ func (x *Transaction) GetJson() string {
 		return x.Json
 	}
 	return ""
+}
+
+func (x *Transaction) GetGasPrice() uint64 {
+	if x != nil {
+		return x.GasPrice
+	}
+	return 0
+}
+
+func (x *Transaction) GetFeeNote() string {
+	if x != nil {
+		return x.FeeNote
+	}
+	return ""
+}
+
+func (x *Transaction) GetGasLimit() uint64 {
+	if x != nil {
+		return x.GasLimit
+	}
+	return 0
 }
 
 // Predicate names one validity predicate run.
@@ -874,7 +902,13 @@ type Receipt struct {
 	// Notes calculation returned (created when accepted).
 	Outputs []*NoteRef `protobuf:"bytes,8,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	// Print output of every run, each line labelled with its run.
-	Log           []string `protobuf:"bytes,9,rep,name=log,proto3" json:"log,omitempty"`
+	Log []string `protobuf:"bytes,9,rep,name=log,proto3" json:"log,omitempty"`
+	// The fee charged, accepted or refused (decision 140); absent when the
+	// transaction offered none or paid nothing.
+	Fee *FeePaid `protobuf:"bytes,10,opt,name=fee,proto3" json:"fee,omitempty"`
+	// The labels calculation gave its outputs, in output order (decision
+	// 144).
+	Labels        []*OutputLabel `protobuf:"bytes,11,rep,name=labels,proto3" json:"labels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -972,6 +1006,165 @@ func (x *Receipt) GetLog() []string {
 	return nil
 }
 
+func (x *Receipt) GetFee() *FeePaid {
+	if x != nil {
+		return x.Fee
+	}
+	return nil
+}
+
+func (x *Receipt) GetLabels() []*OutputLabel {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// FeePaid is a receipt's record of the fee charged: gas × gas_price =
+// amount of the instance's fee token, taken from the fee note, paid to the
+// block's producer, the rest returned to the payer as change.
+type FeePaid struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	GasPrice uint64                 `protobuf:"varint,1,opt,name=gas_price,json=gasPrice,proto3" json:"gas_price,omitempty"`
+	// The gas charged: the gas used, at most the gas limit.
+	Gas    uint64 `protobuf:"varint,2,opt,name=gas,proto3" json:"gas,omitempty"`
+	Amount uint64 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The fee note spent.
+	Note *NoteRef `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// The note paid to the producer.
+	Paid *NoteRef `protobuf:"bytes,5,opt,name=paid,proto3" json:"paid,omitempty"`
+	// The change returned to the payer; absent when nothing was left.
+	Change        *NoteRef `protobuf:"bytes,6,opt,name=change,proto3" json:"change,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeePaid) Reset() {
+	*x = FeePaid{}
+	mi := &file_fractal_v1_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeePaid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeePaid) ProtoMessage() {}
+
+func (x *FeePaid) ProtoReflect() protoreflect.Message {
+	mi := &file_fractal_v1_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeePaid.ProtoReflect.Descriptor instead.
+func (*FeePaid) Descriptor() ([]byte, []int) {
+	return file_fractal_v1_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FeePaid) GetGasPrice() uint64 {
+	if x != nil {
+		return x.GasPrice
+	}
+	return 0
+}
+
+func (x *FeePaid) GetGas() uint64 {
+	if x != nil {
+		return x.Gas
+	}
+	return 0
+}
+
+func (x *FeePaid) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *FeePaid) GetNote() *NoteRef {
+	if x != nil {
+		return x.Note
+	}
+	return nil
+}
+
+func (x *FeePaid) GetPaid() *NoteRef {
+	if x != nil {
+		return x.Paid
+	}
+	return nil
+}
+
+func (x *FeePaid) GetChange() *NoteRef {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+// OutputLabel is the label calculation gave one output.
+type OutputLabel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-based index of the output in the receipt's outputs.
+	Output        uint32 `protobuf:"varint,1,opt,name=output,proto3" json:"output,omitempty"`
+	Label         string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutputLabel) Reset() {
+	*x = OutputLabel{}
+	mi := &file_fractal_v1_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutputLabel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutputLabel) ProtoMessage() {}
+
+func (x *OutputLabel) ProtoReflect() protoreflect.Message {
+	mi := &file_fractal_v1_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutputLabel.ProtoReflect.Descriptor instead.
+func (*OutputLabel) Descriptor() ([]byte, []int) {
+	return file_fractal_v1_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *OutputLabel) GetOutput() uint32 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *OutputLabel) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
 // Export is one note this instance committed for another instance
 // (docs/formats/cross-instance.md).
 type Export struct {
@@ -999,7 +1192,7 @@ type Export struct {
 
 func (x *Export) Reset() {
 	*x = Export{}
-	mi := &file_fractal_v1_types_proto_msgTypes[8]
+	mi := &file_fractal_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1204,7 @@ func (x *Export) String() string {
 func (*Export) ProtoMessage() {}
 
 func (x *Export) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_types_proto_msgTypes[8]
+	mi := &file_fractal_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1217,7 @@ func (x *Export) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Export.ProtoReflect.Descriptor instead.
 func (*Export) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_fractal_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Export) GetExportId() string {
@@ -1098,7 +1291,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_fractal_v1_types_proto_msgTypes[9]
+	mi := &file_fractal_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1303,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_types_proto_msgTypes[9]
+	mi := &file_fractal_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1316,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_fractal_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Peer) GetInstanceId() string {
@@ -1174,7 +1367,7 @@ type EncryptedBatch struct {
 
 func (x *EncryptedBatch) Reset() {
 	*x = EncryptedBatch{}
-	mi := &file_fractal_v1_types_proto_msgTypes[10]
+	mi := &file_fractal_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1379,7 @@ func (x *EncryptedBatch) String() string {
 func (*EncryptedBatch) ProtoMessage() {}
 
 func (x *EncryptedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_types_proto_msgTypes[10]
+	mi := &file_fractal_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1392,7 @@ func (x *EncryptedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptedBatch.ProtoReflect.Descriptor instead.
 func (*EncryptedBatch) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_fractal_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EncryptedBatch) GetNumber() uint64 {
@@ -1293,11 +1486,14 @@ const file_fractal_v1_types_proto_rawDesc = "" +
 	"\bencoding\x18\b \x01(\fR\bencoding\"6\n" +
 	"\aNoteRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
-	"\tstate_key\x18\x02 \x01(\tR\bstateKey\"M\n" +
+	"\tstate_key\x18\x02 \x01(\tR\bstateKey\"\xa2\x01\n" +
 	"\vTransaction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bencoding\x18\x02 \x01(\fR\bencoding\x12\x12\n" +
-	"\x04json\x18\x03 \x01(\tR\x04json\"d\n" +
+	"\x04json\x18\x03 \x01(\tR\x04json\x12\x1b\n" +
+	"\tgas_price\x18\x04 \x01(\x04R\bgasPrice\x12\x19\n" +
+	"\bfee_note\x18\x05 \x01(\tR\afeeNote\x12\x1b\n" +
+	"\tgas_limit\x18\x06 \x01(\x04R\bgasLimit\"d\n" +
 	"\tPredicate\x12$\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x10.fractal.v1.RoleR\x04role\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x1b\n" +
@@ -1306,7 +1502,7 @@ const file_fractal_v1_types_proto_rawDesc = "" +
 	"\x06lookup\x18\x01 \x01(\x04R\x06lookup\x12 \n" +
 	"\vcalculation\x18\x02 \x01(\x04R\vcalculation\x12\x1a\n" +
 	"\bvalidity\x18\x03 \x01(\x04R\bvalidity\x12\x14\n" +
-	"\x05total\x18\x04 \x01(\x04R\x05total\"\xd8\x02\n" +
+	"\x05total\x18\x04 \x01(\x04R\x05total\"\xb0\x03\n" +
 	"\aReceipt\x12\x13\n" +
 	"\x05tx_id\x18\x01 \x01(\tR\x04txId\x121\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x19.fractal.v1.ReceiptStatusR\x06status\x12'\n" +
@@ -1316,7 +1512,20 @@ const file_fractal_v1_types_proto_rawDesc = "" +
 	"\x03gas\x18\x06 \x01(\v2\x0f.fractal.v1.GasR\x03gas\x12+\n" +
 	"\x06inputs\x18\a \x03(\v2\x13.fractal.v1.NoteRefR\x06inputs\x12-\n" +
 	"\aoutputs\x18\b \x03(\v2\x13.fractal.v1.NoteRefR\aoutputs\x12\x10\n" +
-	"\x03log\x18\t \x03(\tR\x03log\"\xca\x01\n" +
+	"\x03log\x18\t \x03(\tR\x03log\x12%\n" +
+	"\x03fee\x18\n" +
+	" \x01(\v2\x13.fractal.v1.FeePaidR\x03fee\x12/\n" +
+	"\x06labels\x18\v \x03(\v2\x17.fractal.v1.OutputLabelR\x06labels\"\xcf\x01\n" +
+	"\aFeePaid\x12\x1b\n" +
+	"\tgas_price\x18\x01 \x01(\x04R\bgasPrice\x12\x10\n" +
+	"\x03gas\x18\x02 \x01(\x04R\x03gas\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x04R\x06amount\x12'\n" +
+	"\x04note\x18\x04 \x01(\v2\x13.fractal.v1.NoteRefR\x04note\x12'\n" +
+	"\x04paid\x18\x05 \x01(\v2\x13.fractal.v1.NoteRefR\x04paid\x12+\n" +
+	"\x06change\x18\x06 \x01(\v2\x13.fractal.v1.NoteRefR\x06change\";\n" +
+	"\vOutputLabel\x12\x16\n" +
+	"\x06output\x18\x01 \x01(\rR\x06output\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\"\xca\x01\n" +
 	"\x06Export\x12\x1b\n" +
 	"\texport_id\x18\x01 \x01(\tR\bexportId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -1384,7 +1593,7 @@ func file_fractal_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_fractal_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_fractal_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_fractal_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_fractal_v1_types_proto_goTypes = []any{
 	(TransactionState)(0),    // 0: fractal.v1.TransactionState
 	(ReceiptStatus)(0),       // 1: fractal.v1.ReceiptStatus
@@ -1399,9 +1608,11 @@ var file_fractal_v1_types_proto_goTypes = []any{
 	(*Predicate)(nil),        // 10: fractal.v1.Predicate
 	(*Gas)(nil),              // 11: fractal.v1.Gas
 	(*Receipt)(nil),          // 12: fractal.v1.Receipt
-	(*Export)(nil),           // 13: fractal.v1.Export
-	(*Peer)(nil),             // 14: fractal.v1.Peer
-	(*EncryptedBatch)(nil),   // 15: fractal.v1.EncryptedBatch
+	(*FeePaid)(nil),          // 13: fractal.v1.FeePaid
+	(*OutputLabel)(nil),      // 14: fractal.v1.OutputLabel
+	(*Export)(nil),           // 15: fractal.v1.Export
+	(*Peer)(nil),             // 16: fractal.v1.Peer
+	(*EncryptedBatch)(nil),   // 17: fractal.v1.EncryptedBatch
 }
 var file_fractal_v1_types_proto_depIdxs = []int32{
 	5,  // 0: fractal.v1.Block.header:type_name -> fractal.v1.BlockHeader
@@ -1412,13 +1623,18 @@ var file_fractal_v1_types_proto_depIdxs = []int32{
 	11, // 5: fractal.v1.Receipt.gas:type_name -> fractal.v1.Gas
 	8,  // 6: fractal.v1.Receipt.inputs:type_name -> fractal.v1.NoteRef
 	8,  // 7: fractal.v1.Receipt.outputs:type_name -> fractal.v1.NoteRef
-	7,  // 8: fractal.v1.Export.note:type_name -> fractal.v1.Note
-	4,  // 9: fractal.v1.EncryptedBatch.state:type_name -> fractal.v1.EncryptedBatchState
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 8: fractal.v1.Receipt.fee:type_name -> fractal.v1.FeePaid
+	14, // 9: fractal.v1.Receipt.labels:type_name -> fractal.v1.OutputLabel
+	8,  // 10: fractal.v1.FeePaid.note:type_name -> fractal.v1.NoteRef
+	8,  // 11: fractal.v1.FeePaid.paid:type_name -> fractal.v1.NoteRef
+	8,  // 12: fractal.v1.FeePaid.change:type_name -> fractal.v1.NoteRef
+	7,  // 13: fractal.v1.Export.note:type_name -> fractal.v1.Note
+	4,  // 14: fractal.v1.EncryptedBatch.state:type_name -> fractal.v1.EncryptedBatchState
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_fractal_v1_types_proto_init() }
@@ -1432,7 +1648,7 @@ func file_fractal_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fractal_v1_types_proto_rawDesc), len(file_fractal_v1_types_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
+	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
@@ -196,7 +197,9 @@ func emitNodeOutcome(ctx context.Context, cmd *cobra.Command, n *nodeRef, out *c
 }
 
 func remoteSubmit(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {
-	tx, err := readSignedTx(cmd, args[0])
+	tx, err := readSignedTx(cmd, args[0], func(_ context.Context, tx *phases.Tx) (*fractal.GasEstimate, error) {
+		return n.EstimateGas(ctx, tx) // within the verb's deadline
+	})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -48,12 +49,13 @@ changing nothing, a transaction that is malformed, unsigned, wrongly signed
 or already executed, and one whose fee does not pass admission.
 
 --gas auto first simulates the transaction on the instance in --home (as
-fractal tx simulate), finds the smallest gas limit with which it is still
-accepted (the gas used may not be enough: each validity predicate gets a
-share of what calculation left) and asks for that plus 20%, at most what
-admission allows (max_block_gas, and what the fee note pays at its price); a
-transaction the simulation refuses is printed with the reason, and nothing is
-queued. --gas N sets the gas limit to N. Either needs --key: the gas limit is
+fractal tx simulate), or through a node (--node URL, or the node running on
+--home) with its Simulate method, finds the smallest gas limit with which it
+is still accepted (the gas used may not be enough: each validity predicate
+gets a share of what calculation left) and asks for that plus 20%, at most
+what admission allows (max_block_gas, what the fee note pays at its price,
+and a node's simulation gas limit); a transaction the simulation refuses is
+printed with the reason, and nothing is queued. --gas N sets the gas limit to N. Either needs --key: the gas limit is
 part of the ID the signatures cover.
 
 Unless --no-seal is given it then seals a block with everything queued (more
@@ -64,7 +66,7 @@ phase, predicate and reason, and the command fails; it is stored only when it
 paid a fee (decision 140), and then only its fee moved.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readSignedTx(cmd, args[0])
+		tx, err := readSignedTx(cmd, args[0], localEstimate)
 		if err != nil {
 			return err
 		}
@@ -131,15 +133,30 @@ func readTxFile(path string) (*phases.Tx, error) {
 	return tx, nil
 }
 
+// gasEstimator is what --gas auto asks for a gas limit: the instance in
+// --home (localEstimate) or a node (its client's EstimateGas), the same
+// search either way (fractal.Instance.EstimateGas).
+type gasEstimator func(ctx context.Context, tx *phases.Tx) (*fractal.GasEstimate, error)
+
+// localEstimate estimates on the instance in --home.
+func localEstimate(ctx context.Context, tx *phases.Tx) (est *fractal.GasEstimate, err error) {
+	err = withInstance(func(in *fractal.Instance) error {
+		est, err = in.EstimateGas(ctx, tx, 0)
+		return err
+	})
+	return est, err
+}
+
 // readSignedTx reads tx submit's transaction file, sets its gas limit as
-// --gas says, and signs it with its --key files.
-func readSignedTx(cmd *cobra.Command, path string) (*phases.Tx, error) {
+// --gas says (asking estimate for "auto"), and signs it with its --key
+// files.
+func readSignedTx(cmd *cobra.Command, path string, estimate gasEstimator) (*phases.Tx, error) {
 	tx, err := readTxFile(path)
 	if err != nil {
 		return nil, err
 	}
 	keyFiles, _ := cmd.Flags().GetStringArray("key")
-	if err := setGas(cmd, tx, keyFiles); err != nil {
+	if err := setGas(cmd, tx, keyFiles, estimate); err != nil {
 		return nil, err
 	}
 	return tx, signTx(tx, keyFiles)
@@ -168,9 +185,8 @@ func signTx(tx *phases.Tx, keyFiles []string) error {
 
 // setGas applies submit's --gas to tx before it is signed with keyFiles,
 // whose keys become its signers when the file lists none: a number is the
-// gas limit; "auto" asks the instance for an estimate
-// (fractal.Instance.EstimateGas) and says what it chose on stderr.
-func setGas(cmd *cobra.Command, tx *phases.Tx, keyFiles []string) error {
+// gas limit; "auto" asks estimate and says what it chose on stderr.
+func setGas(cmd *cobra.Command, tx *phases.Tx, keyFiles []string, estimate gasEstimator) error {
 	gas, _ := cmd.Flags().GetString("gas")
 	switch {
 	case gas == "":
@@ -195,21 +211,19 @@ func setGas(cmd *cobra.Command, tx *phases.Tx, keyFiles []string) error {
 			tx.Signers = append(tx.Signers, k.Public())
 		}
 	}
-	return withInstance(func(in *fractal.Instance) error {
-		rc, limit, err := in.EstimateGas(cmd.Context(), tx)
-		if err != nil {
+	est, err := estimate(cmd.Context(), tx)
+	if err != nil {
+		return err
+	}
+	if rc := est.Receipt; rc.Err() != nil {
+		if err := emitReceipt(cmd, receiptView{rc: rc}); err != nil { // refused: no exports to list
 			return err
 		}
-		if rc.Err() != nil {
-			if err := emitReceipt(cmd, viewReceipt(in, rc, nil)); err != nil {
-				return err
-			}
-			return fmt.Errorf("--gas auto: the simulation %w; nothing was queued", refused(rc))
-		}
-		tx.GasLimit = limit
-		fmt.Fprintf(cmd.ErrOrStderr(), "gas limit %d: the simulation used %d; the smallest sufficient limit plus %d%%\n", limit, rc.Gas.Total(), fractal.GasMargin)
-		return nil
-	})
+		return fmt.Errorf("--gas auto: the simulation %w; nothing was queued", refused(rc))
+	}
+	tx.GasLimit = est.Limit
+	fmt.Fprintf(cmd.ErrOrStderr(), "gas limit %d: the simulation used %d; the smallest sufficient limit plus %d%%\n", est.Limit, est.Receipt.Gas.Total(), fractal.GasMargin)
+	return nil
 }
 
 var txSimulateCmd = &cobra.Command{
@@ -231,7 +245,7 @@ execution uses on the same state (decision 145); tx submit --gas auto adds a
 margin to it.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readSignedTx(cmd, args[0])
+		tx, err := readSignedTx(cmd, args[0], localEstimate)
 		if err != nil {
 			return err
 		}
@@ -294,9 +308,11 @@ var receiptCmd = &cobra.Command{
 	Use:   "receipt TXID",
 	Short: "Show the receipt of a committed transaction",
 	Long: `receipt prints the stored receipt of the committed transaction TXID (64 hex
-digits): its status, the gas of each phase, the notes it spent and created,
-and its log. Refused transactions are not stored and are reported unknown,
-unless they paid a fee (decision 140).`,
+digits): its status, the block that committed it, the gas of each phase, the
+fee it paid, the notes it spent and created with their labels, and its log.
+Refused transactions are not stored and are reported unknown, unless they
+paid a fee (decision 140): their receipt is printed and the command fails.
+Through a node (--node) it prints the same.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		id, err := parseHash(args[0])
@@ -308,7 +324,15 @@ unless they paid a fee (decision 140).`,
 			if err != nil {
 				return err
 			}
-			return emitReceipt(cmd, viewReceipt(in, rc, nil))
+			_, h, err := in.TxState(id)
+			if err != nil {
+				return err
+			}
+			b, err := in.Block(h)
+			if err != nil {
+				return err
+			}
+			return emitOutcome(cmd, viewReceipt(in, rc, b)) // as remoteReceipt prints it
 		})
 	}),
 }

@@ -186,7 +186,7 @@ signatures, not executed before, its inputs live now); a refusal is one line
 with the reason. The validators then put it in a block in turn.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
-		tx, err := readSignedTx(cmd, args[0])
+		tx, err := readSignedTx(cmd, args[0], localEstimate)
 		if err != nil {
 			return err
 		}

@@ -204,20 +204,54 @@ func (n *Node) Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned bool) 
 	if tx.GasLimit > n.cfg.SimulateGasLimit {
 		return nil, 0, refuse(Invalid, "gas limit %d exceeds the node's simulation limit %d", tx.GasLimit, n.cfg.SimulateGasLimit)
 	}
-	select {
-	case n.sims <- struct{}{}:
-		defer func() { <-n.sims }()
-	default:
-		return nil, 0, refuse(Exhausted, "%d simulations are running, the node's limit; try again", cap(n.sims))
+	release, err := n.acquireSimulation()
+	if err != nil {
+		return nil, 0, err
 	}
+	defer release()
 	rc, h, err := n.in.Simulate(ctx, tx, allowUnsigned)
-	switch {
-	case errors.Is(err, fractal.ErrCommitted):
-		return nil, 0, &Error{Kind: Exists, Err: err}
-	case err != nil:
-		return nil, 0, &Error{Kind: Invalid, Err: err}
+	if err != nil {
+		return nil, 0, simulationError(err)
 	}
 	return rc, h, nil
+}
+
+// EstimateGas finds the gas limit to sign for tx, as fractal tx submit
+// --gas auto does on a home folder (fractal.Instance.EstimateGas, decision
+// 145), searching no higher than the node's simulation limit. The search's
+// simulations take one of the node's simulation slots together; tx's own
+// gas limit and signatures do not matter.
+func (n *Node) EstimateGas(ctx context.Context, tx *phases.Tx) (*fractal.GasEstimate, error) {
+	release, err := n.acquireSimulation()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	est, err := n.in.EstimateGas(ctx, tx, n.cfg.SimulateGasLimit)
+	if err != nil {
+		return nil, simulationError(err)
+	}
+	return est, nil
+}
+
+// acquireSimulation takes one of the node's simulation slots, or refuses
+// when all are taken; release it with the returned function.
+func (n *Node) acquireSimulation() (release func(), err error) {
+	select {
+	case n.sims <- struct{}{}:
+		return func() { <-n.sims }, nil
+	default:
+		return nil, refuse(Exhausted, "%d simulations are running, the node's limit; try again", cap(n.sims))
+	}
+}
+
+// simulationError classes a simulation's refusal: a transaction already
+// executed exists, anything else admission refused is invalid.
+func simulationError(err error) error {
+	if errors.Is(err, fractal.ErrCommitted) {
+		return &Error{Kind: Exists, Err: err}
+	}
+	return &Error{Kind: Invalid, Err: err}
 }
 
 // AcquireStream takes one of the node's stream slots, or refuses when all

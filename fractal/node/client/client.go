@@ -120,6 +120,26 @@ func (c *Client) Submit(ctx context.Context, tx *phases.Tx, wait bool) (*Outcome
 	return c.outcome(r.Msg.TxId, r.Msg.State, r.Msg.Height, r.Msg.Receipt)
 }
 
+// EstimateGas asks the node for the gas limit to sign for tx (Simulate
+// with estimate_gas: the search of fractal.Instance.EstimateGas, decision
+// 145). tx need not be signed; its gas limit is not read.
+func (c *Client) EstimateGas(ctx context.Context, tx *phases.Tx) (*fractal.GasEstimate, error) {
+	r, err := c.API.Simulate(ctx, connect.NewRequest(&v1.SimulateRequest{
+		Tx: &v1.SimulateRequest_TxBytes{TxBytes: tx.Encode()}, EstimateGas: true,
+	}))
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	rc, err := wire.ToReceipt(r.Msg.Receipt)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	if (r.Msg.GasLimit == 0) != (rc.Err() != nil) || r.Msg.GasLimit > phases.MaxGasLimit {
+		return nil, fmt.Errorf("node %s: gas limit %d for a receipt %s", c.URL, r.Msg.GasLimit, rc.Status)
+	}
+	return &fractal.GasEstimate{Limit: r.Msg.GasLimit, Receipt: rc, Height: r.Msg.Height}, nil
+}
+
 func (c *Client) outcome(id string, st v1.TransactionState, h uint64, rc *v1.Receipt) (*Outcome, error) {
 	o := &Outcome{State: st, Height: h}
 	var err error

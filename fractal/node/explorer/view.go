@@ -14,6 +14,17 @@ import (
 var funcs = template.FuncMap{
 	"word":  word,
 	"bytes": showBytes,
+	"label": label,
+}
+
+// label is the label a receipt gives its output i (0-based), or "".
+func label(rc *v1.Receipt, i int) string {
+	for _, l := range rc.Labels {
+		if int(l.Output) == i+1 {
+			return l.Label
+		}
+	}
+	return ""
 }
 
 // word is an API enum as the pages (and the script) say it: its name

@@ -84,6 +84,13 @@ func (s *Service) Simulate(ctx context.Context, req *connect.Request[v1.Simulate
 		return nil, err
 	}
 	id := tx.ID()
+	if m.EstimateGas {
+		est, err := s.n.EstimateGas(ctx, tx)
+		if err != nil {
+			return nil, codeOf(err)
+		}
+		return connect.NewResponse(&v1.SimulateResponse{TxId: wire.Hex(id), Height: est.Height, Receipt: wire.Receipt(est.Receipt), GasLimit: est.Limit}), nil
+	}
 	rc, h, err := s.n.Simulate(ctx, tx, m.AllowUnsigned)
 	if err != nil {
 		return nil, codeOf(err)

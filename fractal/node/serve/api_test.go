@@ -279,3 +279,55 @@ func TestCodeAndEncrypted(t *testing.T) {
 		t.Fatal("a garbage payload was queued")
 	}
 }
+
+// TestEstimateGasThroughNode: Simulate with estimate_gas answers what
+// fractal.Instance.EstimateGas answers on the same state (the same search,
+// decision 145), whatever gas limit and signatures the transaction
+// carries; the limit signed then commits with the simulated gas; a
+// transaction the node's simulation limit cannot fit gets a refused
+// receipt and no limit.
+func TestEstimateGasThroughNode(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	ks, seeds := tk.Senders(t, 2, 100)
+	tx, _ := tk.Transfer(t, ks[0], seeds[0], nodetest.Key(t).Public(), 1)
+	other, _ := tk.Transfer(t, ks[1], seeds[1], nodetest.Key(t).Public(), 1)
+	want, err := tk.In.EstimateGas(context.Background(), tx, 0)
+	if err != nil || want.Receipt.Err() != nil || want.Limit == 0 {
+		t.Fatalf("local estimate: %+v %v", want, err)
+	}
+	tk.Close(t)
+	a := nodetest.Start(t, tk.Home, nodetest.Config())
+	ctx := context.Background()
+	estimate := func(tx *phases.Tx) (*v1.SimulateResponse, error) {
+		r, err := a.Client.API.Simulate(ctx, connect.NewRequest(&v1.SimulateRequest{Tx: &v1.SimulateRequest_TxBytes{TxBytes: tx.Encode()}, EstimateGas: true}))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	}
+	unsigned := *tx
+	unsigned.Signatures, unsigned.GasLimit = nil, phases.MaxGasLimit // neither matters, nor the node's simulation limit
+	r, err := estimate(&unsigned)
+	if err != nil || r.GasLimit != want.Limit || r.Height != want.Height || r.TxId != fmt.Sprintf("%x", unsigned.ID()) {
+		t.Fatalf("node estimate %v %v, local %d at %d", r, err, want.Limit, want.Height)
+	}
+	got, err := a.Client.EstimateGas(ctx, tx)
+	if err != nil || got.Limit != want.Limit || string(got.Receipt.Encode()) != string(want.Receipt.Encode()) {
+		t.Fatalf("client estimate %+v %v, want %+v", got, err, want)
+	}
+	tx.GasLimit = got.Limit
+	nodetest.Sign(t, tx, ks[0])
+	out, err := a.Client.Submit(ctx, tx, true)
+	if err != nil || out.Receipt == nil || out.Receipt.Err() != nil || out.Receipt.Gas != want.Receipt.Gas {
+		t.Fatalf("submitted with the estimate: %+v %v, simulated gas %+v", out, err, want.Receipt.Gas)
+	}
+	a.Stop(t)
+
+	// A simulation limit below what the transaction needs: refused, no limit.
+	cfg := nodetest.Config()
+	cfg.SimulateGasLimit = want.Receipt.Gas.Total() - 1
+	a = nodetest.Start(t, tk.Home, cfg)
+	if r, err = estimate(other); err != nil || r.GasLimit != 0 || r.Receipt.Status != v1.ReceiptStatus_RECEIPT_STATUS_REFUSED || !strings.Contains(r.Receipt.Reason, "out of gas") {
+		t.Fatalf("under the simulation limit: %v %v", r, err)
+	}
+}

@@ -79,7 +79,11 @@ func Transaction(tx *phases.Tx) (*v1.Transaction, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &v1.Transaction{Id: Hex(tx.ID()), Encoding: tx.Encode(), Json: string(j)}, nil
+	out := &v1.Transaction{Id: Hex(tx.ID()), Encoding: tx.Encode(), Json: string(j), GasLimit: tx.GasLimit}
+	if f := tx.Fee; f != nil {
+		out.GasPrice, out.FeeNote = f.Price, f.Note.String()
+	}
+	return out, nil
 }
 
 // Receipt is a receipt's readable form.
@@ -97,6 +101,15 @@ func Receipt(rc *phases.Receipt) *v1.Receipt {
 	}
 	for _, r := range rc.Outputs {
 		out.Outputs = append(out.Outputs, NoteRef(r))
+	}
+	if f := rc.Fee; f != nil {
+		out.Fee = &v1.FeePaid{GasPrice: f.Price, Gas: f.Gas, Amount: f.Amount, Note: NoteRef(f.Note), Paid: NoteRef(f.Paid)}
+		if f.Change != nil {
+			out.Fee.Change = NoteRef(*f.Change)
+		}
+	}
+	for _, l := range rc.Labels {
+		out.Labels = append(out.Labels, &v1.OutputLabel{Output: l.Output, Label: l.Label})
 	}
 	return out
 }
@@ -135,10 +148,27 @@ func EncryptedBatch(st *fractal.EncryptedStatus) *v1.EncryptedBatch {
 }
 
 // ToReceipt reads a receipt back. Every field is checked: IDs are 64 hex
-// digits, state keys parse, enums are ones the receipt format knows.
+// digits, state keys parse, enums are ones the receipt format knows, and
+// the whole is what the receipt decoder accepts (phases.DecodeReceipt: its
+// counts and lengths within the format's limits, a fee that adds up,
+// labels valid, in order and naming outputs).
 func ToReceipt(m *v1.Receipt) (*phases.Receipt, error) {
+	rc, err := toReceipt(m)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := phases.DecodeReceipt(rc.Encode()); err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	return rc, nil
+}
+
+func toReceipt(m *v1.Receipt) (*phases.Receipt, error) {
 	if m == nil {
 		return nil, fmt.Errorf("receipt: missing")
+	}
+	if n := len(m.Inputs) + len(m.Outputs) + len(m.Log) + len(m.Labels); n > phases.MaxInputs+2*phases.MaxOutputs+phases.MaxLogLines {
+		return nil, fmt.Errorf("receipt: %d refs, labels and log lines exceed the receipt format's limits", n)
 	}
 	rc := &phases.Receipt{Status: phases.Status(m.Status), Phase: phases.Phase(m.Phase), Reason: m.Reason, Log: m.Log}
 	var err error
@@ -175,7 +205,36 @@ func ToReceipt(m *v1.Receipt) (*phases.Receipt, error) {
 			*list.to = append(*list.to, ref)
 		}
 	}
+	if f := m.Fee; f != nil {
+		if rc.Fee, err = toFeePaid(f); err != nil {
+			return nil, fmt.Errorf("receipt: fee: %w", err)
+		}
+	}
+	for _, l := range m.Labels {
+		rc.Labels = append(rc.Labels, phases.OutputLabel{Output: l.GetOutput(), Label: l.GetLabel()})
+	}
 	return rc, nil
+}
+
+// toFeePaid reads a receipt's fee back; DecodeReceipt checks that it adds
+// up.
+func toFeePaid(m *v1.FeePaid) (*phases.FeePaid, error) {
+	f := &phases.FeePaid{Price: m.GasPrice, Gas: m.Gas, Amount: m.Amount}
+	var err error
+	if f.Note, err = ToNoteRef(m.Note); err != nil {
+		return nil, fmt.Errorf("note: %w", err)
+	}
+	if f.Paid, err = ToNoteRef(m.Paid); err != nil {
+		return nil, fmt.Errorf("paid: %w", err)
+	}
+	if m.Change != nil {
+		ch, err := ToNoteRef(m.Change)
+		if err != nil {
+			return nil, fmt.Errorf("change: %w", err)
+		}
+		f.Change = &ch
+	}
+	return f, nil
 }
 
 // ToNoteRef reads a note reference back.
