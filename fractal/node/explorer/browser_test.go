@@ -98,6 +98,26 @@ func (b *browser) open(path string) int64 {
 	return run(b, chromedp.NavigateResponse(b.base+path)).Status
 }
 
+// poll evaluates the script js until done accepts its value, within 20 s.
+// An error counts as not yet: while a page is being replaced (a click's
+// navigation) the browser answers "target navigated" or "no node with given
+// id", which is no failure of the page.
+func poll[T any](b *browser, js string, done func(T) bool) T {
+	b.t.Helper()
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		var v T
+		v, err = chromedp.Run(ctx, chromedp.Evaluate[T](js))
+		cancel()
+		if err == nil && done(v) {
+			return v
+		}
+	}
+	b.t.Fatalf("browser: %s: not so within 20 s (last error: %v)", js, err)
+	panic("unreachable")
+}
+
 // text is the text of the first element sel (CSS) matches, waiting for it.
 // It reads through script rather than by DevTools node IDs, which a page
 // that is being replaced (a navigation) or updated (a live page) can
@@ -105,34 +125,22 @@ func (b *browser) open(path string) int64 {
 func (b *browser) text(sel string) string {
 	b.t.Helper()
 	js := fmt.Sprintf(`(function () { var e = document.querySelector(%q); return e === null ? null : e.textContent; })()`, sel)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if got := run(b, chromedp.Evaluate[*string](js)); got != nil {
-			return *got
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("browser: no element %s on %s", sel, run(b, chromedp.Location()))
-		}
-	}
+	return *poll(b, js, func(v *string) bool { return v != nil })
 }
 
 func (b *browser) count(sel string) int {
 	b.t.Helper()
-	return run(b, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
+	return poll(b, fmt.Sprintf("document.querySelectorAll(%q).length", sel), func(int) bool { return true })
 }
 
-// click follows a link and returns the path of the page it leads to, once
-// that page has the element wait.
+// click follows a link (clicked by script, as the mouse would) and returns
+// the path of the page it leads to, once that page has the element wait.
 func (b *browser) click(sel, wait string) string {
 	b.t.Helper()
-	before := run(b, chromedp.Location())
-	run(b, chromedp.Click(chromedp.CSS(sel)))
-	js := fmt.Sprintf(`location.href !== %q && document.readyState === "complete" && document.querySelector(%q) !== null`, before, wait)
-	for deadline := time.Now().Add(20 * time.Second); !run(b, chromedp.Evaluate[bool](js)); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.t.Fatalf("browser: clicking %s on %s led to no page with %s", sel, before, wait)
-		}
-	}
-	return strings.TrimPrefix(run(b, chromedp.Location()), b.base)
+	before := poll(b, "location.href", func(string) bool { return true })
+	poll(b, fmt.Sprintf(`(function () { var e = document.querySelector(%q); if (e === null) return false; e.click(); return true; })()`, sel), func(ok bool) bool { return ok })
+	poll(b, fmt.Sprintf(`location.href !== %q && document.readyState === "complete" && document.querySelector(%q) !== null`, before, wait), func(ok bool) bool { return ok })
+	return strings.TrimPrefix(poll(b, "location.href", func(string) bool { return true }), b.base)
 }
 
 // expect fails when the element sel's text is not want within 10 s (a
@@ -157,7 +165,7 @@ func (b *browser) expectRow(sel string, want ...string) {
 	}).join("\n")`, sel)
 	row, rows := strings.Join(want, "|"), ""
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		rows = run(b, chromedp.Evaluate[string](js))
+		rows = poll(b, js, func(string) bool { return true })
 		if slices.Contains(strings.Split(rows, "\n"), row) {
 			return
 		}
