@@ -34,6 +34,7 @@ func init() {
 	through(blockCmd, remoteBlock)
 	through(receiptCmd, remoteReceipt)
 	through(txSubmitCmd, remoteSubmit)
+	through(txSimulateCmd, remoteSimulate)
 	through(codeDeployCmd, remoteDeploy)
 	through(queryCmd, remoteQuery)
 	through(exportsCmd, remoteExports)
@@ -197,9 +198,7 @@ func emitNodeOutcome(ctx context.Context, cmd *cobra.Command, n *nodeRef, out *c
 }
 
 func remoteSubmit(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {
-	tx, err := readSignedTx(cmd, args[0], func(_ context.Context, tx *phases.Tx) (*fractal.GasEstimate, error) {
-		return n.EstimateGas(ctx, tx) // within the verb's deadline
-	})
+	tx, err := readSignedTx(cmd, args[0], nodeEstimate(ctx, n))
 	if err != nil {
 		return err
 	}
@@ -212,6 +211,23 @@ func remoteSubmit(ctx context.Context, cmd *cobra.Command, args []string, n *nod
 		return err
 	}
 	return emitNodeOutcome(ctx, cmd, n, out)
+}
+
+// nodeEstimate is --gas auto through n, within the verb's deadline ctx.
+func nodeEstimate(ctx context.Context, n *nodeRef) gasEstimator {
+	return func(_ context.Context, tx *phases.Tx) (*fractal.GasEstimate, error) { return n.EstimateGas(ctx, tx) }
+}
+
+func remoteSimulate(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {
+	tx, err := readSignedTx(cmd, args[0], nodeEstimate(ctx, n))
+	if err != nil {
+		return err
+	}
+	rc, err := n.Simulate(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return emitSimulated(cmd, viewReceipt(nodeExports{ctx, n}, rc, nil))
 }
 
 func remoteDeploy(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {

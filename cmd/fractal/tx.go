@@ -242,7 +242,10 @@ lookup, calculation or validity would refuse prints its refused receipt with
 the phase and reason, and the command fails. The gas a run uses does not depend on its
 gas limit unless it runs out, so the receipt's gas is what the committed
 execution uses on the same state (decision 145); tx submit --gas auto adds a
-margin to it.`,
+margin to it.
+
+Through a node (--node URL, or the node running on --home) it runs on the
+node's committed state with the node's Simulate method and prints the same.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		tx, err := readSignedTx(cmd, args[0], localEstimate)
@@ -254,15 +257,21 @@ margin to it.`,
 			if err != nil {
 				return err
 			}
-			if err := emitReceipt(cmd, viewReceipt(in, rc, nil)); err != nil {
-				return err
-			}
-			if err := refused(rc); err != nil {
-				return fmt.Errorf("transaction %x %w (simulated; nothing was written)", rc.TxID[:8], err)
-			}
-			return nil
+			return emitSimulated(cmd, viewReceipt(in, rc, nil))
 		})
 	}),
+}
+
+// emitSimulated prints a simulation's receipt and fails when the
+// transaction would be refused.
+func emitSimulated(cmd *cobra.Command, v receiptView) error {
+	if err := emitReceipt(cmd, v); err != nil {
+		return err
+	}
+	if err := refused(v.rc); err != nil {
+		return fmt.Errorf("transaction %x %w (simulated; nothing was written)", v.rc.TxID[:8], err)
+	}
+	return nil
 }
 
 var blockSealCmd = &cobra.Command{

@@ -120,6 +120,21 @@ func (c *Client) Submit(ctx context.Context, tx *phases.Tx, wait bool) (*Outcome
 	return c.outcome(r.Msg.TxId, r.Msg.State, r.Msg.Height, r.Msg.Receipt)
 }
 
+// Simulate runs a signed tx on the node's committed state without
+// committing it (phases 1–3, as the next block would) and returns the
+// receipt it would get.
+func (c *Client) Simulate(ctx context.Context, tx *phases.Tx) (*phases.Receipt, error) {
+	r, err := c.API.Simulate(ctx, connect.NewRequest(&v1.SimulateRequest{Tx: &v1.SimulateRequest_TxBytes{TxBytes: tx.Encode()}}))
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	rc, err := wire.ToReceipt(r.Msg.Receipt)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	return rc, nil
+}
+
 // EstimateGas asks the node for the gas limit to sign for tx (Simulate
 // with estimate_gas: the search of fractal.Instance.EstimateGas, decision
 // 145). tx need not be signed; its gas limit is not read.
