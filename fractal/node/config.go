@@ -36,11 +36,19 @@ type Config struct {
 	// MaxStreams caps Watch and CompactBlocks streams open at once, over
 	// all connections; more are refused with resource_exhausted.
 	MaxStreams int `json:"max_streams"`
+	// MaxStreamsPerClient caps the streams one client address holds, so
+	// that one client cannot take every slot of max_streams.
+	MaxStreamsPerClient int `json:"max_streams_per_client"`
 	// MaxStreamsPerConnection caps the HTTP/2 streams (calls in flight) of
 	// one connection.
 	MaxStreamsPerConnection int `json:"max_streams_per_connection"`
 	// MaxRequestBytes caps one request body, whatever its protocol.
 	MaxRequestBytes int64 `json:"max_request_bytes"`
+	// MaxRequestBytesInFlight caps the request bytes all calls hold at
+	// once, beyond the first 64 KiB of each (a body costs about twice its
+	// size while it is decoded); a call over it is refused with
+	// resource_exhausted.
+	MaxRequestBytesInFlight int64 `json:"max_request_bytes_in_flight"`
 	// ReadHeaderTimeout is how long a client may take to send a request's
 	// headers; RequestReadTimeout to send its body; IdleTimeout is how long
 	// an idle connection stays open.
@@ -81,8 +89,10 @@ func DefaultConfig() Config {
 		BlockTime:               Duration(time.Second),
 		MaxConnections:          256,
 		MaxStreams:              64,
+		MaxStreamsPerClient:     16,
 		MaxStreamsPerConnection: 256,
 		MaxRequestBytes:         8 << 20,
+		MaxRequestBytesInFlight: 64 << 20,
 		ReadHeaderTimeout:       Duration(5 * time.Second),
 		RequestReadTimeout:      Duration(10 * time.Second),
 		IdleTimeout:             Duration(60 * time.Second),
@@ -147,8 +157,10 @@ func (c Config) Check() error {
 	}{
 		{"max_connections", int64(c.MaxConnections), 1, 1 << 20},
 		{"max_streams", int64(c.MaxStreams), 0, 1 << 20},
+		{"max_streams_per_client", int64(c.MaxStreamsPerClient), 1, 1 << 20},
 		{"max_streams_per_connection", int64(c.MaxStreamsPerConnection), 1, 1 << 16},
 		{"max_request_bytes", c.MaxRequestBytes, 1 << 20, 1 << 30},
+		{"max_request_bytes_in_flight", c.MaxRequestBytesInFlight, c.MaxRequestBytes, 1 << 40},
 		{"simulate_concurrency", int64(c.SimulateConcurrency), 0, 1 << 10},
 		{"simulate_gas_limit", int64(min(c.SimulateGasLimit, 1<<62)), 1, phases.MaxGasLimit},
 		{"deploy_bytes_per_minute", c.DeployBytesPerMinute, 0, 1 << 40},

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
+	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
@@ -274,4 +275,110 @@ func metric(t *testing.T, url, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestRequestBudget: large bodies in flight are bounded together
+// (max_request_bytes_in_flight): while two slow 1 MiB uploads hold the 2 MiB
+// budget, a third large call is refused at once with resource_exhausted and
+// its reason, declared or not; small calls still go through; once the
+// uploads end, large calls are taken again.
+func TestRequestBudget(t *testing.T) {
+	a := newAttackNode(t, func(c *node.Config) {
+		c.MaxRequestBytesInFlight = 2 << 20
+		c.RequestReadTimeout = node.Duration(30 * time.Second)
+	})
+	addr := strings.TrimPrefix(a.URL, "http://")
+	var slow []net.Conn
+	for i := 0; i < 2; i++ {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /fractal.v1.FractalService/DeployCode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 1<<20)
+		slow = append(slow, conn)
+	}
+	large := bytes.Repeat([]byte(" "), 512<<10)
+	waitFor(t, "the uploads to hold the budget", func() bool {
+		status, code := post(t, a.URL, "DeployCode", "application/json", bytes.NewReader(large), int64(len(large)))
+		return status == http.StatusTooManyRequests && code == "resource_exhausted"
+	})
+	req, _ := http.NewRequest("POST", a.URL+"/fractal.v1.FractalService/DeployCode", bytes.NewReader(large))
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = -1 // undeclared: charged as it is read
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct{ Code, Message string }
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if e.Code != "resource_exhausted" || !strings.Contains(e.Message, "max_request_bytes_in_flight") {
+		t.Fatalf("an undeclared 512 KiB body while the budget is spent: %d %+v", resp.StatusCode, e)
+	}
+	if status, code := post(t, a.URL, "GetStatus", "application/json", strings.NewReader("{}"), 2); status != 200 {
+		t.Fatalf("a small call while the budget is spent: %d %s", status, code)
+	}
+	a.stillSeals(t)
+	for _, c := range slow {
+		c.Close()
+	}
+	waitFor(t, "the budget to come back", func() bool {
+		_, code := post(t, a.URL, "DeployCode", "application/json", bytes.NewReader(large), int64(len(large)))
+		return code != "resource_exhausted" // a body of spaces is then refused as malformed
+	})
+}
+
+// TestStreamsPerClient: one client address holds at most
+// max_streams_per_client streams; another address still gets one while it
+// does, and the client gets its slot back when it closes one.
+func TestStreamsPerClient(t *testing.T) {
+	a := newAttackNode(t, func(c *node.Config) {
+		c.MaxStreams = 8
+		c.MaxStreamsPerClient = 2
+	})
+	from := func(ip string) fractalv1connect.FractalServiceClient {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		return fractalv1connect.NewFractalServiceClient(hc, a.URL)
+	}
+	open := func(c fractalv1connect.FractalServiceClient) (context.CancelFunc, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		st, err := c.Watch(ctx, connect.NewRequest(&v1.WatchRequest{StartHeight: new(uint64)}))
+		if err == nil && !st.Receive() {
+			err = st.Err()
+		}
+		if err != nil {
+			cancel()
+		}
+		return cancel, err
+	}
+	one := from("127.0.0.1")
+	var held []context.CancelFunc
+	for i := 0; i < 2; i++ {
+		cancel, err := open(one)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		held = append(held, cancel)
+	}
+	_, err := open(one)
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "127.0.0.1 holds 2 streams") {
+		t.Fatalf("a third stream from one client: %v", err)
+	}
+	other, err := open(from("127.0.0.2"))
+	if err != nil {
+		t.Fatalf("a stream from another client while the first holds its limit: %v", err)
+	}
+	other()
+	held[0]()
+	waitFor(t, "the client's slot to come back", func() bool {
+		cancel, err := open(one)
+		if err == nil {
+			cancel()
+		}
+		return err == nil
+	})
+	held[1]()
+	a.stillSeals(t)
 }

@@ -31,14 +31,16 @@ func handler(n *node.Node, svc *rpc.Service, reg *prometheus.Registry, root http
 	}, []string{"method", "code"})
 	reg.MustRegister(lat)
 	cfg := n.Config()
+	budget := newRequestBudget(cfg.MaxRequestBytesInFlight)
 	limits := func(h http.Handler) http.Handler {
-		return bounded(h, cfg.MaxRequestBytes, time.Duration(cfg.RequestReadTimeout))
+		return bounded(h, budget, cfg.MaxRequestBytes, time.Duration(cfg.RequestReadTimeout))
 	}
+	perClient := newClientStreams(cfg.MaxStreamsPerClient)
 	path, api := svc.Handler(connect.WithInterceptors(latency{lat}))
 	mux := http.NewServeMux()
 	mux.Handle(path, limits(knownMethods(api)))
 	for _, m := range []string{"Watch", "CompactBlocks"} {
-		mux.Handle(path+m, limits(streaming(api, time.Duration(cfg.WriteTimeout))))
+		mux.Handle(path+m, perClient.limit(limits(streaming(api, time.Duration(cfg.WriteTimeout)))))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +51,7 @@ func handler(n *node.Node, svc *rpc.Service, reg *prometheus.Registry, root http
 		io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /events", limits(streaming(events(svc), time.Duration(cfg.WriteTimeout))))
+	mux.Handle("GET /events", perClient.limit(limits(streaming(events(svc), time.Duration(cfg.WriteTimeout)))))
 	mux.Handle("/", root)
 	return mux
 }
@@ -68,27 +70,30 @@ func knownMethods(api http.Handler) http.Handler {
 			api.ServeHTTP(w, r)
 			return
 		}
-		err := connect.NewError(connect.CodeUnimplemented, fmt.Errorf("no method %s in fractal.v1.FractalService", strings.TrimPrefix(r.URL.Path, "/fractal.v1.FractalService/")))
-		if ew.IsSupported(r) {
-			ew.Write(w, r, err)
-			return
-		}
-		http.Error(w, err.Error(), http.StatusNotFound)
+		refuseCall(ew, w, r, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("no method %s in fractal.v1.FractalService", strings.TrimPrefix(r.URL.Path, "/fractal.v1.FractalService/"))))
 	})
 }
 
 // bounded holds a call to the node's limits: a body of at most max bytes,
-// read within readTimeout (a client that trickles its request is cut off).
-// A request without a body (GET /events) is read once its headers are: a
-// read deadline then would cut off the stream it answers.
-func bounded(h http.Handler, max int64, readTimeout time.Duration) http.Handler {
+// read within readTimeout (a client that trickles its request is cut off),
+// charged to the request budget until the call ends. A request without a
+// body (GET /events) is read once its headers are: a read deadline then
+// would cut off the stream it answers.
+func bounded(h http.Handler, budget *requestBudget, max int64, readTimeout time.Duration) http.Handler {
+	ew := connect.NewErrorWriter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == http.NoBody || r.ContentLength == 0 {
 			h.ServeHTTP(w, r)
 			return
 		}
+		charged, release, err := budget.take(w, r, max)
+		if err != nil {
+			refuseCall(ew, w, r, err)
+			return
+		}
+		defer release()
 		rc := http.NewResponseController(w)
-		body := &timedBody{ReadCloser: http.MaxBytesReader(w, r.Body, max)}
+		body := &timedBody{ReadCloser: http.MaxBytesReader(w, charged, max)}
 		body.timer = time.AfterFunc(readTimeout, func() {
 			if !body.done.Load() {
 				rc.SetReadDeadline(time.Now())
@@ -239,7 +244,7 @@ func httpStatus(c connect.Code) int {
 		return http.StatusBadRequest
 	case connect.CodeResourceExhausted:
 		return http.StatusTooManyRequests
-	case connect.CodeNotFound:
+	case connect.CodeNotFound, connect.CodeUnimplemented:
 		return http.StatusNotFound
 	case connect.CodeUnavailable:
 		return http.StatusServiceUnavailable
