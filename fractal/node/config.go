@@ -61,6 +61,11 @@ type Config struct {
 	WriteTimeout Duration `json:"write_timeout"`
 	// MaxReceiptWait caps how long SubmitTransaction waits for a receipt.
 	MaxReceiptWait Duration `json:"max_receipt_wait"`
+	// MaxTxGas caps the gas limit of a transaction submitted through the
+	// node: one transaction runs for up to its limit times the worst
+	// nanoseconds per gas (133 ns, decision 090) while the node's next
+	// block waits for it.
+	MaxTxGas uint64 `json:"max_tx_gas"`
 	// SimulateConcurrency caps simulations running at once; more are
 	// refused with resource_exhausted. SimulateGasLimit is the largest gas
 	// limit a simulated transaction may carry.
@@ -98,6 +103,7 @@ func DefaultConfig() Config {
 		IdleTimeout:             Duration(60 * time.Second),
 		WriteTimeout:            Duration(30 * time.Second),
 		MaxReceiptWait:          Duration(30 * time.Second),
+		MaxTxGas:                10_000_000,
 		SimulateConcurrency:     2,
 		SimulateGasLimit:        10_000_000,
 		DeployBytesPerMinute:    4 << 20,
@@ -161,6 +167,7 @@ func (c Config) Check() error {
 		{"max_streams_per_connection", int64(c.MaxStreamsPerConnection), 1, 1 << 16},
 		{"max_request_bytes", c.MaxRequestBytes, 1 << 20, 1 << 30},
 		{"max_request_bytes_in_flight", c.MaxRequestBytesInFlight, c.MaxRequestBytes, 1 << 40},
+		{"max_tx_gas", int64(min(c.MaxTxGas, 1<<62)), 1, phases.MaxGasLimit},
 		{"simulate_concurrency", int64(c.SimulateConcurrency), 0, 1 << 10},
 		{"simulate_gas_limit", int64(min(c.SimulateGasLimit, 1<<62)), 1, phases.MaxGasLimit},
 		{"deploy_bytes_per_minute", c.DeployBytesPerMinute, 0, 1 << 40},

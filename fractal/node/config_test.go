@@ -22,6 +22,9 @@ func TestLoadConfig(t *testing.T) {
 		{`{"max_connections": 0}`, "max_connections 0 outside 1..1048576"},
 		{`{"simulate_gas_limit": 100000001}`, "simulate_gas_limit 100000001 outside 1..100000000"},
 		{`{"listen": "localhost"}`, `listen "localhost"`},
+		{`{"max_tx_gas": 0}`, "max_tx_gas 0 outside 1..100000000"},
+		{`{"max_streams_per_client": 0}`, "max_streams_per_client 0 outside 1..1048576"},
+		{`{"max_request_bytes_in_flight": 1048576}`, "max_request_bytes_in_flight 1048576 outside 8388608..1099511627776"},
 	} {
 		if err := os.WriteFile(filepath.Join(home, ConfigFile), []byte(c.file), 0o600); err != nil {
 			t.Fatal(err)

@@ -25,6 +25,10 @@ type submission struct {
 // Exists (queued or executed already), Exhausted (mempool full).
 func (n *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
 	s := &submission{tx: tx, id: tx.ID(), reply: make(chan error, 1)}
+	if tx.GasLimit > n.cfg.MaxTxGas {
+		return s.id, refuse(Invalid, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
+			tx.GasLimit, n.cfg.MaxTxGas, gasTime(tx.GasLimit).Round(100*time.Millisecond))
+	}
 	n.closing.RLock()
 	if n.stopped {
 		n.closing.RUnlock()
@@ -42,6 +46,13 @@ func (n *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
 	// whether it was queued.
 	return s.id, <-s.reply
 }
+
+// worstNsPerGas is the slowest calibrated operation's time per unit of gas
+// (make calibrate, decision 090), rounded up.
+const worstNsPerGas = 134
+
+// gasTime is the longest a transaction with gas limit g may run.
+func gasTime(g uint64) time.Duration { return time.Duration(g * worstNsPerGas) }
 
 // SubmitAndWait submits tx and, when it was queued, waits for its receipt
 // until ctx ends or wait passes, whichever comes first.

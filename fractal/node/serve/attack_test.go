@@ -329,6 +329,25 @@ func TestRequestBudget(t *testing.T) {
 	})
 }
 
+// TestMaxTxGas: a transaction whose gas limit is over the node's max_tx_gas
+// is refused with invalid_argument and the reason, and nothing is queued;
+// the same transfer under the limit commits.
+func TestMaxTxGas(t *testing.T) {
+	a := newAttackNode(t, func(c *node.Config) { c.MaxTxGas = 2_000_000 })
+	tx, _ := a.tk.Transfer(t, a.alice, a.seed, nodetest.Key(t).Public(), 1)
+	tx.GasLimit = 2_000_001
+	nodetest.Sign(t, tx, a.alice)
+	_, err := a.Client.Submit(context.Background(), tx, true)
+	if connect.CodeOf(err) != connect.CodeInvalidArgument ||
+		!strings.Contains(err.Error(), "gas limit 2000001 is over this node's max_tx_gas 2000000 (one transaction would hold its next block for up to 300ms)") {
+		t.Fatalf("a transaction over max_tx_gas: %v", err)
+	}
+	if st, err := a.Client.Status(context.Background()); err != nil || st.GetMempoolDepth() != 0 {
+		t.Fatalf("after the refusal: %v, mempool depth %d", err, st.GetMempoolDepth())
+	}
+	a.stillSeals(t)
+}
+
 // TestStreamsPerClient: one client address holds at most
 // max_streams_per_client streams; another address still gets one while it
 // does, and the client gets its slot back when it closes one.
