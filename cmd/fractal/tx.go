@@ -98,12 +98,16 @@ func emitQueued(cmd *cobra.Command, id [32]byte) error {
 
 // emitOutcome prints a transaction's receipt and fails when it was
 // refused.
-func emitOutcome(cmd *cobra.Command, v receiptView) error {
+func emitOutcome(cmd *cobra.Command, v receiptView) error { return emitReceiptOr(cmd, v, "") }
+
+// emitReceiptOr prints a receipt and fails when it was refused, adding
+// note to the error.
+func emitReceiptOr(cmd *cobra.Command, v receiptView, note string) error {
 	if err := emitReceipt(cmd, v); err != nil {
 		return err
 	}
 	if err := refused(v.rc); err != nil {
-		return fmt.Errorf("transaction %x %w", v.rc.TxID[:8], err)
+		return fmt.Errorf("transaction %x %w%s", v.rc.TxID[:8], err, note)
 	}
 	return nil
 }
@@ -265,13 +269,7 @@ node's committed state with the node's Simulate method and prints the same.`,
 // emitSimulated prints a simulation's receipt and fails when the
 // transaction would be refused.
 func emitSimulated(cmd *cobra.Command, v receiptView) error {
-	if err := emitReceipt(cmd, v); err != nil {
-		return err
-	}
-	if err := refused(v.rc); err != nil {
-		return fmt.Errorf("transaction %x %w (simulated; nothing was written)", v.rc.TxID[:8], err)
-	}
-	return nil
+	return emitReceiptOr(cmd, v, " (simulated; nothing was written)")
 }
 
 var blockSealCmd = &cobra.Command{
