@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"testing"
+
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 )
 
 // TestSharedSecretIsECDH: the trial decryptions' X25519 (sharedSecret)
@@ -64,11 +66,49 @@ func TestSharedSecretIsECDH(t *testing.T) {
 	}
 }
 
-func newTestKeys(t *testing.T) *Keys {
+func newTestKeys(t testing.TB) *Keys {
 	t.Helper()
 	k, err := GenerateKeys(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// BenchmarkTrialDecrypt: one output of another wallet tried with this
+// wallet's key (what a sync does 32 times per block of 16 shielded
+// transactions), and its parts.
+func BenchmarkTrialDecrypt(b *testing.B) {
+	k := newTestKeys(b)
+	var ct Ciphertext
+	rand.Read(ct[:])
+	var cm fr.Element
+	b.Run("whole", func(b *testing.B) {
+		for range b.N {
+			if _, err := k.Decrypt(ct, cm); err != errNotMine {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("x25519", func(b *testing.B) {
+		for range b.N {
+			k.sharedSecret(ct[:32])
+		}
+	})
+	b.Run("crypto-ecdh", func(b *testing.B) {
+		priv, _ := ecdh.X25519().NewPrivateKey(k.dec[:])
+		pub, _ := ecdh.X25519().NewPublicKey(ct[:32])
+		for range b.N {
+			priv.ECDH(pub)
+		}
+	})
+	b.Run("kdf-aead", func(b *testing.B) {
+		secret, _ := k.sharedSecret(ct[:32])
+		for range b.N {
+			aead, nonce, _ := noteAEAD(secret[:], ct[:32], k.pub[:])
+			if _, err := aead.Open(nil, nonce, ct[32:], nil); err == nil {
+				b.Fatal("opened")
+			}
+		}
+	})
 }

@@ -118,6 +118,36 @@ func TestWalletSyncResumes(t *testing.T) {
 	}
 }
 
+// TestParallelSyncMatchesSequential: a sync that tries outputs on four
+// goroutines ends in exactly the state (notes, positions, witnesses, tree)
+// of one that tries them on one, and finds every note of the wallet.
+func TestParallelSyncMatchesSequential(t *testing.T) {
+	w, err := wallet.Create(filepath.Join(t.TempDir(), "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := copyWallet(t, w)
+	chain := nodetest.NewShieldedChain(t, w.Keys.Address(), 300, 5, 3)
+	c, err := client.New(chain.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	node := walletInstance(t, c, ctx)
+	w.Workers, seq.Workers = 4, 1
+	for _, wl := range []*wallet.Wallet{w, seq} {
+		if rep, err := wl.Sync(node, nil); err != nil || rep.Found != chain.Mine {
+			t.Fatalf("sync on %d goroutines: %+v %v, the chain holds %d notes of the wallet", wl.Workers, rep, err, chain.Mine)
+		}
+	}
+	a, _ := w.State.MarshalBinary()
+	b, _ := seq.State.MarshalBinary()
+	if string(a) != string(b) {
+		t.Fatal("the parallel sync's state differs from the sequential one's")
+	}
+}
+
 // A node that lies is caught: a compact block whose signature does not
 // verify, and one that does not follow the last block seen.
 func TestWalletSyncRefusesForgedBlocks(t *testing.T) {
