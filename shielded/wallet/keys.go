@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cloudflare/circl/dh/x25519"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/fractalvm/fractal/circuits/note"
@@ -25,7 +26,8 @@ import (
 // the spending key alone restores a wallet).
 type Keys struct {
 	Spend note.SpendingKey
-	dec   *ecdh.PrivateKey
+	// dec and pub are the X25519 decryption key and its public key.
+	dec, pub x25519.Key
 }
 
 // ivkInfo labels the derivation of the decryption key.
@@ -41,7 +43,10 @@ func NewKeys(sk note.SpendingKey) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wallet: keys: %w", err)
 	}
-	return &Keys{Spend: sk, dec: dec}, nil
+	k := &Keys{Spend: sk}
+	copy(k.dec[:], dec.Bytes())
+	copy(k.pub[:], dec.PublicKey().Bytes())
+	return k, nil
 }
 
 // GenerateKeys draws a fresh spending key.
@@ -56,7 +61,7 @@ func GenerateKeys(rand io.Reader) (*Keys, error) {
 // Address returns the address the wallet receives on.
 func (k *Keys) Address() Address {
 	a := Address{Owner: k.Spend.Owner()}
-	copy(a.Enc[:], k.dec.PublicKey().Bytes())
+	a.Enc = k.pub
 	return a
 }
 

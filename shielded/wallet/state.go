@@ -152,6 +152,9 @@ type Wallet struct {
 	// shielded spend is authorised by its proof, not by a signature, so by
 	// default (nil) each transaction gets a fresh one-time key.
 	Signer *keys.PrivateKey
+	// Workers is how many goroutines a sync tries outputs on; 0 (the
+	// default) means one per core. The result is the same whatever it is.
+	Workers int
 }
 
 // Create makes a new wallet in dir (created if absent) with a fresh

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"golang.org/x/sync/errgroup"
@@ -81,25 +82,46 @@ func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport,
 		blocks = cc.CompactBlocks
 	}
 	nfs := w.nullifiers()
-	// Two stages: the source's goroutine tries every output of a block for
-	// decryption (on every core) while this one applies the block before
-	// it and appends its commitments.
-	type decrypted struct {
-		cb   *CompactBlock
-		outs []output
-	}
-	ch := make(chan decrypted, pipelineDepth)
+	// Three stages: the source (on its own goroutine) lists each block's
+	// outputs and queues them in chunks; the triers, one per core, try
+	// every queued output with the wallet's key, whatever block it is from,
+	// so no core waits for the slowest output of a block; this goroutine
+	// applies the blocks in order, each once all its outputs are tried.
+	// Each output's result has its own slot, so what is applied does not
+	// depend on which trier took which chunk.
+	ch := make(chan *pendingBlock, pipelineDepth)
+	chunks := make(chan pendingChunk, pipelineDepth*4)
 	stop := make(chan struct{})
+	var triers errgroup.Group
+	for range w.workers() {
+		triers.Go(func() error {
+			for c := range chunks {
+				w.tryAll(c.outs)
+				c.tried.Done()
+			}
+			return nil
+		})
+	}
 	var srcErr error
 	go func() {
 		defer close(ch)
+		defer close(chunks)
 		srcErr = blocks(st.Next, head, func(cb *CompactBlock) error {
-			outs, err := w.decrypt(cb)
-			if err != nil {
+			p := &pendingBlock{cb: cb}
+			var err error
+			if p.outs, err = outputs(cb); err != nil {
 				return fmt.Errorf("block %d: %w", cb.Header.Height, err)
 			}
+			for lo := 0; lo < len(p.outs); lo += chunkOutputs {
+				p.tried.Add(1)
+				select {
+				case chunks <- pendingChunk{p.outs[lo:min(lo+chunkOutputs, len(p.outs))], &p.tried}:
+				case <-stop:
+					return errStopped
+				}
+			}
 			select {
-			case ch <- decrypted{cb, outs}:
+			case ch <- p:
 				return nil
 			case <-stop:
 				return errStopped
@@ -107,15 +129,16 @@ func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport,
 		})
 	}()
 	var applyErr error
-	for d := range ch {
+	for p := range ch {
 		if applyErr != nil {
 			continue // drain until the source stops
 		}
-		if applyErr = w.scan(in, d.cb, d.outs, nfs, rep); applyErr != nil {
+		p.tried.Wait()
+		if applyErr = w.scan(in, p.cb, p.outs, nfs, rep); applyErr != nil {
 			close(stop)
 			continue
 		}
-		h := d.cb.Header.Height
+		h := p.cb.Header.Height
 		if (h-rep.From+1)%saveEvery == 0 {
 			if applyErr = w.Save(); applyErr != nil {
 				close(stop)
@@ -126,6 +149,7 @@ func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport,
 			progress(h-rep.From+1, head-rep.From+1)
 		}
 	}
+	triers.Wait()
 	switch {
 	case applyErr != nil:
 		return rep, applyErr
@@ -168,13 +192,40 @@ func wholeBlocks(in Chain) func(from, to uint64, fn func(*CompactBlock) error) e
 	}
 }
 
-// pipelineDepth is how many decrypted blocks may wait to be applied.
+// pipelineDepth is how many blocks may wait, their outputs queued or
+// tried, to be applied.
 const pipelineDepth = 8
+
+// chunkOutputs is how many outputs a trier takes at once (a block of 16
+// shielded transactions has 32).
+const chunkOutputs = 8
+
+// pendingBlock is a block whose outputs are queued to be tried; tried ends
+// when every chunk of them is.
+type pendingBlock struct {
+	cb    *CompactBlock
+	outs  []output
+	tried sync.WaitGroup
+}
+
+// pendingChunk is some consecutive outputs of one pending block.
+type pendingChunk struct {
+	outs  []output
+	tried *sync.WaitGroup
+}
+
+// workers is how many triers a sync runs.
+func (w *Wallet) workers() int {
+	if w.Workers > 0 {
+		return w.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
 
 // errStopped stops the source once applying failed.
 var errStopped = errors.New("stopped")
 
-// scan checks and applies one block whose outputs outs are decrypted
+// scan checks and applies one block whose outputs outs are tried
 // already; its errors name the block.
 func (w *Wallet) scan(in Chain, cb *CompactBlock, outs []output, nfs map[fr.Element]int, rep *SyncReport) error {
 	h := cb.Header.Height
@@ -200,16 +251,16 @@ func (w *Wallet) apply(b *chain.Block, txs []*phases.Tx, nfs map[fr.Element]int,
 	if err != nil {
 		return err
 	}
-	outs, err := w.decrypt(cb)
+	outs, err := outputs(cb)
 	if err != nil {
 		return err
 	}
+	w.tryAll(outs)
 	return w.applyDecrypted(cb, outs, nfs, rep)
 }
 
-// decrypt lists a block's outputs in block order, each tried for
-// decryption with the wallet's key on every core.
-func (w *Wallet) decrypt(cb *CompactBlock) ([]output, error) {
+// outputs lists a block's outputs in block order, not yet tried.
+func outputs(cb *CompactBlock) ([]output, error) {
 	var outs []output
 	for t := range cb.Txs {
 		tx := &cb.Txs[t]
@@ -220,12 +271,11 @@ func (w *Wallet) decrypt(cb *CompactBlock) ([]output, error) {
 			outs = append(outs, output{tx: t, cm: tx.Commitments[j], ct: &tx.Ciphertexts[j]})
 		}
 	}
-	w.decryptAll(outs)
 	return outs, nil
 }
 
-// applyDecrypted applies one block, whose outputs outs are decrypted
-// already (decrypt), to a copy of the state and replaces the state with the
+// applyDecrypted applies one block, whose outputs outs are tried
+// already (tryAll), to a copy of the state and replaces the state with the
 // copy only when the whole block applied, so an error part-way (a full
 // tree, a root that disagrees) leaves no half-applied block for a later
 // save to record. nfs maps the nullifier of every owned note to its index
@@ -307,19 +357,13 @@ type output struct {
 	mine bool // decrypted to a note of this wallet with a value
 }
 
-// decryptAll tries every output with the wallet's key, on every core.
-func (w *Wallet) decryptAll(outs []output) {
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
+// tryAll tries each output with the wallet's key.
+func (w *Wallet) tryAll(outs []output) {
 	for k := range outs {
-		g.Go(func() error {
-			o := &outs[k]
-			n, err := w.Keys.Decrypt(*o.ct, o.cm)
-			o.note, o.mine = n, err == nil && n.Value > 0
-			return nil
-		})
+		o := &outs[k]
+		n, err := w.Keys.Decrypt(*o.ct, o.cm)
+		o.note, o.mine = n, err == nil && n.Value > 0
 	}
-	g.Wait()
 }
 
 // validatorSet is what a validator-set instance's chain adds

@@ -70,23 +70,30 @@ func walletInstance(t testing.TB, c *client.Client, ctx context.Context) wallet.
 	return cc
 }
 
-// TestWalletSyncResumes: a sync over the API killed after 300 of 600 blocks
-// resumes from its last save (block 256) and ends in exactly the state of a
-// sync that was never interrupted, having found every note once.
-func TestWalletSyncResumes(t *testing.T) {
+// twoWallets is a fresh wallet and a copy of it (same key), and a node
+// serving n blocks of txs shielded transactions, one output in mineEvery
+// the wallet's, read through the client for at most a minute.
+func twoWallets(t *testing.T, n, txs, mineEvery int) (w, twin *wallet.Wallet, chain *nodetest.ShieldedChain, node wallet.CompactChain) {
+	t.Helper()
 	w, err := wallet.Create(filepath.Join(t.TempDir(), "w"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	twin := copyWallet(t, w)
-	chain := nodetest.NewShieldedChain(t, w.Keys.Address(), 600, 2, 7)
+	chain = nodetest.NewShieldedChain(t, w.Keys.Address(), n, txs, mineEvery)
 	c, err := client.New(chain.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	node := walletInstance(t, c, ctx)
+	t.Cleanup(cancel)
+	return w, copyWallet(t, w), chain, walletInstance(t, c, ctx)
+}
+
+// TestWalletSyncResumes: a sync over the API killed after 300 of 600 blocks
+// resumes from its last save (block 256) and ends in exactly the state of a
+// sync that was never interrupted, having found every note once.
+func TestWalletSyncResumes(t *testing.T) {
+	w, twin, chain, node := twoWallets(t, 600, 2, 7)
 	if _, err := w.Sync(stopAfter{node, 300}, nil); !errors.Is(err, errKilled) {
 		t.Fatalf("interrupted sync: %v", err)
 	}
@@ -115,6 +122,24 @@ func TestWalletSyncResumes(t *testing.T) {
 	}
 	if int(total) != chain.Mine || chain.Mine < 100 {
 		t.Fatalf("balance %d, the chain holds %d notes of the wallet", total, chain.Mine)
+	}
+}
+
+// TestParallelSyncMatchesSequential: a sync that tries outputs on four
+// goroutines ends in exactly the state (notes, positions, witnesses, tree)
+// of one that tries them on one, and finds every note of the wallet.
+func TestParallelSyncMatchesSequential(t *testing.T) {
+	w, seq, chain, node := twoWallets(t, 300, 5, 3)
+	w.Workers, seq.Workers = 4, 1
+	for _, wl := range []*wallet.Wallet{w, seq} {
+		if rep, err := wl.Sync(node, nil); err != nil || rep.Found != chain.Mine {
+			t.Fatalf("sync on %d goroutines: %+v %v, the chain holds %d notes of the wallet", wl.Workers, rep, err, chain.Mine)
+		}
+	}
+	a, _ := w.State.MarshalBinary()
+	b, _ := seq.State.MarshalBinary()
+	if string(a) != string(b) {
+		t.Fatal("the parallel sync's state differs from the sequential one's")
 	}
 }
 
