@@ -102,12 +102,13 @@ func (n *Node) batchLoop() {
 	}
 }
 
-// admit admits one batch. Everything that would make SubmitAll refuse a
-// transaction for a reason other than its signatures is checked here first,
-// so that each refusal gets its kind: the form and size, a duplicate in the
-// batch, a transaction queued or executed already, a full mempool. What
-// SubmitAll then refuses is a signature (checked again one by one, only on
-// that path) or a store failure.
+// admit admits one batch. What needs no store is checked here first, so
+// that each refusal gets its kind: the form and size, a duplicate in the
+// batch, a full mempool (from the depth the node keeps). SubmitAll then
+// checks the signatures and, inside its one write, what the store knows: a
+// transaction queued or executed already, its fee, the queue's bound;
+// refusal names the kind of what it refused. The happy path reads nothing
+// from the store outside that write.
 func (n *Node) admit(batch []*submission) {
 	n.qmu.Lock()
 	defer n.qmu.Unlock()
@@ -122,7 +123,7 @@ func (n *Node) admit(batch []*submission) {
 		case seen[s.id]:
 			err = refuse(Exists, "transaction %x is already queued", s.id[:8])
 		default:
-			err = n.precheck(s, maxTx)
+			err = precheck(s, maxTx)
 		}
 		if err == nil && len(txs) >= room {
 			err = refuse(Exhausted, "mempool full (%d queued, max_queue %d)", n.depth+len(txs), n.in.Config().MaxQueue)
@@ -142,18 +143,8 @@ func (n *Node) admit(batch []*submission) {
 	queued := 0
 	for i, err := range errs {
 		if err != nil {
-			var kind Kind
-			switch {
-			case subs[i].tx.VerifySignatures() != nil:
-				kind = Invalid
-			case errors.Is(err, fractal.ErrRefused): // its fee, a replay, a full queue
-				kind = Precondition
-			default:
-				kind = Unavailable // the store failed, not the transaction
-				n.log.Error("submission failed", "tx", hex.EncodeToString(subs[i].id[:]), "err", err)
-			}
 			n.m.submissions.WithLabelValues("refused").Inc()
-			subs[i].reply <- &Error{Kind: kind, Err: err}
+			subs[i].reply <- n.refusal(subs[i], err)
 			continue
 		}
 		queued++
@@ -170,25 +161,39 @@ func (n *Node) admit(batch []*submission) {
 	}
 }
 
-// precheck refuses, with its kind, a transaction that is malformed or
-// oversize, or that is queued or executed already.
-func (n *Node) precheck(s *submission, maxTx int) error {
+// precheck refuses, as Invalid, a transaction that is malformed or
+// oversize.
+func precheck(s *submission, maxTx int) error {
 	if err := s.tx.Validate(); err != nil {
 		return &Error{Kind: Invalid, Err: err}
 	}
 	if size := len(s.tx.Encode()); size > maxTx {
 		return refuse(Invalid, "transaction is %d bytes, limit %d", size, maxTx)
 	}
-	st, h, err := n.in.TxState(s.id)
-	switch {
-	case err != nil:
-		return &Error{Kind: Unavailable, Err: err}
-	case st == fractal.TxQueued:
-		return refuse(Exists, "transaction %x is already queued", s.id[:8])
-	case st == fractal.TxCommitted:
-		return refuse(Exists, "transaction %x was already executed in block %d", s.id[:8], h)
-	}
 	return nil
+}
+
+// refusal gives the kind of SubmitAll's refusal err of s: Exists for a
+// transaction queued or executed already, Exhausted for a full mempool,
+// Invalid for a signature (checked again alone, only on this path),
+// Precondition for another refusal of the transaction (its fee),
+// Unavailable for a store that failed.
+func (n *Node) refusal(s *submission, err error) *Error {
+	var replay *fractal.ReplayError
+	switch {
+	case errors.Is(err, fractal.ErrQueued):
+		return refuse(Exists, "transaction %x is already queued", s.id[:8])
+	case errors.As(err, &replay):
+		return refuse(Exists, "transaction %x was already executed in block %d", s.id[:8], replay.Height)
+	case errors.Is(err, fractal.ErrMempoolFull):
+		return &Error{Kind: Exhausted, Err: err}
+	case s.tx.VerifySignatures() != nil:
+		return &Error{Kind: Invalid, Err: err}
+	case errors.Is(err, fractal.ErrRefused): // its fee, a reward, a gas limit over the block's
+		return &Error{Kind: Precondition, Err: err}
+	}
+	n.log.Error("submission failed", "tx", hex.EncodeToString(s.id[:]), "err", err)
+	return &Error{Kind: Unavailable, Err: err} // the store failed, not the transaction
 }
 
 // waiters are the callers waiting for a transaction's receipt.

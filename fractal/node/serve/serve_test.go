@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -53,7 +54,8 @@ func TestSubmitAndWatch(t *testing.T) {
 	if err != nil || rc.Height != 2 || len(rc.Receipt.Outputs) != 2 {
 		t.Fatalf("receipt: %+v %v", rc, err)
 	}
-	if _, err := n.Client.Submit(ctx, tx, false); connect.CodeOf(err) != connect.CodeAlreadyExists {
+	id := tx.ID()
+	if _, err := n.Client.Submit(ctx, tx, false); connect.CodeOf(err) != connect.CodeAlreadyExists || err.Error() != fmt.Sprintf("transaction %x was already executed in block 2 (already_exists)", id[:8]) {
 		t.Fatalf("replay: %v", err)
 	}
 
