@@ -24,23 +24,29 @@ type submission struct {
 // A refusal is an *Error: Invalid (malformed, oversize, wrongly signed),
 // Exists (queued or executed already), Exhausted (mempool full).
 func (n *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
-	s := &submission{tx: tx, id: tx.ID(), reply: make(chan error, 1)}
+	id := tx.ID()
+	return id, n.submit(ctx, tx, id)
+}
+
+// submit is Submit of tx, whose ID is id.
+func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
+	s := &submission{tx: tx, id: id, reply: make(chan error, 1)}
 	n.closing.RLock()
 	if n.stopped {
 		n.closing.RUnlock()
-		return s.id, errStopping
+		return errStopping
 	}
 	select {
 	case n.submits <- s:
 		n.closing.RUnlock()
 	case <-ctx.Done():
 		n.closing.RUnlock()
-		return s.id, ctx.Err()
+		return ctx.Err()
 	}
 	// Once handed over, a submission is answered even while the node
 	// stops (Stop waits for the submission loop), so the caller learns
 	// whether it was queued.
-	return s.id, <-s.reply
+	return <-s.reply
 }
 
 // SubmitAndWait submits tx and, when it was queued, waits for its receipt
@@ -49,7 +55,7 @@ func (n *Node) SubmitAndWait(ctx context.Context, tx *phases.Tx, wait time.Durat
 	id := tx.ID()
 	ch := n.waiters.add(id)
 	defer n.waiters.remove(id, ch)
-	if _, err := n.Submit(ctx, tx); err != nil {
+	if err := n.submit(ctx, tx, id); err != nil {
 		return id, Result{}, err
 	}
 	return id, n.wait(ctx, ch, wait), nil
