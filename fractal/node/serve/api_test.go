@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -343,22 +340,7 @@ func TestMempoolFull(t *testing.T) {
 	tk := nodetest.NewToken(t)
 	ks, seeds := tk.Senders(t, 4, 100)
 	tk.Close(t)
-	path := filepath.Join(tk.Home, "config.json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	m["max_queue"] = 3
-	if raw, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tk.SetConfig(t, map[string]any{"max_queue": 3})
 	cfg := nodetest.Config()
 	cfg.BlockTime = node.Duration(time.Hour) // nothing is sealed meanwhile
 	n := nodetest.Start(t, tk.Home, cfg)
