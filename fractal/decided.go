@@ -239,7 +239,7 @@ func checkExecuted(txn *badger.Txn, id notes.Hash) error {
 	case len(raw) < 8:
 		return fmt.Errorf("transaction index entry has %d bytes", len(raw))
 	}
-	return fmt.Errorf("replayed transaction: already executed in block %d", binary.BigEndian.Uint64(raw))
+	return &ReplayError{Height: binary.BigEndian.Uint64(raw)}
 }
 
 // Commit is the commit stage of the decision: with the block's effects it

@@ -102,6 +102,24 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 // queue), as opposed to a store that failed.
 var ErrRefused = errors.New("refused at admission")
 
+// ErrQueued and ErrMempoolFull are what errors.Is finds in a submission
+// refused because the transaction is queued already, or because the
+// mempool holds max_queue submissions; one already executed is a
+// *ReplayError (errors.Is finds ErrCommitted).
+var (
+	ErrQueued      = errors.New("transaction is already queued")
+	ErrMempoolFull = errors.New("mempool full")
+)
+
+// ReplayError refuses a transaction that the block at Height executed.
+type ReplayError struct{ Height uint64 }
+
+func (e *ReplayError) Error() string {
+	return fmt.Sprintf("replayed transaction: already executed in block %d", e.Height)
+}
+
+func (e *ReplayError) Is(target error) bool { return target == ErrCommitted }
+
 // refusal wraps an admission refusal so that it is ErrRefused, its message
 // unchanged.
 type refusal struct{ err error }
@@ -133,7 +151,7 @@ func (in *Instance) queueFull(txn *badger.Txn, c *queueCount) error {
 		c.n, c.exact = countQueued(txn), true
 	}
 	if c.n >= in.cfg.MaxQueue {
-		return fmt.Errorf("mempool full (%d queued, max_queue %d)", c.n, in.cfg.MaxQueue)
+		return fmt.Errorf("%w (%d queued, max_queue %d)", ErrMempoolFull, c.n, in.cfg.MaxQueue)
 	}
 	c.n++
 	return nil
@@ -196,7 +214,7 @@ func checkFresh(txn *badger.Txn, id notes.Hash) error {
 		return err
 	}
 	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
-		return errors.New("transaction is already queued")
+		return ErrQueued
 	} else if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}

@@ -42,6 +42,10 @@ type Sealed struct {
 	// Encrypted reports the encrypted batch this seal fixed, opened or is
 	// waiting for; nil when no encrypted batch was involved (encrypted.go).
 	Encrypted *EncryptedStatus
+	// Taken is how many plaintext transactions the seal took from the
+	// queue (and removed from it), so that a caller keeping the queue's
+	// depth need not count it again.
+	Taken int
 }
 
 // Seal runs the block lifecycle once: it proposes up to Config.MaxBlockTxs
@@ -93,6 +97,9 @@ func (in *Instance) seal(ctx context.Context, max int) (*Sealed, error) {
 	x, err := in.execute(ctx, badgerdb.KV{Txn: view}, p, c.Apply)
 	if err != nil {
 		return nil, err
+	}
+	if q, ok := p.mempool.(*queuePart); ok {
+		x.Taken = len(q.taken)
 	}
 	return c.Finish(ctx, x, true)
 }

@@ -25,7 +25,8 @@ import (
 // change of the one before). Every transfer is signed before the clock
 // starts. It reports sustained transfers per second and the latency from
 // submission to receipt (p50, p99), and the CPU the node and the clients
-// used per transfer. Bounded: clients × senders × chain transfers, and the
+// used per transfer. FRACTAL_LOAD_PROFILE=DIR has the node write its CPU and
+// allocation profiles into DIR (fractal node --profile). Bounded: clients × senders × chain transfers, and the
 // test's timeout.
 func TestLoad(t *testing.T) {
 	if os.Getenv("FRACTAL_LOAD") == "" {
@@ -53,7 +54,11 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	tk.Close(t)
-	p := startNode(t, tk.Home, "--block-time", "100ms")
+	args := []string{"--block-time", "100ms"}
+	if dir := os.Getenv("FRACTAL_LOAD_PROFILE"); dir != "" {
+		args = append(args, "--profile", dir)
+	}
+	p := startNode(t, tk.Home, args...)
 
 	lat := make([]time.Duration, 0, len(senders)*chain)
 	var mu sync.Mutex

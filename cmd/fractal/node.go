@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -28,13 +30,14 @@ func init() {
 	f.String("listen", "", "address to serve the API on, host:port (default 127.0.0.1:"+node.DefaultPort+", or node-config.json's)")
 	f.Duration("block-time", 0, "seal a block this often while transactions are queued (default 1s, or node-config.json's)")
 	f.String("log-format", "text", "log lines as text or json (on stderr)")
+	f.String("profile", "", "write a CPU profile of the run (DIR/cpu.pprof) and an allocation profile at the stop (DIR/allocs.pprof) into DIR, for go tool pprof")
 	nodeStatusCmd.Flags().String("node", "", "the node's URL (default: the node running on --home)")
 	nodeCmd.AddCommand(nodeStatusCmd)
 	rootCmd.AddCommand(nodeCmd)
 }
 
 var nodeCmd = &cobra.Command{
-	Use:   "node [--listen HOST:PORT] [--block-time DURATION]",
+	Use:   "node [--listen HOST:PORT] [--block-time DURATION] [--profile DIR]",
 	Short: "Run the instance in --home as a node: an API on one port, sealing blocks as work comes",
 	Long: `node runs the instance in --home as a long-running service. One port (loopback,
 127.0.0.1:` + node.DefaultPort + `, by default; a warning is logged when it is not a loopback
@@ -83,6 +86,17 @@ API is not served on a validator set yet: transactions go to CometBFT's RPC
 			return fmt.Errorf("--log-format %q: text or json", format)
 		}
 		tuneGC()
+		if dir, _ := cmd.Flags().GetString("profile"); dir != "" {
+			stopProfile, err := startProfile(dir)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err := stopProfile(); err != nil {
+					fmt.Fprintln(os.Stderr, "fractal: node:", err)
+				}
+			}()
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		done := make(chan error, 1)
@@ -108,6 +122,32 @@ API is not served on a validator set yet: transactions go to CometBFT's RPC
 
 // stopTimeout bounds how long the node may take to stop after a signal.
 const stopTimeout = 15 * time.Second
+
+// startProfile starts a CPU profile into dir/cpu.pprof; the returned
+// function ends it and writes the allocations so far to dir/allocs.pprof.
+// Profiles go to files, never to the API's port.
+func startProfile(dir string) (stop func() error, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("--profile: %w", err)
+	}
+	cpu, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err != nil {
+		return nil, fmt.Errorf("--profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		cpu.Close()
+		return nil, fmt.Errorf("--profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		err := cpu.Close()
+		allocs, cerr := os.Create(filepath.Join(dir, "allocs.pprof"))
+		if cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		return errors.Join(err, pprof.Lookup("allocs").WriteTo(allocs, 0), allocs.Close())
+	}, nil
+}
 
 // tuneGC trades memory for CPU in a long-running node: the collector runs
 // when the heap has grown by 400% rather than 100% (a fifth less CPU per

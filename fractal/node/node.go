@@ -33,8 +33,9 @@ type Node struct {
 	m   *Metrics
 
 	submits chan *submission
-	// qmu serializes writes to the queue (submissions) with the recount of
-	// its depth after each seal, so that depth is exact between them.
+	// qmu serializes writes to the queue (submissions) with the update of
+	// its depth after each seal (settle), so that depth is exact between
+	// them.
 	qmu   sync.Mutex
 	depth int // queued submissions, plain and encrypted; guarded by qmu
 	queue atomic.Int64

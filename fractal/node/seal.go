@@ -55,7 +55,7 @@ func (n *Node) sealOnce() (full bool, err error) {
 	// (decision 113): it gets no context that Stop cancels.
 	s, err := n.in.Seal(context.Background())
 	took := time.Since(start)
-	n.recount()
+	n.settle(s, err)
 	if err != nil {
 		n.sealErr.Store(&err)
 		n.log.Error("seal failed", "err", err)
@@ -107,10 +107,18 @@ func (n *Node) encryptedChanged(st *fractal.EncryptedStatus) bool {
 	return changed && st != nil
 }
 
-// recount sets the queue depth from the store after a seal.
-func (n *Node) recount() {
+// settle brings the queue depth up to date after a seal: the plaintext
+// transactions it took leave the count; a seal that failed or touched the
+// encrypted mempool (which shares the count) has the depth recounted from
+// the store. Submissions admitted meanwhile were counted by admit.
+func (n *Node) settle(s *fractal.Sealed, err error) {
 	n.qmu.Lock()
 	defer n.qmu.Unlock()
+	if err == nil && s.Encrypted == nil {
+		n.depth -= s.Taken
+		n.queue.Store(int64(n.depth))
+		return
+	}
 	d, err := n.in.QueueDepth()
 	if err != nil {
 		n.log.Error("queue depth", "err", err)

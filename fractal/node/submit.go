@@ -24,27 +24,33 @@ type submission struct {
 // A refusal is an *Error: Invalid (malformed, oversize, wrongly signed),
 // Exists (queued or executed already), Exhausted (mempool full).
 func (n *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
-	s := &submission{tx: tx, id: tx.ID(), reply: make(chan error, 1)}
+	id := tx.ID()
+	return id, n.submit(ctx, tx, id)
+}
+
+// submit is Submit of tx, whose ID is id.
+func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
 	if tx.GasLimit > n.cfg.MaxTxGas {
-		return s.id, refuse(Invalid, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
+		return refuse(Invalid, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
 			tx.GasLimit, n.cfg.MaxTxGas, gasTime(tx.GasLimit).Round(100*time.Millisecond))
 	}
+	s := &submission{tx: tx, id: id, reply: make(chan error, 1)}
 	n.closing.RLock()
 	if n.stopped {
 		n.closing.RUnlock()
-		return s.id, errStopping
+		return errStopping
 	}
 	select {
 	case n.submits <- s:
 		n.closing.RUnlock()
 	case <-ctx.Done():
 		n.closing.RUnlock()
-		return s.id, ctx.Err()
+		return ctx.Err()
 	}
 	// Once handed over, a submission is answered even while the node
 	// stops (Stop waits for the submission loop), so the caller learns
 	// whether it was queued.
-	return s.id, <-s.reply
+	return <-s.reply
 }
 
 // worstNsPerGas is the slowest calibrated operation's time per unit of gas
@@ -60,7 +66,7 @@ func (n *Node) SubmitAndWait(ctx context.Context, tx *phases.Tx, wait time.Durat
 	id := tx.ID()
 	ch := n.waiters.add(id)
 	defer n.waiters.remove(id, ch)
-	if _, err := n.Submit(ctx, tx); err != nil {
+	if err := n.submit(ctx, tx, id); err != nil {
 		return id, Result{}, err
 	}
 	return id, n.wait(ctx, ch, wait), nil
@@ -113,12 +119,13 @@ func (n *Node) batchLoop() {
 	}
 }
 
-// admit admits one batch. Everything that would make SubmitAll refuse a
-// transaction for a reason other than its signatures is checked here first,
-// so that each refusal gets its kind: the form and size, a duplicate in the
-// batch, a transaction queued or executed already, a full mempool. What
-// SubmitAll then refuses is a signature (checked again one by one, only on
-// that path) or a store failure.
+// admit admits one batch. What needs no store is checked here first, so
+// that each refusal gets its kind: the form and size, a duplicate in the
+// batch, a full mempool (from the depth the node keeps). SubmitAll then
+// checks the signatures and, inside its one write, what the store knows: a
+// transaction queued or executed already, its fee, the queue's bound;
+// refusal names the kind of what it refused. The happy path reads nothing
+// from the store outside that write.
 func (n *Node) admit(batch []*submission) {
 	n.qmu.Lock()
 	defer n.qmu.Unlock()
@@ -133,7 +140,7 @@ func (n *Node) admit(batch []*submission) {
 		case seen[s.id]:
 			err = refuse(Exists, "transaction %x is already queued", s.id[:8])
 		default:
-			err = n.precheck(s, maxTx)
+			err = precheck(s, maxTx)
 		}
 		if err == nil && len(txs) >= room {
 			err = refuse(Exhausted, "mempool full (%d queued, max_queue %d)", n.depth+len(txs), n.in.Config().MaxQueue)
@@ -153,18 +160,8 @@ func (n *Node) admit(batch []*submission) {
 	queued := 0
 	for i, err := range errs {
 		if err != nil {
-			var kind Kind
-			switch {
-			case subs[i].tx.VerifySignatures() != nil:
-				kind = Invalid
-			case errors.Is(err, fractal.ErrRefused): // its fee, a replay, a full queue
-				kind = Precondition
-			default:
-				kind = Unavailable // the store failed, not the transaction
-				n.log.Error("submission failed", "tx", hex.EncodeToString(subs[i].id[:]), "err", err)
-			}
 			n.m.submissions.WithLabelValues("refused").Inc()
-			subs[i].reply <- &Error{Kind: kind, Err: err}
+			subs[i].reply <- n.refusal(subs[i], err)
 			continue
 		}
 		queued++
@@ -181,25 +178,39 @@ func (n *Node) admit(batch []*submission) {
 	}
 }
 
-// precheck refuses, with its kind, a transaction that is malformed or
-// oversize, or that is queued or executed already.
-func (n *Node) precheck(s *submission, maxTx int) error {
+// precheck refuses, as Invalid, a transaction that is malformed or
+// oversize.
+func precheck(s *submission, maxTx int) error {
 	if err := s.tx.Validate(); err != nil {
 		return &Error{Kind: Invalid, Err: err}
 	}
 	if size := len(s.tx.Encode()); size > maxTx {
 		return refuse(Invalid, "transaction is %d bytes, limit %d", size, maxTx)
 	}
-	st, h, err := n.in.TxState(s.id)
-	switch {
-	case err != nil:
-		return &Error{Kind: Unavailable, Err: err}
-	case st == fractal.TxQueued:
-		return refuse(Exists, "transaction %x is already queued", s.id[:8])
-	case st == fractal.TxCommitted:
-		return refuse(Exists, "transaction %x was already executed in block %d", s.id[:8], h)
-	}
 	return nil
+}
+
+// refusal gives the kind of SubmitAll's refusal err of s: Exists for a
+// transaction queued or executed already, Exhausted for a full mempool,
+// Invalid for a signature (checked again alone, only on this path),
+// Precondition for another refusal of the transaction (its fee),
+// Unavailable for a store that failed.
+func (n *Node) refusal(s *submission, err error) *Error {
+	var replay *fractal.ReplayError
+	switch {
+	case errors.Is(err, fractal.ErrQueued):
+		return refuse(Exists, "transaction %x is already queued", s.id[:8])
+	case errors.As(err, &replay):
+		return refuse(Exists, "transaction %x was already executed in block %d", s.id[:8], replay.Height)
+	case errors.Is(err, fractal.ErrMempoolFull):
+		return &Error{Kind: Exhausted, Err: err}
+	case s.tx.VerifySignatures() != nil:
+		return &Error{Kind: Invalid, Err: err}
+	case errors.Is(err, fractal.ErrRefused): // its fee, a reward, a gas limit over the block's
+		return &Error{Kind: Precondition, Err: err}
+	}
+	n.log.Error("submission failed", "tx", hex.EncodeToString(s.id[:]), "err", err)
+	return &Error{Kind: Unavailable, Err: err} // the store failed, not the transaction
 }
 
 // waiters are the callers waiting for a transaction's receipt.

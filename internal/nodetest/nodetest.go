@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,6 +75,30 @@ func NewToken(t testing.TB) *Token {
 		t.Fatal(err)
 	}
 	return tk
+}
+
+// SetConfig sets fields of the closed instance's config.json (by their
+// JSON names) before a node opens it.
+func (tk *Token) SetConfig(t testing.TB, fields map[string]any) {
+	t.Helper()
+	path := filepath.Join(tk.Home, "config.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range fields {
+		cfg[k] = v
+	}
+	if raw, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Close closes the instance (before a node opens it).

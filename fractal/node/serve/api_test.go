@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -329,5 +330,50 @@ func TestEstimateGasThroughNode(t *testing.T) {
 	a = nodetest.Start(t, tk.Home, cfg)
 	if r, err = estimate(other); err != nil || r.GasLimit != 0 || r.Receipt.Status != v1.ReceiptStatus_RECEIPT_STATUS_REFUSED || !strings.Contains(r.Receipt.Reason, "out of gas") {
 		t.Fatalf("under the simulation limit: %v %v", r, err)
+	}
+}
+
+// TestMempoolFull: a submission queued already is already_exists; with
+// max_queue submissions queued, one more is refused with
+// resource_exhausted naming the bound, and queues nothing.
+func TestMempoolFull(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	ks, seeds := tk.Senders(t, 4, 100)
+	tk.Close(t)
+	tk.SetConfig(t, map[string]any{"max_queue": 3})
+	cfg := nodetest.Config()
+	cfg.BlockTime = node.Duration(time.Hour) // nothing is sealed meanwhile
+	n := nodetest.Start(t, tk.Home, cfg)
+	ctx := context.Background()
+	sink := nodetest.Key(t).Public()
+	var txs []*phases.Tx
+	for i := range ks {
+		tx, _ := tk.Transfer(t, ks[i], seeds[i], sink, 1)
+		txs = append(txs, tx)
+	}
+	refusal := func(tx *phases.Tx) (connect.Code, string) {
+		_, err := n.Client.Submit(ctx, tx, false)
+		var ce *connect.Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("submission %x: %v, want a refusal", tx.ID(), err)
+		}
+		return ce.Code(), ce.Message()
+	}
+	for i, tx := range txs[:3] {
+		if _, err := n.Client.Submit(ctx, tx, false); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			id := tx.ID()
+			if code, msg := refusal(tx); code != connect.CodeAlreadyExists || msg != fmt.Sprintf("transaction %x is already queued", id[:8]) {
+				t.Fatalf("a submission queued already: %v %q", code, msg)
+			}
+		}
+	}
+	if code, msg := refusal(txs[3]); code != connect.CodeResourceExhausted || msg != "mempool full (3 queued, max_queue 3)" {
+		t.Fatalf("a fourth submission: %v %q", code, msg)
+	}
+	if st, err := n.Client.Status(ctx); err != nil || st.MempoolDepth != 3 {
+		t.Fatalf("status after the refusals: %v %v", st, err)
 	}
 }

@@ -3,11 +3,9 @@ package serve_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +51,8 @@ func TestSubmitAndWatch(t *testing.T) {
 	if err != nil || rc.Height != 2 || len(rc.Receipt.Outputs) != 2 {
 		t.Fatalf("receipt: %+v %v", rc, err)
 	}
-	if _, err := n.Client.Submit(ctx, tx, false); connect.CodeOf(err) != connect.CodeAlreadyExists {
+	id := tx.ID()
+	if _, err := n.Client.Submit(ctx, tx, false); connect.CodeOf(err) != connect.CodeAlreadyExists || err.Error() != fmt.Sprintf("transaction %x was already executed in block 2 (already_exists)", id[:8]) {
 		t.Fatalf("replay: %v", err)
 	}
 
@@ -194,22 +193,7 @@ func TestFullBlocksSealBackToBack(t *testing.T) {
 	tk := nodetest.NewToken(t)
 	keys, seeds := tk.Senders(t, 4, 100)
 	tk.Close(t)
-	path := filepath.Join(tk.Home, "config.json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["max_block_txs"], cfg["max_block_gas"] = 4, 2*nodetest.TransferGas
-	if raw, err = json.Marshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tk.SetConfig(t, map[string]any{"max_block_txs": 4, "max_block_gas": 2 * nodetest.TransferGas})
 	ncfg := nodetest.Config()
 	ncfg.BlockTime = node.Duration(time.Hour)
 	n := nodetest.Start(t, tk.Home, ncfg)
