@@ -246,21 +246,38 @@ func BenchmarkDevnet(b *testing.B) {
 	}
 	b.Logf("fractal, 4 validators: %s", fr)
 
-	kv := kvstoreNet(b, o)
-	var j atomic.Int64
-	kr := runLoad(ctx, b, "kvstore", kv[0], rpcOf(b, kv), func() []byte {
-		if k := j.Add(1) - 1; k < benchMaxTxs {
-			return fmt.Appendf(nil, "k%d=v", k)
-		}
-		return nil
-	}, nil)
+	kr := kvstoreLoad(ctx, b, o, "kvstore", func(k int64) []byte { return fmt.Appendf(nil, "k%d=v", k) })
 	b.Logf("kvstore, 4 validators: %s", kr)
-	b.Logf("fractal / kvstore = %.2f (2 cores, shared)", fr.tps/kr.tps)
+	// The same again with transactions as large as Fractal's transfers:
+	// CometBFT's own work (RPC, gossip, blocks, its WAL) grows with the bytes.
+	size := len(txs[0])
+	ks := kvstoreLoad(ctx, b, o, "kvstore-sized", func(k int64) []byte {
+		tx := fmt.Appendf(nil, "k%d=", k)
+		return append(tx, strings.Repeat("v", max(size-len(tx), 1))...)
+	})
+	b.Logf("kvstore, 4 validators, transactions of %d bytes: %s", size, ks)
+	b.Logf("fractal / kvstore = %.2f, fractal / kvstore with transactions of its size = %.2f (2 cores, shared)", fr.tps/kr.tps, fr.tps/ks.tps)
 	b.ReportMetric(fr.tps, "fractal-tx/s")
 	b.ReportMetric(kr.tps, "kvstore-tx/s")
+	b.ReportMetric(ks.tps, "kvstore-sized-tx/s")
 	b.ReportMetric(fr.p50.Seconds(), "fractal-p50-s")
 	b.ReportMetric(fr.cpuPerTx(), "fractal-cpu-µs/tx")
 	b.ReportMetric(kr.cpuPerTx(), "kvstore-cpu-µs/tx")
+	b.ReportMetric(ks.cpuPerTx(), "kvstore-sized-cpu-µs/tx")
+}
+
+// kvstoreLoad runs the load of tx(0), tx(1), … (benchMaxTxs at most) on
+// CometBFT's kvstore on four validators configured as o, and stops them.
+func kvstoreLoad(ctx context.Context, b *testing.B, o DevnetOptions, name string, tx func(k int64) []byte) loadResult {
+	kv, stop := kvstoreNet(b, o)
+	defer stop()
+	var j atomic.Int64
+	return runLoad(ctx, b, name, kv[0], rpcOf(b, kv), func() []byte {
+		if k := j.Add(1) - 1; k < benchMaxTxs {
+			return tx(k)
+		}
+		return nil
+	}, nil)
 }
 
 // benchTransfers deploys examples/token and examples/sig on tn, mints
@@ -292,14 +309,24 @@ func benchTransfers(b *testing.B, tn *testnet) [][]byte {
 
 // kvstoreNet starts CometBFT's kvstore on four validators whose homes a
 // devnet wrote with o: the same CometBFT configuration, another
-// application. They are stopped when the benchmark ends.
-func kvstoreNet(b *testing.B, o DevnetOptions) []*node.Node {
+// application. stop stops them; they are stopped when the benchmark ends
+// otherwise.
+func kvstoreNet(b *testing.B, o DevnetOptions) (nodes []*node.Node, stop func()) {
 	o.Validators, o.BasePort, o.Instance = 4, freeBase(b, 4), fractal.DefaultConfig()
 	d, err := WriteDevnet(filepath.Join(b.TempDir(), "kv"), o)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var nodes []*node.Node
+	var stops []func()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			for _, s := range stops {
+				s()
+			}
+		})
+	}
+	b.Cleanup(stop)
 	for _, home := range d.Homes {
 		conf, err := loadConfig(home)
 		if err != nil {
@@ -326,7 +353,7 @@ func kvstoreNet(b *testing.B, o DevnetOptions) []*node.Node {
 		if err := n.Start(); err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() {
+		stops = append(stops, func() {
 			n.Stop()
 			n.Wait()
 			n.ProxyApp().Stop()
@@ -334,7 +361,7 @@ func kvstoreNet(b *testing.B, o DevnetOptions) []*node.Node {
 		})
 		nodes = append(nodes, n)
 	}
-	return nodes
+	return nodes, stop
 }
 
 func rpcOf(b *testing.B, nodes []*node.Node) []string {
