@@ -11,11 +11,9 @@ import (
 	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
-	"github.com/cometbft/cometbft/crypto/ed25519"
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/abci"
-	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/internal/cputime"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/notes"
@@ -73,13 +71,7 @@ func (ab *appBench) check(b *testing.B, txs [][]byte, kind abcitypes.CheckTxType
 // to CometBFT's own cost per transaction (decision 127).
 func BenchmarkValidatorApp(b *testing.B) {
 	const block = 1024
-	var v certify.Validator
-	copy(v.PubKey[:], ed25519.GenPrivKey().PubKey().Bytes())
-	v.Power, v.Name = 10, "v0"
-	vs, err := certify.NewValidatorSet([]certify.Validator{v})
-	if err != nil {
-		b.Fatal(err)
-	}
+	vs := otherSet(b)
 	var salt [32]byte
 	rand.Read(salt[:])
 	cfg := fractal.DefaultConfig()

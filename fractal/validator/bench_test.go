@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
@@ -23,6 +22,7 @@ import (
 	"github.com/cometbft/cometbft/types"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/internal/benchprofile"
 	"github.com/fractalvm/fractal/internal/cputime"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/notes"
@@ -70,29 +70,6 @@ func (r loadResult) cpuPerTx() float64 {
 	return float64(r.cpu.Microseconds()) / float64(max(r.committed-r.failed, 1))
 }
 
-// profileLoad writes a CPU profile of the load window alone to
-// PREFIX-name.cpu when FRACTAL_BENCH_PROFILE names a prefix (the setup
-// and the other application's run are left out).
-func profileLoad(b *testing.B, name string) (stop func()) {
-	prefix := os.Getenv("FRACTAL_BENCH_PROFILE")
-	if prefix == "" {
-		return func() {}
-	}
-	f, err := os.Create(prefix + "-" + name + ".cpu")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // runLoad hands the transactions next gives out to the validators' RPC
 // (broadcast_tx_sync) from benchClients closed-loop clients for
 // benchDuration at most, then reads what n committed from its block store:
@@ -127,7 +104,7 @@ func runLoad(ctx context.Context, b *testing.B, name string, n *node.Node, rpc [
 	}()
 	var res loadResult
 	var acc, ref, errs atomic.Int64
-	stopProfile := profileLoad(b, name)
+	stopProfile := benchprofile.Window(b, name)
 	start, startHeight, cpu := time.Now(), n.BlockStore().Height(), cputime.Process()
 	lctx, cancel := context.WithTimeout(ctx, benchDuration)
 	defer cancel()
