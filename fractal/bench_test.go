@@ -3,16 +3,15 @@ package fractal
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fractalvm/fractal/internal/benchprofile"
 	"github.com/fractalvm/fractal/internal/cputime"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -142,7 +141,7 @@ func benchTransfer(b *testing.B, senders int) {
 			cfg.Serial = mode.serial
 			f, txs := tokenBench(b, cfg, b.N, senders, mode.shared)
 			b.ReportAllocs()
-			stopProfile := profileWindow(b, mode.name)
+			stopProfile := benchprofile.Window(b, mode.name)
 			cpu := cpuTime()
 			b.ResetTimer()
 			for start := 0; start < len(txs); start += cfg.MaxBlockTxs {
@@ -171,46 +170,6 @@ func benchTransfer(b *testing.B, senders int) {
 			b.ReportMetric(float64(verify.Nanoseconds())/1e3, "verify-µs")
 			b.ReportMetric(rate/(float64(runtime.GOMAXPROCS(0))*float64(time.Second)/float64(verify)), "of-sig-limit")
 		})
-	}
-}
-
-// profileWindow profiles only the measured part of a benchmark, when
-// FRACTAL_BENCH_PROFILE names a path prefix: the CPU profile, badger's and
-// the collector's goroutines included, goes to PREFIX-NAME.cpu; heap
-// profiles at its start and end go to PREFIX-NAME.mem0 and .mem1, for
-// `go tool pprof -base PREFIX-NAME.mem0 PREFIX-NAME.mem1` (allocations
-// made in between). -test.cpuprofile, by contrast, also samples the setup
-// and the background work it leaves (decision 042).
-func profileWindow(b *testing.B, name string) (stop func()) {
-	prefix := os.Getenv("FRACTAL_BENCH_PROFILE")
-	if prefix == "" {
-		return func() {}
-	}
-	prefix += "-" + name
-	heap := func(suffix string) {
-		runtime.GC() // the heap profile counts allocations up to the last collection
-		f, err := os.Create(prefix + suffix)
-		if err == nil {
-			err = errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	heap(".mem0")
-	f, err := os.Create(prefix + ".cpu")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
-		heap(".mem1")
 	}
 }
 

@@ -58,13 +58,18 @@ func (in *Instance) CheckPending(ctx context.Context, raw []byte) (*Pending, err
 		}
 		return &Pending{Deployed: &h}, nil
 	}
-	tx, err := in.Check(ctx, raw)
+	tx, err := in.checkAlone(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
 	tx.MarkVerified()
 	p := &Pending{Tx: tx}
+	// One read transaction for every check against the store: a
+	// validator-set instance has no queue, so only the replay index.
 	err = in.db.View(func(txn *badger.Txn) error {
+		if err := checkExecuted(txn, tx.ID()); err != nil {
+			return err
+		}
 		view := badgerdb.KV{Txn: txn}
 		switch {
 		case shielded.IsShielded(tx):

@@ -114,6 +114,20 @@ func (in *Instance) seal(ctx context.Context, max int) (*Sealed, error) {
 // checks, those against the store inside its write, under the writers'
 // lock, so that one transaction cannot be queued twice.
 func (in *Instance) Check(ctx context.Context, raw []byte) (*phases.Tx, error) {
+	tx, err := in.checkAlone(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	id := tx.ID()
+	if err := in.db.View(func(txn *badger.Txn) error { return checkFresh(txn, id) }); err != nil {
+		return nil, fmt.Errorf("fractal: check %x: %w", id[:8], err)
+	}
+	return tx, nil
+}
+
+// checkAlone is Check without the store: size, decoding, form, limits
+// and signatures.
+func (in *Instance) checkAlone(ctx context.Context, raw []byte) (*phases.Tx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -124,11 +138,8 @@ func (in *Instance) Check(ctx context.Context, raw []byte) (*phases.Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fractal: check: %w", err)
 	}
-	id := tx.ID()
-	if _, err = in.admit(tx); err == nil {
-		err = in.db.View(func(txn *badger.Txn) error { return checkFresh(txn, id) })
-	}
-	if err != nil {
+	if _, err = in.admit(tx); err != nil {
+		id := tx.ID()
 		return nil, fmt.Errorf("fractal: check %x: %w", id[:8], err)
 	}
 	return tx, nil

@@ -84,6 +84,7 @@ type App struct {
 	previous map[[32]byte]*fractal.Pending // admitted before the last commit and not yet rechecked
 	proposed map[[32]byte]bool             // checked in a proposal at this height
 	decision *fractal.Decision             // executed by FinalizeBlock, committed by Commit
+	included [][32]byte                    // the hashes of the decision's raw transactions
 	results  []heightResults               // the last few heights' results, for a divergence report
 	certs    Certificates
 }
@@ -254,8 +255,12 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 		res.Events = []abcitypes.Event{{Type: "fractal.block", Attributes: []abcitypes.EventAttribute{
 			{Key: "height", Value: fmt.Sprint(b.Block.Height)}, {Key: "hash", Value: hex.EncodeToString(h[:])}}}}
 	}
+	included := make([][32]byte, len(req.Txs))
+	for i, raw := range req.Txs {
+		included[i] = sha256.Sum256(raw)
+	}
 	a.mu.Lock()
-	a.decision = dc
+	a.decision, a.included = dc, included
 	a.remember(req.Height, dc)
 	a.mu.Unlock()
 	return res, nil
@@ -302,15 +307,27 @@ func (a *App) Commit(ctx context.Context, _ *abcitypes.RequestCommit) (*abcitype
 		return nil, a.fail(err)
 	}
 	a.mu.Lock()
-	for h, p := range a.pending { // the rechecks that follow move them back
-		a.previous[h] = p
-	}
-	a.pending, a.proposed = map[[32]byte]*fractal.Pending{}, map[[32]byte]bool{}
+	a.afterCommit()
 	a.mu.Unlock()
 	if a.OnCommit != nil {
 		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s})
 	}
 	return &abcitypes.ResponseCommit{}, nil
+}
+
+// afterCommit readies the admitted transactions for the rechecks that
+// follow a commit, which move them back to pending. The block's own are
+// dropped: CometBFT removes them from its mempool without a recheck, so
+// nothing else would. The caller holds a.mu.
+func (a *App) afterCommit() {
+	for _, h := range a.included {
+		delete(a.pending, h)
+		delete(a.previous, h)
+	}
+	for h, p := range a.pending {
+		a.previous[h] = p
+	}
+	a.pending, a.proposed, a.included = map[[32]byte]*fractal.Pending{}, map[[32]byte]bool{}, nil
 }
 
 // fail tells Fatal about err and returns it: the store failed.

@@ -419,7 +419,7 @@ func queryProve(k notes.StateKey) *abcitypes.RequestQuery {
 }
 
 // otherSet is a validator set of one random key.
-func otherSet(t *testing.T) *certify.ValidatorSet {
+func otherSet(t testing.TB) *certify.ValidatorSet {
 	var v certify.Validator
 	copy(v.PubKey[:], ed25519.GenPrivKey().PubKey().Bytes())
 	v.Power = 1

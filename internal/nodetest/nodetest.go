@@ -145,23 +145,11 @@ func (tk *Token) Gold(amount int) string {
 // order.
 func (tk *Token) MintTo(t testing.TB, owners []keys.PublicKey, amount int) []Note {
 	t.Helper()
-	const perTx = 128 // within the code size limit
-	var out []Note
-	for start := 0; start < len(owners); start += perTx {
-		var lua []string
-		for _, o := range owners[start:min(start+perTx, len(owners))] {
-			n := Note{Key: notes.StateKey{Application: tk.App, Owner: tk.Sig, Key: []byte(o.String() + ":seed")}, Value: tk.Gold(amount)}
-			lua = append(lua, fmt.Sprintf("{application=%q, owner=%q, key=%q, value=%q}",
-				hex.EncodeToString(tk.App[:]), hex.EncodeToString(tk.Sig[:]), n.Key.Key, n.Value))
-			out = append(out, n)
-		}
-		tk.mintNonce++
-		tx := &phases.Tx{
-			Nonce: tk.mintNonce, GasLimit: phases.MaxGasLimit,
-			Write:       notes.ConstraintSet{notes.AnyPattern().WithProvenance(nil).WithApplication(tk.App).WithOwner(tk.Sig)},
-			Calculation: []byte("return {" + strings.Join(lua, ", ") + "}"),
-		}
-		Sign(t, tx, tk.Issuer)
+	out := make([]Note, len(owners))
+	for i, o := range owners {
+		out[i] = Note{Key: notes.StateKey{Application: tk.App, Owner: tk.Sig, Key: []byte(o.String() + ":seed")}, Value: tk.Gold(amount)}
+	}
+	for _, tx := range tk.MintTxs(t, out) {
 		if _, err := tk.In.Submit(tx); err != nil {
 			t.Fatal(err)
 		}
@@ -180,6 +168,28 @@ func (tk *Token) MintTo(t testing.TB, owners []keys.PublicKey, amount int) []Not
 			}
 		}
 	}
+}
+
+// MintTxs returns the transactions, signed by the issuer, that mint ns
+// (notes of this token's application and sig owner), many per transaction.
+func (tk *Token) MintTxs(t testing.TB, ns []Note) []*phases.Tx {
+	t.Helper()
+	const perTx = 128 // within the code size limit
+	var out []*phases.Tx
+	for start := 0; start < len(ns); start += perTx {
+		var lua []string
+		for _, n := range ns[start:min(start+perTx, len(ns))] {
+			lua = append(lua, fmt.Sprintf("{application=%q, owner=%q, key=%q, value=%q}",
+				hex.EncodeToString(n.Key.Application[:]), hex.EncodeToString(n.Key.Owner[:]), n.Key.Key, n.Value))
+		}
+		tk.mintNonce++
+		out = append(out, Sign(t, &phases.Tx{
+			Nonce: tk.mintNonce, GasLimit: phases.MaxGasLimit,
+			Write:       notes.ConstraintSet{notes.AnyPattern().WithProvenance(nil).WithApplication(tk.App).WithOwner(tk.Sig)},
+			Calculation: []byte("return {" + strings.Join(lua, ", ") + "}"),
+		}, tk.Issuer))
+	}
+	return out
 }
 
 // Senders returns n fresh keys, each holding a GOLD note of amount (minted
