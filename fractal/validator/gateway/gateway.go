@@ -120,6 +120,11 @@ func (g *Node) committed(c abci.Committed) {
 	defer g.mu.Unlock()
 	before := g.before
 	g.before = nil
+	if before == nil && g.WantsNotes() {
+		// The first block since a stream wanted notes: the ones it created
+		// are read now; the ones it spent are gone already.
+		before = g.Instance().Snapshot()
+	}
 	g.Announce(c.Sealed, before)
 	if before != nil {
 		before.Close()
@@ -142,8 +147,8 @@ func (g *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
 	if err := g.Precheck(tx); err != nil {
 		return id, err
 	}
-	if err := phases.VerifyAll([]*phases.Tx{tx})[0]; err != nil {
-		return id, &node.Error{Kind: node.Invalid, Err: err}
+	if err := phases.VerifyAll([]*phases.Tx{tx})[0]; err != nil { // worded as the solo node's SubmitAll words it
+		return id, &node.Error{Kind: node.Invalid, Err: fmt.Errorf("submit %x: %w", id[:8], err)}
 	}
 	return id, g.checkTx(ctx, tx.Encode(), id, node.Precondition)
 }
@@ -194,8 +199,6 @@ func (g *Node) Deploy(src []byte) (notes.Hash, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(g.Config().MaxReceiptWait))
 	defer cancel()
-	sub := g.Subscribe(false)
-	defer g.Unsubscribe(sub)
 	err := g.checkTx(ctx, fractal.DeployTx(src), h, node.Invalid)
 	var ne *node.Error
 	if errors.As(err, &ne) && ne.Kind == node.Exists { // handed in before, not yet committed
@@ -204,19 +207,24 @@ func (g *Node) Deploy(src []byte) (notes.Hash, error) {
 	if err != nil {
 		return h, err
 	}
+	// A block that only deploys makes no Fractal block and no event: the
+	// store is looked at instead, a few times a consensus block.
+	tick := time.NewTicker(deployPoll)
+	defer tick.Stop()
 	for {
 		if _, err := g.Instance().Code(h); err == nil {
 			return h, nil
 		}
 		select {
-		case <-sub.C:
-		case <-sub.Dropped:
-			return h, &node.Error{Kind: node.Unavailable, Err: errors.New("the deploy was admitted; its block is not known yet: look for the code later")}
+		case <-tick.C:
 		case <-ctx.Done():
 			return h, &node.Error{Kind: node.Unavailable, Err: fmt.Errorf("the deploy was admitted but not committed within %s: look for the code later", time.Duration(g.Config().MaxReceiptWait))}
 		}
 	}
 }
+
+// deployPoll is how often Deploy looks for the code it handed in.
+const deployPoll = 50 * time.Millisecond
 
 // errEncrypted answers the encrypted mempool's writes.
 var errEncrypted = connect.NewError(connect.CodeUnimplemented,
