@@ -60,9 +60,8 @@ calibrate:
 	$(GO) test ./phases -run '^$$' -bench BlockMemory -benchtime 1x
 
 # A 4-validator instance on 127.0.0.1-.4 in the background (docs/cli/validator.md):
-# `make devnet` writes DEVNET (once) and starts one `fractal node` (the validator
-# and its API)
-# per home, its log in DEVNET/vK.log and its process ID in DEVNET/vK.pid;
+# `make devnet` writes DEVNET (once) and starts one `fractal node` per home (the
+# validator and its API), its log in DEVNET/vK.log and its process ID in DEVNET/vK.pid;
 # `make devnet-stop` stops exactly those processes (SIGTERM, by PID).
 DEVNET    ?= .devnet
 DEVNET_N  ?= 4
