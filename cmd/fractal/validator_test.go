@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,28 +16,15 @@ import (
 	"github.com/fractalvm/fractal/fractal/validator"
 )
 
-// freeDevnetPort returns a base port whose 2n P2P and RPC ports and n API
-// ports are free on 127.0.0.1..n now (fractal devnet's layout).
+// freeDevnetPort returns a base port whose devnet ports (P2P, RPC, API)
+// are free now.
 func freeDevnetPort(t *testing.T, n int) int {
 	t.Helper()
-	for range 50 {
-		base, ok := 20000+2*rand.IntN(20000), true
-		for i := 0; i < 3*n && ok; i++ {
-			addr := fmt.Sprintf("127.0.0.%d:%d", i/2+1, base+i)
-			if i >= 2*n { // the API ports
-				addr = fmt.Sprintf("127.0.0.%d:%d", i-2*n+1, validator.DevnetAPIPort(i-2*n, base))
-			}
-			l, err := net.Listen("tcp", addr)
-			if ok = err == nil; ok {
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
+	base, err := validator.FreeDevnetBase(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free ports on loopback")
-	return 0
+	return base
 }
 
 // TestDevnetProcesses is a validator-set instance run as four processes,

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,6 +191,32 @@ func devnetAddr(i, base int) (ip string, p2pPort, rpcPort int) {
 // DevnetAPIPort is the port validator i's node serves the fractal.v1 API
 // on (on 127.0.0.(i+1)): past every P2P and RPC port a devnet may use.
 func DevnetAPIPort(i, base int) int { return base + 2*MaxDevnetValidators + i }
+
+// FreeDevnetBase returns a base port from which every port a devnet of n
+// validators would listen on (P2P, RPC, API) is free now, on its loopback
+// address: a random one among 50 tries (tests pick their devnets with it).
+func FreeDevnetBase(n int) (int, error) {
+	for range 50 {
+		if base := 20000 + 2*mrand.IntN(15000); devnetPortsFree(base, n) {
+			return base, nil
+		}
+	}
+	return 0, errors.New("validator: no free devnet ports on loopback")
+}
+
+func devnetPortsFree(base, n int) bool {
+	for i := range n {
+		ip, p2pPort, rpcPort := devnetAddr(i, base)
+		for _, port := range []int{p2pPort, rpcPort, DevnetAPIPort(i, base)} {
+			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
+			if err != nil {
+				return false
+			}
+			l.Close()
+		}
+	}
+	return true
+}
 
 // writeNodeConfig writes the home's node-config.json naming only the API's
 // address: the node's other settings keep their defaults.

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,58 +28,27 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/serve"
 	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/fractal/validator"
+	"github.com/fractalvm/fractal/internal/logbuf"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
-// logBuffer is a node's log, shown when a test fails.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	return s[max(0, len(s)-3000):]
-}
-
-// freeBase returns a devnet base port whose P2P, RPC and API ports are
-// free on each validator's loopback address now.
+// freeBase returns a base port whose devnet ports are free now.
 func freeBase(t *testing.T, n int) int {
 	t.Helper()
-	for range 50 {
-		base, ok := 20000+2*mrand.IntN(15000), true
-		for i := 0; i < n && ok; i++ {
-			for _, port := range []int{base + 2*i, base + 2*i + 1, validator.DevnetAPIPort(i, base)} {
-				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:%d", i+1, port))
-				if ok = err == nil; !ok {
-					break
-				}
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
+	base, err := validator.FreeDevnetBase(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free ports on loopback")
-	return 0
+	return base
 }
 
 // running is a node served on a home as fractal node serves it.
 type running struct {
 	url  string
 	c    *client.Client
-	log  *logBuffer
+	log  *logbuf.Buffer
 	stop func() error
 }
 
@@ -98,7 +64,7 @@ func serveHome(t *testing.T, home string) *running {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	cfg.BlockTime = node.Duration(100 * time.Millisecond)
-	r := &running{log: &logBuffer{}}
+	r := &running{log: &logbuf.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	urls, done := make(chan string, 1), make(chan error, 1)
 	go func() {
@@ -109,9 +75,9 @@ func serveHome(t *testing.T, home string) *running {
 	case r.url = <-urls:
 	case err := <-done:
 		cancel()
-		t.Fatalf("serve %s: %v\n%s", home, err, r.log)
+		t.Fatalf("serve %s: %v\n%s", home, err, tail(r.log.String(), 3000))
 	case <-time.After(60 * time.Second):
-		t.Fatalf("serve %s: not serving after a minute\n%s", home, r.log)
+		t.Fatalf("serve %s: not serving after a minute\n%s", home, tail(r.log.String(), 3000))
 	}
 	var once sync.Once
 	var stopErr error
@@ -131,7 +97,7 @@ func serveHome(t *testing.T, home string) *running {
 			t.Errorf("stop %s: %v", home, err)
 		}
 		if t.Failed() {
-			t.Logf("log of %s:\n%s", home, r.log)
+			t.Logf("log of %s:\n%s", home, tail(r.log.String(), 3000))
 		}
 	})
 	if r.c, err = client.New(r.url); err != nil {
@@ -462,3 +428,5 @@ func certifiedImports(t *testing.T, from, to string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
