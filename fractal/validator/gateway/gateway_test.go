@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,8 +168,8 @@ func committed(t *testing.T, ctx context.Context, c *client.Client, tx *phases.T
 // refused transaction gets the solo node's code and reason; a note's proof
 // from a third validator's API checks offline against the genesis
 // validator set alone; relay moves a note from the solo node to the
-// validators and back over the two APIs; the encrypted mempool answers
-// unimplemented. Stopped, one home's certified manifests import into
+// validators and back over the two APIs; compact blocks and the explorer
+// are served; the encrypted mempool answers unimplemented. Stopped, one home's certified manifests import into
 // another home, and tampered ones are refused with their reasons.
 func TestAPIOnValidators(t *testing.T) {
 	if testing.Short() {
@@ -326,6 +327,17 @@ func TestAPIOnValidators(t *testing.T) {
 	}
 	if stream.Err() != nil || n != vhead.Height+1 {
 		t.Fatalf("compact blocks: %d of %d, %v", n, vhead.Height+1, stream.Err())
+	}
+
+	// The explorer, from the same service: the trust file's solo instance.
+	resp, err := http.Get(vs[0].url + "/exports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(page), wire.Hex(soloEntry.ID)) {
+		t.Fatalf("explorer on v0: %d %v", resp.StatusCode, err)
 	}
 
 	// The encrypted mempool is not served on a validator set.
