@@ -47,7 +47,8 @@ type Node struct {
 var _ rpc.Backend = (*Node)(nil)
 
 // Open opens the validator in home (validator.Open, with o) and the node
-// serving it. Start it, then Stop it.
+// serving it. Start it, Stop it once the API took its last call, then
+// Close it (also when it never started).
 func Open(home string, cfg node.Config, log *slog.Logger, m *node.Metrics, o validator.Options) (*Node, error) {
 	g := &Node{}
 	chained := o.OnCommit
@@ -71,9 +72,6 @@ func Open(home string, cfg node.Config, log *slog.Logger, m *node.Metrics, o val
 	g.Node, g.v = n, v
 	return g, nil
 }
-
-// Validator is the running validator.
-func (g *Node) Validator() *validator.Node { return g.v }
 
 // Start starts the node's loops and the validator (CometBFT's P2P, RPC
 // and consensus).

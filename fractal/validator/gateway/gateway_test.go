@@ -258,6 +258,18 @@ func TestAPIOnValidators(t *testing.T) {
 		}
 	}
 
+	// v2 commits the mint's block in its turn.
+	for try := 0; ; try++ {
+		got, err := vs[2].c.Receipt(ctx, mint.ID())
+		if err == nil && got.State == v1.TransactionState_TRANSACTION_STATE_COMMITTED {
+			break
+		}
+		if try == 300 {
+			t.Fatalf("v2 did not commit the mint: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// A refused transaction: the solo node's code and reason.
 	forged := *w.mint(t, "forged", "1")
 	forged.Nonce++ // the signature no longer covers it
