@@ -60,8 +60,8 @@ calibrate:
 	$(GO) test ./phases -run '^$$' -bench BlockMemory -benchtime 1x
 
 # A 4-validator instance on 127.0.0.1-.4 in the background (docs/cli/validator.md):
-# `make devnet` writes DEVNET (once) and starts one `fractal validator run`
-# per home, its log in DEVNET/vK.log and its process ID in DEVNET/vK.pid;
+# `make devnet` writes DEVNET (once) and starts one `fractal node` per home (the
+# validator and its API), its log in DEVNET/vK.log and its process ID in DEVNET/vK.pid;
 # `make devnet-stop` stops exactly those processes (SIGTERM, by PID).
 DEVNET    ?= .devnet
 DEVNET_N  ?= 4
@@ -71,7 +71,7 @@ devnet: build
 	@test -d $(DEVNET)/v0 || ./$(BIN) devnet --validators $(DEVNET_N) --out $(DEVNET) --base-port $(DEVNET_PORT)
 	@for d in $(DEVNET)/v*/; do v=$$(basename $$d); \
 	  if [ -f $(DEVNET)/$$v.pid ] && kill -0 $$(cat $(DEVNET)/$$v.pid) 2>/dev/null; then echo "$$v already runs (pid $$(cat $(DEVNET)/$$v.pid))"; continue; fi; \
-	  ./$(BIN) --home $$d validator run >$(DEVNET)/$$v.log 2>&1 & echo $$! >$(DEVNET)/$$v.pid; \
+	  ./$(BIN) --home $$d node >$(DEVNET)/$$v.log 2>&1 & echo $$! >$(DEVNET)/$$v.pid; \
 	  echo "$$v: pid $$(cat $(DEVNET)/$$v.pid), log $(DEVNET)/$$v.log"; \
 	done
 	@echo "trust entry: $(DEVNET)/trust.json; stop with make devnet-stop"

@@ -107,6 +107,9 @@ type ImportResult struct {
 	// already has evidence of that kind: one record proves the fork, and
 	// storing every pair would grow quadratically with an equivocator's blocks.
 	Unstored int
+	// Ahead counts certified blocks above a validator's head: consensus
+	// brings them (CometBFT's catch-up); they are checked, not stored.
+	Ahead int
 }
 
 // ImportManifests checks a manifest file from another copy of this
@@ -119,10 +122,19 @@ type ImportResult struct {
 // per parent is stored (ImportResult.Unstored counts the rest), in file
 // order against known blocks in the order they became known. An import
 // that would keep more than maxImported manifests in all is refused whole.
+//
+// A validator-set instance reads certified manifest files instead
+// (importCertified).
 func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
-	blocks, err := chain.DecodeManifests(data)
+	blocks, certs, err := chain.DecodeManifestFile(data)
 	if err != nil {
 		return nil, err
+	}
+	if in.validators != nil {
+		return in.importCertified(blocks, certs)
+	}
+	if certs != nil {
+		return nil, errors.New("fractal: manifest import: the file holds certified blocks (a validator set's); this solo instance's blocks are signed by its executor")
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()

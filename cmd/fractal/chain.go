@@ -15,6 +15,7 @@ import (
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/dispute"
+	"github.com/fractalvm/fractal/fractal/validator"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
@@ -289,21 +290,38 @@ var manifestExportCmd = &cobra.Command{
 	Long: `export writes every signed block from genesis to the head into FILE (a new
 file), in the manifest file format of docs/formats/chain.md. The instance
 records the last block it exported: "fractal verify" fails if the chain
-later ends before it.`,
+later ends before it.
+
+On a validator's home (its validator stopped: CometBFT's block store holds
+the certificates) it writes a certified manifest file instead: each block
+with the header and commit of the validators that certify it, up to the
+last block a committed header certifies.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		if validator.IsHome(flagHome) {
+			file, n, err := validator.ExportManifests(flagHome)
+			if err != nil {
+				return err
+			}
+			return writeManifests(cmd, args[0], file, n)
+		}
 		return withInstance(func(in *fractal.Instance) error {
 			file, n, err := in.ExportManifests()
 			if err != nil {
 				return err
 			}
-			if err := writeNew(args[0], file, 0o644); err != nil {
-				return err
-			}
-			v := map[string]any{"file": args[0], "blocks": n}
-			return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "exported %d manifests to %s\n", n, args[0]) })
+			return writeManifests(cmd, args[0], file, n)
 		})
 	}),
+}
+
+// writeManifests writes a manifest file of n blocks to the new file path.
+func writeManifests(cmd *cobra.Command, path string, file []byte, n int) error {
+	if err := writeNew(path, file, 0o644); err != nil {
+		return err
+	}
+	v := map[string]any{"file": path, "blocks": n}
+	return emit(cmd, v, func(w io.Writer) { fmt.Fprintf(w, "exported %d manifests to %s\n", n, path) })
 }
 
 var manifestImportCmd = &cobra.Command{
@@ -315,7 +333,18 @@ executor key, or the whole file is refused and nothing is stored. Blocks
 identical to known ones are counted; new consistent ones are kept; a block
 that differs from a known one at the same height or with the same parent is
 stored, with the block it contradicts, as fork evidence (see "fractal
-evidence"). The chain itself is never changed.`,
+evidence"). The chain itself is never changed.
+
+A validator-set instance reads a certified manifest file (written by
+"manifest export" on another validator's home): every block must belong to
+this instance and its certificate must check against its validator set (the
+set its trust entry names): the header made by that set, a commit by more
+than two thirds of its power, every signature valid, the header's app hash
+the block's. The first block that fails refuses the whole file with its
+reason. Blocks this chain holds are counted as known, blocks above its head
+as ahead (consensus brings them); a certified block that differs from this
+chain's at its height is refused as a fork the validators signed. Nothing is
+stored.`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		data, err := inputfile.Read(args[0], maxManifestFile)
@@ -331,9 +360,12 @@ evidence"). The chain itself is never changed.`,
 			for _, e := range res.Evidence {
 				ev = append(ev, toEvidenceJSON(e))
 			}
-			v := map[string]any{"known": res.Known, "stored": res.Stored, "evidence": ev, "unstored": res.Unstored}
+			v := map[string]any{"known": res.Known, "stored": res.Stored, "evidence": ev, "unstored": res.Unstored, "ahead": res.Ahead}
 			return emit(cmd, v, func(w io.Writer) {
 				fmt.Fprintf(w, "%d known, %d new, %d forks found\n", res.Known, res.Stored, len(ev))
+				if res.Ahead > 0 {
+					fmt.Fprintf(w, "%d certified blocks ahead of this chain (consensus brings them)\n", res.Ahead)
+				}
 				if res.Unstored > 0 {
 					fmt.Fprintf(w, "%d further conflicts not stored (one record per height and per parent proves the fork)\n", res.Unstored)
 				}

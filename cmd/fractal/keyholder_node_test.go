@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,38 +9,20 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
+	"github.com/fractalvm/fractal/internal/logbuf"
 	"github.com/fractalvm/fractal/tfhe"
 )
-
-// lockedBuffer is an output buffer a test reads while its process writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // daemon is a long-running fractal process of a test.
 type daemon struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer // stdout and stderr
+	out  *logbuf.Buffer // stdout and stderr
 	done chan struct{}
 }
 
@@ -49,7 +30,7 @@ type daemon struct {
 // test, which kills it by its PID.
 func startDaemon(t *testing.T, dir string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{cmd: exec.Command("fractal", args...), out: &lockedBuffer{}, done: make(chan struct{})}
+	d := &daemon{cmd: exec.Command("fractal", args...), out: &logbuf.Buffer{}, done: make(chan struct{})}
 	d.cmd.Dir, d.cmd.Stdout, d.cmd.Stderr = dir, d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -57,15 +57,15 @@ SIGINT or SIGTERM stops it: the API stops taking calls, the block in progress
 is sealed, the store is closed, node.json is removed, and it exits 0. Logs are
 structured lines on stderr (--log-format text or json).
 
-A validator's home (written by "fractal devnet") runs as "fractal validator
-run" does: CometBFT's P2P and RPC with the instance as its application. The
-API is not served on a validator set yet: transactions go to CometBFT's RPC
-("fractal validator submit").`,
+A validator's home (written by "fractal devnet") runs its validator as
+"fractal validator run" does, CometBFT's P2P and RPC with the instance as its
+application, and serves the same API beside it on the address devnet wrote
+in node-config.json: submissions go to the validator's mempool, blocks come
+from the validators' consensus, proofs and claims carry the certificate of
+their commit. The encrypted mempool's writes answer unimplemented there
+(docs/API.md "On a validator set").`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
-		if validator.IsHome(flagHome) {
-			return runValidator(cmd) // a validator's home: fractal devnet wrote it
-		}
 		cfg, err := node.LoadConfig(flagHome)
 		if err != nil {
 			return err
@@ -101,7 +101,8 @@ API is not served on a validator set yet: transactions go to CometBFT's RPC
 		defer stop()
 		done := make(chan error, 1)
 		go func() {
-			done <- serve.Run(ctx, flagHome, serve.Options{Config: cfg, Log: slog.New(h).With("home", flagHome)})
+			done <- serve.Run(ctx, flagHome, serve.Options{Config: cfg, Log: slog.New(h).With("home", flagHome),
+				Validator: validator.Options{Log: cmd.ErrOrStderr()}})
 		}()
 		select {
 		case err := <-done:

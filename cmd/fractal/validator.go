@@ -32,7 +32,7 @@ import (
 func init() {
 	devnetCmd.Flags().Int("validators", 4, "how many validators (1 to 64)")
 	devnetCmd.Flags().String("out", "", "the folder to write (must not exist or be empty)")
-	devnetCmd.Flags().Int("base-port", 26600, "validator K listens for P2P on 127.0.0.(K+1):BASE+2K and serves RPC on BASE+2K+1")
+	devnetCmd.Flags().Int("base-port", 26600, "validator K listens for P2P on 127.0.0.(K+1):BASE+2K, serves RPC on BASE+2K+1 and the API (fractal node) on BASE+128+K")
 	devnetCmd.Flags().Duration("timeout-commit", time.Second, "CometBFT's timeout_commit: the pause after each block")
 	devnetCmd.Flags().Int("mempool-size", 5000, "each validator's mempool capacity in transactions")
 	devnetCmd.Flags().String("zk", "", "a circuit key folder (fractal shielded setup) copied into every home")
@@ -61,7 +61,10 @@ CometBFT consensus and node keys, CometBFT's config/config.toml (P2P and
 RPC on 127.0.0.(K+1) only, the other validators as persistent peers), the
 one genesis (chain ID, validators with power 10 each, block gas limit
 max_block_gas) and the instance itself, made from the same validator set.
-Run each with "fractal --home DIR/vK validator run".
+Each home's node-config.json puts the API of "fractal node" on
+127.0.0.(K+1):BASE+128+K. Run each with "fractal --home DIR/vK node" (the
+validator and its API) or "fractal --home DIR/vK validator run" (the
+validator alone).
 
 --trust adds a trust entry to every validator's trust file, so that the
 instance imports that instance's exports; --zk copies a circuit key folder
@@ -91,11 +94,11 @@ so that the validators check shielded proofs.`,
 			return err
 		}
 		v := map[string]any{"instance": hex.EncodeToString(d.Trust.ID[:]), "validator_set": d.Trust.Validators,
-			"homes": d.Homes, "rpc": d.RPC, "p2p": d.P2P, "trust": out + "/" + validator.TrustFile}
+			"homes": d.Homes, "rpc": d.RPC, "p2p": d.P2P, "api": d.API, "trust": out + "/" + validator.TrustFile}
 		return emit(cmd, v, func(w io.Writer) {
 			fmt.Fprintf(w, "instance %x: %d validators\n", d.Trust.ID, len(d.Homes))
 			for i, h := range d.Homes {
-				fmt.Fprintf(w, "  %s rpc %s\n", h, d.RPC[i])
+				fmt.Fprintf(w, "  %s rpc %s api %s\n", h, d.RPC[i], d.API[i])
 			}
 			fmt.Fprintf(w, "trust entry %s/%s\n", out, validator.TrustFile)
 		})

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,26 +12,19 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/fractalvm/fractal/fractal/validator"
 )
 
-// freeDevnetPort returns a base port whose 2n ports are free on
-// 127.0.0.1..n now (fractal devnet's layout).
+// freeDevnetPort returns a base port whose devnet ports (P2P, RPC, API)
+// are free now.
 func freeDevnetPort(t *testing.T, n int) int {
 	t.Helper()
-	for range 50 {
-		base, ok := 20000+2*rand.IntN(20000), true
-		for i := 0; i < 2*n && ok; i++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:%d", i/2+1, base+i))
-			if ok = err == nil; ok {
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
+	base, err := validator.FreeDevnetBase(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free ports on loopback")
-	return 0
+	return base
 }
 
 // TestDevnetProcesses is a validator-set instance run as four processes,
@@ -140,6 +131,23 @@ func TestDevnetProcesses(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// v3 runs fractal node: the verbs run on its home go through its API.
+	out = retry("node status", "--home", "net/v3", "node", "status")
+	if !strings.HasPrefix(out, fmt.Sprintf("node http://127.0.0.4:%d (pid ", validator.DevnetAPIPort(3, base))) {
+		t.Fatalf("node status:\n%s", out)
+	}
+	out = mustFractal(t, dir, "--home", "net/v3", "tx", "submit", "transfer.json", "--key", "alice.key")
+	if !strings.HasPrefix(out, "transaction ") || !strings.Contains(out, " accepted\n  in block ") {
+		t.Fatalf("tx submit through v3's API:\n%s", out)
+	}
+	coin2 := strings.Replace(key, "636f696e31", "636f696e32", 1)
+	if out := mustFractal(t, dir, "--home", "net/v3", "notes"); !strings.Contains(out, coin2+"\n") || strings.Contains(out, key+"\n") {
+		t.Fatalf("notes through v3's API:\n%s", out)
+	}
+	mustFractal(t, dir, "--home", "net/v3", "query", "--key", coin2, "--prove", "--out", "coin2.proof")
+	if out := mustFractal(t, dir, "check-proof", "coin2.proof", "--trust", "net/trust.json"); !strings.HasPrefix(out, "valid: note ") {
+		t.Fatalf("check-proof of v3's API proof:\n%s", out)
+	}
 	_, errOut, code, _ := fractalCmd(t, dir, time.Minute, "--home", "net/v3", "validator", "submit", "mint.json", "--key", "alice.key")
 	if code != 1 || !strings.Contains(errOut, "refused the transaction (code 12): fractal: check ") || !strings.HasSuffix(errOut, "replayed transaction: already executed in block 1\n") {
 		t.Fatalf("replay: exit %d, %s", code, errOut)
@@ -160,5 +168,16 @@ func TestDevnetProcesses(t *testing.T) {
 		if blocks[i] != blocks[0] {
 			t.Fatalf("v%d's block 1 differs from v0's:\n%s\n%s", i, blocks[i], blocks[0])
 		}
+	}
+	// v0's certified manifests, checked by v1 against its validator set.
+	if out := mustFractal(t, dir, "--home", "net/v0", "manifest", "export", "v0.manifests"); !strings.HasPrefix(out, "exported ") {
+		t.Fatalf("manifest export:\n%s", out)
+	}
+	if out := mustFractal(t, dir, "--home", "net/v1", "manifest", "import", "v0.manifests"); !strings.HasSuffix(out, " known, 0 new, 0 forks found\n") && !strings.Contains(out, "ahead of this chain") {
+		t.Fatalf("manifest import:\n%s", out)
+	}
+	_, errOut, code, _ = fractalCmd(t, dir, time.Minute, "--home", "other/v0", "manifest", "import", "v0.manifests")
+	if code != 1 || !strings.Contains(errOut, "belongs to instance ") {
+		t.Fatalf("another instance's manifests: exit %d, %s", code, errOut)
 	}
 }

@@ -57,3 +57,49 @@ func FuzzDecodeManifest(f *testing.F) {
 		}
 	})
 }
+
+// TestCertifiedManifestFile: a certified file (version 2) round-trips with
+// its certificates; DecodeManifests, which reads signed blocks, refuses it;
+// truncated or padded files are refused.
+func TestCertifiedManifestFile(t *testing.T) {
+	ids := [][32]byte{{1}}
+	blocks := []*Block{{Height: 3, Roots: [][32]byte{{1}}, StateRoot: [32]byte{1}, TxIDs: ids, TxsHash: TxsHash(ids)}, {Height: 4, TxsHash: TxsHash(nil)}}
+	certs := [][]byte{{1, 2, 3}, {}}
+	file := EncodeCertifiedManifests(blocks, certs)
+	got, gotCerts, err := DecodeManifestFile(file)
+	if err != nil || len(got) != 2 || got[0].Hash() != blocks[0].Hash() || !bytes.Equal(gotCerts[0], certs[0]) || len(gotCerts[1]) != 0 {
+		t.Fatalf("round trip: %v", err)
+	}
+	if _, err := DecodeManifests(file); err == nil || err.Error() != "fractal: manifest file: a certified manifest file (version 2), not one of signed blocks" {
+		t.Fatalf("DecodeManifests of a certified file: %v", err)
+	}
+	if _, certs, err := DecodeManifestFile(EncodeManifests(blocks)); err != nil || certs != nil {
+		t.Fatalf("a file of signed blocks: %v %v", certs, err)
+	}
+	for _, bad := range [][]byte{file[:len(file)-1], append(file, 0)} {
+		if _, _, err := DecodeManifestFile(bad); err == nil {
+			t.Fatal("a damaged certified file decoded")
+		}
+	}
+}
+
+func FuzzDecodeManifestFile(f *testing.F) {
+	ids := [][32]byte{{1}}
+	b := &Block{Height: 3, Roots: [][32]byte{{1}}, StateRoot: [32]byte{1}, TxIDs: ids, TxsHash: TxsHash(ids)}
+	f.Add(EncodeCertifiedManifests([]*Block{b}, [][]byte{{7}}))
+	f.Add(EncodeManifests([]*Block{b}))
+	f.Add([]byte{2, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		blocks, certs, err := DecodeManifestFile(raw)
+		if err != nil {
+			return
+		}
+		again := EncodeManifests(blocks)
+		if certs != nil {
+			again = EncodeCertifiedManifests(blocks, certs)
+		}
+		if !bytes.Equal(again, raw) {
+			t.Fatalf("a manifest file that decodes re-encodes differently")
+		}
+	})
+}

@@ -10,8 +10,13 @@ import (
 	"github.com/fractalvm/fractal/keys"
 )
 
-// manifestFileVersion is the first byte of a manifest export file.
-const manifestFileVersion = 1
+// The first byte of a manifest export file: version 1 holds signed blocks,
+// version 2 certified blocks, each with its certificate (a validator set's,
+// decision 138).
+const (
+	manifestFileVersion          = 1
+	certifiedManifestFileVersion = 2
+)
 
 // MaxManifestFileBlocks bounds the blocks one manifest file may carry.
 const MaxManifestFileBlocks = 1 << 20
@@ -24,40 +29,78 @@ const maxBlockBytes = 273 + 64*MaxBlockTxs
 
 // EncodeManifests returns the manifest file holding blocks: version, count,
 // then each block's canonical encoding as a var.
-func EncodeManifests(blocks []*Block) []byte {
-	w := enc.NewWriter(64 * len(blocks))
-	w.U8(manifestFileVersion)
+func EncodeManifests(blocks []*Block) []byte { return encodeManifests(blocks, nil) }
+
+// EncodeCertifiedManifests returns the certified manifest file holding
+// blocks, each followed by its certificate (certs[i] certifies blocks[i]):
+// version 2, count, then per block its encoding and its certificate as
+// vars.
+func EncodeCertifiedManifests(blocks []*Block, certs [][]byte) []byte {
+	return encodeManifests(blocks, certs)
+}
+
+func encodeManifests(blocks []*Block, certs [][]byte) []byte {
+	version, size := uint8(manifestFileVersion), 64
+	if certs != nil {
+		version, size = certifiedManifestFileVersion, 1024
+	}
+	w := enc.NewWriter(size * len(blocks))
+	w.U8(version)
 	w.U32(uint32(len(blocks)))
-	for _, b := range blocks {
+	for i, b := range blocks {
 		w.Var(b.Encode())
+		if certs != nil {
+			w.Var(certs[i])
+		}
 	}
 	return w.Bytes()
 }
 
-// DecodeManifests parses a manifest file. It checks each block's encoding
-// and internal consistency, not its signature.
+// DecodeManifests parses a manifest file of signed blocks (version 1). It
+// checks each block's encoding and internal consistency, not its
+// signature.
 func DecodeManifests(data []byte) ([]*Block, error) {
+	blocks, certs, err := DecodeManifestFile(data)
+	if err == nil && certs != nil {
+		return nil, errors.New("fractal: manifest file: a certified manifest file (version 2), not one of signed blocks")
+	}
+	return blocks, err
+}
+
+// DecodeManifestFile parses a manifest file of either version: the blocks,
+// and for a certified file (version 2) each one's certificate (nil for
+// version 1). It checks each block's encoding and internal consistency,
+// not its signature or certificate.
+func DecodeManifestFile(data []byte) ([]*Block, [][]byte, error) {
 	r := enc.NewReader(data)
-	if v := r.U8(); r.Err() == nil && v != manifestFileVersion {
-		return nil, fmt.Errorf("fractal: manifest file: unknown version %d", v)
+	v := r.U8()
+	if r.Err() == nil && v != manifestFileVersion && v != certifiedManifestFileVersion {
+		return nil, nil, fmt.Errorf("fractal: manifest file: unknown version %d", v)
 	}
 	n := r.Count(MaxManifestFileBlocks, "blocks")
 	var out []*Block
+	var certs [][]byte
+	if v == certifiedManifestFileVersion {
+		certs = [][]byte{}
+	}
 	for i := 0; i < n && r.Err() == nil; i++ {
 		raw := r.Var(maxBlockBytes, "block")
+		if v == certifiedManifestFileVersion {
+			certs = append(certs, r.Var(MaxCertificateBytes, "certificate"))
+		}
 		if r.Err() != nil {
 			break
 		}
 		b, err := DecodeBlock(raw)
 		if err != nil {
-			return nil, fmt.Errorf("fractal: manifest file: block %d: %w", i, err)
+			return nil, nil, fmt.Errorf("fractal: manifest file: block %d: %w", i, err)
 		}
 		out = append(out, b)
 	}
 	if err := r.Finish(); err != nil {
-		return nil, fmt.Errorf("fractal: manifest file: %w", err)
+		return nil, nil, fmt.Errorf("fractal: manifest file: %w", err)
 	}
-	return out, nil
+	return out, certs, nil
 }
 
 // Conflict says how two signed manifests of one instance contradict each

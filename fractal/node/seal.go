@@ -65,24 +65,14 @@ func (n *Node) sealOnce() (full bool, err error) {
 	if len(s.Receipts) == 0 && !n.encryptedChanged(s.Encrypted) {
 		return false, nil // nothing sealed, and a batch still waits as it did
 	}
-	ev := &SealEvent{Height: n.Head().Height, Block: s.Block, Receipts: s.Receipts, Encrypted: s.Encrypted}
-	if s.Block != nil {
-		ev.Height = s.Block.Height
-		n.head.Store(s.Block)
-	}
-	if before != nil {
-		ev.Notes = n.noteContents(before, s.Receipts)
-	}
 	n.m.observeSeal(s, took)
+	ev := n.Announce(s, before)
 	var refused int
 	for _, rc := range s.Receipts {
 		if rc.Status != phases.Accepted {
-			n.refused.add(rc)
 			refused++
 		}
 	}
-	n.waiters.deliver(ev.Height, s.Receipts)
-	n.hub.publish(ev)
 	attrs := []any{"height", ev.Height, "accepted", len(s.Receipts) - refused, "refused", refused, "took", took.Round(time.Microsecond)}
 	if s.Block == nil {
 		attrs = append(attrs, "block", false)

@@ -52,3 +52,15 @@ func certificateAt(bs *store.BlockStore, height int64) ([]byte, int64, error) {
 	cert, err := certify.EncodeCertificate(&types.SignedHeader{Header: &meta.Header, Commit: commit})
 	return cert, height, err
 }
+
+// Certificate returns the certificate of the instance's block at height:
+// the consensus header after the one that made it, with a commit for it.
+// It waits, within ctx and maxCertificateWait, for that header.
+func (n *Node) Certificate(ctx context.Context, height uint64) ([]byte, error) {
+	at, err := n.in.DecidedAt(height)
+	if err != nil {
+		return nil, err
+	}
+	cert, _, err := blockCerts{n.node.BlockStore()}.Certificate(ctx, int64(at))
+	return cert, err
+}

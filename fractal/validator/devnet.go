@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +28,8 @@ import (
 type DevnetOptions struct {
 	Validators int // 1..MaxDevnetValidators
 	// BasePort is validator 0's P2P port; validator i listens for P2P on
-	// BasePort+2i and serves RPC on BasePort+2i+1, on 127.0.0.(i+1).
+	// BasePort+2i and serves RPC on BasePort+2i+1, on 127.0.0.(i+1), and
+	// its node serves the fractal.v1 API on BasePort+128+i (DevnetAPIPort).
 	BasePort int
 	// Instance is each validator's instance configuration (max_block_txs,
 	// max_block_gas, …): the consensus limits must be the same everywhere.
@@ -51,6 +54,7 @@ const MaxDevnetValidators = 64
 type Devnet struct {
 	Homes []string
 	RPC   []string // each validator's RPC address, http://host:port
+	API   []string // each validator's fractal.v1 API (fractal node), http://host:port
 	P2P   []string // each validator's P2P address, id@host:port
 	Trust fractal.Peer
 }
@@ -70,7 +74,7 @@ func WriteDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 	if o.Validators < 1 || o.Validators > MaxDevnetValidators {
 		return nil, fmt.Errorf("validator: devnet: 1 to %d validators, not %d", MaxDevnetValidators, o.Validators)
 	}
-	if o.BasePort < 1024 || o.BasePort+2*o.Validators > 65535 {
+	if o.BasePort < 1024 || o.BasePort+2*MaxDevnetValidators+o.Validators > 65535 {
 		return nil, fmt.Errorf("validator: devnet: base port %d leaves no room for %d validators below 65536", o.BasePort, o.Validators)
 	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
@@ -110,6 +114,7 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 		confs[i] = c
 		d.Homes = append(d.Homes, home)
 		d.RPC = append(d.RPC, fmt.Sprintf("http://%s:%d", ip, rpcPort))
+		d.API = append(d.API, fmt.Sprintf("http://%s:%d", ip, DevnetAPIPort(i, o.BasePort)))
 		d.P2P = append(d.P2P, fmt.Sprintf("%s@%s:%d", nk.ID(), ip, p2pPort))
 	}
 	vs, err := certify.NewValidatorSet(vals)
@@ -167,6 +172,9 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 		if err := writeSettings(c.RootDir, &Settings{Version: settingsVersion, RPCPeers: rpcPeers}); err != nil {
 			return nil, err
 		}
+		if err := writeNodeConfig(c.RootDir, strings.TrimPrefix(d.API[i], "http://")); err != nil {
+			return nil, err
+		}
 	}
 	raw, err := json.MarshalIndent(d.Trust, "", "  ")
 	if err != nil {
@@ -178,6 +186,46 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 // devnetAddr is validator i's loopback address and ports.
 func devnetAddr(i, base int) (ip string, p2pPort, rpcPort int) {
 	return fmt.Sprintf("127.0.0.%d", i+1), base + 2*i, base + 2*i + 1
+}
+
+// DevnetAPIPort is the port validator i's node serves the fractal.v1 API
+// on (on 127.0.0.(i+1)): past every P2P and RPC port a devnet may use.
+func DevnetAPIPort(i, base int) int { return base + 2*MaxDevnetValidators + i }
+
+// FreeDevnetBase returns a base port from which every port a devnet of n
+// validators would listen on (P2P, RPC, API) is free now, on its loopback
+// address: a random one among 50 tries (tests pick their devnets with it).
+func FreeDevnetBase(n int) (int, error) {
+	for range 50 {
+		if base := 20000 + 2*mrand.IntN(15000); devnetPortsFree(base, n) {
+			return base, nil
+		}
+	}
+	return 0, errors.New("validator: no free devnet ports on loopback")
+}
+
+func devnetPortsFree(base, n int) bool {
+	for i := range n {
+		ip, p2pPort, rpcPort := devnetAddr(i, base)
+		for _, port := range []int{p2pPort, rpcPort, DevnetAPIPort(i, base)} {
+			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
+			if err != nil {
+				return false
+			}
+			l.Close()
+		}
+	}
+	return true
+}
+
+// writeNodeConfig writes the home's node-config.json naming only the API's
+// address: the node's other settings keep their defaults.
+func writeNodeConfig(home, listen string) error {
+	raw, err := json.MarshalIndent(map[string]string{"listen": listen}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(home, "node-config.json"), append(raw, '\n'), 0o644)
 }
 
 // devnetConfig is validator i's CometBFT configuration: loopback only, the

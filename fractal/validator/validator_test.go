@@ -1,19 +1,15 @@
 package validator
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	mrand "math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,28 +20,11 @@ import (
 	"github.com/fractalvm/fractal/fractal/abci"
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/logbuf"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
-
-// syncBuffer is a node's log, shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testnet is a devnet of validators running in this process on loopback.
 type testnet struct {
@@ -53,35 +32,19 @@ type testnet struct {
 	dir   string
 	devn  *Devnet
 	nodes []*Node // nil when stopped
-	logs  []*syncBuffer
+	logs  []*logbuf.Buffer
 	// faulty makes validator i go wrong on purpose (Options.faulty).
 	faulty map[int]func(abcitypes.Application) abcitypes.Application
 }
 
-// freeBase returns a base port whose P2P and RPC ports are free on every
-// validator's loopback address now.
+// freeBase returns a base port whose devnet ports are free now.
 func freeBase(t testing.TB, n int) int {
 	t.Helper()
-	for range 50 {
-		base := 20000 + 2*mrand.IntN(20000)
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			ip, p, r := devnetAddr(i, base)
-			for _, port := range []int{p, r} {
-				l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
-				if err != nil {
-					ok = false
-					break
-				}
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
+	base, err := FreeDevnetBase(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free ports on loopback")
-	return 0
+	return base
 }
 
 // newTestnet writes a devnet of n validators with short timeouts and
@@ -95,7 +58,7 @@ func newTestnet(t testing.TB, n int, o DevnetOptions, faulty map[int]func(abcity
 	if o.TimeoutCommit == 0 { // short blocks for the tests; the benchmark sets its own
 		o.TimeoutPropose, o.TimeoutCommit = time.Second, 300*time.Millisecond
 	}
-	tn := &testnet{t: t, dir: t.TempDir(), nodes: make([]*Node, n), logs: make([]*syncBuffer, n), faulty: faulty}
+	tn := &testnet{t: t, dir: t.TempDir(), nodes: make([]*Node, n), logs: make([]*logbuf.Buffer, n), faulty: faulty}
 	var err error
 	if tn.devn, err = WriteDevnet(filepath.Join(tn.dir, "devnet"), o); err != nil {
 		t.Fatal(err)
@@ -128,7 +91,7 @@ func tail(s string, n int) string {
 func (tn *testnet) start(i int) {
 	tn.t.Helper()
 	if tn.logs[i] == nil {
-		tn.logs[i] = &syncBuffer{}
+		tn.logs[i] = &logbuf.Buffer{}
 	}
 	n, err := Open(tn.devn.Homes[i], Options{Log: tn.logs[i], faulty: tn.faulty[i]})
 	if err != nil {

@@ -179,14 +179,17 @@ func (c *Client) Receipt(ctx context.Context, id notes.Hash) (*Outcome, error) {
 }
 
 // Block returns the block at height (the head when nil), its signature
-// checked.
+// checked. A validator set's block carries no signature (its Executor
+// names the set, its signature field is zero): its validators' commit
+// certifies it, which the node's proofs and claims carry and GetBlock does
+// not, so such a block is returned as the node gave it.
 func (c *Client) Block(ctx context.Context, height *uint64) (*chain.Block, error) {
 	r, err := c.API.GetBlock(ctx, connect.NewRequest(&v1.GetBlockRequest{Height: height}))
 	if err != nil {
 		return nil, c.wrap(err)
 	}
 	b, err := wire.ToBlock(r.Msg.Block)
-	if err == nil {
+	if err == nil && b.Signature != ([64]byte{}) {
 		err = chain.VerifyBlock(b)
 	}
 	if err != nil {

@@ -62,6 +62,18 @@ func (s *Service) GetBlock(ctx context.Context, req *connect.Request[v1.GetBlock
 	return connect.NewResponse(&v1.GetBlockResponse{Block: wire.Block(b)}), nil
 }
 
+// certificate returns what certifies the block at height beside its
+// signature: nothing on a solo node; on a validator set, the certificate
+// of the validators' commit (decision 123), which may wait for the next
+// consensus block.
+func (s *Service) certificate(ctx context.Context, height uint64) ([]byte, error) {
+	cert, err := s.b.Certificate(ctx, height)
+	if err != nil {
+		return nil, codeOf(err)
+	}
+	return cert, nil
+}
+
 // A ListBlocks page token is the direction ("up" or "down"), a colon and
 // the next height to list.
 func blocksToken(up bool, next uint64) string {
@@ -159,6 +171,9 @@ func (s *Service) QueryWithProof(ctx context.Context, req *connect.Request[v1.Qu
 	if err != nil {
 		return nil, internal(err)
 	}
+	if qp.Certificate, err = s.certificate(ctx, qp.Block.Height); err != nil {
+		return nil, err
+	}
 	out := &v1.QueryWithProofResponse{
 		Proof: qp.Encode(), Found: qp.Note != nil, Height: qp.Block.Height,
 		BlockHash: wire.Hex(qp.Block.Hash()), StateRoot: wire.Hex(qp.Block.StateRoot),
@@ -177,7 +192,7 @@ func (s *Service) DeployCode(ctx context.Context, req *connect.Request[v1.Deploy
 	if len(m.Code) == 0 { // most likely a misspelt field, which the JSON form ignores
 		return nil, invalid("code: empty (the Lua source goes in the field code, base64 in JSON)")
 	}
-	h, err := s.n.Deploy(m.Code)
+	h, err := s.b.Deploy(m.Code)
 	if err != nil {
 		return nil, codeOf(err)
 	}
@@ -274,6 +289,9 @@ func (s *Service) GetClaim(ctx context.Context, req *connect.Request[v1.GetClaim
 	c, err := s.in.ExportClaim(rec)
 	if err != nil {
 		return nil, internal(err)
+	}
+	if c.Certificate, err = s.certificate(ctx, c.Manifest.Height); err != nil {
+		return nil, err
 	}
 	return connect.NewResponse(&v1.GetClaimResponse{
 		Claim: c.Encode(), Export: wire.Export(rec, h), Height: c.Manifest.Height, BlockHash: wire.Hex(c.Manifest.Hash()),

@@ -32,7 +32,7 @@ func (s *Service) SubmitEncrypted(ctx context.Context, req *connect.Request[v1.S
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.n.SubmitEncrypted(m.Payload)
+	id, err := s.b.SubmitEncrypted(m.Payload)
 	if err != nil {
 		return nil, codeOf(err)
 	}
@@ -66,7 +66,7 @@ func (s *Service) SubmitShares(ctx context.Context, req *connect.Request[v1.Subm
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.n.SubmitShares(m.Shares)
+	st, err := s.b.SubmitShares(m.Shares)
 	if err != nil {
 		return nil, codeOf(err)
 	}

@@ -26,23 +26,27 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/wire"
 )
 
-// Service implements fractalv1connect.FractalServiceHandler over a node.
+// Service implements fractalv1connect.FractalServiceHandler over a node
+// (a Backend).
 type Service struct {
-	n       *node.Node
+	b       Backend
 	in      *fractal.Instance
 	genesis [32]byte
 }
 
 var _ fractalv1connect.FractalServiceHandler = (*Service)(nil)
 
-// New returns the service of n.
-func New(n *node.Node) (*Service, error) {
-	g, err := n.Instance().Block(0)
+// New returns the service of b.
+func New(b Backend) (*Service, error) {
+	g, err := b.Instance().Block(0)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{n: n, in: n.Instance(), genesis: g.Hash()}, nil
+	return &Service{b: b, in: b.Instance(), genesis: g.Hash()}, nil
 }
+
+// Backend returns what the service serves from.
+func (s *Service) Backend() Backend { return s.b }
 
 // Handler returns the API's path prefix and handler, with the JSON codec of
 // decision 110, the node's request size limit, and opts (interceptors).
@@ -50,7 +54,7 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 	opts = append([]connect.HandlerOption{
 		connect.WithCodec(JSONCodec("json")),
 		connect.WithCodec(JSONCodec("json; charset=utf-8")),
-		connect.WithReadMaxBytes(int(s.n.Config().MaxRequestBytes)),
+		connect.WithReadMaxBytes(int(s.b.Config().MaxRequestBytes)),
 		connect.WithCompressMinBytes(compressMinBytes),
 	}, opts...)
 	return fractalv1connect.NewFractalServiceHandler(s, opts...)
@@ -177,7 +181,7 @@ func (s *Service) GetStatus(ctx context.Context, req *connect.Request[v1.GetStat
 	}
 	out := &v1.GetStatusResponse{
 		InstanceId: wire.Hex(s.in.ID()), GenesisHash: wire.Hex(s.genesis), Executor: s.in.Executor().String(),
-		Head: wire.Header(head), MempoolDepth: uint64(s.n.QueueDepth()), MaxQueue: uint64(cfg.MaxQueue),
+		Head: wire.Header(head), MempoolDepth: uint64(s.b.QueueDepth()), MaxQueue: uint64(cfg.MaxQueue),
 		MaxBlockTxs: uint32(cfg.MaxBlockTxs), MaxTxBytes: uint32(cfg.MaxTxBytes),
 	}
 	_, err = s.in.ThresholdKey()
@@ -204,7 +208,7 @@ func (s *Service) GetStatus(ctx context.Context, req *connect.Request[v1.GetStat
 // second, for the answer to reach the caller on a busy machine), within the
 // node's own limit.
 func (s *Service) receiptWait(ctx context.Context) time.Duration {
-	wait := time.Duration(s.n.Config().MaxReceiptWait)
+	wait := time.Duration(s.b.Config().MaxReceiptWait)
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		wait = min(wait, left-min(left/4, time.Second))

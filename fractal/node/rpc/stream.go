@@ -40,12 +40,12 @@ func (s *Service) WatchEvents(ctx context.Context, m *v1.WatchRequest, send func
 		}
 		w.patterns = append(w.patterns, p)
 	}
-	release, err := s.n.AcquireStream()
+	release, err := s.b.AcquireStream()
 	if err != nil {
 		return codeOf(err)
 	}
 	defer release()
-	next := s.n.Head().Height + 1
+	next := s.b.Head().Height + 1
 	if m.StartHeight != nil {
 		next = *m.StartHeight
 	}
@@ -58,7 +58,7 @@ func (s *Service) WatchEvents(ctx context.Context, m *v1.WatchRequest, send func
 func (s *Service) follow(ctx context.Context, next uint64, wantNotes bool,
 	stored func(ctx context.Context, h uint64) error, subscribed func() error, sealed func(ev *node.SealEvent) error) error {
 	catchUp := func() error {
-		for ; next <= s.n.Head().Height; next++ {
+		for ; next <= s.b.Head().Height; next++ {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -71,8 +71,8 @@ func (s *Service) follow(ctx context.Context, next uint64, wantNotes bool,
 	if err := catchUp(); err != nil {
 		return err
 	}
-	sub := s.n.Subscribe(wantNotes)
-	defer s.n.Unsubscribe(sub)
+	sub := s.b.Subscribe(wantNotes)
+	defer s.b.Unsubscribe(sub)
 	if err := catchUp(); err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (s *Service) follow(ctx context.Context, next uint64, wantNotes bool,
 			return ctx.Err()
 		case <-sub.Dropped:
 			return connect.NewError(connect.CodeResourceExhausted,
-				fmt.Errorf("the stream fell %d events behind the node; resume from height %d", s.n.Config().WatchBuffer, next))
+				fmt.Errorf("the stream fell %d events behind the node; resume from height %d", s.b.Config().WatchBuffer, next))
 		case ev := <-sub.C:
 			if ev.Block != nil && ev.Block.Height < next {
 				continue // sent from the store already
@@ -229,7 +229,7 @@ func (s *Service) CompactBlocks(ctx context.Context, req *connect.Request[v1.Com
 	if m.Follow && m.EndHeight != nil {
 		return invalid("follow keeps the stream open past the end: give end_height or follow, not both")
 	}
-	release, err := s.n.AcquireStream()
+	release, err := s.b.AcquireStream()
 	if err != nil {
 		return codeOf(err)
 	}

@@ -46,13 +46,13 @@ func (s *Service) SubmitTransaction(ctx context.Context, req *connect.Request[v1
 		return nil, err
 	}
 	if !m.WaitForReceipt {
-		id, err := s.n.Submit(ctx, tx)
+		id, err := s.b.Submit(ctx, tx)
 		if err != nil {
 			return nil, codeOf(err)
 		}
 		return connect.NewResponse(&v1.SubmitTransactionResponse{TxId: wire.Hex(id), State: v1.TransactionState_TRANSACTION_STATE_QUEUED}), nil
 	}
-	id, r, err := s.n.SubmitAndWait(ctx, tx, s.receiptWait(ctx))
+	id, r, err := s.b.SubmitAndWait(ctx, tx, s.receiptWait(ctx))
 	if err != nil {
 		return nil, codeOf(err)
 	}
@@ -85,13 +85,13 @@ func (s *Service) Simulate(ctx context.Context, req *connect.Request[v1.Simulate
 	}
 	id := tx.ID()
 	if m.EstimateGas {
-		est, err := s.n.EstimateGas(ctx, tx)
+		est, err := s.b.EstimateGas(ctx, tx)
 		if err != nil {
 			return nil, codeOf(err)
 		}
 		return connect.NewResponse(&v1.SimulateResponse{TxId: wire.Hex(id), Height: est.Height, Receipt: wire.Receipt(est.Receipt), GasLimit: est.Limit}), nil
 	}
-	rc, h, err := s.n.Simulate(ctx, tx, m.AllowUnsigned)
+	rc, h, err := s.b.Simulate(ctx, tx, m.AllowUnsigned)
 	if err != nil {
 		return nil, codeOf(err)
 	}
@@ -159,7 +159,7 @@ func (s *Service) GetReceipt(ctx context.Context, req *connect.Request[v1.GetRec
 		}
 		out.State, out.Height, out.Receipt = v1.TransactionState_TRANSACTION_STATE_COMMITTED, h, wire.Receipt(rc)
 	default:
-		rc, ok := s.n.Refused(id)
+		rc, ok := s.b.Refused(id)
 		if !ok {
 			return nil, notFound("no queued or committed transaction %s, and none refused recently", m.TxId)
 		}

@@ -18,13 +18,13 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
-	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/fractal/node/rpc"
 )
 
 // handler routes the node's one port: the API under its service path,
 // /healthz, /readyz, /metrics, /events, and root (the explorer) at "/".
-func handler(n *node.Node, svc *rpc.Service, reg *prometheus.Registry, root http.Handler) http.Handler {
+func handler(svc *rpc.Service, reg *prometheus.Registry, root http.Handler) http.Handler {
+	n := svc.Backend()
 	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "fractal_api_request_duration_seconds", Help: "Time the node took to answer an API call (a stream: its whole life), by method and code.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),

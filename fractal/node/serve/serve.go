@@ -26,6 +26,8 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
 	"github.com/fractalvm/fractal/fractal/node/rpc"
 	"github.com/fractalvm/fractal/fractal/node/wire"
+	"github.com/fractalvm/fractal/fractal/validator"
+	"github.com/fractalvm/fractal/fractal/validator/gateway"
 )
 
 // Options are what Run needs beyond the home folder.
@@ -36,6 +38,9 @@ type Options struct {
 	Root http.Handler
 	// Started, when not nil, is called once the node serves, with its URL.
 	Started func(url string)
+	// Validator is how a validator's home runs its validator (CometBFT's
+	// log and its level).
+	Validator validator.Options
 }
 
 // drainTime bounds how long a stop waits for calls in flight.
@@ -43,7 +48,10 @@ const drainTime = 5 * time.Second
 
 // Run runs the instance in home as a node until ctx ends, then stops it in
 // order and returns nil; an error that keeps the node from starting or
-// serving is returned at once.
+// serving is returned at once. A validator's home (validator.IsHome) runs
+// its validator, CometBFT's P2P, RPC and consensus, with the API beside it
+// (package gateway, decision 137); its failure (a divergence, a store
+// that fails) stops the node with that error.
 func Run(ctx context.Context, home string, opts Options) (err error) {
 	cfg, log := opts.Config, opts.Log
 	if err := cfg.Check(); err != nil {
@@ -54,25 +62,21 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 		return err
 	}
 	defer lock.Release()
-	in, err := fractal.Open(home)
-	if err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n, err := node.New(in, cfg, log, node.NewMetrics(reg))
+	b, err := open(home, opts, node.NewMetrics(reg))
 	if err != nil {
-		in.Close()
 		return err
 	}
-	svc, err := rpc.New(n)
+	in := b.Instance()
+	svc, err := rpc.New(b)
 	if err != nil {
-		in.Close()
+		b.Close()
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		in.Close()
+		b.Close()
 		return fmt.Errorf("node: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
@@ -86,15 +90,18 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 	if root == nil {
 		root = explorer.New(svc, log)
 	}
-	srv := newServer(base, cfg, handler(n, svc, reg, root), log)
-	n.Start()
+	srv := newServer(base, cfg, handler(svc, reg, root), log)
+	if err := b.Start(); err != nil {
+		ln.Close()
+		return err
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limitListener(ln, cfg.MaxConnections, reg)) }()
 	if err := lock.Publish(nodefile.Info{URL: url, PID: os.Getpid(), Instance: wire.Hex(in.ID()), Started: time.Now().UTC()}); err != nil {
 		log.Error("recording the address", "err", err)
 	}
-	log.Info("node serving", "url", url, "instance", wire.Hex(in.ID()), "head", n.Head().Height,
-		"queued", n.QueueDepth(), "block_time", time.Duration(cfg.BlockTime).String())
+	log.Info("node serving", "url", url, "instance", wire.Hex(in.ID()), "head", b.Head().Height,
+		"queued", b.QueueDepth(), "block_time", time.Duration(cfg.BlockTime).String())
 	if opts.Started != nil {
 		opts.Started(url)
 	}
@@ -102,6 +109,8 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 	case <-ctx.Done():
 	case err = <-served:
 		log.Error("serving stopped", "err", err)
+	case err = <-b.Failed():
+		log.Error("the validator stopped", "err", err)
 	}
 	log.Info("stopping")
 	cancelBase() // streams and receipt waits answer now
@@ -114,17 +123,53 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 			srv.Close()
 		}
 	}()
-	n.Stop() // the block in progress is sealed; nothing new is
+	b.Stop() // the block in progress is sealed; nothing new is
 	<-drained
-	if cerr := n.Close(); cerr != nil && err == nil {
+	if cerr := b.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
-	log.Info("stopped", "head", n.Head().Height, "queued", n.QueueDepth())
+	log.Info("stopped", "head", b.Head().Height, "queued", b.QueueDepth())
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
 }
+
+// A backend is what Run serves: a solo node or a validator (package
+// gateway). Start starts it, Stop ends its work once the API took its last
+// call, Close closes it (also when it never started).
+type backend interface {
+	rpc.Backend
+	Start() error
+	Stop()
+	Close() error
+	// Failed receives what stops a validator; nil for a solo node.
+	Failed() <-chan error
+}
+
+// open opens the instance in home as a backend: a validator's home runs
+// its validator with opts.Validator, any other home a solo node.
+func open(home string, opts Options, m *node.Metrics) (backend, error) {
+	if validator.IsHome(home) {
+		return gateway.Open(home, opts.Config, opts.Log, m, opts.Validator)
+	}
+	in, err := fractal.Open(home)
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.New(in, opts.Config, opts.Log, m)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	return solo{n}, nil
+}
+
+// solo is a solo node as a backend.
+type solo struct{ *node.Node }
+
+func (s solo) Start() error         { s.Node.Start(); return nil }
+func (s solo) Failed() <-chan error { return nil }
 
 // isLoopback reports whether addr is a loopback address.
 func isLoopback(addr net.Addr) bool {
