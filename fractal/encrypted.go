@@ -73,13 +73,7 @@ func (in *Instance) AttachThresholdKey(pk *tfhe.PublicKey) error {
 			}
 			return err
 		}
-		id := pk.ID()
-		// Every key ever attached stays, so verification can check the
-		// shares of batches sealed to an earlier one.
-		if err := txn.Set(encKeyOf(encArchive, id[:]), pk.Encode()); err != nil {
-			return err
-		}
-		return txn.Set(encKeyOf(encKey), pk.Encode())
+		return setThresholdKey(txn, pk)
 	})
 	if err != nil {
 		return fmt.Errorf("fractal: attach threshold key: %w", err)
@@ -98,6 +92,17 @@ func (in *Instance) ThresholdKey() (*tfhe.PublicKey, error) {
 		return nil, fmt.Errorf("fractal: threshold key: %w", err)
 	}
 	return pk, nil
+}
+
+// setThresholdKey makes pk the attached key. Every key ever attached
+// stays, so verification can check the shares of batches sealed to an
+// earlier one.
+func setThresholdKey(txn *badger.Txn, pk *tfhe.PublicKey) error {
+	id := pk.ID()
+	if err := txn.Set(encKeyOf(encArchive, id[:]), pk.Encode()); err != nil {
+		return err
+	}
+	return txn.Set(encKeyOf(encKey), pk.Encode())
 }
 
 func thresholdKey(txn *badger.Txn) (*tfhe.PublicKey, error) {

@@ -36,6 +36,7 @@ func init() {
 	devnetCmd.Flags().Duration("timeout-commit", time.Second, "CometBFT's timeout_commit: the pause after each block")
 	devnetCmd.Flags().Int("mempool-size", 5000, "each validator's mempool capacity in transactions")
 	devnetCmd.Flags().String("zk", "", "a circuit key folder (fractal shielded setup) copied into every home")
+	devnetCmd.Flags().Bool("encrypted", false, "make the validators the keyholders of a threshold key: a DKG among them at genesis, each home its own share")
 	devnetCmd.Flags().StringArray("trust", nil, "a trust entry file (fractal peers self --json) every validator trusts (repeatable)")
 	validatorRunCmd.Flags().String("log-level", "*:error", `CometBFT's log level ("consensus:info,*:error" shows the heights)`)
 	for _, c := range []*cobra.Command{validatorSubmitCmd, validatorDeployCmd, validatorProveCmd, validatorClaimCmd, validatorImportCmd} {
@@ -51,7 +52,7 @@ func init() {
 }
 
 var devnetCmd = &cobra.Command{
-	Use:   "devnet --validators N --out DIR [--base-port 26600] [--timeout-commit 1s] [--trust FILE]...",
+	Use:   "devnet --validators N --out DIR [--base-port 26600] [--timeout-commit 1s] [--encrypted] [--trust FILE]...",
 	Short: "Write the homes of a local validator-set instance",
 	Long: `devnet writes DIR/v0 … DIR/v(N-1), one home per validator of a new
 validator-set instance, and DIR/trust.json, the instance's trust entry (its
@@ -65,7 +66,15 @@ Run each with "fractal --home DIR/vK validator run".
 
 --trust adds a trust entry to every validator's trust file, so that the
 instance imports that instance's exports; --zk copies a circuit key folder
-so that the validators check shielded proofs.`,
+so that the validators check shielded proofs.
+
+--encrypted makes the validators the keyholders of the instance's threshold
+key (k = 2n/3+1, rounded down, plus one): each home gets a keyholder home,
+DIR/vK/keyholder, the validators run the DKG among themselves at genesis,
+each party apart over its own loopback endpoint, and each home ends with its
+own share only (DIR/vK/keyholder/epoch-1/share.key). The key, with its
+transcript hash, goes into every instance and into the genesis app_state,
+and vote extensions are on from height 1.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		out, _ := cmd.Flags().GetString("out")
@@ -78,6 +87,7 @@ so that the validators check shielded proofs.`,
 		o.TimeoutCommit, _ = cmd.Flags().GetDuration("timeout-commit")
 		o.MempoolSize, _ = cmd.Flags().GetInt("mempool-size")
 		o.ZK, _ = cmd.Flags().GetString("zk")
+		o.Encrypted, _ = cmd.Flags().GetBool("encrypted")
 		files, _ := cmd.Flags().GetStringArray("trust")
 		for _, f := range files {
 			p, err := readTrustEntry(f)
@@ -92,12 +102,19 @@ so that the validators check shielded proofs.`,
 		}
 		v := map[string]any{"instance": hex.EncodeToString(d.Trust.ID[:]), "validator_set": d.Trust.Validators,
 			"homes": d.Homes, "rpc": d.RPC, "p2p": d.P2P, "trust": out + "/" + validator.TrustFile}
+		if d.ThresholdKey != nil {
+			id := d.ThresholdKey.ID()
+			v["threshold_key"] = hex.EncodeToString(id[:])
+		}
 		return emit(cmd, v, func(w io.Writer) {
 			fmt.Fprintf(w, "instance %x: %d validators\n", d.Trust.ID, len(d.Homes))
 			for i, h := range d.Homes {
 				fmt.Fprintf(w, "  %s rpc %s\n", h, d.RPC[i])
 			}
 			fmt.Fprintf(w, "trust entry %s/%s\n", out, validator.TrustFile)
+			if d.ThresholdKey != nil {
+				fmt.Fprintf(w, "threshold key %x: %d of %d, one share in each home\n", d.ThresholdKey.ID(), d.ThresholdKey.K, d.ThresholdKey.N)
+			}
 		})
 	}),
 }

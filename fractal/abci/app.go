@@ -123,7 +123,8 @@ func (a *App) Info(context.Context, *abcitypes.RequestInfo) (*abcitypes.Response
 
 // InitChain checks that CometBFT's genesis is this instance's: the chain ID
 // (certify.ChainID), the validators (their set's hash) and the app state
-// (the instance's trust entry, as fractal devnet writes it). It returns
+// (the instance's trust entry and threshold key, as fractal devnet writes
+// them: CheckAppState). It returns
 // the genesis block's hash as the first app hash. A refusal stops the
 // validator at start, before any block.
 func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*abcitypes.ResponseInitChain, error) {
@@ -138,18 +139,11 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 	if got, want := types.NewValidatorSet(vals).Hash(), a.in.Validators().Hash(); !bytes.Equal(got, want[:]) {
 		return nil, fmt.Errorf("abci: the genesis validators hash to %X, this instance's set to %X", got, want)
 	}
-	self, err := a.in.TrustEntry()
+	st, err := CheckAppState(req.AppStateBytes, a.in)
 	if err != nil {
-		return nil, a.fail(err)
+		return nil, fmt.Errorf("abci: %w", err)
 	}
-	var entry fractal.Peer
-	if err := entry.UnmarshalJSON(req.AppStateBytes); err != nil {
-		return nil, fmt.Errorf("abci: genesis app_state: %w", err)
-	}
-	if entry.ID != self.ID || entry.Genesis != self.Genesis || entry.Validators == nil {
-		return nil, fmt.Errorf("abci: genesis app_state names instance %x (genesis %x), this one is %x (genesis %x)", entry.ID, entry.Genesis, self.ID, self.Genesis)
-	}
-	return &abcitypes.ResponseInitChain{AppHash: self.Genesis[:]}, nil
+	return &abcitypes.ResponseInitChain{AppHash: st.Trust.Genesis[:]}, nil
 }
 
 // CheckTx admits a transaction into the mempool (fractal's Check stage) or,

@@ -149,7 +149,8 @@ func newNode(conf *cfg.Config, pv types.PrivValidator, key *p2p.NodeKey, app abc
 }
 
 // checkGenesis checks that CometBFT's genesis is the instance's: its chain
-// ID, its validator set and its app_state (the instance's trust entry).
+// ID, its validator set and its app_state (the instance's trust entry and
+// threshold key).
 func checkGenesis(doc *types.GenesisDoc, in *fractal.Instance) error {
 	if want := certify.ChainID(in.ID()); doc.ChainID != want {
 		return fmt.Errorf("genesis: chain ID %q, the instance's is %q", doc.ChainID, want)
@@ -161,14 +162,8 @@ func checkGenesis(doc *types.GenesisDoc, in *fractal.Instance) error {
 	if got, want := types.NewValidatorSet(vals).Hash(), in.Validators().Hash(); !bytes.Equal(got, want[:]) {
 		return fmt.Errorf("genesis: its validators hash to %X, the instance's set to %X", got, want)
 	}
-	var entry fractal.Peer
-	if err := entry.UnmarshalJSON(doc.AppState); err != nil {
-		return fmt.Errorf("genesis: app_state: %w", err)
-	}
-	if entry.ID != in.ID() {
-		return fmt.Errorf("genesis: app_state names instance %x, not %x", entry.ID, in.ID())
-	}
-	return nil
+	_, err := abci.CheckAppState(doc.AppState, in)
+	return err
 }
 
 // Start starts the node: P2P, RPC, consensus.
