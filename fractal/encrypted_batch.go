@@ -491,13 +491,25 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
 		p.Encrypted = pb.status(BatchWaiting)
 		return nil
 	}
-	part := &batchPart{n: n, batch: pb, used: pb.shares[:pb.pk.K]}
-	plain, slotErrs, err := tfhe.OpenBlock(pb.pk, pb.payloads, part.used)
+	part, err := in.openLoaded(view, n, pb, p)
 	if err != nil {
 		return err
 	}
+	p.mempool = part
+	return nil
+}
+
+// openLoaded decrypts batch n (pb, holding at least k share batches) with
+// its k lowest keyholders' shares and appends its transactions, in slot
+// order, to p.Txs; it returns the batch's part in the block.
+func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *Proposal) (*batchPart, error) {
+	part := &batchPart{n: n, batch: pb, used: pb.shares[:pb.pk.K]}
+	plain, slotErrs, err := tfhe.OpenBlock(pb.pk, pb.payloads, part.used)
+	if err != nil {
+		return nil, err
+	}
 	if part.run, part.dropped, err = in.classify(view, pb.batch, plain, slotErrs, pb.batch.Head+1); err != nil {
-		return err
+		return nil, err
 	}
 	for i := range part.run {
 		e := &part.run[i]
@@ -505,11 +517,10 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
 		if raw, err := getValue(view, hashKey(prefixPending, e.tx.ID())); err == nil && len(raw) == 8 {
 			e.plain = binary.BigEndian.Uint64(raw) + 1
 		} else if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
+			return nil, err
 		}
 	}
-	p.mempool = part
-	return nil
+	return part, nil
 }
 
 // batchPart is an opening encrypted batch's part in the block its
@@ -567,7 +578,9 @@ func (b *batchPart) write(w kv.Store, x *Execution) error {
 	if err := closeBatch(w, b.n, c); err != nil {
 		return err
 	}
-	x.Receipts = receipts
+	// The batch's transactions ran first; on a validator set the block's
+	// own follow them (decision 161).
+	x.Receipts = append(receipts, x.Receipts[len(b.run):]...)
 	x.Encrypted = b.batch.status(BatchOpened)
 	return nil
 }

@@ -86,6 +86,7 @@ type App struct {
 	decision *fractal.Decision             // executed by FinalizeBlock, committed by Commit
 	results  []heightResults               // the last few heights' results, for a divergence report
 	certs    Certificates
+	voteState
 }
 
 var _ abcitypes.Application = (*App)(nil)
@@ -95,7 +96,9 @@ func New(in *fractal.Instance) (*App, error) {
 	if in.Validators() == nil {
 		return nil, errors.New("abci: not a validator-set instance")
 	}
-	return &App{in: in, pending: map[[32]byte]*fractal.Pending{}, previous: map[[32]byte]*fractal.Pending{}, proposed: map[[32]byte]bool{}}, nil
+	a := &App{in: in, pending: map[[32]byte]*fractal.Pending{}, previous: map[[32]byte]*fractal.Pending{}, proposed: map[[32]byte]bool{}}
+	a.voteState.reset()
+	return a, nil
 }
 
 // SetCertificates gives Query its source of certificates (the node's block
@@ -195,24 +198,38 @@ func (a *App) verified(raw []byte) bool {
 // measured as CometBFT measures it.
 func (a *App) PrepareProposal(_ context.Context, req *abcitypes.RequestPrepareProposal) (*abcitypes.ResponsePrepareProposal, error) {
 	budget := req.MaxTxBytes
-	txs := a.in.SelectBlock(req.Txs, func(raw []byte) bool {
+	tx0, err := a.proposeShares(req)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	var txs [][]byte
+	if tx0 != nil { // the shares first (decision 161)
+		budget -= types.ComputeProtoSizeForTxs([]types.Tx{tx0})
+		txs = [][]byte{tx0}
+	}
+	txs = append(txs, a.in.SelectBlock(req.Txs, func(raw []byte) bool {
 		size := types.ComputeProtoSizeForTxs([]types.Tx{raw})
 		if size > budget {
 			return false
 		}
 		budget -= size
 		return true
-	})
+	})...)
 	return &abcitypes.ResponsePrepareProposal{Txs: txs}, nil
 }
 
 // ProcessProposal accepts a proposal every validator can execute as
 // decided (Instance.CheckProposal) and rejects any other.
 func (a *App) ProcessProposal(_ context.Context, req *abcitypes.RequestProcessProposal) (*abcitypes.ResponseProcessProposal, error) {
-	if err := a.in.CheckProposal(req.Txs, a.verified); err != nil {
+	if err := a.checkProposalShares(req); err != nil {
+		return &abcitypes.ResponseProcessProposal{Status: abcitypes.ResponseProcessProposal_REJECT}, nil
+	}
+	_, rest := splitShares(req.Txs)
+	if err := a.in.CheckProposal(rest, a.verified); err != nil {
 		return &abcitypes.ResponseProcessProposal{Status: abcitypes.ResponseProcessProposal_REJECT}, nil
 	}
 	a.mu.Lock()
+	a.blocks[string(req.Hash)] = req.Txs
 	for _, raw := range req.Txs {
 		a.proposed[sha256.Sum256(raw)] = true
 	}
@@ -235,13 +252,21 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 	for _, m := range req.Misbehavior {
 		records = append(records, EncodeMisbehavior(m))
 	}
-	dc, err := a.in.ExecuteDecided(ctx, &fractal.DecidedBlock{Height: uint64(req.Height), Txs: req.Txs, Misbehavior: records, Verified: a.verified})
+	tx0, txs := splitShares(req.Txs)
+	shares, err := a.sharesOf(req.Height, tx0)
 	if err != nil {
 		return nil, a.fail(err)
 	}
-	res := &abcitypes.ResponseFinalizeBlock{AppHash: dc.AppHash[:], TxResults: make([]*abcitypes.ExecTxResult, len(dc.Results))}
+	dc, err := a.in.ExecuteDecided(ctx, &fractal.DecidedBlock{Height: uint64(req.Height), Txs: txs, Misbehavior: records, Verified: a.verified, Shares: shares})
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	res := &abcitypes.ResponseFinalizeBlock{AppHash: dc.AppHash[:]}
+	if tx0 != nil {
+		res.TxResults = append(res.TxResults, sharesResult(shares))
+	}
 	for i := range dc.Results {
-		res.TxResults[i] = txResult(&dc.Results[i])
+		res.TxResults = append(res.TxResults, txResult(&dc.Results[i]))
 	}
 	if b := dc.Sealed; b != nil && b.Block != nil {
 		h := b.Block.Hash()
@@ -266,6 +291,9 @@ func txResult(r *fractal.DecidedResult) *abcitypes.ExecTxResult {
 			Attributes: []abcitypes.EventAttribute{{Key: "code", Value: hex.EncodeToString(r.Deployed[:])}}}}}
 	case r.Deploy:
 		return &abcitypes.ExecTxResult{Code: CodeDeploy, Log: r.Refused.Error(), Codespace: Codespace}
+	case r.Encrypted != nil:
+		return &abcitypes.ExecTxResult{Code: CodeOK, Events: []abcitypes.Event{{Type: "fractal.encrypted",
+			Attributes: []abcitypes.EventAttribute{{Key: "payload", Value: hex.EncodeToString(r.Encrypted[:])}}}}}
 	case r.Tx == nil:
 		return &abcitypes.ExecTxResult{Code: CodeMalformed, Log: r.Refused.Error(), Codespace: Codespace}
 	}
@@ -300,6 +328,7 @@ func (a *App) Commit(ctx context.Context, _ *abcitypes.RequestCommit) (*abcitype
 		a.previous[h] = p
 	}
 	a.pending, a.proposed = map[[32]byte]*fractal.Pending{}, map[[32]byte]bool{}
+	a.voteState.reset()
 	a.mu.Unlock()
 	if a.OnCommit != nil {
 		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s})

@@ -2,6 +2,7 @@ package validator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/abci"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
@@ -122,5 +124,31 @@ func attachGenesisKey(homes []string, pk *tfhe.PublicKey) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// loadKeyShare gives app this validator's share of the genesis key, when
+// the instance has a threshold key; a validator whose home holds no share
+// still votes, with empty extensions.
+func loadKeyShare(home string, in *fractal.Instance, app *abci.App) error {
+	pk, err := in.ThresholdKey()
+	if errors.Is(err, fractal.ErrNoThresholdKey) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	kh, err := keyholder.OpenHome(filepath.Join(home, KeyholderDir))
+	if err != nil {
+		return err
+	}
+	sk, err := kh.Share(GenesisEpoch)
+	if err != nil {
+		return err
+	}
+	if sk.PK.ID() != pk.ID() {
+		return fmt.Errorf("%s holds a share of key %x, the instance's is %x", kh.EpochDir(GenesisEpoch), sk.PK.ID(), pk.ID())
+	}
+	app.SetKeyShare(sk)
 	return nil
 }

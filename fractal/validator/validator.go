@@ -118,6 +118,9 @@ func Open(home string, o Options) (n *Node, err error) {
 	if n.app, err = abci.New(n.in); err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
+	if err := loadKeyShare(home, n.in, n.app); err != nil {
+		return nil, fmt.Errorf("validator: %w", err)
+	}
 	n.app.Fatal = func(err error) { n.fail(fmt.Errorf("validator: the instance's store failed: %w", err)) }
 	n.app.OnCommit = o.OnCommit
 	logger, err := n.logger(o)
