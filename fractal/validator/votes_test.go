@@ -277,4 +277,3 @@ func (tn *testnet) heightOf(i int, raw []byte) int64 {
 	tn.t.Fatalf("v%d: no block holds the transaction", i)
 	return 0
 }
-
