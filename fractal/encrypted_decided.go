@@ -219,8 +219,14 @@ func (d *decidedEncPart) apply(*TxResult) error { return nil }
 func (d *decidedEncPart) finish(*chain.Block) {}
 
 func (d *decidedEncPart) write(w kv.Store, x *Execution) error {
-	if d.open != nil {
-		if err := d.open.write(w, x); err != nil {
+	if o := d.open; o != nil {
+		// The shares that opened it, for verify (they came in the block).
+		for _, sb := range o.used {
+			if err := w.Set(encKeyOf(encShares, u64(o.n), u32(uint32(sb.Index))), sb.Encode()); err != nil {
+				return err
+			}
+		}
+		if err := o.write(w, x); err != nil {
 			return err
 		}
 	}

@@ -259,6 +259,13 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 	extend[2].Store(extendHonest)
 	tn.committed(late.ID())
 	tn.agree()
+	// Every validator's store re-verifies: each opened batch decrypts again
+	// to its outcomes and its block's first transactions.
+	for _, i := range tn.running() {
+		if _, err := tn.nodes[i].Instance().Verify(context.Background(), nil); err != nil {
+			t.Fatalf("v%d: verify: %v", i, err)
+		}
+	}
 }
 
 // heightOf is the consensus height of the block of validator i's store
