@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"syscall"
 	"time"
@@ -43,6 +44,8 @@ func init() {
 		c.Flags().String("rpc", "", "the validator's RPC address (default: the one in --home's config/config.toml)")
 	}
 	validatorSubmitCmd.Flags().StringArray("key", nil, "key file that signs the transaction (repeatable)")
+	validatorSubmitCmd.Flags().Bool("encrypted", false, "seal the transaction to the validators' threshold key (from --genesis) and hand in the encrypted transaction")
+	validatorSubmitCmd.Flags().String("genesis", "", "the genesis file naming the threshold key (default: --home's config/genesis.json)")
 	validatorImportCmd.Flags().String("key", "", "key file that signs the import transaction")
 	validatorProveCmd.Flags().String("key", "", "the state key")
 	validatorProveCmd.Flags().String("out", "", "the proof file to write (must not exist)")
@@ -194,18 +197,42 @@ func submitted(cmd *cobra.Command, raw []byte, what string, id [32]byte) error {
 }
 
 var validatorSubmitCmd = &cobra.Command{
-	Use:   "submit TX.json --key KEYFILE... [--rpc URL]",
+	Use:   "submit TX.json --key KEYFILE... [--encrypted [--genesis FILE]] [--rpc URL]",
 	Short: "Sign a transaction and hand it to a validator's mempool",
 	Long: `submit signs a transaction in its JSON form as "fractal tx submit" does and
 hands it to the validator (CometBFT's broadcast_tx_sync). It prints the
 transaction ID once the validator admitted it (its check: form, limits,
 signatures, not executed before, its inputs live now); a refusal is one line
-with the reason. The validators then put it in a block in turn.`,
+with the reason. The validators then put it in a block in turn.
+
+--encrypted seals the signed transaction to the validators' threshold key,
+named in the genesis (--genesis, by default --home's config/genesis.json),
+and hands in the encrypted transaction: its order is fixed in the block that
+holds it, and it is opened and run first in the next block, with the
+validators' shares from their precommits (decision 161). It prints the
+payload ID ("fractal tfhe outcome" on a validator's home tells what became
+of it once the validator is stopped).`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		tx, err := readSignedTx(cmd, args[0], localEstimate)
 		if err != nil {
 			return err
+		}
+		if encrypted, _ := cmd.Flags().GetBool("encrypted"); encrypted {
+			gen, _ := cmd.Flags().GetString("genesis")
+			if gen == "" {
+				gen = filepath.Join(flagHome, "config", "genesis.json")
+			}
+			pk, instance, err := validator.GenesisThresholdKey(gen)
+			if err != nil {
+				return err
+			}
+			p, err := fractal.EncryptTx(pk, instance, tx)
+			if err != nil {
+				return err
+			}
+			raw := p.Encode()
+			return submitted(cmd, fractal.EncryptedTx(raw), "payload", sha256.Sum256(raw))
 		}
 		return submitted(cmd, tx.Encode(), "tx", tx.ID())
 	}),

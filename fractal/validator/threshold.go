@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cometbft/cometbft/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/abci"
+	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/keyholder"
@@ -151,4 +153,26 @@ func loadKeyShare(home string, in *fractal.Instance, app *abci.App) error {
 	}
 	app.SetKeyShare(sk)
 	return nil
+}
+
+// GenesisThresholdKey reads a validator-set genesis file (bounded) and
+// returns the threshold key its app_state names with the instance's ID:
+// what a client seals encrypted transactions to.
+func GenesisThresholdKey(path string) (*tfhe.PublicKey, [32]byte, error) {
+	raw, err := inputfile.Read(path, maxGenesisFile)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	doc, err := types.GenesisDocFromJSON(raw)
+	if err != nil {
+		return nil, [32]byte{}, fmt.Errorf("%s: %w", path, err)
+	}
+	st, err := abci.ParseAppState(doc.AppState)
+	if err != nil {
+		return nil, [32]byte{}, fmt.Errorf("%s: app_state: %w", path, err)
+	}
+	if st.ThresholdKey == nil {
+		return nil, [32]byte{}, fmt.Errorf("%s names no threshold key (fractal devnet --encrypted makes one)", path)
+	}
+	return st.ThresholdKey, st.Trust.ID, nil
 }
