@@ -203,8 +203,10 @@ func (a *App) PrepareProposal(_ context.Context, req *abcitypes.RequestPreparePr
 		return nil, a.fail(err)
 	}
 	var txs [][]byte
-	if tx0 != nil { // the shares first (decision 161)
-		budget -= types.ComputeProtoSizeForTxs([]types.Tx{tx0})
+	// The shares first (decision 161); more than the block holds cannot be
+	// proposed (CometBFT would halt), and the others reject the proposal.
+	if size := types.ComputeProtoSizeForTxs([]types.Tx{tx0}); tx0 != nil && size <= budget {
+		budget -= size
 		txs = [][]byte{tx0}
 	}
 	txs = append(txs, a.in.SelectBlock(req.Txs, func(raw []byte) bool {
@@ -262,8 +264,10 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 		return nil, a.fail(err)
 	}
 	res := &abcitypes.ResponseFinalizeBlock{AppHash: dc.AppHash[:]}
+	var tx0Result *abcitypes.ExecTxResult
 	if tx0 != nil {
-		res.TxResults = append(res.TxResults, sharesResult(shares))
+		tx0Result = sharesResult(shares)
+		res.TxResults = append(res.TxResults, tx0Result)
 	}
 	for i := range dc.Results {
 		res.TxResults = append(res.TxResults, txResult(&dc.Results[i]))
@@ -275,7 +279,7 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 	}
 	a.mu.Lock()
 	a.decision = dc
-	a.remember(req.Height, dc)
+	a.remember(req.Height, dc, tx0Result)
 	a.mu.Unlock()
 	return res, nil
 }
