@@ -21,28 +21,15 @@ func (in *Instance) AttachGenesisThresholdKey(pk *tfhe.PublicKey) error {
 	if pk.Origin != tfhe.OriginDKG {
 		return fmt.Errorf("fractal: attach genesis threshold key: the key's origin is %s, a validator set takes only a DKG's", pk.Origin)
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	err := in.db.Update(func(txn *badger.Txn) error {
-		old, err := thresholdKey(txn)
-		if err == nil && old.ID() == pk.ID() {
-			return nil
-		}
-		if err == nil {
+	return in.attachKey(pk, "attach genesis threshold key", func(txn *badger.Txn, old *tfhe.PublicKey) error {
+		if old != nil {
 			return errors.New("another threshold key is attached")
-		}
-		if !errors.Is(err, ErrNoThresholdKey) {
-			return err
 		}
 		if _, err := getValue(txn, metaDecided); err == nil {
 			return errors.New("the instance has decided blocks")
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		return setThresholdKey(txn, pk)
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("fractal: attach genesis threshold key: %w", err)
-	}
-	return nil
 }

@@ -1,7 +1,6 @@
 package validator
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -18,15 +17,7 @@ import (
 func BenchmarkEncryptedLatency(b *testing.B) {
 	tn := newTestnet(b, 4, DevnetOptions{Encrypted: true, TimeoutPropose: 3 * time.Second, TimeoutCommit: time.Second}, nil)
 	pk, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
-	w := newWorld(b)
-	src, err := os.ReadFile("../testdata/allow.lua")
-	if err != nil {
-		b.Fatal(err)
-	}
-	w.app = tn.deploy(src)
-	mint := w.tx(b, "", "coin", "1")
-	tn.submit(0, mint.Encode())
-	tn.committed(mint.ID())
+	w := tn.mintedWorld(0)
 	in := tn.nodes[0].Instance()
 	// timed hands raw to v0 and waits for tx's receipt there.
 	timed := func(raw []byte, tx *phases.Tx) time.Duration {

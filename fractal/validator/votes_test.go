@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,15 +135,7 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 	}
 	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true}, faulty)
 	pk, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
-	w := newWorld(t)
-	src, err := os.ReadFile("../testdata/allow.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.app = tn.deploy(src)
-	mint := w.tx(t, "", "coin", "1")
-	tn.submit(0, mint.Encode())
-	tn.committed(mint.ID())
+	w := tn.mintedWorld(0)
 
 	encrypt := func(tx *phases.Tx) ([]byte, [32]byte) {
 		p, err := fractal.EncryptTx(pk, id, tx)
