@@ -25,8 +25,8 @@ type sharesFault struct {
 
 	mu       sync.Mutex
 	tried    map[int64]bool
-	lastExt  []byte // this validator's previous non-empty extension (for a replay)
-	rejected *atomic.Int32
+	lastExt  []byte        // this validator's previous non-empty extension (for a replay)
+	rejected *atomic.Int32 // proposals this validator rejected
 }
 
 const (
@@ -41,6 +41,7 @@ const (
 	extendEmpty
 	extendBadProof
 	extendReplay
+	extendOtherKey
 )
 
 func (f *sharesFault) PrepareProposal(ctx context.Context, req *abcitypes.RequestPrepareProposal) (*abcitypes.ResponsePrepareProposal, error) {
@@ -105,6 +106,13 @@ func (f *sharesFault) ExtendVote(ctx context.Context, req *abcitypes.RequestExte
 		if last != nil {
 			res.VoteExtension = last
 		}
+	case extendOtherKey: // shares that claim another key (another epoch's)
+		e, err := abci.DecodeExtension(res.VoteExtension)
+		if err != nil {
+			return nil, err
+		}
+		e.Shares.Key[0] ^= 1
+		res.VoteExtension = abci.EncodeExtension(e)
 	}
 	return res, nil
 }
@@ -115,9 +123,10 @@ func (f *sharesFault) ExtendVote(ctx context.Context, req *abcitypes.RequestExte
 // four. A proposer that leaves out the shares, one included vote's
 // extension, or reorders the votes is rejected by the others, and the next
 // proposer opens the batch in its order (two conflicting transfers: the
-// first wins everywhere). A validator whose extension carries a bad proof
-// or replays an older batch's shares loses its precommit, and the batch
-// still opens with the others'. With only k−1 = 2 validators making
+// first wins everywhere). A validator whose extension carries a bad proof,
+// replays an older batch's shares or claims another key loses its
+// precommit (the others reject the extension: TestVoteExtensions in
+// package abci), and the batch still opens with the others'. With only k−1 = 2 validators making
 // shares the batch waits, shown as waiting, never opened; once a third
 // makes them again it opens.
 func TestEncryptedOnFourValidators(t *testing.T) {
@@ -182,10 +191,15 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 		tn.submit(2, rawA)
 		tn.submit(2, rawB)
 		tn.committed(a.ID())
-		for _, i := range tn.running() {
-			o, err := tn.nodes[i].Instance().Outcome(payloadB)
-			if err != nil || o.Receipt == nil || o.Receipt.Status == phases.Accepted {
-				t.Fatalf("mode %d, v%d: the second conflicting transfer %+v %v", mode, i, o, err)
+		for _, i := range tn.running() { // b may be in the next block's batch
+			var o *fractal.EncryptedOutcome
+			tn.waitFor(30*time.Second, "the second transfer's batch opens", func() bool {
+				got, err := tn.nodes[i].Instance().Outcome(payloadB)
+				o = got
+				return err == nil
+			})
+			if o.Receipt == nil || o.Receipt.Status == phases.Accepted {
+				t.Fatalf("mode %d, v%d: the second conflicting transfer %+v", mode, i, o.Receipt)
 			}
 		}
 		if rejected.Load() == before {
@@ -200,7 +214,7 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 
 	// A bad proof, or an older batch's shares replayed, in v0's extension:
 	// its precommit is rejected, the batch opens with the others' shares.
-	for _, mode := range []int32{extendBadProof, extendReplay} {
+	for _, mode := range []int32{extendBadProof, extendReplay, extendOtherKey} {
 		extend[0].Store(mode)
 		tx := w.tx(t, "coin2", "coin3", "1")
 		raw, payload := encrypt(tx)
@@ -211,6 +225,7 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 				t.Fatalf("extension mode %d, v%d: outcome %+v %v", mode, i, o, err)
 			}
 		}
+
 		extend[0].Store(extendHonest)
 		back := w.tx(t, "coin3", "coin2", "1")
 		tn.submit(0, back.Encode())
