@@ -508,7 +508,10 @@ func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *
 	if err != nil {
 		return nil, err
 	}
-	if part.run, part.dropped, err = in.classify(view, pb.batch, plain, slotErrs, pb.batch.Head+1); err != nil {
+	// Every block stored now is before the one the batch opens into (on a
+	// solo instance that is batch.Head+1; on a validator set the block
+	// that fixed the batch may hold a plaintext copy).
+	if part.run, part.dropped, err = in.classify(view, pb.batch, plain, slotErrs, p.Parent.Height+1); err != nil {
 		return nil, err
 	}
 	for i := range part.run {
@@ -528,11 +531,15 @@ func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *
 // recorded, an accepted transaction retires a plaintext copy queued after
 // it, and the batch is closed; the seal's receipts are the slots'.
 type batchPart struct {
-	n       uint64
-	batch   *pendingBatch
-	used    []*tfhe.ShareBatch // the k share batches that decrypted it
-	run     []slotTx           // the slots that run, in slot order
-	dropped []*phases.Receipt  // by slot: the drop receipt, nil for a slot that runs
+	n     uint64
+	batch *pendingBatch
+	used  []*tfhe.ShareBatch // the k share batches that decrypted it
+	// at, on a validator set, is the height of the block the batch opens
+	// into, recorded even when it accepts nothing (decision 161); 0 on a
+	// solo instance, whose close record says 0 then.
+	at      uint64
+	run     []slotTx          // the slots that run, in slot order
+	dropped []*phases.Receipt // by slot: the drop receipt, nil for a slot that runs
 }
 
 func (b *batchPart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
@@ -568,7 +575,7 @@ func (b *batchPart) write(w kv.Store, x *Execution) error {
 			return err
 		}
 	}
-	c := &batchClose{}
+	c := &batchClose{Block: b.at}
 	if x.Block != nil {
 		c.Block = x.Block.Height
 	}

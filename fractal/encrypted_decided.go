@@ -265,6 +265,7 @@ func (in *Instance) openDecided(view *badger.Txn, d *DecidedBlock, p *Proposal, 
 		if part.open, err = in.openLoaded(view, plan.openN, plan.open, p); err != nil {
 			return nil, fmt.Errorf("encrypted batch %d: %w", plan.openN, err)
 		}
+		part.open.at = p.Parent.Height + 1
 		for _, e := range part.open.run {
 			seen[e.tx.ID()] = true
 		}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +18,9 @@ import (
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/certify"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/dkg"
 )
@@ -202,14 +207,7 @@ func TestVoteExtensions(t *testing.T) {
 	}
 
 	// Height 2: the last commit of height 1, four precommits.
-	var ec abcitypes.ExtendedCommitInfo
-	var lc abcitypes.CommitInfo
-	for i := range 4 {
-		ext := f.extension(t, i, 1, w)
-		v := abcitypes.Validator{Address: f.addr(i), Power: 10}
-		ec.Votes = append(ec.Votes, abcitypes.ExtendedVoteInfo{Validator: v, VoteExtension: ext, ExtensionSignature: f.sign(t, i, 1, ext), BlockIdFlag: cmtproto.BlockIDFlagCommit})
-		lc.Votes = append(lc.Votes, abcitypes.VoteInfo{Validator: v, BlockIdFlag: cmtproto.BlockIDFlagCommit})
-	}
+	ec, lc := f.lastCommit(t, 1, w)
 	sharesTx := func(ec abcitypes.ExtendedCommitInfo) []byte {
 		raw, err := EncodeSharesTx(&ec)
 		if err != nil {
@@ -262,5 +260,84 @@ func TestVoteExtensions(t *testing.T) {
 	}
 	if st, err := f.in.PendingEncrypted(); err != nil || st != nil {
 		t.Fatalf("pending after block 2: %+v %v", st, err)
+	}
+}
+
+// lastCommit is four precommits for height h whose extensions carry every
+// validator's shares for w, and the block's matching last commit.
+func (f *voteFixture) lastCommit(t *testing.T, h int64, w *fractal.WaitingBatch) (abcitypes.ExtendedCommitInfo, abcitypes.CommitInfo) {
+	var ec abcitypes.ExtendedCommitInfo
+	var lc abcitypes.CommitInfo
+	for i := range 4 {
+		ext := f.extension(t, i, h, w)
+		v := abcitypes.Validator{Address: f.addr(i), Power: 10}
+		ec.Votes = append(ec.Votes, abcitypes.ExtendedVoteInfo{Validator: v, VoteExtension: ext, ExtensionSignature: f.sign(t, i, h, ext), BlockIdFlag: cmtproto.BlockIDFlagCommit})
+		lc.Votes = append(lc.Votes, abcitypes.VoteInfo{Validator: v, BlockIdFlag: cmtproto.BlockIDFlagCommit})
+	}
+	return ec, lc
+}
+
+// decide finalizes and commits a block of txs at height h.
+func (f *voteFixture) decide(t *testing.T, h int64, txs ...[]byte) *abcitypes.ResponseFinalizeBlock {
+	ctx := context.Background()
+	res, err := f.app.FinalizeBlock(ctx, &abcitypes.RequestFinalizeBlock{Hash: bytes.Repeat([]byte{byte(h)}, 32), Height: h, Txs: txs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Commit(ctx, &abcitypes.RequestCommit{}); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestPlainCopyInTheFixingBlock: a transaction handed in both plain and
+// encrypted lands in one block: the plain copy runs there, the encrypted
+// one is dropped as a replay when its batch opens at the next height
+// (which accepts nothing), and verify re-derives the same.
+func TestPlainCopyInTheFixingBlock(t *testing.T) {
+	f := newVoteFixture(t)
+	src := []byte("return true")
+	app := notes.Hash(sha256.Sum256(src))
+	f.decide(t, 1, fractal.DeployTx(src))
+	alice, err := keys.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hex.EncodeToString(app[:])
+	tx := &phases.Tx{Nonce: 1, GasLimit: 1_000_000, Write: notes.ConstraintSet{notes.AnyPattern().WithProvenance(nil).WithApplication(app).WithOwner(app)},
+		Calculation: fmt.Appendf(nil, "return {{provenance={}, application=%q, owner=%q, key='coin', value='1'}}", h, h),
+		Signers:     []keys.PublicKey{alice.Public()}}
+	if err := tx.Sign(rand.Reader, alice); err != nil {
+		t.Fatal(err)
+	}
+	pk, err := f.in.ThresholdKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := fractal.EncryptTx(pk, f.in.ID(), tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := p.Encode()
+	res := f.decide(t, 2, tx.Encode(), fractal.EncryptedTx(payload))
+	if res.TxResults[0].Code != CodeOK || res.TxResults[1].Code != CodeOK {
+		t.Fatalf("block 2: %+v", res.TxResults)
+	}
+	w, err := f.in.Waiting()
+	if err != nil || w == nil {
+		t.Fatalf("waiting: %v %v", w, err)
+	}
+	ec, _ := f.lastCommit(t, 2, w)
+	raw, err := EncodeSharesTx(&ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.decide(t, 3, raw)
+	o, err := f.in.Outcome(sha256.Sum256(payload))
+	if err != nil || o.Receipt == nil || !strings.Contains(o.Receipt.Reason, "replayed transaction: already executed in block 1") {
+		t.Fatalf("outcome %+v %v", o.Receipt, err)
+	}
+	if _, err := f.in.Verify(context.Background(), nil); err != nil {
+		t.Fatalf("verify: %v", err)
 	}
 }
