@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak devnet devnet-stop devnet-long devnet-bench
+.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak devnet devnet-stop devnet-long devnet-bench devnet-latency
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -90,6 +90,11 @@ devnet-long:
 
 devnet-bench:
 	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDevnet$$' -benchtime 1x -v ./fractal/validator
+
+# The latency an encrypted transfer adds on four validators (decision 161):
+# plain and encrypted transfers one after the other, submit to receipt.
+devnet-latency:
+	$(GO) test -count=1 -timeout 10m -run '^$$' -bench '^BenchmarkEncryptedLatency$$' -benchtime 20x ./fractal/validator
 
 demo: build
 	./examples/demo.sh

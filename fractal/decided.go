@@ -22,6 +22,7 @@ import (
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -99,6 +100,11 @@ type DecidedBlock struct {
 	// this process already checked, so that execution does not check them
 	// again; nil checks all.
 	Verified func(raw []byte) bool
+	// Shares are the validators' verified share batches for the encrypted
+	// batch waiting before this block, ascending by keyholder (package
+	// abci takes them from the block's vote extensions): with k of them
+	// the batch opens and runs first (encrypted_decided.go).
+	Shares []*tfhe.ShareBatch
 }
 
 // A DecidedResult is what became of one raw transaction of a decided
@@ -111,7 +117,10 @@ type DecidedResult struct {
 	Root     [32]byte // state root after it (an accepted transaction)
 	Deploy   bool     // a deploy: Deployed when accepted, else Refused
 	Deployed *notes.Hash
-	Refused  error // a deploy or undecodable bytes, refused
+	Refused  error // a deploy, an encrypted transaction or undecodable bytes, refused
+	// Encrypted is the payload ID of an encrypted transaction fixed into
+	// the block's batch.
+	Encrypted *[32]byte
 }
 
 // A Decision is a decided block executed and not yet committed: one result
@@ -159,10 +168,20 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 		return nil, fmt.Errorf("fractal: execute decided: %w", err)
 	}
 	dc := &Decision{Height: d.Height, Results: make([]DecidedResult, len(d.Txs)), in: in, records: d.Misbehavior}
-	pos := make([]int, 0, len(d.Txs)) // the index in d.Txs of each of p.Txs
+	pos := make([]int, 0, len(d.Txs)) // the index in d.Txs of each of p.Txs, -1 for an opened batch's
 	seen := make(map[notes.Hash]bool, len(d.Txs))
+	enc, err := in.openDecided(view, d, p, seen)
+	if err != nil {
+		return nil, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
+	for range p.Txs {
+		pos = append(pos, -1)
+	}
 	for i, raw := range d.Txs {
 		r := &dc.Results[i]
+		if enc.result(i, r) {
+			continue
+		}
 		if src, h, prog, ok, err := deployed(raw); ok {
 			if r.Deploy, r.Refused = true, err; err == nil {
 				r.Deployed = &h
@@ -188,6 +207,9 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 	}
 	dc.commit = in.BeginCommit(p)
 	dc.x, err = in.execute(ctx, badgerdb.KV{Txn: view}, p, func(res *TxResult) error {
+		if pos[res.Index] < 0 { // its outcome is recorded with its batch
+			return dc.commit.Apply(res)
+		}
 		r := &dc.Results[pos[res.Index]]
 		r.Receipt, r.Root = &res.Outcome.Receipt, res.Root
 		return dc.commit.Apply(res)
@@ -380,7 +402,9 @@ func (in *Instance) SelectBlock(candidates [][]byte, fits func(raw []byte) bool)
 			break
 		}
 		var g uint64
-		if _, _, _, ok, _ := deployed(raw); !ok {
+		// An encrypted transaction takes no gas here: its transaction runs
+		// when its batch opens.
+		if _, _, _, ok, _ := deployed(raw); !ok && !isEncryptedTx(raw) {
 			tx, err := phases.DecodeTx(raw)
 			if err != nil || seen[tx.ID()] {
 				continue
@@ -414,6 +438,9 @@ func (in *Instance) CheckProposal(txs [][]byte, verified func(raw []byte) bool) 
 	seen := make(map[notes.Hash]bool, len(txs))
 	err := in.db.View(func(view *badger.Txn) error {
 		for i, raw := range txs {
+			if _, ok := encryptedPayload(raw); ok {
+				continue // checked when executed: a bad one is refused alone
+			}
 			if _, _, _, ok, err := deployed(raw); ok {
 				if err != nil {
 					return fmt.Errorf("transaction %d: deploy: %w", i, err)

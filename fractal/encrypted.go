@@ -57,6 +57,21 @@ func (in *Instance) AttachThresholdKey(pk *tfhe.PublicKey) error {
 	if err := in.errValidatorSet("attach threshold key"); err != nil {
 		return err
 	}
+	return in.attachKey(pk, "attach threshold key", func(txn *badger.Txn, _ *tfhe.PublicKey) error {
+		if busy, err := encryptedBusy(txn); err != nil || busy {
+			if err == nil {
+				err = errors.New("encrypted transactions are queued or waiting for shares under the current key")
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// attachKey makes pk the attached key when it is not already, and allow,
+// given the attached key (nil when none), lets it; what names the
+// operation in the error.
+func (in *Instance) attachKey(pk *tfhe.PublicKey, what string, allow func(txn *badger.Txn, old *tfhe.PublicKey) error) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	err := in.db.Update(func(txn *badger.Txn) error {
@@ -64,25 +79,18 @@ func (in *Instance) AttachThresholdKey(pk *tfhe.PublicKey) error {
 		if err == nil && old.ID() == pk.ID() {
 			return nil
 		}
-		if err != nil && !errors.Is(err, ErrNoThresholdKey) {
+		if errors.Is(err, ErrNoThresholdKey) {
+			old = nil
+		} else if err != nil {
 			return err
 		}
-		if busy, err := encryptedBusy(txn); err != nil || busy {
-			if err == nil {
-				err = errors.New("encrypted transactions are queued or waiting for shares under the current key")
-			}
+		if err := allow(txn, old); err != nil {
 			return err
 		}
-		id := pk.ID()
-		// Every key ever attached stays, so verification can check the
-		// shares of batches sealed to an earlier one.
-		if err := txn.Set(encKeyOf(encArchive, id[:]), pk.Encode()); err != nil {
-			return err
-		}
-		return txn.Set(encKeyOf(encKey), pk.Encode())
+		return setThresholdKey(txn, pk)
 	})
 	if err != nil {
-		return fmt.Errorf("fractal: attach threshold key: %w", err)
+		return fmt.Errorf("fractal: %s: %w", what, err)
 	}
 	return nil
 }
@@ -98,6 +106,17 @@ func (in *Instance) ThresholdKey() (*tfhe.PublicKey, error) {
 		return nil, fmt.Errorf("fractal: threshold key: %w", err)
 	}
 	return pk, nil
+}
+
+// setThresholdKey makes pk the attached key. Every key ever attached
+// stays, so verification can check the shares of batches sealed to an
+// earlier one.
+func setThresholdKey(txn *badger.Txn, pk *tfhe.PublicKey) error {
+	id := pk.ID()
+	if err := txn.Set(encKeyOf(encArchive, id[:]), pk.Encode()); err != nil {
+		return err
+	}
+	return txn.Set(encKeyOf(encKey), pk.Encode())
 }
 
 func thresholdKey(txn *badger.Txn) (*tfhe.PublicKey, error) {

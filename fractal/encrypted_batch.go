@@ -491,13 +491,28 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
 		p.Encrypted = pb.status(BatchWaiting)
 		return nil
 	}
-	part := &batchPart{n: n, batch: pb, used: pb.shares[:pb.pk.K]}
-	plain, slotErrs, err := tfhe.OpenBlock(pb.pk, pb.payloads, part.used)
+	part, err := in.openLoaded(view, n, pb, p)
 	if err != nil {
 		return err
 	}
-	if part.run, part.dropped, err = in.classify(view, pb.batch, plain, slotErrs, pb.batch.Head+1); err != nil {
-		return err
+	p.mempool = part
+	return nil
+}
+
+// openLoaded decrypts batch n (pb, holding at least k share batches) with
+// its k lowest keyholders' shares and appends its transactions, in slot
+// order, to p.Txs; it returns the batch's part in the block.
+func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *Proposal) (*batchPart, error) {
+	part := &batchPart{n: n, batch: pb, used: pb.shares[:pb.pk.K]}
+	plain, slotErrs, err := tfhe.OpenBlock(pb.pk, pb.payloads, part.used)
+	if err != nil {
+		return nil, err
+	}
+	// Every block stored now is before the one the batch opens into (on a
+	// solo instance that is batch.Head+1; on a validator set the block
+	// that fixed the batch may hold a plaintext copy).
+	if part.run, part.dropped, err = in.classify(view, pb.batch, plain, slotErrs, p.Parent.Height+1); err != nil {
+		return nil, err
 	}
 	for i := range part.run {
 		e := &part.run[i]
@@ -505,11 +520,10 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
 		if raw, err := getValue(view, hashKey(prefixPending, e.tx.ID())); err == nil && len(raw) == 8 {
 			e.plain = binary.BigEndian.Uint64(raw) + 1
 		} else if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
+			return nil, err
 		}
 	}
-	p.mempool = part
-	return nil
+	return part, nil
 }
 
 // batchPart is an opening encrypted batch's part in the block its
@@ -517,11 +531,15 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
 // recorded, an accepted transaction retires a plaintext copy queued after
 // it, and the batch is closed; the seal's receipts are the slots'.
 type batchPart struct {
-	n       uint64
-	batch   *pendingBatch
-	used    []*tfhe.ShareBatch // the k share batches that decrypted it
-	run     []slotTx           // the slots that run, in slot order
-	dropped []*phases.Receipt  // by slot: the drop receipt, nil for a slot that runs
+	n     uint64
+	batch *pendingBatch
+	used  []*tfhe.ShareBatch // the k share batches that decrypted it
+	// at, on a validator set, is the height of the block the batch opens
+	// into, recorded even when it accepts nothing (decision 161); 0 on a
+	// solo instance, whose close record says 0 then.
+	at      uint64
+	run     []slotTx          // the slots that run, in slot order
+	dropped []*phases.Receipt // by slot: the drop receipt, nil for a slot that runs
 }
 
 func (b *batchPart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
@@ -557,7 +575,7 @@ func (b *batchPart) write(w kv.Store, x *Execution) error {
 			return err
 		}
 	}
-	c := &batchClose{}
+	c := &batchClose{Block: b.at}
 	if x.Block != nil {
 		c.Block = x.Block.Height
 	}
@@ -567,7 +585,9 @@ func (b *batchPart) write(w kv.Store, x *Execution) error {
 	if err := closeBatch(w, b.n, c); err != nil {
 		return err
 	}
-	x.Receipts = receipts
+	// The batch's transactions ran first; on a validator set the block's
+	// own follow them (decision 161).
+	x.Receipts = append(receipts, x.Receipts[len(b.run):]...)
 	x.Encrypted = b.batch.status(BatchOpened)
 	return nil
 }

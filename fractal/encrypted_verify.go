@@ -62,6 +62,11 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 	if err != nil {
 		return 0, 0, fail("", "%v", err)
 	}
+	// On a validator set (decision 161) the record is unsigned (the
+	// validators' commits certify the block that fixed it), a batch may be
+	// fixed in the block that opened the one before, and plain blocks go on
+	// while a batch waits.
+	vs := in.validators != nil
 	switch {
 	case b.Number != n:
 		return 0, 0, fail("", "record says batch %d", b.Number)
@@ -69,9 +74,13 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 		return 0, 0, fail("", "record names instance %x", b.Instance[:8])
 	case keys.PublicKey(b.Executor) != exec:
 		return 0, 0, fail("", "not signed by the instance's executor key")
-	case b.Verify() != nil:
+	case vs && b.Signature != [64]byte{}:
+		return 0, 0, fail("", "a validator set's batch record carries a signature")
+	case !vs && b.Verify() != nil:
 		return 0, 0, fail("", "bad executor signature on the batch record")
-	case b.Head < closedAt || b.Head > head:
+	case vs && (b.Head+1 < closedAt || b.Head > head):
+		return 0, 0, fail("", "fixed at height %d, but the previous batch closed at %d and the head is %d", b.Head, closedAt, head)
+	case !vs && (b.Head < closedAt || b.Head > head):
 		return 0, 0, fail("", "fixed at height %d, but the previous batch closed at %d and the head is %d", b.Head, closedAt, head)
 	}
 	waiting, isWaiting, err := waitingBatch(txn)
@@ -85,7 +94,7 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 			return 0, 0, fail("", "never closed, yet batch %d was fixed after it", n+1)
 		case !isWaiting || waiting != n:
 			return 0, 0, fail("", "neither closed nor waiting for shares")
-		case head != b.Head:
+		case !vs && head != b.Head:
 			return 0, 0, fail("", "block %d was sealed while it waited for shares", b.Head+1)
 		}
 		return b.Head, 0, nil
@@ -161,7 +170,11 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 		}
 		return 0, 0, fail("", "%v", err)
 	}
-	run, dropped, err := in.classify(txn, b, plain, slotErrs, b.Head+1)
+	before := b.Head + 1 // the block it opened into: a replay is a copy in a block below
+	if vs {
+		before = c.Block // recorded even when it accepted nothing
+	}
+	run, dropped, err := in.classify(txn, b, plain, slotErrs, before)
 	if err != nil {
 		return 0, 0, fail("", "%v", err)
 	}
@@ -195,7 +208,10 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 		}
 		return b.Head, len(b.PayloadIDs), nil
 	}
-	if c.Block != b.Head+1 {
+	if vs && len(accepted) == 0 { // no block was made for it
+		return c.Block, len(b.PayloadIDs), nil
+	}
+	if c.Block != b.Head+1 && (!vs || c.Block <= b.Head) {
 		return 0, 0, fail("", "opened into block %d, but its order was fixed at height %d: something ran before it", c.Block, b.Head)
 	}
 	if c.Block > head {
@@ -206,7 +222,8 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 		return 0, 0, err
 	}
 	where := fmt.Sprintf("block %d", c.Block)
-	if len(blk.TxIDs) != len(accepted) {
+	// A validator set's block runs the batch first, then its own.
+	if len(blk.TxIDs) != len(accepted) && (!vs || len(blk.TxIDs) < len(accepted)) {
 		return 0, 0, fail(where, "holds %d transactions, the batch accepted %d", len(blk.TxIDs), len(accepted))
 	}
 	for i, id := range accepted {

@@ -25,8 +25,11 @@ import (
 type Pending struct {
 	Tx       *phases.Tx  // nil for a deploy
 	Deployed *notes.Hash // the code a deploy carries
-	inputs   []notes.Note
-	export   *notes.Hash // the export an import consumes
+	// Encrypted is the payload ID of an encrypted transaction
+	// (encrypted_decided.go), nil for any other.
+	Encrypted *[32]byte
+	inputs    []notes.Note
+	export    *notes.Hash // the export an import consumes
 }
 
 // GasLimit is what the transaction may spend of a block's gas (0 for a
@@ -57,6 +60,9 @@ func (in *Instance) CheckPending(ctx context.Context, raw []byte) (*Pending, err
 			return nil, fmt.Errorf("fractal: check deploy: %w", err)
 		}
 		return &Pending{Deployed: &h}, nil
+	}
+	if body, ok := encryptedPayload(raw); ok {
+		return in.checkEncryptedPending(body)
 	}
 	tx, err := in.checkAlone(ctx, raw)
 	if err != nil {

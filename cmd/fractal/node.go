@@ -21,6 +21,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
 	"github.com/fractalvm/fractal/fractal/node/serve"
 	"github.com/fractalvm/fractal/fractal/validator"
+	"github.com/fractalvm/fractal/fractal/validator/gateway"
 )
 
 // The node: an instance run as a service (docs/cli/node.md).
@@ -102,7 +103,7 @@ their commit. The encrypted mempool's writes answer unimplemented there
 		done := make(chan error, 1)
 		go func() {
 			done <- serve.Run(ctx, flagHome, serve.Options{Config: cfg, Log: slog.New(h).With("home", flagHome),
-				Validator: validator.Options{Log: cmd.ErrOrStderr()}})
+				Other: gateway.Opener(validator.Options{Log: cmd.ErrOrStderr()})})
 		}()
 		select {
 		case err := <-done:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -36,12 +37,15 @@ func init() {
 	devnetCmd.Flags().Duration("timeout-commit", time.Second, "CometBFT's timeout_commit: the pause after each block")
 	devnetCmd.Flags().Int("mempool-size", 5000, "each validator's mempool capacity in transactions")
 	devnetCmd.Flags().String("zk", "", "a circuit key folder (fractal shielded setup) copied into every home")
+	devnetCmd.Flags().Bool("encrypted", false, "make the validators the keyholders of a threshold key: a DKG among them at genesis, each home its own share")
 	devnetCmd.Flags().StringArray("trust", nil, "a trust entry file (fractal peers self --json) every validator trusts (repeatable)")
 	validatorRunCmd.Flags().String("log-level", "*:error", `CometBFT's log level ("consensus:info,*:error" shows the heights)`)
 	for _, c := range []*cobra.Command{validatorSubmitCmd, validatorDeployCmd, validatorProveCmd, validatorClaimCmd, validatorImportCmd} {
 		c.Flags().String("rpc", "", "the validator's RPC address (default: the one in --home's config/config.toml)")
 	}
 	validatorSubmitCmd.Flags().StringArray("key", nil, "key file that signs the transaction (repeatable)")
+	validatorSubmitCmd.Flags().Bool("encrypted", false, "seal the transaction to the validators' threshold key (from --genesis) and hand in the encrypted transaction")
+	validatorSubmitCmd.Flags().String("genesis", "", "the genesis file naming the threshold key (default: --home's config/genesis.json)")
 	validatorImportCmd.Flags().String("key", "", "key file that signs the import transaction")
 	validatorProveCmd.Flags().String("key", "", "the state key")
 	validatorProveCmd.Flags().String("out", "", "the proof file to write (must not exist)")
@@ -51,7 +55,7 @@ func init() {
 }
 
 var devnetCmd = &cobra.Command{
-	Use:   "devnet --validators N --out DIR [--base-port 26600] [--timeout-commit 1s] [--trust FILE]...",
+	Use:   "devnet --validators N --out DIR [--base-port 26600] [--timeout-commit 1s] [--encrypted] [--trust FILE]...",
 	Short: "Write the homes of a local validator-set instance",
 	Long: `devnet writes DIR/v0 … DIR/v(N-1), one home per validator of a new
 validator-set instance, and DIR/trust.json, the instance's trust entry (its
@@ -68,7 +72,15 @@ validator alone).
 
 --trust adds a trust entry to every validator's trust file, so that the
 instance imports that instance's exports; --zk copies a circuit key folder
-so that the validators check shielded proofs.`,
+so that the validators check shielded proofs.
+
+--encrypted makes the validators the keyholders of the instance's threshold
+key (k = 2n/3+1, rounded down, plus one): each home gets a keyholder home,
+DIR/vK/keyholder, the validators run the DKG among themselves at genesis,
+each party apart over its own loopback endpoint, and each home ends with its
+own share only (DIR/vK/keyholder/epoch-1/share.key). The key, with its
+transcript hash, goes into every instance and into the genesis app_state,
+and vote extensions are on from height 1.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		out, _ := cmd.Flags().GetString("out")
@@ -81,6 +93,7 @@ so that the validators check shielded proofs.`,
 		o.TimeoutCommit, _ = cmd.Flags().GetDuration("timeout-commit")
 		o.MempoolSize, _ = cmd.Flags().GetInt("mempool-size")
 		o.ZK, _ = cmd.Flags().GetString("zk")
+		o.Encrypted, _ = cmd.Flags().GetBool("encrypted")
 		files, _ := cmd.Flags().GetStringArray("trust")
 		for _, f := range files {
 			p, err := readTrustEntry(f)
@@ -95,12 +108,19 @@ so that the validators check shielded proofs.`,
 		}
 		v := map[string]any{"instance": hex.EncodeToString(d.Trust.ID[:]), "validator_set": d.Trust.Validators,
 			"homes": d.Homes, "rpc": d.RPC, "p2p": d.P2P, "api": d.API, "trust": out + "/" + validator.TrustFile}
+		if d.ThresholdKey != nil {
+			id := d.ThresholdKey.ID()
+			v["threshold_key"] = hex.EncodeToString(id[:])
+		}
 		return emit(cmd, v, func(w io.Writer) {
 			fmt.Fprintf(w, "instance %x: %d validators\n", d.Trust.ID, len(d.Homes))
 			for i, h := range d.Homes {
 				fmt.Fprintf(w, "  %s rpc %s api %s\n", h, d.RPC[i], d.API[i])
 			}
 			fmt.Fprintf(w, "trust entry %s/%s\n", out, validator.TrustFile)
+			if d.ThresholdKey != nil {
+				fmt.Fprintf(w, "threshold key %x: %d of %d, one share in each home\n", d.ThresholdKey.ID(), d.ThresholdKey.K, d.ThresholdKey.N)
+			}
 		})
 	}),
 }
@@ -180,18 +200,42 @@ func submitted(cmd *cobra.Command, raw []byte, what string, id [32]byte) error {
 }
 
 var validatorSubmitCmd = &cobra.Command{
-	Use:   "submit TX.json --key KEYFILE... [--rpc URL]",
+	Use:   "submit TX.json --key KEYFILE... [--encrypted [--genesis FILE]] [--rpc URL]",
 	Short: "Sign a transaction and hand it to a validator's mempool",
 	Long: `submit signs a transaction in its JSON form as "fractal tx submit" does and
 hands it to the validator (CometBFT's broadcast_tx_sync). It prints the
 transaction ID once the validator admitted it (its check: form, limits,
 signatures, not executed before, its inputs live now); a refusal is one line
-with the reason. The validators then put it in a block in turn.`,
+with the reason. The validators then put it in a block in turn.
+
+--encrypted seals the signed transaction to the validators' threshold key,
+named in the genesis (--genesis, by default --home's config/genesis.json),
+and hands in the encrypted transaction: its order is fixed in the block that
+holds it, and it is opened and run first in the next block, with the
+validators' shares from their precommits (decision 161). It prints the
+payload ID ("fractal tfhe outcome" on a validator's home tells what became
+of it once the validator is stopped).`,
 	Args: cobra.ExactArgs(1),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		tx, err := readSignedTx(cmd, args[0], localEstimate)
 		if err != nil {
 			return err
+		}
+		if encrypted, _ := cmd.Flags().GetBool("encrypted"); encrypted {
+			gen, _ := cmd.Flags().GetString("genesis")
+			if gen == "" {
+				gen = filepath.Join(flagHome, "config", "genesis.json")
+			}
+			pk, instance, err := validator.GenesisThresholdKey(gen)
+			if err != nil {
+				return err
+			}
+			p, err := fractal.EncryptTx(pk, instance, tx)
+			if err != nil {
+				return err
+			}
+			raw := p.Encode()
+			return submitted(cmd, fractal.EncryptedTx(raw), "payload", sha256.Sum256(raw))
 		}
 		return submitted(cmd, tx.Encode(), "tx", tx.ID())
 	}),

@@ -87,6 +87,7 @@ type App struct {
 	included [][32]byte                    // the hashes of the decision's raw transactions
 	results  []heightResults               // the last few heights' results, for a divergence report
 	certs    Certificates
+	voteState
 }
 
 var _ abcitypes.Application = (*App)(nil)
@@ -96,7 +97,9 @@ func New(in *fractal.Instance) (*App, error) {
 	if in.Validators() == nil {
 		return nil, errors.New("abci: not a validator-set instance")
 	}
-	return &App{in: in, pending: map[[32]byte]*fractal.Pending{}, previous: map[[32]byte]*fractal.Pending{}, proposed: map[[32]byte]bool{}}, nil
+	a := &App{in: in, pending: map[[32]byte]*fractal.Pending{}, previous: map[[32]byte]*fractal.Pending{}, proposed: map[[32]byte]bool{}}
+	a.voteState.reset()
+	return a, nil
 }
 
 // SetCertificates gives Query its source of certificates (the node's block
@@ -124,7 +127,8 @@ func (a *App) Info(context.Context, *abcitypes.RequestInfo) (*abcitypes.Response
 
 // InitChain checks that CometBFT's genesis is this instance's: the chain ID
 // (certify.ChainID), the validators (their set's hash) and the app state
-// (the instance's trust entry, as fractal devnet writes it). It returns
+// (the instance's trust entry and threshold key, as fractal devnet writes
+// them: CheckAppState). It returns
 // the genesis block's hash as the first app hash. A refusal stops the
 // validator at start, before any block.
 func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*abcitypes.ResponseInitChain, error) {
@@ -139,18 +143,11 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 	if got, want := types.NewValidatorSet(vals).Hash(), a.in.Validators().Hash(); !bytes.Equal(got, want[:]) {
 		return nil, fmt.Errorf("abci: the genesis validators hash to %X, this instance's set to %X", got, want)
 	}
-	self, err := a.in.TrustEntry()
+	st, err := CheckAppState(req.AppStateBytes, a.in)
 	if err != nil {
-		return nil, a.fail(err)
+		return nil, fmt.Errorf("abci: %w", err)
 	}
-	var entry fractal.Peer
-	if err := entry.UnmarshalJSON(req.AppStateBytes); err != nil {
-		return nil, fmt.Errorf("abci: genesis app_state: %w", err)
-	}
-	if entry.ID != self.ID || entry.Genesis != self.Genesis || entry.Validators == nil {
-		return nil, fmt.Errorf("abci: genesis app_state names instance %x (genesis %x), this one is %x (genesis %x)", entry.ID, entry.Genesis, self.ID, self.Genesis)
-	}
-	return &abcitypes.ResponseInitChain{AppHash: self.Genesis[:]}, nil
+	return &abcitypes.ResponseInitChain{AppHash: st.Trust.Genesis[:]}, nil
 }
 
 // CheckTx admits a transaction into the mempool (fractal's Check stage) or,
@@ -202,24 +199,40 @@ func (a *App) verified(raw []byte) bool {
 // measured as CometBFT measures it.
 func (a *App) PrepareProposal(_ context.Context, req *abcitypes.RequestPrepareProposal) (*abcitypes.ResponsePrepareProposal, error) {
 	budget := req.MaxTxBytes
-	txs := a.in.SelectBlock(req.Txs, func(raw []byte) bool {
+	tx0, err := a.proposeShares(req)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	var txs [][]byte
+	// The shares first (decision 161); more than the block holds cannot be
+	// proposed (CometBFT would halt), and the others reject the proposal.
+	if size := types.ComputeProtoSizeForTxs([]types.Tx{tx0}); tx0 != nil && size <= budget {
+		budget -= size
+		txs = [][]byte{tx0}
+	}
+	txs = append(txs, a.in.SelectBlock(req.Txs, func(raw []byte) bool {
 		size := types.ComputeProtoSizeForTxs([]types.Tx{raw})
 		if size > budget {
 			return false
 		}
 		budget -= size
 		return true
-	})
+	})...)
 	return &abcitypes.ResponsePrepareProposal{Txs: txs}, nil
 }
 
 // ProcessProposal accepts a proposal every validator can execute as
 // decided (Instance.CheckProposal) and rejects any other.
 func (a *App) ProcessProposal(_ context.Context, req *abcitypes.RequestProcessProposal) (*abcitypes.ResponseProcessProposal, error) {
-	if err := a.in.CheckProposal(req.Txs, a.verified); err != nil {
+	if err := a.checkProposalShares(req); err != nil {
+		return &abcitypes.ResponseProcessProposal{Status: abcitypes.ResponseProcessProposal_REJECT}, nil
+	}
+	_, rest := splitShares(req.Txs)
+	if err := a.in.CheckProposal(rest, a.verified); err != nil {
 		return &abcitypes.ResponseProcessProposal{Status: abcitypes.ResponseProcessProposal_REJECT}, nil
 	}
 	a.mu.Lock()
+	a.blocks[string(req.Hash)] = req.Txs
 	for _, raw := range req.Txs {
 		a.proposed[sha256.Sum256(raw)] = true
 	}
@@ -242,13 +255,23 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 	for _, m := range req.Misbehavior {
 		records = append(records, EncodeMisbehavior(m))
 	}
-	dc, err := a.in.ExecuteDecided(ctx, &fractal.DecidedBlock{Height: uint64(req.Height), Txs: req.Txs, Misbehavior: records, Verified: a.verified})
+	tx0, txs := splitShares(req.Txs)
+	shares, err := a.sharesOf(req.Height, tx0)
 	if err != nil {
 		return nil, a.fail(err)
 	}
-	res := &abcitypes.ResponseFinalizeBlock{AppHash: dc.AppHash[:], TxResults: make([]*abcitypes.ExecTxResult, len(dc.Results))}
+	dc, err := a.in.ExecuteDecided(ctx, &fractal.DecidedBlock{Height: uint64(req.Height), Txs: txs, Misbehavior: records, Verified: a.verified, Shares: shares})
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	res := &abcitypes.ResponseFinalizeBlock{AppHash: dc.AppHash[:]}
+	var tx0Result *abcitypes.ExecTxResult
+	if tx0 != nil {
+		tx0Result = sharesResult(shares)
+		res.TxResults = append(res.TxResults, tx0Result)
+	}
 	for i := range dc.Results {
-		res.TxResults[i] = txResult(&dc.Results[i])
+		res.TxResults = append(res.TxResults, txResult(&dc.Results[i]))
 	}
 	if b := dc.Sealed; b != nil && b.Block != nil {
 		h := b.Block.Hash()
@@ -261,7 +284,7 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 	}
 	a.mu.Lock()
 	a.decision, a.included = dc, included
-	a.remember(req.Height, dc)
+	a.remember(req.Height, dc, tx0Result)
 	a.mu.Unlock()
 	return res, nil
 }
@@ -277,6 +300,9 @@ func txResult(r *fractal.DecidedResult) *abcitypes.ExecTxResult {
 			Attributes: []abcitypes.EventAttribute{{Key: "code", Value: hex.EncodeToString(r.Deployed[:])}}}}}
 	case r.Deploy:
 		return &abcitypes.ExecTxResult{Code: CodeDeploy, Log: r.Refused.Error(), Codespace: Codespace}
+	case r.Encrypted != nil:
+		return &abcitypes.ExecTxResult{Code: CodeOK, Events: []abcitypes.Event{{Type: "fractal.encrypted",
+			Attributes: []abcitypes.EventAttribute{{Key: "payload", Value: hex.EncodeToString(r.Encrypted[:])}}}}}
 	case r.Tx == nil:
 		return &abcitypes.ExecTxResult{Code: CodeMalformed, Log: r.Refused.Error(), Codespace: Codespace}
 	}
@@ -308,6 +334,7 @@ func (a *App) Commit(ctx context.Context, _ *abcitypes.RequestCommit) (*abcitype
 	}
 	a.mu.Lock()
 	a.afterCommit()
+	a.voteState.reset()
 	a.mu.Unlock()
 	if a.OnCommit != nil {
 		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s})

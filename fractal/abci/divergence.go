@@ -31,16 +31,21 @@ type heightResults struct {
 	txs    []TxSummary
 }
 
-// remember keeps dc's results for height. Caller holds mu.
-func (a *App) remember(height int64, dc *fractal.Decision) {
-	hr := heightResults{height: height, txs: make([]TxSummary, len(dc.Results))}
+// remember keeps dc's results for height, after the shares
+// transaction's when the block has one (decision 161). Caller holds mu.
+func (a *App) remember(height int64, dc *fractal.Decision, shares *abcitypes.ExecTxResult) {
+	hr := heightResults{height: height}
+	if shares != nil {
+		hr.txs = append(hr.txs, TxSummary{Code: shares.Code})
+	}
 	for i := range dc.Results {
 		r := &dc.Results[i]
 		e := txResult(r)
-		hr.txs[i] = TxSummary{Code: e.Code, Data: e.Data, GasWanted: e.GasWanted, GasUsed: e.GasUsed}
+		s := TxSummary{Code: e.Code, Data: e.Data, GasWanted: e.GasWanted, GasUsed: e.GasUsed}
 		if r.Tx != nil {
-			hr.txs[i].ID = r.Tx.ID()
+			s.ID = r.Tx.ID()
 		}
+		hr.txs = append(hr.txs, s)
 	}
 	if len(a.results) == keptHeights {
 		a.results = a.results[1:]

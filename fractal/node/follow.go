@@ -22,7 +22,23 @@ import (
 // transaction that is malformed or oversize, or queued or executed already
 // in this instance.
 func (n *Node) Precheck(tx *phases.Tx) error {
-	return n.precheck(&submission{tx: tx, id: tx.ID()}, n.in.Config().MaxTxBytes)
+	id := tx.ID()
+	if err := n.overGas(tx); err != nil {
+		return err
+	}
+	if err := precheck(&submission{tx: tx, id: id}, n.in.Config().MaxTxBytes); err != nil {
+		return err
+	}
+	st, h, err := n.in.TxState(id)
+	switch {
+	case err != nil:
+		return &Error{Kind: Unavailable, Err: err}
+	case st == fractal.TxQueued:
+		return refuse(Exists, "transaction %x is already queued", id[:8])
+	case st == fractal.TxCommitted:
+		return refuse(Exists, "transaction %x was already executed in block %d", id[:8], h)
+	}
+	return nil
 }
 
 // AwaitReceipt registers a wait for the receipt of transaction id: hand the

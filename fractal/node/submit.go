@@ -30,9 +30,8 @@ func (n *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
 
 // submit is Submit of tx, whose ID is id.
 func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
-	if tx.GasLimit > n.cfg.MaxTxGas {
-		return refuse(Invalid, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
-			tx.GasLimit, n.cfg.MaxTxGas, gasTime(tx.GasLimit).Round(100*time.Millisecond))
+	if err := n.overGas(tx); err != nil {
+		return err
 	}
 	s := &submission{tx: tx, id: id, reply: make(chan error, 1)}
 	n.closing.RLock()
@@ -59,6 +58,16 @@ const worstNsPerGas = 134
 
 // gasTime is the longest a transaction with gas limit g may run.
 func gasTime(g uint64) time.Duration { return time.Duration(g * worstNsPerGas) }
+
+// overGas refuses a transaction whose gas limit is over the node's
+// max_tx_gas.
+func (n *Node) overGas(tx *phases.Tx) error {
+	if tx.GasLimit <= n.cfg.MaxTxGas {
+		return nil
+	}
+	return refuse(Invalid, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
+		tx.GasLimit, n.cfg.MaxTxGas, gasTime(tx.GasLimit).Round(100*time.Millisecond))
+}
 
 // SubmitAndWait submits tx and, when it was queued, waits for its receipt
 // until ctx ends or wait passes, whichever comes first.

@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -20,8 +21,10 @@ import (
 	cmttime "github.com/cometbft/cometbft/types/time"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/abci"
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/internal/atomicfile"
+	"github.com/fractalvm/fractal/tfhe"
 )
 
 // DevnetOptions describe a local network of validators.
@@ -45,6 +48,11 @@ type DevnetOptions struct {
 	// ZK, when set, is a circuit key folder (fractal shielded setup)
 	// copied into every home, so the validators check shielded proofs.
 	ZK string
+	// Encrypted makes the validators the keyholders of a threshold key
+	// (decision 160): each home gets a keyholder home, the validators run
+	// the DKG among themselves, each party apart, and the key goes into
+	// every instance and the genesis.
+	Encrypted bool
 }
 
 // MaxDevnetValidators bounds a local devnet: one loopback address each.
@@ -57,6 +65,8 @@ type Devnet struct {
 	API   []string // each validator's fractal.v1 API (fractal node), http://host:port
 	P2P   []string // each validator's P2P address, id@host:port
 	Trust fractal.Peer
+	// ThresholdKey is the validators' threshold key (Encrypted), else nil.
+	ThresholdKey *tfhe.PublicKey
 }
 
 // TrustFile is the file in a devnet's folder holding the instance's trust
@@ -76,6 +86,9 @@ func WriteDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 	}
 	if o.BasePort < 1024 || o.BasePort+2*MaxDevnetValidators+o.Validators > 65535 {
 		return nil, fmt.Errorf("validator: devnet: base port %d leaves no room for %d validators below 65536", o.BasePort, o.Validators)
+	}
+	if o.Encrypted && o.Validators < 2 {
+		return nil, fmt.Errorf("validator: devnet: a threshold key needs at least 2 validators, not %d", o.Validators)
 	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("validator: devnet: %s is not empty", dir)
@@ -150,7 +163,17 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 			}
 		}
 	}
-	gen, err := devnetGenesis(d.Trust, vs, o.Instance)
+	st := &abci.AppState{Trust: d.Trust}
+	if o.Encrypted {
+		if st.ThresholdKey, err = genesisDKG(context.Background(), d.Homes, d.Trust.ID); err != nil {
+			return nil, err
+		}
+		if err := attachGenesisKey(d.Homes, st.ThresholdKey); err != nil {
+			return nil, err
+		}
+		d.ThresholdKey = st.ThresholdKey
+	}
+	gen, err := devnetGenesis(st, vs, o.Instance)
 	if err != nil {
 		return nil, err
 	}
@@ -274,18 +297,22 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // devnetGenesis is the devnet's one genesis: the chain ID and validators of
-// the instance, its trust entry as app_state, a block gas limit of
-// max_block_gas (CometBFT's mempool then reaps within it).
-func devnetGenesis(entry fractal.Peer, vs *certify.ValidatorSet, ic fractal.Config) (*types.GenesisDoc, error) {
-	appState, err := json.Marshal(entry)
+// the instance, its trust entry (and threshold key) as app_state, a block
+// gas limit of max_block_gas (CometBFT's mempool then reaps within it),
+// vote extensions from height 1 when there is a threshold key.
+func devnetGenesis(st *abci.AppState, vs *certify.ValidatorSet, ic fractal.Config) (*types.GenesisDoc, error) {
+	appState, err := abci.EncodeAppState(st)
 	if err != nil {
 		return nil, err
 	}
 	params := types.DefaultConsensusParams()
 	params.Block.MaxGas = int64(ic.MaxBlockGas)
+	if st.ThresholdKey != nil { // shares ride in precommits from the first height (decision 136)
+		params.ABCI.VoteExtensionsEnableHeight = 1
+	}
 	gen := &types.GenesisDoc{
 		GenesisTime:     cmttime.Now(),
-		ChainID:         certify.ChainID(entry.ID),
+		ChainID:         certify.ChainID(st.Trust.ID),
 		InitialHeight:   1,
 		ConsensusParams: params,
 		AppState:        appState,

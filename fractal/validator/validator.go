@@ -118,6 +118,9 @@ func Open(home string, o Options) (n *Node, err error) {
 	if n.app, err = abci.New(n.in); err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
+	if err := loadKeyShare(home, n.in, n.app); err != nil {
+		return nil, fmt.Errorf("validator: %w", err)
+	}
 	n.app.Fatal = func(err error) { n.fail(fmt.Errorf("validator: the instance's store failed: %w", err)) }
 	n.app.OnCommit = o.OnCommit
 	logger, err := n.logger(o)
@@ -149,7 +152,8 @@ func newNode(conf *cfg.Config, pv types.PrivValidator, key *p2p.NodeKey, app abc
 }
 
 // checkGenesis checks that CometBFT's genesis is the instance's: its chain
-// ID, its validator set and its app_state (the instance's trust entry).
+// ID, its validator set and its app_state (the instance's trust entry and
+// threshold key).
 func checkGenesis(doc *types.GenesisDoc, in *fractal.Instance) error {
 	if want := certify.ChainID(in.ID()); doc.ChainID != want {
 		return fmt.Errorf("genesis: chain ID %q, the instance's is %q", doc.ChainID, want)
@@ -161,14 +165,8 @@ func checkGenesis(doc *types.GenesisDoc, in *fractal.Instance) error {
 	if got, want := types.NewValidatorSet(vals).Hash(), in.Validators().Hash(); !bytes.Equal(got, want[:]) {
 		return fmt.Errorf("genesis: its validators hash to %X, the instance's set to %X", got, want)
 	}
-	var entry fractal.Peer
-	if err := entry.UnmarshalJSON(doc.AppState); err != nil {
-		return fmt.Errorf("genesis: app_state: %w", err)
-	}
-	if entry.ID != in.ID() {
-		return fmt.Errorf("genesis: app_state names instance %x, not %x", entry.ID, in.ID())
-	}
-	return nil
+	_, err := abci.CheckAppState(doc.AppState, in)
+	return err
 }
 
 // Start starts the node: P2P, RPC, consensus.

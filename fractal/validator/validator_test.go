@@ -232,6 +232,22 @@ func (tn *testnet) agree() uint64 {
 	return low
 }
 
+// mintedWorld deploys the allow-all predicate and commits a note "coin"
+// handed in at validator i.
+func (tn *testnet) mintedWorld(i int) *world {
+	tn.t.Helper()
+	w := newWorld(tn.t)
+	src, err := os.ReadFile("../testdata/allow.lua")
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	w.app = tn.deploy(src)
+	mint := w.tx(tn.t, "", "coin", "1")
+	tn.submit(i, mint.Encode())
+	tn.committed(mint.ID())
+	return w
+}
+
 // world makes the transactions of the tests: notes under one
 // application whose predicate allows everything.
 type world struct {
@@ -301,15 +317,7 @@ func TestFourValidators(t *testing.T) {
 		t.Skip("runs four CometBFT validators")
 	}
 	tn := newTestnet(t, 4, DevnetOptions{}, nil)
-	w := newWorld(t)
-	src, err := os.ReadFile("../testdata/allow.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.app = tn.deploy(src)
-	mint := w.tx(t, "", "coin", "1")
-	tn.submit(1, mint.Encode())
-	tn.committed(mint.ID())
+	w := tn.mintedWorld(1)
 	move := w.tx(t, "coin", "coin2", "1")
 	tn.submit(2, move.Encode())
 	tn.committed(move.ID())

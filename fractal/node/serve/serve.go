@@ -26,8 +26,6 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/nodefile"
 	"github.com/fractalvm/fractal/fractal/node/rpc"
 	"github.com/fractalvm/fractal/fractal/node/wire"
-	"github.com/fractalvm/fractal/fractal/validator"
-	"github.com/fractalvm/fractal/fractal/validator/gateway"
 )
 
 // Options are what Run needs beyond the home folder.
@@ -38,18 +36,22 @@ type Options struct {
 	Root http.Handler
 	// Started, when not nil, is called once the node serves, with its URL.
 	Started func(url string)
-	// Validator is how a validator's home runs its validator (CometBFT's
-	// log and its level).
-	Validator validator.Options
+	// Other, when not nil, opens a home that is not a solo instance's: a
+	// validator's home (package gateway's Opener). It returns nil, nil for
+	// a home it does not run, which then runs as a solo node.
+	Other Opener
 }
+
+// Opener opens a home as a backend other than a solo node.
+type Opener func(home string, cfg node.Config, log *slog.Logger, m *node.Metrics) (Backend, error)
 
 // drainTime bounds how long a stop waits for calls in flight.
 const drainTime = 5 * time.Second
 
 // Run runs the instance in home as a node until ctx ends, then stops it in
 // order and returns nil; an error that keeps the node from starting or
-// serving is returned at once. A validator's home (validator.IsHome) runs
-// its validator, CometBFT's P2P, RPC and consensus, with the API beside it
+// serving is returned at once. A validator's home (opened by opts.Other)
+// runs its validator, CometBFT's P2P, RPC and consensus, with the API beside it
 // (package gateway, decision 137); its failure (a divergence, a store
 // that fails) stops the node with that error.
 func Run(ctx context.Context, home string, opts Options) (err error) {
@@ -135,10 +137,10 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 	return err
 }
 
-// A backend is what Run serves: a solo node or a validator (package
+// A Backend is what Run serves: a solo node or a validator (package
 // gateway). Start starts it, Stop ends its work once the API took its last
 // call, Close closes it (also when it never started).
-type backend interface {
+type Backend interface {
 	rpc.Backend
 	Start() error
 	Stop()
@@ -147,11 +149,13 @@ type backend interface {
 	Failed() <-chan error
 }
 
-// open opens the instance in home as a backend: a validator's home runs
-// its validator with opts.Validator, any other home a solo node.
-func open(home string, opts Options, m *node.Metrics) (backend, error) {
-	if validator.IsHome(home) {
-		return gateway.Open(home, opts.Config, opts.Log, m, opts.Validator)
+// open opens the instance in home as a backend: what opts.Other opens, or
+// a solo node.
+func open(home string, opts Options, m *node.Metrics) (Backend, error) {
+	if opts.Other != nil {
+		if b, err := opts.Other(home, opts.Config, opts.Log, m); b != nil || err != nil {
+			return b, err
+		}
 	}
 	in, err := fractal.Open(home)
 	if err != nil {

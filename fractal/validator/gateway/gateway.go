@@ -24,6 +24,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/fractal/node/rpc"
+	"github.com/fractalvm/fractal/fractal/node/serve"
 	"github.com/fractalvm/fractal/fractal/validator"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -45,6 +46,22 @@ type Node struct {
 }
 
 var _ rpc.Backend = (*Node)(nil)
+
+// Opener is serve.Run's way into a validator's home: it runs the
+// validator with o and serves the API beside it; other homes it leaves to
+// serve (nil, nil).
+func Opener(o validator.Options) serve.Opener {
+	return func(home string, cfg node.Config, log *slog.Logger, m *node.Metrics) (serve.Backend, error) {
+		if !validator.IsHome(home) {
+			return nil, nil
+		}
+		n, err := Open(home, cfg, log, m, o)
+		if err != nil {
+			return nil, err // not a typed nil
+		}
+		return n, nil
+	}
+}
 
 // Open opens the validator in home (validator.Open, with o) and the node
 // serving it. Start it, Stop it once the API took its last call, then

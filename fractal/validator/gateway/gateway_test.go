@@ -28,6 +28,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/node/relay"
 	"github.com/fractalvm/fractal/fractal/node/serve"
 	"github.com/fractalvm/fractal/fractal/node/wire"
+	"github.com/fractalvm/fractal/fractal/validator/gateway"
 	"github.com/fractalvm/fractal/fractal/validator"
 	"github.com/fractalvm/fractal/internal/logbuf"
 	"github.com/fractalvm/fractal/keys"
@@ -70,7 +71,7 @@ func serveHome(t *testing.T, home string) *running {
 	urls, done := make(chan string, 1), make(chan error, 1)
 	go func() {
 		done <- serve.Run(ctx, home, serve.Options{Config: cfg, Log: slog.New(slog.NewTextHandler(r.log, nil)),
-			Started: func(url string) { urls <- url }, Validator: validator.Options{Log: r.log}})
+			Started: func(url string) { urls <- url }, Other: gateway.Opener(validator.Options{Log: r.log})})
 	}()
 	select {
 	case r.url = <-urls:

@@ -1,0 +1,105 @@
+package abci
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/tfhe"
+)
+
+// AppState is a validator-set genesis's app_state: the instance's trust
+// entry and, when the validators made a threshold key by their DKG at
+// genesis (decision 160), that key (with its transcript hash). Without a
+// key, app_state is the bare trust entry, as before; with one it is
+// {"trust": entry, "threshold_key": hex of the key's encoding}
+// (docs/formats/validator-set.md).
+type AppState struct {
+	Trust        fractal.Peer
+	ThresholdKey *tfhe.PublicKey
+}
+
+type appStateJSON struct {
+	Trust        json.RawMessage `json:"trust"`
+	ThresholdKey string          `json:"threshold_key"`
+}
+
+// EncodeAppState writes s as app_state.
+func EncodeAppState(s *AppState) ([]byte, error) {
+	if s.ThresholdKey == nil {
+		return json.Marshal(s.Trust)
+	}
+	trust, err := json.Marshal(s.Trust)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(appStateJSON{Trust: trust, ThresholdKey: hex.EncodeToString(s.ThresholdKey.Encode())})
+}
+
+// ParseAppState reads app_state strictly (no unknown fields).
+func ParseAppState(raw []byte) (*AppState, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, err
+	}
+	s := &AppState{}
+	if _, wrapped := probe["trust"]; !wrapped {
+		return s, s.Trust.UnmarshalJSON(raw)
+	}
+	var j appStateJSON
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return nil, err
+	}
+	if err := s.Trust.UnmarshalJSON(j.Trust); err != nil {
+		return nil, fmt.Errorf("trust: %w", err)
+	}
+	kb, err := hex.DecodeString(j.ThresholdKey)
+	if err != nil || len(kb) == 0 {
+		return nil, errors.New("threshold_key is not a hex key encoding")
+	}
+	if s.ThresholdKey, err = tfhe.DecodePublicKey(kb); err != nil {
+		return nil, fmt.Errorf("threshold_key: %w", err)
+	}
+	return s, nil
+}
+
+// CheckAppState checks that app_state names in: its ID and genesis, and
+// the same threshold key as the one in's store holds (or none on both).
+func CheckAppState(raw []byte, in *fractal.Instance) (*AppState, error) {
+	s, err := ParseAppState(raw)
+	if err != nil {
+		return nil, fmt.Errorf("genesis app_state: %w", err)
+	}
+	self, err := in.TrustEntry()
+	if err != nil {
+		return nil, err
+	}
+	if s.Trust.ID != self.ID || s.Trust.Genesis != self.Genesis || s.Trust.Validators == nil {
+		return nil, fmt.Errorf("genesis app_state names instance %x (genesis %x), this one is %x (genesis %x)", s.Trust.ID, s.Trust.Genesis, self.ID, self.Genesis)
+	}
+	have, err := in.ThresholdKey()
+	switch {
+	case errors.Is(err, fractal.ErrNoThresholdKey) && s.ThresholdKey == nil:
+		return s, nil
+	case errors.Is(err, fractal.ErrNoThresholdKey):
+		return nil, fmt.Errorf("genesis app_state names threshold key %x, the instance holds none", keyID(s.ThresholdKey))
+	case err != nil:
+		return nil, err
+	case s.ThresholdKey == nil:
+		return nil, fmt.Errorf("genesis app_state names no threshold key, the instance holds %x", keyID(have))
+	case s.ThresholdKey.ID() != have.ID():
+		return nil, fmt.Errorf("genesis app_state names threshold key %x, the instance holds %x", keyID(s.ThresholdKey), keyID(have))
+	}
+	return s, nil
+}
+
+// keyID is the first bytes of a key's ID, for messages.
+func keyID(pk *tfhe.PublicKey) []byte {
+	id := pk.ID()
+	return id[:8]
+}

@@ -1,0 +1,292 @@
+package validator
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/abci"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// sharesFault makes a validator go wrong with the threshold key's shares,
+// switched on and off while the devnet runs.
+type sharesFault struct {
+	abcitypes.Application
+	proposer *atomic.Int32 // a proposeFault: the first proposal at each height with shares goes wrong
+	extend   *atomic.Int32 // an extendFault: this validator's extensions go wrong
+
+	mu       sync.Mutex
+	tried    map[int64]bool
+	lastExt  []byte        // this validator's previous non-empty extension (for a replay)
+	rejected *atomic.Int32 // proposals this validator rejected
+}
+
+const (
+	proposeHonest = iota
+	proposeOmitShares
+	proposeDropVote
+	proposeReorderVotes
+)
+
+const (
+	extendHonest = iota
+	extendEmpty
+	extendBadProof
+	extendReplay
+	extendOtherKey
+)
+
+func (f *sharesFault) PrepareProposal(ctx context.Context, req *abcitypes.RequestPrepareProposal) (*abcitypes.ResponsePrepareProposal, error) {
+	res, err := f.Application.PrepareProposal(ctx, req)
+	mode := f.proposer.Load()
+	if err != nil || mode == proposeHonest || len(res.Txs) == 0 {
+		return res, err
+	}
+	ec, derr := abci.DecodeSharesTx(res.Txs[0])
+	f.mu.Lock()
+	first := !f.tried[req.Height]
+	f.tried[req.Height] = true
+	f.mu.Unlock()
+	if derr != nil || !first {
+		return res, err
+	}
+	switch mode {
+	case proposeOmitShares:
+		res.Txs = res.Txs[1:]
+		return res, nil
+	case proposeDropVote: // one included vote's extension left out
+		for i, v := range ec.Votes {
+			if len(v.VoteExtension) > 0 {
+				ec.Votes[i].VoteExtension, ec.Votes[i].ExtensionSignature = nil, nil
+				break
+			}
+		}
+	case proposeReorderVotes:
+		ec.Votes[0], ec.Votes[1] = ec.Votes[1], ec.Votes[0]
+	}
+	if res.Txs[0], err = abci.EncodeSharesTx(ec); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (f *sharesFault) ProcessProposal(ctx context.Context, req *abcitypes.RequestProcessProposal) (*abcitypes.ResponseProcessProposal, error) {
+	res, err := f.Application.ProcessProposal(ctx, req)
+	if err == nil && res.Status == abcitypes.ResponseProcessProposal_REJECT {
+		f.rejected.Add(1)
+	}
+	return res, err
+}
+
+func (f *sharesFault) ExtendVote(ctx context.Context, req *abcitypes.RequestExtendVote) (*abcitypes.ResponseExtendVote, error) {
+	res, err := f.Application.ExtendVote(ctx, req)
+	if err != nil || len(res.VoteExtension) == 0 {
+		return res, err
+	}
+	f.mu.Lock()
+	last := f.lastExt
+	f.lastExt = res.VoteExtension
+	f.mu.Unlock()
+	switch f.extend.Load() {
+	case extendEmpty:
+		res.VoteExtension = nil
+	case extendBadProof: // the last byte of the last share's proof
+		e := bytes.Clone(res.VoteExtension)
+		e[len(e)-1] ^= 1
+		res.VoteExtension = e
+	case extendReplay:
+		if last != nil {
+			res.VoteExtension = last
+		}
+	case extendOtherKey: // shares that claim another key (another epoch's)
+		e, err := abci.DecodeExtension(res.VoteExtension)
+		if err != nil {
+			return nil, err
+		}
+		e.Shares.Key[0] ^= 1
+		res.VoteExtension = abci.EncodeExtension(e)
+	}
+	return res, nil
+}
+
+// TestEncryptedOnFourValidators: on four validators holding the genesis
+// DKG's shares, an encrypted transfer is ordered at a height H and opened
+// and run at H+1 with the shares from the precommits of H, the same on all
+// four. A proposer that leaves out the shares, one included vote's
+// extension, or reorders the votes is rejected by the others, and the next
+// proposer opens the batch in its order (two conflicting transfers: the
+// first wins everywhere). A validator whose extension carries a bad proof,
+// replays an older batch's shares or claims another key loses its
+// precommit (the others reject the extension: TestVoteExtensions in
+// package abci), and the batch still opens with the others'. With only k−1 = 2 validators making
+// shares the batch waits, shown as waiting, never opened; once a third
+// makes them again it opens.
+func TestEncryptedOnFourValidators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four CometBFT validators")
+	}
+	var proposer, rejected atomic.Int32
+	extend := make([]*atomic.Int32, 4)
+	faulty := map[int]func(abcitypes.Application) abcitypes.Application{}
+	for i := range 4 {
+		extend[i] = &atomic.Int32{}
+		faulty[i] = func(app abcitypes.Application) abcitypes.Application {
+			return &sharesFault{Application: app, proposer: &proposer, extend: extend[i], tried: map[int64]bool{}, rejected: &rejected}
+		}
+	}
+	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true}, faulty)
+	pk, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
+	w := tn.mintedWorld(0)
+
+	encrypt := func(tx *phases.Tx) ([]byte, [32]byte) {
+		p, err := fractal.EncryptTx(pk, id, tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := p.Encode()
+		return fractal.EncryptedTx(raw), sha256.Sum256(raw)
+	}
+
+	// Ordered at H, opened at H+1.
+	move := w.tx(t, "coin", "coin2", "1")
+	raw, payload := encrypt(move)
+	tn.submit(1, raw)
+	tn.committed(move.ID())
+	for _, i := range tn.running() {
+		in := tn.nodes[i].Instance()
+		o, err := in.Outcome(payload)
+		if err != nil || o.TxID != move.ID() || o.Slot != 0 {
+			t.Fatalf("v%d: outcome %+v %v", i, o, err)
+		}
+		ordered := tn.heightOf(i, raw)
+		_, block, err := in.TxState(move.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened, err := in.DecidedAt(block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opened != uint64(ordered)+1 {
+			t.Fatalf("v%d: ordered at %d, opened at %d", i, ordered, opened)
+		}
+	}
+	tn.agree()
+
+	// A proposer going wrong with the shares is rejected; the batch opens in its order.
+	for _, mode := range []int32{proposeOmitShares, proposeDropVote, proposeReorderVotes} {
+		proposer.Store(mode)
+		before := rejected.Load()
+		a, b := w.tx(t, "coin2", "gold", "1"), w.tx(t, "coin2", "silver", "1")
+		rawA, _ := encrypt(a)
+		rawB, payloadB := encrypt(b)
+		tn.submit(2, rawA)
+		tn.submit(2, rawB)
+		tn.committed(a.ID())
+		for _, i := range tn.running() { // b may be in the next block's batch
+			var o *fractal.EncryptedOutcome
+			tn.waitFor(30*time.Second, "the second transfer's batch opens", func() bool {
+				got, err := tn.nodes[i].Instance().Outcome(payloadB)
+				o = got
+				return err == nil
+			})
+			if o.Receipt == nil || o.Receipt.Status == phases.Accepted {
+				t.Fatalf("mode %d, v%d: the second conflicting transfer %+v", mode, i, o.Receipt)
+			}
+		}
+		if rejected.Load() == before {
+			t.Fatalf("mode %d: no proposal was rejected", mode)
+		}
+		tn.agree()
+		proposer.Store(proposeHonest)
+		back := w.tx(t, "gold", "coin2", "1") // the note again, for the next mode
+		tn.submit(0, back.Encode())
+		tn.committed(back.ID())
+	}
+
+	// A bad proof, or an older batch's shares replayed, in v0's extension:
+	// its precommit is rejected, the batch opens with the others' shares.
+	for _, mode := range []int32{extendBadProof, extendReplay, extendOtherKey} {
+		extend[0].Store(mode)
+		tx := w.tx(t, "coin2", "coin3", "1")
+		raw, payload := encrypt(tx)
+		tn.submit(3, raw)
+		tn.committed(tx.ID())
+		for _, i := range tn.running() {
+			if o, err := tn.nodes[i].Instance().Outcome(payload); err != nil || o.TxID != tx.ID() {
+				t.Fatalf("extension mode %d, v%d: outcome %+v %v", mode, i, o, err)
+			}
+		}
+
+		extend[0].Store(extendHonest)
+		back := w.tx(t, "coin3", "coin2", "1")
+		tn.submit(0, back.Encode())
+		tn.committed(back.ID())
+	}
+	tn.agree()
+
+	// Only k−1 = 2 validators make shares: the batch waits, never opened.
+	extend[2].Store(extendEmpty)
+	extend[3].Store(extendEmpty)
+	late := w.tx(t, "coin2", "coin4", "1")
+	raw, payload = encrypt(late)
+	tn.submit(1, raw)
+	tn.waitFor(30*time.Second, "the batch waits on every validator", func() bool {
+		for _, i := range tn.running() {
+			st, err := tn.nodes[i].Instance().PendingEncrypted()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st == nil || len(st.Batch.PayloadIDs) != 1 || st.Batch.PayloadIDs[0] != payload || st.Needed != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	h := tn.decided(0)
+	tn.waitFor(30*time.Second, "three more heights", func() bool { return tn.decided(0) >= h+3 })
+	for _, i := range tn.running() {
+		if o, err := tn.nodes[i].Instance().Outcome(payload); err == nil {
+			t.Fatalf("v%d opened a batch with k−1 validators' shares: %+v", i, o)
+		}
+		if rc, _ := tn.nodes[i].Instance().Receipt(late.ID()); rc != nil {
+			t.Fatalf("v%d holds a receipt for the waiting transaction", i)
+		}
+	}
+	// A third validator makes shares again: the batch opens.
+	extend[2].Store(extendHonest)
+	tn.committed(late.ID())
+	tn.agree()
+	// Every validator's store re-verifies: each opened batch decrypts again
+	// to its outcomes and its block's first transactions.
+	for _, i := range tn.running() {
+		if _, err := tn.nodes[i].Instance().Verify(context.Background(), nil); err != nil {
+			t.Fatalf("v%d: verify: %v", i, err)
+		}
+	}
+}
+
+// heightOf is the consensus height of the block of validator i's store
+// that holds raw.
+func (tn *testnet) heightOf(i int, raw []byte) int64 {
+	tn.t.Helper()
+	bs := tn.nodes[i].Comet().BlockStore()
+	for h := bs.Height(); h >= bs.Base(); h-- {
+		b := bs.LoadBlock(h)
+		for _, tx := range b.Txs {
+			if bytes.Equal(tx, raw) {
+				return h
+			}
+		}
+	}
+	tn.t.Fatalf("v%d: no block holds the transaction", i)
+	return 0
+}
