@@ -65,7 +65,7 @@ func (n *Node) overGas(tx *phases.Tx) error {
 	if tx.GasLimit <= n.cfg.MaxTxGas {
 		return nil
 	}
-	return refuse(Invalid, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
+	return refuse(Precondition, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
 		tx.GasLimit, n.cfg.MaxTxGas, gasTime(tx.GasLimit).Round(100*time.Millisecond))
 }
 

@@ -330,7 +330,7 @@ func TestRequestBudget(t *testing.T) {
 }
 
 // TestMaxTxGas: a transaction whose gas limit is over the node's max_tx_gas
-// is refused with invalid_argument and the reason, and nothing is queued;
+// is refused with failed_precondition and the reason, as one over max_block_gas is, and nothing is queued;
 // the same transfer under the limit commits.
 func TestMaxTxGas(t *testing.T) {
 	a := newAttackNode(t, func(c *node.Config) { c.MaxTxGas = 2_000_000 })
@@ -338,7 +338,7 @@ func TestMaxTxGas(t *testing.T) {
 	tx.GasLimit = 2_000_001
 	nodetest.Sign(t, tx, a.alice)
 	_, err := a.Client.Submit(context.Background(), tx, true)
-	if connect.CodeOf(err) != connect.CodeInvalidArgument ||
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition ||
 		!strings.Contains(err.Error(), "gas limit 2000001 is over this node's max_tx_gas 2000000 (one transaction would hold its next block for up to 300ms)") {
 		t.Fatalf("a transaction over max_tx_gas: %v", err)
 	}
