@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"fmt"
 	"path/filepath"
 	"runtime/pprof"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/fractalvm/fractal/fractal/abci"
 	"github.com/fractalvm/fractal/internal/cputime"
 	"github.com/fractalvm/fractal/internal/nodetest"
-	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -29,7 +27,7 @@ type appBench struct {
 
 // block runs one decided block of txs through ProcessProposal,
 // FinalizeBlock and Commit, and fails on a refused transaction.
-func (ab *appBench) block(b *testing.B, txs [][]byte) {
+func (ab *appBench) block(b testing.TB, txs [][]byte) {
 	ctx := context.Background()
 	ab.height++
 	if r, err := ab.app.ProcessProposal(ctx, &abcitypes.RequestProcessProposal{Height: ab.height, Txs: txs}); err != nil || r.Status != abcitypes.ResponseProcessProposal_ACCEPT {
@@ -50,12 +48,69 @@ func (ab *appBench) block(b *testing.B, txs [][]byte) {
 }
 
 // check hands txs to CheckTx (new, or a recheck) and fails on a refusal.
-func (ab *appBench) check(b *testing.B, txs [][]byte, kind abcitypes.CheckTxType) {
+func (ab *appBench) check(b testing.TB, txs [][]byte, kind abcitypes.CheckTxType) {
 	for _, raw := range txs {
 		r, err := ab.app.CheckTx(context.Background(), &abcitypes.RequestCheckTx{Tx: raw, Type: kind})
 		if err != nil || r.Code != abci.CodeOK {
 			b.Fatalf("check: %v %v", r, err)
 		}
+	}
+}
+
+// newAppBench is one validator's application over a new validator-set
+// instance whose blocks hold up to block transactions, with examples/token
+// and examples/sig deployed and n notes minted by decided blocks, and n
+// signed transfers spending them (benchTokenTxs).
+func newAppBench(tb testing.TB, n, block int) (ab *appBench, in *fractal.Instance, txs [][]byte) {
+	var salt [32]byte
+	rand.Read(salt[:])
+	cfg := fractal.DefaultConfig()
+	cfg.MaxBlockTxs, cfg.MaxBlockGas = block, 8*phases.MaxGasLimit
+	in, err := fractal.InitValidatorSet(filepath.Join(tb.TempDir(), "inst"), cfg, otherSet(tb), salt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { in.Close() })
+	app, err := abci.New(in)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ab = &appBench{app: app}
+	pprof.Do(context.Background(), pprof.Labels("part", "setup"), func(context.Context) {
+		token, sig := nodetest.Example(tb, "token/token.lua"), nodetest.Example(tb, "sig/sig.lua")
+		ab.block(tb, [][]byte{fractal.DeployTx(token), fractal.DeployTx(sig)})
+		tk := &nodetest.Token{App: sha256.Sum256(token), Sig: sha256.Sum256(sig), Issuer: nodetest.Key(tb)}
+		var mints []*phases.Tx
+		mints, txs = benchTokenTxs(tb, tk, n)
+		for start := 0; start < len(mints); start += 8 {
+			var raws [][]byte
+			for _, tx := range mints[start:min(start+8, len(mints))] {
+				raws = append(raws, tx.Encode())
+			}
+			ab.block(tb, raws)
+		}
+	})
+	return ab, in, txs
+}
+
+// TestValidatorAppReplays: blocks of transfers driven through one
+// validator's application as CometBFT drives it (CheckTx, a recheck,
+// ProcessProposal, FinalizeBlock, Commit) replay identically: verify
+// re-executes the chain and agrees with every root and receipt.
+func TestValidatorAppReplays(t *testing.T) {
+	ab, in, txs := newAppBench(t, 96, 32)
+	ab.check(t, txs, abcitypes.CheckTxType_New)
+	for start := 0; start < len(txs); start += 32 {
+		ab.block(t, txs[start:start+32])
+		ab.check(t, txs[start+32:], abcitypes.CheckTxType_Recheck)
+	}
+	rep, err := in.Verify(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the deploys make no block; one mint (of 96 notes), 3 blocks of transfers
+	if rep.Height != 4 || rep.Transactions != 1+96 {
+		t.Fatalf("verify: height %d, %d transactions; want 4 and 97", rep.Height, rep.Transactions)
 	}
 }
 
@@ -71,47 +126,9 @@ func (ab *appBench) check(b *testing.B, txs [][]byte, kind abcitypes.CheckTxType
 // to CometBFT's own cost per transaction (decision 127).
 func BenchmarkValidatorApp(b *testing.B) {
 	const block = 1024
-	vs := otherSet(b)
-	var salt [32]byte
-	rand.Read(salt[:])
-	cfg := fractal.DefaultConfig()
-	cfg.MaxBlockTxs, cfg.MaxBlockGas = block, 8*phases.MaxGasLimit
-	in, err := fractal.InitValidatorSet(filepath.Join(b.TempDir(), "inst"), cfg, vs, salt)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer in.Close()
-	app, err := abci.New(in)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ab := &appBench{app: app}
 	n := (b.N + block - 1) / block * block
-	var txs [][]byte
-	pprof.Do(context.Background(), pprof.Labels("part", "setup"), func(context.Context) {
-		token, sig := nodetest.Example(b, "token/token.lua"), nodetest.Example(b, "sig/sig.lua")
-		ab.block(b, [][]byte{fractal.DeployTx(token), fractal.DeployTx(sig)})
-		tk := &nodetest.Token{App: sha256.Sum256(token), Sig: sha256.Sum256(sig), Issuer: nodetest.Key(b)}
-		senders := nodetest.Keys(b, benchSenders)
-		seeds := make([]nodetest.Note, n)
-		for i := range seeds {
-			owner := senders[i%benchSenders].Public()
-			seeds[i] = nodetest.Note{Key: notes.StateKey{Application: tk.App, Owner: tk.Sig, Key: fmt.Appendf(nil, "%s:seed:%d", owner, i/benchSenders)}, Value: tk.Gold(1000)}
-		}
-		mints := tk.MintTxs(b, seeds)
-		for start := 0; start < len(mints); start += 8 {
-			var raws [][]byte
-			for _, tx := range mints[start:min(start+8, len(mints))] {
-				raws = append(raws, tx.Encode())
-			}
-			ab.block(b, raws)
-		}
-		to := nodetest.Key(b).Public()
-		for i, in := range seeds {
-			tx, _ := tk.LeanTransfer(b, senders[i%benchSenders], in, to, fmt.Sprintf("t%d", i))
-			txs = append(txs, tx.Encode())
-		}
-	})
+	ab, _, txs := newAppBench(b, n, block)
+	app := ab.app
 	var stages [5]time.Duration // CheckTx new, recheck, PrepareProposal, ProcessProposal+FinalizeBlock+Commit, all
 	names := [...]string{"checktx", "recheck", "prepare", "block"}
 	stage := func(k int, f func()) { // labelled for go tool pprof -tagfocus stage=NAME

@@ -258,30 +258,38 @@ func kvstoreLoad(ctx context.Context, b *testing.B, o DevnetOptions, name string
 }
 
 // benchTransfers deploys examples/token and examples/sig on tn, mints
-// benchTxs GOLD notes to benchSenders keys (each key's notes at
-// "<key>:seed:<n>") and returns as many signed transfers of one unit to
-// one recipient, each spending one of those notes, the keys taken in turn.
+// benchTxs notes through it and returns as many transfers spending them
+// (benchTokenTxs).
 func benchTransfers(b *testing.B, tn *testnet) [][]byte {
 	tk := &nodetest.Token{App: tn.deploy(nodetest.Example(b, "token/token.lua")), Sig: tn.deploy(nodetest.Example(b, "sig/sig.lua")), Issuer: nodetest.Key(b)}
-	senders := nodetest.Keys(b, benchSenders)
-	seeds := make([]nodetest.Note, benchTxs)
+	mints, txs := benchTokenTxs(b, tk, benchTxs)
+	var ids []notes.Hash
+	for _, tx := range mints {
+		tn.submit(0, tx.Encode())
+		ids = append(ids, tx.ID())
+	}
+	tn.committed(ids...)
+	return txs
+}
+
+// benchTokenTxs returns the mints of n GOLD notes of tk to benchSenders
+// keys (each key's notes at "<key>:seed:<k>") and n signed transfers of
+// one unit to one recipient, each spending one of those notes, the keys
+// taken in turn (decision 150).
+func benchTokenTxs(tb testing.TB, tk *nodetest.Token, n int) (mints []*phases.Tx, transfers [][]byte) {
+	senders := nodetest.Keys(tb, benchSenders)
+	seeds := make([]nodetest.Note, n)
 	for i := range seeds {
 		owner := senders[i%benchSenders].Public()
 		seeds[i] = nodetest.Note{Key: notes.StateKey{Application: tk.App, Owner: tk.Sig, Key: fmt.Appendf(nil, "%s:seed:%d", owner, i/benchSenders)}, Value: tk.Gold(1000)}
 	}
-	var mints []notes.Hash
-	for _, tx := range tk.MintTxs(b, seeds) {
-		tn.submit(0, tx.Encode())
-		mints = append(mints, tx.ID())
-	}
-	to := nodetest.Key(b).Public()
-	txs := make([][]byte, len(seeds))
+	to := nodetest.Key(tb).Public()
+	transfers = make([][]byte, n)
 	for i, in := range seeds {
-		tx, _ := tk.LeanTransfer(b, senders[i%benchSenders], in, to, fmt.Sprintf("t%d", i))
-		txs[i] = tx.Encode()
+		tx, _ := tk.LeanTransfer(tb, senders[i%benchSenders], in, to, fmt.Sprintf("t%d", i))
+		transfers[i] = tx.Encode()
 	}
-	tn.committed(mints...)
-	return txs
+	return tk.MintTxs(tb, seeds), transfers
 }
 
 // kvstoreNet starts CometBFT's kvstore on four validators whose homes a
