@@ -578,6 +578,7 @@ func (x *execution) calculate() (*Outcome, error) {
 	}
 	seen := make(map[string]int, len(list))
 	labels := make(map[string]int)
+	size := 0
 	for i, v := range list {
 		if err := x.label(i+1, v, labels); err != nil {
 			return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
@@ -589,6 +590,9 @@ func (x *execution) calculate() (*Outcome, error) {
 				return nil, he.err
 			}
 			return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
+		}
+		if size += len(n.Key) + len(n.Value); size > MaxOutputBytes {
+			return x.refuse(PhaseCalculation, Predicate{}, fmt.Sprintf("outputs 1..%d hold %d bytes of keys and values, over the limit of %d for one transaction", i+1, size, MaxOutputBytes)), nil
 		}
 		x.outputs = append(x.outputs, *n)
 		x.rc.Outputs = append(x.rc.Outputs, refOf(n))

@@ -169,6 +169,14 @@ func TestRefusals(t *testing.T) {
 			n := note(w.token, w.sig, A.String()+":new", A.String()+":GOLD:5")
 			return signed(t, base(spendHeld, "return {"+n+","+n+"}"), alice)
 		}, PhaseCalculation, Predicate{}, "output 2 at " + w.keyText(A, "new") + " repeats output 1"},
+		{"outputs over the byte limit", func() *Tx {
+			// One 60,000-byte string referenced by 20 outputs: cheap in gas,
+			// 1.2 MB to write.
+			calc := fmt.Sprintf(`local v = string.rep("x", 60000) local out = {} for i = 1, 20 do out[i] = {application=%q, owner=%q, key="big"..i, value=v} end return out`, app, sig)
+			tx := base(spendHeld, calc)
+			tx.GasLimit = 10_000_000
+			return signed(t, tx, alice)
+		}, PhaseCalculation, Predicate{}, "outputs 1..18 hold 1080081 bytes of keys and values, over the limit of 1048576 for one transaction"},
 		{"output with provenance", func() *Tx {
 			return signed(t, base(spendHeld, fmt.Sprintf(`return {{provenance={"aa"}, application=%q, owner=%q, key="k", value="v"}}`, app, sig)), alice)
 		}, PhaseCalculation, Predicate{}, "output 1 has provenance; notes created here must have none"},

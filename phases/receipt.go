@@ -25,13 +25,18 @@ const (
 // Limits on a receipt's fields. Execute truncates reasons and logs to them,
 // so Lua code cannot make a receipt large.
 const (
-	MaxReason     = 1024 // bytes of Reason
-	MaxLogLines   = 256  // lines of Log
-	MaxLogLine    = 1024 // bytes per log line
-	MaxInputs     = 256  // input notes per transaction
-	MaxOutputs    = 256  // output notes per transaction
-	maxKeyText    = 8192 // bytes of a state key's text form (the notes limits give at most ~4.3 KiB)
-	truncatedMark = "…"
+	MaxReason   = 1024 // bytes of Reason
+	MaxLogLines = 256  // lines of Log
+	MaxLogLine  = 1024 // bytes per log line
+	MaxInputs   = 256  // input notes per transaction
+	MaxOutputs  = 256  // output notes per transaction
+	// MaxOutputBytes bounds the keys and values of one transaction's
+	// output notes together: a block is committed in one store write of
+	// bounded size, and without it one transaction (256 outputs of 64 KiB,
+	// the same Lua string each time) did not fit in any block.
+	MaxOutputBytes = 1 << 20
+	maxKeyText     = 8192 // bytes of a state key's text form (the notes limits give at most ~4.3 KiB)
+	truncatedMark  = "…"
 )
 
 // Status says whether a transaction was accepted.
