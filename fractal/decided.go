@@ -156,10 +156,33 @@ type decidedCode struct {
 // into the block's write (nothing is committed). Every outcome is a
 // result, never an error: an error means the store failed, and this
 // validator cannot go on honestly.
+//
+// A block whose writes do not fit in one store write (badger's
+// ErrTxnTooBig) is executed again with only the first half of its raw
+// transactions, and so on: the others are refused, not run
+// (ErrBlockWritesTooLarge), as every validator does at the same point, so
+// that one block of large transactions cannot stop the chain (decision
+// 139).
 func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decision, error) {
 	if in.validators == nil {
 		return nil, errors.New("fractal: execute decided: not a validator-set instance")
 	}
+	for run := len(d.Txs); ; run /= 2 {
+		dc, err := in.executeDecided(ctx, d, run)
+		if run > 0 && errors.Is(err, badger.ErrTxnTooBig) {
+			continue
+		}
+		return dc, err
+	}
+}
+
+// ErrBlockWritesTooLarge refuses the transactions of a decided block past
+// the point where its writes stop fitting in one store write.
+var ErrBlockWritesTooLarge = errors.New("not run: the block's writes do not fit in one store write with it; submit it again")
+
+// executeDecided is ExecuteDecided running only d's first run raw
+// transactions; the rest are refused with ErrBlockWritesTooLarge.
+func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run int) (*Decision, error) {
 	view := in.db.NewTransaction(false)
 	defer view.Discard()
 	p := &Proposal{Producer: in.pub}
@@ -179,7 +202,11 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 	}
 	for i, raw := range d.Txs {
 		r := &dc.Results[i]
-		if enc.result(i, r) {
+		if enc.result(i, r) { // the block's batch is fixed whatever fits (votes.go makes shares for it)
+			continue
+		}
+		if i >= run {
+			r.Refused = ErrBlockWritesTooLarge
 			continue
 		}
 		if src, h, prog, ok, err := deployed(raw); ok {
@@ -214,6 +241,9 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 		r.Receipt, r.Root = &res.Outcome.Receipt, res.Root
 		return dc.commit.Apply(res)
 	})
+	if err == nil {
+		err = dc.writeAll()
+	}
 	if err != nil {
 		dc.commit.Discard()
 		return nil, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
@@ -223,6 +253,31 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 		dc.AppHash = b.Hash()
 	}
 	return dc, nil
+}
+
+// writeAll writes into the block's write all that Commit will commit but
+// the head and the block record (small): the engine's height as the last
+// decided one, the height at which the block (if any) was made, the
+// misbehaviour records, the deployed code and the execution's state, so
+// that a block too large for one write is found before the app hash is
+// answered.
+func (dc *Decision) writeAll() error {
+	writes := [][2][]byte{{metaDecided, u64(dc.Height)}}
+	if b := dc.x.Block; b != nil {
+		writes = append(writes, [2][]byte{decidedKey(decidedBlock, u64(b.Height)), u64(dc.Height)})
+	}
+	for i, rec := range dc.records {
+		writes = append(writes, [2][]byte{decidedKey(decidedMisbehavior, u64(dc.Height), binary.BigEndian.AppendUint32(nil, uint32(i))), rec})
+	}
+	for _, d := range dc.deploys {
+		writes = append(writes, [2][]byte{hashKey(prefixCode, d.h), d.src})
+	}
+	for _, kv := range writes {
+		if err := dc.commit.txn.Set(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return dc.commit.WriteState(dc.x)
 }
 
 // decodeDecided decodes one raw transaction of a decided block and runs
@@ -264,28 +319,13 @@ func checkExecuted(txn *badger.Txn, id notes.Hash) error {
 	return &ReplayError{Height: binary.BigEndian.Uint64(raw)}
 }
 
-// Commit is the commit stage of the decision: with the block's effects it
-// writes the engine's height as the last decided one, the height at which
-// the block (if any) was made, the misbehaviour records and the deployed
-// code, in one atomic write, unsigned (the engine's commit certifies it).
+// Commit is the commit stage of the decision: with the block's effects,
+// the engine's height as the last decided one, the height at which the
+// block (if any) was made, the misbehaviour records and the deployed code
+// (written by ExecuteDecided), it writes the head and the block, in one
+// atomic write, unsigned (the engine's commit certifies it).
 func (dc *Decision) Commit(ctx context.Context) (*Sealed, error) {
 	c, in := dc.commit, dc.in
-	writes := [][2][]byte{{metaDecided, u64(dc.Height)}}
-	if b := dc.x.Block; b != nil {
-		writes = append(writes, [2][]byte{decidedKey(decidedBlock, u64(b.Height)), u64(dc.Height)})
-	}
-	for i, rec := range dc.records {
-		writes = append(writes, [2][]byte{decidedKey(decidedMisbehavior, u64(dc.Height), binary.BigEndian.AppendUint32(nil, uint32(i))), rec})
-	}
-	for _, d := range dc.deploys {
-		writes = append(writes, [2][]byte{hashKey(prefixCode, d.h), d.src})
-	}
-	for _, kv := range writes {
-		if err := c.txn.Set(kv[0], kv[1]); err != nil {
-			c.Discard()
-			return nil, fmt.Errorf("fractal: commit decided block %d: %w", dc.Height, err)
-		}
-	}
 	s, err := c.Finish(ctx, dc.x, false)
 	if err != nil {
 		c.Discard()

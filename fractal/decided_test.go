@@ -3,6 +3,9 @@ package fractal
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"github.com/cometbft/cometbft/crypto/ed25519"
 
 	"github.com/fractalvm/fractal/fractal/certify"
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -194,4 +198,45 @@ func TestValidatorSetRefusesLocalWrites(t *testing.T) {
 	if after := dumpStore(t, f.in); after != before {
 		t.Fatal("a refused write changed the store")
 	}
+}
+
+// TestDecidedBlockTooLargeForOneWrite: a decided block of sixteen
+// transactions, each creating 1 MB of notes (cheap in gas: one Lua string
+// referenced sixteen times), does not fit in one store write. Before, the
+// validator's FinalizeBlock failed on it, as every validator's did: the
+// chain stopped. Now the first transactions that fit run, the rest are
+// refused without running (the same on every validator), the block
+// commits, the chain goes on and verify replays it.
+func TestDecidedBlockTooLargeForOneWrite(t *testing.T) {
+	f := newValidatorSetFixture(t)
+	var raws [][]byte
+	for i := range 16 {
+		f.nonce++
+		calc := fmt.Sprintf(`local v = string.rep("x", 64000) local out = {} for j = 1, 16 do out[j] = {application=%q, owner=%q, key="t%d-"..j, value=v} end return out`,
+			hex.EncodeToString(f.allow[:]), hex.EncodeToString(f.allow[:]), i)
+		raws = append(raws, f.sign(&phases.Tx{Nonce: f.nonce, GasLimit: 5_000_000,
+			Write: notes.ConstraintSet{appPattern(f.allow, f.allow)}, Calculation: []byte(calc)}, f.alice).Encode())
+	}
+	dc := decide(t, f.in, 2, nil, raws...)
+	ran := 0
+	for i, r := range dc.Results {
+		switch {
+		case r.Receipt != nil && r.Receipt.Status == phases.Accepted && ran == i:
+			ran++
+		case errors.Is(r.Refused, ErrBlockWritesTooLarge) && ran > 0 && i >= ran:
+		default:
+			t.Fatalf("result %d (after %d run): receipt %+v, refused %v", i, ran, r.Receipt, r.Refused)
+		}
+	}
+	if ran == 16 || ran < 2 {
+		t.Fatalf("%d of 16 ran: the test no longer makes a block too large for one write", ran)
+	}
+	small := f.mint(f.allow, f.allow, f.alice, "after", "1").Encode()
+	if dc := decide(t, f.in, 3, nil, small); dc.Results[0].Receipt == nil || dc.Results[0].Receipt.Status != phases.Accepted {
+		t.Fatalf("the next block: %+v", dc.Results[0])
+	}
+	if _, err := f.in.Verify(context.Background(), nil); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	t.Logf("%d of 16 transactions of 1 MB of notes ran in the block", ran)
 }

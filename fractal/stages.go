@@ -417,6 +417,9 @@ type Commit struct {
 	txn    *badger.Txn
 	w      badgerdb.KV
 	height uint64
+	// stateWritten is set once WriteState wrote the execution's state
+	// before Finish.
+	stateWritten bool
 }
 
 // BeginCommit starts the commit of the block p proposes. Discard it when
@@ -453,7 +456,7 @@ func (c *Commit) Apply(r *TxResult) error {
 // write, so a commit that fails earlier wastes no signature; a validator
 // set, whose blocks a consensus commit certifies, finishes unsigned.
 func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, error) {
-	if err := x.writeState(c.w); err != nil {
+	if err := c.WriteState(x); err != nil {
 		return nil, err
 	}
 	b := x.Block
@@ -484,6 +487,20 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 		return nil, err
 	}
 	return &x.Sealed, nil
+}
+
+// WriteState writes x's state (writeState) into the commit, once: a
+// caller that must learn whether the block's writes fit in one store write
+// before it answers (a validator, decided.go) calls it before Finish.
+func (c *Commit) WriteState(x *Execution) error {
+	if c.stateWritten {
+		return nil
+	}
+	if err := x.writeState(c.w); err != nil {
+		return err
+	}
+	c.stateWritten = true
+	return nil
 }
 
 // Discard abandons the commit; after Finish it does nothing.
