@@ -87,9 +87,12 @@ func benchBlock(b *testing.B, conflicting bool, run func(State, Code, *world, []
 		if len(outs) != len(txs) {
 			b.Fatalf("%d outcomes for %d transfers", len(outs), len(txs))
 		}
-		for _, out := range outs {
-			if out == nil || out.Receipt.Status != Accepted {
-				b.Fatalf("a counted transfer was not accepted: %+v", out)
+		for i, out := range outs {
+			if out == nil {
+				b.Fatalf("transfer %d has no outcome", i)
+			}
+			if out.Receipt.Status != Accepted {
+				b.Fatalf("transfer %d was counted but not accepted: %v", i, out.Receipt.Err())
 			}
 		}
 	}
