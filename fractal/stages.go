@@ -351,7 +351,7 @@ func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, em
 		return nil
 	}
 	code := blockCode{in, chain.BlockContext{Rules: in.rules, ProducerKey: p.Producer, Height: x.height}}
-	if err := in.runPhases(warming{snapshot{view}, p.Parent.StateRoot}, code, txs, errs, result); err != nil {
+	if err := in.runPhases(view, code, txs, errs, result); err != nil {
 		return nil, err
 	}
 	if len(b.TxIDs) > 0 {
@@ -366,10 +366,9 @@ func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, em
 }
 
 // runPhases runs the transactions admission let through (errs[i] == nil)
-// through phases 1–3 on st with code and hands every outcome, the
-// admission refusals' included, to result in block order
-// (phases.ExecuteBlockFunc).
-func (in *Instance) runPhases(st warming, code phases.Code, txs []*phases.Tx, errs []error, result func(i int, o *phases.Outcome) error) error {
+// through phases 1–3 with code and hands every outcome, the admission
+// refusals' included, to result in block order (phases.ExecuteBlockFunc).
+func (in *Instance) runPhases(view kv.Reader, code phases.Code, txs []*phases.Tx, errs []error, result func(i int, o *phases.Outcome) error) error {
 	run := make([]*phases.Tx, 0, len(txs))
 	var pos []int // the index in txs of each of run
 	for i, tx := range txs {
@@ -395,6 +394,7 @@ func (in *Instance) runPhases(st warming, code phases.Code, txs []*phases.Tx, er
 		next++
 		return result(pos[k], o)
 	}
+	st := snapshot{view}
 	if in.cfg.Serial {
 		outs, err := phases.ExecuteSerial(st, code, in.pool, run)
 		for k := 0; err == nil && k < len(outs); k++ {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
@@ -27,29 +26,6 @@ func (s snapshot) Get(k notes.StateKey) (*notes.Note, error) {
 		return nil, nil
 	}
 	return decodeStored(sk, raw)
-}
-
-// warming is a snapshot whose reads of a state key also read that key's
-// path in the state tree of root, the block's parent root, through the
-// tree's node cache. The phases read each input, and each output's key to
-// check it is free, on the scheduler's workers, in parallel; the commit
-// stage then applies each transaction's changes to the tree one at a time
-// in block order (Execution), and finds the paths of the notes spent and
-// made cached instead of reading them from badger on the serial path
-// (decision 159). Only speed depends on it: the cache holds nodes by hash,
-// and a failed read here fails again, reported, in Apply.
-type warming struct {
-	snapshot
-	root [32]byte
-}
-
-// Get returns the live note at k, or nil when there is none.
-func (s warming) Get(k notes.StateKey) (*notes.Note, error) {
-	n, err := s.snapshot.Get(k)
-	if err == nil {
-		_, _, _ = tree.Get(s.r, s.root, chain.TreeKey(k)) // only the cache is wanted
-	}
-	return n, err
 }
 
 // Scan calls fn for every live note whose state key matches p, in state-key
