@@ -146,10 +146,14 @@ func benchTransfer(b *testing.B, senders int) {
 				cfg = oneKeyConfig() // Alice signs every transfer
 			}
 			cfg.Serial = mode.serial
+			if uint64(cfg.MaxBlockTxs)*transferGasLimit > cfg.MaxBlockGas {
+				b.Fatalf("a block of %d transfers of %d gas exceeds max_block_gas %d", cfg.MaxBlockTxs, transferGasLimit, cfg.MaxBlockGas)
+			}
 			f, txs := tokenBench(b, cfg, b.N, senders, mode.shared)
 			b.ReportAllocs()
 			stopProfile := benchprofile.Window(b, mode.name)
 			cpu := cpuTime()
+			var gas, maxGas uint64 // used by the transfers, over all and at most
 			b.ResetTimer()
 			for start := 0; start < len(txs); start += cfg.MaxBlockTxs {
 				for _, err := range f.in.SubmitAll(txs[start:min(start+cfg.MaxBlockTxs, len(txs))]) {
@@ -168,9 +172,17 @@ func benchTransfer(b *testing.B, senders int) {
 					if err := rc.Err(); err != nil {
 						b.Fatal(err)
 					}
+					gas += rc.Gas.Total()
+					maxGas = max(maxGas, rc.Gas.Total())
 				}
 			}
 			b.StopTimer()
+			// The limit must stay honest: well above what a transfer uses,
+			// and small enough that a block of them fits max_block_gas.
+			if maxGas > transferGasLimit*9/10 {
+				b.Fatalf("a transfer used %d gas, within a tenth of its limit %d: raise transferGasLimit (and check a block still fits max_block_gas)", maxGas, transferGasLimit)
+			}
+			b.ReportMetric(float64(gas)/float64(b.N), "gas/tx")
 			stopProfile()
 			rate := float64(b.N) / b.Elapsed().Seconds()
 			b.ReportMetric(rate, "tx/s")
