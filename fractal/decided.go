@@ -121,6 +121,21 @@ type DecidedResult struct {
 	// Encrypted is the payload ID of an encrypted transaction fixed into
 	// the block's batch.
 	Encrypted *[32]byte
+	unrun     bool // Receipt refuses it before it ran
+}
+
+// Unrun returns the receipts of the transactions d refused before they
+// ran (in admission, or cut from a block too large for one store write):
+// they are not among the receipts of d's block, and a node tells those who
+// wait for them.
+func (dc *Decision) Unrun() []*phases.Receipt {
+	var out []*phases.Receipt
+	for i := range dc.Results {
+		if r := &dc.Results[i]; r.unrun {
+			out = append(out, r.Receipt)
+		}
+	}
+	return out
 }
 
 // A Decision is a decided block executed and not yet committed: one result
@@ -167,12 +182,19 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 	if in.validators == nil {
 		return nil, errors.New("fractal: execute decided: not a validator-set instance")
 	}
-	for run := len(d.Txs); ; run /= 2 {
-		dc, err := in.executeDecided(ctx, d, run)
-		if run > 0 && errors.Is(err, badger.ErrTxnTooBig) {
-			continue
+	run, keep := len(d.Txs), -1 // keep: the opened batch's slots that run (-1: all)
+	for {
+		dc, batch, err := in.executeDecided(ctx, d, run, keep)
+		switch {
+		case !errors.Is(err, badger.ErrTxnTooBig):
+			return dc, err
+		case run > 0:
+			run /= 2
+		case keep != 0 && batch > 0: // the block's own are out: cut the batch it opens
+			keep = batch / 2
+		default:
+			return dc, err
 		}
-		return dc, err
 	}
 }
 
@@ -181,22 +203,26 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 var ErrBlockWritesTooLarge = errors.New("not run: the block's writes do not fit in one store write with it; submit it again")
 
 // executeDecided is ExecuteDecided running only d's first run raw
-// transactions; the rest are refused with ErrBlockWritesTooLarge.
-func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run int) (*Decision, error) {
+// transactions (the rest are refused with ErrBlockWritesTooLarge) and the
+// first keep slots of the batch it opens, if any, that would run (-1: all;
+// the rest are dropped, batchPart.cut). It also returns how many of the
+// batch's slots ran.
+func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, keep int) (*Decision, int, error) {
 	view := in.db.NewTransaction(false)
 	defer view.Discard()
 	p := &Proposal{Producer: in.pub}
 	var err error
 	if p.Parent, err = in.headBlock(view); err != nil {
-		return nil, fmt.Errorf("fractal: execute decided: %w", err)
+		return nil, 0, fmt.Errorf("fractal: execute decided: %w", err)
 	}
 	dc := &Decision{Height: d.Height, Results: make([]DecidedResult, len(d.Txs)), in: in, records: d.Misbehavior}
 	pos := make([]int, 0, len(d.Txs)) // the index in d.Txs of each of p.Txs, -1 for an opened batch's
 	seen := make(map[notes.Hash]bool, len(d.Txs))
-	enc, err := in.openDecided(view, d, p, seen)
+	enc, err := in.openDecided(view, d, p, seen, keep)
 	if err != nil {
-		return nil, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
 	}
+	batch := len(p.Txs) // the opened batch's slots that run come first
 	for range p.Txs {
 		pos = append(pos, -1)
 	}
@@ -206,6 +232,10 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run int
 			continue
 		}
 		if i >= run {
+			if tx, err := phases.DecodeTx(raw); err == nil { // a deploy does not decode
+				rc := phases.Receipt{TxID: tx.ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: ErrBlockWritesTooLarge.Error()}
+				r.Tx, r.Receipt, r.unrun = tx, &rc, true
+			}
 			r.Refused = ErrBlockWritesTooLarge
 			continue
 		}
@@ -224,7 +254,7 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run int
 		r.Tx = tx
 		if err != nil {
 			rc := phases.Receipt{TxID: tx.ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: err.Error()}
-			r.Receipt = &rc
+			r.Receipt, r.unrun = &rc, true
 			continue
 		}
 		if d.Verified != nil && d.Verified(raw) {
@@ -246,13 +276,13 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run int
 	}
 	if err != nil {
 		dc.commit.Discard()
-		return nil, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+		return nil, batch, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
 	}
 	dc.AppHash = p.Parent.Hash()
 	if b := dc.x.Block; b != nil {
 		dc.AppHash = b.Hash()
 	}
-	return dc, nil
+	return dc, batch, nil
 }
 
 // writeAll writes into the block's write all that Commit will commit but

@@ -231,6 +231,16 @@ func TestDecidedBlockTooLargeForOneWrite(t *testing.T) {
 	if ran == 16 || ran < 2 {
 		t.Fatalf("%d of 16 ran: the test no longer makes a block too large for one write", ran)
 	}
+	// Those left out have receipts a node hands to whoever waits for them.
+	unrun := dc.Unrun()
+	if len(unrun) != 16-ran {
+		t.Fatalf("%d receipts of transactions not run, want %d", len(unrun), 16-ran)
+	}
+	for i, rc := range unrun {
+		if id := dc.Results[ran+i].Tx.ID(); rc.TxID != id || rc.Status != phases.Refused || rc.Reason != ErrBlockWritesTooLarge.Error() {
+			t.Fatalf("receipt %d: %+v", i, rc)
+		}
+	}
 	small := f.mint(f.allow, f.allow, f.alice, "after", "1").Encode()
 	if dc := decide(t, f.in, 3, nil, small); dc.Results[0].Receipt == nil || dc.Results[0].Receipt.Status != phases.Accepted {
 		t.Fatalf("the next block: %+v", dc.Results[0])

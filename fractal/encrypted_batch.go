@@ -71,7 +71,7 @@ func (in *Instance) proposeEncrypted(ctx context.Context, view *badger.Txn, p *P
 		return nil, fmt.Errorf("encrypted mempool: %w", err)
 	}
 	if waiting {
-		if err := in.openBatch(view, n, p); err != nil {
+		if err := in.openBatch(view, n, p, max); err != nil { // Seal halves max for a block too large for one write
 			return nil, fmt.Errorf("encrypted batch %d: %w", n, err)
 		}
 		return nil, nil
@@ -427,6 +427,7 @@ func (in *Instance) classify(txn *badger.Txn, b *chain.EncryptedBatch, plain [][
 	}
 	var run []slotTx
 	seen := map[[32]byte]int{}
+	var gas uint64
 	for i := range plain {
 		if slotErrs[i] != nil {
 			drop(i, "payload does not decrypt")
@@ -459,9 +460,32 @@ func (in *Instance) classify(txn *badger.Txn, b *chain.EncryptedBatch, plain [][
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return nil, nil, err
 		}
+		// The batch runs in one block: its gas limits together keep the
+		// block's rule, as a proposal's do.
+		if gas+tx.GasLimit > in.cfg.MaxBlockGas {
+			drop(i, "its gas limit %d takes the batch past max_block_gas %d: not run", tx.GasLimit, in.cfg.MaxBlockGas)
+			continue
+		}
+		gas += tx.GasLimit
 		run = append(run, slotTx{slot: uint32(i), tx: tx})
 	}
 	return run, dropped, nil
+}
+
+// cutReason is the drop reason of a slot a block too large for one store
+// write left out (decision 139).
+const cutReason = "not run: the block's writes do not fit in one store write with it; submit it again"
+
+// cut drops the slots of part that run past the first keep, with
+// cutReason.
+func (part *batchPart) cut(keep int) {
+	if keep < 0 || keep >= len(part.run) {
+		return
+	}
+	for _, e := range part.run[keep:] {
+		part.dropped[e.slot] = dropReceipt(part.batch.batch.PayloadIDs[e.slot], "%s", cutReason)
+	}
+	part.run = part.run[:keep]
 }
 
 // recordOutcome stores what became of slot of batch b and retires its
@@ -482,7 +506,7 @@ func recordOutcome(w kv.Writer, b *chain.EncryptedBatch, slot uint32, txID [32]b
 // copy within the batch are dropped with a receipt; nothing else is
 // affected. With fewer than k share batches it reports the batch waiting
 // (p.Encrypted).
-func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
+func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal, keep int) error {
 	pb, err := loadBatch(view, n)
 	if err != nil {
 		return err
@@ -491,7 +515,7 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
 		p.Encrypted = pb.status(BatchWaiting)
 		return nil
 	}
-	part, err := in.openLoaded(view, n, pb, p)
+	part, err := in.openLoaded(view, n, pb, p, keep)
 	if err != nil {
 		return err
 	}
@@ -502,7 +526,7 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal) error {
 // openLoaded decrypts batch n (pb, holding at least k share batches) with
 // its k lowest keyholders' shares and appends its transactions, in slot
 // order, to p.Txs; it returns the batch's part in the block.
-func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *Proposal) (*batchPart, error) {
+func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *Proposal, keep int) (*batchPart, error) {
 	part := &batchPart{n: n, batch: pb, used: pb.shares[:pb.pk.K]}
 	plain, slotErrs, err := tfhe.OpenBlock(pb.pk, pb.payloads, part.used)
 	if err != nil {
@@ -514,6 +538,7 @@ func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *
 	if part.run, part.dropped, err = in.classify(view, pb.batch, plain, slotErrs, p.Parent.Height+1); err != nil {
 		return nil, err
 	}
+	part.cut(keep)
 	for i := range part.run {
 		e := &part.run[i]
 		p.Txs = append(p.Txs, e.tx)

@@ -255,14 +255,14 @@ func (d *decidedEncPart) write(w kv.Store, x *Execution) error {
 // the batch it opens go first into p.Txs, in slot order (their IDs into
 // seen, so that a plaintext copy later in the block is a replay), and
 // p.mempool takes the part.
-func (in *Instance) openDecided(view *badger.Txn, d *DecidedBlock, p *Proposal, seen map[notes.Hash]bool) (*encPlan, error) {
+func (in *Instance) openDecided(view *badger.Txn, d *DecidedBlock, p *Proposal, seen map[notes.Hash]bool, keep int) (*encPlan, error) {
 	plan, err := in.planEncrypted(view, d.Txs, d.Shares)
 	if err != nil || (plan.open == nil && plan.fixed == nil) {
 		return plan, err
 	}
 	part := &decidedEncPart{fixed: plan.fixed}
 	if plan.open != nil {
-		if part.open, err = in.openLoaded(view, plan.openN, plan.open, p); err != nil {
+		if part.open, err = in.openLoaded(view, plan.openN, plan.open, p, keep); err != nil {
 			return nil, fmt.Errorf("encrypted batch %d: %w", plan.openN, err)
 		}
 		part.open.at = p.Parent.Height + 1

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/enc"
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
 )
@@ -562,4 +564,77 @@ func TestPayloadOverhead(t *testing.T) {
 	if got := len(p.Encode()) - 5; got != payloadOverhead {
 		t.Fatalf("payload adds %d bytes, payloadOverhead is %d", got, payloadOverhead)
 	}
+}
+
+// TestEncryptedBatchBounds: an opened batch keeps the block's rules. Its
+// gas limits together stay within max_block_gas (a payload that takes it
+// past is dropped, and the next that fits still runs); and a batch whose
+// writes do not fit in one store write (twelve payloads of 1 MB of notes)
+// is cut, the slots past the cut dropped with the reason, instead of
+// failing every seal from then on (review at stop 20: the instance stalled
+// for good, and tfhe expire could not help). verify accepts the cut and
+// replays the rest.
+func TestEncryptedBatchBounds(t *testing.T) {
+	f := newEncFixture(t, 3, 2, false)
+	big := func(tag string, gas uint64) *phases.Tx {
+		f.nonce++
+		calc := fmt.Sprintf(`local v = string.rep("x", 64000) local out = {} for j = 1, 16 do out[j] = {application=%q, owner=%q, key=%q..j, value=v} end return out`,
+			hex.EncodeToString(f.allow[:]), hex.EncodeToString(f.allow[:]), tag)
+		return f.sign(&phases.Tx{Nonce: f.nonce, GasLimit: gas,
+			Write: notes.ConstraintSet{appPattern(f.allow, f.allow)}, Calculation: []byte(calc)}, f.alice)
+	}
+	// Gas: 60 M, then 60 M (past 100 M: dropped), then 30 M (fits).
+	ids := [][32]byte{f.encrypt(t, big("g1-", 60_000_000)), f.encrypt(t, big("g2-", 60_000_000)), f.encrypt(t, big("g3-", 30_000_000))}
+	wantState(t, f.seal(t), BatchFixed, "[]")
+	f.share(t, 1)
+	f.share(t, 2)
+	s := f.seal(t)
+	wantState(t, s, BatchOpened, "[1 2]")
+	for i, want := range []string{"", "encrypted transaction dropped: its gas limit 60000000 takes the batch past max_block_gas 100000000: not run", ""} {
+		o, err := f.in.Outcome(ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.Receipt.Reason; got != want || (want == "") != (o.Receipt.Status == phases.Accepted) {
+			t.Fatalf("gas slot %d: %s %q, want %q", i, o.Receipt.Status, got, want)
+		}
+	}
+	// Size: twelve payloads of 1 MB of notes each.
+	ids = ids[:0]
+	for i := range 12 {
+		ids = append(ids, f.encrypt(t, big(fmt.Sprintf("s%d-", i), 1_000_000)))
+	}
+	wantState(t, f.seal(t), BatchFixed, "[]")
+	f.share(t, 1)
+	f.share(t, 3)
+	s = f.seal(t)
+	wantState(t, s, BatchOpened, "[1 3]")
+	ran := 0
+	for i := range ids {
+		o, err := f.in.Outcome(ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case o.Receipt.Status == phases.Accepted && ran == i:
+			ran++
+		case o.Receipt.Reason == "encrypted transaction dropped: "+cutReason && ran > 0:
+		default:
+			t.Fatalf("size slot %d (after %d ran): %s %q", i, ran, o.Receipt.Status, o.Receipt.Reason)
+		}
+	}
+	if ran == len(ids) {
+		t.Fatal("every payload ran: the test no longer makes a batch too large for one store write")
+	}
+	// The instance goes on, and verify replays everything.
+	if _, err := f.in.Submit(f.mint(f.allow, f.allow, f.alice, "after", "1")); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.seal(t); s.Block == nil || len(s.Receipts) != 1 || s.Receipts[0].Status != phases.Accepted {
+		t.Fatalf("the next seal: %+v", s)
+	}
+	if _, err := f.in.Verify(context.Background(), nil); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	t.Logf("%d of 12 payloads of 1 MB of notes ran", ran)
 }

@@ -188,8 +188,17 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 			return 0, 0, fail(fmt.Sprintf("slot %d", i), "%v", err)
 		}
 	}
+	cut := false // the block was too large for one store write from here on (batchPart.cut)
 	for _, e := range run {
 		where := fmt.Sprintf("slot %d", e.slot)
+		dropped := &EncryptedOutcome{Batch: n, Slot: e.slot, Receipt: dropReceipt(b.PayloadIDs[e.slot], "%s", cutReason)}
+		if err := sameOutcome(txn, b.PayloadIDs[e.slot], dropped); cut || err == nil {
+			if err != nil {
+				return 0, 0, fail(where, "ran after a slot the block left out as too large: %v", err)
+			}
+			cut = true
+			continue
+		}
 		o, err := readOutcome(txn, b.PayloadIDs[e.slot])
 		if err != nil {
 			return 0, 0, fail(where, "outcome: %v", err)

@@ -64,6 +64,9 @@ type Certificates interface {
 type Committed struct {
 	Height int64           // the consensus height
 	Sealed *fractal.Sealed // the Fractal block made (nil Block when none) and the receipts
+	// Unrun are the receipts of the block's transactions refused before
+	// they ran (fractal.Decision.Unrun), not among Sealed's.
+	Unrun []*phases.Receipt
 }
 
 // App is the application. Its methods are safe for concurrent use: CometBFT
@@ -337,7 +340,7 @@ func (a *App) Commit(ctx context.Context, _ *abcitypes.RequestCommit) (*abcitype
 	a.voteState.reset()
 	a.mu.Unlock()
 	if a.OnCommit != nil {
-		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s})
+		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s, Unrun: dc.Unrun()})
 	}
 	return &abcitypes.ResponseCommit{}, nil
 }

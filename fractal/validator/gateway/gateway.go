@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -128,8 +129,13 @@ func (g *Node) Failed() <-chan error { return g.v.Failed() }
 // application's Commit (before the node exists, during CometBFT's
 // handshake, there is no one to tell).
 func (g *Node) committed(c abci.Committed) {
-	if g.Node == nil || c.Sealed == nil || (c.Sealed.Block == nil && len(c.Sealed.Receipts) == 0) {
+	if g.Node == nil || c.Sealed == nil || (c.Sealed.Block == nil && len(c.Sealed.Receipts) == 0 && len(c.Unrun) == 0) {
 		return
+	}
+	if len(c.Unrun) > 0 { // those who wait for them learn why they did not run
+		s := *c.Sealed
+		s.Receipts = append(slices.Clip(s.Receipts), c.Unrun...)
+		c.Sealed = &s
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -243,7 +249,7 @@ const deployPoll = 50 * time.Millisecond
 
 // errEncrypted answers the encrypted mempool's writes.
 var errEncrypted = connect.NewError(connect.CodeUnimplemented,
-	errors.New("the encrypted mempool is not served on a validator set: its decryption shares are to come with the validators' vote extensions"))
+	errors.New("the API takes no encrypted submissions or shares on a validator set: seal the transaction with fractal validator submit --encrypted (a devnet made with --encrypted); the validators' shares ride in their vote extensions (decision 161)"))
 
 func (g *Node) SubmitEncrypted([]byte) ([32]byte, error)              { return [32]byte{}, errEncrypted }
 func (g *Node) SubmitShares([]byte) (*fractal.EncryptedStatus, error) { return nil, errEncrypted }

@@ -353,9 +353,10 @@ func TestAPIOnValidators(t *testing.T) {
 		t.Fatalf("explorer on v0: %d %v", resp.StatusCode, err)
 	}
 
-	// The encrypted mempool is not served on a validator set.
+	// The API takes no encrypted submissions on a validator set; the error
+	// says what does.
 	_, err = vs[1].c.API.SubmitEncrypted(ctx, connect.NewRequest(&v1.SubmitEncryptedRequest{Payload: []byte{1}}))
-	if connect.CodeOf(err) != connect.CodeUnimplemented || !strings.Contains(err.Error(), "not served on a validator set") {
+	if connect.CodeOf(err) != connect.CodeUnimplemented || !strings.Contains(err.Error(), "takes no encrypted submissions or shares on a validator set: seal the transaction with fractal validator submit --encrypted") {
 		t.Fatalf("submit encrypted: %v", err)
 	}
 
