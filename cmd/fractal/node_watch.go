@@ -63,6 +63,9 @@ resume.`,
 			req.StartHeight = &h
 		}
 		until, _ := cmd.Flags().GetUint64("until")
+		if req.StartHeight != nil && cmd.Flags().Changed("until") && until < *req.StartHeight {
+			return fmt.Errorf("--until %d is below --start %d: no block to watch", until, *req.StartHeight)
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		err = n.Watch(ctx, req, func(ev *v1.WatchResponse) error {

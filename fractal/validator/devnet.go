@@ -84,7 +84,10 @@ func WriteDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 	if o.Validators < 1 || o.Validators > MaxDevnetValidators {
 		return nil, fmt.Errorf("validator: devnet: 1 to %d validators, not %d", MaxDevnetValidators, o.Validators)
 	}
-	if o.BasePort < 1024 || o.BasePort+2*MaxDevnetValidators+o.Validators > 65535 {
+	if o.BasePort < 1024 {
+		return nil, fmt.Errorf("validator: devnet: base port %d is below 1024 (ports below it need privileges)", o.BasePort)
+	}
+	if o.BasePort+2*MaxDevnetValidators+o.Validators > 65535 {
 		return nil, fmt.Errorf("validator: devnet: base port %d leaves no room for %d validators below 65536", o.BasePort, o.Validators)
 	}
 	if o.Encrypted && o.Validators < 2 {
