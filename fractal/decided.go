@@ -124,6 +124,13 @@ type DecidedResult struct {
 	unrun     bool // Receipt refuses it before it ran
 }
 
+// refuseUnrun records that tx was refused in admission, before it ran,
+// for err.
+func (r *DecidedResult) refuseUnrun(tx *phases.Tx, err error) {
+	r.Tx, r.unrun = tx, true
+	r.Receipt = &phases.Receipt{TxID: tx.ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: err.Error()}
+}
+
 // Unrun returns the receipts of the transactions d refused before they
 // ran (in admission, or cut from a block too large for one store write):
 // they are not among the receipts of d's block, and a node tells those who
@@ -233,8 +240,7 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 		}
 		if i >= run {
 			if tx, err := phases.DecodeTx(raw); err == nil { // a deploy does not decode
-				rc := phases.Receipt{TxID: tx.ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: ErrBlockWritesTooLarge.Error()}
-				r.Tx, r.Receipt, r.unrun = tx, &rc, true
+				r.refuseUnrun(tx, ErrBlockWritesTooLarge)
 			}
 			r.Refused = ErrBlockWritesTooLarge
 			continue
@@ -253,8 +259,7 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 		}
 		r.Tx = tx
 		if err != nil {
-			rc := phases.Receipt{TxID: tx.ID(), Status: phases.Refused, Phase: phases.PhaseAdmission, Reason: err.Error()}
-			r.Receipt, r.unrun = &rc, true
+			r.refuseUnrun(tx, err)
 			continue
 		}
 		if d.Verified != nil && d.Verified(raw) {

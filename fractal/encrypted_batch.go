@@ -473,8 +473,8 @@ func (in *Instance) classify(txn *badger.Txn, b *chain.EncryptedBatch, plain [][
 }
 
 // cutReason is the drop reason of a slot a block too large for one store
-// write left out (decision 139).
-const cutReason = "not run: the block's writes do not fit in one store write with it; submit it again"
+// write left out (decision 139), worded as for a plain transaction.
+var cutReason = ErrBlockWritesTooLarge.Error()
 
 // cut drops the slots of part that run past the first keep, with
 // cutReason.
