@@ -26,7 +26,7 @@ func (n *Node) Precheck(tx *phases.Tx) error {
 	if err := n.overGas(tx); err != nil {
 		return err
 	}
-	if err := precheck(&submission{tx: tx, id: id}, n.in.Config().MaxTxBytes); err != nil {
+	if err := precheck(tx, n.in.Config().MaxTxBytes); err != nil {
 		return err
 	}
 	st, h, err := n.in.TxState(id)
@@ -34,9 +34,9 @@ func (n *Node) Precheck(tx *phases.Tx) error {
 	case err != nil:
 		return &Error{Kind: Unavailable, Err: err}
 	case st == fractal.TxQueued:
-		return refuse(Exists, "transaction %x is already queued", id[:8])
+		return queued(id)
 	case st == fractal.TxCommitted:
-		return refuse(Exists, "transaction %x was already executed in block %d", id[:8], h)
+		return executed(id, h)
 	}
 	return nil
 }

@@ -147,9 +147,9 @@ func (n *Node) admit(batch []*submission) {
 		var err error
 		switch {
 		case seen[s.id]:
-			err = refuse(Exists, "transaction %x is already queued", s.id[:8])
+			err = queued(s.id)
 		default:
-			err = precheck(s, maxTx)
+			err = precheck(s.tx, maxTx)
 		}
 		if err == nil && len(txs) >= room {
 			err = refuse(Exhausted, "mempool full (%d queued, max_queue %d)", n.depth+len(txs), n.in.Config().MaxQueue)
@@ -187,13 +187,21 @@ func (n *Node) admit(batch []*submission) {
 	}
 }
 
+// queued and executed are the refusals of a transaction queued or executed
+// already.
+func queued(id notes.Hash) *Error { return refuse(Exists, "transaction %x is already queued", id[:8]) }
+
+func executed(id notes.Hash, height uint64) *Error {
+	return refuse(Exists, "transaction %x was already executed in block %d", id[:8], height)
+}
+
 // precheck refuses, as Invalid, a transaction that is malformed or
 // oversize.
-func precheck(s *submission, maxTx int) error {
-	if err := s.tx.Validate(); err != nil {
+func precheck(tx *phases.Tx, maxTx int) error {
+	if err := tx.Validate(); err != nil {
 		return &Error{Kind: Invalid, Err: err}
 	}
-	if size := len(s.tx.Encode()); size > maxTx {
+	if size := len(tx.Encode()); size > maxTx {
 		return refuse(Invalid, "transaction is %d bytes, limit %d", size, maxTx)
 	}
 	return nil
@@ -208,9 +216,9 @@ func (n *Node) refusal(s *submission, err error) *Error {
 	var replay *fractal.ReplayError
 	switch {
 	case errors.Is(err, fractal.ErrQueued):
-		return refuse(Exists, "transaction %x is already queued", s.id[:8])
+		return queued(s.id)
 	case errors.As(err, &replay):
-		return refuse(Exists, "transaction %x was already executed in block %d", s.id[:8], replay.Height)
+		return executed(s.id, replay.Height)
 	case errors.Is(err, fractal.ErrMempoolFull):
 		return &Error{Kind: Exhausted, Err: err}
 	case s.tx.VerifySignatures() != nil:
