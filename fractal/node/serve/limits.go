@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -141,9 +140,5 @@ func refuseCall(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Request,
 		ew.Write(w, r, err)
 		return
 	}
-	msg := err.Message()
-	if msg == "" {
-		msg = errors.Unwrap(err).Error()
-	}
-	http.Error(w, msg, httpStatus(err.Code()))
+	http.Error(w, err.Message(), httpStatus(err.Code()))
 }
