@@ -86,7 +86,7 @@ func (p *Party) Start() (*Envelope, error) {
 }
 
 func (p *Party) send(kind Kind, body []byte) (*Envelope, error) {
-	e, err := p.s.seal(p.key, kind, p.self, body)
+	e, err := p.s.Seal(p.key, kind, p.self, body)
 	if err != nil {
 		return nil, err
 	}
