@@ -126,7 +126,7 @@ type DecidedResult struct {
 	// recorded, or Refused says why not.
 	DKG      bool
 	Envelope *dkg.Envelope
-	unrun     bool // Receipt refuses it before it ran
+	unrun    bool // Receipt refuses it before it ran
 }
 
 // refuseUnrun records that tx was refused in admission, before it ran,

@@ -32,8 +32,8 @@ type Pending struct {
 	// DKG is the envelope of a DKG transaction (epochs_decided.go), nil
 	// for any other.
 	DKG    *dkg.Envelope
-	inputs    []notes.Note
-	export    *notes.Hash // the export an import consumes
+	inputs []notes.Note
+	export *notes.Hash // the export an import consumes
 }
 
 // GasLimit is what the transaction may spend of a block's gas (0 for a
