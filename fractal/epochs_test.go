@@ -30,7 +30,7 @@ type epochFixture struct {
 	pk     *tfhe.PublicKey
 }
 
-func newEpochFixture(t *testing.T) *epochFixture {
+func newEpochFixture(t testing.TB) *epochFixture {
 	t.Helper()
 	var vals []certify.Validator
 	for i := range 4 {
