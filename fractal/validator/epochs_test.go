@@ -66,7 +66,8 @@ func shareFiles(t *testing.T, dir string) []string {
 // moves at 41; the waiting batch opens with epoch-1 shares once a third
 // validator makes them again, after which every home deletes its epoch-1
 // share: each home then holds exactly its own epoch-2 share. A transfer
-// sealed to the epoch-2 key opens with epoch-2 shares. CheckTx refuses a
+// sealed to the epoch-2 key opens with epoch-2 shares, also after a
+// validator restarts (its genesis names the genesis key). CheckTx refuses a
 // DKG transaction that is no envelope, and a replay of one recorded, with
 // the reasons.
 func TestEpochsOnFourValidators(t *testing.T) {
@@ -239,6 +240,11 @@ func TestEpochsOnFourValidators(t *testing.T) {
 			t.Fatalf("v%d's transcript: %v", i, err)
 		}
 	}
+
+	// A validator restarted after the switch opens (its genesis names the
+	// genesis key, now archived) and votes with its epoch-2 share.
+	tn.stop(1)
+	tn.start(1)
 
 	// A transfer sealed to the epoch-2 key opens with epoch-2 shares.
 	after := w.tx(t, "coin3", "coin4", "1")
