@@ -407,16 +407,9 @@ func (dc *Decision) Discard() { dc.commit.Discard() }
 func (in *Instance) Decided() (uint64, [32]byte, error) {
 	var height uint64
 	var hash [32]byte
-	err := in.db.View(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, metaDecided)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-		case err != nil:
+	err := in.db.View(func(txn *badger.Txn) (err error) {
+		if height, err = decidedHeight(txn); err != nil {
 			return err
-		case len(raw) != 8:
-			return fmt.Errorf("last decided height has %d bytes", len(raw))
-		default:
-			height = binary.BigEndian.Uint64(raw)
 		}
 		b, err := in.headBlock(txn)
 		if err != nil {
@@ -429,6 +422,20 @@ func (in *Instance) Decided() (uint64, [32]byte, error) {
 		return 0, hash, fmt.Errorf("fractal: decided: %w", err)
 	}
 	return height, hash, nil
+}
+
+// decidedHeight is the last committed consensus height (0 before any).
+func decidedHeight(txn *badger.Txn) (uint64, error) {
+	raw, err := getValue(txn, metaDecided)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(raw) != 8:
+		return 0, fmt.Errorf("last decided height has %d bytes", len(raw))
+	}
+	return binary.BigEndian.Uint64(raw), nil
 }
 
 // DecidedAt returns the height of the consensus block that made block

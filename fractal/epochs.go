@@ -205,20 +205,6 @@ func (in *Instance) Epochs() (*EpochStatus, error) {
 	return st, nil
 }
 
-// decidedHeight is the last committed consensus height (0 before any).
-func decidedHeight(txn *badger.Txn) (uint64, error) {
-	raw, err := getValue(txn, metaDecided)
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		return 0, nil
-	case err != nil:
-		return 0, err
-	case len(raw) != 8:
-		return 0, fmt.Errorf("last decided height has %d bytes", len(raw))
-	}
-	return binary.BigEndian.Uint64(raw), nil
-}
-
 // DKGEnvelopes returns the DKG envelopes the chain recorded for a session,
 // in the transcript's order (round, sender, hash).
 func (in *Instance) DKGEnvelopes(session [32]byte) ([]*dkg.Envelope, error) {

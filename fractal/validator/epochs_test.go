@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,16 +73,9 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators through an epoch")
 	}
-	var proposer, rejected atomic.Int32
-	extend := make([]*atomic.Int32, 4)
-	faulty := map[int]func(abcitypes.Application) abcitypes.Application{}
-	for i := range 4 {
-		extend[i] = &atomic.Int32{}
-		faulty[i] = func(app abcitypes.Application) abcitypes.Application {
-			return &sharesFault{Application: app, proposer: &proposer, extend: extend[i], tried: map[int64]bool{}, rejected: &rejected}
-		}
-	}
-	tn := newTestnetDealing(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: 40, DKGWindow: 5}, faulty, map[int]dealHook{3: swapCommits})
+	sf := newSharesFaults(4)
+	extend := sf.extend
+	tn := newTestnetDealing(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: 40, DKGWindow: 5}, sf.faulty, map[int]dealHook{3: swapCommits})
 	genesisKey, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
 	w := tn.mintedWorld(0)
 	encrypt := func(pk *tfhe.PublicKey, tx *phases.Tx) ([]byte, [32]byte) {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"filippo.io/edwards25519"
-
-	"github.com/fractalvm/fractal/tfhe/internal/group"
 )
 
 // On a chain (decision 162) the DKG's messages of rounds 1–3 are
@@ -86,37 +84,20 @@ func (p *Party) Settle(msgs []*Envelope) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !contains(d.holders, p.self) {
-		for _, f := range d.faults {
-			if f.Keyholder == p.self {
-				return o, fmt.Errorf("dkg: keyholder %d %s", p.self, f.Reason)
-			}
+	share, err := p.share(d, func(i int) (*edwards25519.Scalar, error) {
+		if x := d.revealed[i][p.self]; x != nil {
+			return x, nil
 		}
-		return o, fmt.Errorf("dkg: keyholder %d holds no share", p.self)
-	}
-	x := edwards25519.NewScalar()
-	for _, i := range d.qual {
-		var part *edwards25519.Scalar
-		switch {
-		case i == p.self:
-			part = group.EvalPoly(p.coef, uint64(p.self))
-		case d.revealed[i][p.self] != nil:
-			part = d.revealed[i][p.self]
-		default:
-			dl, err := v.deal(v.msgs[KindDeal][i][0])
-			if err != nil {
-				return o, err
-			}
-			var reason Reason
-			if part, reason = openShare(p.s, i, p.self, p.a, dl); reason != ReasonNone {
-				return o, fmt.Errorf("dkg: keyholder %d: the deal of keyholder %d on the chain: %s", p.self, i, reason)
-			}
+		dl, err := v.deal(v.msgs[KindDeal][i][0])
+		if err != nil {
+			return nil, err
 		}
-		x.Add(x, part)
-	}
-	if !shareMatches(d.commits, p.self, x) {
-		return o, fmt.Errorf("dkg: keyholder %d: its share does not match the key", p.self)
-	}
-	o.Share = &Share{Index: p.self, Secret: x.Bytes()}
-	return o, nil
+		x, reason := openShare(p.s, i, p.self, p.a, dl)
+		if reason != ReasonNone {
+			return nil, fmt.Errorf("dkg: keyholder %d: the deal of keyholder %d on the chain: %s", p.self, i, reason)
+		}
+		return x, nil
+	})
+	o.Share = share
+	return o, err
 }
