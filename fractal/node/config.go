@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -61,10 +62,11 @@ type Config struct {
 	WriteTimeout Duration `json:"write_timeout"`
 	// MaxReceiptWait caps how long SubmitTransaction waits for a receipt.
 	MaxReceiptWait Duration `json:"max_receipt_wait"`
-	// MaxTxGas caps the gas limit of a transaction submitted through the
-	// node: one transaction runs for up to its limit times the worst
-	// nanoseconds per gas (133 ns, decision 090) while the node's next
-	// block waits for it.
+	// MaxTxGas caps the gas limit of a transaction admitted or simulated
+	// (fractal.Instance.CheckTxGas; the home's tx submit and simulate and
+	// a validator's CheckTx too, decision 170): one transaction runs for up
+	// to its limit times the worst nanoseconds per gas (134 ns, decision
+	// 090) while its block waits for it.
 	MaxTxGas uint64 `json:"max_tx_gas"`
 	// SimulateConcurrency caps simulations running at once; more are
 	// refused with resource_exhausted. SimulateGasLimit is the largest gas
@@ -103,7 +105,7 @@ func DefaultConfig() Config {
 		IdleTimeout:             Duration(60 * time.Second),
 		WriteTimeout:            Duration(30 * time.Second),
 		MaxReceiptWait:          Duration(30 * time.Second),
-		MaxTxGas:                10_000_000,
+		MaxTxGas:                fractal.DefaultMaxTxGas,
 		SimulateConcurrency:     2,
 		SimulateGasLimit:        10_000_000,
 		DeployBytesPerMinute:    4 << 20,

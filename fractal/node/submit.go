@@ -52,21 +52,15 @@ func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
 	return <-s.reply
 }
 
-// worstNsPerGas is the slowest calibrated operation's time per unit of gas
-// (make calibrate, decision 090), rounded up.
-const worstNsPerGas = 134
-
-// gasTime is the longest a transaction with gas limit g may run.
-func gasTime(g uint64) time.Duration { return time.Duration(g * worstNsPerGas) }
-
-// overGas refuses a transaction whose gas limit is over the node's
-// max_tx_gas.
+// overGas refuses, as a failed precondition, a transaction whose gas
+// limit is over max_tx_gas: the instance's own check and message, which
+// every other entry (a home's tx submit and simulate, a validator's CheckTx)
+// gives too.
 func (n *Node) overGas(tx *phases.Tx) error {
-	if tx.GasLimit <= n.cfg.MaxTxGas {
-		return nil
+	if err := n.in.CheckTxGas(tx); err != nil {
+		return &Error{Kind: Precondition, Err: err}
 	}
-	return refuse(Precondition, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
-		tx.GasLimit, n.cfg.MaxTxGas, gasTime(tx.GasLimit).Round(100*time.Millisecond))
+	return nil
 }
 
 // SubmitAndWait submits tx and, when it was queued, waits for its receipt

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
 )
 
 // attackNode is a node with a token note for a final transfer, and small
@@ -329,23 +331,59 @@ func TestRequestBudget(t *testing.T) {
 	})
 }
 
-// TestMaxTxGas: a transaction whose gas limit is over the node's max_tx_gas
-// is refused with failed_precondition and the reason, as one over max_block_gas is, and nothing is queued;
-// the same transfer under the limit commits.
-func TestMaxTxGas(t *testing.T) {
-	a := newAttackNode(t, func(c *node.Config) { c.MaxTxGas = 2_000_000 })
-	tx, _ := a.tk.Transfer(t, a.alice, a.seed, nodetest.Key(t).Public(), 1)
-	tx.GasLimit = 2_000_001
-	nodetest.Sign(t, tx, a.alice)
-	_, err := a.Client.Submit(context.Background(), tx, true)
-	if connect.CodeOf(err) != connect.CodeFailedPrecondition ||
-		!strings.Contains(err.Error(), "gas limit 2000001 is over this node's max_tx_gas 2000000 (one transaction would hold its next block for up to 300ms)") {
-		t.Fatalf("a transaction over max_tx_gas: %v", err)
+// TestGasCaps: a gas limit over a cap the node or the chain sets
+// (max_tx_gas, simulate_gas_limit, max_block_gas) is failed_precondition
+// with its reason, whether submitted or simulated, and the submission
+// queues nothing (decision 170).
+func TestGasCaps(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	alice := nodetest.Key(t)
+	seed := tk.MintTo(t, []keys.PublicKey{alice.Public()}, 100)[0]
+	tk.Close(t)
+	tk.SetConfig(t, map[string]any{"max_block_gas": 4_000_000})
+	ctx := context.Background()
+	withGas := func(g uint64) *phases.Tx {
+		tx, _ := tk.Transfer(t, alice, seed, nodetest.Key(t).Public(), 1)
+		tx.GasLimit = g
+		return nodetest.Sign(t, tx, alice)
 	}
-	if st, err := a.Client.Status(context.Background()); err != nil || st.GetMempoolDepth() != 0 {
-		t.Fatalf("after the refusal: %v, mempool depth %d", err, st.GetMempoolDepth())
+	refused := func(n *nodetest.Node, what string, err error, want string) {
+		t.Helper()
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition || ce.Message() != want {
+			t.Fatalf("%s: %v, want failed_precondition: %s", what, err, want)
+		}
+		if st, err := n.Client.Status(ctx); err != nil || st.GetMempoolDepth() != 0 {
+			t.Fatalf("after %s: %v, mempool depth %d", what, err, st.GetMempoolDepth())
+		}
 	}
-	a.stillSeals(t)
+	simulate := func(n *nodetest.Node, tx *phases.Tx) error {
+		_, err := n.Client.API.Simulate(ctx, connect.NewRequest(&v1.SimulateRequest{Tx: &v1.SimulateRequest_TxBytes{TxBytes: tx.Encode()}}))
+		return err
+	}
+
+	cfg := nodetest.Config()
+	cfg.MaxTxGas, cfg.SimulateGasLimit = 3_000_000, 2_000_000
+	n := nodetest.Start(t, tk.Home, cfg)
+	over := withGas(3_000_001)
+	const maxTxGas = "gas limit 3000001 is over max_tx_gas 3000000 (one transaction would hold its block for up to 402ms); lower it, or ask the node's operator (node-config.json)"
+	_, err := n.Client.Submit(ctx, over, true)
+	refused(n, "a submission over max_tx_gas", err, maxTxGas)
+	refused(n, "a simulation over max_tx_gas", simulate(n, over), maxTxGas)
+	refused(n, "a simulation over simulate_gas_limit", simulate(n, withGas(2_000_001)),
+		"gas limit 2000001 exceeds the node's simulation limit (simulate_gas_limit 2000000)")
+	n.Stop(t)
+
+	n = nodetest.Start(t, tk.Home, nodetest.Config())
+	over = withGas(4_000_001)
+	id := over.ID()
+	const maxBlockGas = "gas limit 4000001 exceeds the block gas limit (max_block_gas 4000000)"
+	_, err = n.Client.Submit(ctx, over, true)
+	refused(n, "a submission over max_block_gas", err, fmt.Sprintf("submit %x: %s", id[:8], maxBlockGas))
+	refused(n, "a simulation over max_block_gas", simulate(n, over), "simulate: "+maxBlockGas)
+	if out, err := n.Client.Submit(ctx, withGas(4_000_000), true); err != nil || out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED {
+		t.Fatalf("the transfer at max_block_gas: %v %+v", err, out)
+	}
 }
 
 // TestStreamsPerClient: one client address holds at most
