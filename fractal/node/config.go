@@ -34,6 +34,10 @@ type Config struct {
 	// MaxConnections caps open client connections; more wait to be
 	// accepted.
 	MaxConnections int `json:"max_connections"`
+	// MaxConnectionsPerClient caps the connections one remote address
+	// holds open; one more is closed as soon as it is accepted, so that one
+	// address cannot take every slot of max_connections (decision 170).
+	MaxConnectionsPerClient int `json:"max_connections_per_client"`
 	// MaxStreams caps Watch and CompactBlocks streams open at once, over
 	// all connections; more are refused with resource_exhausted.
 	MaxStreams int `json:"max_streams"`
@@ -51,8 +55,11 @@ type Config struct {
 	// resource_exhausted.
 	MaxRequestBytesInFlight int64 `json:"max_request_bytes_in_flight"`
 	// ReadHeaderTimeout is how long a client may take to send a request's
-	// headers; RequestReadTimeout to send its body; IdleTimeout is how long
-	// an idle connection stays open.
+	// headers, counted from the connection's accept (the HTTP/2 preface
+	// too) or from its previous request: a connection that sends nothing
+	// is closed after it. RequestReadTimeout is how long a client may take
+	// to send a body; IdleTimeout is how long an idle connection stays
+	// open.
 	ReadHeaderTimeout  Duration `json:"read_header_timeout"`
 	RequestReadTimeout Duration `json:"request_read_timeout"`
 	IdleTimeout        Duration `json:"idle_timeout"`
@@ -95,12 +102,13 @@ func DefaultConfig() Config {
 		Listen:                  "127.0.0.1:" + DefaultPort,
 		BlockTime:               Duration(time.Second),
 		MaxConnections:          256,
+		MaxConnectionsPerClient: 128,
 		MaxStreams:              64,
 		MaxStreamsPerClient:     16,
 		MaxStreamsPerConnection: 256,
 		MaxRequestBytes:         8 << 20,
 		MaxRequestBytesInFlight: 64 << 20,
-		ReadHeaderTimeout:       Duration(5 * time.Second),
+		ReadHeaderTimeout:       Duration(2 * time.Second),
 		RequestReadTimeout:      Duration(10 * time.Second),
 		IdleTimeout:             Duration(60 * time.Second),
 		WriteTimeout:            Duration(30 * time.Second),
@@ -164,6 +172,7 @@ func (c Config) Check() error {
 		min, max int64
 	}{
 		{"max_connections", int64(c.MaxConnections), 1, 1 << 20},
+		{"max_connections_per_client", int64(c.MaxConnectionsPerClient), 1, 1 << 20},
 		{"max_streams", int64(c.MaxStreams), 0, 1 << 20},
 		{"max_streams_per_client", int64(c.MaxStreamsPerClient), 1, 1 << 20},
 		{"max_streams_per_connection", int64(c.MaxStreamsPerConnection), 1, 1 << 16},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -438,4 +439,82 @@ func TestStreamsPerClient(t *testing.T) {
 	})
 	held[1]()
 	a.stillSeals(t)
+}
+
+// TestConnectionsPerClient: one address opens many connections that send
+// nothing or half a request (read_header_timeout is long here, so only the
+// cap can help); it keeps max_connections_per_client of them, every other
+// is closed at once, and a client from another loopback address still
+// completes its calls meanwhile (decision 170).
+func TestConnectionsPerClient(t *testing.T) {
+	const perClient, flood = 8, 200
+	a := newAttackNode(t, func(c *node.Config) {
+		c.MaxConnections = 64
+		c.MaxConnectionsPerClient = perClient
+		c.ReadHeaderTimeout = node.Duration(time.Minute)
+	})
+	addr := strings.TrimPrefix(a.URL, "http://")
+	dialer := func(ip string) *net.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var kept, closed int
+	for i := 0; i < flood; i++ {
+		c, err := dialer("127.0.0.1").Dial("tcp", addr)
+		if errors.Is(err, syscall.ECONNRESET) {
+			closed++ // closed by the node before the dial returned
+			continue
+		}
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if i%2 == 1 {
+			c.Write([]byte("POST /fractal.v1.FractalService/GetStatus HTTP/1.1\r\nHost: x\r\n")) // half-open: never ends its headers
+		}
+		conns = append(conns, c)
+	}
+	other := &http.Client{Transport: &http.Transport{DialContext: dialer("127.0.0.2").DialContext}, Timeout: 30 * time.Second}
+	refused := func() string {
+		resp, err := other.Get(a.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, "fractal_api_connections_refused_total "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	want := fmt.Sprint(flood - perClient)
+	waitFor(t, "the node to close the connections over the cap", func() bool { return refused() == want })
+	// Each connection is either kept (its read times out) or closed by the
+	// node (its read ends with EOF or a reset); the node keeps perClient.
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); isTimeout(err) {
+			kept++
+		} else {
+			closed++
+		}
+	}
+	api := fractalv1connect.NewFractalServiceClient(other, a.URL)
+	start := time.Now()
+	const calls = 20
+	for i := 0; i < calls; i++ {
+		if _, err := api.GetStatus(context.Background(), connect.NewRequest(&v1.GetStatusRequest{})); err != nil {
+			t.Fatalf("call %d from another address while one holds %d connections: %v", i, flood, err)
+		}
+	}
+	t.Logf("%d calls from 127.0.0.2 in %v while 127.0.0.1 held %d connections (%d kept)", calls, time.Since(start).Round(time.Millisecond), flood, kept)
+	if got := refused(); got != want || kept != perClient {
+		t.Fatalf("%d connections from one address: %d kept, %d closed, %s counted closed; want %d kept", flood, kept, closed, got, perClient)
+	}
 }
