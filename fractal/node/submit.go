@@ -33,6 +33,9 @@ func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
 	if err := n.overGas(tx); err != nil {
 		return err
 	}
+	if err := n.resent(tx, id); err != nil {
+		return err
+	}
 	s := &submission{tx: tx, id: id, reply: make(chan error, 1)}
 	n.closing.RLock()
 	if n.stopped {
@@ -59,6 +62,26 @@ func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
 func (n *Node) overGas(tx *phases.Tx) error {
 	if err := n.in.CheckTxGas(tx); err != nil {
 		return &Error{Kind: Precondition, Err: err}
+	}
+	return nil
+}
+
+// resent refuses, as a failed precondition, a transaction that a recent
+// block refused in lookup (its receipt is among the refusals the node
+// remembers) while its lookup still refuses against the committed state:
+// queued again, it would only be refused again. Nothing else pays for this
+// check: a transaction the node does not remember refused reads no store
+// here (decision 154). One whose inputs exist now is admitted.
+func (n *Node) resent(tx *phases.Tx, id notes.Hash) error {
+	if rc, ok := n.refused.get(id); !ok || rc.Phase != phases.PhaseLookup {
+		return nil
+	}
+	reason, err := n.in.LookupRefusal(tx)
+	switch {
+	case err != nil:
+		return &Error{Kind: Unavailable, Err: err}
+	case reason != "":
+		return refuse(Precondition, "transaction %x was refused in lookup in a recent block and would be again: %s", id[:8], reason)
 	}
 	return nil
 }
