@@ -193,7 +193,7 @@ func TestTransactionsAndBlocks(t *testing.T) {
 
 // TestSimulate: a signed transaction simulates accepted and commits
 // nothing; an unsigned one only with allow_unsigned; one over the node's
-// gas limit is refused; one already executed is already_exists.
+// gas limit is refused (failed_precondition); one already executed is already_exists.
 func TestSimulate(t *testing.T) {
 	a := newAPINode(t, 2, func(c *node.Config) { c.SimulateGasLimit = 2_000_000 })
 	ctx := context.Background()
@@ -230,7 +230,7 @@ func TestSimulate(t *testing.T) {
 	heavy, _ := a.tk.Transfer(t, a.keys[1], a.seeds[1], sink, 1)
 	heavy.GasLimit = 3_000_000
 	nodetest.Sign(t, heavy, a.keys[1])
-	if _, err := sim(heavy, false); connect.CodeOf(err) != connect.CodeInvalidArgument {
+	if _, err := sim(heavy, false); connect.CodeOf(err) != connect.CodeFailedPrecondition { // a cap, as every gas cap (decision 170)
 		t.Fatalf("over the simulation gas limit: %v", err)
 	}
 	if _, err := a.Client.Submit(ctx, tx, true); err != nil {
