@@ -75,7 +75,7 @@ func newVoteFixture(t *testing.T) *voteFixture {
 	if f.app, err = New(f.in); err != nil {
 		t.Fatal(err)
 	}
-	f.app.SetKeyShare(f.shares[0])
+	f.app.AddKeyShare(f.shares[0])
 	return f
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/abci"
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/internal/atomicfile"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/tfhe"
 )
 
@@ -53,6 +54,11 @@ type DevnetOptions struct {
 	// the DKG among themselves, each party apart, and the key goes into
 	// every instance and the genesis.
 	Encrypted bool
+	// EpochBlocks, with Encrypted, starts a new threshold key every
+	// EpochBlocks heights, made by a DKG among the validators in the three
+	// windows of DKGWindow heights before (decision 162); 0 keeps the
+	// genesis key for ever, and the genesis as it was before epochs.
+	EpochBlocks, DKGWindow uint64
 }
 
 // MaxDevnetValidators bounds a local devnet: one loopback address each.
@@ -89,6 +95,9 @@ func WriteDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 	}
 	if o.BasePort+2*MaxDevnetValidators+o.Validators > 65535 {
 		return nil, fmt.Errorf("validator: devnet: base port %d leaves no room for %d validators below 65536", o.BasePort, o.Validators)
+	}
+	if o.EpochBlocks > 0 && !o.Encrypted {
+		return nil, errors.New("validator: devnet: epochs are those of the threshold key (--encrypted)")
 	}
 	if o.Encrypted && o.Validators < 2 {
 		return nil, fmt.Errorf("validator: devnet: a threshold key needs at least 2 validators, not %d", o.Validators)
@@ -168,10 +177,17 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 	}
 	st := &abci.AppState{Trust: d.Trust}
 	if o.Encrypted {
-		if st.ThresholdKey, err = genesisDKG(context.Background(), d.Homes, d.Trust.ID); err != nil {
+		var khKeys []keys.PublicKey
+		if st.ThresholdKey, khKeys, err = genesisDKG(context.Background(), d.Homes, d.Trust.ID); err != nil {
 			return nil, err
 		}
-		if err := attachGenesisKey(d.Homes, st.ThresholdKey); err != nil {
+		if o.EpochBlocks > 0 {
+			st.Epochs = &fractal.EpochRules{Blocks: o.EpochBlocks, Window: o.DKGWindow, Keyholders: khKeys}
+			if err := st.Epochs.Check(n); err != nil {
+				return nil, err
+			}
+		}
+		if err := attachGenesisKey(d.Homes, st.ThresholdKey, st.Epochs); err != nil {
 			return nil, err
 		}
 		d.ThresholdKey = st.ThresholdKey

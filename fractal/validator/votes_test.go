@@ -117,6 +117,25 @@ func (f *sharesFault) ExtendVote(ctx context.Context, req *abcitypes.RequestExte
 	return res, nil
 }
 
+// sharesFaults are the switches of n validators wrapped in sharesFault:
+// one proposer mode for all, an extension mode each.
+type sharesFaults struct {
+	proposer, rejected *atomic.Int32
+	extend             []*atomic.Int32
+	faulty             map[int]func(abcitypes.Application) abcitypes.Application
+}
+
+func newSharesFaults(n int) *sharesFaults {
+	sf := &sharesFaults{proposer: &atomic.Int32{}, rejected: &atomic.Int32{}, faulty: map[int]func(abcitypes.Application) abcitypes.Application{}}
+	for i := range n {
+		sf.extend = append(sf.extend, &atomic.Int32{})
+		sf.faulty[i] = func(app abcitypes.Application) abcitypes.Application {
+			return &sharesFault{Application: app, proposer: sf.proposer, extend: sf.extend[i], tried: map[int64]bool{}, rejected: sf.rejected}
+		}
+	}
+	return sf
+}
+
 // TestEncryptedOnFourValidators: on four validators holding the genesis
 // DKG's shares, an encrypted transfer is ordered at a height H and opened
 // and run at H+1 with the shares from the precommits of H, the same on all
@@ -133,16 +152,9 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators")
 	}
-	var proposer, rejected atomic.Int32
-	extend := make([]*atomic.Int32, 4)
-	faulty := map[int]func(abcitypes.Application) abcitypes.Application{}
-	for i := range 4 {
-		extend[i] = &atomic.Int32{}
-		faulty[i] = func(app abcitypes.Application) abcitypes.Application {
-			return &sharesFault{Application: app, proposer: &proposer, extend: extend[i], tried: map[int64]bool{}, rejected: &rejected}
-		}
-	}
-	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true}, faulty)
+	sf := newSharesFaults(4)
+	proposer, rejected, extend := sf.proposer, sf.rejected, sf.extend
+	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true}, sf.faulty)
 	pk, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
 	w := tn.mintedWorld(0)
 
