@@ -84,6 +84,7 @@ var (
 	// A validator-set instance only (decided.go):
 	metaValidators = metaKey("validators") // the validator set (certify.ValidatorSet encoding)
 	metaDecided    = metaKey("decided")    // u64 height of the last consensus block committed
+	metaSide       = metaKey("side")       // 32-byte side digest after it (sidedigest.go), absent while zero
 )
 
 // storagePrefixes lists every key prefix of the store with its owner: the
@@ -95,7 +96,7 @@ var storagePrefixes = func() []storagePrefix {
 	out := []storagePrefix{
 		{metaInstance, "instance"}, {metaGenesis, "instance"}, {metaHead, "instance"},
 		{metaRoot, "instance"}, {metaExported, "instance"},
-		{metaValidators, "validator set"}, {metaDecided, "validator set"},
+		{metaValidators, "validator set"}, {metaDecided, "validator set"}, {metaSide, "validator set"},
 		{decidedKey(decidedBlock), "validator set"}, {decidedKey(decidedMisbehavior), "validator set"},
 		{decidedKey(decidedEpochRules), "epochs"}, {decidedKey(decidedEpoch), "epochs"},
 		{decidedKey(decidedDKG), "epochs"}, {decidedKey(decidedEpochRecord), "epochs"},

@@ -418,7 +418,7 @@ func (in *Instance) runPhases(view kv.Reader, code phases.Code, txs []*phases.Tx
 type Commit struct {
 	in     *Instance
 	txn    *badger.Txn
-	w      badgerdb.KV
+	w      kv.Store // txn, or a validator set's side log over it (sidedigest.go)
 	height uint64
 	// stateWritten is set once WriteState wrote the execution's state
 	// before Finish.

@@ -12,6 +12,7 @@ package certify
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -49,9 +50,27 @@ func ChainID(id [32]byte) string { return "fractal-" + hex.EncodeToString(id[:8]
 // after a block: the hash of its head manifest (chain.Block.Hash), which
 // commits to the instance, the height, the previous manifest, the
 // transactions, the state root after each of them, the final state root
-// and the commitment-tree root. A CometBFT block that accepts no
-// transaction leaves it unchanged.
-func AppHash(b *chain.Block) []byte { h := b.Hash(); return h[:] }
+// and the commitment-tree root; and, once the chain recorded any, its
+// side records (the encrypted mempool's batches and keys, the epochs' DKG
+// envelopes and records: side is the running digest of their writes,
+// decision 174): SHA-256(AppHashTag ‖ head ‖ side). While side is zero
+// the app hash is the head's hash alone, so a chain that never used them
+// keeps the app hashes it always had. A CometBFT block that accepts no
+// transaction and writes no side record leaves it unchanged.
+func AppHash(head, side [32]byte) [32]byte {
+	if side == ([32]byte{}) {
+		return head
+	}
+	h := sha256.New()
+	h.Write([]byte(AppHashTag))
+	h.Write(head[:])
+	h.Write(side[:])
+	return [32]byte(h.Sum(nil))
+}
+
+// AppHashTag separates an app hash over side records from a manifest's
+// hash.
+const AppHashTag = "fractal app hash v2\x00"
 
 // A Validator is one member of a set: its CometBFT consensus key
 // (ed25519), its voting power and a name for people.
@@ -207,42 +226,64 @@ func (vs *ValidatorSet) UnmarshalJSON(raw []byte) error {
 	return nil
 }
 
-// certificateVersion is the first byte of a certificate's encoding.
-const certificateVersion = 1
+// Certificate versions (the first byte): version 1 is a signed header
+// whose app hash is the block's hash; version 2 also carries the side
+// digest the app hash folds in (AppHash).
+const (
+	certificateVersion     = 1
+	certificateVersionSide = 2
+)
 
 // EncodeCertificate returns the certificate made of sh (a header and a
-// commit for it): version, then the SignedHeader's protobuf encoding.
-func EncodeCertificate(sh *types.SignedHeader) ([]byte, error) {
+// commit for it) and side, the side digest of the state its app hash
+// names: version 1 and the SignedHeader's protobuf encoding when side is
+// zero, else version 2, side and the encoding.
+func EncodeCertificate(sh *types.SignedHeader, side [32]byte) ([]byte, error) {
 	raw, err := sh.ToProto().Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("certify: certificate: %w", err)
 	}
-	return append([]byte{certificateVersion}, raw...), nil
+	if side == ([32]byte{}) {
+		return append([]byte{certificateVersion}, raw...), nil
+	}
+	return append(append([]byte{certificateVersionSide}, side[:]...), raw...), nil
 }
 
-// DecodeCertificate parses a certificate; it checks the encoding only
-// (Certify checks what it certifies).
-func DecodeCertificate(cert []byte) (*types.SignedHeader, error) {
+// DecodeCertificate parses a certificate into its signed header and side
+// digest (zero for version 1); it checks the encoding only (Certify checks
+// what it certifies).
+func DecodeCertificate(cert []byte) (*types.SignedHeader, [32]byte, error) {
+	var side [32]byte
 	switch {
 	case len(cert) == 0:
-		return nil, errors.New("certify: no certificate: a validator set's block is certified by a commit, not signed")
+		return nil, side, errors.New("certify: no certificate: a validator set's block is certified by a commit, not signed")
 	case len(cert) > MaxCertificateBytes:
-		return nil, fmt.Errorf("certify: certificate of %d bytes, limit %d", len(cert), MaxCertificateBytes)
-	case cert[0] != certificateVersion:
-		return nil, fmt.Errorf("certify: certificate: unknown version %d", cert[0])
+		return nil, side, fmt.Errorf("certify: certificate of %d bytes, limit %d", len(cert), MaxCertificateBytes)
+	case cert[0] == certificateVersion:
+		cert = cert[1:]
+	case cert[0] != certificateVersionSide:
+		return nil, side, fmt.Errorf("certify: certificate: unknown version %d", cert[0])
+	case len(cert) < 1+32:
+		return nil, side, errors.New("certify: certificate: version 2 without its side digest")
+	default:
+		copy(side[:], cert[1:33])
+		if side == ([32]byte{}) { // version 1 says that: one encoding per certificate
+			return nil, side, errors.New("certify: certificate: version 2 with a zero side digest")
+		}
+		cert = cert[33:]
 	}
 	var p cmtproto.SignedHeader
-	if err := p.Unmarshal(cert[1:]); err != nil {
-		return nil, fmt.Errorf("certify: certificate: %w", err)
+	if err := p.Unmarshal(cert); err != nil {
+		return nil, side, fmt.Errorf("certify: certificate: %w", err)
 	}
 	sh, err := types.SignedHeaderFromProto(&p)
 	if err != nil {
-		return nil, fmt.Errorf("certify: certificate: %w", err)
+		return nil, side, fmt.Errorf("certify: certificate: %w", err)
 	}
 	if sh.Header == nil || sh.Commit == nil {
-		return nil, errors.New("certify: certificate: no header or no commit")
+		return nil, side, errors.New("certify: certificate: no header or no commit")
 	}
-	return sh, nil
+	return sh, side, nil
 }
 
 // Certify checks that cert certifies b: b names this set (its Executor
@@ -262,7 +303,7 @@ func (vs *ValidatorSet) Certify(b *chain.Block, cert []byte) error {
 	if b.Signature != ([64]byte{}) {
 		return fmt.Errorf("certify: block %d of a validator set carries a signature; its signature field must be zero", b.Height)
 	}
-	sh, err := DecodeCertificate(cert)
+	sh, side, err := DecodeCertificate(cert)
 	if err != nil {
 		return err
 	}
@@ -276,7 +317,10 @@ func (vs *ValidatorSet) Certify(b *chain.Block, cert []byte) error {
 	if err := vs.set.VerifyCommitLightAllSignatures(chainID, sh.Commit.BlockID, sh.Height, sh.Commit); err != nil {
 		return fmt.Errorf("certify: the certificate's commit: %w", err)
 	}
-	if want := AppHash(b); !bytes.Equal(sh.AppHash, want) {
+	if want := AppHash(b.Hash(), side); !bytes.Equal(sh.AppHash, want[:]) {
+		if side != ([32]byte{}) {
+			return fmt.Errorf("certify: the header of height %d carries app hash %X, block %d's manifest with side digest %X hashes to %X", sh.Height, []byte(sh.AppHash), b.Height, side, want)
+		}
 		return fmt.Errorf("certify: the header of height %d carries app hash %X, block %d's manifest hashes to %X", sh.Height, []byte(sh.AppHash), b.Height, want)
 	}
 	return nil

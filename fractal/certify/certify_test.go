@@ -36,6 +36,11 @@ func testSet(t testing.TB, n int) (*ValidatorSet, []ed25519.PrivKey) {
 // certificate is a header of b's chain at height 7 carrying appHash,
 // signed by the validators whose keys are given (the others absent).
 func certificate(t testing.TB, vs *ValidatorSet, b *chain.Block, appHash []byte, signers []ed25519.PrivKey) []byte {
+	return certificateSide(t, vs, b, appHash, [32]byte{}, signers)
+}
+
+// certificateSide is certificate carrying the side digest side.
+func certificateSide(t testing.TB, vs *ValidatorSet, b *chain.Block, appHash []byte, side [32]byte, signers []ed25519.PrivKey) []byte {
 	t.Helper()
 	set := vs.Comet()
 	chainID := ChainID(b.Instance)
@@ -57,7 +62,7 @@ func certificate(t testing.TB, vs *ValidatorSet, b *chain.Block, appHash []byte,
 		}
 		commit.Signatures[idx] = v.CommitSig()
 	}
-	cert, err := EncodeCertificate(&types.SignedHeader{Header: h, Commit: commit})
+	cert, err := EncodeCertificate(&types.SignedHeader{Header: h, Commit: commit}, side)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +75,18 @@ func certificate(t testing.TB, vs *ValidatorSet, b *chain.Block, appHash []byte,
 func TestCertify(t *testing.T) {
 	vs, privs := testSet(t, 4)
 	b := &chain.Block{Instance: [32]byte{9}, Height: 3, StateRoot: [32]byte{4}, Executor: vs.Hash()}
-	good := certificate(t, vs, b, AppHash(b), privs[:3])
+	good := certificate(t, vs, b, appHashOf(b), privs[:3])
 	if err := vs.Certify(b, good); err != nil {
+		t.Fatal(err)
+	}
+	// With side records, the header's app hash folds in their digest,
+	// which a version-2 certificate carries.
+	side := [32]byte{5}
+	sideHash := AppHash(b.Hash(), side)
+	if sideHash == b.Hash() {
+		t.Fatal("a side digest leaves the app hash the manifest's hash")
+	}
+	if err := vs.Certify(b, certificateSide(t, vs, b, sideHash[:], side, privs[:3])); err != nil {
 		t.Fatal(err)
 	}
 	other, _ := testSet(t, 4)
@@ -89,11 +104,15 @@ func TestCertify(t *testing.T) {
 	}{
 		{"another set trusted", other, b, good, "names validator set"},
 		{"no certificate", vs, b, nil, "certified by a commit, not signed"},
-		{"two of four signed", vs, b, certificate(t, vs, b, AppHash(b), privs[:2]), "the certificate's commit: invalid commit -- insufficient voting power"},
+		{"two of four signed", vs, b, certificate(t, vs, b, appHashOf(b), privs[:2]), "the certificate's commit: invalid commit -- insufficient voting power"},
 		{"another app hash", vs, b, certificate(t, vs, b, bytes.Repeat([]byte{7}, 32), privs), "carries app hash 0707"},
 		{"another instance's chain", vs, &elsewhere, good, `header belongs to another chain "fractal-0900000000000000", not "fractal-0800000000000000"`},
 		{"damaged", vs, b, good[:len(good)-3], "certify: certificate: "},
-		{"unknown version", vs, b, append([]byte{2}, good[1:]...), "unknown version 2"},
+		{"unknown version", vs, b, append([]byte{3}, good[1:]...), "unknown version 3"},
+		{"version 2 cut short", vs, b, []byte{2, 1, 2}, "version 2 without its side digest"},
+		{"version 2 with a zero side digest", vs, b, append(append([]byte{2}, make([]byte, 32)...), good[1:]...), "version 2 with a zero side digest"},
+		{"version 1 over an app hash with a side digest", vs, b, certificate(t, vs, b, sideHash[:], privs), "carries app hash"},
+		{"version 2 with another side digest", vs, b, certificateSide(t, vs, b, sideHash[:], [32]byte{6}, privs), "with side digest 06"},
 		{"a signature field that is not zero", vs, &signed, good, "block 3 of a validator set carries a signature; its signature field must be zero"},
 	} {
 		if err := tc.set.Certify(tc.b, tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -101,7 +120,7 @@ func TestCertify(t *testing.T) {
 		}
 	}
 	// A signature of the commit flipped.
-	sh, err := DecodeCertificate(good)
+	sh, _, err := DecodeCertificate(good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +130,7 @@ func TestCertify(t *testing.T) {
 			break
 		}
 	}
-	bad, err := EncodeCertificate(sh)
+	bad, err := EncodeCertificate(sh, [32]byte{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +191,16 @@ func FuzzDecodeValidatorSet(f *testing.F) {
 func FuzzDecodeCertificate(f *testing.F) {
 	vs, privs := testSet(f, 2)
 	b := &chain.Block{Executor: vs.Hash()}
-	f.Add(certificate(f, vs, b, AppHash(b), privs))
+	f.Add(certificate(f, vs, b, appHashOf(b), privs))
+	side := [32]byte{5}
+	ah := AppHash(b.Hash(), side)
+	f.Add(certificateSide(f, vs, b, ah[:], side, privs))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := DecodeCertificate(data); err == nil {
+		if _, _, err := DecodeCertificate(data); err == nil {
 			vs.Certify(b, data) // must not panic
 		}
 	})
 }
+
+// appHashOf is b's app hash without side records.
+func appHashOf(b *chain.Block) []byte { h := AppHash(b.Hash(), [32]byte{}); return h[:] }
