@@ -78,10 +78,16 @@ func TestSideRecordDivergence(t *testing.T) {
 		t.Fatalf("proof: %+v %v", st, err)
 	}
 	// The certified manifests, imported into another validator's copy.
-	file, n, err := certifiedManifests(tn.nodes[0].Instance(), tn.nodes[0].Comet().BlockStore())
-	if err != nil || n < 3 {
-		t.Fatalf("manifests: %d %v", n, err)
-	}
+	var file []byte
+	tn.waitFor(30*time.Second, "the opened batch's block is certified", func() bool {
+		var n int
+		var err error
+		file, n, err = certifiedManifests(tn.nodes[0].Instance(), tn.nodes[0].Comet().BlockStore())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n >= 3 // genesis, the mint, the opened batch
+	})
 	if r, err := tn.nodes[2].Instance().ImportManifests(file); err != nil || r.Known == 0 || r.Stored != 0 {
 		t.Fatalf("import: %+v %v", r, err)
 	}
