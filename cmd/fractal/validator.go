@@ -46,8 +46,8 @@ func init() {
 		c.Flags().String("rpc", "", "the validator's RPC address (default: the one in --home's config/config.toml)")
 	}
 	validatorSubmitCmd.Flags().StringArray("key", nil, "key file that signs the transaction (repeatable)")
-	validatorSubmitCmd.Flags().Bool("encrypted", false, "seal the transaction to the validators' threshold key (from --genesis) and hand in the encrypted transaction")
-	validatorSubmitCmd.Flags().String("genesis", "", "the genesis file naming the threshold key (default: --home's config/genesis.json)")
+	validatorSubmitCmd.Flags().Bool("encrypted", false, "seal the transaction to the validators' threshold key in force (asked of the validator) and hand in the encrypted transaction")
+	validatorSubmitCmd.Flags().String("genesis", "", "the genesis file naming the instance and its threshold key (default: --home's config/genesis.json)")
 	validatorImportCmd.Flags().String("key", "", "key file that signs the import transaction")
 	validatorProveCmd.Flags().String("key", "", "the state key")
 	validatorProveCmd.Flags().String("out", "", "the proof file to write (must not exist)")
@@ -224,9 +224,11 @@ transaction ID once the validator admitted it (its check: form, limits,
 signatures, not executed before, its inputs live now); a refusal is one line
 with the reason. The validators then put it in a block in turn.
 
---encrypted seals the signed transaction to the validators' threshold key,
-named in the genesis (--genesis, by default --home's config/genesis.json),
-and hands in the encrypted transaction: its order is fixed in the block that
+--encrypted seals the signed transaction to the validators' threshold key in
+force, which it asks the validator for (after an epoch switch that is not
+the genesis key: decision 163), bound to the instance the genesis names
+(--genesis, by default --home's config/genesis.json), and hands in the
+encrypted transaction: its order is fixed in the block that
 holds it, and it is opened and run first in the next block, with the
 validators' shares from their precommits (decision 161). It prints the
 payload ID ("fractal tfhe outcome" on a validator's home tells what became
@@ -242,7 +244,15 @@ of it once the validator is stopped).`,
 			if gen == "" {
 				gen = filepath.Join(flagHome, "config", "genesis.json")
 			}
-			pk, instance, err := validator.GenesisThresholdKey(gen)
+			_, instance, err := validator.GenesisThresholdKey(gen)
+			if err != nil {
+				return err
+			}
+			c, err := dialValidator(cmd)
+			if err != nil {
+				return err
+			}
+			pk, err := c.ThresholdKey(cmd.Context()) // the key in force: after an epoch switch not the genesis key
 			if err != nil {
 				return err
 			}
