@@ -3,7 +3,9 @@ package validator
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -64,7 +66,10 @@ func shareFiles(t *testing.T, dir string) []string {
 // checking from the chain and from each home's copy. The key in force
 // moves at 41; the waiting batch opens with epoch-1 shares once a third
 // validator makes them again, after which every home deletes its epoch-1
-// share: each home then holds exactly its own epoch-2 share. A transfer
+// share: each home then holds exactly its own epoch-2 share. v2, stopped
+// inside the DKG after its deal was recorded and started again, resumes
+// its party from its keyholder home: it qualifies as a dealer, holds its
+// share, and its saved state is gone once the share is written. A transfer
 // sealed to the epoch-2 key, which the validators' query serves (what
 // validator submit --encrypted seals to), opens with epoch-2 shares, also
 // after a validator restarts (its genesis names the genesis key). CheckTx refuses a
@@ -150,13 +155,34 @@ func TestEpochsOnFourValidators(t *testing.T) {
 		if len(es) == 0 {
 			return false
 		}
-		// CometBFT's cache would refuse the same bytes before the app sees them.
-		r, err := tn.nodes[1].App().CheckTx(t.Context(), &abcitypes.RequestCheckTx{Tx: fractal.DKGTx(es[0].Encode()), Type: abcitypes.CheckTxType_New})
+		// CometBFT's cache would refuse the same bytes before the app sees
+		// them. (v0's app: the others may not have committed it yet.)
+		r, err := tn.nodes[0].App().CheckTx(t.Context(), &abcitypes.RequestCheckTx{Tx: fractal.DKGTx(es[0].Encode()), Type: abcitypes.CheckTxType_New})
 		if err != nil || r.Code != abci.CodeRefused || !strings.Contains(r.Log, "is recorded already") {
 			t.Fatalf("replayed DKG transaction: %+v %v", r, err)
 		}
 		return true
 	})
+
+	// v2 is stopped once its deal is recorded, inside the DKG: its party's
+	// state waits in its keyholder home (0600); restarted, it resumes from
+	// it and the chain and answers the later rounds (decision 175).
+	tn.waitFor(30*time.Second, "v2's deal is recorded", func() bool {
+		es, err := tn.nodes[0].Instance().DKGEnvelopes(sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(es, func(e *dkg.Envelope) bool { return e.Kind == dkg.KindDeal && e.From == 3 })
+	})
+	tn.stop(2)
+	partyFile := filepath.Join(tn.devn.Homes[2], KeyholderDir, keyholder.PartyFile)
+	if fi, err := os.Stat(partyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("v2's saved party: %v %v", fi, err)
+	}
+	if st, err := tn.nodes[0].Instance().Epochs(); err != nil || st.Round < 1 || st.Round > 2 {
+		t.Fatalf("v2 stopped outside rounds 1–2: %+v %v", st, err)
+	}
+	tn.start(2)
 
 	// Height 40 decides epoch 2's key on every validator.
 	var rec *fractal.EpochRecord
@@ -212,8 +238,14 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	tn.waitFor(30*time.Second, "the epoch-1 shares are deleted", func() bool {
 		return len(shareFiles(t, tn.dir)) == 4
 	})
+	if !strings.Contains(tn.logs[2].String(), "epoch 2 DKG (attempt 0): party resumed in round ") {
+		t.Fatal("v2 did not resume its party")
+	}
 	files := shareFiles(t, tn.dir)
 	for i, home := range tn.devn.Homes {
+		if _, err := os.Stat(filepath.Join(home, KeyholderDir, keyholder.PartyFile)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("v%d keeps its party's state after its share is written: %v", i, err)
+		}
 		if want := filepath.Join(home, KeyholderDir, "epoch-2", keyholder.ShareFile); files[i] != want {
 			t.Fatalf("share files %v", files)
 		}
