@@ -76,22 +76,7 @@ func TestResumeParty(t *testing.T) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}
-	for round := KindDeal; round < KindJustification; round++ {
-		seen := slices.Clone(chain)
-		for _, p := range ps {
-			for _, e := range seen {
-				if _, _, err := p.Receive(e.Encode()); err != nil {
-					t.Fatal(err)
-				}
-			}
-			out, err := p.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			chain = append(chain, out...)
-		}
-		restart()
-	}
+	chain = chainRounds(t, ps, chain, restart)
 	o, err := Decide(s, chain)
 	if err != nil {
 		t.Fatal(err)
