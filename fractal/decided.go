@@ -154,6 +154,9 @@ type Decision struct {
 	Results []DecidedResult
 	AppHash [32]byte
 	Sealed  *Sealed // the block (nil when nothing was accepted) and receipts
+	// Expired is the encrypted batch the block closed as expired (decision
+	// 164), with its slots' drop receipts; nil when none.
+	Expired *Sealed
 
 	in      *Instance
 	commit  *Commit
@@ -228,6 +231,9 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	enc, err := in.openDecided(view, d, p, seen, keep)
 	if err != nil {
 		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
+	if enc.expire != nil {
+		dc.Expired = &Sealed{Encrypted: enc.expire.status(BatchExpired), Receipts: expiredReceipts(enc.expire.batch, enc.expire.pk.K)}
 	}
 	batch := len(p.Txs) // the opened batch's slots that run come first
 	for range p.Txs {

@@ -281,6 +281,10 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 		res.Events = []abcitypes.Event{{Type: "fractal.block", Attributes: []abcitypes.EventAttribute{
 			{Key: "height", Value: fmt.Sprint(b.Block.Height)}, {Key: "hash", Value: hex.EncodeToString(h[:])}}}}
 	}
+	if e := dc.Expired; e != nil {
+		res.Events = append(res.Events, abcitypes.Event{Type: "fractal.expired", Attributes: []abcitypes.EventAttribute{
+			{Key: "batch", Value: fmt.Sprint(e.Encrypted.Batch.Number)}, {Key: "payloads", Value: fmt.Sprint(len(e.Receipts))}}})
+	}
 	included := make([][32]byte, len(req.Txs))
 	for i, raw := range req.Txs {
 		included[i] = sha256.Sum256(raw)

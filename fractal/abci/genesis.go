@@ -15,16 +15,29 @@ import (
 // entry and, when the validators made a threshold key by their DKG at
 // genesis (decision 160), that key (with its transcript hash). Without a
 // key, app_state is the bare trust entry, as before; with one it is
-// {"trust": entry, "threshold_key": hex of the key's encoding}
-// (docs/formats/validator-set.md).
+// {"trust": entry, "threshold_key": hex of the key's encoding,
+// "encrypted_expiry_blocks": N} (docs/formats/validator-set.md).
 type AppState struct {
 	Trust        fractal.Peer
 	ThresholdKey *tfhe.PublicKey
+	// EncryptedExpiryBlocks is the heights an encrypted batch may wait for
+	// shares (decision 164); 0 in a genesis that names none, meaning
+	// fractal.DefaultEncryptedExpiryBlocks.
+	EncryptedExpiryBlocks uint64
 }
 
 type appStateJSON struct {
-	Trust        json.RawMessage `json:"trust"`
-	ThresholdKey string          `json:"threshold_key"`
+	Trust                 json.RawMessage `json:"trust"`
+	ThresholdKey          string          `json:"threshold_key"`
+	EncryptedExpiryBlocks uint64          `json:"encrypted_expiry_blocks,omitempty"`
+}
+
+// ExpiryBlocks is the window s names, or the default.
+func (s *AppState) ExpiryBlocks() uint64 {
+	if s.EncryptedExpiryBlocks == 0 {
+		return fractal.DefaultEncryptedExpiryBlocks
+	}
+	return s.EncryptedExpiryBlocks
 }
 
 // EncodeAppState writes s as app_state.
@@ -36,7 +49,7 @@ func EncodeAppState(s *AppState) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(appStateJSON{Trust: trust, ThresholdKey: hex.EncodeToString(s.ThresholdKey.Encode())})
+	return json.Marshal(appStateJSON{Trust: trust, ThresholdKey: hex.EncodeToString(s.ThresholdKey.Encode()), EncryptedExpiryBlocks: s.EncryptedExpiryBlocks})
 }
 
 // ParseAppState reads app_state strictly (no unknown fields).
@@ -65,11 +78,16 @@ func ParseAppState(raw []byte) (*AppState, error) {
 	if s.ThresholdKey, err = tfhe.DecodePublicKey(kb); err != nil {
 		return nil, fmt.Errorf("threshold_key: %w", err)
 	}
+	if j.EncryptedExpiryBlocks > fractal.MaxEncryptedExpiryBlocks {
+		return nil, fmt.Errorf("encrypted_expiry_blocks %d is over %d", j.EncryptedExpiryBlocks, uint64(fractal.MaxEncryptedExpiryBlocks))
+	}
+	s.EncryptedExpiryBlocks = j.EncryptedExpiryBlocks
 	return s, nil
 }
 
 // CheckAppState checks that app_state names in: its ID and genesis, and
-// the same threshold key as the one in's store holds (or none on both).
+// the same threshold key as the one in's store holds (or none on both),
+// with the same encrypted expiry window.
 func CheckAppState(raw []byte, in *fractal.Instance) (*AppState, error) {
 	s, err := ParseAppState(raw)
 	if err != nil {
@@ -94,6 +112,13 @@ func CheckAppState(raw []byte, in *fractal.Instance) (*AppState, error) {
 		return nil, fmt.Errorf("genesis app_state names no threshold key, the instance holds %x", keyID(have))
 	case s.ThresholdKey.ID() != have.ID():
 		return nil, fmt.Errorf("genesis app_state names threshold key %x, the instance holds %x", keyID(s.ThresholdKey), keyID(have))
+	}
+	window, err := in.EncryptedExpiryBlocks()
+	if err != nil {
+		return nil, err
+	}
+	if s.ExpiryBlocks() != window {
+		return nil, fmt.Errorf("genesis app_state names an encrypted expiry of %d blocks, the instance's is %d", s.ExpiryBlocks(), window)
 	}
 	return s, nil
 }

@@ -53,6 +53,10 @@ type DevnetOptions struct {
 	// the DKG among themselves, each party apart, and the key goes into
 	// every instance and the genesis.
 	Encrypted bool
+	// EncryptedExpiryBlocks is the heights an encrypted batch may wait for
+	// shares before it expires (decision 164); 0 is the default
+	// (fractal.DefaultEncryptedExpiryBlocks). Only with Encrypted.
+	EncryptedExpiryBlocks uint64
 }
 
 // MaxDevnetValidators bounds a local devnet: one loopback address each.
@@ -89,6 +93,12 @@ func WriteDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 	}
 	if o.BasePort+2*MaxDevnetValidators+o.Validators > 65535 {
 		return nil, fmt.Errorf("validator: devnet: base port %d leaves no room for %d validators below 65536", o.BasePort, o.Validators)
+	}
+	if o.EncryptedExpiryBlocks != 0 && !o.Encrypted {
+		return nil, errors.New("validator: devnet: an encrypted expiry window needs a threshold key (Encrypted)")
+	}
+	if o.EncryptedExpiryBlocks > fractal.MaxEncryptedExpiryBlocks {
+		return nil, fmt.Errorf("validator: devnet: encrypted expiry of %d blocks is over %d", o.EncryptedExpiryBlocks, uint64(fractal.MaxEncryptedExpiryBlocks))
 	}
 	if o.Encrypted && o.Validators < 2 {
 		return nil, fmt.Errorf("validator: devnet: a threshold key needs at least 2 validators, not %d", o.Validators)
@@ -166,12 +176,12 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 			}
 		}
 	}
-	st := &abci.AppState{Trust: d.Trust}
+	st := &abci.AppState{Trust: d.Trust, EncryptedExpiryBlocks: o.EncryptedExpiryBlocks}
 	if o.Encrypted {
 		if st.ThresholdKey, err = genesisDKG(context.Background(), d.Homes, d.Trust.ID); err != nil {
 			return nil, err
 		}
-		if err := attachGenesisKey(d.Homes, st.ThresholdKey); err != nil {
+		if err := attachGenesisKey(d.Homes, st.ThresholdKey, st.ExpiryBlocks()); err != nil {
 			return nil, err
 		}
 		d.ThresholdKey = st.ThresholdKey

@@ -110,15 +110,15 @@ func missing(have []int, n int) []int {
 	return out
 }
 
-// attachGenesisKey stores pk as the threshold key of the instance in
-// every home.
-func attachGenesisKey(homes []string, pk *tfhe.PublicKey) error {
+// attachGenesisKey stores pk, with the encrypted expiry window, as the
+// threshold key of the instance in every home.
+func attachGenesisKey(homes []string, pk *tfhe.PublicKey, expiry uint64) error {
 	for _, home := range homes {
 		in, err := fractal.Open(home)
 		if err != nil {
 			return err
 		}
-		err = in.AttachGenesisThresholdKey(pk)
+		err = in.AttachGenesisThresholdKey(pk, expiry)
 		if cerr := in.Close(); err == nil {
 			err = cerr
 		}
