@@ -38,6 +38,7 @@ func init() {
 	devnetCmd.Flags().Int("mempool-size", 5000, "each validator's mempool capacity in transactions")
 	devnetCmd.Flags().String("zk", "", "a circuit key folder (fractal shielded setup) copied into every home")
 	devnetCmd.Flags().Bool("encrypted", false, "make the validators the keyholders of a threshold key: a DKG among them at genesis, each home its own share")
+	devnetCmd.Flags().Uint64("encrypted-expiry-blocks", fractal.DefaultEncryptedExpiryBlocks, "with --encrypted: the heights an encrypted batch may wait for shares before a block closes it as expired")
 	devnetCmd.Flags().StringArray("trust", nil, "a trust entry file (fractal peers self --json) every validator trusts (repeatable)")
 	validatorRunCmd.Flags().String("log-level", "*:error", `CometBFT's log level ("consensus:info,*:error" shows the heights)`)
 	for _, c := range []*cobra.Command{validatorSubmitCmd, validatorDeployCmd, validatorProveCmd, validatorClaimCmd, validatorImportCmd} {
@@ -55,7 +56,7 @@ func init() {
 }
 
 var devnetCmd = &cobra.Command{
-	Use:   "devnet --validators N --out DIR [--base-port 26600] [--timeout-commit 1s] [--encrypted] [--trust FILE]...",
+	Use:   "devnet --validators N --out DIR [--base-port 26600] [--timeout-commit 1s] [--encrypted [--encrypted-expiry-blocks 100]] [--trust FILE]...",
 	Short: "Write the homes of a local validator-set instance",
 	Long: `devnet writes DIR/v0 … DIR/v(N-1), one home per validator of a new
 validator-set instance, and DIR/trust.json, the instance's trust entry (its
@@ -80,7 +81,10 @@ DIR/vK/keyholder, the validators run the DKG among themselves at genesis,
 each party apart over its own loopback endpoint, and each home ends with its
 own share only (DIR/vK/keyholder/epoch-1/share.key). The key, with its
 transcript hash, goes into every instance and into the genesis app_state,
-and vote extensions are on from height 1.`,
+and vote extensions are on from height 1. A batch fixed at height F that
+the validators' shares have not opened is closed as expired by the block
+at height F + --encrypted-expiry-blocks (in the genesis app_state as
+encrypted_expiry_blocks; decision 164).`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		out, _ := cmd.Flags().GetString("out")
@@ -94,6 +98,12 @@ and vote extensions are on from height 1.`,
 		o.MempoolSize, _ = cmd.Flags().GetInt("mempool-size")
 		o.ZK, _ = cmd.Flags().GetString("zk")
 		o.Encrypted, _ = cmd.Flags().GetBool("encrypted")
+		if cmd.Flags().Changed("encrypted-expiry-blocks") {
+			o.EncryptedExpiryBlocks, _ = cmd.Flags().GetUint64("encrypted-expiry-blocks")
+			if o.EncryptedExpiryBlocks == 0 {
+				return errors.New("devnet: --encrypted-expiry-blocks must be at least 1")
+			}
+		}
 		files, _ := cmd.Flags().GetStringArray("trust")
 		for _, f := range files {
 			p, err := readTrustEntry(f)
