@@ -14,25 +14,12 @@ import (
 // names a close record moved to another height, one turned into an
 // executor's signed expiry, and a fixing height that was changed.
 func TestChainExpiryVerified(t *testing.T) {
-	f := newValidatorSetFixture(t)
-	res, err := dkg.Run(context.Background(), dkg.Config{Instance: f.in.ID(), Epoch: 1, N: 4, K: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := tfhe.KeyFromDKG(tfhe.OriginDKG, res.Outcome)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.in.AttachGenesisThresholdKey(pk, 2); err == nil {
+	pk := genesisKey(t)
+	if err := newValidatorSetFixture(t).in.AttachGenesisThresholdKey(pk, 2); err == nil {
 		t.Fatal("attached a key after the first decided block")
 	}
-	f = newValidatorSetFixtureKey(t, pk, 2)
-	p, err := tfhe.Seal(pk, []byte("never opened"), EncryptedContext(f.in.ID()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := p.ID()
-	decide(t, f.in, 2, nil, EncryptedTx(p.Encode()))
+	f := newValidatorSetFixtureKey(t, pk, 2)
+	pid := f.fixEncrypted(t, 2)
 	if dc := decide(t, f.in, 3, nil); dc.Expired != nil {
 		t.Fatal("expired at height 3")
 	}
@@ -51,4 +38,33 @@ func TestChainExpiryVerified(t *testing.T) {
 	storeSet(t, f.in, k, good)
 	storeSet(t, f.in, encKeyOf(encFixedAt, u64(1)), u64(1))
 	wantVerify(t, f.in, "verify: encrypted batch 1: expired at height 4, but fixed at 1 with a window of 2 blocks")
+}
+
+// genesisKey is a threshold key of 4 keyholders, k = 3, from a DKG.
+func genesisKey(t testing.TB) *tfhe.PublicKey {
+	res, err := dkg.Run(context.Background(), dkg.Config{Instance: [32]byte{1}, Epoch: 1, N: 4, K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := tfhe.KeyFromDKG(tfhe.OriginDKG, res.Outcome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
+// fixEncrypted decides the block at height h holding one encrypted
+// transaction sealed to the instance's key, which fixes a batch; it
+// returns the payload ID.
+func (f *fixture) fixEncrypted(t testing.TB, h uint64) [32]byte {
+	pk, err := f.in.ThresholdKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tfhe.Seal(pk, []byte("never opened"), EncryptedContext(f.in.ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide(t, f.in, h, nil, EncryptedTx(p.Encode()))
+	return p.ID()
 }

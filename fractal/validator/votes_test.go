@@ -119,6 +119,36 @@ func (f *sharesFault) ExtendVote(ctx context.Context, req *abcitypes.RequestExte
 	return res, nil
 }
 
+// shareFaults switch the validators' faults with the shares while a
+// testnet runs: the proposer's (any validator's) and each one's extension.
+type shareFaults struct {
+	proposer, rejected atomic.Int32
+	extend             [4]atomic.Int32
+}
+
+// newFaultyTestnet starts four validators each behind a sharesFault.
+func newFaultyTestnet(t *testing.T, o DevnetOptions) (*testnet, *shareFaults) {
+	f := &shareFaults{}
+	faulty := map[int]func(abcitypes.Application) abcitypes.Application{}
+	for i := range 4 {
+		faulty[i] = func(app abcitypes.Application) abcitypes.Application {
+			return &sharesFault{Application: app, proposer: &f.proposer, extend: &f.extend[i], tried: map[int64]bool{}, rejected: &f.rejected}
+		}
+	}
+	return newTestnet(t, 4, o, faulty), f
+}
+
+// encrypt seals tx to the testnet's threshold key: the encrypted
+// transaction and its payload ID.
+func (tn *testnet) encrypt(tx *phases.Tx) ([]byte, [32]byte) {
+	p, err := fractal.EncryptTx(tn.devn.ThresholdKey, tn.devn.Trust.ID, tx)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	raw := p.Encode()
+	return fractal.EncryptedTx(raw), sha256.Sum256(raw)
+}
+
 // TestEncryptedOnFourValidators: on four validators holding the genesis
 // DKG's shares, an encrypted transfer is ordered at a height H and opened
 // and run at H+1 with the shares from the precommits of H, the same on all
@@ -135,27 +165,10 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators")
 	}
-	var proposer, rejected atomic.Int32
-	extend := make([]*atomic.Int32, 4)
-	faulty := map[int]func(abcitypes.Application) abcitypes.Application{}
-	for i := range 4 {
-		extend[i] = &atomic.Int32{}
-		faulty[i] = func(app abcitypes.Application) abcitypes.Application {
-			return &sharesFault{Application: app, proposer: &proposer, extend: extend[i], tried: map[int64]bool{}, rejected: &rejected}
-		}
-	}
-	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true}, faulty)
-	pk, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
+	tn, f := newFaultyTestnet(t, DevnetOptions{Encrypted: true})
+	proposer, rejected, extend := &f.proposer, &f.rejected, &f.extend
 	w := tn.mintedWorld(0)
-
-	encrypt := func(tx *phases.Tx) ([]byte, [32]byte) {
-		p, err := fractal.EncryptTx(pk, id, tx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := p.Encode()
-		return fractal.EncryptedTx(raw), sha256.Sum256(raw)
-	}
+	encrypt := tn.encrypt
 
 	// Ordered at H, opened at H+1.
 	move := w.tx(t, "coin", "coin2", "1")
@@ -306,26 +319,10 @@ func TestEncryptedExpiryOnFourValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators")
 	}
-	var proposer, rejected atomic.Int32
-	extend := make([]*atomic.Int32, 4)
-	faulty := map[int]func(abcitypes.Application) abcitypes.Application{}
-	for i := range 4 {
-		extend[i] = &atomic.Int32{}
-		faulty[i] = func(app abcitypes.Application) abcitypes.Application {
-			return &sharesFault{Application: app, proposer: &proposer, extend: extend[i], tried: map[int64]bool{}, rejected: &rejected}
-		}
-	}
-	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true, EncryptedExpiryBlocks: 6}, faulty)
-	pk, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
+	tn, f := newFaultyTestnet(t, DevnetOptions{Encrypted: true, EncryptedExpiryBlocks: 6})
+	extend := &f.extend
 	w := tn.mintedWorld(0)
-	encrypt := func(tx *phases.Tx) ([]byte, [32]byte) {
-		p, err := fractal.EncryptTx(pk, id, tx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := p.Encode()
-		return fractal.EncryptedTx(raw), sha256.Sum256(raw)
-	}
+	encrypt := tn.encrypt
 
 	extend[2].Store(extendEmpty)
 	extend[3].Store(extendEmpty)

@@ -2,11 +2,9 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/fractal/validator"
-	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -46,15 +43,7 @@ func TestEncryptedOverTheAPI(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	alice, err := keys.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{alice: alice}
-	src, err := os.ReadFile("../../testdata/allow.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, src := newWorld(t)
 	dir := t.TempDir()
 	dn, err := validator.WriteDevnet(filepath.Join(dir, "net"), validator.DevnetOptions{
 		Validators: 4, BasePort: freeBase(t, 4), Instance: fractal.DefaultConfig(), Encrypted: true,

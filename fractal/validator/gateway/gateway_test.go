@@ -108,6 +108,21 @@ func serveHome(t *testing.T, home string) *running {
 	return r
 }
 
+// newWorld returns a world with a fresh key, and the source of its
+// predicate (to deploy; w.app is its hash once deployed).
+func newWorld(t *testing.T) (*world, []byte) {
+	t.Helper()
+	alice, err := keys.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../../testdata/allow.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{alice: alice}, src
+}
+
 // world signs the test's transactions: notes under one application whose
 // predicate allows everything.
 type world struct {
@@ -179,15 +194,8 @@ func TestAPIOnValidators(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	alice, err := keys.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{alice: alice}
-	src, err := os.ReadFile("../../testdata/allow.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, src := newWorld(t)
+	alice := w.alice
 	dir := t.TempDir()
 	solo, err := fractal.Init(filepath.Join(dir, "solo"), fractal.DefaultConfig())
 	if err != nil {
