@@ -5,16 +5,23 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/prometheus/client_golang/prometheus"
 
+	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/abci"
+	"github.com/fractalvm/fractal/fractal/node"
+	"github.com/fractalvm/fractal/fractal/node/rpc"
+	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -310,7 +317,8 @@ func (tn *testnet) heightOf(i int, raw []byte) int64 {
 // whose batches may wait 6 heights, only k−1 = 2 validators make shares:
 // an encrypted transfer's batch waits, shown alike on every validator
 // (fixed height, expiry height, the keyholders of the last shares
-// transaction, never the other two), then expires in the block at its
+// transaction, never the other two; the same through the API's
+// GetPendingEncrypted), then expires in the block at its
 // fixing height + 6 with the drop receipt of a solo expiry, the
 // transaction never run. With the shares back, the same transfer sealed
 // afresh is fixed and opens; every validator holds the same blocks and
@@ -347,6 +355,25 @@ func TestEncryptedExpiryOnFourValidators(t *testing.T) {
 	})
 	if h := uint64(tn.heightOf(0, raw)); h != fixed {
 		t.Fatalf("fixed at %d, the transaction is in the block at %d", fixed, h)
+	}
+	// The API's GetPendingEncrypted on v3 (what tfhe pending --node prints).
+	n, err := node.New(tn.nodes[3].Instance(), node.DefaultConfig(), slog.New(slog.DiscardHandler), node.NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := rpc.New(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.GetPendingEncrypted(context.Background(), connect.NewRequest(&v1.GetPendingEncryptedRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := wire.ToEncryptedStatus(r.Msg.Batch); err != nil || st == nil || st.Batch.Number != 1 || st.Needed != 3 {
+		t.Fatalf("API: pending %+v %v", st, err)
+	}
+	if c, err := wire.ToChainWait(r.Msg.Chain); err != nil || c.FixedAt != fixed || c.ExpiresAt != fixed+6 || c.SharesAt == 0 {
+		t.Fatalf("API: chain %+v %v", c, err)
 	}
 	var outcome []byte
 	for _, i := range tn.running() {
