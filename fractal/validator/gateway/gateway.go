@@ -254,8 +254,8 @@ const deployPoll = 50 * time.Millisecond
 // it with the validators' shares (decision 161). Without a threshold key
 // it is a failed precondition; a payload that does not decode is invalid;
 // one opened already exists, as on a solo node; the application's CheckTx
-// refusal (another key or instance, a batch holding it already, a batch
-// waiting) is a failed precondition with its reason.
+// refusal (another key or instance, a batch holding it already) is a
+// failed precondition with its reason.
 func (g *Node) SubmitEncrypted(payload []byte) ([32]byte, error) {
 	id := sha256.Sum256(payload)
 	if _, err := g.Instance().ThresholdKey(); errors.Is(err, fractal.ErrNoThresholdKey) {
