@@ -65,7 +65,6 @@ func (w *WaitingBatch) CheckShares(sb *tfhe.ShareBatch) error {
 // refused (by index in the block), and the batch that waits after it
 // (after).
 type encPlan struct {
-	height  uint64 // the block's consensus height
 	open    *pendingBatch
 	openN   uint64
 	expire  *pendingBatch
@@ -87,7 +86,7 @@ type encPlan struct {
 // already fixed or opened. It depends only on the block, shares and the
 // committed state.
 func (in *Instance) planEncrypted(view *badger.Txn, h uint64, txs [][]byte, shares []*tfhe.ShareBatch) (*encPlan, error) {
-	plan := &encPlan{height: h, refused: map[int]error{}, taken: map[int][32]byte{}}
+	plan := &encPlan{refused: map[int]error{}, taken: map[int][32]byte{}}
 	n, waiting, err := waitingBatch(view)
 	if err != nil {
 		return nil, err
@@ -198,8 +197,9 @@ func (in *Instance) checkDecidedPayload(view *badger.Txn, pk *tfhe.PublicKey, bo
 
 // BatchAfter returns the batch that waits for shares once the block txs
 // at consensus height h, with the verified share batches shares from its
-// first transaction, is executed (nil when none): what a validator's precommit for the block
-// carries shares for (decision 161). It changes nothing.
+// first transaction, is executed (nil when none): what a validator's
+// precommit for the block carries shares for (decision 161). It changes
+// nothing.
 func (in *Instance) BatchAfter(h uint64, txs [][]byte, shares []*tfhe.ShareBatch) (*WaitingBatch, error) {
 	var w *WaitingBatch
 	err := in.db.View(func(view *badger.Txn) error {
