@@ -186,8 +186,9 @@ func committed(t *testing.T, ctx context.Context, c *client.Client, tx *phases.T
 // validator set alone; relay moves a note from the solo node to the
 // validators and back over the two APIs; compact blocks and the explorer
 // are served; without a threshold key SubmitEncrypted is a failed
-// precondition, and SubmitShares is unimplemented. Stopped, one home's certified manifests import into
-// another home, and tampered ones are refused with their reasons.
+// precondition, and SubmitShares is unimplemented. Stopped, one home's
+// certified manifests import into another home, and tampered ones are
+// refused with their reasons.
 func TestAPIOnValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators")
