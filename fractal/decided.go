@@ -23,6 +23,7 @@ import (
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
+	"github.com/fractalvm/fractal/tfhe/dkg"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -121,7 +122,11 @@ type DecidedResult struct {
 	// Encrypted is the payload ID of an encrypted transaction fixed into
 	// the block's batch.
 	Encrypted *[32]byte
-	unrun     bool // Receipt refuses it before it ran
+	// DKG marks a DKG transaction (epochs_decided.go): Envelope is what it
+	// recorded, or Refused says why not.
+	DKG      bool
+	Envelope *dkg.Envelope
+	unrun    bool // Receipt refuses it before it ran
 }
 
 // refuseUnrun records that tx was refused in admission, before it ran,
@@ -157,12 +162,16 @@ type Decision struct {
 	// Expired is the encrypted batch the block closed as expired (decision
 	// 164), with its slots' drop receipts; nil when none.
 	Expired *Sealed
+	// Epoch is the record of the DKG attempt this block decided (the last
+	// height of its round 3), nil for any other block.
+	Epoch *EpochRecord
 
 	in      *Instance
 	commit  *Commit
 	x       *Execution
 	deploys []decidedCode
 	records [][]byte
+	dkg     *decidedDKGPart
 }
 
 type decidedCode struct {
@@ -235,6 +244,9 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	if enc.expire != nil {
 		dc.Expired = &Sealed{Encrypted: enc.expire.status(BatchExpired), Receipts: expiredReceipts(enc.expire.batch, enc.expire.pk.K)}
 	}
+	if dc.dkg, err = in.planDKG(view, d.Height); err != nil {
+		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
 	batch := len(p.Txs) // the opened batch's slots that run come first
 	for range p.Txs {
 		pos = append(pos, -1)
@@ -242,6 +254,11 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	for i, raw := range d.Txs {
 		r := &dc.Results[i]
 		if enc.result(i, r) { // the block's batch is fixed whatever fits (votes.go makes shares for it)
+			continue
+		}
+		if body, ok := dkgBody(raw); ok { // small, and recorded whatever fits
+			r.DKG = true
+			r.Envelope, r.Refused = dc.dkg.take(view, body)
 			continue
 		}
 		if i >= run {
@@ -273,6 +290,10 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 		}
 		p.Txs, pos = append(p.Txs, tx), append(pos, i)
 	}
+	if err := dc.dkg.finish(view); err != nil {
+		return nil, batch, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
+	dc.Epoch = dc.dkg.record
 	dc.commit = in.BeginCommit(p)
 	dc.x, err = in.execute(ctx, badgerdb.KV{Txn: view}, p, func(res *TxResult) error {
 		if pos[res.Index] < 0 { // its outcome is recorded with its batch
@@ -317,6 +338,9 @@ func (dc *Decision) writeAll() error {
 		if err := dc.commit.txn.Set(kv[0], kv[1]); err != nil {
 			return err
 		}
+	}
+	if err := dc.dkg.write(dc.commit.txn); err != nil {
+		return err
 	}
 	return dc.commit.WriteState(dc.x)
 }
@@ -389,16 +413,9 @@ func (dc *Decision) Discard() { dc.commit.Discard() }
 func (in *Instance) Decided() (uint64, [32]byte, error) {
 	var height uint64
 	var hash [32]byte
-	err := in.db.View(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, metaDecided)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-		case err != nil:
+	err := in.db.View(func(txn *badger.Txn) (err error) {
+		if height, err = decidedHeight(txn); err != nil {
 			return err
-		case len(raw) != 8:
-			return fmt.Errorf("last decided height has %d bytes", len(raw))
-		default:
-			height = binary.BigEndian.Uint64(raw)
 		}
 		b, err := in.headBlock(txn)
 		if err != nil {
@@ -411,6 +428,20 @@ func (in *Instance) Decided() (uint64, [32]byte, error) {
 		return 0, hash, fmt.Errorf("fractal: decided: %w", err)
 	}
 	return height, hash, nil
+}
+
+// decidedHeight is the last committed consensus height (0 before any).
+func decidedHeight(txn *badger.Txn) (uint64, error) {
+	raw, err := getValue(txn, metaDecided)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(raw) != 8:
+		return 0, fmt.Errorf("last decided height has %d bytes", len(raw))
+	}
+	return binary.BigEndian.Uint64(raw), nil
 }
 
 // DecidedAt returns the height of the consensus block that made block
@@ -485,7 +516,7 @@ func (in *Instance) SelectBlock(candidates [][]byte, fits func(raw []byte) bool)
 		var g uint64
 		// An encrypted transaction takes no gas here: its transaction runs
 		// when its batch opens.
-		if _, _, _, ok, _ := deployed(raw); !ok && !isEncryptedTx(raw) {
+		if _, _, _, ok, _ := deployed(raw); !ok && !isEncryptedTx(raw) && !isDKGTx(raw) {
 			tx, err := phases.DecodeTx(raw)
 			if err != nil || seen[tx.ID()] {
 				continue
@@ -519,7 +550,7 @@ func (in *Instance) CheckProposal(txs [][]byte, verified func(raw []byte) bool) 
 	seen := make(map[notes.Hash]bool, len(txs))
 	err := in.db.View(func(view *badger.Txn) error {
 		for i, raw := range txs {
-			if _, ok := encryptedPayload(raw); ok {
+			if isEncryptedTx(raw) || isDKGTx(raw) {
 				continue // checked when executed: a bad one is refused alone
 			}
 			if _, _, _, ok, err := deployed(raw); ok {

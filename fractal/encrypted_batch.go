@@ -212,20 +212,19 @@ type pendingBatch struct {
 }
 
 func loadBatch(txn *badger.Txn, n uint64) (*pendingBatch, error) {
-	pk, err := thresholdKey(txn)
-	if err != nil {
-		return nil, err
-	}
 	raw, err := getValue(txn, encKeyOf(encBatch, u64(n)))
 	if err != nil {
 		return nil, fmt.Errorf("batch record: %w", err)
 	}
-	p := &pendingBatch{pk: pk}
+	p := &pendingBatch{}
 	if p.batch, err = chain.DecodeEncryptedBatch(raw); err != nil {
 		return nil, err
 	}
-	if p.batch.Key != pk.ID() {
-		return nil, errors.New("batch is sealed to another threshold key")
+	// The key the batch was fixed under: on a validator set with epochs it
+	// may have been replaced since (decision 162); a solo instance changes
+	// its key only when no batch waits.
+	if p.pk, err = archivedKey(txn, p.batch.Key); err != nil {
+		return nil, err
 	}
 	p.payloads = make([]*tfhe.Payload, len(p.batch.PayloadIDs))
 	for i, id := range p.batch.PayloadIDs {

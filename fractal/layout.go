@@ -71,6 +71,10 @@ const (
 const (
 	decidedBlock       = 'h' // v h u64 block height: u64 height of the consensus block that made it
 	decidedMisbehavior = 'm' // v m u64 consensus height u32 index: a misbehaviour the engine reported with that block
+	decidedEpochRules  = 'r' // v r: the epoch rules (EpochRules encoding), absent without epochs
+	decidedEpoch       = 'e' // v e: u64 epoch in force ‖ u32 attempt of the next epoch's DKG
+	decidedDKG         = 'd' // v d session[32] u8 kind u32 sender hash[32]: a DKG envelope the chain recorded
+	decidedEpochRecord = 'k' // v k u64 epoch u32 attempt: that DKG attempt's record (EpochRecord)
 )
 
 // Metadata names under prefixMeta.
@@ -97,6 +101,8 @@ var storagePrefixes = func() []storagePrefix {
 		{metaRoot, "instance"}, {metaExported, "instance"},
 		{metaValidators, "validator set"}, {metaDecided, "validator set"}, {metaEncExpiry, "validator set"},
 		{decidedKey(decidedBlock), "validator set"}, {decidedKey(decidedMisbehavior), "validator set"},
+		{decidedKey(decidedEpochRules), "epochs"}, {decidedKey(decidedEpoch), "epochs"},
+		{decidedKey(decidedDKG), "epochs"}, {decidedKey(decidedEpochRecord), "epochs"},
 		{[]byte{prefixNote}, "instance"}, {[]byte{prefixCode}, "instance"},
 		{[]byte{prefixTx}, "instance"}, {[]byte{prefixReceipt}, "instance"},
 		{[]byte{prefixBlock}, "instance"}, {[]byte{prefixTree}, "state tree"},

@@ -43,6 +43,7 @@ const (
 	CodeDeploy     = 11 // a deploy whose code does not compile or is too large
 	CodeRefused    = 12 // CheckTx: refused admission to the mempool
 	CodeRecheck    = 13 // CheckTx: dropped from the mempool after a block
+	CodeDKG        = 14 // FinalizeBlock: a DKG transaction not recorded (decision 162)
 	CodeBadRequest = 20 // Query: bad path or data
 	CodeUnknown    = 21 // Query: nothing there
 )
@@ -285,6 +286,9 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 		res.Events = append(res.Events, abcitypes.Event{Type: "fractal.expired", Attributes: []abcitypes.EventAttribute{
 			{Key: "batch", Value: fmt.Sprint(e.Encrypted.Batch.Number)}, {Key: "payloads", Value: fmt.Sprint(len(e.Receipts))}}})
 	}
+	if r := dc.Epoch; r != nil {
+		res.Events = append(res.Events, epochEvent(r))
+	}
 	included := make([][32]byte, len(req.Txs))
 	for i, raw := range req.Txs {
 		included[i] = sha256.Sum256(raw)
@@ -307,6 +311,11 @@ func txResult(r *fractal.DecidedResult) *abcitypes.ExecTxResult {
 			Attributes: []abcitypes.EventAttribute{{Key: "code", Value: hex.EncodeToString(r.Deployed[:])}}}}}
 	case r.Deploy:
 		return &abcitypes.ExecTxResult{Code: CodeDeploy, Log: r.Refused.Error(), Codespace: Codespace}
+	case r.DKG && r.Envelope == nil:
+		return &abcitypes.ExecTxResult{Code: CodeDKG, Log: r.Refused.Error(), Codespace: Codespace}
+	case r.DKG:
+		return &abcitypes.ExecTxResult{Code: CodeOK, Events: []abcitypes.Event{{Type: "fractal.dkg", Attributes: []abcitypes.EventAttribute{
+			{Key: "kind", Value: r.Envelope.Kind.String()}, {Key: "keyholder", Value: fmt.Sprint(r.Envelope.From)}}}}}
 	case r.Encrypted != nil:
 		return &abcitypes.ExecTxResult{Code: CodeOK, Events: []abcitypes.Event{{Type: "fractal.encrypted",
 			Attributes: []abcitypes.EventAttribute{{Key: "payload", Value: hex.EncodeToString(r.Encrypted[:])}}}}}
@@ -322,6 +331,19 @@ func txResult(r *fractal.DecidedResult) *abcitypes.ExecTxResult {
 	}
 	out.Code, out.Log, out.Codespace = uint32(rc.Phase), rc.Reason, Codespace
 	return out
+}
+
+// epochEvent names what a DKG attempt decided: the epoch, the attempt, and
+// the key made with the height it takes force, or why none was.
+func epochEvent(r *fractal.EpochRecord) abcitypes.Event {
+	attrs := []abcitypes.EventAttribute{{Key: "epoch", Value: fmt.Sprint(r.Epoch)}, {Key: "attempt", Value: fmt.Sprint(r.Attempt)}}
+	if r.Key == nil {
+		attrs = append(attrs, abcitypes.EventAttribute{Key: "failure", Value: r.Failure})
+	} else {
+		id := r.Key.ID()
+		attrs = append(attrs, abcitypes.EventAttribute{Key: "key", Value: hex.EncodeToString(id[:])}, abcitypes.EventAttribute{Key: "start", Value: fmt.Sprint(r.Start)})
+	}
+	return abcitypes.Event{Type: "fractal.epoch", Attributes: attrs}
 }
 
 // Commit is the Commit stage: the block's one atomic write. The mempool's

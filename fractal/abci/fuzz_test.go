@@ -21,6 +21,7 @@ func FuzzParseAppState(f *testing.F) {
 	f.Add([]byte(`{"trust":{},"threshold_key":"` + "00000000" + `"}`))
 	f.Add([]byte(`{"trust":{},"threshold_key":"` + hex.EncodeToString(pk.Encode()) + `","x":1}`))
 	f.Add([]byte(`{"trust":{},"threshold_key":"` + hex.EncodeToString(pk.Encode()) + `","encrypted_expiry_blocks":7}`))
+	f.Add([]byte(`{"trust":{},"threshold_key":"` + hex.EncodeToString(pk.Encode()) + `","epochs":{"epoch_blocks":30,"dkg_window":4,"keyholders":["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		s, err := ParseAppState(raw)
 		if err != nil || s.ThresholdKey == nil {

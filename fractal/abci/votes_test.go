@@ -81,7 +81,7 @@ func newVoteFixtureWindow(t *testing.T, window uint64) *voteFixture {
 	if f.app, err = New(f.in); err != nil {
 		t.Fatal(err)
 	}
-	f.app.SetKeyShare(f.shares[0])
+	f.app.AddKeyShare(f.shares[0])
 	return f
 }
 

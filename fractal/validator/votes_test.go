@@ -126,23 +126,23 @@ func (f *sharesFault) ExtendVote(ctx context.Context, req *abcitypes.RequestExte
 	return res, nil
 }
 
-// shareFaults switch the validators' faults with the shares while a
-// testnet runs: the proposer's (any validator's) and each one's extension.
-type shareFaults struct {
-	proposer, rejected atomic.Int32
-	extend             [4]atomic.Int32
+// sharesFaults are the switches of n validators wrapped in sharesFault:
+// one proposer mode for all, an extension mode each.
+type sharesFaults struct {
+	proposer, rejected *atomic.Int32
+	extend             []*atomic.Int32
+	faulty             map[int]func(abcitypes.Application) abcitypes.Application
 }
 
-// newFaultyTestnet starts four validators each behind a sharesFault.
-func newFaultyTestnet(t *testing.T, o DevnetOptions) (*testnet, *shareFaults) {
-	f := &shareFaults{}
-	faulty := map[int]func(abcitypes.Application) abcitypes.Application{}
-	for i := range 4 {
-		faulty[i] = func(app abcitypes.Application) abcitypes.Application {
-			return &sharesFault{Application: app, proposer: &f.proposer, extend: &f.extend[i], tried: map[int64]bool{}, rejected: &f.rejected}
+func newSharesFaults(n int) *sharesFaults {
+	sf := &sharesFaults{proposer: &atomic.Int32{}, rejected: &atomic.Int32{}, faulty: map[int]func(abcitypes.Application) abcitypes.Application{}}
+	for i := range n {
+		sf.extend = append(sf.extend, &atomic.Int32{})
+		sf.faulty[i] = func(app abcitypes.Application) abcitypes.Application {
+			return &sharesFault{Application: app, proposer: sf.proposer, extend: sf.extend[i], tried: map[int64]bool{}, rejected: sf.rejected}
 		}
 	}
-	return newTestnet(t, 4, o, faulty), f
+	return sf
 }
 
 // encrypt seals tx to the testnet's threshold key: the encrypted
@@ -172,8 +172,9 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators")
 	}
-	tn, f := newFaultyTestnet(t, DevnetOptions{Encrypted: true})
-	proposer, rejected, extend := &f.proposer, &f.rejected, &f.extend
+	sf := newSharesFaults(4)
+	proposer, rejected, extend := sf.proposer, sf.rejected, sf.extend
+	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true}, sf.faulty)
 	w := tn.mintedWorld(0)
 	encrypt := tn.encrypt
 
@@ -327,8 +328,9 @@ func TestEncryptedExpiryOnFourValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators")
 	}
-	tn, f := newFaultyTestnet(t, DevnetOptions{Encrypted: true, EncryptedExpiryBlocks: 6})
-	extend := &f.extend
+	sf := newSharesFaults(4)
+	extend := sf.extend
+	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true, EncryptedExpiryBlocks: 6}, sf.faulty)
 	w := tn.mintedWorld(0)
 	encrypt := tn.encrypt
 
