@@ -2,6 +2,9 @@ package certify
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,13 +172,91 @@ func FuzzDecodeValidatorSet(f *testing.F) {
 	})
 }
 
+// TestCertificateOneEncoding: a certificate has one encoding. Bytes that
+// decode to the same header and commit another way (a length written as a
+// longer varint, an unknown field), and a commit holding a nil vote (whose
+// signature verification skips) are refused; EncodeCertificate writes a
+// nil vote absent, and that certificate certifies the block.
+func TestCertificateOneEncoding(t *testing.T) {
+	vs, privs := testSet(t, 4)
+	b := &chain.Block{Instance: [32]byte{9}, Height: 3, Executor: vs.Hash()}
+	good := certificate(t, vs, b, AppHash(b), privs[:3])
+	if err := vs.Certify(b, good); err != nil {
+		t.Fatal(err)
+	}
+	// good is 1 (version), 0x0a (field 1, the header), the header's length
+	// as a varint, the header, then the commit.
+	n, w := binary.Uvarint(good[2:])
+	if w != 2 {
+		t.Fatalf("the header's length takes %d bytes", w)
+	}
+	longer := append([]byte{1, 0x0a}, byte(n)|0x80, byte(n>>7)|0x80, 0)
+	longer = append(longer, good[2+w:]...)
+
+	sh, err := DecodeCertificate(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := vs.Comet()
+	idx, _ := set.GetByAddress(privs[3].PubKey().Address())
+	v, err := types.MakeVote(types.NewMockPVWithParams(privs[3], false, false), sh.ChainID, idx, sh.Height, 0, cmtproto.PrecommitType, types.BlockID{}, sh.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh.Commit.Signatures[idx] = v.CommitSig()
+	if sh.Commit.Signatures[idx].BlockIDFlag != types.BlockIDFlagNil {
+		t.Fatal("not a nil vote")
+	}
+	raw, err := sh.ToProto().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withNil := append([]byte{1}, raw...)
+	for _, tc := range []struct {
+		name string
+		cert []byte
+		want string
+	}{
+		{"a longer varint", longer, "not in its canonical encoding"},
+		{"an unknown field", append(slices.Clone(good), 0x18, 0x01), "not in its canonical encoding"},
+		{"a nil vote", withNil, fmt.Sprintf("commit signature %d has block ID flag 3: only signatures for the block and absent ones are allowed", idx)},
+	} {
+		if _, err := DecodeCertificate(tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+		if err := vs.Certify(b, tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: certify: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	written, err := EncodeCertificate(sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeCertificate(written)
+	if err != nil || back.Commit.Signatures[idx].BlockIDFlag != types.BlockIDFlagAbsent {
+		t.Fatalf("encoded with a nil vote: %v", err)
+	}
+	if err := vs.Certify(b, written); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzDecodeCertificate: what decodes is the one encoding of what it
+// decodes to, and checking it does not panic.
 func FuzzDecodeCertificate(f *testing.F) {
-	vs, privs := testSet(f, 2)
+	vs, privs := testSet(f, 3)
 	b := &chain.Block{Executor: vs.Hash()}
 	f.Add(certificate(f, vs, b, AppHash(b), privs))
+	f.Add(certificate(f, vs, b, AppHash(b), privs[:2]))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := DecodeCertificate(data); err == nil {
-			vs.Certify(b, data) // must not panic
+		sh, err := DecodeCertificate(data)
+		if err != nil {
+			return
 		}
+		again, err := EncodeCertificate(sh)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("a certificate that decodes encodes differently (%v)", err)
+		}
+		vs.Certify(b, data) // must not panic
 	})
 }
