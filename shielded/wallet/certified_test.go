@@ -7,38 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cometbft/cometbft/crypto/ed25519"
-	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
-	cmtversion "github.com/cometbft/cometbft/proto/tendermint/version"
-	"github.com/cometbft/cometbft/types"
-	"github.com/cometbft/cometbft/version"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/fractalvm/fractal/circuits/merkle"
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/certtest"
 	"github.com/fractalvm/fractal/phases"
 )
-
-// setOf returns a validator set of n validators of power 10 and their keys.
-func setOf(t *testing.T, n int) (*certify.ValidatorSet, []ed25519.PrivKey) {
-	t.Helper()
-	var vals []certify.Validator
-	var privs []ed25519.PrivKey
-	for range n {
-		k := ed25519.GenPrivKey()
-		v := certify.Validator{Power: 10}
-		copy(v.PubKey[:], k.PubKey().Bytes())
-		vals, privs = append(vals, v), append(privs, k)
-	}
-	vs, err := certify.NewValidatorSet(vals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vs, privs
-}
 
 // certifiedSource is a validator set's chain as a node that need not be
 // honest serves it: compact blocks, and certificates signed by the keys
@@ -81,26 +59,7 @@ func (s *certifiedSource) Certificate(height uint64) ([]byte, error) {
 	if s.appHash != nil {
 		app = s.appHash(b)
 	}
-	set, chainID, ch := s.set.Comet(), certify.ChainID(s.id), int64(height+1)
-	h := &types.Header{
-		Version: cmtversion.Consensus{Block: version.BlockProtocol}, ChainID: chainID, Height: ch,
-		Time: time.Unix(1_700_000_000, 0).UTC(), ValidatorsHash: set.Hash(), NextValidatorsHash: set.Hash(),
-		AppHash: app, ProposerAddress: set.Validators[0].Address,
-	}
-	id := types.BlockID{Hash: h.Hash(), PartSetHeader: types.PartSetHeader{Total: 1, Hash: bytes.Repeat([]byte{1}, 32)}}
-	commit := &types.Commit{Height: ch, BlockID: id, Signatures: make([]types.CommitSig, len(set.Validators))}
-	for i := range commit.Signatures {
-		commit.Signatures[i] = types.NewCommitSigAbsent()
-	}
-	for _, k := range s.signers {
-		idx, _ := set.GetByAddress(k.PubKey().Address())
-		v, err := types.MakeVote(types.NewMockPVWithParams(k, false, false), chainID, idx, ch, 0, cmtproto.PrecommitType, id, h.Time)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		commit.Signatures[idx] = v.CommitSig()
-	}
-	return certify.EncodeCertificate(&types.SignedHeader{Header: h, Commit: commit})
+	return certtest.Certificate(s.t, s.set, s.signers, s.id, int64(height+1), app), nil
 }
 
 // newCertifiedSource builds a chain of n blocks after genesis of set's
@@ -152,8 +111,8 @@ func savedState(t *testing.T, w *Wallet) []byte {
 // the one of its last certified save; a sync that failed after a save
 // resumes from it.
 func TestSyncCertified(t *testing.T) {
-	set, privs := setOf(t, 4)
-	other, otherPrivs := setOf(t, 4)
+	set, privs := certtest.NewSet(t, 4)
+	other, otherPrivs := certtest.NewSet(t, 4)
 	const n = saveEvery + 44
 
 	// An honest source: both notes, certificates asked at the save and the
