@@ -17,12 +17,11 @@ import (
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/validator"
+	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
-	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/shielded/wallet"
-	"github.com/fractalvm/fractal/zk"
 )
 
 // hostile is a validator's node as a wallet reads it, with what it serves
@@ -66,15 +65,7 @@ func TestShieldedWalletOverValidatorAPI(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	zkDir := t.TempDir()
-	cc, err := shielded.Compiled()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := zk.Cache{Dir: zkDir}.DevSetup(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pk, zkDir := nodetest.ShieldedKeys(t)
 	read := func(path string) []byte {
 		b, err := os.ReadFile(path)
 		if err != nil {
