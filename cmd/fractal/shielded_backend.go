@@ -46,7 +46,7 @@ func withShielded(cmd *cobra.Command, f func(in wallet.Instance, ex exportLister
 		if p.Validators == nil {
 			return fmt.Errorf("--trust %s names executor keys, not a validator set: a solo instance's blocks are checked by their signatures", trustFile)
 		}
-		in, err = n.TrustedWalletInstance(ctx, p.ID, p.Validators)
+		in, err = n.TrustedWalletInstance(ctx, p.ID, p.Genesis, p.Validators)
 	}
 	if err != nil {
 		return err

@@ -138,6 +138,9 @@ func newShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, 
 	return c
 }
 
+// GenesisHash is the hash of the chain's genesis block.
+func (c *ShieldedChain) GenesisHash() [32]byte { return c.genesis.Hash() }
+
 func (c *ShieldedChain) serve(t testing.TB) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

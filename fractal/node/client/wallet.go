@@ -35,10 +35,10 @@ func (c *Client) WalletInstance(ctx context.Context) (wallet.Instance, error) {
 
 // TrustedWalletInstance is WalletInstance for a validator set's node that
 // the wallet does not trust (wallet.CertifiedChain): the node must serve
-// the instance id, and the blocks a sync applies are believed only once a
-// commit of set, the trust entry's validator set, certifies them
-// (decision 166).
-func (c *Client) TrustedWalletInstance(ctx context.Context, id [32]byte, set *certify.ValidatorSet) (wallet.Instance, error) {
+// the instance id whose genesis block hashes to genesis, and the blocks a
+// sync applies are believed only once a commit of set, the trust entry's
+// validator set, certifies them (decision 166).
+func (c *Client) TrustedWalletInstance(ctx context.Context, id, genesis [32]byte, set *certify.ValidatorSet) (wallet.Instance, error) {
 	in, err := c.WalletInstance(ctx)
 	if err != nil {
 		return nil, err
@@ -46,16 +46,28 @@ func (c *Client) TrustedWalletInstance(ctx context.Context, id [32]byte, set *ce
 	if got := in.ID(); got != id {
 		return nil, fmt.Errorf("node %s serves instance %x, the trust entry names %x", c.URL, got[:8], id[:8])
 	}
-	return certifiedInstance{in.(walletInstance), set}, nil
+	return certifiedInstance{in.(walletInstance), genesis, set}, nil
 }
 
 // certifiedInstance is a walletInstance whose blocks a sync certifies.
 type certifiedInstance struct {
 	walletInstance
-	set *certify.ValidatorSet
+	genesis [32]byte
+	set     *certify.ValidatorSet
 }
 
 var _ wallet.CertifiedChain = certifiedInstance{}
+
+// Block checks the genesis block against the trust entry: a sync starts
+// from it, and no certificate covers it before the first save.
+func (s certifiedInstance) Block(h uint64) (*chain.Block, error) {
+	b, err := s.walletInstance.Block(h)
+	if err == nil && h == 0 && b.Hash() != s.genesis {
+		got := b.Hash()
+		err = fmt.Errorf("node %s: its genesis block hashes to %x, the trust entry names %x", s.c.URL, got[:8], s.genesis[:8])
+	}
+	return b, err
+}
 
 func (s certifiedInstance) Trusted() *certify.ValidatorSet { return s.set }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,7 +114,7 @@ func twoWallets(t *testing.T, n, txs, mineEvery int, certified ...bool) (w, twin
 	t.Cleanup(cancel)
 	node = walletInstance(t, c, ctx)
 	if chain.Validators != nil {
-		in, err := c.TrustedWalletInstance(ctx, node.ID(), chain.Validators)
+		in, err := c.TrustedWalletInstance(ctx, node.ID(), chain.GenesisHash(), chain.Validators)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,6 +186,25 @@ func TestParallelSyncMatchesSequential(t *testing.T) {
 	}
 }
 
+// A validator set's node whose genesis block is not the trust entry's is
+// refused before the wallet records anything.
+func TestCertifiedWalletSyncRefusesAnotherGenesis(t *testing.T) {
+	w, err := wallet.Create(filepath.Join(t.TempDir(), "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := nodetest.NewCertifiedShieldedChain(t, w.Keys.Address(), 2, 1, 3)
+	c, _ := client.New(chain.URL)
+	ctx := context.Background()
+	in, err := c.TrustedWalletInstance(ctx, walletInstance(t, c, ctx).ID(), [32]byte{7}, chain.Validators)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Sync(in, nil); err == nil || !strings.Contains(err.Error(), "its genesis block hashes to ") || !strings.Contains(err.Error(), ", the trust entry names 0700000000000000") || w.State.Next != 0 {
+		t.Fatalf("another genesis: %v, next %d", err, w.State.Next)
+	}
+}
+
 // A node that lies is caught: a compact block whose signature does not
 // verify, and one that does not follow the last block seen.
 func TestWalletSyncRefusesForgedBlocks(t *testing.T) {
@@ -226,7 +246,7 @@ func benchmarkWalletSync(b *testing.B, newChain func(testing.TB, wallet.Address,
 	}
 	var node wallet.Chain = walletInstance(b, c, context.Background())
 	if chain.Validators != nil {
-		if node, err = c.TrustedWalletInstance(context.Background(), node.ID(), chain.Validators); err != nil {
+		if node, err = c.TrustedWalletInstance(context.Background(), node.ID(), chain.GenesisHash(), chain.Validators); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -111,7 +111,7 @@ func TestShieldedWalletOverValidatorAPI(t *testing.T) {
 
 	through := func(i int, set *certify.ValidatorSet) wallet.Instance {
 		t.Helper()
-		in, err := vs[i].c.TrustedWalletInstance(ctx, trust.ID, set)
+		in, err := vs[i].c.TrustedWalletInstance(ctx, trust.ID, trust.Genesis, set)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +199,7 @@ func TestShieldedWalletOverValidatorAPI(t *testing.T) {
 	unchanged("another validator set", b, func() error { _, err := b.Sync(through(3, other), nil); return err },
 		"the block names validator set")
 	unchanged("another instance", b, func() error {
-		_, err := vs[3].c.TrustedWalletInstance(ctx, [32]byte{1}, trust.Validators)
+		_, err := vs[3].c.TrustedWalletInstance(ctx, [32]byte{1}, trust.Genesis, trust.Validators)
 		return err
 	}, "the trust entry names 0100000000000000")
 	unchanged("no trust entry", b, func() error {
