@@ -191,12 +191,13 @@ type decidedCode struct {
 // result, never an error: an error means the store failed, and this
 // validator cannot go on honestly.
 //
-// A block whose writes do not fit in one store write (badger's
-// ErrTxnTooBig) is executed again with only the first half of its raw
+// A block whose writes pass the bound of one block's writes
+// (MaxBlockWriteBytes, MaxBlockWriteEntries: a count of Fractal's own, not
+// the store's) is executed again with only the first half of its raw
 // transactions, and so on: the others are refused, not run
 // (ErrBlockWritesTooLarge), as every validator does at the same point, so
-// that one block of large transactions cannot stop the chain (decision
-// 139).
+// that one block of large transactions cannot stop the chain (decisions
+// 139 and 167).
 func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decision, error) {
 	if in.validators == nil {
 		return nil, errors.New("fractal: execute decided: not a validator-set instance")
@@ -205,7 +206,7 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 	for {
 		dc, batch, err := in.executeDecided(ctx, d, run, keep)
 		switch {
-		case !errors.Is(err, badger.ErrTxnTooBig):
+		case !errors.Is(err, errBlockWritesOverBound):
 			return dc, err
 		case run > 0:
 			run /= 2
@@ -318,11 +319,11 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 }
 
 // writeAll writes into the block's write all that Commit will commit but
-// the head and the block record (small): the engine's height as the last
-// decided one, the height at which the block (if any) was made, the
-// misbehaviour records, the deployed code and the execution's state, so
-// that a block too large for one write is found before the app hash is
-// answered.
+// the head and the block record (headWrites, whose room it checks): the
+// engine's height as the last decided one, the height at which the block
+// (if any) was made, the misbehaviour records, the deployed code and the
+// execution's state, so that a block whose writes pass the bound is found
+// before the app hash is answered.
 func (dc *Decision) writeAll() error {
 	writes := [][2][]byte{{metaDecided, u64(dc.Height)}}
 	if b := dc.x.Block; b != nil {
@@ -335,14 +336,20 @@ func (dc *Decision) writeAll() error {
 		writes = append(writes, [2][]byte{hashKey(prefixCode, d.h), d.src})
 	}
 	for _, kv := range writes {
-		if err := dc.commit.txn.Set(kv[0], kv[1]); err != nil {
+		if err := dc.commit.w.Set(kv[0], kv[1]); err != nil {
 			return err
 		}
 	}
-	if err := dc.dkg.write(dc.commit.txn); err != nil {
+	if err := dc.dkg.write(dc.commit.w); err != nil {
 		return err
 	}
-	return dc.commit.WriteState(dc.x)
+	if err := dc.commit.WriteState(dc.x); err != nil {
+		return err
+	}
+	if b := dc.x.Block; b != nil {
+		return dc.commit.w.room(headWrites(b))
+	}
+	return nil
 }
 
 // decodeDecided decodes one raw transaction of a decided block and runs

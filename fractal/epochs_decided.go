@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/tfhe"
 	"github.com/fractalvm/fractal/tfhe/dkg"
@@ -236,7 +237,7 @@ func (p *decidedDKGPart) finish(view *badger.Txn) error {
 
 // write records the block's envelopes and, when it decided, the attempt's
 // record, the epoch state and the key in force.
-func (p *decidedDKGPart) write(txn *badger.Txn) error {
+func (p *decidedDKGPart) write(txn kv.Writer) error {
 	if p.d == nil {
 		return nil
 	}

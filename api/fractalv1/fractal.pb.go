@@ -819,9 +819,12 @@ func (x *GetReceiptResponse) GetReceipt() *Receipt {
 type GetBlockRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The block's height; the head block when absent.
-	Height        *uint64 `protobuf:"varint,1,opt,name=height,proto3,oneof" json:"height,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Height *uint64 `protobuf:"varint,1,opt,name=height,proto3,oneof" json:"height,omitempty"`
+	// Also return the block's certificate (on a validator set; it may wait
+	// about one consensus block for the header that carries the block).
+	WithCertificate bool `protobuf:"varint,2,opt,name=with_certificate,json=withCertificate,proto3" json:"with_certificate,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetBlockRequest) Reset() {
@@ -861,9 +864,21 @@ func (x *GetBlockRequest) GetHeight() uint64 {
 	return 0
 }
 
+func (x *GetBlockRequest) GetWithCertificate() bool {
+	if x != nil {
+		return x.WithCertificate
+	}
+	return false
+}
+
 type GetBlockResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Block         *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Block *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
+	// With with_certificate on a validator set: the certificate of the
+	// validators' commit whose header carries the block's hash as app hash
+	// (docs/formats/validator-set.md). Empty on a solo instance, whose
+	// blocks are signed.
+	Certificate   []byte `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -901,6 +916,13 @@ func (*GetBlockResponse) Descriptor() ([]byte, []int) {
 func (x *GetBlockResponse) GetBlock() *Block {
 	if x != nil {
 		return x.Block
+	}
+	return nil
+}
+
+func (x *GetBlockResponse) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
 	}
 	return nil
 }
@@ -3145,12 +3167,14 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"\x12GetReceiptResponse\x122\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1c.fractal.v1.TransactionStateR\x05state\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12-\n" +
-	"\areceipt\x18\x03 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\"9\n" +
+	"\areceipt\x18\x03 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\"d\n" +
 	"\x0fGetBlockRequest\x12\x1b\n" +
-	"\x06height\x18\x01 \x01(\x04H\x00R\x06height\x88\x01\x01B\t\n" +
-	"\a_height\";\n" +
+	"\x06height\x18\x01 \x01(\x04H\x00R\x06height\x88\x01\x01\x12)\n" +
+	"\x10with_certificate\x18\x02 \x01(\bR\x0fwithCertificateB\t\n" +
+	"\a_height\"]\n" +
 	"\x10GetBlockResponse\x12'\n" +
-	"\x05block\x18\x01 \x01(\v2\x11.fractal.v1.BlockR\x05block\"\xbe\x01\n" +
+	"\x05block\x18\x01 \x01(\v2\x11.fractal.v1.BlockR\x05block\x12 \n" +
+	"\vcertificate\x18\x02 \x01(\fR\vcertificate\"\xbe\x01\n" +
 	"\x11ListBlocksRequest\x12&\n" +
 	"\fstart_height\x18\x01 \x01(\x04H\x00R\vstartHeight\x88\x01\x01\x12!\n" +
 	"\foldest_first\x18\x02 \x01(\bR\voldestFirst\x12%\n" +

@@ -32,9 +32,11 @@ func freeDevnetPort(t *testing.T, n int) int {
 // threshold key), fractal validator run runs three and fractal node the
 // fourth; code and a mint go in through one validator's RPC, a certified
 // proof comes out of another and checks offline against trust.json alone
-// and not against another set; a transfer, and a mint sealed with tx
-// submit --encrypt --node, go in through the fourth's API; SIGTERM stops
-// each (exit 0) and the homes show the same block.
+// and not against another set; a shielded wallet syncs over a validator's
+// API with trust.json and is refused without it or with another
+// instance's; a transfer, and a mint sealed with tx submit --encrypt
+// --node, go in through the fourth's API; SIGTERM stops each (exit 0) and
+// the homes show the same block.
 func TestDevnetProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four validator processes")
@@ -149,6 +151,27 @@ func TestDevnetProcesses(t *testing.T) {
 	mustFractal(t, dir, "--home", "net/v3", "query", "--key", coin2, "--prove", "--out", "coin2.proof")
 	if out := mustFractal(t, dir, "check-proof", "coin2.proof", "--trust", "net/trust.json"); !strings.HasPrefix(out, "valid: note ") {
 		t.Fatalf("check-proof of v3's API proof:\n%s", out)
+	}
+	{ // A wallet syncs over v3's API against trust.json's validator set.
+		api := fmt.Sprintf("http://127.0.0.4:%d", validator.DevnetAPIPort(3, base))
+		mustFractal(t, dir, "shielded", "address", "--new", "--wallet", "w")
+		mustFractal(t, dir, "shielded", "address", "--new", "--wallet", "fresh")
+		if out := mustFractal(t, dir, "shielded", "sync", "--wallet", "w", "--node", api, "--trust", "net/trust.json"); !strings.HasPrefix(out, "scanned blocks 1..2: 0 notes found, 0 spent\n") {
+			t.Fatalf("shielded sync over v3's API:\n%s", out)
+		}
+		for _, tc := range []struct{ trust, want string }{
+			{"", "the block carries no signature: it is a validator set's, and the wallet needs the set's trust entry to check it\n"},
+			{"other/trust.json", ", the trust entry names "},
+		} {
+			args := []string{"shielded", "sync", "--wallet", "fresh", "--node", api} // from block 1
+			if tc.trust != "" {
+				args = append(args, "--trust", tc.trust)
+			}
+			_, errOut, code, _ := fractalCmd(t, dir, time.Minute, args...)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("shielded sync with trust %q: exit %d, %s", tc.trust, code, errOut)
+			}
+		}
 	}
 	// A wallet with only v3's URL seals a mint to the validators' key
 	// (decisions 161, 165): fixed in one block, opened in the next.

@@ -15,8 +15,10 @@ import (
 	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/circuits/merkle"
 	"github.com/fractalvm/fractal/circuits/note"
+	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/wire"
+	"github.com/fractalvm/fractal/internal/certtest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/shielded"
@@ -37,9 +39,13 @@ type ShieldedChain struct {
 	URL    string
 	Blocks []*v1.CompactBlock // Blocks[h-1] is block h
 	Mine   int                // notes of the wallet in the chain
+	// Validators, when set, is the validator set whose certificates
+	// GetBlock answers (NewCertifiedShieldedChain); the blocks are unsigned.
+	Validators *certify.ValidatorSet
 	fractalv1connect.UnimplementedFractalServiceHandler
 	genesis *chain.Block
 	headers []*chain.Block // headers[h-1] is block h, with its transaction IDs
+	certify func(b *chain.Block) []byte
 }
 
 // NewShieldedChain makes and serves a chain of n blocks of txs shielded
@@ -47,13 +53,35 @@ type ShieldedChain struct {
 // outputs.
 func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) *ShieldedChain {
 	t.Helper()
-	exec := Key(t)
+	signer := keys.NewKeySigner(Key(t))
+	return newShieldedChain(t, addr, n, txs, mineEvery, func(b *chain.Block) {
+		if err := chain.SignBlock(context.Background(), b, signer); err != nil {
+			t.Fatal(err)
+		}
+	}, nil)
+}
+
+// NewCertifiedShieldedChain is NewShieldedChain for a validator set of
+// four: its blocks name the set unsigned, and GetBlock with
+// with_certificate answers a certificate signed by three of the four.
+func NewCertifiedShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) *ShieldedChain {
+	t.Helper()
+	set, privs := certtest.NewSet(t, 4)
+	c := newShieldedChain(t, addr, n, txs, mineEvery, func(b *chain.Block) { b.Executor = set.Hash() },
+		func(b *chain.Block) []byte {
+			return certtest.Certificate(t, set, privs[:3], b.Instance, int64(b.Height)+1, certify.AppHash(b))
+		})
+	c.Validators = set
+	return c
+}
+
+// newShieldedChain makes and serves the chain, each block made
+// authoritative by seal and certified by cert (nil: no certificates).
+func newShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, seal func(*chain.Block), cert func(*chain.Block) []byte) *ShieldedChain {
 	var id [32]byte
 	rand.Read(id[:])
-	c := &ShieldedChain{genesis: &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil)}}
-	if err := chain.SignBlock(context.Background(), c.genesis, keys.NewKeySigner(exec)); err != nil {
-		t.Fatal(err)
-	}
+	c := &ShieldedChain{genesis: &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil)}, certify: cert}
+	seal(c.genesis)
 	app := notes.Hash{0xab}
 	const token = "rhiLmrhEs/JhVvCrSMN4bePYPBqA8H/GOM+JUmPM7iQ=:TOK"
 	asset := shielded.AssetOf(app, token)
@@ -101,9 +129,7 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 		}
 		cb.Header = &chain.Block{Instance: id, Height: uint64(h), Prev: prev, CommitmentRoot: root.Bytes(),
 			TxIDs: ids, TxsHash: chain.TxsHash(ids), Roots: make([][32]byte, len(ids))}
-		if err := chain.SignBlock(context.Background(), cb.Header, keys.NewKeySigner(exec)); err != nil {
-			t.Fatal(err)
-		}
+		seal(cb.Header)
 		prev = cb.Header.Hash()
 		c.Blocks = append(c.Blocks, wire.CompactBlock(cb))
 		c.headers = append(c.headers, cb.Header)
@@ -111,6 +137,9 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 	c.serve(t)
 	return c
 }
+
+// GenesisHash is the hash of the chain's genesis block.
+func (c *ShieldedChain) GenesisHash() [32]byte { return c.genesis.Hash() }
 
 func (c *ShieldedChain) serve(t testing.TB) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -144,7 +173,11 @@ func (c *ShieldedChain) GetBlock(_ context.Context, req *connect.Request[v1.GetB
 	case h > 0:
 		b = c.headers[h-1]
 	}
-	return connect.NewResponse(&v1.GetBlockResponse{Block: wire.Block(b)}), nil
+	resp := &v1.GetBlockResponse{Block: wire.Block(b)}
+	if req.Msg.WithCertificate && c.certify != nil {
+		resp.Certificate = c.certify(b)
+	}
+	return connect.NewResponse(resp), nil
 }
 
 func (c *ShieldedChain) CompactBlocks(ctx context.Context, req *connect.Request[v1.CompactBlocksRequest], st *connect.ServerStream[v1.CompactBlocksResponse]) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +46,25 @@ type stopAfter struct {
 
 var errKilled = errors.New("killed")
 
+// certifiedStop is stopAfter for a validator set's chain: it keeps the
+// trusted set and the certificates.
+type certifiedStop struct {
+	wallet.CertifiedChain
+	stop stopAfter
+}
+
+func (s certifiedStop) CompactBlocks(from, to uint64, fn func(*wallet.CompactBlock) error) error {
+	return s.stop.CompactBlocks(from, to, fn)
+}
+
+// killAfter is node killed after sending n blocks.
+func killAfter(node wallet.CompactChain, n int) wallet.Chain {
+	if cc, ok := node.(wallet.CertifiedChain); ok {
+		return certifiedStop{cc, stopAfter{node, n}}
+	}
+	return stopAfter{node, n}
+}
+
 func (s stopAfter) CompactBlocks(from, to uint64, fn func(*wallet.CompactBlock) error) error {
 	seen := 0
 	return s.CompactChain.CompactBlocks(from, to, func(cb *wallet.CompactBlock) error {
@@ -73,28 +93,51 @@ func walletInstance(t testing.TB, c *client.Client, ctx context.Context) wallet.
 // twoWallets is a fresh wallet and a copy of it (same key), and a node
 // serving n blocks of txs shielded transactions, one output in mineEvery
 // the wallet's, read through the client for at most a minute.
-func twoWallets(t *testing.T, n, txs, mineEvery int) (w, twin *wallet.Wallet, chain *nodetest.ShieldedChain, node wallet.CompactChain) {
+// With certified, the chain is a validator set's, read through
+// TrustedWalletInstance.
+func twoWallets(t *testing.T, n, txs, mineEvery int, certified ...bool) (w, twin *wallet.Wallet, chain *nodetest.ShieldedChain, node wallet.CompactChain) {
 	t.Helper()
 	w, err := wallet.Create(filepath.Join(t.TempDir(), "w"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain = nodetest.NewShieldedChain(t, w.Keys.Address(), n, txs, mineEvery)
+	newChain := nodetest.NewShieldedChain
+	if len(certified) > 0 && certified[0] {
+		newChain = nodetest.NewCertifiedShieldedChain
+	}
+	chain = newChain(t, w.Keys.Address(), n, txs, mineEvery)
 	c, err := client.New(chain.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	return w, copyWallet(t, w), chain, walletInstance(t, c, ctx)
+	node = walletInstance(t, c, ctx)
+	if chain.Validators != nil {
+		in, err := c.TrustedWalletInstance(ctx, node.ID(), chain.GenesisHash(), chain.Validators)
+		if err != nil {
+			t.Fatal(err)
+		}
+		node = in.(wallet.CompactChain)
+	}
+	return w, copyWallet(t, w), chain, node
 }
 
 // TestWalletSyncResumes: a sync over the API killed after 300 of 600 blocks
 // resumes from its last save (block 256) and ends in exactly the state of a
-// sync that was never interrupted, having found every note once.
+// sync that was never interrupted, having found every note once; the same
+// for a validator set's chain, whose saves are certified.
 func TestWalletSyncResumes(t *testing.T) {
-	w, twin, chain, node := twoWallets(t, 600, 2, 7)
-	if _, err := w.Sync(stopAfter{node, 300}, nil); !errors.Is(err, errKilled) {
+	for _, certified := range []bool{false, true} {
+		t.Run(map[bool]string{false: "signed", true: "certified"}[certified], func(t *testing.T) {
+			testWalletSyncResumes(t, certified)
+		})
+	}
+}
+
+func testWalletSyncResumes(t *testing.T, certified bool) {
+	w, twin, chain, node := twoWallets(t, 600, 2, 7, certified)
+	if _, err := w.Sync(killAfter(node, 300), nil); !errors.Is(err, errKilled) {
 		t.Fatalf("interrupted sync: %v", err)
 	}
 	again, err := wallet.Open(w.Dir)
@@ -143,6 +186,25 @@ func TestParallelSyncMatchesSequential(t *testing.T) {
 	}
 }
 
+// A validator set's node whose genesis block is not the trust entry's is
+// refused before the wallet records anything.
+func TestCertifiedWalletSyncRefusesAnotherGenesis(t *testing.T) {
+	w, err := wallet.Create(filepath.Join(t.TempDir(), "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := nodetest.NewCertifiedShieldedChain(t, w.Keys.Address(), 2, 1, 3)
+	c, _ := client.New(chain.URL)
+	ctx := context.Background()
+	in, err := c.TrustedWalletInstance(ctx, walletInstance(t, c, ctx).ID(), [32]byte{7}, chain.Validators)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Sync(in, nil); err == nil || !strings.Contains(err.Error(), "its genesis block hashes to ") || !strings.Contains(err.Error(), ", the trust entry names 0700000000000000") || w.State.Next != 0 {
+		t.Fatalf("another genesis: %v, next %d", err, w.State.Next)
+	}
+}
+
 // A node that lies is caught: a compact block whose signature does not
 // verify, and one that does not follow the last block seen.
 func TestWalletSyncRefusesForgedBlocks(t *testing.T) {
@@ -163,16 +225,31 @@ func TestWalletSyncRefusesForgedBlocks(t *testing.T) {
 // 2048 blocks of 16 shielded transactions (32 outputs each, one in 1024 the
 // wallet's): blocks per second, everything checked.
 func BenchmarkWalletSync(b *testing.B) {
+	benchmarkWalletSync(b, nodetest.NewShieldedChain)
+}
+
+// BenchmarkWalletSyncCertified is BenchmarkWalletSync for a validator
+// set's chain: unsigned blocks, a certificate checked before each save.
+func BenchmarkWalletSyncCertified(b *testing.B) {
+	benchmarkWalletSync(b, nodetest.NewCertifiedShieldedChain)
+}
+
+func benchmarkWalletSync(b *testing.B, newChain func(testing.TB, wallet.Address, int, int, int) *nodetest.ShieldedChain) {
 	w, err := wallet.Create(filepath.Join(b.TempDir(), "w"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	chain := nodetest.NewShieldedChain(b, w.Keys.Address(), 2048, 16, 1024)
+	chain := newChain(b, w.Keys.Address(), 2048, 16, 1024)
 	c, err := client.New(chain.URL)
 	if err != nil {
 		b.Fatal(err)
 	}
-	node := walletInstance(b, c, context.Background())
+	var node wallet.Chain = walletInstance(b, c, context.Background())
+	if chain.Validators != nil {
+		if node, err = c.TrustedWalletInstance(context.Background(), node.ID(), chain.GenesisHash(), chain.Validators); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ResetTimer()
 	cpu := cpuTime()
 	for range b.N {

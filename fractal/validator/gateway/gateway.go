@@ -138,6 +138,7 @@ func (g *Node) committed(c abci.Committed) {
 		s.Receipts = append(slices.Clip(s.Receipts), c.Unrun...)
 		c.Sealed = &s
 	}
+	g.ObserveSeal(c.Sealed, c.Took)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	before := g.before

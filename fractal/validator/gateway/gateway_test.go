@@ -281,6 +281,30 @@ func TestAPIOnValidators(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// v2's seal metrics count the block it committed, as a solo node's
+	// count the blocks it seals (the deploy made no Fractal block).
+	resp, err := http.Get(vs[2].url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\nfractal_blocks_total 1\n",
+		fmt.Sprintf("\nfractal_head_height %d\n", out.Height),
+		`fractal_transactions_total{phase="none",status="accepted"} 1` + "\n",
+		"\nfractal_seal_duration_seconds_count 1\n",
+		"\nfractal_block_gas_count 1\n",
+		"\nfractal_block_transactions_sum 1\n",
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("v2's /metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+
 	// A refused transaction: the solo node's code and reason.
 	forged := *w.mint(t, "forged", "1")
 	forged.Nonce++ // the signature no longer covers it
@@ -353,7 +377,7 @@ func TestAPIOnValidators(t *testing.T) {
 	}
 
 	// The explorer, from the same service: the trust file's solo instance.
-	resp, err := http.Get(vs[0].url + "/exports")
+	resp, err = http.Get(vs[0].url + "/exports")
 	if err != nil {
 		t.Fatal(err)
 	}
