@@ -31,8 +31,10 @@ import (
 // instance cannot be made to hold in a test's time (each needs a proof of
 // about a second): what the wallet checks (signatures, links, roots,
 // decryption) is all real. Every mineEvery-th output is a note of value 1 to
-// the wallet; the others are random commitments with random ciphertexts,
-// which the wallet tries to open as it would real ones.
+// the wallet, encrypted with the other output of its transaction (a note to
+// another wallet); the outputs of the other transactions are random
+// commitments with random ciphertexts, which the wallet tries to open as it
+// would real ones.
 type ShieldedChain struct {
 	URL    string
 	Blocks []*v1.CompactBlock // Blocks[h-1] is block h
@@ -44,9 +46,13 @@ type ShieldedChain struct {
 
 // NewShieldedChain makes and serves a chain of n blocks of txs shielded
 // transactions (two outputs each) with a note to addr every mineEvery
-// outputs.
-func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) *ShieldedChain {
+// outputs. The k-th transaction of the chain is a bundle of version
+// versions[k mod len(versions)] (shielded.BundleV2 when none are given).
+func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, versions ...byte) *ShieldedChain {
 	t.Helper()
+	if len(versions) == 0 {
+		versions = []byte{shielded.BundleV2}
+	}
 	exec := Key(t)
 	var id [32]byte
 	rand.Read(id[:])
@@ -57,7 +63,10 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 	app := notes.Hash{0xab}
 	const token = "rhiLmrhEs/JhVvCrSMN4bePYPBqA8H/GOM+JUmPM7iQ=:TOK"
 	asset := shielded.AssetOf(app, token)
-	tree, prev, k := merkle.New(), c.genesis.Hash(), 0
+	stranger, err := wallet.GenerateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	random := func() fr.Element {
 		e, err := note.RandomElement(rand.Reader)
 		if err != nil {
@@ -65,30 +74,34 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 		}
 		return e
 	}
+	tree, prev, k, kt := merkle.New(), c.genesis.Hash(), 0, 0
 	for h := 1; h <= n; h++ {
 		cb := &wallet.CompactBlock{}
 		var leaves []fr.Element
 		for range txs {
 			tx := wallet.CompactTx{Asset: wire.Hex(app) + "/" + token, Nullifiers: []fr.Element{random(), random()}}
 			rand.Read(tx.ID[:])
-			for range 2 {
-				var cm fr.Element
-				var ct wallet.Ciphertext
+			to := []wallet.Address{stranger.Address(), stranger.Address()}
+			ns := make([]note.Note, 2)
+			mine := false
+			for j := range ns {
+				ns[j] = note.Note{Owner: to[j].Owner, Value: 1, Asset: asset, Rho: random(), Rcm: random()}
 				if k++; k%mineEvery == 0 {
-					nt := note.Note{Owner: addr.Owner, Value: 1, Asset: asset, Rho: random(), Rcm: random()}
-					var err error
-					if ct, err = wallet.Encrypt(rand.Reader, addr, nt); err != nil {
-						t.Fatal(err)
-					}
-					cm = nt.Commitment()
+					to[j], ns[j].Owner, mine = addr, addr.Owner, true
 					c.Mine++
-				} else {
-					cm = random()
-					rand.Read(ct[:])
 				}
-				tx.Commitments, tx.Ciphertexts = append(tx.Commitments, cm), append(tx.Ciphertexts, ct)
-				leaves = append(leaves, cm)
 			}
+			version := versions[kt%len(versions)]
+			kt++
+			if mine {
+				if tx.Ciphertexts, err = wallet.Encrypt(rand.Reader, version, to, ns); err != nil {
+					t.Fatal(err)
+				}
+				tx.Commitments = []fr.Element{ns[0].Commitment(), ns[1].Commitment()}
+			} else {
+				tx.Ciphertexts, tx.Commitments = randomCiphertexts(version), []fr.Element{random(), random()}
+			}
+			leaves = append(leaves, tx.Commitments...)
 			cb.Txs = append(cb.Txs, tx)
 		}
 		if _, err := tree.AppendBatch(leaves, nil); err != nil {
@@ -109,6 +122,23 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 		c.headers = append(c.headers, cb.Header)
 	}
 	c.serve(t)
+	return c
+}
+
+// randomCiphertexts are random ciphertexts of two outputs, of the given
+// version.
+func randomCiphertexts(version byte) shielded.Ciphertexts {
+	c := shielded.Ciphertexts{Version: version, EPKs: make([][32]byte, 2), Sealed: make([][shielded.SealedSize]byte, 2)}
+	if version == shielded.BundleV2 {
+		c.EPKs, c.Tags = c.EPKs[:1], make([]byte, 2)
+		rand.Read(c.Tags)
+	}
+	for i := range c.EPKs {
+		rand.Read(c.EPKs[i][:])
+	}
+	for i := range c.Sealed {
+		rand.Read(c.Sealed[i][:])
+	}
 	return c
 }
 

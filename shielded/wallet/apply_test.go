@@ -3,7 +3,9 @@ package wallet
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,9 +61,8 @@ func (a *applyWorld) note(value uint64) note.Note {
 }
 
 // tx is a shielded transaction with nullifiers nf whose two outputs are
-// out[0] and out[1], each encrypted to the wallet with ct (one ciphertext
-// replayed when ct[0] == ct[1]).
-func (a *applyWorld) tx(nf [2]fr.Element, out [2]note.Note, ct [2]Ciphertext) *phases.Tx {
+// out[0] and out[1], encrypted in ct.
+func (a *applyWorld) tx(nf [2]fr.Element, out [2]note.Note, ct shielded.Ciphertexts) *phases.Tx {
 	a.t.Helper()
 	bd := &shielded.Bundle{Header: shielded.Header{App: applyApp, Pool: shielded.PoolOwner, Token: applyToken}}
 	bd.Public.Asset, bd.Public.Nullifiers, bd.Ciphertexts = shielded.AssetOf(applyApp, applyToken), nf, ct
@@ -75,9 +76,15 @@ func (a *applyWorld) tx(nf [2]fr.Element, out [2]note.Note, ct [2]Ciphertext) *p
 	return &phases.Tx{Extradata: x}
 }
 
-func (a *applyWorld) encrypt(n note.Note) Ciphertext {
+// encrypt encrypts the notes ns to the wallet in a bundle of the given
+// version.
+func (a *applyWorld) encrypt(version byte, ns ...note.Note) shielded.Ciphertexts {
 	a.t.Helper()
-	ct, err := Encrypt(rand.Reader, a.w.Keys.Address(), n)
+	to := make([]Address, len(ns))
+	for i := range to {
+		to[i] = a.w.Keys.Address()
+	}
+	ct, err := Encrypt(rand.Reader, version, to, ns)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -142,13 +149,25 @@ func randomNullifiers(t *testing.T) [2]fr.Element {
 }
 
 // TestDuplicateNoteCountsOnce: a note sent twice (two outputs with one
-// commitment and one ciphertext, then the same again after it was spent)
-// is owned once; once spent, the balance is zero.
+// commitment: in a version-1 bundle one ciphertext replayed, in a
+// version-2 bundle the note encrypted for both indices), then the same
+// again after it was spent, is owned once; once spent, the balance is zero.
 func TestDuplicateNoteCountsOnce(t *testing.T) {
+	for _, v := range []byte{shielded.BundleV1, shielded.BundleV2} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { testDuplicateNoteCountsOnce(t, v) })
+	}
+}
+
+func testDuplicateNoteCountsOnce(t *testing.T, version byte) {
 	a := newApplyWorld(t)
 	n := a.note(7)
-	cm, ct := n.Commitment(), a.encrypt(n)
-	rep, err := a.apply(a.block(cm, cm), []*phases.Tx{a.tx(randomNullifiers(t), [2]note.Note{n, n}, [2]Ciphertext{ct, ct})}, cm, cm)
+	cm := n.Commitment()
+	twice := a.encrypt(version, n, n)
+	if version == shielded.BundleV1 {
+		one := a.encrypt(version, n)
+		twice.EPKs, twice.Sealed = slices.Repeat(one.EPKs, 2), slices.Repeat(one.Sealed, 2)
+	}
+	rep, err := a.apply(a.block(cm, cm), []*phases.Tx{a.tx(randomNullifiers(t), [2]note.Note{n, n}, twice)}, cm, cm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +178,7 @@ func TestDuplicateNoteCountsOnce(t *testing.T) {
 	nf := randomNullifiers(t)
 	nf[0] = noteNullifier(a.w.Keys, n)
 	other := a.note(0)
-	replay := a.tx(nf, [2]note.Note{n, other}, [2]Ciphertext{a.encrypt(n), a.encrypt(other)})
+	replay := a.tx(nf, [2]note.Note{n, other}, a.encrypt(version, n, other))
 	rep, err = a.apply(a.block(cm, other.Commitment()), []*phases.Tx{replay}, cm, other.Commitment())
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +201,7 @@ func TestBlockAppliesWholeOrNotAtAll(t *testing.T) {
 	first := a.note(5)
 	cm := first.Commitment()
 	zero := a.note(0)
-	if _, err := a.apply(a.block(cm, zero.Commitment()), []*phases.Tx{a.tx(randomNullifiers(t), [2]note.Note{first, zero}, [2]Ciphertext{a.encrypt(first), a.encrypt(zero)})}, cm, zero.Commitment()); err != nil {
+	if _, err := a.apply(a.block(cm, zero.Commitment()), []*phases.Tx{a.tx(randomNullifiers(t), [2]note.Note{first, zero}, a.encrypt(shielded.BundleV2, first, zero))}, cm, zero.Commitment()); err != nil {
 		t.Fatal(err)
 	}
 	before, err := a.w.State.MarshalBinary()
@@ -193,7 +212,7 @@ func TestBlockAppliesWholeOrNotAtAll(t *testing.T) {
 	second := a.note(9)
 	nf := randomNullifiers(t)
 	nf[1] = noteNullifier(a.w.Keys, first)
-	good := a.tx(nf, [2]note.Note{second, zero}, [2]Ciphertext{a.encrypt(second), a.encrypt(zero)})
+	good := a.tx(nf, [2]note.Note{second, zero}, a.encrypt(shielded.BundleV2, second, zero))
 	leaves := []fr.Element{second.Commitment(), zero.Commitment()}
 	malformed := &phases.Tx{Extradata: []byte(shielded.Magic + "not a header")}
 	wrongRoot := a.block(leaves...)

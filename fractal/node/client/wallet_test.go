@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/internal/nodetest"
+	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
@@ -71,15 +73,16 @@ func walletInstance(t testing.TB, c *client.Client, ctx context.Context) wallet.
 }
 
 // twoWallets is a fresh wallet and a copy of it (same key), and a node
-// serving n blocks of txs shielded transactions, one output in mineEvery
-// the wallet's, read through the client for at most a minute.
-func twoWallets(t *testing.T, n, txs, mineEvery int) (w, twin *wallet.Wallet, chain *nodetest.ShieldedChain, node wallet.CompactChain) {
+// serving n blocks of txs shielded transactions of the bundle versions
+// given (nodetest.NewShieldedChain), one output in mineEvery the wallet's,
+// read through the client for at most a minute.
+func twoWallets(t *testing.T, n, txs, mineEvery int, versions ...byte) (w, twin *wallet.Wallet, chain *nodetest.ShieldedChain, node wallet.CompactChain) {
 	t.Helper()
 	w, err := wallet.Create(filepath.Join(t.TempDir(), "w"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain = nodetest.NewShieldedChain(t, w.Keys.Address(), n, txs, mineEvery)
+	chain = nodetest.NewShieldedChain(t, w.Keys.Address(), n, txs, mineEvery, versions...)
 	c, err := client.New(chain.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -127,19 +130,24 @@ func TestWalletSyncResumes(t *testing.T) {
 
 // TestParallelSyncMatchesSequential: a sync that tries outputs on four
 // goroutines ends in exactly the state (notes, positions, witnesses, tree)
-// of one that tries them on one, and finds every note of the wallet.
+// of one that tries them on one, and finds every note of the wallet, in a
+// chain of version-2 bundles and in one of both versions alternately.
 func TestParallelSyncMatchesSequential(t *testing.T) {
-	w, seq, chain, node := twoWallets(t, 300, 5, 3)
-	w.Workers, seq.Workers = 4, 1
-	for _, wl := range []*wallet.Wallet{w, seq} {
-		if rep, err := wl.Sync(node, nil); err != nil || rep.Found != chain.Mine {
-			t.Fatalf("sync on %d goroutines: %+v %v, the chain holds %d notes of the wallet", wl.Workers, rep, err, chain.Mine)
-		}
-	}
-	a, _ := w.State.MarshalBinary()
-	b, _ := seq.State.MarshalBinary()
-	if string(a) != string(b) {
-		t.Fatal("the parallel sync's state differs from the sequential one's")
+	for _, versions := range [][]byte{{shielded.BundleV2}, {shielded.BundleV1, shielded.BundleV2}} {
+		t.Run(fmt.Sprint(versions), func(t *testing.T) {
+			w, seq, chain, node := twoWallets(t, 300, 5, 3, versions...)
+			w.Workers, seq.Workers = 4, 1
+			for _, wl := range []*wallet.Wallet{w, seq} {
+				if rep, err := wl.Sync(node, nil); err != nil || rep.Found != chain.Mine {
+					t.Fatalf("sync on %d goroutines: %+v %v, the chain holds %d notes of the wallet", wl.Workers, rep, err, chain.Mine)
+				}
+			}
+			a, _ := w.State.MarshalBinary()
+			b, _ := seq.State.MarshalBinary()
+			if string(a) != string(b) {
+				t.Fatal("the parallel sync's state differs from the sequential one's")
+			}
+		})
 	}
 }
 
@@ -161,13 +169,21 @@ func TestWalletSyncRefusesForgedBlocks(t *testing.T) {
 
 // BenchmarkWalletSync syncs a fresh wallet over the API from a chain of
 // 2048 blocks of 16 shielded transactions (32 outputs each, one in 1024 the
-// wallet's): blocks per second, everything checked.
+// wallet's), of version-2 bundles (one X25519 per transaction) and of
+// version-1 bundles (one per output): blocks per second and CPU per block,
+// everything checked.
 func BenchmarkWalletSync(b *testing.B) {
+	for _, v := range []byte{shielded.BundleV2, shielded.BundleV1} {
+		b.Run(fmt.Sprintf("bundle=v%d", v), func(b *testing.B) { benchmarkWalletSync(b, v) })
+	}
+}
+
+func benchmarkWalletSync(b *testing.B, version byte) {
 	w, err := wallet.Create(filepath.Join(b.TempDir(), "w"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	chain := nodetest.NewShieldedChain(b, w.Keys.Address(), 2048, 16, 1024)
+	chain := nodetest.NewShieldedChain(b, w.Keys.Address(), 2048, 16, 1024, version)
 	c, err := client.New(chain.URL)
 	if err != nil {
 		b.Fatal(err)
