@@ -3,7 +3,9 @@ package wallet
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -256,4 +258,93 @@ func TestBlockAppliesWholeOrNotAtAll(t *testing.T) {
 	if rep.Found != 1 || rep.Spent != 1 || a.balance() != 9 || a.w.State.Next != 3 {
 		t.Fatalf("found %d, spent %d, balance %d, next %d; want 1, 1, 9, 3", rep.Found, rep.Spent, a.balance(), a.w.State.Next)
 	}
+}
+
+// versionsState is the SHA-256 of the wallet state that the blocks of
+// TestStateIndependentOfBundleVersion leave, as the code before bundle
+// version 2 computed it (commit ad5c1ec, version-1 bundles).
+const versionsState = "485817ac59fe5c5e416a51a279e70a45d34d1860861ddc46cfa3087bff21c484"
+
+// TestStateIndependentOfBundleVersion: one run of blocks (notes to the
+// wallet and to another, a padding note, a spend) applied as version-1
+// bundles, as version-2 bundles, and as both alternately leaves one wallet
+// state, byte for byte, and it is the state the code before version 2 left
+// for the version-1 run.
+func TestStateIndependentOfBundleVersion(t *testing.T) {
+	for _, versions := range [][]byte{{shielded.BundleV1}, {shielded.BundleV2}, {shielded.BundleV1, shielded.BundleV2}} {
+		raw, err := versionsRun(t, versions).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(raw)); got != versionsState {
+			t.Fatalf("versions %v: state %s, want %s", versions, got, versionsState)
+		}
+	}
+}
+
+// versionsRun applies the run of blocks with deterministic keys and notes,
+// transaction k a bundle of version versions[k mod len(versions)].
+func versionsRun(t *testing.T, versions []byte) *State {
+	r := mrand.NewChaCha8([32]byte{'v', '2'})
+	a := newApplyWorld(t)
+	keysOf := func() *Keys {
+		sk, err := note.NewSpendingKey(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := NewKeys(sk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a.w.Keys = keysOf()
+	stranger := keysOf()
+	noteTo := func(k *Keys, value uint64) note.Note {
+		n := note.Note{Owner: k.Spend.Owner(), Value: value, Asset: shielded.AssetOf(applyApp, applyToken)}
+		var err error
+		if n.Rho, err = note.RandomElement(r); err == nil {
+			n.Rcm, err = note.RandomElement(r)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	me, other := a.w.Keys, stranger
+	n1 := noteTo(me, 5)
+	blocks := [][][2]note.Note{
+		{{n1, noteTo(other, 3)}},
+		{{noteTo(other, 1), noteTo(other, 2)}, {noteTo(me, 9), noteTo(me, 0)}},
+		{{noteTo(me, 7), noteTo(other, 4)}},
+	}
+	k := 0
+	for b, txs := range blocks {
+		var all []*phases.Tx
+		var leaves []fr.Element
+		for _, out := range txs {
+			nf := [2]fr.Element{fr.NewElement(uint64(2*k + 1)), fr.NewElement(uint64(2*k + 2))}
+			if b == 2 {
+				nf[1] = noteNullifier(me, n1)
+			}
+			to := make([]Address, 2)
+			for j := range out {
+				to[j] = other.Address()
+				if out[j].Owner == me.Spend.Owner() {
+					to[j] = me.Address()
+				}
+			}
+			ct, err := Encrypt(rand.Reader, versions[k%len(versions)], to, out[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, a.tx(nf, out, ct))
+			leaves = append(leaves, out[0].Commitment(), out[1].Commitment())
+			k++
+		}
+		if _, err := a.apply(a.block(leaves...), all, leaves...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a.w.State
 }
