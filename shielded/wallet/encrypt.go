@@ -175,11 +175,14 @@ func (t *trial) prkFor(k *Keys, epk *[32]byte) []byte {
 // key. It refuses a ciphertext for another key, a tampered one, and a note
 // that does not open cm or that the wallet cannot spend.
 func (k *Keys) Decrypt(c *shielded.Ciphertexts, i int, cm fr.Element) (note.Note, error) {
+	if err := c.Check(len(c.Sealed)); err != nil || i < 0 || i >= len(c.Sealed) {
+		return note.Note{}, fmt.Errorf("wallet: no output %d in these ciphertexts (%v)", i, err)
+	}
 	return k.open(&trial{}, c, i, cm)
 }
 
-// open is Decrypt reusing t's secret when output i's ephemeral key is the
-// last one t tried.
+// open is Decrypt of a checked c, reusing t's secret when output i's
+// ephemeral key is the last one t tried.
 func (k *Keys) open(t *trial, c *shielded.Ciphertexts, i int, cm fr.Element) (note.Note, error) {
 	var n note.Note
 	prk := t.prkFor(k, c.EPK(i))
