@@ -230,9 +230,10 @@ func checkToken(t string) error {
 	return nil
 }
 
-// Parse reads the bundle of a shielded transaction, refusing a malformed
-// header, a non-canonical number, a bundle of another version or length,
-// and a header whose net amount or asset differ from the public statement.
+// Parse reads the bundle of a shielded transaction (version 1 or 2),
+// refusing a malformed header, a non-canonical number, a bundle of another
+// version or of another length than its version's, and a header whose net
+// amount or asset differ from the public statement.
 func Parse(tx *phases.Tx) (*Bundle, error) {
 	b, err := parse(tx.Extradata)
 	if err != nil {
