@@ -175,8 +175,11 @@ func (t *trial) prkFor(k *Keys, epk *[32]byte) []byte {
 // key. It refuses a ciphertext for another key, a tampered one, and a note
 // that does not open cm or that the wallet cannot spend.
 func (k *Keys) Decrypt(c *shielded.Ciphertexts, i int, cm fr.Element) (note.Note, error) {
-	if err := c.Check(len(c.Sealed)); err != nil || i < 0 || i >= len(c.Sealed) {
-		return note.Note{}, fmt.Errorf("wallet: no output %d in these ciphertexts (%v)", i, err)
+	if err := c.Check(len(c.Sealed)); err != nil {
+		return note.Note{}, fmt.Errorf("wallet: %w", err)
+	}
+	if i < 0 || i >= len(c.Sealed) {
+		return note.Note{}, fmt.Errorf("wallet: no output %d in ciphertexts of %d", i, len(c.Sealed))
 	}
 	return k.open(&trial{}, c, i, cm)
 }

@@ -101,8 +101,8 @@ func testNoteEncryption(t *testing.T, version byte) {
 	if version == shielded.BundleV2 {
 		cases = append(cases, refusal{"changed view tag", a, tampered(func(c *shielded.Ciphertexts) { c.Tags[1] ^= 1 }), 1, m.Commitment(), "not for this wallet"})
 	}
-	cases = append(cases, refusal{"no such output", a, ct, 2, n.Commitment(), "no output 2 in these ciphertexts"},
-		refusal{"ciphertexts of another shape", a, tampered(func(c *shielded.Ciphertexts) { c.Sealed = c.Sealed[:1] }), 0, n.Commitment(), "no output 0 in these ciphertexts"})
+	cases = append(cases, refusal{"no such output", a, ct, 2, n.Commitment(), "no output 2 in ciphertexts of 2"},
+		refusal{"ciphertexts of another shape", a, tampered(func(c *shielded.Ciphertexts) { c.Sealed = c.Sealed[:1] }), 0, n.Commitment(), fmt.Sprintf("version-%d ciphertexts of 1 outputs", version)})
 	for _, c := range cases {
 		if _, err := c.k.Decrypt(c.ct, c.i, c.cm); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: %v, want %q", c.name, err, c.want)
