@@ -78,7 +78,7 @@ func tokenTransfers(b *testing.B, f *fixture, n, senders int, shared bool) []*ph
 		}
 		f.nonce++
 		f.commit(b, f.sign(&phases.Tx{
-			Nonce: f.nonce, GasLimit: phases.MaxGasLimit,
+			Nonce: f.nonce, GasLimit: DefaultMaxTxGas,
 			Write:       notes.ConstraintSet{appPattern(token, sig)},
 			Calculation: []byte("return {" + strings.Join(out, ", ") + "}"),
 		}, f.alice))

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -155,6 +156,8 @@ type Instance struct {
 	// when the store's version is still queueExact (mempool.go); guarded by mu.
 	queueBound int
 	queueExact uint64
+	// maxTxGas is max_tx_gas, 0 for DefaultMaxTxGas (txgas.go).
+	maxTxGas atomic.Uint64
 }
 
 // An Option changes how Init and Open set an instance up.

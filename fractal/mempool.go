@@ -42,6 +42,9 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	_ = workers.Each(context.Background(), len(txs), func(i int) error {
 		ids[i] = txs[i].ID()
 		raws[i], errs[i] = in.checkForm(txs[i]) // one refusal each, not the call's
+		if errs[i] == nil {
+			errs[i] = in.CheckTxGas(txs[i])
+		}
 		return nil
 	})
 	var idx []int
@@ -190,7 +193,8 @@ func (in *Instance) admit(tx *phases.Tx) ([]byte, error) {
 	return raw, tx.VerifySignatures()
 }
 
-// checkForm is admit without the signatures: validity, gas and size.
+// checkForm is admit without the signatures: validity, gas (max_block_gas,
+// a rule of the chain; max_tx_gas is admission's alone, CheckTxGas) and size.
 func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 	if err := tx.Validate(); err != nil {
 		return nil, err
@@ -199,7 +203,7 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 		return nil, errors.New("a reward transaction is made by the block's producer, never submitted (decision 143)")
 	}
 	if tx.GasLimit > in.cfg.MaxBlockGas {
-		return nil, fmt.Errorf("gas limit %d exceeds the block gas limit (max_block_gas %d)", tx.GasLimit, in.cfg.MaxBlockGas)
+		return nil, overGasCap("gas limit %d exceeds the block gas limit (max_block_gas %d)", tx.GasLimit, in.cfg.MaxBlockGas)
 	}
 	raw := tx.Encode()
 	if len(raw) > in.cfg.MaxTxBytes {

@@ -262,6 +262,9 @@ func (in *Instance) Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned b
 	if _, err := in.checkForm(tx); err != nil {
 		return nil, 0, fmt.Errorf("fractal: simulate: %w", err)
 	}
+	if err := in.CheckTxGas(tx); err != nil {
+		return nil, 0, fmt.Errorf("fractal: simulate: %w", err)
+	}
 	if err := verifyPresent(tx, allowUnsigned); err != nil {
 		return nil, 0, fmt.Errorf("fractal: simulate: %w", err)
 	}

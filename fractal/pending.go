@@ -119,6 +119,27 @@ func (p *Pending) lookup(in *Instance, view badgerdb.KV) error {
 	return nil
 }
 
+// LookupRefusal runs tx's phase 1 (lookup) against the committed state and
+// returns the reason it refuses, or "" when it names live inputs. It writes
+// nothing. A node asks it only of a resend of a transaction a recent block
+// refused in lookup (decision 170), so that admission reads no store for
+// any other.
+func (in *Instance) LookupRefusal(tx *phases.Tx) (string, error) {
+	var reason string
+	err := in.db.View(func(txn *badger.Txn) error {
+		_, refused, err := phases.Inputs(snapshot{badgerdb.KV{Txn: txn}}, in, in.pool, tx)
+		if refused != nil {
+			reason = refused.Receipt.Reason
+		}
+		return err
+	})
+	if err != nil {
+		id := tx.ID()
+		return "", fmt.Errorf("fractal: lookup %x: %w", id[:8], err)
+	}
+	return reason, nil
+}
+
 // Recheck is what a consensus mempool runs on every waiting transaction
 // after each block, against the committed state: cheap, no signature or
 // proof checked again. It refuses a transaction executed since (a

@@ -25,7 +25,7 @@ type GasEstimate struct {
 
 // EstimateGas finds a gas limit for tx. It simulates tx, unsigned, with the
 // largest gas limit admission allows it (the smallest of
-// phases.MaxGasLimit, max_block_gas, most when not 0 (a node's simulation
+// phases.MaxGasLimit, max_block_gas, max_tx_gas, most when not 0 (a node's simulation
 // limit) and, when it offers a fee, what its fee note can pay at its
 // price), then searches for the smallest limit with
 // which the simulation is still accepted: the gas used is not always
@@ -89,7 +89,7 @@ func (in *Instance) EstimateGas(ctx context.Context, tx *phases.Tx, most uint64)
 
 // largestGasLimit is the largest gas limit admission lets tx ask for.
 func (in *Instance) largestGasLimit(tx *phases.Tx) (uint64, error) {
-	limit := min(uint64(phases.MaxGasLimit), in.cfg.MaxBlockGas)
+	limit := min(uint64(phases.MaxGasLimit), in.cfg.MaxBlockGas, in.MaxTxGas())
 	if tx.Fee == nil || tx.Fee.Price == 0 || in.rules.Fee == nil {
 		return limit, nil
 	}

@@ -126,7 +126,7 @@ func (in *Instance) Check(ctx context.Context, raw []byte) (*phases.Tx, error) {
 }
 
 // checkAlone is Check without the store: size, decoding, form, limits
-// and signatures.
+// (max_tx_gas too: this is admission) and signatures.
 func (in *Instance) checkAlone(ctx context.Context, raw []byte) (*phases.Tx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -138,7 +138,10 @@ func (in *Instance) checkAlone(ctx context.Context, raw []byte) (*phases.Tx, err
 	if err != nil {
 		return nil, fmt.Errorf("fractal: check: %w", err)
 	}
-	if _, err = in.admit(tx); err != nil {
+	if _, err = in.admit(tx); err == nil {
+		err = in.CheckTxGas(tx)
+	}
+	if err != nil {
 		id := tx.ID()
 		return nil, fmt.Errorf("fractal: check %x: %w", id[:8], err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fractalvm/fractal/fractal"
+	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/notes"
 )
@@ -22,11 +23,19 @@ func openInstance() (*fractal.Instance, error) { return openWaiting(flagHome) }
 
 // openWaiting opens the instance in home. While another process holds it,
 // it tries again until --wait has passed, so two commands run one after
-// the other rather than the second failing.
+// the other rather than the second failing. The instance admits within the
+// home's node configuration (max_tx_gas, decision 170), as the node would.
 func openWaiting(home string) (*fractal.Instance, error) {
+	cfg, err := node.LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 250*time.Millisecond) {
 		in, err := fractal.Open(home)
+		if err == nil {
+			in.SetMaxTxGas(cfg.MaxTxGas)
+		}
 		if !errors.Is(err, fractal.ErrInUse) {
 			return in, err
 		}

@@ -2,7 +2,9 @@ package abci
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -10,6 +12,9 @@ import (
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/certify"
+	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
 )
 
 // newApp is the application over a new validator-set instance of one
@@ -59,5 +64,46 @@ func TestCommitForgetsIncluded(t *testing.T) {
 	}
 	if len(a.pending) != 1 || len(a.previous) != 0 {
 		t.Fatalf("after the recheck: %d admitted, %d to recheck, want 1 and 0", len(a.pending), len(a.previous))
+	}
+}
+
+// TestCheckTxGasCap: CheckTx refuses a gas limit over max_tx_gas with the
+// reason a node and a home give (fractal.Instance.CheckTxGas, decision
+// 170), the default cap and one the validator's node sets alike, and
+// admits one at the cap.
+func TestCheckTxGasCap(t *testing.T) {
+	a := newApp(t)
+	ctx := context.Background()
+	k, err := keys.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withGas := func(g uint64) ([]byte, notes.Hash) {
+		tx := &phases.Tx{Nonce: g, GasLimit: g, Calculation: []byte("return {}"), Signers: []keys.PublicKey{k.Public()}}
+		if err := tx.Sign(rand.Reader, k); err != nil {
+			t.Fatal(err)
+		}
+		return tx.Encode(), tx.ID()
+	}
+	for _, c := range []struct {
+		set, gas uint64
+		want     string // "" admits
+	}{
+		{0, fractal.DefaultMaxTxGas + 1, "gas limit 10000001 is over max_tx_gas 10000000 (one transaction would hold its block for up to 1.34s); lower it, or ask the node's operator (node-config.json)"},
+		{0, fractal.DefaultMaxTxGas, ""},
+		{2_000_000, 2_000_001, "gas limit 2000001 is over max_tx_gas 2000000 (one transaction would hold its block for up to 268ms); lower it, or ask the node's operator (node-config.json)"},
+		{2_000_000, 2_000_000, ""},
+	} {
+		a.in.SetMaxTxGas(c.set)
+		raw, id := withGas(c.gas)
+		r, err := a.CheckTx(ctx, &abcitypes.RequestCheckTx{Tx: raw})
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case c.want == "" && r.Code != CodeOK:
+			t.Fatalf("gas %d under max_tx_gas %d: %+v", c.gas, c.set, r)
+		case c.want != "" && (r.Code != CodeRefused || r.Log != fmt.Sprintf("fractal: check %x: %s", id[:8], c.want)):
+			t.Fatalf("gas %d over max_tx_gas %d: %+v, want %q", c.gas, c.set, r, c.want)
+		}
 	}
 }

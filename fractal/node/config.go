@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -33,6 +34,10 @@ type Config struct {
 	// MaxConnections caps open client connections; more wait to be
 	// accepted.
 	MaxConnections int `json:"max_connections"`
+	// MaxConnectionsPerClient caps the connections one remote address
+	// holds open; one more is closed as soon as it is accepted, so that one
+	// address cannot take every slot of max_connections (decision 170).
+	MaxConnectionsPerClient int `json:"max_connections_per_client"`
 	// MaxStreams caps Watch and CompactBlocks streams open at once, over
 	// all connections; more are refused with resource_exhausted.
 	MaxStreams int `json:"max_streams"`
@@ -50,8 +55,11 @@ type Config struct {
 	// resource_exhausted.
 	MaxRequestBytesInFlight int64 `json:"max_request_bytes_in_flight"`
 	// ReadHeaderTimeout is how long a client may take to send a request's
-	// headers; RequestReadTimeout to send its body; IdleTimeout is how long
-	// an idle connection stays open.
+	// headers, counted from the connection's accept (the HTTP/2 preface
+	// too) or from its previous request: a connection that sends nothing
+	// is closed after it. RequestReadTimeout is how long a client may take
+	// to send a body; IdleTimeout is how long an idle connection stays
+	// open.
 	ReadHeaderTimeout  Duration `json:"read_header_timeout"`
 	RequestReadTimeout Duration `json:"request_read_timeout"`
 	IdleTimeout        Duration `json:"idle_timeout"`
@@ -61,10 +69,11 @@ type Config struct {
 	WriteTimeout Duration `json:"write_timeout"`
 	// MaxReceiptWait caps how long SubmitTransaction waits for a receipt.
 	MaxReceiptWait Duration `json:"max_receipt_wait"`
-	// MaxTxGas caps the gas limit of a transaction submitted through the
-	// node: one transaction runs for up to its limit times the worst
-	// nanoseconds per gas (133 ns, decision 090) while the node's next
-	// block waits for it.
+	// MaxTxGas caps the gas limit of a transaction admitted or simulated
+	// (fractal.Instance.CheckTxGas; the home's tx submit and simulate and
+	// a validator's CheckTx too, decision 170): one transaction runs for up
+	// to its limit times the worst nanoseconds per gas (134 ns, decision
+	// 090) while its block waits for it.
 	MaxTxGas uint64 `json:"max_tx_gas"`
 	// SimulateConcurrency caps simulations running at once; more are
 	// refused with resource_exhausted. SimulateGasLimit is the largest gas
@@ -93,17 +102,18 @@ func DefaultConfig() Config {
 		Listen:                  "127.0.0.1:" + DefaultPort,
 		BlockTime:               Duration(time.Second),
 		MaxConnections:          256,
+		MaxConnectionsPerClient: 128,
 		MaxStreams:              64,
 		MaxStreamsPerClient:     16,
 		MaxStreamsPerConnection: 256,
 		MaxRequestBytes:         8 << 20,
 		MaxRequestBytesInFlight: 64 << 20,
-		ReadHeaderTimeout:       Duration(5 * time.Second),
+		ReadHeaderTimeout:       Duration(2 * time.Second),
 		RequestReadTimeout:      Duration(10 * time.Second),
 		IdleTimeout:             Duration(60 * time.Second),
 		WriteTimeout:            Duration(30 * time.Second),
 		MaxReceiptWait:          Duration(30 * time.Second),
-		MaxTxGas:                10_000_000,
+		MaxTxGas:                fractal.DefaultMaxTxGas,
 		SimulateConcurrency:     2,
 		SimulateGasLimit:        10_000_000,
 		DeployBytesPerMinute:    4 << 20,
@@ -162,6 +172,7 @@ func (c Config) Check() error {
 		min, max int64
 	}{
 		{"max_connections", int64(c.MaxConnections), 1, 1 << 20},
+		{"max_connections_per_client", int64(c.MaxConnectionsPerClient), 1, 1 << 20},
 		{"max_streams", int64(c.MaxStreams), 0, 1 << 20},
 		{"max_streams_per_client", int64(c.MaxStreamsPerClient), 1, 1 << 20},
 		{"max_streams_per_connection", int64(c.MaxStreamsPerConnection), 1, 1 << 16},

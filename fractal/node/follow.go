@@ -19,14 +19,18 @@ import (
 // on a solo node (decision 137).
 
 // Precheck refuses, with the kind and reason a solo node's Submit gives, a
-// transaction that is malformed or oversize, or queued or executed already
-// in this instance.
+// transaction that is over max_tx_gas, malformed or oversize, a resend of
+// one a recent block refused in lookup while its lookup still refuses, or
+// one queued or executed already in this instance.
 func (n *Node) Precheck(tx *phases.Tx) error {
 	id := tx.ID()
 	if err := n.overGas(tx); err != nil {
 		return err
 	}
 	if err := precheck(tx, n.in.Config().MaxTxBytes); err != nil {
+		return err
+	}
+	if err := n.resent(tx, id); err != nil {
 		return err
 	}
 	st, h, err := n.in.TxState(id)

@@ -75,6 +75,7 @@ func New(in *fractal.Instance, cfg Config, log *slog.Logger, m *Metrics) (*Node,
 	if err != nil {
 		return nil, err
 	}
+	in.SetMaxTxGas(cfg.MaxTxGas)
 	depth, err := in.QueueDepth()
 	if err != nil {
 		return nil, fmt.Errorf("node: queue: %w", err)
@@ -202,8 +203,12 @@ func (n *Node) Deploy(src []byte) (notes.Hash, error) {
 // Simulate runs tx through admission and phases 1–3 against the head
 // state, committing nothing, within the node's simulation limits.
 func (n *Node) Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned bool) (*phases.Receipt, uint64, error) {
+	if err := n.overGas(tx); err != nil { // as a submission is refused
+		return nil, 0, err
+	}
 	if tx.GasLimit > n.cfg.SimulateGasLimit {
-		return nil, 0, refuse(Invalid, "gas limit %d exceeds the node's simulation limit %d", tx.GasLimit, n.cfg.SimulateGasLimit)
+		return nil, 0, &Error{Kind: Precondition, Err: &fractal.GasCapError{
+			Reason: fmt.Sprintf("gas limit %d exceeds the node's simulation limit (simulate_gas_limit %d)", tx.GasLimit, n.cfg.SimulateGasLimit)}}
 	}
 	release, err := n.acquireSimulation()
 	if err != nil {
@@ -246,11 +251,16 @@ func (n *Node) acquireSimulation() (release func(), err error) {
 	}
 }
 
-// simulationError classes a simulation's refusal: a transaction already
-// executed exists, anything else admission refused is invalid.
+// simulationError classes a simulation's refusal as a submission's is: a
+// transaction already executed exists, a gas limit over a cap
+// (max_block_gas, max_tx_gas) is a failed precondition, anything else
+// admission refused is invalid.
 func simulationError(err error) error {
-	if errors.Is(err, fractal.ErrCommitted) {
+	switch {
+	case errors.Is(err, fractal.ErrCommitted):
 		return &Error{Kind: Exists, Err: err}
+	case errors.Is(err, fractal.ErrGasCap):
+		return &Error{Kind: Precondition, Err: err}
 	}
 	return &Error{Kind: Invalid, Err: err}
 }

@@ -33,6 +33,9 @@ func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
 	if err := n.overGas(tx); err != nil {
 		return err
 	}
+	if err := n.resent(tx, id); err != nil {
+		return err
+	}
 	s := &submission{tx: tx, id: id, reply: make(chan error, 1)}
 	n.closing.RLock()
 	if n.stopped {
@@ -52,21 +55,35 @@ func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
 	return <-s.reply
 }
 
-// worstNsPerGas is the slowest calibrated operation's time per unit of gas
-// (make calibrate, decision 090), rounded up.
-const worstNsPerGas = 134
-
-// gasTime is the longest a transaction with gas limit g may run.
-func gasTime(g uint64) time.Duration { return time.Duration(g * worstNsPerGas) }
-
-// overGas refuses a transaction whose gas limit is over the node's
-// max_tx_gas.
+// overGas refuses, as a failed precondition, a transaction whose gas
+// limit is over max_tx_gas: the instance's own check and message, which
+// every other entry (a home's tx submit and simulate, a validator's CheckTx)
+// gives too.
 func (n *Node) overGas(tx *phases.Tx) error {
-	if tx.GasLimit <= n.cfg.MaxTxGas {
+	if err := n.in.CheckTxGas(tx); err != nil {
+		return &Error{Kind: Precondition, Err: err}
+	}
+	return nil
+}
+
+// resent refuses, as a failed precondition, a transaction that a recent
+// block refused in lookup (its receipt is among the refusals the node
+// remembers) while its lookup still refuses against the committed state:
+// queued again, it would only be refused again. Nothing else pays for this
+// check: a transaction the node does not remember refused reads no store
+// here (decision 154). One whose inputs exist now is admitted.
+func (n *Node) resent(tx *phases.Tx, id notes.Hash) error {
+	if rc, ok := n.refused.get(id); !ok || rc.Phase != phases.PhaseLookup {
 		return nil
 	}
-	return refuse(Precondition, "gas limit %d is over this node's max_tx_gas %d (one transaction would hold its next block for up to %v); lower it, or ask the operator",
-		tx.GasLimit, n.cfg.MaxTxGas, gasTime(tx.GasLimit).Round(100*time.Millisecond))
+	reason, err := n.in.LookupRefusal(tx)
+	switch {
+	case err != nil:
+		return &Error{Kind: Unavailable, Err: err}
+	case reason != "":
+		return refuse(Precondition, "transaction %x was refused in lookup in a recent block and would be again: %s", id[:8], reason)
+	}
+	return nil
 }
 
 // SubmitAndWait submits tx and, when it was queued, waits for its receipt

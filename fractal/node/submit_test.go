@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -64,5 +67,53 @@ func TestRefusalKinds(t *testing.T) {
 		if got.Kind != c.kind || got.Error() != c.want {
 			t.Errorf("submission %d: kind %d %q, want kind %d %q", i+2, got.Kind, got.Error(), c.kind, c.want)
 		}
+	}
+}
+
+// TestPrecheckResent: Precheck (a validator's API runs it before CheckTx)
+// refuses a resend of a transaction a block refused in lookup, as Submit
+// does, with Precondition and the lookup's reason; a transaction the node
+// does not remember refused passes (decision 170).
+func TestPrecheckResent(t *testing.T) {
+	in, err := fractal.Init(filepath.Join(t.TempDir(), "home"), fractal.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(in, DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	key, err := keys.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := notes.StateKey{Application: notes.Hash{1}, Owner: notes.Hash{2}, Key: []byte("k")}
+	spend := func(nonce uint64) *phases.Tx {
+		tx := &phases.Tx{Nonce: nonce, GasLimit: 100_000, Read: notes.ConstraintSet{notes.ExactPattern(missing)},
+			Write: notes.ConstraintSet{notes.ExactPattern(missing)}, Lookup: []byte(fmt.Sprintf("return {%q}", missing.String())),
+			Calculation: []byte("return {}")}
+		if err := tx.SignAll(rand.Reader, []keys.PrivateKey{key}); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	tx, other := spend(1), spend(2)
+	if _, err := in.Submit(tx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := in.Seal(context.Background())
+	if err != nil || len(s.Receipts) != 1 || s.Receipts[0].Phase != phases.PhaseLookup {
+		t.Fatalf("seal: %+v %v, want one receipt refused in lookup", s, err)
+	}
+	n.Announce(s, nil) // as the seal loop, or a validator's commit, does
+	id := tx.ID()
+	want := fmt.Sprintf("transaction %x was refused in lookup in a recent block and would be again: %s", id[:8], s.Receipts[0].Reason)
+	var ne *Error
+	if err := n.Precheck(tx); !errors.As(err, &ne) || ne.Kind != Precondition || err.Error() != want {
+		t.Fatalf("precheck of the resend: %v, want Precondition %q", err, want)
+	}
+	if err := n.Precheck(other); err != nil {
+		t.Fatalf("precheck of a transaction never refused: %v", err)
 	}
 }

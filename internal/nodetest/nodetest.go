@@ -184,7 +184,7 @@ func (tk *Token) MintTxs(t testing.TB, ns []Note) []*phases.Tx {
 		}
 		tk.mintNonce++
 		out = append(out, Sign(t, &phases.Tx{
-			Nonce: tk.mintNonce, GasLimit: phases.MaxGasLimit,
+			Nonce: tk.mintNonce, GasLimit: fractal.DefaultMaxTxGas,
 			Write:       notes.ConstraintSet{notes.AnyPattern().WithProvenance(nil).WithApplication(tk.App).WithOwner(tk.Sig)},
 			Calculation: []byte("return {" + strings.Join(lua, ", ") + "}"),
 		}, tk.Issuer))

@@ -16,6 +16,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -192,7 +193,7 @@ func TestTransactionsAndBlocks(t *testing.T) {
 
 // TestSimulate: a signed transaction simulates accepted and commits
 // nothing; an unsigned one only with allow_unsigned; one over the node's
-// gas limit is refused; one already executed is already_exists.
+// gas limit is refused (failed_precondition); one already executed is already_exists.
 func TestSimulate(t *testing.T) {
 	a := newAPINode(t, 2, func(c *node.Config) { c.SimulateGasLimit = 2_000_000 })
 	ctx := context.Background()
@@ -229,7 +230,7 @@ func TestSimulate(t *testing.T) {
 	heavy, _ := a.tk.Transfer(t, a.keys[1], a.seeds[1], sink, 1)
 	heavy.GasLimit = 3_000_000
 	nodetest.Sign(t, heavy, a.keys[1])
-	if _, err := sim(heavy, false); connect.CodeOf(err) != connect.CodeInvalidArgument {
+	if _, err := sim(heavy, false); connect.CodeOf(err) != connect.CodeFailedPrecondition { // a cap, as every gas cap (decision 170)
 		t.Fatalf("over the simulation gas limit: %v", err)
 	}
 	if _, err := a.Client.Submit(ctx, tx, true); err != nil {
@@ -375,5 +376,45 @@ func TestMempoolFull(t *testing.T) {
 	}
 	if st, err := n.Client.Status(ctx); err != nil || st.MempoolDepth != 3 {
 		t.Fatalf("status after the refusals: %v %v", st, err)
+	}
+}
+
+// TestResendRefusedInLookup: a transfer whose input does not exist yet is
+// refused in lookup in its block; sent again, it is refused at once with
+// failed_precondition and the lookup's reason and nothing is queued (not
+// refused again a block later); once a block creates its input, the same
+// transaction is admitted and commits (decision 170).
+func TestResendRefusedInLookup(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	tk.Close(t)
+	n := nodetest.Start(t, tk.Home, nodetest.Config())
+	ctx := context.Background()
+	alice := nodetest.Key(t)
+	later := nodetest.Note{Key: notes.StateKey{Application: tk.App, Owner: tk.Sig, Key: []byte(alice.Public().String() + ":later")}, Value: tk.Gold(10)}
+	tx, _ := tk.Transfer(t, alice, later, nodetest.Key(t).Public(), 1)
+	id := tx.ID()
+	out, err := n.Client.Submit(ctx, tx, true)
+	if err != nil || out.Receipt == nil || out.Receipt.Phase != phases.PhaseLookup {
+		t.Fatalf("a transfer of a note that does not exist: %+v %v, want refused in lookup", out, err)
+	}
+	reason := out.Receipt.Reason
+	for i := 0; i < 2; i++ {
+		_, err = n.Client.Submit(ctx, tx, true)
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition ||
+			ce.Message() != fmt.Sprintf("transaction %x was refused in lookup in a recent block and would be again: %s", id[:8], reason) {
+			t.Fatalf("resend %d: %v, want failed_precondition with the lookup's reason %q", i+1, err, reason)
+		}
+	}
+	if st, err := n.Client.Status(ctx); err != nil || st.MempoolDepth != 0 {
+		t.Fatalf("after the resends: %+v %v, want nothing queued", st, err)
+	}
+	for _, mint := range tk.MintTxs(t, []nodetest.Note{later}) {
+		if out, err := n.Client.Submit(ctx, mint, true); err != nil || out.Receipt == nil || out.Receipt.Err() != nil {
+			t.Fatalf("mint: %+v %v", out, err)
+		}
+	}
+	if out, err := n.Client.Submit(ctx, tx, true); err != nil || out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED {
+		t.Fatalf("the resend once its input exists: %+v %v", out, err)
 	}
 }

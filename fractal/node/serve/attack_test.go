@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/phases"
 )
 
 // attackNode is a node with a token note for a final transfer, and small
@@ -329,23 +332,59 @@ func TestRequestBudget(t *testing.T) {
 	})
 }
 
-// TestMaxTxGas: a transaction whose gas limit is over the node's max_tx_gas
-// is refused with failed_precondition and the reason, as one over max_block_gas is, and nothing is queued;
-// the same transfer under the limit commits.
-func TestMaxTxGas(t *testing.T) {
-	a := newAttackNode(t, func(c *node.Config) { c.MaxTxGas = 2_000_000 })
-	tx, _ := a.tk.Transfer(t, a.alice, a.seed, nodetest.Key(t).Public(), 1)
-	tx.GasLimit = 2_000_001
-	nodetest.Sign(t, tx, a.alice)
-	_, err := a.Client.Submit(context.Background(), tx, true)
-	if connect.CodeOf(err) != connect.CodeFailedPrecondition ||
-		!strings.Contains(err.Error(), "gas limit 2000001 is over this node's max_tx_gas 2000000 (one transaction would hold its next block for up to 300ms)") {
-		t.Fatalf("a transaction over max_tx_gas: %v", err)
+// TestGasCaps: a gas limit over a cap the node or the chain sets
+// (max_tx_gas, simulate_gas_limit, max_block_gas) is failed_precondition
+// with its reason, whether submitted or simulated, and the submission
+// queues nothing (decision 170).
+func TestGasCaps(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	alice := nodetest.Key(t)
+	seed := tk.MintTo(t, []keys.PublicKey{alice.Public()}, 100)[0]
+	tk.Close(t)
+	tk.SetConfig(t, map[string]any{"max_block_gas": 4_000_000})
+	ctx := context.Background()
+	withGas := func(g uint64) *phases.Tx {
+		tx, _ := tk.Transfer(t, alice, seed, nodetest.Key(t).Public(), 1)
+		tx.GasLimit = g
+		return nodetest.Sign(t, tx, alice)
 	}
-	if st, err := a.Client.Status(context.Background()); err != nil || st.GetMempoolDepth() != 0 {
-		t.Fatalf("after the refusal: %v, mempool depth %d", err, st.GetMempoolDepth())
+	refused := func(n *nodetest.Node, what string, err error, want string) {
+		t.Helper()
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition || ce.Message() != want {
+			t.Fatalf("%s: %v, want failed_precondition: %s", what, err, want)
+		}
+		if st, err := n.Client.Status(ctx); err != nil || st.GetMempoolDepth() != 0 {
+			t.Fatalf("after %s: %v, mempool depth %d", what, err, st.GetMempoolDepth())
+		}
 	}
-	a.stillSeals(t)
+	simulate := func(n *nodetest.Node, tx *phases.Tx) error {
+		_, err := n.Client.API.Simulate(ctx, connect.NewRequest(&v1.SimulateRequest{Tx: &v1.SimulateRequest_TxBytes{TxBytes: tx.Encode()}}))
+		return err
+	}
+
+	cfg := nodetest.Config()
+	cfg.MaxTxGas, cfg.SimulateGasLimit = 3_000_000, 2_000_000
+	n := nodetest.Start(t, tk.Home, cfg)
+	over := withGas(3_000_001)
+	const maxTxGas = "gas limit 3000001 is over max_tx_gas 3000000 (one transaction would hold its block for up to 402ms); lower it, or ask the node's operator (node-config.json)"
+	_, err := n.Client.Submit(ctx, over, true)
+	refused(n, "a submission over max_tx_gas", err, maxTxGas)
+	refused(n, "a simulation over max_tx_gas", simulate(n, over), maxTxGas)
+	refused(n, "a simulation over simulate_gas_limit", simulate(n, withGas(2_000_001)),
+		"gas limit 2000001 exceeds the node's simulation limit (simulate_gas_limit 2000000)")
+	n.Stop(t)
+
+	n = nodetest.Start(t, tk.Home, nodetest.Config())
+	over = withGas(4_000_001)
+	id := over.ID()
+	const maxBlockGas = "gas limit 4000001 exceeds the block gas limit (max_block_gas 4000000)"
+	_, err = n.Client.Submit(ctx, over, true)
+	refused(n, "a submission over max_block_gas", err, fmt.Sprintf("submit %x: %s", id[:8], maxBlockGas))
+	refused(n, "a simulation over max_block_gas", simulate(n, over), "simulate: "+maxBlockGas)
+	if out, err := n.Client.Submit(ctx, withGas(4_000_000), true); err != nil || out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED {
+		t.Fatalf("the transfer at max_block_gas: %v %+v", err, out)
+	}
 }
 
 // TestStreamsPerClient: one client address holds at most
@@ -400,4 +439,82 @@ func TestStreamsPerClient(t *testing.T) {
 	})
 	held[1]()
 	a.stillSeals(t)
+}
+
+// TestConnectionsPerClient: one address opens many connections that send
+// nothing or half a request (read_header_timeout is long here, so only the
+// cap can help); it keeps max_connections_per_client of them, every other
+// is closed at once, and a client from another loopback address still
+// completes its calls meanwhile (decision 170).
+func TestConnectionsPerClient(t *testing.T) {
+	const perClient, flood = 8, 200
+	a := newAttackNode(t, func(c *node.Config) {
+		c.MaxConnections = 64
+		c.MaxConnectionsPerClient = perClient
+		c.ReadHeaderTimeout = node.Duration(time.Minute)
+	})
+	addr := strings.TrimPrefix(a.URL, "http://")
+	dialer := func(ip string) *net.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var kept, closed int
+	for i := 0; i < flood; i++ {
+		c, err := dialer("127.0.0.1").Dial("tcp", addr)
+		if errors.Is(err, syscall.ECONNRESET) {
+			closed++ // closed by the node before the dial returned
+			continue
+		}
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if i%2 == 1 {
+			c.Write([]byte("POST /fractal.v1.FractalService/GetStatus HTTP/1.1\r\nHost: x\r\n")) // half-open: never ends its headers
+		}
+		conns = append(conns, c)
+	}
+	other := &http.Client{Transport: &http.Transport{DialContext: dialer("127.0.0.2").DialContext}, Timeout: 30 * time.Second}
+	refused := func() string {
+		resp, err := other.Get(a.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, "fractal_api_connections_refused_total "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	want := fmt.Sprint(flood - perClient)
+	waitFor(t, "the node to close the connections over the cap", func() bool { return refused() == want })
+	// Each connection is either kept (its read times out) or closed by the
+	// node (its read ends with EOF or a reset); the node keeps perClient.
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); isTimeout(err) {
+			kept++
+		} else {
+			closed++
+		}
+	}
+	api := fractalv1connect.NewFractalServiceClient(other, a.URL)
+	start := time.Now()
+	const calls = 20
+	for i := 0; i < calls; i++ {
+		if _, err := api.GetStatus(context.Background(), connect.NewRequest(&v1.GetStatusRequest{})); err != nil {
+			t.Fatalf("call %d from another address while one holds %d connections: %v", i, flood, err)
+		}
+	}
+	t.Logf("%d calls from 127.0.0.2 in %v while 127.0.0.1 held %d connections (%d kept)", calls, time.Since(start).Round(time.Millisecond), flood, kept)
+	if got := refused(); got != want || kept != perClient {
+		t.Fatalf("%d connections from one address: %d kept, %d closed, %s counted closed; want %d kept", flood, kept, closed, got, perClient)
+	}
 }

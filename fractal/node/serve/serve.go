@@ -98,7 +98,7 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 		return err
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(limitListener(ln, cfg.MaxConnections, reg)) }()
+	go func() { served <- srv.Serve(limitListener(ln, cfg.MaxConnections, cfg.MaxConnectionsPerClient, reg)) }()
 	if err := lock.Publish(nodefile.Info{URL: url, PID: os.Getpid(), Instance: wire.Hex(in.ID()), Started: time.Now().UTC()}); err != nil {
 		log.Error("recording the address", "err", err)
 	}
