@@ -2114,8 +2114,16 @@ type CompactShieldedTransaction struct {
 	// The two output commitments, 32-byte big-endian field elements, in
 	// append order.
 	Commitments [][]byte `protobuf:"bytes,4,rep,name=commitments,proto3" json:"commitments,omitempty"`
-	// The two outputs' 176-byte ciphertexts, in the commitments' order.
-	Ciphertexts   [][]byte `protobuf:"bytes,5,rep,name=ciphertexts,proto3" json:"ciphertexts,omitempty"`
+	// The outputs' ciphertexts, in the commitments' order: of a version-1
+	// bundle, 176 bytes each (the output's ephemeral key, then the sealed
+	// note); of a version-2 bundle, the 144-byte sealed note.
+	Ciphertexts [][]byte `protobuf:"bytes,5,rep,name=ciphertexts,proto3" json:"ciphertexts,omitempty"`
+	// Version-2 bundles only (decision 168): the transaction's one 32-byte
+	// ephemeral key, which every output shares. Empty for version 1.
+	EphemeralKey []byte `protobuf:"bytes,6,opt,name=ephemeral_key,json=ephemeralKey,proto3" json:"ephemeral_key,omitempty"`
+	// Version-2 bundles only: one view tag byte per output, in the
+	// commitments' order. Empty for version 1.
+	ViewTags      []byte `protobuf:"bytes,7,opt,name=view_tags,json=viewTags,proto3" json:"view_tags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2181,6 +2189,20 @@ func (x *CompactShieldedTransaction) GetCommitments() [][]byte {
 func (x *CompactShieldedTransaction) GetCiphertexts() [][]byte {
 	if x != nil {
 		return x.Ciphertexts
+	}
+	return nil
+}
+
+func (x *CompactShieldedTransaction) GetEphemeralKey() []byte {
+	if x != nil {
+		return x.EphemeralKey
+	}
+	return nil
+}
+
+func (x *CompactShieldedTransaction) GetViewTags() []byte {
+	if x != nil {
+		return x.ViewTags
 	}
 	return nil
 }
@@ -3252,7 +3274,7 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"\fCompactBlock\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x04R\x06height\x12\x1a\n" +
 	"\bmanifest\x18\x02 \x01(\fR\bmanifest\x12J\n" +
-	"\ftransactions\x18\x03 \x03(\v2&.fractal.v1.CompactShieldedTransactionR\ftransactions\"\xab\x01\n" +
+	"\ftransactions\x18\x03 \x03(\v2&.fractal.v1.CompactShieldedTransactionR\ftransactions\"\xed\x01\n" +
 	"\x1aCompactShieldedTransaction\x12\x13\n" +
 	"\x05tx_id\x18\x01 \x01(\tR\x04txId\x12\x14\n" +
 	"\x05asset\x18\x02 \x01(\tR\x05asset\x12\x1e\n" +
@@ -3260,7 +3282,9 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"nullifiers\x18\x03 \x03(\fR\n" +
 	"nullifiers\x12 \n" +
 	"\vcommitments\x18\x04 \x03(\fR\vcommitments\x12 \n" +
-	"\vciphertexts\x18\x05 \x03(\fR\vciphertexts\"\x18\n" +
+	"\vciphertexts\x18\x05 \x03(\fR\vciphertexts\x12#\n" +
+	"\rephemeral_key\x18\x06 \x01(\fR\fephemeralKey\x12\x1b\n" +
+	"\tview_tags\x18\a \x01(\fR\bviewTags\"\x18\n" +
 	"\x16GetThresholdKeyRequest\"x\n" +
 	"\x17GetThresholdKeyResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x15\n" +

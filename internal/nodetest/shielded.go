@@ -33,8 +33,10 @@ import (
 // instance cannot be made to hold in a test's time (each needs a proof of
 // about a second): what the wallet checks (signatures, links, roots,
 // decryption) is all real. Every mineEvery-th output is a note of value 1 to
-// the wallet; the others are random commitments with random ciphertexts,
-// which the wallet tries to open as it would real ones.
+// the wallet, encrypted with the other output of its transaction (a note to
+// another wallet); the outputs of the other transactions are random
+// commitments with random ciphertexts, which the wallet tries to open as it
+// would real ones.
 type ShieldedChain struct {
 	URL    string
 	Blocks []*v1.CompactBlock // Blocks[h-1] is block h
@@ -50,11 +52,12 @@ type ShieldedChain struct {
 
 // NewShieldedChain makes and serves a chain of n blocks of txs shielded
 // transactions (two outputs each) with a note to addr every mineEvery
-// outputs.
-func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) *ShieldedChain {
+// outputs. The k-th transaction of the chain is a bundle of version
+// versions[k mod len(versions)] (shielded.BundleV2 when none are given).
+func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, versions ...byte) *ShieldedChain {
 	t.Helper()
 	signer := keys.NewKeySigner(Key(t))
-	return newShieldedChain(t, addr, n, txs, mineEvery, func(b *chain.Block) {
+	return newShieldedChain(t, addr, n, txs, mineEvery, versions, func(b *chain.Block) {
 		if err := chain.SignBlock(context.Background(), b, signer); err != nil {
 			t.Fatal(err)
 		}
@@ -64,10 +67,10 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 // NewCertifiedShieldedChain is NewShieldedChain for a validator set of
 // four: its blocks name the set unsigned, and GetBlock with
 // with_certificate answers a certificate signed by three of the four.
-func NewCertifiedShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) *ShieldedChain {
+func NewCertifiedShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, versions ...byte) *ShieldedChain {
 	t.Helper()
 	set, privs := certtest.NewSet(t, 4)
-	c := newShieldedChain(t, addr, n, txs, mineEvery, func(b *chain.Block) { b.Executor = set.Hash() },
+	c := newShieldedChain(t, addr, n, txs, mineEvery, versions, func(b *chain.Block) { b.Executor = set.Hash() },
 		func(b *chain.Block) []byte {
 			return certtest.Certificate(t, set, privs[:3], b.Instance, int64(b.Height)+1, certify.AppHash(b))
 		})
@@ -77,7 +80,10 @@ func NewCertifiedShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEv
 
 // newShieldedChain makes and serves the chain, each block made
 // authoritative by seal and certified by cert (nil: no certificates).
-func newShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, seal func(*chain.Block), cert func(*chain.Block) []byte) *ShieldedChain {
+func newShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, versions []byte, seal func(*chain.Block), cert func(*chain.Block) []byte) *ShieldedChain {
+	if len(versions) == 0 {
+		versions = []byte{shielded.BundleV2}
+	}
 	var id [32]byte
 	rand.Read(id[:])
 	c := &ShieldedChain{genesis: &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil)}, certify: cert}
@@ -85,7 +91,10 @@ func newShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, 
 	app := notes.Hash{0xab}
 	const token = "rhiLmrhEs/JhVvCrSMN4bePYPBqA8H/GOM+JUmPM7iQ=:TOK"
 	asset := shielded.AssetOf(app, token)
-	tree, prev, k := merkle.New(), c.genesis.Hash(), 0
+	stranger, err := wallet.GenerateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	random := func() fr.Element {
 		e, err := note.RandomElement(rand.Reader)
 		if err != nil {
@@ -93,30 +102,34 @@ func newShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, 
 		}
 		return e
 	}
+	tree, prev, k, kt := merkle.New(), c.genesis.Hash(), 0, 0
 	for h := 1; h <= n; h++ {
 		cb := &wallet.CompactBlock{}
 		var leaves []fr.Element
 		for range txs {
 			tx := wallet.CompactTx{Asset: wire.Hex(app) + "/" + token, Nullifiers: []fr.Element{random(), random()}}
 			rand.Read(tx.ID[:])
-			for range 2 {
-				var cm fr.Element
-				var ct wallet.Ciphertext
+			to := []wallet.Address{stranger.Address(), stranger.Address()}
+			ns := make([]note.Note, 2)
+			mine := false
+			for j := range ns {
+				ns[j] = note.Note{Owner: to[j].Owner, Value: 1, Asset: asset, Rho: random(), Rcm: random()}
 				if k++; k%mineEvery == 0 {
-					nt := note.Note{Owner: addr.Owner, Value: 1, Asset: asset, Rho: random(), Rcm: random()}
-					var err error
-					if ct, err = wallet.Encrypt(rand.Reader, addr, nt); err != nil {
-						t.Fatal(err)
-					}
-					cm = nt.Commitment()
+					to[j], ns[j].Owner, mine = addr, addr.Owner, true
 					c.Mine++
-				} else {
-					cm = random()
-					rand.Read(ct[:])
 				}
-				tx.Commitments, tx.Ciphertexts = append(tx.Commitments, cm), append(tx.Ciphertexts, ct)
-				leaves = append(leaves, cm)
 			}
+			version := versions[kt%len(versions)]
+			kt++
+			if mine {
+				if tx.Ciphertexts, err = wallet.Encrypt(rand.Reader, version, to, ns); err != nil {
+					t.Fatal(err)
+				}
+				tx.Commitments = []fr.Element{ns[0].Commitment(), ns[1].Commitment()}
+			} else {
+				tx.Ciphertexts, tx.Commitments = randomCiphertexts(version), []fr.Element{random(), random()}
+			}
+			leaves = append(leaves, tx.Commitments...)
 			cb.Txs = append(cb.Txs, tx)
 		}
 		if _, err := tree.AppendBatch(leaves, nil); err != nil {
@@ -140,6 +153,23 @@ func newShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, 
 
 // GenesisHash is the hash of the chain's genesis block.
 func (c *ShieldedChain) GenesisHash() [32]byte { return c.genesis.Hash() }
+
+// randomCiphertexts are random ciphertexts of two outputs, of the given
+// version.
+func randomCiphertexts(version byte) shielded.Ciphertexts {
+	c := shielded.Ciphertexts{Version: version, EPKs: make([][32]byte, 2), Sealed: make([][shielded.SealedSize]byte, 2)}
+	if version == shielded.BundleV2 {
+		c.EPKs, c.Tags = c.EPKs[:1], make([]byte, 2)
+		rand.Read(c.Tags)
+	}
+	for i := range c.EPKs {
+		rand.Read(c.EPKs[i][:])
+	}
+	for i := range c.Sealed {
+		rand.Read(c.Sealed[i][:])
+	}
+	return c
+}
 
 func (c *ShieldedChain) serve(t testing.TB) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -16,6 +16,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/internal/certtest"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/shielded"
 )
 
 // certifiedSource is a validator set's chain as a node that need not be
@@ -80,7 +81,7 @@ func newCertifiedSource(a *applyWorld, set *certify.ValidatorSet, privs []ed2551
 			nt := a.note(value)
 			cm, nf := nt.Commitment(), randomNullifiers(a.t)
 			cb.Txs = []CompactTx{{ID: [32]byte{byte(h)}, Asset: applyToken, Nullifiers: nf[:1],
-				Commitments: []fr.Element{cm}, Ciphertexts: []Ciphertext{a.encrypt(nt)}}}
+				Commitments: []fr.Element{cm}, Ciphertexts: a.encrypt(shielded.BundleV2, nt)}}
 			if _, err := tree.Append(cm, false); err != nil {
 				a.t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/shielded"
 )
 
 // SyncReport sums up one sync.
@@ -177,10 +178,14 @@ func (w *Wallet) sync(in Chain, progress func(done, total uint64), save func(las
 			if p.outs, err = outputs(cb); err != nil {
 				return fmt.Errorf("block %d: %w", cb.Header.Height, err)
 			}
-			for lo := 0; lo < len(p.outs); lo += chunkOutputs {
+			for lo, hi := 0, 0; lo < len(p.outs); lo = hi {
+				// A chunk ends with a transaction: its outputs may share
+				// one ephemeral key, hence one X25519.
+				for hi = min(lo+chunkOutputs, len(p.outs)); hi < len(p.outs) && p.outs[hi].tx == p.outs[hi-1].tx; hi++ {
+				}
 				p.tried.Add(1)
 				select {
-				case chunks <- pendingChunk{p.outs[lo:min(lo+chunkOutputs, len(p.outs))], &p.tried}:
+				case chunks <- pendingChunk{p.outs[lo:hi], &p.tried}:
 				case <-stop:
 					return errStopped
 				}
@@ -262,8 +267,8 @@ func wholeBlocks(in Chain) func(from, to uint64, fn func(*CompactBlock) error) e
 // tried, to be applied.
 const pipelineDepth = 8
 
-// chunkOutputs is how many outputs a trier takes at once (a block of 16
-// shielded transactions has 32).
+// chunkOutputs is about how many outputs a trier takes at once (a block
+// of 16 shielded transactions has 32); a chunk ends with a transaction.
 const chunkOutputs = 8
 
 // pendingBlock is a block whose outputs are queued to be tried; tried ends
@@ -330,11 +335,11 @@ func outputs(cb *CompactBlock) ([]output, error) {
 	var outs []output
 	for t := range cb.Txs {
 		tx := &cb.Txs[t]
-		if len(tx.Ciphertexts) != len(tx.Commitments) {
-			return nil, fmt.Errorf("shielded transaction %x: %d ciphertexts for %d commitments", tx.ID, len(tx.Ciphertexts), len(tx.Commitments))
+		if err := tx.Ciphertexts.Check(len(tx.Commitments)); err != nil {
+			return nil, fmt.Errorf("shielded transaction %x: %w", tx.ID, err)
 		}
 		for j := range tx.Commitments {
-			outs = append(outs, output{tx: t, cm: tx.Commitments[j], ct: &tx.Ciphertexts[j]})
+			outs = append(outs, output{tx: t, j: j, cm: tx.Commitments[j], ct: &tx.Ciphertexts})
 		}
 	}
 	return outs, nil
@@ -417,17 +422,20 @@ func (w *Wallet) applyDecrypted(cb *CompactBlock, outs []output, nfs map[fr.Elem
 // output is one shielded output of a block and what decrypting it gave.
 type output struct {
 	tx   int // index of its transaction in the block
+	j    int // index of the output in its transaction
 	cm   fr.Element
-	ct   *Ciphertext
+	ct   *shielded.Ciphertexts // its transaction's
 	note note.Note
 	mine bool // decrypted to a note of this wallet with a value
 }
 
-// tryAll tries each output with the wallet's key.
+// tryAll tries each output with the wallet's key. Consecutive outputs
+// under one ephemeral key (a version-2 transaction's) share one X25519.
 func (w *Wallet) tryAll(outs []output) {
+	var t trial
 	for k := range outs {
 		o := &outs[k]
-		n, err := w.Keys.Decrypt(*o.ct, o.cm)
+		n, err := w.Keys.open(&t, o.ct, o.j, o.cm)
 		o.note, o.mine = n, err == nil && n.Value > 0
 	}
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/internal/nodetest"
+	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
@@ -91,21 +93,18 @@ func walletInstance(t testing.TB, c *client.Client, ctx context.Context) wallet.
 }
 
 // twoWallets is a fresh wallet and a copy of it (same key), and a node
-// serving n blocks of txs shielded transactions, one output in mineEvery
-// the wallet's, read through the client for at most a minute.
-// With certified, the chain is a validator set's, read through
-// TrustedWalletInstance.
-func twoWallets(t *testing.T, n, txs, mineEvery int, certified ...bool) (w, twin *wallet.Wallet, chain *nodetest.ShieldedChain, node wallet.CompactChain) {
+// serving n blocks of txs shielded transactions of the bundle versions
+// given (nodetest.NewShieldedChain), one output in mineEvery the wallet's,
+// read through the client for at most a minute. newChain is
+// nodetest.NewShieldedChain or, for a validator set's chain read through
+// TrustedWalletInstance, nodetest.NewCertifiedShieldedChain.
+func twoWallets(t *testing.T, newChain chainMaker, n, txs, mineEvery int, versions ...byte) (w, twin *wallet.Wallet, chain *nodetest.ShieldedChain, node wallet.CompactChain) {
 	t.Helper()
 	w, err := wallet.Create(filepath.Join(t.TempDir(), "w"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	newChain := nodetest.NewShieldedChain
-	if len(certified) > 0 && certified[0] {
-		newChain = nodetest.NewCertifiedShieldedChain
-	}
-	chain = newChain(t, w.Keys.Address(), n, txs, mineEvery)
+	chain = newChain(t, w.Keys.Address(), n, txs, mineEvery, versions...)
 	c, err := client.New(chain.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +135,11 @@ func TestWalletSyncResumes(t *testing.T) {
 }
 
 func testWalletSyncResumes(t *testing.T, certified bool) {
-	w, twin, chain, node := twoWallets(t, 600, 2, 7, certified)
+	newChain := chainMaker(nodetest.NewShieldedChain)
+	if certified {
+		newChain = nodetest.NewCertifiedShieldedChain
+	}
+	w, twin, chain, node := twoWallets(t, newChain, 600, 2, 7)
 	if _, err := w.Sync(killAfter(node, 300), nil); !errors.Is(err, errKilled) {
 		t.Fatalf("interrupted sync: %v", err)
 	}
@@ -170,19 +173,24 @@ func testWalletSyncResumes(t *testing.T, certified bool) {
 
 // TestParallelSyncMatchesSequential: a sync that tries outputs on four
 // goroutines ends in exactly the state (notes, positions, witnesses, tree)
-// of one that tries them on one, and finds every note of the wallet.
+// of one that tries them on one, and finds every note of the wallet, in a
+// chain of version-2 bundles and in one of both versions alternately.
 func TestParallelSyncMatchesSequential(t *testing.T) {
-	w, seq, chain, node := twoWallets(t, 300, 5, 3)
-	w.Workers, seq.Workers = 4, 1
-	for _, wl := range []*wallet.Wallet{w, seq} {
-		if rep, err := wl.Sync(node, nil); err != nil || rep.Found != chain.Mine {
-			t.Fatalf("sync on %d goroutines: %+v %v, the chain holds %d notes of the wallet", wl.Workers, rep, err, chain.Mine)
-		}
-	}
-	a, _ := w.State.MarshalBinary()
-	b, _ := seq.State.MarshalBinary()
-	if string(a) != string(b) {
-		t.Fatal("the parallel sync's state differs from the sequential one's")
+	for _, versions := range [][]byte{{shielded.BundleV2}, {shielded.BundleV1, shielded.BundleV2}} {
+		t.Run(fmt.Sprint(versions), func(t *testing.T) {
+			w, seq, chain, node := twoWallets(t, nodetest.NewShieldedChain, 300, 5, 3, versions...)
+			w.Workers, seq.Workers = 4, 1
+			for _, wl := range []*wallet.Wallet{w, seq} {
+				if rep, err := wl.Sync(node, nil); err != nil || rep.Found != chain.Mine {
+					t.Fatalf("sync on %d goroutines: %+v %v, the chain holds %d notes of the wallet", wl.Workers, rep, err, chain.Mine)
+				}
+			}
+			a, _ := w.State.MarshalBinary()
+			b, _ := seq.State.MarshalBinary()
+			if string(a) != string(b) {
+				t.Fatal("the parallel sync's state differs from the sequential one's")
+			}
+		})
 	}
 }
 
@@ -223,23 +231,32 @@ func TestWalletSyncRefusesForgedBlocks(t *testing.T) {
 
 // BenchmarkWalletSync syncs a fresh wallet over the API from a chain of
 // 2048 blocks of 16 shielded transactions (32 outputs each, one in 1024 the
-// wallet's): blocks per second, everything checked.
+// wallet's), of version-2 bundles (one X25519 per transaction) and of
+// version-1 bundles (one per output): blocks per second and CPU per block,
+// everything checked.
 func BenchmarkWalletSync(b *testing.B) {
-	benchmarkWalletSync(b, nodetest.NewShieldedChain)
+	for _, v := range []byte{shielded.BundleV2, shielded.BundleV1} {
+		b.Run(fmt.Sprintf("bundle=v%d", v), func(b *testing.B) { benchmarkWalletSync(b, nodetest.NewShieldedChain, v) })
+	}
 }
 
 // BenchmarkWalletSyncCertified is BenchmarkWalletSync for a validator
-// set's chain: unsigned blocks, a certificate checked before each save.
+// set's chain of version-2 bundles: unsigned blocks, a certificate checked
+// before each save.
 func BenchmarkWalletSyncCertified(b *testing.B) {
-	benchmarkWalletSync(b, nodetest.NewCertifiedShieldedChain)
+	benchmarkWalletSync(b, nodetest.NewCertifiedShieldedChain, shielded.BundleV2)
 }
 
-func benchmarkWalletSync(b *testing.B, newChain func(testing.TB, wallet.Address, int, int, int) *nodetest.ShieldedChain) {
+// chainMaker makes and serves a shielded chain (nodetest.NewShieldedChain
+// or nodetest.NewCertifiedShieldedChain).
+type chainMaker func(t testing.TB, addr wallet.Address, n, txs, mineEvery int, versions ...byte) *nodetest.ShieldedChain
+
+func benchmarkWalletSync(b *testing.B, newChain chainMaker, version byte) {
 	w, err := wallet.Create(filepath.Join(b.TempDir(), "w"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	chain := newChain(b, w.Keys.Address(), 2048, 16, 1024)
+	chain := newChain(b, w.Keys.Address(), 2048, 16, 1024, version)
 	c, err := client.New(chain.URL)
 	if err != nil {
 		b.Fatal(err)
