@@ -407,6 +407,9 @@ func (c *Client) Pending(ctx context.Context, payloads bool) (*fractal.Encrypted
 		return nil, nil, 0, c.wrap(err)
 	}
 	st, err := wire.ToEncryptedStatus(r.Msg.Batch)
+	if err == nil && st != nil {
+		st.Chain, err = wire.ToChainWait(r.Msg.Chain)
+	}
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("node %s: %w", c.URL, err)
 	}
