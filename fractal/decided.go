@@ -151,7 +151,7 @@ func (dc *Decision) Unrun() []*phases.Receipt {
 }
 
 // A Decision is a decided block executed and not yet committed: one result
-// per raw transaction and the app hash the block leads to (certify.AppHash
+// per raw transaction and the app hash the block leads to (certify.AppHashOver
 // of the head block after it, unchanged when it accepts nothing). Commit
 // or Discard it; no other block may be committed in between.
 type Decision struct {
@@ -159,6 +159,9 @@ type Decision struct {
 	Results []DecidedResult
 	AppHash [32]byte
 	Sealed  *Sealed // the block (nil when nothing was accepted) and receipts
+	// Expired is the encrypted batch the block closed as expired (decision
+	// 164), with its slots' drop receipts; nil when none.
+	Expired *Sealed
 	// Epoch is the record of the DKG attempt this block decided (the last
 	// height of its round 3), nil for any other block.
 	Epoch *EpochRecord
@@ -189,12 +192,13 @@ type decidedCode struct {
 // result, never an error: an error means the store failed, and this
 // validator cannot go on honestly.
 //
-// A block whose writes do not fit in one store write (badger's
-// ErrTxnTooBig) is executed again with only the first half of its raw
+// A block whose writes pass the bound of one block's writes
+// (MaxBlockWriteBytes, MaxBlockWriteEntries: a count of Fractal's own, not
+// the store's) is executed again with only the first half of its raw
 // transactions, and so on: the others are refused, not run
 // (ErrBlockWritesTooLarge), as every validator does at the same point, so
-// that one block of large transactions cannot stop the chain (decision
-// 139).
+// that one block of large transactions cannot stop the chain (decisions
+// 139 and 167).
 func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decision, error) {
 	if in.validators == nil {
 		return nil, errors.New("fractal: execute decided: not a validator-set instance")
@@ -203,7 +207,7 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 	for {
 		dc, batch, err := in.executeDecided(ctx, d, run, keep)
 		switch {
-		case !errors.Is(err, badger.ErrTxnTooBig):
+		case !errors.Is(err, errBlockWritesOverBound):
 			return dc, err
 		case run > 0:
 			run /= 2
@@ -238,6 +242,9 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	enc, err := in.openDecided(view, d, p, seen, keep)
 	if err != nil {
 		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
+	if enc.expire != nil {
+		dc.Expired = &Sealed{Encrypted: enc.expire.status(BatchExpired), Receipts: expiredReceipts(enc.expire.batch, enc.expire.pk.K)}
 	}
 	if dc.dkg, err = in.planDKG(view, d.Height); err != nil {
 		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
@@ -290,8 +297,8 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	}
 	dc.Epoch = dc.dkg.record
 	dc.commit = in.BeginCommit(p)
-	side := newSideLog(dc.commit.w)
-	dc.commit.w = side
+	side := newSideLog()
+	dc.commit.w.side = side
 	dc.x, err = in.execute(ctx, badgerdb.KV{Txn: view}, p, func(res *TxResult) error {
 		if pos[res.Index] < 0 { // its outcome is recorded with its batch
 			return dc.commit.Apply(res)
@@ -311,15 +318,15 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 }
 
 // writeAll writes into the block's write all that Commit will commit but
-// the head and the block record (small): the execution's state and the
-// epochs' records (through side, which folds their side records into the
-// side digest), then the side digest, the engine's height as the last
-// decided one, the height at which the block (if any) was made with the
-// side digest after it, the misbehaviour records and the deployed code,
-// so that a block too large for one write is found before the app hash is
-// answered. It sets dc.AppHash.
+// the head and the block record (headWrites, whose room it checks): the
+// execution's state and the epochs' records (the side log folds their side
+// records into the side digest), then the side digest, the engine's height
+// as the last decided one, the height at which the block (if any) was made
+// with the side digest after it, the misbehaviour records and the deployed
+// code, so that a block whose writes pass the bound is found before the
+// app hash is answered. It sets dc.AppHash.
 func (dc *Decision) writeAll(view *badger.Txn, side *sideLog) error {
-	if err := dc.dkg.write(side); err != nil {
+	if err := dc.dkg.write(dc.commit.w); err != nil {
 		return err
 	}
 	if err := dc.commit.WriteState(dc.x); err != nil {
@@ -350,11 +357,14 @@ func (dc *Decision) writeAll(view *badger.Txn, side *sideLog) error {
 		writes = append(writes, [2][]byte{hashKey(prefixCode, d.h), d.src})
 	}
 	for _, kv := range writes {
-		if err := dc.commit.txn.Set(kv[0], kv[1]); err != nil {
+		if err := dc.commit.w.Set(kv[0], kv[1]); err != nil {
 			return err
 		}
 	}
-	dc.AppHash = certify.AppHash(head, digest)
+	dc.AppHash = certify.AppHashOver(head, digest)
+	if b := dc.x.Block; b != nil {
+		return dc.commit.w.room(headWrites(b))
+	}
 	return nil
 }
 
@@ -421,7 +431,7 @@ func (dc *Decision) Discard() { dc.commit.Discard() }
 
 // Decided returns the height of the last block a consensus engine
 // decided and this validator-set instance committed (0 before the first),
-// and the app hash after it (certify.AppHash): what the engine asks of an application that
+// and the app hash after it (certify.AppHashOver): what the engine asks of an application that
 // restarts, to replay the blocks it lacks.
 func (in *Instance) Decided() (uint64, [32]byte, error) {
 	var height uint64
@@ -435,7 +445,7 @@ func (in *Instance) Decided() (uint64, [32]byte, error) {
 			return err
 		}
 		side, err := sideDigest(txn)
-		hash = certify.AppHash(b.Hash(), side)
+		hash = certify.AppHashOver(b.Hash(), side)
 		return err
 	})
 	if err != nil {
@@ -461,7 +471,7 @@ func decidedHeight(txn *badger.Txn) (uint64, error) {
 // DecidedAt returns the height of the consensus block that made block
 // height of this validator-set instance (0 for genesis) and the side
 // digest after it (zero without side records): the header of the next
-// consensus block carries their app hash (certify.AppHash), so a commit
+// consensus block carries their app hash (certify.AppHashOver), so a commit
 // of that header certifies the block, and so does one of any later header
 // before the next block while no side record is written.
 func (in *Instance) DecidedAt(height uint64) (uint64, [32]byte, error) {

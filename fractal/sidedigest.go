@@ -6,7 +6,7 @@ package fractal
 // blocks but are not part of a manifest, so the head manifest's hash alone
 // would not show that one validator's copy differs. Each decided block's
 // writes under those prefixes are folded into a running digest, which the
-// app hash covers (certify.AppHash): a validator whose execution wrote a
+// app hash covers (certify.AppHashOver): a validator whose execution wrote a
 // different record answers another app hash at that very block.
 
 import (
@@ -18,8 +18,6 @@ import (
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 // sideDigestTag starts every fold, so that the digest names what it is.
@@ -40,27 +38,22 @@ func isSideKey(k []byte) bool {
 	return false
 }
 
-// sideLog is a block's store write that remembers the last write of each
-// side key (nil: deleted).
-type sideLog struct {
-	kv.Store
-	writes map[string][]byte
-}
+// sideLog remembers the last write of each side key of a block (nil:
+// deleted); a nil log remembers nothing.
+type sideLog struct{ writes map[string][]byte }
 
-func newSideLog(w kv.Store) *sideLog { return &sideLog{Store: w, writes: map[string][]byte{}} }
+func newSideLog() *sideLog { return &sideLog{writes: map[string][]byte{}} }
 
-func (l *sideLog) Set(k, v []byte) error {
-	if isSideKey(k) {
+func (l *sideLog) set(k, v []byte) {
+	if l != nil && isSideKey(k) {
 		l.writes[string(k)] = append([]byte{}, v...) // never nil: nil is a delete
 	}
-	return l.Store.Set(k, v)
 }
 
-func (l *sideLog) Delete(k []byte) error {
-	if isSideKey(k) {
+func (l *sideLog) delete(k []byte) {
+	if l != nil && isSideKey(k) {
 		l.writes[string(k)] = nil
 	}
-	return l.Store.Delete(k)
 }
 
 // fold returns the digest after prev and the block at consensus height

@@ -136,8 +136,8 @@ func TestSideRecordsUnderTheAppHash(t *testing.T) {
 	if x.AppHash == y.AppHash {
 		t.Fatal("a copy that decided another epoch record answers the same app hash")
 	}
-	if x.AppHash != certify.AppHash(headOf(t, a2), sideOf(t, a2)) {
-		t.Fatal("the app hash is not certify.AppHash of the head and the side digest")
+	if x.AppHash != certify.AppHashOver(headOf(t, a2), sideOf(t, a2)) {
+		t.Fatal("the app hash is not certify.AppHashOver of the head and the side digest")
 	}
 }
 

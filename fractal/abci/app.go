@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/types"
@@ -69,6 +70,9 @@ type Committed struct {
 	// Unrun are the receipts of the block's transactions refused before
 	// they ran (fractal.Decision.Unrun), not among Sealed's.
 	Unrun []*phases.Receipt
+	// Took is how long the block's execution (FinalizeBlock) and its
+	// commit took on this validator: its seal time, for metrics only.
+	Took time.Duration
 }
 
 // App is the application. Its methods are safe for concurrent use: CometBFT
@@ -89,6 +93,7 @@ type App struct {
 	previous map[[32]byte]*fractal.Pending // admitted before the last commit and not yet rechecked
 	proposed map[[32]byte]bool             // checked in a proposal at this height
 	decision *fractal.Decision             // executed by FinalizeBlock, committed by Commit
+	executed time.Duration                 // how long FinalizeBlock took to execute decision
 	included [][32]byte                    // the hashes of the decision's raw transactions
 	results  []heightResults               // the last few heights' results, for a divergence report
 	certs    Certificates
@@ -265,10 +270,12 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 	if err != nil {
 		return nil, a.fail(err)
 	}
+	start := time.Now()
 	dc, err := a.in.ExecuteDecided(ctx, &fractal.DecidedBlock{Height: uint64(req.Height), Txs: txs, Misbehavior: records, Verified: a.verified, Shares: shares})
 	if err != nil {
 		return nil, a.fail(err)
 	}
+	executed := time.Since(start)
 	res := &abcitypes.ResponseFinalizeBlock{AppHash: dc.AppHash[:]}
 	var tx0Result *abcitypes.ExecTxResult
 	if tx0 != nil {
@@ -283,6 +290,10 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 		res.Events = []abcitypes.Event{{Type: "fractal.block", Attributes: []abcitypes.EventAttribute{
 			{Key: "height", Value: fmt.Sprint(b.Block.Height)}, {Key: "hash", Value: hex.EncodeToString(h[:])}}}}
 	}
+	if e := dc.Expired; e != nil {
+		res.Events = append(res.Events, abcitypes.Event{Type: "fractal.expired", Attributes: []abcitypes.EventAttribute{
+			{Key: "batch", Value: fmt.Sprint(e.Encrypted.Batch.Number)}, {Key: "payloads", Value: fmt.Sprint(len(e.Receipts))}}})
+	}
 	if r := dc.Epoch; r != nil {
 		res.Events = append(res.Events, epochEvent(r))
 	}
@@ -291,7 +302,7 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 		included[i] = sha256.Sum256(raw)
 	}
 	a.mu.Lock()
-	a.decision, a.included = dc, included
+	a.decision, a.included, a.executed = dc, included, executed
 	a.remember(req.Height, dc, tx0Result)
 	a.mu.Unlock()
 	return res, nil
@@ -348,22 +359,24 @@ func epochEvent(r *fractal.EpochRecord) abcitypes.Event {
 // new state.
 func (a *App) Commit(ctx context.Context, _ *abcitypes.RequestCommit) (*abcitypes.ResponseCommit, error) {
 	a.mu.Lock()
-	dc := a.decision
+	dc, took := a.decision, a.executed
 	a.decision = nil
 	a.mu.Unlock()
 	if dc == nil {
 		return nil, a.fail(errors.New("commit without a finalized block"))
 	}
+	start := time.Now()
 	s, err := dc.Commit(ctx)
 	if err != nil {
 		return nil, a.fail(err)
 	}
+	took += time.Since(start)
 	a.mu.Lock()
 	a.afterCommit()
 	a.voteState.reset()
 	a.mu.Unlock()
 	if a.OnCommit != nil {
-		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s, Unrun: dc.Unrun()})
+		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s, Unrun: dc.Unrun(), Took: took})
 	}
 	return &abcitypes.ResponseCommit{}, nil
 }

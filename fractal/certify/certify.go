@@ -47,17 +47,20 @@ const (
 func ChainID(id [32]byte) string { return "fractal-" + hex.EncodeToString(id[:8]) }
 
 // AppHash is what a validator-set instance hands CometBFT as its app hash
-// after a block: the hash of its head manifest (chain.Block.Hash), which
-// commits to the instance, the height, the previous manifest, the
-// transactions, the state root after each of them, the final state root
-// and the commitment-tree root; and, once the chain recorded any, its
-// side records (the encrypted mempool's batches and keys, the epochs' DKG
-// envelopes and records: side is the running digest of their writes,
-// decision 174): SHA-256(AppHashTag ‖ head ‖ side). While side is zero
-// the app hash is the head's hash alone, so a chain that never used them
-// keeps the app hashes it always had. A CometBFT block that accepts no
-// transaction and writes no side record leaves it unchanged.
-func AppHash(head, side [32]byte) [32]byte {
+// after a block while its chain holds no side records: the hash of its
+// head manifest (chain.Block.Hash), which commits to the instance, the
+// height, the previous manifest, the transactions, the state root after
+// each of them, the final state root and the commitment-tree root.
+func AppHash(b *chain.Block) []byte { h := AppHashOver(b.Hash(), [32]byte{}); return h[:] }
+
+// AppHashOver is the app hash over the head manifest's hash and the side
+// digest side: the running digest of the side records (the encrypted
+// mempool's batches and keys, the epochs' DKG envelopes and records,
+// decision 174), SHA-256(AppHashTag ‖ head ‖ side). While side is zero it
+// is head itself, so a chain that never wrote a side record keeps the app
+// hashes it always had. A CometBFT block that accepts no transaction and
+// writes no side record leaves it unchanged.
+func AppHashOver(head, side [32]byte) [32]byte {
 	if side == ([32]byte{}) {
 		return head
 	}
@@ -237,8 +240,20 @@ const (
 // EncodeCertificate returns the certificate made of sh (a header and a
 // commit for it) and side, the side digest of the state its app hash
 // names: version 1 and the SignedHeader's protobuf encoding when side is
-// zero, else version 2, side and the encoding.
+// zero, else version 2, side and the encoding. A nil vote in the commit is
+// written absent: it does not count for the block, and verification skips
+// its signature (see DecodeCertificate).
 func EncodeCertificate(sh *types.SignedHeader, side [32]byte) ([]byte, error) {
+	if sh.Commit != nil && slices.ContainsFunc(sh.Commit.Signatures, func(s types.CommitSig) bool { return s.BlockIDFlag == types.BlockIDFlagNil }) {
+		c := *sh.Commit
+		c.Signatures = slices.Clone(c.Signatures)
+		for i, s := range c.Signatures {
+			if s.BlockIDFlag == types.BlockIDFlagNil {
+				c.Signatures[i] = types.NewCommitSigAbsent()
+			}
+		}
+		sh = &types.SignedHeader{Header: sh.Header, Commit: &c}
+	}
 	raw, err := sh.ToProto().Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("certify: certificate: %w", err)
@@ -251,7 +266,13 @@ func EncodeCertificate(sh *types.SignedHeader, side [32]byte) ([]byte, error) {
 
 // DecodeCertificate parses a certificate into its signed header and side
 // digest (zero for version 1); it checks the encoding only (Certify checks
-// what it certifies).
+// what it certifies). A certificate has one encoding (decision 167): its
+// bytes must be what the header and commit they decode to encode to (no
+// non-minimal varint, no field out of order, no unknown field), version 2
+// only with a side digest that is not zero, and each of the commit's
+// signatures is for the block or absent. A nil vote's signature is one
+// CometBFT's light verification skips, so its bytes, like a second
+// encoding, would vary under one certificate.
 func DecodeCertificate(cert []byte) (*types.SignedHeader, [32]byte, error) {
 	var side [32]byte
 	switch {
@@ -282,6 +303,14 @@ func DecodeCertificate(cert []byte) (*types.SignedHeader, [32]byte, error) {
 	}
 	if sh.Header == nil || sh.Commit == nil {
 		return nil, side, errors.New("certify: certificate: no header or no commit")
+	}
+	for i, s := range sh.Commit.Signatures {
+		if s.BlockIDFlag != types.BlockIDFlagCommit && s.BlockIDFlag != types.BlockIDFlagAbsent {
+			return nil, side, fmt.Errorf("certify: certificate: commit signature %d has block ID flag %d: only signatures for the block and absent ones are allowed", i, s.BlockIDFlag)
+		}
+	}
+	if again, err := sh.ToProto().Marshal(); err != nil || !bytes.Equal(again, cert) {
+		return nil, side, errors.New("certify: certificate: not in its canonical encoding")
 	}
 	return sh, side, nil
 }
@@ -317,7 +346,7 @@ func (vs *ValidatorSet) Certify(b *chain.Block, cert []byte) error {
 	if err := vs.set.VerifyCommitLightAllSignatures(chainID, sh.Commit.BlockID, sh.Height, sh.Commit); err != nil {
 		return fmt.Errorf("certify: the certificate's commit: %w", err)
 	}
-	if want := AppHash(b.Hash(), side); !bytes.Equal(sh.AppHash, want[:]) {
+	if want := AppHashOver(b.Hash(), side); !bytes.Equal(sh.AppHash, want[:]) {
 		if side != ([32]byte{}) {
 			return fmt.Errorf("certify: the header of height %d carries app hash %X, block %d's manifest with side digest %X hashes to %X", sh.Height, []byte(sh.AppHash), b.Height, side, want)
 		}
