@@ -55,16 +55,17 @@ func shareFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// TestEpochsOnFourValidators: four validators with epochs of 40 heights
-// and DKG rounds of 5 (the DKG for the epoch starting at 41 takes heights
-// 26–40), v3 dealing badly. An encrypted transfer sealed to the genesis
+// TestEpochsOnFourValidators: four validators with epochs of 52 heights
+// and DKG rounds of 8 (the DKG for the epoch starting at 53 takes heights
+// 29–52: rounds long enough for a validator restarted inside one to catch
+// up on a loaded machine), v3 dealing badly. An encrypted transfer sealed to the genesis
 // key opens with epoch-1 shares; a second, fixed under it while only k−1
 // validators make shares, waits through the switch. Each validator's own
-// party deals, responds and justifies in transactions; at height 40 every
+// party deals, responds and justifies in transactions; at height 52 every
 // validator decides the same epoch-2 key: dealers 1–3, keyholder 4 named
 // and left out as a dealer, all four holding a share, the transcript
 // checking from the chain and from each home's copy. The key in force
-// moves at 41; the waiting batch opens with epoch-1 shares once a third
+// moves at 53; the waiting batch opens with epoch-1 shares once a third
 // validator makes them again, after which every home deletes its epoch-1
 // share: each home then holds exactly its own epoch-2 share. v2, stopped
 // inside the DKG after its deal was recorded and started again, resumes
@@ -81,7 +82,9 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	}
 	sf := newSharesFaults(4)
 	extend := sf.extend
-	tn := newTestnetDealing(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: 40, DKGWindow: 5}, sf.faulty, map[int]dealHook{3: swapCommits})
+	const epochBlocks, window = 52, 8
+	roundOne := uint64(epochBlocks + 1 - 3*window) // the first height of the DKG's windows
+	tn := newTestnetDealing(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: epochBlocks, DKGWindow: window}, sf.faulty, map[int]dealHook{3: swapCommits})
 	genesisKey, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
 	w := tn.mintedWorld(0)
 	encrypt := func(pk *tfhe.PublicKey, tx *phases.Tx) ([]byte, [32]byte) {
@@ -118,7 +121,7 @@ func TestEpochsOnFourValidators(t *testing.T) {
 		wb, err := tn.nodes[0].Instance().Waiting()
 		return err == nil && wb != nil && wb.Record.PayloadIDs[0] == latePayload
 	})
-	if h := tn.decided(0); h >= 26 {
+	if h := tn.decided(0); h >= roundOne {
 		t.Fatalf("the setup took until height %d, past round 1's window: the test needs a faster machine or longer epochs", h)
 	}
 
@@ -184,7 +187,7 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	}
 	tn.start(2)
 
-	// Height 40 decides epoch 2's key on every validator.
+	// The last height of round 3 decides epoch 2's key on every validator.
 	var rec *fractal.EpochRecord
 	for _, i := range tn.running() {
 		tn.waitFor(90*time.Second, "epoch 2's key is decided", func() bool {
@@ -197,14 +200,14 @@ func TestEpochsOnFourValidators(t *testing.T) {
 			}
 			if rec == nil {
 				rec = rs[0]
-				t.Logf("epoch 2's DKG: heights 26–%d (%d blocks), %.1f s from round 1's window opening to the decision", rec.Height, rec.Height-25, time.Since(started).Seconds())
+				t.Logf("epoch 2's DKG: heights %d–%d (%d blocks), %.1f s from round 1's window opening to the decision", roundOne, rec.Height, rec.Height-roundOne+1, time.Since(started).Seconds())
 			} else if !bytes.Equal(rs[0].Encode(), rec.Encode()) {
 				t.Fatalf("v%d decided %+v, v0 %+v", i, rs[0], rec)
 			}
 			return true
 		})
 	}
-	if rec.Key == nil || rec.Epoch != 2 || rec.Height != 40 || rec.Start != 41 || rec.Session != sid {
+	if rec.Key == nil || rec.Epoch != 2 || rec.Height != epochBlocks || rec.Start != epochBlocks+1 || rec.Session != sid {
 		t.Fatalf("record %+v", rec)
 	}
 	if !slices.Equal(rec.Qual, []int{1, 2, 3}) || !slices.Equal(rec.Holders, []int{1, 2, 3, 4}) ||
