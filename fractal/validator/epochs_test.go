@@ -55,22 +55,19 @@ func shareFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// TestEpochsOnFourValidators: four validators with epochs of 52 heights
-// and DKG rounds of 8 (the DKG for the epoch starting at 53 takes heights
-// 29–52: rounds long enough for a validator restarted inside one to catch
-// up on a loaded machine), v3 dealing badly. An encrypted transfer sealed to the genesis
+// TestEpochsOnFourValidators: four validators with epochs of 40 heights
+// and DKG rounds of 5 (the DKG for the epoch starting at 41 takes heights
+// 26–40), v3 dealing badly. An encrypted transfer sealed to the genesis
 // key opens with epoch-1 shares; a second, fixed under it while only k−1
 // validators make shares, waits through the switch. Each validator's own
-// party deals, responds and justifies in transactions; at height 52 every
+// party deals, responds and justifies in transactions; at height 40 every
 // validator decides the same epoch-2 key: dealers 1–3, keyholder 4 named
 // and left out as a dealer, all four holding a share, the transcript
 // checking from the chain and from each home's copy. The key in force
-// moves at 53; the waiting batch opens with epoch-1 shares once a third
+// moves at 41; the waiting batch opens with epoch-1 shares once a third
 // validator makes them again, after which every home deletes its epoch-1
-// share: each home then holds exactly its own epoch-2 share. v2, stopped
-// inside the DKG after its deal was recorded and started again, resumes
-// its party from its keyholder home: it qualifies as a dealer, holds its
-// share, and its saved state is gone once the share is written. A transfer
+// share: each home then holds exactly its own epoch-2 share, and no saved
+// party state. A transfer
 // sealed to the epoch-2 key, which the validators' query serves (what
 // validator submit --encrypted seals to), opens with epoch-2 shares, also
 // after a validator restarts (its genesis names the genesis key). CheckTx refuses a
@@ -82,7 +79,7 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	}
 	sf := newSharesFaults(4)
 	extend := sf.extend
-	const epochBlocks, window = 52, 8
+	const epochBlocks, window = 40, 5
 	roundOne := uint64(epochBlocks + 1 - 3*window) // the first height of the DKG's windows
 	tn := newTestnetDealing(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: epochBlocks, DKGWindow: window}, sf.faulty, map[int]dealHook{3: swapCommits})
 	genesisKey, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
@@ -167,27 +164,7 @@ func TestEpochsOnFourValidators(t *testing.T) {
 		return true
 	})
 
-	// v2 is stopped once its deal is recorded, inside the DKG: its party's
-	// state waits in its keyholder home (0600); restarted, it resumes from
-	// it and the chain and answers the later rounds (decision 175).
-	tn.waitFor(30*time.Second, "v2's deal is recorded", func() bool {
-		es, err := tn.nodes[0].Instance().DKGEnvelopes(sid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return slices.ContainsFunc(es, func(e *dkg.Envelope) bool { return e.Kind == dkg.KindDeal && e.From == 3 })
-	})
-	tn.stop(2)
-	partyFile := filepath.Join(tn.devn.Homes[2], KeyholderDir, keyholder.PartyFile)
-	if fi, err := os.Stat(partyFile); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("v2's saved party: %v %v", fi, err)
-	}
-	if st, err := tn.nodes[0].Instance().Epochs(); err != nil || st.Round < 1 || st.Round > 2 {
-		t.Fatalf("v2 stopped outside rounds 1–2: %+v %v", st, err)
-	}
-	tn.start(2)
-
-	// The last height of round 3 decides epoch 2's key on every validator.
+	// Height 40 decides epoch 2's key on every validator.
 	var rec *fractal.EpochRecord
 	for _, i := range tn.running() {
 		tn.waitFor(90*time.Second, "epoch 2's key is decided", func() bool {
@@ -241,9 +218,6 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	tn.waitFor(30*time.Second, "the epoch-1 shares are deleted", func() bool {
 		return len(shareFiles(t, tn.dir)) == 4
 	})
-	if !strings.Contains(tn.logs[2].String(), "epoch 2 DKG (attempt 0): party resumed in round ") {
-		t.Fatal("v2 did not resume its party")
-	}
 	files := shareFiles(t, tn.dir)
 	for i, home := range tn.devn.Homes {
 		if _, err := os.Stat(filepath.Join(home, KeyholderDir, keyholder.PartyFile)); !errors.Is(err, fs.ErrNotExist) {
@@ -293,4 +267,70 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	tn.submit(2, raw)
 	opened("the epoch-2 transfer opens", payload, after)
 	tn.agree()
+}
+
+// TestEpochDKGRestart (decision 175): v2 is stopped inside epoch 2's DKG
+// once the chain recorded its deal; its party's state waits in its
+// keyholder home (mode 0600). Started again, it resumes the party from it
+// and the chain, answers the later rounds, and the DKG qualifies it as a
+// dealer and a holder: it writes its own share of the key, and its saved
+// state is gone.
+func TestEpochDKGRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four CometBFT validators through a DKG")
+	}
+	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: 40, DKGWindow: 8}, nil)
+	var sid [32]byte
+	tn.waitFor(90*time.Second, "v2's deal is recorded", func() bool {
+		st, err := tn.nodes[0].Instance().Epochs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Round < 1 {
+			return false
+		}
+		sid = st.Session.ID()
+		es, err := tn.nodes[0].Instance().DKGEnvelopes(sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(es, func(e *dkg.Envelope) bool { return e.Kind == dkg.KindDeal && e.From == 3 })
+	})
+	tn.stop(2)
+	home := filepath.Join(tn.devn.Homes[2], KeyholderDir)
+	if fi, err := os.Stat(filepath.Join(home, keyholder.PartyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("v2's saved party: %v %v", fi, err)
+	}
+	if st, err := tn.nodes[0].Instance().Epochs(); err != nil || st.Round < 1 || st.Round > 2 {
+		t.Fatalf("v2 stopped outside rounds 1–2: %+v %v", st, err)
+	}
+	tn.start(2)
+	var rec *fractal.EpochRecord
+	tn.waitFor(90*time.Second, "epoch 2's key is decided", func() bool {
+		rs, err := tn.nodes[0].Instance().EpochRecords()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) > 0 {
+			rec = rs[0]
+		}
+		return rec != nil
+	})
+	if rec.Key == nil || rec.Session != sid || !slices.Equal(rec.Qual, []int{1, 2, 3, 4}) || !slices.Equal(rec.Holders, []int{1, 2, 3, 4}) || len(rec.Faults) != 0 {
+		t.Fatalf("record %+v", rec)
+	}
+	kh, err := keyholder.OpenHome(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.waitFor(30*time.Second, "v2 writes its share", func() bool {
+		sk, err := kh.Share(2)
+		return err == nil && sk.Index == 3 && sk.PK.ID() == rec.Key.ID()
+	})
+	if _, err := os.Stat(filepath.Join(home, keyholder.PartyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("v2 keeps its party's state after its share is written: %v", err)
+	}
+	if !strings.Contains(tn.logs[2].String(), "epoch 2 DKG (attempt 0): party resumed in round ") {
+		t.Fatal("v2 did not resume its party")
+	}
 }
