@@ -74,8 +74,8 @@ it with "fractal tfhe check-transcript FILE --chain".`,
 			v := map[string]any{"epoch_blocks": st.Rules.Blocks, "dkg_window": st.Rules.Window, "epoch": st.Epoch,
 				"height": st.Height, "next_start": st.Boundary, "next_attempt": st.Session.Attempt, "attempts": list}
 			return emit(cmd, v, func(w io.Writer) {
-				fmt.Fprintf(w, "epoch %d in force at height %d (epoch_blocks %d, dkg_window %d); epoch %d may start at %d (attempt %d)\n",
-					st.Epoch, st.Height, st.Rules.Blocks, st.Rules.Window, st.Epoch+1, st.Boundary, st.Session.Attempt)
+				fmt.Fprintf(w, "after height %d: epoch %d in force (epoch_blocks %d, dkg_window %d); epoch %d may start at %d (attempt %d)\n",
+					st.Height, st.Epoch, st.Rules.Blocks, st.Rules.Window, st.Epoch+1, st.Boundary, st.Session.Attempt)
 				for _, j := range list {
 					if j.Key == "" {
 						fmt.Fprintf(w, "epoch %d attempt %d, decided at %d: failed: %s\n", j.Epoch, j.Attempt, j.Height, j.Failure)

@@ -98,7 +98,7 @@ func TestValidatorEpochsVerb(t *testing.T) {
 
 	id := rec.Key.ID()
 	out := mustFractal(t, dir, "--home", "net/v0", "validator", "epochs")
-	want := fmt.Sprintf("epoch 2 in force at height 4 (epoch_blocks 4, dkg_window 1); epoch 3 may start at 9 (attempt 0)\n"+
+	want := fmt.Sprintf("after height 4: epoch 2 in force (epoch_blocks 4, dkg_window 1); epoch 3 may start at 9 (attempt 0)\n"+
 		"epoch 2 attempt 0, decided at 4: key %x from height 5, transcript %x\n  dealers keyholders 1, 2, 3, 4; holders keyholders 1, 2, 3, 4\n", id, rec.Transcript)
 	if out != want {
 		t.Fatalf("validator epochs:\n%s\nwant:\n%s", out, want)
@@ -111,7 +111,7 @@ func TestValidatorEpochsVerb(t *testing.T) {
 	if !strings.Contains(out, hex.EncodeToString(id[:])) {
 		t.Fatalf("check-transcript --chain: %s", out)
 	}
-	if _, errOut, code, _ := fractalCmd(t, dir, time.Minute, "tfhe", "check-transcript", "t.bin"); code == 0 || !strings.Contains(errOut, "confirmed by 0 holders") {
+	if _, errOut, code, _ := fractalCmd(t, dir, time.Minute, "tfhe", "check-transcript", "t.bin"); code == 0 || !strings.Contains(errOut, "confirmed by 0 holders") || !strings.Contains(errOut, "validator epochs --transcript-out, is checked with --chain)") {
 		t.Fatalf("check-transcript without --chain: exit %d: %s", code, errOut)
 	}
 	if _, errOut, code, _ := fractalCmd(t, dir, time.Minute, "--home", "net/v0", "validator", "epochs", "--epoch", "3", "--transcript-out", "x.bin"); code == 0 || !strings.Contains(errOut, "no DKG made epoch 3's key") {
