@@ -77,7 +77,7 @@ instance imports that instance's exports; --zk copies a circuit key folder
 so that the validators check shielded proofs.
 
 --encrypted makes the validators the keyholders of the instance's threshold
-key (k = 2n/3+1, rounded down, plus one): each home gets a keyholder home,
+key (k of n, k = ⌊2n/3⌋+1: 3 of 4): each home gets a keyholder home,
 DIR/vK/keyholder, the validators run the DKG among themselves at genesis,
 each party apart over its own loopback endpoint, and each home ends with its
 own share only (DIR/vK/keyholder/epoch-1/share.key). The key, with its
