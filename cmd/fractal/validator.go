@@ -155,7 +155,8 @@ func readTrustEntry(path string) (fractal.Peer, error) {
 	}
 	var p fractal.Peer
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return fractal.Peer{}, fmt.Errorf("%s: %w", path, err)
+		// A genesis or a peers.json given here fails deep in the decoder: say what the file should be.
+		return fractal.Peer{}, fmt.Errorf("%s is not a trust entry (what fractal peers self --json prints; fractal devnet writes DIR/trust.json): %w", path, err)
 	}
 	return p, nil
 }
