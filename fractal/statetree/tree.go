@@ -19,9 +19,10 @@ type Tree struct {
 }
 
 // cachedNodes bounds a Tree's node cache, 131,072 nodes a generation
-// (internal/cache, about 20 MB): one generation holds the top 17 levels of a
-// tree, the part that every update and proof passes through, so a tree of
-// up to about 65,000 keys updates without reading the store (decision 172).
+// (internal/cache; about 23 MB each): one generation holds the top 17
+// levels of a tree, the part that every update and proof passes through,
+// so a tree of up to about 65,000 keys updates without reading the store
+// (decision 172).
 const cachedNodes = 1 << 18
 
 // New returns a Tree storing its nodes under prefix (copied). Callers give
