@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/fractal
 FUZZTIME ?= 3s
 
-.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak devnet devnet-stop devnet-long devnet-bench devnet-latency
+.PHONY: build test fuzz bench calibrate demo clean proto proto-check proto-breaking flip-full dkg-timing load soak devnet devnet-stop devnet-long devnet-bench devnet-latency devnet-epochs
 
 build:
 	$(GO) build -o $(BIN) ./cmd/fractal
@@ -87,6 +87,7 @@ devnet-stop:
 # validators (setup, proofs), beside the ones make test runs.
 devnet-long:
 	FRACTAL_DEVNET_LONG=1 $(GO) test -count=1 -timeout 20m -v -run '^(TestAppsOnValidators|TestFourValidators|TestFaults|TestCrossInstanceBothWays)$$' ./fractal/validator
+	FRACTAL_DEVNET_LONG=1 $(GO) test -count=1 -timeout 10m -v -run '^TestShieldedWalletOverValidatorAPI$$' ./fractal/validator/gateway
 
 devnet-bench:
 	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDevnet$$' -benchtime 1x -v ./fractal/validator
@@ -95,6 +96,10 @@ devnet-bench:
 # plain and encrypted transfers one after the other, submit to receipt.
 devnet-latency:
 	$(GO) test -count=1 -timeout 10m -run '^$$' -bench '^BenchmarkEncryptedLatency$$' -benchtime 20x ./fractal/validator
+
+# The time an epoch's DKG takes as transactions on four validators (decision 162).
+devnet-epochs:
+	$(GO) test -count=1 -timeout 20m -run '^$$' -bench '^BenchmarkEpochDKG$$' -benchtime 3x ./fractal/validator
 
 demo: build
 	./examples/demo.sh

@@ -23,6 +23,7 @@ import (
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
+	"github.com/fractalvm/fractal/tfhe/dkg"
 	"github.com/fractalvm/fractal/vp"
 )
 
@@ -121,7 +122,11 @@ type DecidedResult struct {
 	// Encrypted is the payload ID of an encrypted transaction fixed into
 	// the block's batch.
 	Encrypted *[32]byte
-	unrun     bool // Receipt refuses it before it ran
+	// DKG marks a DKG transaction (epochs_decided.go): Envelope is what it
+	// recorded, or Refused says why not.
+	DKG      bool
+	Envelope *dkg.Envelope
+	unrun    bool // Receipt refuses it before it ran
 }
 
 // refuseUnrun records that tx was refused in admission, before it ran,
@@ -154,12 +159,19 @@ type Decision struct {
 	Results []DecidedResult
 	AppHash [32]byte
 	Sealed  *Sealed // the block (nil when nothing was accepted) and receipts
+	// Expired is the encrypted batch the block closed as expired (decision
+	// 164), with its slots' drop receipts; nil when none.
+	Expired *Sealed
+	// Epoch is the record of the DKG attempt this block decided (the last
+	// height of its round 3), nil for any other block.
+	Epoch *EpochRecord
 
 	in      *Instance
 	commit  *Commit
 	x       *Execution
 	deploys []decidedCode
 	records [][]byte
+	dkg     *decidedDKGPart
 }
 
 type decidedCode struct {
@@ -179,12 +191,13 @@ type decidedCode struct {
 // result, never an error: an error means the store failed, and this
 // validator cannot go on honestly.
 //
-// A block whose writes do not fit in one store write (badger's
-// ErrTxnTooBig) is executed again with only the first half of its raw
+// A block whose writes pass the bound of one block's writes
+// (MaxBlockWriteBytes, MaxBlockWriteEntries: a count of Fractal's own, not
+// the store's) is executed again with only the first half of its raw
 // transactions, and so on: the others are refused, not run
 // (ErrBlockWritesTooLarge), as every validator does at the same point, so
-// that one block of large transactions cannot stop the chain (decision
-// 139).
+// that one block of large transactions cannot stop the chain (decisions
+// 139 and 167).
 func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decision, error) {
 	if in.validators == nil {
 		return nil, errors.New("fractal: execute decided: not a validator-set instance")
@@ -193,7 +206,7 @@ func (in *Instance) ExecuteDecided(ctx context.Context, d *DecidedBlock) (*Decis
 	for {
 		dc, batch, err := in.executeDecided(ctx, d, run, keep)
 		switch {
-		case !errors.Is(err, badger.ErrTxnTooBig):
+		case !errors.Is(err, errBlockWritesOverBound):
 			return dc, err
 		case run > 0:
 			run /= 2
@@ -229,6 +242,12 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	if err != nil {
 		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
 	}
+	if enc.expire != nil {
+		dc.Expired = &Sealed{Encrypted: enc.expire.status(BatchExpired), Receipts: expiredReceipts(enc.expire.batch, enc.expire.pk.K)}
+	}
+	if dc.dkg, err = in.planDKG(view, d.Height); err != nil {
+		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
 	batch := len(p.Txs) // the opened batch's slots that run come first
 	for range p.Txs {
 		pos = append(pos, -1)
@@ -236,6 +255,11 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	for i, raw := range d.Txs {
 		r := &dc.Results[i]
 		if enc.result(i, r) { // the block's batch is fixed whatever fits (votes.go makes shares for it)
+			continue
+		}
+		if body, ok := dkgBody(raw); ok { // small, and recorded whatever fits
+			r.DKG = true
+			r.Envelope, r.Refused = dc.dkg.take(view, body)
 			continue
 		}
 		if i >= run {
@@ -267,6 +291,10 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 		}
 		p.Txs, pos = append(p.Txs, tx), append(pos, i)
 	}
+	if err := dc.dkg.finish(view); err != nil {
+		return nil, batch, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
+	dc.Epoch = dc.dkg.record
 	dc.commit = in.BeginCommit(p)
 	dc.x, err = in.execute(ctx, badgerdb.KV{Txn: view}, p, func(res *TxResult) error {
 		if pos[res.Index] < 0 { // its outcome is recorded with its batch
@@ -291,11 +319,11 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 }
 
 // writeAll writes into the block's write all that Commit will commit but
-// the head and the block record (small): the engine's height as the last
-// decided one, the height at which the block (if any) was made, the
-// misbehaviour records, the deployed code and the execution's state, so
-// that a block too large for one write is found before the app hash is
-// answered.
+// the head and the block record (headWrites, whose room it checks): the
+// engine's height as the last decided one, the height at which the block
+// (if any) was made, the misbehaviour records, the deployed code and the
+// execution's state, so that a block whose writes pass the bound is found
+// before the app hash is answered.
 func (dc *Decision) writeAll() error {
 	writes := [][2][]byte{{metaDecided, u64(dc.Height)}}
 	if b := dc.x.Block; b != nil {
@@ -308,11 +336,20 @@ func (dc *Decision) writeAll() error {
 		writes = append(writes, [2][]byte{hashKey(prefixCode, d.h), d.src})
 	}
 	for _, kv := range writes {
-		if err := dc.commit.txn.Set(kv[0], kv[1]); err != nil {
+		if err := dc.commit.w.Set(kv[0], kv[1]); err != nil {
 			return err
 		}
 	}
-	return dc.commit.WriteState(dc.x)
+	if err := dc.dkg.write(dc.commit.w); err != nil {
+		return err
+	}
+	if err := dc.commit.WriteState(dc.x); err != nil {
+		return err
+	}
+	if b := dc.x.Block; b != nil {
+		return dc.commit.w.room(headWrites(b))
+	}
+	return nil
 }
 
 // decodeDecided decodes one raw transaction of a decided block and runs
@@ -383,16 +420,9 @@ func (dc *Decision) Discard() { dc.commit.Discard() }
 func (in *Instance) Decided() (uint64, [32]byte, error) {
 	var height uint64
 	var hash [32]byte
-	err := in.db.View(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, metaDecided)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-		case err != nil:
+	err := in.db.View(func(txn *badger.Txn) (err error) {
+		if height, err = decidedHeight(txn); err != nil {
 			return err
-		case len(raw) != 8:
-			return fmt.Errorf("last decided height has %d bytes", len(raw))
-		default:
-			height = binary.BigEndian.Uint64(raw)
 		}
 		b, err := in.headBlock(txn)
 		if err != nil {
@@ -405,6 +435,20 @@ func (in *Instance) Decided() (uint64, [32]byte, error) {
 		return 0, hash, fmt.Errorf("fractal: decided: %w", err)
 	}
 	return height, hash, nil
+}
+
+// decidedHeight is the last committed consensus height (0 before any).
+func decidedHeight(txn *badger.Txn) (uint64, error) {
+	raw, err := getValue(txn, metaDecided)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(raw) != 8:
+		return 0, fmt.Errorf("last decided height has %d bytes", len(raw))
+	}
+	return binary.BigEndian.Uint64(raw), nil
 }
 
 // DecidedAt returns the height of the consensus block that made block
@@ -479,7 +523,7 @@ func (in *Instance) SelectBlock(candidates [][]byte, fits func(raw []byte) bool)
 		var g uint64
 		// An encrypted transaction takes no gas here: its transaction runs
 		// when its batch opens.
-		if _, _, _, ok, _ := deployed(raw); !ok && !isEncryptedTx(raw) {
+		if _, _, _, ok, _ := deployed(raw); !ok && !isEncryptedTx(raw) && !isDKGTx(raw) {
 			tx, err := phases.DecodeTx(raw)
 			if err != nil || seen[tx.ID()] {
 				continue
@@ -513,7 +557,7 @@ func (in *Instance) CheckProposal(txs [][]byte, verified func(raw []byte) bool) 
 	seen := make(map[notes.Hash]bool, len(txs))
 	err := in.db.View(func(view *badger.Txn) error {
 		for i, raw := range txs {
-			if _, ok := encryptedPayload(raw); ok {
+			if isEncryptedTx(raw) || isDKGTx(raw) {
 				continue // checked when executed: a bad one is refused alone
 			}
 			if _, _, _, ok, err := deployed(raw); ok {

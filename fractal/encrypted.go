@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/tfhe"
@@ -111,7 +112,7 @@ func (in *Instance) ThresholdKey() (*tfhe.PublicKey, error) {
 // setThresholdKey makes pk the attached key. Every key ever attached
 // stays, so verification can check the shares of batches sealed to an
 // earlier one.
-func setThresholdKey(txn *badger.Txn, pk *tfhe.PublicKey) error {
+func setThresholdKey(txn kv.Writer, pk *tfhe.PublicKey) error {
 	id := pk.ID()
 	if err := txn.Set(encKeyOf(encArchive, id[:]), pk.Encode()); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 	"github.com/fractalvm/fractal/shielded"
+	"github.com/fractalvm/fractal/tfhe/dkg"
 )
 
 // A Pending is a raw transaction a consensus mempool admitted, with what
@@ -28,8 +29,11 @@ type Pending struct {
 	// Encrypted is the payload ID of an encrypted transaction
 	// (encrypted_decided.go), nil for any other.
 	Encrypted *[32]byte
-	inputs    []notes.Note
-	export    *notes.Hash // the export an import consumes
+	// DKG is the envelope of a DKG transaction (epochs_decided.go), nil
+	// for any other.
+	DKG    *dkg.Envelope
+	inputs []notes.Note
+	export *notes.Hash // the export an import consumes
 }
 
 // GasLimit is what the transaction may spend of a block's gas (0 for a
@@ -63,6 +67,9 @@ func (in *Instance) CheckPending(ctx context.Context, raw []byte) (*Pending, err
 	}
 	if body, ok := encryptedPayload(raw); ok {
 		return in.checkEncryptedPending(body)
+	}
+	if body, ok := dkgBody(raw); ok {
+		return in.checkDKGPending(body)
 	}
 	tx, err := in.checkAlone(ctx, raw)
 	if err != nil {
@@ -150,6 +157,10 @@ func (in *Instance) LookupRefusal(tx *phases.Tx) (string, error) {
 // stays.
 func (in *Instance) Recheck(ctx context.Context, p *Pending) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.DKG != nil { // its window may have closed, or a block recorded it
+		_, err := in.checkDKGPending(p.DKG.Encode())
 		return err
 	}
 	if p.Tx == nil {

@@ -65,9 +65,9 @@ func (in *Instance) Seal(ctx context.Context) (*Sealed, error) {
 	n := in.cfg.MaxBlockTxs
 	for {
 		s, err := in.seal(ctx, n)
-		// A block too big for one badger transaction is retried with
-		// fewer transactions; the rest stay queued for the next block.
-		if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+		// A block whose writes pass the bound (decision 167) is retried
+		// with fewer transactions; the rest stay queued for the next block.
+		if errors.Is(err, errBlockWritesOverBound) && n > 1 {
 			n /= 2
 			continue
 		}
@@ -418,7 +418,7 @@ func (in *Instance) runPhases(view kv.Reader, code phases.Code, txs []*phases.Tx
 type Commit struct {
 	in     *Instance
 	txn    *badger.Txn
-	w      badgerdb.KV
+	w      *boundedWrite // every write of the block goes through it
 	height uint64
 	// stateWritten is set once WriteState wrote the execution's state
 	// before Finish.
@@ -429,7 +429,7 @@ type Commit struct {
 // Finish is not reached.
 func (in *Instance) BeginCommit(p *Proposal) *Commit {
 	txn := in.db.NewTransaction(true)
-	return &Commit{in: in, txn: txn, w: badgerdb.KV{Txn: txn}, height: p.Parent.Height + 1}
+	return &Commit{in: in, txn: txn, w: &boundedWrite{KV: badgerdb.KV{Txn: txn}}, height: p.Parent.Height + 1}
 }
 
 // Apply writes one result: a committed transaction's effects (an accepted
@@ -445,10 +445,10 @@ func (c *Commit) Apply(r *TxResult) error {
 	if err := writeNotes(c.w, o); err != nil {
 		return fmt.Errorf("transaction %x: %w", id[:8], err)
 	}
-	if err := c.txn.Set(hashKey(prefixTx, id), append(u64(c.height), r.Tx.Encode()...)); err != nil {
+	if err := c.w.Set(hashKey(prefixTx, id), append(u64(c.height), r.Tx.Encode()...)); err != nil {
 		return err
 	}
-	return c.txn.Set(hashKey(prefixReceipt, id), o.Receipt.Encode())
+	return c.w.Set(hashKey(prefixReceipt, id), o.Receipt.Encode())
 }
 
 // Finish writes the rest of the executed block x: the state tree's new
@@ -469,13 +469,14 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 		}
 		return &x.Sealed, nil
 	}
-	for _, kv := range [][2][]byte{{metaHead, u64(b.Height)}, {metaRoot, b.StateRoot[:]}} {
-		if err := c.txn.Set(kv[0], kv[1]); err != nil {
+	hw := headWrites(b)
+	for _, kv := range hw[:2] {
+		if err := c.w.Set(kv[0], kv[1]); err != nil {
 			return nil, err
 		}
 	}
 	store := func() error {
-		if err := c.txn.Set(seqKey(prefixBlock, b.Height), b.Encode()); err != nil {
+		if err := c.w.Set(hw[2][0], b.Encode()); err != nil { // signed by now
 			return err
 		}
 		return c.txn.Commit()
@@ -490,6 +491,13 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 		return nil, err
 	}
 	return &x.Sealed, nil
+}
+
+// headWrites are what Finish writes for a block b that accepted a
+// transaction, once its state is in: the head, the state root and the block
+// record (whose size its signature does not change).
+func headWrites(b *chain.Block) [][2][]byte {
+	return [][2][]byte{{metaHead, u64(b.Height)}, {metaRoot, b.StateRoot[:]}, {seqKey(prefixBlock, b.Height), b.Encode()}}
 }
 
 // WriteState writes x's state (writeState) into the commit, once: a

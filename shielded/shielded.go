@@ -55,14 +55,67 @@ const (
 	MaxShieldIns = 8               // token notes one shield may spend
 )
 
-// CiphertextSize is the length of one encrypted output note: an ephemeral
-// X25519 key, the sealed note and the AEAD tag (see the wallet package).
-const CiphertextSize = 32 + note.Size + 16
+// SealedSize is the length of one output note sealed by AES-256-GCM: its
+// encoding and the AEAD tag (see the wallet package).
+const SealedSize = note.Size + 16
 
-const bundleVersion = 1
+// The bundle versions. A version-1 bundle gives each output its own
+// ephemeral X25519 key; a version-2 bundle gives the transaction one, which
+// every output shares, and each output a one-byte view tag (decision 168).
+// New bundles are of version 2; version 1 stays valid.
+const (
+	BundleV1 = 1
+	BundleV2 = 2
+)
 
-// bundleSize is the length of the binary part after the header line.
-const bundleSize = 1 + circuits.PublicSize + zk.ProofSize + 2*CiphertextSize
+// bundleSize is the length of the binary part after the header line of a
+// bundle of version v, 0 for an unknown version.
+func bundleSize(v byte) int {
+	head := 1 + circuits.PublicSize + zk.ProofSize
+	switch v {
+	case BundleV1:
+		return head + 2*(32+SealedSize)
+	case BundleV2:
+		return head + 32 + 2*(1+SealedSize)
+	}
+	return 0
+}
+
+// Ciphertexts are the encrypted notes of a transaction's outputs, one
+// Sealed per output. Version 1: EPKs[i] is output i's ephemeral key, and
+// there are no tags. Version 2: EPKs[0] is the one ephemeral key of every
+// output, Tags[i] output i's view tag.
+type Ciphertexts struct {
+	Version byte
+	EPKs    [][32]byte
+	Tags    []byte
+	Sealed  [][SealedSize]byte
+}
+
+// Check refuses a shape other than its version's for n outputs.
+func (c *Ciphertexts) Check(n int) error {
+	ok := len(c.Sealed) == n
+	switch c.Version {
+	case BundleV1:
+		ok = ok && len(c.EPKs) == n && len(c.Tags) == 0
+	case BundleV2:
+		ok = ok && len(c.EPKs) == 1 && len(c.Tags) == n
+	default:
+		return fmt.Errorf("bundle version %d, want %d or %d", c.Version, BundleV1, BundleV2)
+	}
+	if !ok {
+		return fmt.Errorf("version-%d ciphertexts of %d outputs with %d ephemeral keys, %d view tags and %d sealed notes", c.Version, n, len(c.EPKs), len(c.Tags), len(c.Sealed))
+	}
+	return nil
+}
+
+// EPK is the ephemeral key of output i (of a checked Ciphertexts).
+func (c *Ciphertexts) EPK(i int) *[32]byte {
+	if c.Version == BundleV1 {
+		return &c.EPKs[i]
+	}
+	return &c.EPKs[0]
+}
 
 // Header is the text line that opens a shielded transaction's extradata; the
 // pool's Lua code reads it, the instance checks it against the proof.
@@ -75,12 +128,12 @@ type Header struct {
 }
 
 // Bundle is a parsed shielded transaction: header, public statement, proof
-// and the two outputs' ciphertexts.
+// and the two outputs' ciphertexts, whose version is the bundle's.
 type Bundle struct {
 	Header
 	Public      circuits.Public
 	Proof       [zk.ProofSize]byte
-	Ciphertexts [2][CiphertextSize]byte
+	Ciphertexts Ciphertexts
 }
 
 // AssetOf is the shielded asset of a token: note.NewAsset over
@@ -95,24 +148,38 @@ func AssetOf(app notes.Hash, token string) note.Asset {
 func IsShielded(tx *phases.Tx) bool { return bytes.HasPrefix(tx.Extradata, []byte(Magic)) }
 
 // Extradata encodes the bundle: the header line, '\n', then version,
-// public statement, proof and ciphertexts.
+// public statement, proof and ciphertexts (version 1: each output's
+// ephemeral key and sealed note; version 2: the ephemeral key, then each
+// output's view tag and sealed note).
 func (b *Bundle) Extradata() ([]byte, error) {
 	line, err := b.Header.line()
 	if err != nil {
 		return nil, err
 	}
+	c := &b.Ciphertexts
+	if err := c.Check(len(b.Public.Commitments)); err != nil {
+		return nil, fmt.Errorf("shielded: %w", err)
+	}
 	pub, err := b.Public.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
-	w := enc.NewWriter(len(line) + 1 + bundleSize)
+	w := enc.NewWriter(len(line) + 1 + bundleSize(c.Version))
 	w.Fixed([]byte(line))
 	w.U8('\n')
-	w.U8(bundleVersion)
+	w.U8(c.Version)
 	w.Fixed(pub)
 	w.Fixed(b.Proof[:])
-	for i := range b.Ciphertexts {
-		w.Fixed(b.Ciphertexts[i][:])
+	if c.Version == BundleV2 {
+		w.Fixed(c.EPKs[0][:])
+	}
+	for i := range c.Sealed {
+		if c.Version == BundleV1 {
+			w.Fixed(c.EPKs[i][:])
+		} else {
+			w.U8(c.Tags[i])
+		}
+		w.Fixed(c.Sealed[i][:])
 	}
 	return w.Bytes(), nil
 }
@@ -163,9 +230,10 @@ func checkToken(t string) error {
 	return nil
 }
 
-// Parse reads the bundle of a shielded transaction, refusing a malformed
-// header, a non-canonical number, a bundle of another version or length,
-// and a header whose net amount or asset differ from the public statement.
+// Parse reads the bundle of a shielded transaction (version 1 or 2),
+// refusing a malformed header, a non-canonical number, a bundle of another
+// version or of another length than its version's, and a header whose net
+// amount or asset differ from the public statement.
 func Parse(tx *phases.Tx) (*Bundle, error) {
 	b, err := parse(tx.Extradata)
 	if err != nil {
@@ -204,15 +272,29 @@ func parse(x []byte) (*Bundle, error) {
 		return nil, err
 	}
 	r := enc.NewReader(x[nl+1:])
-	if v := r.U8(); r.Err() == nil && v != bundleVersion {
-		return nil, fmt.Errorf("bundle version %d, want %d", v, bundleVersion)
+	c := &b.Ciphertexts
+	if c.Version = r.U8(); r.Err() == nil && bundleSize(c.Version) == 0 {
+		return nil, fmt.Errorf("bundle version %d, want %d or %d", c.Version, BundleV1, BundleV2)
 	}
 	if err := b.Public.UnmarshalBinary(r.Fixed(circuits.PublicSize)); r.Err() == nil && err != nil {
 		return nil, err
 	}
 	r.Into(b.Proof[:])
-	for i := range b.Ciphertexts {
-		r.Into(b.Ciphertexts[i][:])
+	n := len(b.Public.Commitments)
+	c.Sealed = make([][SealedSize]byte, n)
+	if c.Version == BundleV1 {
+		c.EPKs = make([][32]byte, n)
+	} else {
+		c.EPKs, c.Tags = make([][32]byte, 1), make([]byte, n)
+		r.Into(c.EPKs[0][:])
+	}
+	for i := range n {
+		if c.Version == BundleV1 {
+			r.Into(c.EPKs[i][:])
+		} else {
+			c.Tags[i] = r.U8()
+		}
+		r.Into(c.Sealed[i][:])
 	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
@@ -229,11 +311,13 @@ func parse(x []byte) (*Bundle, error) {
 // BindingHash is what the proof's Binding input commits to: the ID of tx
 // with the proof and the Binding field zeroed. Every other byte of the
 // transaction (header, statement, ciphertexts, code, constraints, signers,
-// nonce) is covered, so a proof cannot be moved to another transaction.
+// nonce), the ephemeral keys, view tags and sealed notes included, is
+// covered, so a proof cannot be moved to another transaction and no
+// ciphertext changed without a new proof.
 func BindingHash(tx *phases.Tx) ([32]byte, error) {
 	x := tx.Extradata
 	nl := bytes.IndexByte(x, '\n')
-	if nl < 0 || len(x)-nl-1 != bundleSize {
+	if nl < 0 || nl+1 >= len(x) || len(x)-nl-1 != bundleSize(x[nl+1]) {
 		return [32]byte{}, errors.New("shielded: binding: not a bundle")
 	}
 	blank := bytes.Clone(x)

@@ -2,6 +2,9 @@ package shielded
 
 import (
 	"bytes"
+	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,15 +16,24 @@ import (
 
 const testToken = "rhiLmrhEs/JhVvCrSMN4bePYPBqA8H/GOM+JUmPM7iQ=:TOK"
 
-func testBundle() *Bundle {
+// testBundleOf is a bundle of the given version with recognisable bytes
+// in every part of its ciphertexts.
+func testBundleOf(version byte) *Bundle {
 	app := notes.Hash{0xab}
 	b := &Bundle{Header: Header{App: app, Pool: PoolOwner, Token: testToken, Net: -5, Args: []string{"x", "y"}}}
 	b.Public.Asset, b.Public.Net = AssetOf(app, testToken), -5
 	b.Public.Root.SetUint64(3)
 	b.Proof[0] = 1
-	b.Ciphertexts[1][7] = 9
+	c := &b.Ciphertexts
+	c.Version, c.EPKs, c.Sealed = version, [][32]byte{{1}, {2}}, make([][SealedSize]byte, 2)
+	if version == BundleV2 {
+		c.EPKs, c.Tags = c.EPKs[:1], []byte{0x71, 0x72}
+	}
+	c.Sealed[1][7] = 9
 	return b
 }
+
+func testBundle() *Bundle { return testBundleOf(BundleV2) }
 
 func extradata(t testing.TB, b *Bundle) []byte {
 	t.Helper()
@@ -32,21 +44,43 @@ func extradata(t testing.TB, b *Bundle) []byte {
 	return x
 }
 
+// TestBundleRoundTrip: both versions encode to their layout
+// (docs/formats/shielded-pool.md) and parse back to the same bundle.
 func TestBundleRoundTrip(t *testing.T) {
-	x := extradata(t, testBundle())
-	want := "fractal-shielded/1 ab" + strings.Repeat("0", 62) + " 2fcd69cad05d61e0751bf98f9eacbbab59213653e575ba576f09c28490d3e685 " + testToken + " -5 x y\n"
-	if !bytes.HasPrefix(x, []byte(want)) {
-		t.Fatalf("header line %q", x[:len(want)])
+	head := "fractal-shielded/1 ab" + strings.Repeat("0", 62) + " 2fcd69cad05d61e0751bf98f9eacbbab59213653e575ba576f09c28490d3e685 " + testToken + " -5 x y\n"
+	pub := 1 + circuits.PublicSize + zk.ProofSize // version, statement, proof
+	for _, c := range []struct {
+		version byte
+		size    int
+		tail    []byte // the bytes after the proof
+	}{
+		{BundleV1, 1 + 232 + 129 + 2*176, slices.Concat([]byte{1}, make([]byte, 31+144), []byte{2}, make([]byte, 31+7), []byte{9}, make([]byte, 136))},
+		{BundleV2, 1 + 232 + 129 + 32 + 2*145, slices.Concat([]byte{1}, make([]byte, 31), []byte{0x71}, make([]byte, 144), []byte{0x72}, make([]byte, 7), []byte{9}, make([]byte, 136))},
+	} {
+		b := testBundleOf(c.version)
+		x := extradata(t, b)
+		if !bytes.HasPrefix(x, []byte(head)) {
+			t.Fatalf("version %d: header line %q", c.version, x[:len(head)])
+		}
+		body := x[len(head):]
+		if len(body) != c.size || bundleSize(c.version) != c.size || body[0] != c.version || !bytes.Equal(body[pub:], c.tail) {
+			t.Fatalf("version %d: bundle of %d bytes, version byte %d, ciphertexts %x", c.version, len(body), body[0], body[pub:])
+		}
+		got, err := Parse(&phases.Tx{Extradata: x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, b) {
+			t.Fatalf("version %d: parsed %+v, want %+v", c.version, got.Ciphertexts, b.Ciphertexts)
+		}
+		if again := extradata(t, got); !bytes.Equal(again, x) {
+			t.Fatal("re-encoding differs")
+		}
 	}
-	if len(x)-bytes.IndexByte(x, '\n')-1 != bundleSize || bundleSize != 1+232+129+2*176 {
-		t.Fatalf("bundle is %d bytes", bundleSize)
-	}
-	got, err := Parse(&phases.Tx{Extradata: x})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again := extradata(t, got); !bytes.Equal(again, x) {
-		t.Fatal("re-encoding differs")
+	bad := testBundle()
+	bad.Ciphertexts.Tags = nil
+	if _, err := bad.Extradata(); err == nil || !strings.Contains(err.Error(), "version-2 ciphertexts of 2 outputs with 1 ephemeral keys, 0 view tags and 2 sealed notes") {
+		t.Fatalf("encoding ciphertexts of the wrong shape: %v", err)
 	}
 }
 
@@ -69,7 +103,8 @@ func TestParseRefusals(t *testing.T) {
 		{"net too large", sub(" -5 ", " 1000000000000000 "), "outside ±999999999999999"},
 		{"bad token", sub(":TOK", ":tok"), "is not <issuer key>:<SYMBOL>"},
 		{"empty argument", sub(" x y", " x  y"), "header argument 2 is empty"},
-		{"bundle version", line + "\n\x02" + body[2:], "bundle version 2"},
+		{"bundle version", line + "\n\x03" + body[2:], "bundle version 3, want 1 or 2"},
+		{"version-1 byte on a version-2 bundle", line + "\n\x01" + body[2:], "bundle"},
 		{"truncated", good[:len(good)-1], "bundle"},
 		{"trailing byte", good + "\x00", "bundle"},
 		{"net differs from the proof", string(extradata(t, testBundle()))[:nl] + string(extradata(t, other))[nl:], "header net amount -5 differs from the proof's -6"},
@@ -86,10 +121,16 @@ func TestParseRefusals(t *testing.T) {
 }
 
 // TestBindingCoversAllButProof: changing any byte of the extradata other
-// than the proof and the Binding field changes the binding hash, and those
-// two never do.
+// than the proof and the Binding field changes the binding hash (of a
+// version-2 bundle: its ephemeral key, view tags and sealed notes too), and
+// those two never do.
 func TestBindingCoversAllButProof(t *testing.T) {
-	x := extradata(t, testBundle())
+	for _, v := range []byte{BundleV1, BundleV2} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { testBindingCovers(t, extradata(t, testBundleOf(v))) })
+	}
+}
+
+func testBindingCovers(t *testing.T, x []byte) {
 	tx := &phases.Tx{Extradata: x, GasLimit: 1}
 	h0, err := BindingHash(tx)
 	if err != nil {
@@ -128,7 +169,8 @@ func TestPoolCodeIsEmbedded(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	f.Add(extradata(f, testBundle()))
+	f.Add(extradata(f, testBundleOf(BundleV1)))
+	f.Add(extradata(f, testBundleOf(BundleV2)))
 	b := testBundle()
 	b.Net, b.Public.Net, b.Args = 7, 7, nil
 	f.Add(extradata(f, b))

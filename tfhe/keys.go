@@ -327,10 +327,20 @@ var errWrongKey = errors.New("made for another key")
 // (dkg.Check) and that it fixes pk: the same session, transcript hash and
 // commitments. A trusted dealer's key has no transcript.
 func CheckTranscript(pk *PublicKey, t *dkg.Transcript) (*dkg.Outcome, error) {
+	return checkTranscript(pk, t, dkg.Check)
+}
+
+// CheckChainTranscript is CheckTranscript for a DKG whose messages a chain
+// carried (dkg.CheckChain: no confirmations, the chain agreed).
+func CheckChainTranscript(pk *PublicKey, t *dkg.Transcript) (*dkg.Outcome, error) {
+	return checkTranscript(pk, t, dkg.CheckChain)
+}
+
+func checkTranscript(pk *PublicKey, t *dkg.Transcript, check func(*dkg.Transcript) (*dkg.Outcome, error)) (*dkg.Outcome, error) {
 	if pk.Origin == OriginTrustedDealer {
 		return nil, errors.New("tfhe: a trusted dealer's key has no DKG transcript")
 	}
-	o, err := dkg.Check(t)
+	o, err := check(t)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -12,6 +14,7 @@ import (
 func init() {
 	for _, c := range []*cobra.Command{shieldedSyncCmd, shieldedShieldCmd, shieldedTransferCmd, shieldedUnshieldCmd} {
 		nodeFlag(c)
+		c.Flags().String("trust", "", "through a validator set's node: the trust entry file naming the instance and its validator set (a devnet's trust.json)")
 	}
 }
 
@@ -23,12 +26,28 @@ func withShielded(cmd *cobra.Command, f func(in wallet.Instance, ex exportLister
 	if err != nil {
 		return err
 	}
+	trustFile, _ := cmd.Flags().GetString("trust")
 	if n == nil {
+		if trustFile != "" {
+			return errors.New("--trust checks what a node serves: give it with --node URL (a validator's own home needs none)")
+		}
 		return withInstance(func(in *fractal.Instance) error { return f(in, in) })
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), remoteTimeout)
 	defer cancel()
-	in, err := n.WalletInstance(ctx)
+	var in wallet.Instance
+	if trustFile == "" {
+		in, err = n.WalletInstance(ctx)
+	} else {
+		var p fractal.Peer
+		if p, err = readTrustEntry(trustFile); err != nil {
+			return err
+		}
+		if p.Validators == nil {
+			return fmt.Errorf("--trust %s names executor keys, not a validator set: a solo instance's blocks are checked by their signatures", trustFile)
+		}
+		in, err = n.TrustedWalletInstance(ctx, p.ID, p.Genesis, p.Validators)
+	}
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ func init() {
 	f.Bool("trusted-dealer", false, "with --dev-dealer: draw the key at once instead of running the DKG (TESTS ONLY)")
 
 	tfheCheckTranscriptCmd.Flags().String("key", "", "also check that the transcript makes this public key file")
+	tfheCheckTranscriptCmd.Flags().Bool("chain", false, "a transcript a validator set's chain carried (fractal validator epochs): no confirmations, the chain agreed")
 
 	f = tfheEncryptCmd.Flags()
 	f.String("key", "", "public key file")
@@ -130,7 +131,7 @@ at the end, so a failed setup leaves nothing behind.`,
 }
 
 var tfheCheckTranscriptCmd = &cobra.Command{
-	Use:   "check-transcript FILE [--key FILE]",
+	Use:   "check-transcript FILE [--key FILE] [--chain]",
 	Short: "Check a DKG transcript and print the key it makes",
 	Long: `check-transcript reads a DKG transcript (transcript.bin, written by
 fractal keyholder dkg or tfhe setup --dev-dealer) and checks it from nothing
@@ -139,14 +140,21 @@ to the deals, responses and justifications, and the confirmations of at
 least k keyholders holding a share. It prints the session, the key, the
 dealers whose deals make it, the keyholders holding a share, and every
 keyholder left out and why. With --key it also checks that the transcript
-makes that public key. A transcript that fails is refused with the reason.`,
+makes that public key. With --chain the transcript is an epoch DKG's from a
+validator set's chain (fractal validator epochs --transcript-out): the chain
+is the agreement, so it holds no confirmations. A transcript that fails is
+refused with the reason.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		t, err := readDecoded(args[0], dkg.MaxTranscript, dkg.DecodeTranscript)
 		if err != nil {
 			return err
 		}
-		o, err := dkg.Check(t)
+		check, checkKey := dkg.Check, tfhe.CheckTranscript
+		if onChain, _ := cmd.Flags().GetBool("chain"); onChain {
+			check, checkKey = dkg.CheckChain, tfhe.CheckChainTranscript
+		}
+		o, err := check(t)
 		if err != nil {
 			return fmt.Errorf("%s: %w", args[0], err)
 		}
@@ -156,7 +164,7 @@ makes that public key. A transcript that fails is refused with the reason.`,
 			if err != nil {
 				return err
 			}
-			if _, err := tfhe.CheckTranscript(pk, t); err != nil {
+			if _, err := checkKey(pk, t); err != nil {
 				return fmt.Errorf("%s: %w", kf, err)
 			}
 			origin = pk.Origin

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/types"
@@ -43,6 +44,7 @@ const (
 	CodeDeploy     = 11 // a deploy whose code does not compile or is too large
 	CodeRefused    = 12 // CheckTx: refused admission to the mempool
 	CodeRecheck    = 13 // CheckTx: dropped from the mempool after a block
+	CodeDKG        = 14 // FinalizeBlock: a DKG transaction not recorded (decision 162)
 	CodeBadRequest = 20 // Query: bad path or data
 	CodeUnknown    = 21 // Query: nothing there
 )
@@ -67,6 +69,9 @@ type Committed struct {
 	// Unrun are the receipts of the block's transactions refused before
 	// they ran (fractal.Decision.Unrun), not among Sealed's.
 	Unrun []*phases.Receipt
+	// Took is how long the block's execution (FinalizeBlock) and its
+	// commit took on this validator: its seal time, for metrics only.
+	Took time.Duration
 }
 
 // App is the application. Its methods are safe for concurrent use: CometBFT
@@ -87,6 +92,7 @@ type App struct {
 	previous map[[32]byte]*fractal.Pending // admitted before the last commit and not yet rechecked
 	proposed map[[32]byte]bool             // checked in a proposal at this height
 	decision *fractal.Decision             // executed by FinalizeBlock, committed by Commit
+	executed time.Duration                 // how long FinalizeBlock took to execute decision
 	included [][32]byte                    // the hashes of the decision's raw transactions
 	results  []heightResults               // the last few heights' results, for a divergence report
 	certs    Certificates
@@ -263,10 +269,12 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 	if err != nil {
 		return nil, a.fail(err)
 	}
+	start := time.Now()
 	dc, err := a.in.ExecuteDecided(ctx, &fractal.DecidedBlock{Height: uint64(req.Height), Txs: txs, Misbehavior: records, Verified: a.verified, Shares: shares})
 	if err != nil {
 		return nil, a.fail(err)
 	}
+	executed := time.Since(start)
 	res := &abcitypes.ResponseFinalizeBlock{AppHash: dc.AppHash[:]}
 	var tx0Result *abcitypes.ExecTxResult
 	if tx0 != nil {
@@ -281,12 +289,19 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFinalizeB
 		res.Events = []abcitypes.Event{{Type: "fractal.block", Attributes: []abcitypes.EventAttribute{
 			{Key: "height", Value: fmt.Sprint(b.Block.Height)}, {Key: "hash", Value: hex.EncodeToString(h[:])}}}}
 	}
+	if e := dc.Expired; e != nil {
+		res.Events = append(res.Events, abcitypes.Event{Type: "fractal.expired", Attributes: []abcitypes.EventAttribute{
+			{Key: "batch", Value: fmt.Sprint(e.Encrypted.Batch.Number)}, {Key: "payloads", Value: fmt.Sprint(len(e.Receipts))}}})
+	}
+	if r := dc.Epoch; r != nil {
+		res.Events = append(res.Events, epochEvent(r))
+	}
 	included := make([][32]byte, len(req.Txs))
 	for i, raw := range req.Txs {
 		included[i] = sha256.Sum256(raw)
 	}
 	a.mu.Lock()
-	a.decision, a.included = dc, included
+	a.decision, a.included, a.executed = dc, included, executed
 	a.remember(req.Height, dc, tx0Result)
 	a.mu.Unlock()
 	return res, nil
@@ -303,6 +318,11 @@ func txResult(r *fractal.DecidedResult) *abcitypes.ExecTxResult {
 			Attributes: []abcitypes.EventAttribute{{Key: "code", Value: hex.EncodeToString(r.Deployed[:])}}}}}
 	case r.Deploy:
 		return &abcitypes.ExecTxResult{Code: CodeDeploy, Log: r.Refused.Error(), Codespace: Codespace}
+	case r.DKG && r.Envelope == nil:
+		return &abcitypes.ExecTxResult{Code: CodeDKG, Log: r.Refused.Error(), Codespace: Codespace}
+	case r.DKG:
+		return &abcitypes.ExecTxResult{Code: CodeOK, Events: []abcitypes.Event{{Type: "fractal.dkg", Attributes: []abcitypes.EventAttribute{
+			{Key: "kind", Value: r.Envelope.Kind.String()}, {Key: "keyholder", Value: fmt.Sprint(r.Envelope.From)}}}}}
 	case r.Encrypted != nil:
 		return &abcitypes.ExecTxResult{Code: CodeOK, Events: []abcitypes.Event{{Type: "fractal.encrypted",
 			Attributes: []abcitypes.EventAttribute{{Key: "payload", Value: hex.EncodeToString(r.Encrypted[:])}}}}}
@@ -320,27 +340,42 @@ func txResult(r *fractal.DecidedResult) *abcitypes.ExecTxResult {
 	return out
 }
 
+// epochEvent names what a DKG attempt decided: the epoch, the attempt, and
+// the key made with the height it takes force, or why none was.
+func epochEvent(r *fractal.EpochRecord) abcitypes.Event {
+	attrs := []abcitypes.EventAttribute{{Key: "epoch", Value: fmt.Sprint(r.Epoch)}, {Key: "attempt", Value: fmt.Sprint(r.Attempt)}}
+	if r.Key == nil {
+		attrs = append(attrs, abcitypes.EventAttribute{Key: "failure", Value: r.Failure})
+	} else {
+		id := r.Key.ID()
+		attrs = append(attrs, abcitypes.EventAttribute{Key: "key", Value: hex.EncodeToString(id[:])}, abcitypes.EventAttribute{Key: "start", Value: fmt.Sprint(r.Start)})
+	}
+	return abcitypes.Event{Type: "fractal.epoch", Attributes: attrs}
+}
+
 // Commit is the Commit stage: the block's one atomic write. The mempool's
 // waiting transactions are rechecked after it (CheckTx), each against the
 // new state.
 func (a *App) Commit(ctx context.Context, _ *abcitypes.RequestCommit) (*abcitypes.ResponseCommit, error) {
 	a.mu.Lock()
-	dc := a.decision
+	dc, took := a.decision, a.executed
 	a.decision = nil
 	a.mu.Unlock()
 	if dc == nil {
 		return nil, a.fail(errors.New("commit without a finalized block"))
 	}
+	start := time.Now()
 	s, err := dc.Commit(ctx)
 	if err != nil {
 		return nil, a.fail(err)
 	}
+	took += time.Since(start)
 	a.mu.Lock()
 	a.afterCommit()
 	a.voteState.reset()
 	a.mu.Unlock()
 	if a.OnCommit != nil {
-		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s, Unrun: dc.Unrun()})
+		a.OnCommit(Committed{Height: int64(dc.Height), Sealed: s, Unrun: dc.Unrun(), Took: took})
 	}
 	return &abcitypes.ResponseCommit{}, nil
 }

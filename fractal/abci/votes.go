@@ -26,7 +26,7 @@ import (
 // voteState is what the App keeps for its shares between the calls of a
 // height; reset at each Commit.
 type voteState struct {
-	share      *tfhe.KeyShare                   // this validator's, nil when it holds none
+	shares     map[[32]byte]*tfhe.KeyShare      // this validator's, by key ID (one per epoch it holds)
 	shareCache map[[32]byte][]*tfhe.ShareBatch  // valid shares by shares transaction hash
 	after      map[string]*fractal.WaitingBatch // batch waiting after a block, by block hash
 	blocks     map[string][][]byte              // proposals processed at this height, by hash
@@ -36,12 +36,32 @@ func (v *voteState) reset() {
 	v.shareCache, v.after, v.blocks = map[[32]byte][]*tfhe.ShareBatch{}, map[string]*fractal.WaitingBatch{}, map[string][][]byte{}
 }
 
-// SetKeyShare gives this validator its own share of the threshold key
-// (HOME/keyholder/epoch-1/share.key): its precommits then carry its shares.
-func (a *App) SetKeyShare(sk *tfhe.KeyShare) {
+// AddKeyShare gives this validator its own share of a threshold key
+// (HOME/keyholder/epoch-E/share.key): its precommits then carry its
+// shares for the batches fixed under that key (decision 162: a batch
+// fixed under the key of an epoch that ended still opens with its shares).
+func (a *App) AddKeyShare(sk *tfhe.KeyShare) {
 	a.mu.Lock()
-	a.share = sk
+	if a.shares == nil {
+		a.shares = map[[32]byte]*tfhe.KeyShare{}
+	}
+	a.shares[sk.PK.ID()] = sk
 	a.mu.Unlock()
+}
+
+// DropKeyShare forgets this validator's share of the key with this ID.
+func (a *App) DropKeyShare(id [32]byte) {
+	a.mu.Lock()
+	delete(a.shares, id)
+	a.mu.Unlock()
+}
+
+// shareFor is this validator's share of the key with this ID, nil when it
+// holds none.
+func (a *App) shareFor(id [32]byte) *tfhe.KeyShare {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.shares[id]
 }
 
 // keyholderOf returns the keyholder index (1-based position in the stored
@@ -225,19 +245,17 @@ func (a *App) checkProposalShares(req *abcitypes.RequestProcessProposal) error {
 // anything fails (an error here would halt consensus).
 func (a *App) ExtendVote(ctx context.Context, req *abcitypes.RequestExtendVote) (*abcitypes.ResponseExtendVote, error) {
 	empty := &abcitypes.ResponseExtendVote{}
-	a.mu.Lock()
-	sk := a.share
-	a.mu.Unlock()
-	if sk == nil {
-		return empty, nil
-	}
 	tx0, rest := splitShares(req.Txs)
 	shares, err := a.sharesOf(req.Height, tx0)
 	if err != nil {
 		return empty, nil
 	}
-	w, err := a.in.BatchAfter(rest, shares)
-	if err != nil || w == nil || w.Key.ID() != sk.PK.ID() {
+	w, err := a.in.BatchAfter(uint64(req.Height), rest, shares)
+	if err != nil || w == nil {
+		return empty, nil
+	}
+	sk := a.shareFor(w.Key.ID()) // the share of the key the batch names
+	if sk == nil {
 		return empty, nil
 	}
 	sb, err := tfhe.PartDecBatch(ctx, sk, w.Payloads)
@@ -280,7 +298,7 @@ func (a *App) VerifyVoteExtension(_ context.Context, req *abcitypes.RequestVerif
 			tx0, rest := splitShares(txs)
 			shares, err := a.sharesOf(req.Height, tx0)
 			if err == nil {
-				w, err = a.in.BatchAfter(rest, shares)
+				w, err = a.in.BatchAfter(uint64(req.Height), rest, shares)
 			}
 			if err != nil {
 				return reject, nil

@@ -211,8 +211,20 @@ func (vs *ValidatorSet) UnmarshalJSON(raw []byte) error {
 const certificateVersion = 1
 
 // EncodeCertificate returns the certificate made of sh (a header and a
-// commit for it): version, then the SignedHeader's protobuf encoding.
+// commit for it): version, then the SignedHeader's protobuf encoding. A
+// nil vote in the commit is written absent: it does not count for the
+// block, and verification skips its signature (see DecodeCertificate).
 func EncodeCertificate(sh *types.SignedHeader) ([]byte, error) {
+	if sh.Commit != nil && slices.ContainsFunc(sh.Commit.Signatures, func(s types.CommitSig) bool { return s.BlockIDFlag == types.BlockIDFlagNil }) {
+		c := *sh.Commit
+		c.Signatures = slices.Clone(c.Signatures)
+		for i, s := range c.Signatures {
+			if s.BlockIDFlag == types.BlockIDFlagNil {
+				c.Signatures[i] = types.NewCommitSigAbsent()
+			}
+		}
+		sh = &types.SignedHeader{Header: sh.Header, Commit: &c}
+	}
 	raw, err := sh.ToProto().Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("certify: certificate: %w", err)
@@ -221,7 +233,12 @@ func EncodeCertificate(sh *types.SignedHeader) ([]byte, error) {
 }
 
 // DecodeCertificate parses a certificate; it checks the encoding only
-// (Certify checks what it certifies).
+// (Certify checks what it certifies). A certificate has one encoding
+// (decision 167): its bytes must be what the header and commit they decode
+// to encode to (no non-minimal varint, no field out of order, no unknown
+// field), and each of the commit's signatures is for the block or absent.
+// A nil vote's signature is one CometBFT's light verification skips, so
+// its bytes, like a second encoding, would vary under one certificate.
 func DecodeCertificate(cert []byte) (*types.SignedHeader, error) {
 	switch {
 	case len(cert) == 0:
@@ -241,6 +258,14 @@ func DecodeCertificate(cert []byte) (*types.SignedHeader, error) {
 	}
 	if sh.Header == nil || sh.Commit == nil {
 		return nil, errors.New("certify: certificate: no header or no commit")
+	}
+	for i, s := range sh.Commit.Signatures {
+		if s.BlockIDFlag != types.BlockIDFlagCommit && s.BlockIDFlag != types.BlockIDFlagAbsent {
+			return nil, fmt.Errorf("certify: certificate: commit signature %d has block ID flag %d: only signatures for the block and absent ones are allowed", i, s.BlockIDFlag)
+		}
+	}
+	if again, err := sh.ToProto().Marshal(); err != nil || !bytes.Equal(again, cert[1:]) {
+		return nil, errors.New("certify: certificate: not in its canonical encoding")
 	}
 	return sh, nil
 }

@@ -1,80 +1,40 @@
-package certify
+package certify_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cometbft/cometbft/crypto/ed25519"
 	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
-	cmtversion "github.com/cometbft/cometbft/proto/tendermint/version"
 	"github.com/cometbft/cometbft/types"
-	"github.com/cometbft/cometbft/version"
 
+	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/certtest"
 )
-
-// testSet is a set of n validators of power 10 with their private keys.
-func testSet(t testing.TB, n int) (*ValidatorSet, []ed25519.PrivKey) {
-	t.Helper()
-	var vals []Validator
-	var privs []ed25519.PrivKey
-	for i := range n {
-		k := ed25519.GenPrivKey()
-		v := Validator{Power: 10, Name: string(rune('a' + i))}
-		copy(v.PubKey[:], k.PubKey().Bytes())
-		vals, privs = append(vals, v), append(privs, k)
-	}
-	vs, err := NewValidatorSet(vals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vs, privs
-}
 
 // certificate is a header of b's chain at height 7 carrying appHash,
 // signed by the validators whose keys are given (the others absent).
-func certificate(t testing.TB, vs *ValidatorSet, b *chain.Block, appHash []byte, signers []ed25519.PrivKey) []byte {
+func certificate(t testing.TB, vs *certify.ValidatorSet, b *chain.Block, appHash []byte, signers []ed25519.PrivKey) []byte {
 	t.Helper()
-	set := vs.Comet()
-	chainID := ChainID(b.Instance)
-	h := &types.Header{
-		Version: cmtversion.Consensus{Block: version.BlockProtocol}, ChainID: chainID, Height: 7,
-		Time: time.Unix(1_700_000_000, 0).UTC(), ValidatorsHash: set.Hash(), NextValidatorsHash: set.Hash(),
-		AppHash: appHash, ProposerAddress: set.Validators[0].Address,
-	}
-	id := types.BlockID{Hash: h.Hash(), PartSetHeader: types.PartSetHeader{Total: 1, Hash: bytes.Repeat([]byte{1}, 32)}}
-	commit := &types.Commit{Height: 7, BlockID: id, Signatures: make([]types.CommitSig, len(set.Validators))}
-	for i := range commit.Signatures {
-		commit.Signatures[i] = types.NewCommitSigAbsent()
-	}
-	for _, k := range signers {
-		idx, _ := set.GetByAddress(k.PubKey().Address())
-		v, err := types.MakeVote(types.NewMockPVWithParams(k, false, false), chainID, idx, 7, 0, cmtproto.PrecommitType, id, h.Time)
-		if err != nil {
-			t.Fatal(err)
-		}
-		commit.Signatures[idx] = v.CommitSig()
-	}
-	cert, err := EncodeCertificate(&types.SignedHeader{Header: h, Commit: commit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return certtest.Certificate(t, vs, signers, b.Instance, 7, appHash)
 }
 
 // TestCertify: a header carrying the block's hash, committed by more than
 // 2/3 of the set, certifies the block; each other case is refused with
 // its reason.
 func TestCertify(t *testing.T) {
-	vs, privs := testSet(t, 4)
+	vs, privs := certtest.NewSet(t, 4)
 	b := &chain.Block{Instance: [32]byte{9}, Height: 3, StateRoot: [32]byte{4}, Executor: vs.Hash()}
-	good := certificate(t, vs, b, AppHash(b), privs[:3])
+	good := certificate(t, vs, b, certify.AppHash(b), privs[:3])
 	if err := vs.Certify(b, good); err != nil {
 		t.Fatal(err)
 	}
-	other, _ := testSet(t, 4)
+	other, _ := certtest.NewSet(t, 4)
 	elsewhere := *b
 	elsewhere.Instance = [32]byte{8}
 	elsewhere.Executor = vs.Hash()
@@ -82,14 +42,14 @@ func TestCertify(t *testing.T) {
 	signed.Signature[5] = 1
 	for _, tc := range []struct {
 		name string
-		set  *ValidatorSet
+		set  *certify.ValidatorSet
 		b    *chain.Block
 		cert []byte
 		want string
 	}{
 		{"another set trusted", other, b, good, "names validator set"},
 		{"no certificate", vs, b, nil, "certified by a commit, not signed"},
-		{"two of four signed", vs, b, certificate(t, vs, b, AppHash(b), privs[:2]), "the certificate's commit: invalid commit -- insufficient voting power"},
+		{"two of four signed", vs, b, certificate(t, vs, b, certify.AppHash(b), privs[:2]), "the certificate's commit: invalid commit -- insufficient voting power"},
 		{"another app hash", vs, b, certificate(t, vs, b, bytes.Repeat([]byte{7}, 32), privs), "carries app hash 0707"},
 		{"another instance's chain", vs, &elsewhere, good, `header belongs to another chain "fractal-0900000000000000", not "fractal-0800000000000000"`},
 		{"damaged", vs, b, good[:len(good)-3], "certify: certificate: "},
@@ -101,7 +61,7 @@ func TestCertify(t *testing.T) {
 		}
 	}
 	// A signature of the commit flipped.
-	sh, err := DecodeCertificate(good)
+	sh, err := certify.DecodeCertificate(good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +71,7 @@ func TestCertify(t *testing.T) {
 			break
 		}
 	}
-	bad, err := EncodeCertificate(sh)
+	bad, err := certify.EncodeCertificate(sh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +83,8 @@ func TestCertify(t *testing.T) {
 // TestValidatorSetEncodings: the encoding and the JSON form read back the
 // same set, whose hash is CometBFT's; bad sets are refused with reasons.
 func TestValidatorSetEncodings(t *testing.T) {
-	vs, _ := testSet(t, 3)
-	back, err := DecodeValidatorSet(vs.Encode())
+	vs, _ := certtest.NewSet(t, 3)
+	back, err := certify.DecodeValidatorSet(vs.Encode())
 	if err != nil || back.Hash() != vs.Hash() || !bytes.Equal(back.Encode(), vs.Encode()) {
 		t.Fatalf("decode: %v", err)
 	}
@@ -135,7 +95,7 @@ func TestValidatorSetEncodings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fromJSON ValidatorSet
+	var fromJSON certify.ValidatorSet
 	if err := fromJSON.UnmarshalJSON(j); err != nil || fromJSON.Hash() != vs.Hash() {
 		t.Fatalf("json: %v", err)
 	}
@@ -144,38 +104,116 @@ func TestValidatorSetEncodings(t *testing.T) {
 	}
 	v := vs.Validators()
 	for _, tc := range []struct {
-		vals []Validator
+		vals []certify.Validator
 		want string
 	}{
 		{nil, "1 to 1000 validators, not 0"},
-		{[]Validator{v[0], v[0]}, "appears twice"},
-		{[]Validator{{PubKey: v[0].PubKey, Power: 0}}, "power 0 outside"},
-		{[]Validator{{PubKey: v[0].PubKey, Power: 1, Name: strings.Repeat("x", 65)}}, "name longer than 64 bytes"},
+		{[]certify.Validator{v[0], v[0]}, "appears twice"},
+		{[]certify.Validator{{PubKey: v[0].PubKey, Power: 0}}, "power 0 outside"},
+		{[]certify.Validator{{PubKey: v[0].PubKey, Power: 1, Name: strings.Repeat("x", 65)}}, "name longer than 64 bytes"},
 	} {
-		if _, err := NewValidatorSet(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := certify.NewValidatorSet(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v, want %q", err, tc.want)
 		}
 	}
 }
 
 func FuzzDecodeValidatorSet(f *testing.F) {
-	vs, _ := testSet(f, 2)
+	vs, _ := certtest.NewSet(f, 2)
 	f.Add(vs.Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := DecodeValidatorSet(data)
+		got, err := certify.DecodeValidatorSet(data)
 		if err == nil && !bytes.Equal(got.Encode(), data) {
 			t.Fatal("a decoded set encodes differently")
 		}
 	})
 }
 
-func FuzzDecodeCertificate(f *testing.F) {
-	vs, privs := testSet(f, 2)
-	b := &chain.Block{Executor: vs.Hash()}
-	f.Add(certificate(f, vs, b, AppHash(b), privs))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := DecodeCertificate(data); err == nil {
-			vs.Certify(b, data) // must not panic
+// TestCertificateOneEncoding: a certificate has one encoding. Bytes that
+// decode to the same header and commit another way (a length written as a
+// longer varint, an unknown field), and a commit holding a nil vote (whose
+// signature verification skips) are refused; certify.EncodeCertificate writes a
+// nil vote absent, and that certificate certifies the block.
+func TestCertificateOneEncoding(t *testing.T) {
+	vs, privs := certtest.NewSet(t, 4)
+	b := &chain.Block{Instance: [32]byte{9}, Height: 3, Executor: vs.Hash()}
+	good := certificate(t, vs, b, certify.AppHash(b), privs[:3])
+	if err := vs.Certify(b, good); err != nil {
+		t.Fatal(err)
+	}
+	// good is 1 (version), 0x0a (field 1, the header), the header's length
+	// as a varint, the header, then the commit.
+	n, w := binary.Uvarint(good[2:])
+	if w != 2 {
+		t.Fatalf("the header's length takes %d bytes", w)
+	}
+	longer := append([]byte{1, 0x0a}, byte(n)|0x80, byte(n>>7)|0x80, 0)
+	longer = append(longer, good[2+w:]...)
+
+	sh, err := certify.DecodeCertificate(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := vs.Comet()
+	idx, _ := set.GetByAddress(privs[3].PubKey().Address())
+	v, err := types.MakeVote(types.NewMockPVWithParams(privs[3], false, false), sh.ChainID, idx, sh.Height, 0, cmtproto.PrecommitType, types.BlockID{}, sh.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh.Commit.Signatures[idx] = v.CommitSig()
+	if sh.Commit.Signatures[idx].BlockIDFlag != types.BlockIDFlagNil {
+		t.Fatal("not a nil vote")
+	}
+	raw, err := sh.ToProto().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withNil := append([]byte{1}, raw...)
+	for _, tc := range []struct {
+		name string
+		cert []byte
+		want string
+	}{
+		{"a longer varint", longer, "not in its canonical encoding"},
+		{"an unknown field", append(slices.Clone(good), 0x18, 0x01), "not in its canonical encoding"},
+		{"a nil vote", withNil, fmt.Sprintf("commit signature %d has block ID flag 3: only signatures for the block and absent ones are allowed", idx)},
+	} {
+		if _, err := certify.DecodeCertificate(tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+		if err := vs.Certify(b, tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: certify: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	written, err := certify.EncodeCertificate(sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := certify.DecodeCertificate(written)
+	if err != nil || back.Commit.Signatures[idx].BlockIDFlag != types.BlockIDFlagAbsent {
+		t.Fatalf("encoded with a nil vote: %v", err)
+	}
+	if err := vs.Certify(b, written); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzDecodeCertificate: what decodes is the one encoding of what it
+// decodes to, and checking it does not panic.
+func FuzzDecodeCertificate(f *testing.F) {
+	vs, privs := certtest.NewSet(f, 3)
+	b := &chain.Block{Executor: vs.Hash()}
+	f.Add(certificate(f, vs, b, certify.AppHash(b), privs))
+	f.Add(certificate(f, vs, b, certify.AppHash(b), privs[:2]))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sh, err := certify.DecodeCertificate(data)
+		if err != nil {
+			return
+		}
+		again, err := certify.EncodeCertificate(sh)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("a certificate that decodes encodes differently (%v)", err)
+		}
+		vs.Certify(b, data) // must not panic
 	})
 }

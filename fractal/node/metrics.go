@@ -49,6 +49,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) observeHead(h uint64) { m.height.Set(float64(h)) }
 
+// ObserveSeal counts a block committed by another path than the node's
+// own seal loop (a validator's, whose blocks come from consensus): took is
+// how long executing and committing it took.
+func (n *Node) ObserveSeal(s *fractal.Sealed, took time.Duration) { n.m.observeSeal(s, took) }
+
 // observeSeal counts one seal.
 func (m *Metrics) observeSeal(s *fractal.Sealed, took time.Duration) {
 	m.sealTime.Observe(took.Seconds())

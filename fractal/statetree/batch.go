@@ -83,8 +83,8 @@ func (b *Batch) Apply(changes []Change) (Hash, error) {
 // Commit writes into w the overlay nodes reachable from the current root
 // (the stored tree, which w must extend, holds every other node it
 // reaches) and returns how many it wrote. The batch stays usable: later
-// Applies go on from the same root. If w refuses a write
-// (badger.ErrTxnTooBig), the error wraps w's; the nodes already set are
+// Applies go on from the same root. If w refuses a write (a block's
+// write past its bound, decision 167), the error wraps w's; the nodes already set are
 // harmless, as for UpdateBatch, and the batch must not be used again.
 func (b *Batch) Commit(w kv.Writer) (int, error) {
 	written := 0

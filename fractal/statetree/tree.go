@@ -123,8 +123,8 @@ func (t *Tree) Update(s kv.Store, root Hash, key Hash, value *Hash) (Hash, error
 //
 // On a refused change (deleting a key that is absent at that point of the
 // sequence; the lowest-numbered such change is reported) nothing is written.
-// If the store refuses a write (badger.ErrTxnTooBig when its transaction is
-// full), the error wraps the store's and some of the new nodes may already
+// If the store refuses a write (a block's write past its bound, decision
+// 167), the error wraps the store's and some of the new nodes may already
 // be in s; they are unreachable and harmless, and the caller can commit s
 // and retry the same UpdateBatch from the same root in a new transaction.
 func (t *Tree) UpdateBatch(s kv.Store, root Hash, changes []Change) (Hash, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -18,7 +19,6 @@ import (
 	"github.com/fractalvm/fractal/shielded/wallet"
 	"github.com/fractalvm/fractal/smartlua"
 	"github.com/fractalvm/fractal/vp"
-	"github.com/fractalvm/fractal/zk"
 )
 
 // through is a wallet's way to one validator of a testnet
@@ -77,15 +77,7 @@ func TestAppsOnValidators(t *testing.T) {
 	if os.Getenv("FRACTAL_DEVNET_LONG") == "" {
 		t.Skip("a minute of blocks and Groth16 proofs: make devnet-long runs it")
 	}
-	zkDir := t.TempDir()
-	cc, err := shielded.Compiled()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := zk.Cache{Dir: zkDir}.DevSetup(cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pk, zkDir := nodetest.ShieldedKeys(t)
 	tn := newTestnet(t, 4, DevnetOptions{ZK: zkDir}, nil)
 	ctx := context.Background()
 	read := func(path string) []byte {

@@ -33,18 +33,18 @@ const genesisDKGTimeout = 30 * time.Second
 
 // Threshold is the k of a threshold key shared by n validators: ⌊2n/3⌋+1,
 // the shares a proposer must carry at the next height (decision 136 item 5).
-func Threshold(n int) int { return 2*n/3 + 1 }
+func Threshold(n int) int { return fractal.KeyholderThreshold(n) }
 
 // genesisDKG gives every validator home a keyholder home (HOME/keyholder)
 // and runs the DKG among them at genesis, each validator's party its own
 // state machine with its own key and endpoint (tfhe/dkg/direct on
 // 127.0.0.(i+1), a free port), keyholder i+1 being validator i. Each home
 // ends holding its own share only. It returns the key, which every party
-// must have made alike.
-func genesisDKG(ctx context.Context, homes []string, instance [32]byte) (*tfhe.PublicKey, error) {
+// must have made alike, and the keyholders' keys in order.
+func genesisDKG(ctx context.Context, homes []string, instance [32]byte) (*tfhe.PublicKey, []keys.PublicKey, error) {
 	n := len(homes)
 	if n < 2 {
-		return nil, fmt.Errorf("a threshold key needs at least 2 validators, not %d", n)
+		return nil, nil, fmt.Errorf("a threshold key needs at least 2 validators, not %d", n)
 	}
 	khs := make([]*keyholder.Home, n)
 	lns := make([]net.Listener, n)
@@ -59,11 +59,11 @@ func genesisDKG(ctx context.Context, homes []string, instance [32]byte) (*tfhe.P
 	for i, home := range homes {
 		var err error
 		if khs[i], err = keyholder.Init(filepath.Join(home, KeyholderDir)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ip, _, _ := devnetAddr(i, 1024)
 		if lns[i], err = net.Listen("tcp", ip+":0"); err != nil {
-			return nil, fmt.Errorf("DKG endpoint of v%d: %w", i, err)
+			return nil, nil, fmt.Errorf("DKG endpoint of v%d: %w", i, err)
 		}
 		peers.Keys[i], peers.Addrs[i] = khs[i].Key.Public(), lns[i].Addr().String()
 	}
@@ -81,18 +81,18 @@ func genesisDKG(ctx context.Context, homes []string, instance [32]byte) (*tfhe.P
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pk := results[0].Key
 	for i, r := range results {
 		if r.Key.ID() != pk.ID() {
-			return nil, fmt.Errorf("DKG: v0 and v%d made different keys", i)
+			return nil, nil, fmt.Errorf("DKG: v0 and v%d made different keys", i)
 		}
 		if len(r.Outcome.Holders) != n {
-			return nil, fmt.Errorf("DKG: keyholders %v hold no share (faults: %v)", missing(r.Outcome.Holders, n), r.Outcome.Faults)
+			return nil, nil, fmt.Errorf("DKG: keyholders %v hold no share (faults: %v)", missing(r.Outcome.Holders, n), r.Outcome.Faults)
 		}
 	}
-	return pk, nil
+	return pk, peers.Keys, nil
 }
 
 // missing lists the indexes 1..n not in have.
@@ -110,15 +110,19 @@ func missing(have []int, n int) []int {
 	return out
 }
 
-// attachGenesisKey stores pk as the threshold key of the instance in
-// every home.
-func attachGenesisKey(homes []string, pk *tfhe.PublicKey) error {
+// attachGenesisKey stores pk, with the encrypted expiry window, as the
+// threshold key of the instance in every home, with the epoch rules (nil:
+// none).
+func attachGenesisKey(homes []string, pk *tfhe.PublicKey, expiry uint64, epochs *fractal.EpochRules) error {
 	for _, home := range homes {
 		in, err := fractal.Open(home)
 		if err != nil {
 			return err
 		}
-		err = in.AttachGenesisThresholdKey(pk)
+		err = in.AttachGenesisThresholdKey(pk, expiry)
+		if err == nil && epochs != nil {
+			err = in.AttachGenesisEpochs(epochs)
+		}
 		if cerr := in.Close(); err == nil {
 			err = cerr
 		}
@@ -129,30 +133,52 @@ func attachGenesisKey(homes []string, pk *tfhe.PublicKey) error {
 	return nil
 }
 
-// loadKeyShare gives app this validator's share of the genesis key, when
-// the instance has a threshold key; a validator whose home holds no share
-// still votes, with empty extensions.
-func loadKeyShare(home string, in *fractal.Instance, app *abci.App) error {
+// loadKeyShares gives app this validator's shares, when the instance has
+// a threshold key: of the genesis key without epochs; with epochs, of the
+// key in force and of each earlier epoch whose share file is still there
+// (a batch fixed under it may wait; epochKeyholder drops it after). A
+// validator whose home holds no share still votes, with empty extensions.
+// It returns the epochs whose shares it gave, by key ID.
+func loadKeyShares(home string, in *fractal.Instance, app *abci.App) (map[[32]byte]uint64, error) {
 	pk, err := in.ThresholdKey()
 	if errors.Is(err, fractal.ErrNoThresholdKey) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kh, err := keyholder.OpenHome(filepath.Join(home, KeyholderDir))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sk, err := kh.Share(GenesisEpoch)
+	st, err := in.Epochs()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if sk.PK.ID() != pk.ID() {
-		return fmt.Errorf("%s holds a share of key %x, the instance's is %x", kh.EpochDir(GenesisEpoch), sk.PK.ID(), pk.ID())
+	if st == nil { // no epochs: the genesis share, which must be there
+		sk, err := kh.Share(GenesisEpoch)
+		if err != nil {
+			return nil, err
+		}
+		if sk.PK.ID() != pk.ID() {
+			return nil, fmt.Errorf("%s holds a share of key %x, the instance's is %x", kh.EpochDir(GenesisEpoch), sk.PK.ID(), pk.ID())
+		}
+		app.AddKeyShare(sk)
+		return map[[32]byte]uint64{pk.ID(): GenesisEpoch}, nil
 	}
-	app.SetKeyShare(sk)
-	return nil
+	held := map[[32]byte]uint64{}
+	for e := uint64(GenesisEpoch); e <= st.Epoch; e++ {
+		sk, err := kh.Share(e)
+		if err != nil {
+			continue // missed that epoch's DKG, or dropped its share
+		}
+		if _, err := in.ArchivedKey(sk.PK.ID()); err != nil {
+			return nil, fmt.Errorf("%s holds a share of key %x, which the instance never held", kh.EpochDir(e), sk.PK.ID())
+		}
+		app.AddKeyShare(sk)
+		held[sk.PK.ID()] = e
+	}
+	return held, nil
 }
 
 // GenesisThresholdKey reads a validator-set genesis file (bounded) and

@@ -55,6 +55,9 @@ type Options struct {
 	// faulty, in this package's tests only, stands between CometBFT and
 	// the application: a validator that goes wrong on purpose.
 	faulty func(abcitypes.Application) abcitypes.Application
+	// badDeal, in this package's tests only, replaces this validator's
+	// deal in an epoch's DKG.
+	badDeal dealHook
 }
 
 // A Node is a running validator (or a full node, when its key is not in
@@ -67,6 +70,7 @@ type Node struct {
 	app      *abci.App
 	node     *node.Node
 	dbs      *dbSet
+	epochs   *epochKeyholder // this validator's party in the epochs' DKGs; nil without epochs
 
 	failOnce sync.Once
 	failed   chan error // receives the first failure, then is closed
@@ -118,11 +122,19 @@ func Open(home string, o Options) (n *Node, err error) {
 	if n.app, err = abci.New(n.in); err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
-	if err := loadKeyShare(home, n.in, n.app); err != nil {
+	held, err := loadKeyShares(home, n.in, n.app)
+	if err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
 	n.app.Fatal = func(err error) { n.fail(fmt.Errorf("validator: the instance's store failed: %w", err)) }
-	n.app.OnCommit = o.OnCommit
+	n.app.OnCommit = func(c abci.Committed) {
+		if o.OnCommit != nil {
+			o.OnCommit(c)
+		}
+		if n.epochs != nil {
+			n.epochs.poke()
+		}
+	}
 	logger, err := n.logger(o)
 	if err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
@@ -136,7 +148,18 @@ func Open(home string, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
 	n.app.SetCertificates(blockCerts{n.node.BlockStore()})
+	if err := n.startEpochKeyholder(held, lineLog(o.Log), o.badDeal); err != nil {
+		return nil, fmt.Errorf("validator: %w", err)
+	}
 	return n, nil
+}
+
+// lineLog writes one line per call to w (os.Stderr when nil).
+func lineLog(w io.Writer) func(string) {
+	if w == nil {
+		w = os.Stderr
+	}
+	return func(s string) { fmt.Fprintf(w, "fractal: %s\n", s) }
 }
 
 // newNode is node.NewNode, turning the panic CometBFT's handshake raises on
@@ -182,6 +205,9 @@ func (n *Node) Start() error {
 // called more than once.
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
+		if n.epochs != nil {
+			n.epochs.stop()
+		}
 		var errs []error
 		if n.node.IsRunning() {
 			errs = append(errs, n.node.Stop())

@@ -35,6 +35,8 @@ type testnet struct {
 	logs  []*logbuf.Buffer
 	// faulty makes validator i go wrong on purpose (Options.faulty).
 	faulty map[int]func(abcitypes.Application) abcitypes.Application
+	// badDeal makes validator i deal badly in the epochs' DKGs.
+	badDeal map[int]dealHook
 }
 
 // freeBase returns a base port whose devnet ports are free now.
@@ -51,6 +53,12 @@ func freeBase(t testing.TB, n int) int {
 // starts them all; every node is stopped when the test ends.
 func newTestnet(t testing.TB, n int, o DevnetOptions, faulty map[int]func(abcitypes.Application) abcitypes.Application) *testnet {
 	t.Helper()
+	return newTestnetDealing(t, n, o, faulty, nil)
+}
+
+// newTestnetDealing is newTestnet with validators that deal badly.
+func newTestnetDealing(t testing.TB, n int, o DevnetOptions, faulty map[int]func(abcitypes.Application) abcitypes.Application, badDeal map[int]dealHook) *testnet {
+	t.Helper()
 	o.Validators, o.BasePort = n, freeBase(t, n)
 	if o.Instance.Instance == "" && o.Instance.MaxBlockTxs == 0 {
 		o.Instance = fractal.DefaultConfig()
@@ -58,7 +66,7 @@ func newTestnet(t testing.TB, n int, o DevnetOptions, faulty map[int]func(abcity
 	if o.TimeoutCommit == 0 { // short blocks for the tests; the benchmark sets its own
 		o.TimeoutPropose, o.TimeoutCommit = time.Second, 300*time.Millisecond
 	}
-	tn := &testnet{t: t, dir: t.TempDir(), nodes: make([]*Node, n), logs: make([]*logbuf.Buffer, n), faulty: faulty}
+	tn := &testnet{t: t, dir: t.TempDir(), nodes: make([]*Node, n), logs: make([]*logbuf.Buffer, n), faulty: faulty, badDeal: badDeal}
 	var err error
 	if tn.devn, err = WriteDevnet(filepath.Join(tn.dir, "devnet"), o); err != nil {
 		t.Fatal(err)
@@ -93,7 +101,7 @@ func (tn *testnet) start(i int) {
 	if tn.logs[i] == nil {
 		tn.logs[i] = &logbuf.Buffer{}
 	}
-	n, err := Open(tn.devn.Homes[i], Options{Log: tn.logs[i], faulty: tn.faulty[i]})
+	n, err := Open(tn.devn.Homes[i], Options{Log: tn.logs[i], faulty: tn.faulty[i], badDeal: tn.badDeal[i]})
 	if err != nil {
 		tn.t.Fatalf("open v%d: %v", i, err)
 	}

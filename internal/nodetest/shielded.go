@@ -15,8 +15,10 @@ import (
 	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/circuits/merkle"
 	"github.com/fractalvm/fractal/circuits/note"
+	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/wire"
+	"github.com/fractalvm/fractal/internal/certtest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/shielded"
@@ -31,33 +33,68 @@ import (
 // instance cannot be made to hold in a test's time (each needs a proof of
 // about a second): what the wallet checks (signatures, links, roots,
 // decryption) is all real. Every mineEvery-th output is a note of value 1 to
-// the wallet; the others are random commitments with random ciphertexts,
-// which the wallet tries to open as it would real ones.
+// the wallet, encrypted with the other output of its transaction (a note to
+// another wallet); the outputs of the other transactions are random
+// commitments with random ciphertexts, which the wallet tries to open as it
+// would real ones.
 type ShieldedChain struct {
 	URL    string
 	Blocks []*v1.CompactBlock // Blocks[h-1] is block h
 	Mine   int                // notes of the wallet in the chain
+	// Validators, when set, is the validator set whose certificates
+	// GetBlock answers (NewCertifiedShieldedChain); the blocks are unsigned.
+	Validators *certify.ValidatorSet
 	fractalv1connect.UnimplementedFractalServiceHandler
 	genesis *chain.Block
 	headers []*chain.Block // headers[h-1] is block h, with its transaction IDs
+	certify func(b *chain.Block) []byte
 }
 
 // NewShieldedChain makes and serves a chain of n blocks of txs shielded
 // transactions (two outputs each) with a note to addr every mineEvery
-// outputs.
-func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) *ShieldedChain {
+// outputs. The k-th transaction of the chain is a bundle of version
+// versions[k mod len(versions)] (shielded.BundleV2 when none are given).
+func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, versions ...byte) *ShieldedChain {
 	t.Helper()
-	exec := Key(t)
+	signer := keys.NewKeySigner(Key(t))
+	return newShieldedChain(t, addr, n, txs, mineEvery, versions, func(b *chain.Block) {
+		if err := chain.SignBlock(context.Background(), b, signer); err != nil {
+			t.Fatal(err)
+		}
+	}, nil)
+}
+
+// NewCertifiedShieldedChain is NewShieldedChain for a validator set of
+// four: its blocks name the set unsigned, and GetBlock with
+// with_certificate answers a certificate signed by three of the four.
+func NewCertifiedShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, versions ...byte) *ShieldedChain {
+	t.Helper()
+	set, privs := certtest.NewSet(t, 4)
+	c := newShieldedChain(t, addr, n, txs, mineEvery, versions, func(b *chain.Block) { b.Executor = set.Hash() },
+		func(b *chain.Block) []byte {
+			return certtest.Certificate(t, set, privs[:3], b.Instance, int64(b.Height)+1, certify.AppHash(b))
+		})
+	c.Validators = set
+	return c
+}
+
+// newShieldedChain makes and serves the chain, each block made
+// authoritative by seal and certified by cert (nil: no certificates).
+func newShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int, versions []byte, seal func(*chain.Block), cert func(*chain.Block) []byte) *ShieldedChain {
+	if len(versions) == 0 {
+		versions = []byte{shielded.BundleV2}
+	}
 	var id [32]byte
 	rand.Read(id[:])
-	c := &ShieldedChain{genesis: &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil)}}
-	if err := chain.SignBlock(context.Background(), c.genesis, keys.NewKeySigner(exec)); err != nil {
-		t.Fatal(err)
-	}
+	c := &ShieldedChain{genesis: &chain.Block{Instance: id, TxsHash: chain.TxsHash(nil)}, certify: cert}
+	seal(c.genesis)
 	app := notes.Hash{0xab}
 	const token = "rhiLmrhEs/JhVvCrSMN4bePYPBqA8H/GOM+JUmPM7iQ=:TOK"
 	asset := shielded.AssetOf(app, token)
-	tree, prev, k := merkle.New(), c.genesis.Hash(), 0
+	stranger, err := wallet.GenerateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	random := func() fr.Element {
 		e, err := note.RandomElement(rand.Reader)
 		if err != nil {
@@ -65,30 +102,34 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 		}
 		return e
 	}
+	tree, prev, k, kt := merkle.New(), c.genesis.Hash(), 0, 0
 	for h := 1; h <= n; h++ {
 		cb := &wallet.CompactBlock{}
 		var leaves []fr.Element
 		for range txs {
 			tx := wallet.CompactTx{Asset: wire.Hex(app) + "/" + token, Nullifiers: []fr.Element{random(), random()}}
 			rand.Read(tx.ID[:])
-			for range 2 {
-				var cm fr.Element
-				var ct wallet.Ciphertext
+			to := []wallet.Address{stranger.Address(), stranger.Address()}
+			ns := make([]note.Note, 2)
+			mine := false
+			for j := range ns {
+				ns[j] = note.Note{Owner: to[j].Owner, Value: 1, Asset: asset, Rho: random(), Rcm: random()}
 				if k++; k%mineEvery == 0 {
-					nt := note.Note{Owner: addr.Owner, Value: 1, Asset: asset, Rho: random(), Rcm: random()}
-					var err error
-					if ct, err = wallet.Encrypt(rand.Reader, addr, nt); err != nil {
-						t.Fatal(err)
-					}
-					cm = nt.Commitment()
+					to[j], ns[j].Owner, mine = addr, addr.Owner, true
 					c.Mine++
-				} else {
-					cm = random()
-					rand.Read(ct[:])
 				}
-				tx.Commitments, tx.Ciphertexts = append(tx.Commitments, cm), append(tx.Ciphertexts, ct)
-				leaves = append(leaves, cm)
 			}
+			version := versions[kt%len(versions)]
+			kt++
+			if mine {
+				if tx.Ciphertexts, err = wallet.Encrypt(rand.Reader, version, to, ns); err != nil {
+					t.Fatal(err)
+				}
+				tx.Commitments = []fr.Element{ns[0].Commitment(), ns[1].Commitment()}
+			} else {
+				tx.Ciphertexts, tx.Commitments = randomCiphertexts(version), []fr.Element{random(), random()}
+			}
+			leaves = append(leaves, tx.Commitments...)
 			cb.Txs = append(cb.Txs, tx)
 		}
 		if _, err := tree.AppendBatch(leaves, nil); err != nil {
@@ -101,14 +142,32 @@ func NewShieldedChain(t testing.TB, addr wallet.Address, n, txs, mineEvery int) 
 		}
 		cb.Header = &chain.Block{Instance: id, Height: uint64(h), Prev: prev, CommitmentRoot: root.Bytes(),
 			TxIDs: ids, TxsHash: chain.TxsHash(ids), Roots: make([][32]byte, len(ids))}
-		if err := chain.SignBlock(context.Background(), cb.Header, keys.NewKeySigner(exec)); err != nil {
-			t.Fatal(err)
-		}
+		seal(cb.Header)
 		prev = cb.Header.Hash()
 		c.Blocks = append(c.Blocks, wire.CompactBlock(cb))
 		c.headers = append(c.headers, cb.Header)
 	}
 	c.serve(t)
+	return c
+}
+
+// GenesisHash is the hash of the chain's genesis block.
+func (c *ShieldedChain) GenesisHash() [32]byte { return c.genesis.Hash() }
+
+// randomCiphertexts are random ciphertexts of two outputs, of the given
+// version.
+func randomCiphertexts(version byte) shielded.Ciphertexts {
+	c := shielded.Ciphertexts{Version: version, EPKs: make([][32]byte, 2), Sealed: make([][shielded.SealedSize]byte, 2)}
+	if version == shielded.BundleV2 {
+		c.EPKs, c.Tags = c.EPKs[:1], make([]byte, 2)
+		rand.Read(c.Tags)
+	}
+	for i := range c.EPKs {
+		rand.Read(c.EPKs[i][:])
+	}
+	for i := range c.Sealed {
+		rand.Read(c.Sealed[i][:])
+	}
 	return c
 }
 
@@ -144,7 +203,11 @@ func (c *ShieldedChain) GetBlock(_ context.Context, req *connect.Request[v1.GetB
 	case h > 0:
 		b = c.headers[h-1]
 	}
-	return connect.NewResponse(&v1.GetBlockResponse{Block: wire.Block(b)}), nil
+	resp := &v1.GetBlockResponse{Block: wire.Block(b)}
+	if req.Msg.WithCertificate && c.certify != nil {
+		resp.Certificate = c.certify(b)
+	}
+	return connect.NewResponse(resp), nil
 }
 
 func (c *ShieldedChain) CompactBlocks(ctx context.Context, req *connect.Request[v1.CompactBlocksRequest], st *connect.ServerStream[v1.CompactBlocksResponse]) error {

@@ -3,7 +3,11 @@ package wallet
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	mrand "math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,9 +63,8 @@ func (a *applyWorld) note(value uint64) note.Note {
 }
 
 // tx is a shielded transaction with nullifiers nf whose two outputs are
-// out[0] and out[1], each encrypted to the wallet with ct (one ciphertext
-// replayed when ct[0] == ct[1]).
-func (a *applyWorld) tx(nf [2]fr.Element, out [2]note.Note, ct [2]Ciphertext) *phases.Tx {
+// out[0] and out[1], encrypted in ct.
+func (a *applyWorld) tx(nf [2]fr.Element, out [2]note.Note, ct shielded.Ciphertexts) *phases.Tx {
 	a.t.Helper()
 	bd := &shielded.Bundle{Header: shielded.Header{App: applyApp, Pool: shielded.PoolOwner, Token: applyToken}}
 	bd.Public.Asset, bd.Public.Nullifiers, bd.Ciphertexts = shielded.AssetOf(applyApp, applyToken), nf, ct
@@ -75,9 +78,15 @@ func (a *applyWorld) tx(nf [2]fr.Element, out [2]note.Note, ct [2]Ciphertext) *p
 	return &phases.Tx{Extradata: x}
 }
 
-func (a *applyWorld) encrypt(n note.Note) Ciphertext {
+// encrypt encrypts the notes ns to the wallet in a bundle of the given
+// version.
+func (a *applyWorld) encrypt(version byte, ns ...note.Note) shielded.Ciphertexts {
 	a.t.Helper()
-	ct, err := Encrypt(rand.Reader, a.w.Keys.Address(), n)
+	to := make([]Address, len(ns))
+	for i := range to {
+		to[i] = a.w.Keys.Address()
+	}
+	ct, err := Encrypt(rand.Reader, version, to, ns)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -142,13 +151,25 @@ func randomNullifiers(t *testing.T) [2]fr.Element {
 }
 
 // TestDuplicateNoteCountsOnce: a note sent twice (two outputs with one
-// commitment and one ciphertext, then the same again after it was spent)
-// is owned once; once spent, the balance is zero.
+// commitment: in a version-1 bundle one ciphertext replayed, in a
+// version-2 bundle the note encrypted for both indices), then the same
+// again after it was spent, is owned once; once spent, the balance is zero.
 func TestDuplicateNoteCountsOnce(t *testing.T) {
+	for _, v := range []byte{shielded.BundleV1, shielded.BundleV2} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { testDuplicateNoteCountsOnce(t, v) })
+	}
+}
+
+func testDuplicateNoteCountsOnce(t *testing.T, version byte) {
 	a := newApplyWorld(t)
 	n := a.note(7)
-	cm, ct := n.Commitment(), a.encrypt(n)
-	rep, err := a.apply(a.block(cm, cm), []*phases.Tx{a.tx(randomNullifiers(t), [2]note.Note{n, n}, [2]Ciphertext{ct, ct})}, cm, cm)
+	cm := n.Commitment()
+	twice := a.encrypt(version, n, n)
+	if version == shielded.BundleV1 {
+		one := a.encrypt(version, n)
+		twice.EPKs, twice.Sealed = slices.Repeat(one.EPKs, 2), slices.Repeat(one.Sealed, 2)
+	}
+	rep, err := a.apply(a.block(cm, cm), []*phases.Tx{a.tx(randomNullifiers(t), [2]note.Note{n, n}, twice)}, cm, cm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +180,7 @@ func TestDuplicateNoteCountsOnce(t *testing.T) {
 	nf := randomNullifiers(t)
 	nf[0] = noteNullifier(a.w.Keys, n)
 	other := a.note(0)
-	replay := a.tx(nf, [2]note.Note{n, other}, [2]Ciphertext{a.encrypt(n), a.encrypt(other)})
+	replay := a.tx(nf, [2]note.Note{n, other}, a.encrypt(version, n, other))
 	rep, err = a.apply(a.block(cm, other.Commitment()), []*phases.Tx{replay}, cm, other.Commitment())
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +203,7 @@ func TestBlockAppliesWholeOrNotAtAll(t *testing.T) {
 	first := a.note(5)
 	cm := first.Commitment()
 	zero := a.note(0)
-	if _, err := a.apply(a.block(cm, zero.Commitment()), []*phases.Tx{a.tx(randomNullifiers(t), [2]note.Note{first, zero}, [2]Ciphertext{a.encrypt(first), a.encrypt(zero)})}, cm, zero.Commitment()); err != nil {
+	if _, err := a.apply(a.block(cm, zero.Commitment()), []*phases.Tx{a.tx(randomNullifiers(t), [2]note.Note{first, zero}, a.encrypt(shielded.BundleV2, first, zero))}, cm, zero.Commitment()); err != nil {
 		t.Fatal(err)
 	}
 	before, err := a.w.State.MarshalBinary()
@@ -193,7 +214,7 @@ func TestBlockAppliesWholeOrNotAtAll(t *testing.T) {
 	second := a.note(9)
 	nf := randomNullifiers(t)
 	nf[1] = noteNullifier(a.w.Keys, first)
-	good := a.tx(nf, [2]note.Note{second, zero}, [2]Ciphertext{a.encrypt(second), a.encrypt(zero)})
+	good := a.tx(nf, [2]note.Note{second, zero}, a.encrypt(shielded.BundleV2, second, zero))
 	leaves := []fr.Element{second.Commitment(), zero.Commitment()}
 	malformed := &phases.Tx{Extradata: []byte(shielded.Magic + "not a header")}
 	wrongRoot := a.block(leaves...)
@@ -237,4 +258,93 @@ func TestBlockAppliesWholeOrNotAtAll(t *testing.T) {
 	if rep.Found != 1 || rep.Spent != 1 || a.balance() != 9 || a.w.State.Next != 3 {
 		t.Fatalf("found %d, spent %d, balance %d, next %d; want 1, 1, 9, 3", rep.Found, rep.Spent, a.balance(), a.w.State.Next)
 	}
+}
+
+// versionsState is the SHA-256 of the wallet state that the blocks of
+// TestStateIndependentOfBundleVersion leave, as the code before bundle
+// version 2 computed it (commit ad5c1ec, version-1 bundles).
+const versionsState = "485817ac59fe5c5e416a51a279e70a45d34d1860861ddc46cfa3087bff21c484"
+
+// TestStateIndependentOfBundleVersion: one run of blocks (notes to the
+// wallet and to another, a padding note, a spend) applied as version-1
+// bundles, as version-2 bundles, and as both alternately leaves one wallet
+// state, byte for byte, and it is the state the code before version 2 left
+// for the version-1 run.
+func TestStateIndependentOfBundleVersion(t *testing.T) {
+	for _, versions := range [][]byte{{shielded.BundleV1}, {shielded.BundleV2}, {shielded.BundleV1, shielded.BundleV2}} {
+		raw, err := versionsRun(t, versions).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(raw)); got != versionsState {
+			t.Fatalf("versions %v: state %s, want %s", versions, got, versionsState)
+		}
+	}
+}
+
+// versionsRun applies the run of blocks with deterministic keys and notes,
+// transaction k a bundle of version versions[k mod len(versions)].
+func versionsRun(t *testing.T, versions []byte) *State {
+	r := mrand.NewChaCha8([32]byte{'v', '2'})
+	a := newApplyWorld(t)
+	keysOf := func() *Keys {
+		sk, err := note.NewSpendingKey(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := NewKeys(sk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a.w.Keys = keysOf()
+	stranger := keysOf()
+	noteTo := func(k *Keys, value uint64) note.Note {
+		n := note.Note{Owner: k.Spend.Owner(), Value: value, Asset: shielded.AssetOf(applyApp, applyToken)}
+		var err error
+		if n.Rho, err = note.RandomElement(r); err == nil {
+			n.Rcm, err = note.RandomElement(r)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	me, other := a.w.Keys, stranger
+	n1 := noteTo(me, 5)
+	blocks := [][][2]note.Note{
+		{{n1, noteTo(other, 3)}},
+		{{noteTo(other, 1), noteTo(other, 2)}, {noteTo(me, 9), noteTo(me, 0)}},
+		{{noteTo(me, 7), noteTo(other, 4)}},
+	}
+	k := 0
+	for b, txs := range blocks {
+		var all []*phases.Tx
+		var leaves []fr.Element
+		for _, out := range txs {
+			nf := [2]fr.Element{fr.NewElement(uint64(2*k + 1)), fr.NewElement(uint64(2*k + 2))}
+			if b == 2 {
+				nf[1] = noteNullifier(me, n1)
+			}
+			to := make([]Address, 2)
+			for j := range out {
+				to[j] = other.Address()
+				if out[j].Owner == me.Spend.Owner() {
+					to[j] = me.Address()
+				}
+			}
+			ct, err := Encrypt(rand.Reader, versions[k%len(versions)], to, out[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, a.tx(nf, out, ct))
+			leaves = append(leaves, out[0].Commitment(), out[1].Commitment())
+			k++
+		}
+		if _, err := a.apply(a.block(leaves...), all, leaves...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a.w.State
 }

@@ -206,10 +206,8 @@ func (w *Wallet) prove(ctx context.Context, pk *zk.Keys, p *plan) (*phases.Tx, e
 		Header: shielded.Header{App: p.token.App, Pool: shielded.PoolOwner, Token: p.token.Name, Net: p.net, Args: p.args},
 		Public: wit.Public,
 	}
-	for j := range bd.Ciphertexts {
-		if bd.Ciphertexts[j], err = Encrypt(rand.Reader, p.to[j], wit.Outputs[j]); err != nil {
-			return nil, err
-		}
+	if bd.Ciphertexts, err = Encrypt(rand.Reader, w.bundleVersion(), p.to[:], wit.Outputs[:]); err != nil {
+		return nil, err
 	}
 	var nonce [8]byte
 	if _, err := io.ReadFull(rand.Reader, nonce[:]); err != nil {

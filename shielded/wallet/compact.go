@@ -12,13 +12,13 @@ import (
 
 // CompactTx is what a wallet reads of one accepted shielded transaction:
 // its asset, the nullifiers it revealed, the commitments it appended and
-// their ciphertexts (one per commitment, in the same order).
+// their ciphertexts (one sealed note per commitment, in the same order).
 type CompactTx struct {
 	ID          [32]byte
 	Asset       string // "<application hex>/<issuer>:<symbol>"
 	Nullifiers  []fr.Element
 	Commitments []fr.Element
-	Ciphertexts []Ciphertext
+	Ciphertexts shielded.Ciphertexts
 }
 
 // CompactBlock is what a wallet reads of one block: its signed header
@@ -43,7 +43,7 @@ func Compact(b *chain.Block, txs []*phases.Tx) (*CompactBlock, error) {
 		}
 		cb.Txs = append(cb.Txs, CompactTx{
 			ID: tx.ID(), Asset: assetName(bd),
-			Nullifiers: bd.Public.Nullifiers[:], Commitments: bd.Public.Commitments[:], Ciphertexts: bd.Ciphertexts[:],
+			Nullifiers: bd.Public.Nullifiers[:], Commitments: bd.Public.Commitments[:], Ciphertexts: bd.Ciphertexts,
 		})
 	}
 	return cb, nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
@@ -174,4 +175,36 @@ func (c otherTxs) Transactions(b *chain.Block) ([]*phases.Tx, error) {
 		txs[0] = &phases.Tx{GasLimit: 1}
 	}
 	return txs, err
+}
+
+// TestBundleVersions: a wallet builds version-2 bundles by default; a
+// version-1 bundle (as wallets built before decision 168) is still
+// accepted; the recipient finds the notes of both, and the chain verifies.
+func TestBundleVersions(t *testing.T) {
+	w, a := shieldedWorld(t)
+	b := w.newWallet()
+	for _, c := range []struct {
+		version, want byte // BundleVersion, the version built
+		amount        uint64
+	}{{0, shielded.BundleV2, 30}, {shielded.BundleV1, shielded.BundleV1, 20}} {
+		a.BundleVersion = c.version
+		tx, err := a.Transfer(w.t.Context(), w.pk, w.tok, c.amount, b.Keys.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := must(shielded.Parse(tx)).Ciphertexts.Version; v != c.want {
+			t.Fatalf("wallet with BundleVersion %d built a version-%d bundle, want %d", c.version, v, c.want)
+		}
+		w.mustAccept(tx)
+		if rep := w.sync(b); rep.Found != 1 {
+			t.Fatalf("version %d: the recipient found %d notes, want 1", c.want, rep.Found)
+		}
+		w.sync(a)
+	}
+	if w.balance(a) != 50 || w.balance(b) != 50 {
+		t.Fatalf("balances %d and %d, want 50 and 50", w.balance(a), w.balance(b))
+	}
+	if _, err := w.in.Verify(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/fractalvm/fractal/circuits/note"
+	"github.com/fractalvm/fractal/shielded"
 )
 
 // TestSharedSecretIsECDH: the trial decryptions' X25519 (sharedSecret)
@@ -75,38 +78,69 @@ func newTestKeys(t testing.TB) *Keys {
 	return k
 }
 
-// BenchmarkTrialDecrypt: one output of another wallet tried with this
-// wallet's key (what a sync does 32 times per block of 16 shielded
-// transactions), and its parts.
+// BenchmarkTrialDecrypt: what a sync does with the outputs of another
+// wallet, per output of a version-1 bundle and per version-2 transaction
+// (two outputs, one ephemeral key), and the parts: the X25519, the
+// extraction of the outputs' key, a view tag, and the AEAD's key schedule
+// and failing tag check that the view tag spares 255 outputs in 256.
 func BenchmarkTrialDecrypt(b *testing.B) {
-	k := newTestKeys(b)
-	var ct Ciphertext
-	rand.Read(ct[:])
+	k, other := newTestKeys(b), newTestKeys(b)
 	var cm fr.Element
-	b.Run("whole", func(b *testing.B) {
+	foreign := func(version byte) *shielded.Ciphertexts {
+		n := note.Note{Owner: other.Spend.Owner(), Value: 1}
+		c, err := Encrypt(rand.Reader, version, []Address{other.Address(), other.Address()}, []note.Note{n, n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return &c
+	}
+	v1, v2 := foreign(shielded.BundleV1), foreign(shielded.BundleV2)
+	b.Run("v1-output", func(b *testing.B) {
 		for range b.N {
-			if _, err := k.Decrypt(ct, cm); err != errNotMine {
+			if _, err := k.Decrypt(v1, 0, cm); err != errNotMine {
 				b.Fatal(err)
 			}
 		}
 	})
+	b.Run("v2-transaction", func(b *testing.B) {
+		for range b.N {
+			var t trial
+			for i := range v2.Sealed {
+				if _, err := k.open(&t, v2, i, cm); err != errNotMine {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	epk := v2.EPKs[0][:]
 	b.Run("x25519", func(b *testing.B) {
 		for range b.N {
-			k.sharedSecret(ct[:32])
+			k.sharedSecret(epk)
 		}
 	})
 	b.Run("crypto-ecdh", func(b *testing.B) {
 		priv, _ := ecdh.X25519().NewPrivateKey(k.dec[:])
-		pub, _ := ecdh.X25519().NewPublicKey(ct[:32])
+		pub, _ := ecdh.X25519().NewPublicKey(epk)
 		for range b.N {
 			priv.ECDH(pub)
 		}
 	})
-	b.Run("kdf-aead", func(b *testing.B) {
-		secret, _ := k.sharedSecret(ct[:32])
+	secret, _ := k.sharedSecret(epk)
+	b.Run("prk", func(b *testing.B) {
 		for range b.N {
-			aead, nonce, _ := noteAEAD(secret[:], ct[:32], k.pub[:])
-			if _, err := aead.Open(nil, nonce, ct[32:], nil); err == nil {
+			prkOf(secret[:], epk, k.pub[:])
+		}
+	})
+	prk, _ := prkOf(secret[:], epk, k.pub[:])
+	b.Run("view-tag", func(b *testing.B) {
+		for range b.N {
+			viewTag(prk, 1)
+		}
+	})
+	b.Run("kdf-aead", func(b *testing.B) {
+		for range b.N {
+			aead, nonce, _ := noteAEAD(prk, shielded.BundleV2, 1)
+			if _, err := aead.Open(nil, nonce, v2.Sealed[1][:], nil); err == nil {
 				b.Fatal("opened")
 			}
 		}

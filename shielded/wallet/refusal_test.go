@@ -120,6 +120,17 @@ func TestRefusals(t *testing.T) {
 			"shielded: proof does not verify"},
 		{"binding of another transaction", func(b *shielded.Bundle, tx *phases.Tx) bool { tx.Nonce++; return false },
 			"binding is not this transaction's hash"},
+		// The ephemeral key, the view tags and the sealed notes are covered
+		// by the binding (decision 168): changed, they no longer match it;
+		// with the binding recomputed, the proof no longer verifies.
+		{"ephemeral key changed", func(b *shielded.Bundle, _ *phases.Tx) bool { b.Ciphertexts.EPKs[0][3] ^= 1; return false },
+			"binding is not this transaction's hash"},
+		{"view tag changed", func(b *shielded.Bundle, _ *phases.Tx) bool { b.Ciphertexts.Tags[1] ^= 1; return false },
+			"binding is not this transaction's hash"},
+		{"sealed note changed", func(b *shielded.Bundle, _ *phases.Tx) bool { b.Ciphertexts.Sealed[0][17] ^= 1; return false },
+			"binding is not this transaction's hash"},
+		{"ephemeral key changed, binding recomputed", func(b *shielded.Bundle, _ *phases.Tx) bool { b.Ciphertexts.EPKs[0][3] ^= 1; return true },
+			"shielded: proof does not verify"},
 		{"fee", func(b *shielded.Bundle, _ *phases.Tx) bool { b.Public.Fee = 1; return true }, "fee 1 not accepted"},
 		{"another pool predicate", func(b *shielded.Bundle, _ *phases.Tx) bool { b.Pool = w.sig; return true }, "header names pool"},
 		{"own calculation code", func(b *shielded.Bundle, tx *phases.Tx) bool {

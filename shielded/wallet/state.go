@@ -19,6 +19,7 @@ import (
 	"github.com/fractalvm/fractal/internal/enc"
 	"github.com/fractalvm/fractal/internal/inputfile"
 	"github.com/fractalvm/fractal/keys"
+	"github.com/fractalvm/fractal/shielded"
 )
 
 // Files of a wallet folder.
@@ -155,6 +156,17 @@ type Wallet struct {
 	// Workers is how many goroutines a sync tries outputs on; 0 (the
 	// default) means one per core. The result is the same whatever it is.
 	Workers int
+	// BundleVersion is the version of the bundles the wallet builds: 0
+	// (the default) means shielded.BundleV2; shielded.BundleV1 builds the
+	// older form, which instances still accept.
+	BundleVersion byte
+}
+
+func (w *Wallet) bundleVersion() byte {
+	if w.BundleVersion == 0 {
+		return shielded.BundleV2
+	}
+	return w.BundleVersion
 }
 
 // Create makes a new wallet in dir (created if absent) with a fresh

@@ -14,6 +14,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/shielded"
 )
 
 // SyncReport sums up one sync.
@@ -48,6 +49,23 @@ type CompactChain interface {
 	CompactBlocks(from, to uint64, fn func(*CompactBlock) error) error
 }
 
+// A CertifiedChain is a validator set's chain served by a source the
+// wallet does not trust (a node's client given the set's trust entry,
+// decision 166). Its blocks carry no signature: a block is believed once
+// the certificate of a commit by the trusted set covers it, directly or
+// through the hash links of the blocks after it.
+type CertifiedChain interface {
+	Chain
+	// Trusted is the validator set that certifies the instance's blocks:
+	// the user's trust entry's, never the source's word. ID is the entry's
+	// instance.
+	Trusted() *certify.ValidatorSet
+	// Certificate returns the certificate of the block at height
+	// (docs/formats/validator-set.md), which may wait for the next
+	// consensus block.
+	Certificate(height uint64) ([]byte, error)
+}
+
 // Sync scans the instance's blocks after the last one the wallet saw, in
 // order: it checks each block's signature and link, appends every shielded
 // output's commitment to the wallet's tree (tracking the witnesses of the
@@ -56,7 +74,54 @@ type CompactChain interface {
 // is applied whole or not at all: on an error the state is the one after
 // the previous block. It saves the state every saveEvery blocks and at the
 // end. progress, when not nil, is called after each block.
+//
+// From a CertifiedChain, each save is preceded by the certificate of the
+// last block applied, checked against the trusted set: the links from the
+// last save to that block make it cover every block in between. When it
+// does not check (or any block is refused), the state goes back to the last
+// save, so the wallet never holds a root no commit of the set covers.
 func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport, error) {
+	cc, certified := in.(CertifiedChain)
+	var saved *State // the state at the last certified save
+	if certified {
+		saved = w.State.clone()
+	}
+	rep, err := w.sync(in, progress, func(last *chain.Block) error {
+		if certified && last != nil {
+			if err := certifyBlock(cc, last); err != nil {
+				return err
+			}
+		}
+		if err := w.Save(); err != nil {
+			return err
+		}
+		if certified {
+			saved = w.State.clone()
+		}
+		return nil
+	})
+	if err != nil && certified {
+		w.State = saved
+	}
+	return rep, err
+}
+
+// certifyBlock checks the certificate in gives for b against the trusted
+// set.
+func certifyBlock(in CertifiedChain, b *chain.Block) error {
+	cert, err := in.Certificate(b.Height)
+	if err == nil {
+		err = in.Trusted().Certify(b, cert)
+	}
+	if err != nil {
+		return fmt.Errorf("wallet: sync: block %d is not certified by the trusted validator set: %w", b.Height, err)
+	}
+	return nil
+}
+
+// sync is Sync; save is called with the last block applied every saveEvery
+// blocks and at the end (nil when there was no new block).
+func (w *Wallet) sync(in Chain, progress func(done, total uint64), save func(last *chain.Block) error) (*SyncReport, error) {
 	st := w.State
 	if st.Next == 0 {
 		g, err := in.Block(0)
@@ -77,6 +142,7 @@ func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport,
 	if st.Next > head {
 		return rep, w.Save()
 	}
+	var last *chain.Block // the last block applied
 	blocks := wholeBlocks(in)
 	if cc, ok := in.(CompactChain); ok {
 		blocks = cc.CompactBlocks
@@ -112,10 +178,14 @@ func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport,
 			if p.outs, err = outputs(cb); err != nil {
 				return fmt.Errorf("block %d: %w", cb.Header.Height, err)
 			}
-			for lo := 0; lo < len(p.outs); lo += chunkOutputs {
+			for lo, hi := 0, 0; lo < len(p.outs); lo = hi {
+				// A chunk ends with a transaction: its outputs may share
+				// one ephemeral key, hence one X25519.
+				for hi = min(lo+chunkOutputs, len(p.outs)); hi < len(p.outs) && p.outs[hi].tx == p.outs[hi-1].tx; hi++ {
+				}
 				p.tried.Add(1)
 				select {
-				case chunks <- pendingChunk{p.outs[lo:min(lo+chunkOutputs, len(p.outs))], &p.tried}:
+				case chunks <- pendingChunk{p.outs[lo:hi], &p.tried}:
 				case <-stop:
 					return errStopped
 				}
@@ -138,9 +208,10 @@ func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport,
 			close(stop)
 			continue
 		}
-		h := p.cb.Header.Height
+		last = p.cb.Header
+		h := last.Height
 		if (h-rep.From+1)%saveEvery == 0 {
-			if applyErr = w.Save(); applyErr != nil {
+			if applyErr = save(last); applyErr != nil {
 				close(stop)
 				continue
 			}
@@ -156,7 +227,7 @@ func (w *Wallet) Sync(in Chain, progress func(done, total uint64)) (*SyncReport,
 	case srcErr != nil:
 		return rep, fmt.Errorf("wallet: sync: %w", srcErr)
 	}
-	return rep, w.Save()
+	return rep, save(last)
 }
 
 // wholeBlocks serves compact blocks made from in's whole blocks, checking
@@ -196,8 +267,8 @@ func wholeBlocks(in Chain) func(from, to uint64, fn func(*CompactBlock) error) e
 // tried, to be applied.
 const pipelineDepth = 8
 
-// chunkOutputs is how many outputs a trier takes at once (a block of 16
-// shielded transactions has 32).
+// chunkOutputs is about how many outputs a trier takes at once (a block
+// of 16 shielded transactions has 32); a chunk ends with a transaction.
 const chunkOutputs = 8
 
 // pendingBlock is a block whose outputs are queued to be tried; tried ends
@@ -264,11 +335,11 @@ func outputs(cb *CompactBlock) ([]output, error) {
 	var outs []output
 	for t := range cb.Txs {
 		tx := &cb.Txs[t]
-		if len(tx.Ciphertexts) != len(tx.Commitments) {
-			return nil, fmt.Errorf("shielded transaction %x: %d ciphertexts for %d commitments", tx.ID, len(tx.Ciphertexts), len(tx.Commitments))
+		if err := tx.Ciphertexts.Check(len(tx.Commitments)); err != nil {
+			return nil, fmt.Errorf("shielded transaction %x: %w", tx.ID, err)
 		}
 		for j := range tx.Commitments {
-			outs = append(outs, output{tx: t, cm: tx.Commitments[j], ct: &tx.Ciphertexts[j]})
+			outs = append(outs, output{tx: t, j: j, cm: tx.Commitments[j], ct: &tx.Ciphertexts})
 		}
 	}
 	return outs, nil
@@ -351,17 +422,20 @@ func (w *Wallet) applyDecrypted(cb *CompactBlock, outs []output, nfs map[fr.Elem
 // output is one shielded output of a block and what decrypting it gave.
 type output struct {
 	tx   int // index of its transaction in the block
+	j    int // index of the output in its transaction
 	cm   fr.Element
-	ct   *Ciphertext
+	ct   *shielded.Ciphertexts // its transaction's
 	note note.Note
 	mine bool // decrypted to a note of this wallet with a value
 }
 
-// tryAll tries each output with the wallet's key.
+// tryAll tries each output with the wallet's key. Consecutive outputs
+// under one ephemeral key (a version-2 transaction's) share one X25519.
 func (w *Wallet) tryAll(outs []output) {
+	var t trial
 	for k := range outs {
 		o := &outs[k]
-		n, err := w.Keys.Decrypt(*o.ct, o.cm)
+		n, err := w.Keys.open(&t, o.ct, o.j, o.cm)
 		o.note, o.mine = n, err == nil && n.Value > 0
 	}
 }
@@ -373,15 +447,31 @@ type validatorSet interface {
 }
 
 // checkBlock checks b's executor signature, or, on a validator-set
-// instance read in this process (a validator's own store, whose consensus
-// checked every block), that b names its validator set and carries no
-// signature.
+// instance, that b is of the instance and names its validator set
+// unsigned: the set read in this process (a validator's own store, whose
+// consensus checked every block), or the trusted one of a CertifiedChain,
+// whose certificates Sync checks at each save.
 func checkBlock(in Chain, b *chain.Block) error {
-	if v, ok := in.(validatorSet); ok && v.Validators() != nil {
-		if b.Executor != v.Validators().Hash() || b.Signature != [64]byte{} {
-			return errors.New("the block does not name the instance's validator set unsigned")
-		}
-		return nil
+	var set *certify.ValidatorSet
+	if v, ok := in.(validatorSet); ok {
+		set = v.Validators()
 	}
-	return chain.VerifyBlock(b)
+	if c, ok := in.(CertifiedChain); ok {
+		set = c.Trusted()
+	}
+	switch {
+	case set == nil && b.Signature == [64]byte{}:
+		return errors.New("the block carries no signature: it is a validator set's, and the wallet needs the set's trust entry to check it")
+	case set == nil:
+		return chain.VerifyBlock(b)
+	case b.Instance != in.ID():
+		id := in.ID()
+		return fmt.Errorf("the block belongs to instance %x, not %x", b.Instance[:8], id[:8])
+	case b.Executor != set.Hash():
+		h := set.Hash()
+		return fmt.Errorf("the block names validator set %x, not the trusted %x", b.Executor[:8], h[:8])
+	case b.Signature != [64]byte{}:
+		return errors.New("the block of a validator set carries a signature; its signature field must be zero")
+	}
+	return nil
 }

@@ -71,7 +71,7 @@ func (m *memo) get(e *Envelope, change func() *Envelope) *Envelope {
 
 func resign(t testing.TB, s *Session, key keys.PrivateKey, e *Envelope, body []byte) *Envelope {
 	t.Helper()
-	c, err := s.seal(key, e.Kind, int(e.From), body)
+	c, err := s.Seal(key, e.Kind, int(e.From), body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func TestEnvelopesBound(t *testing.T) {
 			c.Body[len(c.Body)-1] ^= 1
 			return &c
 		case e.Kind == KindDeal && e.From == 5 && to == 2:
-			c, err := s.seal(outsider, KindDeal, 7, e.Body)
+			c, err := s.Seal(outsider, KindDeal, 7, e.Body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -637,7 +637,7 @@ func TestRunRefusesBadParameters(t *testing.T) {
 func TestEnvelopeRoundTrip(t *testing.T) {
 	ks := genKeys(t, 3)
 	s := sessionOf(t, Config{K: 2, Keys: ks})
-	e, err := s.seal(ks[2], KindResponse, 3, []byte("body"))
+	e, err := s.Seal(ks[2], KindResponse, 3, []byte("body"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -695,7 +695,7 @@ func TestCheckRefusesChangedTranscripts(t *testing.T) {
 func FuzzDecodeEnvelope(f *testing.F) {
 	ks := genKeys(f, 2)
 	s := sessionOf(f, Config{K: 2, Keys: ks})
-	e, _ := s.seal(ks[0], KindDeal, 1, []byte{1, 2, 3})
+	e, _ := s.Seal(ks[0], KindDeal, 1, []byte{1, 2, 3})
 	f.Add(e.Encode())
 	f.Add([]byte{2})
 	f.Fuzz(func(t *testing.T, b []byte) {

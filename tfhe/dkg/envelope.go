@@ -106,8 +106,10 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 	return e, nil
 }
 
-// seal signs a new envelope from keyholder from.
-func (s *Session) seal(key keys.PrivateKey, kind Kind, from int, body []byte) (*Envelope, error) {
+// Seal signs a new envelope from keyholder from with its key: what a
+// party sends (a driver that must alter its own message, a test's bad
+// dealer, signs it again).
+func (s *Session) Seal(key keys.PrivateKey, kind Kind, from int, body []byte) (*Envelope, error) {
 	e := &Envelope{Session: s.id, Kind: kind, From: uint32(from), Body: body}
 	sig, err := key.Sign(rand.Reader, e.signed())
 	if err != nil {

@@ -86,7 +86,7 @@ func (p *Party) Start() (*Envelope, error) {
 }
 
 func (p *Party) send(kind Kind, body []byte) (*Envelope, error) {
-	e, err := p.s.seal(p.key, kind, p.self, body)
+	e, err := p.s.Seal(p.key, kind, p.self, body)
 	if err != nil {
 		return nil, err
 	}
@@ -316,32 +316,44 @@ func (p *Party) Outcome() (*Outcome, error) {
 	if err != nil {
 		return o, err
 	}
+	share, err := p.share(d, func(i int) (*edwards25519.Scalar, error) {
+		if x := p.mine[i]; x != nil {
+			return x, nil
+		}
+		return d.revealed[i][p.self], nil
+	})
+	o.Share = share
+	return o, err
+}
+
+// share sums this keyholder's share of the key d decided: its own
+// polynomial's value for its own deal, other(i) for each other qualified
+// dealer i's part; checked against the key's commitments. The error says
+// why it holds none.
+func (p *Party) share(d *decision, other func(i int) (*edwards25519.Scalar, error)) (*Share, error) {
 	if !contains(d.holders, p.self) {
 		for _, f := range d.faults {
 			if f.Keyholder == p.self && strings.HasPrefix(f.Reason, "holds no share") {
-				return o, fmt.Errorf("dkg: keyholder %d %s", p.self, f.Reason)
+				return nil, fmt.Errorf("dkg: keyholder %d %s", p.self, f.Reason)
 			}
 		}
-		return o, fmt.Errorf("dkg: keyholder %d holds no share", p.self) // unreachable: decide names every non-holder
+		return nil, fmt.Errorf("dkg: keyholder %d holds no share", p.self) // unreachable: decide names every non-holder
 	}
 	x := edwards25519.NewScalar()
 	for _, i := range d.qual {
-		var part *edwards25519.Scalar
-		switch {
-		case i == p.self:
-			part = group.EvalPoly(p.coef, uint64(p.self))
-		case p.mine[i] != nil:
-			part = p.mine[i]
-		default:
-			part = d.revealed[i][p.self]
+		part, err := group.EvalPoly(p.coef, uint64(p.self)), error(nil)
+		if i != p.self {
+			part, err = other(i)
+		}
+		if err != nil {
+			return nil, err
 		}
 		x.Add(x, part)
 	}
 	if !shareMatches(d.commits, p.self, x) {
-		return o, fmt.Errorf("dkg: keyholder %d: its share does not match the key", p.self)
+		return nil, fmt.Errorf("dkg: keyholder %d: its share does not match the key", p.self)
 	}
-	o.Share = &Share{Index: p.self, Secret: x.Bytes()}
-	return o, nil
+	return &Share{Index: p.self, Secret: x.Bytes()}, nil
 }
 
 func contains(xs []int, x int) bool {

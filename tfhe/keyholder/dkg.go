@@ -101,7 +101,7 @@ func (h *Home) RunDKG(ctx context.Context, c DKGConfig) (*DKGResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.writeEpoch(c.Epoch, pk, share, o.Transcript); err != nil {
+	if err := h.WriteEpoch(c.Epoch, pk, share, o.Transcript); err != nil {
 		return nil, fmt.Errorf("keyholder: %w", err)
 	}
 	return &DKGResult{Self: self, Key: pk, Outcome: o, Dir: h.EpochDir(c.Epoch)}, nil

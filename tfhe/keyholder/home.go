@@ -83,9 +83,9 @@ func OpenHome(dir string) (*Home, error) {
 // EpochDir is the folder of epoch e's key.
 func (h *Home) EpochDir(e uint64) string { return filepath.Join(h.Dir, fmt.Sprintf("epoch-%d", e)) }
 
-// writeEpoch writes this keyholder's share of epoch e's key with the key
+// WriteEpoch writes this keyholder's share of epoch e's key with the key
 // and the transcript, all or nothing; an epoch's folder is never replaced.
-func (h *Home) writeEpoch(e uint64, pk *tfhe.PublicKey, share *tfhe.KeyShare, t *dkg.Transcript) error {
+func (h *Home) WriteEpoch(e uint64, pk *tfhe.PublicKey, share *tfhe.KeyShare, t *dkg.Transcript) error {
 	return writeNewFolder(h.EpochDir(e), func(tmp string) error {
 		if err := atomicfile.Write(filepath.Join(tmp, ShareFile), share.Encode(), 0o600); err != nil {
 			return err
@@ -100,6 +100,16 @@ func (h *Home) writeEpoch(e uint64, pk *tfhe.PublicKey, share *tfhe.KeyShare, t 
 // Share reads this keyholder's share of epoch e's key.
 func (h *Home) Share(e uint64) (*tfhe.KeyShare, error) {
 	return readEpochFile(h, e, ShareFile, maxKeyFile, tfhe.DecodeKeyShare)
+}
+
+// DropShare deletes this keyholder's share of epoch e's key, once nothing
+// sealed to that key can still need it; the key and transcript stay.
+func (h *Home) DropShare(e uint64) error {
+	err := os.Remove(filepath.Join(h.EpochDir(e), ShareFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // Transcript reads the transcript of epoch e's DKG.

@@ -112,7 +112,8 @@ type FractalServiceClient interface {
 	GetTransaction(context.Context, *connect.Request[fractalv1.GetTransactionRequest]) (*connect.Response[fractalv1.GetTransactionResponse], error)
 	// GetReceipt returns where a transaction is and, once it ran, its receipt.
 	GetReceipt(context.Context, *connect.Request[fractalv1.GetReceiptRequest]) (*connect.Response[fractalv1.GetReceiptResponse], error)
-	// GetBlock returns one block by height (the head when none is given).
+	// GetBlock returns one block by height (the head when none is given),
+	// with the validators' certificate of it when asked on a validator set.
 	GetBlock(context.Context, *connect.Request[fractalv1.GetBlockRequest]) (*connect.Response[fractalv1.GetBlockResponse], error)
 	// ListBlocks lists block headers, newest first from the head or a height,
 	// or oldest first from a height.
@@ -478,7 +479,8 @@ type FractalServiceHandler interface {
 	GetTransaction(context.Context, *connect.Request[fractalv1.GetTransactionRequest]) (*connect.Response[fractalv1.GetTransactionResponse], error)
 	// GetReceipt returns where a transaction is and, once it ran, its receipt.
 	GetReceipt(context.Context, *connect.Request[fractalv1.GetReceiptRequest]) (*connect.Response[fractalv1.GetReceiptResponse], error)
-	// GetBlock returns one block by height (the head when none is given).
+	// GetBlock returns one block by height (the head when none is given),
+	// with the validators' certificate of it when asked on a validator set.
 	GetBlock(context.Context, *connect.Request[fractalv1.GetBlockRequest]) (*connect.Response[fractalv1.GetBlockResponse], error)
 	// ListBlocks lists block headers, newest first from the head or a height,
 	// or oldest first from a height.

@@ -200,6 +200,17 @@ func (c *Client) Block(ctx context.Context, height *uint64) (*chain.Block, error
 	return b, nil
 }
 
+// Certificate returns the validators' certificate of the block at height
+// (GetBlock with_certificate; empty from a solo node). It checks nothing:
+// certify.ValidatorSet.Certify does, against a trusted set.
+func (c *Client) Certificate(ctx context.Context, height uint64) ([]byte, error) {
+	r, err := c.API.GetBlock(ctx, connect.NewRequest(&v1.GetBlockRequest{Height: &height, WithCertificate: true}))
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	return r.Msg.Certificate, nil
+}
+
 // Notes returns every live note matching pattern, reading page after page.
 func (c *Client) Notes(ctx context.Context, pattern string) ([]*notes.Note, error) {
 	var out []*notes.Note
@@ -398,6 +409,9 @@ func (c *Client) Pending(ctx context.Context, payloads bool) (*fractal.Encrypted
 		return nil, nil, 0, c.wrap(err)
 	}
 	st, err := wire.ToEncryptedStatus(r.Msg.Batch)
+	if err == nil && st != nil {
+		st.Chain, err = wire.ToChainWait(r.Msg.Chain)
+	}
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("node %s: %w", c.URL, err)
 	}

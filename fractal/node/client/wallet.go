@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
+	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/notes"
@@ -30,6 +31,48 @@ func (c *Client) WalletInstance(ctx context.Context) (wallet.Instance, error) {
 		return nil, fmt.Errorf("node %s: instance_id: %w", c.URL, err)
 	}
 	return walletInstance{c, ctx, id}, nil
+}
+
+// TrustedWalletInstance is WalletInstance for a validator set's node that
+// the wallet does not trust (wallet.CertifiedChain): the node must serve
+// the instance id whose genesis block hashes to genesis, and the blocks a
+// sync applies are believed only once a commit of set, the trust entry's
+// validator set, certifies them (decision 166).
+func (c *Client) TrustedWalletInstance(ctx context.Context, id, genesis [32]byte, set *certify.ValidatorSet) (wallet.Instance, error) {
+	in, err := c.WalletInstance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if got := in.ID(); got != id {
+		return nil, fmt.Errorf("node %s serves instance %x, the trust entry names %x", c.URL, got[:8], id[:8])
+	}
+	return certifiedInstance{in.(walletInstance), genesis, set}, nil
+}
+
+// certifiedInstance is a walletInstance whose blocks a sync certifies.
+type certifiedInstance struct {
+	walletInstance
+	genesis [32]byte
+	set     *certify.ValidatorSet
+}
+
+var _ wallet.CertifiedChain = certifiedInstance{}
+
+// Block checks the genesis block against the trust entry: a sync starts
+// from it, and no certificate covers it before the first save.
+func (s certifiedInstance) Block(h uint64) (*chain.Block, error) {
+	b, err := s.walletInstance.Block(h)
+	if err == nil && h == 0 && b.Hash() != s.genesis {
+		got := b.Hash()
+		err = fmt.Errorf("node %s: its genesis block hashes to %x, the trust entry names %x", s.c.URL, got[:8], s.genesis[:8])
+	}
+	return b, err
+}
+
+func (s certifiedInstance) Trusted() *certify.ValidatorSet { return s.set }
+
+func (s certifiedInstance) Certificate(h uint64) ([]byte, error) {
+	return s.c.Certificate(s.ctx, h)
 }
 
 type walletInstance struct {
@@ -68,8 +111,11 @@ func (s walletInstance) Notes(p notes.Pattern) ([]*notes.Note, error) {
 
 func (s walletInstance) Deploy(src []byte) (notes.Hash, error) { return s.c.Deploy(s.ctx, src) }
 
+// Submit waits for the receipt: a validator's node does not know a
+// transaction that waits in CometBFT's mempool (GetReceipt answers
+// not_found until a block holds it), so SealFor could not poll for it.
 func (s walletInstance) Submit(tx *phases.Tx) (notes.Hash, error) {
-	o, err := s.c.Submit(s.ctx, tx, false)
+	o, err := s.c.Submit(s.ctx, tx, true)
 	if err != nil {
 		return notes.Hash{}, err
 	}

@@ -59,7 +59,13 @@ func (s *Service) GetBlock(ctx context.Context, req *connect.Request[v1.GetBlock
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&v1.GetBlockResponse{Block: wire.Block(b)}), nil
+	resp := &v1.GetBlockResponse{Block: wire.Block(b)}
+	if m.WithCertificate {
+		if resp.Certificate, err = s.certificate(ctx, b.Height); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(resp), nil
 }
 
 // certificate returns what certifies the block at height beside its

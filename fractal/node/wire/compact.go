@@ -2,11 +2,13 @@ package wire
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/shielded"
 	"github.com/fractalvm/fractal/shielded/wallet"
 )
 
@@ -28,8 +30,16 @@ func CompactBlock(cb *wallet.CompactBlock) *v1.CompactBlock {
 			b := e.Bytes()
 			m.Commitments = append(m.Commitments, b[:])
 		}
-		for i := range tx.Ciphertexts {
-			m.Ciphertexts = append(m.Ciphertexts, tx.Ciphertexts[i][:])
+		c := &tx.Ciphertexts
+		for i := range c.Sealed {
+			if c.Version == shielded.BundleV1 {
+				m.Ciphertexts = append(m.Ciphertexts, slices.Concat(c.EPKs[i][:], c.Sealed[i][:]))
+			} else {
+				m.Ciphertexts = append(m.Ciphertexts, c.Sealed[i][:])
+			}
+		}
+		if c.Version == shielded.BundleV2 {
+			m.EphemeralKey, m.ViewTags = c.EPKs[0][:], c.Tags
 		}
 		out.Transactions = append(out.Transactions, m)
 	}
@@ -38,7 +48,7 @@ func CompactBlock(cb *wallet.CompactBlock) *v1.CompactBlock {
 
 // ToCompactBlock reads a compact block back: the manifest decoded (its
 // signature is the wallet's to check), every element canonical, every
-// ciphertext of its size, one per commitment.
+// ciphertext of its version's size, one per commitment.
 func ToCompactBlock(m *v1.CompactBlock) (*wallet.CompactBlock, error) {
 	h, err := chain.DecodeManifest(m.GetManifest())
 	if err != nil {
@@ -62,17 +72,36 @@ func ToCompactBlock(m *v1.CompactBlock) (*wallet.CompactBlock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compact block %d, transaction %d: %w", m.Height, i, err)
 		}
-		for _, c := range t.Ciphertexts {
-			var ct wallet.Ciphertext
-			if len(c) != len(ct) {
-				return nil, fmt.Errorf("compact block %d, transaction %d: a ciphertext of %d bytes, want %d", m.Height, i, len(c), len(ct))
-			}
-			copy(ct[:], c)
-			tx.Ciphertexts = append(tx.Ciphertexts, ct)
+		if tx.Ciphertexts, err = ciphertexts(t); err != nil {
+			return nil, fmt.Errorf("compact block %d, transaction %d: %w", m.Height, i, err)
 		}
 		cb.Txs = append(cb.Txs, tx)
 	}
 	return cb, nil
+}
+
+// ciphertexts reads a compact transaction's ciphertexts: version 2 when it
+// carries an ephemeral key (then a view tag and a sealed note per output),
+// else version 1 (each output's ephemeral key and sealed note).
+func ciphertexts(t *v1.CompactShieldedTransaction) (shielded.Ciphertexts, error) {
+	c := shielded.Ciphertexts{Version: shielded.BundleV1, Sealed: make([][shielded.SealedSize]byte, len(t.Ciphertexts))}
+	prefix := 32 // version 1: each ciphertext starts with its ephemeral key
+	if len(t.EphemeralKey) > 0 || len(t.ViewTags) > 0 {
+		if len(t.EphemeralKey) != 32 {
+			return c, fmt.Errorf("an ephemeral key of %d bytes, want 32", len(t.EphemeralKey))
+		}
+		c.Version, c.EPKs, c.Tags, prefix = shielded.BundleV2, [][32]byte{[32]byte(t.EphemeralKey)}, t.ViewTags, 0
+	}
+	for i, ct := range t.Ciphertexts {
+		if len(ct) != prefix+shielded.SealedSize {
+			return c, fmt.Errorf("a version-%d ciphertext of %d bytes, want %d", c.Version, len(ct), prefix+shielded.SealedSize)
+		}
+		if prefix > 0 {
+			c.EPKs = append(c.EPKs, [32]byte(ct[:prefix]))
+		}
+		c.Sealed[i] = [shielded.SealedSize]byte(ct[prefix:])
+	}
+	return c, c.Check(len(t.Commitments))
 }
 
 // elements reads canonical 32-byte big-endian field elements.
