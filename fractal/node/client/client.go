@@ -37,8 +37,10 @@ type Client struct {
 const maxResponseBytes = 16 << 20
 
 // New returns a client of the node at url ("http://HOST:PORT", or
-// "HOST:PORT"). It speaks gRPC over unencrypted HTTP/2: one connection for
-// every call and stream.
+// "HOST:PORT"). It speaks the Connect protocol (binary protobuf) over
+// unencrypted HTTP/2: one connection for every call and stream. A unary
+// answer is one HEADERS and one DATA frame, where gRPC's adds a trailers
+// frame and an envelope (decision 172).
 func New(url string) (*Client, error) {
 	if !strings.Contains(url, "://") {
 		url = "http://" + url
@@ -53,7 +55,7 @@ func New(url string) (*Client, error) {
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 	}}
 	return &Client{URL: url, API: fractalv1connect.NewFractalServiceClient(hc, url,
-		connect.WithGRPC(), connect.WithReadMaxBytes(maxResponseBytes))}, nil
+		connect.WithReadMaxBytes(maxResponseBytes))}, nil
 }
 
 // Error is a call that failed, worded for people: the node's message and
