@@ -53,6 +53,11 @@ func New(url string) (*Client, error) {
 	hc := &http.Client{Transport: &http.Transport{
 		Protocols:   &p,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		// One dial at a time (for HTTP/2 this bounds the dials in flight,
+		// not the connections): calls started together wait for the first
+		// connection and share it, instead of each dialling its own past
+		// the node's max_connections_per_client (decision 170).
+		MaxConnsPerHost: 1,
 	}}
 	return &Client{URL: url, API: fractalv1connect.NewFractalServiceClient(hc, url,
 		connect.WithReadMaxBytes(maxResponseBytes))}, nil
