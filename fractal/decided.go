@@ -159,6 +159,9 @@ type Decision struct {
 	Results []DecidedResult
 	AppHash [32]byte
 	Sealed  *Sealed // the block (nil when nothing was accepted) and receipts
+	// Expired is the encrypted batch the block closed as expired (decision
+	// 164), with its slots' drop receipts; nil when none.
+	Expired *Sealed
 	// Epoch is the record of the DKG attempt this block decided (the last
 	// height of its round 3), nil for any other block.
 	Epoch *EpochRecord
@@ -238,6 +241,9 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	enc, err := in.openDecided(view, d, p, seen, keep)
 	if err != nil {
 		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
+	}
+	if enc.expire != nil {
+		dc.Expired = &Sealed{Encrypted: enc.expire.status(BatchExpired), Receipts: expiredReceipts(enc.expire.batch, enc.expire.pk.K)}
 	}
 	if dc.dkg, err = in.planDKG(view, d.Height); err != nil {
 		return nil, 0, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)

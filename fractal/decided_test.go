@@ -15,12 +15,17 @@ import (
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
 )
 
 // newValidatorSetFixture creates a validator-set instance of one validator
 // (its blocks come from decide, as a consensus engine hands them in) with
 // allow.lua deployed by a decided block at height 1.
-func newValidatorSetFixture(t testing.TB) *fixture {
+func newValidatorSetFixture(t testing.TB) *fixture { return newValidatorSetFixtureKey(t, nil, 0) }
+
+// newValidatorSetFixtureKey is newValidatorSetFixture with pk, when not
+// nil, attached as the genesis threshold key with the expiry window.
+func newValidatorSetFixtureKey(t testing.TB, pk *tfhe.PublicKey, window uint64) *fixture {
 	t.Helper()
 	var v certify.Validator
 	copy(v.PubKey[:], ed25519.GenPrivKey().PubKey().Bytes())
@@ -39,6 +44,11 @@ func newValidatorSetFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { in.db.Close() })
+	if pk != nil {
+		if err := in.AttachGenesisThresholdKey(pk, window); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f := &fixture{in: in, home: home, alice: genKey(t), bob: genKey(t)}
 	src, err := os.ReadFile("testdata/allow.lua")
 	if err != nil {

@@ -57,6 +57,10 @@ type EncryptedStatus struct {
 	State  EncryptedState
 	Shares []int
 	Needed int
+	// Chain is, on a validator set, where a waiting batch stands in
+	// consensus heights; Shares are then the keyholders of the last shares
+	// transaction (decision 164).
+	Chain *ChainWait
 }
 
 // proposeEncrypted is Propose's first step. A batch waiting for shares is
@@ -260,8 +264,8 @@ func (p *pendingBatch) status(state EncryptedState) *EncryptedStatus {
 }
 
 // withWaiting calls fn with the batch waiting for keyholder shares, when
-// one waits.
-func (in *Instance) withWaiting(fn func(p *pendingBatch)) error {
+// one waits, in the view it was read from.
+func (in *Instance) withWaiting(fn func(txn *badger.Txn, p *pendingBatch) error) error {
 	return in.db.View(func(txn *badger.Txn) error {
 		n, ok, err := waitingBatch(txn)
 		if err != nil || !ok {
@@ -271,8 +275,7 @@ func (in *Instance) withWaiting(fn func(p *pendingBatch)) error {
 		if err != nil {
 			return fmt.Errorf("encrypted batch %d: %w", n, err)
 		}
-		fn(p)
-		return nil
+		return fn(txn, p)
 	})
 }
 
@@ -280,7 +283,13 @@ func (in *Instance) withWaiting(fn func(p *pendingBatch)) error {
 // when none waits.
 func (in *Instance) PendingEncrypted() (*EncryptedStatus, error) {
 	var s *EncryptedStatus
-	err := in.withWaiting(func(p *pendingBatch) { s = p.status(BatchWaiting) })
+	err := in.withWaiting(func(txn *badger.Txn, p *pendingBatch) error {
+		s = p.status(BatchWaiting)
+		if in.validators != nil {
+			return chainWait(txn, p.batch.Number, s)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("fractal: pending encrypted batch: %w", err)
 	}

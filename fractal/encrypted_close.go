@@ -17,8 +17,9 @@ import (
 )
 
 // How an encrypted batch closed: opened with k keyholders' shares, or
-// expired undecrypted by the executor (decision 078). The record is kept so
-// that verification can re-derive every outcome (decision 079).
+// expired undecrypted: by the executor (decision 078), or on a validator
+// set by the chain once it waited its window (decision 164). The record is
+// kept so that verification can re-derive every outcome (decision 079).
 
 // batchClose is the record under E o n once batch n has closed.
 type batchClose struct {
@@ -27,14 +28,19 @@ type batchClose struct {
 	// was accepted) and the keyholders whose shares decrypted it, ascending.
 	Block      uint64
 	Keyholders []int
-	// Expired: the executor's signature over encExpirySigContext || batch hash.
+	// Expired by the executor: its signature over encExpirySigContext ||
+	// batch hash.
 	Signature [64]byte
+	// Expired by a validator set's chain: the consensus height whose block
+	// closed it (then Signature is zero).
+	At uint64
 }
 
 const (
-	closeVersion = 1
-	closeOpened  = 1
-	closeExpired = 2
+	closeVersion   = 1
+	closeOpened    = 1
+	closeExpired   = 2
+	closeExpiredAt = 3
 	// maxKeyholders bounds a close record's keyholder list (tfhe keys have
 	// at most this many keyholders).
 	maxKeyholders = 1 << 16
@@ -43,6 +49,11 @@ const (
 func (c *batchClose) encode() []byte {
 	w := enc.NewWriter(80 + 4*len(c.Keyholders))
 	w.U8(closeVersion)
+	if c.Expired && c.At != 0 {
+		w.U8(closeExpiredAt)
+		w.U64(c.At)
+		return w.Bytes()
+	}
 	if c.Expired {
 		w.U8(closeExpired)
 		w.Fixed(c.Signature[:])
@@ -68,6 +79,11 @@ func decodeClose(b []byte) (*batchClose, error) {
 	case how == closeExpired:
 		c.Expired = true
 		r.Into(c.Signature[:])
+	case how == closeExpiredAt:
+		c.Expired, c.At = true, r.U64()
+		if r.Err() == nil && c.At == 0 {
+			r.Fail(errors.New("expired at height 0"))
+		}
 	case how == closeOpened:
 		c.Block = r.U64()
 		n := r.Count(maxKeyholders, "keyholders")
@@ -138,11 +154,9 @@ func (in *Instance) ExpireEncrypted(ctx context.Context, n uint64) (*Sealed, err
 		if len(p.shares) >= p.pk.K {
 			return fmt.Errorf("encrypted batch %d has %d of %d shares: seal opens it", n, len(p.shares), p.pk.K)
 		}
-		res = &Sealed{Encrypted: p.status(BatchExpired), Receipts: expiredReceipts(p.batch, p.pk.K)}
-		for i, rc := range res.Receipts {
-			if err := recordOutcome(badgerdb.KV{Txn: txn}, p.batch, uint32(i), [32]byte{}, rc); err != nil {
-				return err
-			}
+		res = &Sealed{Encrypted: p.status(BatchExpired)}
+		if res.Receipts, err = recordExpired(badgerdb.KV{Txn: txn}, p); err != nil {
+			return err
 		}
 		// The expiry is signed last, once everything else is in txn.
 		return in.signGuarded(ctx, guard.Expiries, guard.Block{Height: n, Hash: p.batch.Hash()}, p.batch.ExpiryMessage(), func(sig []byte) error {
@@ -182,6 +196,18 @@ func refuseClosed(txn *badger.Txn, sb *tfhe.ShareBatch) error {
 		return fmt.Errorf("encrypted batch %d expired: shares are no longer accepted", o.Batch)
 	}
 	return fmt.Errorf("encrypted batch %d is already opened", o.Batch)
+}
+
+// recordExpired stores the outcome of every slot of batch p, expired
+// undecrypted, and returns their receipts.
+func recordExpired(w kv.Writer, p *pendingBatch) ([]*phases.Receipt, error) {
+	receipts := expiredReceipts(p.batch, p.pk.K)
+	for i, rc := range receipts {
+		if err := recordOutcome(w, p.batch, uint32(i), [32]byte{}, rc); err != nil {
+			return nil, err
+		}
+	}
+	return receipts, nil
 }
 
 // expiredReceipts are the receipts of an expired batch's slots.

@@ -59,27 +59,33 @@ func (w *WaitingBatch) CheckShares(sb *tfhe.ShareBatch) error {
 }
 
 // encPlan is what a decided block does to the encrypted mempool: the
-// waiting batch it opens (open, with at least k share batches), the batch
-// its own encrypted transactions fix (fixed), why each encrypted
-// transaction not taken was refused (by index in the block), and the batch
-// that waits after it (after).
+// waiting batch it opens (open, with at least k share batches) or closes
+// as expired (expire, decision 164), the batch its own encrypted
+// transactions fix (fixed), why each encrypted transaction not taken was
+// refused (by index in the block), and the batch that waits after it
+// (after).
 type encPlan struct {
 	open    *pendingBatch
 	openN   uint64
+	expire  *pendingBatch
+	shares  []*tfhe.ShareBatch // valid shares that did not open the waiting batch
 	fixed   *WaitingBatch
 	refused map[int]error
 	taken   map[int][32]byte // block index → payload ID fixed into the batch
 	after   *WaitingBatch
 }
 
-// planEncrypted plans a decided block's encrypted part against the
-// committed state view: the waiting batch opens when shares holds at least
-// k share batches for it (verified by the caller, ascending keyholder
-// index); the block's encrypted transactions fix a new batch when no batch
-// waits after that, and are refused otherwise, as are malformed payloads,
-// payloads for another key or instance, repeats and payloads already fixed
-// or opened. It depends only on the block, shares and the committed state.
-func (in *Instance) planEncrypted(view *badger.Txn, txs [][]byte, shares []*tfhe.ShareBatch) (*encPlan, error) {
+// planEncrypted plans the encrypted part of the decided block at
+// consensus height h against the committed state view: the waiting batch
+// opens when shares holds at least k share batches for it (verified by the
+// caller, ascending keyholder index); otherwise it expires when h is its
+// fixing height plus the instance's window (decision 164; h = 0 never
+// expires it); the block's encrypted transactions fix a new batch when no
+// batch waits after that, and are refused otherwise, as are malformed
+// payloads, payloads for another key or instance, repeats and payloads
+// already fixed or opened. It depends only on the block, shares and the
+// committed state.
+func (in *Instance) planEncrypted(view *badger.Txn, h uint64, txs [][]byte, shares []*tfhe.ShareBatch) (*encPlan, error) {
 	plan := &encPlan{refused: map[int]error{}, taken: map[int][32]byte{}}
 	n, waiting, err := waitingBatch(view)
 	if err != nil {
@@ -90,9 +96,16 @@ func (in *Instance) planEncrypted(view *badger.Txn, txs [][]byte, shares []*tfhe
 		if err != nil {
 			return nil, fmt.Errorf("encrypted batch %d: %w", n, err)
 		}
-		if len(shares) >= pb.pk.K {
+		expired, err := expiresAt(view, n, h)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("encrypted batch %d: %w", n, err)
+		case len(shares) >= pb.pk.K:
 			pb.shares, plan.open, plan.openN = shares, pb, n
-		} else {
+		case expired:
+			plan.expire = pb
+		default:
+			plan.shares = shares
 			plan.after = &WaitingBatch{Record: pb.batch, Key: pb.pk, Payloads: pb.payloads}
 		}
 	}
@@ -182,14 +195,15 @@ func (in *Instance) checkDecidedPayload(view *badger.Txn, pk *tfhe.PublicKey, bo
 	return id, p, nil
 }
 
-// BatchAfter returns the batch that waits for shares once the block txs,
-// with the verified share batches shares from its first transaction, is
-// executed (nil when none): what a validator's precommit for the block
-// carries shares for (decision 161). It changes nothing.
-func (in *Instance) BatchAfter(txs [][]byte, shares []*tfhe.ShareBatch) (*WaitingBatch, error) {
+// BatchAfter returns the batch that waits for shares once the block txs
+// at consensus height h, with the verified share batches shares from its
+// first transaction, is executed (nil when none): what a validator's
+// precommit for the block carries shares for (decision 161). It changes
+// nothing.
+func (in *Instance) BatchAfter(h uint64, txs [][]byte, shares []*tfhe.ShareBatch) (*WaitingBatch, error) {
 	var w *WaitingBatch
 	err := in.db.View(func(view *badger.Txn) error {
-		plan, err := in.planEncrypted(view, txs, shares)
+		plan, err := in.planEncrypted(view, h, txs, shares)
 		if plan != nil {
 			w = plan.after
 		}
@@ -202,14 +216,20 @@ func (in *Instance) BatchAfter(txs [][]byte, shares []*tfhe.ShareBatch) (*Waitin
 }
 
 // Waiting returns the batch waiting for shares in the committed state, nil
-// when none waits.
-func (in *Instance) Waiting() (*WaitingBatch, error) { return in.BatchAfter(nil, nil) }
+// when none waits (a batch whose window ends at the next height waits
+// until that block's shares leave it shut).
+func (in *Instance) Waiting() (*WaitingBatch, error) { return in.BatchAfter(0, nil, nil) }
 
 // decidedEncPart is a decided block's part in the encrypted mempool: the
-// batch it opens (whose transactions run first) and the batch it fixes.
+// batch it opens (whose transactions run first) or expires, the valid
+// shares that left the waiting batch shut, and the batch it fixes.
 type decidedEncPart struct {
-	open  *batchPart
-	fixed *WaitingBatch
+	height uint64 // the block's consensus height
+	open   *batchPart
+	expire *pendingBatch
+	shares []*tfhe.ShareBatch
+	fixed  *WaitingBatch
+	waits  uint64 // the batch that waited before the block and still waits (0: none)
 }
 
 func (d *decidedEncPart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
@@ -230,8 +250,21 @@ func (d *decidedEncPart) write(w kv.Store, x *Execution) error {
 			return err
 		}
 	}
+	if e := d.expire; e != nil {
+		if err := writeExpired(w, e, d.height); err != nil {
+			return err
+		}
+	}
+	if d.waits != 0 {
+		if err := w.Set(encKeyOf(encLastShares, u64(d.waits)), lastSharesOf(d.height, d.shares).encode()); err != nil {
+			return err
+		}
+	}
 	if f := d.fixed; f != nil {
 		n := f.Record.Number
+		if err := w.Set(encKeyOf(encFixedAt, u64(n)), u64(d.height)); err != nil {
+			return err
+		}
 		for i, raw := range f.raws {
 			id := f.Record.PayloadIDs[i]
 			if err := w.Set(encKeyOf(encSlot, u64(n), u32(uint32(i))), raw); err != nil {
@@ -256,11 +289,17 @@ func (d *decidedEncPart) write(w kv.Store, x *Execution) error {
 // seen, so that a plaintext copy later in the block is a replay), and
 // p.mempool takes the part.
 func (in *Instance) openDecided(view *badger.Txn, d *DecidedBlock, p *Proposal, seen map[notes.Hash]bool, keep int) (*encPlan, error) {
-	plan, err := in.planEncrypted(view, d.Txs, d.Shares)
-	if err != nil || (plan.open == nil && plan.fixed == nil) {
+	plan, err := in.planEncrypted(view, d.Height, d.Txs, d.Shares)
+	if err != nil {
 		return plan, err
 	}
-	part := &decidedEncPart{fixed: plan.fixed}
+	part := &decidedEncPart{height: d.Height, expire: plan.expire, fixed: plan.fixed}
+	if plan.after != nil && plan.fixed == nil { // the batch from before still waits
+		part.waits, part.shares = plan.after.Record.Number, plan.shares
+	}
+	if plan.open == nil && plan.expire == nil && plan.fixed == nil && part.waits == 0 {
+		return plan, nil
+	}
 	if plan.open != nil {
 		if part.open, err = in.openLoaded(view, plan.openN, plan.open, p, keep); err != nil {
 			return nil, fmt.Errorf("encrypted batch %d: %w", plan.openN, err)

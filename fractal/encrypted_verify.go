@@ -129,8 +129,8 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 	}
 
 	if c.Expired {
-		if b.VerifyExpiry(c.Signature[:]) != nil {
-			return 0, 0, fail("", "bad executor signature on the expiry")
+		if err := in.verifyExpiry(txn, b, c); err != nil {
+			return 0, 0, fail("", "%v", err)
 		}
 		if got := countPrefix(txn, encKeyOf(encShares, u64(n))); got >= pk.K {
 			return 0, 0, fail("", "expired with %d of %d shares stored: it could have opened", got, pk.K)
@@ -241,6 +241,33 @@ func (in *Instance) verifyBatch(txn *badger.Txn, exec keys.PublicKey, head, n, l
 		}
 	}
 	return c.Block, len(b.PayloadIDs), nil
+}
+
+// verifyExpiry checks who expired batch b: on a solo instance the
+// executor, signing it; on a validator set the chain, unsigned, at exactly
+// the height its window ends (decision 164).
+func (in *Instance) verifyExpiry(txn *badger.Txn, b *chain.EncryptedBatch, c *batchClose) error {
+	if in.validators == nil {
+		if c.At != 0 || b.VerifyExpiry(c.Signature[:]) != nil {
+			return errors.New("bad executor signature on the expiry")
+		}
+		return nil
+	}
+	if c.At == 0 {
+		return errors.New("a validator set's batch expired by a signature, not at a height")
+	}
+	at, err := fixedAt(txn, b.Number)
+	if err != nil {
+		return err
+	}
+	window, err := expiryWindow(txn)
+	if err != nil {
+		return err
+	}
+	if c.At != at+window {
+		return fmt.Errorf("expired at height %d, but fixed at %d with a window of %d blocks", c.At, at, window)
+	}
+	return nil
 }
 
 // sameOutcome compares the stored outcome of a payload with the one

@@ -274,6 +274,7 @@ func TestExpireEncrypted(t *testing.T) {
 func FuzzDecodeClose(f *testing.F) {
 	f.Add((&batchClose{Block: 7, Keyholders: []int{1, 3}}).encode())
 	f.Add((&batchClose{Expired: true, Signature: [64]byte{9}}).encode())
+	f.Add((&batchClose{Expired: true, At: 12}).encode())
 	f.Add([]byte{1, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := decodeClose(data)
@@ -282,6 +283,20 @@ func FuzzDecodeClose(f *testing.F) {
 		}
 		if !bytes.Equal(c.encode(), data) {
 			t.Fatal("decoded close record re-encodes differently")
+		}
+	})
+}
+
+func FuzzDecodeLastShares(f *testing.F) {
+	f.Add((&lastShares{Height: 9, Keyholders: []int{1, 2}}).encode())
+	f.Add((&lastShares{Height: 3}).encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := decodeLastShares(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(l.encode(), data) {
+			t.Fatal("decoded last shares record re-encodes differently")
 		}
 	})
 }

@@ -76,7 +76,7 @@ func newEpochFixture(t testing.TB) *epochFixture {
 	if err := in.AttachGenesisEpochs(rules); err == nil || !strings.Contains(err.Error(), "genesis threshold key") {
 		t.Fatalf("epochs without a key: %v", err)
 	}
-	if err := in.AttachGenesisThresholdKey(f.pk); err != nil {
+	if err := in.AttachGenesisThresholdKey(f.pk, DefaultEncryptedExpiryBlocks); err != nil {
 		t.Fatal(err)
 	}
 	if err := in.AttachGenesisEpochs(rules); err != nil {

@@ -62,6 +62,9 @@ const (
 	encOpened  = 'o' // E o u64 n: how batch n closed (batchClose: opened or expired)
 	encArchive = 'a' // E a key ID: every threshold key ever attached
 	encOutcome = 'r' // E r payload ID: what became of the payload (EncryptedOutcome)
+	// A validator set's only (encrypted_validators.go):
+	encFixedAt    = 'f' // E f u64 n: u64 consensus height whose block fixed batch n
+	encLastShares = 'l' // E l u64 n: the last shares transaction for waiting batch n (lastShares)
 )
 
 // Second bytes under prefixDecided.
@@ -82,8 +85,9 @@ var (
 	metaRoot     = metaKey("root")     // 32-byte state root after the last block
 	metaExported = metaKey("exported") // u64 height + 32-byte hash: the highest block exported in a manifest file
 	// A validator-set instance only (decided.go):
-	metaValidators = metaKey("validators") // the validator set (certify.ValidatorSet encoding)
-	metaDecided    = metaKey("decided")    // u64 height of the last consensus block committed
+	metaValidators = metaKey("validators")       // the validator set (certify.ValidatorSet encoding)
+	metaDecided    = metaKey("decided")          // u64 height of the last consensus block committed
+	metaEncExpiry  = metaKey("encrypted expiry") // u64 consensus heights a batch may wait (decision 164)
 )
 
 // storagePrefixes lists every key prefix of the store with its owner: the
@@ -95,7 +99,7 @@ var storagePrefixes = func() []storagePrefix {
 	out := []storagePrefix{
 		{metaInstance, "instance"}, {metaGenesis, "instance"}, {metaHead, "instance"},
 		{metaRoot, "instance"}, {metaExported, "instance"},
-		{metaValidators, "validator set"}, {metaDecided, "validator set"},
+		{metaValidators, "validator set"}, {metaDecided, "validator set"}, {metaEncExpiry, "validator set"},
 		{decidedKey(decidedBlock), "validator set"}, {decidedKey(decidedMisbehavior), "validator set"},
 		{decidedKey(decidedEpochRules), "epochs"}, {decidedKey(decidedEpoch), "epochs"},
 		{decidedKey(decidedDKG), "epochs"}, {decidedKey(decidedEpochRecord), "epochs"},
@@ -107,7 +111,7 @@ var storagePrefixes = func() []storagePrefix {
 		{[]byte{prefixImported}, "manifests"}, {[]byte{prefixEvidence}, "manifests"},
 		{[]byte{prefixOutbox}, "transfers"}, {[]byte{prefixImportIx}, "transfers"},
 	}
-	for _, sub := range []byte{encKey, encQueue, encIndex, encBatch, encSlot, encShares, encWaiting, encOpened, encArchive, encOutcome} {
+	for _, sub := range []byte{encKey, encQueue, encIndex, encBatch, encSlot, encShares, encWaiting, encOpened, encArchive, encOutcome, encFixedAt, encLastShares} {
 		out = append(out, storagePrefix{encKeyOf(sub), "encrypted mempool"})
 	}
 	for _, k := range shielded.StorageKeys() {

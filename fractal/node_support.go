@@ -364,10 +364,11 @@ func (in *Instance) ImportedNote(id [32]byte) (notes.Hash, bool, error) {
 // nil when none waits.
 func (in *Instance) PendingPayloads() ([][]byte, error) {
 	var out [][]byte
-	err := in.withWaiting(func(p *pendingBatch) {
+	err := in.withWaiting(func(_ *badger.Txn, p *pendingBatch) error {
 		for _, pl := range p.payloads {
 			out = append(out, pl.Encode())
 		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fractal: pending payloads: %w", err)

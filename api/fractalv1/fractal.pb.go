@@ -2467,7 +2467,10 @@ type GetPendingEncryptedResponse struct {
 	// Its payload encodings in slot order, when asked for.
 	Payloads [][]byte `protobuf:"bytes,2,rep,name=payloads,proto3" json:"payloads,omitempty"`
 	// Payloads queued and not yet in a batch.
-	Queued        uint64 `protobuf:"varint,3,opt,name=queued,proto3" json:"queued,omitempty"`
+	Queued uint64 `protobuf:"varint,3,opt,name=queued,proto3" json:"queued,omitempty"`
+	// On a validator set, where the waiting batch stands in consensus
+	// heights (decision 164); absent on a solo instance or when none waits.
+	Chain         *ChainWait `protobuf:"bytes,4,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2523,6 +2526,89 @@ func (x *GetPendingEncryptedResponse) GetQueued() uint64 {
 	return 0
 }
 
+func (x *GetPendingEncryptedResponse) GetChain() *ChainWait {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+// Where a validator set's waiting encrypted batch stands in consensus
+// heights. The batch's shares are then the keyholders whose shares
+// verified in the last shares transaction that left it shut.
+type ChainWait struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The height whose block fixed the batch's order.
+	FixedAt uint64 `protobuf:"varint,1,opt,name=fixed_at,json=fixedAt,proto3" json:"fixed_at,omitempty"`
+	// The height whose block closes it as expired unless its shares open it.
+	ExpiresAt uint64 `protobuf:"varint,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The last height the answering validator committed.
+	Decided uint64 `protobuf:"varint,3,opt,name=decided,proto3" json:"decided,omitempty"`
+	// The height of the last shares transaction that left it shut (0: none
+	// yet).
+	SharesAt      uint64 `protobuf:"varint,4,opt,name=shares_at,json=sharesAt,proto3" json:"shares_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainWait) Reset() {
+	*x = ChainWait{}
+	mi := &file_fractal_v1_fractal_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainWait) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainWait) ProtoMessage() {}
+
+func (x *ChainWait) ProtoReflect() protoreflect.Message {
+	mi := &file_fractal_v1_fractal_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainWait.ProtoReflect.Descriptor instead.
+func (*ChainWait) Descriptor() ([]byte, []int) {
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ChainWait) GetFixedAt() uint64 {
+	if x != nil {
+		return x.FixedAt
+	}
+	return 0
+}
+
+func (x *ChainWait) GetExpiresAt() uint64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *ChainWait) GetDecided() uint64 {
+	if x != nil {
+		return x.Decided
+	}
+	return 0
+}
+
+func (x *ChainWait) GetSharesAt() uint64 {
+	if x != nil {
+		return x.SharesAt
+	}
+	return 0
+}
+
 type SubmitSharesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One keyholder's share batch for the waiting batch (tfhe tag 0x06): one
@@ -2534,7 +2620,7 @@ type SubmitSharesRequest struct {
 
 func (x *SubmitSharesRequest) Reset() {
 	*x = SubmitSharesRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[40]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2546,7 +2632,7 @@ func (x *SubmitSharesRequest) String() string {
 func (*SubmitSharesRequest) ProtoMessage() {}
 
 func (x *SubmitSharesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[40]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2559,7 +2645,7 @@ func (x *SubmitSharesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitSharesRequest.ProtoReflect.Descriptor instead.
 func (*SubmitSharesRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{40}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SubmitSharesRequest) GetShares() []byte {
@@ -2579,7 +2665,7 @@ type SubmitSharesResponse struct {
 
 func (x *SubmitSharesResponse) Reset() {
 	*x = SubmitSharesResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[41]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +2677,7 @@ func (x *SubmitSharesResponse) String() string {
 func (*SubmitSharesResponse) ProtoMessage() {}
 
 func (x *SubmitSharesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[41]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +2690,7 @@ func (x *SubmitSharesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitSharesResponse.ProtoReflect.Descriptor instead.
 func (*SubmitSharesResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{41}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SubmitSharesResponse) GetBatch() *EncryptedBatch {
@@ -2623,7 +2709,7 @@ type GetEncryptedOutcomeRequest struct {
 
 func (x *GetEncryptedOutcomeRequest) Reset() {
 	*x = GetEncryptedOutcomeRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[42]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2635,7 +2721,7 @@ func (x *GetEncryptedOutcomeRequest) String() string {
 func (*GetEncryptedOutcomeRequest) ProtoMessage() {}
 
 func (x *GetEncryptedOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[42]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2648,7 +2734,7 @@ func (x *GetEncryptedOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEncryptedOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*GetEncryptedOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{42}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetEncryptedOutcomeRequest) GetPayloadId() string {
@@ -2674,7 +2760,7 @@ type GetEncryptedOutcomeResponse struct {
 
 func (x *GetEncryptedOutcomeResponse) Reset() {
 	*x = GetEncryptedOutcomeResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[43]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +2772,7 @@ func (x *GetEncryptedOutcomeResponse) String() string {
 func (*GetEncryptedOutcomeResponse) ProtoMessage() {}
 
 func (x *GetEncryptedOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[43]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +2785,7 @@ func (x *GetEncryptedOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEncryptedOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*GetEncryptedOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{43}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetEncryptedOutcomeResponse) GetState() EncryptedPayloadState {
@@ -2757,7 +2843,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[44]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +2855,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[44]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +2868,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{44}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WatchRequest) GetStartHeight() uint64 {
@@ -2835,7 +2921,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[45]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2847,7 +2933,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[45]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2860,7 +2946,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{45}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WatchResponse) GetHeight() uint64 {
@@ -3000,7 +3086,7 @@ type NoteEvent struct {
 
 func (x *NoteEvent) Reset() {
 	*x = NoteEvent{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[46]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3012,7 +3098,7 @@ func (x *NoteEvent) String() string {
 func (*NoteEvent) ProtoMessage() {}
 
 func (x *NoteEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[46]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3025,7 +3111,7 @@ func (x *NoteEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteEvent.ProtoReflect.Descriptor instead.
 func (*NoteEvent) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{46}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *NoteEvent) GetTxId() string {
@@ -3212,11 +3298,18 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"\n" +
 	"payload_id\x18\x01 \x01(\tR\tpayloadId\"G\n" +
 	"\x1aGetPendingEncryptedRequest\x12)\n" +
-	"\x10include_payloads\x18\x01 \x01(\bR\x0fincludePayloads\"\x83\x01\n" +
+	"\x10include_payloads\x18\x01 \x01(\bR\x0fincludePayloads\"\xb0\x01\n" +
 	"\x1bGetPendingEncryptedResponse\x120\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1a.fractal.v1.EncryptedBatchR\x05batch\x12\x1a\n" +
 	"\bpayloads\x18\x02 \x03(\fR\bpayloads\x12\x16\n" +
-	"\x06queued\x18\x03 \x01(\x04R\x06queued\"7\n" +
+	"\x06queued\x18\x03 \x01(\x04R\x06queued\x12+\n" +
+	"\x05chain\x18\x04 \x01(\v2\x15.fractal.v1.ChainWaitR\x05chain\"|\n" +
+	"\tChainWait\x12\x19\n" +
+	"\bfixed_at\x18\x01 \x01(\x04R\afixedAt\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\x04R\texpiresAt\x12\x18\n" +
+	"\adecided\x18\x03 \x01(\x04R\adecided\x12\x1b\n" +
+	"\tshares_at\x18\x04 \x01(\x04R\bsharesAt\"7\n" +
 	"\x13SubmitSharesRequest\x12 \n" +
 	"\x06shares\x18\x01 \x01(\fB\b\xa2\x86\x19\x04\b\x80\x80@R\x06shares\"H\n" +
 	"\x14SubmitSharesResponse\x120\n" +
@@ -3297,7 +3390,7 @@ func file_fractal_v1_fractal_proto_rawDescGZIP() []byte {
 }
 
 var file_fractal_v1_fractal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fractal_v1_fractal_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_fractal_v1_fractal_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_fractal_v1_fractal_proto_goTypes = []any{
 	(EncryptedPayloadState)(0),          // 0: fractal.v1.EncryptedPayloadState
 	(*GetStatusRequest)(nil),            // 1: fractal.v1.GetStatusRequest
@@ -3340,103 +3433,105 @@ var file_fractal_v1_fractal_proto_goTypes = []any{
 	(*SubmitEncryptedResponse)(nil),     // 38: fractal.v1.SubmitEncryptedResponse
 	(*GetPendingEncryptedRequest)(nil),  // 39: fractal.v1.GetPendingEncryptedRequest
 	(*GetPendingEncryptedResponse)(nil), // 40: fractal.v1.GetPendingEncryptedResponse
-	(*SubmitSharesRequest)(nil),         // 41: fractal.v1.SubmitSharesRequest
-	(*SubmitSharesResponse)(nil),        // 42: fractal.v1.SubmitSharesResponse
-	(*GetEncryptedOutcomeRequest)(nil),  // 43: fractal.v1.GetEncryptedOutcomeRequest
-	(*GetEncryptedOutcomeResponse)(nil), // 44: fractal.v1.GetEncryptedOutcomeResponse
-	(*WatchRequest)(nil),                // 45: fractal.v1.WatchRequest
-	(*WatchResponse)(nil),               // 46: fractal.v1.WatchResponse
-	(*NoteEvent)(nil),                   // 47: fractal.v1.NoteEvent
-	(*BlockHeader)(nil),                 // 48: fractal.v1.BlockHeader
-	(TransactionState)(0),               // 49: fractal.v1.TransactionState
-	(*Receipt)(nil),                     // 50: fractal.v1.Receipt
-	(*Transaction)(nil),                 // 51: fractal.v1.Transaction
-	(*Block)(nil),                       // 52: fractal.v1.Block
-	(*Note)(nil),                        // 53: fractal.v1.Note
-	(*Export)(nil),                      // 54: fractal.v1.Export
-	(*Peer)(nil),                        // 55: fractal.v1.Peer
-	(*EncryptedBatch)(nil),              // 56: fractal.v1.EncryptedBatch
-	(*NoteRef)(nil),                     // 57: fractal.v1.NoteRef
+	(*ChainWait)(nil),                   // 41: fractal.v1.ChainWait
+	(*SubmitSharesRequest)(nil),         // 42: fractal.v1.SubmitSharesRequest
+	(*SubmitSharesResponse)(nil),        // 43: fractal.v1.SubmitSharesResponse
+	(*GetEncryptedOutcomeRequest)(nil),  // 44: fractal.v1.GetEncryptedOutcomeRequest
+	(*GetEncryptedOutcomeResponse)(nil), // 45: fractal.v1.GetEncryptedOutcomeResponse
+	(*WatchRequest)(nil),                // 46: fractal.v1.WatchRequest
+	(*WatchResponse)(nil),               // 47: fractal.v1.WatchResponse
+	(*NoteEvent)(nil),                   // 48: fractal.v1.NoteEvent
+	(*BlockHeader)(nil),                 // 49: fractal.v1.BlockHeader
+	(TransactionState)(0),               // 50: fractal.v1.TransactionState
+	(*Receipt)(nil),                     // 51: fractal.v1.Receipt
+	(*Transaction)(nil),                 // 52: fractal.v1.Transaction
+	(*Block)(nil),                       // 53: fractal.v1.Block
+	(*Note)(nil),                        // 54: fractal.v1.Note
+	(*Export)(nil),                      // 55: fractal.v1.Export
+	(*Peer)(nil),                        // 56: fractal.v1.Peer
+	(*EncryptedBatch)(nil),              // 57: fractal.v1.EncryptedBatch
+	(*NoteRef)(nil),                     // 58: fractal.v1.NoteRef
 }
 var file_fractal_v1_fractal_proto_depIdxs = []int32{
-	48, // 0: fractal.v1.GetStatusResponse.head:type_name -> fractal.v1.BlockHeader
-	49, // 1: fractal.v1.SubmitTransactionResponse.state:type_name -> fractal.v1.TransactionState
-	50, // 2: fractal.v1.SubmitTransactionResponse.receipt:type_name -> fractal.v1.Receipt
-	50, // 3: fractal.v1.SimulateResponse.receipt:type_name -> fractal.v1.Receipt
-	51, // 4: fractal.v1.GetTransactionResponse.transaction:type_name -> fractal.v1.Transaction
-	49, // 5: fractal.v1.GetTransactionResponse.state:type_name -> fractal.v1.TransactionState
-	49, // 6: fractal.v1.GetReceiptResponse.state:type_name -> fractal.v1.TransactionState
-	50, // 7: fractal.v1.GetReceiptResponse.receipt:type_name -> fractal.v1.Receipt
-	52, // 8: fractal.v1.GetBlockResponse.block:type_name -> fractal.v1.Block
-	48, // 9: fractal.v1.ListBlocksResponse.blocks:type_name -> fractal.v1.BlockHeader
-	53, // 10: fractal.v1.ListNotesResponse.notes:type_name -> fractal.v1.Note
-	53, // 11: fractal.v1.QueryWithProofResponse.note:type_name -> fractal.v1.Note
-	54, // 12: fractal.v1.ListExportsResponse.exports:type_name -> fractal.v1.Export
-	54, // 13: fractal.v1.GetClaimResponse.export:type_name -> fractal.v1.Export
-	55, // 14: fractal.v1.ListPeersResponse.peers:type_name -> fractal.v1.Peer
+	49, // 0: fractal.v1.GetStatusResponse.head:type_name -> fractal.v1.BlockHeader
+	50, // 1: fractal.v1.SubmitTransactionResponse.state:type_name -> fractal.v1.TransactionState
+	51, // 2: fractal.v1.SubmitTransactionResponse.receipt:type_name -> fractal.v1.Receipt
+	51, // 3: fractal.v1.SimulateResponse.receipt:type_name -> fractal.v1.Receipt
+	52, // 4: fractal.v1.GetTransactionResponse.transaction:type_name -> fractal.v1.Transaction
+	50, // 5: fractal.v1.GetTransactionResponse.state:type_name -> fractal.v1.TransactionState
+	50, // 6: fractal.v1.GetReceiptResponse.state:type_name -> fractal.v1.TransactionState
+	51, // 7: fractal.v1.GetReceiptResponse.receipt:type_name -> fractal.v1.Receipt
+	53, // 8: fractal.v1.GetBlockResponse.block:type_name -> fractal.v1.Block
+	49, // 9: fractal.v1.ListBlocksResponse.blocks:type_name -> fractal.v1.BlockHeader
+	54, // 10: fractal.v1.ListNotesResponse.notes:type_name -> fractal.v1.Note
+	54, // 11: fractal.v1.QueryWithProofResponse.note:type_name -> fractal.v1.Note
+	55, // 12: fractal.v1.ListExportsResponse.exports:type_name -> fractal.v1.Export
+	55, // 13: fractal.v1.GetClaimResponse.export:type_name -> fractal.v1.Export
+	56, // 14: fractal.v1.ListPeersResponse.peers:type_name -> fractal.v1.Peer
 	33, // 15: fractal.v1.CompactBlocksResponse.compact_block:type_name -> fractal.v1.CompactBlock
 	34, // 16: fractal.v1.CompactBlock.transactions:type_name -> fractal.v1.CompactShieldedTransaction
-	56, // 17: fractal.v1.GetPendingEncryptedResponse.batch:type_name -> fractal.v1.EncryptedBatch
-	56, // 18: fractal.v1.SubmitSharesResponse.batch:type_name -> fractal.v1.EncryptedBatch
-	0,  // 19: fractal.v1.GetEncryptedOutcomeResponse.state:type_name -> fractal.v1.EncryptedPayloadState
-	50, // 20: fractal.v1.GetEncryptedOutcomeResponse.receipt:type_name -> fractal.v1.Receipt
-	48, // 21: fractal.v1.WatchResponse.block:type_name -> fractal.v1.BlockHeader
-	50, // 22: fractal.v1.WatchResponse.receipt:type_name -> fractal.v1.Receipt
-	47, // 23: fractal.v1.WatchResponse.note_created:type_name -> fractal.v1.NoteEvent
-	47, // 24: fractal.v1.WatchResponse.note_spent:type_name -> fractal.v1.NoteEvent
-	50, // 25: fractal.v1.WatchResponse.refused:type_name -> fractal.v1.Receipt
-	56, // 26: fractal.v1.WatchResponse.encrypted_batch:type_name -> fractal.v1.EncryptedBatch
-	57, // 27: fractal.v1.NoteEvent.ref:type_name -> fractal.v1.NoteRef
-	53, // 28: fractal.v1.NoteEvent.note:type_name -> fractal.v1.Note
-	1,  // 29: fractal.v1.FractalService.GetStatus:input_type -> fractal.v1.GetStatusRequest
-	3,  // 30: fractal.v1.FractalService.SubmitTransaction:input_type -> fractal.v1.SubmitTransactionRequest
-	5,  // 31: fractal.v1.FractalService.Simulate:input_type -> fractal.v1.SimulateRequest
-	7,  // 32: fractal.v1.FractalService.GetTransaction:input_type -> fractal.v1.GetTransactionRequest
-	9,  // 33: fractal.v1.FractalService.GetReceipt:input_type -> fractal.v1.GetReceiptRequest
-	11, // 34: fractal.v1.FractalService.GetBlock:input_type -> fractal.v1.GetBlockRequest
-	13, // 35: fractal.v1.FractalService.ListBlocks:input_type -> fractal.v1.ListBlocksRequest
-	15, // 36: fractal.v1.FractalService.ListNotes:input_type -> fractal.v1.ListNotesRequest
-	17, // 37: fractal.v1.FractalService.QueryWithProof:input_type -> fractal.v1.QueryWithProofRequest
-	19, // 38: fractal.v1.FractalService.DeployCode:input_type -> fractal.v1.DeployCodeRequest
-	21, // 39: fractal.v1.FractalService.GetCode:input_type -> fractal.v1.GetCodeRequest
-	23, // 40: fractal.v1.FractalService.ListExports:input_type -> fractal.v1.ListExportsRequest
-	25, // 41: fractal.v1.FractalService.GetClaim:input_type -> fractal.v1.GetClaimRequest
-	27, // 42: fractal.v1.FractalService.GetImportStatus:input_type -> fractal.v1.GetImportStatusRequest
-	29, // 43: fractal.v1.FractalService.ListPeers:input_type -> fractal.v1.ListPeersRequest
-	31, // 44: fractal.v1.FractalService.CompactBlocks:input_type -> fractal.v1.CompactBlocksRequest
-	35, // 45: fractal.v1.FractalService.GetThresholdKey:input_type -> fractal.v1.GetThresholdKeyRequest
-	37, // 46: fractal.v1.FractalService.SubmitEncrypted:input_type -> fractal.v1.SubmitEncryptedRequest
-	39, // 47: fractal.v1.FractalService.GetPendingEncrypted:input_type -> fractal.v1.GetPendingEncryptedRequest
-	41, // 48: fractal.v1.FractalService.SubmitShares:input_type -> fractal.v1.SubmitSharesRequest
-	43, // 49: fractal.v1.FractalService.GetEncryptedOutcome:input_type -> fractal.v1.GetEncryptedOutcomeRequest
-	45, // 50: fractal.v1.FractalService.Watch:input_type -> fractal.v1.WatchRequest
-	2,  // 51: fractal.v1.FractalService.GetStatus:output_type -> fractal.v1.GetStatusResponse
-	4,  // 52: fractal.v1.FractalService.SubmitTransaction:output_type -> fractal.v1.SubmitTransactionResponse
-	6,  // 53: fractal.v1.FractalService.Simulate:output_type -> fractal.v1.SimulateResponse
-	8,  // 54: fractal.v1.FractalService.GetTransaction:output_type -> fractal.v1.GetTransactionResponse
-	10, // 55: fractal.v1.FractalService.GetReceipt:output_type -> fractal.v1.GetReceiptResponse
-	12, // 56: fractal.v1.FractalService.GetBlock:output_type -> fractal.v1.GetBlockResponse
-	14, // 57: fractal.v1.FractalService.ListBlocks:output_type -> fractal.v1.ListBlocksResponse
-	16, // 58: fractal.v1.FractalService.ListNotes:output_type -> fractal.v1.ListNotesResponse
-	18, // 59: fractal.v1.FractalService.QueryWithProof:output_type -> fractal.v1.QueryWithProofResponse
-	20, // 60: fractal.v1.FractalService.DeployCode:output_type -> fractal.v1.DeployCodeResponse
-	22, // 61: fractal.v1.FractalService.GetCode:output_type -> fractal.v1.GetCodeResponse
-	24, // 62: fractal.v1.FractalService.ListExports:output_type -> fractal.v1.ListExportsResponse
-	26, // 63: fractal.v1.FractalService.GetClaim:output_type -> fractal.v1.GetClaimResponse
-	28, // 64: fractal.v1.FractalService.GetImportStatus:output_type -> fractal.v1.GetImportStatusResponse
-	30, // 65: fractal.v1.FractalService.ListPeers:output_type -> fractal.v1.ListPeersResponse
-	32, // 66: fractal.v1.FractalService.CompactBlocks:output_type -> fractal.v1.CompactBlocksResponse
-	36, // 67: fractal.v1.FractalService.GetThresholdKey:output_type -> fractal.v1.GetThresholdKeyResponse
-	38, // 68: fractal.v1.FractalService.SubmitEncrypted:output_type -> fractal.v1.SubmitEncryptedResponse
-	40, // 69: fractal.v1.FractalService.GetPendingEncrypted:output_type -> fractal.v1.GetPendingEncryptedResponse
-	42, // 70: fractal.v1.FractalService.SubmitShares:output_type -> fractal.v1.SubmitSharesResponse
-	44, // 71: fractal.v1.FractalService.GetEncryptedOutcome:output_type -> fractal.v1.GetEncryptedOutcomeResponse
-	46, // 72: fractal.v1.FractalService.Watch:output_type -> fractal.v1.WatchResponse
-	51, // [51:73] is the sub-list for method output_type
-	29, // [29:51] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	57, // 17: fractal.v1.GetPendingEncryptedResponse.batch:type_name -> fractal.v1.EncryptedBatch
+	41, // 18: fractal.v1.GetPendingEncryptedResponse.chain:type_name -> fractal.v1.ChainWait
+	57, // 19: fractal.v1.SubmitSharesResponse.batch:type_name -> fractal.v1.EncryptedBatch
+	0,  // 20: fractal.v1.GetEncryptedOutcomeResponse.state:type_name -> fractal.v1.EncryptedPayloadState
+	51, // 21: fractal.v1.GetEncryptedOutcomeResponse.receipt:type_name -> fractal.v1.Receipt
+	49, // 22: fractal.v1.WatchResponse.block:type_name -> fractal.v1.BlockHeader
+	51, // 23: fractal.v1.WatchResponse.receipt:type_name -> fractal.v1.Receipt
+	48, // 24: fractal.v1.WatchResponse.note_created:type_name -> fractal.v1.NoteEvent
+	48, // 25: fractal.v1.WatchResponse.note_spent:type_name -> fractal.v1.NoteEvent
+	51, // 26: fractal.v1.WatchResponse.refused:type_name -> fractal.v1.Receipt
+	57, // 27: fractal.v1.WatchResponse.encrypted_batch:type_name -> fractal.v1.EncryptedBatch
+	58, // 28: fractal.v1.NoteEvent.ref:type_name -> fractal.v1.NoteRef
+	54, // 29: fractal.v1.NoteEvent.note:type_name -> fractal.v1.Note
+	1,  // 30: fractal.v1.FractalService.GetStatus:input_type -> fractal.v1.GetStatusRequest
+	3,  // 31: fractal.v1.FractalService.SubmitTransaction:input_type -> fractal.v1.SubmitTransactionRequest
+	5,  // 32: fractal.v1.FractalService.Simulate:input_type -> fractal.v1.SimulateRequest
+	7,  // 33: fractal.v1.FractalService.GetTransaction:input_type -> fractal.v1.GetTransactionRequest
+	9,  // 34: fractal.v1.FractalService.GetReceipt:input_type -> fractal.v1.GetReceiptRequest
+	11, // 35: fractal.v1.FractalService.GetBlock:input_type -> fractal.v1.GetBlockRequest
+	13, // 36: fractal.v1.FractalService.ListBlocks:input_type -> fractal.v1.ListBlocksRequest
+	15, // 37: fractal.v1.FractalService.ListNotes:input_type -> fractal.v1.ListNotesRequest
+	17, // 38: fractal.v1.FractalService.QueryWithProof:input_type -> fractal.v1.QueryWithProofRequest
+	19, // 39: fractal.v1.FractalService.DeployCode:input_type -> fractal.v1.DeployCodeRequest
+	21, // 40: fractal.v1.FractalService.GetCode:input_type -> fractal.v1.GetCodeRequest
+	23, // 41: fractal.v1.FractalService.ListExports:input_type -> fractal.v1.ListExportsRequest
+	25, // 42: fractal.v1.FractalService.GetClaim:input_type -> fractal.v1.GetClaimRequest
+	27, // 43: fractal.v1.FractalService.GetImportStatus:input_type -> fractal.v1.GetImportStatusRequest
+	29, // 44: fractal.v1.FractalService.ListPeers:input_type -> fractal.v1.ListPeersRequest
+	31, // 45: fractal.v1.FractalService.CompactBlocks:input_type -> fractal.v1.CompactBlocksRequest
+	35, // 46: fractal.v1.FractalService.GetThresholdKey:input_type -> fractal.v1.GetThresholdKeyRequest
+	37, // 47: fractal.v1.FractalService.SubmitEncrypted:input_type -> fractal.v1.SubmitEncryptedRequest
+	39, // 48: fractal.v1.FractalService.GetPendingEncrypted:input_type -> fractal.v1.GetPendingEncryptedRequest
+	42, // 49: fractal.v1.FractalService.SubmitShares:input_type -> fractal.v1.SubmitSharesRequest
+	44, // 50: fractal.v1.FractalService.GetEncryptedOutcome:input_type -> fractal.v1.GetEncryptedOutcomeRequest
+	46, // 51: fractal.v1.FractalService.Watch:input_type -> fractal.v1.WatchRequest
+	2,  // 52: fractal.v1.FractalService.GetStatus:output_type -> fractal.v1.GetStatusResponse
+	4,  // 53: fractal.v1.FractalService.SubmitTransaction:output_type -> fractal.v1.SubmitTransactionResponse
+	6,  // 54: fractal.v1.FractalService.Simulate:output_type -> fractal.v1.SimulateResponse
+	8,  // 55: fractal.v1.FractalService.GetTransaction:output_type -> fractal.v1.GetTransactionResponse
+	10, // 56: fractal.v1.FractalService.GetReceipt:output_type -> fractal.v1.GetReceiptResponse
+	12, // 57: fractal.v1.FractalService.GetBlock:output_type -> fractal.v1.GetBlockResponse
+	14, // 58: fractal.v1.FractalService.ListBlocks:output_type -> fractal.v1.ListBlocksResponse
+	16, // 59: fractal.v1.FractalService.ListNotes:output_type -> fractal.v1.ListNotesResponse
+	18, // 60: fractal.v1.FractalService.QueryWithProof:output_type -> fractal.v1.QueryWithProofResponse
+	20, // 61: fractal.v1.FractalService.DeployCode:output_type -> fractal.v1.DeployCodeResponse
+	22, // 62: fractal.v1.FractalService.GetCode:output_type -> fractal.v1.GetCodeResponse
+	24, // 63: fractal.v1.FractalService.ListExports:output_type -> fractal.v1.ListExportsResponse
+	26, // 64: fractal.v1.FractalService.GetClaim:output_type -> fractal.v1.GetClaimResponse
+	28, // 65: fractal.v1.FractalService.GetImportStatus:output_type -> fractal.v1.GetImportStatusResponse
+	30, // 66: fractal.v1.FractalService.ListPeers:output_type -> fractal.v1.ListPeersResponse
+	32, // 67: fractal.v1.FractalService.CompactBlocks:output_type -> fractal.v1.CompactBlocksResponse
+	36, // 68: fractal.v1.FractalService.GetThresholdKey:output_type -> fractal.v1.GetThresholdKeyResponse
+	38, // 69: fractal.v1.FractalService.SubmitEncrypted:output_type -> fractal.v1.SubmitEncryptedResponse
+	40, // 70: fractal.v1.FractalService.GetPendingEncrypted:output_type -> fractal.v1.GetPendingEncryptedResponse
+	43, // 71: fractal.v1.FractalService.SubmitShares:output_type -> fractal.v1.SubmitSharesResponse
+	45, // 72: fractal.v1.FractalService.GetEncryptedOutcome:output_type -> fractal.v1.GetEncryptedOutcomeResponse
+	47, // 73: fractal.v1.FractalService.Watch:output_type -> fractal.v1.WatchResponse
+	52, // [52:74] is the sub-list for method output_type
+	30, // [30:52] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_fractal_v1_fractal_proto_init() }
@@ -3457,8 +3552,8 @@ func file_fractal_v1_fractal_proto_init() {
 	file_fractal_v1_fractal_proto_msgTypes[10].OneofWrappers = []any{}
 	file_fractal_v1_fractal_proto_msgTypes[12].OneofWrappers = []any{}
 	file_fractal_v1_fractal_proto_msgTypes[30].OneofWrappers = []any{}
-	file_fractal_v1_fractal_proto_msgTypes[44].OneofWrappers = []any{}
-	file_fractal_v1_fractal_proto_msgTypes[45].OneofWrappers = []any{
+	file_fractal_v1_fractal_proto_msgTypes[45].OneofWrappers = []any{}
+	file_fractal_v1_fractal_proto_msgTypes[46].OneofWrappers = []any{
 		(*WatchResponse_Block)(nil),
 		(*WatchResponse_Receipt)(nil),
 		(*WatchResponse_NoteCreated)(nil),
@@ -3472,7 +3567,7 @@ func file_fractal_v1_fractal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fractal_v1_fractal_proto_rawDesc), len(file_fractal_v1_fractal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -133,6 +133,7 @@ func emitPending(cmd *cobra.Command, st *fractal.EncryptedStatus, keyholders, qu
 		Batch  *encryptedJSON `json:"batch"`
 		NotYet []int          `json:"not_yet"`
 		Queued int            `json:"queued"`
+		Chain  *chainWaitJSON `json:"chain,omitempty"`
 	}{Batch: toEncryptedJSON(st), NotYet: []int{}, Queued: queued}
 	if st != nil {
 		for i := 1; i <= keyholders; i++ {
@@ -140,19 +141,65 @@ func emitPending(cmd *cobra.Command, st *fractal.EncryptedStatus, keyholders, qu
 				out.NotYet = append(out.NotYet, i)
 			}
 		}
+		out.Chain = toChainWaitJSON(st, keyholders)
 	}
 	return emit(cmd, out, func(w io.Writer) {
-		if st == nil {
+		switch {
+		case st == nil:
 			fmt.Fprintln(w, "no encrypted batch is waiting for shares")
-		} else {
+		case st.Chain != nil:
+			printChainWait(w, st, out.Chain)
+		default:
 			fmt.Fprintln(w, encryptedLine(st))
 			fmt.Fprintf(w, "keyholders not yet in: %s\n", intList(out.NotYet))
+		}
+		if st != nil {
 			for i, id := range st.Batch.PayloadIDs {
 				fmt.Fprintf(w, "  slot %d payload %x\n", i, id)
 			}
 		}
-		fmt.Fprintf(w, "%d encrypted transactions queued\n", queued)
+		if st == nil || st.Chain == nil { // a validator set has no queue: its batches are blocks'
+			fmt.Fprintf(w, "%d encrypted transactions queued\n", queued)
+		}
 	})
+}
+
+// chainWaitJSON is where a validator set's waiting batch stands
+// (decision 164).
+type chainWaitJSON struct {
+	Key        string `json:"key"`
+	N          int    `json:"n"`
+	FixedAt    uint64 `json:"fixed_at"`
+	ExpiresAt  uint64 `json:"expires_at"`
+	Decided    uint64 `json:"decided"`
+	BlocksLeft uint64 `json:"blocks_left"`
+	SharesAt   uint64 `json:"shares_at"`
+}
+
+func toChainWaitJSON(st *fractal.EncryptedStatus, n int) *chainWaitJSON {
+	c := st.Chain
+	if c == nil {
+		return nil
+	}
+	j := &chainWaitJSON{Key: hex.EncodeToString(st.Batch.Key[:]), N: n, FixedAt: c.FixedAt, ExpiresAt: c.ExpiresAt, Decided: c.Decided, SharesAt: c.SharesAt}
+	if c.ExpiresAt > c.Decided {
+		j.BlocksLeft = c.ExpiresAt - c.Decided
+	}
+	return j
+}
+
+// printChainWait prints a validator set's waiting batch: what it waits
+// for, since and until which height, and what the last shares
+// transaction brought.
+func printChainWait(w io.Writer, st *fractal.EncryptedStatus, c *chainWaitJSON) {
+	b := st.Batch
+	fmt.Fprintf(w, "encrypted batch %d waits for shares: %d payloads fixed at height %d, key %s, k %d of n %d\n", b.Number, len(b.PayloadIDs), c.FixedAt, c.Key, st.Needed, c.N)
+	fmt.Fprintf(w, "expires at height %d unless k keyholders' shares open it: %d blocks after height %d\n", c.ExpiresAt, c.BlocksLeft, c.Decided)
+	if c.SharesAt == 0 {
+		fmt.Fprintln(w, "no shares transaction for it yet")
+		return
+	}
+	fmt.Fprintf(w, "the shares transaction at height %d carried valid shares of keyholders %s (%d of %d needed)\n", c.SharesAt, intList(st.Shares), len(st.Shares), st.Needed)
 }
 
 var tfheShareCmd = &cobra.Command{

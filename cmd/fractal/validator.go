@@ -39,6 +39,7 @@ func init() {
 	devnetCmd.Flags().Int("mempool-size", 5000, "each validator's mempool capacity in transactions")
 	devnetCmd.Flags().String("zk", "", "a circuit key folder (fractal shielded setup) copied into every home")
 	devnetCmd.Flags().Bool("encrypted", false, "make the validators the keyholders of a threshold key: a DKG among them at genesis, each home its own share")
+	devnetCmd.Flags().Uint64("encrypted-expiry-blocks", fractal.DefaultEncryptedExpiryBlocks, "with --encrypted: the heights an encrypted batch may wait for shares before a block closes it as expired")
 	devnetCmd.Flags().Uint64("epoch-blocks", 0, "with --encrypted: a new threshold key every N heights, made by a DKG among the validators as transactions (0: the genesis key for ever)")
 	devnetCmd.Flags().Uint64("dkg-window", 5, "with --epoch-blocks: the heights of each of the DKG's three rounds, before each epoch start")
 	devnetCmd.Flags().StringArray("trust", nil, "a trust entry file (fractal peers self --json) every validator trusts (repeatable)")
@@ -59,7 +60,7 @@ func init() {
 }
 
 var devnetCmd = &cobra.Command{
-	Use:   "devnet --validators N --out DIR [--base-port 26600] [--timeout-commit 1s] [--encrypted [--epoch-blocks N [--dkg-window W]]] [--trust FILE]...",
+	Use:   "devnet --validators N --out DIR [--base-port 26600] [--timeout-commit 1s] [--encrypted [--encrypted-expiry-blocks 100] [--epoch-blocks N [--dkg-window W]]] [--trust FILE]...",
 	Short: "Write the homes of a local validator-set instance",
 	Long: `devnet writes DIR/v0 … DIR/v(N-1), one home per validator of a new
 validator-set instance, and DIR/trust.json, the instance's trust entry (its
@@ -84,7 +85,10 @@ DIR/vK/keyholder, the validators run the DKG among themselves at genesis,
 each party apart over its own loopback endpoint, and each home ends with its
 own share only (DIR/vK/keyholder/epoch-1/share.key). The key, with its
 transcript hash, goes into every instance and into the genesis app_state,
-and vote extensions are on from height 1.
+and vote extensions are on from height 1. A batch fixed at height F that
+the validators' shares have not opened is closed as expired by the block
+at height F + --encrypted-expiry-blocks (in the genesis app_state as
+encrypted_expiry_blocks; decision 164).
 
 --epoch-blocks N (with --encrypted) gives the key epochs: epoch b+1 may
 start at height b·N+1 with a new key, made by a DKG among the validators in
@@ -108,6 +112,12 @@ what it was before epochs.`,
 		o.MempoolSize, _ = cmd.Flags().GetInt("mempool-size")
 		o.ZK, _ = cmd.Flags().GetString("zk")
 		o.Encrypted, _ = cmd.Flags().GetBool("encrypted")
+		if cmd.Flags().Changed("encrypted-expiry-blocks") {
+			o.EncryptedExpiryBlocks, _ = cmd.Flags().GetUint64("encrypted-expiry-blocks")
+			if o.EncryptedExpiryBlocks == 0 {
+				return errors.New("devnet: --encrypted-expiry-blocks must be at least 1")
+			}
+		}
 		o.EpochBlocks, _ = cmd.Flags().GetUint64("epoch-blocks")
 		if o.EpochBlocks > 0 {
 			o.DKGWindow, _ = cmd.Flags().GetUint64("dkg-window")

@@ -27,14 +27,6 @@ func freeDevnetPort(t *testing.T, n int) int {
 	return base
 }
 
-// TestDevnetProcesses is a validator-set instance run as four processes,
-// as "make devnet" runs it: fractal devnet writes the homes, fractal
-// validator run runs three and fractal node the fourth; code and a mint go in through one validator's
-// RPC, a certified proof comes out of another and checks offline against
-// trust.json alone and not against another set; a shielded wallet syncs
-// over a validator's API with trust.json and is refused without it or with
-// another instance's; SIGTERM stops each
-// (exit 0) and the homes show the same block.
 // startValidators runs verb ("validator run" or "node") on net/v0 …
 // net/v(n-1) in dir; the function it returns stops them (SIGTERM, each must
 // exit 0 within 30 s) and may be called again.
@@ -89,6 +81,16 @@ func retryFractal(t *testing.T, dir, what string, args ...string) string {
 	}
 }
 
+// TestDevnetProcesses is a validator-set instance run as four processes,
+// as "make devnet" runs it: fractal devnet writes the homes (with a
+// threshold key), fractal validator run runs three and fractal node the
+// fourth; code and a mint go in through one validator's RPC, a certified
+// proof comes out of another and checks offline against trust.json alone
+// and not against another set; a shielded wallet syncs over a validator's
+// API with trust.json and is refused without it or with another
+// instance's; a transfer, and a mint sealed with tx submit --encrypt
+// --node, go in through the fourth's API; SIGTERM stops each (exit 0) and
+// the homes show the same block.
 func TestDevnetProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four validator processes")
@@ -104,7 +106,7 @@ func TestDevnetProcesses(t *testing.T) {
 		}
 	}
 	base := freeDevnetPort(t, 4)
-	out := mustFractal(t, dir, "devnet", "--validators", "4", "--out", "net", "--base-port", fmt.Sprint(base), "--timeout-commit", "300ms")
+	out := mustFractal(t, dir, "devnet", "--validators", "4", "--out", "net", "--base-port", fmt.Sprint(base), "--timeout-commit", "300ms", "--encrypted")
 	if !strings.Contains(out, "4 validators\n  net/v0 rpc http://127.0.0.1:") {
 		t.Fatalf("devnet:\n%s", out)
 	}
@@ -182,6 +184,29 @@ func TestDevnetProcesses(t *testing.T) {
 				t.Fatalf("shielded sync with trust %q: exit %d, %s", tc.trust, code, errOut)
 			}
 		}
+	}
+	// A wallet with only v3's URL seals a mint to the validators' key
+	// (decisions 161, 165): fixed in one block, opened in the next.
+	raw, err := os.ReadFile(filepath.Join(dir, "mint.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint3 := strings.Replace(strings.Replace(string(raw), `"nonce": 1`, `"nonce": 3`, 1), "key='coin1'", "key='coin3'", 1)
+	if err := os.WriteFile(filepath.Join(dir, "mint3.json"), []byte(mint3), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	api := fmt.Sprintf("http://127.0.0.4:%d", validator.DevnetAPIPort(3, base))
+	out = mustFractal(t, dir, "--node", api, "tx", "submit", "mint3.json", "--key", "alice.key", "--encrypt")
+	var payload, txid string
+	if _, err := fmt.Sscanf(out, "queued encrypted payload %s (transaction %64s)\n", &payload, &txid); err != nil {
+		t.Fatalf("tx submit --encrypt --node: %v\n%s", err, out)
+	}
+	out = retry("the payload opens", "--node", api, "tfhe", "outcome", payload)
+	if !strings.HasPrefix(out, "payload "+payload+" opened in encrypted batch 1 slot 0\ntransaction "+txid+" accepted\n") {
+		t.Fatalf("tfhe outcome --node:\n%s", out)
+	}
+	if out := mustFractal(t, dir, "--node", api, "tfhe", "pending"); out != "no encrypted batch is waiting for shares\n0 encrypted transactions queued\n" {
+		t.Fatalf("tfhe pending --node:\n%s", out)
 	}
 	_, errOut, code, _ := fractalCmd(t, dir, time.Minute, "--home", "net/v3", "validator", "submit", "mint.json", "--key", "alice.key")
 	if code != 1 || !strings.Contains(errOut, "refused the transaction (code 12): fractal: check ") || !strings.HasSuffix(errOut, "replayed transaction: already executed in block 1\n") {

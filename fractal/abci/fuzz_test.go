@@ -11,7 +11,7 @@ import (
 )
 
 // FuzzParseAppState: app_state never panics the parser, and what parses
-// with a key encodes back to a parse of the same key.
+// with a key encodes back to a parse of the same key and expiry window.
 func FuzzParseAppState(f *testing.F) {
 	pk, _, err := tfhe.TrustedDealerSetup(4, 3)
 	if err != nil {
@@ -20,6 +20,7 @@ func FuzzParseAppState(f *testing.F) {
 	f.Add([]byte(`{"id":"00","genesis":"00"}`))
 	f.Add([]byte(`{"trust":{},"threshold_key":"` + "00000000" + `"}`))
 	f.Add([]byte(`{"trust":{},"threshold_key":"` + hex.EncodeToString(pk.Encode()) + `","x":1}`))
+	f.Add([]byte(`{"trust":{},"threshold_key":"` + hex.EncodeToString(pk.Encode()) + `","encrypted_expiry_blocks":7}`))
 	f.Add([]byte(`{"trust":{},"threshold_key":"` + hex.EncodeToString(pk.Encode()) + `","epochs":{"epoch_blocks":30,"dkg_window":4,"keyholders":["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		s, err := ParseAppState(raw)
@@ -31,7 +32,7 @@ func FuzzParseAppState(f *testing.F) {
 			t.Fatal(err)
 		}
 		s2, err := ParseAppState(again)
-		if err != nil || s2.ThresholdKey.ID() != s.ThresholdKey.ID() {
+		if err != nil || s2.ThresholdKey.ID() != s.ThresholdKey.ID() || s2.EncryptedExpiryBlocks != s.EncryptedExpiryBlocks {
 			t.Fatalf("re-encoded app_state: %v", err)
 		}
 	})

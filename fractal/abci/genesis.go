@@ -16,20 +16,33 @@ import (
 // entry and, when the validators made a threshold key by their DKG at
 // genesis (decision 160), that key (with its transcript hash). Without a
 // key, app_state is the bare trust entry, as before; with one it is
-// {"trust": entry, "threshold_key": hex of the key's encoding}
-// (docs/formats/validator-set.md).
+// {"trust": entry, "threshold_key": hex of the key's encoding,
+// "encrypted_expiry_blocks": N} (docs/formats/validator-set.md).
 type AppState struct {
 	Trust        fractal.Peer
 	ThresholdKey *tfhe.PublicKey
+	// EncryptedExpiryBlocks is the heights an encrypted batch may wait for
+	// shares (decision 164); 0 in a genesis that names none, meaning
+	// fractal.DefaultEncryptedExpiryBlocks.
+	EncryptedExpiryBlocks uint64
 	// Epochs are the threshold key's epochs (decision 162), nil without:
 	// app_state then has no "epochs" and is what it was before epochs.
 	Epochs *fractal.EpochRules
 }
 
 type appStateJSON struct {
-	Trust        json.RawMessage `json:"trust"`
-	ThresholdKey string          `json:"threshold_key"`
-	Epochs       *epochsJSON     `json:"epochs,omitempty"`
+	Trust                 json.RawMessage `json:"trust"`
+	ThresholdKey          string          `json:"threshold_key"`
+	EncryptedExpiryBlocks uint64          `json:"encrypted_expiry_blocks,omitempty"`
+	Epochs                *epochsJSON     `json:"epochs,omitempty"`
+}
+
+// ExpiryBlocks is the window s names, or the default.
+func (s *AppState) ExpiryBlocks() uint64 {
+	if s.EncryptedExpiryBlocks == 0 {
+		return fractal.DefaultEncryptedExpiryBlocks
+	}
+	return s.EncryptedExpiryBlocks
 }
 
 // epochsJSON is app_state's "epochs": epoch_blocks, dkg_window and the
@@ -49,7 +62,7 @@ func EncodeAppState(s *AppState) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := appStateJSON{Trust: trust, ThresholdKey: hex.EncodeToString(s.ThresholdKey.Encode())}
+	j := appStateJSON{Trust: trust, ThresholdKey: hex.EncodeToString(s.ThresholdKey.Encode()), EncryptedExpiryBlocks: s.EncryptedExpiryBlocks}
 	if r := s.Epochs; r != nil {
 		j.Epochs = &epochsJSON{EpochBlocks: r.Blocks, DKGWindow: r.Window}
 		for _, k := range r.Keyholders {
@@ -85,6 +98,10 @@ func ParseAppState(raw []byte) (*AppState, error) {
 	if s.ThresholdKey, err = tfhe.DecodePublicKey(kb); err != nil {
 		return nil, fmt.Errorf("threshold_key: %w", err)
 	}
+	if j.EncryptedExpiryBlocks > fractal.MaxEncryptedExpiryBlocks {
+		return nil, fmt.Errorf("encrypted_expiry_blocks %d is over %d", j.EncryptedExpiryBlocks, uint64(fractal.MaxEncryptedExpiryBlocks))
+	}
+	s.EncryptedExpiryBlocks = j.EncryptedExpiryBlocks
 	if j.Epochs != nil {
 		r := &fractal.EpochRules{Blocks: j.Epochs.EpochBlocks, Window: j.Epochs.DKGWindow}
 		for i, k := range j.Epochs.Keyholders {
@@ -106,7 +123,8 @@ func ParseAppState(raw []byte) (*AppState, error) {
 }
 
 // CheckAppState checks that app_state names in: its ID and genesis, and
-// the same threshold key as the one in's store holds (or none on both).
+// the same threshold key as the one in's store holds (or none on both),
+// with the same encrypted expiry window.
 func CheckAppState(raw []byte, in *fractal.Instance) (*AppState, error) {
 	s, err := ParseAppState(raw)
 	if err != nil {
@@ -146,6 +164,13 @@ func CheckAppState(raw []byte, in *fractal.Instance) (*AppState, error) {
 		if _, err := in.ArchivedKey(s.ThresholdKey.ID()); err != nil {
 			return nil, fmt.Errorf("genesis app_state names threshold key %x: %w", keyID(s.ThresholdKey), err)
 		}
+	}
+	window, err := in.EncryptedExpiryBlocks()
+	if err != nil {
+		return nil, err
+	}
+	if s.ExpiryBlocks() != window {
+		return nil, fmt.Errorf("genesis app_state names an encrypted expiry of %d blocks, the instance's is %d", s.ExpiryBlocks(), window)
 	}
 	return s, nil
 }

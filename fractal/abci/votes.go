@@ -250,7 +250,7 @@ func (a *App) ExtendVote(ctx context.Context, req *abcitypes.RequestExtendVote) 
 	if err != nil {
 		return empty, nil
 	}
-	w, err := a.in.BatchAfter(rest, shares)
+	w, err := a.in.BatchAfter(uint64(req.Height), rest, shares)
 	if err != nil || w == nil {
 		return empty, nil
 	}
@@ -298,7 +298,7 @@ func (a *App) VerifyVoteExtension(_ context.Context, req *abcitypes.RequestVerif
 			tx0, rest := splitShares(txs)
 			shares, err := a.sharesOf(req.Height, tx0)
 			if err == nil {
-				w, err = a.in.BatchAfter(rest, shares)
+				w, err = a.in.BatchAfter(uint64(req.Height), rest, shares)
 			}
 			if err != nil {
 				return reject, nil

@@ -35,6 +35,12 @@ type voteFixture struct {
 }
 
 func newVoteFixture(t *testing.T) *voteFixture {
+	return newVoteFixtureWindow(t, fractal.DefaultEncryptedExpiryBlocks)
+}
+
+// newVoteFixtureWindow is newVoteFixture whose batches expire after
+// window heights.
+func newVoteFixtureWindow(t *testing.T, window uint64) *voteFixture {
 	f := &voteFixture{}
 	var vals []certify.Validator
 	for range 4 {
@@ -69,7 +75,7 @@ func newVoteFixture(t *testing.T) *voteFixture {
 		}
 		f.shares = append(f.shares, ks)
 	}
-	if err := f.in.AttachGenesisThresholdKey(pk); err != nil {
+	if err := f.in.AttachGenesisThresholdKey(pk, window); err != nil {
 		t.Fatal(err)
 	}
 	if f.app, err = New(f.in); err != nil {
@@ -150,7 +156,7 @@ func TestVoteExtensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := f.in.BatchAfter(txs, nil)
+	w, err := f.in.BatchAfter(1, txs, nil)
 	if err != nil || w == nil || w.Record.PayloadIDs[0] != sha256.Sum256(payload) {
 		t.Fatalf("batch after block 1: %+v %v", w, err)
 	}

@@ -54,6 +54,10 @@ type DevnetOptions struct {
 	// the DKG among themselves, each party apart, and the key goes into
 	// every instance and the genesis.
 	Encrypted bool
+	// EncryptedExpiryBlocks is the heights an encrypted batch may wait for
+	// shares before it expires (decision 164); 0 is the default
+	// (fractal.DefaultEncryptedExpiryBlocks). Only with Encrypted.
+	EncryptedExpiryBlocks uint64
 	// EpochBlocks, with Encrypted, starts a new threshold key every
 	// EpochBlocks heights, made by a DKG among the validators in the three
 	// windows of DKGWindow heights before (decision 162); 0 keeps the
@@ -95,6 +99,12 @@ func WriteDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 	}
 	if o.BasePort+2*MaxDevnetValidators+o.Validators > 65535 {
 		return nil, fmt.Errorf("validator: devnet: base port %d leaves no room for %d validators below 65536", o.BasePort, o.Validators)
+	}
+	if o.EncryptedExpiryBlocks != 0 && !o.Encrypted {
+		return nil, errors.New("validator: devnet: an encrypted expiry window needs a threshold key (Encrypted)")
+	}
+	if o.EncryptedExpiryBlocks > fractal.MaxEncryptedExpiryBlocks {
+		return nil, fmt.Errorf("validator: devnet: encrypted expiry of %d blocks is over %d", o.EncryptedExpiryBlocks, uint64(fractal.MaxEncryptedExpiryBlocks))
 	}
 	if o.EpochBlocks > 0 && !o.Encrypted {
 		return nil, errors.New("validator: devnet: epochs are those of the threshold key (--encrypted)")
@@ -175,7 +185,7 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 			}
 		}
 	}
-	st := &abci.AppState{Trust: d.Trust}
+	st := &abci.AppState{Trust: d.Trust, EncryptedExpiryBlocks: o.EncryptedExpiryBlocks}
 	if o.Encrypted {
 		var khKeys []keys.PublicKey
 		if st.ThresholdKey, khKeys, err = genesisDKG(context.Background(), d.Homes, d.Trust.ID); err != nil {
@@ -187,7 +197,7 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 				return nil, err
 			}
 		}
-		if err := attachGenesisKey(d.Homes, st.ThresholdKey, st.Epochs); err != nil {
+		if err := attachGenesisKey(d.Homes, st.ThresholdKey, st.ExpiryBlocks(), st.Epochs); err != nil {
 			return nil, err
 		}
 		d.ThresholdKey = st.ThresholdKey

@@ -110,15 +110,16 @@ func missing(have []int, n int) []int {
 	return out
 }
 
-// attachGenesisKey stores pk as the threshold key of the instance in
-// every home, with the epoch rules (nil: none).
-func attachGenesisKey(homes []string, pk *tfhe.PublicKey, epochs *fractal.EpochRules) error {
+// attachGenesisKey stores pk, with the encrypted expiry window, as the
+// threshold key of the instance in every home, with the epoch rules (nil:
+// none).
+func attachGenesisKey(homes []string, pk *tfhe.PublicKey, expiry uint64, epochs *fractal.EpochRules) error {
 	for _, home := range homes {
 		in, err := fractal.Open(home)
 		if err != nil {
 			return err
 		}
-		err = in.AttachGenesisThresholdKey(pk)
+		err = in.AttachGenesisThresholdKey(pk, expiry)
 		if err == nil && epochs != nil {
 			err = in.AttachGenesisEpochs(epochs)
 		}

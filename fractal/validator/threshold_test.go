@@ -88,21 +88,24 @@ func TestDevnetGenesisDKG(t *testing.T) {
 		}
 	}
 
-	// A genesis without the key, or with another, is refused.
+	// A genesis without the key, with another, or with another expiry
+	// window (the devnet's is the default, 100), is refused.
 	other, _, err := tfhe.TrustedDealerSetup(4, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		key  *tfhe.PublicKey
-		want string
-	}{{nil, "names no threshold key"}, {other, "names threshold key"}} {
+		key    *tfhe.PublicKey
+		window uint64
+		want   string
+	}{{nil, 0, "names no threshold key"}, {other, 0, "names threshold key"},
+		{pk, 7, "genesis app_state names an encrypted expiry of 7 blocks, the instance's is 100"}} {
 		gen := filepath.Join(d.Homes[1], "config/genesis.json")
 		doc, err := types.GenesisDocFromFile(gen)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if doc.AppState, err = abci.EncodeAppState(&abci.AppState{Trust: d.Trust, ThresholdKey: c.key}); err != nil {
+		if doc.AppState, err = abci.EncodeAppState(&abci.AppState{Trust: d.Trust, ThresholdKey: c.key, EncryptedExpiryBlocks: c.window}); err != nil {
 			t.Fatal(err)
 		}
 		if err := doc.SaveAs(gen); err != nil {

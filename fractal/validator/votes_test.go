@@ -4,15 +4,24 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/prometheus/client_golang/prometheus"
 
+	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/abci"
+	"github.com/fractalvm/fractal/fractal/node"
+	"github.com/fractalvm/fractal/fractal/node/rpc"
+	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -136,6 +145,17 @@ func newSharesFaults(n int) *sharesFaults {
 	return sf
 }
 
+// encrypt seals tx to the testnet's threshold key: the encrypted
+// transaction and its payload ID.
+func (tn *testnet) encrypt(tx *phases.Tx) ([]byte, [32]byte) {
+	p, err := fractal.EncryptTx(tn.devn.ThresholdKey, tn.devn.Trust.ID, tx)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	raw := p.Encode()
+	return fractal.EncryptedTx(raw), sha256.Sum256(raw)
+}
+
 // TestEncryptedOnFourValidators: on four validators holding the genesis
 // DKG's shares, an encrypted transfer is ordered at a height H and opened
 // and run at H+1 with the shares from the precommits of H, the same on all
@@ -155,17 +175,8 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 	sf := newSharesFaults(4)
 	proposer, rejected, extend := sf.proposer, sf.rejected, sf.extend
 	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true}, sf.faulty)
-	pk, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
 	w := tn.mintedWorld(0)
-
-	encrypt := func(tx *phases.Tx) ([]byte, [32]byte) {
-		p, err := fractal.EncryptTx(pk, id, tx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw := p.Encode()
-		return fractal.EncryptedTx(raw), sha256.Sum256(raw)
-	}
+	encrypt := tn.encrypt
 
 	// Ordered at H, opened at H+1.
 	move := w.tx(t, "coin", "coin2", "1")
@@ -301,4 +312,108 @@ func (tn *testnet) heightOf(i int, raw []byte) int64 {
 	}
 	tn.t.Fatalf("v%d: no block holds the transaction", i)
 	return 0
+}
+
+// TestEncryptedExpiryOnFourValidators (decision 164): on four validators
+// whose batches may wait 6 heights, only k−1 = 2 validators make shares:
+// an encrypted transfer's batch waits, shown alike on every validator
+// (fixed height, expiry height, the keyholders of the last shares
+// transaction, never the other two; the same through the API's
+// GetPendingEncrypted), then expires in the block at its
+// fixing height + 6 with the drop receipt of a solo expiry, the
+// transaction never run. With the shares back, the same transfer sealed
+// afresh is fixed and opens; every validator holds the same blocks and
+// outcomes and re-verifies its store.
+func TestEncryptedExpiryOnFourValidators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four CometBFT validators")
+	}
+	sf := newSharesFaults(4)
+	extend := sf.extend
+	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true, EncryptedExpiryBlocks: 6}, sf.faulty)
+	w := tn.mintedWorld(0)
+	encrypt := tn.encrypt
+
+	extend[2].Store(extendEmpty)
+	extend[3].Store(extendEmpty)
+	move := w.tx(t, "coin", "coin2", "1")
+	raw, payload := encrypt(move)
+	tn.submit(1, raw)
+	var fixed uint64
+	tn.waitFor(30*time.Second, "the batch waits on every validator after a shares transaction", func() bool {
+		for _, i := range tn.running() {
+			st, err := tn.nodes[i].Instance().PendingEncrypted()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st == nil || st.Chain == nil || st.Chain.SharesAt == 0 || st.Batch.PayloadIDs[0] != payload {
+				return false
+			}
+			if fixed = st.Chain.FixedAt; st.Chain.ExpiresAt != fixed+6 || st.Needed != 3 || len(st.Shares) > 2 || slices.ContainsFunc(st.Shares, func(k int) bool { return k > 2 }) {
+				t.Fatalf("v%d: pending %+v %+v", i, st, st.Chain)
+			}
+		}
+		return true
+	})
+	if h := uint64(tn.heightOf(0, raw)); h != fixed {
+		t.Fatalf("fixed at %d, the transaction is in the block at %d", fixed, h)
+	}
+	// The API's GetPendingEncrypted on v3 (what tfhe pending --node prints).
+	n, err := node.New(tn.nodes[3].Instance(), node.DefaultConfig(), slog.New(slog.DiscardHandler), node.NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := rpc.New(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.GetPendingEncrypted(context.Background(), connect.NewRequest(&v1.GetPendingEncryptedRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := wire.ToEncryptedStatus(r.Msg.Batch); err != nil || st == nil || st.Batch.Number != 1 || st.Needed != 3 {
+		t.Fatalf("API: pending %+v %v", st, err)
+	}
+	if c, err := wire.ToChainWait(r.Msg.Chain); err != nil || c.FixedAt != fixed || c.ExpiresAt != fixed+6 || c.SharesAt == 0 {
+		t.Fatalf("API: chain %+v %v", c, err)
+	}
+	var outcome []byte
+	for _, i := range tn.running() {
+		tn.waitFor(30*time.Second, fmt.Sprintf("v%d expires the batch", i), func() bool {
+			o, err := tn.nodes[i].Instance().Outcome(payload)
+			if err != nil {
+				return false
+			}
+			if o.Receipt.Reason != "encrypted transaction dropped: expired: not decrypted by 3 keyholders" || o.TxID != ([32]byte{}) {
+				t.Fatalf("v%d: outcome %+v", i, o.Receipt)
+			}
+			if outcome == nil {
+				outcome = o.Receipt.Encode()
+			} else if !bytes.Equal(outcome, o.Receipt.Encode()) {
+				t.Fatalf("v%d: another receipt", i)
+			}
+			return true
+		})
+		if rc, _ := tn.nodes[i].Instance().Receipt(move.ID()); rc != nil {
+			t.Fatalf("v%d ran the expired transaction", i)
+		}
+		if st, err := tn.nodes[i].Instance().PendingEncrypted(); err != nil || (st != nil && st.Batch.Number == 1) {
+			t.Fatalf("v%d: still pending %+v %v", i, st, err)
+		}
+	}
+
+	extend[2].Store(extendHonest)
+	extend[3].Store(extendHonest)
+	raw, payload = encrypt(move) // sealed afresh: the old payload stays burnt
+	tn.submit(2, raw)
+	tn.committed(move.ID())
+	for _, i := range tn.running() {
+		if o, err := tn.nodes[i].Instance().Outcome(payload); err != nil || o.Batch != 2 || o.TxID != move.ID() {
+			t.Fatalf("v%d: outcome of the fresh payload %+v %v", i, o, err)
+		}
+		if _, err := tn.nodes[i].Instance().Verify(context.Background(), nil); err != nil {
+			t.Fatalf("v%d: verify: %v", i, err)
+		}
+	}
+	tn.agree()
 }

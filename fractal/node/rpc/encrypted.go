@@ -53,6 +53,9 @@ func (s *Service) GetPendingEncrypted(ctx context.Context, req *connect.Request[
 		return nil, internal(err)
 	}
 	out := &v1.GetPendingEncryptedResponse{Batch: wire.EncryptedBatch(st), Queued: uint64(len(queued))}
+	if st != nil {
+		out.Chain = wire.ChainWait(st.Chain)
+	}
 	if st != nil && m.IncludePayloads {
 		if out.Payloads, err = s.in.PendingPayloads(); err != nil {
 			return nil, internal(err)

@@ -288,6 +288,26 @@ func ToPeer(m *v1.Peer) (fractal.Peer, error) {
 	return p, nil
 }
 
+// ChainWait is where a validator set's waiting batch stands; nil for nil.
+func ChainWait(c *fractal.ChainWait) *v1.ChainWait {
+	if c == nil {
+		return nil
+	}
+	return &v1.ChainWait{FixedAt: c.FixedAt, ExpiresAt: c.ExpiresAt, Decided: c.Decided, SharesAt: c.SharesAt}
+}
+
+// ToChainWait reads a ChainWait back, refusing heights out of order; nil
+// for nil.
+func ToChainWait(m *v1.ChainWait) (*fractal.ChainWait, error) {
+	if m == nil {
+		return nil, nil
+	}
+	if m.FixedAt == 0 || m.ExpiresAt <= m.FixedAt || m.Decided < m.FixedAt || m.SharesAt > m.Decided || (m.SharesAt != 0 && m.SharesAt <= m.FixedAt) {
+		return nil, fmt.Errorf("chain wait: heights out of order (fixed %d, expires %d, decided %d, shares %d)", m.FixedAt, m.ExpiresAt, m.Decided, m.SharesAt)
+	}
+	return &fractal.ChainWait{FixedAt: m.FixedAt, ExpiresAt: m.ExpiresAt, Decided: m.Decided, SharesAt: m.SharesAt}, nil
+}
+
 // ToEncryptedStatus reads an encrypted batch's status back from its signed
 // record; nil for nil.
 func ToEncryptedStatus(m *v1.EncryptedBatch) (*fractal.EncryptedStatus, error) {

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
+	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -219,4 +220,29 @@ func FuzzToCompactBlock(f *testing.F) {
 			t.Fatalf("an accepted compact block does not round-trip: %v", err)
 		}
 	})
+}
+
+// TestChainWaitRoundTrip: where a validator set's waiting batch stands
+// comes back as it went; a node's heights out of order are refused.
+func TestChainWaitRoundTrip(t *testing.T) {
+	for _, c := range []*fractal.ChainWait{{FixedAt: 5, ExpiresAt: 105, Decided: 7, SharesAt: 7}, {FixedAt: 5, ExpiresAt: 6, Decided: 5}} {
+		got, err := ToChainWait(ChainWait(c))
+		if err != nil || *got != *c {
+			t.Fatalf("%+v came back %+v %v", c, got, err)
+		}
+	}
+	if got, err := ToChainWait(nil); got != nil || err != nil {
+		t.Fatalf("nil came back %+v %v", got, err)
+	}
+	for _, m := range []*v1.ChainWait{
+		{FixedAt: 0, ExpiresAt: 4, Decided: 1},
+		{FixedAt: 5, ExpiresAt: 5, Decided: 5},
+		{FixedAt: 5, ExpiresAt: 9, Decided: 4},
+		{FixedAt: 5, ExpiresAt: 9, Decided: 6, SharesAt: 7},
+		{FixedAt: 5, ExpiresAt: 9, Decided: 6, SharesAt: 5},
+	} {
+		if _, err := ToChainWait(m); err == nil || !strings.HasPrefix(err.Error(), "chain wait: heights out of order") {
+			t.Errorf("%v: %v", m, err)
+		}
+	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/validator"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
 )
 
 // Node is a validator served through the API: a node.Node over the
@@ -172,18 +173,18 @@ func (g *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
 	if err := phases.VerifyAll([]*phases.Tx{tx})[0]; err != nil { // worded as the solo node's SubmitAll words it
 		return id, &node.Error{Kind: node.Invalid, Err: fmt.Errorf("submit %x: %w", id[:8], err)}
 	}
-	return id, g.checkTx(ctx, tx.Encode(), id, node.Precondition)
+	return id, g.checkTx(ctx, tx.Encode(), "transaction", id, node.Precondition)
 }
 
-// checkTx hands raw to the mempool; refused names the kind of a refusal by
-// the application.
-func (g *Node) checkTx(ctx context.Context, raw []byte, id notes.Hash, refused node.Kind) error {
+// checkTx hands raw, the transaction or payload (what) id, to the
+// mempool; refused names the kind of a refusal by the application.
+func (g *Node) checkTx(ctx context.Context, raw []byte, what string, id notes.Hash, refused node.Kind) error {
 	r, err := g.v.Submit(ctx, raw)
 	var full mempool.ErrMempoolIsFull
 	var large mempool.ErrTxTooLarge
 	switch {
 	case errors.Is(err, mempool.ErrTxInCache):
-		return &node.Error{Kind: node.Exists, Err: fmt.Errorf("transaction %x is already queued", id[:8])}
+		return &node.Error{Kind: node.Exists, Err: fmt.Errorf("%s %x is already queued", what, id[:8])}
 	case errors.As(err, &full):
 		return &node.Error{Kind: node.Exhausted, Err: fmt.Errorf("mempool full (%d queued, max %d)", full.NumTxs, full.MaxTxs)}
 	case errors.As(err, &large):
@@ -221,7 +222,7 @@ func (g *Node) Deploy(src []byte) (notes.Hash, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(g.Config().MaxReceiptWait))
 	defer cancel()
-	err := g.checkTx(ctx, fractal.DeployTx(src), h, node.Invalid)
+	err := g.checkTx(ctx, fractal.DeployTx(src), "transaction", h, node.Invalid)
 	var ne *node.Error
 	if errors.As(err, &ne) && ne.Kind == node.Exists { // handed in before, not yet committed
 		err = nil
@@ -248,12 +249,38 @@ func (g *Node) Deploy(src []byte) (notes.Hash, error) {
 // deployPoll is how often Deploy looks for the code it handed in.
 const deployPoll = 50 * time.Millisecond
 
-// errEncrypted answers the encrypted mempool's writes.
-var errEncrypted = connect.NewError(connect.CodeUnimplemented,
-	errors.New("the API takes no encrypted submissions or shares on a validator set: seal the transaction with fractal validator submit --encrypted (a devnet made with --encrypted); the validators' shares ride in their vote extensions (decision 161)"))
+// SubmitEncrypted hands an encrypted transaction carrying payload (sealed
+// to the validators' threshold key, fetched with GetThresholdKey) to the
+// validator's mempool: a block fixes it into its batch and the next opens
+// it with the validators' shares (decision 161). Without a threshold key
+// it is a failed precondition; a payload that does not decode is invalid;
+// one opened already exists, as on a solo node; the application's CheckTx
+// refusal (another key or instance, a batch holding it already) is a
+// failed precondition with its reason.
+func (g *Node) SubmitEncrypted(payload []byte) ([32]byte, error) {
+	id := sha256.Sum256(payload)
+	if _, err := g.Instance().ThresholdKey(); errors.Is(err, fractal.ErrNoThresholdKey) {
+		return id, &node.Error{Kind: node.Precondition, Err: errors.New("this validator set has no threshold key: its encrypted mempool is closed (fractal devnet --encrypted makes one)")}
+	} else if err != nil {
+		return id, err
+	}
+	if _, err := tfhe.DecodePayload(payload); err != nil {
+		return id, &node.Error{Kind: node.Invalid, Err: fmt.Errorf("payload %x: %w", id[:8], err)}
+	}
+	if o, err := g.Instance().Outcome(id); err == nil { // the mempool's cache would only say "queued"
+		return id, &node.Error{Kind: node.Exists, Err: fmt.Errorf("payload %x was in encrypted batch %d, which closed (fractal tfhe outcome tells how)", id[:8], o.Batch)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(g.Config().MaxReceiptWait))
+	defer cancel()
+	return id, g.checkTx(ctx, fractal.EncryptedTx(payload), "payload", id, node.Precondition)
+}
 
-func (g *Node) SubmitEncrypted([]byte) ([32]byte, error)              { return [32]byte{}, errEncrypted }
-func (g *Node) SubmitShares([]byte) (*fractal.EncryptedStatus, error) { return nil, errEncrypted }
+// SubmitShares answers unimplemented: on a validator set the shares ride
+// in the validators' vote extensions.
+func (g *Node) SubmitShares([]byte) (*fractal.EncryptedStatus, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented,
+		errors.New("the API takes no shares on a validator set: the validators' shares ride in their vote extensions (decision 161)"))
+}
 
 // Certificate returns the certificate of the validators' commit for the
 // block at height (validator.Node.Certificate); not found in time, it is

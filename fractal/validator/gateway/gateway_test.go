@@ -108,6 +108,21 @@ func serveHome(t *testing.T, home string) *running {
 	return r
 }
 
+// newWorld returns a world with a fresh key, and the source of its
+// predicate (to deploy; w.app is its hash once deployed).
+func newWorld(t *testing.T) (*world, []byte) {
+	t.Helper()
+	alice, err := keys.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../../testdata/allow.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{alice: alice}, src
+}
+
 // world signs the test's transactions: notes under one application whose
 // predicate allows everything.
 type world struct {
@@ -170,23 +185,18 @@ func committed(t *testing.T, ctx context.Context, c *client.Client, tx *phases.T
 // from a third validator's API checks offline against the genesis
 // validator set alone; relay moves a note from the solo node to the
 // validators and back over the two APIs; compact blocks and the explorer
-// are served; the encrypted mempool answers unimplemented. Stopped, one home's certified manifests import into
-// another home, and tampered ones are refused with their reasons.
+// are served; without a threshold key SubmitEncrypted is a failed
+// precondition, and SubmitShares is unimplemented. Stopped, one home's
+// certified manifests import into another home, and tampered ones are
+// refused with their reasons.
 func TestAPIOnValidators(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four CometBFT validators")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	alice, err := keys.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{alice: alice}
-	src, err := os.ReadFile("../../testdata/allow.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, src := newWorld(t)
+	alice := w.alice
 	dir := t.TempDir()
 	solo, err := fractal.Init(filepath.Join(dir, "solo"), fractal.DefaultConfig())
 	if err != nil {
@@ -377,11 +387,15 @@ func TestAPIOnValidators(t *testing.T) {
 		t.Fatalf("explorer on v0: %d %v", resp.StatusCode, err)
 	}
 
-	// The API takes no encrypted submissions on a validator set; the error
-	// says what does.
+	// Without a threshold key the encrypted mempool is closed; shares are
+	// never taken over the API (they ride in vote extensions).
 	_, err = vs[1].c.API.SubmitEncrypted(ctx, connect.NewRequest(&v1.SubmitEncryptedRequest{Payload: []byte{1}}))
-	if connect.CodeOf(err) != connect.CodeUnimplemented || !strings.Contains(err.Error(), "takes no encrypted submissions or shares on a validator set: seal the transaction with fractal validator submit --encrypted") {
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.HasSuffix(err.Error(), ": this validator set has no threshold key: its encrypted mempool is closed (fractal devnet --encrypted makes one)") {
 		t.Fatalf("submit encrypted: %v", err)
+	}
+	_, err = vs[1].c.API.SubmitShares(ctx, connect.NewRequest(&v1.SubmitSharesRequest{Shares: []byte{1}}))
+	if connect.CodeOf(err) != connect.CodeUnimplemented || !strings.HasSuffix(err.Error(), "the API takes no shares on a validator set: the validators' shares ride in their vote extensions (decision 161)") {
+		t.Fatalf("submit shares: %v", err)
 	}
 
 	// Stopped, v0's certified manifests import into v1's home.
