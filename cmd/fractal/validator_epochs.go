@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -57,8 +58,12 @@ it with "fractal tfhe check-transcript FILE --chain".`,
 			if err != nil {
 				return err
 			}
-			if out, _ := cmd.Flags().GetString("transcript-out"); out != "" {
-				e, _ := cmd.Flags().GetUint64("epoch")
+			out, _ := cmd.Flags().GetString("transcript-out")
+			e, _ := cmd.Flags().GetUint64("epoch")
+			if (out == "") != (e == 0) {
+				return errors.New("validator epochs: --epoch E and --transcript-out FILE go together: the epoch whose transcript to write, and where")
+			}
+			if out != "" {
 				return writeEpochTranscript(cmd, in, records, e, out)
 			}
 			list := make([]dkgAttemptJSON, 0, len(records))

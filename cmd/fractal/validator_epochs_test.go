@@ -120,6 +120,12 @@ func TestValidatorEpochsVerb(t *testing.T) {
 	if _, errOut, code, _ := fractalCmd(t, dir, time.Minute, "--home", "net/v0", "validator", "epochs", "--epoch", "3", "--transcript-out", "x.bin"); code == 0 || !strings.Contains(errOut, "no DKG made epoch 3's key") {
 		t.Fatalf("epoch 3's transcript: exit %d: %s", code, errOut)
 	}
+	for _, args := range [][]string{{"--epoch", "2"}, {"--transcript-out", "x.bin"}} {
+		_, errOut, code, _ := fractalCmd(t, dir, time.Minute, append([]string{"--home", "net/v0", "validator", "epochs"}, args...)...)
+		if code != 1 || errOut != "fractal: validator epochs: --epoch E and --transcript-out FILE go together: the epoch whose transcript to write, and where\n" {
+			t.Fatalf("epochs %v: exit %d: %q", args, code, errOut)
+		}
+	}
 }
 
 // TestValidatorSubmitEncryptedAfterEpochSwitch: four validator processes
