@@ -88,6 +88,7 @@ devnet-stop:
 devnet-long:
 	FRACTAL_DEVNET_LONG=1 $(GO) test -count=1 -timeout 20m -v -run '^(TestAppsOnValidators|TestFourValidators|TestFaults|TestCrossInstanceBothWays)$$' ./fractal/validator
 	FRACTAL_DEVNET_LONG=1 $(GO) test -count=1 -timeout 10m -v -run '^TestShieldedWalletOverValidatorAPI$$' ./fractal/validator/gateway
+	FRACTAL_DEVNET_LONG=1 $(GO) test -count=1 -timeout 10m -v -run '^TestValidatorSubmitEncryptedAfterEpochSwitch$$' ./cmd/fractal
 
 devnet-bench:
 	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkDevnet$$' -benchtime 1x -v ./fractal/validator

@@ -258,9 +258,15 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 		if enc.result(i, r) { // the block's batch is fixed whatever fits (votes.go makes shares for it)
 			continue
 		}
-		if body, ok := dkgBody(raw); ok { // small, and recorded whatever fits
+		if body, ok := dkgBody(raw); ok {
+			// Cut like a transaction: a round's envelopes (up to 2 × 3 of
+			// 32 KiB per keyholder) can pass the bound alone (decision 176).
 			r.DKG = true
-			r.Envelope, r.Refused = dc.dkg.take(view, body)
+			if i >= run {
+				r.Refused = ErrBlockWritesTooLarge
+			} else {
+				r.Envelope, r.Refused = dc.dkg.take(view, body)
+			}
 			continue
 		}
 		if i >= run {

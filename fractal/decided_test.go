@@ -210,6 +210,20 @@ func TestValidatorSetRefusesLocalWrites(t *testing.T) {
 	}
 }
 
+// megabyteTxs are 16 transactions of 1 MB of notes each: together more
+// than one block's writes (decision 167).
+func megabyteTxs(f *fixture) [][]byte {
+	var raws [][]byte
+	for i := range 16 {
+		f.nonce++
+		calc := fmt.Sprintf(`local v = string.rep("x", 64000) local out = {} for j = 1, 16 do out[j] = {application=%q, owner=%q, key="t%d-"..j, value=v} end return out`,
+			hex.EncodeToString(f.allow[:]), hex.EncodeToString(f.allow[:]), i)
+		raws = append(raws, f.sign(&phases.Tx{Nonce: f.nonce, GasLimit: 5_000_000,
+			Write: notes.ConstraintSet{appPattern(f.allow, f.allow)}, Calculation: []byte(calc)}, f.alice).Encode())
+	}
+	return raws
+}
+
 // TestDecidedBlockTooLargeForOneWrite: a decided block of sixteen
 // transactions, each creating 1 MB of notes (cheap in gas: one Lua string
 // referenced sixteen times), does not fit in one store write. Before, the
@@ -219,14 +233,7 @@ func TestValidatorSetRefusesLocalWrites(t *testing.T) {
 // commits, the chain goes on and verify replays it.
 func TestDecidedBlockTooLargeForOneWrite(t *testing.T) {
 	f := newValidatorSetFixture(t)
-	var raws [][]byte
-	for i := range 16 {
-		f.nonce++
-		calc := fmt.Sprintf(`local v = string.rep("x", 64000) local out = {} for j = 1, 16 do out[j] = {application=%q, owner=%q, key="t%d-"..j, value=v} end return out`,
-			hex.EncodeToString(f.allow[:]), hex.EncodeToString(f.allow[:]), i)
-		raws = append(raws, f.sign(&phases.Tx{Nonce: f.nonce, GasLimit: 5_000_000,
-			Write: notes.ConstraintSet{appPattern(f.allow, f.allow)}, Calculation: []byte(calc)}, f.alice).Encode())
-	}
+	raws := megabyteTxs(f)
 	// Executed twice, the block is cut at the same place with the same
 	// results and writes: the cut follows Fractal's count of the writes
 	// (decision 167), which stays within the bound.

@@ -185,3 +185,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestVersionRelabelChangesBinding: a version-2 bundle relabelled as
+// version 1 and padded to version 1's length parses (its ephemeral key and
+// view tags read as other fields), but its binding hash is not the
+// original's, so the proof made for the original does not verify for it;
+// and the reverse, a version-1 bundle cut to version 2's length.
+func TestVersionRelabelChangesBinding(t *testing.T) {
+	for _, c := range []struct {
+		from, to byte
+		resize   func([]byte) []byte
+	}{
+		{BundleV2, BundleV1, func(x []byte) []byte { return append(x, make([]byte, 30)...) }},
+		{BundleV1, BundleV2, func(x []byte) []byte { return x[:len(x)-30] }},
+	} {
+		x := extradata(t, testBundleOf(c.from))
+		h0, err := BindingHash(&phases.Tx{Extradata: x, GasLimit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := c.resize(bytes.Clone(x))
+		y[bytes.IndexByte(y, '\n')+1] = c.to
+		b, err := Parse(&phases.Tx{Extradata: y})
+		if err != nil || b.Ciphertexts.Version != c.to {
+			t.Fatalf("version %d relabelled %d: %v", c.from, c.to, err)
+		}
+		if h, err := BindingHash(&phases.Tx{Extradata: y, GasLimit: 1}); err != nil || h == h0 {
+			t.Fatalf("version %d relabelled %d: binding %x (%v), unchanged: %v", c.from, c.to, h[:4], err, h == h0)
+		}
+	}
+}

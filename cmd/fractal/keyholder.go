@@ -94,7 +94,11 @@ type epochJSON struct {
 var keyholderShowCmd = &cobra.Command{
 	Use:   "show --home DIR",
 	Short: "Print a keyholder's public key and the shares it holds",
-	Args:  cobra.NoArgs,
+	Long: `show prints the keyholder home's public key (the one its DKG messages and
+shares are signed with) and, for every epoch-E folder holding a share, the epoch, the
+threshold key's ID, this keyholder's number and k of n. A share itself is never
+printed. --json gives public_key and epochs.`,
+	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		dir, err := keyholderHome(cmd)
 		if err != nil {

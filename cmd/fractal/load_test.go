@@ -64,13 +64,23 @@ func TestLoad(t *testing.T) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	failures := 0
-	nodeCPU0, selfCPU0 := procCPU(t, p.cmd.Process.Pid), selfCPU()
-	start := time.Now()
-	for c := 0; c < clients; c++ {
+	// Each client opens its connection with one call before the clock
+	// starts: its senders' first submissions would otherwise race to dial
+	// one connection each, over the node's max_connections_per_client.
+	cls := make([]*client.Client, clients)
+	for c := range cls {
 		cl, err := client.New(p.url) // a connection of its own
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := cl.Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		cls[c] = cl
+	}
+	nodeCPU0, selfCPU0 := procCPU(t, p.cmd.Process.Pid), selfCPU()
+	start := time.Now()
+	for c, cl := range cls {
 		for s := 0; s < perClient; s++ {
 			wg.Add(1)
 			go func(txs []*phases.Tx) {

@@ -48,7 +48,7 @@ func init() {
 	through(tfheOutcomeCmd, remoteOutcome)
 	homeOnly(blockSealCmd, "the node seals blocks itself, every block time (fractal node status shows its head)")
 	for _, c := range []*cobra.Command{verifyCmd, backupCmd, restoreCmd, manifestExportCmd, manifestImportCmd,
-		evidenceCmd, disputeCmd, peersAddCmd, tfheAttachCmd, tfheExpireCmd} {
+		evidenceCmd, disputeCmd, peersAddCmd, tfheAttachCmd, tfheExpireCmd, validatorEpochsCmd} {
 		homeOnly(c, "it works on the home folder itself, which the node holds: stop the node first")
 	}
 }

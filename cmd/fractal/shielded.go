@@ -100,7 +100,7 @@ type syncJSON struct {
 }
 
 var shieldedSyncCmd = &cobra.Command{
-	Use:   "sync [--wallet DIR] [--node URL]",
+	Use:   "sync [--wallet DIR] [--node URL [--trust FILE]]",
 	Short: "Scan new blocks for the wallet's notes",
 	Long: `sync scans the blocks sealed since the wallet's last sync: it checks each
 block's signature and link, tries to decrypt every shielded output, keeps
@@ -110,7 +110,10 @@ block's commitment root. It saves as it goes, so an interrupted sync resumes
 where it stopped. It prints the blocks scanned, notes found and spent, and
 the balances. Through a node (--node URL, or the node running on --home) it
 reads the blocks as one stream of compact blocks: each block's signed header
-and its shielded transactions' public outputs.`,
+and its shielded transactions' public outputs. A validator set's node serves
+unsigned blocks: --trust FILE names its trust entry (a devnet's trust.json),
+and the wallet checks the validators' certificate of the last block before
+each save.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		w, err := wallet.Open(walletDir(cmd))
@@ -249,7 +252,7 @@ func shieldedVerb(cmd *cobra.Command, send sendFunc) error {
 }
 
 var shieldedShieldCmd = &cobra.Command{
-	Use:   "shield --key KEYFILE --app HASH --token ISSUER:SYMBOL --amount N [--to ADDRESS|@FILE] [--wallet DIR]",
+	Use:   "shield --key KEYFILE --app HASH --token ISSUER:SYMBOL --amount N [--to ADDRESS|@FILE] [--wallet DIR] [--node URL [--trust FILE]]",
 	Short: "Move transparent token notes into the shielded pool",
 	Long: `shield spends token notes of --app and --token whose key starts with the
 key file's public key (the layout of examples/token with the sig owner
@@ -288,7 +291,7 @@ is printed.`,
 }
 
 var shieldedTransferCmd = &cobra.Command{
-	Use:   "transfer --to ADDRESS|@FILE --app HASH --token ISSUER:SYMBOL --amount N [--wallet DIR]",
+	Use:   "transfer --to ADDRESS|@FILE --app HASH --token ISSUER:SYMBOL --amount N [--wallet DIR] [--node URL [--trust FILE]]",
 	Short: "Send shielded notes to another address",
 	Long: `transfer spends up to two of the wallet's notes of the token (the largest
 one if it is enough, else the two largest), sends --amount to --to and the
@@ -309,7 +312,7 @@ submits and seals, prints the receipt and syncs again.`,
 }
 
 var shieldedUnshieldCmd = &cobra.Command{
-	Use:   "unshield --to KEY --owner HASH --app HASH --token ISSUER:SYMBOL --amount N [--wallet DIR]",
+	Use:   "unshield --to KEY --owner HASH --app HASH --token ISSUER:SYMBOL --amount N [--wallet DIR] [--node URL [--trust FILE]]",
 	Short: "Move shielded notes back to a transparent token note",
 	Long: `unshield spends up to two of the wallet's notes of the token, takes
 --amount out of the token's pool note and creates a transparent token note

@@ -151,10 +151,15 @@ refused with the reason.`,
 			return err
 		}
 		check, checkKey := dkg.Check, tfhe.CheckTranscript
-		if onChain, _ := cmd.Flags().GetBool("chain"); onChain {
+		onChain, _ := cmd.Flags().GetBool("chain")
+		if onChain {
 			check, checkKey = dkg.CheckChain, tfhe.CheckChainTranscript
 		}
 		o, err := check(t)
+		if err != nil && !onChain && len(t.Confirmations) == 0 {
+			// A chain's transcript holds no confirmations: say which flag reads it.
+			return fmt.Errorf("%s: %w (a transcript with no confirmations: one from a validator set's chain, fractal validator epochs --transcript-out, is checked with --chain)", args[0], err)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", args[0], err)
 		}

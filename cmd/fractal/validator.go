@@ -24,6 +24,7 @@ import (
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
+	"github.com/fractalvm/fractal/tfhe"
 )
 
 // The verbs of validator-set instances (docs/cli/validator.md): devnet
@@ -47,8 +48,9 @@ func init() {
 		c.Flags().String("rpc", "", "the validator's RPC address (default: the one in --home's config/config.toml)")
 	}
 	validatorSubmitCmd.Flags().StringArray("key", nil, "key file that signs the transaction (repeatable)")
-	validatorSubmitCmd.Flags().Bool("encrypted", false, "seal the transaction to the validators' threshold key in force (asked of the validator) and hand in the encrypted transaction")
-	validatorSubmitCmd.Flags().String("genesis", "", "the genesis file naming the instance and its threshold key (default: --home's config/genesis.json)")
+	validatorSubmitCmd.Flags().Bool("encrypted", false, "seal the transaction to the validators' threshold key in force (from their node, or the genesis) and hand in the encrypted transaction")
+	validatorSubmitCmd.Flags().String("genesis", "", "with --encrypted: seal to the threshold key this genesis file names (default, with no node: --home's config/genesis.json)")
+	validatorSubmitCmd.Flags().String("node", "", "with --encrypted: seal to the threshold key in force that the validator's node at URL serves (default: the node running on --home, if any)")
 	validatorImportCmd.Flags().String("key", "", "key file that signs the import transaction")
 	validatorProveCmd.Flags().String("key", "", "the state key")
 	validatorProveCmd.Flags().String("out", "", "the proof file to write (must not exist)")
@@ -78,7 +80,7 @@ instance imports that instance's exports; --zk copies a circuit key folder
 so that the validators check shielded proofs.
 
 --encrypted makes the validators the keyholders of the instance's threshold
-key (k = 2n/3+1, rounded down, plus one): each home gets a keyholder home,
+key (k of n, k = ⌊2n/3⌋+1: 3 of 4): each home gets a keyholder home,
 DIR/vK/keyholder, the validators run the DKG among themselves at genesis,
 each party apart over its own loopback endpoint, and each home ends with its
 own share only (DIR/vK/keyholder/epoch-1/share.key). The key, with its
@@ -163,7 +165,8 @@ func readTrustEntry(path string) (fractal.Peer, error) {
 	}
 	var p fractal.Peer
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return fractal.Peer{}, fmt.Errorf("%s: %w", path, err)
+		// A genesis or a peers.json given here fails deep in the decoder: say what the file should be.
+		return fractal.Peer{}, fmt.Errorf("%s is not a trust entry (what fractal peers self --json prints; fractal devnet writes DIR/trust.json): %w", path, err)
 	}
 	return p, nil
 }
@@ -226,7 +229,7 @@ func submitted(cmd *cobra.Command, raw []byte, what string, id [32]byte) error {
 }
 
 var validatorSubmitCmd = &cobra.Command{
-	Use:   "submit TX.json --key KEYFILE... [--encrypted [--genesis FILE]] [--rpc URL]",
+	Use:   "submit TX.json --key KEYFILE... [--encrypted [--node URL | --genesis FILE]] [--rpc URL]",
 	Short: "Sign a transaction and hand it to a validator's mempool",
 	Long: `submit signs a transaction in its JSON form as "fractal tx submit" does and
 hands it to the validator (CometBFT's broadcast_tx_sync). It prints the
@@ -234,11 +237,12 @@ transaction ID once the validator admitted it (its check: form, limits,
 signatures, not executed before, its inputs live now); a refusal is one line
 with the reason. The validators then put it in a block in turn.
 
---encrypted seals the signed transaction to the validators' threshold key in
-force, which it asks the validator for (after an epoch switch that is not
-the genesis key: decision 163), bound to the instance the genesis names
-(--genesis, by default --home's config/genesis.json), and hands in the
-encrypted transaction: its order is fixed in the block that
+--encrypted seals the signed transaction to the validators' threshold key
+in force, which the validator's node serves (--node URL, or the node
+running on --home: with epochs the key changes at each epoch start, and a
+payload sealed to an older key is refused), or else to the key the genesis
+names (--genesis FILE, by default --home's config/genesis.json), and hands
+in the encrypted transaction: its order is fixed in the block that
 holds it, and it is opened and run first in the next block, with the
 validators' shares from their precommits (decision 161). It prints the
 payload ID ("fractal tfhe outcome" on a validator's home tells what became
@@ -249,20 +253,12 @@ of it once the validator is stopped).`,
 		if err != nil {
 			return err
 		}
-		if encrypted, _ := cmd.Flags().GetBool("encrypted"); encrypted {
-			gen, _ := cmd.Flags().GetString("genesis")
-			if gen == "" {
-				gen = filepath.Join(flagHome, "config", "genesis.json")
-			}
-			_, instance, err := validator.GenesisThresholdKey(gen)
-			if err != nil {
-				return err
-			}
-			c, err := dialValidator(cmd)
-			if err != nil {
-				return err
-			}
-			pk, err := c.ThresholdKey(cmd.Context()) // the key in force: after an epoch switch not the genesis key
+		encrypted, _ := cmd.Flags().GetBool("encrypted")
+		if url, _ := cmd.Flags().GetString("node"); url != "" && !encrypted {
+			return errors.New("validator submit: --node only names the node whose key --encrypted seals to (a plain transaction goes through a node with fractal tx submit --node URL)")
+		}
+		if encrypted {
+			pk, instance, err := sealingKey(cmd)
 			if err != nil {
 				return err
 			}
@@ -275,6 +271,30 @@ of it once the validator is stopped).`,
 		}
 		return submitted(cmd, tx.Encode(), "tx", tx.ID())
 	}),
+}
+
+// sealingKey is the threshold key validator submit --encrypted seals to:
+// the genesis key --genesis names, else the key in force the validator's
+// node serves (--node, or the node running on --home: after an epoch switch
+// the validators refuse a payload sealed to an older key), else the key of
+// --home's genesis.
+func sealingKey(cmd *cobra.Command) (*tfhe.PublicKey, [32]byte, error) {
+	gen, _ := cmd.Flags().GetString("genesis")
+	url, _ := cmd.Flags().GetString("node")
+	if gen != "" && url != "" {
+		return nil, [32]byte{}, errors.New("validator submit: --genesis and --node both name the key to seal to: give one")
+	}
+	if gen == "" {
+		n, err := nodeOf(cmd)
+		if err != nil {
+			return nil, [32]byte{}, err
+		}
+		if n != nil {
+			return n.ThresholdKey(cmd.Context())
+		}
+		gen = filepath.Join(flagHome, "config", "genesis.json")
+	}
+	return validator.GenesisThresholdKey(gen)
 }
 
 var validatorDeployCmd = &cobra.Command{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -57,8 +58,12 @@ it with "fractal tfhe check-transcript FILE --chain".`,
 			if err != nil {
 				return err
 			}
-			if out, _ := cmd.Flags().GetString("transcript-out"); out != "" {
-				e, _ := cmd.Flags().GetUint64("epoch")
+			out, _ := cmd.Flags().GetString("transcript-out")
+			e, _ := cmd.Flags().GetUint64("epoch")
+			if (out == "") != (e == 0) {
+				return errors.New("validator epochs: --epoch E and --transcript-out FILE go together: the epoch whose transcript to write, and where")
+			}
+			if out != "" {
 				return writeEpochTranscript(cmd, in, records, e, out)
 			}
 			list := make([]dkgAttemptJSON, 0, len(records))
@@ -74,8 +79,8 @@ it with "fractal tfhe check-transcript FILE --chain".`,
 			v := map[string]any{"epoch_blocks": st.Rules.Blocks, "dkg_window": st.Rules.Window, "epoch": st.Epoch,
 				"height": st.Height, "next_start": st.Boundary, "next_attempt": st.Session.Attempt, "attempts": list}
 			return emit(cmd, v, func(w io.Writer) {
-				fmt.Fprintf(w, "epoch %d in force at height %d (epoch_blocks %d, dkg_window %d); epoch %d may start at %d (attempt %d)\n",
-					st.Epoch, st.Height, st.Rules.Blocks, st.Rules.Window, st.Epoch+1, st.Boundary, st.Session.Attempt)
+				fmt.Fprintf(w, "after height %d: epoch %d in force (epoch_blocks %d, dkg_window %d); epoch %d may start at %d (attempt %d)\n",
+					st.Height, st.Epoch, st.Rules.Blocks, st.Rules.Window, st.Epoch+1, st.Boundary, st.Session.Attempt)
 				for _, j := range list {
 					if j.Key == "" {
 						fmt.Fprintf(w, "epoch %d attempt %d, decided at %d: failed: %s\n", j.Epoch, j.Attempt, j.Height, j.Failure)

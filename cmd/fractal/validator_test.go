@@ -27,6 +27,60 @@ func freeDevnetPort(t *testing.T, n int) int {
 	return base
 }
 
+// startValidators runs verb ("validator run" or "node") on net/v0 …
+// net/v(n-1) in dir; the function it returns stops them (SIGTERM, each must
+// exit 0 within 30 s) and may be called again.
+func startValidators(t *testing.T, dir string, n int, verb func(i int) string) (stop func()) {
+	t.Helper()
+	var procs []*exec.Cmd
+	for i := range n {
+		cmd := exec.Command("fractal", append([]string{"--home", fmt.Sprintf("net/v%d", i)}, strings.Fields(verb(i))...)...)
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+	}
+	stopped := false
+	return func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		for i, p := range procs {
+			p.Process.Signal(syscall.SIGTERM)
+			done := make(chan error, 1)
+			go func() { done <- p.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("validator %d: %v", i, err)
+				}
+			case <-time.After(30 * time.Second):
+				p.Process.Kill() // only the process this test started
+				t.Errorf("validator %d did not stop on SIGTERM", i)
+			}
+		}
+	}
+}
+
+// retryFractal runs the program until it exits 0 (validators need a moment
+// to listen), for at most 40 s, and returns its output.
+func retryFractal(t *testing.T, dir, what string, args ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		out, errOut, code, _ := fractalCmd(t, dir, time.Minute, args...)
+		if code == 0 {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: exit %d: %s", what, code, errOut)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
 // TestDevnetProcesses is a validator-set instance run as four processes,
 // as "make devnet" runs it: fractal devnet writes the homes (with a
 // threshold key), fractal validator run runs three and fractal node the
@@ -57,56 +111,14 @@ func TestDevnetProcesses(t *testing.T) {
 		t.Fatalf("devnet:\n%s", out)
 	}
 	mustFractal(t, dir, "devnet", "--validators", "1", "--out", "other", "--base-port", fmt.Sprint(base))
-	var procs []*exec.Cmd
-	for i := range 4 {
-		verb := []string{"validator", "run"}
+	stop := startValidators(t, dir, 4, func(i int) string {
 		if i == 3 {
-			verb = []string{"node"} // node runs a validator's home as validator run does
+			return "node" // node runs a validator's home as validator run does
 		}
-		cmd := exec.Command("fractal", append([]string{"--home", fmt.Sprintf("net/v%d", i)}, verb...)...)
-		cmd.Dir = dir
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		for i, p := range procs {
-			p.Process.Signal(syscall.SIGTERM)
-			done := make(chan error, 1)
-			go func() { done <- p.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("validator %d: %v", i, err)
-				}
-			case <-time.After(30 * time.Second):
-				p.Process.Kill() // only the process this test started
-				t.Errorf("validator %d did not stop on SIGTERM", i)
-			}
-		}
-	}
+		return "validator run"
+	})
 	defer stop()
-	// The validators need a moment to listen.
-	retry := func(what string, args ...string) string {
-		t.Helper()
-		deadline := time.Now().Add(40 * time.Second)
-		for {
-			out, errOut, code, _ := fractalCmd(t, dir, time.Minute, args...)
-			if code == 0 {
-				return out
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: exit %d: %s", what, code, errOut)
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-	}
+	retry := func(what string, args ...string) string { return retryFractal(t, dir, what, args...) }
 	retry("deploy", "--home", "net/v0", "validator", "deploy", "allow.lua")
 	retry("deploy", "--home", "net/v0", "validator", "deploy", "owner.lua")
 	key := "/ea247e820cda9e68c4b2268fe9ff4f376a32f82a422a8c0cdd274ce08048cc34/8fea4092d39867c4ad83aaf5cb83dec5a3fdf1fa9df282fed8b5a060d91acf27/636f696e31"

@@ -12,7 +12,12 @@ func init() {
 	rootCmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the program version and the versions of its cryptographic dependencies",
-		Args:  cobra.NoArgs,
+		Long: `version prints the version this binary was built as ("(devel)" for a build from a
+checkout) and the module versions it was built with of gnark (proofs),
+filippo.io/edwards25519 (signatures and threshold keys), gopher-lua (predicates) and
+badger (storage): what a report of a bug or of a differing replay should name. --json
+gives the same as one object.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			deps := map[string]string{}
 			main := "(devel)"

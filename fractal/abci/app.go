@@ -412,18 +412,11 @@ const (
 	// PathClaim answers with the claim (chain.Claim, certified) of the
 	// export whose 32-byte ID is the data.
 	PathClaim = "/fractal/claim"
-	// PathThresholdKey answers with the threshold key in force (tfhe's
-	// public key encoding, tag 0x01): after an epoch switch (decision 163)
-	// the key encrypted transactions must be sealed to, which the genesis
-	// no longer names. No data.
-	PathThresholdKey = "/fractal/threshold-key"
 )
 
 // Query serves proofs and claims, each with the certificate of a
 // consensus commit, so that anyone holding the instance's validator set
-// checks them offline (the response's height is the certificate's
-// header), and the threshold key in force (the height is the last one
-// committed).
+// checks them offline. The response's height is the certificate's header.
 func (a *App) Query(ctx context.Context, req *abcitypes.RequestQuery) (*abcitypes.ResponseQuery, error) {
 	bad := func(code uint32, err error) (*abcitypes.ResponseQuery, error) {
 		return &abcitypes.ResponseQuery{Code: code, Log: err.Error(), Codespace: Codespace}, nil
@@ -455,14 +448,8 @@ func (a *App) Query(ctx context.Context, req *abcitypes.RequestQuery) (*abcitype
 		if c.Certificate, height, err = a.certificate(ctx, c.Manifest.Height); err == nil {
 			value = c.Encode()
 		}
-	case PathThresholdKey:
-		h, _, herr := a.in.Decided()
-		pk, kerr := a.in.ThresholdKey()
-		if err = errors.Join(herr, kerr); err == nil {
-			value, height = pk.Encode(), int64(h)
-		}
 	default:
-		return bad(CodeBadRequest, fmt.Errorf("unknown query path %q (%s, %s, %s)", req.Path, PathProve, PathClaim, PathThresholdKey))
+		return bad(CodeBadRequest, fmt.Errorf("unknown query path %q (%s, %s)", req.Path, PathProve, PathClaim))
 	}
 	if err != nil {
 		return bad(CodeUnknown, err)

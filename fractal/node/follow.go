@@ -71,6 +71,7 @@ func (n *Node) Announce(s *fractal.Sealed, before *fractal.Snapshot) *SealEvent 
 	if before != nil {
 		ev.Notes = n.noteContents(before, s.Receipts)
 	}
+	n.commits.Add(1) // the committed state changed: a resend's lookup runs again
 	for _, rc := range s.Receipts {
 		if rc.Status != phases.Accepted {
 			n.refused.add(rc)

@@ -19,7 +19,10 @@ type Metrics struct {
 	blockGas    prometheus.Histogram
 	blockTxs    prometheus.Histogram
 	streams     prometheus.Gauge
-	depth       func() float64
+	// resendLookups counts the lookups run again for resends of
+	// transactions refused in lookup (decisions 170, 176).
+	resendLookups prometheus.Counter
+	depth         func() float64
 }
 
 // NewMetrics registers a node's metrics with reg.
@@ -39,11 +42,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		blockTxs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fractal_block_transactions",
 			Help: "Transactions committed by a block.", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fractal_api_streams", Help: "Watch and CompactBlocks streams open."}),
-		depth:   func() float64 { return 0 },
+		resendLookups: prometheus.NewCounter(prometheus.CounterOpts{Name: "fractal_resend_lookups_total",
+			Help: "Lookups run again for resends of transactions a recent block refused in lookup (at most one per transaction and commit)."}),
+		depth: func() float64 { return 0 },
 	}
 	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fractal_mempool_depth", Help: "Submissions queued, plain and encrypted."},
 		func() float64 { return m.depth() })
-	reg.MustRegister(m.blocks, m.height, m.txs, m.submissions, m.sealTime, m.blockGas, m.blockTxs, m.streams, depth)
+	reg.MustRegister(m.blocks, m.height, m.txs, m.submissions, m.sealTime, m.blockGas, m.blockTxs, m.streams, m.resendLookups, depth)
 	return m
 }
 

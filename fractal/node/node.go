@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
@@ -44,10 +46,14 @@ type Node struct {
 
 	waiters waiters
 	refused *refusals
-	hub     hub
-	deploy  *bucket
-	sims    chan struct{} // simulation slots
-	streams chan struct{} // stream slots
+	// commits counts the commits announced (Announce); relookups shares
+	// one resend's lookup among concurrent ones (resent).
+	commits   atomic.Uint64
+	relookups singleflight.Group
+	hub       hub
+	deploy    *bucket
+	sims      chan struct{} // simulation slots
+	streams   chan struct{} // stream slots
 
 	// closing keeps submissions from being handed over once Stop began:
 	// Submit hands over under its read lock, Stop sets stopped under its

@@ -151,11 +151,20 @@ type refusals struct {
 	max  int
 	ring []notes.Hash // the remembered IDs, each once, oldest at next when full
 	next int
-	byID map[notes.Hash]*phases.Receipt
+	byID map[notes.Hash]*refusal
+}
+
+// refusal is one remembered refusal and, for one refused in lookup, what
+// its lookup said when a resend last ran it again (decision 176).
+type refusal struct {
+	rc      *phases.Receipt
+	checked bool   // the lookup ran again after commit number at
+	at      uint64 // the node's commit count (Node.commits) then
+	reason  string // its refusal then, "" when it found its inputs
 }
 
 func newRefusals(max int) *refusals {
-	return &refusals{max: max, ring: make([]notes.Hash, max), byID: map[notes.Hash]*phases.Receipt{}}
+	return &refusals{max: max, ring: make([]notes.Hash, max), byID: map[notes.Hash]*refusal{}}
 }
 
 func (r *refusals) add(rc *phases.Receipt) {
@@ -165,7 +174,7 @@ func (r *refusals) add(rc *phases.Receipt) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.byID[rc.TxID]; ok {
-		r.byID[rc.TxID] = rc
+		r.byID[rc.TxID] = &refusal{rc: rc}
 		return
 	}
 	if len(r.byID) == r.max {
@@ -173,12 +182,35 @@ func (r *refusals) add(rc *phases.Receipt) {
 	}
 	r.ring[r.next] = rc.TxID
 	r.next = (r.next + 1) % r.max
-	r.byID[rc.TxID] = rc
+	r.byID[rc.TxID] = &refusal{rc: rc}
 }
 
 func (r *refusals) get(id notes.Hash) (*phases.Receipt, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rc, ok := r.byID[id]
-	return rc, ok
+	if e, ok := r.byID[id]; ok {
+		return e.rc, true
+	}
+	return nil, false
+}
+
+// lookedUp returns what the lookup of id said when a resend ran it again
+// after commit number at, if one did.
+func (r *refusals) lookedUp(id notes.Hash, at uint64) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byID[id]
+	if !ok || !e.checked || e.at != at {
+		return "", false
+	}
+	return e.reason, true
+}
+
+// setLookedUp records what the lookup of id said after commit number at.
+func (r *refusals) setLookedUp(id notes.Hash, at uint64, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.byID[id]; ok {
+		e.checked, e.at, e.reason = true, at, reason
+	}
 }

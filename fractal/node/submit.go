@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"sync"
@@ -72,16 +73,32 @@ func (n *Node) overGas(tx *phases.Tx) error {
 // queued again, it would only be refused again. Nothing else pays for this
 // check: a transaction the node does not remember refused reads no store
 // here (decision 154). One whose inputs exist now is admitted.
+//
+// The lookup runs at most once per remembered transaction and commit
+// (decision 176): resends between two commits get the answer of the first,
+// and concurrent ones share its run, so a flood of resends costs no more
+// lookups than the blocks that would have refused them.
 func (n *Node) resent(tx *phases.Tx, id notes.Hash) error {
 	if rc, ok := n.refused.get(id); !ok || rc.Phase != phases.PhaseLookup {
 		return nil
 	}
-	reason, err := n.in.LookupRefusal(tx)
+	at := n.commits.Load()
+	v, err, _ := n.relookups.Do(string(binary.BigEndian.AppendUint64(id[:], at)), func() (any, error) {
+		if reason, ok := n.refused.lookedUp(id, at); ok {
+			return reason, nil
+		}
+		n.m.resendLookups.Inc()
+		reason, err := n.in.LookupRefusal(tx)
+		if err == nil {
+			n.refused.setLookedUp(id, at, reason)
+		}
+		return reason, err
+	})
 	switch {
 	case err != nil:
 		return &Error{Kind: Unavailable, Err: err}
-	case reason != "":
-		return refuse(Precondition, "transaction %x was refused in lookup in a recent block and would be again: %s", id[:8], reason)
+	case v.(string) != "":
+		return refuse(Precondition, "transaction %x was refused in lookup in a recent block and would be again: %s", id[:8], v.(string))
 	}
 	return nil
 }

@@ -26,19 +26,7 @@ import (
 func TestRefusalKinds(t *testing.T) {
 	cfg := fractal.DefaultConfig()
 	cfg.MaxQueue = 1
-	in, err := fractal.Init(filepath.Join(t.TempDir(), "home"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(in, DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	key, err := keys.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, in, key := newTestNode(t, cfg)
 	tx := func(i int) *phases.Tx {
 		tx := &phases.Tx{GasLimit: 1000, Lookup: []byte("return {}"), Calculation: []byte(fmt.Sprintf("return {} -- %d", i))}
 		if err := tx.SignAll(rand.Reader, []keys.PrivateKey{key}); err != nil {
@@ -75,19 +63,7 @@ func TestRefusalKinds(t *testing.T) {
 // does, with Precondition and the lookup's reason; a transaction the node
 // does not remember refused passes (decision 170).
 func TestPrecheckResent(t *testing.T) {
-	in, err := fractal.Init(filepath.Join(t.TempDir(), "home"), fractal.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(in, DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	key, err := keys.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, in, key := newTestNode(t, fractal.DefaultConfig())
 	missing := notes.StateKey{Application: notes.Hash{1}, Owner: notes.Hash{2}, Key: []byte("k")}
 	spend := func(nonce uint64) *phases.Tx {
 		tx := &phases.Tx{Nonce: nonce, GasLimit: 100_000, Read: notes.ConstraintSet{notes.ExactPattern(missing)},
@@ -116,4 +92,24 @@ func TestPrecheckResent(t *testing.T) {
 	if err := n.Precheck(other); err != nil {
 		t.Fatalf("precheck of a transaction never refused: %v", err)
 	}
+}
+
+// newTestNode is a node on a fresh instance of cfg in a temporary folder
+// (closed when the test ends), the instance, and a fresh key to sign with.
+func newTestNode(t *testing.T, cfg fractal.Config) (*Node, *fractal.Instance, keys.PrivateKey) {
+	t.Helper()
+	in, err := fractal.Init(filepath.Join(t.TempDir(), "home"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(in, DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	key, err := keys.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, in, key
 }

@@ -18,10 +18,12 @@ type Tree struct {
 	cache  *cache.Cache[Hash, *node] // nodes are named by their hash: never stale
 }
 
-// cachedNodes bounds a Tree's node cache, 32,768 nodes a generation
-// (internal/cache): one generation holds the top 15 levels of a tree, the
-// part that every update and proof passes through.
-const cachedNodes = 1 << 16
+// cachedNodes bounds a Tree's node cache, 131,072 nodes a generation
+// (internal/cache; about 23 MB each): one generation holds the top 17
+// levels of a tree, the part that every update and proof passes through,
+// so a tree of up to about 65,000 keys updates without reading the store
+// (decision 172).
+const cachedNodes = 1 << 18
 
 // New returns a Tree storing its nodes under prefix (copied). Callers give
 // each tree a prefix that no other data in the database starts with.

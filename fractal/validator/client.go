@@ -11,7 +11,6 @@ import (
 	"github.com/fractalvm/fractal/fractal/abci"
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/notes"
-	"github.com/fractalvm/fractal/tfhe"
 )
 
 // A Client talks to a running validator through CometBFT's RPC: it hands
@@ -73,22 +72,6 @@ func (c *Client) Claim(ctx context.Context, id [32]byte) (*chain.Claim, error) {
 		return nil, err
 	}
 	return chain.DecodeClaim(raw)
-}
-
-// ThresholdKey asks for the threshold key in force: the key an encrypted
-// transaction must be sealed to now (after an epoch switch, not the
-// genesis key). It is the validator's word: a validator that answers a key
-// of its own could read what is sealed to it, so ask one you run.
-func (c *Client) ThresholdKey(ctx context.Context) (*tfhe.PublicKey, error) {
-	raw, err := c.query(ctx, abci.PathThresholdKey, nil)
-	if err != nil {
-		return nil, err
-	}
-	pk, err := tfhe.DecodePublicKey(raw)
-	if err != nil {
-		return nil, fmt.Errorf("validator: %s: threshold key: %w", c.addr, err)
-	}
-	return pk, nil
 }
 
 func (c *Client) query(ctx context.Context, path string, data []byte) ([]byte, error) {

@@ -123,12 +123,13 @@ func certifyBlock(in CertifiedChain, b *chain.Block) error {
 // blocks and at the end (nil when there was no new block).
 func (w *Wallet) sync(in Chain, progress func(done, total uint64), save func(last *chain.Block) error) (*SyncReport, error) {
 	st := w.State
+	var prev *chain.Block // the last block the wallet accepted
 	if st.Next == 0 {
 		g, err := in.Block(0)
 		if err != nil {
 			return nil, fmt.Errorf("wallet: sync: %w", err)
 		}
-		st.Instance, st.Next, st.Last = in.ID(), 1, g.Hash()
+		st.Instance, st.Next, st.Last, prev = in.ID(), 1, g.Hash(), g
 	}
 	if st.Instance != in.ID() {
 		return nil, fmt.Errorf("wallet: sync: the wallet follows instance %x, not %x", st.Instance[:8], in.ID())
@@ -142,6 +143,12 @@ func (w *Wallet) sync(in Chain, progress func(done, total uint64), save func(las
 	if st.Next > head {
 		return rep, w.Save()
 	}
+	if prev == nil {
+		if prev, err = lastAccepted(in, st); err != nil {
+			return rep, err
+		}
+	}
+	exec := prev.Executor // what every block must name, as verify requires
 	var last *chain.Block // the last block applied
 	blocks := wholeBlocks(in)
 	if cc, ok := in.(CompactChain); ok {
@@ -204,7 +211,7 @@ func (w *Wallet) sync(in Chain, progress func(done, total uint64), save func(las
 			continue // drain until the source stops
 		}
 		p.tried.Wait()
-		if applyErr = w.scan(in, p.cb, p.outs, nfs, rep); applyErr != nil {
+		if applyErr = w.scan(in, exec, p.cb, p.outs, nfs, rep); applyErr != nil {
 			close(stop)
 			continue
 		}
@@ -296,14 +303,29 @@ func (w *Wallet) workers() int {
 // errStopped stops the source once applying failed.
 var errStopped = errors.New("stopped")
 
+// lastAccepted reads again the last block the wallet accepted (st.Next−1),
+// which must hash to st.Last: the executor it names is the one every
+// block after it must name.
+func lastAccepted(in Chain, st *State) (*chain.Block, error) {
+	b, err := in.Block(st.Next - 1)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: sync: %w", err)
+	}
+	if b.Hash() != st.Last {
+		return nil, fmt.Errorf("wallet: sync: block %d: the source's is not the one this wallet saw (the instance's chain changed)", st.Next-1)
+	}
+	return b, nil
+}
+
 // scan checks and applies one block whose outputs outs are tried
-// already; its errors name the block.
-func (w *Wallet) scan(in Chain, cb *CompactBlock, outs []output, nfs map[fr.Element]int, rep *SyncReport) error {
+// already; its errors name the block. exec is the executor (or validator
+// set) of the instance's blocks.
+func (w *Wallet) scan(in Chain, exec [32]byte, cb *CompactBlock, outs []output, nfs map[fr.Element]int, rep *SyncReport) error {
 	h := cb.Header.Height
 	if h != w.State.Next {
 		return fmt.Errorf("wallet: sync: block %d: the source sent height %d", w.State.Next, h)
 	}
-	if err := checkBlock(in, cb.Header); err != nil {
+	if err := checkBlock(in, exec, cb.Header); err != nil {
 		return fmt.Errorf("wallet: sync: block %d: %w", h, err)
 	}
 	if cb.Header.Prev != w.State.Last {
@@ -446,12 +468,15 @@ type validatorSet interface {
 	Validators() *certify.ValidatorSet
 }
 
-// checkBlock checks b's executor signature, or, on a validator-set
-// instance, that b is of the instance and names its validator set
-// unsigned: the set read in this process (a validator's own store, whose
-// consensus checked every block), or the trusted one of a CertifiedChain,
-// whose certificates Sync checks at each save.
-func checkBlock(in Chain, b *chain.Block) error {
+// checkBlock checks that b is of the instance and names exec, the
+// executor (or validator set) of the block the wallet last accepted, as
+// every block of an instance does (verify requires it): a source cannot
+// sign a block with a key of its own. Then b's executor signature, or, on
+// a validator-set instance, that b names its validator set unsigned: the
+// set read in this process (a validator's own store, whose consensus
+// checked every block), or the trusted one of a CertifiedChain, whose
+// certificates Sync checks at each save.
+func checkBlock(in Chain, exec [32]byte, b *chain.Block) error {
 	var set *certify.ValidatorSet
 	if v, ok := in.(validatorSet); ok {
 		set = v.Validators()
@@ -460,13 +485,15 @@ func checkBlock(in Chain, b *chain.Block) error {
 		set = c.Trusted()
 	}
 	switch {
+	case b.Instance != in.ID():
+		id := in.ID()
+		return fmt.Errorf("the block belongs to instance %x, not %x", b.Instance[:8], id[:8])
+	case b.Executor != exec:
+		return fmt.Errorf("the block names executor %x, the instance's blocks name %x", b.Executor[:8], exec[:8])
 	case set == nil && b.Signature == [64]byte{}:
 		return errors.New("the block carries no signature: it is a validator set's, and the wallet needs the set's trust entry to check it")
 	case set == nil:
 		return chain.VerifyBlock(b)
-	case b.Instance != in.ID():
-		id := in.ID()
-		return fmt.Errorf("the block belongs to instance %x, not %x", b.Instance[:8], id[:8])
 	case b.Executor != set.Hash():
 		h := set.Hash()
 		return fmt.Errorf("the block names validator set %x, not the trusted %x", b.Executor[:8], h[:8])

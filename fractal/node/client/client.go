@@ -37,8 +37,10 @@ type Client struct {
 const maxResponseBytes = 16 << 20
 
 // New returns a client of the node at url ("http://HOST:PORT", or
-// "HOST:PORT"). It speaks gRPC over unencrypted HTTP/2: one connection for
-// every call and stream.
+// "HOST:PORT"). It speaks the Connect protocol (binary protobuf) over
+// unencrypted HTTP/2: one connection for every call and stream. A unary
+// answer is one HEADERS and one DATA frame, where gRPC's adds a trailers
+// frame and an envelope (decision 172).
 func New(url string) (*Client, error) {
 	if !strings.Contains(url, "://") {
 		url = "http://" + url
@@ -51,9 +53,14 @@ func New(url string) (*Client, error) {
 	hc := &http.Client{Transport: &http.Transport{
 		Protocols:   &p,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		// One dial at a time (for HTTP/2 this bounds the dials in flight,
+		// not the connections): calls started together wait for the first
+		// connection and share it, instead of each dialling its own past
+		// the node's max_connections_per_client (decision 170).
+		MaxConnsPerHost: 1,
 	}}
 	return &Client{URL: url, API: fractalv1connect.NewFractalServiceClient(hc, url,
-		connect.WithGRPC(), connect.WithReadMaxBytes(maxResponseBytes))}, nil
+		connect.WithReadMaxBytes(maxResponseBytes))}, nil
 }
 
 // Error is a call that failed, worded for people: the node's message and

@@ -379,25 +379,43 @@ func TestMempoolFull(t *testing.T) {
 	}
 }
 
+// refusedInLookup is a node whose last block refused tx in lookup: a
+// transfer by alice of the note later, which does not exist yet.
+type refusedInLookup struct {
+	n      *nodetest.Node
+	tk     *nodetest.Token
+	alice  keys.PrivateKey
+	later  nodetest.Note
+	tx     *phases.Tx
+	reason string
+}
+
+func newRefusedInLookup(t *testing.T) *refusedInLookup {
+	t.Helper()
+	tk := nodetest.NewToken(t)
+	tk.Close(t)
+	r := &refusedInLookup{n: nodetest.Start(t, tk.Home, nodetest.Config()), tk: tk, alice: nodetest.Key(t)}
+	r.later = nodetest.Note{Key: notes.StateKey{Application: tk.App, Owner: tk.Sig, Key: []byte(r.alice.Public().String() + ":later")}, Value: tk.Gold(10)}
+	r.tx, _ = tk.Transfer(t, r.alice, r.later, nodetest.Key(t).Public(), 1)
+	out, err := r.n.Client.Submit(context.Background(), r.tx, true)
+	if err != nil || out.Receipt == nil || out.Receipt.Phase != phases.PhaseLookup {
+		t.Fatalf("a transfer of a note that does not exist: %+v %v, want refused in lookup", out, err)
+	}
+	r.reason = out.Receipt.Reason
+	return r
+}
+
 // TestResendRefusedInLookup: a transfer whose input does not exist yet is
 // refused in lookup in its block; sent again, it is refused at once with
 // failed_precondition and the lookup's reason and nothing is queued (not
 // refused again a block later); once a block creates its input, the same
 // transaction is admitted and commits (decision 170).
 func TestResendRefusedInLookup(t *testing.T) {
-	tk := nodetest.NewToken(t)
-	tk.Close(t)
-	n := nodetest.Start(t, tk.Home, nodetest.Config())
+	r := newRefusedInLookup(t)
+	n, tk, later, tx, reason := r.n, r.tk, r.later, r.tx, r.reason
 	ctx := context.Background()
-	alice := nodetest.Key(t)
-	later := nodetest.Note{Key: notes.StateKey{Application: tk.App, Owner: tk.Sig, Key: []byte(alice.Public().String() + ":later")}, Value: tk.Gold(10)}
-	tx, _ := tk.Transfer(t, alice, later, nodetest.Key(t).Public(), 1)
 	id := tx.ID()
-	out, err := n.Client.Submit(ctx, tx, true)
-	if err != nil || out.Receipt == nil || out.Receipt.Phase != phases.PhaseLookup {
-		t.Fatalf("a transfer of a note that does not exist: %+v %v, want refused in lookup", out, err)
-	}
-	reason := out.Receipt.Reason
+	var err error
 	for i := 0; i < 2; i++ {
 		_, err = n.Client.Submit(ctx, tx, true)
 		var ce *connect.Error
@@ -416,5 +434,59 @@ func TestResendRefusedInLookup(t *testing.T) {
 	}
 	if out, err := n.Client.Submit(ctx, tx, true); err != nil || out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED {
 		t.Fatalf("the resend once its input exists: %+v %v", out, err)
+	}
+}
+
+// TestResendLookupsOncePerCommit: a flood of resends of a transaction a
+// block refused in lookup, in a row and at once, runs its lookup once
+// between two commits (fractal_resend_lookups_total), each refused with the
+// lookup's reason; the next commit makes the next resend run it again
+// (decision 176). Before, every resend ran the lookup, up to max_tx_gas of
+// Lua each, with no fee and no queue slot: a store-read amplifier.
+func TestResendLookupsOncePerCommit(t *testing.T) {
+	r := newRefusedInLookup(t)
+	n, tk, alice, tx := r.n, r.tk, r.alice, r.tx
+	ctx := context.Background()
+	id := tx.ID()
+	want := fmt.Sprintf("transaction %x was refused in lookup in a recent block and would be again: %s", id[:8], r.reason)
+	resend := func() error {
+		_, err := n.Client.Submit(ctx, tx, false)
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition || ce.Message() != want {
+			return fmt.Errorf("resend: %v, want failed_precondition %q", err, want)
+		}
+		return nil
+	}
+	for range 10 {
+		if err := resend(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 20)
+	for range 20 {
+		go func() { errs <- resend() }()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := metric(t, n.URL, "fractal_resend_lookups_total"); got != 1 {
+		t.Fatalf("30 resends between two commits ran the lookup %v times, want 1", got)
+	}
+	// A commit (another transaction's) and the next resend looks again.
+	other := nodetest.Note{Key: notes.StateKey{Application: tk.App, Owner: tk.Sig, Key: []byte(alice.Public().String() + ":other")}, Value: tk.Gold(10)}
+	for _, mint := range tk.MintTxs(t, []nodetest.Note{other}) {
+		if out, err := n.Client.Submit(ctx, mint, true); err != nil || out.Receipt == nil || out.Receipt.Err() != nil {
+			t.Fatalf("mint: %+v %v", out, err)
+		}
+	}
+	for range 3 {
+		if err := resend(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := metric(t, n.URL, "fractal_resend_lookups_total"); got != 2 {
+		t.Fatalf("resends after one more commit: %v lookups in all, want 2", got)
 	}
 }

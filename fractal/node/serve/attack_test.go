@@ -20,6 +20,7 @@ import (
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/api/fractalv1/fractalv1connect"
 	"github.com/fractalvm/fractal/fractal/node"
+	"github.com/fractalvm/fractal/fractal/node/client"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/phases"
@@ -516,5 +517,32 @@ func TestConnectionsPerClient(t *testing.T) {
 	t.Logf("%d calls from 127.0.0.2 in %v while 127.0.0.1 held %d connections (%d kept)", calls, time.Since(start).Round(time.Millisecond), flood, kept)
 	if got := refused(); got != want || kept != perClient {
 		t.Fatalf("%d connections from one address: %d kept, %d closed, %s counted closed; want %d kept", flood, kept, closed, got, perClient)
+	}
+}
+
+// TestFreshClientUnderTheCap: a fresh client that starts many calls at
+// once dials one connection at a time (HTTP/2 then carries them all), so
+// a node's max_connections_per_client does not reset its first calls, as
+// it did when every call that found no connection up dialled its own.
+func TestFreshClientUnderTheCap(t *testing.T) {
+	a := newAttackNode(t, func(c *node.Config) { c.MaxConnectionsPerClient = 4 })
+	c, err := client.New(a.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const calls = 100
+	errs := make(chan error, calls)
+	for range calls {
+		go func() {
+			_, err := c.Status(ctx)
+			errs <- err
+		}()
+	}
+	for i := range calls {
+		if err := <-errs; err != nil {
+			t.Fatalf("call %d of %d started at once on a fresh client: %v", i, calls, err)
+		}
 	}
 }

@@ -90,14 +90,23 @@ func (l *limited) Close() error {
 	return l.Listener.Close()
 }
 
-// remoteAddr is c's remote address without its port (an IPv4 address
-// mapped into IPv6 as the IPv4 one); the zero Addr for a connection that
-// is not TCP, which all such connections share.
+// remoteAddr is who c counts against for max_connections_per_client: its
+// remote IPv4 address (one mapped into IPv6 as the IPv4 one), or the /64
+// prefix of its IPv6 address, since one host is routinely given a whole
+// /64 and could otherwise open max_connections_per_client from each of
+// its addresses (decision 176); the zero Addr for a connection that is
+// not TCP, which all such connections share.
 func remoteAddr(c net.Conn) netip.Addr {
-	if tcp, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return tcp.AddrPort().Addr().Unmap()
+	tcp, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return netip.Addr{}
 	}
-	return netip.Addr{}
+	a := tcp.AddrPort().Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64) // an IPv6 address always has a /64
+		return p.Addr()
+	}
+	return a
 }
 
 // closeNow closes c without lingering over unsent data: the client sees the
