@@ -151,7 +151,7 @@ func (dc *Decision) Unrun() []*phases.Receipt {
 }
 
 // A Decision is a decided block executed and not yet committed: one result
-// per raw transaction and the app hash the block leads to (certify.AppHash
+// per raw transaction and the app hash the block leads to (certify.AppHashOver
 // of the head block after it, unchanged when it accepts nothing). Commit
 // or Discard it; no other block may be committed in between.
 type Decision struct {
@@ -172,6 +172,7 @@ type Decision struct {
 	deploys []decidedCode
 	records [][]byte
 	dkg     *decidedDKGPart
+	parent  [32]byte // the head manifest's hash before the block
 }
 
 type decidedCode struct {
@@ -235,7 +236,7 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	if p.Parent, err = in.headBlock(view); err != nil {
 		return nil, 0, fmt.Errorf("fractal: execute decided: %w", err)
 	}
-	dc := &Decision{Height: d.Height, Results: make([]DecidedResult, len(d.Txs)), in: in, records: d.Misbehavior}
+	dc := &Decision{Height: d.Height, Results: make([]DecidedResult, len(d.Txs)), in: in, records: d.Misbehavior, parent: p.Parent.Hash()}
 	pos := make([]int, 0, len(d.Txs)) // the index in d.Txs of each of p.Txs, -1 for an opened batch's
 	seen := make(map[notes.Hash]bool, len(d.Txs))
 	enc, err := in.openDecided(view, d, p, seen, keep)
@@ -302,6 +303,8 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 	}
 	dc.Epoch = dc.dkg.record
 	dc.commit = in.BeginCommit(p)
+	side := newSideLog()
+	dc.commit.w.side = side
 	dc.x, err = in.execute(ctx, badgerdb.KV{Txn: view}, p, func(res *TxResult) error {
 		if pos[res.Index] < 0 { // its outcome is recorded with its batch
 			return dc.commit.Apply(res)
@@ -311,29 +314,47 @@ func (in *Instance) executeDecided(ctx context.Context, d *DecidedBlock, run, ke
 		return dc.commit.Apply(res)
 	})
 	if err == nil {
-		err = dc.writeAll()
+		err = dc.writeAll(view, side)
 	}
 	if err != nil {
 		dc.commit.Discard()
 		return nil, batch, fmt.Errorf("fractal: execute decided block %d: %w", d.Height, err)
-	}
-	dc.AppHash = p.Parent.Hash()
-	if b := dc.x.Block; b != nil {
-		dc.AppHash = b.Hash()
 	}
 	return dc, batch, nil
 }
 
 // writeAll writes into the block's write all that Commit will commit but
 // the head and the block record (headWrites, whose room it checks): the
-// engine's height as the last decided one, the height at which the block
-// (if any) was made, the misbehaviour records, the deployed code and the
-// execution's state, so that a block whose writes pass the bound is found
-// before the app hash is answered.
-func (dc *Decision) writeAll() error {
+// execution's state and the epochs' records (the side log folds their side
+// records into the side digest), then the side digest, the engine's height
+// as the last decided one, the height at which the block (if any) was made
+// with the side digest after it, the misbehaviour records and the deployed
+// code, so that a block whose writes pass the bound is found before the
+// app hash is answered. It sets dc.AppHash.
+func (dc *Decision) writeAll(view *badger.Txn, side *sideLog) error {
+	if err := dc.dkg.write(dc.commit.w); err != nil {
+		return err
+	}
+	if err := dc.commit.WriteState(dc.x); err != nil {
+		return err
+	}
+	prev, err := sideDigest(view)
+	if err != nil {
+		return err
+	}
+	digest := side.fold(prev, dc.Height)
+	head := dc.parent
 	writes := [][2][]byte{{metaDecided, u64(dc.Height)}}
+	if digest != prev {
+		writes = append(writes, [2][]byte{metaSide, digest[:]})
+	}
 	if b := dc.x.Block; b != nil {
-		writes = append(writes, [2][]byte{decidedKey(decidedBlock, u64(b.Height)), u64(dc.Height)})
+		head = b.Hash()
+		at := u64(dc.Height)
+		if digest != ([32]byte{}) {
+			at = append(at, digest[:]...)
+		}
+		writes = append(writes, [2][]byte{decidedKey(decidedBlock, u64(b.Height)), at})
 	}
 	for i, rec := range dc.records {
 		writes = append(writes, [2][]byte{decidedKey(decidedMisbehavior, u64(dc.Height), binary.BigEndian.AppendUint32(nil, uint32(i))), rec})
@@ -346,12 +367,7 @@ func (dc *Decision) writeAll() error {
 			return err
 		}
 	}
-	if err := dc.dkg.write(dc.commit.w); err != nil {
-		return err
-	}
-	if err := dc.commit.WriteState(dc.x); err != nil {
-		return err
-	}
+	dc.AppHash = certify.AppHashOver(head, digest)
 	if b := dc.x.Block; b != nil {
 		return dc.commit.w.room(headWrites(b))
 	}
@@ -421,7 +437,7 @@ func (dc *Decision) Discard() { dc.commit.Discard() }
 
 // Decided returns the height of the last block a consensus engine
 // decided and this validator-set instance committed (0 before the first),
-// and the app hash after it: what the engine asks of an application that
+// and the app hash after it (certify.AppHashOver): what the engine asks of an application that
 // restarts, to replay the blocks it lacks.
 func (in *Instance) Decided() (uint64, [32]byte, error) {
 	var height uint64
@@ -434,8 +450,9 @@ func (in *Instance) Decided() (uint64, [32]byte, error) {
 		if err != nil {
 			return err
 		}
-		hash = b.Hash()
-		return nil
+		side, err := sideDigest(txn)
+		hash = certify.AppHashOver(b.Hash(), side)
+		return err
 	})
 	if err != nil {
 		return 0, hash, fmt.Errorf("fractal: decided: %w", err)
@@ -458,14 +475,17 @@ func decidedHeight(txn *badger.Txn) (uint64, error) {
 }
 
 // DecidedAt returns the height of the consensus block that made block
-// height of this validator-set instance (0 for genesis): the header of the
-// next consensus block carries its app hash, so a commit of that header or
-// of any later one before the next block certifies it.
-func (in *Instance) DecidedAt(height uint64) (uint64, error) {
-	if height == 0 {
-		return 0, nil
-	}
+// height of this validator-set instance (0 for genesis) and the side
+// digest after it (zero without side records): the header of the next
+// consensus block carries their app hash (certify.AppHashOver), so a commit
+// of that header certifies the block, and so does one of any later header
+// before the next block while no side record is written.
+func (in *Instance) DecidedAt(height uint64) (uint64, [32]byte, error) {
 	var at uint64
+	var side [32]byte
+	if height == 0 {
+		return 0, side, nil
+	}
 	err := in.db.View(func(txn *badger.Txn) error {
 		raw, err := getValue(txn, decidedKey(decidedBlock, u64(height)))
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -474,16 +494,20 @@ func (in *Instance) DecidedAt(height uint64) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		if len(raw) != 8 {
+		switch len(raw) {
+		case 8 + 32:
+			side = [32]byte(raw[8:])
+		case 8:
+		default:
 			return fmt.Errorf("decided height of block %d has %d bytes", height, len(raw))
 		}
 		at = binary.BigEndian.Uint64(raw)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("fractal: %w", err)
+		return 0, side, fmt.Errorf("fractal: %w", err)
 	}
-	return at, nil
+	return at, side, nil
 }
 
 // MisbehaviorRecord is one record of validator misbehaviour a consensus

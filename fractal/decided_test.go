@@ -107,7 +107,7 @@ func TestDecidedBlockResults(t *testing.T) {
 	if err != nil || h != 5 || hash != dc.Sealed.Block.Hash() {
 		t.Fatalf("decided %d %x %v", h, hash, err)
 	}
-	if at, err := f.in.DecidedAt(dc.Sealed.Block.Height); err != nil || at != 5 {
+	if at, _, err := f.in.DecidedAt(dc.Sealed.Block.Height); err != nil || at != 5 {
 		t.Fatalf("decided at %d %v", at, err)
 	}
 	// A block that accepts nothing leaves the app hash as it was.

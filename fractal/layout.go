@@ -88,6 +88,7 @@ var (
 	metaValidators = metaKey("validators")       // the validator set (certify.ValidatorSet encoding)
 	metaDecided    = metaKey("decided")          // u64 height of the last consensus block committed
 	metaEncExpiry  = metaKey("encrypted expiry") // u64 consensus heights a batch may wait (decision 164)
+	metaSide       = metaKey("side")             // 32-byte side digest after it (sidedigest.go), absent while zero
 )
 
 // storagePrefixes lists every key prefix of the store with its owner: the
@@ -100,6 +101,7 @@ var storagePrefixes = func() []storagePrefix {
 		{metaInstance, "instance"}, {metaGenesis, "instance"}, {metaHead, "instance"},
 		{metaRoot, "instance"}, {metaExported, "instance"},
 		{metaValidators, "validator set"}, {metaDecided, "validator set"}, {metaEncExpiry, "validator set"},
+		{metaSide, "validator set"},
 		{decidedKey(decidedBlock), "validator set"}, {decidedKey(decidedMisbehavior), "validator set"},
 		{decidedKey(decidedEpochRules), "epochs"}, {decidedKey(decidedEpoch), "epochs"},
 		{decidedKey(decidedDKG), "epochs"}, {decidedKey(decidedEpochRecord), "epochs"},

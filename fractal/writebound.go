@@ -31,6 +31,7 @@ var errBlockWritesOverBound = fmt.Errorf("the block's writes pass %d bytes or %d
 type boundedWrite struct {
 	badgerdb.KV
 	bytes, entries int
+	side           *sideLog // a validator set's decided block: its side records (sidedigest.go)
 }
 
 // Set implements kv.Writer.
@@ -38,6 +39,7 @@ func (w *boundedWrite) Set(key, value []byte) error {
 	if err := w.count(len(key) + len(value)); err != nil {
 		return err
 	}
+	w.side.set(key, value)
 	return w.KV.Set(key, value)
 }
 
@@ -46,6 +48,7 @@ func (w *boundedWrite) Delete(key []byte) error {
 	if err := w.count(len(key)); err != nil {
 		return err
 	}
+	w.side.delete(key)
 	return w.KV.Delete(key)
 }
 

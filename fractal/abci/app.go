@@ -56,10 +56,11 @@ const Codespace = "fractal"
 // the signed header of the next height and a commit for it (package
 // fractal/validator reads them from CometBFT's block store).
 type Certificates interface {
-	// Certificate returns the certificate of the state after height h, and
-	// the height of the header it holds; it waits, within ctx, for that
-	// header to be committed.
-	Certificate(ctx context.Context, h int64) ([]byte, int64, error)
+	// Certificate returns the certificate of the state after height h,
+	// whose side digest is side (fractal.Instance.DecidedAt), and the
+	// height of the header it holds; it waits, within ctx, for that header
+	// to be committed.
+	Certificate(ctx context.Context, h int64, side [32]byte) ([]byte, int64, error)
 }
 
 // Committed is what Commit reports for each block.
@@ -465,9 +466,9 @@ func (a *App) certificate(ctx context.Context, height uint64) ([]byte, int64, er
 	if certs == nil {
 		return nil, 0, errors.New("no certificates yet: the node is starting")
 	}
-	at, err := a.in.DecidedAt(height)
+	at, side, err := a.in.DecidedAt(height)
 	if err != nil {
 		return nil, 0, err
 	}
-	return certs.Certificate(ctx, int64(at))
+	return certs.Certificate(ctx, int64(at), side)
 }

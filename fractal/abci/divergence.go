@@ -71,7 +71,8 @@ func (a *App) Results(height int64) ([]TxSummary, bool) {
 // reports them) transaction by transaction, as fractal verify compares a
 // replay with the stored block: it names the first transaction whose
 // code, state root (data) or gas differ, or says that the results agree
-// (then the app hash alone differs: a write beside the transactions).
+// (then the app hash alone differs: a write beside the transactions, such
+// as a batch record or an epoch record, decision 174).
 func FirstDifference(mine []TxSummary, theirs []*abcitypes.ExecTxResult) string {
 	if len(mine) != len(theirs) {
 		return fmt.Sprintf("%d results here, %d in the network's", len(mine), len(theirs))
@@ -91,5 +92,5 @@ func FirstDifference(mine []TxSummary, theirs []*abcitypes.ExecTxResult) string 
 		}
 		return fmt.Sprintf("transaction %d (%x): %s", i, m.ID, what)
 	}
-	return "every transaction's result agrees; the app hash differs"
+	return "every transaction's result agrees; the app hash differs (the manifest, or the encrypted-mempool and epoch records the block wrote)"
 }

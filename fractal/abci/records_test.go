@@ -42,7 +42,7 @@ func TestMisbehaviorRecord(t *testing.T) {
 func TestFirstDifference(t *testing.T) {
 	mine := []TxSummary{{ID: [32]byte{1}, Data: []byte{1}}, {ID: [32]byte{2}, Data: []byte{2}, GasUsed: 5}}
 	same := []*abcitypes.ExecTxResult{{Data: []byte{1}}, {Data: []byte{2}, GasUsed: 5}}
-	if got := FirstDifference(mine, same); got != "every transaction's result agrees; the app hash differs" {
+	if got := FirstDifference(mine, same); got != "every transaction's result agrees; the app hash differs (the manifest, or the encrypted-mempool and epoch records the block wrote)" {
 		t.Fatal(got)
 	}
 	other := []*abcitypes.ExecTxResult{{Data: []byte{1}}, {Data: []byte{3}, GasUsed: 5}}

@@ -12,6 +12,7 @@ package certify
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -46,12 +47,33 @@ const (
 func ChainID(id [32]byte) string { return "fractal-" + hex.EncodeToString(id[:8]) }
 
 // AppHash is what a validator-set instance hands CometBFT as its app hash
-// after a block: the hash of its head manifest (chain.Block.Hash), which
-// commits to the instance, the height, the previous manifest, the
-// transactions, the state root after each of them, the final state root
-// and the commitment-tree root. A CometBFT block that accepts no
-// transaction leaves it unchanged.
-func AppHash(b *chain.Block) []byte { h := b.Hash(); return h[:] }
+// after a block while its chain holds no side records: the hash of its
+// head manifest (chain.Block.Hash), which commits to the instance, the
+// height, the previous manifest, the transactions, the state root after
+// each of them, the final state root and the commitment-tree root.
+func AppHash(b *chain.Block) []byte { h := AppHashOver(b.Hash(), [32]byte{}); return h[:] }
+
+// AppHashOver is the app hash over the head manifest's hash and the side
+// digest side: the running digest of the side records (the encrypted
+// mempool's batches and keys, the epochs' DKG envelopes and records,
+// decision 174), SHA-256(AppHashTag ‖ head ‖ side). While side is zero it
+// is head itself, so a chain that never wrote a side record keeps the app
+// hashes it always had. A CometBFT block that accepts no transaction and
+// writes no side record leaves it unchanged.
+func AppHashOver(head, side [32]byte) [32]byte {
+	if side == ([32]byte{}) {
+		return head
+	}
+	h := sha256.New()
+	h.Write([]byte(AppHashTag))
+	h.Write(head[:])
+	h.Write(side[:])
+	return [32]byte(h.Sum(nil))
+}
+
+// AppHashTag separates an app hash over side records from a manifest's
+// hash.
+const AppHashTag = "fractal app hash v2\x00"
 
 // A Validator is one member of a set: its CometBFT consensus key
 // (ed25519), its voting power and a name for people.
@@ -207,14 +229,21 @@ func (vs *ValidatorSet) UnmarshalJSON(raw []byte) error {
 	return nil
 }
 
-// certificateVersion is the first byte of a certificate's encoding.
-const certificateVersion = 1
+// Certificate versions (the first byte): version 1 is a signed header
+// whose app hash is the block's hash; version 2 also carries the side
+// digest the app hash folds in (AppHash).
+const (
+	certificateVersion     = 1
+	certificateVersionSide = 2
+)
 
 // EncodeCertificate returns the certificate made of sh (a header and a
-// commit for it): version, then the SignedHeader's protobuf encoding. A
-// nil vote in the commit is written absent: it does not count for the
-// block, and verification skips its signature (see DecodeCertificate).
-func EncodeCertificate(sh *types.SignedHeader) ([]byte, error) {
+// commit for it) and side, the side digest of the state its app hash
+// names: version 1 and the SignedHeader's protobuf encoding when side is
+// zero, else version 2, side and the encoding. A nil vote in the commit is
+// written absent: it does not count for the block, and verification skips
+// its signature (see DecodeCertificate).
+func EncodeCertificate(sh *types.SignedHeader, side [32]byte) ([]byte, error) {
 	if sh.Commit != nil && slices.ContainsFunc(sh.Commit.Signatures, func(s types.CommitSig) bool { return s.BlockIDFlag == types.BlockIDFlagNil }) {
 		c := *sh.Commit
 		c.Signatures = slices.Clone(c.Signatures)
@@ -229,45 +258,61 @@ func EncodeCertificate(sh *types.SignedHeader) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certify: certificate: %w", err)
 	}
-	return append([]byte{certificateVersion}, raw...), nil
+	if side == ([32]byte{}) {
+		return append([]byte{certificateVersion}, raw...), nil
+	}
+	return append(append([]byte{certificateVersionSide}, side[:]...), raw...), nil
 }
 
-// DecodeCertificate parses a certificate; it checks the encoding only
-// (Certify checks what it certifies). A certificate has one encoding
-// (decision 167): its bytes must be what the header and commit they decode
-// to encode to (no non-minimal varint, no field out of order, no unknown
-// field), and each of the commit's signatures is for the block or absent.
-// A nil vote's signature is one CometBFT's light verification skips, so
-// its bytes, like a second encoding, would vary under one certificate.
-func DecodeCertificate(cert []byte) (*types.SignedHeader, error) {
+// DecodeCertificate parses a certificate into its signed header and side
+// digest (zero for version 1); it checks the encoding only (Certify checks
+// what it certifies). A certificate has one encoding (decision 167): its
+// bytes must be what the header and commit they decode to encode to (no
+// non-minimal varint, no field out of order, no unknown field), version 2
+// only with a side digest that is not zero, and each of the commit's
+// signatures is for the block or absent. A nil vote's signature is one
+// CometBFT's light verification skips, so its bytes, like a second
+// encoding, would vary under one certificate.
+func DecodeCertificate(cert []byte) (*types.SignedHeader, [32]byte, error) {
+	var side [32]byte
 	switch {
 	case len(cert) == 0:
-		return nil, errors.New("certify: no certificate: a validator set's block is certified by a commit, not signed")
+		return nil, side, errors.New("certify: no certificate: a validator set's block is certified by a commit, not signed")
 	case len(cert) > MaxCertificateBytes:
-		return nil, fmt.Errorf("certify: certificate of %d bytes, limit %d", len(cert), MaxCertificateBytes)
-	case cert[0] != certificateVersion:
-		return nil, fmt.Errorf("certify: certificate: unknown version %d", cert[0])
+		return nil, side, fmt.Errorf("certify: certificate of %d bytes, limit %d", len(cert), MaxCertificateBytes)
+	case cert[0] == certificateVersion:
+		cert = cert[1:]
+	case cert[0] != certificateVersionSide:
+		return nil, side, fmt.Errorf("certify: certificate: unknown version %d", cert[0])
+	case len(cert) < 1+32:
+		return nil, side, errors.New("certify: certificate: version 2 without its side digest")
+	default:
+		copy(side[:], cert[1:33])
+		if side == ([32]byte{}) { // version 1 says that: one encoding per certificate
+			return nil, side, errors.New("certify: certificate: version 2 with a zero side digest")
+		}
+		cert = cert[33:]
 	}
 	var p cmtproto.SignedHeader
-	if err := p.Unmarshal(cert[1:]); err != nil {
-		return nil, fmt.Errorf("certify: certificate: %w", err)
+	if err := p.Unmarshal(cert); err != nil {
+		return nil, side, fmt.Errorf("certify: certificate: %w", err)
 	}
 	sh, err := types.SignedHeaderFromProto(&p)
 	if err != nil {
-		return nil, fmt.Errorf("certify: certificate: %w", err)
+		return nil, side, fmt.Errorf("certify: certificate: %w", err)
 	}
 	if sh.Header == nil || sh.Commit == nil {
-		return nil, errors.New("certify: certificate: no header or no commit")
+		return nil, side, errors.New("certify: certificate: no header or no commit")
 	}
 	for i, s := range sh.Commit.Signatures {
 		if s.BlockIDFlag != types.BlockIDFlagCommit && s.BlockIDFlag != types.BlockIDFlagAbsent {
-			return nil, fmt.Errorf("certify: certificate: commit signature %d has block ID flag %d: only signatures for the block and absent ones are allowed", i, s.BlockIDFlag)
+			return nil, side, fmt.Errorf("certify: certificate: commit signature %d has block ID flag %d: only signatures for the block and absent ones are allowed", i, s.BlockIDFlag)
 		}
 	}
-	if again, err := sh.ToProto().Marshal(); err != nil || !bytes.Equal(again, cert[1:]) {
-		return nil, errors.New("certify: certificate: not in its canonical encoding")
+	if again, err := sh.ToProto().Marshal(); err != nil || !bytes.Equal(again, cert) {
+		return nil, side, errors.New("certify: certificate: not in its canonical encoding")
 	}
-	return sh, nil
+	return sh, side, nil
 }
 
 // Certify checks that cert certifies b: b names this set (its Executor
@@ -287,7 +332,7 @@ func (vs *ValidatorSet) Certify(b *chain.Block, cert []byte) error {
 	if b.Signature != ([64]byte{}) {
 		return fmt.Errorf("certify: block %d of a validator set carries a signature; its signature field must be zero", b.Height)
 	}
-	sh, err := DecodeCertificate(cert)
+	sh, side, err := DecodeCertificate(cert)
 	if err != nil {
 		return err
 	}
@@ -301,7 +346,10 @@ func (vs *ValidatorSet) Certify(b *chain.Block, cert []byte) error {
 	if err := vs.set.VerifyCommitLightAllSignatures(chainID, sh.Commit.BlockID, sh.Height, sh.Commit); err != nil {
 		return fmt.Errorf("certify: the certificate's commit: %w", err)
 	}
-	if want := AppHash(b); !bytes.Equal(sh.AppHash, want) {
+	if want := AppHashOver(b.Hash(), side); !bytes.Equal(sh.AppHash, want[:]) {
+		if side != ([32]byte{}) {
+			return fmt.Errorf("certify: the header of height %d carries app hash %X, block %d's manifest with side digest %X hashes to %X", sh.Height, []byte(sh.AppHash), b.Height, side, want)
+		}
 		return fmt.Errorf("certify: the header of height %d carries app hash %X, block %d's manifest hashes to %X", sh.Height, []byte(sh.AppHash), b.Height, want)
 	}
 	return nil

@@ -34,6 +34,19 @@ func TestCertify(t *testing.T) {
 	if err := vs.Certify(b, good); err != nil {
 		t.Fatal(err)
 	}
+	// With side records, the header's app hash folds in their digest,
+	// which a version-2 certificate carries.
+	side := [32]byte{5}
+	sideHash := certify.AppHashOver(b.Hash(), side)
+	if sideHash == b.Hash() {
+		t.Fatal("a side digest leaves the app hash the manifest's hash")
+	}
+	withSide := func(side [32]byte, signers []ed25519.PrivKey) []byte {
+		return certtest.CertificateSide(t, vs, signers, b.Instance, 7, sideHash[:], side)
+	}
+	if err := vs.Certify(b, withSide(side, privs[:3])); err != nil {
+		t.Fatal(err)
+	}
 	other, _ := certtest.NewSet(t, 4)
 	elsewhere := *b
 	elsewhere.Instance = [32]byte{8}
@@ -53,7 +66,11 @@ func TestCertify(t *testing.T) {
 		{"another app hash", vs, b, certificate(t, vs, b, bytes.Repeat([]byte{7}, 32), privs), "carries app hash 0707"},
 		{"another instance's chain", vs, &elsewhere, good, `header belongs to another chain "fractal-0900000000000000", not "fractal-0800000000000000"`},
 		{"damaged", vs, b, good[:len(good)-3], "certify: certificate: "},
-		{"unknown version", vs, b, append([]byte{2}, good[1:]...), "unknown version 2"},
+		{"unknown version", vs, b, append([]byte{3}, good[1:]...), "unknown version 3"},
+		{"version 2 cut short", vs, b, []byte{2, 1, 2}, "version 2 without its side digest"},
+		{"version 2 with a zero side digest", vs, b, append(append([]byte{2}, make([]byte, 32)...), good[1:]...), "version 2 with a zero side digest"},
+		{"version 1 over an app hash with a side digest", vs, b, certificate(t, vs, b, sideHash[:], privs), "carries app hash"},
+		{"version 2 with another side digest", vs, b, withSide([32]byte{6}, privs), "with side digest 06"},
 		{"a signature field that is not zero", vs, &signed, good, "block 3 of a validator set carries a signature; its signature field must be zero"},
 	} {
 		if err := tc.set.Certify(tc.b, tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -61,7 +78,7 @@ func TestCertify(t *testing.T) {
 		}
 	}
 	// A signature of the commit flipped.
-	sh, err := certify.DecodeCertificate(good)
+	sh, _, err := certify.DecodeCertificate(good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +88,7 @@ func TestCertify(t *testing.T) {
 			break
 		}
 	}
-	bad, err := certify.EncodeCertificate(sh)
+	bad, err := certify.EncodeCertificate(sh, [32]byte{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +167,7 @@ func TestCertificateOneEncoding(t *testing.T) {
 	longer := append([]byte{1, 0x0a}, byte(n)|0x80, byte(n>>7)|0x80, 0)
 	longer = append(longer, good[2+w:]...)
 
-	sh, err := certify.DecodeCertificate(good)
+	sh, _, err := certify.DecodeCertificate(good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,18 +195,18 @@ func TestCertificateOneEncoding(t *testing.T) {
 		{"an unknown field", append(slices.Clone(good), 0x18, 0x01), "not in its canonical encoding"},
 		{"a nil vote", withNil, fmt.Sprintf("commit signature %d has block ID flag 3: only signatures for the block and absent ones are allowed", idx)},
 	} {
-		if _, err := certify.DecodeCertificate(tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := certify.DecodeCertificate(tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 		if err := vs.Certify(b, tc.cert); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: certify: %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	written, err := certify.EncodeCertificate(sh)
+	written, err := certify.EncodeCertificate(sh, [32]byte{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := certify.DecodeCertificate(written)
+	back, _, err := certify.DecodeCertificate(written)
 	if err != nil || back.Commit.Signatures[idx].BlockIDFlag != types.BlockIDFlagAbsent {
 		t.Fatalf("encoded with a nil vote: %v", err)
 	}
@@ -205,12 +222,14 @@ func FuzzDecodeCertificate(f *testing.F) {
 	b := &chain.Block{Executor: vs.Hash()}
 	f.Add(certificate(f, vs, b, certify.AppHash(b), privs))
 	f.Add(certificate(f, vs, b, certify.AppHash(b), privs[:2]))
+	ah := certify.AppHashOver(b.Hash(), [32]byte{5})
+	f.Add(certtest.CertificateSide(f, vs, privs, b.Instance, 7, ah[:], [32]byte{5}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sh, err := certify.DecodeCertificate(data)
+		sh, side, err := certify.DecodeCertificate(data)
 		if err != nil {
 			return
 		}
-		again, err := certify.EncodeCertificate(sh)
+		again, err := certify.EncodeCertificate(sh, side)
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("a certificate that decodes encodes differently (%v)", err)
 		}

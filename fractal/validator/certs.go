@@ -22,7 +22,7 @@ const maxCertificateWait = 15 * time.Second
 // or until then the commit this node saw, signed as well.
 type blockCerts struct{ bs *store.BlockStore }
 
-func (c blockCerts) Certificate(ctx context.Context, h int64) ([]byte, int64, error) {
+func (c blockCerts) Certificate(ctx context.Context, h int64, side [32]byte) ([]byte, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, maxCertificateWait)
 	defer cancel()
 	for c.bs.Height() < h+1 {
@@ -32,12 +32,12 @@ func (c blockCerts) Certificate(ctx context.Context, h int64) ([]byte, int64, er
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return certificateAt(c.bs, h+1)
+	return certificateAt(c.bs, h+1, side)
 }
 
 // certificateAt returns the certificate made of the header at height and a
-// commit for it.
-func certificateAt(bs *store.BlockStore, height int64) ([]byte, int64, error) {
+// commit for it, with side, the side digest its app hash folds in.
+func certificateAt(bs *store.BlockStore, height int64, side [32]byte) ([]byte, int64, error) {
 	meta := bs.LoadBlockMeta(height)
 	if meta == nil {
 		return nil, 0, fmt.Errorf("no header at height %d in the block store", height)
@@ -49,7 +49,7 @@ func certificateAt(bs *store.BlockStore, height int64) ([]byte, int64, error) {
 	if commit == nil {
 		return nil, 0, fmt.Errorf("no commit for height %d in the block store", height)
 	}
-	cert, err := certify.EncodeCertificate(&types.SignedHeader{Header: &meta.Header, Commit: commit})
+	cert, err := certify.EncodeCertificate(&types.SignedHeader{Header: &meta.Header, Commit: commit}, side)
 	return cert, height, err
 }
 
@@ -57,10 +57,10 @@ func certificateAt(bs *store.BlockStore, height int64) ([]byte, int64, error) {
 // the consensus header after the one that made it, with a commit for it.
 // It waits, within ctx and maxCertificateWait, for that header.
 func (n *Node) Certificate(ctx context.Context, height uint64) ([]byte, error) {
-	at, err := n.in.DecidedAt(height)
+	at, side, err := n.in.DecidedAt(height)
 	if err != nil {
 		return nil, err
 	}
-	cert, _, err := blockCerts{n.node.BlockStore()}.Certificate(ctx, int64(at))
+	cert, _, err := blockCerts{n.node.BlockStore()}.Certificate(ctx, int64(at), side)
 	return cert, err
 }

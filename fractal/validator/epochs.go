@@ -10,6 +10,7 @@ package validator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -22,7 +23,8 @@ import (
 )
 
 // dealHook, in this package's tests only, replaces this validator's deal
-// before it is submitted (a bad dealer).
+// before it is submitted (a bad dealer). The saved party keeps the deal
+// the party made, so a bad dealer is not to be restarted mid-DKG.
 type dealHook func(s *dkg.Session, key keys.PrivateKey, deal *dkg.Envelope) *dkg.Envelope
 
 // epochKeyholder drives the party; step runs after each commit, in its own
@@ -41,6 +43,11 @@ type epochKeyholder struct {
 
 	party *dkg.Party // nil between DKGs
 	mine  []*dkg.Envelope
+	// resumed is set once the party a restart interrupted was looked for;
+	// unresumable names the session whose saved party could not be
+	// restored, in which this validator must not deal again.
+	resumed     bool
+	unresumable [32]byte
 }
 
 // startEpochKeyholder starts the party's loop when the instance has epochs
@@ -101,6 +108,12 @@ func (ek *epochKeyholder) step(ctx context.Context) error {
 	if err != nil || st == nil {
 		return err
 	}
+	if !ek.resumed {
+		ek.resumed = true
+		if err := ek.resume(st); err != nil {
+			ek.log(fmt.Sprintf("epoch keyholder: %v", err))
+		}
+	}
 	if ek.party != nil {
 		if err := ek.settle(); err != nil {
 			return err
@@ -109,26 +122,16 @@ func (ek *epochKeyholder) step(ctx context.Context) error {
 	if err := ek.dropOldShares(); err != nil {
 		return err
 	}
-	if ek.party == nil && st.Round == 1 {
-		if ek.party, err = dkg.NewParty(st.Session, ek.kh.Key); err != nil {
+	sid := st.Session.ID()
+	if ek.party == nil && st.Round == 1 && sid != ek.unresumable {
+		if err := ek.deal(st); err != nil {
 			return err
 		}
-		deal, err := ek.party.Start()
-		if err != nil {
-			ek.party = nil
-			return err
-		}
-		if ek.hook != nil {
-			deal = ek.hook(st.Session, ek.kh.Key, deal)
-		}
-		ek.mine = []*dkg.Envelope{deal}
-		ek.log(fmt.Sprintf("epoch %d DKG (attempt %d): dealt at height %d", st.Session.Epoch, st.Session.Attempt, st.Height+1))
 	}
 	p := ek.party
-	if p == nil || ek.session() != st.Session.ID() {
+	if p == nil || ek.session() != sid {
 		return nil
 	}
-	sid := st.Session.ID()
 	recorded, err := in.DKGEnvelopes(sid)
 	if err != nil {
 		return err
@@ -138,12 +141,17 @@ func (ek *epochKeyholder) step(ctx context.Context) error {
 		onChain[e.Hash()] = true
 		p.Receive(e.Encode()) // an envelope the chain recorded was checked there
 	}
-	for int(p.Round()) < st.Round && p.Round() < dkg.KindJustification {
-		out, err := p.Next()
-		if err != nil {
+	if int(p.Round()) < st.Round && p.Round() < dkg.KindJustification {
+		for int(p.Round()) < st.Round && p.Round() < dkg.KindJustification {
+			out, err := p.Next()
+			if err != nil {
+				return err
+			}
+			ek.mine = append(ek.mine, out...)
+		}
+		if err := ek.save(); err != nil { // before its answers leave
 			return err
 		}
-		ek.mine = append(ek.mine, out...)
 	}
 	for _, e := range ek.mine {
 		if onChain[e.Hash()] || int(e.Kind) > st.Round {
@@ -157,6 +165,106 @@ func (ek *epochKeyholder) step(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// deal starts this keyholder's party in the DKG of st and saves it before
+// its deal leaves. It never deals twice in a session: a deal of its own
+// the chain recorded (a party lost with its state) keeps it out.
+func (ek *epochKeyholder) deal(st *fractal.EpochStatus) error {
+	recorded, err := ek.n.in.DKGEnvelopes(st.Session.ID())
+	if err != nil {
+		return err
+	}
+	self := st.Session.Index(ek.kh.Key.Public())
+	for _, e := range recorded {
+		if e.Kind == dkg.KindDeal && int(e.From) == self {
+			ek.unresumable = st.Session.ID()
+			ek.log(fmt.Sprintf("epoch %d DKG (attempt %d): the chain holds a deal of ours whose party is lost; not dealing again", st.Session.Epoch, st.Session.Attempt))
+			return nil
+		}
+	}
+	p, err := dkg.NewParty(st.Session, ek.kh.Key)
+	if err != nil {
+		return err
+	}
+	deal, err := p.Start()
+	if err != nil {
+		return err
+	}
+	if ek.hook != nil {
+		deal = ek.hook(st.Session, ek.kh.Key, deal)
+	}
+	ek.party, ek.mine = p, []*dkg.Envelope{deal}
+	if err := ek.save(); err != nil {
+		ek.party, ek.mine = nil, nil // nothing left: dealing again later is no equivocation
+		return err
+	}
+	ek.log(fmt.Sprintf("epoch %d DKG (attempt %d): dealt at height %d", st.Session.Epoch, st.Session.Attempt, st.Height+1))
+	return nil
+}
+
+// save writes the party's state into the keyholder home (decision 175).
+func (ek *epochKeyholder) save() error {
+	state, err := ek.party.State()
+	if err != nil {
+		return err
+	}
+	return ek.kh.SaveParty(state)
+}
+
+// resume rebuilds the party a restart interrupted from the state saved in
+// the keyholder home: of the DKG in progress (the chain's envelopes then
+// bring it up to date), or of one the chain decided since (settle ends
+// it). A state that cannot be restored is kept for its operator, and this
+// validator does not deal again in its session.
+func (ek *epochKeyholder) resume(st *fractal.EpochStatus) error {
+	state, err := ek.kh.LoadParty()
+	if err != nil || state == nil {
+		return err
+	}
+	sid, err := dkg.StateSession(state)
+	if err != nil {
+		return err
+	}
+	s := st.Session
+	if sid != s.ID() {
+		if s, err = ek.decidedSession(sid); err != nil || s == nil {
+			if err == nil {
+				ek.log("a saved DKG party of no session this chain runs or decided: deleted")
+				err = ek.kh.DropParty()
+			}
+			return err
+		}
+	}
+	p, err := dkg.ResumeParty(s, ek.kh.Key, state)
+	if err != nil {
+		ek.unresumable = sid
+		return fmt.Errorf("epoch %d DKG (attempt %d): the saved party is kept, not resumed: %w", s.Epoch, s.Attempt, err)
+	}
+	ek.party, ek.mine = p, p.Own()
+	ek.log(fmt.Sprintf("epoch %d DKG (attempt %d): party resumed in round %d", s.Epoch, s.Attempt, p.Round()))
+	return nil
+}
+
+// decidedSession is the session of the DKG attempt with ID sid the chain
+// decided, nil when none.
+func (ek *epochKeyholder) decidedSession(sid [32]byte) (*dkg.Session, error) {
+	in := ek.n.in
+	records, err := in.EpochRecords()
+	if err != nil {
+		return nil, err
+	}
+	rules, err := in.EpochRules()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range records {
+		if r.Session == sid {
+			return dkg.NewSession(dkg.Session{Instance: in.ID(), Epoch: r.Epoch, Attempt: r.Attempt,
+				K: fractal.KeyholderThreshold(len(rules.Keyholders)), Keys: rules.Keyholders})
+		}
+	}
+	return nil, nil
 }
 
 // settle ends the party once the chain decided its session: with a key,
@@ -181,7 +289,10 @@ func (ek *epochKeyholder) settle() error {
 	ek.party, ek.mine = nil, nil
 	if rec.Key == nil {
 		ek.log(fmt.Sprintf("epoch %d DKG (attempt %d) failed at height %d: %s", rec.Epoch, rec.Attempt, rec.Height, rec.Failure))
-		return nil
+		return ek.kh.DropParty()
+	}
+	if sk, err := ek.kh.Share(rec.Epoch); err == nil && sk.PK.ID() == rec.Key.ID() { // written before a restart
+		return ek.kh.DropParty()
 	}
 	msgs, err := in.DKGEnvelopes(rec.Session)
 	if err != nil {
@@ -189,13 +300,16 @@ func (ek *epochKeyholder) settle() error {
 	}
 	o, err := p.Settle(msgs)
 	if err != nil {
-		return fmt.Errorf("epoch %d: this validator holds no share: %w", rec.Epoch, err)
+		return errors.Join(fmt.Errorf("epoch %d: this validator holds no share: %w", rec.Epoch, err), ek.kh.DropParty())
 	}
 	sk, err := tfhe.ShareFromDKG(rec.Key, *o.Share)
 	if err != nil {
 		return err
 	}
 	if err := ek.kh.WriteEpoch(rec.Epoch, rec.Key, sk, o.Transcript); err != nil {
+		return err
+	}
+	if err := ek.kh.DropParty(); err != nil { // its secret polynomial is in the share now
 		return err
 	}
 	ek.n.app.AddKeyShare(sk)

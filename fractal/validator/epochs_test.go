@@ -3,7 +3,9 @@ package validator
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -64,7 +66,8 @@ func shareFiles(t *testing.T, dir string) []string {
 // checking from the chain and from each home's copy. The key in force
 // moves at 41; the waiting batch opens with epoch-1 shares once a third
 // validator makes them again, after which every home deletes its epoch-1
-// share: each home then holds exactly its own epoch-2 share. A transfer
+// share: each home then holds exactly its own epoch-2 share, and no saved
+// party state. A transfer
 // sealed to the epoch-2 key opens with epoch-2 shares, also after a
 // validator restarts (its genesis names the genesis key). CheckTx refuses a
 // DKG transaction that is no envelope, and a replay of one recorded, with
@@ -75,7 +78,9 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	}
 	sf := newSharesFaults(4)
 	extend := sf.extend
-	tn := newTestnetDealing(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: 40, DKGWindow: 5}, sf.faulty, map[int]dealHook{3: swapCommits})
+	const epochBlocks, window = 40, 5
+	roundOne := uint64(epochBlocks + 1 - 3*window) // the first height of the DKG's windows
+	tn := newTestnetDealing(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: epochBlocks, DKGWindow: window}, sf.faulty, map[int]dealHook{3: swapCommits})
 	genesisKey, id := tn.devn.ThresholdKey, tn.devn.Trust.ID
 	w := tn.mintedWorld(0)
 	encrypt := func(pk *tfhe.PublicKey, tx *phases.Tx) ([]byte, [32]byte) {
@@ -112,7 +117,7 @@ func TestEpochsOnFourValidators(t *testing.T) {
 		wb, err := tn.nodes[0].Instance().Waiting()
 		return err == nil && wb != nil && wb.Record.PayloadIDs[0] == latePayload
 	})
-	if h := tn.decided(0); h >= 26 {
+	if h := tn.decided(0); h >= roundOne {
 		t.Fatalf("the setup took until height %d, past round 1's window: the test needs a faster machine or longer epochs", h)
 	}
 
@@ -149,8 +154,9 @@ func TestEpochsOnFourValidators(t *testing.T) {
 		if len(es) == 0 {
 			return false
 		}
-		// CometBFT's cache would refuse the same bytes before the app sees them.
-		r, err := tn.nodes[1].App().CheckTx(t.Context(), &abcitypes.RequestCheckTx{Tx: fractal.DKGTx(es[0].Encode()), Type: abcitypes.CheckTxType_New})
+		// CometBFT's cache would refuse the same bytes before the app sees
+		// them. (v0's app: the others may not have committed it yet.)
+		r, err := tn.nodes[0].App().CheckTx(t.Context(), &abcitypes.RequestCheckTx{Tx: fractal.DKGTx(es[0].Encode()), Type: abcitypes.CheckTxType_New})
 		if err != nil || r.Code != abci.CodeRefused || !strings.Contains(r.Log, "is recorded already") {
 			t.Fatalf("replayed DKG transaction: %+v %v", r, err)
 		}
@@ -170,14 +176,14 @@ func TestEpochsOnFourValidators(t *testing.T) {
 			}
 			if rec == nil {
 				rec = rs[0]
-				t.Logf("epoch 2's DKG: heights 26–%d (%d blocks), %.1f s from round 1's window opening to the decision", rec.Height, rec.Height-25, time.Since(started).Seconds())
+				t.Logf("epoch 2's DKG: heights %d–%d (%d blocks), %.1f s from round 1's window opening to the decision", roundOne, rec.Height, rec.Height-roundOne+1, time.Since(started).Seconds())
 			} else if !bytes.Equal(rs[0].Encode(), rec.Encode()) {
 				t.Fatalf("v%d decided %+v, v0 %+v", i, rs[0], rec)
 			}
 			return true
 		})
 	}
-	if rec.Key == nil || rec.Epoch != 2 || rec.Height != 40 || rec.Start != 41 || rec.Session != sid {
+	if rec.Key == nil || rec.Epoch != 2 || rec.Height != epochBlocks || rec.Start != epochBlocks+1 || rec.Session != sid {
 		t.Fatalf("record %+v", rec)
 	}
 	if !slices.Equal(rec.Qual, []int{1, 2, 3}) || !slices.Equal(rec.Holders, []int{1, 2, 3, 4}) ||
@@ -213,6 +219,9 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	})
 	files := shareFiles(t, tn.dir)
 	for i, home := range tn.devn.Homes {
+		if _, err := os.Stat(filepath.Join(home, KeyholderDir, keyholder.PartyFile)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("v%d keeps its party's state after its share is written: %v", i, err)
+		}
 		if want := filepath.Join(home, KeyholderDir, "epoch-2", keyholder.ShareFile); files[i] != want {
 			t.Fatalf("share files %v", files)
 		}
@@ -244,4 +253,70 @@ func TestEpochsOnFourValidators(t *testing.T) {
 	tn.submit(2, raw)
 	opened("the epoch-2 transfer opens", payload, after)
 	tn.agree()
+}
+
+// TestEpochDKGRestart (decision 175): v2 is stopped inside epoch 2's DKG
+// once the chain recorded its deal; its party's state waits in its
+// keyholder home (mode 0600). Started again, it resumes the party from it
+// and the chain, answers the later rounds, and the DKG qualifies it as a
+// dealer and a holder: it writes its own share of the key, and its saved
+// state is gone.
+func TestEpochDKGRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four CometBFT validators through a DKG")
+	}
+	tn := newTestnet(t, 4, DevnetOptions{Encrypted: true, EpochBlocks: 40, DKGWindow: 8}, nil)
+	var sid [32]byte
+	tn.waitFor(90*time.Second, "v2's deal is recorded", func() bool {
+		st, err := tn.nodes[0].Instance().Epochs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Round < 1 {
+			return false
+		}
+		sid = st.Session.ID()
+		es, err := tn.nodes[0].Instance().DKGEnvelopes(sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(es, func(e *dkg.Envelope) bool { return e.Kind == dkg.KindDeal && e.From == 3 })
+	})
+	tn.stop(2)
+	home := filepath.Join(tn.devn.Homes[2], KeyholderDir)
+	if fi, err := os.Stat(filepath.Join(home, keyholder.PartyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("v2's saved party: %v %v", fi, err)
+	}
+	if st, err := tn.nodes[0].Instance().Epochs(); err != nil || st.Round < 1 || st.Round > 2 {
+		t.Fatalf("v2 stopped outside rounds 1–2: %+v %v", st, err)
+	}
+	tn.start(2)
+	var rec *fractal.EpochRecord
+	tn.waitFor(90*time.Second, "epoch 2's key is decided", func() bool {
+		rs, err := tn.nodes[0].Instance().EpochRecords()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) > 0 {
+			rec = rs[0]
+		}
+		return rec != nil
+	})
+	if rec.Key == nil || rec.Session != sid || !slices.Equal(rec.Qual, []int{1, 2, 3, 4}) || !slices.Equal(rec.Holders, []int{1, 2, 3, 4}) || len(rec.Faults) != 0 {
+		t.Fatalf("record %+v", rec)
+	}
+	kh, err := keyholder.OpenHome(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.waitFor(30*time.Second, "v2 writes its share", func() bool {
+		sk, err := kh.Share(2)
+		return err == nil && sk.Index == 3 && sk.PK.ID() == rec.Key.ID()
+	})
+	if _, err := os.Stat(filepath.Join(home, keyholder.PartyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("v2 keeps its party's state after its share is written: %v", err)
+	}
+	if !strings.Contains(tn.logs[2].String(), "epoch 2 DKG (attempt 0): party resumed in round ") {
+		t.Fatal("v2 did not resume its party")
+	}
 }

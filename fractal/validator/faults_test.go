@@ -121,7 +121,7 @@ func TestFaults(t *testing.T) {
 	tn.nodes[3].Stop()
 	tn.nodes[3] = nil
 	tn.committed(mint.ID())
-	at, err := tn.nodes[0].Instance().DecidedAt(blockOf(t, tn.nodes[0], mint.ID()))
+	at, _, err := tn.nodes[0].Instance().DecidedAt(blockOf(t, tn.nodes[0], mint.ID()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,14 +49,14 @@ func certifiedManifests(in *fractal.Instance, bs *store.BlockStore) ([]byte, int
 	var blocks []*chain.Block
 	certs := [][]byte{} // a certified file even when empty
 	for _, b := range all {
-		at, err := in.DecidedAt(b.Height)
+		at, side, err := in.DecidedAt(b.Height)
 		if err != nil {
 			return nil, 0, err
 		}
 		if bs.Height() < int64(at)+1 {
 			break // not certified yet
 		}
-		cert, _, err := certificateAt(bs, int64(at)+1)
+		cert, _, err := certificateAt(bs, int64(at)+1, side)
 		if err != nil {
 			return nil, 0, fmt.Errorf("validator: block %d: %w", b.Height, err)
 		}

@@ -194,7 +194,7 @@ func TestEncryptedOnFourValidators(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opened, err := in.DecidedAt(block)
+		opened, _, err := in.DecidedAt(block)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -63,10 +63,18 @@ func Header(t testing.TB, set *certify.ValidatorSet, signers []ed25519.PrivKey, 
 	return &types.SignedHeader{Header: h, Commit: commit}
 }
 
-// Certificate is Header's certificate encoding.
+// Certificate is Header's certificate encoding (version 1: no side
+// digest).
 func Certificate(t testing.TB, set *certify.ValidatorSet, signers []ed25519.PrivKey, id [32]byte, height int64, appHash []byte) []byte {
 	t.Helper()
-	cert, err := certify.EncodeCertificate(Header(t, set, signers, id, height, appHash))
+	return CertificateSide(t, set, signers, id, height, appHash, [32]byte{})
+}
+
+// CertificateSide is Header's certificate encoding carrying the side
+// digest side (version 2 when it is not zero).
+func CertificateSide(t testing.TB, set *certify.ValidatorSet, signers []ed25519.PrivKey, id [32]byte, height int64, appHash []byte, side [32]byte) []byte {
+	t.Helper()
+	cert, err := certify.EncodeCertificate(Header(t, set, signers, id, height, appHash), side)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,21 +42,7 @@ func TestChainDKG(t *testing.T) {
 		}
 		record(e)
 	}
-	for round := KindDeal; round < KindJustification; round++ {
-		seen := slices.Clone(chain)
-		for _, p := range ps {
-			for _, e := range seen {
-				if _, _, err := p.Receive(e.Encode()); err != nil {
-					t.Fatal(err)
-				}
-			}
-			out, err := p.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			record(out...)
-		}
-	}
+	chain = chainRounds(t, ps, chain, func() {})
 	o, err := Decide(s, chain)
 	if err != nil {
 		t.Fatal(err)
@@ -124,4 +110,28 @@ func atZero(xs []uint64, ys []*edwards25519.Scalar) *edwards25519.Scalar {
 		sum.Add(sum, l.Multiply(l, ys[i]))
 	}
 	return sum
+}
+
+// chainRounds runs rounds 2 and 3 of parties ps over a chain that holds
+// their deals: each round every party reads what the chain holds, ends the
+// round and records its answers; after is called once a round is recorded.
+func chainRounds(t *testing.T, ps []*Party, chain []*Envelope, after func()) []*Envelope {
+	t.Helper()
+	for round := KindDeal; round < KindJustification; round++ {
+		seen := slices.Clone(chain)
+		for _, p := range ps {
+			for _, e := range seen {
+				if _, _, err := p.Receive(e.Encode()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := p.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain = append(chain, out...)
+		}
+		after()
+	}
+	return chain
 }

@@ -10,6 +10,7 @@
 //	HOME/epoch-E/share.key      its share of epoch E's key (mode 0600)
 //	HOME/epoch-E/public.key     the threshold public key
 //	HOME/epoch-E/transcript.bin the DKG's transcript
+//	HOME/party.state            a chain DKG's party in progress (mode 0600)
 package keyholder
 
 import (
@@ -33,6 +34,7 @@ const (
 	PublicKeyFile  = "public.key"
 	ShareFile      = "share.key"
 	TranscriptFile = "transcript.bin"
+	PartyFile      = "party.state"
 )
 
 // maxKeyFile bounds a public key or key share file: a share holds the key.
@@ -106,6 +108,36 @@ func (h *Home) Share(e uint64) (*tfhe.KeyShare, error) {
 // sealed to that key can still need it; the key and transcript stay.
 func (h *Home) DropShare(e uint64) error {
 	err := os.Remove(filepath.Join(h.EpochDir(e), ShareFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// SaveParty writes the state of this keyholder's party in a DKG on a
+// chain (dkg.Party.State: it holds the secret polynomial), mode 0600,
+// synced, before any envelope of it leaves (decision 175).
+func (h *Home) SaveParty(state []byte) error {
+	return atomicfile.Write(filepath.Join(h.Dir, PartyFile), state, 0o600)
+}
+
+// LoadParty reads the saved party state, nil when there is none.
+func (h *Home) LoadParty() ([]byte, error) {
+	path := filepath.Join(h.Dir, PartyFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	raw, err := inputfile.Read(path, dkg.MaxState)
+	if err != nil {
+		return nil, fmt.Errorf("keyholder: %w", err)
+	}
+	return raw, nil
+}
+
+// DropParty deletes the saved party state, once its share is written or
+// its DKG is over without one.
+func (h *Home) DropParty() error {
+	err := os.Remove(filepath.Join(h.Dir, PartyFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -454,13 +454,13 @@ func certifiedImports(t *testing.T, from, to string) {
 		bs := append([]*chain.Block(nil), blocks...)
 		cs := append([][]byte(nil), certs...)
 		b := *bs[last]
-		sh, err := certify.DecodeCertificate(cs[last])
+		sh, side, err := certify.DecodeCertificate(cs[last])
 		if err != nil {
 			t.Fatal(err)
 		}
 		edit(&b, sh)
 		bs[last] = &b
-		if cs[last], err = certify.EncodeCertificate(sh); err != nil {
+		if cs[last], err = certify.EncodeCertificate(sh, side); err != nil {
 			t.Fatal(err)
 		}
 		return chain.EncodeCertifiedManifests(bs, cs)

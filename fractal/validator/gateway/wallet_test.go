@@ -182,14 +182,14 @@ func TestShieldedWalletOverValidatorAPI(t *testing.T) {
 	}, "is not certified by the trusted validator set: certify: the header of height")
 	unchanged("too few signatures", b, func() error {
 		_, err := b.Sync(hostile{CertifiedChain: honest, cert: func(_ uint64, cert []byte) []byte {
-			sh, err := certify.DecodeCertificate(cert)
+			sh, side, err := certify.DecodeCertificate(cert)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i := range sh.Commit.Signatures[:2] {
 				sh.Commit.Signatures[i] = types.NewCommitSigAbsent()
 			}
-			if cert, err = certify.EncodeCertificate(sh); err != nil {
+			if cert, err = certify.EncodeCertificate(sh, side); err != nil {
 				t.Fatal(err)
 			}
 			return cert
