@@ -11,8 +11,10 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/cloudflare/circl/dh/x25519"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
@@ -87,6 +89,11 @@ func (a Address) String() string {
 // ParseAddress reads String's form, refusing another version, a
 // non-canonical owner and an X25519 key of low order.
 func ParseAddress(s string) (Address, error) {
+	// base64's decoder skips CR and LF even when strict: an address with a
+	// line break inside would name the same one in two spellings.
+	if strings.ContainsAny(s, "\r\n") {
+		return Address{}, errors.New("wallet: address: a line break inside")
+	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return Address{}, fmt.Errorf("wallet: address: %w", err)

@@ -162,6 +162,7 @@ func TestAddress(t *testing.T) {
 		{enc(append(bytes.Clone(raw), 0)), "wallet: address:"},
 		{enc(big), "owner"},
 		{enc(zeroKey), "low-order"},
+		{enc(raw)[:40] + "\n" + enc(raw)[40:], "a line break inside"},
 	} {
 		if _, err := wallet.ParseAddress(c.s); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%q: %v, want %q", c.s, err, c.want)
