@@ -43,6 +43,10 @@ type epochKeyholder struct {
 
 	party *dkg.Party // nil between DKGs
 	mine  []*dkg.Envelope
+	// received holds the hashes of the recorded envelopes handed to the
+	// party receivedBy already.
+	receivedBy *dkg.Party
+	received   map[[32]byte]bool
 	// resumed is set once the party a restart interrupted was looked for;
 	// unresumable names the session whose saved party could not be
 	// restored, in which this validator must not deal again.
@@ -136,10 +140,17 @@ func (ek *epochKeyholder) step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if ek.receivedBy != p {
+		ek.receivedBy, ek.received = p, map[[32]byte]bool{}
+	}
 	onChain := map[[32]byte]bool{}
 	for _, e := range recorded {
-		onChain[e.Hash()] = true
-		p.Receive(e.Encode()) // an envelope the chain recorded was checked there
+		h := e.Hash()
+		onChain[h] = true
+		if !ek.received[h] { // step runs after every commit: each envelope's signature is checked once
+			ek.received[h] = true
+			p.Receive(e.Encode()) // an envelope the chain recorded was checked there
+		}
 	}
 	if int(p.Round()) < st.Round && p.Round() < dkg.KindJustification {
 		for int(p.Round()) < st.Round && p.Round() < dkg.KindJustification {
