@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -29,8 +30,8 @@ import (
 // used per transfer. FRACTAL_LOAD_PROFILE=DIR has the node write its CPU and
 // allocation profiles into DIR (fractal node --profile). FRACTAL_LOAD_BATCH=N
 // (0, the default: one SubmitTransaction call a transfer) has each client
-// gather the transfers its senders have ready (within 2 ms of the first),
-// up to N, into one SubmitTransactions call with wait_for_receipt; a transfer's latency is
+// gather the transfers its senders have ready, up to N, into one
+// SubmitTransactions call with wait_for_receipt; a transfer's latency is
 // still from its hand-over to the client to its receipt. Bounded: clients
 // × senders × chain transfers, and the test's timeout.
 func TestLoad(t *testing.T) {
@@ -178,16 +179,10 @@ type loadItem struct {
 // call with wait_for_receipt, while it gathers the next (each call on a
 // goroutine of its own), until handed is closed. A call that fails answers
 // each of its transfers with the call's error.
-//
-// "Ready" is what comes within gatherWindow of the first: the senders of
-// a call all hand their next transfer when its answer comes, but not at
-// the same instant, and without the window the first of them would go
-// alone, the rest in a call of their own, and the two groups would stay
-// apart from then on.
 func batcher(cl *client.Client, handed <-chan loadItem, max int, calls, batched *atomic.Int64) {
 	for first := range handed {
 		items := []loadItem{first}
-		window := time.NewTimer(gatherWindow)
+		runtime.Gosched() // let the senders a call just answered hand their next
 	gather:
 		for len(items) < max {
 			select {
@@ -196,11 +191,10 @@ func batcher(cl *client.Client, handed <-chan loadItem, max int, calls, batched 
 					break gather
 				}
 				items = append(items, it)
-			case <-window.C:
+			default:
 				break gather
 			}
 		}
-		window.Stop()
 		calls.Add(1)
 		batched.Add(int64(len(items)))
 		go func() {
@@ -221,11 +215,6 @@ func batcher(cl *client.Client, handed <-chan loadItem, max int, calls, batched 
 		}()
 	}
 }
-
-// gatherWindow is how long a batcher waits after a client's first ready
-// transfer for others to join its call: small beside the node's 100 ms
-// block time.
-const gatherWindow = 2 * time.Millisecond
 
 func envInt(t *testing.T, name string, def int) int {
 	s := os.Getenv(name)
