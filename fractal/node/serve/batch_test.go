@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal/node"
 	"github.com/fractalvm/fractal/fractal/node/client"
+	"github.com/fractalvm/fractal/fractal/node/wire"
 	"github.com/fractalvm/fractal/internal/nodetest"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -62,6 +64,23 @@ func TestSubmitTransactionsInOrder(t *testing.T) {
 	if !slices.Equal(b.TxIDs, ids) {
 		t.Fatalf("block %d holds\n%x\nthe batch was\n%x", height, b.TxIDs, ids)
 	}
+	// The event stream tells of them as of any block's: a receipt each,
+	// in order, then the block.
+	var told []notes.Hash
+	err = a.Client.Watch(ctx, &v1.WatchRequest{StartHeight: &height, Receipts: true}, func(ev *v1.WatchResponse) error {
+		switch e := ev.Event.(type) {
+		case *v1.WatchResponse_Receipt:
+			id, err := wire.ParseHash(e.Receipt.TxId)
+			told = append(told, id)
+			return err
+		case *v1.WatchResponse_Block:
+			return errBlockSeen
+		}
+		return nil
+	})
+	if !errors.Is(err, errBlockSeen) || !slices.Equal(told, ids) {
+		t.Fatalf("the stream's receipts of block %d: %x (%v)", height, told, err)
+	}
 
 	txs = nil
 	in := a.seeds[0]
@@ -78,6 +97,36 @@ func TestSubmitTransactionsInOrder(t *testing.T) {
 	}
 	if a.live(t, a.seeds[0].Key) || !a.live(t, in.Key) {
 		t.Fatal("the chain's first input lives, or its last change does not")
+	}
+}
+
+// errBlockSeen ends a Watch at its first block event.
+var errBlockSeen = errors.New("block seen")
+
+// TestSubmitTransactionsOverSubmitBatch: a batch larger than the node's
+// submit_batch is admitted in several writes, still in its order: blocks
+// list its transfers in that order.
+func TestSubmitTransactionsOverSubmitBatch(t *testing.T) {
+	a := newAPINode(t, 8, func(c *node.Config) { c.SubmitBatch = 3 })
+	ctx := context.Background()
+	sink := nodetest.Key(t).Public()
+	var txs []*phases.Tx
+	var ids []notes.Hash
+	for i := range 8 {
+		tx, _ := a.tk.Transfer(t, a.keys[i], a.seeds[i], sink, 1)
+		txs, ids = append(txs, tx), append(ids, tx.ID())
+	}
+	res := submitAll(t, a, txs)
+	var listed []notes.Hash
+	for h := res[0].Height; h <= res[len(res)-1].Height; h++ {
+		b, err := a.Client.Block(ctx, &h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, b.TxIDs...)
+	}
+	if !slices.Equal(listed, ids) {
+		t.Fatalf("blocks %d to %d hold\n%x\nthe batch was\n%x", res[0].Height, res[len(res)-1].Height, listed, ids)
 	}
 }
 
