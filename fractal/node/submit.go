@@ -86,7 +86,7 @@ type Submitted struct {
 // SubmitBatch admits txs as one group, in their order: each is refused or
 // queued as Submit would (a duplicate within the group is already queued),
 // and the group shares one durable write with whatever else is waiting,
-// within SubmitBatch. With wait > 0 it then waits for the receipts of the
+// within the node's submit_batch. With wait > 0 it then waits for the receipts of the
 // queued ones until ctx ends or wait passes, as SubmitAndWait does for
 // one.
 func (n *Node) SubmitBatch(ctx context.Context, txs []*phases.Tx, wait time.Duration) []Submitted {

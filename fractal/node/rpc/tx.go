@@ -17,7 +17,8 @@ import (
 )
 
 // requestTx reads the transaction a SubmitTransaction or Simulate request,
-// or one input of a SubmitTransactions request, carries: its encoding, or its JSON form with file references refused.
+// or one input of a SubmitTransactions request, carries: its encoding, or
+// its JSON form with file references refused.
 func requestTx(oneof any) (*phases.Tx, error) {
 	var tx *phases.Tx
 	var err error
