@@ -57,6 +57,11 @@ func (in *Instance) checkFee(txn *badger.Txn, tx *phases.Tx, queued bool) error 
 		return nil
 	}
 	raw, err := getValue(txn, feeNoteKey(tx.Fee.Note))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		if id, ok := in.queuedFeeHolder(tx.Fee.Note); ok {
+			raw, err = id[:], nil
+		}
+	}
 	switch {
 	case err == nil:
 		return fmt.Errorf("fee: fee note %s is the fee of queued transaction %x", tx.Fee.Note, raw)
