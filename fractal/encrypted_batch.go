@@ -410,7 +410,7 @@ func (p *pendingBatch) check(sb *tfhe.ShareBatch) error {
 type slotTx struct {
 	slot  uint32
 	tx    *phases.Tx
-	plain uint64 // queue sequence of a plaintext copy of the same transaction, +1 (0: none)
+	plain uint64    // queue sequence of a plaintext copy of the same transaction, +1 (0: none)
 	mem   *memEntry // the plaintext copy in the memory queue, if it is there
 }
 

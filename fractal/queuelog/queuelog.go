@@ -42,7 +42,7 @@ const (
 	// MaxPayload bounds a record's payload: a length above it is corrupt,
 	// never a transaction (max_tx_bytes is far smaller).
 	MaxPayload = 64 << 20
-	suffix = ".log"
+	suffix     = ".log"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -68,11 +68,11 @@ func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 type Log struct {
 	dir   string
 	gen   uint64
-	limit int64 // the size past which Append starts a new segment
-	seg  uint64 // the current segment's number
-	f    *os.File
-	size int64
-	buf  []byte
+	limit int64  // the size past which Append starts a new segment
+	seg   uint64 // the current segment's number
+	f     *os.File
+	size  int64
+	buf   []byte
 }
 
 // Create makes dir and the first segment of a new log of generation gen
