@@ -109,7 +109,7 @@ func (l *Log) Current() uint64 { return l.seg }
 // survive a crash or a power loss. It sets each entry's Segment. After an
 // error the log's tail is unknown: the caller must stop appending.
 func (l *Log) Append(entries []Entry) error {
-	if l.size >= l.limit {
+	if l.size > int64(headerSize) && l.size >= l.limit {
 		if err := l.rotate(); err != nil {
 			return err
 		}
