@@ -173,6 +173,7 @@ func (m *memQueue) appendLog(es []*memEntry) error {
 	for i, e := range es {
 		recs[i] = queuelog.Entry{Seq: e.seq, Raw: e.tx.Encode()}
 	}
+	before := m.log.Current()
 	err := m.log.Append(recs)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -192,7 +193,25 @@ func (m *memQueue) appendLog(es []*memEntry) error {
 		}
 		s.live++
 	}
+	if m.log.Current() != before {
+		m.removeDone(before) // its entries may all have left while it was current
+	}
 	return nil
+}
+
+// removeDone removes log segment seg if no entry in it is queued and it is
+// not the current one; its taken records become stale. A segment that
+// cannot be removed stays whole for the next fold, its taken records with
+// it. Caller holds mu for writing.
+func (m *memQueue) removeDone(seg uint64) {
+	s := m.segs[seg]
+	if seg == m.log.Current() || (s != nil && s.live > 0) || m.log.Remove(seg) != nil {
+		return
+	}
+	if s != nil {
+		m.stale = append(m.stale, s.taken...)
+	}
+	delete(m.segs, seg)
 }
 
 // read returns up to max queued transactions in arrival order, as
@@ -236,11 +255,8 @@ func (m *memQueue) committed(taken []*memEntry, refused map[notes.Hash]bool, sta
 		if !e.store && refused[e.id] {
 			m.segs[e.seg].taken = append(m.segs[e.seg].taken, e.seq)
 		}
-		if s := m.drop(e); s != nil && e.seg != m.log.Current() && m.log.Remove(e.seg) == nil {
-			// A segment that cannot be removed stays whole for the next
-			// fold, its taken records with it.
-			m.stale = append(m.stale, s.taken...)
-			delete(m.segs, e.seg)
+		if m.drop(e) != nil {
+			m.removeDone(e.seg)
 		}
 	}
 	m.compact()
