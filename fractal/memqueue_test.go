@@ -349,3 +349,45 @@ func TestMemQueueSegmentsRemoved(t *testing.T) {
 		}
 	}
 }
+
+// TestMemQueueRetiredByEncryptedCopy: a plaintext copy of an encrypted
+// transaction, queued after it, leaves the queue when the batch's block
+// accepts the encrypted one, in the store's queue and in memory alike, and
+// is not queued again when the log is folded.
+func TestMemQueueRetiredByEncryptedCopy(t *testing.T) {
+	for _, mem := range []bool{false, true} {
+		t.Run(fmt.Sprint("memory ", mem), func(t *testing.T) {
+			f := newEncFixture(t, 3, 2, false)
+			if mem {
+				if err := f.in.KeepQueueInMemory(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tx := f.mint(f.allow, f.allow, f.alice, "k", "1")
+			f.encrypt(t, tx)
+			if _, err := f.in.Submit(tx); err != nil {
+				t.Fatal(err)
+			}
+			wantState(t, f.seal(t), BatchFixed, "[]")
+			f.share(t, 1)
+			f.share(t, 2)
+			s := f.seal(t)
+			wantState(t, s, BatchOpened, "[1 2]")
+			if s.Block == nil || len(s.Block.TxIDs) != 1 || s.Block.TxIDs[0] != tx.ID() {
+				t.Fatalf("opened %+v", s.Block)
+			}
+			for range 2 {
+				if q, err := f.in.Queued(); err != nil || len(q) != 0 {
+					t.Fatalf("plaintext queue %x, %v", q, err)
+				}
+				if d, err := f.in.QueueDepth(); err != nil || d != 0 {
+					t.Fatalf("depth %d, %v", d, err)
+				}
+				if s := f.seal(t); s.Block != nil || len(s.Receipts) != 0 {
+					t.Fatalf("a seal after the batch: %+v", s)
+				}
+				f.reopen(t)
+			}
+		})
+	}
+}
