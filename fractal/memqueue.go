@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -292,16 +293,7 @@ func (in *Instance) memLive() int {
 // foldedGen returns the generation of the last mempool log folded into the
 // store, 0 when none was.
 func foldedGen(txn *badger.Txn) (uint64, error) {
-	raw, err := getValue(txn, metaLogFolded)
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		return 0, nil
-	case err != nil:
-		return 0, err
-	case len(raw) != 8:
-		return 0, fmt.Errorf("mempool log marker has %d bytes", len(raw))
-	}
-	return binary.BigEndian.Uint64(raw), nil
+	return storedU64(txn, metaLogFolded, 0)
 }
 
 // foldLog puts what a mempool log in the home holds back into the store's
@@ -315,6 +307,9 @@ func foldedGen(txn *badger.Txn) (uint64, error) {
 // refuses: it holds acknowledged submissions.
 func (in *Instance) foldLog() error {
 	dir := filepath.Join(in.home, logDir)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	gen, entries, ok, err := queuelog.Read(dir)
 	if err != nil {
 		return fmt.Errorf("mempool log: %w", err)
