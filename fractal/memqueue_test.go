@@ -42,7 +42,9 @@ func queueKeys(t *testing.T, in *Instance) []string {
 	return out
 }
 
-func isTakenRecord(line string) bool { return strings.HasPrefix(line, fmt.Sprintf("%x", []byte{prefixLogTaken})) }
+func isTakenRecord(line string) bool {
+	return strings.HasPrefix(line, fmt.Sprintf("%x", []byte{prefixLogTaken}))
+}
 
 func logDirOf(home string) string { return filepath.Join(home, logDir) }
 
