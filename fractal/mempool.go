@@ -10,6 +10,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/fractal/queuelog"
 	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -70,6 +71,7 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	defer in.mu.Unlock()
 	qc := in.queueCount()
 	var logged []*memEntry
+	var recs []queuelog.Entry
 	admit := func(txn *badger.Txn) error {
 		if in.mem != nil && in.mem.failed != nil {
 			return in.mem.failed
@@ -96,7 +98,7 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 				in.mem.mu.Lock()
 				in.mem.add(e)
 				in.mem.mu.Unlock()
-				logged = append(logged, e)
+				logged, recs = append(logged, e), append(recs, queuelog.Entry{Seq: seq, Raw: raws[i]})
 			} else if err := enqueue(txn, seq, ids[i], raws[i], txs[i]); err != nil {
 				return err
 			}
@@ -108,7 +110,7 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	var err error
 	if in.mem != nil {
 		if err = in.db.View(admit); err == nil {
-			err = in.mem.appendLog(logged)
+			err = in.mem.appendLog(logged, recs)
 		}
 	} else {
 		err = in.db.Update(admit)

@@ -164,15 +164,12 @@ func (m *memQueue) compact() {
 	m.order = kept
 }
 
-// appendLog makes the entries just added durable; on a failure they leave
-// the queue again and nothing more is admitted.
-func (m *memQueue) appendLog(es []*memEntry) error {
+// appendLog makes the entries just added durable, recs their records (the
+// canonical encodings admission checked); on a failure they leave the
+// queue again and nothing more is admitted.
+func (m *memQueue) appendLog(es []*memEntry, recs []queuelog.Entry) error {
 	if len(es) == 0 {
 		return nil
-	}
-	recs := make([]queuelog.Entry, len(es))
-	for i, e := range es {
-		recs[i] = queuelog.Entry{Seq: e.seq, Raw: e.tx.Encode()}
 	}
 	before := m.log.Current()
 	err := m.log.Append(recs)
