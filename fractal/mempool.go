@@ -249,18 +249,21 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 	return raw, nil
 }
 
-// checkFresh refuses a transaction ID that was executed or is queued, in
-// the store or in the memory queue.
+// checkFresh refuses a transaction ID that was executed or is queued: in
+// the store, or in the memory queue, which holds the store's queue too.
 func (in *Instance) checkFresh(txn *badger.Txn, id notes.Hash) error {
 	if err := checkExecuted(txn, id); err != nil {
 		return err
+	}
+	if in.mem != nil {
+		return in.checkQueued(id)
 	}
 	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
 		return ErrQueued
 	} else if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
-	return in.checkQueued(id)
+	return nil
 }
 
 // lastSeq returns one more than the last queued sequence, or 0 for an

@@ -268,18 +268,6 @@ func (in *Instance) checkQueued(id notes.Hash) error {
 	return nil
 }
 
-// queuedFeeHolder returns the ID of the transaction in the memory queue
-// that offers fee note k.
-func (in *Instance) queuedFeeHolder(k notes.StateKey) (notes.Hash, bool) {
-	if in.mem == nil {
-		return notes.Hash{}, false
-	}
-	in.mem.mu.RLock()
-	defer in.mem.mu.RUnlock()
-	id, ok := in.mem.byFee[k.String()]
-	return id, ok
-}
-
 // memLive is the number of transactions in the memory queue.
 func (in *Instance) memLive() int {
 	in.mem.mu.RLock()
