@@ -39,9 +39,9 @@ const (
 	magic      = "FRQLOG01"
 	headerSize = len(magic) + 8 + 8 + 4
 	recordHead = 12
-	// MaxPayload bounds a record's payload: a length above it is corrupt,
-	// never a transaction (max_tx_bytes is far smaller).
-	MaxPayload = 64 << 20
+	// MaxPayload bounds a record's payload: a sequence and an encoding of
+	// the largest max_tx_bytes allows; a length above it is corrupt.
+	MaxPayload = 8 + 64<<20
 	suffix     = ".log"
 )
 
