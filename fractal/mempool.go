@@ -382,7 +382,7 @@ func (in *Instance) Queued() ([]notes.Hash, error) {
 		in.mem.mu.RLock()
 		defer in.mem.mu.RUnlock()
 		for _, e := range in.mem.read(MaxQueueRead) {
-			ids = append(ids, e.tx.ID())
+			ids = append(ids, e.mem.id)
 		}
 		return ids, nil
 	}
