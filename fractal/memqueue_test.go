@@ -393,3 +393,41 @@ func TestMemQueueRetiredByEncryptedCopy(t *testing.T) {
 		})
 	}
 }
+
+// TestMemQueueFailedAppend: an append that fails is not acknowledged, its
+// transactions leave the queue again, and nothing more is admitted (the
+// log's tail is unknown) until a restart folds what the log holds.
+func TestMemQueueFailedAppend(t *testing.T) {
+	f := newFixture(t, oneKeyConfig())
+	if err := f.in.KeepQueueInMemory(); err != nil {
+		t.Fatal(err)
+	}
+	kept := f.mint(f.allow, f.allow, f.alice, "a", "1")
+	if _, err := f.in.Submit(kept); err != nil {
+		t.Fatal(err)
+	}
+	f.in.mem.log.Close() // every later write fails
+	lost := f.mint(f.allow, f.allow, f.alice, "b", "1")
+	for range 2 {
+		if _, err := f.in.Submit(lost); err == nil || !strings.HasSuffix(err.Error(), ": mempool log: invalid argument (restart the node)") || errors.Is(err, ErrRefused) {
+			t.Fatalf("submit after a failed append: %v", err)
+		}
+	}
+	if ids, err := f.in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{kept.ID()}) {
+		t.Fatalf("queued: %x, %v", ids, err)
+	}
+	if st, _, err := f.in.TxState(lost.ID()); err != nil || st != TxUnknown {
+		t.Fatalf("the failed submission: %v, %v", st, err)
+	}
+	if err := f.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := Open(f.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if ids, err := in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{kept.ID()}) {
+		t.Fatalf("queued after the restart: %x, %v", ids, err)
+	}
+}
