@@ -547,20 +547,20 @@ func writeNotes(w kv.Store, o *phases.Outcome) error {
 }
 
 func writeNote(w kv.Store, n *notes.Note, created bool) error {
-	sk := n.StateKey().String()
-	k := noteKey(sk)
+	sk := n.StateKey()
+	k := noteKeyOf(&sk)
 	raw, ok, err := w.Get(k)
 	switch {
 	case err != nil:
 		return err
 	case created && ok:
-		return fmt.Errorf("output key %s is occupied", sk)
+		return fmt.Errorf("output key %s is occupied", k[1:])
 	case created:
 		return w.Set(k, n.Encode())
 	case !ok:
-		return fmt.Errorf("input %s is not live", sk)
+		return fmt.Errorf("input %s is not live", k[1:])
 	case string(raw) != string(n.Encode()):
-		return fmt.Errorf("input %s differs from the live note", sk)
+		return fmt.Errorf("input %s differs from the live note", k[1:])
 	}
 	return w.Delete(k)
 }

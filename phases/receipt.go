@@ -216,7 +216,8 @@ func (r *Receipt) Encode() []byte {
 
 func (ref NoteRef) encode(w *enc.Writer) {
 	w.Fixed(ref.ID[:])
-	w.String(ref.Key.String())
+	var buf [256]byte // most keys' text, written without a string of its own
+	w.Var(ref.Key.AppendText(buf[:0]))
 }
 
 func decodeRef(r *enc.Reader, what string) NoteRef {
