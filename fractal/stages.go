@@ -14,6 +14,7 @@ package fractal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -445,7 +446,9 @@ func (c *Commit) Apply(r *TxResult) error {
 	if err := writeNotes(c.w, o); err != nil {
 		return fmt.Errorf("transaction %x: %w", id[:8], err)
 	}
-	if err := c.w.Set(hashKey(prefixTx, id), append(u64(c.height), r.Tx.Encode()...)); err != nil {
+	var height [8]byte
+	binary.BigEndian.PutUint64(height[:], c.height)
+	if err := c.w.Set(hashKey(prefixTx, id), r.Tx.EncodeAfter(height[:])); err != nil {
 		return err
 	}
 	return c.w.Set(hashKey(prefixReceipt, id), o.Receipt.Encode())
