@@ -683,7 +683,7 @@ type check struct {
 	pred    Predicate
 	prog    *vp.Program
 	app     notes.Hash  // the application asked about (a note's own for owner predicates)
-	appText string      // app in lower-case hex
+	appText any         // app in lower-case hex: a string boxed once for the checks of one app
 	note    *notes.Note // the note asked about; nil for an application predicate
 }
 
@@ -716,12 +716,12 @@ func (x *execution) checks() []check {
 	}
 	for i := range list { // the applications are few: one text each
 		c := &list[i]
-		for j := 0; j < i && c.appText == ""; j++ {
+		for j := 0; j < i && c.appText == nil; j++ {
 			if list[j].app == c.app {
 				c.appText = list[j].appText
 			}
 		}
-		if c.appText == "" {
+		if c.appText == nil {
 			c.appText = hex.EncodeToString(c.app[:])
 		}
 	}
@@ -826,10 +826,25 @@ func (x *execution) sharedGlobals() map[string]any {
 // shared ones.
 func (x *execution) predicateGlobals(g map[string]any, c *check) {
 	clear(g)
-	g["role"], g["index"], g["application"] = c.pred.Role.String(), int64(c.pred.Index), c.appText
+	g["role"], g["index"], g["application"] = roleValue(c.pred.Role), int64(c.pred.Index), c.appText
 	if c.note != nil {
 		g["note"] = c.note
 	}
+}
+
+// roleValues are the role names as predicates' role global, boxed once.
+var roleValues = func() (v [len(roleNames)]any) {
+	for i, n := range roleNames {
+		v[i] = n
+	}
+	return v
+}()
+
+func roleValue(r Role) any {
+	if int(r) < len(roleValues) {
+		return roleValues[r]
+	}
+	return r.String()
 }
 
 // verdict is "" when a predicate returned exactly true, and otherwise why
