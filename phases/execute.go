@@ -200,7 +200,7 @@ func (x *execution) seed(label []byte) uint64 {
 // output to the log.
 func (x *execution) run(label string, prog *vp.Program, globals map[string]any, gas uint64) (vp.Result, error) {
 	lim := limitsWithGas(gas)
-	defer runMemory.reserve(lim.MaxMemory)()
+	defer runMemory.release(runMemory.reserve(lim.MaxMemory))
 	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed([]byte(label))})
 	x.log(label, res.Log)
 	return res, err
@@ -756,7 +756,7 @@ func (x *execution) validate() (*Outcome, error) {
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
 	run := func(s *vp.Session, own map[string]any, i int) {
-		defer runMemory.reserve(2 * lim.MaxMemory)() // its run and a nested Smart Lua step
+		defer runMemory.release(runMemory.reserve(2 * lim.MaxMemory)) // its run and a nested Smart Lua step
 		var label [64]byte
 		seed := x.seed(list[i].pred.appendLabel(label[:0]))
 		x.predicateGlobals(own, &list[i])
