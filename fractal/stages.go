@@ -214,7 +214,7 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 		return p, err
 	}
 	if in.cfg.PerKeyLimit {
-		if q, err = withinPerKeyLimit(badgerdb.KV{Txn: view}, q); err != nil {
+		if q, err = withinPerKeyLimit(badgerdb.KV{Txn: view}, q, max); err != nil {
 			return nil, err
 		}
 	}
