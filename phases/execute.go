@@ -120,29 +120,33 @@ func admission(tx *Tx, err error) *Outcome {
 
 // execution is the state of one transaction's run through phases 1–3.
 type execution struct {
-	st      State
-	code    Code
-	pool    *vp.Pool
-	tx      *Tx
-	id      notes.Hash
-	txid    string // lower-case hex of id, for Lua
-	signers []any  // standard-base64 public keys, for Lua
-	rc      Receipt
-	serial  bool // run predicates one after another (the scheduler already fills the cores)
-	inputs  []notes.Note
-	outputs []notes.Note
-	exports []Export
-	imp     *Import      // set by an import transaction once its claim checked
-	seen    []notes.Note // outputs as the predicates see them (with exports)
-	fee     *feeRun      // the fee it pays, once payable (fee.go)
+	st   State
+	code Code
+	pool *vp.Pool
+	tx   *Tx
+	id   notes.Hash
+	// The globals every Lua run of the transaction sees, boxed once for the
+	// maps of globals of its lookup, calculation and predicates.
+	txid      any // lower-case hex of id
+	signers   any // []any of the standard-base64 public keys
+	extradata any // tx.Extradata
+	rc        Receipt
+	serial    bool // run predicates one after another (the scheduler already fills the cores)
+	inputs    []notes.Note
+	outputs   []notes.Note
+	exports   []Export
+	imp       *Import      // set by an import transaction once its claim checked
+	seen      []notes.Note // outputs as the predicates see them (with exports)
+	fee       *feeRun      // the fee it pays, once payable (fee.go)
 }
 
 func newExecution(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) *execution {
 	x := &execution{st: st, code: code, pool: pool, tx: tx, id: tx.ID(), serial: serial}
-	x.txid = hex.EncodeToString(x.id[:])
+	signers := make([]any, 0, len(tx.Signers))
 	for _, s := range tx.Signers {
-		x.signers = append(x.signers, s.String())
+		signers = append(signers, s.String())
 	}
+	x.txid, x.signers, x.extradata = hex.EncodeToString(x.id[:]), signers, tx.Extradata
 	return x
 }
 
@@ -251,7 +255,7 @@ func (x *execution) lookup() (*Outcome, error) {
 	}
 	globals := map[string]any{
 		"get": vp.HostFuncCtx(x.get), "scan": vp.HostFuncCtx(x.scan),
-		"extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid,
+		"extradata": x.extradata, "signers": x.signers, "txid": x.txid,
 	}
 	x.host(globals, StageLookup)
 	res, err := x.run("lookup", prog, globals, x.remaining())
@@ -553,7 +557,7 @@ func (x *execution) calculate() (*Outcome, error) {
 	if err != nil {
 		return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
 	}
-	globals := map[string]any{"inputs": x.inputs, "extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid}
+	globals := map[string]any{"inputs": x.inputs, "extradata": x.extradata, "signers": x.signers, "txid": x.txid}
 	x.host(globals, StageCalculation)
 	res, err := x.run("calculation", prog, globals, x.remaining())
 	x.rc.Gas.Calculation = res.GasUsed
@@ -736,13 +740,14 @@ func (x *execution) validate() (*Outcome, error) {
 	for i := range list {
 		c := &list[i]
 		prog, err := x.code.Program(c.pred.Code)
-		var vpErr *vp.Error
-		switch {
-		case errors.Is(err, ErrUnknownCode):
-			return x.refuse(PhaseValidity, c.pred, fmt.Sprintf("%s: unknown code %x", c.pred.label(), c.pred.Code)), nil
-		case errors.As(err, &vpErr):
-			return x.refuse(PhaseValidity, c.pred, c.pred.label()+": "+err.Error()), nil
-		case err != nil:
+		if err != nil {
+			var vpErr *vp.Error // declared here: errors.As moves it to the heap
+			switch {
+			case errors.Is(err, ErrUnknownCode):
+				return x.refuse(PhaseValidity, c.pred, fmt.Sprintf("%s: unknown code %x", c.pred.label(), c.pred.Code)), nil
+			case errors.As(err, &vpErr):
+				return x.refuse(PhaseValidity, c.pred, c.pred.label()+": "+err.Error()), nil
+			}
 			return nil, err
 		}
 		c.prog = prog
@@ -814,7 +819,7 @@ func limitsWithGas(gas uint64) vp.Limits {
 // charges the gas of the run it is called from.
 func (x *execution) sharedGlobals() map[string]any {
 	g := map[string]any{
-		"inputs": x.inputs, "outputs": x.seen, "extradata": x.tx.Extradata,
+		"inputs": x.inputs, "outputs": x.seen, "extradata": x.extradata,
 		"signers": x.signers, "txid": x.txid,
 	}
 	x.transferGlobals(g)
