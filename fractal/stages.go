@@ -337,7 +337,7 @@ func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, em
 		}
 		r := &TxResult{Index: i, Tx: txs[i], Outcome: o, Root: x.tree.Root()}
 		if o.Committed() {
-			id := txs[i].ID()
+			id := o.Receipt.TxID // txs[i].ID(), as every outcome's receipt names its transaction: not hashed again
 			if r.Root, err = x.tree.Apply(chain.EffectChanges(o)); err != nil {
 				return fmt.Errorf("transaction %x: %w", id[:8], err)
 			}
@@ -442,7 +442,7 @@ func (c *Commit) Apply(r *TxResult) error {
 	if !o.Committed() {
 		return nil
 	}
-	id := r.Tx.ID()
+	id := o.Receipt.TxID // r.Tx.ID(), not hashed again
 	if err := writeNotes(c.w, o); err != nil {
 		return fmt.Errorf("transaction %x: %w", id[:8], err)
 	}
