@@ -3,6 +3,7 @@ package fractal
 import (
 	"encoding/binary"
 
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/shielded"
 )
 
@@ -135,6 +136,11 @@ type storagePrefix struct {
 func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
 
 func noteKey(stateKey string) []byte { return append([]byte{prefixNote}, stateKey...) }
+
+// noteKeyOf is noteKey(k.String()) in one allocation, without the string.
+func noteKeyOf(k *notes.StateKey) []byte {
+	return k.AppendText(append(make([]byte, 0, 1+k.TextCap()), prefixNote))
+}
 
 func hashKey(prefix byte, h [32]byte) []byte { return append([]byte{prefix}, h[:]...) }
 

@@ -151,12 +151,13 @@ func (in *Instance) NotesPage(p notes.Pattern, after string, limit, budget int) 
 				return nil
 			}
 			looked++
-			sk := string(it.Item().Key()[1:])
+			key := it.Item().Key()[1:]
+			sk := string(key)
 			raw, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				return fmt.Errorf("note %s: %w", sk, err)
 			}
-			n, err := decodeStored(sk, raw)
+			n, err := decodeStored(key, raw)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ package fractal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -215,7 +216,7 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 		return p, err
 	}
 	if in.cfg.PerKeyLimit {
-		if q, err = withinPerKeyLimit(badgerdb.KV{Txn: view}, q); err != nil {
+		if q, err = withinPerKeyLimit(badgerdb.KV{Txn: view}, q, max); err != nil {
 			return nil, err
 		}
 	}
@@ -338,7 +339,7 @@ func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, em
 		}
 		r := &TxResult{Index: i, Tx: txs[i], Outcome: o, Root: x.tree.Root()}
 		if o.Committed() {
-			id := txs[i].ID()
+			id := o.Receipt.TxID // txs[i].ID(), as every outcome's receipt names its transaction: not hashed again
 			if r.Root, err = x.tree.Apply(chain.EffectChanges(o)); err != nil {
 				return fmt.Errorf("transaction %x: %w", id[:8], err)
 			}
@@ -443,11 +444,13 @@ func (c *Commit) Apply(r *TxResult) error {
 	if !o.Committed() {
 		return nil
 	}
-	id := r.Tx.ID()
+	id := o.Receipt.TxID // r.Tx.ID(), not hashed again
 	if err := writeNotes(c.w, o); err != nil {
 		return fmt.Errorf("transaction %x: %w", id[:8], err)
 	}
-	if err := c.w.Set(hashKey(prefixTx, id), append(u64(c.height), r.Tx.Encode()...)); err != nil {
+	var height [8]byte
+	binary.BigEndian.PutUint64(height[:], c.height)
+	if err := c.w.Set(hashKey(prefixTx, id), r.Tx.EncodeAfter(height[:])); err != nil {
 		return err
 	}
 	return c.w.Set(hashKey(prefixReceipt, id), o.Receipt.Encode())
@@ -567,20 +570,20 @@ func writeNotes(w kv.Store, o *phases.Outcome) error {
 }
 
 func writeNote(w kv.Store, n *notes.Note, created bool) error {
-	sk := n.StateKey().String()
-	k := noteKey(sk)
+	sk := n.StateKey()
+	k := noteKeyOf(&sk)
 	raw, ok, err := w.Get(k)
 	switch {
 	case err != nil:
 		return err
 	case created && ok:
-		return fmt.Errorf("output key %s is occupied", sk)
+		return fmt.Errorf("output key %s is occupied", k[1:])
 	case created:
 		return w.Set(k, n.Encode())
 	case !ok:
-		return fmt.Errorf("input %s is not live", sk)
+		return fmt.Errorf("input %s is not live", k[1:])
 	case string(raw) != string(n.Encode()):
-		return fmt.Errorf("input %s differs from the live note", sk)
+		return fmt.Errorf("input %s differs from the live note", k[1:])
 	}
 	return w.Delete(k)
 }
