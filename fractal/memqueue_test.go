@@ -419,15 +419,8 @@ func TestMemQueueFailedAppend(t *testing.T) {
 	if st, _, err := f.in.TxState(lost.ID()); err != nil || st != TxUnknown {
 		t.Fatalf("the failed submission: %v, %v", st, err)
 	}
-	if err := f.in.Close(); err != nil {
-		t.Fatal(err)
-	}
-	in, err := Open(f.home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	if ids, err := in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{kept.ID()}) {
+	f.reopen(t)
+	if ids, err := f.in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{kept.ID()}) {
 		t.Fatalf("queued after the restart: %x, %v", ids, err)
 	}
 }
