@@ -120,7 +120,7 @@ func (in *Instance) Check(ctx context.Context, raw []byte) (*phases.Tx, error) {
 		return nil, err
 	}
 	id := tx.ID()
-	if err := in.db.View(func(txn *badger.Txn) error { return checkFresh(txn, id) }); err != nil {
+	if err := in.db.View(func(txn *badger.Txn) error { return in.checkFresh(txn, id) }); err != nil {
 		return nil, fmt.Errorf("fractal: check %x: %w", id[:8], err)
 	}
 	return tx, nil
@@ -205,8 +205,10 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if in.cfg.PerKeyLimit {
 		read = perKeyRead(max)
 	}
-	q, err := readQueue(view, read)
-	if err != nil {
+	var q []queued
+	if in.mem != nil {
+		q = in.mem.read(read)
+	} else if q, err = readQueue(view, read); err != nil {
 		return nil, err
 	}
 	q, err = in.proposeEncrypted(ctx, view, p, q, max)
@@ -228,7 +230,7 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	for _, e := range q {
 		p.Txs = append(p.Txs, e.tx)
 	}
-	p.mempool = &queuePart{taken: q}
+	p.mempool = &queuePart{taken: q, mem: in.newMemPart()}
 	return p, nil
 }
 
@@ -467,7 +469,7 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 	}
 	b := x.Block
 	if b == nil {
-		if err := c.txn.Commit(); err != nil {
+		if err := c.commit(x); err != nil {
 			return nil, err
 		}
 		return &x.Sealed, nil
@@ -482,7 +484,7 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 		if err := c.w.Set(hw[2][0], b.Encode()); err != nil { // signed by now
 			return err
 		}
-		return c.txn.Commit()
+		return c.commit(x)
 	}
 	var err error
 	if sign {
@@ -495,6 +497,24 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 	}
 	return &x.Sealed, nil
 }
+
+// commit commits the block's write and tells the parts that keep memory
+// (committer) that it is in.
+func (c *Commit) commit(x *Execution) error {
+	if err := c.txn.Commit(); err != nil {
+		return err
+	}
+	for _, part := range x.parts {
+		if p, ok := part.(committer); ok {
+			p.committed()
+		}
+	}
+	return nil
+}
+
+// A committer is a block part that keeps memory beyond the store (the
+// memory queue) and updates it once its block's write is committed.
+type committer interface{ committed() }
 
 // headWrites are what Finish writes for a block b that accepted a
 // transaction, once its state is in: the head, the state root and the block
