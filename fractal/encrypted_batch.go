@@ -410,7 +410,8 @@ func (p *pendingBatch) check(sb *tfhe.ShareBatch) error {
 type slotTx struct {
 	slot  uint32
 	tx    *phases.Tx
-	plain uint64 // queue sequence of a plaintext copy of the same transaction, +1 (0: none)
+	plain uint64    // queue sequence of a plaintext copy of the same transaction, +1 (0: none)
+	mem   *memEntry // the plaintext copy in the memory queue, if it is there
 }
 
 // dropReceipt is the receipt of a payload dropped before phases 1–3: refused
@@ -535,7 +536,7 @@ func (in *Instance) openBatch(view *badger.Txn, n uint64, p *Proposal, keep int)
 // its k lowest keyholders' shares and appends its transactions, in slot
 // order, to p.Txs; it returns the batch's part in the block.
 func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *Proposal, keep int) (*batchPart, error) {
-	part := &batchPart{n: n, batch: pb, used: pb.shares[:pb.pk.K]}
+	part := &batchPart{n: n, batch: pb, used: pb.shares[:pb.pk.K], mem: in.mem}
 	plain, slotErrs, err := tfhe.OpenBlock(pb.pk, pb.payloads, part.used)
 	if err != nil {
 		return nil, err
@@ -550,7 +551,11 @@ func (in *Instance) openLoaded(view *badger.Txn, n uint64, pb *pendingBatch, p *
 	for i := range part.run {
 		e := &part.run[i]
 		p.Txs = append(p.Txs, e.tx)
-		if raw, err := getValue(view, hashKey(prefixPending, e.tx.ID())); err == nil && len(raw) == 8 {
+		if in.mem != nil { // it holds the store's queue too
+			if e.mem = in.mem.lookup(e.tx.ID()); e.mem != nil {
+				e.plain = e.mem.seq + 1
+			}
+		} else if raw, err := getValue(view, hashKey(prefixPending, e.tx.ID())); err == nil && len(raw) == 8 {
 			e.plain = binary.BigEndian.Uint64(raw) + 1
 		} else if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 			return nil, err
@@ -573,6 +578,10 @@ type batchPart struct {
 	at      uint64
 	run     []slotTx          // the slots that run, in slot order
 	dropped []*phases.Receipt // by slot: the drop receipt, nil for a slot that runs
+	// retired are the plaintext copies in the memory queue that the
+	// block's write retires (write), taken out of memory once it commits.
+	mem     *memQueue
+	retired []*memEntry
 }
 
 func (b *batchPart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
@@ -580,6 +589,12 @@ func (b *batchPart) admit(txs []*phases.Tx) []error { return make([]error, len(t
 func (b *batchPart) apply(*TxResult) error { return nil }
 
 func (b *batchPart) finish(*chain.Block) {}
+
+func (b *batchPart) committed() {
+	if b.mem != nil {
+		b.mem.committed(b.retired, nil, 0)
+	}
+}
 
 func (b *batchPart) write(w kv.Store, x *Execution) error {
 	batch := b.batch.batch
@@ -594,6 +609,12 @@ func (b *batchPart) write(w kv.Store, x *Execution) error {
 		// plaintext copy queued after it.
 		if e.plain == 0 || !rc.Committed() {
 			continue
+		}
+		if e.mem != nil {
+			b.retired = append(b.retired, e.mem)
+			if !e.mem.store {
+				continue // logged, never in the store; the replay index has it now
+			}
 		}
 		if err := dequeue(w, e.plain-1, e.tx); err != nil {
 			return err

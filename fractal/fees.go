@@ -56,14 +56,31 @@ func (in *Instance) checkFee(txn *badger.Txn, tx *phases.Tx, queued bool) error 
 	if !queued {
 		return nil
 	}
-	raw, err := getValue(txn, feeNoteKey(tx.Fee.Note))
+	holder, ok, err := in.queuedFee(txn, tx.Fee.Note)
 	switch {
-	case err == nil:
-		return fmt.Errorf("fee: fee note %s is the fee of queued transaction %x", tx.Fee.Note, raw)
-	case !errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
 		return err
+	case ok:
+		return fmt.Errorf("fee: fee note %s is the fee of queued transaction %x", tx.Fee.Note, holder)
 	}
 	return nil
+}
+
+// queuedFee returns the ID of the queued transaction offering fee note k:
+// from the memory queue when there is one (it holds the store's queue
+// too), else from the store's index.
+func (in *Instance) queuedFee(txn *badger.Txn, k notes.StateKey) ([]byte, bool, error) {
+	if in.mem != nil {
+		in.mem.mu.RLock()
+		defer in.mem.mu.RUnlock()
+		id, ok := in.mem.byFee[k.String()]
+		return id[:], ok, nil
+	}
+	raw, err := getValue(txn, feeNoteKey(k))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	return raw, err == nil, err
 }
 
 // feeNoteKey is the queue's index entry of a fee note a queued transaction

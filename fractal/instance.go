@@ -156,6 +156,9 @@ type Instance struct {
 	// when the store's version is still queueExact (mempool.go); guarded by mu.
 	queueBound int
 	queueExact uint64
+	// mem is the plain queue in memory while a node runs (memqueue.go);
+	// nil when the queue is the store's. Set once, under mu.
+	mem *memQueue
 	// maxTxGas is max_tx_gas, 0 for DefaultMaxTxGas (txgas.go).
 	maxTxGas atomic.Uint64
 }
@@ -367,6 +370,11 @@ func (in *Instance) opened() error {
 	if err := os.RemoveAll(filepath.Join(in.home, tmpDir)); err != nil {
 		return err
 	}
+	// Before the queue's sequence is read: the log's entries are queue
+	// entries once folded.
+	if err := in.foldLog(); err != nil {
+		return err
+	}
 	if err := in.loadIdentity(); err != nil {
 		return err
 	}
@@ -426,7 +434,7 @@ func (in *Instance) loadIdentity() error {
 		if in.nextSeq, err = afterEncryptedQueue(txn, in.nextSeq); err != nil {
 			return err
 		}
-		in.queueBound = countQueued(txn)
+		in.queueBound = in.countQueued(txn)
 		in.queueExact = in.db.MaxVersion()
 		if hex.EncodeToString(id) != in.cfg.Instance {
 			return fmt.Errorf("%s names instance %s but the store holds %x", configFile, in.cfg.Instance, id)
@@ -451,8 +459,13 @@ func (in *Instance) loadIdentity() error {
 	})
 }
 
-// Close closes the store.
+// Close folds the memory queue's log into the store (KeepQueueInMemory)
+// and closes the store.
 func (in *Instance) Close() error {
+	if err := in.closeMem(); err != nil {
+		in.db.Close()
+		return fmt.Errorf("fractal: close: %w", err)
+	}
 	if err := in.db.Close(); err != nil {
 		return fmt.Errorf("fractal: close: %w", err)
 	}

@@ -3,6 +3,7 @@ package fractal
 import (
 	"encoding/binary"
 
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/shielded"
 )
 
@@ -24,6 +25,9 @@ const (
 	prefixQueue   = 'q' // q + u64 sequence: queued transaction, in arrival order
 	prefixPending = 'p' // p + 32-byte ID: u64 sequence of a queued transaction
 	prefixFeeNote = 'f' // f + state key text: ID of the queued transaction offering that fee note
+	// u + u64 mempool log generation + u64 sequence: a logged transaction a
+	// committed block took and refused (memqueue.go)
+	prefixLogTaken = 'u'
 
 	// The per-key limit (perkey.go).
 	prefixPerKey = 'k' // k + 32-byte public key: u64 count of blocks holding a transaction it signed
@@ -79,11 +83,12 @@ const (
 
 // Metadata names under prefixMeta.
 var (
-	metaInstance = metaKey("instance") // 32-byte instance ID
-	metaGenesis  = metaKey("genesis")  // the genesis descriptor the instance ID hashes
-	metaHead     = metaKey("head")     // u64 height of the last block
-	metaRoot     = metaKey("root")     // 32-byte state root after the last block
-	metaExported = metaKey("exported") // u64 height + 32-byte hash: the highest block exported in a manifest file
+	metaInstance  = metaKey("instance")    // 32-byte instance ID
+	metaGenesis   = metaKey("genesis")     // the genesis descriptor the instance ID hashes
+	metaHead      = metaKey("head")        // u64 height of the last block
+	metaRoot      = metaKey("root")        // 32-byte state root after the last block
+	metaExported  = metaKey("exported")    // u64 height + 32-byte hash: the highest block exported in a manifest file
+	metaLogFolded = metaKey("mempool log") // u64 generation of the last mempool log folded into the queue (memqueue.go)
 	// A validator-set instance only (decided.go):
 	metaValidators = metaKey("validators")       // the validator set (certify.ValidatorSet encoding)
 	metaDecided    = metaKey("decided")          // u64 height of the last consensus block committed
@@ -99,7 +104,7 @@ var (
 var storagePrefixes = func() []storagePrefix {
 	out := []storagePrefix{
 		{metaInstance, "instance"}, {metaGenesis, "instance"}, {metaHead, "instance"},
-		{metaRoot, "instance"}, {metaExported, "instance"},
+		{metaRoot, "instance"}, {metaExported, "instance"}, {metaLogFolded, "queue"},
 		{metaValidators, "validator set"}, {metaDecided, "validator set"}, {metaEncExpiry, "validator set"},
 		{metaSide, "validator set"},
 		{decidedKey(decidedBlock), "validator set"}, {decidedKey(decidedMisbehavior), "validator set"},
@@ -109,6 +114,7 @@ var storagePrefixes = func() []storagePrefix {
 		{[]byte{prefixTx}, "instance"}, {[]byte{prefixReceipt}, "instance"},
 		{[]byte{prefixBlock}, "instance"}, {[]byte{prefixTree}, "state tree"},
 		{[]byte{prefixQueue}, "queue"}, {[]byte{prefixPending}, "queue"}, {[]byte{prefixFeeNote}, "queue"},
+		{[]byte{prefixLogTaken}, "queue"},
 		{[]byte{prefixPerKey}, "per-key limit"}, {[]byte{prefixLabels}, "labels"},
 		{[]byte{prefixImported}, "manifests"}, {[]byte{prefixEvidence}, "manifests"},
 		{[]byte{prefixOutbox}, "transfers"}, {[]byte{prefixImportIx}, "transfers"},
@@ -130,6 +136,11 @@ type storagePrefix struct {
 func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
 
 func noteKey(stateKey string) []byte { return append([]byte{prefixNote}, stateKey...) }
+
+// noteKeyOf is noteKey(k.String()) in one allocation, without the string.
+func noteKeyOf(k *notes.StateKey) []byte {
+	return k.AppendText(append(make([]byte, 0, 1+k.TextCap()), prefixNote))
+}
 
 func hashKey(prefix byte, h [32]byte) []byte { return append([]byte{prefix}, h[:]...) }
 

@@ -123,8 +123,25 @@ func TestEveryStoredKeyIsListed(t *testing.T) {
 		}
 		decide(t, e.in, h, nil, txs...)
 	}
+	// A node's memory queue: a log folded (its marker), then a block that
+	// refused a logged transaction (its taken record).
+	m := newFixture(t, oneKeyConfig())
+	for i := range 2 {
+		if err := m.in.KeepQueueInMemory(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.in.Submit(m.mint(m.deny, m.allow, m.alice, "d", "1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.in.Seal(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			m.reopen(t) // Close folds the log
+		}
+	}
 	seen := map[string]bool{}
-	for _, in := range []*Instance{a, b, c.in, v.in, e.in, x.in} {
+	for _, in := range []*Instance{a, b, c.in, v.in, e.in, x.in, m.in} {
 		err := in.db.View(func(txn *badger.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{})
 			defer it.Close()

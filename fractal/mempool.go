@@ -10,6 +10,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/fractal/queuelog"
 	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -39,11 +40,20 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	}
 	raws := make([][]byte, len(txs))
 	ids := make([]notes.Hash, len(txs))
+	// The memory queue keeps its own copy of each transaction, as readQueue
+	// decodes one from the store.
+	var copies []*phases.Tx
+	if in.mem != nil {
+		copies = make([]*phases.Tx, len(txs))
+	}
 	_ = workers.Each(context.Background(), len(txs), func(i int) error {
 		ids[i] = txs[i].ID()
 		raws[i], errs[i] = in.checkForm(txs[i]) // one refusal each, not the call's
 		if errs[i] == nil {
 			errs[i] = in.CheckTxGas(txs[i])
+		}
+		if errs[i] == nil && copies != nil {
+			copies[i], errs[i] = phases.DecodeTx(raws[i])
 		}
 		return nil
 	})
@@ -60,13 +70,18 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	qc := in.queueCount()
-	err := in.db.Update(func(txn *badger.Txn) error {
+	var logged []*memEntry
+	var recs []queuelog.Entry
+	admit := func(txn *badger.Txn) error {
+		if in.mem != nil && in.mem.failed != nil {
+			return in.mem.failed
+		}
 		seq := in.nextSeq
 		for i := range txs {
 			if errs[i] != nil {
 				continue
 			}
-			if errs[i] = checkFresh(txn, ids[i]); errs[i] != nil {
+			if errs[i] = in.checkFresh(txn, ids[i]); errs[i] != nil {
 				continue
 			}
 			if errs[i] = in.checkFee(txn, txs[i], true); errs[i] != nil {
@@ -75,14 +90,31 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 			if errs[i] = in.queueFull(txn, &qc); errs[i] != nil {
 				continue
 			}
-			if err := enqueue(txn, seq, ids[i], raws[i], txs[i]); err != nil {
+			if in.mem != nil {
+				// In memory at once, so that the call's later
+				// transactions see it; the log makes it durable below.
+				copies[i].MarkVerified()
+				e := &memEntry{seq: seq, id: ids[i], tx: copies[i]}
+				in.mem.mu.Lock()
+				in.mem.add(e)
+				in.mem.mu.Unlock()
+				logged, recs = append(logged, e), append(recs, queuelog.Entry{Seq: seq, Raw: raws[i]})
+			} else if err := enqueue(txn, seq, ids[i], raws[i], txs[i]); err != nil {
 				return err
 			}
 			seq++
 		}
 		in.nextSeq = seq // before commit: a failed commit only leaves a gap
 		return nil
-	})
+	}
+	var err error
+	if in.mem != nil {
+		if err = in.db.View(admit); err == nil {
+			err = in.mem.appendLog(logged, recs)
+		}
+	} else {
+		err = in.db.Update(admit)
+	}
 	if err == nil {
 		in.settleQueue(qc)
 	}
@@ -151,7 +183,7 @@ func (in *Instance) queueCount() queueCount {
 // store change, not one per submission.
 func (in *Instance) queueFull(txn *badger.Txn, c *queueCount) error {
 	if c.n >= in.cfg.MaxQueue && !c.exact {
-		c.n, c.exact = countQueued(txn), true
+		c.n, c.exact = in.countQueued(txn), true
 	}
 	if c.n >= in.cfg.MaxQueue {
 		return fmt.Errorf("%w (%d queued, max_queue %d)", ErrMempoolFull, c.n, in.cfg.MaxQueue)
@@ -170,10 +202,15 @@ func (in *Instance) settleQueue(c queueCount) {
 }
 
 // countQueued counts the queued submissions, plain and encrypted (they share
-// the arrival order), reading keys only.
-func countQueued(txn *badger.Txn) int {
+// the arrival order), reading keys only; the memory queue's plain ones from
+// memory.
+func (in *Instance) countQueued(txn *badger.Txn) int {
 	n := 0
-	for _, pre := range [][]byte{{prefixQueue}, encKeyOf(encQueue)} {
+	pres := [][]byte{{prefixQueue}, encKeyOf(encQueue)}
+	if in.mem != nil {
+		n, pres = in.memLive(), pres[1:]
+	}
+	for _, pre := range pres {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: pre})
 		for it.Rewind(); it.Valid(); it.Next() {
 			n++
@@ -212,10 +249,14 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 	return raw, nil
 }
 
-// checkFresh refuses a transaction ID that was executed or is queued.
-func checkFresh(txn *badger.Txn, id notes.Hash) error {
+// checkFresh refuses a transaction ID that was executed or is queued: in
+// the store, or in the memory queue, which holds the store's queue too.
+func (in *Instance) checkFresh(txn *badger.Txn, id notes.Hash) error {
 	if err := checkExecuted(txn, id); err != nil {
 		return err
+	}
+	if in.mem != nil {
+		return in.checkQueued(id)
 	}
 	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
 		return ErrQueued
@@ -247,6 +288,7 @@ func lastSeq(txn *badger.Txn) (uint64, error) {
 type queued struct {
 	seq uint64
 	tx  *phases.Tx
+	mem *memEntry // its memory queue entry; nil when the queue is the store's
 }
 
 // readQueue returns up to max queued transactions in arrival order. The
@@ -292,26 +334,58 @@ func readQueue(txn *badger.Txn, max int) ([]queued, error) {
 // refused.
 type queuePart struct {
 	taken []queued // the block's transactions from the queue, with their sequences
+	mem   *memPart // nil when the queue is the store's
 }
 
 func (q *queuePart) admit(txs []*phases.Tx) []error { return make([]error, len(txs)) }
 
-func (q *queuePart) apply(*TxResult) error { return nil }
+func (q *queuePart) apply(r *TxResult) error {
+	if q.mem != nil && !r.Outcome.Committed() {
+		q.mem.refused[r.Tx.ID()] = true
+	}
+	return nil
+}
 
 func (q *queuePart) finish(*chain.Block) {}
 
 func (q *queuePart) write(w kv.Store, _ *Execution) error {
 	for _, e := range q.taken {
+		if e.mem != nil && !e.mem.store {
+			continue // logged, never in the store
+		}
 		if err := dequeue(w, e.seq, e.tx); err != nil {
 			return err
 		}
 	}
+	if q.mem != nil {
+		return q.mem.write(w, q.taken)
+	}
 	return nil
+}
+
+// committed takes the block's transactions out of the memory queue.
+func (q *queuePart) committed() {
+	if q.mem == nil {
+		return
+	}
+	taken := make([]*memEntry, len(q.taken))
+	for i, e := range q.taken {
+		taken[i] = e.mem
+	}
+	q.mem.mem.committed(taken, q.mem.refused, len(q.mem.stale))
 }
 
 // Queued returns the IDs of the queued transactions in arrival order.
 func (in *Instance) Queued() ([]notes.Hash, error) {
 	var ids []notes.Hash
+	if in.mem != nil {
+		in.mem.mu.RLock()
+		defer in.mem.mu.RUnlock()
+		for _, e := range in.mem.read(MaxQueueRead) {
+			ids = append(ids, e.mem.id)
+		}
+		return ids, nil
+	}
 	err := in.db.View(func(txn *badger.Txn) error {
 		q, err := readQueue(txn, MaxQueueRead)
 		for _, e := range q {

@@ -44,6 +44,9 @@ func (in *Instance) TxState(id notes.Hash) (TxState, uint64, error) {
 	if err != nil {
 		return TxUnknown, 0, fmt.Errorf("fractal: transaction %x: %w", id[:8], err)
 	}
+	if st == TxUnknown && in.checkQueued(id) != nil {
+		st = TxQueued
+	}
 	return st, height, nil
 }
 
@@ -92,6 +95,9 @@ func (in *Instance) Transaction(id notes.Hash) (*phases.Tx, TxState, uint64, err
 		}
 		seq, err := getValue(txn, hashKey(prefixPending, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
+			if e := in.mem.lookup(id); e != nil {
+				st, raw = TxQueued, e.tx.Encode()
+			}
 			return nil
 		}
 		if err != nil {
@@ -145,12 +151,13 @@ func (in *Instance) NotesPage(p notes.Pattern, after string, limit, budget int) 
 				return nil
 			}
 			looked++
-			sk := string(it.Item().Key()[1:])
+			key := it.Item().Key()[1:]
+			sk := string(key)
 			raw, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				return fmt.Errorf("note %s: %w", sk, err)
 			}
-			n, err := decodeStored(sk, raw)
+			n, err := decodeStored(key, raw)
 			if err != nil {
 				return err
 			}
@@ -226,7 +233,7 @@ func exportPosition(r *chain.ExportRecord) []byte {
 func (in *Instance) QueueDepth() (int, error) {
 	n := 0
 	err := in.db.View(func(txn *badger.Txn) error {
-		n = countQueued(txn)
+		n = in.countQueued(txn)
 		return nil
 	})
 	return n, err

@@ -38,16 +38,22 @@ func blocksSignedBy(r kv.Reader, k keys.PublicKey) (uint64, error) {
 	return binary.BigEndian.Uint64(raw), nil
 }
 
-// withinPerKeyLimit keeps, in arrival order, the queued transactions the
-// per-key limit lets into the next block. A transaction any of whose
-// signers has no room left is deferred, and so is every later one signed
-// by any of its signers, so that each key's transactions keep their order;
-// the others go on (a deferred transaction holds back its own keys only).
-func withinPerKeyLimit(r kv.Reader, q []queued) ([]queued, error) {
+// withinPerKeyLimit keeps, in arrival order, the first max queued
+// transactions the per-key limit lets into the next block. A transaction
+// any of whose signers has no room left is deferred, and so is every later
+// one signed by any of its signers, so that each key's transactions keep
+// their order; the others go on (a deferred transaction holds back its own
+// keys only). Whether one is kept depends on those before it only, so it
+// stops at the max-th: the counts of later signers (Propose reads up to
+// four blocks' worth, perKeyRead) are not read from the store.
+func withinPerKeyLimit(r kv.Reader, q []queued, max int) ([]queued, error) {
 	room := map[keys.PublicKey]uint64{}
 	held := map[keys.PublicKey]bool{}
 	var out []queued
 	for _, e := range q {
+		if len(out) == max {
+			break
+		}
 		fits := true
 		for _, s := range e.tx.Signers {
 			if _, ok := room[s]; !ok {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/keys"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -46,5 +48,73 @@ func TestPerKeyLimit(t *testing.T) {
 	}
 	if _, err := f.in.Verify(t.Context(), nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// countedReads is a kv.Reader that records the keys read.
+type countedReads struct {
+	kv.Map
+	read []string
+}
+
+func (c *countedReads) Get(k []byte) ([]byte, bool, error) {
+	c.read = append(c.read, string(k))
+	return c.Map.Get(k)
+}
+
+// TestPerKeyLimitStopsAtMax: withinPerKeyLimit with a maximum keeps what
+// the unbounded one keeps, cut at the maximum, and reads no count of a
+// signer after the last one it keeps (decision 183).
+func TestPerKeyLimitStopsAtMax(t *testing.T) {
+	var pub []keys.PublicKey
+	for range 5 {
+		pub = append(pub, genKey(t).Public())
+	}
+	m := kv.Map{}
+	if err := m.Set(perKeyKey(pub[1]), u64(1)); err != nil { // pub[1] has room for two
+		t.Fatal(err)
+	}
+	// pub[0] has room for one: its second transaction is deferred, and holds back its third.
+	order := []int{0, 0, 1, 1, 0, 2, 3, 4}
+	var q []queued
+	for i, k := range order {
+		q = append(q, queued{seq: uint64(i), tx: &phases.Tx{Signers: []keys.PublicKey{pub[k]}}})
+	}
+	all, err := withinPerKeyLimit(m, q, len(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, e := range all {
+		seqs = append(seqs, e.seq)
+	}
+	if want := []uint64{0, 2, 3, 5, 6, 7}; fmt.Sprint(seqs) != fmt.Sprint(want) {
+		t.Fatalf("kept %v, want %v", seqs, want)
+	}
+	for limit := range len(all) + 1 {
+		r := &countedReads{Map: m}
+		got, err := withinPerKeyLimit(r, q, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(all[:limit]) {
+			t.Fatalf("max %d: kept %v, want %v", limit, got, all[:limit])
+		}
+		lookedAt := 0 // the queue up to its last kept entry
+		if len(got) > 0 {
+			lookedAt = int(got[len(got)-1].seq) + 1
+		}
+		signers := map[string]bool{}
+		for _, e := range q[:lookedAt] {
+			signers[string(perKeyKey(e.tx.Signers[0]))] = true
+		}
+		if len(r.read) != len(signers) {
+			t.Fatalf("max %d: read %d counts, want the %d of the signers up to the last kept", limit, len(r.read), len(signers))
+		}
+		for _, k := range r.read {
+			if !signers[k] {
+				t.Fatalf("max %d: read the count of a signer after the last kept transaction", limit)
+			}
+		}
 	}
 }

@@ -14,6 +14,7 @@ package fractal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -119,7 +120,7 @@ func (in *Instance) Check(ctx context.Context, raw []byte) (*phases.Tx, error) {
 		return nil, err
 	}
 	id := tx.ID()
-	if err := in.db.View(func(txn *badger.Txn) error { return checkFresh(txn, id) }); err != nil {
+	if err := in.db.View(func(txn *badger.Txn) error { return in.checkFresh(txn, id) }); err != nil {
 		return nil, fmt.Errorf("fractal: check %x: %w", id[:8], err)
 	}
 	return tx, nil
@@ -204,8 +205,10 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if in.cfg.PerKeyLimit {
 		read = perKeyRead(max)
 	}
-	q, err := readQueue(view, read)
-	if err != nil {
+	var q []queued
+	if in.mem != nil {
+		q = in.mem.read(read)
+	} else if q, err = readQueue(view, read); err != nil {
 		return nil, err
 	}
 	q, err = in.proposeEncrypted(ctx, view, p, q, max)
@@ -213,7 +216,7 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 		return p, err
 	}
 	if in.cfg.PerKeyLimit {
-		if q, err = withinPerKeyLimit(badgerdb.KV{Txn: view}, q); err != nil {
+		if q, err = withinPerKeyLimit(badgerdb.KV{Txn: view}, q, max); err != nil {
 			return nil, err
 		}
 	}
@@ -227,7 +230,7 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	for _, e := range q {
 		p.Txs = append(p.Txs, e.tx)
 	}
-	p.mempool = &queuePart{taken: q}
+	p.mempool = &queuePart{taken: q, mem: in.newMemPart()}
 	return p, nil
 }
 
@@ -336,7 +339,7 @@ func (in *Instance) execute(ctx context.Context, view kv.Reader, p *Proposal, em
 		}
 		r := &TxResult{Index: i, Tx: txs[i], Outcome: o, Root: x.tree.Root()}
 		if o.Committed() {
-			id := txs[i].ID()
+			id := o.Receipt.TxID // txs[i].ID(), as every outcome's receipt names its transaction: not hashed again
 			if r.Root, err = x.tree.Apply(chain.EffectChanges(o)); err != nil {
 				return fmt.Errorf("transaction %x: %w", id[:8], err)
 			}
@@ -441,11 +444,13 @@ func (c *Commit) Apply(r *TxResult) error {
 	if !o.Committed() {
 		return nil
 	}
-	id := r.Tx.ID()
+	id := o.Receipt.TxID // r.Tx.ID(), not hashed again
 	if err := writeNotes(c.w, o); err != nil {
 		return fmt.Errorf("transaction %x: %w", id[:8], err)
 	}
-	if err := c.w.Set(hashKey(prefixTx, id), append(u64(c.height), r.Tx.Encode()...)); err != nil {
+	var height [8]byte
+	binary.BigEndian.PutUint64(height[:], c.height)
+	if err := c.w.Set(hashKey(prefixTx, id), r.Tx.EncodeAfter(height[:])); err != nil {
 		return err
 	}
 	return c.w.Set(hashKey(prefixReceipt, id), o.Receipt.Encode())
@@ -464,7 +469,7 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 	}
 	b := x.Block
 	if b == nil {
-		if err := c.txn.Commit(); err != nil {
+		if err := c.commit(x); err != nil {
 			return nil, err
 		}
 		return &x.Sealed, nil
@@ -479,7 +484,7 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 		if err := c.w.Set(hw[2][0], b.Encode()); err != nil { // signed by now
 			return err
 		}
-		return c.txn.Commit()
+		return c.commit(x)
 	}
 	var err error
 	if sign {
@@ -492,6 +497,24 @@ func (c *Commit) Finish(ctx context.Context, x *Execution, sign bool) (*Sealed, 
 	}
 	return &x.Sealed, nil
 }
+
+// commit commits the block's write and tells the parts that keep memory
+// (committer) that it is in.
+func (c *Commit) commit(x *Execution) error {
+	if err := c.txn.Commit(); err != nil {
+		return err
+	}
+	for _, part := range x.parts {
+		if p, ok := part.(committer); ok {
+			p.committed()
+		}
+	}
+	return nil
+}
+
+// A committer is a block part that keeps memory beyond the store (the
+// memory queue) and updates it once its block's write is committed.
+type committer interface{ committed() }
 
 // headWrites are what Finish writes for a block b that accepted a
 // transaction, once its state is in: the head, the state root and the block
@@ -547,20 +570,20 @@ func writeNotes(w kv.Store, o *phases.Outcome) error {
 }
 
 func writeNote(w kv.Store, n *notes.Note, created bool) error {
-	sk := n.StateKey().String()
-	k := noteKey(sk)
+	sk := n.StateKey()
+	k := noteKeyOf(&sk)
 	raw, ok, err := w.Get(k)
 	switch {
 	case err != nil:
 		return err
 	case created && ok:
-		return fmt.Errorf("output key %s is occupied", sk)
+		return fmt.Errorf("output key %s is occupied", k[1:])
 	case created:
 		return w.Set(k, n.Encode())
 	case !ok:
-		return fmt.Errorf("input %s is not live", sk)
+		return fmt.Errorf("input %s is not live", k[1:])
 	case string(raw) != string(n.Encode()):
-		return fmt.Errorf("input %s differs from the live note", sk)
+		return fmt.Errorf("input %s differs from the live note", k[1:])
 	}
 	return w.Delete(k)
 }

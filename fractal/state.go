@@ -1,6 +1,7 @@
 package fractal
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -17,15 +18,15 @@ type snapshot struct{ r kv.Reader }
 
 // Get returns the live note at k, or nil when there is none.
 func (s snapshot) Get(k notes.StateKey) (*notes.Note, error) {
-	sk := k.String()
-	raw, ok, err := s.r.Get(noteKey(sk))
+	key := noteKeyOf(&k)
+	raw, ok, err := s.r.Get(key)
 	if err != nil {
-		return nil, fmt.Errorf("fractal: note %s: %w", sk, err)
+		return nil, fmt.Errorf("fractal: note %s: %w", key[1:], err)
 	}
 	if !ok {
 		return nil, nil
 	}
-	return decodeStored(sk, raw)
+	return decodeStored(key[1:], raw)
 }
 
 // Scan calls fn for every live note whose state key matches p, in state-key
@@ -33,8 +34,7 @@ func (s snapshot) Get(k notes.StateKey) (*notes.Note, error) {
 // pattern reads only the notes under it.
 func (s snapshot) Scan(p notes.Pattern, fn func(*notes.Note) error) error {
 	return s.r.Scan(noteKey(p.Prefix()), func(k, raw []byte) error {
-		sk := string(k[1:])
-		n, err := decodeStored(sk, raw)
+		n, err := decodeStored(k[1:], raw)
 		if err != nil {
 			return err
 		}
@@ -56,13 +56,14 @@ func (s snapshot) Imported(id notes.Hash) (bool, error) {
 
 // decodeStored decodes a stored note and checks that it lives at its own
 // state key, so a damaged store is reported rather than believed.
-func decodeStored(sk string, raw []byte) (*notes.Note, error) {
+func decodeStored(sk []byte, raw []byte) (*notes.Note, error) {
 	n, err := notes.Decode(raw)
 	if err != nil {
 		return nil, fmt.Errorf("fractal: note %s: %w", sk, err)
 	}
-	if got := n.StateKey().String(); got != sk {
-		return nil, fmt.Errorf("fractal: note stored at %s belongs at %s", sk, got)
+	var buf [256]byte // most keys' text: compared without a string of its own
+	if k := n.StateKey(); !bytes.Equal(k.AppendText(buf[:0]), sk) {
+		return nil, fmt.Errorf("fractal: note stored at %s belongs at %s", sk, k.String())
 	}
 	return n, nil
 }

@@ -116,6 +116,10 @@ func appendProvenanceText(b []byte, prov [][]byte) []byte {
 	return b
 }
 
+// TextCap is room enough for String(): a buffer of that capacity takes
+// AppendText without growing.
+func (k *StateKey) TextCap() int { return textSize(k.Provenance, k.Key) }
+
 // textSize is the length of a state key's text form (a pattern's is at most
 // one byte longer).
 func textSize(prov [][]byte, key []byte) int {

@@ -120,29 +120,33 @@ func admission(tx *Tx, err error) *Outcome {
 
 // execution is the state of one transaction's run through phases 1–3.
 type execution struct {
-	st      State
-	code    Code
-	pool    *vp.Pool
-	tx      *Tx
-	id      notes.Hash
-	txid    string // lower-case hex of id, for Lua
-	signers []any  // standard-base64 public keys, for Lua
-	rc      Receipt
-	serial  bool // run predicates one after another (the scheduler already fills the cores)
-	inputs  []notes.Note
-	outputs []notes.Note
-	exports []Export
-	imp     *Import      // set by an import transaction once its claim checked
-	seen    []notes.Note // outputs as the predicates see them (with exports)
-	fee     *feeRun      // the fee it pays, once payable (fee.go)
+	st   State
+	code Code
+	pool *vp.Pool
+	tx   *Tx
+	id   notes.Hash
+	// The globals every Lua run of the transaction sees, boxed once for the
+	// maps of globals of its lookup, calculation and predicates.
+	txid      any // lower-case hex of id
+	signers   any // []any of the standard-base64 public keys
+	extradata any // tx.Extradata
+	rc        Receipt
+	serial    bool // run predicates one after another (the scheduler already fills the cores)
+	inputs    []notes.Note
+	outputs   []notes.Note
+	exports   []Export
+	imp       *Import      // set by an import transaction once its claim checked
+	seen      []notes.Note // outputs as the predicates see them (with exports)
+	fee       *feeRun      // the fee it pays, once payable (fee.go)
 }
 
 func newExecution(st State, code Code, pool *vp.Pool, tx *Tx, serial bool) *execution {
 	x := &execution{st: st, code: code, pool: pool, tx: tx, id: tx.ID(), serial: serial}
-	x.txid = hex.EncodeToString(x.id[:])
+	signers := make([]any, 0, len(tx.Signers))
 	for _, s := range tx.Signers {
-		x.signers = append(x.signers, s.String())
+		signers = append(signers, s.String())
 	}
+	x.txid, x.signers, x.extradata = hex.EncodeToString(x.id[:]), signers, tx.Extradata
 	return x
 }
 
@@ -200,7 +204,7 @@ func (x *execution) seed(label []byte) uint64 {
 // output to the log.
 func (x *execution) run(label string, prog *vp.Program, globals map[string]any, gas uint64) (vp.Result, error) {
 	lim := limitsWithGas(gas)
-	defer runMemory.reserve(lim.MaxMemory)()
+	defer runMemory.release(runMemory.reserve(lim.MaxMemory))
 	res, err := x.pool.Run(prog, vp.Call{Globals: globals, Limits: lim, Seed: x.seed([]byte(label))})
 	x.log(label, res.Log)
 	return res, err
@@ -251,7 +255,7 @@ func (x *execution) lookup() (*Outcome, error) {
 	}
 	globals := map[string]any{
 		"get": vp.HostFuncCtx(x.get), "scan": vp.HostFuncCtx(x.scan),
-		"extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid,
+		"extradata": x.extradata, "signers": x.signers, "txid": x.txid,
 	}
 	x.host(globals, StageLookup)
 	res, err := x.run("lookup", prog, globals, x.remaining())
@@ -553,7 +557,7 @@ func (x *execution) calculate() (*Outcome, error) {
 	if err != nil {
 		return x.refuse(PhaseCalculation, Predicate{}, err.Error()), nil
 	}
-	globals := map[string]any{"inputs": x.inputs, "extradata": x.tx.Extradata, "signers": x.signers, "txid": x.txid}
+	globals := map[string]any{"inputs": x.inputs, "extradata": x.extradata, "signers": x.signers, "txid": x.txid}
 	x.host(globals, StageCalculation)
 	res, err := x.run("calculation", prog, globals, x.remaining())
 	x.rc.Gas.Calculation = res.GasUsed
@@ -683,7 +687,7 @@ type check struct {
 	pred    Predicate
 	prog    *vp.Program
 	app     notes.Hash  // the application asked about (a note's own for owner predicates)
-	appText string      // app in lower-case hex
+	appText any         // app in lower-case hex: a string boxed once for the checks of one app
 	note    *notes.Note // the note asked about; nil for an application predicate
 }
 
@@ -716,12 +720,12 @@ func (x *execution) checks() []check {
 	}
 	for i := range list { // the applications are few: one text each
 		c := &list[i]
-		for j := 0; j < i && c.appText == ""; j++ {
+		for j := 0; j < i && c.appText == nil; j++ {
 			if list[j].app == c.app {
 				c.appText = list[j].appText
 			}
 		}
-		if c.appText == "" {
+		if c.appText == nil {
 			c.appText = hex.EncodeToString(c.app[:])
 		}
 	}
@@ -736,13 +740,14 @@ func (x *execution) validate() (*Outcome, error) {
 	for i := range list {
 		c := &list[i]
 		prog, err := x.code.Program(c.pred.Code)
-		var vpErr *vp.Error
-		switch {
-		case errors.Is(err, ErrUnknownCode):
-			return x.refuse(PhaseValidity, c.pred, fmt.Sprintf("%s: unknown code %x", c.pred.label(), c.pred.Code)), nil
-		case errors.As(err, &vpErr):
-			return x.refuse(PhaseValidity, c.pred, c.pred.label()+": "+err.Error()), nil
-		case err != nil:
+		if err != nil {
+			var vpErr *vp.Error // declared here: errors.As moves it to the heap
+			switch {
+			case errors.Is(err, ErrUnknownCode):
+				return x.refuse(PhaseValidity, c.pred, fmt.Sprintf("%s: unknown code %x", c.pred.label(), c.pred.Code)), nil
+			case errors.As(err, &vpErr):
+				return x.refuse(PhaseValidity, c.pred, c.pred.label()+": "+err.Error()), nil
+			}
 			return nil, err
 		}
 		c.prog = prog
@@ -756,7 +761,7 @@ func (x *execution) validate() (*Outcome, error) {
 	results := make([]vp.Result, len(list))
 	errs := make([]error, len(list))
 	run := func(s *vp.Session, own map[string]any, i int) {
-		defer runMemory.reserve(2 * lim.MaxMemory)() // its run and a nested Smart Lua step
+		defer runMemory.release(runMemory.reserve(2 * lim.MaxMemory)) // its run and a nested Smart Lua step
 		var label [64]byte
 		seed := x.seed(list[i].pred.appendLabel(label[:0]))
 		x.predicateGlobals(own, &list[i])
@@ -814,7 +819,7 @@ func limitsWithGas(gas uint64) vp.Limits {
 // charges the gas of the run it is called from.
 func (x *execution) sharedGlobals() map[string]any {
 	g := map[string]any{
-		"inputs": x.inputs, "outputs": x.seen, "extradata": x.tx.Extradata,
+		"inputs": x.inputs, "outputs": x.seen, "extradata": x.extradata,
 		"signers": x.signers, "txid": x.txid,
 	}
 	x.transferGlobals(g)
@@ -826,10 +831,25 @@ func (x *execution) sharedGlobals() map[string]any {
 // shared ones.
 func (x *execution) predicateGlobals(g map[string]any, c *check) {
 	clear(g)
-	g["role"], g["index"], g["application"] = c.pred.Role.String(), int64(c.pred.Index), c.appText
+	g["role"], g["index"], g["application"] = roleValue(c.pred.Role), int64(c.pred.Index), c.appText
 	if c.note != nil {
 		g["note"] = c.note
 	}
+}
+
+// roleValues are the role names as predicates' role global, boxed once.
+var roleValues = func() (v [len(roleNames)]any) {
+	for i, n := range roleNames {
+		v[i] = n
+	}
+	return v
+}()
+
+func roleValue(r Role) any {
+	if int(r) < len(roleValues) {
+		return roleValues[r]
+	}
+	return r.String()
 }
 
 // verdict is "" when a predicate returned exactly true, and otherwise why

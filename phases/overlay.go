@@ -73,8 +73,9 @@ func (o *overlay) Imported(id notes.Hash) (bool, error) {
 }
 
 func (o *overlay) Get(k notes.StateKey) (*notes.Note, error) {
+	var buf [256]byte // most keys' text: looked up without a string of its own
 	o.mu.RLock()
-	c, changed := o.live[k.String()]
+	c, changed := o.live[string(k.AppendText(buf[:0]))]
 	o.mu.RUnlock()
 	if changed {
 		return c.note, nil

@@ -174,9 +174,12 @@ type FeePaid struct {
 	Change             *NoteRef
 }
 
-// Encode returns the canonical encoding (docs/formats/transactions.md).
-func (r *Receipt) Encode() []byte {
-	w := enc.NewWriter(128 + len(r.Reason) + 160*(len(r.Inputs)+len(r.Outputs)))
+// Encode returns the canonical encoding (docs/formats/transactions.md), in
+// a slice of its size: a size guessed ahead (a note reference's key text
+// is often longer than 160 bytes) made the buffer grow once or twice.
+func (r *Receipt) Encode() []byte { return enc.Copy(r.encode) }
+
+func (r *Receipt) encode(w *enc.Writer) {
 	v2 := r.Fee != nil || len(r.Labels) > 0
 	if v2 {
 		w.U8(ReceiptVersionFee)
@@ -211,12 +214,12 @@ func (r *Receipt) Encode() []byte {
 			w.String(l.Label)
 		}
 	}
-	return w.Bytes()
 }
 
 func (ref NoteRef) encode(w *enc.Writer) {
 	w.Fixed(ref.ID[:])
-	w.String(ref.Key.String())
+	var buf [256]byte // most keys' text, written without a string of its own
+	w.Var(ref.Key.AppendText(buf[:0]))
 }
 
 func decodeRef(r *enc.Reader, what string) NoteRef {

@@ -105,6 +105,14 @@ func (tx *Tx) ID() notes.Hash { return enc.Sum256(tx.body) }
 // holding its signature (empty when not signed yet).
 func (tx *Tx) Encode() []byte { return enc.Copy(tx.encode) }
 
+// EncodeAfter returns prefix followed by Encode(), in one allocation.
+func (tx *Tx) EncodeAfter(prefix []byte) []byte {
+	return enc.Copy(func(w *enc.Writer) {
+		w.Fixed(prefix)
+		tx.encode(w)
+	})
+}
+
 func (tx *Tx) encode(w *enc.Writer) {
 	tx.body(w)
 	for i := range tx.Signers {

@@ -146,7 +146,8 @@ func (v *vm) noteTable(n *notes.Note) *lua.LTable {
 	}
 	v.hostTable(prov, 0, tableInfo{slots: np, hw: np, top: np, cap: np})
 	t := v.L.CreateTable(0, 0)
-	noteLayout.fill(t, []lua.LValue{v.hexText(&n.Application), lua.LString(n.Key), v.hexText(&n.Owner), prov, lua.LString(n.Value)})
+	fields := [...]lua.LValue{v.hexText(&n.Application), lua.LString(n.Key), v.hexText(&n.Owner), prov, lua.LString(n.Value)}
+	noteLayout.fill(t, fields[:])
 	v.made(5+np, strs) // its fields, provenance entries and strings
 	v.hostTable(t, 0, tableInfo{slots: 5, hash: 5, strMap: true})
 	return t

@@ -375,7 +375,12 @@ func (v *vm) border(t *lua.LTable) int {
 // size of the result before it is built.
 func (v *vm) cat(L *lua.LState) int {
 	n := L.GetTop()
-	parts := make([]string, n)
+	var room [8]string // a concatenation's operands are few: no slice on the heap
+	parts := room[:0]
+	if n > len(room) {
+		parts = make([]string, 0, n)
+	}
+	parts = parts[:n]
 	total := 0
 	for i := 1; i <= n; i++ {
 		switch x := L.Get(i).(type) {

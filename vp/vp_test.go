@@ -491,3 +491,17 @@ func FuzzCompileRun(f *testing.F) {
 		}
 	})
 }
+
+// TestConcatManyOperands: one `..` chain of more operands than cat keeps on
+// its stack (decision 183), numbers among them, gives the text and gas of
+// the chain before that change.
+func TestConcatManyOperands(t *testing.T) {
+	res, err := runSrc(t, `local a, b = "ab", 1.5 return a .. b .. a .. 2 .. a .. b .. a .. 3 .. a .. b .. a .. 4, a .. b .. a`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{"ab1.5ab2ab1.5ab3ab1.5ab4", "ab1.5ab"}
+	if !reflect.DeepEqual(res.Values, want) || res.GasUsed != 34 {
+		t.Fatalf("got %q, gas %d; want %q, gas %d", res.Values, res.GasUsed, want, 34)
+	}
+}

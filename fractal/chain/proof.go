@@ -37,7 +37,10 @@ type QueryProof struct {
 }
 
 // TreeKey is the state-tree key of a state key: SHA-256 of its text.
-func TreeKey(k notes.StateKey) [32]byte { return sha256.Sum256([]byte(k.String())) }
+func TreeKey(k notes.StateKey) [32]byte {
+	var buf [256]byte // most keys' text, hashed without a copy on the heap
+	return sha256.Sum256(k.AppendText(buf[:0]))
+}
 
 // Encode returns the canonical encoding: version, state-key text, an
 // optional note, the proof and the block, and for version 2 the

@@ -82,6 +82,13 @@ func New(in *fractal.Instance, cfg Config, log *slog.Logger, m *Metrics) (*Node,
 		return nil, err
 	}
 	in.SetMaxTxGas(cfg.MaxTxGas)
+	// A solo node keeps its mempool in memory, logged (decision 181); a
+	// validator's is CometBFT's.
+	if in.Validators() == nil {
+		if err := in.KeepQueueInMemory(); err != nil {
+			return nil, err
+		}
+	}
 	depth, err := in.QueueDepth()
 	if err != nil {
 		return nil, fmt.Errorf("node: queue: %w", err)

@@ -154,6 +154,9 @@ type keyChanges struct {
 }
 
 // groupChanges sorts changes by key, keeping each key's changes in order.
+// The groups' lists are windows of two slices in sorted order: three
+// allocations for any number of changes (Apply runs once per transaction,
+// on the seal's serial path).
 func groupChanges(changes []Change) []keyChanges {
 	idx := make([]int, len(changes))
 	for i := range idx {
@@ -162,15 +165,19 @@ func groupChanges(changes []Change) []keyChanges {
 	slices.SortStableFunc(idx, func(i, j int) int {
 		return bytes.Compare(changes[i].Key[:], changes[j].Key[:])
 	})
-	var out []keyChanges
-	for _, i := range idx {
-		c := changes[i]
-		if len(out) == 0 || out[len(out)-1].key != c.Key {
-			out = append(out, keyChanges{key: c.Key})
+	values := make([]*Hash, len(changes))
+	for j, i := range idx {
+		values[j] = changes[i].Value
+	}
+	out := make([]keyChanges, 0, len(changes))
+	for start := 0; start < len(idx); {
+		key := changes[idx[start]].Key
+		end := start + 1
+		for end < len(idx) && changes[idx[end]].Key == key {
+			end++
 		}
-		g := &out[len(out)-1]
-		g.values = append(g.values, c.Value)
-		g.index = append(g.index, i)
+		out = append(out, keyChanges{key: key, values: values[start:end:end], index: idx[start:end:end]})
+		start = end
 	}
 	return out
 }

@@ -1,9 +1,11 @@
 package statetree
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -276,5 +278,37 @@ func TestTxnTooBig(t *testing.T) {
 	}
 	if want := naiveRoot(m); root != want {
 		t.Fatalf("root after chunked retry %x, want %x", root, want)
+	}
+}
+
+// TestGroupChanges: changes grouped by key in key order, each key's values
+// and positions in the caller's order, repeats and interleaving included.
+func TestGroupChanges(t *testing.T) {
+	changes := []Change{{key(2), val(1)}, {key(1), val(2)}, {key(2), nil}, {key(1), val(3)}, {key(3), val(4)}, {key(1), nil}}
+	type group struct {
+		key    Hash
+		values []*Hash
+		index  []int
+	}
+	want := map[Hash]group{
+		key(1): {key(1), []*Hash{changes[1].Value, changes[3].Value, nil}, []int{1, 3, 5}},
+		key(2): {key(2), []*Hash{changes[0].Value, nil}, []int{0, 2}},
+		key(3): {key(3), []*Hash{changes[4].Value}, []int{4}},
+	}
+	got := groupChanges(changes)
+	if len(got) != len(want) {
+		t.Fatalf("%d groups, want %d", len(got), len(want))
+	}
+	for i, g := range got {
+		if i > 0 && bytes.Compare(got[i-1].key[:], g.key[:]) >= 0 {
+			t.Fatalf("group %d is not in key order", i)
+		}
+		if w := want[g.key]; !slices.Equal(g.values, w.values) || !slices.Equal(g.index, w.index) {
+			t.Errorf("key %x: values %v index %v, want %v %v", g.key[:2], g.values, g.index, w.values, w.index)
+		}
+		g.values = append(g.values, nil) // a group's list is its own: appending leaves the next alone
+	}
+	if got[1].values[0] != changes[0].Value {
+		t.Fatal("appending to one group's values changed the next group's")
 	}
 }

@@ -41,12 +41,12 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
-// syncDir makes a rename inside dir durable. Windows cannot open a folder
+// SyncDir makes a rename, creation or removal inside dir durable. Windows cannot open a folder
 // for syncing; there the rename is left to the file system.
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}

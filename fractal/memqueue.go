@@ -1,0 +1,430 @@
+package fractal
+
+// The node's mempool in memory (decision 181): while `fractal node` runs, the
+// plain queue lives in memory and every admitted group is appended to a
+// synced log in the home (package queuelog) instead of four badger writes a
+// transaction. Every Open folds a log it finds back into badger's queue, so
+// the store seen without a running node is as before.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/fractal/queuelog"
+	"github.com/fractalvm/fractal/notes"
+	"github.com/fractalvm/fractal/phases"
+)
+
+// logDir is the mempool log's folder in the home.
+const logDir = "mempool"
+
+// logSegmentBytes is the size of a mempool log segment (about 3,000
+// transfers): the unit the log is removed in as blocks take its entries.
+var logSegmentBytes int64 = 4 << 20
+
+// maxStaleDeletes bounds how many taken records (takenKey) one block's
+// write deletes, so that the cleanup never crowds its transactions out of
+// the write bound (decision 167).
+const maxStaleDeletes = 64
+
+// memQueue is the plain queue in memory. Writers hold the instance's mu and
+// mu; readers outside the instance's mu (the API's) hold mu for reading.
+type memQueue struct {
+	mu    sync.RWMutex
+	log   *queuelog.Log
+	gen   uint64
+	order []*memEntry // arrival order; entries that left are gone until compacted
+	live  int
+	byID  map[notes.Hash]*memEntry
+	byFee map[string]notes.Hash // fee note's state key text → ID of the queued transaction offering it
+	segs  map[uint64]*segment
+	// failed is set by an append that failed: the log's tail is unknown,
+	// so nothing more is admitted.
+	failed error
+	// stale are the sequences of taken records whose segment is removed:
+	// the next blocks' writes delete them.
+	stale []uint64
+}
+
+type memEntry struct {
+	seq   uint64
+	id    notes.Hash
+	tx    *phases.Tx // decoded, marked verified
+	store bool       // read from badger's queue at the start: its keys are there
+	seg   uint64     // its log segment (0 for a store entry)
+	gone  bool
+}
+
+// segment counts a log segment's entries still queued, and the sequences
+// of its entries that blocks took and refused (their taken records).
+type segment struct {
+	live  int
+	taken []uint64
+}
+
+// takenKey is the record a block's write leaves of a logged transaction it
+// took and refused (the replay index records the accepted ones), so that a
+// fold after a crash does not queue it again.
+func takenKey(gen, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(seqKey(prefixLogTaken, gen), seq)
+}
+
+// KeepQueueInMemory moves the instance's plain queue into memory, made
+// durable by the mempool log (decision 181): the node calls it once, after
+// Open folded any log back into the store. The entries badger holds are
+// read into memory and stay in badger until a block takes them; later
+// submissions go to memory and the log. Close folds the log back. A
+// validator set's queue is CometBFT's: it is refused.
+func (in *Instance) KeepQueueInMemory() error {
+	if err := in.errValidatorSet("keep the queue in memory"); err != nil {
+		return err
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.mem != nil {
+		return nil
+	}
+	var q []queued
+	var gen uint64
+	err := in.db.View(func(txn *badger.Txn) (err error) {
+		if q, err = readQueue(txn, math.MaxInt); err != nil {
+			return err
+		}
+		gen, err = foldedGen(txn)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("fractal: queue in memory: %w", err)
+	}
+	log, err := queuelog.Create(filepath.Join(in.home, logDir), gen+1, logSegmentBytes)
+	if err != nil {
+		return fmt.Errorf("fractal: queue in memory: %w", err)
+	}
+	m := &memQueue{log: log, gen: gen + 1, byID: map[notes.Hash]*memEntry{}, byFee: map[string]notes.Hash{}, segs: map[uint64]*segment{}}
+	for _, e := range q {
+		m.add(&memEntry{seq: e.seq, id: e.tx.ID(), tx: e.tx, store: true})
+	}
+	in.mem = m
+	return nil
+}
+
+// add puts e at the end of the queue. Caller holds mu for writing, or owns m.
+func (m *memQueue) add(e *memEntry) {
+	m.order = append(m.order, e)
+	m.live++
+	m.byID[e.id] = e
+	if e.tx.Fee != nil {
+		m.byFee[e.tx.Fee.Note.String()] = e.id
+	}
+}
+
+// drop takes e out of the queue; it returns e's segment when that has no
+// entry left (none for an entry not yet logged). Caller holds mu for
+// writing.
+func (m *memQueue) drop(e *memEntry) *segment {
+	if e.gone {
+		return nil
+	}
+	e.gone = true
+	m.live--
+	delete(m.byID, e.id)
+	if e.tx.Fee != nil {
+		delete(m.byFee, e.tx.Fee.Note.String())
+	}
+	if e.store || e.seg == 0 {
+		return nil
+	}
+	s := m.segs[e.seg]
+	if s.live--; s.live == 0 {
+		return s
+	}
+	return nil
+}
+
+// compact forgets the entries that left, once they are most of order.
+func (m *memQueue) compact() {
+	if len(m.order) < 1024 || m.live > len(m.order)/2 {
+		return
+	}
+	kept := m.order[:0]
+	for _, e := range m.order {
+		if !e.gone {
+			kept = append(kept, e)
+		}
+	}
+	clear(m.order[len(kept):])
+	m.order = kept
+}
+
+// appendLog makes the entries just added durable, recs their records (the
+// canonical encodings admission checked); on a failure they leave the
+// queue again and nothing more is admitted.
+func (m *memQueue) appendLog(es []*memEntry, recs []queuelog.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	before := m.log.Current()
+	err := m.log.Append(recs)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.failed = fmt.Errorf("mempool log: %w (restart the node)", err)
+		for _, e := range es {
+			m.drop(e)
+		}
+		return m.failed
+	}
+	for i, e := range es {
+		e.seg = recs[i].Segment
+		s := m.segs[e.seg]
+		if s == nil {
+			s = &segment{}
+			m.segs[e.seg] = s
+		}
+		s.live++
+	}
+	if m.log.Current() != before {
+		m.removeDone(before) // its entries may all have left while it was current
+	}
+	return nil
+}
+
+// removeDone removes log segment seg if no entry in it is queued and it is
+// not the current one; its taken records become stale. A segment that
+// cannot be removed stays whole for the next fold, its taken records with
+// it. Caller holds mu for writing.
+func (m *memQueue) removeDone(seg uint64) {
+	s := m.segs[seg]
+	if seg == m.log.Current() || (s != nil && s.live > 0) || m.log.Remove(seg) != nil {
+		return
+	}
+	if s != nil {
+		m.stale = append(m.stale, s.taken...)
+	}
+	delete(m.segs, seg)
+}
+
+// read returns up to max queued transactions in arrival order, as
+// readQueue does from the store. Caller holds the instance's mu or mu.
+func (m *memQueue) read(max int) []queued {
+	var out []queued
+	for _, e := range m.order {
+		if len(out) == max {
+			break
+		}
+		if !e.gone {
+			out = append(out, queued{seq: e.seq, tx: e.tx, mem: e})
+		}
+	}
+	return out
+}
+
+// lookup returns the queued entry of id, or nil (also for a nil m). Safe
+// without the instance's mu.
+func (m *memQueue) lookup(id notes.Hash) *memEntry {
+	if m == nil {
+		return nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.byID[id]
+}
+
+// committed takes the entries a committed block took out of the queue: it
+// keeps the taken records of the refused ones with their segment, removes
+// the segments left empty (their taken records then become stale, deleted
+// by later blocks) and forgets the stale records the block deleted.
+func (m *memQueue) committed(taken []*memEntry, refused map[notes.Hash]bool, staleDeleted int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stale = m.stale[staleDeleted:]
+	for _, e := range taken {
+		if e.gone {
+			continue
+		}
+		if !e.store && refused[e.id] {
+			m.segs[e.seg].taken = append(m.segs[e.seg].taken, e.seq)
+		}
+		if m.drop(e) != nil {
+			m.removeDone(e.seg)
+		}
+	}
+	m.compact()
+}
+
+// checkQueued refuses id when the memory queue holds it.
+func (in *Instance) checkQueued(id notes.Hash) error {
+	if in.mem.lookup(id) != nil {
+		return ErrQueued
+	}
+	return nil
+}
+
+// memLive is the number of transactions in the memory queue.
+func (in *Instance) memLive() int {
+	in.mem.mu.RLock()
+	defer in.mem.mu.RUnlock()
+	return in.mem.live
+}
+
+// foldedGen returns the generation of the last mempool log folded into the
+// store, 0 when none was.
+func foldedGen(txn *badger.Txn) (uint64, error) {
+	return storedU64(txn, metaLogFolded, 0)
+}
+
+// foldLog puts what a mempool log in the home holds back into the store's
+// queue, then removes the log: Open runs it (after a crash, the log of the
+// node that ran), and Close in memory mode. An entry a committed block took
+// is skipped (accepted: the replay index has it; refused: its taken
+// record), as is one already queued (a fold that a crash cut short). The
+// entries, the taken records' deletion and the generation folded (so that
+// a crash before the files are removed cannot fold them twice) go in
+// synced writes, the last of which carries the marker. A corrupt log
+// refuses: it holds acknowledged submissions.
+func (in *Instance) foldLog() error {
+	dir := filepath.Join(in.home, logDir)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	gen, entries, ok, err := queuelog.Read(dir)
+	if err != nil {
+		return fmt.Errorf("mempool log: %w", err)
+	}
+	if ok {
+		if err := in.foldEntries(gen, entries); err != nil {
+			return fmt.Errorf("mempool log %s: %w", dir, err)
+		}
+	}
+	if err := queuelog.RemoveAll(dir); err != nil {
+		return fmt.Errorf("mempool log: %w", err)
+	}
+	return nil
+}
+
+func (in *Instance) foldEntries(gen uint64, entries []queuelog.Entry) error {
+	var done uint64
+	if err := in.db.View(func(txn *badger.Txn) (err error) { done, err = foldedGen(txn); return err }); err != nil {
+		return err
+	}
+	if done == gen {
+		return nil
+	}
+	w := chunkedWrite{txn: in.db.NewTransaction(true), db: in.db.DB}
+	defer func() { w.txn.Discard() }()
+	for _, e := range entries {
+		tx, err := phases.DecodeTx(e.Raw)
+		if err != nil {
+			return fmt.Errorf("segment %d, entry %d: %w", e.Segment, e.Seq, err)
+		}
+		id := tx.ID()
+		err = w.do(func(txn *badger.Txn) error {
+			for _, k := range [][]byte{hashKey(prefixTx, id), takenKey(gen, e.Seq), hashKey(prefixPending, id)} {
+				if _, err := txn.Get(k); err == nil {
+					return nil
+				} else if !errors.Is(err, badger.ErrKeyNotFound) {
+					return err
+				}
+			}
+			return enqueue(txn, e.Seq, id, e.Raw, tx)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var stale [][]byte
+	it := w.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixLogTaken}})
+	for it.Rewind(); it.Valid(); it.Next() {
+		stale = append(stale, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range append(stale, nil) {
+		err := w.do(func(txn *badger.Txn) error {
+			if k == nil {
+				return txn.Set(metaLogFolded, u64(gen))
+			}
+			return txn.Delete(k)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return w.txn.Commit()
+}
+
+// chunkedWrite is a run of writes too large, perhaps, for one badger
+// transaction: a write that does not fit commits what is in and runs again
+// in a new transaction. Each write must be one that may run twice.
+type chunkedWrite struct {
+	db  *badger.DB
+	txn *badger.Txn
+}
+
+func (w *chunkedWrite) do(f func(*badger.Txn) error) error {
+	err := f(w.txn)
+	if !errors.Is(err, badger.ErrTxnTooBig) {
+		return err
+	}
+	if err := w.txn.Commit(); err != nil {
+		return err
+	}
+	w.txn = w.db.NewTransaction(true)
+	return f(w.txn)
+}
+
+// closeMem closes the log and folds it into the store (Close).
+func (in *Instance) closeMem() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.mem == nil {
+		return nil
+	}
+	// in.mem stays: readers test it without the lock, and a closed
+	// instance serves none.
+	if err := in.mem.log.Close(); err != nil {
+		return err
+	}
+	return in.foldLog()
+}
+
+// memPart is what the memory queue adds to queuePart: the entries of the
+// block's transactions, the refused ones (apply) and the stale taken
+// records the block's write deletes.
+type memPart struct {
+	mem     *memQueue
+	refused map[notes.Hash]bool
+	stale   []uint64
+}
+
+func (in *Instance) newMemPart() *memPart {
+	if in.mem == nil {
+		return nil
+	}
+	return &memPart{mem: in.mem, refused: map[notes.Hash]bool{}, stale: in.mem.stale[:min(len(in.mem.stale), maxStaleDeletes)]}
+}
+
+// write writes the memory queue's part of a block: a taken record for each
+// logged transaction the block refused, the stale records' deletion.
+func (p *memPart) write(w kv.Store, taken []queued) error {
+	for _, e := range taken {
+		if p.refused[e.mem.id] && !e.mem.store {
+			if err := w.Set(takenKey(p.mem.gen, e.seq), nil); err != nil {
+				return err
+			}
+		}
+	}
+	for _, seq := range p.stale {
+		if err := w.Delete(takenKey(p.mem.gen, seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
