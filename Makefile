@@ -110,9 +110,11 @@ demo: build
 # token transfers (3,000 senders, 30,000 transfers, signed beforehand) to a
 # node run as a child process; prints transfers/s, submit-to-receipt
 # latency (p50, p99) and CPU per transfer. LOAD_ARGS passes more, e.g.
-# LOAD_ARGS="FRACTAL_LOAD_CODE=example" (examples/token's transfer code) or
+# LOAD_ARGS="FRACTAL_LOAD_CODE=example" (examples/token's transfer code),
 # LOAD_ARGS="FRACTAL_LOAD_PROFILE=DIR" (the node's CPU and allocation profiles
-# in DIR: fractal node --profile).
+# in DIR: fractal node --profile) or LOAD_ARGS="FRACTAL_LOAD_BATCH=30" (each
+# client sends the transfers its senders have ready, up to 30, in one
+# SubmitTransactions call; decision 179).
 load:
 	$(LOAD_ARGS) FRACTAL_LOAD=1 $(GO) test -count=1 -timeout 20m -run '^TestLoad$$' -v ./cmd/fractal | grep -E '^(load:|---|ok|FAIL)'
 

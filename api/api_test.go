@@ -162,6 +162,8 @@ func TestLimitsMatchDocs(t *testing.T) {
 			switch {
 			case b == nil:
 				continue
+			case fd.IsList() && fd.Message() != nil: // each element's fields are bounded in its message
+				limit = strconv.FormatUint(b.GetMaxCount(), 10) + " elements"
 			case fd.IsList():
 				limit = strconv.FormatUint(b.GetMaxCount(), 10) + " elements of " + strconv.FormatUint(b.GetMaxLen(), 10) + " bytes"
 			case b.GetMaxValue() != 0:
@@ -193,7 +195,8 @@ func maxLen(t *testing.T, md protoreflect.MessageDescriptor, name protoreflect.N
 func TestBoundsMatchTheDecoders(t *testing.T) {
 	submit := (&fractalv1.SubmitTransactionRequest{}).ProtoReflect().Descriptor()
 	simulate := (&fractalv1.SimulateRequest{}).ProtoReflect().Descriptor()
-	for _, md := range []protoreflect.MessageDescriptor{submit, simulate} {
+	batched := (&fractalv1.TransactionInput{}).ProtoReflect().Descriptor()
+	for _, md := range []protoreflect.MessageDescriptor{submit, simulate, batched} {
 		if got := maxLen(t, md, "tx_bytes"); got != phases.MaxTxBytes {
 			t.Errorf("%s.tx_bytes: max_len %d, phases.MaxTxBytes is %d", md.Name(), got, phases.MaxTxBytes)
 		}
@@ -269,6 +272,10 @@ func TestNoKeysNoAdministration(t *testing.T) {
 func TestCheck(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("a", n) }
 	patterns := func(n int) []string { return slices.Repeat([]string{"*/*/*/*"}, n) }
+	inputs := func(n, size int) []*fractalv1.TransactionInput {
+		in := &fractalv1.TransactionInput{Tx: &fractalv1.TransactionInput_TxBytes{TxBytes: make([]byte, size)}}
+		return slices.Repeat([]*fractalv1.TransactionInput{in}, n)
+	}
 	for _, c := range []struct {
 		req  proto.Message
 		want string // "" when the request is within its bounds
@@ -284,6 +291,9 @@ func TestCheck(t *testing.T) {
 		{&fractalv1.SubmitTransactionRequest{Tx: &fractalv1.SubmitTransactionRequest_TxBytes{TxBytes: make([]byte, phases.MaxTxBytes)}}, ""},
 		{&fractalv1.SubmitTransactionRequest{Tx: &fractalv1.SubmitTransactionRequest_TxBytes{TxBytes: make([]byte, phases.MaxTxBytes+1)}}, "tx_bytes: 1326221 bytes exceed the limit 1326220"},
 		{&fractalv1.SubmitTransactionRequest{Tx: &fractalv1.SubmitTransactionRequest_TxJson{TxJson: long(phases.MaxTxJSON + 1)}}, "tx_json: 4194305 bytes exceed the limit 4194304"},
+		{&fractalv1.SubmitTransactionsRequest{Transactions: inputs(256, 1)}, ""},
+		{&fractalv1.SubmitTransactionsRequest{Transactions: inputs(257, 1)}, "transactions: 257 elements exceed the limit 256"},
+		{&fractalv1.SubmitTransactionsRequest{Transactions: inputs(2, phases.MaxTxBytes+1)}, "transactions[0].tx_bytes: 1326221 bytes exceed the limit 1326220"},
 		{&fractalv1.WatchRequest{NotePatterns: patterns(16)}, ""},
 		{&fractalv1.WatchRequest{NotePatterns: patterns(17)}, "note_patterns: 17 elements exceed the limit 16"},
 		{&fractalv1.WatchRequest{NotePatterns: []string{"*/*/*/*", long(8193)}}, "note_patterns[1]: 8193 bytes exceed the limit 8192"},

@@ -98,6 +98,17 @@ func PageSize(req proto.Message) int {
 	return int(boundsOf(fd).GetDefaultValue())
 }
 
+// MaxCount returns the max_count of req's repeated field name: how many
+// elements it may hold. It panics when req has no such field (a
+// programming error).
+func MaxCount(req proto.Message, name protoreflect.Name) int {
+	fd := req.ProtoReflect().Descriptor().Fields().ByName(name)
+	if fd == nil {
+		panic(fmt.Sprintf("%T has no field %s", req, name))
+	}
+	return int(boundsOf(fd).GetMaxCount())
+}
+
 // boundsOf returns fd's bounds, or nil when it has none.
 func boundsOf(fd protoreflect.FieldDescriptor) *fractalv1.Bounds {
 	opts := fd.Options()

@@ -414,6 +414,330 @@ func (x *SubmitTransactionResponse) GetReceipt() *Receipt {
 	return nil
 }
 
+type SubmitTransactionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The transactions, each signed by every signer; at least one. Their
+	// total is bounded by the node's max_request_bytes (8 MiB by default).
+	Transactions []*TransactionInput `protobuf:"bytes,1,rep,name=transactions,proto3" json:"transactions,omitempty"`
+	// As SubmitTransaction's, for every transaction: answer once each
+	// admitted one is committed or refused, or when the call's deadline (at
+	// most the node's own limit) is near; each result's state says which.
+	WaitForReceipt bool `protobuf:"varint,2,opt,name=wait_for_receipt,json=waitForReceipt,proto3" json:"wait_for_receipt,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SubmitTransactionsRequest) Reset() {
+	*x = SubmitTransactionsRequest{}
+	mi := &file_fractal_v1_fractal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTransactionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTransactionsRequest) ProtoMessage() {}
+
+func (x *SubmitTransactionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fractal_v1_fractal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTransactionsRequest.ProtoReflect.Descriptor instead.
+func (*SubmitTransactionsRequest) Descriptor() ([]byte, []int) {
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SubmitTransactionsRequest) GetTransactions() []*TransactionInput {
+	if x != nil {
+		return x.Transactions
+	}
+	return nil
+}
+
+func (x *SubmitTransactionsRequest) GetWaitForReceipt() bool {
+	if x != nil {
+		return x.WaitForReceipt
+	}
+	return false
+}
+
+// TransactionInput is one transaction of a SubmitTransactions request.
+type TransactionInput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Tx:
+	//
+	//	*TransactionInput_TxBytes
+	//	*TransactionInput_TxJson
+	Tx            isTransactionInput_Tx `protobuf_oneof:"tx"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransactionInput) Reset() {
+	*x = TransactionInput{}
+	mi := &file_fractal_v1_fractal_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransactionInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransactionInput) ProtoMessage() {}
+
+func (x *TransactionInput) ProtoReflect() protoreflect.Message {
+	mi := &file_fractal_v1_fractal_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransactionInput.ProtoReflect.Descriptor instead.
+func (*TransactionInput) Descriptor() ([]byte, []int) {
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TransactionInput) GetTx() isTransactionInput_Tx {
+	if x != nil {
+		return x.Tx
+	}
+	return nil
+}
+
+func (x *TransactionInput) GetTxBytes() []byte {
+	if x != nil {
+		if x, ok := x.Tx.(*TransactionInput_TxBytes); ok {
+			return x.TxBytes
+		}
+	}
+	return nil
+}
+
+func (x *TransactionInput) GetTxJson() string {
+	if x != nil {
+		if x, ok := x.Tx.(*TransactionInput_TxJson); ok {
+			return x.TxJson
+		}
+	}
+	return ""
+}
+
+type isTransactionInput_Tx interface {
+	isTransactionInput_Tx()
+}
+
+type TransactionInput_TxBytes struct {
+	// Its canonical encoding (docs/formats/transactions.md).
+	TxBytes []byte `protobuf:"bytes,1,opt,name=tx_bytes,json=txBytes,proto3,oneof"`
+}
+
+type TransactionInput_TxJson struct {
+	// Its JSON form, read as SubmitTransaction's tx_json.
+	TxJson string `protobuf:"bytes,2,opt,name=tx_json,json=txJson,proto3,oneof"`
+}
+
+func (*TransactionInput_TxBytes) isTransactionInput_Tx() {}
+
+func (*TransactionInput_TxJson) isTransactionInput_Tx() {}
+
+type SubmitTransactionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per transaction of the request, in its order.
+	Results       []*SubmitTransactionResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitTransactionsResponse) Reset() {
+	*x = SubmitTransactionsResponse{}
+	mi := &file_fractal_v1_fractal_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTransactionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTransactionsResponse) ProtoMessage() {}
+
+func (x *SubmitTransactionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fractal_v1_fractal_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTransactionsResponse.ProtoReflect.Descriptor instead.
+func (*SubmitTransactionsResponse) Descriptor() ([]byte, []int) {
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SubmitTransactionsResponse) GetResults() []*SubmitTransactionResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// SubmitTransactionResult is what became of one transaction of a
+// SubmitTransactions call.
+type SubmitTransactionResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its ID; empty when it did not decode.
+	TxId string `protobuf:"bytes,1,opt,name=tx_id,json=txId,proto3" json:"tx_id,omitempty"`
+	// As SubmitTransactionResponse's: QUEUED, COMMITTED or REFUSED (by its
+	// block); UNSPECIFIED when admission refused it (error says why).
+	State   TransactionState `protobuf:"varint,2,opt,name=state,proto3,enum=fractal.v1.TransactionState" json:"state,omitempty"`
+	Height  uint64           `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	Receipt *Receipt         `protobuf:"bytes,4,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// Set when admission refused it: the error SubmitTransaction would have
+	// failed with.
+	Error         *CallError `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitTransactionResult) Reset() {
+	*x = SubmitTransactionResult{}
+	mi := &file_fractal_v1_fractal_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTransactionResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTransactionResult) ProtoMessage() {}
+
+func (x *SubmitTransactionResult) ProtoReflect() protoreflect.Message {
+	mi := &file_fractal_v1_fractal_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTransactionResult.ProtoReflect.Descriptor instead.
+func (*SubmitTransactionResult) Descriptor() ([]byte, []int) {
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SubmitTransactionResult) GetTxId() string {
+	if x != nil {
+		return x.TxId
+	}
+	return ""
+}
+
+func (x *SubmitTransactionResult) GetState() TransactionState {
+	if x != nil {
+		return x.State
+	}
+	return TransactionState_TRANSACTION_STATE_UNSPECIFIED
+}
+
+func (x *SubmitTransactionResult) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *SubmitTransactionResult) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+func (x *SubmitTransactionResult) GetError() *CallError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// CallError is an error as a call fails with it: its Connect code name
+// ("invalid_argument", "already_exists", ...) and one-line message.
+type CallError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallError) Reset() {
+	*x = CallError{}
+	mi := &file_fractal_v1_fractal_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallError) ProtoMessage() {}
+
+func (x *CallError) ProtoReflect() protoreflect.Message {
+	mi := &file_fractal_v1_fractal_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallError.ProtoReflect.Descriptor instead.
+func (*CallError) Descriptor() ([]byte, []int) {
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CallError) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *CallError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type SimulateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Tx:
@@ -438,7 +762,7 @@ type SimulateRequest struct {
 
 func (x *SimulateRequest) Reset() {
 	*x = SimulateRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[4]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +774,7 @@ func (x *SimulateRequest) String() string {
 func (*SimulateRequest) ProtoMessage() {}
 
 func (x *SimulateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[4]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +787,7 @@ func (x *SimulateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulateRequest.ProtoReflect.Descriptor instead.
 func (*SimulateRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{4}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SimulateRequest) GetTx() isSimulateRequest_Tx {
@@ -539,7 +863,7 @@ type SimulateResponse struct {
 
 func (x *SimulateResponse) Reset() {
 	*x = SimulateResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[5]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +875,7 @@ func (x *SimulateResponse) String() string {
 func (*SimulateResponse) ProtoMessage() {}
 
 func (x *SimulateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[5]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +888,7 @@ func (x *SimulateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulateResponse.ProtoReflect.Descriptor instead.
 func (*SimulateResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{5}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SimulateResponse) GetTxId() string {
@@ -604,7 +928,7 @@ type GetTransactionRequest struct {
 
 func (x *GetTransactionRequest) Reset() {
 	*x = GetTransactionRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[6]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +940,7 @@ func (x *GetTransactionRequest) String() string {
 func (*GetTransactionRequest) ProtoMessage() {}
 
 func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[6]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +953,7 @@ func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionRequest.ProtoReflect.Descriptor instead.
 func (*GetTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{6}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetTransactionRequest) GetTxId() string {
@@ -654,7 +978,7 @@ type GetTransactionResponse struct {
 
 func (x *GetTransactionResponse) Reset() {
 	*x = GetTransactionResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[7]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +990,7 @@ func (x *GetTransactionResponse) String() string {
 func (*GetTransactionResponse) ProtoMessage() {}
 
 func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[7]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +1003,7 @@ func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransactionResponse.ProtoReflect.Descriptor instead.
 func (*GetTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{7}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetTransactionResponse) GetTransaction() *Transaction {
@@ -719,7 +1043,7 @@ type GetReceiptRequest struct {
 
 func (x *GetReceiptRequest) Reset() {
 	*x = GetReceiptRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[8]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +1055,7 @@ func (x *GetReceiptRequest) String() string {
 func (*GetReceiptRequest) ProtoMessage() {}
 
 func (x *GetReceiptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[8]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +1068,7 @@ func (x *GetReceiptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReceiptRequest.ProtoReflect.Descriptor instead.
 func (*GetReceiptRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{8}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetReceiptRequest) GetTxId() string {
@@ -767,7 +1091,7 @@ type GetReceiptResponse struct {
 
 func (x *GetReceiptResponse) Reset() {
 	*x = GetReceiptResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[9]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1103,7 @@ func (x *GetReceiptResponse) String() string {
 func (*GetReceiptResponse) ProtoMessage() {}
 
 func (x *GetReceiptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[9]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +1116,7 @@ func (x *GetReceiptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReceiptResponse.ProtoReflect.Descriptor instead.
 func (*GetReceiptResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{9}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetReceiptResponse) GetState() TransactionState {
@@ -829,7 +1153,7 @@ type GetBlockRequest struct {
 
 func (x *GetBlockRequest) Reset() {
 	*x = GetBlockRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[10]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +1165,7 @@ func (x *GetBlockRequest) String() string {
 func (*GetBlockRequest) ProtoMessage() {}
 
 func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[10]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +1178,7 @@ func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockRequest.ProtoReflect.Descriptor instead.
 func (*GetBlockRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{10}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetBlockRequest) GetHeight() uint64 {
@@ -885,7 +1209,7 @@ type GetBlockResponse struct {
 
 func (x *GetBlockResponse) Reset() {
 	*x = GetBlockResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[11]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1221,7 @@ func (x *GetBlockResponse) String() string {
 func (*GetBlockResponse) ProtoMessage() {}
 
 func (x *GetBlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[11]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1234,7 @@ func (x *GetBlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockResponse.ProtoReflect.Descriptor instead.
 func (*GetBlockResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{11}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetBlockResponse) GetBlock() *Block {
@@ -944,7 +1268,7 @@ type ListBlocksRequest struct {
 
 func (x *ListBlocksRequest) Reset() {
 	*x = ListBlocksRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[12]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1280,7 @@ func (x *ListBlocksRequest) String() string {
 func (*ListBlocksRequest) ProtoMessage() {}
 
 func (x *ListBlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[12]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1293,7 @@ func (x *ListBlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBlocksRequest.ProtoReflect.Descriptor instead.
 func (*ListBlocksRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{12}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListBlocksRequest) GetStartHeight() uint64 {
@@ -1011,7 +1335,7 @@ type ListBlocksResponse struct {
 
 func (x *ListBlocksResponse) Reset() {
 	*x = ListBlocksResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[13]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1347,7 @@ func (x *ListBlocksResponse) String() string {
 func (*ListBlocksResponse) ProtoMessage() {}
 
 func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[13]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1360,7 @@ func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBlocksResponse.ProtoReflect.Descriptor instead.
 func (*ListBlocksResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{13}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListBlocksResponse) GetBlocks() []*BlockHeader {
@@ -1068,7 +1392,7 @@ type ListNotesRequest struct {
 
 func (x *ListNotesRequest) Reset() {
 	*x = ListNotesRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[14]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1404,7 @@ func (x *ListNotesRequest) String() string {
 func (*ListNotesRequest) ProtoMessage() {}
 
 func (x *ListNotesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[14]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1417,7 @@ func (x *ListNotesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotesRequest.ProtoReflect.Descriptor instead.
 func (*ListNotesRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{14}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListNotesRequest) GetPattern() string {
@@ -1130,7 +1454,7 @@ type ListNotesResponse struct {
 
 func (x *ListNotesResponse) Reset() {
 	*x = ListNotesResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[15]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1466,7 @@ func (x *ListNotesResponse) String() string {
 func (*ListNotesResponse) ProtoMessage() {}
 
 func (x *ListNotesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[15]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1479,7 @@ func (x *ListNotesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotesResponse.ProtoReflect.Descriptor instead.
 func (*ListNotesResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{15}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListNotesResponse) GetNotes() []*Note {
@@ -1189,7 +1513,7 @@ type QueryWithProofRequest struct {
 
 func (x *QueryWithProofRequest) Reset() {
 	*x = QueryWithProofRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[16]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1525,7 @@ func (x *QueryWithProofRequest) String() string {
 func (*QueryWithProofRequest) ProtoMessage() {}
 
 func (x *QueryWithProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[16]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1538,7 @@ func (x *QueryWithProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryWithProofRequest.ProtoReflect.Descriptor instead.
 func (*QueryWithProofRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{16}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QueryWithProofRequest) GetStateKey() string {
@@ -1244,7 +1568,7 @@ type QueryWithProofResponse struct {
 
 func (x *QueryWithProofResponse) Reset() {
 	*x = QueryWithProofResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[17]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1580,7 @@ func (x *QueryWithProofResponse) String() string {
 func (*QueryWithProofResponse) ProtoMessage() {}
 
 func (x *QueryWithProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[17]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1593,7 @@ func (x *QueryWithProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryWithProofResponse.ProtoReflect.Descriptor instead.
 func (*QueryWithProofResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{17}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QueryWithProofResponse) GetProof() []byte {
@@ -1324,7 +1648,7 @@ type DeployCodeRequest struct {
 
 func (x *DeployCodeRequest) Reset() {
 	*x = DeployCodeRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[18]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1660,7 @@ func (x *DeployCodeRequest) String() string {
 func (*DeployCodeRequest) ProtoMessage() {}
 
 func (x *DeployCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[18]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1673,7 @@ func (x *DeployCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployCodeRequest.ProtoReflect.Descriptor instead.
 func (*DeployCodeRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{18}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeployCodeRequest) GetCode() []byte {
@@ -1369,7 +1693,7 @@ type DeployCodeResponse struct {
 
 func (x *DeployCodeResponse) Reset() {
 	*x = DeployCodeResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[19]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1705,7 @@ func (x *DeployCodeResponse) String() string {
 func (*DeployCodeResponse) ProtoMessage() {}
 
 func (x *DeployCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[19]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1718,7 @@ func (x *DeployCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployCodeResponse.ProtoReflect.Descriptor instead.
 func (*DeployCodeResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{19}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeployCodeResponse) GetCodeHash() string {
@@ -1413,7 +1737,7 @@ type GetCodeRequest struct {
 
 func (x *GetCodeRequest) Reset() {
 	*x = GetCodeRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[20]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1749,7 @@ func (x *GetCodeRequest) String() string {
 func (*GetCodeRequest) ProtoMessage() {}
 
 func (x *GetCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[20]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1762,7 @@ func (x *GetCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCodeRequest.ProtoReflect.Descriptor instead.
 func (*GetCodeRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{20}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetCodeRequest) GetCodeHash() string {
@@ -1457,7 +1781,7 @@ type GetCodeResponse struct {
 
 func (x *GetCodeResponse) Reset() {
 	*x = GetCodeResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[21]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1793,7 @@ func (x *GetCodeResponse) String() string {
 func (*GetCodeResponse) ProtoMessage() {}
 
 func (x *GetCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[21]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1806,7 @@ func (x *GetCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCodeResponse.ProtoReflect.Descriptor instead.
 func (*GetCodeResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{21}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetCodeResponse) GetCode() []byte {
@@ -1504,7 +1828,7 @@ type ListExportsRequest struct {
 
 func (x *ListExportsRequest) Reset() {
 	*x = ListExportsRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[22]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1840,7 @@ func (x *ListExportsRequest) String() string {
 func (*ListExportsRequest) ProtoMessage() {}
 
 func (x *ListExportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[22]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1529,7 +1853,7 @@ func (x *ListExportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExportsRequest.ProtoReflect.Descriptor instead.
 func (*ListExportsRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{22}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListExportsRequest) GetTo() string {
@@ -1564,7 +1888,7 @@ type ListExportsResponse struct {
 
 func (x *ListExportsResponse) Reset() {
 	*x = ListExportsResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[23]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1900,7 @@ func (x *ListExportsResponse) String() string {
 func (*ListExportsResponse) ProtoMessage() {}
 
 func (x *ListExportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[23]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1913,7 @@ func (x *ListExportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExportsResponse.ProtoReflect.Descriptor instead.
 func (*ListExportsResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{23}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListExportsResponse) GetExports() []*Export {
@@ -1615,7 +1939,7 @@ type GetClaimRequest struct {
 
 func (x *GetClaimRequest) Reset() {
 	*x = GetClaimRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[24]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1951,7 @@ func (x *GetClaimRequest) String() string {
 func (*GetClaimRequest) ProtoMessage() {}
 
 func (x *GetClaimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[24]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1964,7 @@ func (x *GetClaimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClaimRequest.ProtoReflect.Descriptor instead.
 func (*GetClaimRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{24}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetClaimRequest) GetExportId() string {
@@ -1666,7 +1990,7 @@ type GetClaimResponse struct {
 
 func (x *GetClaimResponse) Reset() {
 	*x = GetClaimResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[25]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +2002,7 @@ func (x *GetClaimResponse) String() string {
 func (*GetClaimResponse) ProtoMessage() {}
 
 func (x *GetClaimResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[25]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +2015,7 @@ func (x *GetClaimResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClaimResponse.ProtoReflect.Descriptor instead.
 func (*GetClaimResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{25}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetClaimResponse) GetClaim() []byte {
@@ -1731,7 +2055,7 @@ type GetImportStatusRequest struct {
 
 func (x *GetImportStatusRequest) Reset() {
 	*x = GetImportStatusRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[26]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +2067,7 @@ func (x *GetImportStatusRequest) String() string {
 func (*GetImportStatusRequest) ProtoMessage() {}
 
 func (x *GetImportStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[26]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +2080,7 @@ func (x *GetImportStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetImportStatusRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{26}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetImportStatusRequest) GetExportId() string {
@@ -1777,7 +2101,7 @@ type GetImportStatusResponse struct {
 
 func (x *GetImportStatusResponse) Reset() {
 	*x = GetImportStatusResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[27]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +2113,7 @@ func (x *GetImportStatusResponse) String() string {
 func (*GetImportStatusResponse) ProtoMessage() {}
 
 func (x *GetImportStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[27]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +2126,7 @@ func (x *GetImportStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetImportStatusResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{27}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetImportStatusResponse) GetImported() bool {
@@ -1829,7 +2153,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[28]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +2165,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[28]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +2178,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{28}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListPeersRequest) GetPageSize() uint32 {
@@ -1882,7 +2206,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[29]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2218,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[29]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2231,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{29}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListPeersResponse) GetPeers() []*Peer {
@@ -1939,7 +2263,7 @@ type CompactBlocksRequest struct {
 
 func (x *CompactBlocksRequest) Reset() {
 	*x = CompactBlocksRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[30]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2275,7 @@ func (x *CompactBlocksRequest) String() string {
 func (*CompactBlocksRequest) ProtoMessage() {}
 
 func (x *CompactBlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[30]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2288,7 @@ func (x *CompactBlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactBlocksRequest.ProtoReflect.Descriptor instead.
 func (*CompactBlocksRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{30}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CompactBlocksRequest) GetStartHeight() uint64 {
@@ -1997,7 +2321,7 @@ type CompactBlocksResponse struct {
 
 func (x *CompactBlocksResponse) Reset() {
 	*x = CompactBlocksResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[31]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2333,7 @@ func (x *CompactBlocksResponse) String() string {
 func (*CompactBlocksResponse) ProtoMessage() {}
 
 func (x *CompactBlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[31]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2346,7 @@ func (x *CompactBlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactBlocksResponse.ProtoReflect.Descriptor instead.
 func (*CompactBlocksResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{31}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CompactBlocksResponse) GetCompactBlock() *CompactBlock {
@@ -2052,7 +2376,7 @@ type CompactBlock struct {
 
 func (x *CompactBlock) Reset() {
 	*x = CompactBlock{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[32]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2388,7 @@ func (x *CompactBlock) String() string {
 func (*CompactBlock) ProtoMessage() {}
 
 func (x *CompactBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[32]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2401,7 @@ func (x *CompactBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactBlock.ProtoReflect.Descriptor instead.
 func (*CompactBlock) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{32}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CompactBlock) GetHeight() uint64 {
@@ -2130,7 +2454,7 @@ type CompactShieldedTransaction struct {
 
 func (x *CompactShieldedTransaction) Reset() {
 	*x = CompactShieldedTransaction{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[33]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2142,7 +2466,7 @@ func (x *CompactShieldedTransaction) String() string {
 func (*CompactShieldedTransaction) ProtoMessage() {}
 
 func (x *CompactShieldedTransaction) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[33]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2155,7 +2479,7 @@ func (x *CompactShieldedTransaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactShieldedTransaction.ProtoReflect.Descriptor instead.
 func (*CompactShieldedTransaction) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{33}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CompactShieldedTransaction) GetTxId() string {
@@ -2215,7 +2539,7 @@ type GetThresholdKeyRequest struct {
 
 func (x *GetThresholdKeyRequest) Reset() {
 	*x = GetThresholdKeyRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[34]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2551,7 @@ func (x *GetThresholdKeyRequest) String() string {
 func (*GetThresholdKeyRequest) ProtoMessage() {}
 
 func (x *GetThresholdKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[34]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2564,7 @@ func (x *GetThresholdKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetThresholdKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetThresholdKeyRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{34}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{39}
 }
 
 type GetThresholdKeyResponse struct {
@@ -2261,7 +2585,7 @@ type GetThresholdKeyResponse struct {
 
 func (x *GetThresholdKeyResponse) Reset() {
 	*x = GetThresholdKeyResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[35]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2597,7 @@ func (x *GetThresholdKeyResponse) String() string {
 func (*GetThresholdKeyResponse) ProtoMessage() {}
 
 func (x *GetThresholdKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[35]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2610,7 @@ func (x *GetThresholdKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetThresholdKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetThresholdKeyResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{35}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetThresholdKeyResponse) GetKey() []byte {
@@ -2335,7 +2659,7 @@ type SubmitEncryptedRequest struct {
 
 func (x *SubmitEncryptedRequest) Reset() {
 	*x = SubmitEncryptedRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[36]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2671,7 @@ func (x *SubmitEncryptedRequest) String() string {
 func (*SubmitEncryptedRequest) ProtoMessage() {}
 
 func (x *SubmitEncryptedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[36]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2684,7 @@ func (x *SubmitEncryptedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitEncryptedRequest.ProtoReflect.Descriptor instead.
 func (*SubmitEncryptedRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{36}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SubmitEncryptedRequest) GetPayload() []byte {
@@ -2380,7 +2704,7 @@ type SubmitEncryptedResponse struct {
 
 func (x *SubmitEncryptedResponse) Reset() {
 	*x = SubmitEncryptedResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[37]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2716,7 @@ func (x *SubmitEncryptedResponse) String() string {
 func (*SubmitEncryptedResponse) ProtoMessage() {}
 
 func (x *SubmitEncryptedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[37]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2729,7 @@ func (x *SubmitEncryptedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitEncryptedResponse.ProtoReflect.Descriptor instead.
 func (*SubmitEncryptedResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{37}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SubmitEncryptedResponse) GetPayloadId() string {
@@ -2425,7 +2749,7 @@ type GetPendingEncryptedRequest struct {
 
 func (x *GetPendingEncryptedRequest) Reset() {
 	*x = GetPendingEncryptedRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[38]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2761,7 @@ func (x *GetPendingEncryptedRequest) String() string {
 func (*GetPendingEncryptedRequest) ProtoMessage() {}
 
 func (x *GetPendingEncryptedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[38]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2774,7 @@ func (x *GetPendingEncryptedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPendingEncryptedRequest.ProtoReflect.Descriptor instead.
 func (*GetPendingEncryptedRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{38}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetPendingEncryptedRequest) GetIncludePayloads() bool {
@@ -2477,7 +2801,7 @@ type GetPendingEncryptedResponse struct {
 
 func (x *GetPendingEncryptedResponse) Reset() {
 	*x = GetPendingEncryptedResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[39]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2489,7 +2813,7 @@ func (x *GetPendingEncryptedResponse) String() string {
 func (*GetPendingEncryptedResponse) ProtoMessage() {}
 
 func (x *GetPendingEncryptedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[39]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2502,7 +2826,7 @@ func (x *GetPendingEncryptedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPendingEncryptedResponse.ProtoReflect.Descriptor instead.
 func (*GetPendingEncryptedResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{39}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetPendingEncryptedResponse) GetBatch() *EncryptedBatch {
@@ -2553,7 +2877,7 @@ type ChainWait struct {
 
 func (x *ChainWait) Reset() {
 	*x = ChainWait{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[40]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2565,7 +2889,7 @@ func (x *ChainWait) String() string {
 func (*ChainWait) ProtoMessage() {}
 
 func (x *ChainWait) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[40]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2578,7 +2902,7 @@ func (x *ChainWait) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainWait.ProtoReflect.Descriptor instead.
 func (*ChainWait) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{40}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ChainWait) GetFixedAt() uint64 {
@@ -2620,7 +2944,7 @@ type SubmitSharesRequest struct {
 
 func (x *SubmitSharesRequest) Reset() {
 	*x = SubmitSharesRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[41]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2956,7 @@ func (x *SubmitSharesRequest) String() string {
 func (*SubmitSharesRequest) ProtoMessage() {}
 
 func (x *SubmitSharesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[41]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2969,7 @@ func (x *SubmitSharesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitSharesRequest.ProtoReflect.Descriptor instead.
 func (*SubmitSharesRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{41}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SubmitSharesRequest) GetShares() []byte {
@@ -2665,7 +2989,7 @@ type SubmitSharesResponse struct {
 
 func (x *SubmitSharesResponse) Reset() {
 	*x = SubmitSharesResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[42]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +3001,7 @@ func (x *SubmitSharesResponse) String() string {
 func (*SubmitSharesResponse) ProtoMessage() {}
 
 func (x *SubmitSharesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[42]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +3014,7 @@ func (x *SubmitSharesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitSharesResponse.ProtoReflect.Descriptor instead.
 func (*SubmitSharesResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{42}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SubmitSharesResponse) GetBatch() *EncryptedBatch {
@@ -2709,7 +3033,7 @@ type GetEncryptedOutcomeRequest struct {
 
 func (x *GetEncryptedOutcomeRequest) Reset() {
 	*x = GetEncryptedOutcomeRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[43]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2721,7 +3045,7 @@ func (x *GetEncryptedOutcomeRequest) String() string {
 func (*GetEncryptedOutcomeRequest) ProtoMessage() {}
 
 func (x *GetEncryptedOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[43]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2734,7 +3058,7 @@ func (x *GetEncryptedOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEncryptedOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*GetEncryptedOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{43}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetEncryptedOutcomeRequest) GetPayloadId() string {
@@ -2760,7 +3084,7 @@ type GetEncryptedOutcomeResponse struct {
 
 func (x *GetEncryptedOutcomeResponse) Reset() {
 	*x = GetEncryptedOutcomeResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[44]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2772,7 +3096,7 @@ func (x *GetEncryptedOutcomeResponse) String() string {
 func (*GetEncryptedOutcomeResponse) ProtoMessage() {}
 
 func (x *GetEncryptedOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[44]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2785,7 +3109,7 @@ func (x *GetEncryptedOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEncryptedOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*GetEncryptedOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{44}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetEncryptedOutcomeResponse) GetState() EncryptedPayloadState {
@@ -2843,7 +3167,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[45]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3179,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[45]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3192,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{45}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WatchRequest) GetStartHeight() uint64 {
@@ -2921,7 +3245,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[46]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2933,7 +3257,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[46]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2946,7 +3270,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{46}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WatchResponse) GetHeight() uint64 {
@@ -3086,7 +3410,7 @@ type NoteEvent struct {
 
 func (x *NoteEvent) Reset() {
 	*x = NoteEvent{}
-	mi := &file_fractal_v1_fractal_proto_msgTypes[47]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3098,7 +3422,7 @@ func (x *NoteEvent) String() string {
 func (*NoteEvent) ProtoMessage() {}
 
 func (x *NoteEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_fractal_v1_fractal_proto_msgTypes[47]
+	mi := &file_fractal_v1_fractal_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3111,7 +3435,7 @@ func (x *NoteEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteEvent.ProtoReflect.Descriptor instead.
 func (*NoteEvent) Descriptor() ([]byte, []int) {
-	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{47}
+	return file_fractal_v1_fractal_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *NoteEvent) GetTxId() string {
@@ -3165,7 +3489,25 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"\x05tx_id\x18\x01 \x01(\tR\x04txId\x122\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1c.fractal.v1.TransactionStateR\x05state\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\x04R\x06height\x12-\n" +
-	"\areceipt\x18\x04 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\"\xae\x01\n" +
+	"\areceipt\x18\x04 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\"\x90\x01\n" +
+	"\x19SubmitTransactionsRequest\x12I\n" +
+	"\ftransactions\x18\x01 \x03(\v2\x1c.fractal.v1.TransactionInputB\a\xa2\x86\x19\x03\x10\x80\x02R\ftransactions\x12(\n" +
+	"\x10wait_for_receipt\x18\x02 \x01(\bR\x0ewaitForReceipt\"e\n" +
+	"\x10TransactionInput\x12%\n" +
+	"\btx_bytes\x18\x01 \x01(\fB\b\xa2\x86\x19\x04\b\x8c\xf9PH\x00R\atxBytes\x12$\n" +
+	"\atx_json\x18\x02 \x01(\tB\t\xa2\x86\x19\x05\b\x80\x80\x80\x02H\x00R\x06txJsonB\x04\n" +
+	"\x02tx\"[\n" +
+	"\x1aSubmitTransactionsResponse\x12=\n" +
+	"\aresults\x18\x01 \x03(\v2#.fractal.v1.SubmitTransactionResultR\aresults\"\xd6\x01\n" +
+	"\x17SubmitTransactionResult\x12\x13\n" +
+	"\x05tx_id\x18\x01 \x01(\tR\x04txId\x122\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1c.fractal.v1.TransactionStateR\x05state\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x04R\x06height\x12-\n" +
+	"\areceipt\x18\x04 \x01(\v2\x13.fractal.v1.ReceiptR\areceipt\x12+\n" +
+	"\x05error\x18\x05 \x01(\v2\x15.fractal.v1.CallErrorR\x05error\"9\n" +
+	"\tCallError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xae\x01\n" +
 	"\x0fSimulateRequest\x12%\n" +
 	"\btx_bytes\x18\x01 \x01(\fB\b\xa2\x86\x19\x04\b\x8c\xf9PH\x00R\atxBytes\x12$\n" +
 	"\atx_json\x18\x02 \x01(\tB\t\xa2\x86\x19\x05\b\x80\x80\x80\x02H\x00R\x06txJson\x12%\n" +
@@ -3349,10 +3691,11 @@ const file_fractal_v1_fractal_proto_rawDesc = "" +
 	"\x1eENCRYPTED_PAYLOAD_STATE_QUEUED\x10\x01\x12$\n" +
 	" ENCRYPTED_PAYLOAD_STATE_IN_BATCH\x10\x02\x12$\n" +
 	" ENCRYPTED_PAYLOAD_STATE_EXECUTED\x10\x03\x12#\n" +
-	"\x1fENCRYPTED_PAYLOAD_STATE_DROPPED\x10\x042\xf1\x0e\n" +
+	"\x1fENCRYPTED_PAYLOAD_STATE_DROPPED\x10\x042\xd6\x0f\n" +
 	"\x0eFractalService\x12M\n" +
 	"\tGetStatus\x12\x1c.fractal.v1.GetStatusRequest\x1a\x1d.fractal.v1.GetStatusResponse\"\x03\x90\x02\x01\x12`\n" +
-	"\x11SubmitTransaction\x12$.fractal.v1.SubmitTransactionRequest\x1a%.fractal.v1.SubmitTransactionResponse\x12J\n" +
+	"\x11SubmitTransaction\x12$.fractal.v1.SubmitTransactionRequest\x1a%.fractal.v1.SubmitTransactionResponse\x12c\n" +
+	"\x12SubmitTransactions\x12%.fractal.v1.SubmitTransactionsRequest\x1a&.fractal.v1.SubmitTransactionsResponse\x12J\n" +
 	"\bSimulate\x12\x1b.fractal.v1.SimulateRequest\x1a\x1c.fractal.v1.SimulateResponse\"\x03\x90\x02\x01\x12\\\n" +
 	"\x0eGetTransaction\x12!.fractal.v1.GetTransactionRequest\x1a\".fractal.v1.GetTransactionResponse\"\x03\x90\x02\x01\x12P\n" +
 	"\n" +
@@ -3390,148 +3733,160 @@ func file_fractal_v1_fractal_proto_rawDescGZIP() []byte {
 }
 
 var file_fractal_v1_fractal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fractal_v1_fractal_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_fractal_v1_fractal_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_fractal_v1_fractal_proto_goTypes = []any{
 	(EncryptedPayloadState)(0),          // 0: fractal.v1.EncryptedPayloadState
 	(*GetStatusRequest)(nil),            // 1: fractal.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),           // 2: fractal.v1.GetStatusResponse
 	(*SubmitTransactionRequest)(nil),    // 3: fractal.v1.SubmitTransactionRequest
 	(*SubmitTransactionResponse)(nil),   // 4: fractal.v1.SubmitTransactionResponse
-	(*SimulateRequest)(nil),             // 5: fractal.v1.SimulateRequest
-	(*SimulateResponse)(nil),            // 6: fractal.v1.SimulateResponse
-	(*GetTransactionRequest)(nil),       // 7: fractal.v1.GetTransactionRequest
-	(*GetTransactionResponse)(nil),      // 8: fractal.v1.GetTransactionResponse
-	(*GetReceiptRequest)(nil),           // 9: fractal.v1.GetReceiptRequest
-	(*GetReceiptResponse)(nil),          // 10: fractal.v1.GetReceiptResponse
-	(*GetBlockRequest)(nil),             // 11: fractal.v1.GetBlockRequest
-	(*GetBlockResponse)(nil),            // 12: fractal.v1.GetBlockResponse
-	(*ListBlocksRequest)(nil),           // 13: fractal.v1.ListBlocksRequest
-	(*ListBlocksResponse)(nil),          // 14: fractal.v1.ListBlocksResponse
-	(*ListNotesRequest)(nil),            // 15: fractal.v1.ListNotesRequest
-	(*ListNotesResponse)(nil),           // 16: fractal.v1.ListNotesResponse
-	(*QueryWithProofRequest)(nil),       // 17: fractal.v1.QueryWithProofRequest
-	(*QueryWithProofResponse)(nil),      // 18: fractal.v1.QueryWithProofResponse
-	(*DeployCodeRequest)(nil),           // 19: fractal.v1.DeployCodeRequest
-	(*DeployCodeResponse)(nil),          // 20: fractal.v1.DeployCodeResponse
-	(*GetCodeRequest)(nil),              // 21: fractal.v1.GetCodeRequest
-	(*GetCodeResponse)(nil),             // 22: fractal.v1.GetCodeResponse
-	(*ListExportsRequest)(nil),          // 23: fractal.v1.ListExportsRequest
-	(*ListExportsResponse)(nil),         // 24: fractal.v1.ListExportsResponse
-	(*GetClaimRequest)(nil),             // 25: fractal.v1.GetClaimRequest
-	(*GetClaimResponse)(nil),            // 26: fractal.v1.GetClaimResponse
-	(*GetImportStatusRequest)(nil),      // 27: fractal.v1.GetImportStatusRequest
-	(*GetImportStatusResponse)(nil),     // 28: fractal.v1.GetImportStatusResponse
-	(*ListPeersRequest)(nil),            // 29: fractal.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),           // 30: fractal.v1.ListPeersResponse
-	(*CompactBlocksRequest)(nil),        // 31: fractal.v1.CompactBlocksRequest
-	(*CompactBlocksResponse)(nil),       // 32: fractal.v1.CompactBlocksResponse
-	(*CompactBlock)(nil),                // 33: fractal.v1.CompactBlock
-	(*CompactShieldedTransaction)(nil),  // 34: fractal.v1.CompactShieldedTransaction
-	(*GetThresholdKeyRequest)(nil),      // 35: fractal.v1.GetThresholdKeyRequest
-	(*GetThresholdKeyResponse)(nil),     // 36: fractal.v1.GetThresholdKeyResponse
-	(*SubmitEncryptedRequest)(nil),      // 37: fractal.v1.SubmitEncryptedRequest
-	(*SubmitEncryptedResponse)(nil),     // 38: fractal.v1.SubmitEncryptedResponse
-	(*GetPendingEncryptedRequest)(nil),  // 39: fractal.v1.GetPendingEncryptedRequest
-	(*GetPendingEncryptedResponse)(nil), // 40: fractal.v1.GetPendingEncryptedResponse
-	(*ChainWait)(nil),                   // 41: fractal.v1.ChainWait
-	(*SubmitSharesRequest)(nil),         // 42: fractal.v1.SubmitSharesRequest
-	(*SubmitSharesResponse)(nil),        // 43: fractal.v1.SubmitSharesResponse
-	(*GetEncryptedOutcomeRequest)(nil),  // 44: fractal.v1.GetEncryptedOutcomeRequest
-	(*GetEncryptedOutcomeResponse)(nil), // 45: fractal.v1.GetEncryptedOutcomeResponse
-	(*WatchRequest)(nil),                // 46: fractal.v1.WatchRequest
-	(*WatchResponse)(nil),               // 47: fractal.v1.WatchResponse
-	(*NoteEvent)(nil),                   // 48: fractal.v1.NoteEvent
-	(*BlockHeader)(nil),                 // 49: fractal.v1.BlockHeader
-	(TransactionState)(0),               // 50: fractal.v1.TransactionState
-	(*Receipt)(nil),                     // 51: fractal.v1.Receipt
-	(*Transaction)(nil),                 // 52: fractal.v1.Transaction
-	(*Block)(nil),                       // 53: fractal.v1.Block
-	(*Note)(nil),                        // 54: fractal.v1.Note
-	(*Export)(nil),                      // 55: fractal.v1.Export
-	(*Peer)(nil),                        // 56: fractal.v1.Peer
-	(*EncryptedBatch)(nil),              // 57: fractal.v1.EncryptedBatch
-	(*NoteRef)(nil),                     // 58: fractal.v1.NoteRef
+	(*SubmitTransactionsRequest)(nil),   // 5: fractal.v1.SubmitTransactionsRequest
+	(*TransactionInput)(nil),            // 6: fractal.v1.TransactionInput
+	(*SubmitTransactionsResponse)(nil),  // 7: fractal.v1.SubmitTransactionsResponse
+	(*SubmitTransactionResult)(nil),     // 8: fractal.v1.SubmitTransactionResult
+	(*CallError)(nil),                   // 9: fractal.v1.CallError
+	(*SimulateRequest)(nil),             // 10: fractal.v1.SimulateRequest
+	(*SimulateResponse)(nil),            // 11: fractal.v1.SimulateResponse
+	(*GetTransactionRequest)(nil),       // 12: fractal.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),      // 13: fractal.v1.GetTransactionResponse
+	(*GetReceiptRequest)(nil),           // 14: fractal.v1.GetReceiptRequest
+	(*GetReceiptResponse)(nil),          // 15: fractal.v1.GetReceiptResponse
+	(*GetBlockRequest)(nil),             // 16: fractal.v1.GetBlockRequest
+	(*GetBlockResponse)(nil),            // 17: fractal.v1.GetBlockResponse
+	(*ListBlocksRequest)(nil),           // 18: fractal.v1.ListBlocksRequest
+	(*ListBlocksResponse)(nil),          // 19: fractal.v1.ListBlocksResponse
+	(*ListNotesRequest)(nil),            // 20: fractal.v1.ListNotesRequest
+	(*ListNotesResponse)(nil),           // 21: fractal.v1.ListNotesResponse
+	(*QueryWithProofRequest)(nil),       // 22: fractal.v1.QueryWithProofRequest
+	(*QueryWithProofResponse)(nil),      // 23: fractal.v1.QueryWithProofResponse
+	(*DeployCodeRequest)(nil),           // 24: fractal.v1.DeployCodeRequest
+	(*DeployCodeResponse)(nil),          // 25: fractal.v1.DeployCodeResponse
+	(*GetCodeRequest)(nil),              // 26: fractal.v1.GetCodeRequest
+	(*GetCodeResponse)(nil),             // 27: fractal.v1.GetCodeResponse
+	(*ListExportsRequest)(nil),          // 28: fractal.v1.ListExportsRequest
+	(*ListExportsResponse)(nil),         // 29: fractal.v1.ListExportsResponse
+	(*GetClaimRequest)(nil),             // 30: fractal.v1.GetClaimRequest
+	(*GetClaimResponse)(nil),            // 31: fractal.v1.GetClaimResponse
+	(*GetImportStatusRequest)(nil),      // 32: fractal.v1.GetImportStatusRequest
+	(*GetImportStatusResponse)(nil),     // 33: fractal.v1.GetImportStatusResponse
+	(*ListPeersRequest)(nil),            // 34: fractal.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),           // 35: fractal.v1.ListPeersResponse
+	(*CompactBlocksRequest)(nil),        // 36: fractal.v1.CompactBlocksRequest
+	(*CompactBlocksResponse)(nil),       // 37: fractal.v1.CompactBlocksResponse
+	(*CompactBlock)(nil),                // 38: fractal.v1.CompactBlock
+	(*CompactShieldedTransaction)(nil),  // 39: fractal.v1.CompactShieldedTransaction
+	(*GetThresholdKeyRequest)(nil),      // 40: fractal.v1.GetThresholdKeyRequest
+	(*GetThresholdKeyResponse)(nil),     // 41: fractal.v1.GetThresholdKeyResponse
+	(*SubmitEncryptedRequest)(nil),      // 42: fractal.v1.SubmitEncryptedRequest
+	(*SubmitEncryptedResponse)(nil),     // 43: fractal.v1.SubmitEncryptedResponse
+	(*GetPendingEncryptedRequest)(nil),  // 44: fractal.v1.GetPendingEncryptedRequest
+	(*GetPendingEncryptedResponse)(nil), // 45: fractal.v1.GetPendingEncryptedResponse
+	(*ChainWait)(nil),                   // 46: fractal.v1.ChainWait
+	(*SubmitSharesRequest)(nil),         // 47: fractal.v1.SubmitSharesRequest
+	(*SubmitSharesResponse)(nil),        // 48: fractal.v1.SubmitSharesResponse
+	(*GetEncryptedOutcomeRequest)(nil),  // 49: fractal.v1.GetEncryptedOutcomeRequest
+	(*GetEncryptedOutcomeResponse)(nil), // 50: fractal.v1.GetEncryptedOutcomeResponse
+	(*WatchRequest)(nil),                // 51: fractal.v1.WatchRequest
+	(*WatchResponse)(nil),               // 52: fractal.v1.WatchResponse
+	(*NoteEvent)(nil),                   // 53: fractal.v1.NoteEvent
+	(*BlockHeader)(nil),                 // 54: fractal.v1.BlockHeader
+	(TransactionState)(0),               // 55: fractal.v1.TransactionState
+	(*Receipt)(nil),                     // 56: fractal.v1.Receipt
+	(*Transaction)(nil),                 // 57: fractal.v1.Transaction
+	(*Block)(nil),                       // 58: fractal.v1.Block
+	(*Note)(nil),                        // 59: fractal.v1.Note
+	(*Export)(nil),                      // 60: fractal.v1.Export
+	(*Peer)(nil),                        // 61: fractal.v1.Peer
+	(*EncryptedBatch)(nil),              // 62: fractal.v1.EncryptedBatch
+	(*NoteRef)(nil),                     // 63: fractal.v1.NoteRef
 }
 var file_fractal_v1_fractal_proto_depIdxs = []int32{
-	49, // 0: fractal.v1.GetStatusResponse.head:type_name -> fractal.v1.BlockHeader
-	50, // 1: fractal.v1.SubmitTransactionResponse.state:type_name -> fractal.v1.TransactionState
-	51, // 2: fractal.v1.SubmitTransactionResponse.receipt:type_name -> fractal.v1.Receipt
-	51, // 3: fractal.v1.SimulateResponse.receipt:type_name -> fractal.v1.Receipt
-	52, // 4: fractal.v1.GetTransactionResponse.transaction:type_name -> fractal.v1.Transaction
-	50, // 5: fractal.v1.GetTransactionResponse.state:type_name -> fractal.v1.TransactionState
-	50, // 6: fractal.v1.GetReceiptResponse.state:type_name -> fractal.v1.TransactionState
-	51, // 7: fractal.v1.GetReceiptResponse.receipt:type_name -> fractal.v1.Receipt
-	53, // 8: fractal.v1.GetBlockResponse.block:type_name -> fractal.v1.Block
-	49, // 9: fractal.v1.ListBlocksResponse.blocks:type_name -> fractal.v1.BlockHeader
-	54, // 10: fractal.v1.ListNotesResponse.notes:type_name -> fractal.v1.Note
-	54, // 11: fractal.v1.QueryWithProofResponse.note:type_name -> fractal.v1.Note
-	55, // 12: fractal.v1.ListExportsResponse.exports:type_name -> fractal.v1.Export
-	55, // 13: fractal.v1.GetClaimResponse.export:type_name -> fractal.v1.Export
-	56, // 14: fractal.v1.ListPeersResponse.peers:type_name -> fractal.v1.Peer
-	33, // 15: fractal.v1.CompactBlocksResponse.compact_block:type_name -> fractal.v1.CompactBlock
-	34, // 16: fractal.v1.CompactBlock.transactions:type_name -> fractal.v1.CompactShieldedTransaction
-	57, // 17: fractal.v1.GetPendingEncryptedResponse.batch:type_name -> fractal.v1.EncryptedBatch
-	41, // 18: fractal.v1.GetPendingEncryptedResponse.chain:type_name -> fractal.v1.ChainWait
-	57, // 19: fractal.v1.SubmitSharesResponse.batch:type_name -> fractal.v1.EncryptedBatch
-	0,  // 20: fractal.v1.GetEncryptedOutcomeResponse.state:type_name -> fractal.v1.EncryptedPayloadState
-	51, // 21: fractal.v1.GetEncryptedOutcomeResponse.receipt:type_name -> fractal.v1.Receipt
-	49, // 22: fractal.v1.WatchResponse.block:type_name -> fractal.v1.BlockHeader
-	51, // 23: fractal.v1.WatchResponse.receipt:type_name -> fractal.v1.Receipt
-	48, // 24: fractal.v1.WatchResponse.note_created:type_name -> fractal.v1.NoteEvent
-	48, // 25: fractal.v1.WatchResponse.note_spent:type_name -> fractal.v1.NoteEvent
-	51, // 26: fractal.v1.WatchResponse.refused:type_name -> fractal.v1.Receipt
-	57, // 27: fractal.v1.WatchResponse.encrypted_batch:type_name -> fractal.v1.EncryptedBatch
-	58, // 28: fractal.v1.NoteEvent.ref:type_name -> fractal.v1.NoteRef
-	54, // 29: fractal.v1.NoteEvent.note:type_name -> fractal.v1.Note
-	1,  // 30: fractal.v1.FractalService.GetStatus:input_type -> fractal.v1.GetStatusRequest
-	3,  // 31: fractal.v1.FractalService.SubmitTransaction:input_type -> fractal.v1.SubmitTransactionRequest
-	5,  // 32: fractal.v1.FractalService.Simulate:input_type -> fractal.v1.SimulateRequest
-	7,  // 33: fractal.v1.FractalService.GetTransaction:input_type -> fractal.v1.GetTransactionRequest
-	9,  // 34: fractal.v1.FractalService.GetReceipt:input_type -> fractal.v1.GetReceiptRequest
-	11, // 35: fractal.v1.FractalService.GetBlock:input_type -> fractal.v1.GetBlockRequest
-	13, // 36: fractal.v1.FractalService.ListBlocks:input_type -> fractal.v1.ListBlocksRequest
-	15, // 37: fractal.v1.FractalService.ListNotes:input_type -> fractal.v1.ListNotesRequest
-	17, // 38: fractal.v1.FractalService.QueryWithProof:input_type -> fractal.v1.QueryWithProofRequest
-	19, // 39: fractal.v1.FractalService.DeployCode:input_type -> fractal.v1.DeployCodeRequest
-	21, // 40: fractal.v1.FractalService.GetCode:input_type -> fractal.v1.GetCodeRequest
-	23, // 41: fractal.v1.FractalService.ListExports:input_type -> fractal.v1.ListExportsRequest
-	25, // 42: fractal.v1.FractalService.GetClaim:input_type -> fractal.v1.GetClaimRequest
-	27, // 43: fractal.v1.FractalService.GetImportStatus:input_type -> fractal.v1.GetImportStatusRequest
-	29, // 44: fractal.v1.FractalService.ListPeers:input_type -> fractal.v1.ListPeersRequest
-	31, // 45: fractal.v1.FractalService.CompactBlocks:input_type -> fractal.v1.CompactBlocksRequest
-	35, // 46: fractal.v1.FractalService.GetThresholdKey:input_type -> fractal.v1.GetThresholdKeyRequest
-	37, // 47: fractal.v1.FractalService.SubmitEncrypted:input_type -> fractal.v1.SubmitEncryptedRequest
-	39, // 48: fractal.v1.FractalService.GetPendingEncrypted:input_type -> fractal.v1.GetPendingEncryptedRequest
-	42, // 49: fractal.v1.FractalService.SubmitShares:input_type -> fractal.v1.SubmitSharesRequest
-	44, // 50: fractal.v1.FractalService.GetEncryptedOutcome:input_type -> fractal.v1.GetEncryptedOutcomeRequest
-	46, // 51: fractal.v1.FractalService.Watch:input_type -> fractal.v1.WatchRequest
-	2,  // 52: fractal.v1.FractalService.GetStatus:output_type -> fractal.v1.GetStatusResponse
-	4,  // 53: fractal.v1.FractalService.SubmitTransaction:output_type -> fractal.v1.SubmitTransactionResponse
-	6,  // 54: fractal.v1.FractalService.Simulate:output_type -> fractal.v1.SimulateResponse
-	8,  // 55: fractal.v1.FractalService.GetTransaction:output_type -> fractal.v1.GetTransactionResponse
-	10, // 56: fractal.v1.FractalService.GetReceipt:output_type -> fractal.v1.GetReceiptResponse
-	12, // 57: fractal.v1.FractalService.GetBlock:output_type -> fractal.v1.GetBlockResponse
-	14, // 58: fractal.v1.FractalService.ListBlocks:output_type -> fractal.v1.ListBlocksResponse
-	16, // 59: fractal.v1.FractalService.ListNotes:output_type -> fractal.v1.ListNotesResponse
-	18, // 60: fractal.v1.FractalService.QueryWithProof:output_type -> fractal.v1.QueryWithProofResponse
-	20, // 61: fractal.v1.FractalService.DeployCode:output_type -> fractal.v1.DeployCodeResponse
-	22, // 62: fractal.v1.FractalService.GetCode:output_type -> fractal.v1.GetCodeResponse
-	24, // 63: fractal.v1.FractalService.ListExports:output_type -> fractal.v1.ListExportsResponse
-	26, // 64: fractal.v1.FractalService.GetClaim:output_type -> fractal.v1.GetClaimResponse
-	28, // 65: fractal.v1.FractalService.GetImportStatus:output_type -> fractal.v1.GetImportStatusResponse
-	30, // 66: fractal.v1.FractalService.ListPeers:output_type -> fractal.v1.ListPeersResponse
-	32, // 67: fractal.v1.FractalService.CompactBlocks:output_type -> fractal.v1.CompactBlocksResponse
-	36, // 68: fractal.v1.FractalService.GetThresholdKey:output_type -> fractal.v1.GetThresholdKeyResponse
-	38, // 69: fractal.v1.FractalService.SubmitEncrypted:output_type -> fractal.v1.SubmitEncryptedResponse
-	40, // 70: fractal.v1.FractalService.GetPendingEncrypted:output_type -> fractal.v1.GetPendingEncryptedResponse
-	43, // 71: fractal.v1.FractalService.SubmitShares:output_type -> fractal.v1.SubmitSharesResponse
-	45, // 72: fractal.v1.FractalService.GetEncryptedOutcome:output_type -> fractal.v1.GetEncryptedOutcomeResponse
-	47, // 73: fractal.v1.FractalService.Watch:output_type -> fractal.v1.WatchResponse
-	52, // [52:74] is the sub-list for method output_type
-	30, // [30:52] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	54, // 0: fractal.v1.GetStatusResponse.head:type_name -> fractal.v1.BlockHeader
+	55, // 1: fractal.v1.SubmitTransactionResponse.state:type_name -> fractal.v1.TransactionState
+	56, // 2: fractal.v1.SubmitTransactionResponse.receipt:type_name -> fractal.v1.Receipt
+	6,  // 3: fractal.v1.SubmitTransactionsRequest.transactions:type_name -> fractal.v1.TransactionInput
+	8,  // 4: fractal.v1.SubmitTransactionsResponse.results:type_name -> fractal.v1.SubmitTransactionResult
+	55, // 5: fractal.v1.SubmitTransactionResult.state:type_name -> fractal.v1.TransactionState
+	56, // 6: fractal.v1.SubmitTransactionResult.receipt:type_name -> fractal.v1.Receipt
+	9,  // 7: fractal.v1.SubmitTransactionResult.error:type_name -> fractal.v1.CallError
+	56, // 8: fractal.v1.SimulateResponse.receipt:type_name -> fractal.v1.Receipt
+	57, // 9: fractal.v1.GetTransactionResponse.transaction:type_name -> fractal.v1.Transaction
+	55, // 10: fractal.v1.GetTransactionResponse.state:type_name -> fractal.v1.TransactionState
+	55, // 11: fractal.v1.GetReceiptResponse.state:type_name -> fractal.v1.TransactionState
+	56, // 12: fractal.v1.GetReceiptResponse.receipt:type_name -> fractal.v1.Receipt
+	58, // 13: fractal.v1.GetBlockResponse.block:type_name -> fractal.v1.Block
+	54, // 14: fractal.v1.ListBlocksResponse.blocks:type_name -> fractal.v1.BlockHeader
+	59, // 15: fractal.v1.ListNotesResponse.notes:type_name -> fractal.v1.Note
+	59, // 16: fractal.v1.QueryWithProofResponse.note:type_name -> fractal.v1.Note
+	60, // 17: fractal.v1.ListExportsResponse.exports:type_name -> fractal.v1.Export
+	60, // 18: fractal.v1.GetClaimResponse.export:type_name -> fractal.v1.Export
+	61, // 19: fractal.v1.ListPeersResponse.peers:type_name -> fractal.v1.Peer
+	38, // 20: fractal.v1.CompactBlocksResponse.compact_block:type_name -> fractal.v1.CompactBlock
+	39, // 21: fractal.v1.CompactBlock.transactions:type_name -> fractal.v1.CompactShieldedTransaction
+	62, // 22: fractal.v1.GetPendingEncryptedResponse.batch:type_name -> fractal.v1.EncryptedBatch
+	46, // 23: fractal.v1.GetPendingEncryptedResponse.chain:type_name -> fractal.v1.ChainWait
+	62, // 24: fractal.v1.SubmitSharesResponse.batch:type_name -> fractal.v1.EncryptedBatch
+	0,  // 25: fractal.v1.GetEncryptedOutcomeResponse.state:type_name -> fractal.v1.EncryptedPayloadState
+	56, // 26: fractal.v1.GetEncryptedOutcomeResponse.receipt:type_name -> fractal.v1.Receipt
+	54, // 27: fractal.v1.WatchResponse.block:type_name -> fractal.v1.BlockHeader
+	56, // 28: fractal.v1.WatchResponse.receipt:type_name -> fractal.v1.Receipt
+	53, // 29: fractal.v1.WatchResponse.note_created:type_name -> fractal.v1.NoteEvent
+	53, // 30: fractal.v1.WatchResponse.note_spent:type_name -> fractal.v1.NoteEvent
+	56, // 31: fractal.v1.WatchResponse.refused:type_name -> fractal.v1.Receipt
+	62, // 32: fractal.v1.WatchResponse.encrypted_batch:type_name -> fractal.v1.EncryptedBatch
+	63, // 33: fractal.v1.NoteEvent.ref:type_name -> fractal.v1.NoteRef
+	59, // 34: fractal.v1.NoteEvent.note:type_name -> fractal.v1.Note
+	1,  // 35: fractal.v1.FractalService.GetStatus:input_type -> fractal.v1.GetStatusRequest
+	3,  // 36: fractal.v1.FractalService.SubmitTransaction:input_type -> fractal.v1.SubmitTransactionRequest
+	5,  // 37: fractal.v1.FractalService.SubmitTransactions:input_type -> fractal.v1.SubmitTransactionsRequest
+	10, // 38: fractal.v1.FractalService.Simulate:input_type -> fractal.v1.SimulateRequest
+	12, // 39: fractal.v1.FractalService.GetTransaction:input_type -> fractal.v1.GetTransactionRequest
+	14, // 40: fractal.v1.FractalService.GetReceipt:input_type -> fractal.v1.GetReceiptRequest
+	16, // 41: fractal.v1.FractalService.GetBlock:input_type -> fractal.v1.GetBlockRequest
+	18, // 42: fractal.v1.FractalService.ListBlocks:input_type -> fractal.v1.ListBlocksRequest
+	20, // 43: fractal.v1.FractalService.ListNotes:input_type -> fractal.v1.ListNotesRequest
+	22, // 44: fractal.v1.FractalService.QueryWithProof:input_type -> fractal.v1.QueryWithProofRequest
+	24, // 45: fractal.v1.FractalService.DeployCode:input_type -> fractal.v1.DeployCodeRequest
+	26, // 46: fractal.v1.FractalService.GetCode:input_type -> fractal.v1.GetCodeRequest
+	28, // 47: fractal.v1.FractalService.ListExports:input_type -> fractal.v1.ListExportsRequest
+	30, // 48: fractal.v1.FractalService.GetClaim:input_type -> fractal.v1.GetClaimRequest
+	32, // 49: fractal.v1.FractalService.GetImportStatus:input_type -> fractal.v1.GetImportStatusRequest
+	34, // 50: fractal.v1.FractalService.ListPeers:input_type -> fractal.v1.ListPeersRequest
+	36, // 51: fractal.v1.FractalService.CompactBlocks:input_type -> fractal.v1.CompactBlocksRequest
+	40, // 52: fractal.v1.FractalService.GetThresholdKey:input_type -> fractal.v1.GetThresholdKeyRequest
+	42, // 53: fractal.v1.FractalService.SubmitEncrypted:input_type -> fractal.v1.SubmitEncryptedRequest
+	44, // 54: fractal.v1.FractalService.GetPendingEncrypted:input_type -> fractal.v1.GetPendingEncryptedRequest
+	47, // 55: fractal.v1.FractalService.SubmitShares:input_type -> fractal.v1.SubmitSharesRequest
+	49, // 56: fractal.v1.FractalService.GetEncryptedOutcome:input_type -> fractal.v1.GetEncryptedOutcomeRequest
+	51, // 57: fractal.v1.FractalService.Watch:input_type -> fractal.v1.WatchRequest
+	2,  // 58: fractal.v1.FractalService.GetStatus:output_type -> fractal.v1.GetStatusResponse
+	4,  // 59: fractal.v1.FractalService.SubmitTransaction:output_type -> fractal.v1.SubmitTransactionResponse
+	7,  // 60: fractal.v1.FractalService.SubmitTransactions:output_type -> fractal.v1.SubmitTransactionsResponse
+	11, // 61: fractal.v1.FractalService.Simulate:output_type -> fractal.v1.SimulateResponse
+	13, // 62: fractal.v1.FractalService.GetTransaction:output_type -> fractal.v1.GetTransactionResponse
+	15, // 63: fractal.v1.FractalService.GetReceipt:output_type -> fractal.v1.GetReceiptResponse
+	17, // 64: fractal.v1.FractalService.GetBlock:output_type -> fractal.v1.GetBlockResponse
+	19, // 65: fractal.v1.FractalService.ListBlocks:output_type -> fractal.v1.ListBlocksResponse
+	21, // 66: fractal.v1.FractalService.ListNotes:output_type -> fractal.v1.ListNotesResponse
+	23, // 67: fractal.v1.FractalService.QueryWithProof:output_type -> fractal.v1.QueryWithProofResponse
+	25, // 68: fractal.v1.FractalService.DeployCode:output_type -> fractal.v1.DeployCodeResponse
+	27, // 69: fractal.v1.FractalService.GetCode:output_type -> fractal.v1.GetCodeResponse
+	29, // 70: fractal.v1.FractalService.ListExports:output_type -> fractal.v1.ListExportsResponse
+	31, // 71: fractal.v1.FractalService.GetClaim:output_type -> fractal.v1.GetClaimResponse
+	33, // 72: fractal.v1.FractalService.GetImportStatus:output_type -> fractal.v1.GetImportStatusResponse
+	35, // 73: fractal.v1.FractalService.ListPeers:output_type -> fractal.v1.ListPeersResponse
+	37, // 74: fractal.v1.FractalService.CompactBlocks:output_type -> fractal.v1.CompactBlocksResponse
+	41, // 75: fractal.v1.FractalService.GetThresholdKey:output_type -> fractal.v1.GetThresholdKeyResponse
+	43, // 76: fractal.v1.FractalService.SubmitEncrypted:output_type -> fractal.v1.SubmitEncryptedResponse
+	45, // 77: fractal.v1.FractalService.GetPendingEncrypted:output_type -> fractal.v1.GetPendingEncryptedResponse
+	48, // 78: fractal.v1.FractalService.SubmitShares:output_type -> fractal.v1.SubmitSharesResponse
+	50, // 79: fractal.v1.FractalService.GetEncryptedOutcome:output_type -> fractal.v1.GetEncryptedOutcomeResponse
+	52, // 80: fractal.v1.FractalService.Watch:output_type -> fractal.v1.WatchResponse
+	58, // [58:81] is the sub-list for method output_type
+	35, // [35:58] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_fractal_v1_fractal_proto_init() }
@@ -3545,15 +3900,19 @@ func file_fractal_v1_fractal_proto_init() {
 		(*SubmitTransactionRequest_TxBytes)(nil),
 		(*SubmitTransactionRequest_TxJson)(nil),
 	}
-	file_fractal_v1_fractal_proto_msgTypes[4].OneofWrappers = []any{
+	file_fractal_v1_fractal_proto_msgTypes[5].OneofWrappers = []any{
+		(*TransactionInput_TxBytes)(nil),
+		(*TransactionInput_TxJson)(nil),
+	}
+	file_fractal_v1_fractal_proto_msgTypes[9].OneofWrappers = []any{
 		(*SimulateRequest_TxBytes)(nil),
 		(*SimulateRequest_TxJson)(nil),
 	}
-	file_fractal_v1_fractal_proto_msgTypes[10].OneofWrappers = []any{}
-	file_fractal_v1_fractal_proto_msgTypes[12].OneofWrappers = []any{}
-	file_fractal_v1_fractal_proto_msgTypes[30].OneofWrappers = []any{}
-	file_fractal_v1_fractal_proto_msgTypes[45].OneofWrappers = []any{}
-	file_fractal_v1_fractal_proto_msgTypes[46].OneofWrappers = []any{
+	file_fractal_v1_fractal_proto_msgTypes[15].OneofWrappers = []any{}
+	file_fractal_v1_fractal_proto_msgTypes[17].OneofWrappers = []any{}
+	file_fractal_v1_fractal_proto_msgTypes[35].OneofWrappers = []any{}
+	file_fractal_v1_fractal_proto_msgTypes[50].OneofWrappers = []any{}
+	file_fractal_v1_fractal_proto_msgTypes[51].OneofWrappers = []any{
 		(*WatchResponse_Block)(nil),
 		(*WatchResponse_Receipt)(nil),
 		(*WatchResponse_NoteCreated)(nil),
@@ -3567,7 +3926,7 @@ func file_fractal_v1_fractal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fractal_v1_fractal_proto_rawDesc), len(file_fractal_v1_fractal_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

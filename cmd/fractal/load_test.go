@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,8 +28,12 @@ import (
 // starts. It reports sustained transfers per second and the latency from
 // submission to receipt (p50, p99), and the CPU the node and the clients
 // used per transfer. FRACTAL_LOAD_PROFILE=DIR has the node write its CPU and
-// allocation profiles into DIR (fractal node --profile). Bounded: clients × senders × chain transfers, and the
-// test's timeout.
+// allocation profiles into DIR (fractal node --profile). FRACTAL_LOAD_BATCH=N
+// (0, the default: one SubmitTransaction call a transfer) has each client
+// gather the transfers its senders have ready, up to N, into one
+// SubmitTransactions call with wait_for_receipt; a transfer's latency is
+// still from its hand-over to the client to its receipt. Bounded: clients
+// × senders × chain transfers, and the test's timeout.
 func TestLoad(t *testing.T) {
 	if os.Getenv("FRACTAL_LOAD") == "" {
 		t.Skip("make load runs it (FRACTAL_LOAD=1)")
@@ -78,34 +84,64 @@ func TestLoad(t *testing.T) {
 		}
 		cls[c] = cl
 	}
+	batch := 0
+	if v := os.Getenv("FRACTAL_LOAD_BATCH"); v != "" && v != "0" {
+		batch = envInt(t, "FRACTAL_LOAD_BATCH", 0)
+	}
+	var calls, batched atomic.Int64
+	record := func(tx *phases.Tx, out *client.Outcome, err error, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED {
+			failures++
+			if failures <= 5 {
+				t.Errorf("transfer %x: %v %s", tx.ID(), err, describe(out))
+			}
+			return
+		}
+		lat = append(lat, d)
+	}
 	nodeCPU0, selfCPU0 := procCPU(t, p.cmd.Process.Pid), selfCPU()
 	start := time.Now()
 	for c, cl := range cls {
+		// submit is how a sender hands its transfer to its client: one
+		// call each, or through the client's batcher.
+		submit := func(ctx context.Context, tx *phases.Tx) (*client.Outcome, error) {
+			calls.Add(1)
+			return cl.Submit(ctx, tx, true)
+		}
+		var handed chan loadItem
+		if batch > 0 {
+			handed = make(chan loadItem, perClient)
+			go batcher(cl, handed, batch, &calls, &batched)
+			submit = func(ctx context.Context, tx *phases.Tx) (*client.Outcome, error) {
+				it := loadItem{tx: tx, done: make(chan client.Submitted, 1)}
+				handed <- it
+				r := <-it.done
+				return &r.Outcome, r.Err
+			}
+		}
+		var senders sync.WaitGroup
 		for s := 0; s < perClient; s++ {
 			wg.Add(1)
+			senders.Add(1)
 			go func(txs []*phases.Tx) {
 				defer wg.Done()
+				defer senders.Done()
 				for _, tx := range txs {
 					t0 := time.Now()
 					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-					out, err := cl.Submit(ctx, tx, true)
+					out, err := submit(ctx, tx)
 					cancel()
-					d := time.Since(t0)
-					mu.Lock()
-					if err != nil || out.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED {
-						failures++
-						if failures <= 5 {
-							t.Errorf("transfer %x: %v %s", tx.ID(), err, describe(out))
-						}
-					} else {
-						lat = append(lat, d)
-					}
-					mu.Unlock()
+					record(tx, out, err, time.Since(t0))
 					if err != nil {
 						return
 					}
 				}
 			}(chains[c*perClient+s])
+		}
+		if handed != nil {
+			go func() { senders.Wait(); close(handed) }()
 		}
 	}
 	wg.Wait()
@@ -120,10 +156,64 @@ func TestLoad(t *testing.T) {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	n := float64(len(lat))
+	mode := "one transfer a call"
+	if batch > 0 {
+		mode = fmt.Sprintf("batches of up to %d, %.1f transfers a call on average", batch, float64(batched.Load())/float64(max(calls.Load(), 1)))
+	}
+	fmt.Printf("load: %s; %d calls\n", mode, calls.Load())
 	fmt.Printf("load: %d clients, %d senders, %d transfers committed (%d failed) in %v: %.0f transfers/s; submit to receipt p50 %v, p99 %v, max %v; CPU per transfer: node %.0f µs, clients %.0f µs\n",
 		clients, len(senders), len(lat), failures, elapsed.Round(time.Millisecond), n/elapsed.Seconds(),
 		lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)*99/100].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond),
 		float64(nodeCPU.Microseconds())/n, float64(selfCPU.Microseconds())/n)
+}
+
+// loadItem is a transfer a sender handed to its client's batcher, and
+// where its answer goes.
+type loadItem struct {
+	tx   *phases.Tx
+	done chan client.Submitted
+}
+
+// batcher is one client's batched mode: it takes the transfers its
+// senders have ready, up to max, and sends them in one SubmitTransactions
+// call with wait_for_receipt, while it gathers the next (each call on a
+// goroutine of its own), until handed is closed. A call that fails answers
+// each of its transfers with the call's error.
+func batcher(cl *client.Client, handed <-chan loadItem, max int, calls, batched *atomic.Int64) {
+	for first := range handed {
+		items := []loadItem{first}
+		runtime.Gosched() // let the senders a call just answered hand their next
+	gather:
+		for len(items) < max {
+			select {
+			case it, ok := <-handed:
+				if !ok {
+					break gather
+				}
+				items = append(items, it)
+			default:
+				break gather
+			}
+		}
+		calls.Add(1)
+		batched.Add(int64(len(items)))
+		go func() {
+			txs := make([]*phases.Tx, len(items))
+			for i, it := range items {
+				txs[i] = it.tx
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			res, err := cl.SubmitBatch(ctx, txs, true)
+			cancel()
+			for i, it := range items {
+				if err != nil {
+					it.done <- client.Submitted{Outcome: client.Outcome{ID: it.tx.ID()}, Err: err}
+					continue
+				}
+				it.done <- res[i]
+			}
+		}()
+	}
 }
 
 func envInt(t *testing.T, name string, def int) int {

@@ -198,6 +198,9 @@ func emitNodeOutcome(ctx context.Context, cmd *cobra.Command, n *nodeRef, out *c
 }
 
 func remoteSubmit(ctx context.Context, cmd *cobra.Command, args []string, n *nodeRef) error {
+	if len(args) > 1 {
+		return remoteSubmitBatch(ctx, cmd, args, n)
+	}
 	tx, err := readSignedTx(cmd, args[0], nodeEstimate(ctx, n))
 	if err != nil {
 		return err
@@ -211,6 +214,48 @@ func remoteSubmit(ctx context.Context, cmd *cobra.Command, args []string, n *nod
 		return err
 	}
 	return emitNodeOutcome(ctx, cmd, n, out)
+}
+
+// remoteSubmitBatch is tx submit of several files: one SubmitTransactions
+// call, then each transaction's outcome in order (a refusal at admission
+// as a line naming its file); it fails when any was refused.
+func remoteSubmitBatch(ctx context.Context, cmd *cobra.Command, files []string, n *nodeRef) error {
+	if encrypt, _ := cmd.Flags().GetBool("encrypt"); encrypt {
+		return fmt.Errorf("--encrypt takes one transaction file")
+	}
+	txs := make([]*phases.Tx, len(files))
+	for i, f := range files {
+		tx, err := readSignedTx(cmd, f, nodeEstimate(ctx, n))
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		txs[i] = tx
+	}
+	noSeal, _ := cmd.Flags().GetBool("no-seal")
+	res, err := n.SubmitBatch(ctx, txs, !noSeal)
+	if err != nil {
+		return err
+	}
+	refusedN := 0
+	for i, r := range res {
+		err := r.Err
+		if err != nil {
+			out := map[string]string{"file": files[i], "tx": fmt.Sprintf("%x", r.ID), "status": "refused", "error": err.Error()}
+			err = emit(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "refused %x (%s): %s\n", r.ID, files[i], r.Err) })
+			if err == nil {
+				err = r.Err
+			}
+		} else {
+			err = emitNodeOutcome(ctx, cmd, n, &r.Outcome)
+		}
+		if err != nil {
+			refusedN++
+		}
+	}
+	if refusedN > 0 {
+		return fmt.Errorf("%d of %d transactions refused (above)", refusedN, len(files))
+	}
+	return nil
 }
 
 // nodeEstimate is --gas auto through n, within the verb's deadline ctx.

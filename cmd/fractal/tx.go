@@ -38,7 +38,7 @@ var txCmd = &cobra.Command{
 }
 
 var txSubmitCmd = &cobra.Command{
-	Use:   "submit TX.json [--key KEYFILE...] [--gas auto|N]",
+	Use:   "submit TX.json... [--key KEYFILE...] [--gas auto|N]",
 	Short: "Sign a transaction, queue it, seal a block and print its receipt",
 	Long: `submit reads a transaction in its JSON form (docs/formats/transactions.md;
 "lookup_file" and "calculation_file" are relative to TX.json's folder), signs
@@ -63,9 +63,17 @@ blocks when more than a block's worth was queued before it) and prints this
 transaction's receipt, with the fee it paid when it offered one. A
 transaction refused in lookup, calculation or validity is printed with the
 phase, predicate and reason, and the command fails; it is stored only when it
-paid a fee (decision 140), and then only its fee moved.`,
-	Args: cobra.ExactArgs(1),
+paid a fee (decision 140), and then only its fee moved.
+
+Several files (at most 256) go to a node (--node URL, or the node running on
+--home) in one call, admitted together in their order: each is read, signed
+and given its gas limit as one file is, and each one's receipt (or its
+refusal) is printed in order; the command fails when any was refused.`,
+	Args: cobra.RangeArgs(1, maxSubmitFiles),
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
+		if len(args) > 1 {
+			return fmt.Errorf("%d transaction files: several are submitted through a node in one call (--node URL, or a node running on --home); without one, submit them one at a time", len(args))
+		}
 		tx, err := readSignedTx(cmd, args[0], localEstimate)
 		if err != nil {
 			return err
@@ -89,6 +97,10 @@ paid a fee (decision 140), and then only its fee moved.`,
 		})
 	}),
 }
+
+// maxSubmitFiles is the most files one tx submit takes: what one
+// SubmitTransactions call carries.
+const maxSubmitFiles = 256
 
 // emitQueued prints that transaction id is queued.
 func emitQueued(cmd *cobra.Command, id [32]byte) error {

@@ -34,7 +34,7 @@ type Node struct {
 	log *slog.Logger
 	m   *Metrics
 
-	submits chan *submission
+	submits chan []*submission // groups, each admitted together and in order
 	// qmu serializes writes to the queue (submissions) with the update of
 	// its depth after each seal (settle), so that depth is exact between
 	// them.
@@ -95,7 +95,7 @@ func New(in *fractal.Instance, cfg Config, log *slog.Logger, m *Metrics) (*Node,
 	}
 	n := &Node{
 		in: in, cfg: cfg, log: log, m: m,
-		submits: make(chan *submission, cfg.SubmitBatch),
+		submits: make(chan []*submission, cfg.SubmitBatch),
 		depth:   depth,
 		kick:    make(chan struct{}, 1),
 		refused: newRefusals(cfg.RefusedReceipts),

@@ -31,20 +31,37 @@ func (n *Node) Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error) {
 
 // submit is Submit of tx, whose ID is id.
 func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
-	if err := n.overGas(tx); err != nil {
-		return err
-	}
-	if err := n.resent(tx, id); err != nil {
+	if err := n.refuseEarly(tx, id); err != nil {
 		return err
 	}
 	s := &submission{tx: tx, id: id, reply: make(chan error, 1)}
+	if err := n.handOver(ctx, []*submission{s}); err != nil {
+		return err
+	}
+	return <-s.reply
+}
+
+// refuseEarly is what a submission is refused for before it is handed to
+// the submission loop: a gas limit over max_tx_gas, a resend that would be
+// refused in lookup again.
+func (n *Node) refuseEarly(tx *phases.Tx, id notes.Hash) error {
+	if err := n.overGas(tx); err != nil {
+		return err
+	}
+	return n.resent(tx, id)
+}
+
+// handOver hands group to the submission loop, which admits it together
+// and in order; each submission is then answered on its reply channel. It
+// fails, handing nothing over, when the node stops or ctx ends first.
+func (n *Node) handOver(ctx context.Context, group []*submission) error {
 	n.closing.RLock()
 	if n.stopped {
 		n.closing.RUnlock()
 		return errStopping
 	}
 	select {
-	case n.submits <- s:
+	case n.submits <- group:
 		n.closing.RUnlock()
 	case <-ctx.Done():
 		n.closing.RUnlock()
@@ -53,7 +70,88 @@ func (n *Node) submit(ctx context.Context, tx *phases.Tx, id notes.Hash) error {
 	// Once handed over, a submission is answered even while the node
 	// stops (Stop waits for the submission loop), so the caller learns
 	// whether it was queued.
-	return <-s.reply
+	return nil
+}
+
+// Submitted is what became of one transaction of a batch submission.
+type Submitted struct {
+	ID notes.Hash
+	// Err is its refusal at admission, as Submit gives it; nil when it
+	// was queued.
+	Err error
+	// Result is where it stands after the wait (queued ones only).
+	Result Result
+}
+
+// SubmitBatch admits txs as one group, in their order: each is refused or
+// queued as Submit would (a duplicate within the group is already queued),
+// and the group shares one durable write with whatever else is waiting,
+// within the node's submit_batch. With wait > 0 it then waits for the receipts of the
+// queued ones until ctx ends or wait passes, as SubmitAndWait does for
+// one.
+func (n *Node) SubmitBatch(ctx context.Context, txs []*phases.Tx, wait time.Duration) []Submitted {
+	return n.SubmitBatchWith(ctx, txs, wait, n.submitGroup)
+}
+
+// submitGroup refuses what refuseEarly refuses and hands the rest over as
+// one group; it returns each transaction's refusal.
+func (n *Node) submitGroup(ctx context.Context, txs []*phases.Tx, ids []notes.Hash) []error {
+	errs := make([]error, len(txs))
+	group := make([]*submission, 0, len(txs))
+	at := make([]int, 0, len(txs))
+	for i, tx := range txs {
+		if errs[i] = n.refuseEarly(tx, ids[i]); errs[i] == nil {
+			group = append(group, &submission{tx: tx, id: ids[i], reply: make(chan error, 1)})
+			at = append(at, i)
+		}
+	}
+	if len(group) == 0 {
+		return errs
+	}
+	if err := n.handOver(ctx, group); err != nil {
+		for _, i := range at {
+			errs[i] = err
+		}
+		return errs
+	}
+	for j, s := range group {
+		errs[at[j]] = <-s.reply
+	}
+	return errs
+}
+
+// SubmitBatchWith is SubmitBatch with the admission of a backend other
+// than the solo node's queue (a validator's mempool): submit returns the
+// refusal of each of txs, whose IDs are ids; the waits are the node's.
+func (n *Node) SubmitBatchWith(ctx context.Context, txs []*phases.Tx, wait time.Duration,
+	submit func(ctx context.Context, txs []*phases.Tx, ids []notes.Hash) []error) []Submitted {
+	out := make([]Submitted, len(txs))
+	ids := make([]notes.Hash, len(txs))
+	var chans []chan Result
+	if wait > 0 {
+		chans = make([]chan Result, len(txs))
+	}
+	for i, tx := range txs {
+		ids[i] = tx.ID()
+		out[i].ID = ids[i]
+		if chans != nil { // before the submission, so that no receipt is missed
+			chans[i] = n.waiters.add(ids[i])
+			defer n.waiters.remove(ids[i], chans[i])
+		}
+	}
+	errs := submit(ctx, txs, ids)
+	deadline := time.Now().Add(wait)
+	for i := range out {
+		out[i].Err = errs[i]
+		switch {
+		case errs[i] != nil:
+		case chans == nil:
+			out[i].Result = Result{State: fractal.TxQueued}
+		default:
+			out[i].Result = n.wait(ctx, chans[i], time.Until(deadline))
+		}
+	}
+	return out
 }
 
 // overGas refuses, as a failed precondition, a transaction whose gas
@@ -115,8 +213,14 @@ func (n *Node) SubmitAndWait(ctx context.Context, tx *phases.Tx, wait time.Durat
 	return id, n.wait(ctx, ch, wait), nil
 }
 
-// wait waits on ch for a seal's answer.
+// wait waits on ch for a seal's answer; one already there is taken
+// whatever the time left.
 func (n *Node) wait(ctx context.Context, ch chan Result, wait time.Duration) Result {
+	select {
+	case r := <-ch:
+		return r
+	default:
+	}
 	t := time.NewTimer(min(wait, time.Duration(n.cfg.MaxReceiptWait)))
 	defer t.Stop()
 	select {
@@ -129,36 +233,45 @@ func (n *Node) wait(ctx context.Context, ch chan Result, wait time.Duration) Res
 	return Result{State: fractal.TxQueued}
 }
 
-// batchLoop admits submissions in batches: whatever is waiting when the
-// previous batch is done, up to SubmitBatch.
+// batchLoop admits submissions in batches: whatever groups are waiting
+// when the previous batch is done, in the order they were handed over, up
+// to SubmitBatch submissions a write.
 func (n *Node) batchLoop() {
 	defer close(n.batchDone)
 	for {
-		var first *submission
+		var batch []*submission
 		select {
-		case first = <-n.submits:
+		case batch = <-n.submits:
 		case <-n.stop:
 			// Answer what was handed over before the stop.
 			for {
 				select {
-				case s := <-n.submits:
-					n.admit([]*submission{s})
+				case g := <-n.submits:
+					n.admitAll(g)
 				default:
 					return
 				}
 			}
 		}
-		batch := []*submission{first}
 	drain:
 		for len(batch) < n.cfg.SubmitBatch {
 			select {
-			case s := <-n.submits:
-				batch = append(batch, s)
+			case g := <-n.submits:
+				batch = append(batch, g...)
 			default:
 				break drain
 			}
 		}
-		n.admit(batch)
+		n.admitAll(batch)
+	}
+}
+
+// admitAll admits subs in order, SubmitBatch at a time.
+func (n *Node) admitAll(subs []*submission) {
+	for len(subs) > 0 {
+		k := min(len(subs), n.cfg.SubmitBatch)
+		n.admit(subs[:k])
+		subs = subs[k:]
 	}
 }
 

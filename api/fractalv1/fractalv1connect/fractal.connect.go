@@ -39,6 +39,9 @@ const (
 	// FractalServiceSubmitTransactionProcedure is the fully-qualified name of the FractalService's
 	// SubmitTransaction RPC.
 	FractalServiceSubmitTransactionProcedure = "/fractal.v1.FractalService/SubmitTransaction"
+	// FractalServiceSubmitTransactionsProcedure is the fully-qualified name of the FractalService's
+	// SubmitTransactions RPC.
+	FractalServiceSubmitTransactionsProcedure = "/fractal.v1.FractalService/SubmitTransactions"
 	// FractalServiceSimulateProcedure is the fully-qualified name of the FractalService's Simulate RPC.
 	FractalServiceSimulateProcedure = "/fractal.v1.FractalService/Simulate"
 	// FractalServiceGetTransactionProcedure is the fully-qualified name of the FractalService's
@@ -104,6 +107,15 @@ type FractalServiceClient interface {
 	// returns its ID; with wait_for_receipt it answers once the transaction
 	// is committed or refused (or the call's deadline nears).
 	SubmitTransaction(context.Context, *connect.Request[fractalv1.SubmitTransactionRequest]) (*connect.Response[fractalv1.SubmitTransactionResponse], error)
+	// SubmitTransactions admits up to 256 signed transactions together, in
+	// their order, as one group (one durable write when the node's
+	// submit_batch allows), and answers one result per transaction, in order:
+	// its ID and either where it stands (as SubmitTransaction answers) or its
+	// refusal with the code and message SubmitTransaction would fail with.
+	// One refused transaction does not fail the others; the call itself fails
+	// only for a request over its bounds, malformed, empty or over the node's
+	// max_request_bytes (decision 179).
+	SubmitTransactions(context.Context, *connect.Request[fractalv1.SubmitTransactionsRequest]) (*connect.Response[fractalv1.SubmitTransactionsResponse], error)
 	// Simulate runs phases 1–3 of a transaction against the state after the
 	// head block and commits nothing: its receipt, with the gas each phase
 	// used.
@@ -187,6 +199,12 @@ func NewFractalServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			httpClient,
 			baseURL+FractalServiceSubmitTransactionProcedure,
 			connect.WithSchema(fractalServiceMethods.ByName("SubmitTransaction")),
+			connect.WithClientOptions(opts...),
+		),
+		submitTransactions: connect.NewClient[fractalv1.SubmitTransactionsRequest, fractalv1.SubmitTransactionsResponse](
+			httpClient,
+			baseURL+FractalServiceSubmitTransactionsProcedure,
+			connect.WithSchema(fractalServiceMethods.ByName("SubmitTransactions")),
 			connect.WithClientOptions(opts...),
 		),
 		simulate: connect.NewClient[fractalv1.SimulateRequest, fractalv1.SimulateResponse](
@@ -331,6 +349,7 @@ func NewFractalServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 type fractalServiceClient struct {
 	getStatus           *connect.Client[fractalv1.GetStatusRequest, fractalv1.GetStatusResponse]
 	submitTransaction   *connect.Client[fractalv1.SubmitTransactionRequest, fractalv1.SubmitTransactionResponse]
+	submitTransactions  *connect.Client[fractalv1.SubmitTransactionsRequest, fractalv1.SubmitTransactionsResponse]
 	simulate            *connect.Client[fractalv1.SimulateRequest, fractalv1.SimulateResponse]
 	getTransaction      *connect.Client[fractalv1.GetTransactionRequest, fractalv1.GetTransactionResponse]
 	getReceipt          *connect.Client[fractalv1.GetReceiptRequest, fractalv1.GetReceiptResponse]
@@ -361,6 +380,11 @@ func (c *fractalServiceClient) GetStatus(ctx context.Context, req *connect.Reque
 // SubmitTransaction calls fractal.v1.FractalService.SubmitTransaction.
 func (c *fractalServiceClient) SubmitTransaction(ctx context.Context, req *connect.Request[fractalv1.SubmitTransactionRequest]) (*connect.Response[fractalv1.SubmitTransactionResponse], error) {
 	return c.submitTransaction.CallUnary(ctx, req)
+}
+
+// SubmitTransactions calls fractal.v1.FractalService.SubmitTransactions.
+func (c *fractalServiceClient) SubmitTransactions(ctx context.Context, req *connect.Request[fractalv1.SubmitTransactionsRequest]) (*connect.Response[fractalv1.SubmitTransactionsResponse], error) {
+	return c.submitTransactions.CallUnary(ctx, req)
 }
 
 // Simulate calls fractal.v1.FractalService.Simulate.
@@ -471,6 +495,15 @@ type FractalServiceHandler interface {
 	// returns its ID; with wait_for_receipt it answers once the transaction
 	// is committed or refused (or the call's deadline nears).
 	SubmitTransaction(context.Context, *connect.Request[fractalv1.SubmitTransactionRequest]) (*connect.Response[fractalv1.SubmitTransactionResponse], error)
+	// SubmitTransactions admits up to 256 signed transactions together, in
+	// their order, as one group (one durable write when the node's
+	// submit_batch allows), and answers one result per transaction, in order:
+	// its ID and either where it stands (as SubmitTransaction answers) or its
+	// refusal with the code and message SubmitTransaction would fail with.
+	// One refused transaction does not fail the others; the call itself fails
+	// only for a request over its bounds, malformed, empty or over the node's
+	// max_request_bytes (decision 179).
+	SubmitTransactions(context.Context, *connect.Request[fractalv1.SubmitTransactionsRequest]) (*connect.Response[fractalv1.SubmitTransactionsResponse], error)
 	// Simulate runs phases 1–3 of a transaction against the state after the
 	// head block and commits nothing: its receipt, with the gas each phase
 	// used.
@@ -550,6 +583,12 @@ func NewFractalServiceHandler(svc FractalServiceHandler, opts ...connect.Handler
 		FractalServiceSubmitTransactionProcedure,
 		svc.SubmitTransaction,
 		connect.WithSchema(fractalServiceMethods.ByName("SubmitTransaction")),
+		connect.WithHandlerOptions(opts...),
+	)
+	fractalServiceSubmitTransactionsHandler := connect.NewUnaryHandler(
+		FractalServiceSubmitTransactionsProcedure,
+		svc.SubmitTransactions,
+		connect.WithSchema(fractalServiceMethods.ByName("SubmitTransactions")),
 		connect.WithHandlerOptions(opts...),
 	)
 	fractalServiceSimulateHandler := connect.NewUnaryHandler(
@@ -693,6 +732,8 @@ func NewFractalServiceHandler(svc FractalServiceHandler, opts ...connect.Handler
 			fractalServiceGetStatusHandler.ServeHTTP(w, r)
 		case FractalServiceSubmitTransactionProcedure:
 			fractalServiceSubmitTransactionHandler.ServeHTTP(w, r)
+		case FractalServiceSubmitTransactionsProcedure:
+			fractalServiceSubmitTransactionsHandler.ServeHTTP(w, r)
 		case FractalServiceSimulateProcedure:
 			fractalServiceSimulateHandler.ServeHTTP(w, r)
 		case FractalServiceGetTransactionProcedure:
@@ -748,6 +789,10 @@ func (UnimplementedFractalServiceHandler) GetStatus(context.Context, *connect.Re
 
 func (UnimplementedFractalServiceHandler) SubmitTransaction(context.Context, *connect.Request[fractalv1.SubmitTransactionRequest]) (*connect.Response[fractalv1.SubmitTransactionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fractal.v1.FractalService.SubmitTransaction is not implemented"))
+}
+
+func (UnimplementedFractalServiceHandler) SubmitTransactions(context.Context, *connect.Request[fractalv1.SubmitTransactionsRequest]) (*connect.Response[fractalv1.SubmitTransactionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("fractal.v1.FractalService.SubmitTransactions is not implemented"))
 }
 
 func (UnimplementedFractalServiceHandler) Simulate(context.Context, *connect.Request[fractalv1.SimulateRequest]) (*connect.Response[fractalv1.SimulateResponse], error) {

@@ -90,7 +90,13 @@ func (c *Client) wrap(err error) error {
 	if ce.Code() == connect.CodeUnavailable && isDialError(err) {
 		return &Error{Code: ce.Code(), Msg: fmt.Sprintf("node %s does not answer (is it running? fractal node --home DIR)", c.URL), unreachable: true, err: err}
 	}
-	return &Error{Code: ce.Code(), Msg: fmt.Sprintf("%s (%s)", ce.Message(), ce.Code()), err: err}
+	return codeError(ce.Code(), ce.Message(), err)
+}
+
+// codeError is the node's refusal with code and message, worded for
+// people.
+func codeError(code connect.Code, msg string, err error) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf("%s (%s)", msg, code), err: err}
 }
 
 func isDialError(err error) bool {
@@ -125,6 +131,56 @@ func (c *Client) Submit(ctx context.Context, tx *phases.Tx, wait bool) (*Outcome
 		return nil, c.wrap(err)
 	}
 	return c.outcome(r.Msg.TxId, r.Msg.State, r.Msg.Height, r.Msg.Receipt)
+}
+
+// Submitted is one transaction's answer in a batch submission: where it
+// stands, or Err, the node's refusal of it (an *Error with the code and
+// message SubmitTransaction would have failed with). Outcome.ID is set
+// either way.
+type Submitted struct {
+	Outcome
+	Err error
+}
+
+// SubmitBatch submits signed transactions in one call (SubmitTransactions:
+// at most 256, within the node's max_request_bytes): the node admits them
+// together and in order and answers each; with wait, once each admitted one
+// is committed or refused (until ctx's deadline nears). The call fails as
+// a whole only when the node refuses the request itself (empty, too many,
+// too large) or cannot be reached.
+func (c *Client) SubmitBatch(ctx context.Context, txs []*phases.Tx, wait bool) ([]Submitted, error) {
+	req := &v1.SubmitTransactionsRequest{Transactions: make([]*v1.TransactionInput, len(txs)), WaitForReceipt: wait}
+	for i, tx := range txs {
+		req.Transactions[i] = &v1.TransactionInput{Tx: &v1.TransactionInput_TxBytes{TxBytes: tx.Encode()}}
+	}
+	r, err := c.API.SubmitTransactions(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	if len(r.Msg.Results) != len(txs) {
+		return nil, fmt.Errorf("node %s: %d results for %d transactions", c.URL, len(r.Msg.Results), len(txs))
+	}
+	out := make([]Submitted, len(txs))
+	for i, res := range r.Msg.Results {
+		id := txs[i].ID()
+		if res.Error != nil {
+			var code connect.Code
+			if err := code.UnmarshalText([]byte(res.Error.Code)); err != nil {
+				return nil, fmt.Errorf("node %s: result %d: %w", c.URL, i, err)
+			}
+			out[i] = Submitted{Outcome: Outcome{ID: id}, Err: codeError(code, res.Error.Message, nil)}
+			continue
+		}
+		o, err := c.outcome(res.TxId, res.State, res.Height, res.Receipt)
+		if err != nil {
+			return nil, err
+		}
+		if o.ID != id {
+			return nil, fmt.Errorf("node %s: result %d is for transaction %x, not %x", c.URL, i, o.ID, id)
+		}
+		out[i].Outcome = *o
+	}
+	return out, nil
 }
 
 // Simulate runs a signed tx on the node's committed state without

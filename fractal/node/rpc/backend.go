@@ -25,6 +25,9 @@ type Backend interface {
 	QueueDepth() int
 	Submit(ctx context.Context, tx *phases.Tx) (notes.Hash, error)
 	SubmitAndWait(ctx context.Context, tx *phases.Tx, wait time.Duration) (notes.Hash, node.Result, error)
+	// SubmitBatch admits txs together and in order, each as Submit would,
+	// and with wait > 0 waits for their receipts as SubmitAndWait does.
+	SubmitBatch(ctx context.Context, txs []*phases.Tx, wait time.Duration) []node.Submitted
 	Refused(id notes.Hash) (*phases.Receipt, bool)
 	Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned bool) (*phases.Receipt, uint64, error)
 	EstimateGas(ctx context.Context, tx *phases.Tx) (*fractal.GasEstimate, error)

@@ -2,10 +2,13 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/fractalvm/fractal/api"
 	v1 "github.com/fractalvm/fractal/api/fractalv1"
 	"github.com/fractalvm/fractal/fractal"
 	"github.com/fractalvm/fractal/fractal/node"
@@ -13,8 +16,9 @@ import (
 	"github.com/fractalvm/fractal/phases"
 )
 
-// requestTx reads the transaction a SubmitTransaction or Simulate request
-// carries: its encoding, or its JSON form with file references refused.
+// requestTx reads the transaction a SubmitTransaction or Simulate request,
+// or one input of a SubmitTransactions request, carries: its encoding, or
+// its JSON form with file references refused.
 func requestTx(oneof any) (*phases.Tx, error) {
 	var tx *phases.Tx
 	var err error
@@ -23,9 +27,13 @@ func requestTx(oneof any) (*phases.Tx, error) {
 		tx, err = phases.DecodeTx(t.TxBytes)
 	case *v1.SimulateRequest_TxBytes:
 		tx, err = phases.DecodeTx(t.TxBytes)
+	case *v1.TransactionInput_TxBytes:
+		tx, err = phases.DecodeTx(t.TxBytes)
 	case *v1.SubmitTransactionRequest_TxJson:
 		tx, err = phases.ParseJSON(strings.NewReader(t.TxJson), "")
 	case *v1.SimulateRequest_TxJson:
+		tx, err = phases.ParseJSON(strings.NewReader(t.TxJson), "")
+	case *v1.TransactionInput_TxJson:
 		tx, err = phases.ParseJSON(strings.NewReader(t.TxJson), "")
 	default:
 		return nil, invalid("no transaction: give tx_bytes or tx_json")
@@ -59,6 +67,59 @@ func (s *Service) SubmitTransaction(ctx context.Context, req *connect.Request[v1
 	out := &v1.SubmitTransactionResponse{TxId: wire.Hex(id)}
 	setResult(r, &out.State, &out.Height, &out.Receipt)
 	return connect.NewResponse(out), nil
+}
+
+// SubmitTransactions admits its transactions as one group, in order
+// (Backend.SubmitBatch), and answers each one's result in order: a
+// transaction that does not decode or that admission refuses gets the
+// error SubmitTransaction would fail with, and the others go on.
+func (s *Service) SubmitTransactions(ctx context.Context, req *connect.Request[v1.SubmitTransactionsRequest]) (*connect.Response[v1.SubmitTransactionsResponse], error) {
+	m, err := checked(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Transactions) == 0 {
+		return nil, invalid("transactions: none given; give 1 to %d", maxBatch)
+	}
+	out := &v1.SubmitTransactionsResponse{Results: make([]*v1.SubmitTransactionResult, len(m.Transactions))}
+	txs := make([]*phases.Tx, 0, len(m.Transactions))
+	at := make([]int, 0, len(m.Transactions))
+	for i, in := range m.Transactions {
+		out.Results[i] = &v1.SubmitTransactionResult{}
+		tx, err := requestTx(in.Tx)
+		if err != nil {
+			out.Results[i].Error = callError(err)
+			continue
+		}
+		txs, at = append(txs, tx), append(at, i)
+	}
+	var wait time.Duration // 0: answer once admitted
+	if m.WaitForReceipt {
+		wait = s.receiptWait(ctx)
+	}
+	for j, sub := range s.b.SubmitBatch(ctx, txs, wait) {
+		r := out.Results[at[j]]
+		r.TxId = wire.Hex(sub.ID)
+		if sub.Err != nil {
+			r.Error = callError(codeOf(sub.Err))
+			continue
+		}
+		setResult(sub.Result, &r.State, &r.Height, &r.Receipt)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// maxBatch is the most transactions a SubmitTransactions call carries (the
+// schema's bound).
+var maxBatch = api.MaxCount(&v1.SubmitTransactionsRequest{}, "transactions")
+
+// callError is err, a call's error (codeOf's), as a result carries it.
+func callError(err error) *v1.CallError {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		ce = connect.NewError(connect.CodeInternal, err)
+	}
+	return &v1.CallError{Code: ce.Code().String(), Message: ce.Message()}
 }
 
 // setResult fills a response's state, height and receipt from a wait's

@@ -209,6 +209,21 @@ func (g *Node) SubmitAndWait(ctx context.Context, tx *phases.Tx, wait time.Durat
 	return id, await(ctx, wait), nil
 }
 
+// SubmitBatch hands txs to the validator's mempool one after the other,
+// in order, each as Submit does (a duplicate within txs is already
+// queued), and with wait > 0 waits for their receipts as SubmitAndWait
+// does. CometBFT's mempool takes transactions one CheckTx at a time: there
+// is no group write to share.
+func (g *Node) SubmitBatch(ctx context.Context, txs []*phases.Tx, wait time.Duration) []node.Submitted {
+	return g.SubmitBatchWith(ctx, txs, wait, func(ctx context.Context, txs []*phases.Tx, _ []notes.Hash) []error {
+		errs := make([]error, len(txs))
+		for i, tx := range txs {
+			_, errs[i] = g.Submit(ctx, tx)
+		}
+		return errs
+	})
+}
+
 // Deploy hands src to the mempool as a deploy transaction and waits,
 // within the node's receipt wait, until a committed block stored it: code
 // reaches every validator through a block (decision 121).

@@ -327,6 +327,22 @@ func TestAPIOnValidators(t *testing.T) {
 		t.Fatalf("replay: %v", err)
 	}
 
+	// A batch through v2: each transaction as SubmitTransaction would
+	// answer it on the validator, in order; the good one commits.
+	fresh := w.mint(t, "batch", "2")
+	batch, err := vs[2].c.SubmitBatch(ctx, []*phases.Tx{fresh, &forged, mint, fresh}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := batch[0]; r.Err != nil || r.ID != fresh.ID() || r.State != v1.TransactionState_TRANSACTION_STATE_COMMITTED || r.Receipt.Status != phases.Accepted {
+		t.Fatalf("batch: the good mint: %+v %v", r.Outcome, r.Err)
+	}
+	for i, code := range map[int]connect.Code{1: connect.CodeInvalidArgument, 2: connect.CodeAlreadyExists, 3: connect.CodeAlreadyExists} {
+		if ce := (*client.Error)(nil); !errors.As(batch[i].Err, &ce) || ce.Code != code {
+			t.Fatalf("batch: result %d: %v, want %v", i, batch[i].Err, code)
+		}
+	}
+
 	// A certified proof from v2's API, checked with the genesis set alone.
 	qp, err := vs[2].c.Prove(ctx, w.key("coin"))
 	if err != nil {
