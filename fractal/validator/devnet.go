@@ -210,7 +210,13 @@ func writeDevnet(dir string, o DevnetOptions) (*Devnet, error) {
 		var peers, rpcPeers []string
 		for j := range confs {
 			if j != i {
-				peers, rpcPeers = append(peers, d.P2P[j]), append(rpcPeers, d.RPC[j])
+				rpcPeers = append(rpcPeers, d.RPC[j])
+			}
+			// One dialer a pair, the later validator (decision 185):
+			// two that dial each other after a restart can each refuse
+			// the other's connection as a duplicate, again and again.
+			if j < i {
+				peers = append(peers, d.P2P[j])
 			}
 		}
 		c.P2P.PersistentPeers = strings.Join(peers, ",")
@@ -280,8 +286,8 @@ func writeNodeConfig(home, listen string) error {
 	return atomicfile.Write(filepath.Join(home, "node-config.json"), append(raw, '\n'), 0o644)
 }
 
-// devnetConfig is validator i's CometBFT configuration: loopback only, the
-// mesh of persistent peers (no peer exchange), duplicate IPs allowed
+// devnetConfig is validator i's CometBFT configuration: loopback only,
+// persistent peers (set by the caller; no peer exchange), duplicate IPs allowed
 // (every outbound dial on loopback leaves from 127.0.0.1), no transaction
 // indexer (the instance keeps receipts), ABCI responses kept (a restart
 // that stopped between the instance's commit and CometBFT's replays from
