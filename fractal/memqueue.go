@@ -286,10 +286,10 @@ func foldedGen(txn *badger.Txn) (uint64, error) {
 // node that ran), and Close in memory mode. An entry a committed block took
 // is skipped (accepted: the replay index has it; refused: its taken
 // record), as is one already queued (a fold that a crash cut short). The
-// entries, the taken records' deletion and the generation folded (so that
-// a crash before the files are removed cannot fold them twice) go in
-// synced writes, the last of which carries the marker. A corrupt log
-// refuses: it holds acknowledged submissions.
+// entries, then the generation folded (so that a crash before the files
+// are removed cannot fold them twice), then the taken records' deletion go
+// in synced writes, perhaps several (foldEntries). A corrupt log refuses:
+// it holds acknowledged submissions.
 func (in *Instance) foldLog() error {
 	dir := filepath.Join(in.home, logDir)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
@@ -315,11 +315,34 @@ func (in *Instance) foldEntries(gen uint64, entries []queuelog.Entry) error {
 	if err := in.db.View(func(txn *badger.Txn) (err error) { done, err = foldedGen(txn); return err }); err != nil {
 		return err
 	}
-	if done == gen {
-		return nil
-	}
 	w := chunkedWrite{txn: in.db.NewTransaction(true), db: in.db.DB}
 	defer func() { w.txn.Discard() }()
+	if done != gen {
+		if err := in.foldNew(&w, gen, entries); err != nil {
+			return err
+		}
+	}
+	// The taken records go after the marker, which may commit in an
+	// earlier write: a crash between the two leaves the marker (the
+	// re-run queues nothing and deletes the rest), never an entry
+	// without its taken record and no marker (it would be queued again).
+	var stale [][]byte
+	it := w.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixLogTaken}})
+	for it.Rewind(); it.Valid(); it.Next() {
+		stale = append(stale, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range stale {
+		if err := w.do(func(txn *badger.Txn) error { return txn.Delete(k) }); err != nil {
+			return err
+		}
+	}
+	return w.txn.Commit()
+}
+
+// foldNew queues the entries of a log of generation gen not folded yet and
+// sets the fold marker.
+func (in *Instance) foldNew(w *chunkedWrite, gen uint64, entries []queuelog.Entry) error {
 	for _, e := range entries {
 		tx, err := phases.DecodeTx(e.Raw)
 		if err != nil {
@@ -340,24 +363,7 @@ func (in *Instance) foldEntries(gen uint64, entries []queuelog.Entry) error {
 			return err
 		}
 	}
-	var stale [][]byte
-	it := w.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixLogTaken}})
-	for it.Rewind(); it.Valid(); it.Next() {
-		stale = append(stale, it.Item().KeyCopy(nil))
-	}
-	it.Close()
-	for _, k := range append(stale, nil) {
-		err := w.do(func(txn *badger.Txn) error {
-			if k == nil {
-				return txn.Set(metaLogFolded, u64(gen))
-			}
-			return txn.Delete(k)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return w.txn.Commit()
+	return w.do(func(txn *badger.Txn) error { return txn.Set(metaLogFolded, u64(gen)) })
 }
 
 // chunkedWrite is a run of writes too large, perhaps, for one badger

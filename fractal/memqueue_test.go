@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/fractalvm/fractal/fractal/queuelog"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -422,5 +424,72 @@ func TestMemQueueFailedAppend(t *testing.T) {
 	f.reopen(t)
 	if ids, err := f.in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{kept.ID()}) {
 		t.Fatalf("queued after the restart: %x, %v", ids, err)
+	}
+}
+
+// TestMemQueueFoldDeletesTakenAfterMarker: a fold too large for one badger
+// transaction commits in several; a crash between two of them must leave
+// either the taken records or the fold marker in the store, or the re-run
+// fold queues a refused transaction again. So no taken record of the
+// folded generation is deleted before the marker is committed: each
+// deletion's commit version is at or after the marker's. 120,000 stale
+// taken records (more than one badger transaction holds) make the fold
+// span commits.
+func TestMemQueueFoldDeletesTakenAfterMarker(t *testing.T) {
+	f := newFixture(t, oneKeyConfig())
+	if err := f.in.KeepQueueInMemory(); err != nil {
+		t.Fatal(err)
+	}
+	refused := f.mint(f.deny, f.allow, f.alice, "d", "1")
+	if _, err := f.in.Submit(refused); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := f.in.Seal(context.Background()); err != nil || len(s.Receipts) != 1 || s.Receipts[0].Err() == nil {
+		t.Fatalf("seal: %v", err)
+	}
+	wb := f.in.db.DB.NewWriteBatch()
+	for seq := uint64(1000); seq < 121000; seq++ {
+		if err := wb.Set(takenKey(1, seq), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	crashMem(t, f.in)
+	in, err := Open(f.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var marker uint64
+	var deleted []uint64
+	err = in.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{AllVersions: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			switch {
+			case string(item.Key()) == string(metaLogFolded):
+				marker = max(marker, item.Version())
+			case item.Key()[0] == prefixLogTaken && item.IsDeletedOrExpired():
+				deleted = append(deleted, item.Version())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if marker == 0 || len(deleted) != 120001 {
+		t.Fatalf("marker version %d, %d deletions; want a marker and 120001", marker, len(deleted))
+	}
+	for _, v := range deleted {
+		if v < marker {
+			t.Fatalf("a taken record deleted at version %d, before the fold marker (version %d): a crash between them re-queues a refused transaction", v, marker)
+		}
+	}
+	if ids, err := in.Queued(); err != nil || len(ids) != 0 {
+		t.Fatalf("queued: %x, %v", ids, err)
 	}
 }
