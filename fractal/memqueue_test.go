@@ -13,6 +13,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/queuelog"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -491,5 +492,59 @@ func TestMemQueueFoldDeletesTakenAfterMarker(t *testing.T) {
 	}
 	if ids, err := in.Queued(); err != nil || len(ids) != 0 {
 		t.Fatalf("queued: %x, %v", ids, err)
+	}
+}
+
+// TestMemQueueFoldEntrySplitByChunk: a fold's entry whose keys do not all
+// fit in the badger transaction runs again in the next one; wherever the
+// transaction fills (before its queue entry, its ID's or its fee note's
+// key), the store ends up with all three, so the fee note offered twice is
+// still refused in the store's queue.
+func TestMemQueueFoldEntrySplitByChunk(t *testing.T) {
+	f := newFixture(t, oneKeyConfig())
+	tx := f.mint(f.allow, f.allow, f.alice, "a", "1")
+	tx.Fee = &phases.Fee{Note: notes.StateKey{Application: f.allow, Owner: f.allow, Key: []byte("fee")}, Price: 1}
+	entries := []queuelog.Entry{{Seq: 7, Raw: tx.Encode()}}
+	filler := func(txn *badger.Txn, n int) error {
+		for i := range n {
+			if err := txn.Set(fmt.Appendf(nil, "zfill%08d", i), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// How many fillers one transaction holds.
+	probe := f.in.db.DB.NewTransaction(true)
+	capacity := 0
+	for probe.Set(fmt.Appendf(nil, "zfill%08d", capacity), nil) == nil {
+		capacity++
+	}
+	probe.Discard()
+	for room := 0; room <= 4; room++ {
+		w := chunkedWrite{txn: f.in.db.NewTransaction(true), db: f.in.db.DB}
+		if err := filler(w.txn, capacity-room); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.in.foldNew(&w, 1, entries); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		id := tx.ID()
+		err := f.in.db.Update(func(txn *badger.Txn) error {
+			for _, k := range [][]byte{seqKey(prefixQueue, 7), hashKey(prefixPending, id), feeNoteKey(tx.Fee.Note), metaLogFolded} {
+				if _, err := txn.Get(k); err != nil {
+					return fmt.Errorf("key %x: %w", k, err)
+				}
+			}
+			if err := dequeue(badgerdb.KV{Txn: txn}, 7, tx); err != nil {
+				return err
+			}
+			return txn.Delete(metaLogFolded)
+		})
+		if err != nil {
+			t.Fatalf("room for %d keys: %v", room, err)
+		}
 	}
 }
