@@ -35,6 +35,10 @@ var logSegmentBytes int64 = 4 << 20
 // the write bound (decision 167).
 const maxStaleDeletes = 64
 
+// DefaultMaxQueueBytes is the memory queue's default bound on the
+// encodings it holds (decision 184).
+const DefaultMaxQueueBytes = 1 << 30
+
 // memQueue is the plain queue in memory. Writers hold the instance's mu and
 // mu; readers outside the instance's mu (the API's) hold mu for reading.
 type memQueue struct {
@@ -43,9 +47,12 @@ type memQueue struct {
 	gen   uint64
 	order []*memEntry // arrival order; entries that left are gone until compacted
 	live  int
-	byID  map[notes.Hash]*memEntry
-	byFee map[string]notes.Hash // fee note's state key text → ID of the queued transaction offering it
-	segs  map[uint64]*segment
+	// bytes is the size of the live entries' encodings; admission keeps it
+	// within maxBytes (decision 184).
+	bytes, maxBytes int64
+	byID            map[notes.Hash]*memEntry
+	byFee           map[string]notes.Hash // fee note's state key text → ID of the queued transaction offering it
+	segs            map[uint64]*segment
 	// failed is set by an append that failed: the log's tail is unknown,
 	// so nothing more is admitted.
 	failed error
@@ -60,6 +67,7 @@ type memEntry struct {
 	tx    *phases.Tx // decoded, marked verified
 	store bool       // read from badger's queue at the start: its keys are there
 	seg   uint64     // its log segment (0 for a store entry)
+	size  int64      // its encoding's length
 	gone  bool
 }
 
@@ -81,9 +89,11 @@ func takenKey(gen, seq uint64) []byte {
 // durable by the mempool log (decision 181): the node calls it once, after
 // Open folded any log back into the store. The entries badger holds are
 // read into memory and stay in badger until a block takes them; later
-// submissions go to memory and the log. Close folds the log back. A
-// validator set's queue is CometBFT's: it is refused.
-func (in *Instance) KeepQueueInMemory() error {
+// submissions go to memory and the log, while the queue's encodings stay
+// within maxBytes (one more is refused as mempool full, unless the queue
+// is empty). Close folds the log back. A validator set's queue is
+// CometBFT's: it is refused.
+func (in *Instance) KeepQueueInMemory(maxBytes int64) error {
 	if err := in.errValidatorSet("keep the queue in memory"); err != nil {
 		return err
 	}
@@ -108,9 +118,9 @@ func (in *Instance) KeepQueueInMemory() error {
 	if err != nil {
 		return fmt.Errorf("fractal: queue in memory: %w", err)
 	}
-	m := &memQueue{log: log, gen: gen + 1, byID: map[notes.Hash]*memEntry{}, byFee: map[string]notes.Hash{}, segs: map[uint64]*segment{}}
+	m := &memQueue{log: log, gen: gen + 1, maxBytes: maxBytes, byID: map[notes.Hash]*memEntry{}, byFee: map[string]notes.Hash{}, segs: map[uint64]*segment{}}
 	for _, e := range q {
-		m.add(&memEntry{seq: e.seq, id: e.tx.ID(), tx: e.tx, store: true})
+		m.add(&memEntry{seq: e.seq, id: e.tx.ID(), tx: e.tx, store: true, size: int64(len(e.tx.Encode()))})
 	}
 	in.mem = m
 	return nil
@@ -120,6 +130,7 @@ func (in *Instance) KeepQueueInMemory() error {
 func (m *memQueue) add(e *memEntry) {
 	m.order = append(m.order, e)
 	m.live++
+	m.bytes += e.size
 	m.byID[e.id] = e
 	if e.tx.Fee != nil {
 		m.byFee[e.tx.Fee.Note.String()] = e.id
@@ -135,6 +146,7 @@ func (m *memQueue) drop(e *memEntry) *segment {
 	}
 	e.gone = true
 	m.live--
+	m.bytes -= e.size
 	delete(m.byID, e.id)
 	if e.tx.Fee != nil {
 		delete(m.byFee, e.tx.Fee.Note.String())
@@ -258,6 +270,15 @@ func (m *memQueue) committed(taken []*memEntry, refused map[notes.Hash]bool, sta
 		}
 	}
 	m.compact()
+}
+
+// full refuses an encoding of n bytes that would take the queue past
+// maxBytes; an empty queue takes any. Caller holds the instance's mu.
+func (m *memQueue) full(n int) error {
+	if m.live > 0 && m.bytes+int64(n) > m.maxBytes {
+		return fmt.Errorf("%w (%d bytes queued, max_queue_bytes %d)", ErrMempoolFull, m.bytes, m.maxBytes)
+	}
+	return nil
 }
 
 // checkQueued refuses id when the memory queue holds it.

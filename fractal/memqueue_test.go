@@ -90,7 +90,7 @@ func TestMemQueueSameAsStore(t *testing.T) {
 		}
 		in.cfg.MinGasPrice = 0
 		if mem {
-			if err := in.KeepQueueInMemory(); err != nil {
+			if err := in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -206,7 +206,7 @@ func TestMemQueueSameAsStore(t *testing.T) {
 // is queued; the log is gone and the taken record with it.
 func TestMemQueueCrashAfterCommit(t *testing.T) {
 	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 		t.Fatal(err)
 	}
 	ok, refused, later := f.mint(f.allow, f.allow, f.alice, "k", "1"), f.mint(f.deny, f.allow, f.alice, "d", "1"), f.mint(f.allow, f.allow, f.alice, "l", "1")
@@ -265,7 +265,7 @@ func TestMemQueueCrashAfterCommit(t *testing.T) {
 // and the offset, and changes nothing.
 func TestMemQueueCrashMidAppend(t *testing.T) {
 	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 		t.Fatal(err)
 	}
 	a, b := f.mint(f.allow, f.allow, f.alice, "a", "1"), f.mint(f.allow, f.allow, f.alice, "b", "1")
@@ -321,7 +321,7 @@ func TestMemQueueSegmentsRemoved(t *testing.T) {
 	defer func(n int64) { logSegmentBytes = n }(logSegmentBytes)
 	logSegmentBytes = 1
 	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 		t.Fatal(err)
 	}
 	segs := func() []string {
@@ -364,7 +364,7 @@ func TestMemQueueRetiredByEncryptedCopy(t *testing.T) {
 		t.Run(fmt.Sprint("memory ", mem), func(t *testing.T) {
 			f := newEncFixture(t, 3, 2, false)
 			if mem {
-				if err := f.in.KeepQueueInMemory(); err != nil {
+				if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -402,7 +402,7 @@ func TestMemQueueRetiredByEncryptedCopy(t *testing.T) {
 // log's tail is unknown) until a restart folds what the log holds.
 func TestMemQueueFailedAppend(t *testing.T) {
 	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 		t.Fatal(err)
 	}
 	kept := f.mint(f.allow, f.allow, f.alice, "a", "1")
@@ -438,7 +438,7 @@ func TestMemQueueFailedAppend(t *testing.T) {
 // span commits.
 func TestMemQueueFoldDeletesTakenAfterMarker(t *testing.T) {
 	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 		t.Fatal(err)
 	}
 	refused := f.mint(f.deny, f.allow, f.alice, "d", "1")
@@ -546,5 +546,38 @@ func TestMemQueueFoldEntrySplitByChunk(t *testing.T) {
 		if err != nil {
 			t.Fatalf("room for %d keys: %v", room, err)
 		}
+	}
+}
+
+// TestMemQueueByteBound: the memory queue holds at most maxBytes of
+// encodings (max_queue times max_tx_bytes is far more than a node's
+// memory): a submission that would pass it is refused as mempool full,
+// naming the bytes, and changes nothing; the first one into an empty queue
+// is admitted whatever its size; once a block takes the queue, it is
+// admitted.
+func TestMemQueueByteBound(t *testing.T) {
+	f := newFixture(t, oneKeyConfig())
+	a, b := f.mint(f.allow, f.allow, f.alice, "a", "1"), f.mint(f.allow, f.allow, f.alice, "b", "1")
+	na := int64(len(a.Encode()))
+	if err := f.in.KeepQueueInMemory(na); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.in.Submit(a); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.in.Submit(b)
+	id := b.ID()
+	want := fmt.Sprintf("fractal: submit %x: mempool full (%d bytes queued, max_queue_bytes %d)", id[:8], na, na)
+	if err == nil || err.Error() != want || !errors.Is(err, ErrMempoolFull) {
+		t.Fatalf("over the byte bound: %v\nwant %s", err, want)
+	}
+	if ids, err := f.in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{a.ID()}) {
+		t.Fatalf("queued: %x, %v", ids, err)
+	}
+	if _, err := f.in.Seal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.in.Submit(b); err != nil {
+		t.Fatal(err)
 	}
 }
