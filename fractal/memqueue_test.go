@@ -581,3 +581,25 @@ func TestMemQueueByteBound(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReceiptOfQueued: the receipt of a queued transaction, in the store's
+// queue or in memory, says it is queued rather than unknown.
+func TestReceiptOfQueued(t *testing.T) {
+	for _, mem := range []bool{false, true} {
+		f := newFixture(t, oneKeyConfig())
+		if mem {
+			if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx := f.mint(f.allow, f.allow, f.alice, "a", "1")
+		id, err := f.in.Submit(tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.in.Receipt(id)
+		if want := fmt.Sprintf("fractal: receipt %x: queued, not sealed yet: a block that takes it stores its receipt", id); err == nil || err.Error() != want {
+			t.Fatalf("memory %v: %v\nwant %s", mem, err, want)
+		}
+	}
+}
