@@ -51,6 +51,16 @@ func isTakenRecord(line string) bool {
 
 func logDirOf(home string) string { return filepath.Join(home, logDir) }
 
+// memFixture is a fixture whose queue is in memory.
+func memFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, oneKeyConfig())
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // TestMemQueueSameAsStore runs one script of submissions and seals on two
 // copies of one home, one with the queue in the store, one in memory:
 // every refusal reads the same, the blocks hash the same, the receipts
@@ -205,10 +215,7 @@ func TestMemQueueSameAsStore(t *testing.T) {
 // (its taken record, written with the block); one submitted after the block
 // is queued; the log is gone and the taken record with it.
 func TestMemQueueCrashAfterCommit(t *testing.T) {
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	ok, refused, later := f.mint(f.allow, f.allow, f.alice, "k", "1"), f.mint(f.deny, f.allow, f.alice, "d", "1"), f.mint(f.allow, f.allow, f.alice, "l", "1")
 	for _, err := range f.in.SubmitAll([]*phases.Tx{ok, refused}) {
 		if err != nil {
@@ -264,10 +271,7 @@ func TestMemQueueCrashAfterCommit(t *testing.T) {
 // queued; a damaged record before the end refuses Open, naming the file
 // and the offset, and changes nothing.
 func TestMemQueueCrashMidAppend(t *testing.T) {
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	a, b := f.mint(f.allow, f.allow, f.alice, "a", "1"), f.mint(f.allow, f.allow, f.alice, "b", "1")
 	for _, tx := range []*phases.Tx{a, b} {
 		if _, err := f.in.Submit(tx); err != nil {
@@ -320,10 +324,7 @@ func TestMemQueueCrashMidAppend(t *testing.T) {
 func TestMemQueueSegmentsRemoved(t *testing.T) {
 	defer func(n int64) { logSegmentBytes = n }(logSegmentBytes)
 	logSegmentBytes = 1
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	segs := func() []string {
 		des, err := os.ReadDir(logDirOf(f.home))
 		if err != nil {
@@ -401,10 +402,7 @@ func TestMemQueueRetiredByEncryptedCopy(t *testing.T) {
 // transactions leave the queue again, and nothing more is admitted (the
 // log's tail is unknown) until a restart folds what the log holds.
 func TestMemQueueFailedAppend(t *testing.T) {
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	kept := f.mint(f.allow, f.allow, f.alice, "a", "1")
 	if _, err := f.in.Submit(kept); err != nil {
 		t.Fatal(err)
@@ -437,10 +435,7 @@ func TestMemQueueFailedAppend(t *testing.T) {
 // taken records (more than one badger transaction holds) make the fold
 // span commits.
 func TestMemQueueFoldDeletesTakenAfterMarker(t *testing.T) {
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	refused := f.mint(f.deny, f.allow, f.alice, "d", "1")
 	if _, err := f.in.Submit(refused); err != nil {
 		t.Fatal(err)
