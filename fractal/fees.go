@@ -88,18 +88,19 @@ func (in *Instance) queuedFee(txn *badger.Txn, k notes.StateKey) ([]byte, bool, 
 func feeNoteKey(k notes.StateKey) []byte { return append([]byte{prefixFeeNote}, k.String()...) }
 
 // enqueue writes tx, with ID id, as queued transaction seq: the queue
-// entry, its ID's, and its fee note's.
+// entry, its fee note's, and its ID's last: a fold cut by a full badger
+// transaction (chunkedWrite) takes the ID's key for an entry written
+// whole and skips it when it runs again.
 func enqueue(txn *badger.Txn, seq uint64, id notes.Hash, raw []byte, tx *phases.Tx) error {
 	if err := txn.Set(seqKey(prefixQueue, seq), raw); err != nil {
 		return err
 	}
-	if err := txn.Set(hashKey(prefixPending, id), u64(seq)); err != nil {
-		return err
-	}
 	if tx.Fee != nil {
-		return txn.Set(feeNoteKey(tx.Fee.Note), id[:])
+		if err := txn.Set(feeNoteKey(tx.Fee.Note), id[:]); err != nil {
+			return err
+		}
 	}
-	return nil
+	return txn.Set(hashKey(prefixPending, id), u64(seq))
 }
 
 // dequeue removes what enqueue wrote for tx, queued as seq.

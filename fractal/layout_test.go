@@ -127,7 +127,7 @@ func TestEveryStoredKeyIsListed(t *testing.T) {
 	// refused a logged transaction (its taken record).
 	m := newFixture(t, oneKeyConfig())
 	for i := range 2 {
-		if err := m.in.KeepQueueInMemory(); err != nil {
+		if err := m.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := m.in.Submit(m.mint(m.deny, m.allow, m.alice, "d", "1")); err != nil {

@@ -87,6 +87,11 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 			if errs[i] = in.checkFee(txn, txs[i], true); errs[i] != nil {
 				continue
 			}
+			if in.mem != nil {
+				if errs[i] = in.mem.full(len(raws[i])); errs[i] != nil {
+					continue
+				}
+			}
 			if errs[i] = in.queueFull(txn, &qc); errs[i] != nil {
 				continue
 			}
@@ -94,7 +99,7 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 				// In memory at once, so that the call's later
 				// transactions see it; the log makes it durable below.
 				copies[i].MarkVerified()
-				e := &memEntry{seq: seq, id: ids[i], tx: copies[i]}
+				e := &memEntry{seq: seq, id: ids[i], tx: copies[i], size: int64(len(raws[i]))}
 				in.mem.mu.Lock()
 				in.mem.add(e)
 				in.mem.mu.Unlock()

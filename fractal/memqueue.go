@@ -35,6 +35,10 @@ var logSegmentBytes int64 = 4 << 20
 // the write bound (decision 167).
 const maxStaleDeletes = 64
 
+// DefaultMaxQueueBytes is the memory queue's default bound on the
+// encodings it holds (decision 184).
+const DefaultMaxQueueBytes = 1 << 30
+
 // memQueue is the plain queue in memory. Writers hold the instance's mu and
 // mu; readers outside the instance's mu (the API's) hold mu for reading.
 type memQueue struct {
@@ -43,9 +47,12 @@ type memQueue struct {
 	gen   uint64
 	order []*memEntry // arrival order; entries that left are gone until compacted
 	live  int
-	byID  map[notes.Hash]*memEntry
-	byFee map[string]notes.Hash // fee note's state key text → ID of the queued transaction offering it
-	segs  map[uint64]*segment
+	// bytes is the size of the live entries' encodings; admission keeps it
+	// within maxBytes (decision 184).
+	bytes, maxBytes int64
+	byID            map[notes.Hash]*memEntry
+	byFee           map[string]notes.Hash // fee note's state key text → ID of the queued transaction offering it
+	segs            map[uint64]*segment
 	// failed is set by an append that failed: the log's tail is unknown,
 	// so nothing more is admitted.
 	failed error
@@ -60,6 +67,7 @@ type memEntry struct {
 	tx    *phases.Tx // decoded, marked verified
 	store bool       // read from badger's queue at the start: its keys are there
 	seg   uint64     // its log segment (0 for a store entry)
+	size  int64      // its encoding's length
 	gone  bool
 }
 
@@ -81,9 +89,11 @@ func takenKey(gen, seq uint64) []byte {
 // durable by the mempool log (decision 181): the node calls it once, after
 // Open folded any log back into the store. The entries badger holds are
 // read into memory and stay in badger until a block takes them; later
-// submissions go to memory and the log. Close folds the log back. A
-// validator set's queue is CometBFT's: it is refused.
-func (in *Instance) KeepQueueInMemory() error {
+// submissions go to memory and the log, while the queue's encodings stay
+// within maxBytes (one more is refused as mempool full, unless the queue
+// is empty). Close folds the log back. A validator set's queue is
+// CometBFT's: it is refused.
+func (in *Instance) KeepQueueInMemory(maxBytes int64) error {
 	if err := in.errValidatorSet("keep the queue in memory"); err != nil {
 		return err
 	}
@@ -108,9 +118,9 @@ func (in *Instance) KeepQueueInMemory() error {
 	if err != nil {
 		return fmt.Errorf("fractal: queue in memory: %w", err)
 	}
-	m := &memQueue{log: log, gen: gen + 1, byID: map[notes.Hash]*memEntry{}, byFee: map[string]notes.Hash{}, segs: map[uint64]*segment{}}
+	m := &memQueue{log: log, gen: gen + 1, maxBytes: maxBytes, byID: map[notes.Hash]*memEntry{}, byFee: map[string]notes.Hash{}, segs: map[uint64]*segment{}}
 	for _, e := range q {
-		m.add(&memEntry{seq: e.seq, id: e.tx.ID(), tx: e.tx, store: true})
+		m.add(&memEntry{seq: e.seq, id: e.tx.ID(), tx: e.tx, store: true, size: int64(len(e.tx.Encode()))})
 	}
 	in.mem = m
 	return nil
@@ -120,6 +130,7 @@ func (in *Instance) KeepQueueInMemory() error {
 func (m *memQueue) add(e *memEntry) {
 	m.order = append(m.order, e)
 	m.live++
+	m.bytes += e.size
 	m.byID[e.id] = e
 	if e.tx.Fee != nil {
 		m.byFee[e.tx.Fee.Note.String()] = e.id
@@ -135,6 +146,7 @@ func (m *memQueue) drop(e *memEntry) *segment {
 	}
 	e.gone = true
 	m.live--
+	m.bytes -= e.size
 	delete(m.byID, e.id)
 	if e.tx.Fee != nil {
 		delete(m.byFee, e.tx.Fee.Note.String())
@@ -260,6 +272,15 @@ func (m *memQueue) committed(taken []*memEntry, refused map[notes.Hash]bool, sta
 	m.compact()
 }
 
+// full refuses an encoding of n bytes that would take the queue past
+// maxBytes; an empty queue takes any. Caller holds the instance's mu.
+func (m *memQueue) full(n int) error {
+	if m.live > 0 && m.bytes+int64(n) > m.maxBytes {
+		return fmt.Errorf("%w (%d bytes queued, max_queue_bytes %d)", ErrMempoolFull, m.bytes, m.maxBytes)
+	}
+	return nil
+}
+
 // checkQueued refuses id when the memory queue holds it.
 func (in *Instance) checkQueued(id notes.Hash) error {
 	if in.mem.lookup(id) != nil {
@@ -286,10 +307,10 @@ func foldedGen(txn *badger.Txn) (uint64, error) {
 // node that ran), and Close in memory mode. An entry a committed block took
 // is skipped (accepted: the replay index has it; refused: its taken
 // record), as is one already queued (a fold that a crash cut short). The
-// entries, the taken records' deletion and the generation folded (so that
-// a crash before the files are removed cannot fold them twice) go in
-// synced writes, the last of which carries the marker. A corrupt log
-// refuses: it holds acknowledged submissions.
+// entries, then the generation folded (so that a crash before the files
+// are removed cannot fold them twice), then the taken records' deletion go
+// in synced writes, perhaps several (foldEntries). A corrupt log refuses:
+// it holds acknowledged submissions.
 func (in *Instance) foldLog() error {
 	dir := filepath.Join(in.home, logDir)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
@@ -315,11 +336,34 @@ func (in *Instance) foldEntries(gen uint64, entries []queuelog.Entry) error {
 	if err := in.db.View(func(txn *badger.Txn) (err error) { done, err = foldedGen(txn); return err }); err != nil {
 		return err
 	}
-	if done == gen {
-		return nil
-	}
 	w := chunkedWrite{txn: in.db.NewTransaction(true), db: in.db.DB}
 	defer func() { w.txn.Discard() }()
+	if done != gen {
+		if err := in.foldNew(&w, gen, entries); err != nil {
+			return err
+		}
+	}
+	// The taken records go after the marker, which may commit in an
+	// earlier write: a crash between the two leaves the marker (the
+	// re-run queues nothing and deletes the rest), never an entry
+	// without its taken record and no marker (it would be queued again).
+	var stale [][]byte
+	it := w.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixLogTaken}})
+	for it.Rewind(); it.Valid(); it.Next() {
+		stale = append(stale, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range stale {
+		if err := w.do(func(txn *badger.Txn) error { return txn.Delete(k) }); err != nil {
+			return err
+		}
+	}
+	return w.txn.Commit()
+}
+
+// foldNew queues the entries of a log of generation gen not folded yet and
+// sets the fold marker.
+func (in *Instance) foldNew(w *chunkedWrite, gen uint64, entries []queuelog.Entry) error {
 	for _, e := range entries {
 		tx, err := phases.DecodeTx(e.Raw)
 		if err != nil {
@@ -340,24 +384,7 @@ func (in *Instance) foldEntries(gen uint64, entries []queuelog.Entry) error {
 			return err
 		}
 	}
-	var stale [][]byte
-	it := w.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixLogTaken}})
-	for it.Rewind(); it.Valid(); it.Next() {
-		stale = append(stale, it.Item().KeyCopy(nil))
-	}
-	it.Close()
-	for _, k := range append(stale, nil) {
-		err := w.do(func(txn *badger.Txn) error {
-			if k == nil {
-				return txn.Set(metaLogFolded, u64(gen))
-			}
-			return txn.Delete(k)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return w.txn.Commit()
+	return w.do(func(txn *badger.Txn) error { return txn.Set(metaLogFolded, u64(gen)) })
 }
 
 // chunkedWrite is a run of writes too large, perhaps, for one badger

@@ -10,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/fractalvm/fractal/fractal/queuelog"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -47,6 +50,16 @@ func isTakenRecord(line string) bool {
 }
 
 func logDirOf(home string) string { return filepath.Join(home, logDir) }
+
+// memFixture is a fixture whose queue is in memory.
+func memFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, oneKeyConfig())
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
 
 // TestMemQueueSameAsStore runs one script of submissions and seals on two
 // copies of one home, one with the queue in the store, one in memory:
@@ -87,7 +100,7 @@ func TestMemQueueSameAsStore(t *testing.T) {
 		}
 		in.cfg.MinGasPrice = 0
 		if mem {
-			if err := in.KeepQueueInMemory(); err != nil {
+			if err := in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -202,10 +215,7 @@ func TestMemQueueSameAsStore(t *testing.T) {
 // (its taken record, written with the block); one submitted after the block
 // is queued; the log is gone and the taken record with it.
 func TestMemQueueCrashAfterCommit(t *testing.T) {
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	ok, refused, later := f.mint(f.allow, f.allow, f.alice, "k", "1"), f.mint(f.deny, f.allow, f.alice, "d", "1"), f.mint(f.allow, f.allow, f.alice, "l", "1")
 	for _, err := range f.in.SubmitAll([]*phases.Tx{ok, refused}) {
 		if err != nil {
@@ -261,10 +271,7 @@ func TestMemQueueCrashAfterCommit(t *testing.T) {
 // queued; a damaged record before the end refuses Open, naming the file
 // and the offset, and changes nothing.
 func TestMemQueueCrashMidAppend(t *testing.T) {
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	a, b := f.mint(f.allow, f.allow, f.alice, "a", "1"), f.mint(f.allow, f.allow, f.alice, "b", "1")
 	for _, tx := range []*phases.Tx{a, b} {
 		if _, err := f.in.Submit(tx); err != nil {
@@ -317,10 +324,7 @@ func TestMemQueueCrashMidAppend(t *testing.T) {
 func TestMemQueueSegmentsRemoved(t *testing.T) {
 	defer func(n int64) { logSegmentBytes = n }(logSegmentBytes)
 	logSegmentBytes = 1
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	segs := func() []string {
 		des, err := os.ReadDir(logDirOf(f.home))
 		if err != nil {
@@ -361,7 +365,7 @@ func TestMemQueueRetiredByEncryptedCopy(t *testing.T) {
 		t.Run(fmt.Sprint("memory ", mem), func(t *testing.T) {
 			f := newEncFixture(t, 3, 2, false)
 			if mem {
-				if err := f.in.KeepQueueInMemory(); err != nil {
+				if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -398,10 +402,7 @@ func TestMemQueueRetiredByEncryptedCopy(t *testing.T) {
 // transactions leave the queue again, and nothing more is admitted (the
 // log's tail is unknown) until a restart folds what the log holds.
 func TestMemQueueFailedAppend(t *testing.T) {
-	f := newFixture(t, oneKeyConfig())
-	if err := f.in.KeepQueueInMemory(); err != nil {
-		t.Fatal(err)
-	}
+	f := memFixture(t)
 	kept := f.mint(f.allow, f.allow, f.alice, "a", "1")
 	if _, err := f.in.Submit(kept); err != nil {
 		t.Fatal(err)
@@ -422,5 +423,178 @@ func TestMemQueueFailedAppend(t *testing.T) {
 	f.reopen(t)
 	if ids, err := f.in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{kept.ID()}) {
 		t.Fatalf("queued after the restart: %x, %v", ids, err)
+	}
+}
+
+// TestMemQueueFoldDeletesTakenAfterMarker: a fold too large for one badger
+// transaction commits in several; a crash between two of them must leave
+// either the taken records or the fold marker in the store, or the re-run
+// fold queues a refused transaction again. So no taken record of the
+// folded generation is deleted before the marker is committed: each
+// deletion's commit version is at or after the marker's. 120,000 stale
+// taken records (more than one badger transaction holds) make the fold
+// span commits.
+func TestMemQueueFoldDeletesTakenAfterMarker(t *testing.T) {
+	f := memFixture(t)
+	refused := f.mint(f.deny, f.allow, f.alice, "d", "1")
+	if _, err := f.in.Submit(refused); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := f.in.Seal(context.Background()); err != nil || len(s.Receipts) != 1 || s.Receipts[0].Err() == nil {
+		t.Fatalf("seal: %v", err)
+	}
+	wb := f.in.db.DB.NewWriteBatch()
+	for seq := uint64(1000); seq < 121000; seq++ {
+		if err := wb.Set(takenKey(1, seq), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	crashMem(t, f.in)
+	in, err := Open(f.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var marker uint64
+	var deleted []uint64
+	err = in.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{AllVersions: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			switch {
+			case string(item.Key()) == string(metaLogFolded):
+				marker = max(marker, item.Version())
+			case item.Key()[0] == prefixLogTaken && item.IsDeletedOrExpired():
+				deleted = append(deleted, item.Version())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if marker == 0 || len(deleted) != 120001 {
+		t.Fatalf("marker version %d, %d deletions; want a marker and 120001", marker, len(deleted))
+	}
+	for _, v := range deleted {
+		if v < marker {
+			t.Fatalf("a taken record deleted at version %d, before the fold marker (version %d): a crash between them re-queues a refused transaction", v, marker)
+		}
+	}
+	if ids, err := in.Queued(); err != nil || len(ids) != 0 {
+		t.Fatalf("queued: %x, %v", ids, err)
+	}
+}
+
+// TestMemQueueFoldEntrySplitByChunk: a fold's entry whose keys do not all
+// fit in the badger transaction runs again in the next one; wherever the
+// transaction fills (before its queue entry, its ID's or its fee note's
+// key), the store ends up with all three, so the fee note offered twice is
+// still refused in the store's queue.
+func TestMemQueueFoldEntrySplitByChunk(t *testing.T) {
+	f := newFixture(t, oneKeyConfig())
+	tx := f.mint(f.allow, f.allow, f.alice, "a", "1")
+	tx.Fee = &phases.Fee{Note: notes.StateKey{Application: f.allow, Owner: f.allow, Key: []byte("fee")}, Price: 1}
+	entries := []queuelog.Entry{{Seq: 7, Raw: tx.Encode()}}
+	filler := func(txn *badger.Txn, n int) error {
+		for i := range n {
+			if err := txn.Set(fmt.Appendf(nil, "zfill%08d", i), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// How many fillers one transaction holds.
+	probe := f.in.db.DB.NewTransaction(true)
+	capacity := 0
+	for probe.Set(fmt.Appendf(nil, "zfill%08d", capacity), nil) == nil {
+		capacity++
+	}
+	probe.Discard()
+	for room := 0; room <= 4; room++ {
+		w := chunkedWrite{txn: f.in.db.NewTransaction(true), db: f.in.db.DB}
+		if err := filler(w.txn, capacity-room); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.in.foldNew(&w, 1, entries); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		id := tx.ID()
+		err := f.in.db.Update(func(txn *badger.Txn) error {
+			for _, k := range [][]byte{seqKey(prefixQueue, 7), hashKey(prefixPending, id), feeNoteKey(tx.Fee.Note), metaLogFolded} {
+				if _, err := txn.Get(k); err != nil {
+					return fmt.Errorf("key %x: %w", k, err)
+				}
+			}
+			if err := dequeue(badgerdb.KV{Txn: txn}, 7, tx); err != nil {
+				return err
+			}
+			return txn.Delete(metaLogFolded)
+		})
+		if err != nil {
+			t.Fatalf("room for %d keys: %v", room, err)
+		}
+	}
+}
+
+// TestMemQueueByteBound: the memory queue holds at most maxBytes of
+// encodings (max_queue times max_tx_bytes is far more than a node's
+// memory): a submission that would pass it is refused as mempool full,
+// naming the bytes, and changes nothing; the first one into an empty queue
+// is admitted whatever its size; once a block takes the queue, it is
+// admitted.
+func TestMemQueueByteBound(t *testing.T) {
+	f := newFixture(t, oneKeyConfig())
+	a, b := f.mint(f.allow, f.allow, f.alice, "a", "1"), f.mint(f.allow, f.allow, f.alice, "b", "1")
+	na := int64(len(a.Encode()))
+	if err := f.in.KeepQueueInMemory(na); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.in.Submit(a); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.in.Submit(b)
+	id := b.ID()
+	want := fmt.Sprintf("fractal: submit %x: mempool full (%d bytes queued, max_queue_bytes %d)", id[:8], na, na)
+	if err == nil || err.Error() != want || !errors.Is(err, ErrMempoolFull) {
+		t.Fatalf("over the byte bound: %v\nwant %s", err, want)
+	}
+	if ids, err := f.in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{a.ID()}) {
+		t.Fatalf("queued: %x, %v", ids, err)
+	}
+	if _, err := f.in.Seal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.in.Submit(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReceiptOfQueued: the receipt of a queued transaction, in the store's
+// queue or in memory, says it is queued rather than unknown.
+func TestReceiptOfQueued(t *testing.T) {
+	for _, mem := range []bool{false, true} {
+		f := newFixture(t, oneKeyConfig())
+		if mem {
+			if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx := f.mint(f.allow, f.allow, f.alice, "a", "1")
+		id, err := f.in.Submit(tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.in.Receipt(id)
+		if want := fmt.Sprintf("fractal: receipt %x: queued, not sealed yet: a block that takes it stores its receipt", id); err == nil || err.Error() != want {
+			t.Fatalf("memory %v: %v\nwant %s", mem, err, want)
+		}
 	}
 }

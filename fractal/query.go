@@ -79,6 +79,9 @@ func (in *Instance) Receipt(id notes.Hash) (*phases.Receipt, error) {
 	err := in.db.View(func(txn *badger.Txn) error {
 		raw, err := getValue(txn, hashKey(prefixReceipt, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
+			if errors.Is(in.checkFresh(txn, id), ErrQueued) {
+				return errors.New("queued, not sealed yet: a block that takes it stores its receipt")
+			}
 			return errors.New("no committed transaction with this ID")
 		}
 		if err != nil {

@@ -91,6 +91,9 @@ type Config struct {
 	WatchBuffer int `json:"watch_buffer"`
 	// SubmitBatch caps the submissions admitted with one durable write.
 	SubmitBatch int `json:"submit_batch"`
+	// MaxQueueBytes bounds the encodings of the queue a solo node keeps in
+	// memory (decision 184).
+	MaxQueueBytes int64 `json:"max_queue_bytes"`
 }
 
 // DefaultPort is the port a node listens on by default.
@@ -120,6 +123,7 @@ func DefaultConfig() Config {
 		RefusedReceipts:         10_000,
 		WatchBuffer:             256,
 		SubmitBatch:             1024,
+		MaxQueueBytes:           fractal.DefaultMaxQueueBytes,
 	}
 }
 
@@ -185,6 +189,7 @@ func (c Config) Check() error {
 		{"refused_receipts", int64(c.RefusedReceipts), 0, 1 << 24},
 		{"watch_buffer", int64(c.WatchBuffer), 1, 1 << 20},
 		{"submit_batch", int64(c.SubmitBatch), 1, 1 << 16},
+		{"max_queue_bytes", c.MaxQueueBytes, 1 << 20, 1 << 40},
 	} {
 		if n.v < n.min || n.v > n.max {
 			return fmt.Errorf("%s %d outside %d..%d", n.name, n.v, n.min, n.max)

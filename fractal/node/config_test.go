@@ -25,6 +25,7 @@ func TestLoadConfig(t *testing.T) {
 		{`{"max_tx_gas": 0}`, "max_tx_gas 0 outside 1..100000000"},
 		{`{"max_streams_per_client": 0}`, "max_streams_per_client 0 outside 1..1048576"},
 		{`{"max_request_bytes_in_flight": 1048576}`, "max_request_bytes_in_flight 1048576 outside 8388608..1099511627776"},
+		{`{"max_queue_bytes": 1000}`, "max_queue_bytes 1000 outside 1048576..1099511627776"},
 	} {
 		if err := os.WriteFile(filepath.Join(home, ConfigFile), []byte(c.file), 0o600); err != nil {
 			t.Fatal(err)

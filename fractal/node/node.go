@@ -85,7 +85,7 @@ func New(in *fractal.Instance, cfg Config, log *slog.Logger, m *Metrics) (*Node,
 	// A solo node keeps its mempool in memory, logged (decision 181); a
 	// validator's is CometBFT's.
 	if in.Validators() == nil {
-		if err := in.KeepQueueInMemory(); err != nil {
+		if err := in.KeepQueueInMemory(cfg.MaxQueueBytes); err != nil {
 			return nil, err
 		}
 	}

@@ -86,6 +86,11 @@ func Create(dir string, gen uint64, segmentBytes int64) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	// The folder's own entry, or a power loss may take the whole log
+	// with it (rotate syncs only the folder's contents).
+	if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
+		return nil, err
+	}
 	names, err := segments(dir)
 	if err != nil {
 		return nil, err
