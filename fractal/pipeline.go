@@ -211,9 +211,14 @@ func (in *Instance) send(p *PendingSeal, signed *guard.Block) error {
 	p.base = in.db.NewTransaction(false)
 	in.inflight = p
 	in.mem.fly(p.entries, true)
-	txn.CommitWith(func(err error) { in.landed(p, signed, err) })
+	commitWrite(txn, func(err error) { in.landed(p, signed, err) })
 	return nil
 }
+
+// commitWrite commits a pipelined block's write and calls done once it is
+// durable or failed; tests hold it back to read and submit while it is in
+// flight.
+var commitWrite = func(txn *badger.Txn, done func(error)) { txn.CommitWith(done) }
 
 // landed completes p once badger has applied its write (err nil) or
 // failed it: the memory queue lets the block's transactions go (after a
