@@ -134,7 +134,7 @@ func (in *Instance) sealNext(ctx context.Context, max int) (*PendingSeal, error)
 	if p.nothing() {
 		return landedSeal(&Sealed{}), nil
 	}
-	ws := newWriteSet(r)
+	ws := newWriteSet(r, writesPerTx*len(p.Txs))
 	c := &Commit{in: in, w: &boundedWrite{Store: ws}, height: p.Parent.Height + 1}
 	x, err := in.execute(ctx, r, p, c.Apply)
 	if err != nil {
@@ -177,6 +177,10 @@ func (in *Instance) sealNext(ctx context.Context, max int) (*PendingSeal, error)
 	}
 	return next, nil
 }
+
+// writesPerTx is about how many keys a transfer's block writes: its notes,
+// replay index and receipt, and the state tree's new nodes (decision 172).
+const writesPerTx = 20
 
 // over returns the set's writes as a read over base, for the next block.
 func (w *writeSet) over(base kv.Reader) *writeSet {

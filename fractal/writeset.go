@@ -28,8 +28,10 @@ type setEntry struct {
 	deleted bool
 }
 
-func newWriteSet(base kv.Reader) *writeSet {
-	return &writeSet{base: base, m: map[string]setEntry{}}
+// newWriteSet returns an empty write set over base, with room for about
+// keys writes.
+func newWriteSet(base kv.Reader, keys int) *writeSet {
+	return &writeSet{base: base, m: make(map[string]setEntry, keys), order: make([]string, 0, keys)}
 }
 
 // Get implements kv.Reader.

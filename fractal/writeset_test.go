@@ -27,7 +27,7 @@ func TestWriteSetReadsAsOneStore(t *testing.T) {
 			base.Set(k, v)
 			want.Set(k, bytes.Clone(v))
 		}
-		ws := newWriteSet(base)
+		ws := newWriteSet(base, 0)
 		for i := range r.IntN(40) {
 			k := key()
 			if r.IntN(3) == 0 {
@@ -96,7 +96,7 @@ func TestWriteSetFlush(t *testing.T) {
 	}
 	view := db.NewTransaction(false)
 	defer view.Discard()
-	ws := newWriteSet(badgerdb.KV{Txn: view})
+	ws := newWriteSet(badgerdb.KV{Txn: view}, 4)
 	ws.Set([]byte("b"), []byte("first"))
 	ws.Set([]byte("b"), []byte("new b"))
 	ws.Delete([]byte("a"))
