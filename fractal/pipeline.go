@@ -226,6 +226,9 @@ func (in *Instance) send(p *PendingSeal, signed *guard.Block) error {
 // its transactions committed before and after they leave the queue.
 func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 	defer close(p.done)
+	if g := landGate; g != nil {
+		<-g
+	}
 	if err != nil {
 		in.mem.fly(p.entries, false)
 		p.err = fmt.Errorf("fractal: seal: block write: %w", err)
@@ -243,6 +246,11 @@ func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 	}
 }
 
+// landGate, set by tests only, holds every landing until a settle lets it
+// go, so that what runs between a pipelined seal and the next settle runs
+// while the write is in flight.
+var landGate chan struct{}
+
 // settle waits for the seal in flight, if any, and forgets it; it returns
 // the seal's failure. Holding mu, the pipelined seal calls it before it
 // signs; every other writer calls lock.
@@ -250,6 +258,9 @@ func (in *Instance) settle() error {
 	p := in.inflight
 	if p == nil {
 		return nil
+	}
+	if g := landGate; g != nil && !p.Landed() {
+		g <- struct{}{}
 	}
 	<-p.done
 	in.inflight = nil
