@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fractalvm/fractal/fractal/kv"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -188,5 +193,114 @@ func TestSealNextSameAsSeal(t *testing.T) {
 	}
 	if d := storeDiff(t, plain, piped); d != "" {
 		t.Fatalf("the stores differ:\n%s", d)
+	}
+}
+
+// TestWriteSetReadsAsBadger: a write set over a read of the store reads as
+// a badger write over the same store, and one laid over it (the next
+// block's view) reads as the store once the first has committed: Get and
+// Scan, with deletions, keys written twice, keys only one side holds and
+// prefixes that match nothing.
+func TestWriteSetReadsAsBadger(t *testing.T) {
+	db, err := badgerdb.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	key := func() []byte { return []byte{byte('a' + rng.IntN(3)), byte('a' + rng.IntN(3)), byte('a' + rng.IntN(2))}[:1+rng.IntN(3)] }
+	type op struct {
+		k, v []byte
+		del  bool
+	}
+	ops := func(n int) []op {
+		var out []op
+		for range n {
+			o := op{k: key(), del: rng.IntN(3) == 0}
+			if !o.del {
+				o.v = []byte(fmt.Sprint(rng.IntN(1000)))
+			}
+			out = append(out, o)
+		}
+		return out
+	}
+	apply := func(w kv.Writer, os []op) {
+		for _, o := range os {
+			var err error
+			if o.del {
+				err = w.Delete(o.k)
+			} else {
+				err = w.Set(o.k, o.v)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	read := func(r kv.Reader) string {
+		var b strings.Builder
+		for _, pre := range []string{"", "a", "b", "ab", "ca", "z"} {
+			fmt.Fprintf(&b, "%q:", pre)
+			if err := r.Scan([]byte(pre), func(k, v []byte) error { fmt.Fprintf(&b, " %s=%s", k, v); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString("\n")
+		}
+		for _, k := range []string{"a", "ab", "abb", "b", "c", "cc", "cba", "z"} {
+			v, ok, err := r.Get([]byte(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "get %s %v %s\n", k, ok, v)
+		}
+		return b.String()
+	}
+	for round := range 200 {
+		// The store before, a block's writes, the next block's.
+		txn := db.NewTransaction(true)
+		apply(badgerdb.KV{Txn: txn}, ops(10))
+		if err := txn.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		first, second := ops(8), ops(8)
+		base := db.NewTransaction(false)
+		ws := newWriteSet(badgerdb.KV{Txn: base})
+		apply(ws, first)
+		want := db.NewTransaction(true)
+		apply(badgerdb.KV{Txn: want}, first)
+		if a, b := read(badgerdb.KV{Txn: want}), read(ws); a != b {
+			t.Fatalf("round %d: badger's write reads\n%s\nthe write set\n%s", round, a, b)
+		}
+		want.Discard()
+		w := db.NewTransaction(true)
+		if err := ws.flush(w); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		next := newWriteSet(ws.over(badgerdb.KV{Txn: base}))
+		apply(next, second)
+		after := db.NewTransaction(true)
+		apply(badgerdb.KV{Txn: after}, second)
+		if a, b := read(badgerdb.KV{Txn: after}), read(next); a != b {
+			t.Fatalf("round %d: the store after the first write reads\n%s\nthe next write set over the first\n%s", round, a, b)
+		}
+		after.Discard()
+		base.Discard()
+		// Start the next round from an empty store.
+		clear := db.NewTransaction(true)
+		it := clear.NewIterator(badger.IteratorOptions{})
+		var keys [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		it.Close()
+		for _, k := range keys {
+			clear.Delete(k)
+		}
+		if err := clear.Commit(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
