@@ -208,7 +208,9 @@ func TestWriteSetReadsAsBadger(t *testing.T) {
 	}
 	defer db.Close()
 	rng := mrand.New(mrand.NewPCG(1, 2))
-	key := func() []byte { return []byte{byte('a' + rng.IntN(3)), byte('a' + rng.IntN(3)), byte('a' + rng.IntN(2))}[:1+rng.IntN(3)] }
+	key := func() []byte {
+		return []byte{byte('a' + rng.IntN(3)), byte('a' + rng.IntN(3)), byte('a' + rng.IntN(2))}[:1+rng.IntN(3)]
+	}
 	type op struct {
 		k, v []byte
 		del  bool
