@@ -14,6 +14,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/badgerdb"
+	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
 
@@ -304,5 +305,128 @@ func TestWriteSetReadsAsBadger(t *testing.T) {
 		if err := clear.Commit(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestSealNextConcurrent seals one block after another with SealNext, not
+// waiting for every write, while one goroutine submits (new transactions,
+// some refused in execution, resubmissions of earlier ones) and another
+// reads the queue; the log's segments are small, so that landings remove
+// segments while submissions append. Every acknowledged transaction is
+// executed once, in order of the blocks; none is lost or taken twice.
+func TestSealNextConcurrent(t *testing.T) {
+	defer func(n int64) { logSegmentBytes = n }(logSegmentBytes)
+	logSegmentBytes = 2048
+	cfg := oneKeyConfig()
+	cfg.MaxBlockTxs = 6
+	f := newFixture(t, cfg)
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
+		t.Fatal(err)
+	}
+	const total = 240
+	var txs []*phases.Tx
+	for i := range total {
+		if i%7 == 3 {
+			txs = append(txs, f.mint(f.deny, f.allow, f.alice, fmt.Sprint("d", i), "1"))
+		} else {
+			txs = append(txs, f.mint(f.allow, f.allow, f.alice, fmt.Sprint("k", i), "1"))
+		}
+	}
+	acked := make([]int, total) // times each was acknowledged
+	done := make(chan struct{})
+	submitted := make(chan struct{})
+	go func() {
+		defer close(submitted)
+		rng := mrand.New(mrand.NewPCG(3, 4))
+		for i := 0; i < total; {
+			n := min(1+rng.IntN(4), total-i)
+			batch, idx := slices.Clone(txs[i:i+n]), []int{}
+			for j := range n {
+				idx = append(idx, i+j)
+			}
+			if i > 0 { // one resubmitted
+				k := rng.IntN(i)
+				batch, idx = append(batch, txs[k]), append(idx, k)
+			}
+			for j, err := range f.in.SubmitAll(batch) {
+				if err == nil {
+					acked[idx[j]]++
+				}
+			}
+			i += n
+		}
+	}()
+	go func() { // readers outside the writers' lock
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := f.in.Queued(); err != nil {
+				t.Error(err)
+			}
+			for _, tx := range txs[:20] {
+				if _, _, err := f.in.TxState(tx.ID()); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}()
+	var pending []*PendingSeal
+	seen := map[notes.Hash]int{}
+	collect := func(p *PendingSeal) {
+		s, err := p.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rc := range s.Receipts {
+			seen[rc.TxID]++
+		}
+	}
+	for round := 0; ; round++ {
+		p, err := f.in.SealNext(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, p)
+		if round%3 == 2 {
+			collect(pending[0])
+			pending = pending[1:]
+		}
+		select {
+		case <-submitted:
+			if ids, err := f.in.Queued(); err != nil || len(ids) == 0 && p.Unlanded().Taken == 0 {
+				for _, p := range pending {
+					collect(p)
+				}
+				close(done)
+				goto check
+			}
+		default:
+		}
+	}
+check:
+	if _, err := f.in.QueueDepth(); err != nil {
+		t.Fatal(err)
+	}
+	for i, tx := range txs {
+		id := tx.ID()
+		accepted := i%7 != 3
+		switch {
+		case acked[i] == 0:
+			t.Fatalf("transaction %d was never acknowledged", i)
+		case accepted && (acked[i] != 1 || seen[id] != 1):
+			t.Fatalf("transaction %d: acknowledged %d times, executed %d times", i, acked[i], seen[id])
+		case !accepted && seen[id] != acked[i]:
+			t.Fatalf("refused transaction %d: acknowledged %d times, executed %d times", i, acked[i], seen[id])
+		}
+		st, _, err := f.in.TxState(id)
+		if err != nil || accepted != (st == TxCommitted) || st == TxQueued {
+			t.Fatalf("transaction %d: %v, %v", i, st, err)
+		}
+	}
+	if ids, err := f.in.Queued(); err != nil || len(ids) != 0 {
+		t.Fatalf("left queued: %d, %v", len(ids), err)
 	}
 }
