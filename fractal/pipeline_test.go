@@ -93,7 +93,8 @@ func storeDiff(t *testing.T, a, b *Instance) string {
 // every next step (submissions, the next block's execution) running while
 // the block before is still in flight. Submissions are answered the same,
 // the blocks, receipts and state roots are the same, and the stores end
-// the same.
+// the same. (A transaction of a block in flight is refused as queued, not
+// as executed, until the block is durable: TestSubmitWhileInFlight.)
 func TestSealNextSameAsSeal(t *testing.T) {
 	cfg := DefaultConfig() // the per-key limit on
 	cfg.MaxBlockTxs, cfg.MaxQueue = 3, 8
@@ -134,9 +135,9 @@ func TestSealNextSameAsSeal(t *testing.T) {
 	script := [][]*phases.Tx{
 		{a1, committed, refused, bobMint("b1"), f.paying(mint("a3"), f.alice.Public(), "f1", 1, f.alice)},
 		nil, // seal; the next steps run while its write is in flight
-		{a1, spend("a1"), f.paying(mint("a4"), f.alice.Public(), "f1", 1, f.alice), a2, bobMint("b2")},
+		{spend("a1"), f.paying(mint("a4"), f.alice.Public(), "f1", 1, f.alice), a2, bobMint("b2")},
 		nil,
-		{a2, spend("a2"), mint("a5"), mint("a6"), bobMint("b3"), mint("a7"), mint("a8"), mint("a9")},
+		{spend("a2"), mint("a5"), mint("a6"), bobMint("b3"), mint("a7"), mint("a8"), mint("a9")},
 		nil, nil,
 		{f.paying(bobMint("b4"), f.alice.Public(), "f2", 1, f.alice), mint("a10")},
 		nil, nil, nil, nil, nil,
@@ -428,5 +429,39 @@ check:
 	}
 	if ids, err := f.in.Queued(); err != nil || len(ids) != 0 {
 		t.Fatalf("left queued: %d, %v", len(ids), err)
+	}
+}
+
+// TestSubmitWhileInFlight: while a block's write is in flight, nothing
+// tells that its transactions were executed: a resubmission of one is
+// refused as queued (it is, until the block is durable); once the write
+// landed it is refused as a replay of that block.
+func TestSubmitWhileInFlight(t *testing.T) {
+	f := memFixture(t)
+	gateLandings(t)
+	tx := f.mint(f.allow, f.allow, f.alice, "k", "1")
+	if _, err := f.in.Submit(tx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.in.SealNext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Landed() || p.Unlanded().Block == nil {
+		t.Fatal("the block is not in flight")
+	}
+	if _, err := f.in.Submit(tx); !errors.Is(err, ErrQueued) {
+		t.Fatalf("resubmitted while its block is in flight: %v; want %v", err, ErrQueued)
+	}
+	if _, err := f.in.QueueDepth(); err != nil { // settles the write
+		t.Fatal(err)
+	}
+	s, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replay *ReplayError
+	if _, err := f.in.Submit(tx); !errors.As(err, &replay) || replay.Height != s.Block.Height {
+		t.Fatalf("resubmitted once its block landed: %v", err)
 	}
 }
