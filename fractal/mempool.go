@@ -273,12 +273,21 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 
 // checkFresh refuses a transaction ID that was executed or is queued: in
 // the store, or in the memory queue, which holds the store's queue too.
+// The memory queue is asked first: a transaction of a pipelined block
+// whose write is in flight is still queued there, and r (that write over
+// the store) would tell that the block executed it before the block is
+// durable (decision 186).
 func (in *Instance) checkFresh(r kv.Reader, id notes.Hash) error {
+	if in.mem != nil {
+		if err := in.checkQueued(id); err != nil {
+			return err
+		}
+	}
 	if err := checkExecuted(r, id); err != nil {
 		return err
 	}
 	if in.mem != nil {
-		return in.checkQueued(id)
+		return nil
 	}
 	if _, ok, err := r.Get(hashKey(prefixPending, id)); err != nil {
 		return err
