@@ -465,3 +465,66 @@ func TestSubmitWhileInFlight(t *testing.T) {
 		t.Fatalf("resubmitted once its block landed: %v", err)
 	}
 }
+
+// TestSealNextCrashInFlight: a node killed once a pipelined block's write
+// is durable and before its landing ran (the guard still records the
+// block as being signed, the log still holds its transactions): the next
+// Open keeps the block, records it as signed, queues none of its
+// transactions again but the one submitted meanwhile, and seals on.
+// Close with a write in flight waits for it.
+func TestSealNextCrashInFlight(t *testing.T) {
+	f := memFixture(t)
+	gateLandings(t)
+	ok, refused, later := f.mint(f.allow, f.allow, f.alice, "k", "1"), f.mint(f.deny, f.allow, f.alice, "d", "1"), f.mint(f.allow, f.allow, f.alice, "l", "1")
+	for _, err := range f.in.SubmitAll([]*phases.Tx{ok, refused}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := f.in.SealNext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := p.Unlanded().Block
+	if _, err := f.in.Submit(later); err != nil {
+		t.Fatal(err)
+	}
+	// The write is in: a read waits for it (badger's commit marks).
+	if st, h, err := f.in.TxState(ok.ID()); err != nil || st != TxCommitted || h != b.Height {
+		t.Fatalf("the block's write is not in: %v %d, %v", st, h, err)
+	}
+	crashMem(t, f.in) // its landing never runs
+	in, err := Open(f.home)
+	if err != nil {
+		t.Fatalf("open after a crash with a block in flight: %v", err)
+	}
+	if head, err := in.Head(); err != nil || head.Hash() != b.Hash() {
+		t.Fatalf("head after the crash: %v, %v; want block %d", head, err, b.Height)
+	}
+	if ids, err := in.Queued(); err != nil || !slices.Equal(ids, []notes.Hash{later.ID()}) {
+		t.Fatalf("queued after the crash: %x, %v", ids, err)
+	}
+	landGate = nil // the crashed landing stays held
+	if err := in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
+		t.Fatal(err)
+	}
+	p, err = in.SealNext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Close(); err != nil { // waits for the write in flight
+		t.Fatal(err)
+	}
+	s, err := p.Wait()
+	if err != nil || s.Block == nil || s.Block.Height != b.Height+1 {
+		t.Fatalf("the next block: %v, %v", s, err)
+	}
+	in, err = Open(f.home)
+	if err != nil {
+		t.Fatalf("open after Close with a block in flight: %v", err)
+	}
+	defer in.Close()
+	if head, err := in.Head(); err != nil || head.Hash() != s.Block.Hash() {
+		t.Fatalf("head after Close: %v, %v; want block %d", head, err, s.Block.Height)
+	}
+}
