@@ -36,6 +36,7 @@ type PendingSeal struct {
 	head    *chain.Block // the head once the write is in
 	entries []*memEntry  // the memory queue's entries of the block's transactions
 	x       *Execution
+	gate    chan struct{} // landGate when the write was sent (tests)
 }
 
 // Wait returns the seal's result once its write is durable (at once for a
@@ -209,6 +210,7 @@ func (in *Instance) send(p *PendingSeal, signed *guard.Block) error {
 	// The read the next block falls back to: the store before this write,
 	// which every earlier write is in (settled).
 	p.base = in.db.NewTransaction(false)
+	p.gate = landGate
 	in.inflight = p
 	in.mem.fly(p.entries, true)
 	txn.CommitWith(func(err error) { in.landed(p, signed, err) })
@@ -226,8 +228,8 @@ func (in *Instance) send(p *PendingSeal, signed *guard.Block) error {
 // its transactions committed before and after they leave the queue.
 func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 	defer close(p.done)
-	if g := landGate; g != nil {
-		<-g
+	if p.gate != nil {
+		<-p.gate
 	}
 	if err != nil {
 		in.mem.fly(p.entries, false)
@@ -259,8 +261,8 @@ func (in *Instance) settle() error {
 	if p == nil {
 		return nil
 	}
-	if g := landGate; g != nil && !p.Landed() {
-		g <- struct{}{}
+	if p.gate != nil && !p.Landed() {
+		p.gate <- struct{}{}
 	}
 	<-p.done
 	in.inflight = nil
