@@ -2,6 +2,7 @@ package fractal
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -526,5 +527,65 @@ func TestSealNextCrashInFlight(t *testing.T) {
 	defer in.Close()
 	if head, err := in.Head(); err != nil || head.Hash() != s.Block.Hash() {
 		t.Fatalf("head after Close: %v, %v; want block %d", head, err, s.Block.Height)
+	}
+}
+
+// TestSealNextHalvesOverTheWriteBound: blocks too large for one write are
+// retried with half the transactions while the block before is in flight,
+// as Seal retries them: every transaction runs once, none is skipped.
+func TestSealNextHalvesOverTheWriteBound(t *testing.T) {
+	cfg := oneKeyConfig()
+	cfg.MaxBlockTxs = 16
+	f := newFixture(t, cfg)
+	if err := f.in.KeepQueueInMemory(DefaultMaxQueueBytes); err != nil {
+		t.Fatal(err)
+	}
+	gateLandings(t)
+	var txs []*phases.Tx // 1 MB of notes each (megabyteTxs)
+	for i := range 20 {
+		f.nonce++
+		calc := fmt.Sprintf(`local v = string.rep("x", 64000) local out = {} for j = 1, 16 do out[j] = {application=%q, owner=%q, key="t%d-"..j, value=v} end return out`,
+			hex.EncodeToString(f.allow[:]), hex.EncodeToString(f.allow[:]), i)
+		txs = append(txs, f.sign(&phases.Tx{Nonce: f.nonce, GasLimit: 5_000_000,
+			Write: notes.ConstraintSet{appPattern(f.allow, f.allow)}, Calculation: []byte(calc)}, f.alice))
+	}
+	for _, err := range f.in.SubmitAll(txs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pending []*PendingSeal
+	for range 3 {
+		p, err := f.in.SealNext(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, p)
+	}
+	if _, err := f.in.QueueDepth(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[notes.Hash]int{}
+	var sizes []int
+	for _, p := range pending {
+		s, err := p.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, s.Taken)
+		for _, rc := range s.Receipts {
+			if rc.Status != phases.Accepted {
+				t.Fatalf("refused: %v", rc.Err())
+			}
+			seen[rc.TxID]++
+		}
+	}
+	if !slices.Equal(sizes, []int{8, 8, 4}) {
+		t.Fatalf("blocks took %v; want 8, 8, 4", sizes)
+	}
+	for i, tx := range txs {
+		if seen[tx.ID()] != 1 {
+			t.Fatalf("transaction %d ran %d times", i, seen[tx.ID()])
+		}
 	}
 }
