@@ -589,3 +589,53 @@ func TestSealNextHalvesOverTheWriteBound(t *testing.T) {
 		}
 	}
 }
+
+// TestSealNextDeletesStaleTakenRecords: a node under load seals every
+// block while the one before is in flight; the taken records of refused
+// transactions whose log segment is gone must still be deleted by later
+// blocks (as TestMemQueueSegmentsRemoved shows for Seal), not pile up in
+// the store until the load stops.
+func TestSealNextDeletesStaleTakenRecords(t *testing.T) {
+	defer func(n int64) { logSegmentBytes = n }(logSegmentBytes)
+	logSegmentBytes = 1 // a segment a group
+	f := memFixture(t)
+	gateLandings(t)
+	var pending []*PendingSeal
+	for i := range 6 {
+		txs := []*phases.Tx{f.mint(f.allow, f.allow, f.alice, fmt.Sprint("k", i), "1")}
+		if i < 2 {
+			txs = append(txs, f.mint(f.deny, f.allow, f.alice, fmt.Sprint("d", i), "1"))
+		}
+		for _, err := range f.in.SubmitAll(txs) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := f.in.SealNext(context.Background()) // the block before is in flight
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, p)
+	}
+	if _, err := f.in.QueueDepth(); err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, p := range pending {
+		s, err := p.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rc := range s.Receipts {
+			if rc.Status != phases.Accepted {
+				refused++
+			}
+		}
+	}
+	if refused != 2 {
+		t.Fatalf("%d refused; want 2", refused)
+	}
+	if q := queueKeys(t, f.in); slices.ContainsFunc(q, isTakenRecord) {
+		t.Fatalf("taken records whose segments are gone stay in the store: %s", q)
+	}
+}
