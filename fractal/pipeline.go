@@ -35,8 +35,11 @@ type PendingSeal struct {
 	base    *badger.Txn  // a read of the store before the write; ws's reads fall back to it
 	head    *chain.Block // the head once the write is in
 	entries []*memEntry  // the memory queue's entries of the block's transactions
-	x       *Execution
-	gate    chan struct{} // landGate when the write was sent (tests)
+	// staleDeleted is how many of the memory queue's first stale taken
+	// records the block's write deletes.
+	staleDeleted int
+	x            *Execution
+	gate         chan struct{} // landGate when the write was sent (tests)
 }
 
 // Wait returns the seal's result once its write is durable (at once for a
@@ -146,7 +149,7 @@ func (in *Instance) sealNext(ctx context.Context, max int) (*PendingSeal, error)
 	if err := c.WriteState(x); err != nil {
 		return nil, err
 	}
-	next := &PendingSeal{sealed: &x.Sealed, done: make(chan struct{}), ws: ws, head: p.Parent, entries: q.entries(), x: x}
+	next := &PendingSeal{sealed: &x.Sealed, done: make(chan struct{}), ws: ws, head: p.Parent, entries: q.entries(), staleDeleted: len(q.mem.stale), x: x}
 	b := x.Block
 	if b == nil {
 		if err := in.settle(); err != nil {
@@ -212,7 +215,7 @@ func (in *Instance) send(p *PendingSeal, signed *guard.Block) error {
 	p.base = in.db.NewTransaction(false)
 	p.gate = landGate
 	in.inflight = p
-	in.mem.fly(p.entries, true)
+	in.mem.fly(p.entries, p.staleDeleted, true)
 	txn.CommitWith(func(err error) { in.landed(p, signed, err) })
 	return nil
 }
@@ -232,7 +235,7 @@ func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 		<-p.gate
 	}
 	if err != nil {
-		in.mem.fly(p.entries, false)
+		in.mem.fly(p.entries, 0, false)
 		p.err = fmt.Errorf("fractal: seal: block write: %w", err)
 		return
 	}
