@@ -216,9 +216,18 @@ func (in *Instance) send(p *PendingSeal, signed *guard.Block) error {
 	p.gate = landGate
 	in.inflight = p
 	in.mem.fly(p.entries, p.staleDeleted, true)
+	if err := landFail; err != nil {
+		txn.Discard()
+		go in.landed(p, signed, err)
+		return nil
+	}
 	txn.CommitWith(func(err error) { in.landed(p, signed, err) })
 	return nil
 }
+
+// landFail, set by tests only, fails every pipelined write as badger
+// would, without writing it.
+var landFail error
 
 // landed completes p once badger has applied its write (err nil) or
 // failed it: the memory queue lets the block's transactions go (after a

@@ -639,3 +639,71 @@ func TestSealNextDeletesStaleTakenRecords(t *testing.T) {
 		t.Fatalf("taken records whose segments are gone stay in the store: %s", q)
 	}
 }
+
+// TestSealNextFailedWrite: a pipelined block whose write fails is not
+// stored: Wait reports it, the next SealNext (which built its block over
+// the failed one) fails too, and the block after takes the failed block's
+// transactions again, with what came meanwhile, at the same height, each
+// once; the guard forgets the block it began and the store reopens.
+func TestSealNextFailedWrite(t *testing.T) {
+	defer func() { landFail = nil }()
+	f := memFixture(t)
+	a, b, c := f.mint(f.allow, f.allow, f.alice, "a", "1"), f.mint(f.deny, f.allow, f.alice, "b", "1"), f.mint(f.allow, f.allow, f.alice, "c", "1")
+	for _, err := range f.in.SubmitAll([]*phases.Tx{a, b}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := f.in.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateLandings(t)
+	landFail = errors.New("disk on fire")
+	failed, err := f.in.SealNext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	landFail = nil
+	if _, err := f.in.Submit(a); !errors.Is(err, ErrQueued) {
+		t.Fatalf("resubmitted while its block is in flight: %v", err)
+	}
+	if _, err := f.in.Submit(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.in.SealNext(context.Background()); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("the seal over the failed write: %v", err)
+	}
+	if _, err := failed.Wait(); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Wait of the failed write: %v", err)
+	}
+	p, err := f.in.SealNext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.in.QueueDepth(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []notes.Hash
+	for _, rc := range s.Receipts {
+		got = append(got, rc.TxID)
+	}
+	if s.Block == nil || s.Block.Height != head.Height+1 || !slices.Equal(got, []notes.Hash{a.ID(), b.ID(), c.ID()}) {
+		t.Fatalf("the block after the failed write: %v, receipts of %x", s.Block, got)
+	}
+	if ids, err := f.in.Queued(); err != nil || len(ids) != 0 {
+		t.Fatalf("queued: %x, %v", ids, err)
+	}
+	if err := f.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := Open(f.home)
+	if err != nil {
+		t.Fatalf("open after a failed write: %v", err)
+	}
+	in.Close()
+}
