@@ -184,7 +184,7 @@ func (in *Instance) sealNext(ctx context.Context, max int) (*PendingSeal, error)
 
 // over returns the set's writes as a read over base, for the next block.
 func (w *writeSet) over(base kv.Reader) *writeSet {
-	return &writeSet{base: base, m: w.m}
+	return &writeSet{base: base, m: w.m, sorted: w.sorted}
 }
 
 // encryptedQueued reports whether the encrypted mempool holds a payload or
@@ -210,6 +210,7 @@ func (in *Instance) send(p *PendingSeal, signed *guard.Block) error {
 		txn.Discard()
 		return err
 	}
+	p.ws.freeze()
 	// The read the next block falls back to: the store before this write,
 	// which every earlier write is in (settled).
 	p.base = in.db.NewTransaction(false)

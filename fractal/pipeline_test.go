@@ -284,6 +284,12 @@ func TestWriteSetReadsAsBadger(t *testing.T) {
 		if err := w.Commit(); err != nil {
 			t.Fatal(err)
 		}
+		ws.freeze() // as send does
+		landed := db.NewTransaction(false)
+		if a, b := read(badgerdb.KV{Txn: landed}), read(ws.over(badgerdb.KV{Txn: base})); a != b {
+			t.Fatalf("round %d: the store after the write reads\n%s\nthe write set over the read before it\n%s", round, a, b)
+		}
+		landed.Discard()
 		next := newWriteSet(ws.over(badgerdb.KV{Txn: base}))
 		apply(next, second)
 		after := db.NewTransaction(true)
