@@ -261,9 +261,9 @@ func (m *memQueue) read(max int) []queued {
 }
 
 // fly marks es, the entries of a block whose write is now in flight and
-// deletes the first stale stale records, so that the next block does not
-// take them (on), or clears the marks after that write failed: they are
-// queued again.
+// deletes the first stale of the stale taken records, so that the next
+// block takes neither (on), or clears the marks after that write failed:
+// the entries are queued again, the records left to delete.
 func (m *memQueue) fly(es []*memEntry, stale int, on bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
