@@ -191,9 +191,12 @@ type queueCount struct {
 // queueCount starts a count from the instance's bound. The bound only grows
 // by submissions; seals and encrypted batches shrink the queue without
 // telling it, so it is exact only while nothing else has committed since it
-// was (badger's version is unchanged). Caller holds mu.
+// was (badger's version is unchanged). While a pipelined block's write is
+// in flight it is not exact: that write changes the store at any moment,
+// and badger's version may not be read while it does (decision 186).
+// Caller holds mu.
 func (in *Instance) queueCount() queueCount {
-	return queueCount{n: in.queueBound, exact: in.db.MaxVersion() == in.queueExact}
+	return queueCount{n: in.queueBound, exact: in.inflight == nil && in.db.MaxVersion() == in.queueExact}
 }
 
 // queueFull takes one place in the mempool for a submission, or returns
@@ -215,7 +218,7 @@ func (in *Instance) queueFull(txn *badger.Txn, c *queueCount) error {
 // holds mu.
 func (in *Instance) settleQueue(c queueCount) {
 	in.queueBound = c.n
-	if c.exact {
+	if c.exact && in.inflight == nil {
 		in.queueExact = in.db.MaxVersion()
 	}
 }
@@ -270,12 +273,21 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 
 // checkFresh refuses a transaction ID that was executed or is queued: in
 // the store, or in the memory queue, which holds the store's queue too.
+// The memory queue is asked first: a transaction of a pipelined block
+// whose write is in flight is still queued there, and r (that write over
+// the store) would tell that the block executed it before the block is
+// durable (decision 186).
 func (in *Instance) checkFresh(r kv.Reader, id notes.Hash) error {
+	if in.mem != nil {
+		if err := in.checkQueued(id); err != nil {
+			return err
+		}
+	}
 	if err := checkExecuted(r, id); err != nil {
 		return err
 	}
 	if in.mem != nil {
-		return in.checkQueued(id)
+		return nil
 	}
 	if _, ok, err := r.Get(hashKey(prefixPending, id)); err != nil {
 		return err

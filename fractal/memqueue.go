@@ -67,6 +67,10 @@ type memQueue struct {
 	// flyingNow are the entries of the block whose write is in flight
 	// (decision 186), nil when none is.
 	flyingNow []*memEntry
+	// staleFlying is how many of the first stale records the block whose
+	// write is in flight deletes: the next block deletes those after them
+	// (newMemPart). 0 once that write landed (committed) or failed.
+	staleFlying int
 }
 
 type memEntry struct {
@@ -256,18 +260,19 @@ func (m *memQueue) read(max int) []queued {
 	return out
 }
 
-// fly marks es, the entries of a block whose write is now in flight, so
-// that the next block does not take them (on), or clears the mark after
-// that write failed: they are queued again.
-func (m *memQueue) fly(es []*memEntry, on bool) {
+// fly marks es, the entries of a block whose write is now in flight and
+// deletes the first stale of the stale taken records, so that the next
+// block takes neither (on), or clears the marks after that write failed:
+// the entries are queued again, the records left to delete.
+func (m *memQueue) fly(es []*memEntry, stale int, on bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range es {
 		e.flying = on
 	}
-	m.flyingNow = nil
+	m.flyingNow, m.staleFlying = nil, 0
 	if on {
-		m.flyingNow = es
+		m.flyingNow, m.staleFlying = es, stale
 	}
 }
 
@@ -290,6 +295,7 @@ func (m *memQueue) committed(taken []*memEntry, refused map[notes.Hash]bool, sta
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stale = m.stale[staleDeleted:]
+	m.staleFlying = 0
 	for _, e := range taken {
 		if e.gone {
 			continue
@@ -476,14 +482,14 @@ func (in *Instance) newMemPart() *memPart {
 	if in.mem == nil {
 		return nil
 	}
-	p := &memPart{mem: in.mem, refused: map[notes.Hash]bool{}}
-	// While a block's write is in flight, its part holds the first stale
-	// records, which its landing forgets (committed): this block takes
-	// none (decision 186).
-	if in.inflight == nil {
-		p.stale = in.mem.stale[:min(len(in.mem.stale), maxStaleDeletes)]
-	}
-	return p
+	m := in.mem
+	// While a block's write is in flight, it deletes the first stale
+	// records, which its landing forgets (committed, perhaps at any
+	// moment): this block deletes the next ones (decision 186).
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	from := m.staleFlying
+	return &memPart{mem: m, refused: map[notes.Hash]bool{}, stale: m.stale[from:min(len(m.stale), from+maxStaleDeletes)]}
 }
 
 // write writes the memory queue's part of a block: a taken record for each

@@ -35,7 +35,11 @@ type PendingSeal struct {
 	base    *badger.Txn  // a read of the store before the write; ws's reads fall back to it
 	head    *chain.Block // the head once the write is in
 	entries []*memEntry  // the memory queue's entries of the block's transactions
-	x       *Execution
+	// staleDeleted is how many of the memory queue's first stale taken
+	// records the block's write deletes.
+	staleDeleted int
+	x            *Execution
+	gate         chan struct{} // landGate when the write was sent (tests)
 }
 
 // Wait returns the seal's result once its write is durable (at once for a
@@ -145,7 +149,7 @@ func (in *Instance) sealNext(ctx context.Context, max int) (*PendingSeal, error)
 	if err := c.WriteState(x); err != nil {
 		return nil, err
 	}
-	next := &PendingSeal{sealed: &x.Sealed, done: make(chan struct{}), ws: ws, head: p.Parent, entries: q.entries(), x: x}
+	next := &PendingSeal{sealed: &x.Sealed, done: make(chan struct{}), ws: ws, head: p.Parent, entries: q.entries(), staleDeleted: len(q.mem.stale), x: x}
 	b := x.Block
 	if b == nil {
 		if err := in.settle(); err != nil {
@@ -184,7 +188,7 @@ const writesPerTx = 20
 
 // over returns the set's writes as a read over base, for the next block.
 func (w *writeSet) over(base kv.Reader) *writeSet {
-	return &writeSet{base: base, m: w.m}
+	return &writeSet{base: base, m: w.m, sorted: w.sorted}
 }
 
 // encryptedQueued reports whether the encrypted mempool holds a payload or
@@ -210,19 +214,25 @@ func (in *Instance) send(p *PendingSeal, signed *guard.Block) error {
 		txn.Discard()
 		return err
 	}
+	p.ws.freeze()
 	// The read the next block falls back to: the store before this write,
 	// which every earlier write is in (settled).
 	p.base = in.db.NewTransaction(false)
+	p.gate = landGate
 	in.inflight = p
-	in.mem.fly(p.entries, true)
-	commitWrite(txn, func(err error) { in.landed(p, signed, err) })
+	in.mem.fly(p.entries, p.staleDeleted, true)
+	if err := landFail; err != nil {
+		txn.Discard()
+		go in.landed(p, signed, err)
+		return nil
+	}
+	txn.CommitWith(func(err error) { in.landed(p, signed, err) })
 	return nil
 }
 
-// commitWrite commits a pipelined block's write and calls done once it is
-// durable or failed; tests hold it back to read and submit while it is in
-// flight.
-var commitWrite = func(txn *badger.Txn, done func(error)) { txn.CommitWith(done) }
+// landFail, set by tests only, fails every pipelined write as badger
+// would, without writing it.
+var landFail error
 
 // landed completes p once badger has applied its write (err nil) or
 // failed it: the memory queue lets the block's transactions go (after a
@@ -235,8 +245,11 @@ var commitWrite = func(txn *badger.Txn, done func(error)) { txn.CommitWith(done)
 // its transactions committed before and after they leave the queue.
 func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 	defer close(p.done)
+	if p.gate != nil {
+		<-p.gate
+	}
 	if err != nil {
-		in.mem.fly(p.entries, false)
+		in.mem.fly(p.entries, 0, false)
 		p.err = fmt.Errorf("fractal: seal: block write: %w", err)
 		return
 	}
@@ -252,6 +265,11 @@ func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 	}
 }
 
+// landGate, set by tests only, holds every landing until a settle lets it
+// go, so that what runs between a pipelined seal and the next settle runs
+// while the write is in flight.
+var landGate chan struct{}
+
 // settle waits for the seal in flight, if any, and forgets it; it returns
 // the seal's failure. Holding mu, the pipelined seal calls it before it
 // signs; every other writer calls lock.
@@ -259,6 +277,9 @@ func (in *Instance) settle() error {
 	p := in.inflight
 	if p == nil {
 		return nil
+	}
+	if p.gate != nil && !p.Landed() {
+		p.gate <- struct{}{}
 	}
 	<-p.done
 	in.inflight = nil

@@ -2,8 +2,10 @@ package fractal
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -20,6 +22,45 @@ type writeSet struct {
 	base  kv.Reader
 	m     map[string]setEntry
 	order []string // keys in the order first written, for a flush in that order
+	// sorted, once the set is frozen (sent: it takes no more writes), are
+	// its keys in byte order, made by the first Scan and shared by every
+	// view over the set, so that a Scan seeks its prefix instead of going
+	// through every key of the block before (decision 186).
+	sorted *sortedKeys
+}
+
+// sortedKeys are a frozen write set's keys in byte order, made once.
+type sortedKeys struct {
+	once sync.Once
+	keys []string
+}
+
+// freeze marks the set as taking no more writes: its Scans, and those of
+// the views over it, use its keys sorted once.
+func (w *writeSet) freeze() { w.sorted = &sortedKeys{} }
+
+// under returns the set's keys that start with prefix, in byte order.
+func (w *writeSet) under(prefix string) []string {
+	if w.sorted == nil {
+		var mine []string
+		for k := range w.m {
+			if strings.HasPrefix(k, prefix) {
+				mine = append(mine, k)
+			}
+		}
+		slices.Sort(mine)
+		return mine
+	}
+	s := w.sorted
+	s.once.Do(func() {
+		s.keys = slices.Sorted(maps.Keys(w.m))
+	})
+	i, _ := slices.BinarySearch(s.keys, prefix)
+	j := i
+	for j < len(s.keys) && strings.HasPrefix(s.keys[j], prefix) {
+		j++
+	}
+	return s.keys[i:j]
 }
 
 // setEntry is a key's last write: a value, or its deletion.
@@ -48,13 +89,7 @@ func (w *writeSet) Get(key []byte) ([]byte, bool, error) {
 // Scan implements kv.Reader: the base's keys under prefix merged, in byte
 // order, with the set's, whose writes win.
 func (w *writeSet) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	var mine []string
-	for k := range w.m {
-		if strings.HasPrefix(k, string(prefix)) {
-			mine = append(mine, k)
-		}
-	}
-	slices.Sort(mine)
+	mine := w.under(string(prefix))
 	next := 0
 	// emitMine hands on the set's keys before key (all of them when key is
 	// nil), skipping deletions.

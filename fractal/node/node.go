@@ -46,8 +46,12 @@ type Node struct {
 	// announced.
 	flying atomic.Int64
 	landed sync.WaitGroup
-	kick   chan struct{} // a block's worth is queued: seal now
-	dirty  atomic.Bool   // shares came in: a seal may open a batch
+	// sealing is held from a seal's SealNext until its transactions are
+	// in flying, and by a recount of the depth (settle): lock order qmu,
+	// sealing, then the instance's.
+	sealing sync.Mutex
+	kick    chan struct{} // a block's worth is queued: seal now
+	dirty   atomic.Bool   // shares came in: a seal may open a batch
 
 	waiters waiters
 	refused *refusals

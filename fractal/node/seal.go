@@ -82,7 +82,14 @@ func (n *Node) sealOnce(out chan<- *landing, last **fractal.PendingSeal) (full b
 	}
 	// The seal in progress finishes even when the node is stopping
 	// (decision 113): it gets no context that Stop cancels.
+	// flying counts the block before a recount can miss it (settle).
+	n.sealing.Lock()
 	p, err := n.in.SealNext(context.Background())
+	if err == nil {
+		l.p, l.taken = p, int64(p.Unlanded().Taken)
+		n.flying.Add(l.taken)
+	}
+	n.sealing.Unlock()
 	if err != nil {
 		if l.before != nil {
 			l.before.Close()
@@ -93,8 +100,6 @@ func (n *Node) sealOnce(out chan<- *landing, last **fractal.PendingSeal) (full b
 		return false, err
 	}
 	s := p.Unlanded()
-	l.p, l.taken = p, int64(s.Taken)
-	n.flying.Add(l.taken)
 	n.landed.Add(1)
 	out <- l
 	*last = p
@@ -179,12 +184,17 @@ func (n *Node) settle(s *fractal.Sealed, err error, flew int64) {
 		n.queue.Store(int64(n.depth))
 		return
 	}
+	// The count settles the write in flight, whose transactions then
+	// leave the queue: they must be in flying by then, so no seal may be
+	// between SealNext and its flying.Add (sealing).
+	n.sealing.Lock()
 	d, err := n.in.QueueDepth()
+	d += int(n.flying.Load()) // in blocks not announced yet: announce takes them off
+	n.sealing.Unlock()
 	if err != nil {
 		n.log.Error("queue depth", "err", err)
 		return
 	}
-	d += int(n.flying.Load()) // in blocks not announced yet: announce takes them off
 	n.depth = d
 	n.queue.Store(int64(d))
 }
