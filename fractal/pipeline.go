@@ -12,7 +12,6 @@ package fractal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -85,18 +84,7 @@ func (in *Instance) SealNext(ctx context.Context) (*PendingSeal, error) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	n := in.cfg.MaxBlockTxs
-	for {
-		p, err := in.sealNext(ctx, n)
-		if errors.Is(err, errBlockWritesOverBound) && n > 1 {
-			n /= 2
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("fractal: seal: %w", err)
-		}
-		return p, nil
-	}
+	return withinWriteBound(in.cfg.MaxBlockTxs, func(max int) (*PendingSeal, error) { return in.sealNext(ctx, max) })
 }
 
 func (in *Instance) sealNext(ctx context.Context, max int) (*PendingSeal, error) {

@@ -63,19 +63,24 @@ func (in *Instance) Seal(ctx context.Context) (*Sealed, error) {
 	}
 	in.lock()
 	defer in.mu.Unlock()
-	n := in.cfg.MaxBlockTxs
+	return withinWriteBound(in.cfg.MaxBlockTxs, func(max int) (*Sealed, error) { return in.seal(ctx, max) })
+}
+
+// withinWriteBound runs seal with up to max transactions and, while the
+// block's writes pass the bound (decision 167), again with half as many;
+// the rest stay queued for the next block.
+func withinWriteBound[T any](max int, seal func(max int) (T, error)) (T, error) {
 	for {
-		s, err := in.seal(ctx, n)
-		// A block whose writes pass the bound (decision 167) is retried
-		// with fewer transactions; the rest stay queued for the next block.
-		if errors.Is(err, errBlockWritesOverBound) && n > 1 {
-			n /= 2
+		r, err := seal(max)
+		if errors.Is(err, errBlockWritesOverBound) && max > 1 {
+			max /= 2
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("fractal: seal: %w", err)
+			var none T
+			return none, fmt.Errorf("fractal: seal: %w", err)
 		}
-		return s, nil
+		return r, nil
 	}
 }
 
