@@ -53,7 +53,7 @@ func (b *BackupInfo) header(cfg, key []byte) []byte {
 // until it is done, reads do not. The executor's private key is included
 // only when withKey is set.
 func (in *Instance) Backup(w io.Writer, withKey bool) (*BackupInfo, error) {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	info := &BackupInfo{Instance: in.id, WithKey: withKey}
 	err := in.db.View(func(txn *badger.Txn) (err error) {

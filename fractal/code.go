@@ -44,7 +44,7 @@ func (in *Instance) Deploy(src []byte) (notes.Hash, error) {
 	if err != nil {
 		return notes.Hash{}, fmt.Errorf("fractal: deploy: %w", err)
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	err = in.db.Update(func(txn *badger.Txn) error {
 		if _, err := txn.Get(hashKey(prefixCode, h)); err == nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/certify"
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -396,17 +397,17 @@ func (in *Instance) decodeDecided(view *badger.Txn, raw []byte, seen map[notes.H
 		return tx, errors.New("replayed transaction: it appears earlier in this block")
 	}
 	seen[id] = true
-	return tx, checkExecuted(view, id)
+	return tx, checkExecuted(badgerdb.KV{Txn: view}, id)
 }
 
 // checkExecuted refuses a transaction ID that an earlier block executed.
-func checkExecuted(txn *badger.Txn, id notes.Hash) error {
-	raw, err := getValue(txn, hashKey(prefixTx, id))
+func checkExecuted(r kv.Reader, id notes.Hash) error {
+	raw, ok, err := r.Get(hashKey(prefixTx, id))
 	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		return nil
 	case err != nil:
 		return err
+	case !ok:
+		return nil
 	case len(raw) < 8:
 		return fmt.Errorf("transaction index entry has %d bytes", len(raw))
 	}

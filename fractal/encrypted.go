@@ -73,7 +73,7 @@ func (in *Instance) AttachThresholdKey(pk *tfhe.PublicKey) error {
 // given the attached key (nil when none), lets it; what names the
 // operation in the error.
 func (in *Instance) attachKey(pk *tfhe.PublicKey, what string, allow func(txn *badger.Txn, old *tfhe.PublicKey) error) error {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	err := in.db.Update(func(txn *badger.Txn) error {
 		old, err := thresholdKey(txn)
@@ -162,7 +162,7 @@ func (in *Instance) SubmitEncrypted(raw []byte) ([32]byte, error) {
 	if err := in.errValidatorSet("submit encrypted"); err != nil {
 		return id, err
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	qc := in.queueCount()
 	err = in.db.Update(func(txn *badger.Txn) error {

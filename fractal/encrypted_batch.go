@@ -342,7 +342,7 @@ func (in *Instance) SubmitShares(raw []byte) (*EncryptedStatus, error) {
 	if err := in.errValidatorSet("submit shares"); err != nil {
 		return nil, err
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	var st *EncryptedStatus
 	err = in.db.Update(func(txn *badger.Txn) error {

@@ -132,7 +132,7 @@ func (in *Instance) ExpireEncrypted(ctx context.Context, n uint64) (*Sealed, err
 	if err := in.errValidatorSet("expire encrypted"); err != nil {
 		return nil, err
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	var res *Sealed
 	txn := in.db.NewTransaction(true)

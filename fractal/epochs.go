@@ -110,7 +110,7 @@ func (in *Instance) AttachGenesisEpochs(r *EpochRules) error {
 	if err := r.Check(len(in.validators.Validators())); err != nil {
 		return fmt.Errorf("fractal: attach epochs: %w", err)
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	err := in.db.Update(func(txn *badger.Txn) error {
 		if old, err := getValue(txn, decidedKey(decidedEpochRules)); err == nil {

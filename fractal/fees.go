@@ -13,7 +13,6 @@ import (
 
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/kv"
-	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -32,7 +31,7 @@ type blockCode struct {
 // a fee needs a fee token, a price of at least min_gas_price, and a fee
 // note that pays (phases.FeeToken.Payable) and, when queued is set, that no
 // queued transaction offers already.
-func (in *Instance) checkFee(txn *badger.Txn, tx *phases.Tx, queued bool) error {
+func (in *Instance) checkFee(r kv.Reader, tx *phases.Tx, queued bool) error {
 	if tx.Fee == nil {
 		if in.cfg.MinGasPrice > 0 {
 			return fmt.Errorf("no fee offered, and this instance's minimum gas price is %d (min_gas_price): name a fee note and a gas price", in.cfg.MinGasPrice)
@@ -46,7 +45,7 @@ func (in *Instance) checkFee(txn *badger.Txn, tx *phases.Tx, queued bool) error 
 	case tx.Fee.Price < in.cfg.MinGasPrice:
 		return fmt.Errorf("fee: gas price %d is below the minimum %d (min_gas_price)", tx.Fee.Price, in.cfg.MinGasPrice)
 	}
-	n, err := snapshot{badgerdb.KV{Txn: txn}}.Get(tx.Fee.Note)
+	n, err := snapshot{r}.Get(tx.Fee.Note)
 	if err != nil {
 		return err
 	}
@@ -56,7 +55,7 @@ func (in *Instance) checkFee(txn *badger.Txn, tx *phases.Tx, queued bool) error 
 	if !queued {
 		return nil
 	}
-	holder, ok, err := in.queuedFee(txn, tx.Fee.Note)
+	holder, ok, err := in.queuedFee(r, tx.Fee.Note)
 	switch {
 	case err != nil:
 		return err
@@ -69,18 +68,14 @@ func (in *Instance) checkFee(txn *badger.Txn, tx *phases.Tx, queued bool) error 
 // queuedFee returns the ID of the queued transaction offering fee note k:
 // from the memory queue when there is one (it holds the store's queue
 // too), else from the store's index.
-func (in *Instance) queuedFee(txn *badger.Txn, k notes.StateKey) ([]byte, bool, error) {
+func (in *Instance) queuedFee(r kv.Reader, k notes.StateKey) ([]byte, bool, error) {
 	if in.mem != nil {
 		in.mem.mu.RLock()
 		defer in.mem.mu.RUnlock()
 		id, ok := in.mem.byFee[k.String()]
 		return id[:], ok, nil
 	}
-	raw, err := getValue(txn, feeNoteKey(k))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, false, nil
-	}
-	return raw, err == nil, err
+	return r.Get(feeNoteKey(k))
 }
 
 // feeNoteKey is the queue's index entry of a fee note a queued transaction

@@ -159,6 +159,9 @@ type Instance struct {
 	// mem is the plain queue in memory while a node runs (memqueue.go);
 	// nil when the queue is the store's. Set once, under mu.
 	mem *memQueue
+	// inflight is the pipelined seal whose write may still be in flight
+	// (pipeline.go); guarded by mu.
+	inflight *PendingSeal
 	// maxTxGas is max_tx_gas, 0 for DefaultMaxTxGas (txgas.go).
 	maxTxGas atomic.Uint64
 }

@@ -48,7 +48,7 @@ func (in *Instance) Manifests() ([]*chain.Block, error) {
 // head as exported (when higher than the last recorded), so that verify
 // fails on a chain that later ends before a block handed out.
 func (in *Instance) ExportManifests() ([]byte, int, error) {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	blocks, err := in.Manifests()
 	if err != nil {
@@ -136,7 +136,7 @@ func (in *Instance) ImportManifests(data []byte) (*ImportResult, error) {
 	if certs != nil {
 		return nil, errors.New("fractal: manifest import: the file holds certified blocks (a validator set's); this solo instance's blocks are signed by its executor")
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	res := &ImportResult{}
 	err = in.db.Update(func(txn *badger.Txn) error {

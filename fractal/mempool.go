@@ -11,6 +11,7 @@ import (
 	"github.com/fractalvm/fractal/fractal/chain"
 	"github.com/fractalvm/fractal/fractal/kv"
 	"github.com/fractalvm/fractal/fractal/queuelog"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/internal/workers"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
@@ -69,10 +70,15 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if p := in.inflight; p != nil && p.Landed() {
+		in.settle() //nolint:errcheck // reported by the seal's Wait
+	}
 	qc := in.queueCount()
 	var logged []*memEntry
 	var recs []queuelog.Entry
-	admit := func(txn *badger.Txn) error {
+	// admit reads the store through r; txn is a read of it whose queue
+	// and encrypted mempool are r's (queueFull counts them).
+	admit := func(txn *badger.Txn, r kv.Reader) error {
 		if in.mem != nil && in.mem.failed != nil {
 			return in.mem.failed
 		}
@@ -81,10 +87,10 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 			if errs[i] != nil {
 				continue
 			}
-			if errs[i] = in.checkFresh(txn, ids[i]); errs[i] != nil {
+			if errs[i] = in.checkFresh(r, ids[i]); errs[i] != nil {
 				continue
 			}
-			if errs[i] = in.checkFee(txn, txs[i], true); errs[i] != nil {
+			if errs[i] = in.checkFee(r, txs[i], true); errs[i] != nil {
 				continue
 			}
 			if in.mem != nil {
@@ -113,12 +119,20 @@ func (in *Instance) SubmitAll(txs []*phases.Tx) []error {
 		return nil
 	}
 	var err error
-	if in.mem != nil {
-		if err = in.db.View(admit); err == nil {
-			err = in.mem.appendLog(logged, recs)
-		}
-	} else {
-		err = in.db.Update(admit)
+	switch p := in.inflight; {
+	case p != nil:
+		// A pipelined block's write is in flight (decision 186): the
+		// store as it will be once it lands is its writes over the read
+		// before it, which a plain block's write leaves the encrypted
+		// mempool's count right for.
+		err = admit(p.base, p.ws.over(badgerdb.KV{Txn: p.base}))
+	case in.mem != nil:
+		err = in.db.View(func(txn *badger.Txn) error { return admit(txn, badgerdb.KV{Txn: txn}) })
+	default:
+		err = in.db.Update(func(txn *badger.Txn) error { return admit(txn, badgerdb.KV{Txn: txn}) })
+	}
+	if err == nil && in.mem != nil {
+		err = in.mem.appendLog(logged, recs)
 	}
 	if err == nil {
 		in.settleQueue(qc)
@@ -177,9 +191,12 @@ type queueCount struct {
 // queueCount starts a count from the instance's bound. The bound only grows
 // by submissions; seals and encrypted batches shrink the queue without
 // telling it, so it is exact only while nothing else has committed since it
-// was (badger's version is unchanged). Caller holds mu.
+// was (badger's version is unchanged). While a pipelined block's write is
+// in flight it is not exact: that write changes the store at any moment,
+// and badger's version may not be read while it does (decision 186).
+// Caller holds mu.
 func (in *Instance) queueCount() queueCount {
-	return queueCount{n: in.queueBound, exact: in.db.MaxVersion() == in.queueExact}
+	return queueCount{n: in.queueBound, exact: in.inflight == nil && in.db.MaxVersion() == in.queueExact}
 }
 
 // queueFull takes one place in the mempool for a submission, or returns
@@ -201,7 +218,7 @@ func (in *Instance) queueFull(txn *badger.Txn, c *queueCount) error {
 // holds mu.
 func (in *Instance) settleQueue(c queueCount) {
 	in.queueBound = c.n
-	if c.exact {
+	if c.exact && in.inflight == nil {
 		in.queueExact = in.db.MaxVersion()
 	}
 }
@@ -256,17 +273,26 @@ func (in *Instance) checkForm(tx *phases.Tx) ([]byte, error) {
 
 // checkFresh refuses a transaction ID that was executed or is queued: in
 // the store, or in the memory queue, which holds the store's queue too.
-func (in *Instance) checkFresh(txn *badger.Txn, id notes.Hash) error {
-	if err := checkExecuted(txn, id); err != nil {
+// The memory queue is asked first: a transaction of a pipelined block
+// whose write is in flight is still queued there, and r (that write over
+// the store) would tell that the block executed it before the block is
+// durable (decision 186).
+func (in *Instance) checkFresh(r kv.Reader, id notes.Hash) error {
+	if in.mem != nil {
+		if err := in.checkQueued(id); err != nil {
+			return err
+		}
+	}
+	if err := checkExecuted(r, id); err != nil {
 		return err
 	}
 	if in.mem != nil {
-		return in.checkQueued(id)
+		return nil
 	}
-	if _, err := txn.Get(hashKey(prefixPending, id)); err == nil {
-		return ErrQueued
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+	if _, ok, err := r.Get(hashKey(prefixPending, id)); err != nil {
 		return err
+	} else if ok {
+		return ErrQueued
 	}
 	return nil
 }
@@ -373,11 +399,16 @@ func (q *queuePart) committed() {
 	if q.mem == nil {
 		return
 	}
+	q.mem.mem.committed(q.entries(), q.mem.refused, len(q.mem.stale))
+}
+
+// entries returns the memory queue's entries of the block's transactions.
+func (q *queuePart) entries() []*memEntry {
 	taken := make([]*memEntry, len(q.taken))
 	for i, e := range q.taken {
 		taken[i] = e.mem
 	}
-	q.mem.mem.committed(taken, q.mem.refused, len(q.mem.stale))
+	return taken
 }
 
 // Queued returns the IDs of the queued transactions in arrival order.

@@ -39,10 +39,15 @@ const maxStaleDeletes = 64
 // encodings it holds (decision 184).
 const DefaultMaxQueueBytes = 1 << 30
 
-// memQueue is the plain queue in memory. Writers hold the instance's mu and
-// mu; readers outside the instance's mu (the API's) hold mu for reading.
+// memQueue is the plain queue in memory. Writers hold mu, and the
+// instance's mu but for a pipelined block's landing (committed); readers
+// outside the instance's mu (the API's) hold mu for reading.
 type memQueue struct {
-	mu    sync.RWMutex
+	mu sync.RWMutex
+	// logMu serializes the log's appends (under the instance's mu) with
+	// the removal of its segments (under mu, perhaps as a pipelined
+	// block lands).
+	logMu sync.Mutex
 	log   *queuelog.Log
 	gen   uint64
 	order []*memEntry // arrival order; entries that left are gone until compacted
@@ -59,6 +64,13 @@ type memQueue struct {
 	// stale are the sequences of taken records whose segment is removed:
 	// the next blocks' writes delete them.
 	stale []uint64
+	// flyingNow are the entries of the block whose write is in flight
+	// (decision 186), nil when none is.
+	flyingNow []*memEntry
+	// staleFlying is how many of the first stale records the block whose
+	// write is in flight deletes: the next block deletes those after them
+	// (newMemPart). 0 once that write landed (committed) or failed.
+	staleFlying int
 }
 
 type memEntry struct {
@@ -69,6 +81,9 @@ type memEntry struct {
 	seg   uint64     // its log segment (0 for a store entry)
 	size  int64      // its encoding's length
 	gone  bool
+	// flying marks an entry of a block whose write is in flight: the next
+	// block does not take it again (decision 186).
+	flying bool
 }
 
 // segment counts a log segment's entries still queued, and the sequences
@@ -97,7 +112,7 @@ func (in *Instance) KeepQueueInMemory(maxBytes int64) error {
 	if err := in.errValidatorSet("keep the queue in memory"); err != nil {
 		return err
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	if in.mem != nil {
 		return nil
@@ -183,8 +198,11 @@ func (m *memQueue) appendLog(es []*memEntry, recs []queuelog.Entry) error {
 	if len(es) == 0 {
 		return nil
 	}
+	m.logMu.Lock()
 	before := m.log.Current()
 	err := m.log.Append(recs)
+	rotated := m.log.Current() != before
+	m.logMu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -203,7 +221,7 @@ func (m *memQueue) appendLog(es []*memEntry, recs []queuelog.Entry) error {
 		}
 		s.live++
 	}
-	if m.log.Current() != before {
+	if rotated {
 		m.removeDone(before) // its entries may all have left while it was current
 	}
 	return nil
@@ -214,6 +232,8 @@ func (m *memQueue) appendLog(es []*memEntry, recs []queuelog.Entry) error {
 // cannot be removed stays whole for the next fold, its taken records with
 // it. Caller holds mu for writing.
 func (m *memQueue) removeDone(seg uint64) {
+	m.logMu.Lock()
+	defer m.logMu.Unlock()
 	s := m.segs[seg]
 	if seg == m.log.Current() || (s != nil && s.live > 0) || m.log.Remove(seg) != nil {
 		return
@@ -225,18 +245,35 @@ func (m *memQueue) removeDone(seg uint64) {
 }
 
 // read returns up to max queued transactions in arrival order, as
-// readQueue does from the store. Caller holds the instance's mu or mu.
+// readQueue does from the store, but for those of a block whose write is
+// in flight. Caller holds mu, for reading at least.
 func (m *memQueue) read(max int) []queued {
 	var out []queued
 	for _, e := range m.order {
 		if len(out) == max {
 			break
 		}
-		if !e.gone {
+		if !e.gone && !e.flying {
 			out = append(out, queued{seq: e.seq, tx: e.tx, mem: e})
 		}
 	}
 	return out
+}
+
+// fly marks es, the entries of a block whose write is now in flight and
+// deletes the first stale of the stale taken records, so that the next
+// block takes neither (on), or clears the marks after that write failed:
+// the entries are queued again, the records left to delete.
+func (m *memQueue) fly(es []*memEntry, stale int, on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range es {
+		e.flying = on
+	}
+	m.flyingNow, m.staleFlying = nil, 0
+	if on {
+		m.flyingNow, m.staleFlying = es, stale
+	}
 }
 
 // lookup returns the queued entry of id, or nil (also for a nil m). Safe
@@ -258,6 +295,7 @@ func (m *memQueue) committed(taken []*memEntry, refused map[notes.Hash]bool, sta
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stale = m.stale[staleDeleted:]
+	m.staleFlying = 0
 	for _, e := range taken {
 		if e.gone {
 			continue
@@ -273,8 +311,10 @@ func (m *memQueue) committed(taken []*memEntry, refused map[notes.Hash]bool, sta
 }
 
 // full refuses an encoding of n bytes that would take the queue past
-// maxBytes; an empty queue takes any. Caller holds the instance's mu.
+// maxBytes; an empty queue takes any.
 func (m *memQueue) full(n int) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if m.live > 0 && m.bytes+int64(n) > m.maxBytes {
 		return fmt.Errorf("%w (%d bytes queued, max_queue_bytes %d)", ErrMempoolFull, m.bytes, m.maxBytes)
 	}
@@ -289,11 +329,18 @@ func (in *Instance) checkQueued(id notes.Hash) error {
 	return nil
 }
 
-// memLive is the number of transactions in the memory queue.
+// memLive is the number of transactions in the memory queue waiting for
+// a block: those of a block whose write is in flight are not counted.
 func (in *Instance) memLive() int {
 	in.mem.mu.RLock()
 	defer in.mem.mu.RUnlock()
-	return in.mem.live
+	n := in.mem.live
+	for _, e := range in.mem.flyingNow {
+		if !e.gone {
+			n--
+		}
+	}
+	return n
 }
 
 // foldedGen returns the generation of the last mempool log folded into the
@@ -409,7 +456,7 @@ func (w *chunkedWrite) do(f func(*badger.Txn) error) error {
 
 // closeMem closes the log and folds it into the store (Close).
 func (in *Instance) closeMem() error {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	if in.mem == nil {
 		return nil
@@ -435,7 +482,14 @@ func (in *Instance) newMemPart() *memPart {
 	if in.mem == nil {
 		return nil
 	}
-	return &memPart{mem: in.mem, refused: map[notes.Hash]bool{}, stale: in.mem.stale[:min(len(in.mem.stale), maxStaleDeletes)]}
+	m := in.mem
+	// While a block's write is in flight, it deletes the first stale
+	// records, which its landing forgets (committed, perhaps at any
+	// moment): this block deletes the next ones (decision 186).
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	from := m.staleFlying
+	return &memPart{mem: m, refused: map[notes.Hash]bool{}, stale: m.stale[from:min(len(m.stale), from+maxStaleDeletes)]}
 }
 
 // write writes the memory queue's part of a block: a taken record for each

@@ -231,6 +231,10 @@ func exportPosition(r *chain.ExportRecord) []byte {
 
 // QueueDepth returns the number of queued submissions, plain and encrypted.
 func (in *Instance) QueueDepth() (int, error) {
+	// The seal in flight settled first: its transactions are then either
+	// committed or queued again.
+	in.lock()
+	defer in.mu.Unlock()
 	n := 0
 	err := in.db.View(func(txn *badger.Txn) error {
 		n = in.countQueued(txn)
@@ -284,7 +288,7 @@ func (in *Instance) Simulate(ctx context.Context, tx *phases.Tx, allowUnsigned b
 	if st == TxCommitted {
 		return nil, 0, fmt.Errorf("fractal: simulate: %w in block %d", ErrCommitted, h)
 	}
-	if err := in.checkFee(view, tx, false); err != nil {
+	if err := in.checkFee(badgerdb.KV{Txn: view}, tx, false); err != nil {
 		return nil, 0, fmt.Errorf("fractal: simulate: %w", err)
 	}
 	head, err := headHeight(view)

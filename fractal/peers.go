@@ -93,7 +93,7 @@ func (in *Instance) peer(id [32]byte) (*Peer, error) {
 // the one already recorded. Entries are only ever added to, so a chain
 // replayed later meets every key it met when it was sealed.
 func (in *Instance) AddPeer(p Peer) (*Peer, error) {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	if p.ID == in.id {
 		return nil, errors.New("fractal: peers add: that is this instance's own ID")

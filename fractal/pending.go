@@ -80,7 +80,7 @@ func (in *Instance) CheckPending(ctx context.Context, raw []byte) (*Pending, err
 	// One read transaction for every check against the store: a
 	// validator-set instance has no queue, so only the replay index.
 	err = in.db.View(func(txn *badger.Txn) error {
-		if err := checkExecuted(txn, tx.ID()); err != nil {
+		if err := checkExecuted(badgerdb.KV{Txn: txn}, tx.ID()); err != nil {
 			return err
 		}
 		view := badgerdb.KV{Txn: txn}
@@ -169,7 +169,7 @@ func (in *Instance) Recheck(ctx context.Context, p *Pending) error {
 	id := p.Tx.ID()
 	err := in.db.View(func(txn *badger.Txn) error {
 		view := badgerdb.KV{Txn: txn}
-		if err := checkExecuted(txn, id); err != nil {
+		if err := checkExecuted(badgerdb.KV{Txn: txn}, id); err != nil {
 			return err
 		}
 		if shielded.IsShielded(p.Tx) {

@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/fractalvm/fractal/fractal/chain"
+	"github.com/fractalvm/fractal/internal/badgerdb"
 	"github.com/fractalvm/fractal/notes"
 	"github.com/fractalvm/fractal/phases"
 )
@@ -79,7 +80,7 @@ func (in *Instance) Receipt(id notes.Hash) (*phases.Receipt, error) {
 	err := in.db.View(func(txn *badger.Txn) error {
 		raw, err := getValue(txn, hashKey(prefixReceipt, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
-			if errors.Is(in.checkFresh(txn, id), ErrQueued) {
+			if errors.Is(in.checkFresh(badgerdb.KV{Txn: txn}, id), ErrQueued) {
 				return errors.New("queued, not sealed yet: a block that takes it stores its receipt")
 			}
 			return errors.New("no committed transaction with this ID")

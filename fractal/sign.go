@@ -26,6 +26,16 @@ import (
 // the guard recording rec as being signed, which the next check settles by
 // looking at the store (decisions 095, 102).
 func (in *Instance) signGuarded(ctx context.Context, k guard.Kind, rec guard.Block, msg []byte, store func(sig []byte) error) error {
+	if err := in.signBegun(ctx, k, rec, msg, store); err != nil {
+		return err
+	}
+	return in.guard.Done(k, rec)
+}
+
+// signBegun is signGuarded but for the last step: rec stays recorded as
+// being signed until the caller calls the guard's Done, once what store
+// began is durable (a pipelined seal's write, decision 186).
+func (in *Instance) signBegun(ctx context.Context, k guard.Kind, rec guard.Block, msg []byte, store func(sig []byte) error) error {
 	if in.guard == nil {
 		return fmt.Errorf("sign %s: this validator-set instance signs nothing: its validators' commits certify its blocks", signedWhat[k])
 	}
@@ -48,10 +58,7 @@ func (in *Instance) signGuarded(ctx context.Context, k guard.Kind, rec guard.Blo
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", signedWhat[k], err)
 	}
-	if err := store(sig); err != nil {
-		return err
-	}
-	return in.guard.Done(k, rec)
+	return store(sig)
 }
 
 var signedWhat = map[guard.Kind]string{guard.Blocks: "block", guard.Batches: "encrypted batch", guard.Expiries: "expiry"}

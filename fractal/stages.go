@@ -61,21 +61,26 @@ func (in *Instance) Seal(ctx context.Context) (*Sealed, error) {
 	if err := in.errValidatorSet("seal"); err != nil {
 		return nil, err
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
-	n := in.cfg.MaxBlockTxs
+	return withinWriteBound(in.cfg.MaxBlockTxs, func(max int) (*Sealed, error) { return in.seal(ctx, max) })
+}
+
+// withinWriteBound runs seal with up to max transactions and, while the
+// block's writes pass the bound (decision 167), again with half as many;
+// the rest stay queued for the next block.
+func withinWriteBound[T any](max int, seal func(max int) (T, error)) (T, error) {
 	for {
-		s, err := in.seal(ctx, n)
-		// A block whose writes pass the bound (decision 167) is retried
-		// with fewer transactions; the rest stay queued for the next block.
-		if errors.Is(err, errBlockWritesOverBound) && n > 1 {
-			n /= 2
+		r, err := seal(max)
+		if errors.Is(err, errBlockWritesOverBound) && max > 1 {
+			max /= 2
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("fractal: seal: %w", err)
+			var none T
+			return none, fmt.Errorf("fractal: seal: %w", err)
 		}
-		return s, nil
+		return r, nil
 	}
 }
 
@@ -120,7 +125,7 @@ func (in *Instance) Check(ctx context.Context, raw []byte) (*phases.Tx, error) {
 		return nil, err
 	}
 	id := tx.ID()
-	if err := in.db.View(func(txn *badger.Txn) error { return in.checkFresh(txn, id) }); err != nil {
+	if err := in.db.View(func(txn *badger.Txn) error { return in.checkFresh(badgerdb.KV{Txn: txn}, id) }); err != nil {
 		return nil, fmt.Errorf("fractal: check %x: %w", id[:8], err)
 	}
 	return tx, nil
@@ -181,7 +186,7 @@ func (in *Instance) Propose(ctx context.Context) (*Proposal, error) {
 	if err := in.errValidatorSet("propose"); err != nil {
 		return nil, err
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	view := in.db.NewTransaction(false)
 	defer view.Discard()
@@ -196,18 +201,29 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p := &Proposal{Producer: in.pub}
-	var err error
-	if p.Parent, err = in.headBlock(view); err != nil {
+	parent, err := in.headBlock(view)
+	if err != nil {
 		return nil, err
 	}
+	return in.proposeOn(ctx, view, badgerdb.KV{Txn: view}, parent, max)
+}
+
+// proposeOn is propose over r, the store as the block will see it, whose
+// head is parent; view is a read of the store whose queue and encrypted
+// mempool are r's (r's own, or, for a pipelined seal, the store's before
+// the plain block in flight: decision 186).
+func (in *Instance) proposeOn(ctx context.Context, view *badger.Txn, r kv.Reader, parent *chain.Block, max int) (*Proposal, error) {
+	p := &Proposal{Producer: in.pub, Parent: parent}
+	var err error
 	read := max
 	if in.cfg.PerKeyLimit {
 		read = perKeyRead(max)
 	}
 	var q []queued
 	if in.mem != nil {
+		in.mem.mu.RLock()
 		q = in.mem.read(read)
+		in.mem.mu.RUnlock()
 	} else if q, err = readQueue(view, read); err != nil {
 		return nil, err
 	}
@@ -216,7 +232,7 @@ func (in *Instance) propose(ctx context.Context, view *badger.Txn, max int) (*Pr
 		return p, err
 	}
 	if in.cfg.PerKeyLimit {
-		if q, err = withinPerKeyLimit(badgerdb.KV{Txn: view}, q, max); err != nil {
+		if q, err = withinPerKeyLimit(r, q, max); err != nil {
 			return nil, err
 		}
 	}
@@ -432,7 +448,7 @@ type Commit struct {
 // Finish is not reached.
 func (in *Instance) BeginCommit(p *Proposal) *Commit {
 	txn := in.db.NewTransaction(true)
-	return &Commit{in: in, txn: txn, w: &boundedWrite{KV: badgerdb.KV{Txn: txn}}, height: p.Parent.Height + 1}
+	return &Commit{in: in, txn: txn, w: &boundedWrite{Store: badgerdb.KV{Txn: txn}}, height: p.Parent.Height + 1}
 }
 
 // Apply writes one result: a committed transaction's effects (an accepted
@@ -595,10 +611,16 @@ func writeNote(w kv.Store, n *notes.Note, created bool) error {
 // signer signs, store runs, and b is recorded as signed (decisions 095,
 // 102). b must name this instance's executor as its producer.
 func (in *Instance) Sign(ctx context.Context, b *chain.Block, store func() error) error {
+	return in.signBlock(ctx, b, store, in.signGuarded)
+}
+
+// signBlock signs b through sign (signGuarded, or signBegun when the guard
+// is told later that b is stored) and stores it with store.
+func (in *Instance) signBlock(ctx context.Context, b *chain.Block, store func() error, sign func(context.Context, guard.Kind, guard.Block, []byte, func([]byte) error) error) error {
 	if b.Executor != in.pub {
 		return fmt.Errorf("sign block %d: it names producer %s, this executor is %s", b.Height, keys.PublicKey(b.Executor), in.pub)
 	}
-	return in.signGuarded(ctx, guard.Blocks, guard.Block{Height: b.Height, Hash: b.Hash()}, b.SignedMessage(), func(sig []byte) error {
+	return sign(ctx, guard.Blocks, guard.Block{Height: b.Height, Hash: b.Hash()}, b.SignedMessage(), func(sig []byte) error {
 		copy(b.Signature[:], sig)
 		return store()
 	})

@@ -73,7 +73,7 @@ func (in *Instance) Verify(ctx context.Context, progress func(done, total uint64
 	var signed guard.Block
 	var hasSigned bool
 	if in.guard != nil {
-		in.mu.Lock()
+		in.lock()
 		signed, hasSigned = in.guard.Signed(guard.Blocks)
 		in.mu.Unlock()
 	}

@@ -3,7 +3,7 @@ package fractal
 import (
 	"fmt"
 
-	"github.com/fractalvm/fractal/internal/badgerdb"
+	"github.com/fractalvm/fractal/fractal/kv"
 )
 
 // A block's writes are bounded by a count of Fractal's own (decision
@@ -29,7 +29,7 @@ var errBlockWritesOverBound = fmt.Errorf("the block's writes pass %d bytes or %d
 // boundedWrite is a block's store write that counts what goes into it and
 // refuses a write that takes it past the bounds.
 type boundedWrite struct {
-	badgerdb.KV
+	kv.Store
 	bytes, entries int
 	side           *sideLog // a validator set's decided block: its side records (sidedigest.go)
 }
@@ -40,7 +40,7 @@ func (w *boundedWrite) Set(key, value []byte) error {
 		return err
 	}
 	w.side.set(key, value)
-	return w.KV.Set(key, value)
+	return w.Store.Set(key, value)
 }
 
 // Delete implements kv.Writer.
@@ -49,7 +49,7 @@ func (w *boundedWrite) Delete(key []byte) error {
 		return err
 	}
 	w.side.delete(key)
-	return w.KV.Delete(key)
+	return w.Store.Delete(key)
 }
 
 func (w *boundedWrite) count(n int) error {

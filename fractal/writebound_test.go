@@ -25,7 +25,7 @@ func TestBlockWriteBound(t *testing.T) {
 
 	// Bytes: values of 64 KiB, then one that ends exactly at the bound.
 	txn := db.NewTransaction(true)
-	w := &boundedWrite{KV: badgerdb.KV{Txn: txn}}
+	w := &boundedWrite{Store: badgerdb.KV{Txn: txn}}
 	value := make([]byte, 64<<10)
 	i := 0
 	for ; w.bytes+2*(5+len(value)+writeEntryOverhead) <= MaxBlockWriteBytes; i++ {
@@ -42,7 +42,7 @@ func TestBlockWriteBound(t *testing.T) {
 	}
 	txn.Discard()
 	txn = db.NewTransaction(true)
-	w = &boundedWrite{KV: badgerdb.KV{Txn: txn}}
+	w = &boundedWrite{Store: badgerdb.KV{Txn: txn}}
 	for j := 0; j < i; j++ {
 		if err := w.Set(key(j), value); err != nil {
 			t.Fatal(err)
@@ -57,7 +57,7 @@ func TestBlockWriteBound(t *testing.T) {
 
 	// Entries: MaxBlockWriteEntries deletions, then one more.
 	txn = db.NewTransaction(true)
-	w = &boundedWrite{KV: badgerdb.KV{Txn: txn}}
+	w = &boundedWrite{Store: badgerdb.KV{Txn: txn}}
 	for j := range MaxBlockWriteEntries {
 		if err := w.Delete(key(j)); err != nil {
 			t.Fatalf("entry %d: %v", j+1, err)

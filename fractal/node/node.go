@@ -41,8 +41,17 @@ type Node struct {
 	qmu   sync.Mutex
 	depth int // queued submissions, plain and encrypted; guarded by qmu
 	queue atomic.Int64
-	kick  chan struct{} // a block's worth is queued: seal now
-	dirty atomic.Bool   // shares came in: a seal may open a batch
+	// flying counts the queued submissions in sealed blocks whose writes
+	// have not landed (decision 186); landed counts those blocks not yet
+	// announced.
+	flying atomic.Int64
+	landed sync.WaitGroup
+	// sealing is held from a seal's SealNext until its transactions are
+	// in flying, and by a recount of the depth (settle): lock order qmu,
+	// sealing, then the instance's.
+	sealing sync.Mutex
+	kick    chan struct{} // a block's worth is queued: seal now
+	dirty   atomic.Bool   // shares came in: a seal may open a batch
 
 	waiters waiters
 	refused *refusals
@@ -61,8 +70,8 @@ type Node struct {
 	closing sync.RWMutex
 	stopped bool
 
-	// lastEncrypted names the encrypted batch state the seal loop last
-	// reported (encryptedChanged); used by the seal loop only.
+	// lastEncrypted names the encrypted batch state the announcer last
+	// reported (encryptedChanged); used by the announcer only.
 	lastEncrypted string
 
 	head      atomic.Pointer[chain.Block]

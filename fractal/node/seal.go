@@ -13,12 +13,23 @@ import (
 
 // sealLoop seals a block every block time while work is queued, and again
 // at once while the last block was full: cut by max_block_txs or
-// max_block_gas before what was queued when it began (decision 113). On
-// Stop it returns after the seal in progress.
+// max_block_gas before what was queued when it began (decision 113). Seals
+// are pipelined (decision 186): a block's write lands while the next block
+// executes, and the announcer tells everyone what each did once it is
+// durable. On Stop it returns after the seal in progress has landed and
+// been announced.
 func (n *Node) sealLoop() {
 	defer close(n.sealDone)
+	landing := make(chan *landing, 1)
+	announced := make(chan struct{})
+	go n.announcer(landing, announced)
+	defer func() {
+		close(landing)
+		<-announced
+	}()
 	tick := time.NewTicker(time.Duration(n.cfg.BlockTime))
 	defer tick.Stop()
+	var last *fractal.PendingSeal // the last seal handed to the announcer
 	for {
 		select {
 		case <-n.stop:
@@ -26,9 +37,17 @@ func (n *Node) sealLoop() {
 		case <-tick.C:
 		case <-n.kick:
 		}
-		for n.queue.Load() > 0 || n.dirty.Load() {
+		for n.queue.Load() > n.flying.Load() || n.dirty.Load() {
+			// A block is executed while the one before lands only when
+			// half a block waits: a smaller one would wait for that
+			// landing with the writers' lock held, and the landing's
+			// receipts bring the next submissions.
+			if last != nil && !last.Landed() && n.queue.Load()-n.flying.Load() < int64(n.in.Config().MaxBlockTxs/2) {
+				last.Wait() //nolint:errcheck // the announcer reports it
+				continue
+			}
 			n.dirty.Store(false)
-			full, err := n.sealOnce()
+			full, err := n.sealOnce(landing, &last)
 			if err != nil || !full {
 				break // an error is logged; the next tick tries again
 			}
@@ -41,32 +60,86 @@ func (n *Node) sealLoop() {
 	}
 }
 
-// sealOnce seals one block and tells everyone what it did. full reports a
+// landing is a seal on its way to being announced: what the announcer
+// needs once its write is durable.
+type landing struct {
+	p      *fractal.PendingSeal
+	before *fractal.Snapshot // the store before the block, when a stream wants note contents
+	start  time.Time
+	taken  int64 // transactions it took from the queue
+}
+
+// sealOnce seals one block and hands it to the announcer. full reports a
 // block that left queued some of what was queued when the seal began.
-func (n *Node) sealOnce() (full bool, err error) {
-	queued := n.queue.Load()
-	var before *fractal.Snapshot
+func (n *Node) sealOnce(out chan<- *landing, last **fractal.PendingSeal) (full bool, err error) {
+	queued := n.queue.Load() - n.flying.Load()
+	l := &landing{start: time.Now()}
 	if n.hub.wantsNotes() {
-		before = n.in.Snapshot()
-		defer before.Close()
+		// Note contents are read from the store before and after the
+		// block: nothing may be in flight on either side.
+		n.landed.Wait()
+		l.before = n.in.Snapshot()
 	}
-	start := time.Now()
 	// The seal in progress finishes even when the node is stopping
 	// (decision 113): it gets no context that Stop cancels.
-	s, err := n.in.Seal(context.Background())
-	took := time.Since(start)
-	n.settle(s, err)
+	// flying counts the block before a recount can miss it (settle).
+	n.sealing.Lock()
+	p, err := n.in.SealNext(context.Background())
+	if err == nil {
+		l.p, l.taken = p, int64(p.Unlanded().Taken)
+		n.flying.Add(l.taken)
+	}
+	n.sealing.Unlock()
 	if err != nil {
+		if l.before != nil {
+			l.before.Close()
+		}
+		n.settle(nil, err, 0)
 		n.sealErr.Store(&err)
 		n.log.Error("seal failed", "err", err)
 		return false, err
 	}
+	s := p.Unlanded()
+	n.landed.Add(1)
+	out <- l
+	*last = p
+	if l.before != nil {
+		n.landed.Wait()
+	}
+	return len(s.Receipts) > 0 && int64(len(s.Receipts)) < queued, nil
+}
+
+// announcer waits for each seal handed to it to land, in order, and tells
+// everyone what it did; it closes done when in is closed and drained.
+func (n *Node) announcer(in <-chan *landing, done chan<- struct{}) {
+	defer close(done)
+	for l := range in {
+		n.announce(l)
+		n.landed.Done()
+	}
+}
+
+func (n *Node) announce(l *landing) {
+	if l.before != nil {
+		defer l.before.Close()
+	}
+	s, err := l.p.Wait()
+	took := time.Since(l.start)
+	if err != nil {
+		n.settle(nil, err, l.taken)
+		n.sealErr.Store(&err)
+		n.log.Error("seal failed", "err", err)
+		return
+	}
 	n.sealErr.Store(nil)
+	// The depth after everyone was told: settle may wait for an
+	// admission that waits for the next seal.
+	defer n.settle(s, nil, l.taken)
 	if len(s.Receipts) == 0 && !n.encryptedChanged(s.Encrypted) {
-		return false, nil // nothing sealed, and a batch still waits as it did
+		return // nothing sealed, and a batch still waits as it did
 	}
 	n.m.observeSeal(s, took)
-	ev := n.Announce(s, before)
+	ev := n.Announce(s, l.before)
 	var refused int
 	for _, rc := range s.Receipts {
 		if rc.Status != phases.Accepted {
@@ -81,12 +154,12 @@ func (n *Node) sealOnce() (full bool, err error) {
 		attrs = append(attrs, "encrypted_batch", s.Encrypted.Batch.Number, "encrypted_state", s.Encrypted.State.String())
 	}
 	n.log.Info("sealed", attrs...)
-	return len(s.Receipts) > 0 && int64(len(s.Receipts)) < queued, nil
 }
 
 // encryptedChanged reports whether st (an encrypted batch a seal reported,
 // or nil) differs from the last one reported, and remembers it: a batch
-// waiting for shares is reported by every seal, but is news once.
+// waiting for shares is reported by every seal, but is news once. The
+// announcer calls it.
 func (n *Node) encryptedChanged(st *fractal.EncryptedStatus) bool {
 	key := ""
 	if st != nil {
@@ -97,19 +170,27 @@ func (n *Node) encryptedChanged(st *fractal.EncryptedStatus) bool {
 	return changed && st != nil
 }
 
-// settle brings the queue depth up to date after a seal: the plaintext
+// settle brings the queue depth up to date after a seal, announced or
+// failed, whose write took flew transactions in flight: the plaintext
 // transactions it took leave the count; a seal that failed or touched the
 // encrypted mempool (which shares the count) has the depth recounted from
 // the store. Submissions admitted meanwhile were counted by admit.
-func (n *Node) settle(s *fractal.Sealed, err error) {
+func (n *Node) settle(s *fractal.Sealed, err error, flew int64) {
 	n.qmu.Lock()
 	defer n.qmu.Unlock()
+	n.flying.Add(-flew)
 	if err == nil && s.Encrypted == nil {
 		n.depth -= s.Taken
 		n.queue.Store(int64(n.depth))
 		return
 	}
+	// The count settles the write in flight, whose transactions then
+	// leave the queue: they must be in flying by then, so no seal may be
+	// between SealNext and its flying.Add (sealing).
+	n.sealing.Lock()
 	d, err := n.in.QueueDepth()
+	d += int(n.flying.Load()) // in blocks not announced yet: announce takes them off
+	n.sealing.Unlock()
 	if err != nil {
 		n.log.Error("queue depth", "err", err)
 		return

@@ -53,7 +53,7 @@ func Acquire(home string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockExclusive(f); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			if info, _ := read(home); info != nil {
@@ -64,6 +64,24 @@ func Acquire(home string) (*Lock, error) {
 		return nil, fmt.Errorf("node: lock %s: %w", LockFile, err)
 	}
 	return &Lock{home: home, f: f}, nil
+}
+
+// probeWait bounds how long Acquire waits for a lock held shared: Find
+// holds it so for an instant to see whether a node runs, and a node
+// starting then must not take that for a running node.
+const probeWait = 500 * time.Millisecond
+
+// lockExclusive takes f's lock for this process, waiting out Find's
+// probes; a lock still held after probeWait is another node's.
+func lockExclusive(f *os.File) error {
+	deadline := time.Now().Add(probeWait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Publish writes node.json.

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A node's file is believed while its lock is held, and ignored once the
@@ -47,4 +50,27 @@ func TestFindByTheLock(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, InfoFile)); !os.IsNotExist(err) {
 		t.Fatalf("node.json after a clean stop: %v", err)
 	}
+}
+
+// A node starting while a verb probes the lock (Find holds it shared for
+// an instant) takes it once the probe is done, not for a running node.
+func TestAcquireWaitsOutAProbe(t *testing.T) {
+	home := t.TempDir()
+	probe, err := os.OpenFile(filepath.Join(home, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	if err := unix.Flock(int(probe.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		unix.Flock(int(probe.Fd()), unix.LOCK_UN)
+	}()
+	l, err := Acquire(home)
+	if err != nil {
+		t.Fatalf("a node starting during a probe: %v", err)
+	}
+	l.Release()
 }
