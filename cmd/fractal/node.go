@@ -38,7 +38,7 @@ func init() {
 }
 
 var nodeCmd = &cobra.Command{
-	Use:   "node [--listen HOST:PORT] [--block-time DURATION] [--profile DIR]",
+	Use:   "node [--listen HOST:PORT] [--block-time DURATION] [--log-format text|json] [--profile DIR]",
 	Short: "Run the instance in --home as a node: an API on one port, sealing blocks as work comes",
 	Long: `node runs the instance in --home as a long-running service. One port (loopback,
 127.0.0.1:` + node.DefaultPort + `, by default; a warning is logged when it is not a loopback
