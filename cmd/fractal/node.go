@@ -74,7 +74,8 @@ their commit. The encrypted mempool's writes answer unimplemented there
 		if s, _ := cmd.Flags().GetString("listen"); s != "" {
 			cfg.Listen = s
 		}
-		if d, _ := cmd.Flags().GetDuration("block-time"); d != 0 {
+		if cmd.Flags().Changed("block-time") { // 0s too: refused below, not read as "not given"
+			d, _ := cmd.Flags().GetDuration("block-time")
 			cfg.BlockTime = node.Duration(d)
 		}
 		var h slog.Handler
