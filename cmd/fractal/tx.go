@@ -282,7 +282,13 @@ node's committed state with the node's Simulate method and prints the same.`,
 // emitSimulated prints a simulation's receipt and fails when the
 // transaction would be refused.
 func emitSimulated(cmd *cobra.Command, v receiptView) error {
-	return emitReceiptOr(cmd, v, " (simulated; nothing was written)")
+	if err := emitReceiptOr(cmd, v, " (simulated; nothing was written)"); err != nil {
+		return err
+	}
+	// An accepted receipt reads like tx submit's: say on stderr that
+	// nothing was queued, as the refused one's error does.
+	fmt.Fprintln(cmd.ErrOrStderr(), "simulated; nothing was written")
+	return nil
 }
 
 var blockSealCmd = &cobra.Command{
