@@ -70,7 +70,12 @@ Several files (at most 256) go to a node (--node URL, or the node running on
 and given its gas limit as one file is, and each one's receipt (or its
 refusal) is printed in order; the command fails when any was refused.
 Without a node, submit one file at a time.`,
-	Args: cobra.RangeArgs(1, maxSubmitFiles),
+	Args: func(_ *cobra.Command, args []string) error {
+		if len(args) < 1 || len(args) > maxSubmitFiles {
+			return fmt.Errorf("tx submit: give 1 to %d transaction files (TX.json...), not %d", maxSubmitFiles, len(args))
+		}
+		return nil
+	},
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		if len(args) > 1 {
 			return fmt.Errorf("%d transaction files: several are submitted through a node in one call (--node URL, or a node running on --home); without one, submit them one at a time", len(args))
