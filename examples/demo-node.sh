@@ -58,6 +58,6 @@ step "SIGINT: the block in progress is sealed, the store closed, node.json remov
 kill -INT "$node_pid"
 wait "$node_pid"
 node_pid=""
-grep -o 'msg=[a-z" ]*' node.log | sort | uniq -c
+grep -oE 'msg=("[a-z ]*"|[a-z]+)' node.log | sort | uniq -c
 [ ! -e home/node.json ] && echo "node.json removed"
 f verify

@@ -66,7 +66,8 @@ sed 's/"nonce": 1/"nonce": 9/' fund-alice.json > nofee.json
 if f tx submit nofee.json --key alice.key 2>refused.err; then
   echo "demo: a transaction without a fee was accepted" >&2; exit 1
 fi
-cat refused.err
+echo "a transaction offering no fee is now refused, and nothing is queued:"
+sed 's/^/  /' refused.err
 
 step "Alice, the issuer, mints 100 GOLD to herself"
 cat > mint.json <<EOF

@@ -70,6 +70,7 @@ func run() (status int) {
 			status = 2
 		}
 	}()
+	nameArgErrors(rootCmd)
 	err := rootCmd.Execute()
 	if flagJSON {
 		var out []byte
@@ -100,4 +101,21 @@ func emit(cmd *cobra.Command, v any, text func(w io.Writer)) error {
 	}
 	text(w)
 	return nil
+}
+
+// nameArgErrors makes cobra's argument count errors ("accepts 1 arg(s),
+// received 0") name the verb and its usage line, on every command.
+func nameArgErrors(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			if err != nil && !strings.HasPrefix(err.Error(), strings.TrimPrefix(cmd.CommandPath(), "fractal ")+":") {
+				return fmt.Errorf("%s: %w (usage: %s)", strings.TrimPrefix(cmd.CommandPath(), "fractal "), err, cmd.UseLine())
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		nameArgErrors(sub)
+	}
 }

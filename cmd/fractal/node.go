@@ -38,7 +38,7 @@ func init() {
 }
 
 var nodeCmd = &cobra.Command{
-	Use:   "node [--listen HOST:PORT] [--block-time DURATION] [--profile DIR]",
+	Use:   "node [--listen HOST:PORT] [--block-time DURATION] [--log-format text|json] [--profile DIR]",
 	Short: "Run the instance in --home as a node: an API on one port, sealing blocks as work comes",
 	Long: `node runs the instance in --home as a long-running service. One port (loopback,
 127.0.0.1:` + node.DefaultPort + `, by default; a warning is logged when it is not a loopback
@@ -74,7 +74,8 @@ their commit. The encrypted mempool's writes answer unimplemented there
 		if s, _ := cmd.Flags().GetString("listen"); s != "" {
 			cfg.Listen = s
 		}
-		if d, _ := cmd.Flags().GetDuration("block-time"); d != 0 {
+		if cmd.Flags().Changed("block-time") { // 0s too: refused below, not read as "not given"
+			d, _ := cmd.Flags().GetDuration("block-time")
 			cfg.BlockTime = node.Duration(d)
 		}
 		var h slog.Handler

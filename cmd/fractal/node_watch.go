@@ -38,8 +38,8 @@ for the block itself. With --start it begins with blocks already sealed; with
 --until it stops after the block at that height, else it runs until SIGINT.
 --live adds refused transactions and encrypted batch changes as they happen
 (they are not replayed). With --json each event is one line of the API's JSON.
-A stream the node ends (too far behind) fails with a message saying where to
-resume.`,
+A stream the node ends (too far behind, or the node stopping) fails with a
+message saying where to resume.`,
 	Args: cobra.NoArgs,
 	RunE: trimmed(func(cmd *cobra.Command, _ []string) error {
 		n, err := nodeOf(cmd)

@@ -178,6 +178,10 @@ func remoteReceipt(ctx context.Context, cmd *cobra.Command, args []string, n *no
 	if err != nil {
 		return err
 	}
+	if out.State == v1.TransactionState_TRANSACTION_STATE_QUEUED {
+		// As from the folder: no receipt yet, and the command fails.
+		return fmt.Errorf("receipt %x: queued, not sealed yet: a block that takes it stores its receipt", id)
+	}
 	return emitNodeOutcome(ctx, cmd, n, out)
 }
 

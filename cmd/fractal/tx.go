@@ -23,7 +23,7 @@ import (
 
 func init() {
 	txSubmitCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
-	txSubmitCmd.Flags().Bool("no-seal", false, "only queue the transaction; seal later with fractal block seal")
+	txSubmitCmd.Flags().Bool("no-seal", false, "only queue the transaction and print its ID (seal later with fractal block seal; a node seals it at its next block)")
 	txSubmitCmd.Flags().String("gas", "", `gas limit: "auto" simulates the transaction and asks for the smallest sufficient limit plus 20% (decision 145); a number replaces the file's gas_limit`)
 	txSimulateCmd.Flags().StringArray("key", nil, "key file of a signer (repeat for each signer)")
 	txCmd.AddCommand(txSubmitCmd, txSimulateCmd)
@@ -55,12 +55,12 @@ is still accepted (the gas used may not be enough: each validity predicate
 gets a share of what calculation left) and asks for that plus 20%, at most
 what admission allows (max_block_gas, what the fee note pays at its price,
 and a node's simulation gas limit); a transaction the simulation refuses is
-printed with the reason, and nothing is queued. --gas N sets the gas limit to N. Either needs --key: the gas limit is
-part of the ID the signatures cover.
+printed with the reason, and nothing is queued. --gas N sets the gas limit to
+N. Either needs --key: the gas limit is part of the ID the signatures cover.
 
 Unless --no-seal is given it then seals a block with everything queued (more
-blocks when more than a block's worth was queued before it) and prints this
-transaction's receipt, with the fee it paid when it offered one. A
+blocks when more than a block's worth was queued before it; through a node,
+it waits for the node's own seal) and prints this transaction's receipt, with the fee it paid when it offered one. A
 transaction refused in lookup, calculation or validity is printed with the
 phase, predicate and reason, and the command fails; it is stored only when it
 paid a fee (decision 140), and then only its fee moved.
@@ -68,8 +68,14 @@ paid a fee (decision 140), and then only its fee moved.
 Several files (at most 256) go to a node (--node URL, or the node running on
 --home) in one call, admitted together in their order: each is read, signed
 and given its gas limit as one file is, and each one's receipt (or its
-refusal) is printed in order; the command fails when any was refused.`,
-	Args: cobra.RangeArgs(1, maxSubmitFiles),
+refusal) is printed in order; the command fails when any was refused.
+Without a node, submit one file at a time.`,
+	Args: func(_ *cobra.Command, args []string) error {
+		if len(args) < 1 || len(args) > maxSubmitFiles {
+			return fmt.Errorf("tx submit: give 1 to %d transaction files (TX.json...), not %d", maxSubmitFiles, len(args))
+		}
+		return nil
+	},
 	RunE: trimmed(func(cmd *cobra.Command, args []string) error {
 		if len(args) > 1 {
 			return fmt.Errorf("%d transaction files: several are submitted through a node in one call (--node URL, or a node running on --home); without one, submit them one at a time", len(args))
@@ -281,7 +287,13 @@ node's committed state with the node's Simulate method and prints the same.`,
 // emitSimulated prints a simulation's receipt and fails when the
 // transaction would be refused.
 func emitSimulated(cmd *cobra.Command, v receiptView) error {
-	return emitReceiptOr(cmd, v, " (simulated; nothing was written)")
+	if err := emitReceiptOr(cmd, v, " (simulated; nothing was written)"); err != nil {
+		return err
+	}
+	// An accepted receipt reads like tx submit's: say on stderr that
+	// nothing was queued, as the refused one's error does.
+	fmt.Fprintln(cmd.ErrOrStderr(), "simulated; nothing was written")
+	return nil
 }
 
 var blockSealCmd = &cobra.Command{

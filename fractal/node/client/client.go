@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -47,6 +48,11 @@ func New(url string) (*Client, error) {
 	}
 	if !strings.HasPrefix(url, "http://") {
 		return nil, fmt.Errorf("node URL %q: only http:// (unencrypted, for loopback) is supported", url)
+	}
+	// The API is at the node's root: a path (an explorer page's address)
+	// would make every call a 404 answered as "unimplemented".
+	if u, err := neturl.Parse(url); err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("node URL %q: give the node's address alone, http://HOST:PORT (no path or query)", url)
 	}
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)

@@ -50,6 +50,9 @@ type Lock struct {
 // node, when another node holds it.
 func Acquire(home string) (*Lock, error) {
 	f, err := os.OpenFile(filepath.Join(home, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("node: open %s: not a fractal instance (no such folder; run fractal --home %s init)", home, home)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

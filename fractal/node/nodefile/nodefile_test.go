@@ -74,3 +74,18 @@ func TestAcquireWaitsOutAProbe(t *testing.T) {
 	}
 	l.Release()
 }
+
+// TestAcquireOnAMissingFolder: a home folder that does not exist is named
+// as no instance, with the command that makes one, not as a missing
+// node.lock.
+func TestAcquireOnAMissingFolder(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "missing")
+	_, err := Acquire(home)
+	want := "node: open " + home + ": not a fractal instance (no such folder; run fractal --home " + home + " init)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Acquire: %v\nwant %s", err, want)
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Fatalf("the folder was made: %v", err)
+	}
+}

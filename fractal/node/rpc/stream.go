@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"connectrpc.com/connect"
@@ -18,6 +19,21 @@ import (
 // to the node's live events, catch up on what was sealed meanwhile, and go
 // on live; a live event for a height already sent is skipped, so nothing
 // is sent twice (decision 110 "Events resume by height").
+
+// ErrStopping is the cause the node's server cancels every call's context
+// with when the node stops: a stream then ends unavailable with the height
+// to resume from, not as if its client had cancelled it.
+var ErrStopping = errors.New("the node is stopping")
+
+// ended is the error a stream that would send height next ends with once
+// ctx is done: unavailable with the height to resume from when the node
+// stops, the context's own error otherwise (the client went away).
+func ended(ctx context.Context, next uint64) error {
+	if errors.Is(context.Cause(ctx), ErrStopping) {
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w; resume from height %d", ErrStopping, next))
+	}
+	return ctx.Err()
+}
 
 func (s *Service) Watch(ctx context.Context, req *connect.Request[v1.WatchRequest], stream *connect.ServerStream[v1.WatchResponse]) error {
 	return s.WatchEvents(ctx, req.Msg, stream.Send)
@@ -59,8 +75,8 @@ func (s *Service) follow(ctx context.Context, next uint64, wantNotes bool,
 	stored func(ctx context.Context, h uint64) error, subscribed func() error, sealed func(ev *node.SealEvent) error) error {
 	catchUp := func() error {
 		for ; next <= s.b.Head().Height; next++ {
-			if err := ctx.Err(); err != nil {
-				return err
+			if ctx.Err() != nil {
+				return ended(ctx, next)
 			}
 			if err := stored(ctx, next); err != nil {
 				return err
@@ -82,7 +98,7 @@ func (s *Service) follow(ctx context.Context, next uint64, wantNotes bool,
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return ended(ctx, next)
 		case <-sub.Dropped:
 			return connect.NewError(connect.CodeResourceExhausted,
 				fmt.Errorf("the stream fell %d events behind the node; resume from height %d", s.b.Config().WatchBuffer, next))
@@ -253,8 +269,8 @@ func (s *Service) CompactBlocks(ctx context.Context, req *connect.Request[v1.Com
 			last = min(last, *m.EndHeight)
 		}
 		for h := m.StartHeight; h <= last; h++ {
-			if err := ctx.Err(); err != nil {
-				return err
+			if ctx.Err() != nil {
+				return ended(ctx, h)
 			}
 			if err := send(ctx, h); err != nil {
 				return err

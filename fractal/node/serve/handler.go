@@ -220,8 +220,8 @@ func events(svc *rpc.Service) http.Handler {
 			}
 			return http.NewResponseController(w).Flush()
 		})
-		if err == nil || r.Context().Err() != nil {
-			return
+		if err == nil || (r.Context().Err() != nil && !errors.Is(context.Cause(r.Context()), rpc.ErrStopping)) {
+			return // the client went away
 		}
 		code, msg := connect.CodeOf(err), err.Error()
 		var ce *connect.Error

@@ -86,8 +86,8 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 		log.Warn("the node listens on an address that is not loopback: anyone who reaches it may read the chain, submit transactions and deploy code; the API has no authentication",
 			"listen", ln.Addr().String())
 	}
-	base, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
+	base, cancelBase := context.WithCancelCause(context.Background())
+	defer cancelBase(rpc.ErrStopping)
 	root := opts.Root
 	if root == nil {
 		root = explorer.New(svc, log)
@@ -115,7 +115,7 @@ func Run(ctx context.Context, home string, opts Options) (err error) {
 		log.Error("the validator stopped", "err", err)
 	}
 	log.Info("stopping")
-	cancelBase() // streams and receipt waits answer now
+	cancelBase(rpc.ErrStopping) // streams (unavailable, with the height to resume from) and receipt waits answer now
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)

@@ -228,3 +228,29 @@ func TestFullBlocksSealBackToBack(t *testing.T) {
 		t.Fatalf("transfers per block after head %d: %v, want two blocks of two", head, perBlock)
 	}
 }
+
+// TestWatchEndsUnavailableWhenTheNodeStops: a Watch following live events
+// when the node stops ends unavailable, naming the height to resume from,
+// not canceled as if its client had gone away.
+func TestWatchEndsUnavailableWhenTheNodeStops(t *testing.T) {
+	tk := nodetest.NewToken(t)
+	alice := nodetest.Key(t)
+	tk.MintTo(t, []keys.PublicKey{alice.Public()}, 100)
+	tk.Close(t)
+	n := nodetest.Start(t, tk.Home, nodetest.Config())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	start := uint64(0)
+	stopped := make(chan struct{})
+	err := n.Client.Watch(ctx, &v1.WatchRequest{StartHeight: &start}, func(ev *v1.WatchResponse) error {
+		if b, ok := ev.Event.(*v1.WatchResponse_Block); ok && b.Block.Height == 1 {
+			go func() { n.Stop(t); close(stopped) }()
+		}
+		return nil
+	})
+	<-stopped
+	if connect.CodeOf(err) != connect.CodeUnavailable || err.Error() != "the node is stopping; resume from height 2 (unavailable)" {
+		t.Fatalf("watch ended with %v", err)
+	}
+}
