@@ -26,7 +26,7 @@ import (
 type PendingSeal struct {
 	sealed *Sealed
 	done   chan struct{} // closed once the write is durable, or failed
-	err    error         // the write's failure, or the guard's; set before done is closed
+	err    error         // the write's failure, or the guard's, unprefixed; set before done is closed
 
 	// The rest is the instance's, under its mu, while this is its
 	// inflight seal.
@@ -46,7 +46,10 @@ type PendingSeal struct {
 // the block is then not stored and its transactions are queued again.
 func (p *PendingSeal) Wait() (*Sealed, error) {
 	<-p.done
-	return p.sealed, p.err
+	if p.err != nil {
+		return p.sealed, fmt.Errorf("fractal: seal: %w", p.err)
+	}
+	return p.sealed, nil
 }
 
 // Unlanded returns what the seal did before its write is durable: for
@@ -238,7 +241,7 @@ func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 	}
 	if err != nil {
 		in.mem.fly(p.entries, 0, false)
-		p.err = fmt.Errorf("fractal: seal: block write: %w", err)
+		p.err = fmt.Errorf("block write: %w", err)
 		return
 	}
 	for _, part := range p.x.parts {
@@ -248,7 +251,7 @@ func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 	}
 	if signed != nil {
 		if err := in.guard.Done(guard.Blocks, *signed); err != nil {
-			p.err = fmt.Errorf("fractal: seal: block %d is stored: %w", signed.Height, err)
+			p.err = fmt.Errorf("block %d is stored: %w", signed.Height, err)
 		}
 	}
 }
@@ -259,8 +262,8 @@ func (in *Instance) landed(p *PendingSeal, signed *guard.Block, err error) {
 var landGate chan struct{}
 
 // settle waits for the seal in flight, if any, and forgets it; it returns
-// the seal's failure. Holding mu, the pipelined seal calls it before it
-// signs; every other writer calls lock.
+// the seal's failure, as the block before's. Holding mu, the pipelined
+// seal calls it before it signs; every other writer calls lock.
 func (in *Instance) settle() error {
 	p := in.inflight
 	if p == nil {
@@ -272,7 +275,10 @@ func (in *Instance) settle() error {
 	<-p.done
 	in.inflight = nil
 	p.base.Discard()
-	return p.err
+	if p.err != nil {
+		return fmt.Errorf("the block before: %w", p.err)
+	}
+	return nil
 }
 
 // lock takes the writers' lock once the seal in flight, if any, has
