@@ -267,16 +267,22 @@ func TestWriteSetReadsAsBadger(t *testing.T) {
 		if err := txn.Commit(); err != nil {
 			t.Fatal(err)
 		}
+		// writeOver writes os into a write set over r and checks that it
+		// reads as a badger write of os over the store.
+		writeOver := func(r kv.Reader, os []op, what string) *writeSet {
+			ws := newWriteSet(r, 0)
+			apply(ws, os)
+			want := db.NewTransaction(true)
+			defer want.Discard()
+			apply(badgerdb.KV{Txn: want}, os)
+			if a, b := read(badgerdb.KV{Txn: want}), read(ws); a != b {
+				t.Fatalf("round %d: badger's write reads\n%s\n%s\n%s", round, a, what, b)
+			}
+			return ws
+		}
 		first, second := ops(8), ops(8)
 		base := db.NewTransaction(false)
-		ws := newWriteSet(badgerdb.KV{Txn: base}, 0)
-		apply(ws, first)
-		want := db.NewTransaction(true)
-		apply(badgerdb.KV{Txn: want}, first)
-		if a, b := read(badgerdb.KV{Txn: want}), read(ws); a != b {
-			t.Fatalf("round %d: badger's write reads\n%s\nthe write set\n%s", round, a, b)
-		}
-		want.Discard()
+		ws := writeOver(badgerdb.KV{Txn: base}, first, "the write set")
 		w := db.NewTransaction(true)
 		if err := ws.flush(w); err != nil {
 			t.Fatal(err)
@@ -290,14 +296,7 @@ func TestWriteSetReadsAsBadger(t *testing.T) {
 			t.Fatalf("round %d: the store after the write reads\n%s\nthe write set over the read before it\n%s", round, a, b)
 		}
 		landed.Discard()
-		next := newWriteSet(ws.over(badgerdb.KV{Txn: base}), 0)
-		apply(next, second)
-		after := db.NewTransaction(true)
-		apply(badgerdb.KV{Txn: after}, second)
-		if a, b := read(badgerdb.KV{Txn: after}), read(next); a != b {
-			t.Fatalf("round %d: the store after the first write reads\n%s\nthe next write set over the first\n%s", round, a, b)
-		}
-		after.Discard()
+		writeOver(ws.over(badgerdb.KV{Txn: base}), second, "the next write set over the first")
 		base.Discard()
 		// Start the next round from an empty store.
 		clear := db.NewTransaction(true)
